@@ -1,0 +1,82 @@
+"""The array engine: columns + workload arrays -> metric arrays, one code path for all sizes.
+
+  TTFT  = sum of prefill operator times + per-step overhead
+  TPOT  = mean decode-step time over the generated context (exact for the piecewise-linear
+          roofline), with batch/m sequences per step under pipeline parallelism
+          (m = min(pp, batch) micro-batches in flight)
+  e2e   = TTFT + (gen - 1) · TPOT
+  throughput = replicas · batch · gen / e2e (static batch, prefill included)
+  energy/token = devices · TDP · power fraction · e2e / tokens;  $/Mtok likewise from $/h
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .memory import Memory, footprint, max_batch
+from .operators import Ops, lower
+from .roofline import OpTimes, mean_times, op_times
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    metrics: dict  # name -> array
+    memory: Memory
+    prefill_ops: Ops
+    prefill_times: OpTimes
+    decode_ops: Ops  # at the first decode step
+    decode_times: np.ndarray  # per-operator mean over the decode
+
+
+def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas) -> EngineResult:
+    """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits."""
+    prompt = np.asarray(prompt, dtype=float)
+    gen = np.asarray(gen, dtype=float)
+    context = np.asarray(context, dtype=float)
+    tp = np.asarray(tp, dtype=float)
+    pp = np.asarray(pp, dtype=float)
+    replicas = np.asarray(replicas, dtype=float)
+    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp)
+    requested = np.asarray(batch, dtype=float)
+    B = np.where(requested < 0, bmax, requested)
+    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp)
+    fits = mem.fits & (B >= 1)
+    Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
+    encoder = m["encoder"] > 0
+    step = hw["step_overhead_s"]
+
+    pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False)
+    pre_t = op_times(pre_ops, hw, f)
+    prefill_s = np.where(prompt > 0, pre_t.total.sum(axis=0) + step, 0.0)
+
+    micro = np.minimum(pp, Bc)
+    Bd = Bc / micro
+    c0 = context + prompt
+    c1 = c0 + np.maximum(gen - 2, 0)
+    d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True)
+    d1_ops = lower(m, f, hw, Bd, 1.0, c1, tp, pp, decode=True)
+    dec_per_op = mean_times(op_times(d0_ops, hw, f), op_times(d1_ops, hw, f))
+    tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
+
+    steps = np.maximum(gen - 1, 0)
+    e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
+    out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
+    devices = tp * pp * replicas
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_token_s = e2e / out_tokens  # device-seconds per token of one replica, / (tp·pp)
+        metrics = {
+            "ttft_s": prefill_s,
+            "tpot_s": tpot,
+            "prefill_tokens_per_s": Bc * prompt / prefill_s,
+            "decode_tokens_per_s": 1.0 / tpot,
+            "throughput_tokens_per_s": replicas * out_tokens / e2e,
+            "e2e_latency_s": e2e,
+            "energy_j_per_token": tp * pp * hw["tdp"] * hw["power_fraction"] * per_token_s,
+            "usd_per_million_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
+            "batch": B,
+            "max_batch": bmax,
+            "fits": fits,
+            "devices": devices + 0 * B,
+        }
+    return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)

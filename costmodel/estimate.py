@@ -1,0 +1,252 @@
+"""`estimate()`: the library entry point behind `costmodel estimate` and `explain`.
+
+Resolves ids (aliases, YAML or config.json paths), validates the workload, gathers the
+columns and calls the array engine once: a single estimate is a sweep of size one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calibration import PARAMS, Efficiency, efficiency_for
+from .columns import format_row, hardware_row, model_row
+from .engine import EngineResult, evaluate
+from .errors import DoesNotFitError, WorkloadError
+from .formats import ComputePlan, Format, plan_compute, resolve_format
+from .hardware import Hardware, resolve_hardware
+from .model import Model, resolve_model
+from .operators import OP_NAMES, UNIT_NAMES
+from .roofline import BOUND_NAMES, bound_of
+
+DEFAULT_PROMPT = 512  # llama-bench's pp512
+DEFAULT_GEN = 128  # llama-bench's tg128
+
+
+@dataclass(frozen=True)
+class Workload:
+    batch: int | str = 1  # or "max"
+    prompt: int = DEFAULT_PROMPT
+    gen: int = DEFAULT_GEN
+    context: int = 0
+    tp: int = 1
+    pp: int = 1
+    devices: int | None = None  # total; replicas = devices / (tp·pp)
+
+    @property
+    def replicas(self) -> int:
+        return (self.devices or self.tp * self.pp) // (self.tp * self.pp)
+
+
+def _as_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}")
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}") from None
+    if not as_float.is_integer() or as_float < minimum:
+        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}")
+    return int(as_float)
+
+
+def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload, list[str]]:
+    """Check ranges and parallelism against the model and device; returns notes for the user."""
+    notes = []
+    batch = w.batch
+    if isinstance(batch, str) and batch.strip().lower() == "max":
+        batch = "max"
+    else:
+        batch = _as_int("batch", batch, 1)
+    prompt = _as_int("prompt", w.prompt, 0)
+    gen = _as_int("gen", w.gen, 0)
+    context = _as_int("context", w.context, 0)
+    tp = _as_int("tp", w.tp, 1)
+    pp = _as_int("pp", w.pp, 1)
+    devices = _as_int("devices", w.devices if w.devices is not None else tp * pp, 1)
+    if devices % (tp * pp):
+        raise WorkloadError(f"--devices {devices} is not a multiple of tp x pp = {tp * pp}")
+    if model.heads % tp:
+        raise WorkloadError(f"--tp {tp} must divide the {model.heads} attention heads of {model.id}")
+    if pp > model.layers:
+        raise WorkloadError(f"--pp {pp} exceeds the {model.layers} layers of {model.id}")
+    if (tp > 1 or pp > 1) and not hw.interconnect_bandwidth:
+        raise WorkloadError(f"{hw.id} has no device interconnect in its spec: use --tp 1 --pp 1 "
+                            f"(replicas via --devices still work)")
+    if model.is_encoder:
+        if prompt < 1:
+            raise WorkloadError(f"--prompt must be >= 1 for the encoder {model.id}")
+        if gen:
+            notes.append(f"{model.id} is an encoder: --gen {gen} ignored (one forward pass)")
+            gen = 0
+    elif prompt + gen < 1:
+        raise WorkloadError("--prompt and --gen are both 0: nothing to run")
+    limit = model.max_position_embeddings
+    if limit and context + prompt + gen > limit:
+        notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
+                     f"max_position_embeddings ({limit})")
+    return Workload(batch, prompt, gen, context, tp, pp, devices), notes
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One configuration's metrics, memory and the assumptions behind them."""
+
+    model: Model
+    hardware: Hardware
+    format: Format
+    kv_format: Format | None
+    plan: ComputePlan
+    efficiency: Efficiency
+    workload: Workload
+    result: EngineResult
+    notes: tuple = ()
+    resolved: dict = field(default_factory=dict)  # alias -> id
+
+    def metric(self, name: str) -> float:
+        return float(np.asarray(self.result.metrics[name]).reshape(-1)[0])
+
+    @property
+    def fits(self) -> bool:
+        return bool(np.asarray(self.result.metrics["fits"]).reshape(-1)[0])
+
+    @property
+    def batch(self) -> int:
+        return int(self.metric("batch"))
+
+    def memory_dict(self) -> dict:
+        mem = self.result.memory
+        get = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
+        return {"weights_bytes": get(mem.weights), "kv_cache_bytes": get(mem.kv_cache),
+                "activation_bytes": get(mem.activations), "reserve_bytes": get(mem.reserve),
+                "total_bytes": get(mem.total), "capacity_bytes": get(mem.capacity), "fits": self.fits}
+
+    def to_dict(self) -> dict:
+        """Plain-Python view for --json (SI units; NaN becomes None)."""
+        def clean(x):
+            return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+        names = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
+                 "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens")
+        w = self.workload
+        out = {
+            "model": self.model.id, "hardware": self.hardware.id, "format": self.format.id,
+            "kv_format": self.kv_format.id if self.kv_format else None,
+            "compute_unit": self.plan.label, "emulated": self.plan.emulated,
+            **{n: clean(self.metric(n)) for n in names},
+            "batch": self.batch, "max_batch": clean(self.metric("max_batch")),
+            "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
+            "devices": w.devices, "replicas": w.replicas,
+            "memory": self.memory_dict(),
+            "assumptions": {
+                "weight_bits": self.format.weight_bits, "activation_bits": self.plan.activation_bits,
+                "kv_bits": self.kv_format.weight_bits if self.kv_format else self.format.kv_bits,
+                **{p: getattr(self.efficiency, p) for p in PARAMS},
+            },
+            "resolved": dict(self.resolved),
+            "notes": list(self.notes),
+        }
+        return out
+
+    def explain(self) -> list[dict]:
+        """Per-operator rows for prefill and decode: FLOPs, bytes, intensity, bound, time share."""
+        rows = []
+        r = self.result
+        phases = [("prefill", r.prefill_ops, r.prefill_times.total, bound_of(r.prefill_times))]
+        if not self.model.is_encoder:
+            from .roofline import op_times
+
+            d_t = op_times(r.decode_ops, hardware_row_cached(self), format_row_cached(self))
+            phases.append(("decode", r.decode_ops, r.decode_times, bound_of(d_t)))
+        for phase, ops, times, bounds in phases:
+            times = np.asarray(times).reshape(len(OP_NAMES), -1)[:, 0]
+            total = times.sum()
+            for i, name in enumerate(OP_NAMES):
+                fl = float(np.asarray(ops.flops[i]).reshape(-1)[0])
+                by = float(np.asarray(ops.bytes[i]).reshape(-1)[0])
+                launches = float(np.asarray(ops.launches[i]).reshape(-1)[0])
+                if launches == 0 and fl == 0 and by == 0:
+                    continue
+                rows.append({
+                    "phase": phase, "op": name, "unit": UNIT_NAMES[int(ops.units[i])],
+                    "flops": fl, "bytes": by,
+                    "weight_bytes": float(np.asarray(ops.weight_bytes[i]).reshape(-1)[0]),
+                    "kv_bytes": float(np.asarray(ops.kv_bytes[i]).reshape(-1)[0]),
+                    "intensity": fl / by if by else None,
+                    "bound": BOUND_NAMES[int(np.asarray(bounds[i]).reshape(-1)[0])],
+                    "time_s": float(times[i]), "share": float(times[i] / total) if total else 0.0,
+                })
+        return rows
+
+
+def hardware_row_cached(e: Estimate) -> dict:
+    return {k: np.asarray(v) for k, v in hardware_row(e.hardware).items()}
+
+
+def format_row_cached(e: Estimate) -> dict:
+    return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format).items()}
+
+
+def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
+             batch: int | str = 1, prompt: int = DEFAULT_PROMPT, gen: int = DEFAULT_GEN, context: int = 0,
+             tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False) -> Estimate:
+    """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths."""
+    resolved = {}
+
+    def res(value, resolver, given):
+        if isinstance(value, str):
+            obj, alias_of = resolver(value)
+            if alias_of:
+                resolved[given] = alias_of
+            return obj
+        return value
+
+    m = res(model, resolve_model, model if isinstance(model, str) else "")
+    h = res(hw, resolve_hardware, hw if isinstance(hw, str) else "")
+    f = res(fmt, resolve_format, fmt if isinstance(fmt, str) else "")
+    kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
+    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices), m, h)
+    plan = plan_compute(f, h, native_only)
+    if plan.emulated:
+        notes.append(plan.note)
+    mc = {k: np.asarray(v) for k, v in model_row(m).items()}
+    hc = {k: np.asarray(v) for k, v in hardware_row(h).items()}
+    fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only).items()}
+    batch_value = -1 if w.batch == "max" else w.batch
+    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
+    if h.tdp_w is None:
+        notes.append(f"{h.id} has no TDP in its spec: energy is n/a")
+    if h.price_per_hour is None:
+        notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
+    return Estimate(m, h, f, kv, plan, efficiency_for(h.id, h.family), w, result, tuple(notes), resolved)
+
+
+def devices_needed(e: Estimate) -> tuple[int, str]:
+    """Smallest device count that holds the model (and batch-1 KV), with a --tp/--pp suggestion."""
+    mem = e.memory_dict()
+    w = e.workload
+    per_dev_usable = e.hardware.memory_bytes * e.efficiency.usable_memory_fraction - mem["activation_bytes"]
+    need_total = (mem["weights_bytes"] + mem["kv_cache_bytes"] / max(e.batch, 1)) * w.tp * w.pp
+    n = max(1, math.ceil(need_total / max(per_dev_usable, 1.0)))
+    tp = 1
+    while tp < min(n, 8) and e.model.heads % (tp * 2) == 0:
+        tp *= 2
+    pp = math.ceil(n / tp)
+    hint = f"--tp {tp}" + (f" --pp {pp}" if pp > 1 else "")
+    return n, hint
+
+
+def require_fit(e: Estimate) -> Estimate:
+    """Raise DoesNotFitError (saying how many devices would do) when the estimate does not fit."""
+    if e.fits:
+        return e
+    mem = e.memory_dict()
+    n, hint = devices_needed(e)
+    what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
+    batch = e.workload.batch
+    b = " at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"
+    raise DoesNotFitError(
+        f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: {what} need "
+        f"{mem['total_bytes'] / 1e9:.1f} GB of {mem['capacity_bytes'] / 1e9:.0f} GB per device; "
+        f"it needs about {n} x {e.hardware.id} (try {hint})")

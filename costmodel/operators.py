@@ -1,0 +1,190 @@
+"""Lower a model to operators for one step of one phase: FLOPs and bytes as arrays.
+
+Every quantity is per device (tensor-parallel shards divided by `tp`) and summed over the
+layers an operator repeats in. Formulas (T = batch x new tokens, h = hidden size,
+Hq = heads/tp, Hk = ceil(kv_heads/tp)):
+  linear x->y     FLOPs 2·T·x·y, weights x·y·w_bits/8, activations T·(x+y)·a_bits/8
+  attention       FLOPs 2·Hq·(d_qk+d_v) per (query, key) pair; pairs per sequence
+                  sum_i (c+i) causal (min(c+i, window) on sliding-window layers);
+                  KV read = pairs · KV bytes per token / query rows per tile (FlashAttention)
+  MoE experts     distinct experts touched by T tokens: E·(1-(1-k/E)^T) (uniform routing)
+  all-reduce      2 per layer under TP, 2·(tp-1)/tp of T·h·2 bytes on the wire (ring)
+Conventions follow LLM-Viewer (arXiv 2402.16363) for element-wise work: norm 7 ops per
+element, activation 5, softmax 5.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "o_proj",
+            "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
+            "lm_head", "tp_allreduce", "pp_sendrecv")
+MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
+OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, MATMUL,
+                     MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
+                     MATMUL, COMM, COMM])
+UNIT_NAMES = ("matmul", "attention", "vector", "comm")
+FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
+NORM_OPS, ACT_OPS, SOFTMAX_OPS = 7.0, 5.0, 5.0
+
+
+@dataclass(frozen=True)
+class Ops:
+    """Struct of arrays: axis 0 is the operator (OP_NAMES), the rest the configurations."""
+
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    act_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    launches: np.ndarray
+    rows: np.ndarray  # rows of the matrix product (tokens per weight), drives efficiency
+    dequant_flops: np.ndarray
+    names: tuple = OP_NAMES
+
+    @property
+    def units(self) -> np.ndarray:
+        return OP_UNITS
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.act_bytes + self.kv_bytes
+
+
+def causal_pairs(n, c, window, encoder):
+    """(query, key) pairs per sequence for n new tokens after c cached ones.
+
+    Causal: sum_{i=1..n} (c+i) = n·c + n(n+1)/2; with a window W: sum min(c+i, W);
+    encoder (bidirectional): n·(c+n).
+    """
+    full = n * c + n * (n + 1) / 2
+    k = np.clip(window - c, 0, n)
+    windowed = k * c + k * (k + 1) / 2 + (n - k) * window
+    causal = np.where(window > 0, windowed, full)
+    return np.where(encoder > 0, n * (c + n), causal)
+
+
+def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool) -> Ops:
+    """Operators of one forward step: `batch` sequences x `new_tokens` each, after `context`.
+
+    `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
+    configurations' shape; `decode` switches MLA to its weight-absorbed form.
+    """
+    B = np.asarray(batch, dtype=float)
+    n = np.asarray(new_tokens, dtype=float)
+    c = np.asarray(context, dtype=float)
+    tp = np.asarray(tp, dtype=float)
+    pp = np.asarray(pp, dtype=float)
+    T = B * n
+    h = m["h"]
+    wb, ab, kvb = f["w_bits"] / 8, f["a_bits"] / 8, f["kv_bits"] / 8
+    layers = m["layers"]
+    Hq = m["heads"] / tp
+    Hk = np.ceil(m["kv_heads"] / tp)
+    mla = m["mla"] > 0
+    d_qk, d_v, hd = m["d_qk"], m["d_v"], m["head_dim"]
+    gated = 1.0 + m["gated"]
+    ops: dict[str, tuple] = {}
+
+    def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
+        we = k_in * n_out if weight_elems is None else weight_elems
+        wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count
+        flops = 2.0 * tokens * k_in * n_out * count
+        act = tokens * (k_in + n_out) * ab * count
+        r = tokens if rows is None else rows
+        passes = np.ceil(np.maximum(r, 1.0) / hw["dequant_tile_tokens"])
+        dq = we * f["dequant_ops"] * passes * count if w_bytes_per is None else 0.0 * we
+        ops[name] = (flops, wbytes, act, kv, count, r, dq)
+
+    def vector(name, elems, ops_per, count, bytes_per_elem):
+        ops[name] = (elems * ops_per * count, 0.0 * elems, elems * bytes_per_elem * count, 0.0 * elems,
+                     count, np.ones_like(elems), 0.0 * elems)
+
+    # embedding lookup (vocab-parallel) or ViT patch projection
+    emb_read = T * h * f["emb_bits"] / 8 / tp
+    patch = m["patch_dim"]
+    ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0 * T,
+                        np.ones_like(T), T, 0.0 * T)
+    vector("norms", T * h, NORM_OPS, m["norms"], 2 * ab)
+
+    # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
+    kv_out_std = 2 * Hk * hd
+    kv_write = T * np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb * layers
+    q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk)
+    mla_w = q_w + h * (m["kv_lora"] + m["rope_dim"])
+    std_w = h * (Hq * d_qk + kv_out_std)
+    qkv_w = np.where(mla, mla_w, std_w)
+    matmul("qkv_proj", T, h, qkv_w / h, layers, weight_elems=qkv_w, kv=kv_write)
+    ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * layers,) + ops["qkv_proj"][3:]
+
+    # MLA: decompress the latent (prefill) or absorb W_UK/W_UV into q and o (decode)
+    up_w = m["kv_lora"] * Hq * (m["nope_dim"] + d_v)
+    ctx_tokens = B * (c + n)
+    mla_layers = layers * m["mla"]
+    if decode:
+        matmul("mla_kv_up", T, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers, weight_elems=up_w)
+    else:
+        matmul("mla_kv_up", ctx_tokens, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers,
+               weight_elems=up_w)
+
+    # attention (fused FlashAttention-style kernel), global and sliding-window layers
+    if decode:
+        qk = np.where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
+        vd = np.where(mla, m["kv_lora"], d_v)
+        kv_tok = np.where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
+        q_rows = n
+    else:
+        qk, vd = d_qk, d_v
+        kv_tok = np.where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
+        q_rows = np.minimum(n, FA_TILE_ROWS)
+    group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
+    for name, count, window in (("attention", m["global_layers"], 0.0 * m["window"]),
+                                ("attention_local", m["local_layers"], m["window"])):
+        pairs = B * causal_pairs(n, c, window, m["encoder"])
+        flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
+        kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
+        act = T * Hq * (qk + vd) * ab * count
+        ops[name] = (flops, 0.0 * T, act, kv_read, count, q_rows * group, 0.0 * T)
+
+    matmul("o_proj", T, Hq * d_v, h, layers)
+
+    # dense MLP
+    i_d = m["i_dense"] / tp
+    matmul("mlp_up", T, h, gated * i_d, m["dense_layers"])
+    vector("mlp_act", T * i_d, ACT_OPS, m["dense_layers"], (gated + 1) * ab)
+    matmul("mlp_down", T, i_d, h, m["dense_layers"])
+
+    # mixture of experts: router, routed experts (distinct experts touched) + shared experts
+    E, k = m["experts"], m["top_k"]
+    moe_l = m["moe_layers"]
+    safe_E = np.maximum(E, 1.0)
+    touched = np.where(E > 0, E * (1 - (1 - k / safe_E) ** T), 0.0)
+    i_e, i_s, S = m["i_expert"] / tp, m["i_shared"] / tp, m["shared"]
+    rows_e = T * k / np.maximum(touched, 1.0)
+    matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
+    up_w = h * gated * (touched * i_e + S * i_s)
+    up_out = gated * (k * i_e + S * i_s)
+    matmul("moe_up", T, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
+    vector("moe_act", T * (k * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
+    down_w = (touched * i_e + S * i_s) * h
+    matmul("moe_down", T, k * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
+
+    # LM head on the last position of each sequence (classifier for ViT, none for BERT)
+    head_b = np.where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
+    head_out = m["head_out"] / tp
+    has_head = (m["head_out"] > 0).astype(float)
+    matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
+
+    # collectives: ring all-reduce of T·h 16-bit activations, 2 per layer (1 for parallel blocks)
+    multi = (tp > 1).astype(float)
+    n_ar = multi * ((2 - m["parallel_block"]) * layers + 1 + has_head)
+    wire = n_ar * T * h * 2.0 * 2 * (tp - 1) / tp
+    ops["tp_allreduce"] = (0.0 * T, 0.0 * T, wire, 0.0 * T, n_ar, T, 0.0 * T)
+    n_p2p = pp - 1
+    ops["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * T * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
+
+    shape = np.broadcast_shapes(*(np.shape(x) for v in ops.values() for x in v))
+    fields = [np.stack([np.broadcast_to(np.asarray(ops[name][i], dtype=float), shape) for name in OP_NAMES])
+              for i in range(7)]
+    return Ops(*fields)

@@ -41,13 +41,13 @@ class Workload:
 
 def _as_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool):
-        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}")
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}")
     try:
         as_float = float(value)
     except (TypeError, ValueError):
-        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}") from None
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}") from None
     if not as_float.is_integer() or as_float < minimum:
-        raise WorkloadError(f"--{name} {value!r}: expected an integer >= {minimum}")
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}")
     return int(as_float)
 
 
@@ -58,7 +58,10 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     if isinstance(batch, str) and batch.strip().lower() == "max":
         batch = "max"
     else:
-        batch = _as_int("batch", batch, 1)
+        try:
+            batch = _as_int("batch", batch, 1)
+        except WorkloadError:
+            raise WorkloadError(f"--batch {batch}: expected an integer >= 1 or 'max'") from None
     prompt = _as_int("prompt", w.prompt, 0)
     gen = _as_int("gen", w.gen, 0)
     context = _as_int("context", w.context, 0)

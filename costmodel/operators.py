@@ -28,6 +28,7 @@ OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, MATMU
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
 NORM_OPS, ACT_OPS, SOFTMAX_OPS = 7.0, 5.0, 5.0
+VECTOR_ROWS = 1e12  # element-wise work has no tile shape: full compute efficiency
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     def vector(name, elems, ops_per, count, bytes_per_elem):
         ops[name] = (elems * ops_per * count, 0.0 * elems, elems * bytes_per_elem * count, 0.0 * elems,
-                     count, np.ones_like(elems), 0.0 * elems)
+                     count, np.full_like(elems, VECTOR_ROWS), 0.0 * elems)
 
     # embedding lookup (vocab-parallel) or ViT patch projection
     emb_read = T * h * f["emb_bits"] / 8 / tp

@@ -1,0 +1,187 @@
+"""The `costmodel` command: parse, call one library function, render. Nothing else."""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from .errors import CostModelError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Analytical cost and roofline model for transformer inference.")
+
+
+class Catalogue(str, Enum):
+    hardware = "hardware"
+    models = "models"
+    formats = "formats"
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, allow_nan=False, default=str))
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of errors.")) -> None:
+    """Estimate latency, throughput, memory, energy and dollars of model M on hardware H in format F."""
+
+
+Model = typer.Argument(..., help="Model id or alias (llama-3.1-70b, llama-70b), a YAML spec or a HF config.json.")
+Hw = typer.Option(..., "--hw", help="Hardware id or alias (h100-sxm, h100, m2-pro) or a YAML spec.")
+Fmt = typer.Option("bf16", "--fmt", help="Numeric format: fp32 bf16 fp16 fp8 w8a8-int8 w8a16 w4a16 w4a8 nvfp4 mxfp4 mxfp8 mxint8 q8_0 q4_0 q4_k_m.")
+KvFmt = typer.Option(None, "--kv-fmt", help="KV-cache format (default: the format's own KV format).")
+Batch = typer.Option("1", "--batch", help="Concurrent sequences per replica, or 'max' (largest that fits).")
+Prompt = typer.Option(512, "--prompt", help="Prompt tokens per sequence.")
+Gen = typer.Option(128, "--gen", help="Generated tokens per sequence.")
+Context = typer.Option(0, "--context", help="Tokens already in the KV cache before the prompt (prefix cache).")
+Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
+Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
+Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
+Native = typer.Option(False, "--native-only", help="Refuse formats the device cannot run natively instead of emulating.")
+
+
+def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only):
+    from .estimate import estimate, require_fit
+
+    e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
+                 tp=tp, pp=pp, devices=devices, native_only=native_only)
+    return require_fit(e)
+
+
+def _notes(e) -> None:
+    err = _console(stderr=True)
+    for alias, target in e.resolved.items():
+        err.print(f"[dim]'{alias}' resolved to '{target}'[/dim]")
+    for note in e.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+
+
+@app.command()
+def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
+             batch: str = Batch, prompt: int = Prompt, gen: int = Gen, context: int = Context,
+             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+             as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
+             as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
+    """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
+    from .render import estimate_table, to_csv
+
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only)
+    d = e.to_dict()
+    if as_json:
+        _print_json(d)
+    elif as_csv:
+        typer.echo(to_csv([d]), nl=False)
+    else:
+        _notes(e)
+        _console().print(estimate_table(d))
+
+
+@app.command()
+def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
+            batch: str = Batch, prompt: int = Prompt, gen: int = Gen, context: int = Context,
+            tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+            plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
+            as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
+    """Per-operator table (FLOPs, bytes, intensity, bound, time share) for prefill and decode."""
+    from .render import explain_table
+
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only)
+    rows = e.explain()
+    if plot:
+        from .plots import roofline_plot
+
+        roofline_plot(e, plot)
+    if as_json:
+        _print_json(rows)
+        return
+    _notes(e)
+    title = (f"{e.model.id} on {e.hardware.id} in {e.format.id} ({e.plan.label}): batch {e.batch}, "
+             f"prompt {e.workload.prompt}, decode context {e.workload.context + e.workload.prompt}..")
+    _console().print(explain_table(rows, title))
+    if plot:
+        _console(stderr=True).print(f"roofline plot written to {plot}")
+
+
+@app.command("list")
+def list_(kind: Catalogue = typer.Argument(..., help="hardware, models or formats"),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List catalogue entries with their key figures."""
+    from rich.table import Table
+
+    from .describe import list_rows
+    from .render import human
+
+    rows = list_rows(kind.value)
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title=f"{len(rows)} {kind.value}", title_justify="left")
+    cols = [c for c in rows[0] if c not in ("name",)]
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, list):
+                cells.append(", ".join(map(str, v)))
+            elif c.endswith("flops") and v:
+                cells.append(f"{v / 1e12:,.4g} T")
+            elif c == "memory_bytes":
+                cells.append(human("x_bytes", v))
+            elif c == "bandwidth_bytes_per_s":
+                cells.append(f"{v / 1e9:,.4g} GB/s")
+            elif c in ("params", "active_params") and v:
+                cells.append(f"{v / 1e9:.3f} B")
+            else:
+                cells.append(human(c, v))
+        t.add_row(*cells)
+    _console().print(t)
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="A hardware, model or format id or alias."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one spec with the source of every figure."""
+    from rich.table import Table
+
+    from .describe import show_rows
+
+    kind, sid, rows = show_rows(name)
+    if as_json:
+        _print_json({"kind": kind, "id": sid, "fields": rows})
+        return
+    t = Table(title=f"{kind}: {sid}", title_justify="left", show_lines=False)
+    t.add_column("field")
+    t.add_column("value")
+    t.add_column("source", overflow="fold")
+    for r in rows:
+        t.add_row(r["field"], str(r["value"]), r["source"])
+    _console().print(t)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: CostModelError -> one line on stderr, exit code 2 (traceback with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="costmodel")
+    except CostModelError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"costmodel: error: {exc}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

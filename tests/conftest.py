@@ -1,0 +1,32 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `costmodel ARGS...` in-process; returns (exit code, stdout, stderr)."""
+    from costmodel.cli import main
+
+    def run(*args):
+        code = 0
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
+def user_catalog(tmp_path, monkeypatch):
+    """A COSTMODEL_PATH folder with hardware/ and models/ sub-folders for user specs."""
+    for sub in ("hardware", "models", "formats", "calibration"):
+        (tmp_path / sub).mkdir()
+    monkeypatch.setenv("COSTMODEL_PATH", str(tmp_path))
+    return tmp_path

@@ -2,15 +2,24 @@
 
     >>> from costmodel import estimate
     >>> e = estimate("llama-3.1-8b", "h100-sxm", "fp8", batch=8, prompt=1024, gen=256)
-    >>> e.metric("tpot_s")
+    >>> e.metric("tpot_s"), e.to_dict()["memory"]["fits"]
 
-Heavy libraries (matplotlib, scipy, sympy) are imported only by the functions that need them.
+Names are imported lazily (PEP 562) so `costmodel --help` does not pay for numpy;
+matplotlib, scipy and sympy load only in the functions that need them.
 """
-from .errors import CostModelError
-from .estimate import Estimate, Workload, estimate
-from .formats import load_format
-from .hardware import load_hardware
-from .model import load_model
+from __future__ import annotations
 
-__all__ = ["CostModelError", "Estimate", "Workload", "estimate", "load_format", "load_hardware", "load_model"]
+import importlib
+
 __version__ = "0.1.0"
+_EXPORTS = {
+    "CostModelError": "errors", "Estimate": "estimator", "Workload": "estimator", "estimate": "estimator",
+    "load_format": "formats", "load_hardware": "hardware", "load_model": "model",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'costmodel' has no attribute {name!r}")

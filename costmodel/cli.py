@@ -50,7 +50,7 @@ Native = typer.Option(False, "--native-only", help="Refuse formats the device ca
 
 
 def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only):
-    from .estimate import estimate, require_fit
+    from .estimator import estimate, require_fit
 
     e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
                  tp=tp, pp=pp, devices=devices, native_only=native_only)

@@ -47,11 +47,12 @@ def estimate_table(d: dict):
     from rich.table import Table
 
     title = (f"{d['model']} on {d['devices']} x {d['hardware']} in {d['format']}"
-             f"{' (KV ' + d['kv_format'] + ')' if d['kv_format'] else ''}: batch {d['batch']}, "
-             f"prompt {d['prompt']}, gen {d['gen']}"
-             + (f", context {d['context']}" if d["context"] else "")
-             + (f", tp {d['tp']}" if d["tp"] > 1 else "") + (f", pp {d['pp']}" if d["pp"] > 1 else ""))
-    t = Table(title=title, title_justify="left")
+             f"{' (KV ' + d['kv_format'] + ')' if d['kv_format'] else ''}")
+    caption = (f"batch {d['batch']}, prompt {d['prompt']}, gen {d['gen']}"
+               + (f", context {d['context']}" if d["context"] else "")
+               + (f", tp {d['tp']}" if d["tp"] > 1 else "") + (f", pp {d['pp']}" if d["pp"] > 1 else "")
+               + "; times per sequence, memory per device")
+    t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     t.add_column("metric")
     t.add_column("value", justify="right")
     for key, label in ESTIMATE_ROWS:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from costmodel.columns import format_row, hardware_row, model_row
 from costmodel.engine import evaluate
-from costmodel.estimate import estimate
+from costmodel.estimator import estimate
 from costmodel.formats import load_format
 from costmodel.hardware import load_hardware
 from costmodel.model import load_model

@@ -1,0 +1,80 @@
+"""Benchmark: vectorized estimates per second and CLI cold-start time. Prints rates, asserts nothing.
+
+    python benchmarks/bench_engine.py [--configs 1000000] [--chunk 65536]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from costmodel.columns import format_columns, hardware_columns, model_columns, take
+from costmodel.engine import evaluate
+from costmodel.formats import load_format
+from costmodel.hardware import load_hardware
+from costmodel.model import load_model
+
+MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen2.5-7b", "gemma-2-9b", "deepseek-v3"]
+DEVICES = ["h100-sxm", "h200-sxm", "b200", "a100-sxm-80gb", "l40s", "mi300x"]
+FORMATS = ["bf16", "fp8", "w4a16", "nvfp4"]
+
+
+def sweep_rate(n: int, chunk: int, seed: int = 0) -> tuple[float, float]:
+    """Configurations per second over n random (model, device, format, batch, lengths) rows."""
+    rng = np.random.default_rng(seed)
+    models = [load_model(m) for m in MODELS]
+    devices = [load_hardware(h) for h in DEVICES]
+    formats = [load_format(f) for f in FORMATS]
+    mc = model_columns(models)
+    hc = hardware_columns(devices)
+    pairs = [(f, h, None, False) for h in devices for f in formats]
+    fc = format_columns(pairs)
+    start = time.perf_counter()
+    done = 0
+    checksum = 0.0
+    while done < n:
+        k = min(chunk, n - done)
+        mi = rng.integers(0, len(models), k)
+        hi = rng.integers(0, len(devices), k)
+        fi = hi * len(formats) + rng.integers(0, len(formats), k)
+        batch = rng.integers(1, 257, k).astype(float)
+        prompt = rng.integers(1, 8193, k).astype(float)
+        gen = rng.integers(1, 2049, k).astype(float)
+        r = evaluate(take(mc, mi), take(fc, fi), take(hc, hi), batch, prompt, gen, 0.0, 1.0, 1.0, 1.0)
+        checksum += float(np.nansum(r.metrics["tpot_s"]))
+        done += k
+    elapsed = time.perf_counter() - start
+    return n / elapsed, checksum
+
+
+def cold_start(args: list[str], repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--configs", type=int, default=1_000_000)
+    p.add_argument("--chunk", type=int, default=65536)
+    a = p.parse_args()
+    rate, _ = sweep_rate(a.configs, a.chunk)
+    print(f"vectorized sweep: {a.configs:,} configurations, chunks of {a.chunk:,}: {rate:,.0f} estimates/s")
+    py = statistics.median(
+        [(lambda t: (subprocess.run([sys.executable, "-c", "pass"], check=True), time.perf_counter() - t)[1])(time.perf_counter())
+         for _ in range(5)])
+    helptime = cold_start(["--help"])
+    est = cold_start(["estimate", "llama-70b", "--hw", "h100", "--fmt", "w4a16", "--json"])
+    print(f"cold start (median of 5): python alone {py * 1e3:.0f} ms, 'costmodel --help' {helptime * 1e3:.0f} ms, "
+          f"'costmodel estimate llama-70b --hw h100 --fmt w4a16 --json' {est * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

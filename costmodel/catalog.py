@@ -205,3 +205,22 @@ def entry_from_file(path: str, kind: str) -> Entry:
         raise SpecError(f"{p}: holds {len(found)} entries ({ids}); pass a file with one, "
                         f"or put the file in a folder on COSTMODEL_PATH and use its id")
     return found[0]
+
+
+def resolve(kind: str, name: str, from_entry, from_path=None) -> tuple[Any, str | None]:
+    """(spec, id an alias resolved to or None) for an id, alias or spec path; cached.
+
+    `from_entry` converts a catalogue Entry to a spec; `from_path` (default: a one-entry
+    YAML file) loads a user-given path.
+    """
+    return _resolve_cached(kind, name, from_entry, from_path, os.environ.get("COSTMODEL_PATH", ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve_cached(kind, name, from_entry, from_path, path_env):
+    if looks_like_path(name):
+        if from_path is not None:
+            return from_path(name), None
+        return from_entry(entry_from_file(name, kind)), None
+    entry, alias_of = index(kind).resolve(name)
+    return from_entry(entry), alias_of

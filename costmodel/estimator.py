@@ -160,7 +160,7 @@ class Estimate:
         if not self.model.is_encoder:
             from .roofline import op_times
 
-            d_t = op_times(r.decode_ops, hardware_row_cached(self), format_row_cached(self))
+            d_t = op_times(r.decode_ops, _hardware_cols(self), _format_cols(self))
             phases.append(("decode", r.decode_ops, r.decode_times, bound_of(d_t)))
         for phase, ops, times, bounds in phases:
             times = np.asarray(times).reshape(len(OP_NAMES), -1)[:, 0]
@@ -183,11 +183,11 @@ class Estimate:
         return rows
 
 
-def hardware_row_cached(e: Estimate) -> dict:
+def _hardware_cols(e: Estimate) -> dict:
     return {k: np.asarray(v) for k, v in hardware_row(e.hardware).items()}
 
 
-def format_row_cached(e: Estimate) -> dict:
+def _format_cols(e: Estimate) -> dict:
     return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format).items()}
 
 

@@ -7,12 +7,11 @@ to a wider type at a stated cost) or refused.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .catalog import Entry, index
+from .catalog import Entry, index, resolve
 from .errors import FormatNotSupportedError, SpecError
 from .hardware import DTYPES, Hardware
 
@@ -106,14 +105,9 @@ def format_from_entry(e: Entry) -> Format:
     )
 
 
-@functools.lru_cache(maxsize=None)
-def _load(name: str, key: int) -> tuple[Format, str | None]:
-    entry, alias_of = index("formats").resolve(name)
-    return format_from_entry(entry), alias_of
-
-
 def resolve_format(name: str) -> tuple[Format, str | None]:
-    return _load(name, id(index("formats")))
+    """(Format, id an alias resolved to or None) for an id or alias."""
+    return resolve("formats", name, format_from_entry)
 
 
 def load_format(name: str) -> Format:

@@ -1,12 +1,11 @@
 """Hardware specs: a frozen, validated `Hardware` per device, SI units, each figure sourced."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from .catalog import Entry, entry_from_file, index, looks_like_path
+from .catalog import Entry, index, resolve
 from .errors import SpecError
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
@@ -45,12 +44,6 @@ class Hardware:
 
     def has(self, dtype: str) -> bool:
         return dtype in self.peaks
-
-    @property
-    def ridge_point(self) -> float:
-        """FLOP per byte at which the 16-bit matrix peak meets the memory roof."""
-        p = self.peaks.get("bf16") or self.peaks.get("fp16") or self.peaks["fp32"]
-        return p / self.memory_bandwidth
 
 
 def hardware_from_entry(e: Entry) -> Hardware:
@@ -107,17 +100,9 @@ def hardware_from_entry(e: Entry) -> Hardware:
     )
 
 
-@functools.lru_cache(maxsize=None)
-def _load(name: str, path_env_key: int) -> tuple[Hardware, str | None]:
-    if looks_like_path(name):
-        return hardware_from_entry(entry_from_file(name, "hardware")), None
-    entry, alias_of = index("hardware").resolve(name)
-    return hardware_from_entry(entry), alias_of
-
-
 def resolve_hardware(name: str) -> tuple[Hardware, str | None]:
     """(Hardware, id an alias resolved to or None) for an id, alias or YAML path."""
-    return _load(name, id(index("hardware")))
+    return resolve("hardware", name, hardware_from_entry)
 
 
 def load_hardware(name: str) -> Hardware:

@@ -1,14 +1,13 @@
 """Model architecture specs: a frozen `Model` per architecture, from YAML or HF config.json."""
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-from .catalog import Entry, entry_from_file, index, looks_like_path
+from .catalog import Entry, entry_from_file, index, resolve
 from .errors import SpecError
 
 ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "relu", "swiglu")
@@ -340,28 +339,21 @@ def entry_from_hf_config(path: str) -> Entry:
     return Entry(data, p, {})
 
 
-@functools.lru_cache(maxsize=None)
-def _load(name: str, key: int) -> tuple[Model, str | None]:
-    if name.endswith(".json"):
-        model = model_from_entry(entry_from_hf_config(name))
-        from .parameters import param_count  # computed count stands in for the published one
+def _from_path(name: str) -> Model:
+    """A YAML spec, or a HF config.json whose computed count stands in for a published one."""
+    if not name.endswith(".json"):
+        return model_from_entry(entry_from_file(name, "models"))
+    from dataclasses import replace
 
-        return _with_published(model, param_count(model)), None
-    if looks_like_path(name):
-        return model_from_entry(entry_from_file(name, "models")), None
-    entry, alias_of = index("models").resolve(name)
-    return model_from_entry(entry), alias_of
+    from .parameters import param_count
 
-
-def _with_published(model: Model, count: float) -> Model:
-    import dataclasses
-
-    return dataclasses.replace(model, published_params=count)
+    model = model_from_entry(entry_from_hf_config(name))
+    return replace(model, published_params=param_count(model))
 
 
 def resolve_model(name: str) -> tuple[Model, str | None]:
     """(Model, id an alias resolved to or None) for an id, alias, YAML path or config.json path."""
-    return _load(name, id(index("models")))
+    return resolve("models", name, model_from_entry, _from_path)
 
 
 def load_model(name: str) -> Model:

@@ -117,6 +117,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     std_w = h * (Hq * d_qk + kv_out_std)
     qkv_w = np.where(mla, mla_w, std_w)
     matmul("qkv_proj", T, h, qkv_w / h, layers, weight_elems=qkv_w, kv=kv_write)
+    # the K/V outputs go to the cache (kv bytes above), not to activations: only x and q count here
     ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * layers,) + ops["qkv_proj"][3:]
 
     # MLA: decompress the latent (prefill) or absorb W_UK/W_UV into q and o (decode)

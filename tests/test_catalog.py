@@ -128,65 +128,37 @@ def test_malformed_yaml_names_file_and_line(user_catalog):
         load_hardware("h100-sxm")
 
 
-def test_incomplete_hardware_names_field(user_catalog):
-    _write(user_catalog / "hardware", "box.yaml", """
-sources: {me: "my measurement"}
+BOX = """
 devices:
   - id: mybox
     name: My box
     vendor: Me
     family: cpu
     kind: cpu
-    memory_capacity: {value: 64 GB, source: me}
-    peak: {fp32: {value: 1 TFLOPS, source: me}}
-""")
-    with pytest.raises(SpecError, match=r"box.yaml \[mybox\] field 'memory_bandwidth': missing"):
-        load_hardware("mybox")
+    memory_capacity: {capacity}
+    memory_bandwidth: {bandwidth}
+    peak: {{fp32: {{value: 1 TFLOPS, source: me}}}}
+"""
+GOOD_CAPACITY, GOOD_BANDWIDTH = "{value: 64 GB, source: me}", "{value: 100 GB/s, source: me}"
 
 
-def test_figure_without_source_is_refused(user_catalog):
-    _write(user_catalog / "hardware", "box.yaml", """
-devices:
-  - id: mybox
-    name: My box
-    vendor: Me
-    family: cpu
-    kind: cpu
-    memory_capacity: {value: 64 GB, source: me}
-    memory_bandwidth: {value: 100 GB/s}
-    peak: {fp32: {value: 1 TFLOPS, source: me}}
-""")
-    with pytest.raises(SpecError, match="memory_bandwidth.*no source"):
-        load_hardware("mybox")
+def _box(folder, capacity=GOOD_CAPACITY, bandwidth=GOOD_BANDWIDTH):
+    text = BOX.format(capacity=capacity, bandwidth=bandwidth)
+    _write(folder / "hardware", "box.yaml", "\n".join(l for l in text.splitlines() if not l.endswith(": None")))
 
 
-def test_unit_error_in_yaml(user_catalog):
-    _write(user_catalog / "hardware", "box.yaml", """
-devices:
-  - id: mybox
-    name: My box
-    vendor: Me
-    family: cpu
-    kind: cpu
-    memory_capacity: {value: 64 GB, source: me}
-    memory_bandwidth: {value: 100 GB, source: me}
-    peak: {fp32: {value: 1 TFLOPS, source: me}}
-""")
-    with pytest.raises(SpecError, match=r"memory_bandwidth.*expected a bandwidth"):
-        load_hardware("mybox")
+def test_valid_user_hardware_loads(user_catalog):
+    _box(user_catalog)
+    assert load_hardware("mybox").memory_bandwidth == 100e9
 
 
-def test_zero_size_in_yaml(user_catalog):
-    _write(user_catalog / "hardware", "box.yaml", """
-devices:
-  - id: mybox
-    name: My box
-    vendor: Me
-    family: cpu
-    kind: cpu
-    memory_capacity: {value: 0 GB, source: me}
-    memory_bandwidth: {value: 100 GB/s, source: me}
-    peak: {fp32: {value: 1 TFLOPS, source: me}}
-""")
-    with pytest.raises(SpecError, match="memory_capacity.*must be positive"):
+@pytest.mark.parametrize("capacity,bandwidth,message", [
+    (GOOD_CAPACITY, None, r"box.yaml \[mybox\] field 'memory_bandwidth': missing"),
+    (GOOD_CAPACITY, "{value: 100 GB/s}", "memory_bandwidth.*no source"),
+    (GOOD_CAPACITY, "{value: 100 GB, source: me}", "memory_bandwidth.*expected a bandwidth"),
+    ("{value: 0 GB, source: me}", GOOD_BANDWIDTH, "memory_capacity.*must be positive"),
+])
+def test_bad_hardware_yaml_names_file_field_and_expectation(user_catalog, capacity, bandwidth, message):
+    _box(user_catalog, capacity, bandwidth)
+    with pytest.raises(SpecError, match=message):
         load_hardware("mybox")

@@ -40,7 +40,7 @@ Hw = typer.Option(..., "--hw", help="Hardware id or alias (h100-sxm, h100, m2-pr
 Fmt = typer.Option("bf16", "--fmt", help="Numeric format: fp32 bf16 fp16 fp8 w8a8-int8 w8a16 w4a16 w4a8 nvfp4 mxfp4 mxfp8 mxint8 q8_0 q4_0 q4_k_m.")
 KvFmt = typer.Option(None, "--kv-fmt", help="KV-cache format (default: the format's own KV format).")
 Batch = typer.Option("1", "--batch", help="Concurrent sequences per replica, or 'max' (largest that fits).")
-Prompt = typer.Option(512, "--prompt", help="Prompt tokens per sequence.")
+Prompt = typer.Option(None, "--prompt", help="Prompt tokens per sequence (default 512; one image for ViT).")
 Gen = typer.Option(128, "--gen", help="Generated tokens per sequence.")
 Context = typer.Option(0, "--context", help="Tokens already in the KV cache before the prompt (prefix cache).")
 Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
@@ -67,7 +67,7 @@ def _notes(e) -> None:
 
 @app.command()
 def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
-             batch: str = Batch, prompt: int = Prompt, gen: int = Gen, context: int = Context,
+             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
              tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
@@ -87,7 +87,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 
 @app.command()
 def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
-            batch: str = Batch, prompt: int = Prompt, gen: int = Gen, context: int = Context,
+            batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
             as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:

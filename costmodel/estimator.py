@@ -192,9 +192,12 @@ def _format_cols(e: Estimate) -> dict:
 
 
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
-             batch: int | str = 1, prompt: int = DEFAULT_PROMPT, gen: int = DEFAULT_GEN, context: int = 0,
+             batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
              tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False) -> Estimate:
-    """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths."""
+    """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
+
+    `prompt` defaults to 512 tokens (llama-bench's pp512), or to one image's tokens for a ViT.
+    """
     resolved = {}
 
     def res(value, resolver, given):
@@ -209,6 +212,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     h = res(hw, resolve_hardware, hw if isinstance(hw, str) else "")
     f = res(fmt, resolve_format, fmt if isinstance(fmt, str) else "")
     kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
+    if prompt is None:
+        prompt = m.vision_tokens or DEFAULT_PROMPT
     w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices), m, h)
     plan = plan_compute(f, h, native_only)
     if plan.emulated:

@@ -29,7 +29,7 @@ def roofline_plot(e, path: str) -> str:
         rate = r["flops"] / r["time_s"]
         ax.scatter(r["intensity"], rate, marker=markers[r["phase"]], s=30 + 300 * r["share"],
                    color=colors[names.index(r["op"]) % 10], edgecolor="black", linewidths=0.5, alpha=0.85, zorder=3)
-        if r["share"] > 0.04:
+        if r["share"] > 0.12 or (r["phase"] == "decode" and r["share"] > 0.08):
             ax.annotate(f"{r['op']} ({r['phase']})", (r["intensity"], rate), fontsize=7, xytext=(4, 4),
                         textcoords="offset points")
     ax.scatter([], [], marker="o", color="white", edgecolor="black", label="prefill op (size = time share)")

@@ -155,3 +155,8 @@ def test_pipeline_parallel_splits_memory():
     two = estimate("llama-3.1-70b", "h100-sxm", "fp8", pp=2, batch=4)
     assert two.memory_dict()["weights_bytes"] == pytest.approx(one.memory_dict()["weights_bytes"] / 2)
     assert two.memory_dict()["kv_cache_bytes"] == pytest.approx(one.memory_dict()["kv_cache_bytes"] / 2)
+
+
+def test_vit_prompt_defaults_to_one_image():
+    e = estimate("vit-b-16", "l4", "fp16", batch=64)
+    assert e.workload.prompt == (224 // 16) ** 2 + 1 == 197

@@ -25,13 +25,16 @@ def roofline_plot(e, path: str) -> str:
     markers = {"prefill": "o", "decode": "s"}
     colors = plt.cm.tab10.colors
     names = sorted({r["op"] for r in rows})
+    labelled = 0
     for r in rows:
         rate = r["flops"] / r["time_s"]
         ax.scatter(r["intensity"], rate, marker=markers[r["phase"]], s=30 + 300 * r["share"],
                    color=colors[names.index(r["op"]) % 10], edgecolor="black", linewidths=0.5, alpha=0.85, zorder=3)
         if r["share"] > 0.12 or (r["phase"] == "decode" and r["share"] > 0.08):
-            ax.annotate(f"{r['op']} ({r['phase']})", (r["intensity"], rate), fontsize=7, xytext=(4, 4),
-                        textcoords="offset points")
+            # stagger labels so operators at the same intensity stay readable
+            ax.annotate(f"{r['op']} ({r['phase']})", (r["intensity"], rate), fontsize=7,
+                        xytext=(6, 8 - 11 * (labelled % 3)), textcoords="offset points")
+            labelled += 1
     ax.scatter([], [], marker="o", color="white", edgecolor="black", label="prefill op (size = time share)")
     ax.scatter([], [], marker="s", color="white", edgecolor="black", label="decode op")
     ax.set_xlabel("arithmetic intensity (FLOP / byte)")

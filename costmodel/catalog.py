@@ -81,7 +81,7 @@ class Entry:
         value = self.get(field, _MISSING)
         if value is _MISSING:
             raise SpecError(f"{self.where(field)}: missing; expected {expected or 'a value'}")
-        if not isinstance(value, types) or isinstance(value, bool) and types in (int, float, (int, float)):
+        if not isinstance(value, types):
             raise SpecError(f"{self.where(field)}: got {value!r}; expected {expected or types}")
         return value
 

@@ -47,13 +47,14 @@ Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
 Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
 Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
 Native = typer.Option(False, "--native-only", help="Refuse formats the device cannot run natively instead of emulating.")
+Engine = typer.Option("auto", "--engine", help="Inference engine whose calibration applies: auto (the device family's default), trt-llm, vllm, sglang, llama.cpp, mlc, ideal.")
 
 
-def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only):
+def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine):
     from .estimator import estimate, require_fit
 
     e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
-                 tp=tp, pp=pp, devices=devices, native_only=native_only)
+                 tp=tp, pp=pp, devices=devices, native_only=native_only, engine=engine)
     return require_fit(e)
 
 
@@ -69,12 +70,12 @@ def _notes(e) -> None:
 def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
              batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
              tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-             as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
+             engine: str = Engine, as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
     """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
     from .render import estimate_table, to_csv
 
-    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only)
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine)
     d = e.to_dict()
     if as_json:
         _print_json(d)
@@ -89,12 +90,12 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-            plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
+            engine: str = Engine, plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
             as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
     """Per-operator table (FLOPs, bytes, intensity, bound, time share) for prefill and decode."""
     from .render import explain_table
 
-    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only)
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine)
     rows = e.explain()
     if plot:
         from .plots import roofline_plot
@@ -167,6 +168,81 @@ def show(name: str = typer.Argument(..., help="A hardware, model or format id or
     for r in rows:
         t.add_row(r["field"], str(r["value"]), r["source"])
     _console().print(t)
+
+
+def _with_profile_dirs(paths: list[str]) -> None:
+    """A measurement file next to hardware/ or models/ folders (a profile run) brings its specs."""
+    from pathlib import Path
+
+    from .calibration_file import env_with
+
+    for p in paths:
+        folder = Path(p).resolve().parent
+        if (folder / "hardware").is_dir() or (folder / "models").is_dir():
+            env_with(str(folder))
+
+
+@app.command()
+def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (data/SCHEMA.md)."),
+              out: str = typer.Option(".", "--out", help="Folder that receives calibration/fitted.yaml."),
+              engine: Optional[str] = typer.Option(None, "--engine", help="Treat every row as this engine (default: each row's framework)."),
+              cross_validate: bool = typer.Option(True, "--cross-validate/--no-cross-validate",
+                                                  help="Leave-one-device-out refits: honest error and the interval residuals."),
+              as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Fit efficiencies and overheads (engine -> family -> device) to measurements."""
+    from rich.progress import Progress
+
+    from .calibration_file import run
+    from .render import stats_table
+
+    _with_profile_dirs(files)
+    with Progress(transient=True, console=_console(stderr=True)) as bar:
+        task = bar.add_task("leave-one-device-out", total=None)
+
+        def progress(i, n, dev):
+            bar.update(task, total=n, completed=i, description=f"leave-one-device-out: {dev}")
+
+        summary = run(files, out, engine, cross_validate, progress)
+    if as_json:
+        _print_json(summary)
+        return
+    con = _console()
+    con.print(f"fitted {summary['parameters']} parameters on {summary['rows_used']} rows "
+              f"({summary['rows_skipped']} skipped); wrote {summary['path']}")
+    for key, title in (("uncalibrated", "datasheet engine, sourced defaults"), ("in_sample", "calibrated, in-sample"),
+                       ("leave_one_device_out", "calibrated, leave-one-device-out")):
+        if key in summary:
+            con.print(stats_table(f"error: {title}", summary[key]))
+
+
+@app.command()
+def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (default: the shipped set)."),
+             engine: Optional[str] = typer.Option(None, "--engine", help="Predict every row with this engine's calibration."),
+             worst: int = typer.Option(10, "--worst", help="How many of the worst rows to list."),
+             as_json: bool = typer.Option(False, "--json", help="Print the full report (rows_detail, skipped) as JSON.")) -> None:
+    """Predict every measured row and report the error: overall, by device, metric, engine and source."""
+    from .measurements import shipped_measurements
+    from .render import stats_table, worst_table
+    from .validate import validate as run_validate
+
+    paths = list(files) if files else [str(shipped_measurements())]
+    _with_profile_dirs(paths)
+    report = run_validate(paths, engine, worst)
+    if as_json:
+        _print_json(report)
+        return
+    con = _console()
+    con.print(f"{report['scored']} of {report['rows']} rows scored, {report['skipped_count']} skipped")
+    if report["scored"]:
+        con.print(stats_table("overall", {"all": report["overall"]}))
+        for key in ("by_metric", "by_engine", "by_source", "by_device"):
+            con.print(stats_table(key.replace("_", " "), report[key]))
+        cov = report["interval_coverage"]
+        if cov["covered"] is not None:
+            con.print(f"measured values inside the 80% interval: {100 * cov['covered']:.1f}% of {cov['n']} rows")
+        con.print(worst_table(report["worst"]))
+    for s in report["skipped"][:20]:
+        _console(stderr=True).print(f"[yellow]skipped[/yellow] {s['id']}: {s['reason']}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from .hardware import Hardware
 from .model import Model
 from .parameters import param_breakdown
 
+DTYPE_CLASS = {"int8": 1.0, "int4": 1.0, "fp8": 2.0, "fp6": 2.0, "fp4": 3.0}  # 0: 16/32-bit
 Columns = dict  # name -> numpy array, all of one length (one row per catalogue entry)
 
 
@@ -64,8 +65,9 @@ def model_columns(models: Sequence[Model]) -> Columns:
     return _stack([model_row(m) for m in models])
 
 
-def hardware_row(hw: Hardware) -> dict:
-    eff = efficiency_for(hw.id, hw.family)
+def hardware_row(hw: Hardware, engine: str | None = "ideal") -> dict:
+    """Numbers for one device under one engine: datasheet figures + efficiency parameters."""
+    eff = efficiency_for(hw.id, hw.family, engine)
     peak16 = hw.peaks.get("bf16") or hw.peaks.get("fp16") or hw.peaks["fp32"]
     ic = hw.interconnect_bandwidth or 0.0
     return {
@@ -77,13 +79,19 @@ def hardware_row(hw: Hardware) -> dict:
     }
 
 
-def hardware_columns(devices: Sequence[Hardware]) -> Columns:
-    return _stack([hardware_row(h) for h in devices])
+def hardware_columns(devices: Sequence[Hardware], engine: str | None = "ideal") -> Columns:
+    return _stack([hardware_row(h, engine) for h in devices])
 
 
-def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only: bool = False) -> dict:
-    """Numbers for one (format, device) pair: bits, the peak that runs the matmuls, dequant work."""
+def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only: bool = False,
+               engine: str | None = "ideal") -> dict:
+    """Numbers for one (format, device) pair: bits, the peak that runs the matmuls, dequant work.
+
+    `peak_matmul` includes the engine's achieved fraction for that datatype path relative
+    to the 16-bit path (e.g. llama.cpp's integer kernels), which calibration fits.
+    """
     plan = plan_compute(fmt, hw, native_only)
+    scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(plan.dtype)
     emulated = plan.emulated
     return {
         "w_bits": fmt.weight_bits,
@@ -91,7 +99,9 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
         "kv_bits": kv.weight_bits if kv is not None else fmt.kv_bits,
         "emb_bits": fmt.embedding_bits,
         "head_bits": fmt.lm_head_bits,
-        "peak_matmul": hw.peaks[plan.dtype],
+        "peak_matmul": hw.peaks[plan.dtype] * scale,
+        "peak_raw": hw.peaks[plan.dtype],
+        "dtype_class": DTYPE_CLASS.get(plan.dtype, 0.0),
         "dequant_ops": fmt.dequant_ops_per_weight if plan.dequant else 0.0,
         "emulated": 1.0 if emulated else 0.0,
         # attention runs in 16-bit (or fp32 for fp32 formats) on the tensor units
@@ -100,7 +110,7 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
 
 
 def format_columns(pairs: Sequence[tuple]) -> Columns:
-    """Rows for (Format, Hardware, kv Format or None, native_only) tuples."""
+    """Rows for (Format, Hardware, kv Format or None, native_only[, engine]) tuples."""
     return _stack([format_row(*p) for p in pairs])
 
 

@@ -53,10 +53,12 @@ def unknown(kind: str, name: str, known: Iterable[str]) -> UnknownIdError:
     """Build the error for an unknown id, with the nearest known name."""
     hint = suggest(name, known)
     tip = f"; did you mean '{hint[0]}'?" if hint else ""
+    if kind == "engine":
+        return UnknownIdError(f"unknown engine '{name}'{tip} (known: {', '.join(known)})")
     return UnknownIdError(
         f"unknown {kind} '{name}'{tip} (run 'costmodel list {kind_plural(kind)}' to see all)"
     )
 
 
 def kind_plural(kind: str) -> str:
-    return {"hardware": "hardware", "model": "models", "format": "formats"}.get(kind, kind)
+    return {"hardware": "hardware", "model": "models", "format": "formats", "engine": "engines"}.get(kind, kind)

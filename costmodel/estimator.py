@@ -137,6 +137,7 @@ class Estimate:
             "model": self.model.id, "hardware": self.hardware.id, "format": self.format.id,
             "kv_format": self.kv_format.id if self.kv_format else None,
             "compute_unit": self.plan.label, "emulated": self.plan.emulated,
+            "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
             **{n: clean(self.metric(n)) for n in names},
             "batch": self.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
@@ -147,9 +148,23 @@ class Estimate:
                 "kv_bits": self.kv_format.weight_bits if self.kv_format else self.format.kv_bits,
                 **{p: getattr(self.efficiency, p) for p in PARAMS},
             },
+            "interval": self.intervals(),
             "resolved": dict(self.resolved),
             "notes": list(self.notes),
         }
+        return out
+
+    def intervals(self) -> dict:
+        """Low/high of each headline metric from the calibration residuals that apply."""
+        from .intervals import HEADLINE, interval
+
+        out = {}
+        for name in HEADLINE:
+            iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family)
+            if iv:
+                out[name] = {"low": iv["low"], "high": iv["high"]}
+                out["basis"] = iv["basis"].split(": engine")[0]
+                out.setdefault("groups", {})[name] = "engine" + iv["basis"].split(": engine", 1)[1]
         return out
 
     def explain(self) -> list[dict]:
@@ -184,19 +199,21 @@ class Estimate:
 
 
 def _hardware_cols(e: Estimate) -> dict:
-    return {k: np.asarray(v) for k, v in hardware_row(e.hardware).items()}
+    return {k: np.asarray(v) for k, v in hardware_row(e.hardware, e.efficiency.engine).items()}
 
 
 def _format_cols(e: Estimate) -> dict:
-    return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format).items()}
+    return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine).items()}
 
 
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
-             tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False) -> Estimate:
+             tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,
+             engine: str | None = "auto") -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
     `prompt` defaults to 512 tokens (llama-bench's pp512), or to one image's tokens for a ViT.
+    `engine` selects the calibration ('auto': the device family's default engine).
     """
     resolved = {}
 
@@ -218,16 +235,17 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
+    eff = efficiency_for(h.id, h.family, engine)
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
-    hc = {k: np.asarray(v) for k, v in hardware_row(h).items()}
-    fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only).items()}
+    hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine).items()}
+    fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
     result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
     if h.tdp_w is None:
         notes.append(f"{h.id} has no TDP in its spec: energy is n/a")
     if h.price_per_hour is None:
         notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
-    return Estimate(m, h, f, kv, plan, efficiency_for(h.id, h.family), w, result, tuple(notes), resolved)
+    return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)
 
 
 def devices_needed(e: Estimate) -> tuple[int, str]:

@@ -70,8 +70,10 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp) -
 
 
 def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp) -> np.ndarray:
-    """Largest batch whose weights + KV + activations + reserve fit one device (0 if none)."""
-    tokens = np.asarray(context, dtype=float) + prompt + gen
+    """Largest batch whose weights + KV + activations + reserve fit one device (0 if none),
+    capped by the engine's limit on concurrent sequences. Each sequence holds the KV of its
+    context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
+    tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
     free = hw["capacity"] * hw["usable_memory_fraction"] - weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
     per_seq = kv_bytes_per_sequence(m, f, tokens, tp, pp) + m["head_out"] / tp * 4.0
     apt = activation_bytes_per_token(m, f, tp)
@@ -82,4 +84,4 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp) -> np.nd
         small = np.floor(free / (per_seq + p * apt))  # batch·prompt below the chunk
     b = np.where(small * p < chunk, small, capped)
     b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded only by activations
-    return np.maximum(b, 0.0)
+    return np.clip(b, 0.0, hw["max_batch"])

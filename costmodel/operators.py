@@ -88,15 +88,18 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     gated = 1.0 + m["gated"]
     ops: dict[str, tuple] = {}
 
+    # prompts longer than the engine's tokens-per-step run as chunks, each re-reading the weights
+    passes = 1.0 if decode else np.ceil(np.maximum(T, 1.0) / hw["prefill_chunk_tokens"])
+
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
         we = k_in * n_out if weight_elems is None else weight_elems
-        wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count
+        wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count * passes
         flops = 2.0 * tokens * k_in * n_out * count
         act = tokens * (k_in + n_out) * ab * count
         r = tokens if rows is None else rows
-        passes = np.ceil(np.maximum(r, 1.0) / hw["dequant_tile_tokens"])
-        dq = we * f["dequant_ops"] * passes * count if w_bytes_per is None else 0.0 * we
-        ops[name] = (flops, wbytes, act, kv, count, r, dq)
+        tiles = np.ceil(np.maximum(r, 1.0) / hw["dequant_tile_tokens"])
+        dq = we * f["dequant_ops"] * tiles * count if w_bytes_per is None else 0.0 * we
+        ops[name] = (flops, wbytes, act, kv, count * passes, r, dq)
 
     def vector(name, elems, ops_per, count, bytes_per_elem):
         ops[name] = (elems * ops_per * count, 0.0 * elems, elems * bytes_per_elem * count, 0.0 * elems,

@@ -55,8 +55,11 @@ def estimate_table(d: dict):
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     t.add_column("metric")
     t.add_column("value", justify="right")
+    iv = d.get("interval") or {}
+    t.add_column("80% interval", justify="right")
     for key, label in ESTIMATE_ROWS:
-        t.add_row(label, human(key, d[key]))
+        band = iv.get(key)
+        t.add_row(label, human(key, d[key]), f"{human(key, band['low'])} – {human(key, band['high'])}" if band else "")
     mem = d["memory"]
     t.add_section()
     for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes", "total_bytes", "capacity_bytes"):
@@ -64,10 +67,11 @@ def estimate_table(d: dict):
     t.add_row("Fits", human("fits", mem["fits"]))
     t.add_row("Max batch that fits", human("max_batch", d["max_batch"]))
     t.add_section()
+    t.add_row("Engine (calibration)", f"{d['engine']} ({d['calibration'][-1]})" if d.get("calibration") else d.get("engine", ""))
     a = d["assumptions"]
     t.add_row("Bits per weight / activation / KV", f"{a['weight_bits']:g} / {a['activation_bits']:g} / {a['kv_bits']:g}")
     t.add_row("Matrix unit", d["compute_unit"])
-    t.add_row("Efficiency compute / memory", f"{a['compute_efficiency']:g} / {a['memory_efficiency']:g}")
+    t.add_row("Efficiency compute / memory", f"{a['compute_efficiency']:.3g} / {a['memory_efficiency']:.3g}")
     t.add_row("Overhead per kernel / per step", f"{format_time(a['kernel_overhead_s'])} / {format_time(a['step_overhead_s'])}")
     return t
 
@@ -108,4 +112,28 @@ def explain_table(rows: list[dict], title: str):
         t.add_row(r["phase"], r["op"], r["unit"], format_si(r["flops"], "FLOP") if r["flops"] else "0",
                   format_si(r["bytes"], "B"), f"{r['intensity']:.3g}" if r["intensity"] else "-",
                   r["bound"], format_time(r["time_s"]), f"{100 * r['share']:.1f}%")
+    return t
+
+
+def stats_table(title: str, groups: dict):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("group", "n", "median |err|", "mean |err|", "P90 |err|", "bias"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g, s in groups.items():
+        t.add_row(str(g), str(s["n"]), f"{100 * s['median_ape']:.1f}%", f"{100 * s.get('mean_ape', float('nan')):.1f}%",
+                  f"{100 * s['p90_ape']:.1f}%", f"{100 * s['bias']:+.1f}%")
+    return t
+
+
+def worst_table(rows: list[dict]):
+    from rich.table import Table
+
+    t = Table(title="worst rows", title_justify="left")
+    for col in ("id", "hardware", "model", "format", "engine", "metric", "measured", "predicted", "|err|"):
+        t.add_column(col, justify="right" if col in ("measured", "predicted", "|err|") else "left")
+    for r in rows:
+        t.add_row(r["id"], r["hardware"], r["model"], r["format"], r["engine"], r["metric"], f"{r['measured']:.4g}",
+                  f"{r['predicted']:.4g}", f"{100 * r['ape']:.0f}%")
     return t

@@ -29,10 +29,14 @@ def test_estimate_json(run_cli):
 
 
 def test_estimate_csv(run_cli):
+    import csv
+    import io
+
     code, out, _ = run_cli(*HEADLINE, "--csv")
-    header, row = out.strip().splitlines()
-    assert "tpot_s" in header.split(",") and "memory.weights_bytes" in header.split(",")
-    assert len(header.split(",")) == len(row.split(","))
+    header, row = list(csv.reader(io.StringIO(out)))
+    assert "tpot_s" in header and "memory.weights_bytes" in header and "interval.tpot_s.low" in header
+    assert len(header) == len(row)
+    assert float(row[header.index("tpot_s")]) > 0
 
 
 def test_batch_max(run_cli):

@@ -104,29 +104,29 @@ def test_single_estimate_equals_one_row_of_a_sweep():
     hc = {k: np.asarray(v) for k, v in hardware_row(hw).items()}
     batch = np.array([[1], [16], [64]])          # (3, 1) against 2 models -> (3, 2) sweep
     sweep = evaluate(mcols, fc, hc, batch, 1024, 256, 0, 1, 1, 1).metrics
-    single = estimate("qwen2.5-7b", "h100-sxm", "fp8", batch=16, prompt=1024, gen=256)
+    single = estimate("qwen2.5-7b", "h100-sxm", "fp8", batch=16, prompt=1024, gen=256, engine="ideal")
     assert sweep["tpot_s"].shape == (3, 2)
     assert sweep["tpot_s"][1, 1] == pytest.approx(single.metric("tpot_s"))
     assert sweep["ttft_s"][1, 1] == pytest.approx(single.metric("ttft_s"))
 
 
 def test_decode_at_batch_one_is_memory_bound_near_bytes_over_bandwidth():
-    e = estimate("llama-3.1-8b", "h100-sxm", "bf16", batch=1, prompt=1, gen=2)
+    e = estimate("llama-3.1-8b", "h100-sxm", "bf16", batch=1, prompt=1, gen=2, engine="ideal")
     weights = e.memory_dict()["weights_bytes"]
     roof = weights / (3.35e12 * 0.9)   # every weight read once per token at 90% of 3.35 TB/s
     assert roof < e.metric("tpot_s") < roof * 1.3
 
 
 def test_prefill_at_long_prompt_is_compute_bound_near_2nd_flops():
-    e = estimate("llama-3.1-8b", "h100-sxm", "bf16", batch=1, prompt=8192, gen=1)
+    e = estimate("llama-3.1-8b", "h100-sxm", "bf16", batch=1, prompt=8192, gen=1, engine="ideal")
     flops = 2 * 8.03e9 * 8192   # ~2 FLOPs per parameter per token (attention adds the rest)
     roof = flops / (989.5e12 * 0.7)
     assert roof < e.metric("ttft_s") < roof * 1.5
 
 
 def test_tensor_parallel_reduces_decode_time_for_big_models():
-    one = estimate("llama-3.1-70b", "h100-sxm", "fp8", batch=1)
-    four = estimate("llama-3.1-70b", "h100-sxm", "fp8", batch=1, tp=4)
+    one = estimate("llama-3.1-70b", "h100-sxm", "fp8", batch=1, engine="ideal")
+    four = estimate("llama-3.1-70b", "h100-sxm", "fp8", batch=1, tp=4, engine="ideal")
     assert four.metric("tpot_s") < one.metric("tpot_s") / 2
 
 

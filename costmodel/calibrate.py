@@ -27,6 +27,7 @@ NOT_FITTED_ENGINES = ("ideal",)
 PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0}  # prior sd of each level (logit/log units)
 NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
 MIN_DEVICE_ROWS = 4
+ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
 
 
 def dtype_class(dtype: str) -> str | None:
@@ -54,10 +55,6 @@ class Layout:
     upper: np.ndarray
     row_idx: dict  # param kind -> list of parameter-index arrays per row level
     engines: list
-
-
-def _index(layout_names, key):
-    return layout_names.index(key)
 
 
 def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
@@ -169,11 +166,13 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
     def residuals(theta):
         err = log_errors(theta, layout, rs)
         err = np.where(use & np.isfinite(err), err, 0.0)
-        return np.concatenate([err, weights * (theta - layout.prior_mean)])
+        # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
+        robust = np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
+        return np.concatenate([robust, weights * (theta - layout.prior_mean)])
 
     x0 = layout.prior_mean.copy() if theta0 is None else np.clip(theta0, layout.lower + 1e-9, layout.upper - 1e-9)
     x0 = np.clip(x0, layout.lower + 1e-9, layout.upper - 1e-9)
-    sol = least_squares(residuals, x0, bounds=(layout.lower, layout.upper), loss="soft_l1", f_scale=0.3,
+    sol = least_squares(residuals, x0, bounds=(layout.lower, layout.upper), loss="linear",
                         jac_sparsity=_sparsity(layout, len(rs)), x_scale=1.0, max_nfev=max_nfev,
                         ftol=1e-5, xtol=1e-5, gtol=1e-6)
     return sol.x
@@ -193,7 +192,6 @@ def tables_from(theta: np.ndarray, layout: Layout) -> dict:
             key = ("dtype", e, c, "scale")
             if key in val:
                 eng["global"][f"{c}_matmul_scale"] = np.exp(val[key])
-        fam_of_dev = {}
         for (level, ee, k, p_), v in val.items():
             if ee != e or level != "family":
                 continue
@@ -204,9 +202,6 @@ def tables_from(theta: np.ndarray, layout: Layout) -> dict:
                 fam["memory_efficiency"] = _sigmoid(g["em"] + v)
             else:
                 fam["step_overhead_s"] = np.exp(g["so"] + v)
-        for (level, ee, k, p_), v in val.items():
-            if ee == e and level == "device":
-                fam_of_dev[k] = None
         out[e] = eng
     return out
 
@@ -264,7 +259,7 @@ def summarize(log_err: np.ndarray, rows) -> dict:
     for m in metrics + ["all"]:
         sel = np.array([(m == "all" or r.metric == m) for r in rows]) & np.isfinite(ape)
         if sel.any():
-            out[m] = {"n": int(sel.sum()), "median_ape": float(np.median(ape[sel])),
+            out[m] = {"n": int(sel.sum()), "median_ape": float(np.median(ape[sel])), "mean_ape": float(np.mean(ape[sel])),
                       "p90_ape": float(np.percentile(ape[sel], 90)),
                       "bias": float(np.median(np.exp(log_err[sel]) - 1))}
     return out
@@ -274,7 +269,6 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     """Quantiles of r = log(measured time / predicted time) per (engine, family, kind), with fallbacks."""
     from .measurements import METRICS, METRIC_KIND
 
-    r_time = np.array([(-e if METRICS[row.metric][2] == "rate" else e) * -1 for e, row in zip(log_err, rs.rows)])
     # log_err = log(pred/meas); for a time metric r_time = log(meas/pred) = -log_err; for a rate
     # metric time ~ 1/rate so r_time = log(pred_rate/meas_rate) = log_err
     r_time = np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rs.rows)])

@@ -43,13 +43,15 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         from .errors import CostModelError
 
         raise CostModelError("no rows of a calibratable engine (" + ", ".join(sorted({r.framework for r in rows})) + ")")
-    raw_err = C.log_errors(layout.prior_mean, C.build_layout(rs_fit, min_device_rows=10**9), rs_fit)
     uncal = _uncalibrated_errors(rs_fit)
     theta = C.fit(rs_fit, layout)
     in_err = C.log_errors(theta, layout, rs_fit)
     summary = {"rows_used": len(rs_fit), "rows_skipped": len(rs.skipped) + int((~fits_now).sum()),
                "uncalibrated": C.summarize(uncal, rs_fit.rows), "in_sample": C.summarize(in_err, rs_fit.rows)}
-    del raw_err
+    n_devices = len({r.hardware for r in rs_fit.rows})
+    if cross_validate and n_devices < 2:
+        summary["note"] = "leave-one-device-out needs measurements of at least 2 devices: intervals use in-sample residuals"
+        cross_validate = False
     if cross_validate:
         lodo = C.leave_one_device_out(rs_fit, theta, layout, progress)
         summary["leave_one_device_out"] = C.summarize(lodo, rs_fit.rows)

@@ -183,6 +183,34 @@ def _with_profile_dirs(paths: list[str]) -> None:
 
 
 @app.command()
+def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or cuda (PyTorch)."),
+            quick: bool = typer.Option(False, "--quick", help="A small grid that finishes in under a minute on 2 CPU cores."),
+            out: str = typer.Option("profile-out", "--out", help="Folder for measurements.csv, microbench.csv, hardware/."),
+            model: Optional[str] = typer.Option(None, "--model", help="Catalogue model whose architecture the end-to-end run builds."),
+            as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Measure this machine: micro-benchmarks + end-to-end prefill/decode of a real transformer."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .profile import profile as run_profile
+
+    cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*cols, console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("profiling", total=None)
+        result = run_profile(device, quick, out, model,
+                             progress=lambda i, n, what: bar.update(task, total=n, completed=i, description=what))
+    if as_json:
+        _print_json(result)
+        return
+    con = _console()
+    for r in result["micro"]:
+        unit = "GB/s" if r["unit"] == "B/s" else "GFLOP/s"
+        con.print(f"{r['kind']:17s} {r['dtype']:5s} {r['shape']:>18s}  {r['rate'] / 1e9:10.1f} {unit}")
+    con.print(f"wrote {result['rows']} rows to {result['measurements']} and the device spec {result['hardware']}")
+    con.print(f"next: costmodel calibrate {result['measurements']} --out {out} && "
+              f"costmodel validate {result['measurements']}")
+
+
+@app.command()
 def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (data/SCHEMA.md)."),
               out: str = typer.Option(".", "--out", help="Folder that receives calibration/fitted.yaml."),
               engine: Optional[str] = typer.Option(None, "--engine", help="Treat every row as this engine (default: each row's framework)."),
@@ -209,6 +237,8 @@ def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (dat
     con = _console()
     con.print(f"fitted {summary['parameters']} parameters on {summary['rows_used']} rows "
               f"({summary['rows_skipped']} skipped); wrote {summary['path']}")
+    if summary.get("note"):
+        con.print(f"[yellow]note:[/yellow] {summary['note']}")
     for key, title in (("uncalibrated", "datasheet engine, sourced defaults"), ("in_sample", "calibrated, in-sample"),
                        ("leave_one_device_out", "calibrated, leave-one-device-out")):
         if key in summary:

@@ -37,10 +37,10 @@ def _table(path_env: str) -> tuple[dict, str]:
             for path in sorted(folder.glob("*.yaml")):
                 doc = read_yaml(path) or {}
                 if doc.get("intervals"):
-                    table = doc["intervals"]
+                    table.update(doc["intervals"])  # per engine: user calibrations add to the shipped one
                     prov = doc.get("provenance") or {}
                     basis = (f"P10-P90 of {prov.get('interval_residuals', 'calibration')} residuals, "
-                             f"{path.name} ({prov.get('date', '?')})")
+                             f"calibration/{path.name} ({prov.get('date', '?')})")
     return table, basis
 
 

@@ -70,7 +70,6 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
         hi.append(high)
 
     engines = sorted({e for e in rs.engines if e not in NOT_FITTED_ENGINES})
-    n = len(rs)
     counts: dict = {}
     for d, e in zip((r.hardware for r in rs.rows), rs.engines):
         counts[(e, d)] = counts.get((e, d), 0) + 1

@@ -258,8 +258,8 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     micro.append({"kind": "stream_read", "shape": f"{plan.stream_bytes}", "dtype": "fp32", "seconds": t,
                   "rate": plan.stream_bytes / t, "unit": "B/s"})
     tick("stream copy and read")
-    # decode attention: one query per head against L cached keys (GQA of the profiled model)
-    H, Hk, d = arch.heads, arch.kv_heads, arch.head_dim
+    # decode attention: one query per head against L cached keys per head (the profiled model's heads)
+    H, d = arch.heads, arch.head_dim
     for L in plan.attention_kv:
         q = be.random((1, H, 1, d), e2e_dtype, 1.0)
         k = be.random((1, H, L, d), e2e_dtype, 1.0)

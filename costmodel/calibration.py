@@ -39,7 +39,7 @@ class Efficiency:
     comm_latency_s: float
     usable_memory_fraction: float
     prefill_chunk_tokens: float
-    power_fraction: float
+    idle_power_fraction: float
     dequant_tile_tokens: float
     max_batch: float
     kv_reserved_gen_fraction: float
@@ -59,6 +59,7 @@ class Efficiency:
 
 PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels"))
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
+_AT_MOST_ONE = ("idle_power_fraction",)
 
 
 def _read_block(block, sources: dict, path: str, where: str) -> dict:
@@ -76,7 +77,7 @@ def _read_block(block, sources: dict, path: str, where: str) -> dict:
             value = float(node["value"])
         except (TypeError, ValueError):
             raise SpecError(f"{path}: {where}.{name}: got {node['value']!r}; expected a number") from None
-        if value < 0 or (name in _FRACTIONS and not 0 < value <= 1):
+        if value < 0 or (name in _FRACTIONS and not 0 < value <= 1) or (name in _AT_MOST_ONE and value > 1):
             raise SpecError(f"{path}: {where}.{name}: {value} is out of range")
         out[name] = (value, str(sources.get(node["source"], node["source"])))
     return out

@@ -47,14 +47,17 @@ Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
 Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
 Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
 Native = typer.Option(False, "--native-only", help="Refuse formats the device cannot run natively instead of emulating.")
+KvPredict = typer.Option(None, "--kv-predict", help="Auxiliary model whose prefill + KV projection replaces the base prefill (KV Prediction).")
+OutputReduction = typer.Option(0.0, "--output-reduction", help="Scale generated tokens by 1 - R (early exit / effort control).")
+Grid = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity: adds grams of CO2 per query and per million tokens.")
 Engine = typer.Option("auto", "--engine", help="Inference engine whose calibration applies: auto (the device family's default), trt-llm, vllm, sglang, llama.cpp, mlc, ideal.")
 
 
-def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine):
+def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine, **extra):
     from .estimator import estimate, require_fit
 
     e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
-                 tp=tp, pp=pp, devices=devices, native_only=native_only, engine=engine)
+                 tp=tp, pp=pp, devices=devices, native_only=native_only, engine=engine, **extra)
     return require_fit(e)
 
 
@@ -70,12 +73,14 @@ def _notes(e) -> None:
 def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
              batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
              tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-             engine: str = Engine, as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
+             engine: str = Engine, kv_predict: Optional[str] = KvPredict,
+             output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid, as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
     """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
     from .render import estimate_table, to_csv
 
-    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine)
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
+                  kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh)
     d = e.to_dict()
     if as_json:
         _print_json(d)
@@ -273,6 +278,11 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
         con.print(worst_table(report["worst"]))
     for s in report["skipped"][:20]:
         _console(stderr=True).print(f"[yellow]skipped[/yellow] {s['id']}: {s['reason']}")
+
+
+from .cli_analyses import register as _register_analyses  # noqa: E402
+
+_register_analyses(app, _console, _print_json)
 
 
 def main(argv: list[str] | None = None) -> None:

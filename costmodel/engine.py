@@ -6,7 +6,9 @@
           (m = min(pp, batch) micro-batches in flight)
   e2e   = TTFT + (gen - 1) · TPOT
   throughput = replicas · batch · gen / e2e (static batch, prefill included)
-  energy/token = devices · TDP · power fraction · e2e / tokens;  $/Mtok likewise from $/h
+  power        = TDP · (idle + (1 − idle) · u), u = busy fraction of the phase: the share of its time
+                 that operators spend at their compute or memory roof (overheads count as idle)
+  energy/token = devices · average power · e2e / tokens;  $/Mtok = devices · $/h · e2e / tokens
 """
 from __future__ import annotations
 
@@ -56,14 +58,20 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     c1 = c0 + np.maximum(gen - 2, 0)
     d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True)
     d1_ops = lower(m, f, hw, Bd, 1.0, c1, tp, pp, decode=True)
-    dec_per_op = mean_times(op_times(d0_ops, hw, f), op_times(d1_ops, hw, f))
+    d0_t = op_times(d0_ops, hw, f)
+    dec_per_op = mean_times(d0_t, op_times(d1_ops, hw, f))
     tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
 
     steps = np.maximum(gen - 1, 0)
     e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
     out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
+    decode_s = e2e - prefill_s
+    idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
+        u_pre = _busy_fraction(pre_t)
+        u_dec = _busy_fraction(d0_t)
+        power = hw["tdp"] * (idle + (1 - idle) * (u_pre * prefill_s + u_dec * decode_s) / e2e)
         per_token_s = e2e / out_tokens  # device-seconds per token of one replica, / (tp·pp)
         metrics = {
             "ttft_s": prefill_s,
@@ -72,7 +80,9 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "decode_tokens_per_s": 1.0 / tpot,
             "throughput_tokens_per_s": replicas * out_tokens / e2e,
             "e2e_latency_s": e2e,
-            "energy_j_per_token": tp * pp * hw["tdp"] * hw["power_fraction"] * per_token_s,
+            "energy_j_per_token": tp * pp * power * per_token_s,
+            "energy_j_per_query": tp * pp * power * e2e / Bc,
+            "average_power_w": power,
             "usd_per_million_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
             "batch": B,
             "max_batch": bmax,
@@ -80,3 +90,10 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "devices": devices + 0 * B,
         }
     return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
+
+
+def _busy_fraction(t: OpTimes) -> np.ndarray:
+    """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
+    busy = np.maximum(t.compute, t.memory).sum(axis=0)
+    total = t.total.sum(axis=0)
+    return np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)

@@ -131,7 +131,8 @@ class Estimate:
             return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
         names = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
-                 "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens")
+                 "e2e_latency_s", "energy_j_per_token", "energy_j_per_query", "average_power_w",
+                 "usd_per_million_tokens")
         w = self.workload
         out = {
             "model": self.model.id, "hardware": self.hardware.id, "format": self.format.id,
@@ -148,6 +149,10 @@ class Estimate:
                 "kv_bits": self.kv_format.weight_bits if self.kv_format else self.format.kv_bits,
                 **{p: getattr(self.efficiency, p) for p in PARAMS},
             },
+            "kwh_per_million_tokens": clean(self.metric("energy_j_per_token") * 1e6 / 3.6e6),
+            **({"gco2_per_million_tokens": clean(self.metric("gco2_per_million_tokens")),
+                "gco2_per_query": clean(self.metric("gco2_per_query"))}
+               if "gco2_per_query" in self.result.metrics else {}),
             "interval": self.intervals(),
             "resolved": dict(self.resolved),
             "notes": list(self.notes),
@@ -209,11 +214,15 @@ def _format_cols(e: Estimate) -> dict:
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
              tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,
-             engine: str | None = "auto") -> Estimate:
+             engine: str | None = "auto", kv_predict: str | None = None, output_reduction: float = 0.0,
+             grid_gco2_per_kwh: float | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
     `prompt` defaults to 512 tokens (llama-bench's pp512), or to one image's tokens for a ViT.
     `engine` selects the calibration ('auto': the device family's default engine).
+    `kv_predict` names an auxiliary model whose prefill + KV projection replaces the base prefill
+    (KV Prediction); `output_reduction` R scales generated tokens by 1 − R (early exit, effort
+    control); `grid_gco2_per_kwh` adds grams of CO2 from the energy.
     """
     resolved = {}
 
@@ -231,7 +240,18 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
     if prompt is None:
         prompt = m.vision_tokens or DEFAULT_PROMPT
+    if not 0 <= output_reduction < 1:
+        raise WorkloadError(f"--output-reduction {output_reduction}: expected a fraction in [0, 1)")
+    if grid_gco2_per_kwh is not None and grid_gco2_per_kwh < 0:
+        raise WorkloadError(f"--grid-gco2-per-kwh {grid_gco2_per_kwh}: expected a non-negative intensity")
+    reduction_note = None
+    if output_reduction:
+        reduced = int(round(_as_int("gen", gen, 0) * (1 - output_reduction)))
+        reduction_note = f"--output-reduction {output_reduction:g}: {gen} generated tokens -> {reduced}"
+        gen = reduced
     w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices), m, h)
+    if reduction_note:
+        notes.append(reduction_note)
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
@@ -241,11 +261,53 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
     result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
+    if kv_predict:
+        _apply_kv_prediction(result, kv_predict, m, h, f, kv, eff, hc, fc, w, notes, resolved)
+    if grid_gco2_per_kwh is not None:
+        met = result.metrics
+        met["gco2_per_million_tokens"] = met["energy_j_per_token"] * 1e6 / 3.6e6 * grid_gco2_per_kwh
+        met["gco2_per_query"] = met["energy_j_per_query"] / 3.6e6 * grid_gco2_per_kwh
     if h.tdp_w is None:
         notes.append(f"{h.id} has no TDP in its spec: energy is n/a")
     if h.price_per_hour is None:
         notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
     return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)
+
+
+def _apply_kv_prediction(result, aux_name, m, h, f, kv, eff, hc, fc, w, notes, resolved) -> None:
+    """Replace the base prefill by aux prefill + KV projection + one base decode step (in place)."""
+    from .analyses.kvpredict import projection_time
+
+    aux, alias_of = resolve_model(aux_name)
+    if alias_of:
+        resolved[aux_name] = alias_of
+    if m.is_encoder or aux.is_encoder:
+        raise WorkloadError("--kv-predict needs decoder models")
+    batch_value = float(np.asarray(result.metrics["batch"]).reshape(-1)[0])
+    ac = {k: np.asarray(v) for k, v in model_row(aux).items()}
+    aux_res = evaluate(ac, fc, hc, batch_value, w.prompt, 1, w.context, w.tp, w.pp, 1)
+    aux_prefill = float(np.asarray(aux_res.metrics["ttft_s"]).reshape(-1)[0])
+    base_step = evaluate({k: np.asarray(v) for k, v in model_row(m).items()}, fc, hc, batch_value, 0, 2,
+                         w.context + w.prompt, w.tp, w.pp, 1).metrics["tpot_s"]
+    proj_s, proj_w = projection_time(aux, m, hc, fc, hc, int(batch_value), w.prompt)
+    met = result.metrics
+    old_ttft, old_e2e = met["ttft_s"], met["e2e_latency_s"]
+    ttft = aux_prefill + proj_s + float(np.asarray(base_step).reshape(-1)[0])
+    e2e = old_e2e - old_ttft + ttft
+    scale = e2e / old_e2e
+    met["ttft_s"] = np.asarray(ttft)
+    met["e2e_latency_s"] = np.asarray(e2e)
+    met["prefill_tokens_per_s"] = np.asarray(batch_value * w.prompt / ttft)
+    for k in ("throughput_tokens_per_s",):
+        met[k] = met[k] / scale
+    for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens"):
+        met[k] = met[k] * scale
+    mem = result.memory
+    aux_w = float(np.asarray(aux_res.memory.weights).reshape(-1)[0]) + proj_w / (w.tp * w.pp)
+    object.__setattr__(mem, "weights", mem.weights + aux_w)
+    met["fits"] = mem.fits & (np.asarray(met["batch"]) >= 1)
+    notes.append(f"--kv-predict {aux.id}: TTFT = {aux.id} prefill {aux_prefill * 1e3:.3g} ms + KV projection "
+                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 1e9:.2f} GB")
 
 
 def devices_needed(e: Estimate) -> tuple[int, str]:

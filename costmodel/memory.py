@@ -82,6 +82,8 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp) -> np.nd
     with np.errstate(divide="ignore", invalid="ignore"):
         capped = np.floor((free - chunk * apt) / per_seq)  # prefill working set at the chunk cap
         small = np.floor(free / (per_seq + p * apt))  # batch·prompt below the chunk
-    b = np.where(small * p < chunk, small, capped)
+    # weights + B·per_seq + min(B·p, chunk)·apt grows with B: if the batch at the chunk cap still
+    # reaches the cap it is the answer, otherwise the largest batch is below the cap
+    b = np.where(capped * p >= chunk, capped, small)
     b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded only by activations
     return np.clip(b, 0.0, hw["max_batch"])

@@ -1,0 +1,157 @@
+"""Cost-of-pass (Erol et al. 2025, arXiv 2504.13359): the expected cost of one correct answer.
+
+  cost of one attempt C = tokens in · price_in + tokens out · price_out      (API prices), or
+                        = device-seconds of the request · $/device-hour / 3600 (engine-priced:
+                          the request's share of a batch's prefill + decode on real hardware)
+  cost-of-pass v = E[C] / R  (∞ when R = 0)
+  frontier       = min(min over candidates v, human-expert cost of the task)
+With test-time methods (parallel samples share the prompt's prefill):
+  best-of@K (perfect verifier): R = 1 − (1 − p)^K, cost = prefill + K · decode
+  majority@K (wrong answers agree, conservative): R = P(Bin(K, p) > K/2) (+ half the ties)
+The paper takes the per-problem minimum, then the mean over problems; with one task-level
+accuracy per candidate the frontier here is taken at the task level.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from ..catalog import builtin_root
+from ..errors import CostModelError, suggest
+from .quality import accuracy as lookup_accuracy
+from .tts import majority_accuracy
+
+
+class CostOfPassError(CostModelError):
+    """Bad cost-of-pass input."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    model: str
+    hardware: str | None = None
+    format: str = "bf16"
+    price_in: float | None = None  # USD per million input tokens (API candidates)
+    price_out: float | None = None
+
+
+def parse_candidate(text: str) -> Candidate:
+    """'MODEL@HW:FMT' (engine-priced) or 'MODEL@api:IN/OUT' ($ per million tokens in/out)."""
+    t = text.strip()
+    m = re.fullmatch(r"([^@\s]+)@api:([0-9.eE+-]+)/([0-9.eE+-]+)(?::(\S+))?", t)
+    if m:
+        pin, pout = float(m.group(2)), float(m.group(3))
+        if pin < 0 or pout < 0:
+            raise CostOfPassError(f"candidate '{t}': prices must be >= 0 USD per million tokens")
+        return Candidate(t, m.group(1), None, m.group(4) or "bf16", pin, pout)
+    m = re.fullmatch(r"([^@\s]+)@([^:\s]+)(?::(\S+))?", t)
+    if not m or m.group(2) == "api":
+        raise CostOfPassError(f"candidate '{t}': expected MODEL@HW:FMT (e.g. llama-3.1-8b@h100:fp8) "
+                              f"or MODEL@api:IN/OUT (USD per million tokens, e.g. gpt-4o@api:2.5/10)")
+    return Candidate(t, m.group(1), m.group(2), m.group(3) or "bf16")
+
+
+def human_expert_costs() -> tuple[dict, str]:
+    doc = yaml.safe_load(open(builtin_root() / "data" / "human_expert_costs.yaml", encoding="utf-8"))
+    return {k: float(v) for k, v in doc["tasks"].items()}, doc["source"]
+
+
+def parse_method(text: str) -> tuple[str, int]:
+    t = text.strip().lower()
+    if t == "single":
+        return "single", 1
+    m = re.fullmatch(r"(majority|best-of)@(\d+)", t)
+    if not m or int(m.group(2)) < 1:
+        raise CostOfPassError(f"--method {text}: expected single, majority@K or best-of@K with K >= 1")
+    return m.group(1), int(m.group(2))
+
+
+def method_accuracy(method: str, k: int, p: float) -> float:
+    if method == "single":
+        return p
+    if method == "best-of":
+        return 1 - (1 - p) ** k
+    return float(majority_accuracy(k, p))
+
+
+def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, engine, tp: int | None,
+                 price: str = "cloud", usd_per_kwh: float | None = None) -> tuple[float, dict]:
+    """USD of one attempt with K samples (prompt prefilled once), plus details."""
+    if c.price_in is not None:
+        usd = (tokens_in * c.price_in + k * tokens_out * c.price_out) / 1e6
+        return usd, {"priced_by": "api"}
+    from ..estimator import estimate, require_fit
+    from .idealized import fewest_devices
+
+    if tp is None:
+        tp_, pp_ = fewest_devices(c.model, c.hardware, c.format, engine)
+    else:
+        tp_, pp_ = tp, 1
+    e = require_fit(estimate(c.model, c.hardware, c.format, batch=batch, prompt=max(tokens_in, 1),
+                             gen=max(tokens_out, 1), tp=tp_, pp=pp_, engine=engine))
+    B = e.batch
+    devices = tp_ * pp_
+    prefill_dev_s = devices * e.metric("ttft_s") / B
+    decode_dev_s = devices * (e.metric("e2e_latency_s") - e.metric("ttft_s")) / B
+    device_s = prefill_dev_s + k * decode_dev_s
+    if price == "energy":
+        if usd_per_kwh is None:
+            raise CostOfPassError("--price energy needs --usd-per-kwh")
+        watts = e.metric("average_power_w")
+        usd = device_s * watts / 3.6e6 * usd_per_kwh
+    else:
+        if e.hardware.price_per_hour is None:
+            raise CostOfPassError(f"{e.hardware.id} has no cloud price in its spec: use --price energy "
+                                  f"or an API candidate")
+        usd = device_s * e.hardware.price_per_hour / 3600
+    return usd, {"priced_by": "engine", "hardware": e.hardware.id, "tp": tp_, "pp": pp_, "batch": B,
+                 "device_seconds": device_s}
+
+
+def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_out: int = 1500,
+                 method: str = "single", accuracy_file: str | None = None, batch="max", engine="auto",
+                 tp: int | None = None, price: str = "cloud", usd_per_kwh: float | None = None) -> dict:
+    """Cost per attempt, accuracy and cost-of-pass of each candidate, and the frontier."""
+    if tokens_in < 0 or tokens_out < 1:
+        raise CostOfPassError("--tokens-in must be >= 0 and --tokens-out >= 1")
+    if not candidates:
+        raise CostOfPassError("--candidates is empty: give at least one MODEL@HW:FMT")
+    how, k = parse_method(method)
+    experts, expert_source = human_expert_costs()
+    rows = []
+    for text in candidates:
+        c = parse_candidate(text)
+        acc = lookup_accuracy(c.model, c.format, task, accuracy_file)
+        usd, detail = attempt_cost(c, tokens_in, tokens_out, k, batch, engine, tp, price, usd_per_kwh)
+        r = method_accuracy(how, k, acc.value)
+        rows.append({"candidate": c.text, "cost_per_attempt_usd": usd, "accuracy": r,
+                     "single_sample_accuracy": acc.value, "accuracy_sources": list(acc.sources),
+                     "accuracy_basis": acc.basis,
+                     "cost_of_pass_usd": usd / r if r > 0 else math.inf, **detail})
+    best = min(r["cost_of_pass_usd"] for r in rows)
+    expert = experts.get(task.lower())
+    frontier = min(best, expert) if expert is not None else best
+    for r in rows:
+        r["on_frontier"] = math.isfinite(r["cost_of_pass_usd"]) and r["cost_of_pass_usd"] <= frontier * (1 + 1e-12)
+    return {"task": task, "method": method, "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "human_expert_usd": expert, "human_expert_source": expert_source if expert is not None else None,
+            "frontier_cost_of_pass_usd": frontier,
+            "frontier_is_human_expert": expert is not None and expert < best,
+            "candidates": rows}
+
+
+def known_tasks(accuracy_file: str | None = None) -> list[str]:
+    from .quality import tasks
+
+    return tasks(accuracy_file)
+
+
+def check_task(task: str, accuracy_file: str | None = None) -> None:
+    known = known_tasks(accuracy_file)
+    if task.lower() not in known:
+        hint = suggest(task.lower(), known)
+        raise CostOfPassError(f"unknown task '{task}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))

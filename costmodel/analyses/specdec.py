@@ -1,0 +1,85 @@
+"""Speculative decoding (Leviathan, Kalman, Matias, ICML 2023, arXiv 2211.17192).
+
+  tokens per target step  E(α, γ) = (1 − α^(γ+1)) / (1 − α)        (γ + 1 when α = 1)
+  speedup (Theorem 3.8)   S(α, γ, c) = E(α, γ) / (γ·c + 1),  c = draft step time / target step time
+With the engine, c comes from the draft's and target's decode step times on the device, and a
+second figure replaces "verify γ+1 tokens = 1 target step" with the engine's time for a target
+forward over γ+1 new tokens: S_engine = E · t_target / (γ · t_draft + t_verify(γ+1)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CostModelError
+
+
+class SpecDecError(CostModelError):
+    """Bad speculative-decoding input."""
+
+
+def tokens_per_step(alpha, gamma):
+    """E(α, γ) = (1 − α^(γ+1)) / (1 − α); γ + 1 at α = 1."""
+    a = np.asarray(alpha, dtype=float)
+    g = np.asarray(gamma, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = (1 - a ** (g + 1)) / (1 - a)
+    return np.where(a >= 1, g + 1, e)
+
+
+def speedup(alpha, gamma, c):
+    """S(α, γ, c) = E(α, γ) / (γ c + 1)."""
+    return tokens_per_step(alpha, gamma) / (np.asarray(gamma, dtype=float) * c + 1)
+
+
+def best_gamma(alpha: float, c: float, gamma_max: int = 32) -> tuple[int, float]:
+    """Integer γ in 1..gamma_max maximizing S(α, γ, c)."""
+    g = np.arange(1, gamma_max + 1)
+    s = speedup(alpha, g, c)
+    i = int(np.argmax(s))
+    return int(g[i]), float(s[i])
+
+
+def check(alpha: float, gamma: int) -> None:
+    if not 0 <= alpha <= 1:
+        raise SpecDecError(f"--alpha {alpha}: expected an acceptance rate in [0, 1]")
+    if gamma < 1:
+        raise SpecDecError(f"--gamma {gamma}: expected at least 1 draft token per step")
+
+
+@dataclass(frozen=True)
+class SpecDecResult:
+    alpha: float
+    gamma: int
+    tokens_per_step: float
+    cost_ratio: float
+    speedup: float
+    speedup_engine: float
+    best_gamma: int
+    best_speedup: float
+    target_step_s: float
+    draft_step_s: float
+    verify_step_s: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def analyze(target: str, draft: str, hw: str, fmt: str, alpha: float, gamma: int, context: int = 512,
+            engine: str | None = "auto", gamma_max: int = 32, tp: int = 1) -> SpecDecResult:
+    """Speculative decoding of `target` with `draft` on `tp` devices, step costs from the engine."""
+    from ..estimator import estimate, require_fit
+
+    check(alpha, gamma)
+    kw = dict(batch=1, prompt=context, gen=2, engine=engine, tp=tp)
+    t_target = require_fit(estimate(target, hw, fmt, **kw)).metric("tpot_s")
+    t_draft = require_fit(estimate(draft, hw, fmt, **kw)).metric("tpot_s")
+    # verification: one target forward over γ+1 new tokens after `context` cached ones
+    t_verify = estimate(target, hw, fmt, batch=1, prompt=gamma + 1, gen=1, context=context, engine=engine,
+                        tp=tp).metric("ttft_s")
+    c = t_draft / t_target
+    e = float(tokens_per_step(alpha, gamma))
+    g_best, s_best = best_gamma(alpha, c, gamma_max)
+    return SpecDecResult(alpha, gamma, e, c, float(speedup(alpha, gamma, c)),
+                         e * t_target / (gamma * t_draft + t_verify), g_best, s_best, t_target, t_draft, t_verify)

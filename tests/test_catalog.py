@@ -59,7 +59,7 @@ def test_apple_flops_are_derived_with_the_formula():
     assert "derived" in hw.sources["peak.fp32"]
 
 
-@pytest.mark.parametrize("model_id", MODELS)
+@pytest.mark.parametrize("model_id", sorted(set(MODELS) | set(index("models").ids())))
 def test_published_parameter_counts_within_one_percent(model_id):
     m = load_model(model_id)
     assert m.sources["published_params"].strip()

@@ -26,8 +26,19 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
 
 
+def _finite(obj):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _print_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, allow_nan=False, default=str))
+    typer.echo(json.dumps(_finite(obj), indent=2, allow_nan=False, default=str))
 
 
 @app.callback()
@@ -74,7 +85,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
              tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
-             output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid, as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
+             output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
+             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
     """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
     from .render import estimate_table, to_csv
@@ -82,6 +95,10 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh)
     d = e.to_dict()
+    if plot:
+        from .plots import memory_plot
+
+        memory_plot([{**d["memory"], "label": f"{d['model']} {d['format']} B={d['batch']} on {d['hardware']}"}], plot)
     if as_json:
         _print_json(d)
     elif as_csv:
@@ -282,7 +299,10 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
 
 from .cli_analyses import register as _register_analyses  # noqa: E402
 
+from .cli_sweeps import register as _register_sweeps  # noqa: E402
+
 _register_analyses(app, _console, _print_json)
+_register_sweeps(app, _console, _print_json)
 
 
 def main(argv: list[str] | None = None) -> None:

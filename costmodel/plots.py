@@ -46,3 +46,95 @@ def roofline_plot(e, path: str) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto_plot(table, objectives, mask, path: str, label_cols=("model", "hardware", "format"), max_labels: int = 25) -> str:
+    """Scatter of the first two objectives: frontier highlighted and labelled, dominated points faint."""
+    plt = _plt()
+    (s1, c1), (s2, c2) = objectives[0], objectives[1] if len(objectives) > 1 else objectives[0]
+    x = np.asarray(table[c1], dtype=float)
+    y = np.asarray(table[c2], dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    ax.scatter(x[ok & ~mask], y[ok & ~mask], s=8, color="0.75", alpha=0.4, label="dominated", rasterized=True)
+    color = None
+    if len(objectives) > 2:
+        color = np.asarray(table[objectives[2][1]], dtype=float)[mask]
+    style = dict(c=color, cmap="viridis") if color is not None else dict(color="tab:red")
+    sc = ax.scatter(x[mask], y[mask], s=36, edgecolor="black", linewidths=0.6, zorder=3, label="Pareto frontier", **style)
+    if color is not None:
+        fig.colorbar(sc, ax=ax, label=f"{objectives[2][0]}: {objectives[2][1]}")
+    order = np.where(mask)[0][np.argsort(x[mask])]
+    if len(order) > 1 and len(objectives) == 2:  # a staircase only means something in two objectives
+        ax.plot(x[order], y[order], color="tab:red", lw=0.8, alpha=0.6, zorder=2)
+    cols = [c for c in label_cols if c in (table.columns if hasattr(table, "columns") else table)]
+    for n, i in enumerate(order[:max_labels]):
+        text = "/".join(str(table[c][i]) for c in cols)
+        ax.annotate(text, (x[i], y[i]), fontsize=6, xytext=(4, 4 - 9 * (n % 3)), textcoords="offset points")
+    for axis, values, setter in ((c1, x[ok], ax.set_xscale), (c2, y[ok], ax.set_yscale)):
+        if len(values) and values.min() > 0 and values.max() / values.min() > 30:
+            setter("log")
+    ax.set_xlabel(f"{c1} ({s1})")
+    ax.set_ylabel(f"{c2} ({s2})")
+    ax.set_title(f"Pareto frontier: {int(mask.sum())} of {int(ok.sum())} configurations", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def latency_throughput_plot(curves: list[dict], path: str) -> str:
+    """TPOT against aggregate throughput as the batch grows, one line per configuration."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    for c in curves:
+        ax.plot(c["throughput_tokens_per_s"], np.asarray(c["tpot_s"]) * 1e3, marker="o", ms=3, label=c["label"])
+        for b, x, y in zip(c["batch"], c["throughput_tokens_per_s"], np.asarray(c["tpot_s"]) * 1e3):
+            if b in (1, 8, 64, 256) or b == c["batch"][-1]:
+                ax.annotate(f"B={int(b)}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("throughput (generated tokens/s, all sequences)")
+    ax.set_ylabel("time per output token (ms)")
+    ax.set_title("latency-throughput trade-off over batch size", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def memory_plot(rows: list[dict], path: str) -> str:
+    """Stacked bars of memory per device (weights, KV cache, activations, reserve) vs capacity."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows) + 3), 5), dpi=120)
+    parts = (("weights_bytes", "weights", "tab:blue"), ("kv_cache_bytes", "KV cache", "tab:orange"),
+             ("activation_bytes", "activations", "tab:green"), ("reserve_bytes", "runtime reserve", "0.7"))
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for key, label, color in parts:
+        vals = np.array([r[key] for r in rows]) / 1e9
+        ax.bar(x, vals, bottom=bottom, label=label, color=color, width=0.6)
+        bottom += vals
+    caps = np.array([r["capacity_bytes"] for r in rows]) / 1e9
+    ax.scatter(x, caps, marker="_", s=900, color="red", label="capacity", zorder=3)
+    ax.set_xticks(x, [r["label"] for r in rows], rotation=20, ha="right", fontsize=7)
+    ax.set_ylabel("GB per device")
+    ax.set_title("memory per device", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(True, axis="y", alpha=0.25)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .memory import Memory, footprint, max_batch
-from .operators import Ops, lower
+from .operators import ATTENTION_OPS, OP_NAMES, Ops, lower, lower_attention
 from .roofline import OpTimes, mean_times, op_times
 
 
@@ -57,9 +57,13 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     c0 = context + prompt
     c1 = c0 + np.maximum(gen - 2, 0)
     d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True)
-    d1_ops = lower(m, f, hw, Bd, 1.0, c1, tp, pp, decode=True)
     d0_t = op_times(d0_ops, hw, f)
-    dec_per_op = mean_times(d0_t, op_times(d1_ops, hw, f))
+    # only attention grows with the context: average it exactly over [c0, c1], keep the rest
+    att = [OP_NAMES.index(n) for n in ATTENTION_OPS]
+    a0 = OpTimes(*(x[att] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
+    a1 = op_times(lower_attention(m, f, Bd, 1.0, c1, tp, decode=True), hw, f)
+    dec_per_op = d0_t.total.copy()
+    dec_per_op[att] = mean_times(a0, a1)
     tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
 
     steps = np.maximum(gen - 1, 0)

@@ -26,6 +26,7 @@ OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, MATMU
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
                      MATMUL, COMM, COMM])
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
+UNIT_OF = dict(zip(OP_NAMES, OP_UNITS.tolist()))
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
 NORM_OPS, ACT_OPS, SOFTMAX_OPS = 7.0, 5.0, 5.0
 VECTOR_ROWS = 1e12  # element-wise work has no tile shape: full compute efficiency
@@ -46,7 +47,7 @@ class Ops:
 
     @property
     def units(self) -> np.ndarray:
-        return OP_UNITS
+        return OP_UNITS if len(self.names) == len(OP_NAMES) else np.array([UNIT_OF[n] for n in self.names])
 
     @property
     def bytes(self) -> np.ndarray:
@@ -133,24 +134,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         matmul("mla_kv_up", ctx_tokens, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers,
                weight_elems=up_w)
 
-    # attention (fused FlashAttention-style kernel), global and sliding-window layers
-    if decode:
-        qk = np.where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
-        vd = np.where(mla, m["kv_lora"], d_v)
-        kv_tok = np.where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
-        q_rows = n
-    else:
-        qk, vd = d_qk, d_v
-        kv_tok = np.where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
-        q_rows = np.minimum(n, FA_TILE_ROWS)
-    group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
-    for name, count, window in (("attention", m["global_layers"], 0.0 * m["window"]),
-                                ("attention_local", m["local_layers"], m["window"])):
-        pairs = B * causal_pairs(n, c, window, m["encoder"])
-        flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
-        kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
-        act = T * Hq * (qk + vd) * ab * count
-        ops[name] = (flops, 0.0 * T, act, kv_read, count, q_rows * group, 0.0 * T)
+    ops.update(attention_terms(m, f, B, n, c, tp, decode))
 
     matmul("o_proj", T, Hq * d_v, h, layers)
 
@@ -189,7 +173,55 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     n_p2p = pp - 1
     ops["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * T * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
 
+    return _pack(ops, OP_NAMES)
+
+
+def _pack(ops: dict, names: tuple) -> Ops:
+    """Struct of arrays (field, operator, *configurations) from per-operator tuples."""
     shape = np.broadcast_shapes(*(np.shape(x) for v in ops.values() for x in v))
-    fields = [np.stack([np.broadcast_to(np.asarray(ops[name][i], dtype=float), shape) for name in OP_NAMES])
-              for i in range(7)]
-    return Ops(*fields)
+    out = np.empty((7, len(names)) + shape)
+    for j, name in enumerate(names):
+        for i, value in enumerate(ops[name]):
+            out[i, j] = value
+    return Ops(*out, names=names)
+
+
+ATTENTION_OPS = ("attention", "attention_local")
+
+
+def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
+    """The fused attention operators (global and sliding-window layers) for n new tokens after c."""
+    B = np.asarray(B, dtype=float)
+    n = np.asarray(n, dtype=float)
+    c = np.asarray(c, dtype=float)
+    tp = np.asarray(tp, dtype=float)
+    T = B * n
+    ab, kvb = f["a_bits"] / 8, f["kv_bits"] / 8
+    Hq = m["heads"] / tp
+    Hk = np.ceil(m["kv_heads"] / tp)
+    mla = m["mla"] > 0
+    d_qk, d_v, hd = m["d_qk"], m["d_v"], m["head_dim"]
+    if decode:
+        qk = np.where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
+        vd = np.where(mla, m["kv_lora"], d_v)
+        kv_tok = np.where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
+        q_rows = n
+    else:
+        qk, vd = d_qk, d_v
+        kv_tok = np.where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
+        q_rows = np.minimum(n, FA_TILE_ROWS)
+    group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
+    out = {}
+    for name, count, window in (("attention", m["global_layers"], 0.0 * m["window"]),
+                                ("attention_local", m["local_layers"], m["window"])):
+        pairs = B * causal_pairs(n, c, window, m["encoder"])
+        flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
+        kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
+        act = T * Hq * (qk + vd) * ab * count
+        out[name] = (flops, 0.0 * T, act, kv_read, count, q_rows * group, 0.0 * T)
+    return out
+
+
+def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool) -> Ops:
+    """Only the attention operators (the part of a step that depends on the context)."""
+    return _pack(attention_terms(m, f, B, n, c, tp, decode), ATTENTION_OPS)

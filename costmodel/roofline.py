@@ -33,23 +33,33 @@ def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
     attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
     per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
-    shape = ops.flops.shape[1:]
-    return np.stack([np.broadcast_to(per_unit[int(u)], shape) for u in ops.units])
+    out = np.empty(ops.flops.shape)
+    for i, u in enumerate(ops.units):
+        out[i] = per_unit[int(u)]
+    return out
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     """Roofline time of every operator; comm operators use the interconnect instead."""
-    comm_mask = (ops.units == COMM)[(...,) + (None,) * (ops.flops.ndim - 1)]
-    eff = np.maximum(hw["compute_efficiency"] * ops.rows / (ops.rows + hw["compute_half_rows"]), 1e-12)
-    peak = unit_peaks(ops, hw, f)
-    compute = ops.flops / (peak * eff) + ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
-    memory = ops.bytes / (hw["bandwidth"] * hw["memory_efficiency"])
+    eff = ops.rows / (ops.rows + hw["compute_half_rows"])
+    eff *= hw["compute_efficiency"]
+    np.maximum(eff, 1e-12, out=eff)
+    eff *= unit_peaks(ops, hw, f)
+    compute = np.divide(ops.flops, eff, out=eff)
+    if ops.dequant_flops.any():
+        compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
+    memory = ops.bytes
+    memory /= hw["bandwidth"] * hw["memory_efficiency"]
+    fixed = ops.launches * hw["kernel_overhead_s"]
+    comm = np.zeros_like(compute)
     link = hw["interconnect"] / 2 * hw["comm_efficiency"]  # one direction of a bidirectional figure
-    with np.errstate(divide="ignore", invalid="ignore"):
-        comm = np.where(comm_mask & (ops.act_bytes > 0), ops.act_bytes / link, 0.0)
-    fixed = ops.launches * np.where(comm_mask, hw["comm_latency_s"], hw["kernel_overhead_s"])
-    zero = np.zeros_like(compute)
-    return OpTimes(np.where(comm_mask, zero, compute), np.where(comm_mask, zero, memory), fixed, comm)
+    for i in np.where(ops.units == COMM)[0]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            comm[i] = np.where(ops.act_bytes[i] > 0, ops.act_bytes[i] / link, 0.0)
+        fixed[i] = ops.launches[i] * hw["comm_latency_s"]
+        compute[i] = 0.0
+        memory[i] = 0.0
+    return OpTimes(compute, memory, fixed, comm)
 
 
 def mean_of_max(a0, b0, a1, b1):

@@ -301,8 +301,11 @@ from .cli_analyses import register as _register_analyses  # noqa: E402
 
 from .cli_sweeps import register as _register_sweeps  # noqa: E402
 
+from .cli_plan import register as _register_plan  # noqa: E402
+
 _register_analyses(app, _console, _print_json)
 _register_sweeps(app, _console, _print_json)
+_register_plan(app, _console, _print_json)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -138,3 +138,35 @@ def memory_plot(rows: list[dict], path: str) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def whatif_plot(rows: list[dict], variable: str, path: str) -> str:
+    """Monthly cost of the cheapest deployment per device against the varied input."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    devices = sorted({d for r in rows for d in r["per_device"]})
+    numeric = all(_is_number(r["value"]) for r in rows)
+    xs = [float(r["value"]) if numeric else i for i, r in enumerate(rows)]
+    for dev in devices:
+        pts = [(x, r["per_device"][dev]["usd_per_month"]) for x, r in zip(xs, rows) if dev in r["per_device"]]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=dev)
+    if not numeric:
+        ax.set_xticks(xs, [str(r["value"]) for r in rows])
+    ax.set_xlabel(variable)
+    ax.set_ylabel("cheapest deployment ($ per month)")
+    ax.set_title(f"what if {variable} varies", fontsize=10)
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False

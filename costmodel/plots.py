@@ -40,8 +40,15 @@ def roofline_plot(e, path: str) -> str:
     ax.set_xlabel("arithmetic intensity (FLOP / byte)")
     ax.set_ylabel("achieved rate (FLOP/s)")
     ax.set_title(f"{e.model.id} on {hw.id} in {e.format.id}: batch {e.batch}, prompt {e.workload.prompt}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="lower right")
+    return _finish(fig, ax, path, {"fontsize": 7, "loc": "lower right"})
+
+
+def _finish(fig, ax, path: str, legend: dict | None = None, grid: dict | None = None) -> str:
+    """Grid, legend, layout, save, close: the common tail of every plot."""
+    import matplotlib.pyplot as plt
+
+    ax.grid(True, **(grid or {"which": "both", "alpha": 0.25}))
+    ax.legend(**(legend or {"fontsize": 7}))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -86,12 +93,7 @@ def pareto_plot(table, objectives, mask, path: str, label_cols=("model", "hardwa
     ax.set_xlabel(f"{c1} ({s1})")
     ax.set_ylabel(f"{c2} ({s2})")
     ax.set_title(f"Pareto frontier: {int(mask.sum())} of {int(ok.sum())} configurations", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def latency_throughput_plot(curves: list[dict], path: str) -> str:
@@ -107,12 +109,7 @@ def latency_throughput_plot(curves: list[dict], path: str) -> str:
     ax.set_xlabel("throughput (generated tokens/s, all sequences)")
     ax.set_ylabel("time per output token (ms)")
     ax.set_title("latency-throughput trade-off over batch size", fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def memory_plot(rows: list[dict], path: str) -> str:
@@ -132,12 +129,8 @@ def memory_plot(rows: list[dict], path: str) -> str:
     ax.set_xticks(x, [r["label"] for r in rows], rotation=20, ha="right", fontsize=7)
     ax.set_ylabel("GB per device")
     ax.set_title("memory per device", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(True, axis="y", alpha=0.25)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, {"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0)},
+                   {"axis": "y", "alpha": 0.25})
 
 
 def whatif_plot(rows: list[dict], variable: str, path: str) -> str:
@@ -156,12 +149,7 @@ def whatif_plot(rows: list[dict], variable: str, path: str) -> str:
     ax.set_xlabel(variable)
     ax.set_ylabel("cheapest deployment ($ per month)")
     ax.set_title(f"what if {variable} varies", fontsize=10)
-    ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, grid={"alpha": 0.25})
 
 
 def _is_number(v) -> bool:

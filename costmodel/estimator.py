@@ -211,6 +211,11 @@ def _format_cols(e: Estimate) -> dict:
     return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine).items()}
 
 
+def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
+    """(model, format, hardware) columns of an estimate, to evaluate many workloads in one call."""
+    return {k: np.asarray(v, dtype=float) for k, v in model_row(e.model).items()}, _format_cols(e), _hardware_cols(e)
+
+
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
              tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,

@@ -101,16 +101,7 @@ def closed_forms(m: dict, f: dict, hw: dict, tp: int = 1, context_probe: int = 1
 def formula(model: str, hw: str = "h100-sxm", fmt: str = "bf16", tp: int = 1, context: int = 1000,
             engine: str = "auto") -> ClosedForms:
     """Closed forms for a catalogue configuration (columns gathered as `estimate` does)."""
-    from .calibration import efficiency_for
-    from .columns import format_row, hardware_row, model_row
-    from .formats import resolve_format
-    from .hardware import resolve_hardware
-    from .model import resolve_model
+    from .estimator import columns_for, estimate
 
-    mm, _ = resolve_model(model)
-    h, _ = resolve_hardware(hw)
-    f, _ = resolve_format(fmt)
-    eng = efficiency_for(h.id, h.family, engine).engine
-    arr = lambda d: {k: np.asarray(v, dtype=float) for k, v in d.items()}  # noqa: E731
-    return closed_forms(arr(model_row(mm)), arr(format_row(f, h, None, False, eng)), arr(hardware_row(h, eng)),
-                        tp, context)
+    m, f, h = columns_for(estimate(model, hw, fmt, tp=tp, engine=engine))
+    return closed_forms(m, f, h, tp, context)

@@ -103,13 +103,10 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
     mx = estimate(model, hw, fmt, batch="max", prompt=int(round(p_mean)), gen=int(round(g_mean)), tp=tp, engine=req.engine)
     max_b = max(1, mx.batch)
     grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
-    from .columns import format_row, hardware_row, model_row
     from .engine import evaluate
+    from .estimator import columns_for
 
-    arr = lambda d: {k: np.asarray(v, dtype=float) for k, v in d.items()}  # noqa: E731
-    eng = one.efficiency.engine
-    res = evaluate(arr(model_row(one.model)), arr(format_row(one.format, one.hardware, None, False, eng)),
-                   arr(hardware_row(one.hardware, eng)), grid, 0.0, 2.0, float(ctx), float(tp), 1.0, 1.0)
+    res = evaluate(*columns_for(one), grid, 0.0, 2.0, float(ctx), float(tp), 1.0, 1.0)
     t_step = np.asarray(res.metrics["tpot_s"], dtype=float)
     tq = estimate(model, hw, fmt, batch=1, prompt=max(1, int(round(req.prompt.quantile(req.percentile)))), gen=1,
                   tp=tp, engine=req.engine).metric("ttft_s")

@@ -86,17 +86,17 @@ def fewest_devices(model: str, hw: str, fmt: str, engine: str | None) -> tuple[i
 
 
 def engine_coefficients(model: str, hw: str, fmt: str, tp: int, pp: int, engine: str | None) -> Coefficients:
-    """The HELM table derived from the engine: TTFT per bucket, mean decode step over the buckets."""
+    """The HELM table derived from the engine: TTFT per bucket (one vectorized call), mean decode
+    step over the bucket range."""
     import numpy as np
 
-    from ..estimator import estimate
+    from ..engine import evaluate
+    from ..estimator import columns_for, estimate
 
-    ttft = {}
-    for k in BUCKETS:
-        ttft[k] = estimate(model, hw, fmt, batch=1, prompt=k, gen=1, tp=tp, pp=pp, engine=engine).metric("ttft_s")
-    g = estimate(model, hw, fmt, batch=1, prompt=1, gen=BUCKETS[-1], tp=tp, pp=pp, engine=engine).metric("tpot_s")
-    del np
-    return Coefficients(f"{model} on {tp * pp} x {hw} in {fmt}", g, ttft, "costmodel engine")
+    e = estimate(model, hw, fmt, batch=1, prompt=1, gen=BUCKETS[-1], tp=tp, pp=pp, engine=engine)
+    res = evaluate(*columns_for(e), 1.0, np.array(BUCKETS, dtype=float), 1.0, 0.0, float(tp), float(pp), 1.0)
+    ttft = dict(zip(BUCKETS, np.asarray(res.metrics["ttft_s"], dtype=float).tolist()))
+    return Coefficients(f"{model} on {tp * pp} x {hw} in {fmt}", e.metric("tpot_s"), ttft, "costmodel engine")
 
 
 @dataclass(frozen=True)

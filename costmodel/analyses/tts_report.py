@@ -51,14 +51,20 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
         from ..estimator import estimate, require_fit
 
         # N parallel samples of one query: the prompt is prefilled once, then N sequences decode
-        prefill_once = require_fit(estimate(model, hw, fmt, batch=1, prompt=prompt, gen=1, engine=engine))
-        ttft = prefill_once.metric("ttft_s")
-        price = prefill_once.hardware.price_per_hour
-        for row in curve:
-            e = require_fit(estimate(model, hw, fmt, batch=row["n"], prompt=prompt, gen=gen, engine=engine))
-            latency = ttft + e.metric("e2e_latency_s") - e.metric("ttft_s")  # shared prefill, then N decode
-            row["latency_s"] = float(latency)
-            row["usd"] = float(e.workload.tp * latency * price / 3600) if price else float("nan")
+        from ..engine import evaluate
+        from ..estimator import columns_for
+
+        one = require_fit(estimate(model, hw, fmt, batch=1, prompt=prompt, gen=gen, engine=engine))
+        price = one.hardware.price_per_hour
+        # all budgets in one call: N sequences decode after one shared prefill of the prompt
+        res = evaluate(*columns_for(one), ns.astype(float), float(prompt), float(gen), 0.0, 1.0, 1.0, 1.0)
+        decode = np.asarray(res.metrics["e2e_latency_s"]) - np.asarray(res.metrics["ttft_s"])
+        fits = np.asarray(res.metrics["fits"], dtype=bool)
+        for row, dec, ok in zip(curve, decode, fits):
+            latency = one.metric("ttft_s") + float(dec)
+            row["fits"] = bool(ok)
+            row["latency_s"] = latency
+            row["usd"] = latency * price / 3600 if price else float("nan")
             row["cost_of_pass_usd"] = row["usd"] / row["accuracy"] if row["accuracy"] > 0 else float("inf")
     out["curve"] = curve
     return out

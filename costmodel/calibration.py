@@ -20,6 +20,9 @@ from .catalog import read_yaml, search_roots
 from .errors import SpecError, unknown
 
 ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlc", "numpy", "torch", "ideal")
+ENGINE_ALIASES = {"tensorrt": "trt-llm", "tensorrt-llm": "trt-llm", "trtllm": "trt-llm", "trt": "trt-llm",
+                  "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "pytorch": "torch", "datasheet": "ideal",
+                  "roofline": "ideal"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def resolve_engine(engine: str | None, family: str) -> str:
     if engine in (None, "", "auto"):
         return tables().default_engine.get(family, "ideal")
     name = engine.strip().lower()
+    name = ENGINE_ALIASES.get(name, name)
     if name not in ENGINES:
         raise unknown("engine", engine, ENGINES)
     return name

@@ -20,8 +20,6 @@ import numpy as np
 
 from .predict import RowSet, predict, with_rows
 
-FITTED = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "step_overhead_s", "compute_half_rows",
-          "int_matmul_scale", "fp8_matmul_scale", "fp4_matmul_scale")
 CLASSES = ("int", "fp8", "fp4")
 NOT_FITTED_ENGINES = ("ideal",)
 PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0}  # prior sd of each level (logit/log units)

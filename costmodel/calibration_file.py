@@ -1,7 +1,6 @@
 """Run a calibration end to end and write `calibration/fitted.yaml` with its provenance."""
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -126,9 +125,6 @@ def _round_intervals(iv: dict) -> dict:
     return {e: {f: {k: {"low": _round(q["low"]), "high": _round(q["high"]), "n": q["n"]} for k, q in kinds.items()}
                 for f, kinds in fams.items()} for e, fams in iv.items()}
 
-
-def fmt_pct(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
 def env_with(path: str) -> None:

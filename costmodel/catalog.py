@@ -19,7 +19,6 @@ import yaml
 from .errors import SpecError, unknown
 from .units import parse_quantity
 
-KINDS = ("hardware", "models", "formats", "calibration")
 _LIST_KEY = {"hardware": "devices", "models": "models", "formats": "formats"}
 
 try:  # the C loader is ~10x faster; fall back to pure Python

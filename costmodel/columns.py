@@ -15,7 +15,6 @@ from .hardware import Hardware
 from .model import Model
 from .parameters import param_breakdown
 
-DTYPE_CLASS = {"int8": 1.0, "int4": 1.0, "fp8": 2.0, "fp6": 2.0, "fp4": 3.0}  # 0: 16/32-bit
 Columns = dict  # name -> numpy array, all of one length (one row per catalogue entry)
 
 
@@ -92,7 +91,6 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
     """
     plan = plan_compute(fmt, hw, native_only)
     scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(plan.dtype)
-    emulated = plan.emulated
     return {
         "w_bits": fmt.weight_bits,
         "a_bits": plan.activation_bits,
@@ -101,9 +99,7 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
         "head_bits": fmt.lm_head_bits,
         "peak_matmul": hw.peaks[plan.dtype] * scale,
         "peak_raw": hw.peaks[plan.dtype],
-        "dtype_class": DTYPE_CLASS.get(plan.dtype, 0.0),
         "dequant_ops": fmt.dequant_ops_per_weight if plan.dequant else 0.0,
-        "emulated": 1.0 if emulated else 0.0,
         # attention runs in 16-bit (or fp32 for fp32 formats) on the tensor units
         "attn_fp32": 1.0 if plan.dtype == "fp32" else 0.0,
     }

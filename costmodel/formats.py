@@ -15,10 +15,6 @@ from .catalog import Entry, index, resolve
 from .errors import FormatNotSupportedError, SpecError
 from .hardware import DTYPES, Hardware
 
-DTYPE_BITS = {"fp64": 64, "fp32": 32, "tf32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "fp6": 6,
-              "fp4": 4, "int8": 8, "int4": 4}
-
-
 @dataclass(frozen=True)
 class Format:
     id: str
@@ -35,10 +31,6 @@ class Format:
     aliases: tuple = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def weight_only(self) -> bool:
-        """Activations stay 16-bit or wider while weights are narrower."""
-        return self.activation_bits >= 16 > self.weight_bits
 
 
 @dataclass(frozen=True)

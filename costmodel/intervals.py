@@ -44,7 +44,7 @@ def _table(path_env: str) -> tuple[dict, str]:
     return table, basis
 
 
-def lookup(engine: str, family: str, kinds: tuple, fitted_engines: set | None = None) -> tuple[float, float, str] | None:
+def lookup(engine: str, family: str, kinds: tuple) -> tuple[float, float, str] | None:
     """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group."""
     table, basis = _table(os.environ.get("COSTMODEL_PATH", ""))
     if not table:

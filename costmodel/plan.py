@@ -11,6 +11,7 @@ batch cap. Cost per hour:
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ def parse_dist(text: str | None, mean: float, name: str) -> Dist:
     return Dist(float(m.group(1)), float(m.group(2)))
 
 
+@functools.lru_cache(maxsize=None)
 def ownership_defaults() -> dict:
     doc = yaml.safe_load(open(builtin_root() / "data" / "ownership.yaml", encoding="utf-8"))
     return {k: (float(v["value"]), v["source"]) for k, v in doc.items()}

@@ -59,7 +59,6 @@ class Backend:
     def __init__(self, device: str):
         self.device = device
         if device == "cpu":
-            self.xp = np
             self.torch = None
         else:
             try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import yaml
 
 from ..catalog import builtin_root
-from ..errors import CostModelError, suggest
+from ..errors import CostModelError
 from .quality import accuracy as lookup_accuracy
 from .tts import majority_accuracy
 
@@ -143,15 +143,3 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
             "frontier_is_human_expert": expert is not None and expert < best,
             "candidates": rows}
 
-
-def known_tasks(accuracy_file: str | None = None) -> list[str]:
-    from .quality import tasks
-
-    return tasks(accuracy_file)
-
-
-def check_task(task: str, accuracy_file: str | None = None) -> None:
-    known = known_tasks(accuracy_file)
-    if task.lower() not in known:
-        hint = suggest(task.lower(), known)
-        raise CostOfPassError(f"unknown task '{task}'" + (f"; did you mean '{hint[0]}'?" if hint else ""))

@@ -267,7 +267,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     batch_value = -1 if w.batch == "max" else w.batch
     result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
     if kv_predict:
-        _apply_kv_prediction(result, kv_predict, m, h, f, kv, eff, hc, fc, w, notes, resolved)
+        result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:
         met = result.metrics
         met["gco2_per_million_tokens"] = met["energy_j_per_token"] * 1e6 / 3.6e6 * grid_gco2_per_kwh
@@ -279,8 +279,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)
 
 
-def _apply_kv_prediction(result, aux_name, m, h, f, kv, eff, hc, fc, w, notes, resolved) -> None:
-    """Replace the base prefill by aux prefill + KV projection + one base decode step (in place)."""
+def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
+    """The result with the base prefill replaced by aux prefill + KV projection + one base decode step."""
+    import dataclasses
+
     from .analyses.kvpredict import projection_time
 
     aux, alias_of = resolve_model(aux_name)
@@ -294,7 +296,7 @@ def _apply_kv_prediction(result, aux_name, m, h, f, kv, eff, hc, fc, w, notes, r
     aux_prefill = float(np.asarray(aux_res.metrics["ttft_s"]).reshape(-1)[0])
     base_step = evaluate({k: np.asarray(v) for k, v in model_row(m).items()}, fc, hc, batch_value, 0, 2,
                          w.context + w.prompt, w.tp, w.pp, 1).metrics["tpot_s"]
-    proj_s, proj_w = projection_time(aux, m, hc, fc, hc, int(batch_value), w.prompt)
+    proj_s, proj_w = projection_time(aux, m, fc, hc, int(batch_value), w.prompt)
     met = result.metrics
     old_ttft, old_e2e = met["ttft_s"], met["e2e_latency_s"]
     ttft = aux_prefill + proj_s + float(np.asarray(base_step).reshape(-1)[0])
@@ -307,12 +309,12 @@ def _apply_kv_prediction(result, aux_name, m, h, f, kv, eff, hc, fc, w, notes, r
         met[k] = met[k] / scale
     for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens"):
         met[k] = met[k] * scale
-    mem = result.memory
     aux_w = float(np.asarray(aux_res.memory.weights).reshape(-1)[0]) + proj_w / (w.tp * w.pp)
-    object.__setattr__(mem, "weights", mem.weights + aux_w)
+    mem = dataclasses.replace(result.memory, weights=result.memory.weights + aux_w)
     met["fits"] = mem.fits & (np.asarray(met["batch"]) >= 1)
     notes.append(f"--kv-predict {aux.id}: TTFT = {aux.id} prefill {aux_prefill * 1e3:.3g} ms + KV projection "
                  f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 1e9:.2f} GB")
+    return dataclasses.replace(result, memory=mem)
 
 
 def devices_needed(e: Estimate) -> tuple[int, str]:

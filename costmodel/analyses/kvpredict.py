@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def projection_time(aux, base, hw, f, hc, batch: int, prompt: int) -> tuple[float, float]:
+def projection_time(aux, base, f, hc, batch: int, prompt: int) -> tuple[float, float]:
     """(seconds, weight bytes) of the KV projection for `batch` prompts of `prompt` tokens.
 
     `aux`, `base` are Model specs; `hc`, `f` the device's hardware and format columns.

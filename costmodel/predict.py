@@ -63,6 +63,14 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
     from .formats import plan_compute
 
     keep, skipped = [], []
+    memo: dict = {}  # column rows per distinct (model, device, format, kv format, engine)
+
+    def rows_for(model, hw, fmt, kv, eng):
+        key = (model.id, hw.id, fmt.id, kv.id if kv else None, eng)
+        if key not in memo:
+            memo[key] = (model_row(model), hardware_row(hw, eng), format_row(fmt, hw, kv, False, eng))
+        return memo[key]
+
     mr, fr, hr, work = [], [], [], []
     fams, engs, dts = [], [], []
     for r in rows:
@@ -88,9 +96,10 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
                 raise CostModelError("prefill rate with 0 prompt tokens")
             if r.metric in ("decode_tokens_per_s", "tpot_ms") and model.is_encoder:
                 raise CostModelError(f"{model.id} is an encoder: it has no decode")
-            mr.append(model_row(model))
-            hr.append(hardware_row(hw, eng))
-            fr.append(format_row(fmt, hw, kv, False, eng))
+            row_m, row_h, row_f = rows_for(model, hw, fmt, kv, eng)
+            mr.append(row_m)
+            hr.append(row_h)
+            fr.append(row_f)
         except CostModelError as exc:
             skipped.append((r, str(exc)))
             continue

@@ -12,11 +12,11 @@ import time
 
 import numpy as np
 
-from costmodel.columns import format_columns, hardware_columns, model_columns, take
-from costmodel.engine import evaluate
-from costmodel.formats import load_format
-from costmodel.hardware import load_hardware
-from costmodel.model import load_model
+from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
+from costmodel.engine.evaluate import evaluate
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
 
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen2.5-7b", "gemma-2-9b", "deepseek-v3"]
 DEVICES = ["h100-sxm", "h200-sxm", "b200", "a100-sxm-80gb", "l40s", "mi300x"]

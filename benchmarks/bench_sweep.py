@@ -1,6 +1,6 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
-    python benchmarks/bench_sweep.py rate      [--configs 1000000]   # costmodel.sweep, in memory
+    python benchmarks/bench_sweep.py rate      [--configs 1000000]   # costmodel.sweeps.sweep, in memory
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet]
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
 """
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--out", default="/tmp/costmodel-bench.parquet")
     a = p.parse_args()
     if a.what == "pareto":
-        from costmodel.pareto import non_dominated
+        from costmodel.sweeps.pareto import non_dominated
 
         v = np.random.default_rng(0).random((a.rows, a.objectives))
         t = time.perf_counter()
@@ -47,7 +47,8 @@ def main() -> None:
         print(f"Pareto filter: {a.rows:,} rows x {a.objectives} objectives in {time.perf_counter() - t:.2f} s "
               f"({int(mask.sum())} on the frontier)")
         return
-    from costmodel.sweep import make_axes, sweep, sweep_to_file
+    from costmodel.sweeps.grid import make_axes
+    from costmodel.sweeps.sweep import sweep, sweep_to_file
 
     axes = axes_for(a.configs or (1_000_000 if a.what == "rate" else 100_000_000))
     n = make_axes(**axes).size

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from costmodel.errors import CostModelError
-from costmodel.estimator import estimate
+from costmodel.estimate import estimate
 
 METRIC = {"ttft_ms": ("ttft_s", 1e3), "tpot_ms": ("tpot_s", 1e3), "e2e_latency_ms": ("e2e_latency_s", 1e3)}
 

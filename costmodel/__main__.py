@@ -1,3 +1,3 @@
-from .cli import main
+from costmodel.cli.main import main
 
 main()

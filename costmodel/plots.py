@@ -6,7 +6,10 @@ import numpy as np
 
 def roofline_plot(e, path: str) -> str:
     """Roofline of the device (matrix peak, 16-bit attention peak, memory roof) with each
-    operator of prefill and decode placed at its arithmetic intensity and achieved rate."""
+    operator of prefill and decode placed at its arithmetic intensity and achieved rate.
+
+        >>> costmodel.roofline_plot(costmodel.estimate("llama-3.1-8b", "h100", "fp8"), "roofline.png")
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +68,12 @@ def _plt():
 
 
 def pareto_plot(table, objectives, mask, path: str, label_cols=("model", "hardware", "format"), max_labels: int = 25) -> str:
-    """Scatter of the first two objectives: frontier highlighted and labelled, dominated points faint."""
+    """Scatter of the first two objectives: frontier highlighted and labelled, dominated points faint.
+
+        >>> r = costmodel.sweep(models=["llama-3.1-8b"], hw=["h100", "b200"], fmt=["bf16", "fp8"])
+        >>> objs = [("min", "tpot_s"), ("min", "usd_per_million_tokens")]
+        >>> costmodel.pareto_plot(r, objs, costmodel.pareto_front(r, objs), "pareto.png")
+    """
     plt = _plt()
     (s1, c1), (s2, c2) = objectives[0], objectives[1] if len(objectives) > 1 else objectives[0]
     x = np.asarray(table[c1], dtype=float)
@@ -97,7 +105,10 @@ def pareto_plot(table, objectives, mask, path: str, label_cols=("model", "hardwa
 
 
 def latency_throughput_plot(curves: list[dict], path: str) -> str:
-    """TPOT against aggregate throughput as the batch grows, one line per configuration."""
+    """TPOT against aggregate throughput as the batch grows, one line per configuration.
+
+        >>> costmodel.latency_throughput_plot(costmodel.latency_throughput("llama-3.1-8b", ["h100"], ["fp8"]), "curve.png")
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     for c in curves:
@@ -113,7 +124,11 @@ def latency_throughput_plot(curves: list[dict], path: str) -> str:
 
 
 def memory_plot(rows: list[dict], path: str) -> str:
-    """Stacked bars of memory per device (weights, KV cache, activations, reserve) vs capacity."""
+    """Stacked bars of memory per device (weights, KV cache, activations, reserve) vs capacity.
+
+        >>> e = costmodel.estimate("llama-3.1-70b", "h100", "fp8", batch=8)
+        >>> costmodel.memory_plot([{"label": "70B fp8 b8", **e.memory_dict()}], "memory.png")
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows) + 3), 5), dpi=120)
     parts = (("weights_bytes", "weights", "tab:blue"), ("kv_cache_bytes", "KV cache", "tab:orange"),
@@ -134,7 +149,11 @@ def memory_plot(rows: list[dict], path: str) -> str:
 
 
 def whatif_plot(rows: list[dict], variable: str, path: str) -> str:
-    """Monthly cost of the cheapest deployment per device against the varied input."""
+    """Monthly cost of the cheapest deployment per device against the varied input.
+
+        >>> rows = costmodel.whatif(dict(model="llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates="h100,l40s"), "qps=5,10,20")
+        >>> costmodel.whatif_plot(rows, "qps", "whatif.png")
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     devices = sorted({d for r in rows for d in r["per_device"]})

@@ -8,7 +8,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def run_cli(capsys):
     """Run `costmodel ARGS...` in-process; returns (exit code, stdout, stderr)."""
-    from costmodel.cli import main
+    from costmodel.cli.main import main
 
     def run(*args):
         code = 0

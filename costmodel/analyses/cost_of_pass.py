@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..catalog import builtin_root
-from ..errors import CostModelError
-from .quality import accuracy as lookup_accuracy
-from .tts import majority_accuracy
+from costmodel.spec.catalog import builtin_root
+from costmodel.errors import CostModelError
+from costmodel.spec.quality import accuracy as lookup_accuracy
+from costmodel.analyses.tts import majority_accuracy
 
 
 class CostOfPassError(CostModelError):
@@ -84,8 +84,8 @@ def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, e
     if c.price_in is not None:
         usd = (tokens_in * c.price_in + k * tokens_out * c.price_out) / 1e6
         return usd, {"priced_by": "api"}
-    from ..estimator import estimate, require_fit
-    from .idealized import fewest_devices
+    from costmodel.estimate import estimate, require_fit
+    from costmodel.analyses.idealized import fewest_devices
 
     if tp is None:
         tp_, pp_ = fewest_devices(c.model, c.hardware, c.format, engine)
@@ -115,7 +115,10 @@ def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, e
 def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_out: int = 1500,
                  method: str = "single", accuracy_file: str | None = None, batch="max", engine="auto",
                  tp: int | None = None, price: str = "cloud", usd_per_kwh: float | None = None) -> dict:
-    """Cost per attempt, accuracy and cost-of-pass of each candidate, and the frontier."""
+    """Cost per attempt, accuracy and cost-of-pass of each candidate, and the frontier.
+
+        >>> costmodel.cost_of_pass("gsm8k", ["llama-3.1-8b@h100:fp8", "llama-3.1-70b@h100:fp8"], method="majority@5")
+    """
     if tokens_in < 0 or tokens_out < 1:
         raise CostOfPassError("--tokens-in must be >= 0 and --tokens-out >= 1")
     if not candidates:

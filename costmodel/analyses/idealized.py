@@ -17,8 +17,8 @@ import functools
 import json
 from dataclasses import dataclass
 
-from ..catalog import builtin_root
-from ..errors import CostModelError, unknown
+from costmodel.spec.catalog import builtin_root
+from costmodel.errors import CostModelError, unknown
 
 BUCKETS = (1, 16, 32, 64, 128, 192, 256, 320, 384, 428, 472, 512, 576, 640, 704, 768, 832, 896, 960, 1024,
            1152, 1280, 1408, 1536, 1664, 1792, 1920)
@@ -67,8 +67,8 @@ def helm_coefficients(name: str) -> Coefficients:
 
 def fewest_devices(model: str, hw: str, fmt: str, engine: str | None) -> tuple[int, int]:
     """(tp, pp) of the fewest devices that hold the model at batch 1 (TP up to 8, then PP)."""
-    from ..estimator import estimate
-    from ..model import load_model
+    from costmodel.estimate import estimate
+    from costmodel.spec.model_catalog import load_model
 
     heads = load_model(model).heads
     for n in (1, 2, 4, 8, 16, 32, 64):
@@ -90,8 +90,8 @@ def engine_coefficients(model: str, hw: str, fmt: str, tp: int, pp: int, engine:
     step over the bucket range."""
     import numpy as np
 
-    from ..engine import evaluate
-    from ..estimator import columns_for, estimate
+    from costmodel.engine.evaluate import evaluate
+    from costmodel.estimate import columns_for, estimate
 
     e = estimate(model, hw, fmt, batch=1, prompt=1, gen=BUCKETS[-1], tp=tp, pp=pp, engine=engine)
     res = evaluate(*columns_for(e), 1.0, np.array(BUCKETS, dtype=float), 1.0, 0.0, float(tp), float(pp), 1.0)
@@ -124,9 +124,12 @@ class IdealizedResult:
 
 def idealized(model: str, hw: str = "a100-sxm-80gb", fmt: str = "fp16", tp: int | None = None,
               prompt: int = 1000, gen: int = 50, helm: bool = False, engine: str | None = "auto") -> IdealizedResult:
-    """Idealized runtime of (prompt, gen): HELM's coefficients (`helm=True`) or the engine's."""
-    from ..estimator import estimate
-    from ..hardware import load_hardware
+    """Idealized runtime of (prompt, gen): HELM's coefficients (`helm=True`) or the engine's.
+
+        >>> costmodel.idealized("llama-3.1-70b", hw="a100-sxm-80gb", fmt="fp16", prompt=1000, gen=50)
+    """
+    from costmodel.estimate import estimate
+    from costmodel.spec.hardware import load_hardware
 
     if prompt < 0 or gen < 0:
         raise CostModelError("--prompt and --gen must be >= 0")

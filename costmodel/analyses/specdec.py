@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CostModelError
+from costmodel.errors import CostModelError
 
 
 class SpecDecError(CostModelError):
@@ -68,8 +68,11 @@ class SpecDecResult:
 
 def analyze(target: str, draft: str, hw: str, fmt: str, alpha: float, gamma: int, context: int = 512,
             engine: str | None = "auto", gamma_max: int = 32, tp: int = 1) -> SpecDecResult:
-    """Speculative decoding of `target` with `draft` on `tp` devices, step costs from the engine."""
-    from ..estimator import estimate, require_fit
+    """Speculative decoding of `target` with `draft` on `tp` devices, step costs from the engine.
+
+        >>> costmodel.speculative_decoding("llama-3.1-70b", "llama-3.2-1b", "h100", "fp8", alpha=0.8, gamma=4, tp=2)
+    """
+    from costmodel.estimate import estimate, require_fit
 
     check(alpha, gamma)
     kw = dict(batch=1, prompt=context, gen=2, engine=engine, tp=tp)

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..errors import CostModelError
+from costmodel.errors import CostModelError
 
 
 class TTSError(CostModelError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import tts as T
+from costmodel.analyses import tts as T
 
 
 def _mix(text: str | None, p: float) -> list[tuple[float, float]]:
@@ -28,6 +28,11 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
            penalty: float | None = None, mix: str | None = None, n_max: int = 64, model: str | None = None,
            hw: str | None = None, fmt: str = "bf16", prompt: int = 500, gen: int = 1000,
            engine: str | None = "auto") -> dict:
+    """Test-time scaling: accuracy and marginal gain over attempts, saturation point N*, verifier-aware
+    optimum and, with a model and device, the cost of each attempt (see analyses/tts.py for the formulas).
+
+    >>> costmodel.test_time_scaling(p=0.3, eps=0.01, false_positive=0.05, model="llama-3.1-8b", hw="h100")
+    """
     n_star = T.saturation_point(p, eps, fmax)
     if n_max < 1:
         raise T.TTSError("--n-max must be >= 1")
@@ -48,11 +53,11 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
     if model:
         if not hw:
             raise T.TTSError("--model needs --hw (and --fmt) to price the budgets")
-        from ..estimator import estimate, require_fit
+        from costmodel.estimate import estimate, require_fit
 
         # N parallel samples of one query: the prompt is prefilled once, then N sequences decode
-        from ..engine import evaluate
-        from ..estimator import columns_for
+        from costmodel.engine.evaluate import evaluate
+        from costmodel.estimate import columns_for
 
         one = require_fit(estimate(model, hw, fmt, batch=1, prompt=prompt, gen=gen, engine=engine))
         price = one.hardware.price_per_hour

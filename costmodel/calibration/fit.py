@@ -1,0 +1,293 @@
+"""Fit the engine's efficiency and overhead parameters to measurements.
+
+Least squares on log(predicted / measured) (scipy, soft-L1 loss), hierarchical per engine:
+  compute_efficiency = sigmoid(a_engine + a_family + a_device)
+  memory_efficiency  = sigmoid(b_engine + b_family + b_device)
+  step_overhead_s    = exp(c_engine + c_family)
+  kernel_overhead_s  = exp(k_engine),  compute_half_rows = exp(h_engine)
+  matmul scale of the int / fp8 / fp4 paths = exp(s_engine,class)
+Family, device and datatype offsets are shrunk toward 0 by Gaussian priors (penalty
+residuals), so a device without measurements gets its family's fit on top of its datasheet.
+Leave-one-device-out refits without a device and predicts it with its family's values.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodel.calibration.predict import RowSet, predict, with_rows
+
+CLASSES = ("int", "fp8", "fp4")
+NOT_FITTED_ENGINES = ("ideal",)
+PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0}  # prior sd of each level (logit/log units)
+NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
+MIN_DEVICE_ROWS = 4
+ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
+
+
+def dtype_class(dtype: str) -> str | None:
+    if dtype.startswith("int"):
+        return "int"
+    return {"fp8": "fp8", "fp6": "fp8", "fp4": "fp4"}.get(dtype)
+
+
+def _logit(p):
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@dataclass
+class Layout:
+    """Where each parameter lives in the vector, and which parameters each row uses."""
+
+    names: list  # (level, engine, key, param)
+    prior_sd: np.ndarray
+    prior_mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    row_idx: dict  # param kind -> list of parameter-index arrays per row level
+    engines: list
+
+
+def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
+    from costmodel.spec.engine_params import efficiency_for
+
+    names, sd, mean, lo, hi = [], [], [], [], []
+
+    def add(key, prior_mean, prior_sd, low, high):
+        names.append(key)
+        mean.append(prior_mean)
+        sd.append(prior_sd)
+        lo.append(low)
+        hi.append(high)
+
+    engines = sorted({e for e in rs.engines if e not in NOT_FITTED_ENGINES})
+    counts: dict = {}
+    for d, e in zip((r.hardware for r in rs.rows), rs.engines):
+        counts[(e, d)] = counts.get((e, d), 0) + 1
+    for e in engines:
+        base = efficiency_for("-", "-", "ideal")  # global defaults are the engine-level prior means
+        add(("engine", e, "", "ec"), _logit(base.compute_efficiency), PRIOR["engine"], -6, 6)
+        add(("engine", e, "", "em"), _logit(base.memory_efficiency), PRIOR["engine"], -6, 6)
+        add(("engine", e, "", "ko"), np.log(base.kernel_overhead_s), PRIOR["engine"], np.log(1e-8), np.log(1e-3))
+        add(("engine", e, "", "so"), np.log(1e-4), PRIOR["engine"] * 2, np.log(1e-7), np.log(0.5))
+        add(("engine", e, "", "hr"), np.log(base.compute_half_rows), PRIOR["engine"], 0.0, np.log(4096))
+        fams = sorted({f for f, ee in zip(rs.families, rs.engines) if ee == e})
+        for f in fams:
+            for p_ in ("ec", "em", "so"):
+                add(("family", e, f, p_), 0.0, PRIOR["family"], -8, 8)
+        for (ee, d), c in sorted(counts.items()):
+            if ee == e and c >= min_device_rows:
+                for p_ in ("ec", "em"):
+                    add(("device", e, d, p_), 0.0, PRIOR["device"], -8, 8)
+        for c in sorted({dtype_class(t) for t, ee in zip(rs.dtypes, rs.engines) if ee == e} - {None}):
+            add(("dtype", e, c, "scale"), 0.0, PRIOR["dtype"], np.log(0.02), np.log(4.0))
+    pos = {k: i for i, k in enumerate(names)}
+    row_idx: dict = {k: [] for k in ("ec", "em", "so", "ko", "hr", "scale")}
+    n_rows = len(rs)
+    for i, r in enumerate(rs.rows):
+        e, f, d, c = rs.engines[i], rs.families[i], r.hardware, dtype_class(rs.dtypes[i])
+        if e not in engines:
+            for k in row_idx:
+                row_idx[k].append([])
+            continue
+        for k in ("ec", "em"):
+            row_idx[k].append([pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k)) if x in pos])
+        row_idx["so"].append([pos[("engine", e, "", "so")], pos[("family", e, f, "so")]])
+        row_idx["ko"].append([pos[("engine", e, "", "ko")]])
+        row_idx["hr"].append([pos[("engine", e, "", "hr")]])
+        row_idx["scale"].append([pos[("dtype", e, c, "scale")]] if c and ("dtype", e, c, "scale") in pos else [])
+    dummy = len(names)  # padding index -> a parameter fixed at 0
+    padded = {}
+    for k, lists in row_idx.items():
+        width = max([len(x) for x in lists] + [1])
+        arr = np.full((n_rows, width), dummy, dtype=int)
+        for i, ix in enumerate(lists):
+            arr[i, :len(ix)] = ix
+        padded[k] = arr
+    fitted_rows = np.array([bool(x) for x in row_idx["ec"]], dtype=bool) if n_rows else np.zeros(0, bool)
+    return Layout(names, np.array(sd), np.array(mean), np.array(lo, float), np.array(hi, float),
+                  {"lists": row_idx, **padded, "fitted": fitted_rows}, engines)
+
+
+def overrides(theta: np.ndarray, layout: Layout, rs: RowSet) -> tuple[dict, dict]:
+    """Per-row hardware/format column overrides for a parameter vector (rows of unfitted engines keep theirs)."""
+    ri = layout.row_idx
+    ext = np.append(theta, 0.0)
+    level = {k: ext[ri[k]].sum(axis=1) for k in ("ec", "em", "so", "ko", "hr", "scale")}
+    fitted = ri["fitted"]
+    hw = {
+        "compute_efficiency": np.where(fitted, _sigmoid(level["ec"]), rs.hw["compute_efficiency"]),
+        "memory_efficiency": np.where(fitted, _sigmoid(level["em"]), rs.hw["memory_efficiency"]),
+        "step_overhead_s": np.where(fitted, np.exp(level["so"]), rs.hw["step_overhead_s"]),
+        "kernel_overhead_s": np.where(fitted, np.exp(level["ko"]), rs.hw["kernel_overhead_s"]),
+        "compute_half_rows": np.where(fitted, np.exp(level["hr"]), rs.hw["compute_half_rows"]),
+    }
+    f = {"peak_matmul": np.where(fitted, rs.f["peak_raw"] * np.exp(level["scale"]), rs.f["peak_matmul"])}
+    return hw, f
+
+
+def log_errors(theta, layout, rs) -> np.ndarray:
+    hw, f = overrides(theta, layout, rs)
+    pred, _ = predict(rs, hw, f)
+    return np.log(pred / rs.measured)
+
+
+def _sparsity(layout: Layout, n_rows: int):
+    from scipy.sparse import lil_matrix
+
+    n_p = len(layout.names)
+    s = lil_matrix((n_rows + n_p, n_p), dtype=int)
+    for k, lists in layout.row_idx["lists"].items():
+        for i, ix in enumerate(lists):
+            for j in ix:
+                s[i, j] = 1
+    for j in range(n_p):
+        s[n_rows + j, j] = 1
+    return s
+
+
+def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: int = 100) -> np.ndarray:
+    """Least-squares fit of the parameter vector (rows of fitted engines only)."""
+    from scipy.optimize import least_squares
+
+    use = layout.row_idx["fitted"]
+    weights = NOISE / layout.prior_sd
+
+    def residuals(theta):
+        err = log_errors(theta, layout, rs)
+        err = np.where(use & np.isfinite(err), err, 0.0)
+        # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
+        robust = np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
+        return np.concatenate([robust, weights * (theta - layout.prior_mean)])
+
+    x0 = layout.prior_mean.copy() if theta0 is None else np.clip(theta0, layout.lower + 1e-9, layout.upper - 1e-9)
+    x0 = np.clip(x0, layout.lower + 1e-9, layout.upper - 1e-9)
+    sol = least_squares(residuals, x0, bounds=(layout.lower, layout.upper), loss="linear",
+                        jac_sparsity=_sparsity(layout, len(rs)), x_scale=1.0, max_nfev=max_nfev,
+                        ftol=1e-5, xtol=1e-5, gtol=1e-6)
+    return sol.x
+
+
+def tables_from(theta: np.ndarray, layout: Layout) -> dict:
+    """Absolute parameter values per engine -> global / families / devices, for fitted.yaml."""
+    val = dict(zip(layout.names, theta))
+    out: dict = {}
+    for e in layout.engines:
+        g = {k: val[("engine", e, "", k)] for k in ("ec", "em", "ko", "so", "hr")}
+        eng = {"global": {"compute_efficiency": _sigmoid(g["ec"]), "memory_efficiency": _sigmoid(g["em"]),
+                          "kernel_overhead_s": np.exp(g["ko"]), "step_overhead_s": np.exp(g["so"]),
+                          "compute_half_rows": np.exp(g["hr"])},
+               "families": {}, "devices": {}}
+        for c in CLASSES:
+            key = ("dtype", e, c, "scale")
+            if key in val:
+                eng["global"][f"{c}_matmul_scale"] = np.exp(val[key])
+        for (level, ee, k, p_), v in val.items():
+            if ee != e or level != "family":
+                continue
+            fam = eng["families"].setdefault(k, {})
+            if p_ == "ec":
+                fam["compute_efficiency"] = _sigmoid(g["ec"] + v)
+            elif p_ == "em":
+                fam["memory_efficiency"] = _sigmoid(g["em"] + v)
+            else:
+                fam["step_overhead_s"] = np.exp(g["so"] + v)
+        out[e] = eng
+    return out
+
+
+def device_tables(theta, layout, rs) -> dict:
+    """Per-device absolute efficiencies (device offsets on top of their family)."""
+    val = dict(zip(layout.names, theta))
+    out: dict = {}
+    for i, r in enumerate(rs.rows):
+        e, fam, d = rs.engines[i], rs.families[i], r.hardware
+        if ("device", e, d, "ec") not in val:
+            continue
+        ec = val[("engine", e, "", "ec")] + val[("family", e, fam, "ec")] + val[("device", e, d, "ec")]
+        em = val[("engine", e, "", "em")] + val[("family", e, fam, "em")] + val[("device", e, d, "em")]
+        out.setdefault(e, {})[d] = {"compute_efficiency": _sigmoid(ec), "memory_efficiency": _sigmoid(em)}
+    return out
+
+
+def leave_one_device_out(rs: RowSet, theta_full: np.ndarray | None = None, full_layout: Layout | None = None,
+                         progress=None) -> np.ndarray:
+    """Out-of-sample log errors: each device predicted by a fit that never saw it."""
+    devices = sorted({r.hardware for r in rs.rows})
+    errors = np.full(len(rs), np.nan)
+    for n, dev in enumerate(devices):
+        held = np.array([r.hardware == dev for r in rs.rows])
+        train = with_rows(rs, ~held)
+        test = with_rows(rs, held)
+        lay = build_layout(train)
+        start = None
+        if theta_full is not None and full_layout is not None:  # warm start from the full fit
+            val = dict(zip(full_layout.names, theta_full))
+            start = np.array([val.get(k, m) for k, m in zip(lay.names, lay.prior_mean)])
+        theta = fit(train, lay, start)
+        # predict the held-out device with the training fit (its family's values, no device offset)
+        lay_test = _transfer(lay, theta, test)
+        errors[held] = log_errors(lay_test[1], lay_test[0], test)
+        if progress:
+            progress(n + 1, len(devices), dev)
+    return errors
+
+
+def _transfer(layout: Layout, theta: np.ndarray, rs: RowSet) -> tuple[Layout, np.ndarray]:
+    """Layout for new rows whose parameters come from a fit on other rows (missing levels = 0)."""
+    lay = build_layout(rs, min_device_rows=10**9)  # never a device offset for unseen devices
+    val = dict(zip(layout.names, theta))
+    new = np.array([val.get(k, 0.0 if k[0] != "engine" else m) for k, m in zip(lay.names, lay.prior_mean)])
+    return lay, new
+
+
+def summarize(log_err: np.ndarray, rows) -> dict:
+    """Median / P90 absolute percentage error and bias per metric (|pred/meas - 1|)."""
+    out = {}
+    ape = np.abs(np.exp(log_err) - 1)
+    metrics = sorted({r.metric for r in rows})
+    for m in metrics + ["all"]:
+        sel = np.array([(m == "all" or r.metric == m) for r in rows]) & np.isfinite(ape)
+        if sel.any():
+            out[m] = {"n": int(sel.sum()), "median_ape": float(np.median(ape[sel])), "mean_ape": float(np.mean(ape[sel])),
+                      "p90_ape": float(np.percentile(ape[sel], 90)),
+                      "bias": float(np.median(np.exp(log_err[sel]) - 1))}
+    return out
+
+
+def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: float = 90, min_n: int = 8) -> dict:
+    """Quantiles of r = log(measured time / predicted time) per (engine, family, kind), with fallbacks."""
+    from costmodel.calibration.measurements import METRICS, METRIC_KIND
+
+    # log_err = log(pred/meas); for a time metric r_time = log(meas/pred) = -log_err; for a rate
+    # metric time ~ 1/rate so r_time = log(pred_rate/meas_rate) = log_err
+    r_time = np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rs.rows)])
+    groups: dict = {}
+    for i, row in enumerate(rs.rows):
+        if not np.isfinite(r_time[i]):
+            continue
+        kind = METRIC_KIND[row.metric]
+        for key in ((rs.engines[i], rs.families[i], kind), (rs.engines[i], "*", kind), ("*", "*", kind), ("*", "*", "*")):
+            groups.setdefault(key, []).append(r_time[i])
+    out = {}
+    for (e, f, k), vals in groups.items():
+        if len(vals) >= min_n:
+            v = np.array(vals)
+            out.setdefault(e, {}).setdefault(f, {})[k] = {
+                "low": float(np.percentile(v, lo_q)), "high": float(np.percentile(v, hi_q)), "n": len(vals)}
+    return out
+
+
+def file_digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()[:16]
+
+
+def today() -> str:
+    return datetime.date.today().isoformat()

@@ -1,0 +1,136 @@
+"""Measurement CSVs (data/SCHEMA.md): read, validate, write.
+
+One row is one measured number of one run configuration. Bad input (missing columns,
+non-numeric values, unknown metrics) raises a MeasurementError naming file, line, column,
+value and what was expected. Unknown device/model/format ids are *not* errors here: the
+validator skips such rows with a reason.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from costmodel.errors import CostModelError, suggest
+
+COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format", "framework",
+           "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
+REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
+METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
+    "decode_tokens_per_s": ("decode_tokens_per_s", 1.0, "rate"),
+    "prefill_tokens_per_s": ("prefill_tokens_per_s", 1.0, "rate"),
+    "ttft_ms": ("ttft_s", 1e3, "time"),
+    "tpot_ms": ("tpot_s", 1e3, "time"),
+    "e2e_latency_ms": ("e2e_latency_s", 1e3, "time"),
+    "throughput_tokens_per_s": ("throughput_tokens_per_s", 1.0, "rate"),
+}
+# which residual family a metric's error belongs to (for intervals)
+METRIC_KIND = {"decode_tokens_per_s": "decode", "tpot_ms": "decode", "prefill_tokens_per_s": "prefill",
+               "ttft_ms": "prefill", "e2e_latency_ms": "e2e", "throughput_tokens_per_s": "throughput"}
+
+
+class MeasurementError(CostModelError):
+    """A malformed measurement file."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    id: str
+    source: str
+    hardware: str
+    devices: int
+    tp: int
+    model: str
+    format: str
+    kv_format: str
+    framework: str
+    batch: int  # -1 = max
+    prompt_tokens: int
+    output_tokens: int
+    context_tokens: int
+    metric: str
+    value: float
+    notes: str = ""
+
+    @property
+    def batch_label(self) -> str:
+        return "max" if self.batch < 0 else str(self.batch)
+
+    def as_row(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["batch"] = self.batch_label
+        return d
+
+
+def _int(path, line, col, text, minimum=0, allow_max=False) -> int:
+    text = (text or "").strip()
+    if allow_max and text.lower() == "max":
+        return -1
+    try:
+        value = float(text)
+    except ValueError:
+        want = "an integer or 'max'" if allow_max else "an integer"
+        raise MeasurementError(f"{path}:{line}: column '{col}' is {text!r}; expected {want} >= {minimum}") from None
+    if not value.is_integer() or value < minimum:
+        raise MeasurementError(f"{path}:{line}: column '{col}' is {text!r}; expected an integer >= {minimum}")
+    return int(value)
+
+
+def read_measurements(path: str | Path) -> list[Measurement]:
+    """Parse and validate one measurement CSV."""
+    p = Path(path)
+    try:
+        fh = open(p, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise MeasurementError(f"{p}: cannot read ({exc.strerror})") from None
+    with fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise MeasurementError(f"{p}: missing column(s) {', '.join(missing)}; expected the columns of "
+                                   f"data/SCHEMA.md: {', '.join(COLUMNS)}")
+        out = []
+        seen = set()
+        for line, r in enumerate(reader, start=2):
+            metric = (r["metric"] or "").strip()
+            if metric not in METRICS:
+                hint = suggest(metric, METRICS)
+                tip = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise MeasurementError(f"{p}:{line}: unknown metric {metric!r}{tip}; expected one of {', '.join(METRICS)}")
+            try:
+                value = float(r["value"])
+            except (TypeError, ValueError):
+                raise MeasurementError(f"{p}:{line}: column 'value' is {r['value']!r}; expected a positive number") from None
+            if not value > 0:
+                raise MeasurementError(f"{p}:{line}: column 'value' is {r['value']!r}; expected a positive number")
+            rid = (r["id"] or "").strip() or f"{p.name}:{line}"
+            if rid in seen:
+                raise MeasurementError(f"{p}:{line}: duplicate id {rid!r}")
+            seen.add(rid)
+            devices = _int(p, line, "devices", r["devices"], 1)
+            tp = _int(p, line, "tp", r["tp"], 1)
+            out.append(Measurement(
+                id=rid, source=(r["source"] or "").strip(), hardware=r["hardware"].strip(), devices=devices, tp=tp,
+                model=r["model"].strip(), format=r["format"].strip(), kv_format=(r.get("kv_format") or "").strip(),
+                framework=(r["framework"] or "").strip(), batch=_int(p, line, "batch", r["batch"], 1, allow_max=True),
+                prompt_tokens=_int(p, line, "prompt_tokens", r["prompt_tokens"]),
+                output_tokens=_int(p, line, "output_tokens", r["output_tokens"]),
+                context_tokens=_int(p, line, "context_tokens", r.get("context_tokens") or "0"),
+                metric=metric, value=value, notes=(r.get("notes") or "").strip()))
+    return out
+
+
+def write_measurements(path: str | Path, rows: list[Measurement]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for m in rows:
+            w.writerow(m.as_row())
+
+
+def shipped_measurements() -> Path:
+    """The shipped calibration set (published measurements, data/measurements.csv)."""
+    from costmodel.spec.catalog import builtin_root
+
+    return builtin_root() / "data" / "measurements.csv"

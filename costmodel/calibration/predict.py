@@ -1,0 +1,146 @@
+"""Predict measurement rows with the array engine: one vectorized call for a whole file.
+
+Each row becomes one configuration (model, device, format, engine, workload); the metric
+it names is read from the engine's output in the row's unit. Rows that cannot be scored
+(unknown ids, configurations that do not fit, unsupported parallelism) are skipped with
+the reason. Schema interpretation per engine:
+  - llama.cpp splits a model across devices by layers (`--split-mode layer`): devices/tp
+    pipeline stages, one replica;
+  - otherwise devices/(tp) replicas serve independently (data/SCHEMA.md);
+  - `batch = max` is maximum load: as many sequences as fit the KV memory and the engine's
+    limit, each costing its share of prefill plus its decode steps (continuous batching).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from costmodel.spec.engine_params import ENGINES
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.evaluate import evaluate
+from costmodel.errors import CostModelError
+from costmodel.spec.formats import resolve_format
+from costmodel.spec.hardware import resolve_hardware
+from costmodel.calibration.measurements import METRICS, Measurement
+from costmodel.spec.model_catalog import resolve_model
+
+ENGINE_OF_FRAMEWORK = {"trt-llm": "trt-llm", "tensorrt-llm": "trt-llm", "vllm": "vllm", "sglang": "sglang",
+                       "llama.cpp": "llama.cpp", "mlc": "mlc", "numpy": "numpy", "torch": "torch", "ideal": "ideal"}
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Scorable rows with their engine columns gathered once (reused by the calibrator)."""
+
+    rows: tuple  # Measurement objects that can be scored
+    skipped: tuple  # (Measurement, reason)
+    m: dict
+    f: dict
+    hw: dict
+    work: dict  # batch, prompt, gen, context, tp, pp, replicas arrays
+    families: tuple  # per row
+    engines: tuple  # per row
+    dtypes: tuple  # per row: datatype running the matmuls
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def measured(self) -> np.ndarray:
+        return np.array([r.value for r in self.rows])
+
+    def metric_is(self, name: str) -> np.ndarray:
+        return np.array([r.metric == name for r in self.rows], dtype=bool)
+
+
+def engine_of(framework: str) -> str:
+    return ENGINE_OF_FRAMEWORK.get(framework.strip().lower(), "ideal")
+
+
+def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
+    """Resolve every row; `engine` forces one engine's calibration for all rows."""
+    from costmodel.spec.formats import plan_compute
+
+    keep, skipped = [], []
+    memo: dict = {}  # column rows per distinct (model, device, format, kv format, engine)
+
+    def rows_for(model, hw, fmt, kv, eng):
+        key = (model.id, hw.id, fmt.id, kv.id if kv else None, eng)
+        if key not in memo:
+            memo[key] = (model_row(model), hardware_row(hw, eng), format_row(fmt, hw, kv, False, eng))
+        return memo[key]
+
+    mr, fr, hr, work = [], [], [], []
+    fams, engs, dts = [], [], []
+    for r in rows:
+        try:
+            model, _ = resolve_model(r.model)
+            hw, _ = resolve_hardware(r.hardware)
+            fmt, _ = resolve_format(r.format)
+            kv = resolve_format(r.kv_format)[0] if r.kv_format else None
+            eng = engine or engine_of(r.framework)
+            if eng not in ENGINES:
+                raise CostModelError(f"unknown engine {eng!r}")
+            plan = plan_compute(fmt, hw)
+            tp = r.tp
+            if r.devices % tp:
+                raise CostModelError(f"devices {r.devices} is not a multiple of tp {tp}")
+            if model.heads % tp:
+                raise CostModelError(f"tp {tp} does not divide the {model.heads} heads of {model.id}")
+            stages = r.devices // tp if eng == "llama.cpp" else 1
+            replicas = 1 if eng == "llama.cpp" else r.devices // tp
+            if (tp > 1 or stages > 1) and not hw.interconnect_bandwidth and eng != "llama.cpp":
+                raise CostModelError(f"{hw.id} has no interconnect for tp {tp}")
+            if r.metric == "prefill_tokens_per_s" and r.prompt_tokens == 0:
+                raise CostModelError("prefill rate with 0 prompt tokens")
+            if r.metric in ("decode_tokens_per_s", "tpot_ms") and model.is_encoder:
+                raise CostModelError(f"{model.id} is an encoder: it has no decode")
+            row_m, row_h, row_f = rows_for(model, hw, fmt, kv, eng)
+            mr.append(row_m)
+            hr.append(row_h)
+            fr.append(row_f)
+        except CostModelError as exc:
+            skipped.append((r, str(exc)))
+            continue
+        gen = r.output_tokens if not model.is_encoder else 0
+        if r.metric == "throughput_tokens_per_s" and gen == 0:
+            skipped.append((r, "throughput of generated tokens with 0 output tokens"))
+            mr.pop(), hr.pop(), fr.pop()
+            continue
+        work.append((r.batch, r.prompt_tokens, max(gen, 1) if r.metric != "prefill_tokens_per_s" else gen,
+                     r.context_tokens, tp, stages, replicas))
+        keep.append(r)
+        fams.append(hw.family)
+        engs.append(eng)
+        dts.append(plan.dtype)
+    stack = lambda rows_: {k: np.array([x[k] for x in rows_], dtype=float) for k in rows_[0]} if rows_ else {}  # noqa: E731
+    w = np.array(work, dtype=float).reshape(-1, 7)
+    names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas")
+    return RowSet(tuple(keep), tuple(skipped), stack(mr), stack(fr), stack(hr),
+                  {n: w[:, i] for i, n in enumerate(names)}, tuple(fams), tuple(engs), tuple(dts))
+
+
+def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted values in each row's unit, fits flag) for every scorable row."""
+    if not len(rs):
+        return np.zeros(0), np.zeros(0, dtype=bool)
+    hw = {**rs.hw, **(hw_overrides or {})}
+    f = {**rs.f, **(f_overrides or {})}
+    w = rs.work
+    res = evaluate(rs.m, f, hw, w["batch"], w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["replicas"])
+    out = np.zeros(len(rs))
+    for name, (engine_name, scale, _) in METRICS.items():
+        sel = rs.metric_is(name)
+        if sel.any():
+            out[sel] = res.metrics[engine_name][sel] * scale
+    return out, np.asarray(res.metrics["fits"], dtype=bool)
+
+
+def with_rows(rs: RowSet, index) -> RowSet:
+    """The subset of a RowSet at `index` (boolean mask or integer array)."""
+    idx = np.arange(len(rs))[index]
+    pick = lambda d: {k: v[idx] for k, v in d.items()}  # noqa: E731
+    return replace(rs, rows=tuple(rs.rows[i] for i in idx), m=pick(rs.m), f=pick(rs.f), hw=pick(rs.hw),
+                   work=pick(rs.work), families=tuple(rs.families[i] for i in idx),
+                   engines=tuple(rs.engines[i] for i in idx), dtypes=tuple(rs.dtypes[i] for i in idx))

@@ -1,0 +1,139 @@
+"""Run a calibration end to end and write `calibration/fitted.yaml` with its provenance."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from costmodel.calibration import fit as C
+from costmodel.calibration.measurements import read_measurements
+from costmodel.calibration.predict import prepare
+
+HEADER = ("# Written by `costmodel calibrate`; do not edit by hand. Re-running the command in\n"
+          "# `provenance.command` on the files in `provenance.inputs` reproduces these values.\n")
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.5g}")
+
+
+def _blocks(values: dict, source: str) -> dict:
+    return {k: {"value": _round(float(v)), "source": source} for k, v in values.items()}
+
+
+def run(paths: list[str], out_dir: str | None = None, engine: str | None = None, cross_validate: bool = True,
+        progress=None) -> dict:
+    """Calibrate on measurement files; write OUT/calibration/fitted.yaml; return the summary.
+
+        >>> summary = costmodel.calibrate(["my-gpu/measurements.csv"], out_dir="my-calibration")
+        >>> summary["leave_one_device_out"]["all"]["median_ape"], summary["path"]
+    """
+    rows = []
+    inputs = []
+    for p in paths:
+        got = read_measurements(p)
+        rows.extend(got)
+        inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
+    rs = prepare(rows, engine)
+    fits_now = _fits(rs)
+    from costmodel.calibration.predict import with_rows
+
+    rs_fit = with_rows(rs, fits_now)
+    layout = C.build_layout(rs_fit)
+    if not layout.engines:
+        from costmodel.errors import CostModelError
+
+        raise CostModelError("no rows of a calibratable engine (" + ", ".join(sorted({r.framework for r in rows})) + ")")
+    uncal = _uncalibrated_errors(rs_fit)
+    theta = C.fit(rs_fit, layout)
+    in_err = C.log_errors(theta, layout, rs_fit)
+    summary = {"rows_used": len(rs_fit), "rows_skipped": len(rs.skipped) + int((~fits_now).sum()),
+               "uncalibrated": C.summarize(uncal, rs_fit.rows), "in_sample": C.summarize(in_err, rs_fit.rows)}
+    n_devices = len({r.hardware for r in rs_fit.rows})
+    if cross_validate and n_devices < 2:
+        summary["note"] = "leave-one-device-out needs measurements of at least 2 devices: intervals use in-sample residuals"
+        cross_validate = False
+    if cross_validate:
+        lodo = C.leave_one_device_out(rs_fit, theta, layout, progress)
+        summary["leave_one_device_out"] = C.summarize(lodo, rs_fit.rows)
+        interval_err, residual_name = lodo, "leave-one-device-out"
+    else:
+        interval_err, residual_name = in_err, "in-sample"
+    intervals = C.intervals_from(interval_err, rs_fit)
+    unc = C.intervals_from(uncal, rs_fit).get("*", {})
+    if unc:
+        intervals["uncalibrated"] = unc
+    tables = C.tables_from(theta, layout)
+    devs = C.device_tables(theta, layout, rs_fit)
+    date = C.today()
+    source = f"fit: costmodel calibrate on {date}, {len(rs_fit)} rows of {', '.join(str(p) for p in paths)}"
+    engines_out = {}
+    for e, t in tables.items():
+        engines_out[e] = {"global": _blocks(t["global"], "fit"),
+                          "families": {f: _blocks(v, "fit") for f, v in t["families"].items()},
+                          "devices": {d: _blocks(v, "fit") for d, v in devs.get(e, {}).items()}}
+    doc = {
+        "provenance": {
+            "date": date,
+            "command": "costmodel calibrate " + " ".join(str(p) for p in paths)
+                       + (f" --engine {engine}" if engine else "") + ("" if cross_validate else " --no-cross-validate"),
+            "inputs": inputs,
+            "rows_used": summary["rows_used"],
+            "rows_skipped": summary["rows_skipped"],
+            "method": "scipy least_squares (soft-L1) on log(predicted/measured); hierarchical engine -> family "
+                      "-> device offsets with Gaussian shrinkage (costmodel/calibrate.py)",
+            "interval_residuals": residual_name,
+            "errors": {k: _round_stats(v) for k, v in summary.items() if isinstance(v, dict)},
+        },
+        "sources": {"fit": source},
+        "engines": engines_out,
+        "intervals": _round_intervals(intervals),
+    }
+    folder = Path(out_dir or ".") / "calibration"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "fitted.yaml"
+    path.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
+    summary["path"] = str(path)
+    summary["parameters"] = len(layout.names)
+    return summary
+
+
+def _fits(rs) -> np.ndarray:
+    from costmodel.calibration.predict import predict
+
+    _, fits = predict(rs)
+    return fits
+
+
+def _uncalibrated_errors(rs) -> np.ndarray:
+    """log(pred/meas) of the datasheet engine with the sourced global defaults (engine 'ideal')."""
+    from costmodel.spec.engine_params import efficiency_for
+
+    base = efficiency_for("-", "-", "ideal")
+    n = len(rs)
+    hw = {k: np.full(n, getattr(base, k)) for k in ("compute_efficiency", "memory_efficiency", "kernel_overhead_s",
+                                                     "step_overhead_s", "compute_half_rows")}
+    from costmodel.calibration.predict import predict
+
+    pred, _ = predict(rs, hw, {"peak_matmul": rs.f["peak_raw"]})
+    return np.log(pred / rs.measured)
+
+
+def _round_stats(stats: dict) -> dict:
+    return {m: {k: (_round(v) if isinstance(v, float) else v) for k, v in s.items()} for m, s in stats.items()}
+
+
+def _round_intervals(iv: dict) -> dict:
+    return {e: {f: {k: {"low": _round(q["low"]), "high": _round(q["high"]), "n": q["n"]} for k, q in kinds.items()}
+                for f, kinds in fams.items()} for e, fams in iv.items()}
+
+
+
+def env_with(path: str) -> None:
+    """Add a folder to COSTMODEL_PATH (for profiled devices next to their measurements)."""
+    cur = os.environ.get("COSTMODEL_PATH", "")
+    parts = [p for p in cur.split(os.pathsep) if p]
+    if path not in parts:
+        os.environ["COSTMODEL_PATH"] = os.pathsep.join([path] + parts)

@@ -1,0 +1,73 @@
+"""Score the engine against measurements: error statistics, worst rows, interval coverage."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from costmodel.calibration.intervals import lookup
+from costmodel.calibration.measurements import METRIC_KIND, METRICS, read_measurements
+from costmodel.calibration.predict import predict, prepare, with_rows
+
+
+def _stats(pred: np.ndarray, meas: np.ndarray) -> dict:
+    ape = np.abs(pred / meas - 1)
+    signed = pred / meas - 1
+    return {"n": int(len(ape)), "median_ape": float(np.median(ape)), "mean_ape": float(np.mean(ape)),
+            "p90_ape": float(np.percentile(ape, 90)), "bias": float(np.median(signed))}
+
+
+def _inside(pred: float, meas: float, engine: str, family: str, metric: str) -> bool | None:
+    kind = METRIC_KIND[metric]
+    q = lookup(engine, family, (kind,))
+    if q is None:
+        return None
+    lo, hi, _ = q
+    # r = log(measured time / predicted time) must lie in [lo, hi]
+    r = math.log(meas / pred) if METRICS[metric][2] == "time" else math.log(pred / meas)
+    return lo <= r <= hi
+
+
+def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> dict:
+    """Predict every row of the files; statistics overall and by device, metric, engine and source.
+
+        >>> report = costmodel.validate(["data/measurements.csv"], engine="trt-llm")
+        >>> report["overall"]["median_ape"], report["interval_coverage"]["covered"]
+    """
+    rows = []
+    for p in paths:
+        rows.extend(read_measurements(p))
+    rs = prepare(rows, engine)
+    skipped = [{"id": r.id, "reason": why} for r, why in rs.skipped]
+    pred, fits = predict(rs)
+    for i in np.where(~fits)[0]:
+        skipped.append({"id": rs.rows[i].id, "reason": "does not fit in memory in the model (weights + KV + reserve "
+                                                       "exceed the device capacity at this batch)"})
+    keep = fits & np.isfinite(pred) & (pred > 0)
+    rs = with_rows(rs, keep)
+    pred = pred[keep]
+    meas = rs.measured
+    detail = []
+    for i, r in enumerate(rs.rows):
+        inside = _inside(pred[i], meas[i], rs.engines[i], rs.families[i], r.metric)
+        detail.append({"id": r.id, "hardware": r.hardware, "model": r.model, "format": r.format,
+                       "engine": rs.engines[i], "source": r.source, "metric": r.metric,
+                       "measured": r.value, "predicted": float(pred[i]), "ape": float(abs(pred[i] / meas[i] - 1)),
+                       "in_interval": inside})
+    report: dict = {"files": [str(p) for p in paths], "rows": len(rows), "scored": len(detail),
+                    "skipped_count": len(skipped)}
+    if detail:
+        report["overall"] = _stats(pred, meas)
+        for key, field in (("by_device", "hardware"), ("by_metric", "metric"), ("by_engine", "engine"),
+                           ("by_source", "source")):
+            groups: dict = {}
+            for i, d in enumerate(detail):
+                groups.setdefault(d[field], []).append(i)
+            report[key] = {g: _stats(pred[ix], meas[ix]) for g, ix in sorted(groups.items())}
+        flags = [d["in_interval"] for d in detail if d["in_interval"] is not None]
+        report["interval_coverage"] = {"nominal": 0.8, "covered": float(np.mean(flags)) if flags else None,
+                                       "n": len(flags)}
+        report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
+    report["rows_detail"] = detail
+    report["skipped"] = skipped
+    return report

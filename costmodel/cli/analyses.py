@@ -1,0 +1,160 @@
+"""CLI commands for the analyses (idealized runtime, cost-of-pass, test-time scaling, specdec).
+Registered on the main app by cli.py; each parses, calls one library function, renders."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one small function per command)
+    @app.command()
+    def idealized(model: str = typer.Argument(..., help="Catalogue model, or with --helm a HELM name (openai/davinci or davinci)."),
+                  hw: str = typer.Option("a100-sxm-80gb", "--hw", help="Reference device (default: A100 80GB, as HELM)."),
+                  fmt: str = typer.Option("fp16", "--fmt", help="Numeric format (default fp16)."),
+                  tp: Optional[int] = typer.Option(None, "--tp", help="Tensor parallel degree (default: fewest devices that hold the model)."),
+                  prompt: int = typer.Option(1000, "--prompt", help="Prompt tokens."),
+                  gen: int = typer.Option(50, "--gen", help="Generated tokens."),
+                  helm: bool = typer.Option(False, "--helm", help="Use HELM's published A100 coefficients."),
+                  engine: str = typer.Option("auto", "--engine", help="Calibration engine for the derived table."),
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Idealized runtime T_prompt(p) + g·max(o−1, 0) (Narayanan et al. 2023, HELM) with cost variants."""
+        from rich.table import Table
+
+        from costmodel.analyses.idealized import idealized as run
+        from costmodel.spec.units import format_time
+
+        d = run(model, hw, fmt, tp, prompt, gen, helm, engine).to_dict()
+        if as_json:
+            print_json(d)
+            return
+        t = Table(title=f"idealized runtime: {d['model']}", title_justify="left", caption=d["source"], caption_justify="left")
+        t.add_column("prompt tokens (bucket)", justify="right")
+        t.add_column("T_prompt", justify="right")
+        for row in d["table"]:
+            t.add_row(str(row["prompt_tokens"]), format_time(row["prompt_s"]))
+        con = console()
+        con.print(t)
+        con.print(f"per output token g = {format_time(d['per_output_token_s'])}")
+        con.print(f"runtime(prompt={prompt}, gen={gen}) = {format_time(d['prompt_s'])} + {format_time(d['per_output_token_s'])}"
+                  f" x {max(gen - 1, 0)} = [bold]{d['runtime_s']:.4g} s[/bold]")
+        if d["accelerator_seconds"]:
+            extra = [f"{d['accelerator_seconds']:.4g} accelerator-seconds on {d['devices']} x {hw}"]
+            if d["usd"] is not None:
+                extra.append(f"${d['usd']:.4g}")
+            if d["joules"] is not None:
+                extra.append(f"{d['joules']:.4g} J")
+            con.print("per query: " + ", ".join(extra))
+
+    @app.command("cost-of-pass")
+    def cost_of_pass(task: str = typer.Option(..., "--task", help="Task in the accuracy table (gsm8k, math500, aime2024, gpqa-diamond, mmlu, ...)."),
+                     candidates: str = typer.Option(..., "--candidates", help="Comma-separated MODEL@HW:FMT or MODEL@api:IN/OUT ($ per million tokens)."),
+                     tokens_in: int = typer.Option(500, "--tokens-in", help="Prompt tokens per attempt."),
+                     tokens_out: int = typer.Option(1500, "--tokens-out", help="Generated tokens per attempt."),
+                     method: str = typer.Option("single", "--method", help="single, majority@K or best-of@K."),
+                     accuracy: Optional[str] = typer.Option(None, "--accuracy", help="Your own accuracy CSV (model, format, task, value[, source_id])."),
+                     batch: str = typer.Option("max", "--batch", help="Serving batch for engine-priced candidates (default: max load)."),
+                     engine: str = typer.Option("auto", "--engine", help="Calibration engine."),
+                     price: str = typer.Option("cloud", "--price", help="cloud ($/device-hour from the specs) or energy (needs --usd-per-kwh)."),
+                     usd_per_kwh: Optional[float] = typer.Option(None, "--usd-per-kwh", help="Electricity price for --price energy."),
+                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Cost per correct answer (Erol et al. 2025) of each candidate, and the frontier with the human expert."""
+        from rich.table import Table
+
+        from costmodel.analyses.cost_of_pass import cost_of_pass as run
+
+        if price not in ("cloud", "energy"):
+            from costmodel.errors import CostModelError
+
+            raise CostModelError(f"--price {price}: expected cloud or energy")
+        d = run(task, [c for c in candidates.split(",") if c.strip()], tokens_in, tokens_out, method, accuracy, batch,
+                engine, None, price, usd_per_kwh)
+        if as_json:
+            print_json([{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                        for r in d["candidates"]])
+            return
+        t = Table(title=f"cost-of-pass on {task} ({method}, {tokens_in} in / {tokens_out} out tokens)", title_justify="left")
+        for col in ("candidate", "$ per attempt", "accuracy", "cost-of-pass", "frontier"):
+            t.add_column(col, justify="left" if col == "candidate" else "right")
+        for r in d["candidates"]:
+            t.add_row(r["candidate"], f"${r['cost_per_attempt_usd']:.3g}", f"{r['accuracy']:.3f}",
+                      f"${r['cost_of_pass_usd']:.3g}" if math.isfinite(r["cost_of_pass_usd"]) else "inf",
+                      "*" if r["on_frontier"] else "")
+        con = console()
+        con.print(t)
+        if d["human_expert_usd"] is not None:
+            con.print(f"human expert: ${d['human_expert_usd']:g} per problem; frontier cost-of-pass "
+                      f"${d['frontier_cost_of_pass_usd']:.3g}" + (" (the expert)" if d["frontier_is_human_expert"] else ""))
+        for r in d["candidates"]:
+            if r["accuracy_basis"] != "exact":
+                con.print(f"[yellow]note:[/yellow] {r['candidate']}: {r['accuracy_basis']}")
+
+    @app.command()
+    def tts(p: float = typer.Option(..., "--p", help="Single-sample (or per-round) success probability."),
+            eps: float = typer.Option(0.01, "--eps", help="Smallest worthwhile accuracy gain per extra unit of budget."),
+            fmax: float = typer.Option(1.0, "--fmax", help="Attainable accuracy ceiling F_max."),
+            false_positive: Optional[float] = typer.Option(None, "--false-positive", help="Verifier false-positive rate f."),
+            penalty: Optional[float] = typer.Option(None, "--penalty", help="Cost of a false positive relative to a correct answer (with --false-positive)."),
+            mix: Optional[str] = typer.Option(None, "--mix", help="Task types 'share:accuracy,...' for the penalty optimum (default: one type at --p)."),
+            n_max: int = typer.Option(64, "--n-max", help="Largest budget in the curve."),
+            model: Optional[str] = typer.Option(None, "--model", help="Price each budget with this model..."),
+            hw: Optional[str] = typer.Option(None, "--hw", help="...on this device..."),
+            fmt: str = typer.Option("bf16", "--fmt", help="...in this format."),
+            prompt: int = typer.Option(500, "--prompt", help="Prompt tokens (prefilled once, shared by parallel samples)."),
+            gen: int = typer.Option(1000, "--gen", help="Generated tokens per sample."),
+            engine: str = typer.Option("auto", "--engine", help="Calibration engine."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Test-time scaling: F(N), marginal gain, saturation point N*, verifier ceiling, cost per budget."""
+        from rich.table import Table
+
+        from costmodel.analyses.tts_report import report
+
+        d = report(p, eps, fmax, false_positive, penalty, mix, n_max, model, hw, fmt, prompt, gen, engine)
+        if as_json:
+            print_json(d)
+            return
+        con = console()
+        con.print(f"saturation point N* = [bold]{d['saturation_n']}[/bold] (first N with gain < {eps:g}); "
+                  f"accuracy there {d['accuracy_at_saturation']:.4f}")
+        if d["ceiling"] is not None:
+            con.print(f"verifier ceiling r/(r+(1-r)f) = {d['ceiling']:.4f}")
+        if d.get("optimal_attempts") is not None:
+            con.print(f"optimal attempts with penalty {penalty:g}: K* = {d['optimal_attempts']} "
+                      f"(expected utility {d['optimal_utility']:.4f})")
+        t = Table(title="budget curve", title_justify="left")
+        cols = ["N", "accuracy", "gain of next"] + (["$ per query", "latency", "cost-of-pass"] if model else [])
+        for c in cols:
+            t.add_column(c, justify="right")
+        for row in d["curve"]:
+            if row["n"] in (1, 2, 4, 8, 16, 32, 64, 128) or row["n"] == d["saturation_n"]:
+                cells = [str(row["n"]), f"{row['accuracy']:.4f}", f"{row['marginal_gain']:.4f}"]
+                if model:
+                    cells += [f"${row['usd']:.3g}", f"{row['latency_s']:.3g} s", f"${row['cost_of_pass_usd']:.3g}"]
+                t.add_row(*cells)
+        con.print(t)
+
+    @app.command()
+    def specdec(target: str = typer.Option(..., "--target", help="Target model."),
+                draft: str = typer.Option(..., "--draft", help="Draft model."),
+                hw: str = typer.Option(..., "--hw", help="Device."),
+                fmt: str = typer.Option("bf16", "--fmt", help="Format of both models."),
+                alpha: float = typer.Option(..., "--alpha", help="Expected acceptance rate α."),
+                gamma: int = typer.Option(4, "--gamma", help="Draft tokens per step γ."),
+                context: int = typer.Option(512, "--context", help="Tokens already in context."),
+                tp: int = typer.Option(1, "--tp", help="Tensor parallel degree of both models."),
+                engine: str = typer.Option("auto", "--engine", help="Calibration engine."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Speculative decoding speedup (Leviathan et al. 2023) with step costs from the engine."""
+        from costmodel.analyses.specdec import analyze
+
+        d = analyze(target, draft, hw, fmt, alpha, gamma, context, engine, 32, tp).to_dict()
+        if as_json:
+            print_json(d)
+            return
+        con = console()
+        con.print(f"tokens per target step E = {d['tokens_per_step']:.4f}; cost ratio c = {d['cost_ratio']:.4f} "
+                  f"(draft step {d['draft_step_s'] * 1e3:.3g} ms / target step {d['target_step_s'] * 1e3:.3g} ms)")
+        con.print(f"speedup S(α={alpha:g}, γ={gamma}, c) = [bold]{d['speedup']:.3f}x[/bold]; with the engine's cost "
+                  f"of verifying γ+1 tokens ({d['verify_step_s'] * 1e3:.3g} ms): {d['speedup_engine']:.3f}x")
+        con.print(f"best γ for α={alpha:g}: {d['best_gamma']} ({d['best_speedup']:.3f}x)")

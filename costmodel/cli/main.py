@@ -1,0 +1,326 @@
+"""The `costmodel` command: parse, call one library function, render. Nothing else."""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from costmodel.errors import CostModelError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Analytical cost and roofline model for transformer inference.")
+
+
+class Catalogue(str, Enum):
+    hardware = "hardware"
+    models = "models"
+    formats = "formats"
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
+
+
+def _finite(obj):
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(_finite(obj), indent=2, allow_nan=False, default=str))
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of errors.")) -> None:
+    """Estimate latency, throughput, memory, energy and dollars of model M on hardware H in format F."""
+
+
+Model = typer.Argument(..., help="Model id or alias (llama-3.1-70b, llama-70b), a YAML spec or a HF config.json.")
+Hw = typer.Option(..., "--hw", help="Hardware id or alias (h100-sxm, h100, m2-pro) or a YAML spec.")
+Fmt = typer.Option("bf16", "--fmt", help="Numeric format: fp32 bf16 fp16 fp8 w8a8-int8 w8a16 w4a16 w4a8 nvfp4 mxfp4 mxfp8 mxint8 q8_0 q4_0 q4_k_m.")
+KvFmt = typer.Option(None, "--kv-fmt", help="KV-cache format (default: the format's own KV format).")
+Batch = typer.Option("1", "--batch", help="Concurrent sequences per replica, or 'max' (largest that fits).")
+Prompt = typer.Option(None, "--prompt", help="Prompt tokens per sequence (default 512; one image for ViT).")
+Gen = typer.Option(128, "--gen", help="Generated tokens per sequence.")
+Context = typer.Option(0, "--context", help="Tokens already in the KV cache before the prompt (prefix cache).")
+Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
+Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
+Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
+Native = typer.Option(False, "--native-only", help="Refuse formats the device cannot run natively instead of emulating.")
+KvPredict = typer.Option(None, "--kv-predict", help="Auxiliary model whose prefill + KV projection replaces the base prefill (KV Prediction).")
+OutputReduction = typer.Option(0.0, "--output-reduction", help="Scale generated tokens by 1 - R (early exit / effort control).")
+Grid = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity: adds grams of CO2 per query and per million tokens.")
+Engine = typer.Option("auto", "--engine", help="Inference engine whose calibration applies: auto (the device family's default), trt-llm, vllm, sglang, llama.cpp, mlc, ideal.")
+
+
+def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine, **extra):
+    from costmodel.estimate import estimate, require_fit
+
+    e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
+                 tp=tp, pp=pp, devices=devices, native_only=native_only, engine=engine, **extra)
+    return require_fit(e)
+
+
+def _notes(e) -> None:
+    err = _console(stderr=True)
+    for alias, target in e.resolved.items():
+        err.print(f"[dim]'{alias}' resolved to '{target}'[/dim]")
+    for note in e.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+
+
+@app.command()
+def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
+             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
+             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+             engine: str = Engine, kv_predict: Optional[str] = KvPredict,
+             output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
+             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
+             as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
+    """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
+    from costmodel.cli.render import estimate_table, to_csv
+
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
+                  kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh)
+    d = e.to_dict()
+    if plot:
+        from costmodel.plots import memory_plot
+
+        memory_plot([{**d["memory"], "label": f"{d['model']} {d['format']} B={d['batch']} on {d['hardware']}"}], plot)
+    if as_json:
+        _print_json(d)
+    elif as_csv:
+        typer.echo(to_csv([d]), nl=False)
+    else:
+        _notes(e)
+        _console().print(estimate_table(d))
+
+
+@app.command()
+def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
+            batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
+            tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+            engine: str = Engine, plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
+            as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
+    """Per-operator table (FLOPs, bytes, intensity, bound, time share) for prefill and decode."""
+    from costmodel.cli.render import explain_table
+
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine)
+    rows = e.explain()
+    if plot:
+        from costmodel.plots import roofline_plot
+
+        roofline_plot(e, plot)
+    if as_json:
+        _print_json(rows)
+        return
+    _notes(e)
+    title = (f"{e.model.id} on {e.hardware.id} in {e.format.id} ({e.plan.label}): batch {e.batch}, "
+             f"prompt {e.workload.prompt}, decode context {e.workload.context + e.workload.prompt}..")
+    _console().print(explain_table(rows, title))
+    if plot:
+        _console(stderr=True).print(f"roofline plot written to {plot}")
+
+
+@app.command("list")
+def list_(kind: Catalogue = typer.Argument(..., help="hardware, models or formats"),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List catalogue entries with their key figures."""
+    from rich.table import Table
+
+    from costmodel.cli.describe import list_rows
+    from costmodel.cli.render import human
+
+    rows = list_rows(kind.value)
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table(title=f"{len(rows)} {kind.value}", title_justify="left")
+    cols = [c for c in rows[0] if c not in ("name",)]
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, list):
+                cells.append(", ".join(map(str, v)))
+            elif c.endswith("flops") and v:
+                cells.append(f"{v / 1e12:,.4g} T")
+            elif c == "memory_bytes":
+                cells.append(human("x_bytes", v))
+            elif c == "bandwidth_bytes_per_s":
+                cells.append(f"{v / 1e9:,.4g} GB/s")
+            elif c in ("params", "active_params") and v:
+                cells.append(f"{v / 1e9:.3f} B")
+            else:
+                cells.append(human(c, v))
+        t.add_row(*cells)
+    _console().print(t)
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="A hardware, model or format id or alias."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show one spec with the source of every figure."""
+    from rich.table import Table
+
+    from costmodel.cli.describe import show_rows
+
+    kind, sid, rows = show_rows(name)
+    if as_json:
+        _print_json({"kind": kind, "id": sid, "fields": rows})
+        return
+    t = Table(title=f"{kind}: {sid}", title_justify="left", show_lines=False)
+    t.add_column("field")
+    t.add_column("value")
+    t.add_column("source", overflow="fold")
+    for r in rows:
+        t.add_row(r["field"], str(r["value"]), r["source"])
+    _console().print(t)
+
+
+def _with_profile_dirs(paths: list[str]) -> None:
+    """A measurement file next to hardware/ or models/ folders (a profile run) brings its specs."""
+    from pathlib import Path
+
+    from costmodel.calibration.run import env_with
+
+    for p in paths:
+        folder = Path(p).resolve().parent
+        if (folder / "hardware").is_dir() or (folder / "models").is_dir():
+            env_with(str(folder))
+
+
+@app.command()
+def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or cuda (PyTorch)."),
+            quick: bool = typer.Option(False, "--quick", help="A small grid that finishes in under a minute on 2 CPU cores."),
+            out: str = typer.Option("profile-out", "--out", help="Folder for measurements.csv, microbench.csv, hardware/."),
+            model: Optional[str] = typer.Option(None, "--model", help="Catalogue model whose architecture the end-to-end run builds."),
+            as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Measure this machine: micro-benchmarks + end-to-end prefill/decode of a real transformer."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from costmodel.calibration.profile import profile as run_profile
+
+    cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*cols, console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("profiling", total=None)
+        result = run_profile(device, quick, out, model,
+                             progress=lambda i, n, what: bar.update(task, total=n, completed=i, description=what))
+    if as_json:
+        _print_json(result)
+        return
+    con = _console()
+    for r in result["micro"]:
+        unit = "GB/s" if r["unit"] == "B/s" else "GFLOP/s"
+        con.print(f"{r['kind']:17s} {r['dtype']:5s} {r['shape']:>18s}  {r['rate'] / 1e9:10.1f} {unit}")
+    con.print(f"wrote {result['rows']} rows to {result['measurements']} and the device spec {result['hardware']}")
+    con.print(f"next: costmodel calibrate {result['measurements']} --out {out} && "
+              f"costmodel validate {result['measurements']}")
+
+
+@app.command()
+def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (data/SCHEMA.md)."),
+              out: str = typer.Option(".", "--out", help="Folder that receives calibration/fitted.yaml."),
+              engine: Optional[str] = typer.Option(None, "--engine", help="Treat every row as this engine (default: each row's framework)."),
+              cross_validate: bool = typer.Option(True, "--cross-validate/--no-cross-validate",
+                                                  help="Leave-one-device-out refits: honest error and the interval residuals."),
+              as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Fit efficiencies and overheads (engine -> family -> device) to measurements."""
+    from rich.progress import Progress
+
+    from costmodel.calibration.run import run
+    from costmodel.cli.render import stats_table
+
+    _with_profile_dirs(files)
+    with Progress(transient=True, console=_console(stderr=True)) as bar:
+        task = bar.add_task("leave-one-device-out", total=None)
+
+        def progress(i, n, dev):
+            bar.update(task, total=n, completed=i, description=f"leave-one-device-out: {dev}")
+
+        summary = run(files, out, engine, cross_validate, progress)
+    if as_json:
+        _print_json(summary)
+        return
+    con = _console()
+    con.print(f"fitted {summary['parameters']} parameters on {summary['rows_used']} rows "
+              f"({summary['rows_skipped']} skipped); wrote {summary['path']}")
+    if summary.get("note"):
+        con.print(f"[yellow]note:[/yellow] {summary['note']}")
+    for key, title in (("uncalibrated", "datasheet engine, sourced defaults"), ("in_sample", "calibrated, in-sample"),
+                       ("leave_one_device_out", "calibrated, leave-one-device-out")):
+        if key in summary:
+            con.print(stats_table(f"error: {title}", summary[key]))
+
+
+@app.command()
+def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (default: the shipped set)."),
+             engine: Optional[str] = typer.Option(None, "--engine", help="Predict every row with this engine's calibration."),
+             worst: int = typer.Option(10, "--worst", help="How many of the worst rows to list."),
+             as_json: bool = typer.Option(False, "--json", help="Print the full report (rows_detail, skipped) as JSON.")) -> None:
+    """Predict every measured row and report the error: overall, by device, metric, engine and source."""
+    from costmodel.calibration.measurements import shipped_measurements
+    from costmodel.cli.render import stats_table, worst_table
+    from costmodel.calibration.validate import validate as run_validate
+
+    paths = list(files) if files else [str(shipped_measurements())]
+    _with_profile_dirs(paths)
+    report = run_validate(paths, engine, worst)
+    if as_json:
+        _print_json(report)
+        return
+    con = _console()
+    con.print(f"{report['scored']} of {report['rows']} rows scored, {report['skipped_count']} skipped")
+    if report["scored"]:
+        con.print(stats_table("overall", {"all": report["overall"]}))
+        for key in ("by_metric", "by_engine", "by_source", "by_device"):
+            con.print(stats_table(key.replace("_", " "), report[key]))
+        cov = report["interval_coverage"]
+        if cov["covered"] is not None:
+            con.print(f"measured values inside the 80% interval: {100 * cov['covered']:.1f}% of {cov['n']} rows")
+        con.print(worst_table(report["worst"]))
+    for s in report["skipped"][:20]:
+        _console(stderr=True).print(f"[yellow]skipped[/yellow] {s['id']}: {s['reason']}")
+
+
+from costmodel.cli.analyses import register as _register_analyses  # noqa: E402
+
+from costmodel.cli.sweeps import register as _register_sweeps  # noqa: E402
+
+from costmodel.cli.plan import register as _register_plan  # noqa: E402
+
+_register_analyses(app, _console, _print_json)
+_register_sweeps(app, _console, _print_json)
+_register_plan(app, _console, _print_json)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: CostModelError -> one line on stderr, exit code 2 (traceback with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="costmodel")
+    except CostModelError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"costmodel: error: {exc}\n")
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

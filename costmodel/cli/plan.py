@@ -1,0 +1,131 @@
+"""CLI commands for capacity planning: `plan` and `whatif` (registered by cli.py)."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+
+def build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates, fmt,
+                  engine, price, years, electricity, pue, hosting, price_per_hour, tp):
+    from costmodel.planning.plan import request
+
+    return request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
+                   slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist, engine=engine,
+                   price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
+                   price_per_hour=price_per_hour, tp=tp)
+
+
+OPTS = dict(
+    qps=typer.Option(..., "--qps", help="Requests per second to serve."),
+    prompt=typer.Option(..., "--prompt", help="Mean prompt tokens."),
+    gen=typer.Option(..., "--gen", help="Mean generated tokens."),
+    prompt_dist=typer.Option("fixed", "--prompt-dist", help="fixed or lognormal:MEAN,SIGMA."),
+    gen_dist=typer.Option("fixed", "--gen-dist", help="fixed or lognormal:MEAN,SIGMA."),
+    slo_ttft=typer.Option(..., "--slo-ttft", help="TTFT target in seconds, at --percentile."),
+    slo_tpot=typer.Option(None, "--slo-tpot", help="TPOT target in seconds."),
+    percentile=typer.Option(90, "--percentile", help="50, 90 or 99."),
+    candidates=typer.Option(..., "--candidates", help="Comma-separated devices."),
+    fmt=typer.Option("bf16", "--fmt", help="Comma-separated formats."),
+    engine=typer.Option("auto", "--engine", help="Calibration engine."),
+    price=typer.Option("cloud", "--price", help="cloud (rent) or own (buy)."),
+    years=typer.Option(None, "--years", help="Amortization years for --price own (default 3)."),
+    electricity=typer.Option(None, "--electricity", help="USD per kWh for --price own (default 0.08)."),
+    pue=typer.Option(None, "--pue", help="Power usage effectiveness for --price own (default 1.58)."),
+    hosting=typer.Option(None, "--hosting-usd-per-device-year", help="Hosting cost per device-year for --price own."),
+    price_per_hour=typer.Option(None, "--price-per-hour", help="Override a cloud price: HW=USD (repeatable)."),
+    tp=typer.Option(None, "--tp", help="Comma-separated tensor-parallel degrees to search (default 1,2,4,8)."),
+)
+
+
+def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
+    def table(result: dict, limit: int = 15):
+        from rich.table import Table
+
+        t = Table(title=f"{result['model']} at {result['qps']:g} req/s, {result['prompt_mean']:g} in / {result['gen_mean']:g} out "
+                        f"tokens: TTFT P{result['percentile']} <= {result['slo_ttft_s']:g} s"
+                        + (f", TPOT <= {result['slo_tpot_s']:g} s" if result["slo_tpot_s"] else "")
+                        + f" ({result['price']} prices)", title_justify="left")
+        for col in ("device", "count", "tp", "replicas", "format", "batch cap", "load", f"TTFT P{result['percentile']}",
+                    "TPOT", "$/hour", "$/month", "$/Mtok", "kWh/month"):
+            t.add_column(col, justify="left" if col in ("device", "format") else "right")
+        for d in result["deployments"][:limit]:
+            t.add_row(d["hardware"], str(d["devices"]), str(d["tp"]), str(d["replicas"]), d["format"], str(d["batch_cap"]),
+                      f"{100 * d['utilization']:.0f}%", f"{d['ttft_s'] * 1e3:.0f} ms", f"{d['tpot_s'] * 1e3:.1f} ms",
+                      f"${d['usd_per_hour']:,.2f}", f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}",
+                      f"{d['kwh_per_month']:,.0f}")
+        return t
+
+    @app.command()
+    def plan(model: str = typer.Argument(..., help="Model."), qps: float = OPTS["qps"], prompt: float = OPTS["prompt"],
+             gen: float = OPTS["gen"], prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"],
+             slo_ttft: float = OPTS["slo_ttft"], slo_tpot: Optional[float] = OPTS["slo_tpot"],
+             percentile: int = OPTS["percentile"], candidates: str = OPTS["candidates"], fmt: str = OPTS["fmt"],
+             engine: str = OPTS["engine"], price: str = OPTS["price"], years: Optional[float] = OPTS["years"],
+             electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
+             hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
+             tp: Optional[str] = OPTS["tp"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
+        from costmodel.planning.plan import plan as run
+
+        req = build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates,
+                            fmt, engine, price, years, electricity, pue, hosting, price_per_hour, tp)
+        result = run(req)
+        if as_json:
+            print_json(result)
+        else:
+            con = console()
+            if result["deployments"]:
+                con.print(table(result, limit))
+            for r in result["rejected"]:
+                console(stderr=True).print(f"[yellow]rejected[/yellow] {r['candidate']}: {r['reason']}")
+            if not result["deployments"]:
+                console(stderr=True).print(f"[red]no deployment meets the SLOs.[/red] {result['binding']}")
+        if not result["deployments"]:
+            sys.exit(1)
+
+    @app.command()
+    def whatif(model: str = typer.Argument(..., help="Model."),
+               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1"),
+               qps: float = OPTS["qps"], prompt: float = OPTS["prompt"], gen: float = OPTS["gen"],
+               prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"], slo_ttft: float = OPTS["slo_ttft"],
+               slo_tpot: Optional[float] = OPTS["slo_tpot"], percentile: int = OPTS["percentile"],
+               candidates: str = OPTS["candidates"], fmt: str = OPTS["fmt"], engine: str = OPTS["engine"],
+               price: str = OPTS["price"], years: Optional[float] = OPTS["years"],
+               electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
+               hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
+               tp: Optional[str] = OPTS["tp"],
+               plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
+               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Re-run a plan while varying one input; compare the cheapest deployment per device."""
+        from rich.table import Table
+
+        from costmodel.planning.whatif import whatif as run
+
+        base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
+                    slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
+                    engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
+                    price_per_hour=price_per_hour, tp=tp)
+        rows = run(base, vary)
+        if plot:
+            from costmodel.plots import whatif_plot
+
+            whatif_plot(rows, vary.split("=", 1)[0], plot)
+        if as_json:
+            print_json(rows)
+            return
+        t = Table(title=f"what if {vary.split('=', 1)[0]} varies", title_justify="left")
+        for col in ("value", "device", "count", "tp", "format", "batch cap", "$/month", "$/Mtok", "note"):
+            t.add_column(col, justify="left" if col in ("value", "device", "format", "note") else "right")
+        for r in rows:
+            d = r["best"]
+            if d:
+                t.add_row(str(r["value"]), d["hardware"], str(d["devices"]), str(d["tp"]), d["format"], str(d["batch_cap"]),
+                          f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}", "")
+            else:
+                t.add_row(str(r["value"]), "-", "-", "-", "-", "-", "-", "-", r.get("binding", "no deployment"))
+        console().print(t)
+        if plot:
+            console(stderr=True).print(f"plot written to {plot}")

@@ -1,0 +1,139 @@
+"""Rendering at the edge: human units, rich tables, CSV. No engine logic here."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from costmodel.spec.units import format_si, format_time
+
+
+def human(name: str, value) -> str:
+    """Human-readable value for a metric or field name."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name.endswith("tokens_per_s"):
+        return f"{value:,.1f} tok/s"
+    if name.endswith("_s"):
+        return format_time(value)
+    if name.endswith("_bytes"):
+        return format_si(value, "B")
+    if name.startswith("usd"):
+        return f"${value:,.3f}"
+    if name.startswith("energy"):
+        return f"{value:.3g} J"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+ESTIMATE_ROWS = (
+    ("ttft_s", "Time to first token"),
+    ("tpot_s", "Time per output token"),
+    ("prefill_tokens_per_s", "Prefill rate"),
+    ("decode_tokens_per_s", "Decode rate per sequence"),
+    ("throughput_tokens_per_s", "Throughput (all sequences, all replicas)"),
+    ("e2e_latency_s", "End-to-end latency"),
+    ("energy_j_per_token", "Energy per token"),
+    ("usd_per_million_tokens", "$ per million tokens"),
+)
+
+
+def estimate_table(d: dict):
+    from rich.table import Table
+
+    title = (f"{d['model']} on {d['devices']} x {d['hardware']} in {d['format']}"
+             f"{' (KV ' + d['kv_format'] + ')' if d['kv_format'] else ''}")
+    caption = (f"batch {d['batch']}, prompt {d['prompt']}, gen {d['gen']}"
+               + (f", context {d['context']}" if d["context"] else "")
+               + (f", tp {d['tp']}" if d["tp"] > 1 else "") + (f", pp {d['pp']}" if d["pp"] > 1 else "")
+               + "; times per sequence, memory per device")
+    t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    iv = d.get("interval") or {}
+    t.add_column("80% interval", justify="right")
+    for key, label in ESTIMATE_ROWS:
+        band = iv.get(key)
+        t.add_row(label, human(key, d[key]), f"{human(key, band['low'])} – {human(key, band['high'])}" if band else "")
+    mem = d["memory"]
+    t.add_section()
+    for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes", "total_bytes", "capacity_bytes"):
+        t.add_row("Memory per device: " + key.replace("_bytes", "").replace("_", " "), human(key, mem[key]))
+    t.add_row("Fits", human("fits", mem["fits"]))
+    t.add_row("Max batch that fits", human("max_batch", d["max_batch"]))
+    t.add_section()
+    t.add_row("Engine (calibration)", f"{d['engine']} ({d['calibration'][-1]})" if d.get("calibration") else d.get("engine", ""))
+    a = d["assumptions"]
+    t.add_row("Bits per weight / activation / KV", f"{a['weight_bits']:g} / {a['activation_bits']:g} / {a['kv_bits']:g}")
+    t.add_row("Matrix unit", d["compute_unit"])
+    t.add_row("Efficiency compute / memory", f"{a['compute_efficiency']:.3g} / {a['memory_efficiency']:.3g}")
+    t.add_row("Overhead per kernel / per step", f"{format_time(a['kernel_overhead_s'])} / {format_time(a['step_overhead_s'])}")
+    return t
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)):
+            out[prefix + k] = "; ".join(map(str, v))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    flat_rows = [flat(r) for r in rows]
+    writer = csv.DictWriter(buf, fieldnames=list(flat_rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat_rows)
+    return buf.getvalue()
+
+
+def explain_table(rows: list[dict], title: str):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col, just in (("phase", "left"), ("op", "left"), ("unit", "left"), ("FLOPs", "right"), ("bytes", "right"),
+                      ("FLOP/byte", "right"), ("bound", "left"), ("time", "right"), ("share", "right")):
+        t.add_column(col, justify=just)
+    last = None
+    for r in rows:
+        if last and r["phase"] != last:
+            t.add_section()
+        last = r["phase"]
+        t.add_row(r["phase"], r["op"], r["unit"], format_si(r["flops"], "FLOP") if r["flops"] else "0",
+                  format_si(r["bytes"], "B"), f"{r['intensity']:.3g}" if r["intensity"] else "-",
+                  r["bound"], format_time(r["time_s"]), f"{100 * r['share']:.1f}%")
+    return t
+
+
+def stats_table(title: str, groups: dict):
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in ("group", "n", "median |err|", "mean |err|", "P90 |err|", "bias"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g, s in groups.items():
+        t.add_row(str(g), str(s["n"]), f"{100 * s['median_ape']:.1f}%", f"{100 * s.get('mean_ape', float('nan')):.1f}%",
+                  f"{100 * s['p90_ape']:.1f}%", f"{100 * s['bias']:+.1f}%")
+    return t
+
+
+def worst_table(rows: list[dict]):
+    from rich.table import Table
+
+    t = Table(title="worst rows", title_justify="left")
+    for col in ("id", "hardware", "model", "format", "engine", "metric", "measured", "predicted", "|err|"):
+        t.add_column(col, justify="right" if col in ("measured", "predicted", "|err|") else "left")
+    for r in rows:
+        t.add_row(r["id"], r["hardware"], r["model"], r["format"], r["engine"], r["metric"], f"{r['measured']:.4g}",
+                  f"{r['predicted']:.4g}", f"{100 * r['ape']:.0f}%")
+    return t

@@ -1,0 +1,193 @@
+"""CLI commands for sweeps, Pareto frontiers, curves and closed forms (registered by cli.py)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def _split(text: Optional[str]) -> Optional[list]:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+SWEEP_OPTS = {
+    "models": typer.Option("llama-3.1-8b", "--models", help="Comma-separated models."),
+    "hw": typer.Option("h100-sxm", "--hw", help="Comma-separated devices."),
+    "fmt": typer.Option("bf16", "--fmt", help="Comma-separated formats."),
+    "kv_fmt": typer.Option(None, "--kv-fmt", help="Comma-separated KV formats ('default' = the format's own)."),
+    "batch": typer.Option("1", "--batch", help="Comma-separated batches; 'max' = the largest that fits."),
+    "tp": typer.Option("1", "--tp", help="Comma-separated tensor-parallel degrees."),
+    "prompt": typer.Option("512", "--prompt", help="Comma-separated prompt lengths."),
+    "gen": typer.Option("128", "--gen", help="Comma-separated generated lengths."),
+    "engine": typer.Option("auto", "--engine", help="Comma-separated engines."),
+    "task": typer.Option(None, "--task", help="Attach an 'accuracy' column from the accuracy table for this task."),
+}
+
+
+def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
+    def run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy=None, scheduler=None,
+                  workers=None):
+        from rich.progress import Progress
+
+        from costmodel.sweeps.sweep import sweep
+
+        with Progress(console=console(stderr=True), transient=True) as bar:
+            t = bar.add_task("sweep", total=None)
+            return sweep(models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
+                         batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
+                         engine=_split(engine), task=task, accuracy_file=accuracy, scheduler=scheduler,
+                         workers=workers, progress=lambda d, n: bar.update(t, total=n, completed=d))
+
+    def table_of(cols: dict, rows, title: str, keys: list):
+        from rich.table import Table
+
+        from costmodel.cli.render import human
+
+        t = Table(title=title, title_justify="left")
+        for k in keys:
+            t.add_column(k, justify="left" if k in ("model", "hardware", "format", "engine", "reason") else "right")
+        for i in rows:
+            t.add_row(*[human(k, cols[k][i].item() if hasattr(cols[k][i], "item") else cols[k][i]) for k in keys])
+        return t
+
+    @app.command()
+    def sweep(models: str = SWEEP_OPTS["models"], hw: str = SWEEP_OPTS["hw"], fmt: str = SWEEP_OPTS["fmt"],
+              kv_fmt: Optional[str] = SWEEP_OPTS["kv_fmt"], batch: str = SWEEP_OPTS["batch"], tp: str = SWEEP_OPTS["tp"],
+              prompt: str = SWEEP_OPTS["prompt"], gen: str = SWEEP_OPTS["gen"], engine: str = SWEEP_OPTS["engine"],
+              task: Optional[str] = SWEEP_OPTS["task"],
+              out: Optional[str] = typer.Option(None, "--out", help="Write every configuration to FILE.csv or FILE.parquet (streamed)."),
+              rows: int = typer.Option(30, "--rows", help="Rows shown in the table (cheapest $/Mtok first)."),
+              scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (costmodel[distributed])."),
+              workers: Optional[int] = typer.Option(None, "--workers", help="Run on a local Dask cluster of N processes.")) -> None:
+        """Evaluate the cartesian product of the lists (vectorized, chunked); table or file."""
+        from rich.progress import Progress
+
+        from costmodel.sweeps.sweep import sweep_to_file
+
+        if out:
+            with Progress(console=console(stderr=True), transient=True) as bar:
+                t = bar.add_task(f"sweep -> {out}", total=None)
+                n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task,
+                                  models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
+                                  batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
+                                  engine=_split(engine))
+            console().print(f"wrote {n:,} configurations to {out}")
+            return
+        import numpy as np
+
+        r = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, None, scheduler, workers)
+        cols = r.to_dict()
+        cost = np.where(np.isfinite(cols["usd_per_million_tokens"]) & cols["fits"], cols["usd_per_million_tokens"], np.inf)
+        order = np.argsort(cost, kind="stable")[:rows]
+        keys = ["model", "hardware", "format", "batch", "tp", "prompt", "gen", "ttft_s", "tpot_s",
+                "throughput_tokens_per_s", "usd_per_million_tokens", "fits", "reason"] + (["accuracy"] if task else [])
+        console().print(table_of(cols, order, f"{len(r):,} configurations ({int(cols['fits'].sum()):,} fit); "
+                                              f"cheapest {len(order)} by $/Mtok", keys))
+
+    @app.command()
+    def pareto(sweep_file: Optional[str] = typer.Argument(None, help="A sweep file (CSV/Parquet); without it, sweep the options below."),
+               objectives: str = typer.Option("min:usd_per_million_tokens,min:tpot_s", "--objectives",
+                                              help="Comma-separated min:COLUMN / max:COLUMN."),
+               models: str = SWEEP_OPTS["models"], hw: str = SWEEP_OPTS["hw"], fmt: str = SWEEP_OPTS["fmt"],
+               kv_fmt: Optional[str] = SWEEP_OPTS["kv_fmt"], batch: str = SWEEP_OPTS["batch"], tp: str = SWEEP_OPTS["tp"],
+               prompt: str = SWEEP_OPTS["prompt"], gen: str = SWEEP_OPTS["gen"], engine: str = SWEEP_OPTS["engine"],
+               task: Optional[str] = SWEEP_OPTS["task"],
+               accuracy: Optional[str] = typer.Option(None, "--accuracy", help="Your own accuracy CSV for --task."),
+               plot: Optional[str] = typer.Option(None, "--plot", help="Draw the frontier to FILE.png/.svg."),
+               as_json: bool = typer.Option(False, "--json", help="Print the frontier rows as JSON.")) -> None:
+        """Non-dominated configurations under any objectives; table, JSON or plot."""
+        import numpy as np
+
+        from costmodel.sweeps.pareto import ParetoError, parse_objectives, pareto_front
+        from costmodel.sweeps.sweep import read_table
+
+        if sweep_file:
+            cols = read_table(sweep_file)
+        else:
+            cols = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy).to_dict()
+        if not len(next(iter(cols.values()))):
+            raise ParetoError("the sweep is empty")
+        objs = parse_objectives(objectives, list(cols))
+        if "fits" in cols:
+            cols["fits"] = np.asarray(cols["fits"]).astype(str) == "True" if cols["fits"].dtype.kind in "US" else cols["fits"].astype(bool)
+        mask = pareto_front(cols, objs)
+        idx = np.where(mask)[0]
+        idx = idx[np.argsort(np.asarray(cols[objs[0][1]], dtype=float)[idx])]
+        if plot:
+            from costmodel.plots import pareto_plot
+
+            pareto_plot(cols, objs, mask, plot)
+        if as_json:
+            import math
+
+            def clean(v):
+                v = v.item() if hasattr(v, "item") else v
+                return None if isinstance(v, float) and not math.isfinite(v) else v
+
+            print_json([{k: clean(cols[k][i]) for k in cols} for i in idx])
+            return
+        keys = [k for k in ("model", "hardware", "format", "batch", "tp", "prompt", "gen") if k in cols]
+        keys += [c for _, c in objs if c not in keys]
+        console().print(table_of(cols, idx, f"Pareto frontier: {len(idx)} of {len(mask):,} configurations "
+                                            f"({objectives})", keys))
+        if plot:
+            console(stderr=True).print(f"plot written to {plot}")
+
+    @app.command()
+    def curve(model: str = typer.Argument(..., help="Model."),
+              hw: str = typer.Option(..., "--hw", help="Comma-separated devices."),
+              fmt: str = typer.Option("bf16", "--fmt", help="Comma-separated formats."),
+              prompt: int = typer.Option(512, "--prompt"), gen: int = typer.Option(128, "--gen"),
+              tp: int = typer.Option(1, "--tp"), engine: str = typer.Option("auto", "--engine"),
+              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the curves to FILE.png/.svg."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Latency-throughput curves over batch size, one per device and format."""
+        from costmodel.sweeps.curves import latency_throughput
+
+        curves = latency_throughput(model, _split(hw), _split(fmt), prompt, gen, engine=engine, tp=tp)
+        if plot:
+            from costmodel.plots import latency_throughput_plot
+
+            latency_throughput_plot(curves, plot)
+        if as_json:
+            print_json(curves)
+            return
+        con = console()
+        for c in curves:
+            con.print(f"[bold]{c['label']}[/bold]: " + ", ".join(
+                f"B={int(b)} {t * 1e3:.3g} ms/{x:,.0f} tok/s" for b, t, x in zip(c["batch"], c["tpot_s"], c["throughput_tokens_per_s"])))
+        if plot:
+            console(stderr=True).print(f"plot written to {plot}")
+
+    @app.command()
+    def formula(model: str = typer.Argument(..., help="Model."),
+                hw: str = typer.Option("h100-sxm", "--hw"), fmt: str = typer.Option("bf16", "--fmt"),
+                tp: int = typer.Option(1, "--tp"), context: int = typer.Option(1000, "--context",
+                                                                            help="Context C at which the crossovers are solved."),
+                engine: str = typer.Option("auto", "--engine"),
+                latex: bool = typer.Option(False, "--latex", help="Print LaTeX."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON (expressions as strings).")) -> None:
+        """Closed forms of FLOPs, bytes and roofline time in B, P, C, and the crossovers."""
+        import sympy as sp
+
+        from costmodel.analyses.formula import formula as run
+
+        cf = run(model, hw, fmt, tp, context, engine)
+        show = sp.latex if latex else (lambda e: str(e))
+        items = [("decode FLOPs(B, C)", cf.decode_flops), ("decode bytes(B, C)", cf.decode_bytes),
+                 ("decode time(B, C) [s]", cf.decode_time), ("prefill FLOPs(B, P)", cf.prefill_flops),
+                 ("prefill bytes(B, P)", cf.prefill_bytes), ("prefill time(B, P) [s]", cf.prefill_time)]
+        if as_json:
+            print_json({"expressions": {k: str(v) for k, v in items}, "crossovers": cf.crossovers, "exact": cf.exact})
+            return
+        con = console()
+        for k, v in items:
+            con.print(f"{k} = {show(v)}", soft_wrap=True)
+        cr = cf.crossovers
+        fmt_ = lambda x: "never" if x == float("inf") else f"{x:,.1f}"  # noqa: E731
+        con.print(f"decode turns compute-bound at B = {fmt_(cr['decode_compute_bound_batch'])} (context {int(cr['context'])})")
+        con.print(f"prefill turns compute-bound at P = {fmt_(cr['prefill_compute_bound_prompt'])} tokens (batch 1)")
+        con.print(f"KV traffic outweighs weight traffic at B = {fmt_(cr['kv_exceeds_weights_batch'])} (context {int(cr['context'])})")
+        if not cf.exact:
+            con.print("[yellow]note:[/yellow] this model's traffic is not polynomial (MoE expert coverage or sliding "
+                      "windows): the expressions are a least-squares approximation of the engine")

@@ -1,0 +1,116 @@
+"""Categorical choices (model, device, format) turned into columns of numbers.
+
+A sweep gathers each choice's numeric parameters into arrays indexed by configuration;
+a single estimate is the same with arrays of size one. The engine only sees these columns.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from costmodel.spec.engine_params import PARAMS, efficiency_for
+from costmodel.spec.formats import Format, plan_compute
+from costmodel.spec.hardware import Hardware
+from costmodel.spec.model import Model
+from costmodel.spec.parameters import param_breakdown
+
+Columns = dict  # name -> numpy array, all of one length (one row per catalogue entry)
+
+
+def _stack(rows: list[dict]) -> Columns:
+    return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
+
+
+def model_row(m: Model) -> dict:
+    """Numbers the operator lowering needs from one architecture."""
+    b = param_breakdown(m)
+    mla = m.mla
+    moe = m.moe
+    if mla is not None:
+        d_qk, d_v = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
+    else:
+        d_qk = d_v = m.head_dim
+    head_out = m.num_classes if m.is_vision else (0 if m.is_encoder else m.vocab_size)
+    return {
+        "layers": m.layers, "h": m.hidden_size, "heads": m.heads, "kv_heads": 1 if mla else m.kv_heads,
+        "d_qk": d_qk, "d_v": d_v, "head_dim": m.head_dim,
+        "kv_elems": m.kv_elements_per_token_per_layer,
+        "gated": 1.0 if m.gated_mlp else 0.0,
+        "dense_layers": m.dense_layers, "moe_layers": m.moe_layers,
+        "i_dense": m.dense_intermediate,
+        "global_layers": m.global_layers, "local_layers": m.local_layers,
+        "window": m.sliding_window or 0,
+        "experts": moe.experts if moe else 0, "top_k": moe.top_k if moe else 0,
+        "i_expert": moe.expert_intermediate_size if moe else 0,
+        "shared": moe.shared_experts if moe else 0, "i_shared": moe.shared_intermediate_size if moe else 0,
+        "mla": 1.0 if mla else 0.0,
+        "q_lora": mla.q_lora_rank if mla else 0, "kv_lora": mla.kv_lora_rank if mla else 0,
+        "rope_dim": mla.qk_rope_head_dim if mla else 0, "nope_dim": mla.qk_nope_head_dim if mla else 0,
+        "vocab": m.vocab_size, "head_out": head_out, "tied": 1.0 if m.tied_embeddings else 0.0,
+        "norms": m.layers * m.norms_per_layer + 1,
+        "encoder": 1.0 if m.is_encoder else 0.0,
+        "patch_dim": m.channels * m.patch_size**2 if m.is_vision else 0,
+        "parallel_block": 1.0 if m.parallel_block else 0.0,
+        # parameter counts by storage precision
+        "p_linear": b["attention"] + b["mlp"] + b["experts"] + b["shared_experts"],
+        "p_embedding": b["embedding"], "p_lm_head": b["lm_head"] + b["head"],
+        "p_small": b["norms"] + b["biases"] + b["router"],
+        "p_total": sum(v for k, v in b.items() if k != "experts_active"),
+    }
+
+
+def model_columns(models: Sequence[Model]) -> Columns:
+    return _stack([model_row(m) for m in models])
+
+
+def hardware_row(hw: Hardware, engine: str | None = "ideal") -> dict:
+    """Numbers for one device under one engine: datasheet figures + efficiency parameters."""
+    eff = efficiency_for(hw.id, hw.family, engine)
+    peak16 = hw.peaks.get("bf16") or hw.peaks.get("fp16") or hw.peaks["fp32"]
+    ic = hw.interconnect_bandwidth or 0.0
+    return {
+        "capacity": hw.memory_bytes, "bandwidth": hw.memory_bandwidth,
+        "peak_vector": hw.peaks["fp32"], "peak_attention": peak16,
+        "interconnect": ic, "tdp": hw.tdp_w if hw.tdp_w else np.nan,
+        "price_per_hour": hw.price_per_hour if hw.price_per_hour else np.nan,
+        **{p: getattr(eff, p) for p in PARAMS},
+    }
+
+
+def hardware_columns(devices: Sequence[Hardware], engine: str | None = "ideal") -> Columns:
+    return _stack([hardware_row(h, engine) for h in devices])
+
+
+def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only: bool = False,
+               engine: str | None = "ideal") -> dict:
+    """Numbers for one (format, device) pair: bits, the peak that runs the matmuls, dequant work.
+
+    `peak_matmul` includes the engine's achieved fraction for that datatype path relative
+    to the 16-bit path (e.g. llama.cpp's integer kernels), which calibration fits.
+    """
+    plan = plan_compute(fmt, hw, native_only)
+    scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(plan.dtype)
+    return {
+        "w_bits": fmt.weight_bits,
+        "a_bits": plan.activation_bits,
+        "kv_bits": kv.weight_bits if kv is not None else fmt.kv_bits,
+        "emb_bits": fmt.embedding_bits,
+        "head_bits": fmt.lm_head_bits,
+        "peak_matmul": hw.peaks[plan.dtype] * scale,
+        "peak_raw": hw.peaks[plan.dtype],
+        "dequant_ops": fmt.dequant_ops_per_weight if plan.dequant else 0.0,
+        # attention runs in 16-bit (or fp32 for fp32 formats) on the tensor units
+        "attn_fp32": 1.0 if plan.dtype == "fp32" else 0.0,
+    }
+
+
+def format_columns(pairs: Sequence[tuple]) -> Columns:
+    """Rows for (Format, Hardware, kv Format or None, native_only[, engine]) tuples."""
+    return _stack([format_row(*p) for p in pairs])
+
+
+def take(cols: Columns, idx) -> Columns:
+    """Gather rows by an index array (the configuration's choice), keeping its shape."""
+    idx = np.asarray(idx)
+    return {k: v[idx] for k, v in cols.items()}

@@ -1,0 +1,103 @@
+"""The array engine: columns + workload arrays -> metric arrays, one code path for all sizes.
+
+  TTFT  = sum of prefill operator times + per-step overhead
+  TPOT  = mean decode-step time over the generated context (exact for the piecewise-linear
+          roofline), with batch/m sequences per step under pipeline parallelism
+          (m = min(pp, batch) micro-batches in flight)
+  e2e   = TTFT + (gen - 1) · TPOT
+  throughput = replicas · batch · gen / e2e (static batch, prefill included)
+  power        = TDP · (idle + (1 − idle) · u), u = busy fraction of the phase: the share of its time
+                 that operators spend at their compute or memory roof (overheads count as idle)
+  energy/token = devices · average power · e2e / tokens;  $/Mtok = devices · $/h · e2e / tokens
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodel.engine.memory import Memory, footprint, max_batch
+from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, lower, lower_attention
+from costmodel.engine.roofline import OpTimes, mean_times, op_times
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    metrics: dict  # name -> array
+    memory: Memory
+    prefill_ops: Ops
+    prefill_times: OpTimes
+    decode_ops: Ops  # at the first decode step
+    decode_times: np.ndarray  # per-operator mean over the decode
+
+
+def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas) -> EngineResult:
+    """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits."""
+    prompt = np.asarray(prompt, dtype=float)
+    gen = np.asarray(gen, dtype=float)
+    context = np.asarray(context, dtype=float)
+    tp = np.asarray(tp, dtype=float)
+    pp = np.asarray(pp, dtype=float)
+    replicas = np.asarray(replicas, dtype=float)
+    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp)
+    requested = np.asarray(batch, dtype=float)
+    B = np.where(requested < 0, bmax, requested)
+    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp)
+    fits = mem.fits & (B >= 1)
+    Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
+    encoder = m["encoder"] > 0
+    step = hw["step_overhead_s"]
+
+    pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False)
+    pre_t = op_times(pre_ops, hw, f)
+    prefill_s = np.where(prompt > 0, pre_t.total.sum(axis=0) + step, 0.0)
+
+    micro = np.minimum(pp, Bc)
+    Bd = Bc / micro
+    c0 = context + prompt
+    c1 = c0 + np.maximum(gen - 2, 0)
+    d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True)
+    d0_t = op_times(d0_ops, hw, f)
+    # only attention grows with the context: average it exactly over [c0, c1], keep the rest
+    att = [OP_NAMES.index(n) for n in ATTENTION_OPS]
+    a0 = OpTimes(*(x[att] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
+    a1 = op_times(lower_attention(m, f, Bd, 1.0, c1, tp, decode=True), hw, f)
+    dec_per_op = d0_t.total.copy()
+    dec_per_op[att] = mean_times(a0, a1)
+    tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
+
+    steps = np.maximum(gen - 1, 0)
+    e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
+    out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
+    devices = tp * pp * replicas
+    decode_s = e2e - prefill_s
+    idle = hw["idle_power_fraction"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u_pre = _busy_fraction(pre_t)
+        u_dec = _busy_fraction(d0_t)
+        power = hw["tdp"] * (idle + (1 - idle) * (u_pre * prefill_s + u_dec * decode_s) / e2e)
+        per_token_s = e2e / out_tokens  # device-seconds per token of one replica, / (tp·pp)
+        metrics = {
+            "ttft_s": prefill_s,
+            "tpot_s": tpot,
+            "prefill_tokens_per_s": Bc * prompt / prefill_s,
+            "decode_tokens_per_s": 1.0 / tpot,
+            "throughput_tokens_per_s": replicas * out_tokens / e2e,
+            "e2e_latency_s": e2e,
+            "energy_j_per_token": tp * pp * power * per_token_s,
+            "energy_j_per_query": tp * pp * power * e2e / Bc,
+            "average_power_w": power,
+            "usd_per_million_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
+            "batch": B,
+            "max_batch": bmax,
+            "fits": fits,
+            "devices": devices + 0 * B,
+        }
+    return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
+
+
+def _busy_fraction(t: OpTimes) -> np.ndarray:
+    """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
+    busy = np.maximum(t.compute, t.memory).sum(axis=0)
+    total = t.total.sum(axis=0)
+    return np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)

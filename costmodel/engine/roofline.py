@@ -1,0 +1,93 @@
+"""Time of each operator on a device: a roofline with efficiencies and fixed overheads.
+
+  t_compute = FLOPs / (peak_unit · e_c · M/(M + M_half)) + dequant ops / (peak_fp32 · e_c)
+  t_memory  = bytes / (bandwidth · e_m)
+  t_op      = max(t_compute, t_memory) + kernels · kernel_overhead
+  t_comm    = collectives · latency + wire bytes / (interconnect/2 · e_comm)
+(Williams et al., 'Roofline', CACM 2009; efficiencies and overheads from calibration.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from costmodel.engine.operators import ATTENTION, COMM, MATMUL, VECTOR, Ops
+
+
+@dataclass(frozen=True)
+class OpTimes:
+    """Per-operator compute, memory and fixed times (axis 0: operators)."""
+
+    compute: np.ndarray
+    memory: np.ndarray
+    fixed: np.ndarray  # launch overheads and collective latencies
+    comm: np.ndarray  # interconnect transfer time (comm operators only)
+
+    @property
+    def total(self) -> np.ndarray:
+        return np.maximum(self.compute, self.memory) + self.fixed + self.comm
+
+
+def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
+    """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
+    attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
+    per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
+    out = np.empty(ops.flops.shape)
+    for i, u in enumerate(ops.units):
+        out[i] = per_unit[int(u)]
+    return out
+
+
+def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
+    """Roofline time of every operator; comm operators use the interconnect instead."""
+    eff = ops.rows / (ops.rows + hw["compute_half_rows"])
+    eff *= hw["compute_efficiency"]
+    np.maximum(eff, 1e-12, out=eff)
+    eff *= unit_peaks(ops, hw, f)
+    compute = np.divide(ops.flops, eff, out=eff)
+    if ops.dequant_flops.any():
+        compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
+    memory = ops.bytes
+    memory /= hw["bandwidth"] * hw["memory_efficiency"]
+    fixed = ops.launches * hw["kernel_overhead_s"]
+    comm = np.zeros_like(compute)
+    link = hw["interconnect"] / 2 * hw["comm_efficiency"]  # one direction of a bidirectional figure
+    for i in np.where(ops.units == COMM)[0]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            comm[i] = np.where(ops.act_bytes[i] > 0, ops.act_bytes[i] / link, 0.0)
+        fixed[i] = ops.launches[i] * hw["comm_latency_s"]
+        compute[i] = 0.0
+        memory[i] = 0.0
+    return OpTimes(compute, memory, fixed, comm)
+
+
+def mean_of_max(a0, b0, a1, b1):
+    """Mean over s in [0, 1] of max(a(s), b(s)) for a, b linear from (a0, b0) to (a1, b1).
+
+    Exact closed form: mean(b) + integral of max(a - b, 0), where d = a - b is linear.
+    """
+    d0, d1 = a0 - b0, a1 - b1
+    both_pos = (d0 >= 0) & (d1 >= 0)
+    both_neg = (d0 <= 0) & (d1 <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = (np.maximum(d0, 0) ** 2 + np.maximum(d1, 0) ** 2) / (2 * np.abs(d0 - d1))
+    extra = np.where(both_pos, (d0 + d1) / 2, np.where(both_neg, 0.0, cross))
+    return (b0 + b1) / 2 + extra
+
+
+def mean_times(t0: OpTimes, t1: OpTimes) -> np.ndarray:
+    """Per-operator time averaged over a context that grows linearly from t0's to t1's."""
+    return (mean_of_max(t0.compute, t0.memory, t1.compute, t1.memory)
+            + (t0.fixed + t1.fixed) / 2 + (t0.comm + t1.comm) / 2)
+
+
+def bound_of(t: OpTimes) -> np.ndarray:
+    """0 compute-bound, 1 memory-bound, 2 overhead/latency-bound, 3 communication."""
+    core = np.maximum(t.compute, t.memory)
+    kind = np.where(t.compute >= t.memory, 0, 1)
+    kind = np.where(t.fixed > core, 2, kind)
+    return np.where(t.comm > np.maximum(core, t.fixed), 3, kind)
+
+
+BOUND_NAMES = ("compute", "memory", "overhead", "comm")

@@ -1,0 +1,361 @@
+"""`estimate()`: the library entry point behind `costmodel estimate` and `explain`.
+
+Resolves ids (aliases, YAML or config.json paths), validates the workload, gathers the
+columns and calls the array engine once: a single estimate is a sweep of size one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.evaluate import EngineResult, evaluate
+from costmodel.errors import DoesNotFitError, WorkloadError
+from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
+from costmodel.spec.hardware import Hardware, resolve_hardware
+from costmodel.spec.model import Model
+from costmodel.spec.model_catalog import resolve_model
+from costmodel.engine.operators import OP_NAMES, UNIT_NAMES
+from costmodel.engine.roofline import BOUND_NAMES, bound_of
+
+DEFAULT_PROMPT = 512  # llama-bench's pp512
+DEFAULT_GEN = 128  # llama-bench's tg128
+
+
+@dataclass(frozen=True)
+class Workload:
+    batch: int | str = 1  # or "max"
+    prompt: int = DEFAULT_PROMPT
+    gen: int = DEFAULT_GEN
+    context: int = 0
+    tp: int = 1
+    pp: int = 1
+    devices: int | None = None  # total; replicas = devices / (tp·pp)
+
+    @property
+    def replicas(self) -> int:
+        return (self.devices or self.tp * self.pp) // (self.tp * self.pp)
+
+
+def _as_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}")
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}") from None
+    if not as_float.is_integer() or as_float < minimum:
+        raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}")
+    return int(as_float)
+
+
+def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload, list[str]]:
+    """Check ranges and parallelism against the model and device; returns notes for the user."""
+    notes = []
+    batch = w.batch
+    if isinstance(batch, str) and batch.strip().lower() == "max":
+        batch = "max"
+    else:
+        try:
+            batch = _as_int("batch", batch, 1)
+        except WorkloadError:
+            raise WorkloadError(f"--batch {batch}: expected an integer >= 1 or 'max'") from None
+    prompt = _as_int("prompt", w.prompt, 0)
+    gen = _as_int("gen", w.gen, 0)
+    context = _as_int("context", w.context, 0)
+    tp = _as_int("tp", w.tp, 1)
+    pp = _as_int("pp", w.pp, 1)
+    devices = _as_int("devices", w.devices if w.devices is not None else tp * pp, 1)
+    if devices % (tp * pp):
+        raise WorkloadError(f"--devices {devices} is not a multiple of tp x pp = {tp * pp}")
+    if model.heads % tp:
+        raise WorkloadError(f"--tp {tp} must divide the {model.heads} attention heads of {model.id}")
+    if pp > model.layers:
+        raise WorkloadError(f"--pp {pp} exceeds the {model.layers} layers of {model.id}")
+    if (tp > 1 or pp > 1) and not hw.interconnect_bandwidth:
+        raise WorkloadError(f"{hw.id} has no device interconnect in its spec: use --tp 1 --pp 1 "
+                            f"(replicas via --devices still work)")
+    if model.is_encoder:
+        if prompt < 1:
+            raise WorkloadError(f"--prompt must be >= 1 for the encoder {model.id}")
+        if gen:
+            notes.append(f"{model.id} is an encoder: --gen {gen} ignored (one forward pass)")
+            gen = 0
+    elif prompt + gen < 1:
+        raise WorkloadError("--prompt and --gen are both 0: nothing to run")
+    limit = model.max_position_embeddings
+    if limit and context + prompt + gen > limit:
+        notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
+                     f"max_position_embeddings ({limit})")
+    return Workload(batch, prompt, gen, context, tp, pp, devices), notes
+
+
+@dataclass(frozen=True, repr=False)
+class Estimate:
+    """One configuration's metrics, memory and the assumptions behind them."""
+
+    model: Model
+    hardware: Hardware
+    format: Format
+    kv_format: Format | None
+    plan: ComputePlan
+    efficiency: Efficiency
+    workload: Workload
+    result: EngineResult
+    notes: tuple = ()
+    resolved: dict = field(default_factory=dict)  # alias -> id
+
+    def __repr__(self) -> str:
+        w = self.workload
+        head = (f"<Estimate {self.model.id} on {w.tp * w.pp} x {self.hardware.id} in {self.format.id}, "
+                f"batch {self.batch}, prompt {w.prompt}, gen {w.gen}")
+        if not self.fits:
+            return head + ": does not fit>"
+        return (head + f": TTFT {self.metric('ttft_s') * 1e3:.4g} ms, TPOT {self.metric('tpot_s') * 1e3:.4g} ms, "
+                f"{self.metric('throughput_tokens_per_s'):,.0f} tok/s, "
+                f"{self.memory_dict()['total_bytes'] / 1e9:.3g} GB/device>")
+
+    def metric(self, name: str) -> float:
+        return float(np.asarray(self.result.metrics[name]).reshape(-1)[0])
+
+    @property
+    def fits(self) -> bool:
+        return bool(np.asarray(self.result.metrics["fits"]).reshape(-1)[0])
+
+    @property
+    def batch(self) -> int:
+        return int(self.metric("batch"))
+
+    def memory_dict(self) -> dict:
+        mem = self.result.memory
+        get = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
+        return {"weights_bytes": get(mem.weights), "kv_cache_bytes": get(mem.kv_cache),
+                "activation_bytes": get(mem.activations), "reserve_bytes": get(mem.reserve),
+                "total_bytes": get(mem.total), "capacity_bytes": get(mem.capacity), "fits": self.fits}
+
+    def to_dict(self) -> dict:
+        """Plain-Python view for --json (SI units; NaN becomes None)."""
+        def clean(x):
+            return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+        names = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
+                 "e2e_latency_s", "energy_j_per_token", "energy_j_per_query", "average_power_w",
+                 "usd_per_million_tokens")
+        w = self.workload
+        out = {
+            "model": self.model.id, "hardware": self.hardware.id, "format": self.format.id,
+            "kv_format": self.kv_format.id if self.kv_format else None,
+            "compute_unit": self.plan.label, "emulated": self.plan.emulated,
+            "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
+            **{n: clean(self.metric(n)) for n in names},
+            "batch": self.batch, "max_batch": clean(self.metric("max_batch")),
+            "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
+            "devices": w.devices, "replicas": w.replicas,
+            "memory": self.memory_dict(),
+            "assumptions": {
+                "weight_bits": self.format.weight_bits, "activation_bits": self.plan.activation_bits,
+                "kv_bits": self.kv_format.weight_bits if self.kv_format else self.format.kv_bits,
+                **{p: getattr(self.efficiency, p) for p in PARAMS},
+            },
+            "kwh_per_million_tokens": clean(self.metric("energy_j_per_token") * 1e6 / 3.6e6),
+            **({"gco2_per_million_tokens": clean(self.metric("gco2_per_million_tokens")),
+                "gco2_per_query": clean(self.metric("gco2_per_query"))}
+               if "gco2_per_query" in self.result.metrics else {}),
+            "interval": self.intervals(),
+            "resolved": dict(self.resolved),
+            "notes": list(self.notes),
+        }
+        return out
+
+    def intervals(self) -> dict:
+        """Low/high of each headline metric from the calibration residuals that apply."""
+        from costmodel.calibration.intervals import HEADLINE, interval
+
+        out = {}
+        for name in HEADLINE:
+            iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family)
+            if iv:
+                out[name] = {"low": iv["low"], "high": iv["high"]}
+                out["basis"] = iv["basis"].split(": engine")[0]
+                out.setdefault("groups", {})[name] = "engine" + iv["basis"].split(": engine", 1)[1]
+        return out
+
+    def explain(self) -> list[dict]:
+        """Per-operator rows for prefill and decode: FLOPs, bytes, intensity, bound, time share."""
+        rows = []
+        r = self.result
+        phases = [("prefill", r.prefill_ops, r.prefill_times.total, bound_of(r.prefill_times))]
+        if not self.model.is_encoder:
+            from costmodel.engine.roofline import op_times
+
+            d_t = op_times(r.decode_ops, _hardware_cols(self), _format_cols(self))
+            phases.append(("decode", r.decode_ops, r.decode_times, bound_of(d_t)))
+        for phase, ops, times, bounds in phases:
+            times = np.asarray(times).reshape(len(OP_NAMES), -1)[:, 0]
+            total = times.sum()
+            for i, name in enumerate(OP_NAMES):
+                fl = float(np.asarray(ops.flops[i]).reshape(-1)[0])
+                by = float(np.asarray(ops.bytes[i]).reshape(-1)[0])
+                launches = float(np.asarray(ops.launches[i]).reshape(-1)[0])
+                if launches == 0 and fl == 0 and by == 0:
+                    continue
+                rows.append({
+                    "phase": phase, "op": name, "unit": UNIT_NAMES[int(ops.units[i])],
+                    "flops": fl, "bytes": by,
+                    "weight_bytes": float(np.asarray(ops.weight_bytes[i]).reshape(-1)[0]),
+                    "kv_bytes": float(np.asarray(ops.kv_bytes[i]).reshape(-1)[0]),
+                    "intensity": fl / by if by else None,
+                    "bound": BOUND_NAMES[int(np.asarray(bounds[i]).reshape(-1)[0])],
+                    "time_s": float(times[i]), "share": float(times[i] / total) if total else 0.0,
+                })
+        return rows
+
+
+def _hardware_cols(e: Estimate) -> dict:
+    return {k: np.asarray(v) for k, v in hardware_row(e.hardware, e.efficiency.engine).items()}
+
+
+def _format_cols(e: Estimate) -> dict:
+    return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine).items()}
+
+
+def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
+    """(model, format, hardware) columns of an estimate, to evaluate many workloads in one call."""
+    return {k: np.asarray(v, dtype=float) for k, v in model_row(e.model).items()}, _format_cols(e), _hardware_cols(e)
+
+
+def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
+             batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
+             tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,
+             engine: str | None = "auto", kv_predict: str | None = None, output_reduction: float = 0.0,
+             grid_gco2_per_kwh: float | None = None) -> Estimate:
+    """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
+
+        >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
+        >>> e.metric("tpot_s"), e.to_dict()["memory"]["fits"], e.intervals()
+
+    `prompt` defaults to 512 tokens (llama-bench's pp512), or to one image's tokens for a ViT.
+    `engine` selects the calibration ('auto': the device family's default engine).
+    `kv_predict` names an auxiliary model whose prefill + KV projection replaces the base prefill
+    (KV Prediction); `output_reduction` R scales generated tokens by 1 − R (early exit, effort
+    control); `grid_gco2_per_kwh` adds grams of CO2 from the energy.
+    """
+    resolved = {}
+
+    def res(value, resolver, given):
+        if isinstance(value, str):
+            obj, alias_of = resolver(value)
+            if alias_of:
+                resolved[given] = alias_of
+            return obj
+        return value
+
+    m = res(model, resolve_model, model if isinstance(model, str) else "")
+    h = res(hw, resolve_hardware, hw if isinstance(hw, str) else "")
+    f = res(fmt, resolve_format, fmt if isinstance(fmt, str) else "")
+    kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
+    if prompt is None:
+        prompt = m.vision_tokens or DEFAULT_PROMPT
+    if not 0 <= output_reduction < 1:
+        raise WorkloadError(f"--output-reduction {output_reduction}: expected a fraction in [0, 1)")
+    if grid_gco2_per_kwh is not None and grid_gco2_per_kwh < 0:
+        raise WorkloadError(f"--grid-gco2-per-kwh {grid_gco2_per_kwh}: expected a non-negative intensity")
+    reduction_note = None
+    if output_reduction:
+        reduced = int(round(_as_int("gen", gen, 0) * (1 - output_reduction)))
+        reduction_note = f"--output-reduction {output_reduction:g}: {gen} generated tokens -> {reduced}"
+        gen = reduced
+    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices), m, h)
+    if reduction_note:
+        notes.append(reduction_note)
+    plan = plan_compute(f, h, native_only)
+    if plan.emulated:
+        notes.append(plan.note)
+    eff = efficiency_for(h.id, h.family, engine)
+    mc = {k: np.asarray(v) for k, v in model_row(m).items()}
+    hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine).items()}
+    fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
+    batch_value = -1 if w.batch == "max" else w.batch
+    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
+    if kv_predict:
+        result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
+    if grid_gco2_per_kwh is not None:
+        met = result.metrics
+        met["gco2_per_million_tokens"] = met["energy_j_per_token"] * 1e6 / 3.6e6 * grid_gco2_per_kwh
+        met["gco2_per_query"] = met["energy_j_per_query"] / 3.6e6 * grid_gco2_per_kwh
+    if h.tdp_w is None:
+        notes.append(f"{h.id} has no TDP in its spec: energy is n/a")
+    if h.price_per_hour is None:
+        notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
+    return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)
+
+
+def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
+    """The result with the base prefill replaced by aux prefill + KV projection + one base decode step."""
+    import dataclasses
+
+    from costmodel.engine.kvpredict import projection_time
+
+    aux, alias_of = resolve_model(aux_name)
+    if alias_of:
+        resolved[aux_name] = alias_of
+    if m.is_encoder or aux.is_encoder:
+        raise WorkloadError("--kv-predict needs decoder models")
+    batch_value = float(np.asarray(result.metrics["batch"]).reshape(-1)[0])
+    ac = {k: np.asarray(v) for k, v in model_row(aux).items()}
+    aux_res = evaluate(ac, fc, hc, batch_value, w.prompt, 1, w.context, w.tp, w.pp, 1)
+    aux_prefill = float(np.asarray(aux_res.metrics["ttft_s"]).reshape(-1)[0])
+    base_step = evaluate({k: np.asarray(v) for k, v in model_row(m).items()}, fc, hc, batch_value, 0, 2,
+                         w.context + w.prompt, w.tp, w.pp, 1).metrics["tpot_s"]
+    proj_s, proj_w = projection_time(aux, m, fc, hc, int(batch_value), w.prompt)
+    met = result.metrics
+    old_ttft, old_e2e = met["ttft_s"], met["e2e_latency_s"]
+    ttft = aux_prefill + proj_s + float(np.asarray(base_step).reshape(-1)[0])
+    e2e = old_e2e - old_ttft + ttft
+    scale = e2e / old_e2e
+    met["ttft_s"] = np.asarray(ttft)
+    met["e2e_latency_s"] = np.asarray(e2e)
+    met["prefill_tokens_per_s"] = np.asarray(batch_value * w.prompt / ttft)
+    for k in ("throughput_tokens_per_s",):
+        met[k] = met[k] / scale
+    for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens"):
+        met[k] = met[k] * scale
+    aux_w = float(np.asarray(aux_res.memory.weights).reshape(-1)[0]) + proj_w / (w.tp * w.pp)
+    mem = dataclasses.replace(result.memory, weights=result.memory.weights + aux_w)
+    met["fits"] = mem.fits & (np.asarray(met["batch"]) >= 1)
+    notes.append(f"--kv-predict {aux.id}: TTFT = {aux.id} prefill {aux_prefill * 1e3:.3g} ms + KV projection "
+                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 1e9:.2f} GB")
+    return dataclasses.replace(result, memory=mem)
+
+
+def devices_needed(e: Estimate) -> tuple[int, str]:
+    """Smallest device count that holds the model (and batch-1 KV), with a --tp/--pp suggestion."""
+    mem = e.memory_dict()
+    w = e.workload
+    per_dev_usable = e.hardware.memory_bytes * e.efficiency.usable_memory_fraction - mem["activation_bytes"]
+    need_total = (mem["weights_bytes"] + mem["kv_cache_bytes"] / max(e.batch, 1)) * w.tp * w.pp
+    n = max(1, math.ceil(need_total / max(per_dev_usable, 1.0)))
+    tp = 1
+    while tp < min(n, 8) and e.model.heads % (tp * 2) == 0:
+        tp *= 2
+    pp = math.ceil(n / tp)
+    hint = f"--tp {tp}" + (f" --pp {pp}" if pp > 1 else "")
+    return n, hint
+
+
+def require_fit(e: Estimate) -> Estimate:
+    """Raise DoesNotFitError (saying how many devices would do) when the estimate does not fit."""
+    if e.fits:
+        return e
+    mem = e.memory_dict()
+    n, hint = devices_needed(e)
+    what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
+    batch = e.workload.batch
+    b = " at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"
+    raise DoesNotFitError(
+        f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: {what} need "
+        f"{mem['total_bytes'] / 1e9:.1f} GB of {mem['capacity_bytes'] / 1e9:.0f} GB per device; "
+        f"it needs about {n} x {e.hardware.id} (try {hint})")

@@ -1,0 +1,285 @@
+"""Capacity planning: the cheapest deployments that serve a traffic within latency targets.
+
+Search: devices x formats x tensor-parallel degree x batch cap x replica count. For each
+(device, format, tp) the engine gives the prefill time and the decode step at every batch
+(one vectorized call); the serving model (serving.py) turns a per-replica arrival rate into
+TTFT at the chosen percentile and TPOT; the fewest replicas that meet the SLOs win for each
+batch cap. Cost per hour:
+  cloud  devices · $/device-hour (hardware specs, or --price-per-hour HW=X)
+  own    devices · (list price / (years · 8760 h) + hosting / 8760 h)
+         + devices · TDP · (idle + (1 − idle)·utilization) · PUE · $/kWh / 1000
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+import yaml
+
+from costmodel.spec.catalog import builtin_root
+from costmodel.errors import CostModelError
+from costmodel.planning.serving import ReplicaPerf, capacity, serve
+
+HOURS_PER_MONTH = 730.0
+BATCH_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+TP_GRID = (1, 2, 4, 8)
+
+
+class PlanError(CostModelError):
+    """Bad planning input."""
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A token-length distribution: fixed, or lognormal with the given mean and sigma."""
+
+    mean: float
+    sigma: float = 0.0  # of the underlying normal; 0 = fixed
+
+    def quantile(self, q: float) -> float:
+        if self.sigma == 0:
+            return self.mean
+        mu = math.log(self.mean) - self.sigma**2 / 2
+        return math.exp(mu + self.sigma * NormalDist().inv_cdf(q))
+
+    @property
+    def cv2(self) -> float:
+        return math.exp(self.sigma**2) - 1 if self.sigma else 0.0
+
+
+def parse_dist(text: str | None, mean: float, name: str) -> Dist:
+    if mean <= 0:
+        raise PlanError(f"--{name} {mean}: expected a positive number of tokens")
+    if text in (None, "", "fixed"):
+        return Dist(float(mean))
+    m = re.fullmatch(r"lognormal:([0-9.eE+]+),([0-9.eE+]+)", text.strip())
+    if not m:
+        raise PlanError(f"--{name}-dist {text}: expected fixed or lognormal:MEAN,SIGMA")
+    return Dist(float(m.group(1)), float(m.group(2)))
+
+
+@functools.lru_cache(maxsize=None)
+def ownership_defaults() -> dict:
+    doc = yaml.safe_load(open(builtin_root() / "data" / "ownership.yaml", encoding="utf-8"))
+    return {k: (float(v["value"]), v["source"]) for k, v in doc.items()}
+
+
+@dataclass
+class Request:
+    model: str
+    qps: float
+    prompt: Dist
+    gen: Dist
+    slo_ttft: float
+    slo_tpot: float | None
+    percentile: float
+    candidates: list
+    formats: list
+    engine: str = "auto"
+    price: str = "cloud"
+    years: float | None = None
+    electricity: float | None = None
+    pue: float | None = None
+    hosting: float | None = None
+    price_per_hour: dict = field(default_factory=dict)
+    tp_options: tuple = TP_GRID
+
+
+def _split(values) -> list:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return [t.strip() for t in values.split(",") if t.strip()]
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, candidates, fmt="bf16",
+            slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
+            gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
+            electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
+            price_per_hour=None, tp=None) -> Request:
+    """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
+
+        >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
+    """
+    if percentile not in (50, 90, 99):
+        raise PlanError(f"--percentile {percentile}: expected 50, 90 or 99")
+    tps = tuple(int(t) for t in _split(tp)) if tp else TP_GRID
+    prices = parse_prices(list(price_per_hour) if isinstance(price_per_hour, (list, tuple)) else
+                          ([price_per_hour] if price_per_hour else None))
+    return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
+                   slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
+                   hosting, prices, tps)
+
+
+def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
+    """The engine's view of one replica, or (None, reason) when it cannot run."""
+    from costmodel.estimate import estimate
+    from costmodel.errors import CostModelError as Err
+
+    p_mean, g_mean = req.prompt.mean, req.gen.mean
+    try:
+        one = estimate(model, hw, fmt, batch=1, prompt=int(round(p_mean)), gen=2, tp=tp, engine=req.engine)
+    except Err as exc:
+        return None, str(exc)
+    if not one.fits:
+        return None, f"memory: does not fit {tp} x {one.hardware.id} (needs {one.memory_dict()['total_bytes'] / 1e9:.0f} GB per device)"
+    ctx = int(round(p_mean + g_mean / 2))
+    mx = estimate(model, hw, fmt, batch="max", prompt=int(round(p_mean)), gen=int(round(g_mean)), tp=tp, engine=req.engine)
+    max_b = max(1, mx.batch)
+    grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
+    from costmodel.engine.evaluate import evaluate
+    from costmodel.estimate import columns_for
+
+    res = evaluate(*columns_for(one), grid, 0.0, 2.0, float(ctx), float(tp), 1.0, 1.0)
+    t_step = np.asarray(res.metrics["tpot_s"], dtype=float)
+    tq = estimate(model, hw, fmt, batch=1, prompt=max(1, int(round(req.prompt.quantile(req.percentile)))), gen=1,
+                  tp=tp, engine=req.engine).metric("ttft_s")
+    perf = ReplicaPerf(one.metric("ttft_s"), tq, req.prompt.cv2, grid, t_step, g_mean, req.gen.cv2, int(max_b))
+    return (perf, one), ""
+
+
+def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[float, dict]:
+    """($/hour, terms) of `devices` devices of the estimate's hardware."""
+    hw = est.hardware
+    od = ownership_defaults()
+    if req.price == "cloud":
+        rate = req.price_per_hour.get(hw.id, hw.price_per_hour)
+        if rate is None:
+            raise PlanError(f"{hw.id} has no cloud price: pass --price-per-hour {hw.id}=X or --price own")
+        return devices * rate, {"cloud_usd_per_hour": devices * rate}
+    if hw.list_price_usd is None:
+        raise PlanError(f"{hw.id} has no list price in its spec for --price own")
+    years = req.years if req.years is not None else od["years"][0]
+    pue = req.pue if req.pue is not None else od["pue"][0]
+    usd_kwh = req.electricity if req.electricity is not None else od["electricity_usd_per_kwh"][0]
+    hosting = req.hosting if req.hosting is not None else od["hosting_usd_per_device_year"][0]
+    capex = devices * hw.list_price_usd / (years * 8760)
+    idle = est.efficiency.idle_power_fraction
+    watts = devices * (hw.tdp_w or 0.0) * (idle + (1 - idle) * utilization)
+    power = watts * pue / 1000 * usd_kwh
+    host = devices * hosting / 8760
+    return capex + power + host, {"capex_usd_per_hour": capex, "power_usd_per_hour": power,
+                                  "hosting_usd_per_hour": host}
+
+
+def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
+    """Deployments that meet the SLOs (cheapest first) and rejected candidates with reasons.
+
+        >>> plan("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"],
+        ...      fmt=["bf16", "fp8"])["deployments"][0]
+
+    `req` is a `Request` or a model id; with a model id the keyword arguments build the request
+    (see `request`).
+    """
+    if isinstance(req, str):
+        req = request(req, **kwargs)
+    if req.qps <= 0:
+        raise PlanError(f"--qps {req.qps}: expected a positive request rate")
+    if req.slo_ttft <= 0 or (req.slo_tpot is not None and req.slo_tpot <= 0):
+        raise PlanError("SLOs must be positive seconds")
+    if req.price not in ("cloud", "own"):
+        raise PlanError(f"--price {req.price}: expected cloud or own")
+    q = req.percentile
+    deployments, rejected = [], []
+    best = {"ttft": math.inf, "tpot": math.inf}
+    for hw in req.candidates:
+        for fmt in req.formats:
+            for tp in req.tp_options:
+                got, why = replica_perf(req.model, hw, fmt, tp, req)
+                label = f"{hw} {fmt} tp{tp}"
+                if got is None:
+                    rejected.append({"candidate": label, "reason": why})
+                    continue
+                perf, est = got
+                best["ttft"] = min(best["ttft"], perf.t_prefill_q)
+                best["tpot"] = min(best["tpot"], float(perf.t_step[0]))
+                reasons = []
+                found = None
+                for cap in [int(b) for b in perf.batches]:
+                    lam_max = capacity(perf, cap)
+                    r = max(1, math.ceil(req.qps / lam_max * (1 + 1e-9)))
+                    while r <= max_replicas:
+                        load = serve(perf, req.qps / r, cap, q)
+                        ok_ttft = load.ttft_q <= req.slo_ttft
+                        ok_tpot = req.slo_tpot is None or load.tpot <= req.slo_tpot
+                        if load.ok and ok_ttft and ok_tpot:
+                            break
+                        # latency floors that more replicas cannot fix
+                        if perf.t_prefill_q > req.slo_ttft or (req.slo_tpot is not None and float(perf.t_step[0]) > req.slo_tpot):
+                            r = max_replicas + 1
+                            break
+                        r = r + max(1, r // 8)
+                    if r > max_replicas:
+                        continue
+                    try:
+                        cost, terms = hourly_cost(est, r * tp, load.utilization, req)
+                    except PlanError as exc:
+                        reasons.append(str(exc))
+                        break
+                    cand = {"hardware": est.hardware.id, "format": est.format.id, "tp": tp, "replicas": r,
+                            "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
+                            "ttft_s": load.ttft_q, "ttft_mean_s": load.ttft_mean, "tpot_s": load.tpot,
+                            "decoding_per_replica": load.decoding, "usd_per_hour": cost,
+                            "usd_per_month": cost * HOURS_PER_MONTH,
+                            "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6,
+                            "kwh_per_month": r * tp * (est.hardware.tdp_w or 0.0)
+                            * (est.efficiency.idle_power_fraction + (1 - est.efficiency.idle_power_fraction) * load.utilization)
+                            * HOURS_PER_MONTH / 1000, **terms}
+                    if found is None or cand["usd_per_hour"] < found["usd_per_hour"]:
+                        found = cand
+                if found:
+                    deployments.append(found)
+                else:
+                    if reasons:
+                        why = reasons[0]
+                    elif perf.t_prefill_q > req.slo_ttft:
+                        why = (f"TTFT: the prefill alone takes {perf.t_prefill_q:.3g} s at the P{int(q * 100)} prompt "
+                               f"(SLO {req.slo_ttft:g} s)")
+                    elif req.slo_tpot is not None and float(perf.t_step[0]) > req.slo_tpot:
+                        why = f"TPOT: a decode step takes {float(perf.t_step[0]):.3g} s even at batch 1 (SLO {req.slo_tpot:g} s)"
+                    else:
+                        why = f"throughput: more than {max_replicas} replicas would be needed"
+                    rejected.append({"candidate": label, "reason": why})
+    deployments.sort(key=lambda d: d["usd_per_hour"])
+    out = {"model": req.model, "qps": req.qps, "prompt_mean": req.prompt.mean, "gen_mean": req.gen.mean,
+           "percentile": int(round(q * 100)), "slo_ttft_s": req.slo_ttft, "slo_tpot_s": req.slo_tpot,
+           "price": req.price, "deployments": deployments, "rejected": rejected}
+    if not deployments:
+        out["binding"] = binding_constraint(rejected, best, req)
+    return out
+
+
+def binding_constraint(rejected: list, best: dict, req: Request) -> str:
+    """Which constraint binds when nothing meets the SLOs, and what would relax it."""
+    reasons = [r["reason"] for r in rejected]
+    if reasons and all(r.startswith("memory") for r in reasons):
+        return "memory: the model does not fit any candidate at tp <= 8; add larger devices or a smaller format"
+    parts = []
+    if best["ttft"] > req.slo_ttft:
+        parts.append(f"TTFT binds: the fastest prefill at the P{int(req.percentile * 100)} prompt is "
+                     f"{best['ttft']:.3g} s; relax --slo-ttft to >= {best['ttft'] * 1.05:.3g} s, shorten prompts, "
+                     f"or add faster devices")
+    if req.slo_tpot is not None and best["tpot"] > req.slo_tpot:
+        parts.append(f"TPOT binds: the fastest decode step is {best['tpot']:.3g} s; relax --slo-tpot to >= "
+                     f"{best['tpot'] * 1.05:.3g} s or use a smaller format / more tensor parallelism")
+    if not parts:
+        parts.append("throughput binds: no candidate reaches the SLOs under this load; raise the replica limit or "
+                     "lower --qps")
+    return "; ".join(parts)
+
+
+def parse_prices(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        m = re.fullmatch(r"([^=\s]+)=([0-9.eE+]+)", item.strip())
+        if not m:
+            raise PlanError(f"--price-per-hour {item}: expected HW=USD, e.g. h100=2.5")
+        from costmodel.spec.hardware import load_hardware
+
+        out[load_hardware(m.group(1)).id] = float(m.group(2))
+    return out

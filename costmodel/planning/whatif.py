@@ -1,0 +1,42 @@
+"""What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot)."""
+from __future__ import annotations
+
+from costmodel.planning.plan import PlanError, plan, request
+
+VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
+             "prompt": "prompt", "gen": "gen"}
+
+
+def parse_vary(text: str) -> tuple[str, list]:
+    if "=" not in text:
+        raise PlanError(f"--vary {text}: expected NAME=V1,V2,... (names: {', '.join(VARIABLES)})")
+    name, values = text.split("=", 1)
+    name = name.strip()
+    if name not in VARIABLES:
+        raise PlanError(f"--vary {name}: expected one of {', '.join(VARIABLES)}")
+    sep = "|" if "|" in values else ","
+    vals = [v.strip() for v in values.split(sep) if v.strip()]
+    if not vals:
+        raise PlanError(f"--vary {text}: no values")
+    return name, vals
+
+
+def whatif(base: dict, vary: str, build_request=request) -> list[dict]:
+    """One plan per value; each row has the cheapest deployment overall and per device.
+
+        >>> whatif(dict(model="llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5,
+        ...             candidates="h100,l40s"), "qps=5,10,20")
+    """
+    name, values = parse_vary(vary)
+    rows = []
+    for v in values:
+        kw = dict(base)
+        key = VARIABLES[name]
+        kw[key] = float(v) if key in ("qps", "slo_ttft", "slo_tpot", "prompt", "gen") else v.replace("+", ",")
+        result = plan(build_request(**kw))
+        per_device = {}
+        for d in result["deployments"]:
+            per_device.setdefault(d["hardware"], d)
+        rows.append({"value": v, "best": result["deployments"][0] if result["deployments"] else None,
+                     "per_device": per_device, "binding": result.get("binding")})
+    return rows

@@ -1,0 +1,225 @@
+"""Find, read and index the YAML catalogue (hardware, models, formats, calibration).
+
+Search order: directories in `COSTMODEL_PATH` (os.pathsep-separated; each may hold
+`hardware/`, `models/`, ... sub-folders), then the catalogue shipped with the package.
+Earlier entries win on id clashes, so users override or add specs without touching code.
+YAML is always read with safe loading.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from costmodel.errors import SpecError, unknown
+from costmodel.spec.units import parse_quantity
+
+_LIST_KEY = {"hardware": "devices", "models": "models", "formats": "formats"}
+
+try:  # the C loader is ~10x faster; fall back to pure Python
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+def builtin_root() -> Path:
+    """The shipped catalogue: `costmodel/_catalog` in a wheel, the repo root in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_catalog"
+    return packaged if packaged.is_dir() else package.parent
+
+
+def search_roots() -> list[Path]:
+    roots = [Path(p).expanduser() for p in os.environ.get("COSTMODEL_PATH", "").split(os.pathsep) if p]
+    return roots + [builtin_root()]
+
+
+def read_yaml(path: Path) -> Any:
+    """Safe-load a YAML file; a syntax error becomes a SpecError naming file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.load(fh, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path}{where}: malformed YAML ({problem})") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalogue entry (a device, a model, a format) with its file's sources."""
+
+    data: dict
+    file: Path
+    sources: dict
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    def where(self, field: str) -> str:
+        return f"{self.file} [{self.data.get('id', '?')}] field '{field}'"
+
+    def get(self, field: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in field.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def require(self, field: str, types: type | tuple = object, expected: str = "") -> Any:
+        value = self.get(field, _MISSING)
+        if value is _MISSING:
+            raise SpecError(f"{self.where(field)}: missing; expected {expected or 'a value'}")
+        if not isinstance(value, types):
+            raise SpecError(f"{self.where(field)}: got {value!r}; expected {expected or types}")
+        return value
+
+    def source_of(self, field: str, node: Any) -> str:
+        """Resolve a figure's `source:` (a key of the file's `sources:` or a literal text)."""
+        src = node.get("source") if isinstance(node, dict) else None
+        if not isinstance(src, str) or not src.strip():
+            raise SpecError(f"{self.where(field)}: has no source; every figure needs 'source:'")
+        return str(self.sources.get(src, src))
+
+    def figure(self, field: str, kind: str, required: bool = False) -> tuple[float, str] | None:
+        """A sourced quantity `{value: '3.35 TB/s', source: ...}` -> (SI value, source text)."""
+        node = self.get(field, _MISSING)
+        if node is _MISSING or node is None:
+            if required:
+                raise SpecError(f"{self.where(field)}: missing; expected {{value: ..., source: ...}}")
+            return None
+        if not isinstance(node, dict) or "value" not in node:
+            raise SpecError(f"{self.where(field)}: got {node!r}; expected {{value: ..., source: ...}}")
+        value = parse_quantity(node["value"], kind, self.where(field))
+        if value <= 0 and kind != "usd":
+            raise SpecError(f"{self.where(field)}: {node['value']!r} must be positive")
+        source = self.source_of(field, node)
+        date = node.get("date")
+        return value, (f"{source} (as of {date})" if date else source)
+
+
+_MISSING = object()
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def entries_in_file(path: Path, kind: str) -> list[Entry]:
+    """The entries a catalogue file defines, with `defaults:` merged in."""
+    doc = read_yaml(path)
+    key = _LIST_KEY[kind]
+    if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+        raise SpecError(f"{path}: expected a mapping with a '{key}:' list of entries")
+    sources = doc.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise SpecError(f"{path}: 'sources:' must map keys to URLs or texts")
+    defaults = doc.get("defaults") or {}
+    out = []
+    for i, raw in enumerate(doc[key]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
+            raise SpecError(f"{path}: entry {i + 1} of '{key}' has no 'id:' (expected a lowercase-with-dashes id)")
+        out.append(Entry(_merge(defaults, raw), path, sources))
+    return out
+
+
+@dataclass(frozen=True)
+class Index:
+    """Ids and aliases of one kind of catalogue entry."""
+
+    kind: str
+    entries: dict  # id -> Entry
+    aliases: dict  # alias -> id
+
+    def resolve(self, name: str) -> tuple[Entry, str | None]:
+        """Entry for an id or alias; the second item is the id an alias resolved to."""
+        key = name.strip().lower()
+        if key in self.entries:
+            return self.entries[key], None
+        if key in self.aliases:
+            target = self.aliases[key]
+            return self.entries[target], target
+        singular = {"models": "model", "formats": "format"}.get(self.kind, self.kind)
+        raise unknown(singular, name, list(self.entries) + list(self.aliases))
+
+    def ids(self) -> list[str]:
+        return sorted(self.entries)
+
+
+def _files(kind: str) -> Iterator[Path]:
+    for root in search_roots():
+        folder = root / kind
+        if folder.is_dir():
+            yield from sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+
+
+@functools.lru_cache(maxsize=None)
+def _index_cached(kind: str, path_env: str) -> Index:
+    entries: dict = {}
+    aliases: dict = {}
+    for path in _files(kind):
+        for entry in entries_in_file(path, kind):
+            eid = entry.id.lower()
+            if eid in entries:  # an earlier root (COSTMODEL_PATH) wins
+                continue
+            entries[eid] = entry
+    for eid, entry in entries.items():
+        for alias in entry.get("aliases") or []:
+            aliases.setdefault(str(alias).lower(), eid)
+    return Index(kind, entries, aliases)
+
+
+def index(kind: str) -> Index:
+    """The index of one catalogue kind (cached per COSTMODEL_PATH value)."""
+    if kind not in _LIST_KEY:
+        raise ValueError(kind)
+    return _index_cached(kind, os.environ.get("COSTMODEL_PATH", ""))
+
+
+def looks_like_path(name: str) -> bool:
+    return name.endswith((".yaml", ".yml", ".json")) or os.sep in name or name.startswith(".")
+
+
+def entry_from_file(path: str, kind: str) -> Entry:
+    """A single entry from a user-given file (one device or model)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise SpecError(f"{p}: no such file")
+    found = entries_in_file(p, kind)
+    if len(found) != 1:
+        ids = ", ".join(e.id for e in found)
+        raise SpecError(f"{p}: holds {len(found)} entries ({ids}); pass a file with one, "
+                        f"or put the file in a folder on COSTMODEL_PATH and use its id")
+    return found[0]
+
+
+def resolve(kind: str, name: str, from_entry, from_path=None) -> tuple[Any, str | None]:
+    """(spec, id an alias resolved to or None) for an id, alias or spec path; cached.
+
+    `from_entry` converts a catalogue Entry to a spec; `from_path` (default: a one-entry
+    YAML file) loads a user-given path.
+    """
+    return _resolve_cached(kind, name, from_entry, from_path, os.environ.get("COSTMODEL_PATH", ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve_cached(kind, name, from_entry, from_path, path_env):
+    if looks_like_path(name):
+        if from_path is not None:
+            return from_path(name), None
+        return from_entry(entry_from_file(name, kind)), None
+    entry, alias_of = index(kind).resolve(name)
+    return from_entry(entry), alias_of

@@ -1,0 +1,159 @@
+"""Efficiency, overhead and engine-limit parameters, looked up per device and engine.
+
+Every `calibration/*.yaml` may hold `global`, `families`, `devices` blocks and an `engines`
+block with the same three levels per inference engine. Lookup for (device, family, engine),
+later entries winning:
+  global -> families[family] -> devices[device]
+  -> engines[engine].global -> engines[engine].families[family] -> engines[engine].devices[device]
+`defaults.yaml` holds sourced defaults; `fitted.yaml` (written by `costmodel calibrate`)
+holds fitted values with their provenance.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Mapping
+
+from costmodel.spec.catalog import read_yaml, search_roots
+from costmodel.errors import SpecError, unknown
+
+ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlc", "numpy", "torch", "ideal")
+ENGINE_ALIASES = {"tensorrt": "trt-llm", "tensorrt-llm": "trt-llm", "trtllm": "trt-llm", "trt": "trt-llm",
+                  "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "pytorch": "torch", "datasheet": "ideal",
+                  "roofline": "ideal"}
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Roofline parameters for one device under one engine.
+
+    time(op) = max(FLOPs / (peak · compute_efficiency · scale_dtype · M/(M + compute_half_rows)),
+                   bytes / (bandwidth · memory_efficiency)) + kernels · kernel_overhead_s
+    """
+
+    compute_efficiency: float
+    compute_half_rows: float
+    memory_efficiency: float
+    kernel_overhead_s: float
+    step_overhead_s: float
+    comm_efficiency: float
+    comm_latency_s: float
+    usable_memory_fraction: float
+    prefill_chunk_tokens: float
+    idle_power_fraction: float
+    dequant_tile_tokens: float
+    max_batch: float
+    kv_reserved_gen_fraction: float
+    int_matmul_scale: float
+    fp8_matmul_scale: float
+    fp4_matmul_scale: float
+    engine: str = "ideal"
+    levels: tuple = ()  # which calibration levels supplied values, most specific last
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def matmul_scale(self, dtype: str) -> float:
+        """Achieved fraction of a datatype's peak relative to the 16-bit path."""
+        if dtype.startswith("int"):
+            return self.int_matmul_scale
+        return {"fp8": self.fp8_matmul_scale, "fp6": self.fp8_matmul_scale, "fp4": self.fp4_matmul_scale}.get(dtype, 1.0)
+
+
+PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels"))
+_FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
+_AT_MOST_ONE = ("idle_power_fraction",)
+
+
+def _read_block(block, sources: dict, path: str, where: str) -> dict:
+    out = {}
+    if block is None:
+        return out
+    if not isinstance(block, dict):
+        raise SpecError(f"{path}: {where}: expected a mapping of parameter -> {{value, source}}")
+    for name, node in block.items():
+        if name not in PARAMS:
+            raise SpecError(f"{path}: {where}.{name}: unknown parameter; expected one of {', '.join(PARAMS)}")
+        if not isinstance(node, dict) or "value" not in node or not node.get("source"):
+            raise SpecError(f"{path}: {where}.{name}: expected {{value: <number>, source: ...}}")
+        try:
+            value = float(node["value"])
+        except (TypeError, ValueError):
+            raise SpecError(f"{path}: {where}.{name}: got {node['value']!r}; expected a number") from None
+        if value < 0 or (name in _FRACTIONS and not 0 < value <= 1) or (name in _AT_MOST_ONE and value > 1):
+            raise SpecError(f"{path}: {where}.{name}: {value} is out of range")
+        out[name] = (value, str(sources.get(node["source"], node["source"])))
+    return out
+
+
+@dataclass
+class _Tables:
+    levels: dict  # (engine or None, 'global'|family|device name, kind) -> {param: (value, source)}
+    default_engine: dict
+
+
+def _merge_level(tables: dict, key: tuple, block: dict) -> None:
+    tables.setdefault(key, {}).update(block)
+
+
+@functools.lru_cache(maxsize=None)
+def _tables(path_env: str) -> _Tables:
+    levels: dict = {}
+    default_engine: dict = {}
+    for root in reversed(search_roots()):  # user roots last, so they override
+        folder = root / "calibration"
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.yaml")):
+            doc = read_yaml(path) or {}
+            src = doc.get("sources") or {}
+            p = str(path)
+
+            def three(engine, node, where):
+                node = node or {}
+                _merge_level(levels, (engine, "global", ""), _read_block(node.get("global"), src, p, f"{where}global"))
+                for kind in ("families", "devices"):
+                    for name, block in (node.get(kind) or {}).items():
+                        _merge_level(levels, (engine, kind, name), _read_block(block, src, p, f"{where}{kind}.{name}"))
+
+            three(None, doc, "")
+            for engine, node in (doc.get("engines") or {}).items():
+                if engine not in ENGINES:
+                    raise SpecError(f"{p}: engines.{engine}: unknown engine; expected one of {', '.join(ENGINES)}")
+                three(engine, node, f"engines.{engine}.")
+            default_engine.update(doc.get("default_engine") or {})
+    missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
+    if missing:
+        raise SpecError(f"calibration: global parameter '{missing[0]}' is defined in no calibration/*.yaml")
+    return _Tables(levels, default_engine)
+
+
+def tables() -> _Tables:
+    return _tables(os.environ.get("COSTMODEL_PATH", ""))
+
+
+def resolve_engine(engine: str | None, family: str) -> str:
+    """'auto' (or None) -> the family's default engine; otherwise a known engine name."""
+    if engine in (None, "", "auto"):
+        return tables().default_engine.get(family, "ideal")
+    name = engine.strip().lower()
+    name = ENGINE_ALIASES.get(name, name)
+    if name not in ENGINES:
+        raise unknown("engine", engine, ENGINES)
+    return name
+
+
+def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal") -> Efficiency:
+    """Parameters for a device under an engine (most specific level wins)."""
+    t = tables()
+    eng = resolve_engine(engine, family)
+    merged: dict = {}
+    used = []
+    for e in (None, eng):
+        for kind, name in (("global", ""), ("families", family), ("devices", hardware_id)):
+            block = t.levels.get((e, kind, name))
+            if block:
+                merged.update(block)
+                used.append(f"{e or 'defaults'}:{kind if kind == 'global' else name}")
+    return Efficiency(**{k: merged[k][0] for k in PARAMS}, engine=eng, levels=tuple(used),
+                      sources=MappingProxyType({k: merged[k][1] for k in PARAMS}))

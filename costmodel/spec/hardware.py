@@ -1,0 +1,118 @@
+"""Hardware specs: a frozen, validated `Hardware` per device, SI units, each figure sourced."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from costmodel.spec.catalog import Entry, index, resolve
+from costmodel.errors import SpecError
+
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
+FAMILIES = ("nvidia-datacenter", "nvidia-consumer", "nvidia-jetson", "amd-instinct",
+            "google-tpu", "intel-gaudi", "apple-gpu", "cpu")
+KINDS = ("gpu", "cpu", "tpu", "npu")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One device. Peaks are dense FLOP/s (or OP/s) per datatype; bandwidths in B/s."""
+
+    id: str
+    name: str
+    vendor: str
+    family: str
+    kind: str
+    memory_bytes: float
+    memory_bandwidth: float
+    peaks: Mapping[str, float]
+    last_level_cache_bytes: float | None = None
+    tdp_w: float | None = None
+    interconnect_bandwidth: float | None = None  # bidirectional per device
+    interconnect_kind: str | None = None
+    price_per_hour: float | None = None
+    list_price_usd: float | None = None
+    year: int | None = None
+    memory_kind: str | None = None
+    aliases: tuple = ()
+    notes: str = ""
+    file: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def peak(self, dtype: str) -> float | None:
+        return self.peaks.get(dtype)
+
+    def has(self, dtype: str) -> bool:
+        return dtype in self.peaks
+
+
+def hardware_from_entry(e: Entry) -> Hardware:
+    """Validate one catalogue entry and convert it to SI."""
+    sources: dict = {}
+
+    def fig(name: str, kind: str, required: bool = False) -> float | None:
+        got = e.figure(name, kind, required)
+        if got is None:
+            return None
+        sources[name] = got[1]
+        return got[0]
+
+    name = e.require("name", str, "the device's full name")
+    vendor = e.require("vendor", str, "the vendor's name")
+    family = e.require("family", str, "one of " + ", ".join(FAMILIES))
+    if family not in FAMILIES:
+        raise SpecError(f"{e.where('family')}: got {family!r}; expected one of {', '.join(FAMILIES)}")
+    kind = e.require("kind", str, "one of " + ", ".join(KINDS))
+    if kind not in KINDS:
+        raise SpecError(f"{e.where('kind')}: got {kind!r}; expected one of {', '.join(KINDS)}")
+    peak_node = e.get("peak")
+    if not isinstance(peak_node, dict) or "fp32" not in peak_node:
+        raise SpecError(f"{e.where('peak')}: expected a mapping of datatype -> {{value, source}} "
+                        f"including fp32 (datatypes: {', '.join(DTYPES)})")
+    peaks = {}
+    for dtype in peak_node:
+        if dtype not in DTYPES:
+            raise SpecError(f"{e.where('peak.' + dtype)}: unknown datatype; expected one of {', '.join(DTYPES)}")
+        peaks[dtype] = fig(f"peak.{dtype}", "flops", required=True)
+    ic_bw = fig("interconnect.bandwidth", "bandwidth")
+    year = e.get("year")
+    return Hardware(
+        id=e.id.lower(),
+        name=name,
+        vendor=vendor,
+        family=family,
+        kind=kind,
+        memory_bytes=fig("memory_capacity", "bytes", required=True),
+        memory_bandwidth=fig("memory_bandwidth", "bandwidth", required=True),
+        peaks=MappingProxyType(peaks),
+        last_level_cache_bytes=fig("last_level_cache", "bytes"),
+        tdp_w=fig("tdp", "power"),
+        interconnect_bandwidth=ic_bw,
+        interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
+        price_per_hour=fig("price.cloud", "usd_per_hour"),
+        list_price_usd=fig("price.list", "usd"),
+        year=int(year) if isinstance(year, int) else None,
+        memory_kind=e.get("memory_kind"),
+        aliases=tuple(str(a).lower() for a in e.get("aliases") or ()),
+        notes=str(e.get("notes") or "").strip(),
+        file=str(e.file),
+        sources=MappingProxyType(sources),
+    )
+
+
+def resolve_hardware(name: str) -> tuple[Hardware, str | None]:
+    """(Hardware, id an alias resolved to or None) for an id, alias or YAML path."""
+    return resolve("hardware", name, hardware_from_entry)
+
+
+def load_hardware(name: str) -> Hardware:
+    """The `Hardware` for an id (`h100-sxm`), alias (`h100`) or YAML path.
+
+        >>> costmodel.load_hardware("h100").memory_bandwidth   # bytes/s
+    """
+    return resolve_hardware(name)[0]
+
+
+def all_hardware() -> list[Hardware]:
+    idx = index("hardware")
+    return [load_hardware(i) for i in idx.ids()]

@@ -1,0 +1,88 @@
+"""Parameter counts from an architecture, split by the precision they are stored in.
+
+Counts follow the HuggingFace module layout: embeddings (+ learned positions, token types,
+ViT patch projection), per layer q/k/v/o (or MLA's low-rank projections), MLP or experts
+plus router, norms and biases, final norm, LM head unless tied, BERT pooler / ViT classifier.
+"""
+from __future__ import annotations
+
+from costmodel.spec.model import Model
+
+
+def attention_params(m: Model) -> int:
+    """Matrix weights of one layer's attention block."""
+    h, H = m.hidden_size, m.heads
+    if m.mla is not None:
+        a = m.mla
+        qk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = h * a.q_lora_rank + a.q_lora_rank * H * qk if a.q_lora_rank else h * H * qk
+        kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
+        return q + kv + H * a.v_head_dim * h
+    d = m.head_dim
+    return h * H * d + 2 * h * m.kv_heads * d + H * d * h
+
+
+def attention_bias_params(m: Model) -> int:
+    if m.attention_bias == "none" or m.mla is not None:
+        return 0
+    qkv = (m.heads + 2 * m.kv_heads) * m.head_dim
+    return qkv + (m.hidden_size if m.attention_bias == "all" else 0)
+
+
+def mlp_params(m: Model, width: int) -> int:
+    """One (dense or expert) MLP of intermediate `width`: gate+up+down, or up+down."""
+    return (3 if m.gated_mlp else 2) * m.hidden_size * width
+
+
+def mlp_bias_params(m: Model, width: int) -> int:
+    return ((2 if m.gated_mlp else 1) * width + m.hidden_size) if m.mlp_bias else 0
+
+
+def param_breakdown(m: Model) -> dict[str, float]:
+    """Parameters by role. `experts` is every routed expert; `experts_active` those used per token."""
+    h, V = m.hidden_size, m.vocab_size
+    norm = h if m.norm == "rmsnorm" else 2 * h
+    embed = V * h
+    if m.position == "learned":
+        embed += m.max_position_embeddings * h
+    embed += m.type_vocab_size * h
+    if m.is_vision:
+        embed += m.channels * m.patch_size**2 * h + h + h  # patch projection + bias, class token
+    mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
+    out = {
+        "embedding": float(embed),
+        "attention": float(m.layers * attention_params(m)),
+        "mlp": float(m.dense_layers * mlp_params(m, m.dense_intermediate)),
+        "experts": 0.0,
+        "experts_active": 0.0,
+        "shared_experts": 0.0,
+        "router": 0.0,
+        "norms": float(m.layers * (m.norms_per_layer * norm + mla_norms) + norm),
+        "biases": float(m.layers * attention_bias_params(m) + m.dense_layers * mlp_bias_params(m, m.dense_intermediate)),
+        "lm_head": 0.0 if m.tied_embeddings or m.is_encoder else float(V * h + (V if m.lm_head_bias else 0)),
+        "head": 0.0,
+    }
+    if m.moe is not None:
+        e, L = m.moe, m.moe_layers
+        out["experts"] = float(L * e.experts * mlp_params(m, e.expert_intermediate_size))
+        out["experts_active"] = float(L * e.top_k * mlp_params(m, e.expert_intermediate_size))
+        out["shared_experts"] = float(L * e.shared_experts * mlp_params(m, e.shared_intermediate_size))
+        out["router"] = float(L * h * e.experts)
+        out["biases"] += float(L * (e.experts * mlp_bias_params(m, e.expert_intermediate_size) + (e.experts if m.mlp_bias else 0)))
+    if m.pooler:
+        out["head"] += float(h * h + h)
+    if m.is_vision and m.num_classes:
+        out["head"] += float(h * m.num_classes + m.num_classes)
+    return out
+
+
+def param_count(m: Model) -> float:
+    """Total parameters (every routed expert counted once)."""
+    b = param_breakdown(m)
+    return sum(v for k, v in b.items() if k != "experts_active")
+
+
+def active_param_count(m: Model) -> float:
+    """Parameters used per token: routed experts counted top-k of E."""
+    b = param_breakdown(m)
+    return sum(v for k, v in b.items() if k != "experts")

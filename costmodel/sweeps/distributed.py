@@ -1,0 +1,59 @@
+"""Optional: run a sweep's chunks on a Dask cluster (`pip install 'costmodel[distributed]'`).
+
+Workers receive the sweep's arguments (ids and lists), rebuild the column tables once per
+process and evaluate chunks by flat index range, so results equal the local run exactly.
+"""
+from __future__ import annotations
+
+import functools
+import json
+
+from costmodel.errors import CostModelError
+
+
+@functools.lru_cache(maxsize=8)
+def _tables(key: str):
+    from costmodel.sweeps.grid import Tables, make_axes
+
+    return Tables(make_axes(**json.loads(key)))
+
+
+def _chunk(key: str, start: int, stop: int, task, accuracy_file):
+    import numpy as np
+
+    from costmodel.sweeps.grid import evaluate_chunk
+
+    return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file)
+
+
+def run_chunks(kwargs: dict, size: int, chunk: int, task, accuracy_file, scheduler: str | None, workers: int | None,
+               progress=None) -> list:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise CostModelError("distributed sweeps need Dask: pip install 'costmodel[distributed]'") from None
+    key = json.dumps(kwargs, sort_keys=True, default=list)
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        bounds = [(s, min(size, s + chunk)) for s in range(0, size, chunk)]
+        futures = [client.submit(_chunk, key, a, b, task, accuracy_file, pure=False) for a, b in bounds]
+        order = {f.key: i for i, f in enumerate(futures)}
+        parts = [None] * len(futures)
+        done = 0
+        for fut in as_completed(futures):
+            i = order[fut.key]
+            parts[i] = fut.result()
+            done += bounds[i][1] - bounds[i][0]
+            if progress:
+                progress(done, size)
+        return parts
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

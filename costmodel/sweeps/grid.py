@@ -1,0 +1,200 @@
+"""The grid of a sweep: its axes (resolved specs and numeric lists), the per-axis column tables,
+and the evaluation of one chunk of flat configuration indices by the array engine.
+Shared by the local sweep and the Dask workers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.evaluate import evaluate
+from costmodel.errors import CostModelError
+from costmodel.spec.engine_params import resolve_engine
+from costmodel.spec.formats import resolve_format
+from costmodel.spec.hardware import resolve_hardware
+from costmodel.spec.model_catalog import resolve_model
+
+METRICS = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
+           "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens", "batch", "max_batch")
+MEMORY = ("weights_bytes", "kv_cache_bytes", "total_bytes", "capacity_bytes")
+REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device without an interconnect",
+           "does not fit in memory", "format not runnable on the device")
+CHUNK = 1 << 16
+
+
+class SweepError(CostModelError):
+    """Bad sweep input."""
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The sweep's axes: categorical choices (resolved specs) and numeric lists."""
+
+    models: list
+    hardware: list
+    formats: list
+    kv_formats: list  # Format or None
+    engines: list  # engine names per hardware handled at gather time ('auto' resolved per device)
+    batch: np.ndarray  # -1 = max
+    tp: np.ndarray
+    prompt: np.ndarray
+    gen: np.ndarray
+    context: np.ndarray
+    names: dict = field(default_factory=dict)  # axis -> display names
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.models), len(self.hardware), len(self.formats), len(self.kv_formats), len(self.engines),
+                len(self.batch), len(self.tp), len(self.prompt), len(self.gen), len(self.context))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def _as_list(x, default):
+    if x is None:
+        return list(default)
+    if isinstance(x, (str, int, float)):
+        return [x]
+    out = list(x)
+    if not out:
+        raise SweepError("an axis of the sweep is empty: every list needs at least one value")
+    return out
+
+
+def _ints(name: str, values, allow_max=False, minimum=0) -> np.ndarray:
+    out = []
+    for v in values:
+        if allow_max and isinstance(v, str) and v.strip().lower() == "max":
+            out.append(-1)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise SweepError(f"--{name} {v!r}: expected integers{' or max' if allow_max else ''}") from None
+        if not f.is_integer() or f < minimum:
+            raise SweepError(f"--{name} {v!r}: expected integers >= {minimum}")
+        out.append(int(f))
+    return np.array(out, dtype=float)
+
+
+def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None,
+              gen=None, context=None) -> Axes:
+    models = [resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])]
+    hws = [resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])]
+    fmts = [resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])]
+    kvs = [None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])]
+    engines = [str(e) for e in _as_list(engine, ["auto"])]
+    for e in engines:
+        resolve_engine(e, "nvidia-datacenter")  # validates the name
+    ax = Axes(models, hws, fmts, kvs, engines,
+              _ints("batch", _as_list(batch, [1]), allow_max=True, minimum=1),
+              _ints("tp", _as_list(tp, [1]), minimum=1), _ints("prompt", _as_list(prompt, [512])),
+              _ints("gen", _as_list(gen, [128])), _ints("context", _as_list(context, [0])))
+    return ax
+
+
+class Tables:
+    """Per-axis column tables, gathered by index for each chunk."""
+
+    def __init__(self, ax: Axes):
+        self.ax = ax
+        rows = [model_row(m) for m in ax.models]
+        self.m = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
+        # hardware x engine
+        hrows, self.engine_names = [], []
+        for h in ax.hardware:
+            for e in ax.engines:
+                name = resolve_engine(e, h.family)
+                self.engine_names.append(name)
+                hrows.append(hardware_row(h, name))
+        self.hw = {k: np.array([r[k] for r in hrows], dtype=float) for k in hrows[0]}
+        # format x hardware x kv x engine (format rows depend on the device and engine)
+        frows, ok = [], []
+        for f in ax.formats:
+            for h in ax.hardware:
+                for kv in ax.kv_formats:
+                    for e in ax.engines:
+                        try:
+                            frows.append(format_row(f, h, kv, False, resolve_engine(e, h.family)))
+                            ok.append(True)
+                        except CostModelError:
+                            frows.append(format_row(load_bf16(), h, kv, False, resolve_engine(e, h.family)))
+                            ok.append(False)
+        self.f = {k: np.array([r[k] for r in frows], dtype=float) for k in frows[0]}
+        self.f_ok = np.array(ok)
+
+
+def load_bf16():
+    return resolve_format("bf16")[0]
+
+
+def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
+    ax = tab.ax
+    idx = np.unravel_index(flat, ax.shape)
+    im, ih, iff, ik, ie, ib, it, ip, ig, ic = idx
+    n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
+    hw_i = ih * n_e + ie
+    f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
+    return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
+            "batch": ax.batch[ib], "tp": ax.tp[it], "prompt": ax.prompt[ip], "gen": ax.gen[ig],
+            "context": ax.context[ic]}
+
+
+def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None) -> dict:
+    """Metric columns for the configurations with flat indices `flat` (one engine call)."""
+    c = _chunk_columns(tab, flat)
+    m = {k: v[c["im"]] for k, v in tab.m.items()}
+    hw = {k: v[c["hw_i"]] for k, v in tab.hw.items()}
+    f = {k: v[c["f_i"]] for k, v in tab.f.items()}
+    tp = c["tp"]
+    heads_ok = np.mod(m["heads"], tp) == 0
+    link_ok = (tp == 1) | (hw["interconnect"] > 0)
+    fmt_ok = tab.f_ok[c["f_i"]]
+    tp_eval = np.where(heads_ok & link_ok, tp, 1.0)
+    res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
+                   tp_eval, 1.0, 1.0)
+    out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
+    mem = res.memory
+    out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
+               capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
+    fits = np.asarray(res.metrics["fits"], dtype=bool)
+    valid = heads_ok & link_ok & fmt_ok
+    reason = np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
+    for k in METRICS[:8]:
+        out[k] = np.where(valid, out[k], np.nan)
+    out["fits"] = fits & valid
+    out["valid"] = valid
+    out["reason_code"] = reason.astype(np.int8)
+    for key in ("im", "ih", "if", "ik", "ie"):
+        out[key] = c[key].astype(np.int32)
+    for key in ("tp", "prompt", "gen", "context"):
+        out[key] = c[key]
+    out["batch_requested"] = c["batch"]
+    if task:
+        out["accuracy"] = _accuracy_column(tab, c, task, accuracy_file)
+    return out
+
+
+def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> np.ndarray:
+    from costmodel.spec.quality import QualityError, accuracy
+
+    table = np.full((len(tab.ax.models), len(tab.ax.formats)), np.nan)
+    for i, m in enumerate(tab.ax.models):
+        for j, f in enumerate(tab.ax.formats):
+            try:
+                acc = accuracy(m.id, f.id, task, accuracy_file)
+                if acc.basis == "exact":  # never borrow another format's accuracy in a sweep
+                    table[i, j] = acc.value
+            except QualityError as exc:
+                if "unknown task" in str(exc):
+                    raise
+    return table[c["im"], c["if"]]
+
+
+def chunks(n: int, size: int = CHUNK) -> Iterator[np.ndarray]:
+    for start in range(0, n, size):
+        yield np.arange(start, min(n, start + size), dtype=np.int64)

@@ -1,0 +1,182 @@
+"""Sweeps: the cartesian product of lists of models, devices, formats, engines and workloads,
+evaluated by the array engine in chunks of bounded size (one code path with `estimate`).
+
+    >>> r = costmodel.sweeps.sweep(models=["llama-3.1-8b", "llama-3.1-70b"], hw=["h100", "b200"],
+    ...                     fmt=["bf16", "fp8", "nvfp4"], batch=[1, 8, "max"], tp=[1, 2, 4])
+    >>> len(r), r["tpot_s"][:3], r.to_pandas()
+
+Configurations that cannot run (tp not dividing the heads, tp without an interconnect) or do
+not fit in memory stay in the result with `valid` / `fits` False and a `reason`; nothing is
+dropped silently.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from costmodel.sweeps.grid import (CHUNK, REASONS, Axes, SweepError, Tables,
+                                   chunks, evaluate_chunk, make_axes)
+
+
+class SweepResult:
+    """Columnar result: `len(r)`, `r["tpot_s"]` (numpy), `r["model"]` (names), `.to_pandas()`."""
+
+    def __init__(self, ax: Axes, cols: dict, engine_names: list):
+        self.ax = ax
+        self.cols = cols
+        self.engine_names = engine_names
+
+    def __len__(self) -> int:
+        return len(self.cols["tpot_s"])
+
+    def _names(self, key: str) -> np.ndarray:
+        ax = self.ax
+        if key == "model":
+            return np.array([m.id for m in ax.models])[self.cols["im"]]
+        if key == "hardware":
+            return np.array([h.id for h in ax.hardware])[self.cols["ih"]]
+        if key == "format":
+            return np.array([f.id for f in ax.formats])[self.cols["if"]]
+        if key == "kv_format":
+            return np.array([k.id if k else "" for k in ax.kv_formats])[self.cols["ik"]]
+        if key == "engine":
+            hw_i = self.cols["ih"] * len(ax.engines) + self.cols["ie"]
+            return np.array(self.engine_names)[hw_i]
+        if key == "reason":
+            return np.array(REASONS)[self.cols["reason_code"]]
+        raise KeyError(key)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in ("model", "hardware", "format", "kv_format", "engine", "reason"):
+            return self._names(key)
+        if key in self.cols:
+            return self.cols[key]
+        raise KeyError(f"no column {key!r}; columns: {', '.join(self.columns)}")
+
+    @property
+    def columns(self) -> list:
+        hidden = {"im", "ih", "if", "ik", "ie", "reason_code"}
+        return ["model", "hardware", "format", "kv_format", "engine"] + [k for k in self.cols if k not in hidden] + ["reason"]
+
+    def to_dict(self) -> dict:
+        return {k: self[k] for k in self.columns}
+
+    def to_pandas(self):
+        try:
+            import pandas as pd
+        except ImportError:
+            raise SweepError("to_pandas() needs pandas (pip install pandas)") from None
+        return pd.DataFrame(self.to_dict())
+
+
+def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None, gen=None,
+          context=None, task: str | None = None, accuracy_file: str | None = None, chunk: int = CHUNK,
+          progress: Callable | None = None, max_rows: int = 20_000_000, scheduler: str | None = None,
+          workers: int | None = None) -> SweepResult:
+    """Evaluate the cartesian product in memory (use `sweep_to_file` for very large sweeps).
+
+    With `scheduler` (a Dask scheduler address) or `workers` (a local Dask cluster of that many
+    processes), chunks run on the cluster; the result is identical to the local run.
+
+        >>> r = costmodel.sweep(models=["llama-3.1-8b"], hw=["h100", "b200"], fmt=["bf16", "fp8"], batch=[1, 8, "max"])
+        >>> r["tpot_s"], r.to_pandas()
+    """
+    kwargs = dict(models=models, hw=hw, fmt=fmt, kv_fmt=kv_fmt, engine=engine, batch=batch, tp=tp, prompt=prompt,
+                  gen=gen, context=context)
+    ax = make_axes(**kwargs)
+    if ax.size > max_rows:
+        raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "
+                         f"--out FILE.parquet (costmodel.sweep_to_file)")
+    tab = Tables(ax)
+    if scheduler or workers:
+        from costmodel.sweeps.distributed import run_chunks
+
+        parts = run_chunks(kwargs, ax.size, chunk, task, accuracy_file, scheduler, workers, progress)
+    else:
+        parts = []
+        done = 0
+        for idx in chunks(ax.size, chunk):
+            parts.append(evaluate_chunk(tab, idx, task, accuracy_file))
+            done += len(idx)
+            if progress:
+                progress(done, ax.size)
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return SweepResult(ax, cols, tab.engine_names)
+
+
+def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUNK, task=None, accuracy_file=None,
+                  **axes) -> int:
+    """Stream a sweep to CSV or Parquet chunk by chunk (bounded memory); returns the row count.
+
+        >>> costmodel.sweep_to_file("grid.parquet", models=["llama-3.1-8b"], hw=["h100"], batch=list(range(1, 513)))
+    """
+    ax = make_axes(**axes)
+    tab = Tables(ax)
+    path = str(path)
+    writer = None
+    done = 0
+    if path.endswith(".parquet"):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SweepError("writing .parquet needs pyarrow: pip install 'costmodel[parquet]'") from None
+    elif not path.endswith(".csv"):
+        raise SweepError(f"--out {path}: expected a .csv or .parquet file")
+    try:
+        for idx in chunks(ax.size, chunk):
+            cols = evaluate_chunk(tab, idx, task, accuracy_file)
+            res = SweepResult(ax, cols, tab.engine_names).to_dict()
+            if path.endswith(".parquet"):
+                table = pa.table(res)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+            else:
+                _append_csv(path, res, header=done == 0)
+            done += len(idx)
+            if progress:
+                progress(done, ax.size)
+    finally:
+        if writer is not None:
+            writer.close()
+    return done
+
+
+def _append_csv(path: str, cols: dict, header: bool) -> None:
+    keys = list(cols)
+    with open(path, "w" if header else "a", encoding="utf-8") as fh:
+        if header:
+            fh.write(",".join(keys) + "\n")
+        arrays = [cols[k] for k in keys]
+        text = [a.astype(str) if a.dtype.kind in "fiub" else a for a in arrays]
+        for row in zip(*text):
+            fh.write(",".join(row) + "\n")
+
+
+def read_table(path: str) -> dict:
+    """A sweep file (CSV or Parquet) as columns of numpy arrays."""
+    if str(path).endswith(".parquet"):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SweepError("reading .parquet needs pyarrow") from None
+        t = pq.read_table(path)
+        return {k: t.column(k).to_numpy() for k in t.column_names}
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2:
+        raise SweepError(f"{path}: no rows")
+    header, body = rows[0], rows[1:]
+    cols = {}
+    for j, k in enumerate(header):
+        vals = [r[j] for r in body]
+        try:
+            cols[k] = np.array([float(v) if v not in ("", "nan") else math.nan for v in vals])
+        except ValueError:
+            cols[k] = np.array(vals)
+    return cols

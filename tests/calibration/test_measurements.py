@@ -1,0 +1,47 @@
+import pytest
+
+from costmodel.calibration.measurements import MeasurementError, read_measurements, shipped_measurements
+
+HEADER = "id,source,hardware,devices,tp,model,format,kv_format,framework,batch,prompt_tokens,output_tokens,context_tokens,metric,value,notes\n"
+
+
+def test_shipped_set_reads_with_sources():
+    rows = read_measurements(shipped_measurements())
+    assert len(rows) == 298
+    assert all(r.source for r in rows)
+    assert sum(r.batch < 0 for r in rows) == 82  # batch = max rows
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,prefil_tokens_per_s,10,\n",
+     "unknown metric 'prefil_tokens_per_s' (did you mean 'prefill_tokens_per_s'?)"),
+    ("a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,prefill_tokens_per_s,fast,\n",
+     "column 'value' is 'fast'; expected a positive number"),
+    ("a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,two,512,0,0,prefill_tokens_per_s,10,\n",
+     "column 'batch' is 'two'; expected an integer or 'max'"),
+    ("a,s,h100-sxm,0,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,prefill_tokens_per_s,10,\n",
+     "column 'devices' is '0'"),
+    ("a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,prefill_tokens_per_s,10,\n"
+     "a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,prefill_tokens_per_s,11,\n", "duplicate id 'a'"),
+])
+def test_bad_rows_name_line_column_and_expectation(tmp_path, body, needle):
+    p = tmp_path / "m.csv"
+    p.write_text(HEADER + body)
+    with pytest.raises(MeasurementError) as info:
+        read_measurements(p)
+    assert f"{p}:2" in str(info.value) or f"{p}:3" in str(info.value)
+    assert needle in str(info.value)
+
+
+def test_missing_columns(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("id,hardware,model,metric,value\nx,h100-sxm,llama-2-7b,ttft_ms,3\n")
+    with pytest.raises(MeasurementError, match="missing column"):
+        read_measurements(p)
+
+
+def test_bad_csv_on_the_command_line_is_one_line(run_cli, tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text(HEADER + "a,s,h100-sxm,1,1,llama-2-7b,fp16,,llama.cpp,1,512,0,0,speed,10,\n")
+    code, _, err = run_cli("validate", str(p))
+    assert code == 2 and "unknown metric 'speed'" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,82 @@
+"""validate's statistics on a small hand-made file, skipped rows, intervals on estimates."""
+import json
+
+import numpy as np
+import pytest
+
+from costmodel import estimate
+from costmodel.calibration.measurements import read_measurements, shipped_measurements, write_measurements
+from costmodel.calibration.predict import predict, prepare
+from costmodel.calibration.validate import validate
+
+HEADER = "id,source,hardware,devices,tp,model,format,kv_format,framework,batch,prompt_tokens,output_tokens,context_tokens,metric,value,notes\n"
+CONFIGS = [
+    "r1,hand,h100-sxm,1,1,llama-3.1-8b,fp8,,trt-llm,1,128,1,0,ttft_ms,{v}",
+    "r2,hand,m2-ultra-76c,1,1,llama-2-7b,q4_0,,llama.cpp,1,0,128,0,decode_tokens_per_s,{v}",
+    "r3,hand,rtx-4090,1,1,llama-3-8b,q4_k_m,,llama.cpp,1,512,0,0,prefill_tokens_per_s,{v}",
+    "r4,hand,nosuchgpu,1,1,llama-3-8b,q4_k_m,,llama.cpp,1,512,0,0,prefill_tokens_per_s,{v}",
+]
+
+
+def hand_file(tmp_path, ratios):
+    """A file whose measured values are the engine's own predictions divided by `ratios`."""
+    p = tmp_path / "hand.csv"
+    p.write_text(HEADER + "\n".join(c.format(v=1.0) for c in CONFIGS) + "\n")
+    rs = prepare(read_measurements(p))
+    pred, _ = predict(rs)
+    p.write_text(HEADER + "\n".join(c.format(v=(pred[i] / ratios[i] if i < 3 else 1.0))
+                                    for i, c in enumerate(CONFIGS)) + "\n")
+    return p
+
+
+def test_statistics_by_hand(tmp_path):
+    p = hand_file(tmp_path, [1.1, 0.8, 1.0])   # predicted / measured
+    rep = validate([str(p)])
+    assert rep["scored"] == 3 and rep["skipped_count"] == 1
+    assert rep["skipped"][0]["id"] == "r4" and "unknown hardware 'nosuchgpu'" in rep["skipped"][0]["reason"]
+    o = rep["overall"]
+    assert o["median_ape"] == pytest.approx(0.1)
+    assert o["mean_ape"] == pytest.approx((0.1 + 0.2 + 0.0) / 3)
+    assert o["p90_ape"] == pytest.approx(np.percentile([0.1, 0.2, 0.0], 90))
+    assert o["bias"] == pytest.approx(0.0)            # median of +10%, -20%, 0%
+    assert rep["by_engine"]["llama.cpp"]["n"] == 2 and rep["by_engine"]["trt-llm"]["n"] == 1
+    detail = {d["id"]: d for d in rep["rows_detail"]}
+    assert detail["r2"]["ape"] == pytest.approx(0.2)
+    assert rep["worst"][0]["id"] == "r2"
+
+
+def test_validate_json_cli(run_cli, tmp_path):
+    p = hand_file(tmp_path, [1.1, 0.8, 1.0])
+    code, out, _ = run_cli("validate", str(p), "--json")
+    d = json.loads(out)
+    assert code == 0 and {"id", "measured", "predicted", "ape"} <= set(d["rows_detail"][0])
+    assert d["skipped"][0]["reason"]
+
+
+def test_shipped_set_validates_with_interval_coverage():
+    rep = validate([str(shipped_measurements())])
+    assert rep["scored"] >= 290
+    assert rep["overall"]["median_ape"] < 0.1
+    assert 0.7 <= rep["interval_coverage"]["covered"] <= 0.95
+
+
+def test_estimates_carry_intervals():
+    e = estimate("llama-3.1-8b", "h100-sxm", "fp8", batch=8)
+    d = e.to_dict()
+    for name in ("ttft_s", "tpot_s", "decode_tokens_per_s", "throughput_tokens_per_s"):
+        assert d["interval"][name]["low"] <= d[name] <= d["interval"][name]["high"]
+    assert "leave-one-device-out" in d["interval"]["basis"]
+    assert d["engine"] == "trt-llm" and "trt-llm:nvidia-datacenter" in d["calibration"]
+
+
+def test_batch_max_rows_are_predicted_not_skipped():
+    rows = [r for r in read_measurements(shipped_measurements()) if r.batch < 0]
+    rs = prepare(rows)
+    pred, fits = predict(rs)
+    assert fits.mean() > 0.95 and np.all(pred[fits] > 0)
+
+
+def test_write_then_read_roundtrip(tmp_path):
+    rows = read_measurements(shipped_measurements())[:5]
+    write_measurements(tmp_path / "x.csv", rows)
+    assert read_measurements(tmp_path / "x.csv") == rows

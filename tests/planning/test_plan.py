@@ -1,0 +1,133 @@
+"""Capacity planning: SLOs hold, costs move the right way, the queueing model's closed forms."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from costmodel.planning.plan import Dist, PlanError, Request, plan, replica_perf
+from costmodel.planning.serving import (ReplicaPerf, capacity, md1_wait, mgc_wait, mm1_wait, serve,
+                               simulate_single_server)
+
+
+def request(**kw):
+    base = dict(model="llama-3.1-8b", qps=20.0, prompt=Dist(1000), gen=Dist(300), slo_ttft=1.0, slo_tpot=0.05,
+                percentile=0.9, candidates=["h100", "l40s"], formats=["fp8", "bf16"], tp_options=(1, 2))
+    base.update(kw)
+    return Request(**base)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return plan(request())
+
+
+def test_every_deployment_meets_its_slos_under_the_engine(result):
+    req = request()
+    assert result["deployments"]
+    for d in result["deployments"]:
+        (perf, _), _ = replica_perf(req.model, d["hardware"], d["format"], d["tp"], req)
+        load = serve(perf, req.qps / d["replicas"], d["batch_cap"], req.percentile)
+        assert load.ok and load.ttft_q <= req.slo_ttft and load.tpot <= req.slo_tpot
+        assert req.qps / d["replicas"] < capacity(perf, d["batch_cap"])
+        assert d["devices"] == d["tp"] * d["replicas"]
+        assert d["usd_per_month"] == pytest.approx(d["usd_per_hour"] * 730)
+    costs = [d["usd_per_hour"] for d in result["deployments"]]
+    assert costs == sorted(costs)
+
+
+def test_cost_is_non_decreasing_in_qps():
+    costs = [plan(request(qps=q, candidates=["h100"], formats=["fp8"]))["deployments"][0]["usd_per_hour"]
+             for q in (1, 5, 10, 20, 40, 80)]
+    assert all(b >= a for a, b in zip(costs, costs[1:]))
+
+
+def test_tightening_an_slo_never_lowers_the_cost():
+    loose = plan(request(slo_ttft=2.0, slo_tpot=0.1))["deployments"][0]["usd_per_hour"]
+    tight = plan(request(slo_ttft=0.3, slo_tpot=0.03))["deployments"][0]["usd_per_hour"]
+    assert tight >= loose
+
+
+def test_model_too_big_for_every_candidate():
+    r = plan(request(model="llama-3.1-405b", candidates=["l4"], formats=["bf16"], tp_options=(1, 2, 4, 8)))
+    assert not r["deployments"] and r["binding"].startswith("memory")
+    assert all(x["reason"].startswith("memory") for x in r["rejected"])
+
+
+def test_unreachable_ttft_names_the_binding_constraint():
+    r = plan(request(slo_ttft=0.001))
+    assert not r["deployments"] and "TTFT binds" in r["binding"] and "relax --slo-ttft" in r["binding"]
+
+
+def test_own_prices_show_each_term():
+    r = plan(request(price="own", candidates=["h100"], formats=["fp8"], electricity=0.1, pue=1.2, years=4))
+    d = r["deployments"][0]
+    assert d["usd_per_hour"] == pytest.approx(d["capex_usd_per_hour"] + d["power_usd_per_hour"] + d["hosting_usd_per_hour"])
+    assert d["capex_usd_per_hour"] == pytest.approx(d["devices"] * 30678 / (4 * 8760))
+    r = plan(request(price="own", candidates=["a100"], formats=["fp8"]))
+    assert any("no list price" in x["reason"] for x in r["rejected"])
+
+
+def test_queueing_matches_md1_and_mm1_closed_forms():
+    # degenerate setting: batch cap 1, one request in service at a time, fixed lengths -> M/D/1
+    perf = ReplicaPerf(0.05, 0.05, 0.0, np.array([1.0]), np.array([0.01]), 10.0, 0.0, 1)
+    service = 0.05 + 10 * 0.01
+    for lam in (1.0, 3.0, 5.0):
+        load = serve(perf, lam, 1, 0.5)
+        assert load.ttft_mean - 0.05 == pytest.approx(md1_wait(lam, service), rel=0.02)
+    assert mgc_wait(4.0, 0.2, 1, 1.0)[0] == pytest.approx(mm1_wait(4.0, 0.2), rel=1e-12)
+    # and the closed forms against a simulation of the queue
+    rng = np.random.default_rng(1)
+    assert simulate_single_server(4.0, np.full(200_000, 0.2)) == pytest.approx(md1_wait(4.0, 0.2), rel=0.02)
+    assert simulate_single_server(4.0, rng.exponential(0.2, 200_000)) == pytest.approx(mm1_wait(4.0, 0.2), rel=0.03)
+
+
+def test_saturation_matches_the_engines_max_load_throughput():
+    from costmodel import estimate
+
+    req = request(candidates=["h100"], formats=["fp8"])
+    (perf, _), _ = replica_perf(req.model, "h100", "fp8", 1, req)
+    cap = int(perf.batches[-2])
+    e = estimate("llama-3.1-8b", "h100", "fp8", batch=cap, prompt=1, gen=2, context=1150)
+    # the engine at max load with B = cap: B·G / (B·t_prefill + G·t_step(B)) tokens/s
+    engine_tps = cap * 300 / (cap * perf.t_prefill + 300 * e.metric("tpot_s"))
+    assert capacity(perf, cap) * 300 == pytest.approx(engine_tps, rel=0.01)
+
+
+def test_bad_input():
+    with pytest.raises(PlanError):
+        plan(request(qps=0))
+    with pytest.raises(PlanError):
+        plan(request(price="lease"))
+
+
+def test_plan_and_whatif_cli(run_cli, tmp_path):
+    args = ["plan", "llama-3.1-8b", "--qps", "20", "--prompt", "1000", "--gen", "300", "--slo-ttft", "1",
+            "--slo-tpot", "0.05", "--candidates", "h100,l40s", "--fmt", "fp8", "--json"]
+    code, out, err = run_cli(*args)
+    d = json.loads(out)
+    assert code == 0, err
+    keys = {"hardware", "devices", "tp", "replicas", "format", "batch_cap", "ttft_s", "tpot_s", "usd_per_hour",
+            "usd_per_month", "usd_per_million_tokens", "kwh_per_month"}
+    assert keys <= set(d["deployments"][0]) and isinstance(d["rejected"], list)
+    code, _, err = run_cli("plan", "llama-3.1-8b", "--qps", "20", "--prompt", "1000", "--gen", "300", "--slo-ttft",
+                           "0.001", "--candidates", "h100", "--fmt", "fp8")
+    assert code == 1 and "TTFT binds" in err
+    code, _, err = run_cli("plan", "llama-3.1-8b", "--qps", "20", "--prompt", "1000", "--gen", "300", "--slo-ttft", "1",
+                           "--candidates", "h100", "--prompt-dist", "gaussian:3")
+    assert code == 2 and "lognormal:MEAN,SIGMA" in err
+    png = tmp_path / "w.png"
+    code, out, err = run_cli("whatif", "llama-3.1-8b", "--vary", "qps=5,10,20", "--qps", "10", "--prompt", "1000",
+                             "--gen", "300", "--slo-ttft", "1", "--candidates", "h100,l40s", "--fmt", "fp8",
+                             "--plot", str(png), "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 3 and png.stat().st_size > 10_000, err
+    costs = [r["best"]["usd_per_month"] for r in rows]
+    assert costs == sorted(costs)
+
+
+def test_lognormal_lengths_raise_the_percentile_ttft():
+    fixed = plan(request(candidates=["h100"], formats=["fp8"]))["deployments"][0]
+    spread = plan(request(candidates=["h100"], formats=["fp8"], prompt=Dist(1000, 0.8)))["deployments"][0]
+    assert spread["ttft_s"] >= fixed["ttft_s"] * 0.99 or spread["usd_per_hour"] >= fixed["usd_per_hour"]
+    assert math.isfinite(spread["ttft_s"])

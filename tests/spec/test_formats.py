@@ -1,0 +1,58 @@
+import pytest
+
+from costmodel.errors import FormatNotSupportedError, UnknownIdError
+from costmodel.spec.formats import all_formats, load_format, plan_compute
+from costmodel.spec.hardware import load_hardware
+
+REQUIRED = "fp32 bf16 fp16 fp8 w8a8-int8 w8a16 w4a16 w4a8 nvfp4 mxfp4 mxfp8 mxint8 q8_0 q4_0 q4_k_m".split()
+
+
+def test_all_required_formats_exist():
+    assert set(REQUIRED) <= {f.id for f in all_formats()}
+
+
+@pytest.mark.parametrize("fmt,w,a,kv", [
+    ("bf16", 16, 16, 16),
+    ("fp8", 8, 8, 8),
+    ("nvfp4", 4 + 8 / 16, 4 + 8 / 16, 8),      # E2M1 + one E4M3 scale per 16
+    ("mxfp4", 4 + 8 / 32, 4 + 8 / 32, 8),      # E2M1 + one E8M0 scale per 32
+    ("mxfp8", 8 + 8 / 32, 8 + 8 / 32, 8),
+    ("w4a16", 4 + (16 + 4) / 128, 16, 16),     # fp16 scale + 4-bit zero per 128
+    ("q4_0", 18 * 8 / 32, 32, 16),             # 18-byte blocks of 32
+    ("q8_0", 34 * 8 / 32, 32, 16),             # 34-byte blocks of 32
+])
+def test_bits_include_block_scales(fmt, w, a, kv):
+    f = load_format(fmt)
+    assert (f.weight_bits, f.activation_bits, f.kv_bits) == pytest.approx((w, a, kv))
+    assert f.sources["weight_bits"]
+
+
+def test_native_fp4_on_blackwell():
+    plan = plan_compute(load_format("nvfp4"), load_hardware("b200"))
+    assert plan.dtype == "fp4" and not plan.emulated and not plan.dequant
+
+
+def test_nvfp4_on_h100_is_emulated_at_a_stated_cost_never_at_a_missing_peak():
+    plan = plan_compute(load_format("nvfp4"), load_hardware("h100-sxm"))
+    assert plan.emulated and plan.dtype == "bf16" and plan.dequant
+    assert plan.activation_bits == 16 and "dequantiz" in plan.note
+
+
+def test_native_only_refuses():
+    with pytest.raises(FormatNotSupportedError, match="nvfp4 needs fp4"):
+        plan_compute(load_format("nvfp4"), load_hardware("h100"), native_only=True)
+
+
+def test_weight_only_formats_dequantize_on_16bit_units():
+    plan = plan_compute(load_format("w4a16"), load_hardware("h100"))
+    assert plan.dtype == "bf16" and plan.dequant and not plan.emulated
+
+
+def test_llamacpp_quant_uses_integer_path_on_cuda_and_fp16_on_apple():
+    assert plan_compute(load_format("q4_0"), load_hardware("rtx-4090")).dtype == "int8"
+    assert plan_compute(load_format("q4_0"), load_hardware("m2-pro")).dtype == "fp16"
+
+
+def test_unknown_format_suggests():
+    with pytest.raises(UnknownIdError, match="did you mean 'nvfp4'"):
+        load_format("nvfp5")

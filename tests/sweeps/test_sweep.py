@@ -1,0 +1,168 @@
+"""Sweeps equal single estimates; frontiers are right; plots, closed forms, distributed runs."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel import estimate
+from costmodel.analyses.formula import formula
+from costmodel.engine.operators import lower
+from costmodel.sweeps.pareto import ParetoError, non_dominated, pareto_front
+from costmodel.sweeps.grid import SweepError
+from costmodel.sweeps.sweep import read_table, sweep, sweep_to_file
+
+AXES = dict(models=["llama-3.1-8b", "mixtral-8x7b", "llama-3.1-405b"], hw=["h100", "m2-pro", "b200"],
+            fmt=["bf16", "fp8", "q4_0"], batch=[1, 8, "max"], tp=[1, 2, 3], prompt=[128, 2048], gen=[64])
+
+
+@pytest.fixture(scope="module")
+def result():
+    return sweep(**AXES)
+
+
+def test_sweep_shape_and_columns(result):
+    assert len(result) == 3 * 3 * 3 * 3 * 3 * 2
+    for col in ("ttft_s", "tpot_s", "throughput_tokens_per_s", "usd_per_million_tokens", "fits", "valid", "batch"):
+        assert len(result[col]) == len(result)
+    assert set(result["model"]) == {"llama-3.1-8b", "mixtral-8x7b", "llama-3.1-405b"}
+
+
+def test_sweep_equals_single_estimates(result):
+    rng = np.random.default_rng(0)
+    ok = np.where(result["valid"] & result["fits"])[0]
+    for i in rng.choice(ok, 25, replace=False):
+        b = result["batch_requested"][i]
+        e = estimate(result["model"][i], result["hardware"][i], result["format"][i],
+                     batch="max" if b < 0 else int(b), prompt=int(result["prompt"][i]), gen=int(result["gen"][i]),
+                     tp=int(result["tp"][i]), engine=result["engine"][i])
+        for k in ("ttft_s", "tpot_s", "throughput_tokens_per_s", "energy_j_per_token"):
+            assert result[k][i] == pytest.approx(e.metric(k), rel=1e-9), (i, k)
+        assert result["batch"][i] == e.batch
+
+
+def test_invalid_and_unfit_configurations_are_marked_not_dropped(result):
+    reason = result["reason"]
+    tp3 = result["tp"] == 3
+    assert np.all(reason[tp3] == "tp does not divide the attention heads") and not result["valid"][tp3].any()
+    apple_tp2 = (result["hardware"] == "m2-pro-19c") & (result["tp"] == 2)
+    assert np.all(reason[apple_tp2] == "tp/pp > 1 on a device without an interconnect")
+    big = (result["model"] == "llama-3.1-405b") & (result["hardware"] == "h100-sxm") & (result["tp"] == 1)
+    assert not result["fits"][big].any() and np.all(reason[big] == "does not fit in memory")
+    assert np.isnan(result["tpot_s"][tp3]).all()
+
+
+def test_to_pandas(result):
+    pytest.importorskip("pandas")
+    df = result.to_pandas()
+    assert len(df) == len(result) and "usd_per_million_tokens" in df.columns
+
+
+def test_empty_axis_is_a_clear_error():
+    with pytest.raises(SweepError, match="empty"):
+        sweep(models=[], hw=["h100"])
+    with pytest.raises(SweepError, match="--batch 'lots'"):
+        sweep(batch=["lots"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 4), st.integers(0, 2**31 - 1))
+def test_frontier_matches_brute_force(n, k, seed):
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, 8, (n, k)).astype(float)  # integers: many ties and duplicates
+    got = non_dominated(v, block=int(rng.integers(1, 64)))
+    dominated = np.array([np.any(np.all(v <= x, axis=1) & np.any(v < x, axis=1)) for x in v])
+    assert np.array_equal(got, ~dominated)
+
+
+def test_pareto_front_senses_and_unfit_rows():
+    table = {"cost": np.array([1.0, 2.0, 3.0, 1.0]), "accuracy": np.array([0.5, 0.9, 0.8, 0.95]),
+             "fits": np.array([True, True, True, False])}
+    mask = pareto_front(table, "min:cost,max:accuracy")
+    assert mask.tolist() == [True, True, False, False]
+
+
+def test_bad_objectives():
+    with pytest.raises(ParetoError, match="did you mean 'tpot_s'"):
+        pareto_front({"tpot_s": np.ones(3)}, "min:tpot")
+    with pytest.raises(ParetoError, match="min or max"):
+        pareto_front({"tpot_s": np.ones(3)}, "low:tpot_s")
+
+
+def test_stream_to_csv_and_parquet(tmp_path):
+    n = sweep_to_file(str(tmp_path / "s.csv"), chunk=7, models=["llama-3.1-8b"], hw=["h100", "l4"], fmt=["fp8", "bf16"],
+                      batch=[1, 4, 16])
+    cols = read_table(str(tmp_path / "s.csv"))
+    assert n == 12 and len(cols["tpot_s"]) == 12
+    mem = sweep(models=["llama-3.1-8b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, 4, 16])
+    assert np.allclose(cols["tpot_s"], mem["tpot_s"], rtol=1e-12)
+    pytest.importorskip("pyarrow")
+    sweep_to_file(str(tmp_path / "s.parquet"), chunk=5, models=["llama-3.1-8b"], hw=["h100", "l4"], fmt=["fp8", "bf16"],
+                  batch=[1, 4, 16])
+    pq = read_table(str(tmp_path / "s.parquet"))
+    assert np.allclose(pq["tpot_s"], mem["tpot_s"], rtol=1e-12) and list(pq["model"][:1]) == ["llama-3.1-8b"]
+
+
+def test_distributed_equals_local():
+    pytest.importorskip("distributed")
+    kw = dict(models=["llama-3.1-8b", "qwen2.5-7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"], batch=[1, "max"])
+    a = sweep(**kw, chunk=5)
+    b = sweep(**kw, chunk=5, workers=1)
+    for k in ("tpot_s", "ttft_s", "usd_per_million_tokens", "fits", "batch"):
+        assert np.array_equal(a[k], b[k], equal_nan=True)
+
+
+def test_closed_forms_agree_with_the_engine():
+    cf = formula("llama-3.1-8b", "h100", "bf16", context=64, engine="ideal")
+    assert cf.exact
+    from costmodel.engine.columns import format_row, hardware_row, model_row
+    from costmodel.spec.formats import load_format
+    from costmodel.spec.hardware import load_hardware
+    from costmodel.spec.model_catalog import load_model
+
+    arr = lambda d: {k: np.asarray(v, dtype=float) for k, v in d.items()}  # noqa: E731
+    h = load_hardware("h100")
+    m, f, hw = arr(model_row(load_model("llama-3.1-8b"))), arr(format_row(load_format("bf16"), h)), arr(hardware_row(h))
+
+    def ratio(B, n, C, decode):  # compute time / memory time of the engine's totals
+        ops = lower(m, f, hw, B, n, C, 1, 1, decode)
+        return (ops.flops.sum() / cf.peak) / (ops.bytes.sum() / cf.bandwidth)
+
+    b_star = cf.crossovers["decode_compute_bound_batch"]
+    assert ratio(np.floor(b_star), 1.0, 64.0, True) < 1 < ratio(np.ceil(b_star) + 1, 1.0, 64.0, True)
+    p_star = cf.crossovers["prefill_compute_bound_prompt"]
+    assert 128 <= p_star and ratio(1.0, np.floor(p_star) - 1, 0.0, False) < 1 < ratio(1.0, np.ceil(p_star) + 1, 0.0, False)
+    b_kv = cf.crossovers["kv_exceeds_weights_batch"]
+    ops = lower(m, f, hw, b_kv, 1.0, 64.0, 1, 1, True)
+    # weight traffic includes the embedding rows gathered per token, a 0.1% term that grows with B
+    assert ops.kv_bytes.sum() == pytest.approx(ops.weight_bytes.sum(), rel=2e-3)
+
+
+def test_cli_sweep_pareto_curve_formula_plots(run_cli, tmp_path):
+    common = ["--models", "llama-3.1-8b,llama-3.1-70b", "--hw", "h100,b200", "--fmt", "bf16,fp8,nvfp4", "--batch", "1,max",
+              "--tp", "1,2"]
+    code, out, err = run_cli("sweep", *common, "--rows", "5")
+    assert code == 0 and "48 configurations" in out, err
+    csv_path = tmp_path / "s.csv"
+    code, out, _ = run_cli("sweep", *common, "--out", str(csv_path))
+    assert code == 0 and csv_path.stat().st_size > 0
+    png = tmp_path / "p.png"
+    code, out, err = run_cli("pareto", str(csv_path), "--objectives", "min:usd_per_million_tokens,min:tpot_s",
+                             "--plot", str(png), "--json")
+    assert code == 0, err
+    front = json.loads(out)
+    assert front and png.stat().st_size > 10_000
+    code, _, err = run_cli("pareto", str(csv_path), "--objectives", "min:usd_per_mtok")
+    assert code == 2 and "did you mean 'usd_per_million_tokens'" in err
+    curve_png = tmp_path / "c.png"
+    code, out, err = run_cli("curve", "llama-3.1-8b", "--hw", "h100,l40s", "--fmt", "fp8", "--plot", str(curve_png), "--json")
+    assert code == 0 and len(json.loads(out)) == 2 and curve_png.stat().st_size > 10_000, err
+    mem_png = tmp_path / "m.png"
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--plot", str(mem_png), "--json")
+    assert code == 0 and mem_png.stat().st_size > 5_000, err
+    code, out, _ = run_cli("formula", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--json")
+    d = json.loads(out)
+    assert code == 0 and "B*C" in d["expressions"]["decode FLOPs(B, C)"] and d["exact"]
+    code, out, _ = run_cli("formula", "llama-3.1-8b", "--latex")
+    assert code == 0 and "\\max" in out

@@ -5,8 +5,10 @@ columns and calls the array engine once: a single estimate is a sweep of size on
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -116,7 +118,7 @@ class Estimate:
             return head + ": does not fit>"
         return (head + f": TTFT {self.metric('ttft_s') * 1e3:.4g} ms, TPOT {self.metric('tpot_s') * 1e3:.4g} ms, "
                 f"{self.metric('throughput_tokens_per_s'):,.0f} tok/s, "
-                f"{self.memory_dict()['total_bytes'] / 1e9:.3g} GB/device>")
+                f"{self.memory_dict()['total_bytes'] / 2**30:.3g} GiB/device>")
 
     def metric(self, name: str) -> float:
         return float(np.asarray(self.result.metrics[name]).reshape(-1)[0])
@@ -134,7 +136,17 @@ class Estimate:
         get = lambda a: float(np.asarray(a).reshape(-1)[0])  # noqa: E731
         return {"weights_bytes": get(mem.weights), "kv_cache_bytes": get(mem.kv_cache),
                 "activation_bytes": get(mem.activations), "reserve_bytes": get(mem.reserve),
-                "total_bytes": get(mem.total), "capacity_bytes": get(mem.capacity), "fits": self.fits}
+                "total_bytes": get(mem.total), "capacity_bytes": get(mem.capacity),
+                "kv_pool_bytes": max(get(mem.kv_pool), 0.0), "fits": self.fits,
+                "kv_cache_tokens": self.metric("kv_cache_tokens"),
+                "max_concurrency": self.metric("max_concurrency")}
+
+    def memory_policy(self) -> str:
+        """The engine's rule for its KV pool, in words (engine/memory.py)."""
+        e = self.efficiency
+        basis = "free after weights" if e.kv_pool_of_free else "total"
+        return (f"KV pool {e.usable_memory_fraction:g} x {basis}; runtime {e.runtime_overhead_bytes / 2**30:.3g} GiB; "
+                f"{e.kv_block_tokens:g}-token blocks")
 
     def to_dict(self) -> dict:
         """Plain-Python view for --json (SI units; NaN becomes None)."""
@@ -155,6 +167,7 @@ class Estimate:
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
             "devices": w.devices, "replicas": w.replicas,
             "memory": self.memory_dict(),
+            "memory_policy": self.memory_policy(),
             "assumptions": {
                 "weight_bits": self.format.weight_bits, "activation_bits": self.plan.activation_bits,
                 "kv_bits": self.kv_format.weight_bits if self.kv_format else self.format.kv_bits,
@@ -215,7 +228,7 @@ class Estimate:
 
 
 def _hardware_cols(e: Estimate) -> dict:
-    return {k: np.asarray(v) for k, v in hardware_row(e.hardware, e.efficiency.engine).items()}
+    return {k: np.asarray(v) for k, v in hardware_row(e.hardware, e.efficiency.engine, e.efficiency).items()}
 
 
 def _format_cols(e: Estimate) -> dict:
@@ -231,7 +244,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
              tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,
              engine: str | None = "auto", kv_predict: str | None = None, output_reduction: float = 0.0,
-             grid_gco2_per_kwh: float | None = None) -> Estimate:
+             grid_gco2_per_kwh: float | None = None, mem_fraction: float | None = None,
+             max_model_len: int | None = None, kv_block_size: int | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -241,7 +255,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     `engine` selects the calibration ('auto': the device family's default engine).
     `kv_predict` names an auxiliary model whose prefill + KV projection replaces the base prefill
     (KV Prediction); `output_reduction` R scales generated tokens by 1 − R (early exit, effort
-    control); `grid_gco2_per_kwh` adds grams of CO2 from the energy.
+    control); `grid_gco2_per_kwh` adds grams of CO2 from the energy. `mem_fraction`,
+    `max_model_len` and `kv_block_size` override the engine's memory policy as its own flags would
+    (vLLM --gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM
+    free_gpu_memory_fraction; --max-model-len; --block-size / tokens_per_block / page size).
     """
     resolved = {}
 
@@ -274,9 +291,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
-    eff = efficiency_for(h.id, h.family, engine)
+    eff = with_memory_flags(efficiency_for(h.id, h.family, engine), mem_fraction, max_model_len, kv_block_size)
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
-    hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine).items()}
+    hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
     result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
@@ -291,6 +308,24 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if h.price_per_hour is None:
         notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
     return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)
+
+
+def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_model_len: int | None = None,
+                      kv_block_size: int | None = None) -> Efficiency:
+    """The engine's parameters with a user's memory flags applied (each checked, named on error)."""
+    changes, sources = {}, dict(eff.sources)
+    if mem_fraction is not None:
+        if not (isinstance(mem_fraction, (int, float)) and 0 < mem_fraction <= 1):
+            raise WorkloadError(f"--mem-fraction {mem_fraction}: expected a fraction in (0, 1]")
+        changes["usable_memory_fraction"] = float(mem_fraction)
+    if max_model_len is not None:
+        changes["max_model_len"] = float(_as_int("max-model-len", max_model_len, 1))
+    if kv_block_size is not None:
+        changes["kv_block_tokens"] = float(_as_int("kv-block-size", kv_block_size, 1))
+    if not changes:
+        return eff
+    sources.update({k: "given by the user" for k in changes})
+    return dataclasses.replace(eff, **changes, sources=MappingProxyType(sources))
 
 
 def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
@@ -327,7 +362,7 @@ def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
     mem = dataclasses.replace(result.memory, weights=result.memory.weights + aux_w)
     met["fits"] = mem.fits & (np.asarray(met["batch"]) >= 1)
     notes.append(f"--kv-predict {aux.id}: TTFT = {aux.id} prefill {aux_prefill * 1e3:.3g} ms + KV projection "
-                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 1e9:.2f} GB")
+                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 2**30:.2f} GiB")
     return dataclasses.replace(result, memory=mem)
 
 
@@ -335,7 +370,10 @@ def devices_needed(e: Estimate) -> tuple[int, str]:
     """Smallest device count that holds the model (and batch-1 KV), with a --tp/--pp suggestion."""
     mem = e.memory_dict()
     w = e.workload
-    per_dev_usable = e.hardware.memory_bytes * e.efficiency.usable_memory_fraction - mem["activation_bytes"]
+    eff = e.efficiency
+    # what the engine's memory policy leaves for weights + KV on one device (engine/memory.py with W = 0)
+    per_dev_usable = eff.usable_memory_fraction * (e.hardware.memory_visible_bytes - mem["activation_bytes"]
+                                                   - eff.runtime_overhead_bytes)
     need_total = (mem["weights_bytes"] + mem["kv_cache_bytes"] / max(e.batch, 1)) * w.tp * w.pp
     n = max(1, math.ceil(need_total / max(per_dev_usable, 1.0)))
     tp = 1
@@ -357,5 +395,5 @@ def require_fit(e: Estimate) -> Estimate:
     b = " at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"
     raise DoesNotFitError(
         f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: {what} need "
-        f"{mem['total_bytes'] / 1e9:.1f} GB of {mem['capacity_bytes'] / 1e9:.0f} GB per device; "
+        f"{mem['total_bytes'] / 2**30:.1f} GiB of {mem['capacity_bytes'] / 2**30:.0f} GiB per device; "
         f"it needs about {n} x {e.hardware.id} (try {hint})")

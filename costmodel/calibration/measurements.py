@@ -15,6 +15,7 @@ from costmodel.errors import CostModelError, suggest
 
 COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format", "framework",
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
+OPTIONAL = ("mem_fraction", "max_model_len")  # the engine's memory flags, when the source states them
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
     "decode_tokens_per_s": ("decode_tokens_per_s", 1.0, "rate"),
@@ -23,10 +24,17 @@ METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "
     "tpot_ms": ("tpot_s", 1e3, "time"),
     "e2e_latency_ms": ("e2e_latency_s", 1e3, "time"),
     "throughput_tokens_per_s": ("throughput_tokens_per_s", 1.0, "rate"),
+    # memory as engines print it at start-up (per device); the workload columns may be empty
+    "kv_cache_tokens": ("kv_cache_tokens", 1.0, "size"),
+    "kv_cache_gib": ("kv_cache_gib", 1.0, "size"),
+    "weights_gib": ("weights_gib", 1.0, "size"),
+    "max_concurrency": ("max_concurrency", 1.0, "size"),
 }
+MEMORY_METRICS = ("kv_cache_tokens", "kv_cache_gib", "weights_gib", "max_concurrency")
 # which residual family a metric's error belongs to (for intervals)
 METRIC_KIND = {"decode_tokens_per_s": "decode", "tpot_ms": "decode", "prefill_tokens_per_s": "prefill",
-               "ttft_ms": "prefill", "e2e_latency_ms": "e2e", "throughput_tokens_per_s": "throughput"}
+               "ttft_ms": "prefill", "e2e_latency_ms": "e2e", "throughput_tokens_per_s": "throughput",
+               **{m: "memory" for m in MEMORY_METRICS}}
 
 
 class MeasurementError(CostModelError):
@@ -51,6 +59,12 @@ class Measurement:
     metric: str
     value: float
     notes: str = ""
+    mem_fraction: float | None = None
+    max_model_len: int | None = None
+
+    @property
+    def is_memory(self) -> bool:
+        return self.metric in MEMORY_METRICS
 
     @property
     def batch_label(self) -> str:
@@ -59,6 +73,8 @@ class Measurement:
     def as_row(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["batch"] = self.batch_label
+        for k in OPTIONAL:
+            d[k] = "" if d[k] is None else d[k]
         return d
 
 
@@ -110,6 +126,19 @@ def read_measurements(path: str | Path) -> list[Measurement]:
             seen.add(rid)
             devices = _int(p, line, "devices", r["devices"], 1)
             tp = _int(p, line, "tp", r["tp"], 1)
+            blank = metric in MEMORY_METRICS  # start-up lines have no workload: empty means batch 1, no tokens
+            for col, default in (("batch", "1"), ("prompt_tokens", "0"), ("output_tokens", "0")):
+                if blank and not (r.get(col) or "").strip():
+                    r[col] = default
+            frac = (r.get("mem_fraction") or "").strip()
+            try:
+                mem_fraction = float(frac) if frac else None
+            except ValueError:
+                mem_fraction = -1.0
+            if mem_fraction is not None and not 0 < mem_fraction <= 1:
+                raise MeasurementError(f"{p}:{line}: column 'mem_fraction' is {frac!r}; expected a fraction in (0, 1]")
+            mml = (r.get("max_model_len") or "").strip()
+            max_model_len = _int(p, line, "max_model_len", mml, 1) if mml else None
             out.append(Measurement(
                 id=rid, source=(r["source"] or "").strip(), hardware=r["hardware"].strip(), devices=devices, tp=tp,
                 model=r["model"].strip(), format=r["format"].strip(), kv_format=(r.get("kv_format") or "").strip(),
@@ -117,13 +146,14 @@ def read_measurements(path: str | Path) -> list[Measurement]:
                 prompt_tokens=_int(p, line, "prompt_tokens", r["prompt_tokens"]),
                 output_tokens=_int(p, line, "output_tokens", r["output_tokens"]),
                 context_tokens=_int(p, line, "context_tokens", r.get("context_tokens") or "0"),
-                metric=metric, value=value, notes=(r.get("notes") or "").strip()))
+                metric=metric, value=value, notes=(r.get("notes") or "").strip(), mem_fraction=mem_fraction,
+                max_model_len=max_model_len))
     return out
 
 
 def write_measurements(path: str | Path, rows: list[Measurement]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        w = csv.DictWriter(fh, fieldnames=COLUMNS + OPTIONAL, lineterminator="\n")
         w.writeheader()
         for m in rows:
             w.writerow(m.as_row())

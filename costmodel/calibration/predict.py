@@ -26,7 +26,9 @@ from costmodel.calibration.measurements import METRICS, Measurement
 from costmodel.spec.model_catalog import resolve_model
 
 ENGINE_OF_FRAMEWORK = {"trt-llm": "trt-llm", "tensorrt-llm": "trt-llm", "vllm": "vllm", "sglang": "sglang",
-                       "llama.cpp": "llama.cpp", "mlc": "mlc", "numpy": "numpy", "torch": "torch", "ideal": "ideal"}
+                       "llama.cpp": "llama.cpp", "mlc": "mlc", "numpy": "numpy", "torch": "torch", "ideal": "ideal",
+                       # a vLLM fork (PygmalionAI/aphrodite-engine) that keeps vLLM's memory policy
+                       "aphrodite": "vllm"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class RowSet:
     families: tuple  # per row
     engines: tuple  # per row
     dtypes: tuple  # per row: datatype running the matmuls
+    flags: dict = None  # hardware column -> per-row value given by the row (NaN: the engine's default)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -104,6 +107,10 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
             skipped.append((r, str(exc)))
             continue
         gen = r.output_tokens if not model.is_encoder else 0
+        if r.is_memory and r.devices != tp:
+            skipped.append((r, "start-up memory is per device of one replica: devices must equal tp"))
+            mr.pop(), hr.pop(), fr.pop()
+            continue
         if r.metric == "throughput_tokens_per_s" and gen == 0:
             skipped.append((r, "throughput of generated tokens with 0 output tokens"))
             mr.pop(), hr.pop(), fr.pop()
@@ -117,8 +124,10 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
     stack = lambda rows_: {k: np.array([x[k] for x in rows_], dtype=float) for k in rows_[0]} if rows_ else {}  # noqa: E731
     w = np.array(work, dtype=float).reshape(-1, 7)
     names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas")
+    flags = {"usable_memory_fraction": np.array([r.mem_fraction if r.mem_fraction else np.nan for r in keep]),
+             "max_model_len": np.array([r.max_model_len if r.max_model_len else np.nan for r in keep])}
     return RowSet(tuple(keep), tuple(skipped), stack(mr), stack(fr), stack(hr),
-                  {n: w[:, i] for i, n in enumerate(names)}, tuple(fams), tuple(engs), tuple(dts))
+                  {n: w[:, i] for i, n in enumerate(names)}, tuple(fams), tuple(engs), tuple(dts), flags)
 
 
 def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +135,9 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     if not len(rs):
         return np.zeros(0), np.zeros(0, dtype=bool)
     hw = {**rs.hw, **(hw_overrides or {})}
+    for name, given in (rs.flags or {}).items():  # a row's stated engine flags win
+        if np.isfinite(given).any():
+            hw[name] = np.where(np.isfinite(given), given, hw[name])
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
     res = evaluate(rs.m, f, hw, w["batch"], w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["replicas"])
@@ -142,5 +154,6 @@ def with_rows(rs: RowSet, index) -> RowSet:
     idx = np.arange(len(rs))[index]
     pick = lambda d: {k: v[idx] for k, v in d.items()}  # noqa: E731
     return replace(rs, rows=tuple(rs.rows[i] for i in idx), m=pick(rs.m), f=pick(rs.f), hw=pick(rs.hw),
+                   flags=pick(rs.flags or {}),
                    work=pick(rs.work), families=tuple(rs.families[i] for i in idx),
                    engines=tuple(rs.engines[i] for i in idx), dtypes=tuple(rs.dtypes[i] for i in idx))

@@ -36,6 +36,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         got = read_measurements(p)
         rows.extend(got)
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
+    rows = [r for r in rows if not r.is_memory]  # start-up memory depends on no fitted parameter
     rs = prepare(rows, engine)
     fits_now = _fits(rs)
     from costmodel.calibration.predict import with_rows

@@ -8,7 +8,7 @@ from costmodel.spec.hardware import DTYPES, Hardware, all_hardware, load_hardwar
 from costmodel.spec.model import Model
 from costmodel.spec.model_catalog import all_models, load_model
 from costmodel.spec.parameters import active_param_count, param_count
-from costmodel.spec.units import format_si
+from costmodel.spec.units import format_gib, format_si
 
 
 def list_rows(kind: str) -> list[dict]:
@@ -62,7 +62,11 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
         s = spec.sources
         add("name", spec.name)
         add("family / kind", f"{spec.family} / {spec.kind}")
-        add("memory capacity", format_si(spec.memory_bytes, "B"), s.get("memory_capacity", ""))
+        add("memory capacity", f"{format_gib(spec.memory_bytes)} ({format_si(spec.memory_bytes, 'B')})",
+            s.get("memory_capacity", ""))
+        if spec.memory_reported_bytes:
+            add("memory the driver reports", f"{format_gib(spec.memory_reported_bytes)} "
+                f"({format_si(spec.memory_reported_bytes, 'B')})", s.get("memory_reported", ""))
         add("memory bandwidth", format_si(spec.memory_bandwidth, "B/s"), s.get("memory_bandwidth", ""))
         for d in DTYPES:
             if d in spec.peaks:

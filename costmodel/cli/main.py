@@ -61,6 +61,9 @@ Native = typer.Option(False, "--native-only", help="Refuse formats the device ca
 KvPredict = typer.Option(None, "--kv-predict", help="Auxiliary model whose prefill + KV projection replaces the base prefill (KV Prediction).")
 OutputReduction = typer.Option(0.0, "--output-reduction", help="Scale generated tokens by 1 - R (early exit / effort control).")
 Grid = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity: adds grams of CO2 per query and per million tokens.")
+MemFraction = typer.Option(None, "--mem-fraction", help="The engine's memory fraction: vLLM gpu-memory-utilization (of total), SGLang mem-fraction-static, TensorRT-LLM free_gpu_memory_fraction (of memory free after weights).")
+MaxModelLen = typer.Option(None, "--max-model-len", help="The engine's --max-model-len: the KV pool must hold one sequence this long; sets 'maximum concurrency'.")
+KvBlock = typer.Option(None, "--kv-block-size", help="KV block/page size in tokens (vLLM 16, TensorRT-LLM 32, SGLang 1, llama.cpp 256); sequences round up to it.")
 Engine = typer.Option("auto", "--engine", help="Inference engine whose calibration applies: auto (the device family's default), trt-llm, vllm, sglang, llama.cpp, mlc, ideal.")
 
 
@@ -86,6 +89,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
+             mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
+             kv_block_size: Optional[int] = KvBlock,
              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
@@ -93,7 +98,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     from costmodel.cli.render import estimate_table, to_csv
 
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
-                  kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh)
+                  kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
+                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot
@@ -112,12 +118,15 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-            engine: str = Engine, plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
+            engine: str = Engine, mem_fraction: Optional[float] = MemFraction,
+            max_model_len: Optional[int] = MaxModelLen, kv_block_size: Optional[int] = KvBlock,
+            plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
             as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
     """Per-operator table (FLOPs, bytes, intensity, bound, time share) for prefill and decode."""
     from costmodel.cli.render import explain_table
 
-    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine)
+    e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
+                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size)
     rows = e.explain()
     if plot:
         from costmodel.plots import roofline_plot

@@ -5,7 +5,7 @@ import csv
 import io
 import math
 
-from costmodel.spec.units import format_si, format_time
+from costmodel.spec.units import format_gib, format_si, format_time
 
 
 def human(name: str, value) -> str:
@@ -19,7 +19,7 @@ def human(name: str, value) -> str:
     if name.endswith("_s"):
         return format_time(value)
     if name.endswith("_bytes"):
-        return format_si(value, "B")
+        return format_gib(value)
     if name.startswith("usd"):
         return f"${value:,.3f}"
     if name.startswith("energy"):
@@ -62,8 +62,14 @@ def estimate_table(d: dict):
         t.add_row(label, human(key, d[key]), f"{human(key, band['low'])} – {human(key, band['high'])}" if band else "")
     mem = d["memory"]
     t.add_section()
-    for key in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "reserve_bytes", "total_bytes", "capacity_bytes"):
-        t.add_row("Memory per device: " + key.replace("_bytes", "").replace("_", " "), human(key, mem[key]))
+    for key, label in (("weights_bytes", "weights"), ("kv_cache_bytes", "KV cache of this batch"),
+                       ("activation_bytes", "activations"), ("reserve_bytes", "runtime + unused by the engine"),
+                       ("total_bytes", "total"), ("capacity_bytes", "capacity the runtime sees")):
+        t.add_row("Memory per device: " + label, human(key, mem[key]))
+    t.add_row("KV pool the engine allocates", f"{human('kv_pool_bytes', mem['kv_pool_bytes'])} = "
+              f"{int(mem['kv_cache_tokens']):,} tokens" if mem.get("kv_cache_tokens") is not None else "")
+    if mem.get("max_concurrency") is not None:
+        t.add_row("Max concurrency at full length", f"{mem['max_concurrency']:.2f}x")
     t.add_row("Fits", human("fits", mem["fits"]))
     t.add_row("Max batch that fits", human("max_batch", d["max_batch"]))
     t.add_section()
@@ -71,6 +77,8 @@ def estimate_table(d: dict):
     a = d["assumptions"]
     t.add_row("Bits per weight / activation / KV", f"{a['weight_bits']:g} / {a['activation_bits']:g} / {a['kv_bits']:g}")
     t.add_row("Matrix unit", d["compute_unit"])
+    if d.get("memory_policy"):
+        t.add_row("Memory policy", d["memory_policy"])
     t.add_row("Efficiency compute / memory", f"{a['compute_efficiency']:.3g} / {a['memory_efficiency']:.3g}")
     t.add_row("Overhead per kernel / per step", f"{format_time(a['kernel_overhead_s'])} / {format_time(a['step_overhead_s'])}")
     return t

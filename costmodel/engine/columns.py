@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from costmodel.spec.engine_params import PARAMS, efficiency_for
+from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.spec.formats import Format, plan_compute
 from costmodel.spec.hardware import Hardware
 from costmodel.spec.model import Model
@@ -64,13 +64,14 @@ def model_columns(models: Sequence[Model]) -> Columns:
     return _stack([model_row(m) for m in models])
 
 
-def hardware_row(hw: Hardware, engine: str | None = "ideal") -> dict:
-    """Numbers for one device under one engine: datasheet figures + efficiency parameters."""
-    eff = efficiency_for(hw.id, hw.family, engine)
+def hardware_row(hw: Hardware, engine: str | None = "ideal", eff: Efficiency | None = None) -> dict:
+    """Numbers for one device under one engine: datasheet figures + efficiency parameters
+    (`eff` replaces the engine's looked-up parameters, e.g. with a user's --mem-fraction)."""
+    eff = eff or efficiency_for(hw.id, hw.family, engine)
     peak16 = hw.peaks.get("bf16") or hw.peaks.get("fp16") or hw.peaks["fp32"]
     ic = hw.interconnect_bandwidth or 0.0
     return {
-        "capacity": hw.memory_bytes, "bandwidth": hw.memory_bandwidth,
+        "capacity": hw.memory_visible_bytes, "bandwidth": hw.memory_bandwidth,
         "peak_vector": hw.peaks["fp32"], "peak_attention": peak16,
         "interconnect": ic, "tdp": hw.tdp_w if hw.tdp_w else np.nan,
         "price_per_hour": hw.price_per_hour if hw.price_per_hour else np.nan,

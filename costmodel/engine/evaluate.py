@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.engine.memory import Memory, footprint, max_batch
+from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, max_batch,
+                                     pool_in_tokens)
 from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, lower, lower_attention
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
@@ -42,8 +43,11 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp)
     requested = np.asarray(batch, dtype=float)
     B = np.where(requested < 0, bmax, requested)
-    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp)
-    fits = mem.fits & (B >= 1)
+    held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
+    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held)
+    max_len = hw["max_model_len"]
+    one_long = kv_bytes_per_sequence(m, f, np.where(max_len > 0, max_len, context + prompt + gen), tp, pp, hw)
+    fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
     Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     encoder = m["encoder"] > 0
     step = hw["step_overhead_s"]
@@ -70,6 +74,7 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
     out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
+    kv_tokens = pool_in_tokens(m, f, hw, mem.kv_pool, tp, pp)
     decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -92,6 +97,12 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "max_batch": bmax,
             "fits": fits,
             "devices": devices + 0 * B,
+            # memory as engines print it at start-up (per device)
+            "weights_gib": mem.weights / GIB,
+            "kv_cache_gib": np.maximum(mem.kv_pool, 0.0) / GIB,
+            "kv_cache_tokens": kv_tokens,
+            # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N
+            "max_concurrency": kv_tokens / np.where(max_len > 0, max_len, context + prompt + gen),
         }
     return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
 

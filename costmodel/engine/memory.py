@@ -1,12 +1,22 @@
-"""Memory footprint per device: weights, KV cache, activations, runtime reserve; max batch.
+"""Memory per device as engines allocate it: weights, KV pool, activations, runtime; max batch.
 
-  weights     = (linear params · w_bits + embeddings · emb_bits + head · head_bits
-                 + norms/biases/router · 16) / 8 / (tp · pp)
-  KV cache    = batch · tokens · layers/pp · KV elements per token per layer · (Hk/kv_heads)
-                · kv_bits/8, tokens capped at the window on sliding-window layers
-  activations = min(batch · prompt, prefill chunk) · per-token working set + batch · logits
-  reserve     = capacity · (1 - usable fraction)   (runtime, allocator, OS share)
-Fits when the sum is at most the capacity.
+  weights     W = (linear params · w_bits + embeddings · emb_bits + head · head_bits
+                   + norms/biases/router · 16) / 8 / (tp · pp)
+  KV per seq    = tokens rounded up to the engine's block · layers/pp · KV elements per token
+                  per layer · (kv heads on this rank / kv heads) · kv_bits/8; sliding-window
+                  layers hold min(tokens, window) when the engine pages them separately
+  activations A = token budget per step (prefill chunk) · per-token working set (logits
+                  included in the budget's working set): engines size it for their budget (vLLM's profile run at max_num_batched_tokens, TRT-LLM's
+                  max_num_tokens, llama.cpp's n_ubatch)
+  KV pool       = f · (C − W − s·A − R)  when the engine's fraction f applies to free memory
+                                           (TensorRT-LLM kv_cache_free_gpu_mem_fraction)
+                = f · C − W − s·A − R    when it applies to total memory (vLLM
+                                           gpu_memory_utilization; SGLang with f = 1, s = 0 and
+                                           its reserve in R; llama.cpp with f = 1)
+  C is the capacity the runtime sees, R the engine's runtime memory (CUDA context, graphs,
+  non-torch buffers), s = 1 when the engine counts its activation peak inside the budget.
+Fits when the batch's KV (plus logits) fits the pool; `reserve` is R plus what the engine's
+fraction leaves unused, so weights + KV + activations + reserve = C exactly at the limit.
 """
 from __future__ import annotations
 
@@ -14,14 +24,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+GIB = float(1 << 30)
+
 
 @dataclass(frozen=True)
 class Memory:
     weights: np.ndarray
-    kv_cache: np.ndarray
+    kv_cache: np.ndarray  # KV of the batch in flight (what the sequences occupy)
     activations: np.ndarray
-    reserve: np.ndarray
+    reserve: np.ndarray  # runtime memory + what the engine's memory fraction leaves unused
     capacity: np.ndarray
+    kv_pool: np.ndarray  # KV memory the engine allocates (preallocating engines: all of it)
 
     @property
     def total(self) -> np.ndarray:
@@ -29,7 +42,7 @@ class Memory:
 
     @property
     def fits(self) -> np.ndarray:
-        return self.total <= self.capacity
+        return (self.kv_cache <= self.kv_pool) & (self.kv_pool > 0)
 
 
 def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
@@ -39,12 +52,24 @@ def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
             + m["p_lm_head"] * head_bits + m["p_small"] * 16.0) / 8.0
 
 
-def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp) -> np.ndarray:
-    """KV-cache bytes of one sequence of `tokens` on one device."""
+def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
+    """KV bytes of one token in one layer's share on one device (GQA heads sharded over tp)."""
     shard = np.ceil(m["kv_heads"] / tp) / m["kv_heads"]
-    local = np.minimum(tokens, np.where(m["window"] > 0, m["window"], tokens))
-    elems = m["kv_elems"] * (m["global_layers"] * tokens + m["local_layers"] * local)
-    return elems * shard * f["kv_bits"] / 8.0 / pp * (1.0 - m["encoder"])
+    return m["kv_elems"] * shard * f["kv_bits"] / 8.0 / pp * (1.0 - m["encoder"])
+
+
+def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict | None = None) -> np.ndarray:
+    """KV-cache bytes of one sequence of `tokens` on one device, in the engine's blocks."""
+    tokens = np.asarray(tokens, dtype=float)
+    if hw is not None:
+        block = np.maximum(hw["kv_block_tokens"], 1.0)
+        paged = hw["window_kv_paged"] > 0
+    else:
+        block, paged = 1.0, True
+    full = np.ceil(tokens / block) * block
+    window = np.where(m["window"] > 0, m["window"], np.inf)
+    local = np.where(paged, np.ceil(np.minimum(tokens, window) / block) * block, full)
+    return kv_bytes_per_token_layer(m, f, tp, pp) * (m["global_layers"] * full + m["local_layers"] * local)
 
 
 def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
@@ -56,34 +81,60 @@ def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
     return (2 * m["h"] + np.maximum(qkv, mlp)) * np.maximum(f["a_bits"], 16.0) / 8.0
 
 
-def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp) -> Memory:
-    """Memory per device for `batch` sequences of context+prompt+gen tokens."""
+def activation_peak(m: dict, f: dict, hw: dict, tp) -> np.ndarray:
+    """Activation memory the engine sets aside: its per-step token budget times the working set."""
+    return hw["prefill_chunk_tokens"] * activation_bytes_per_token(m, f, tp)
+
+
+def kv_pool(m: dict, f: dict, hw: dict, tp, pp) -> tuple[np.ndarray, np.ndarray]:
+    """(KV pool bytes, unused headroom bytes) per device under the engine's memory policy."""
+    C = hw["capacity"]
+    W = weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
+    sA = hw["activations_in_budget"] * activation_peak(m, f, hw, tp)
+    R = hw["runtime_overhead_bytes"]
+    frac = hw["usable_memory_fraction"]
+    of_free = hw["kv_pool_of_free"] > 0
+    free = C - W - sA - R
+    pool = np.where(of_free, frac * free, frac * C - W - sA - R)
+    headroom = np.where(of_free, (1.0 - frac) * np.maximum(free, 0.0), (1.0 - frac) * C)
+    return pool, headroom
+
+
+def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0) -> Memory:
+    """Memory per device for `batch` sequences of context + prompt + gen_held · gen tokens
+    (gen_held < 1 at maximum load, where sequences hold part of their output on average)."""
     B = np.asarray(batch, dtype=float)
-    tokens = np.asarray(context, dtype=float) + prompt + gen
+    tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
     weights = weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
-    kv = B * kv_bytes_per_sequence(m, f, tokens, tp, pp)
-    in_flight = np.minimum(B * np.maximum(prompt, 1), hw["prefill_chunk_tokens"])
-    act = in_flight * activation_bytes_per_token(m, f, tp) + B * m["head_out"] / tp * 4.0
-    reserve = hw["capacity"] * (1.0 - hw["usable_memory_fraction"])
-    cap = np.broadcast_to(hw["capacity"], np.shape(weights + kv))
-    return Memory(weights + 0 * kv, kv + 0 * weights, act + 0 * kv, reserve + 0 * kv, cap)
+    kv = B * kv_bytes_per_sequence(m, f, tokens, tp, pp, hw)
+    act = hw["activations_in_budget"] * activation_peak(m, f, hw, tp)
+    pool, headroom = kv_pool(m, f, hw, tp, pp)
+    reserve = hw["runtime_overhead_bytes"] + headroom
+    shape = np.shape(weights + kv + pool)
+    z = np.zeros(shape)
+    return Memory(weights + z, kv + z, act + z, reserve + z, np.broadcast_to(hw["capacity"], shape) + z, pool + z)
 
 
 def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp) -> np.ndarray:
-    """Largest batch whose weights + KV + activations + reserve fit one device (0 if none),
-    capped by the engine's limit on concurrent sequences. Each sequence holds the KV of its
-    context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
+    """Largest batch whose KV fits the engine's pool (0 if none), capped by the engine's limit on
+    concurrent sequences. Each sequence holds the KV of its context + prompt +
+    `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
     tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
-    free = hw["capacity"] * hw["usable_memory_fraction"] - weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
-    per_seq = kv_bytes_per_sequence(m, f, tokens, tp, pp) + m["head_out"] / tp * 4.0
-    apt = activation_bytes_per_token(m, f, tp)
-    chunk = hw["prefill_chunk_tokens"]
-    p = np.maximum(prompt, 1)
+    pool, _ = kv_pool(m, f, hw, tp, pp)
+    per_seq = kv_bytes_per_sequence(m, f, tokens, tp, pp, hw)
     with np.errstate(divide="ignore", invalid="ignore"):
-        capped = np.floor((free - chunk * apt) / per_seq)  # prefill working set at the chunk cap
-        small = np.floor(free / (per_seq + p * apt))  # batch·prompt below the chunk
-    # weights + B·per_seq + min(B·p, chunk)·apt grows with B: if the batch at the chunk cap still
-    # reaches the cap it is the answer, otherwise the largest batch is below the cap
-    b = np.where(capped * p >= chunk, capped, small)
-    b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded only by activations
+        b = np.floor(np.maximum(pool, 0.0) / per_seq)
+    b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded by the engine's limit
     return np.clip(b, 0.0, hw["max_batch"])
+
+
+def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
+    """The pool in tokens as engines print it at start-up: pool / KV bytes of one token over all
+    layers, in whole blocks (vLLM "GPU KV cache size: N tokens" = blocks · block size with
+    blocks = pool // page // layers; SGLang max_total_num_tokens = pool // cell size). Engines count
+    sliding-window layers like full ones here, so a hybrid model's real capacity is larger."""
+    per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * (m["global_layers"] + m["local_layers"])
+    block = np.maximum(hw["kv_block_tokens"], 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.floor(np.maximum(pool, 0.0) / per_tok / block) * block
+    return np.where(np.isfinite(t), t, 0.0)

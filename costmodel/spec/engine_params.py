@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from costmodel.spec.catalog import read_yaml, search_roots
+from costmodel.spec.units import parse_quantity
 from costmodel.errors import SpecError, unknown
 
 ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlc", "numpy", "torch", "ideal")
@@ -31,6 +32,9 @@ class Efficiency:
 
     time(op) = max(FLOPs / (peak · compute_efficiency · scale_dtype · M/(M + compute_half_rows)),
                    bytes / (bandwidth · memory_efficiency)) + kernels · kernel_overhead_s
+    The memory policy (usable_memory_fraction, kv_pool_of_free, activations_in_budget,
+    runtime_overhead_bytes, kv_block_tokens, window_kv_paged, max_model_len) is the engine's
+    own rule for sizing its KV pool (engine/memory.py).
     """
 
     compute_efficiency: float
@@ -49,6 +53,12 @@ class Efficiency:
     int_matmul_scale: float
     fp8_matmul_scale: float
     fp4_matmul_scale: float
+    runtime_overhead_bytes: float
+    kv_pool_of_free: float
+    activations_in_budget: float
+    kv_block_tokens: float
+    window_kv_paged: float
+    max_model_len: float
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -63,6 +73,8 @@ class Efficiency:
 PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels"))
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
 _AT_MOST_ONE = ("idle_power_fraction",)
+_BYTES = ("runtime_overhead_bytes",)  # may be written '0.72 GiB'
+_FLAGS = ("kv_pool_of_free", "activations_in_budget", "window_kv_paged")  # 0 or 1
 
 
 def _read_block(block, sources: dict, path: str, where: str) -> dict:
@@ -77,10 +89,12 @@ def _read_block(block, sources: dict, path: str, where: str) -> dict:
         if not isinstance(node, dict) or "value" not in node or not node.get("source"):
             raise SpecError(f"{path}: {where}.{name}: expected {{value: <number>, source: ...}}")
         try:
-            value = float(node["value"])
+            value = (parse_quantity(node["value"], "bytes", f"{path}: {where}.{name}") if name in _BYTES
+                     else float(node["value"]))
         except (TypeError, ValueError):
             raise SpecError(f"{path}: {where}.{name}: got {node['value']!r}; expected a number") from None
-        if value < 0 or (name in _FRACTIONS and not 0 < value <= 1) or (name in _AT_MOST_ONE and value > 1):
+        if (value < 0 or (name in _FRACTIONS and not 0 < value <= 1) or (name in _AT_MOST_ONE and value > 1)
+                or (name in _FLAGS and value not in (0.0, 1.0))):
             raise SpecError(f"{path}: {where}.{name}: {value} is out of range")
         out[name] = (value, str(sources.get(node["source"], node["source"])))
     return out

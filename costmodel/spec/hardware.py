@@ -23,7 +23,7 @@ class Hardware:
     vendor: str
     family: str
     kind: str
-    memory_bytes: float
+    memory_bytes: float  # datasheet capacity (vendors' "80 GB" of HBM/GDDR/LPDDR is 80 GiB)
     memory_bandwidth: float
     peaks: Mapping[str, float]
     last_level_cache_bytes: float | None = None
@@ -34,10 +34,16 @@ class Hardware:
     list_price_usd: float | None = None
     year: int | None = None
     memory_kind: str | None = None
+    memory_reported_bytes: float | None = None  # total the driver reports (nvidia-smi, HIP)
     aliases: tuple = ()
     notes: str = ""
     file: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def memory_visible_bytes(self) -> float:
+        """Capacity the runtime sizes its pools from: the driver's total where reported, else the datasheet."""
+        return self.memory_reported_bytes or self.memory_bytes
 
     def peak(self, dtype: str) -> float | None:
         return self.peaks.get(dtype)
@@ -93,6 +99,7 @@ def hardware_from_entry(e: Entry) -> Hardware:
         list_price_usd=fig("price.list", "usd"),
         year=int(year) if isinstance(year, int) else None,
         memory_kind=e.get("memory_kind"),
+        memory_reported_bytes=fig("memory_reported", "bytes"),
         aliases=tuple(str(a).lower() for a in e.get("aliases") or ()),
         notes=str(e.get("notes") or "").strip(),
         file=str(e.file),

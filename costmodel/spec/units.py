@@ -77,6 +77,16 @@ def format_si(x: float, unit: str, digits: int = 3) -> str:
     return f"{v:.{digits}g} {prefixes[i]}{unit}"
 
 
+def format_gib(x: float, digits: int = 3) -> str:
+    """Render a byte count in binary units as engines and vendors mean them: 85899345920 -> '80 GiB'."""
+    if x is None or x != x:
+        return "n/a"
+    for unit, size in (("TiB", 2.0**40), ("GiB", 2.0**30), ("MiB", 2.0**20), ("KiB", 2.0**10)):
+        if abs(x) >= size:
+            return f"{x / size:.{digits}g} {unit}"
+    return f"{x:.{digits}g} B"
+
+
 def format_time(seconds: float) -> str:
     """Render seconds with a readable unit (µs, ms, s, min, h)."""
     if seconds is None or seconds != seconds:

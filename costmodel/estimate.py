@@ -305,6 +305,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         met["gco2_per_query"] = met["energy_j_per_query"] / 3.6e6 * grid_gco2_per_kwh
     if h.tdp_w is None:
         notes.append(f"{h.id} has no TDP in its spec: energy is n/a")
+    elif h.tdp_scope != "device":
+        what = {"module": "the whole module (CPU + accelerator + memory)", "system": "the whole system at the wall"}
+        notes.append(f"{h.id}'s TDP ({h.tdp_w:g} W) covers {what[h.tdp_scope]}: energy is an upper bound, "
+                     f"not comparable with a GPU board's TDP")
     if h.price_per_hour is None:
         notes.append(f"{h.id} has no cloud price in its spec: $ per million tokens is n/a")
     return Estimate(m, h, f, kv, plan, eff, w, result, tuple(notes), resolved)

@@ -38,10 +38,10 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
     rows = [r for r in rows if not r.is_memory]  # start-up memory depends on no fitted parameter
     rs = prepare(rows, engine)
-    fits_now = _fits(rs)
     from costmodel.calibration.predict import with_rows
 
-    rs_fit = with_rows(rs, fits_now)
+    # every measured row ran, so every row is fitted (also those the memory model would not fit)
+    rs_fit = with_rows(rs, np.ones(len(rs), dtype=bool))
     layout = C.build_layout(rs_fit)
     if not layout.engines:
         from costmodel.errors import CostModelError
@@ -50,7 +50,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     uncal = _uncalibrated_errors(rs_fit)
     theta = C.fit(rs_fit, layout)
     in_err = C.log_errors(theta, layout, rs_fit)
-    summary = {"rows_used": len(rs_fit), "rows_skipped": len(rs.skipped) + int((~fits_now).sum()),
+    summary = {"rows_used": len(rs_fit), "rows_skipped": len(rs.skipped),
                "uncalibrated": C.summarize(uncal, rs_fit.rows), "in_sample": C.summarize(in_err, rs_fit.rows)}
     n_devices = len({r.hardware for r in rs_fit.rows})
     if cross_validate and n_devices < 2:
@@ -99,13 +99,6 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     summary["path"] = str(path)
     summary["parameters"] = len(layout.names)
     return summary
-
-
-def _fits(rs) -> np.ndarray:
-    from costmodel.calibration.predict import predict
-
-    _, fits = predict(rs)
-    return fits
 
 
 def _uncalibrated_errors(rs) -> np.ndarray:

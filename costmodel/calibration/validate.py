@@ -40,10 +40,11 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
     rs = prepare(rows, engine)
     skipped = [{"id": r.id, "reason": why} for r, why in rs.skipped]
     pred, fits = predict(rs)
-    for i in np.where(~fits)[0]:
-        skipped.append({"id": rs.rows[i].id, "reason": "does not fit in memory in the model (weights + KV + reserve "
-                                                       "exceed the device capacity at this batch)"})
-    keep = fits & np.isfinite(pred) & (pred > 0)
+    # the source ran these rows, so they are scored; the memory model's disagreement is reported
+    disagree = {rs.rows[i].id for i in np.where(~fits)[0]}
+    keep = np.isfinite(pred) & (pred > 0)
+    for i in np.where(~keep)[0]:
+        skipped.append({"id": rs.rows[i].id, "reason": "no finite prediction for this metric"})
     rs = with_rows(rs, keep)
     pred = pred[keep]
     meas = rs.measured
@@ -53,7 +54,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
         detail.append({"id": r.id, "hardware": r.hardware, "model": r.model, "format": r.format,
                        "engine": rs.engines[i], "source": r.source, "metric": r.metric,
                        "measured": r.value, "predicted": float(pred[i]), "ape": float(abs(pred[i] / meas[i] - 1)),
-                       "in_interval": inside})
+                       "in_interval": inside, "memory_model_says_no_fit": r.id in disagree})
     report: dict = {"files": [str(p) for p in paths], "rows": len(rows), "scored": len(detail),
                     "skipped_count": len(skipped)}
     if detail:
@@ -68,6 +69,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
         report["interval_coverage"] = {"nominal": 0.8, "covered": float(np.mean(flags)) if flags else None,
                                        "n": len(flags)}
         report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
+    report["memory_disagreements"] = sorted(disagree)  # measured runs the memory model would not fit
     report["rows_detail"] = detail
     report["skipped"] = skipped
     return report

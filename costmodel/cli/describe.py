@@ -7,7 +7,7 @@ from costmodel.spec.formats import all_formats, load_format
 from costmodel.spec.hardware import DTYPES, Hardware, all_hardware, load_hardware
 from costmodel.spec.model import Model
 from costmodel.spec.model_catalog import all_models, load_model
-from costmodel.spec.parameters import active_param_count, param_count
+from costmodel.spec.parameters import active_param_count, active_param_count_as_published, param_count
 from costmodel.spec.units import format_gib, format_si
 
 
@@ -75,7 +75,8 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
         if spec.last_level_cache_bytes:
             add("last-level cache", format_si(spec.last_level_cache_bytes, "B"), s.get("last_level_cache", ""))
         if spec.tdp_w:
-            add("TDP", f"{spec.tdp_w:g} W", s.get("tdp", ""))
+            add("TDP" + ("" if spec.tdp_scope == "device" else f" (whole {spec.tdp_scope})"), f"{spec.tdp_w:g} W",
+                s.get("tdp", ""))
         if spec.interconnect_bandwidth:
             add("interconnect", f"{format_si(spec.interconnect_bandwidth, 'B/s')} bidirectional ({spec.interconnect_kind})",
                 s.get("interconnect.bandwidth", ""))
@@ -107,6 +108,10 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
         add("parameters (published)", f"{m.published_params / 1e9:.3f} B", m.sources.get("published_params", ""))
         if m.moe:
             add("active parameters (computed)", f"{active_param_count(m) / 1e9:.3f} B")
+            if m.active_params_convention != "all":
+                add("active parameters (computed as published)",
+                    f"{active_param_count_as_published(m) / 1e9:.3f} B",
+                    f"{m.active_params_convention.replace('_', ' ')}, as the publisher counts them")
             if m.published_active_params:
                 add("active parameters (published)", f"{m.published_active_params / 1e9:.3f} B",
                     m.sources.get("published_active_params", ""))

@@ -302,6 +302,9 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
         if cov["covered"] is not None:
             con.print(f"measured values inside the 80% interval: {100 * cov['covered']:.1f}% of {cov['n']} rows")
         con.print(worst_table(report["worst"]))
+        if report["memory_disagreements"]:
+            con.print(f"measured runs the memory model would not fit (scored anyway): "
+                      f"{', '.join(report['memory_disagreements'])}")
     for s in report["skipped"][:20]:
         _console(stderr=True).print(f"[yellow]skipped[/yellow] {s['id']}: {s['reason']}")
 

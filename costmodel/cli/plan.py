@@ -8,13 +8,13 @@ import typer
 
 
 def build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates, fmt,
-                  engine, price, years, electricity, pue, hosting, price_per_hour, tp):
+                  engine, price, years, electricity, pue, hosting, price_per_hour, tp, price_per_device=None):
     from costmodel.planning.plan import request
 
     return request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
                    slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist, engine=engine,
                    price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
-                   price_per_hour=price_per_hour, tp=tp)
+                   price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device)
 
 
 OPTS = dict(
@@ -35,6 +35,7 @@ OPTS = dict(
     pue=typer.Option(None, "--pue", help="Power usage effectiveness for --price own (default 1.58)."),
     hosting=typer.Option(None, "--hosting-usd-per-device-year", help="Hosting cost per device-year for --price own."),
     price_per_hour=typer.Option(None, "--price-per-hour", help="Override a cloud price: HW=USD (repeatable)."),
+    price_per_device=typer.Option(None, "--price-per-device", help="Purchase price for --price own: HW=USD (repeatable); overrides the spec's list price."),
     tp=typer.Option(None, "--tp", help="Comma-separated tensor-parallel degrees to search (default 1,2,4,8)."),
 )
 
@@ -65,13 +66,14 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              engine: str = OPTS["engine"], price: str = OPTS["price"], years: Optional[float] = OPTS["years"],
              electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
              hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
+             price_per_device: Optional[list[str]] = OPTS["price_per_device"],
              tp: Optional[str] = OPTS["tp"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
 
         req = build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates,
-                            fmt, engine, price, years, electricity, pue, hosting, price_per_hour, tp)
+                            fmt, engine, price, years, electricity, pue, hosting, price_per_hour, tp, price_per_device)
         result = run(req)
         if as_json:
             print_json(result)
@@ -96,7 +98,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                price: str = OPTS["price"], years: Optional[float] = OPTS["years"],
                electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
                hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
-               tp: Optional[str] = OPTS["tp"],
+               price_per_device: Optional[list[str]] = OPTS["price_per_device"], tp: Optional[str] = OPTS["tp"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -107,7 +109,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
-                    price_per_hour=price_per_hour, tp=tp)
+                    price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

@@ -87,6 +87,7 @@ class Request:
     hosting: float | None = None
     price_per_hour: dict = field(default_factory=dict)
     tp_options: tuple = TP_GRID
+    price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
 
 
 def _split(values) -> list:
@@ -101,7 +102,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
-            price_per_hour=None, tp=None) -> Request:
+            price_per_hour=None, tp=None, price_per_device=None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -109,11 +110,14 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     if percentile not in (50, 90, 99):
         raise PlanError(f"--percentile {percentile}: expected 50, 90 or 99")
     tps = tuple(int(t) for t in _split(tp)) if tp else TP_GRID
-    prices = parse_prices(list(price_per_hour) if isinstance(price_per_hour, (list, tuple)) else
-                          ([price_per_hour] if price_per_hour else None))
+    def items(x):
+        return list(x) if isinstance(x, (list, tuple)) else ([x] if x else None)
+
+    prices = parse_prices(items(price_per_hour))
+    purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
-                   hosting, prices, tps)
+                   hosting, prices, tps, purchase)
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
@@ -127,7 +131,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
     except Err as exc:
         return None, str(exc)
     if not one.fits:
-        return None, f"memory: does not fit {tp} x {one.hardware.id} (needs {one.memory_dict()['total_bytes'] / 1e9:.0f} GB per device)"
+        return None, f"memory: does not fit {tp} x {one.hardware.id} (needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)"
     ctx = int(round(p_mean + g_mean / 2))
     mx = estimate(model, hw, fmt, batch="max", prompt=int(round(p_mean)), gen=int(round(g_mean)), tp=tp, engine=req.engine)
     max_b = max(1, mx.batch)
@@ -150,15 +154,18 @@ def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[fl
     if req.price == "cloud":
         rate = req.price_per_hour.get(hw.id, hw.price_per_hour)
         if rate is None:
-            raise PlanError(f"{hw.id} has no cloud price: pass --price-per-hour {hw.id}=X or --price own")
+            raise PlanError(f"price: {hw.id} has no cloud price in its spec; pass --price-per-hour {hw.id}=USD "
+                            f"or --price own")
         return devices * rate, {"cloud_usd_per_hour": devices * rate}
-    if hw.list_price_usd is None:
-        raise PlanError(f"{hw.id} has no list price in its spec for --price own")
+    list_price = req.price_per_device.get(hw.id, hw.list_price_usd)
+    if list_price is None:
+        raise PlanError(f"price: {hw.id} has no purchase price in its spec for --price own; pass "
+                        f"--price-per-device {hw.id}=USD")
     years = req.years if req.years is not None else od["years"][0]
     pue = req.pue if req.pue is not None else od["pue"][0]
     usd_kwh = req.electricity if req.electricity is not None else od["electricity_usd_per_kwh"][0]
     hosting = req.hosting if req.hosting is not None else od["hosting_usd_per_device_year"][0]
-    capex = devices * hw.list_price_usd / (years * 8760)
+    capex = devices * list_price / (years * 8760)
     idle = est.efficiency.idle_power_fraction
     watts = devices * (hw.tdp_w or 0.0) * (idle + (1 - idle) * utilization)
     power = watts * pue / 1000 * usd_kwh
@@ -260,6 +267,14 @@ def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     if reasons and all(r.startswith("memory") for r in reasons):
         return "memory: the model does not fit any candidate at tp <= 8; add larger devices or a smaller format"
     parts = []
+    priced_out = sorted({r["candidate"].split()[0] for r in rejected if r["reason"].startswith("price")})
+    if priced_out:
+        flag = "--price-per-device HW=USD" if req.price == "own" else "--price-per-hour HW=USD"
+        kind = "purchase" if req.price == "own" else "cloud"
+        parts.append(f"price: no {kind} price for {', '.join(priced_out)} in the specs, so "
+                     f"{'it was' if len(priced_out) == 1 else 'they were'} not costed; pass {flag}")
+    if priced_out and len(priced_out) == len({r["candidate"].split()[0] for r in rejected}) == len(req.candidates):
+        return parts[0]
     if best["ttft"] > req.slo_ttft:
         parts.append(f"TTFT binds: the fastest prefill at the P{int(req.percentile * 100)} prompt is "
                      f"{best['ttft']:.3g} s; relax --slo-ttft to >= {best['ttft'] * 1.05:.3g} s, shorten prompts, "
@@ -273,13 +288,20 @@ def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     return "; ".join(parts)
 
 
-def parse_prices(items: list[str] | None) -> dict:
+def parse_prices(items: list[str] | None, flag: str = "--price-per-hour", example: str = "h100=2.5") -> dict:
+    """{device id: USD} from HW=USD items (each price a positive finite number)."""
     out = {}
     for item in items or []:
         m = re.fullmatch(r"([^=\s]+)=([0-9.eE+]+)", item.strip())
-        if not m:
-            raise PlanError(f"--price-per-hour {item}: expected HW=USD, e.g. h100=2.5")
+        value = None
+        if m:
+            try:
+                value = float(m.group(2))
+            except ValueError:
+                value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise PlanError(f"{flag} {item}: expected HW=USD with a positive price, e.g. {example}")
         from costmodel.spec.hardware import load_hardware
 
-        out[load_hardware(m.group(1)).id] = float(m.group(2))
+        out[load_hardware(m.group(1)).id] = value
     return out

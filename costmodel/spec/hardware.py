@@ -28,6 +28,7 @@ class Hardware:
     peaks: Mapping[str, float]
     last_level_cache_bytes: float | None = None
     tdp_w: float | None = None
+    tdp_scope: str = "device"  # what the TDP covers: device (accelerator board), module (SoC/superchip), system (wall)
     interconnect_bandwidth: float | None = None  # bidirectional per device
     interconnect_kind: str | None = None
     price_per_hour: float | None = None
@@ -93,6 +94,7 @@ def hardware_from_entry(e: Entry) -> Hardware:
         peaks=MappingProxyType(peaks),
         last_level_cache_bytes=fig("last_level_cache", "bytes"),
         tdp_w=fig("tdp", "power"),
+        tdp_scope=_tdp_scope(e),
         interconnect_bandwidth=ic_bw,
         interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
         price_per_hour=fig("price.cloud", "usd_per_hour"),
@@ -105,6 +107,16 @@ def hardware_from_entry(e: Entry) -> Hardware:
         file=str(e.file),
         sources=MappingProxyType(sources),
     )
+
+
+TDP_SCOPES = ("device", "module", "system")
+
+
+def _tdp_scope(e: Entry) -> str:
+    scope = str(e.get("tdp_scope") or "device")
+    if scope not in TDP_SCOPES:
+        raise SpecError(f"{e.where('tdp_scope')}: got {scope!r}; expected one of {', '.join(TDP_SCOPES)}")
+    return scope
 
 
 def resolve_hardware(name: str) -> tuple[Hardware, str | None]:

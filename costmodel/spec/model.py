@@ -72,6 +72,8 @@ class Model:
     num_classes: int = 0
     published_params: float | None = None
     published_active_params: float | None = None
+    # how the publisher counts active parameters: "all" or "without_input_embedding" (OpenAI's gpt-oss card)
+    active_params_convention: str = "all"
     aliases: tuple = ()
     notes: str = ""
     file: str = ""
@@ -139,6 +141,17 @@ def _choice(e: Entry, name: str, choices: tuple, default: str) -> str:
     value = e.get(name, default)
     if value not in choices:
         raise SpecError(f"{e.where(name)}: got {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
+ACTIVE_CONVENTIONS = ("all", "without_input_embedding")
+
+
+def _convention(e: Entry) -> str:
+    value = str(e.get("active_params_convention") or "all")
+    if value not in ACTIVE_CONVENTIONS:
+        raise SpecError(f"{e.where('active_params_convention')}: got {value!r}; expected one of "
+                        f"{', '.join(ACTIVE_CONVENTIONS)}")
     return value
 
 
@@ -236,6 +249,7 @@ def model_from_entry(e: Entry) -> Model:
         num_classes=_int(e, "vision.num_classes", 0, 0),
         published_params=published,
         published_active_params=active,
+        active_params_convention=_convention(e),
         aliases=tuple(str(a).lower() for a in e.get("aliases") or ()),
         notes=str(e.get("notes") or "").strip(),
         file=str(e.file),

@@ -86,3 +86,12 @@ def active_param_count(m: Model) -> float:
     """Parameters used per token: routed experts counted top-k of E."""
     b = param_breakdown(m)
     return sum(v for k, v in b.items() if k != "experts")
+
+
+def active_param_count_as_published(m: Model) -> float:
+    """Active parameters counted the way the model's publisher counts them (`active_params_convention`):
+    OpenAI's gpt-oss card leaves the input embedding out (arXiv 2508.10925, Table 1)."""
+    active = active_param_count(m)
+    if m.active_params_convention == "without_input_embedding":
+        active -= param_breakdown(m)["embedding"]
+    return active

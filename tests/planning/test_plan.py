@@ -65,7 +65,7 @@ def test_own_prices_show_each_term():
     assert d["usd_per_hour"] == pytest.approx(d["capex_usd_per_hour"] + d["power_usd_per_hour"] + d["hosting_usd_per_hour"])
     assert d["capex_usd_per_hour"] == pytest.approx(d["devices"] * 30678 / (4 * 8760))
     r = plan(request(price="own", candidates=["a100"], formats=["fp8"]))
-    assert any("no list price" in x["reason"] for x in r["rejected"])
+    assert any("no purchase price" in x["reason"] and "--price-per-device" in x["reason"] for x in r["rejected"])
 
 
 def test_queueing_matches_md1_and_mm1_closed_forms():
@@ -131,3 +131,35 @@ def test_lognormal_lengths_raise_the_percentile_ttft():
     spread = plan(request(candidates=["h100"], formats=["fp8"], prompt=Dist(1000, 0.8)))["deployments"][0]
     assert spread["ttft_s"] >= fixed["ttft_s"] * 0.99 or spread["usd_per_hour"] >= fixed["usd_per_hour"]
     assert math.isfinite(spread["ttft_s"])
+
+
+def test_buying_b200_is_costed_and_a_missing_purchase_price_is_named(run_cli):
+    """B200 has a sourced purchase price; GB200 has none, and the message says which flag supplies it."""
+    code, out, err = run_cli("plan", "llama-3.1-8b", "--qps", "5", "--prompt", "1000", "--gen", "200", "--slo-ttft", "1",
+                             "--candidates", "b200", "--price", "own", "--json")
+    assert code == 0
+    import json
+
+    best = json.loads(out)["deployments"][0]
+    assert best["hardware"] == "b200" and best["capex_usd_per_hour"] > 0
+    code, out, err = run_cli("plan", "llama-3.1-8b", "--qps", "5", "--prompt", "1000", "--gen", "200", "--slo-ttft", "1",
+                             "--candidates", "gb200", "--price", "own")
+    assert code == 1 and "price: no purchase price for gb200" in err and "--price-per-device" in err
+    assert "throughput binds" not in err and "TTFT binds" not in err
+
+
+def test_price_per_device_sets_the_capital_cost():
+    from costmodel.planning.plan import plan as run
+
+    kw = dict(qps=5, prompt=1000, gen=200, slo_ttft=1, candidates=["gb200"], price="own", tp="1", years=3)
+    a = run("llama-3.1-8b", price_per_device=["gb200=45000"], **kw)["deployments"][0]
+    b = run("llama-3.1-8b", price_per_device=["gb200=90000"], **kw)["deployments"][0]
+    assert a["capex_usd_per_hour"] == pytest.approx(a["devices"] * 45000 / (3 * 8760))
+    assert b["capex_usd_per_hour"] == pytest.approx(2 * a["capex_usd_per_hour"])
+
+
+@pytest.mark.parametrize("bad", ["gb200=-4", "gb200=abc", "gb200", "gb200=inf", "gb200=nan"])
+def test_bad_price_per_device_is_one_line(run_cli, bad):
+    code, out, err = run_cli("plan", "llama-3.1-8b", "--qps", "5", "--prompt", "1000", "--gen", "200", "--slo-ttft", "1",
+                             "--candidates", "gb200", "--price", "own", "--price-per-device", bad)
+    assert code == 2 and "--price-per-device" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -7,7 +7,7 @@ from costmodel.spec.catalog import index
 from costmodel.errors import SpecError, UnknownIdError
 from costmodel.spec.hardware import load_hardware, resolve_hardware
 from costmodel.spec.model_catalog import load_model, resolve_model
-from costmodel.spec.parameters import active_param_count, param_count
+from costmodel.spec.parameters import active_param_count, active_param_count_as_published, param_count
 
 from tests.conftest import DATA
 
@@ -66,16 +66,18 @@ def test_published_parameter_counts_within_one_percent(model_id):
     assert param_count(m) == pytest.approx(m.published_params, rel=0.01)
 
 
-@pytest.mark.parametrize("model_id,include_embedding,tol", [
-    ("gpt-oss-20b", False, 0.01), ("gpt-oss-120b", False, 0.01),  # OpenAI counts active without embeddings
-    ("mixtral-8x7b", True, 0.01), ("deepseek-v3", True, 0.02), ("qwen3-30b-a3b", True, 0.02),
+@pytest.mark.parametrize("model_id,convention,tol", [
+    ("gpt-oss-20b", "without_input_embedding", 0.01), ("gpt-oss-120b", "without_input_embedding", 0.01),
+    ("mixtral-8x7b", "all", 0.01), ("deepseek-v3", "all", 0.02), ("qwen3-30b-a3b", "all", 0.02),
 ])
-def test_active_parameter_counts(model_id, include_embedding, tol):
+def test_active_parameter_counts(model_id, convention, tol):
+    """Each publisher's own convention, read from the spec: OpenAI leaves the input embedding out."""
     m = load_model(model_id)
-    active = active_param_count(m)
-    if not include_embedding:
-        active -= m.vocab_size * m.hidden_size
-    assert active == pytest.approx(m.published_active_params, rel=tol)
+    assert m.active_params_convention == convention
+    as_published = active_param_count_as_published(m)
+    assert as_published == pytest.approx(m.published_active_params, rel=tol)
+    if convention == "without_input_embedding":
+        assert active_param_count(m) - as_published == m.vocab_size * m.hidden_size
 
 
 @pytest.mark.parametrize("alias,target", MODEL_ALIASES.items())
@@ -162,3 +164,22 @@ def test_bad_hardware_yaml_names_file_field_and_expectation(user_catalog, capaci
     _box(user_catalog, capacity, bandwidth)
     with pytest.raises(SpecError, match=message):
         load_hardware("mybox")
+
+
+def test_module_power_is_named_where_energy_is_compared():
+    """GH200's 1000 W covers Grace + Hopper + memory; Jetson and DGX Spark are module powers too."""
+    from costmodel.estimate import estimate
+
+    assert load_hardware("gh200-96gb").tdp_scope == "module"
+    assert load_hardware("h100-sxm").tdp_scope == "device"
+    assert load_hardware("m2-ultra-76c").tdp_scope == "system"
+    notes = " ".join(estimate("llama-3.1-8b", "gh200-96gb", "bf16").notes)
+    assert "covers the whole module" in notes
+    assert not any("covers" in n for n in estimate("llama-3.1-8b", "h100", "bf16").notes)
+
+
+def test_purchase_prices_for_devices_plan_may_buy():
+    for hw in ("b200", "b300", "h100-sxm", "h200-sxm", "dgx-spark", "mi300x", "rtx-5090"):
+        h = load_hardware(hw)
+        assert h.list_price_usd and h.sources["price.list"].strip(), hw
+    assert load_hardware("dgx-spark").list_price_usd == 4699

@@ -5,6 +5,7 @@ The CLI prints `str(error)` as one line on stderr and exits with code 2.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
 
 
@@ -39,13 +40,41 @@ class DoesNotFitError(CostModelError):
     """The model (and its KV cache) does not fit in the devices' memory."""
 
 
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[-_.\s/]+", text.lower()) if t]
+
+
 def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
-    """Closest known names to `name` (difflib ratio), plus prefix matches like h1000 -> h100."""
+    """Closest known names to `name`, never a different entry the query merely extends.
+
+    In order: names holding every token of the query (`thor` -> `jetson-agx-thor`,
+    `orin-nano-super` -> `jetson-orin-nano-super-8gb`, fewest tokens first); the same name without
+    separators (`rtx4090` -> `rtx-4090`); difflib's closest (`h1000` -> `h100`) unless the candidate's
+    tokens are a strict subset of the query's (`orin-nano-super` is not `orin-nano`)."""
     known = list(known)
-    close = difflib.get_close_matches(name, known, n=n, cutoff=0.5)
+    query = name.strip().lower()
+    qt = _tokens(query)
+    if not qt:
+        return []
+
+    def covers(k: str) -> bool:
+        kt = _tokens(k)
+        return all(any(u == t or u.startswith(t) for u in kt) for t in qt)
+
+    covering = sorted((k for k in known if covers(k)), key=lambda k: (len(_tokens(k)), len(k), k))
+    if covering:
+        return covering[:n]
+    squash = lambda s: re.sub(r"[-_.\s/]+", "", s.lower())  # noqa: E731
+    same = [k for k in known if squash(k) == squash(query)]
+    if same:
+        return same[:n]
+    qset = set(qt)
+    close = [k for k in difflib.get_close_matches(query, known, n=max(5, n), cutoff=0.5)
+             if not set(_tokens(k)) < qset]
     if close:
-        return close
-    prefixed = sorted((k for k in known if name.startswith(k) or k.startswith(name)), key=len)
+        return close[:n]
+    prefixed = sorted((k for k in known if (query.startswith(k) or k.startswith(query))
+                       and not set(_tokens(k)) < qset), key=len)
     return prefixed[:n]
 
 
@@ -55,6 +84,9 @@ def unknown(kind: str, name: str, known: Iterable[str]) -> UnknownIdError:
     tip = f"; did you mean '{hint[0]}'?" if hint else ""
     if kind == "engine":
         return UnknownIdError(f"unknown engine '{name}'{tip} (known: {', '.join(known)})")
+    if kind == "id":
+        return UnknownIdError(f"unknown id '{name}'{tip} (run 'costmodel list hardware', 'costmodel list models' "
+                              f"or 'costmodel list formats' to see all, or give the path of a spec file)")
     return UnknownIdError(
         f"unknown {kind} '{name}'{tip} (run 'costmodel list {kind_plural(kind)}' to see all)"
     )

@@ -155,7 +155,7 @@ class Estimate:
 
         names = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
                  "e2e_latency_s", "energy_j_per_token", "energy_j_per_query", "average_power_w",
-                 "usd_per_million_tokens")
+                 "usd_per_million_tokens", "usd_per_million_total_tokens")
         w = self.workload
         out = {
             "model": self.model.id, "hardware": self.hardware.id, "format": self.format.id,
@@ -163,7 +163,7 @@ class Estimate:
             "compute_unit": self.plan.label, "emulated": self.plan.emulated,
             "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
             **{n: clean(self.metric(n)) for n in names},
-            "batch": self.batch, "max_batch": clean(self.metric("max_batch")),
+            "batch": self.batch, "batch_requested": w.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
             "devices": w.devices, "replicas": w.replicas,
             "memory": self.memory_dict(),
@@ -291,7 +291,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
-    eff = with_memory_flags(efficiency_for(h.id, h.family, engine), mem_fraction, max_model_len, kv_block_size)
+    eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
+                            kv_block_size)
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}

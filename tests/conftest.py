@@ -5,6 +5,12 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_user_catalog(tmp_path_factory, monkeypatch):
+    """Tests never read or write the real user catalogue (~/.config/costmodel)."""
+    monkeypatch.setenv("COSTMODEL_HOME", str(tmp_path_factory.mktemp("costmodel-home")))
+
+
 @pytest.fixture
 def run_cli(capsys):
     """Run `costmodel ARGS...` in-process; returns (exit code, stdout, stderr)."""

@@ -78,12 +78,17 @@ def method_accuracy(method: str, k: int, p: float) -> float:
     return float(majority_accuracy(k, p))
 
 
-def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, engine, tp: int | None,
-                 price: str = "cloud", usd_per_kwh: float | None = None) -> tuple[float, dict]:
-    """USD of one attempt with K samples (prompt prefilled once), plus details."""
-    if c.price_in is not None:
-        usd = (tokens_in * c.price_in + k * tokens_out * c.price_out) / 1e6
-        return usd, {"priced_by": "api"}
+PRICING_BASIS = ("engine-priced attempt: the prompt is prefilled once and each of the K samples decodes; every "
+                 "sequence is charged its share of the device-seconds of a serving batch of B sequences (default "
+                 "B = the largest batch that fits, --batch) on the fewest devices that hold the model; "
+                 "$ = device-seconds x $/device-hour / 3600 (or x average power x $/kWh with --price energy)")
+
+
+def attempt_basis(c: Candidate, tokens_in: int, tokens_out: int, batch, engine, tp: int | None,
+                  price: str = "cloud", usd_per_kwh: float | None = None) -> dict:
+    """The device-seconds of one query's prefill and of one sample's decode, and the $ per device-second:
+    an attempt with K samples costs (prefill + K · decode) · usd_per_device_s (shared by cost-of-pass and
+    test-time scaling)."""
     from costmodel.estimate import estimate, require_fit
     from costmodel.analyses.idealized import fewest_devices
 
@@ -95,21 +100,30 @@ def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, e
                              gen=max(tokens_out, 1), tp=tp_, pp=pp_, engine=engine))
     B = e.batch
     devices = tp_ * pp_
-    prefill_dev_s = devices * e.metric("ttft_s") / B
-    decode_dev_s = devices * (e.metric("e2e_latency_s") - e.metric("ttft_s")) / B
-    device_s = prefill_dev_s + k * decode_dev_s
     if price == "energy":
         if usd_per_kwh is None:
             raise CostOfPassError("--price energy needs --usd-per-kwh")
-        watts = e.metric("average_power_w")
-        usd = device_s * watts / 3.6e6 * usd_per_kwh
+        rate = e.metric("average_power_w") / 3.6e6 * usd_per_kwh
     else:
         if e.hardware.price_per_hour is None:
             raise CostOfPassError(f"{e.hardware.id} has no cloud price in its spec: use --price energy "
                                   f"or an API candidate")
-        usd = device_s * e.hardware.price_per_hour / 3600
-    return usd, {"priced_by": "engine", "hardware": e.hardware.id, "tp": tp_, "pp": pp_, "batch": B,
-                 "device_seconds": device_s}
+        rate = e.hardware.price_per_hour / 3600
+    return {"prefill_device_s": devices * e.metric("ttft_s") / B,
+            "decode_device_s": devices * (e.metric("e2e_latency_s") - e.metric("ttft_s")) / B,
+            "usd_per_device_s": rate, "hardware": e.hardware.id, "tp": tp_, "pp": pp_, "batch": B}
+
+
+def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, engine, tp: int | None,
+                 price: str = "cloud", usd_per_kwh: float | None = None) -> tuple[float, dict]:
+    """USD of one attempt with K samples (prompt prefilled once), plus details."""
+    if c.price_in is not None:
+        usd = (tokens_in * c.price_in + k * tokens_out * c.price_out) / 1e6
+        return usd, {"priced_by": "api"}
+    b = attempt_basis(c, tokens_in, tokens_out, batch, engine, tp, price, usd_per_kwh)
+    device_s = b["prefill_device_s"] + k * b["decode_device_s"]
+    return device_s * b["usd_per_device_s"], {"priced_by": "engine", "hardware": b["hardware"], "tp": b["tp"],
+                                             "pp": b["pp"], "batch": b["batch"], "device_seconds": device_s}
 
 
 def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_out: int = 1500,
@@ -133,7 +147,8 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
         r = method_accuracy(how, k, acc.value)
         rows.append({"candidate": c.text, "cost_per_attempt_usd": usd, "accuracy": r,
                      "single_sample_accuracy": acc.value, "accuracy_sources": list(acc.sources),
-                     "accuracy_basis": acc.basis,
+                     "accuracy_basis": acc.basis, "recovery_vs_bf16": acc.recovery,
+                     "recovery_basis": acc.recovery_basis,
                      "cost_of_pass_usd": usd / r if r > 0 else math.inf, **detail})
     best = min(r["cost_of_pass_usd"] for r in rows)
     expert = experts.get(task.lower())
@@ -141,6 +156,7 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
     for r in rows:
         r["on_frontier"] = math.isfinite(r["cost_of_pass_usd"]) and r["cost_of_pass_usd"] <= frontier * (1 + 1e-12)
     return {"task": task, "method": method, "tokens_in": tokens_in, "tokens_out": tokens_out,
+            "pricing_basis": PRICING_BASIS,
             "human_expert_usd": expert, "human_expert_source": expert_source if expert is not None else None,
             "frontier_cost_of_pass_usd": frontier,
             "frontier_is_human_expert": expert is not None and expert < best,

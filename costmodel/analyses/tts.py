@@ -5,6 +5,8 @@
   N*    = smallest N with ΔF(N) < ε  (0 when F_max · p < ε)
   ceiling of resample-until-accepted with false-positive rate f (completeness 1):
         r / (r + (1 − r) f)                             (Stroebl et al. 2024, arXiv 2411.17501)
+  its accuracy after K attempts: r (1 − β^K)/(1 − β), β = (1 − r)(1 − f), which rises to the
+        ceiling; its gain ΔF(K) = r β^K gives the verifier-aware saturation point
   utility with penalty C per false positive over task types (π_t, r_t), K attempts:
         E[U(K)] = Σ_t π_t (r_t − C (1 − r_t) f) (1 − β_t^K)/(1 − β_t),  β_t = (1 − r_t)(1 − f)
   compute-matched exchange (Snell et al. 2024, arXiv 2408.03314):
@@ -39,19 +41,29 @@ def marginal_gain(n, p: float, fmax: float = 1.0):
     return fmax * p * (1 - p) ** np.asarray(n, dtype=float)
 
 
-def saturation_point(p: float, eps: float, fmax: float = 1.0) -> int:
-    """Smallest N with ΔF(N) < ε; 0 when even the first unit gains less than ε."""
+def saturation_point(p: float, eps: float, fmax: float = 1.0, false_positive: float | None = None) -> int:
+    """Smallest N with ΔF(N) < ε; 0 when even the first unit gains less than ε. With a verifier of
+    false-positive rate f the curve is resample-until-accepted's: ΔF(N) = r · β^N, β = (1 − r)(1 − f)."""
     _check_p(p)
     _check_p(fmax, "fmax", closed=True)
     if not eps > 0:
         raise TTSError(f"--eps {eps}: expected a positive threshold")
-    if fmax * p < eps:
+    if false_positive is not None:
+        _check_p(false_positive, "false-positive", closed=True)
+        scale, base = p, (1 - p) * (1 - false_positive)
+        gain = lambda n: scale * base ** n  # noqa: E731
+    else:
+        scale, base = fmax * p, 1 - p
+        gain = lambda n: marginal_gain(n, p, fmax)  # noqa: E731
+    if scale < eps:
         return 0
-    n = math.ceil(math.log(eps / (fmax * p)) / math.log(1 - p))
+    if base <= 0:
+        return 1
+    n = math.ceil(math.log(eps / scale) / math.log(base))
     # guard the boundary against floating point: the definition is the smallest N with ΔF(N) < ε
-    while n > 0 and marginal_gain(n - 1, p, fmax) < eps:
+    while n > 0 and gain(n - 1) < eps:
         n -= 1
-    while marginal_gain(n, p, fmax) >= eps:
+    while gain(n) >= eps:
         n += 1
     return n
 

@@ -27,20 +27,32 @@ def _mix(text: str | None, p: float) -> list[tuple[float, float]]:
 def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float | None = None,
            penalty: float | None = None, mix: str | None = None, n_max: int = 64, model: str | None = None,
            hw: str | None = None, fmt: str = "bf16", prompt: int = 500, gen: int = 1000,
-           engine: str | None = "auto") -> dict:
+           engine: str | None = "auto", batch="max") -> dict:
     """Test-time scaling: accuracy and marginal gain over attempts, saturation point N*, verifier-aware
     optimum and, with a model and device, the cost of each attempt (see analyses/tts.py for the formulas).
 
     >>> costmodel.test_time_scaling(p=0.3, eps=0.01, false_positive=0.05, model="llama-3.1-8b", hw="h100")
     """
-    n_star = T.saturation_point(p, eps, fmax)
+    if false_positive is not None and fmax != 1.0:
+        raise T.TTSError("--fmax applies to the verifier-free curve; with --false-positive the ceiling is "
+                         "r/(r + (1 - r) f)")
+    n_star = T.saturation_point(p, eps, fmax, false_positive)
     if n_max < 1:
         raise T.TTSError("--n-max must be >= 1")
+    if n_max > 100_000:
+        raise T.TTSError(f"--n-max {n_max}: expected at most 100000 budgets")
     ns = np.arange(1, max(n_max, n_star) + 1)
-    acc = T.accuracy(ns, p, fmax)
-    gain = T.marginal_gain(ns, p, fmax)
-    out = {"p": p, "eps": eps, "fmax": fmax, "saturation_n": n_star,
-           "accuracy_at_saturation": float(T.accuracy(n_star, p, fmax)),
+    if false_positive is None:
+        acc, gain = T.accuracy(ns, p, fmax), T.marginal_gain(ns, p, fmax)
+        acc_star = float(T.accuracy(n_star, p, fmax))
+        curve_name = "F(N) = F_max (1 - (1 - p)^N): a perfect verifier or oracle picks a correct sample"
+    else:  # resample until an imperfect verifier accepts: bounded by its ceiling
+        acc = T.resample_accuracy(ns, p, false_positive)
+        gain = T.resample_accuracy(ns + 1, p, false_positive) - acc
+        acc_star = float(T.resample_accuracy(n_star, p, false_positive))
+        curve_name = "r (1 - beta^N)/(1 - beta), beta = (1 - r)(1 - f): resample until the verifier accepts"
+    out = {"p": p, "eps": eps, "fmax": fmax, "saturation_n": n_star, "accuracy_at_saturation": acc_star,
+           "curve_formula": curve_name,
            "ceiling": T.verifier_ceiling(p, false_positive) if false_positive is not None else None}
     if penalty is not None:
         if false_positive is None:
@@ -53,23 +65,15 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
     if model:
         if not hw:
             raise T.TTSError("--model needs --hw (and --fmt) to price the budgets")
-        from costmodel.estimate import estimate, require_fit
+        from costmodel.analyses.cost_of_pass import PRICING_BASIS, attempt_basis, parse_candidate
 
-        # N parallel samples of one query: the prompt is prefilled once, then N sequences decode
-        from costmodel.engine.evaluate import evaluate
-        from costmodel.estimate import columns_for
-
-        one = require_fit(estimate(model, hw, fmt, batch=1, prompt=prompt, gen=gen, engine=engine))
-        price = one.hardware.price_per_hour
-        # all budgets in one call: N sequences decode after one shared prefill of the prompt
-        res = evaluate(*columns_for(one), ns.astype(float), float(prompt), float(gen), 0.0, 1.0, 1.0, 1.0)
-        decode = np.asarray(res.metrics["e2e_latency_s"]) - np.asarray(res.metrics["ttft_s"])
-        fits = np.asarray(res.metrics["fits"], dtype=bool)
-        for row, dec, ok in zip(curve, decode, fits):
-            latency = one.metric("ttft_s") + float(dec)
-            row["fits"] = bool(ok)
-            row["latency_s"] = latency
-            row["usd"] = latency * price / 3600 if price else float("nan")
+        # the same pricing as cost-of-pass: one shared prefill + N samples' decode shares at a serving batch
+        b = attempt_basis(parse_candidate(f"{model}@{hw}:{fmt}"), prompt, gen, batch, engine, None)
+        out["pricing_basis"] = PRICING_BASIS
+        out["priced_on"] = {k: b[k] for k in ("hardware", "tp", "pp", "batch")}
+        for row in curve:
+            device_s = b["prefill_device_s"] + row["n"] * b["decode_device_s"]
+            row["usd"] = device_s * b["usd_per_device_s"]
             row["cost_of_pass_usd"] = row["usd"] / row["accuracy"] if row["accuracy"] > 0 else float("inf")
     out["curve"] = curve
     return out

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
-from costmodel.spec.catalog import read_yaml, search_roots
+from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 
 # headline metric -> (residual kind, its fallbacks, "time" or "rate")
 HEADLINE = {
@@ -24,6 +23,7 @@ HEADLINE = {
     "throughput_tokens_per_s": (("throughput", "decode"), "rate"),
     "energy_j_per_token": (("e2e", "decode"), "time"),
     "usd_per_million_tokens": (("e2e", "decode"), "time"),
+    "usd_per_million_total_tokens": (("e2e", "decode"), "time"),
 }
 
 
@@ -46,7 +46,7 @@ def _table(path_env: str) -> tuple[dict, str]:
 
 def lookup(engine: str, family: str, kinds: tuple) -> tuple[float, float, str] | None:
     """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group."""
-    table, basis = _table(os.environ.get("COSTMODEL_PATH", ""))
+    table, basis = _table(catalog_key())
     if not table:
         return None
     eng = engine if engine in table else "uncalibrated"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from costmodel.errors import CostModelError, suggest
+from costmodel.spec.files import read_text
 
 COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format", "framework",
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
@@ -95,11 +96,17 @@ def _int(path, line, col, text, minimum=0, allow_max=False) -> int:
 def read_measurements(path: str | Path) -> list[Measurement]:
     """Parse and validate one measurement CSV."""
     p = Path(path)
+    text = read_text(p, "a measurement CSV (data/SCHEMA.md)", MeasurementError)
     try:
-        fh = open(p, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise MeasurementError(f"{p}: cannot read ({exc.strerror})") from None
-    with fh:
+        return _parse(p, text)
+    except csv.Error as exc:
+        raise MeasurementError(f"{p}: malformed CSV ({exc}); expected the columns of data/SCHEMA.md") from None
+
+
+def _parse(p: Path, text: str) -> list[Measurement]:
+    import io
+
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         missing = [c for c in REQUIRED if c not in header]

@@ -25,13 +25,16 @@ def _blocks(values: dict, source: str) -> dict:
 
 def run(paths: list[str], out_dir: str | None = None, engine: str | None = None, cross_validate: bool = True,
         progress=None) -> dict:
-    """Calibrate on measurement files; write OUT/calibration/fitted.yaml; return the summary.
+    """Calibrate on measurement files; write OUT/calibration/fitted.yaml (without `out_dir`: install
+    into the user catalogue, with the devices' specs and their engine as default); return the summary.
 
         >>> summary = costmodel.calibrate(["my-gpu/measurements.csv"], out_dir="my-calibration")
         >>> summary["leave_one_device_out"]["all"]["median_ape"], summary["path"]
     """
     rows = []
     inputs = []
+    for folder in spec_dirs(paths):
+        env_with(str(folder))
     for p in paths:
         got = read_measurements(p)
         rows.extend(got)
@@ -92,13 +95,71 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         "engines": engines_out,
         "intervals": _round_intervals(intervals),
     }
-    folder = Path(out_dir or ".") / "calibration"
+    if out_dir is None:  # install into the user catalogue: the calibration applies by default from now on
+        from costmodel.spec.catalog import user_root
+
+        root = user_root()
+        doc["default_engine"] = _device_engines(rs_fit)
+        summary["installed"] = {"catalogue": str(root), "default_engine": doc["default_engine"],
+                                "hardware": install_specs(paths, root)}
+        name = "user-" + _label(paths) + ".yaml"
+    else:
+        root, name = Path(out_dir), "fitted.yaml"
+    folder = root / "calibration"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "fitted.yaml"
+    path = folder / name
     path.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
     summary["path"] = str(path)
     summary["parameters"] = len(layout.names)
     return summary
+
+
+def _label(paths: list[str]) -> str:
+    """A file-name label for a user calibration: the first input's folder and stem."""
+    import re
+
+    p = Path(paths[0]).resolve()
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{p.parent.name}-{p.stem}").strip("-") or "calibration"
+
+
+def _device_engines(rs) -> dict:
+    """{device: the engine most of its rows were measured with}: estimates on a device a user
+    calibrated take that calibration when --engine is auto."""
+    from collections import Counter
+
+    counts: dict = {}
+    for r, e in zip(rs.rows, rs.engines):
+        counts.setdefault(r.hardware, Counter())[e] += 1
+    return {dev: c.most_common(1)[0][0] for dev, c in sorted(counts.items())}
+
+
+def spec_dirs(paths: list[str]) -> list[Path]:
+    """Folders beside measurement files that hold hardware/ or models/ specs (profile runs)."""
+    out = []
+    for p in paths:
+        folder = Path(p).resolve().parent
+        if ((folder / "hardware").is_dir() or (folder / "models").is_dir()) and folder not in out:
+            out.append(folder)
+    return out
+
+
+def install_specs(paths: list[str], root: Path) -> list[str]:
+    """Copy the device/model specs of profile runs into the user catalogue (never over a different file)."""
+    from costmodel.errors import CostModelError
+
+    done = []
+    for folder in spec_dirs(paths):
+        for kind in ("hardware", "models"):
+            for src in sorted((folder / kind).glob("*.yaml")):
+                dest = root / kind / src.name
+                text = src.read_text(encoding="utf-8")
+                if dest.exists() and dest.read_text(encoding="utf-8") != text:
+                    raise CostModelError(f"{dest} exists with other contents; remove it or pass --out DIR to "
+                                         f"calibrate into a folder of your choice")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(text, encoding="utf-8")
+                done.append(str(dest))
+    return done
 
 
 def _uncalibrated_errors(rs) -> np.ndarray:

@@ -29,13 +29,14 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
         if as_json:
             print_json(d)
             return
-        t = Table(title=f"idealized runtime: {d['model']}", title_justify="left", caption=d["source"], caption_justify="left")
+        t = Table(title=f"idealized runtime: {d['model']}", title_justify="left")
         t.add_column("prompt tokens (bucket)", justify="right")
         t.add_column("T_prompt", justify="right")
         for row in d["table"]:
             t.add_row(str(row["prompt_tokens"]), format_time(row["prompt_s"]))
         con = console()
         con.print(t)
+        con.print(f"source: {d['source']}")
         con.print(f"per output token g = {format_time(d['per_output_token_s'])}")
         con.print(f"runtime(prompt={prompt}, gen={gen}) = {format_time(d['prompt_s'])} + {format_time(d['per_output_token_s'])}"
                   f" x {max(gen - 1, 0)} = [bold]{d['runtime_s']:.4g} s[/bold]")
@@ -89,6 +90,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
         for r in d["candidates"]:
             if r["accuracy_basis"] != "exact":
                 con.print(f"[yellow]note:[/yellow] {r['candidate']}: {r['accuracy_basis']}")
+            elif r.get("recovery_vs_bf16") is not None and r["recovery_vs_bf16"] != 1.0:
+                con.print(f"{r['candidate']}: {100 * r['recovery_vs_bf16']:.1f}% of bf16 accuracy, {r['recovery_basis']}")
+            elif r.get("recovery_basis", "").startswith("not computed"):
+                con.print(f"{r['candidate']}: recovery vs bf16 {r['recovery_basis']}")
+        if any(r.get("priced_by") == "engine" for r in d["candidates"]):
+            con.print(f"pricing: {d['pricing_basis']}")
 
     @app.command()
     def tts(p: float = typer.Option(..., "--p", help="Single-sample (or per-round) success probability."),
@@ -104,35 +111,40 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
             prompt: int = typer.Option(500, "--prompt", help="Prompt tokens (prefilled once, shared by parallel samples)."),
             gen: int = typer.Option(1000, "--gen", help="Generated tokens per sample."),
             engine: str = typer.Option("auto", "--engine", help="Calibration engine."),
+            batch: str = typer.Option("max", "--batch", help="Serving batch the samples are priced in (as cost-of-pass; default: the largest that fits)."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Test-time scaling: F(N), marginal gain, saturation point N*, verifier ceiling, cost per budget."""
         from rich.table import Table
 
         from costmodel.analyses.tts_report import report
 
-        d = report(p, eps, fmax, false_positive, penalty, mix, n_max, model, hw, fmt, prompt, gen, engine)
+        d = report(p, eps, fmax, false_positive, penalty, mix, n_max, model, hw, fmt, prompt, gen, engine, batch)
         if as_json:
             print_json(d)
             return
         con = console()
         con.print(f"saturation point N* = [bold]{d['saturation_n']}[/bold] (first N with gain < {eps:g}); "
                   f"accuracy there {d['accuracy_at_saturation']:.4f}")
+        con.print(f"accuracy curve: {d['curve_formula']}")
         if d["ceiling"] is not None:
-            con.print(f"verifier ceiling r/(r+(1-r)f) = {d['ceiling']:.4f}")
+            con.print(f"verifier ceiling r/(r+(1-r)f) = {d['ceiling']:.4f} (the curve approaches it, never above)")
         if d.get("optimal_attempts") is not None:
             con.print(f"optimal attempts with penalty {penalty:g}: K* = {d['optimal_attempts']} "
                       f"(expected utility {d['optimal_utility']:.4f})")
         t = Table(title="budget curve", title_justify="left")
-        cols = ["N", "accuracy", "gain of next"] + (["$ per query", "latency", "cost-of-pass"] if model else [])
+        cols = ["N", "accuracy", "gain of next"] + (["$ per query", "cost-of-pass"] if model else [])
         for c in cols:
             t.add_column(c, justify="right")
         for row in d["curve"]:
             if row["n"] in (1, 2, 4, 8, 16, 32, 64, 128) or row["n"] == d["saturation_n"]:
                 cells = [str(row["n"]), f"{row['accuracy']:.4f}", f"{row['marginal_gain']:.4f}"]
                 if model:
-                    cells += [f"${row['usd']:.3g}", f"{row['latency_s']:.3g} s", f"${row['cost_of_pass_usd']:.3g}"]
+                    cells += [f"${row['usd']:.3g}", f"${row['cost_of_pass_usd']:.3g}"]
                 t.add_row(*cells)
         con.print(t)
+        if model:
+            on = d["priced_on"]
+            con.print(f"priced on {on['tp'] * on['pp']} x {on['hardware']} at batch {on['batch']}: {d['pricing_basis']}")
 
     @app.command()
     def specdec(target: str = typer.Option(..., "--target", help="Target model."),

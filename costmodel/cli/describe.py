@@ -1,8 +1,10 @@
 """Rows describing catalogue entries for `costmodel list` and `costmodel show` (with sources)."""
 from __future__ import annotations
 
-from costmodel.spec.catalog import index
-from costmodel.errors import unknown
+from pathlib import Path
+
+from costmodel.errors import SpecError, unknown
+from costmodel.spec.catalog import entries_in_file, index, looks_like_path, read_yaml
 from costmodel.spec.formats import all_formats, load_format
 from costmodel.spec.hardware import DTYPES, Hardware, all_hardware, load_hardware
 from costmodel.spec.model import Model
@@ -40,7 +42,10 @@ def _attention_kind(m: Model) -> str:
 
 
 def find_any(name: str) -> tuple[str, object]:
-    """('hardware'|'model'|'format', spec) for an id or alias of any catalogue kind."""
+    """('hardware'|'model'|'format', spec) for an id or alias of any catalogue kind, or a spec path
+    (a one-entry YAML file or a HuggingFace config.json)."""
+    if looks_like_path(name):
+        return _from_path(name)
     key = name.strip().lower()
     for kind, loader in (("hardware", load_hardware), ("models", load_model), ("formats", load_format)):
         idx = index(kind)
@@ -48,6 +53,27 @@ def find_any(name: str) -> tuple[str, object]:
             return kind, loader(key)
     known = [k for kind in ("hardware", "models", "formats") for k in (*index(kind).entries, *index(kind).aliases)]
     raise unknown("id", name, known)
+
+
+def _from_path(name: str) -> tuple[str, object]:
+    p = Path(name).expanduser()
+    if not p.is_file():
+        raise SpecError(f"{p}: no such file; give a catalogue id (costmodel list hardware|models|formats) "
+                        f"or the path of a spec file")
+    if p.suffix.lower() == ".json":
+        return "models", load_model(str(p))
+    doc = read_yaml(p)
+    for kind, key, loader in (("hardware", "devices", load_hardware), ("models", "models", load_model),
+                              ("formats", "formats", load_format)):
+        if isinstance(doc, dict) and key in doc:
+            found = entries_in_file(p, kind)
+            if len(found) == 1:
+                return kind, (loader(str(p)) if kind != "formats" else load_format(found[0].id))
+            ids = ", ".join(e.id for e in found)
+            raise SpecError(f"{p}: holds {len(found)} {kind} entries ({ids}); show one with "
+                            f"'costmodel show ID'")
+    raise SpecError(f"{p}: not a catalogue file; expected a 'devices:', 'models:' or 'formats:' list "
+                    f"(docs/catalog-schema.md) or a HuggingFace config.json")
 
 
 def show_rows(name: str) -> tuple[str, str, list[dict]]:

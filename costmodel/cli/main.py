@@ -158,8 +158,14 @@ def list_(kind: Catalogue = typer.Argument(..., help="hardware, models or format
         return
     t = Table(title=f"{len(rows)} {kind.value}", title_justify="left")
     cols = [c for c in rows[0] if c not in ("name",)]
-    for c in cols:
-        t.add_column(c)
+    headers = {"memory_bytes": "memory", "bandwidth_bytes_per_s": "bandwidth", "bf16_flops": "bf16 peak (dense)",
+               "fp8_flops": "fp8 peak", "fp4_flops": "fp4 peak", "tdp_w": "TDP (W)", "usd_per_hour": "cloud $/hour",
+               "active_params": "active params", "hidden_size": "hidden", "kv_heads": "KV heads",
+               "weight_bits": "weight bits", "activation_bits": "activation bits", "kv_bits": "KV bits",
+               "compute": "native units", "emulate": "emulated on"}
+    for c in cols:  # ids never wrap or get cut: other columns fold instead
+        t.add_column(headers.get(c, c.replace("_", " ")), no_wrap=c == "id",
+                     min_width=max(len(str(r["id"])) for r in rows) if c == "id" else None, overflow="fold")
     for r in rows:
         cells = []
         for c in cols:
@@ -167,7 +173,7 @@ def list_(kind: Catalogue = typer.Argument(..., help="hardware, models or format
             if isinstance(v, list):
                 cells.append(", ".join(map(str, v)))
             elif c.endswith("flops") and v:
-                cells.append(f"{v / 1e12:,.4g} T")
+                cells.append(f"{v / 1e12:,.4g} TFLOP/s")
             elif c == "memory_bytes":
                 cells.append(human("x_bytes", v))
             elif c == "bandwidth_bytes_per_s":
@@ -192,7 +198,7 @@ def show(name: str = typer.Argument(..., help="A hardware, model or format id or
     if as_json:
         _print_json({"kind": kind, "id": sid, "fields": rows})
         return
-    t = Table(title=f"{kind}: {sid}", title_justify="left", show_lines=False)
+    t = Table(title=f"{ {'models': 'model', 'formats': 'format'}.get(kind, kind)}: {sid}", title_justify="left", show_lines=False)
     t.add_column("field")
     t.add_column("value")
     t.add_column("source", overflow="fold")
@@ -203,14 +209,10 @@ def show(name: str = typer.Argument(..., help="A hardware, model or format id or
 
 def _with_profile_dirs(paths: list[str]) -> None:
     """A measurement file next to hardware/ or models/ folders (a profile run) brings its specs."""
-    from pathlib import Path
+    from costmodel.calibration.run import env_with, spec_dirs
 
-    from costmodel.calibration.run import env_with
-
-    for p in paths:
-        folder = Path(p).resolve().parent
-        if (folder / "hardware").is_dir() or (folder / "models").is_dir():
-            env_with(str(folder))
+    for folder in spec_dirs(paths):
+        env_with(str(folder))
 
 
 @app.command()
@@ -237,13 +239,12 @@ def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or c
         unit = "GB/s" if r["unit"] == "B/s" else "GFLOP/s"
         con.print(f"{r['kind']:17s} {r['dtype']:5s} {r['shape']:>18s}  {r['rate'] / 1e9:10.1f} {unit}")
     con.print(f"wrote {result['rows']} rows to {result['measurements']} and the device spec {result['hardware']}")
-    con.print(f"next: costmodel calibrate {result['measurements']} --out {out} && "
-              f"costmodel validate {result['measurements']}")
+    con.print(f"next: costmodel calibrate {result['measurements']} && costmodel validate {result['measurements']}")
 
 
 @app.command()
 def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (data/SCHEMA.md)."),
-              out: str = typer.Option(".", "--out", help="Folder that receives calibration/fitted.yaml."),
+              out: Optional[str] = typer.Option(None, "--out", help="Folder that receives calibration/fitted.yaml (default: install into the user catalogue, ~/.config/costmodel or $COSTMODEL_HOME, so estimates use it from now on)."),
               engine: Optional[str] = typer.Option(None, "--engine", help="Treat every row as this engine (default: each row's framework)."),
               cross_validate: bool = typer.Option(True, "--cross-validate/--no-cross-validate",
                                                   help="Leave-one-device-out refits: honest error and the interval residuals."),
@@ -268,6 +269,11 @@ def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (dat
     con = _console()
     con.print(f"fitted {summary['parameters']} parameters on {summary['rows_used']} rows "
               f"({summary['rows_skipped']} skipped); wrote {summary['path']}")
+    if summary.get("installed"):
+        inst = summary["installed"]
+        engines = ", ".join(f"{d} -> {e}" for d, e in inst["default_engine"].items())
+        con.print(f"installed into the user catalogue {inst['catalogue']}: estimates on these devices now use this "
+                  f"calibration by default ({engines}); delete {summary['path']} to undo")
     if summary.get("note"):
         con.print(f"[yellow]note:[/yellow] {summary['note']}")
     for key, title in (("uncalibrated", "datasheet engine, sourced defaults"), ("in_sample", "calibrated, in-sample"),
@@ -320,13 +326,38 @@ _register_sweeps(app, _console, _print_json)
 _register_plan(app, _console, _print_json)
 
 
+def _bare_help(original):
+    def get_help_option(ctx):
+        opt = original(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    return get_help_option
+
+
+def _command():
+    """The click command of the app, with on/off flags shown bare in --help (click >= 8.2 would
+    print them as `--json <bool>`)."""
+    cmd = typer.main.get_command(app)
+    stack = [cmd]
+    while stack:
+        c = stack.pop()
+        for p in c.params:
+            if getattr(p, "is_flag", False):  # typer vendors its own click: no isinstance check
+                p.metavar = ""
+        c.get_help_option = _bare_help(c.get_help_option)
+        stack.extend(getattr(c, "commands", {}).values())
+    return cmd
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: CostModelError -> one line on stderr, exit code 2 (traceback with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        app(args=args, prog_name="costmodel")
+        _command()(args=args, prog_name="costmodel", standalone_mode=True)
     except CostModelError as exc:
         if debug:
             raise

@@ -38,8 +38,9 @@ ESTIMATE_ROWS = (
     ("decode_tokens_per_s", "Decode rate per sequence"),
     ("throughput_tokens_per_s", "Throughput (all sequences, all replicas)"),
     ("e2e_latency_s", "End-to-end latency"),
-    ("energy_j_per_token", "Energy per token"),
-    ("usd_per_million_tokens", "$ per million tokens"),
+    ("energy_j_per_token", "Energy per output token"),
+    ("usd_per_million_tokens", "$ per million output tokens"),
+    ("usd_per_million_total_tokens", "$ per million tokens (prompt + output)"),
 )
 
 
@@ -51,7 +52,10 @@ def estimate_table(d: dict):
     caption = (f"batch {d['batch']}, prompt {d['prompt']}, gen {d['gen']}"
                + (f", context {d['context']}" if d["context"] else "")
                + (f", tp {d['tp']}" if d["tp"] > 1 else "") + (f", pp {d['pp']}" if d["pp"] > 1 else "")
-               + "; times per sequence, memory per device")
+               + "; times per sequence, memory per device"
+               + ("\nbatch max: the sequences start together (a static batch), so TTFT is the whole batch's prefill;"
+                  " for the TTFT of a served request under load use 'costmodel plan'" if d.get("batch_requested") == "max"
+                  else ""))
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     t.add_column("metric")
     t.add_column("value", justify="right")

@@ -8,7 +8,8 @@
   throughput = replicas · batch · gen / e2e (static batch, prefill included)
   power        = TDP · (idle + (1 − idle) · u), u = busy fraction of the phase: the share of its time
                  that operators spend at their compute or memory roof (overheads count as idle)
-  energy/token = devices · average power · e2e / tokens;  $/Mtok = devices · $/h · e2e / tokens
+  energy/token = devices · average power · e2e / output tokens
+  $/Mtok = devices · $/h · e2e / output tokens (usd_per_million_tokens), or / (prompt + output) tokens
 """
 from __future__ import annotations
 
@@ -93,6 +94,9 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "energy_j_per_query": tp * pp * power * e2e / Bc,
             "average_power_w": power,
             "usd_per_million_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
+            # the same dollars spread over every token processed (prompt + generated), as API prices mix them
+            "usd_per_million_total_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * e2e
+            / (Bc * (prompt + np.where(encoder, 0.0, gen))) * 1e6,
             "batch": B,
             "max_batch": bmax,
             "fits": fits,

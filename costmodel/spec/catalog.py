@@ -1,7 +1,9 @@
 """Find, read and index the YAML catalogue (hardware, models, formats, calibration).
 
 Search order: directories in `COSTMODEL_PATH` (os.pathsep-separated; each may hold
-`hardware/`, `models/`, ... sub-folders), then the catalogue shipped with the package.
+`hardware/`, `models/`, ... sub-folders), then the user catalogue (`COSTMODEL_HOME`, else
+`$XDG_CONFIG_HOME/costmodel`, else `~/.config/costmodel`: where `calibrate` installs a user's
+profiled devices and calibrations so they stick), then the catalogue shipped with the package.
 Earlier entries win on id clashes, so users override or add specs without touching code.
 YAML is always read with safe loading.
 """
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 import yaml
 
 from costmodel.errors import SpecError, unknown
+from costmodel.spec.files import read_text
 from costmodel.spec.units import parse_quantity
 
 _LIST_KEY = {"hardware": "devices", "models": "models", "formats": "formats"}
@@ -34,23 +37,45 @@ def builtin_root() -> Path:
     return packaged if packaged.is_dir() else package.parent
 
 
+def user_root() -> Path:
+    """The persistent user catalogue (it may not exist yet)."""
+    home = os.environ.get("COSTMODEL_HOME")
+    if home:
+        return Path(home).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "costmodel"
+
+
 def search_roots() -> list[Path]:
     roots = [Path(p).expanduser() for p in os.environ.get("COSTMODEL_PATH", "").split(os.pathsep) if p]
-    return roots + [builtin_root()]
+    user = user_root()
+    return roots + ([user] if user.is_dir() else []) + [builtin_root()]
+
+
+def catalog_key() -> tuple:
+    """What the cached indexes depend on: the search path and the user catalogue's state."""
+    user = user_root()
+    stamps = []
+    for sub in ("hardware", "models", "formats", "calibration"):
+        folder = user / sub
+        try:
+            stamps.append(folder.stat().st_mtime_ns)
+            stamps.extend(f.stat().st_mtime_ns for f in folder.iterdir())
+        except OSError:
+            stamps.append(0)
+    return os.environ.get("COSTMODEL_PATH", ""), str(user), tuple(stamps)
 
 
 def read_yaml(path: Path) -> Any:
     """Safe-load a YAML file; a syntax error becomes a SpecError naming file and line."""
+    text = read_text(path, "a YAML spec file", SpecError)
     try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path}{where}: malformed YAML ({problem})") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 @dataclass(frozen=True)
@@ -186,7 +211,7 @@ def index(kind: str) -> Index:
     """The index of one catalogue kind (cached per COSTMODEL_PATH value)."""
     if kind not in _LIST_KEY:
         raise ValueError(kind)
-    return _index_cached(kind, os.environ.get("COSTMODEL_PATH", ""))
+    return _index_cached(kind, catalog_key())
 
 
 def looks_like_path(name: str) -> bool:
@@ -212,7 +237,7 @@ def resolve(kind: str, name: str, from_entry, from_path=None) -> tuple[Any, str 
     `from_entry` converts a catalogue Entry to a spec; `from_path` (default: a one-entry
     YAML file) loads a user-given path.
     """
-    return _resolve_cached(kind, name, from_entry, from_path, os.environ.get("COSTMODEL_PATH", ""))
+    return _resolve_cached(kind, name, from_entry, from_path, catalog_key())
 
 
 @functools.lru_cache(maxsize=None)

@@ -11,12 +11,11 @@ holds fitted values with their provenance.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
-from costmodel.spec.catalog import read_yaml, search_roots
+from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 from costmodel.spec.units import parse_quantity
 from costmodel.errors import SpecError, unknown
 
@@ -143,13 +142,20 @@ def _tables(path_env: str) -> _Tables:
 
 
 def tables() -> _Tables:
-    return _tables(os.environ.get("COSTMODEL_PATH", ""))
+    return _tables(catalog_key())
 
 
-def resolve_engine(engine: str | None, family: str) -> str:
-    """'auto' (or None) -> the family's default engine; otherwise a known engine name."""
+def resolve_engine(engine: str | None, family: str, device: str | None = None, fmt_engine: str | None = None) -> str:
+    """A known engine name. 'auto' (or None) picks, in order: the engine a user calibrated this
+    device with (`default_engine: {device: engine}` in a calibration file), the engine the format
+    implies (GGUF quants: llama.cpp), the device family's default."""
     if engine in (None, "", "auto"):
-        return tables().default_engine.get(family, "ideal")
+        defaults = tables().default_engine
+        if device and device in defaults:
+            return defaults[device]
+        if fmt_engine:
+            return resolve_engine(fmt_engine, family)
+        return defaults.get(family, "ideal")
     name = engine.strip().lower()
     name = ENGINE_ALIASES.get(name, name)
     if name not in ENGINES:
@@ -157,10 +163,11 @@ def resolve_engine(engine: str | None, family: str) -> str:
     return name
 
 
-def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal") -> Efficiency:
+def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
+                   fmt_engine: str | None = None) -> Efficiency:
     """Parameters for a device under an engine (most specific level wins)."""
     t = tables()
-    eng = resolve_engine(engine, family)
+    eng = resolve_engine(engine, family, hardware_id, fmt_engine)
     merged: dict = {}
     used = []
     for e in (None, eng):

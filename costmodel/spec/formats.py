@@ -30,6 +30,7 @@ class Format:
     dequant_ops_per_weight: float = 0.0
     aliases: tuple = ()
     sources: Mapping[str, str] = field(default_factory=dict)
+    engine: str | None = None  # the engine a file in this format implies (GGUF quants: llama.cpp)
 
 
 
@@ -94,7 +95,18 @@ def format_from_entry(e: Entry) -> Format:
         dequant_ops_per_weight=_bits(e, "dequant_ops_per_weight", sources, 0.0) if e.get("dequant_ops_per_weight") else 0.0,
         aliases=tuple(str(a).lower() for a in e.get("aliases") or ()),
         sources=MappingProxyType(sources),
+        engine=_engine(e, sources),
     )
+
+
+def _engine(e: Entry, sources: dict) -> str | None:
+    node = e.get("engine")
+    if node is None:
+        return None
+    if not isinstance(node, dict) or not node.get("value") or not node.get("source"):
+        raise SpecError(f"{e.where('engine')}: expected {{value: <engine>, source: ...}}")
+    sources["engine"] = str(e.sources.get(node["source"], node["source"]))
+    return str(node["value"])
 
 
 def resolve_format(name: str) -> tuple[Format, str | None]:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from costmodel.spec.catalog import Entry
+from costmodel.spec.files import read_text
 from costmodel.errors import SpecError
 
 ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "relu", "swiglu")
@@ -264,10 +265,9 @@ _HF_ACT = {"gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh", "gelu_pytorch_tanh
 def entry_from_hf_config(path: str) -> Entry:
     """Map a HuggingFace `config.json` onto the catalogue schema (architecture only)."""
     p = Path(path).expanduser()
+    text = read_text(p, "a HuggingFace config.json", SpecError)
     try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{p}: cannot read ({exc.strerror})") from None
+        cfg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{p}:{exc.lineno}: malformed JSON ({exc.msg})") from None
     if not isinstance(cfg, dict):

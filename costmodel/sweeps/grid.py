@@ -98,32 +98,32 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
 
 
 class Tables:
-    """Per-axis column tables, gathered by index for each chunk."""
+    """Per-axis column tables, gathered by index for each chunk. Device and format rows are per
+    (format, device, engine) because 'auto' resolves per device and per format (GGUF quants imply
+    llama.cpp) and a format's matrix path depends on the device."""
 
     def __init__(self, ax: Axes):
         self.ax = ax
         rows = [model_row(m) for m in ax.models]
         self.m = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
-        # hardware x engine
-        hrows, self.engine_names = [], []
-        for h in ax.hardware:
-            for e in ax.engines:
-                name = resolve_engine(e, h.family)
-                self.engine_names.append(name)
-                hrows.append(hardware_row(h, name))
-        self.hw = {k: np.array([r[k] for r in hrows], dtype=float) for k in hrows[0]}
-        # format x hardware x kv x engine (format rows depend on the device and engine)
-        frows, ok = [], []
+        hrows, self.engine_names = [], []  # format x hardware x engine
+        frows, ok = [], []  # format x hardware x kv x engine
         for f in ax.formats:
             for h in ax.hardware:
+                for e in ax.engines:
+                    name = resolve_engine(e, h.family, h.id, f.engine)
+                    self.engine_names.append(name)
+                    hrows.append(hardware_row(h, name))
                 for kv in ax.kv_formats:
                     for e in ax.engines:
+                        name = resolve_engine(e, h.family, h.id, f.engine)
                         try:
-                            frows.append(format_row(f, h, kv, False, resolve_engine(e, h.family)))
+                            frows.append(format_row(f, h, kv, False, name))
                             ok.append(True)
                         except CostModelError:
-                            frows.append(format_row(load_bf16(), h, kv, False, resolve_engine(e, h.family)))
+                            frows.append(format_row(load_bf16(), h, kv, False, name))
                             ok.append(False)
+        self.hw = {k: np.array([r[k] for r in hrows], dtype=float) for k in hrows[0]}
         self.f = {k: np.array([r[k] for r in frows], dtype=float) for k in frows[0]}
         self.f_ok = np.array(ok)
 
@@ -137,7 +137,7 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
     idx = np.unravel_index(flat, ax.shape)
     im, ih, iff, ik, ie, ib, it, ip, ig, ic = idx
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
-    hw_i = ih * n_e + ie
+    hw_i = (iff * n_h + ih) * n_e + ie
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
             "batch": ax.batch[ib], "tp": ax.tp[it], "prompt": ax.prompt[ip], "gen": ax.gen[ig],
@@ -164,8 +164,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     fits = np.asarray(res.metrics["fits"], dtype=bool)
     valid = heads_ok & link_ok & fmt_ok
     reason = np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
-    for k in METRICS[:8]:
-        out[k] = np.where(valid, out[k], np.nan)
+    for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
+        out[k] = np.where(valid & fits, out[k], np.nan)
     out["fits"] = fits & valid
     out["valid"] = valid
     out["reason_code"] = reason.astype(np.int8)
@@ -175,24 +175,28 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
         out[key] = c[key]
     out["batch_requested"] = c["batch"]
     if task:
-        out["accuracy"] = _accuracy_column(tab, c, task, accuracy_file)
+        out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)
     return out
 
 
-def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> np.ndarray:
+def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(accuracy, recovery vs bf16 of the same source) per configuration; NaN where the table has none
+    (a sweep never borrows another format's accuracy)."""
     from costmodel.spec.quality import QualityError, accuracy
 
     table = np.full((len(tab.ax.models), len(tab.ax.formats)), np.nan)
+    recovery = np.full_like(table, np.nan)
     for i, m in enumerate(tab.ax.models):
         for j, f in enumerate(tab.ax.formats):
             try:
                 acc = accuracy(m.id, f.id, task, accuracy_file)
-                if acc.basis == "exact":  # never borrow another format's accuracy in a sweep
+                if acc.basis == "exact":
                     table[i, j] = acc.value
+                    recovery[i, j] = np.nan if acc.recovery is None else acc.recovery
             except QualityError as exc:
                 if "unknown task" in str(exc):
                     raise
-    return table[c["im"], c["if"]]
+    return table[c["im"], c["if"]], recovery[c["im"], c["if"]]
 
 
 def chunks(n: int, size: int = CHUNK) -> Iterator[np.ndarray]:

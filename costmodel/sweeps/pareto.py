@@ -106,3 +106,21 @@ def pareto_front(table, objectives) -> np.ndarray:
     if "fits" in columns:
         mat[~np.asarray(table["fits"]).astype(bool)] = np.nan
     return non_dominated(mat)
+
+
+def excluded(table, objectives) -> list[dict]:
+    """Configurations that fit but cannot be placed because an objective is missing (e.g. no
+    accuracy for a format on the task): grouped by what is missing, so none vanishes silently."""
+    columns = table.columns if hasattr(table, "columns") else list(table)
+    objs = parse_objectives(objectives, columns) if isinstance(objectives, str) else list(objectives)
+    fits = np.asarray(table["fits"]).astype(bool) if "fits" in columns else np.ones(len(table[objs[0][1]]), bool)
+    groups: dict = {}
+    for _, col in objs:
+        values = np.asarray(table[col], dtype=float)
+        for i in np.where(fits & ~np.isfinite(values))[0]:
+            key = (col, str(table["model"][i]) if "model" in columns else "", str(table["format"][i]) if "format" in columns else "")
+            groups[key] = groups.get(key, 0) + 1
+    return [{"column": c, "model": m, "format": f, "configurations": n,
+             "reason": f"no {c} for {m} in {f}" + (" in the accuracy table (add rows with --accuracy FILE)"
+                                                    if c.startswith("accuracy") else "")}
+            for (c, m, f), n in sorted(groups.items())]

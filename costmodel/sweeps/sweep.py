@@ -42,7 +42,7 @@ class SweepResult:
         if key == "kv_format":
             return np.array([k.id if k else "" for k in ax.kv_formats])[self.cols["ik"]]
         if key == "engine":
-            hw_i = self.cols["ih"] * len(ax.engines) + self.cols["ie"]
+            hw_i = (self.cols["if"] * len(ax.hardware) + self.cols["ih"]) * len(ax.engines) + self.cols["ie"]
             return np.array(self.engine_names)[hw_i]
         if key == "reason":
             return np.array(REASONS)[self.cols["reason_code"]]
@@ -166,9 +166,15 @@ def read_table(path: str) -> dict:
         t = pq.read_table(path)
         return {k: t.column(k).to_numpy() for k in t.column_names}
     import csv
+    import io
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    from costmodel.spec.files import read_text
+
+    text = read_text(path, "a sweep file (.csv written by 'costmodel sweep --out' or .parquet)", SweepError)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise SweepError(f"{path}: malformed CSV ({exc})") from None
     if len(rows) < 2:
         raise SweepError(f"{path}: no rows")
     header, body = rows[0], rows[1:]

@@ -11,6 +11,7 @@ from costmodel.analyses import specdec as S
 from costmodel.analyses import tts as T
 from costmodel.analyses.cost_of_pass import CostOfPassError, cost_of_pass, parse_candidate
 from costmodel.analyses.idealized import helm_coefficients, idealized
+from costmodel.analyses.tts_report import report as T_report
 
 
 @pytest.mark.parametrize("p,eps,fmax,n", [(0.1, 0.01, 1.0, 22), (0.3, 0.01, 1.0, 10), (0.2, 0.005, 0.8, 16),
@@ -65,9 +66,14 @@ def test_tts_bad_input(run_cli, args, needle):
 def test_tts_json(run_cli):
     code, out, _ = run_cli("tts", "--p", "0.1", "--eps", "0.01", "--false-positive", "0.05", "--json")
     d = json.loads(out)
-    assert code == 0 and d["saturation_n"] == 22 and d["ceiling"] == pytest.approx(0.1 / (0.1 + 0.9 * 0.05))
-    assert d["accuracy_at_saturation"] == pytest.approx(1 - 0.9**22)
+    # verifier-aware: 0.1 * (0.9 * 0.95)^N < 0.01 first at N = ceil(14.7) = 15 (22 without the verifier)
+    assert code == 0 and d["saturation_n"] == 15 and d["ceiling"] == pytest.approx(0.1 / (0.1 + 0.9 * 0.05))
+    beta = 0.9 * 0.95
+    assert d["accuracy_at_saturation"] == pytest.approx(0.1 * (1 - beta**15) / (1 - beta))
     assert len(d["curve"]) == 64
+    code, out, _ = run_cli("tts", "--p", "0.1", "--eps", "0.01", "--json")
+    d = json.loads(out)  # without a verifier: F(N) = 1 - 0.9^N, gain 0.1 * 0.9^N < 0.01 first at N = 22
+    assert d["saturation_n"] == 22 and d["accuracy_at_saturation"] == pytest.approx(1 - 0.9**22)
 
 
 def test_tts_prices_budgets_with_shared_prefill(run_cli):
@@ -208,3 +214,43 @@ def test_energy_between_idle_and_tdp_and_carbon():
     assert 0.2 * 700 <= d["average_power_w"] <= 700
     assert d["energy_j_per_token"] == pytest.approx(d["average_power_w"] * d["e2e_latency_s"] / (32 * 128))
     assert d["gco2_per_million_tokens"] == pytest.approx(d["kwh_per_million_tokens"] * 400)
+
+
+def test_verifier_curve_never_exceeds_its_ceiling_and_sets_n_star():
+    d = T_report(p=0.3, eps=0.01, false_positive=0.05, n_max=200)
+    assert max(r["accuracy"] for r in d["curve"]) <= d["ceiling"] + 1e-12
+    # resample-until-accepted gains r * beta^N, beta = 0.7 * 0.95: first N below 0.01 is ceil(8.34) = 9
+    assert d["saturation_n"] == 9
+    beta = 0.7 * 0.95
+    assert d["accuracy_at_saturation"] == pytest.approx(0.3 * (1 - beta**9) / (1 - beta))
+
+
+def test_tts_prices_budgets_as_cost_of_pass_does():
+    """N samples cost one shared prefill + N decode shares at the same serving batch in both analyses."""
+    d = T_report(p=0.5, eps=0.01, model="llama-3.1-8b", hw="h100", fmt="fp8", prompt=500, gen=1000, n_max=8)
+    cp = cost_of_pass("gsm8k", ["llama-3.1-8b@h100:fp8"], tokens_in=500, tokens_out=1000, method="best-of@4")
+    assert d["curve"][3]["usd"] == pytest.approx(cp["candidates"][0]["cost_per_attempt_usd"], rel=1e-9)
+    assert d["pricing_basis"] == cp["pricing_basis"]
+
+
+def test_recovery_is_against_bf16_of_the_same_source(tmp_path):
+    from costmodel.spec.quality import accuracy, load
+
+    f = tmp_path / "acc.csv"
+    f.write_text("model,format,task,value,source_id\n"
+                 "m,bf16,t,0.80,A\nm,fp8,t,0.78,A\nm,bf16,t,0.60,B\nm,w4a16,t,0.70,C\n")
+    load.cache_clear()
+    a = accuracy("m", "fp8", "t", str(f))
+    assert a.recovery == pytest.approx(0.78 / 0.80) and "same source (A)" in a.recovery_basis
+    w = accuracy("m", "w4a16", "t", str(f))  # only source C has w4a16 and it reports no bf16
+    assert w.recovery is None and w.recovery_basis.startswith("not computed")
+
+
+def test_formats_without_accuracy_are_reported_not_dropped():
+    from costmodel import sweep
+    from costmodel.sweeps.pareto import excluded
+
+    r = sweep(models=["llama-3.1-8b"], hw=["h100"], fmt=["bf16", "fp8", "nvfp4"], task="mmlu")
+    out = excluded(r, "min:usd_per_million_tokens,max:accuracy")
+    assert [(x["format"], x["configurations"]) for x in out] == [("nvfp4", 1)]
+    assert "no accuracy" in out[0]["reason"]

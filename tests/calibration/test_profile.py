@@ -25,6 +25,23 @@ def test_cpu_profile_calibrate_validate_end_to_end(tmp_path, run_cli, monkeypatc
     assert rep["scored"] == 6 and all(d["predicted"] > 0 for d in rep["rows_detail"])
     assert 0 <= rep["overall"]["median_ape"] < float("inf")  # timings on a shared CI core: no accuracy threshold
 
+    # without --out the calibration installs into the user catalogue and applies to the profiled device by default,
+    # with no COSTMODEL_PATH: a later estimate on it uses the numpy calibration, not the family's llama.cpp default
+    monkeypatch.delenv("COSTMODEL_PATH", raising=False)
+    code, text, err = run_cli("calibrate", str(out / "measurements.csv"), "--no-cross-validate", "--json")
+    assert code == 0, err
+    installed = json.loads(text)["installed"]
+    assert installed["default_engine"] == {r["device"]: "numpy"}
+    from costmodel.spec.catalog import user_root
+
+    assert (user_root() / "hardware" / f"{r['device']}.yaml").is_file()
+    code, text, err = run_cli("estimate", "qwen2.5-0.5b", "--hw", r["device"], "--json")
+    assert code == 0, err
+    d = json.loads(text)
+    assert d["engine"] == "numpy" and any(level.endswith(r["device"]) for level in d["calibration"])
+    code, text, _ = run_cli("estimate", "qwen2.5-0.5b", "--hw", "m2-pro", "--json")
+    assert json.loads(text)["engine"] == "llama.cpp"  # other devices keep their family's engine
+
 
 def test_cuda_without_torch_says_so():
     try:

@@ -128,3 +128,81 @@ def test_help_and_estimate_do_not_import_heavy_libraries():
     assert done.stderr.strip().endswith("HEAVY="), done.stderr
     done = subprocess.run([sys.executable, "-m", "costmodel", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "estimate" in done.stdout
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("orin-nano-super", "jetson-orin-nano-super-8gb"),  # never the different device 'orin-nano'
+    ("thor", "jetson-agx-thor"), ("rtx4090", "rtx-4090"), ("h1000", "h100"), ("m2pro", "m2-pro"),
+])
+def test_did_you_mean_never_names_a_different_existing_device(run_cli, given, expected):
+    code, _, err = run_cli("estimate", "llama-3.2-1b", "--hw", given)
+    assert code == 2 and f"did you mean '{expected}'?" in err
+
+
+def test_suggestions_never_drop_a_qualifier():
+    """Property: a suggestion is never a known name whose tokens are a strict subset of the query's."""
+    from costmodel.errors import _tokens, suggest
+    from costmodel.spec.catalog import index
+
+    known = list(index("hardware").entries) + list(index("hardware").aliases)
+    for k in known:
+        query = k + "-super"
+        if query in known:
+            continue
+        got = suggest(query, known)
+        assert not got or not set(_tokens(got[0])) < set(_tokens(query)), (query, got)
+
+
+def test_show_accepts_spec_paths(run_cli):
+    from tests.conftest import DATA
+
+    code, out, err = run_cli("show", str(DATA / "tiny.yaml"))
+    assert code == 0 and "model: tiny" in out
+    code, out, err = run_cli("show", str(DATA / "config.json"), "--json")
+    assert code == 0 and json.loads(out)["kind"] == "models"
+    code, out, err = run_cli("show", "hardware/nvidia-hopper.yaml")
+    assert code == 2 and "holds 6 hardware entries" in err and "costmodel show ID" in err
+    code, out, err = run_cli("show", "nosuch")
+    assert code == 2 and "costmodel list hardware" in err and "list id" not in err
+
+
+def test_list_shows_whole_ids_and_words(run_cli):
+    code, out, _ = run_cli("list", "hardware")
+    assert code == 0 and "jetson-orin-nano-super-8gb" in out and "…" not in out
+    assert "memory_bytes" not in out and "usd_per_hour" not in out
+
+
+def test_help_has_no_bool_placeholders_and_every_option_is_explained(run_cli):
+    from costmodel.cli.main import _command
+
+    cmd = _command()
+    for name, sub in cmd.commands.items():
+        code, out, _ = run_cli(name, "--help")
+        assert code == 0 and "<bool>" not in out, name
+        missing = [p.name for p in sub.params if getattr(p, "param_type_name", "") == "option" and not p.help]
+        assert not missing, (name, missing)
+
+
+def test_dollars_per_output_and_per_total_token(run_cli):
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--prompt", "1000", "--gen", "250", "--json")
+    d = json.loads(out)
+    # the same dollars over 250 output tokens or over 1250 prompt + output tokens
+    assert d["usd_per_million_total_tokens"] == pytest.approx(d["usd_per_million_tokens"] * 250 / 1250)
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100")
+    assert "$ per million output tokens" in out and "(prompt + output)" in out
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "max")
+    assert "static batch" in out
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01\x02binary", "id,source\n\u00e9".encode("latin-1"),
+                                     "id,source\n".encode("utf-16")])
+def test_unreadable_input_files_are_one_line(run_cli, tmp_path, content):
+    for name, args in (("m.csv", ("validate",)), ("a.csv", ("cost-of-pass", "--task", "mmlu", "--candidates",
+                                                              "llama-3.1-8b@h100:fp8", "--accuracy")),
+                       ("s.yaml", ("show",)), ("config.json", ("show",)), ("p.csv", ("pareto", "--objectives",
+                                                                                     "min:tpot_s"))):
+        f = tmp_path / name
+        f.write_bytes(content)
+        code, out, err = run_cli(*args, str(f))
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert str(f) in err

@@ -56,3 +56,24 @@ def test_llamacpp_quant_uses_integer_path_on_cuda_and_fp16_on_apple():
 def test_unknown_format_suggests():
     with pytest.raises(UnknownIdError, match="did you mean 'nvfp4'"):
         load_format("nvfp5")
+
+
+def test_gguf_formats_imply_llama_cpp():
+    """q4_0 / q4_k_m / q8_0 on a Jetson get llama.cpp's calibration, not TensorRT-LLM's; --engine still wins."""
+    from costmodel.estimate import estimate
+
+    for fmt in ("q4_0", "q4_k_m", "q8_0"):
+        assert load_format(fmt).engine == "llama.cpp"
+        assert estimate("llama-3.1-8b", "jetson-agx-orin-64gb", fmt).efficiency.engine == "llama.cpp"
+    assert estimate("llama-3.1-8b", "jetson-agx-orin-64gb", "w4a16").efficiency.engine == "trt-llm"
+    assert estimate("llama-3.1-8b", "jetson-agx-orin-64gb", "q4_0", engine="trt-llm").efficiency.engine == "trt-llm"
+
+
+def test_sweep_auto_engine_follows_the_format_like_estimate():
+    from costmodel import sweep
+    from costmodel.estimate import estimate
+
+    r = sweep(models=["llama-3.1-8b"], hw=["jetson-agx-orin-64gb"], fmt=["q4_0", "w4a16"])
+    assert list(r["engine"]) == ["llama.cpp", "trt-llm"]
+    one = estimate("llama-3.1-8b", "jetson-agx-orin-64gb", "q4_0")
+    assert r["tpot_s"][0] == pytest.approx(one.metric("tpot_s"), rel=1e-9)

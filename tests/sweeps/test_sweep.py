@@ -166,3 +166,19 @@ def test_cli_sweep_pareto_curve_formula_plots(run_cli, tmp_path):
     assert code == 0 and "B*C" in d["expressions"]["decode FLOPs(B, C)"] and d["exact"]
     code, out, _ = run_cli("formula", "llama-3.1-8b", "--latex")
     assert code == 0 and "\\max" in out
+
+
+def test_unfit_configurations_carry_no_metrics_only_their_reason():
+    r = sweep(models=["llama-3.1-70b"], hw=["l4", "h100"], fmt=["bf16"], batch=[1])
+    l4 = list(r["hardware"]).index("l4")
+    assert not r["fits"][l4] and r["reason"][l4] == "does not fit in memory"
+    assert all(np.isnan(r[k][l4]) for k in ("ttft_s", "tpot_s", "throughput_tokens_per_s", "usd_per_million_tokens"))
+    assert r["weights_bytes"][l4] > 0  # the memory that explains why stays
+
+
+def test_curve_says_which_devices_it_dropped_and_why():
+    from costmodel import latency_throughput
+
+    c = latency_throughput("llama-3.1-70b", ["h100", "l4"], ["fp8"])
+    assert [x["hardware"] for x in c] == ["h100-sxm"]
+    assert c.dropped == [{"hardware": "l4", "format": "fp8", "reason": "does not fit in memory"}]

@@ -44,15 +44,18 @@ def parse_candidate(text: str) -> Candidate:
     t = text.strip()
     m = re.fullmatch(r"([^@\s]+)@api:([0-9.eE+-]+)/([0-9.eE+-]+)(?::(\S+))?", t)
     if m:
-        pin, pout = float(m.group(2)), float(m.group(3))
-        if pin < 0 or pout < 0:
+        try:
+            pin, pout = float(m.group(2)), float(m.group(3))
+        except ValueError:
+            pin = pout = -1.0
+        if not (pin >= 0 and pout >= 0 and math.isfinite(pin) and math.isfinite(pout)):
             raise CostOfPassError(f"candidate '{t}': prices must be >= 0 USD per million tokens")
         return Candidate(t, m.group(1), None, m.group(4) or "bf16", pin, pout)
-    m = re.fullmatch(r"([^@\s]+)@([^:\s]+)(?::(\S+))?", t)
+    m = re.fullmatch(r"([^@\s]+)@([^:\s]+):(\S+)", t)
     if not m or m.group(2) == "api":
         raise CostOfPassError(f"candidate '{t}': expected MODEL@HW:FMT (e.g. llama-3.1-8b@h100:fp8) "
                               f"or MODEL@api:IN/OUT (USD per million tokens, e.g. gpt-4o@api:2.5/10)")
-    return Candidate(t, m.group(1), m.group(2), m.group(3) or "bf16")
+    return Candidate(t, m.group(1), m.group(2), m.group(3))
 
 
 def human_expert_costs() -> tuple[dict, str]:

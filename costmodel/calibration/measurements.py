@@ -8,6 +8,7 @@ validator skips such rows with a reason.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -125,8 +126,8 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 value = float(r["value"])
             except (TypeError, ValueError):
                 raise MeasurementError(f"{p}:{line}: column 'value' is {r['value']!r}; expected a positive number") from None
-            if not value > 0:
-                raise MeasurementError(f"{p}:{line}: column 'value' is {r['value']!r}; expected a positive number")
+            if not (value > 0 and math.isfinite(value)):
+                raise MeasurementError(f"{p}:{line}: column 'value' is {r['value']!r}; expected a positive finite number")
             rid = (r["id"] or "").strip() or f"{p.name}:{line}"
             if rid in seen:
                 raise MeasurementError(f"{p}:{line}: duplicate id {rid!r}")
@@ -159,7 +160,10 @@ def _parse(p: Path, text: str) -> list[Measurement]:
 
 
 def write_measurements(path: str | Path, rows: list[Measurement]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    """Write rows in the schema (through a temporary file: no half-written CSV on error)."""
+    from costmodel.spec.files import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS + OPTIONAL, lineterminator="\n")
         w.writeheader()
         for m in rows:

@@ -65,6 +65,10 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
     """Resolve every row; `engine` forces one engine's calibration for all rows."""
     from costmodel.spec.formats import plan_compute
 
+    if engine:
+        from costmodel.spec.engine_params import resolve_engine
+
+        engine = resolve_engine(engine, "")  # an unknown --engine fails here with a suggestion
     keep, skipped = [], []
     memo: dict = {}  # column rows per distinct (model, device, format, kv format, engine)
 

@@ -217,6 +217,8 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     """
     if device not in ("cpu", "cuda"):
         raise ProfileError(f"--device {device}: expected cpu or cuda")
+    if model is not None and not str(model).strip():
+        raise ProfileError("--model '': expected a catalogue model id (run 'costmodel list models')")
     be = Backend(device)
     plan = plan_for(device, quick, model)
     if prompts:
@@ -322,7 +324,9 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
 def _write_micro(path: Path, micro: list[dict], source: str) -> None:
     import csv
 
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    from costmodel.spec.files import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=["source", "kind", "shape", "dtype", "seconds", "rate", "unit"],
                            lineterminator="\n")
         w.writeheader()
@@ -359,5 +363,8 @@ def _write_hardware(path: Path, dev_id: str, device: str, micro: list[dict], sou
     doc = {"sources": {src_key: f"{source}: costmodel profile micro-benchmarks (microbench.csv beside this folder)",
                        "os": f"{source}: os.sysconf physical memory"},
            "devices": [entry]}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    from costmodel.spec.files import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path

@@ -23,8 +23,11 @@ def _blocks(values: dict, source: str) -> dict:
     return {k: {"value": _round(float(v)), "source": source} for k, v in values.items()}
 
 
+MAX_ROWS = 20_000
+
+
 def run(paths: list[str], out_dir: str | None = None, engine: str | None = None, cross_validate: bool = True,
-        progress=None) -> dict:
+        progress=None, force: bool = False) -> dict:
     """Calibrate on measurement files; write OUT/calibration/fitted.yaml (without `out_dir`: install
     into the user catalogue, with the devices' specs and their engine as default); return the summary.
 
@@ -40,6 +43,12 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         rows.extend(got)
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
     rows = [r for r in rows if not r.is_memory]  # start-up memory depends on no fitted parameter
+    if len(rows) > MAX_ROWS:
+        from costmodel.errors import CostModelError
+
+        raise CostModelError(f"{len(rows):,} measurement rows: calibrate fits at most {MAX_ROWS:,} (its leave-one-"
+                             f"device-out refits grow with rows x devices); calibrate a sample or one engine at a "
+                             f"time (validate has no such limit)")
     rs = prepare(rows, engine)
     from costmodel.calibration.predict import with_rows
 
@@ -108,7 +117,14 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     folder = root / "calibration"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    path.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
+    if path.exists() and not force and out_dir is not None:
+        from costmodel.errors import CostModelError
+
+        raise CostModelError(f"--out {out_dir}: {path} exists; pass --force to replace it")
+    from costmodel.spec.files import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=110), encoding="utf-8")
     summary["path"] = str(path)
     summary["parameters"] = len(layout.names)
     return summary

@@ -224,8 +224,14 @@ def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or c
     """Measure this machine: micro-benchmarks + end-to-end prefill/decode of a real transformer."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from costmodel.calibration.profile import profile as run_profile
+    from pathlib import Path
 
+    from costmodel.calibration.profile import profile as run_profile
+    from costmodel.cli import checks
+
+    if (Path(out) / "measurements.csv").exists() and not checks.FORCE:
+        raise checks.OptionError(f"--out {out}: it already holds a profile (measurements.csv); pass --force to "
+                                 f"replace it or another folder")
     cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*cols, console=_console(stderr=True), transient=True) as bar:
         task = bar.add_task("profiling", total=None)
@@ -262,7 +268,9 @@ def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (dat
         def progress(i, n, dev):
             bar.update(task, total=n, completed=i, description=f"leave-one-device-out: {dev}")
 
-        summary = run(files, out, engine, cross_validate, progress)
+        from costmodel.cli import checks
+
+        summary = run(files, out, engine, cross_validate, progress, force=checks.FORCE)
     if as_json:
         _print_json(summary)
         return
@@ -336,10 +344,13 @@ def _bare_help(original):
     return get_help_option
 
 
-def _command():
-    """The click command of the app, with on/off flags shown bare in --help (click >= 8.2 would
-    print them as `--json <bool>`)."""
+def _command(force: bool = False):
+    """The click command of the app, with every option checked at the edge (cli/checks.py) and
+    on/off flags shown bare in --help (click >= 8.2 would print them as `--json <bool>`)."""
+    from costmodel.cli.checks import install
+
     cmd = typer.main.get_command(app)
+    install(cmd, force)
     stack = [cmd]
     while stack:
         c = stack.pop()
@@ -355,14 +366,36 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: CostModelError -> one line on stderr, exit code 2 (traceback with --debug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    force = "--force" in args
+    args = [a for a in args if a not in ("--debug", "--force")]
     try:
-        _command()(args=args, prog_name="costmodel", standalone_mode=True)
+        code = _command(force)(args=args, prog_name="costmodel", standalone_mode=False)
     except CostModelError as exc:
         if debug:
             raise
-        sys.stderr.write(f"costmodel: error: {exc}\n")
-        sys.exit(2)
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("costmodel: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors (typer vendors its own click): one line, exit 2
+        if debug or not hasattr(exc, "format_message"):
+            raise
+        if type(exc).__name__ == "Abort":
+            sys.stderr.write("costmodel: interrupted\n")
+            sys.exit(130)
+        message = " ".join(exc.format_message().split())
+        if not message:  # `costmodel` alone: the help was printed
+            sys.exit(0)
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(message + where, getattr(exc, "exit_code", 2) or 2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    sys.stderr.write(f"costmodel: error: {message}\n")
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

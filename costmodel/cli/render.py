@@ -102,7 +102,12 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
-    flat_rows = [flat(r) for r in rows]
+    from costmodel.spec.files import FORMULA_STARTS
+
+    def safe(v):  # spreadsheet formula injection through a name (OWASP): prefix an apostrophe
+        return "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+
+    flat_rows = [{k: safe(v) for k, v in flat(r).items()} for r in rows]
     writer = csv.DictWriter(buf, fieldnames=list(flat_rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(flat_rows)

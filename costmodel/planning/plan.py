@@ -98,6 +98,16 @@ def _split(values) -> list:
     return [str(v).strip() for v in values if str(v).strip()]
 
 
+def _positive_int(name: str, text, maximum: int) -> int:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value.is_integer() and 1 <= value <= maximum):
+        raise PlanError(f"--{name} {text}: expected integers from 1 to {maximum}")
+    return int(value)
+
+
 def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, candidates, fmt="bf16",
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
@@ -109,7 +119,23 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     """
     if percentile not in (50, 90, 99):
         raise PlanError(f"--percentile {percentile}: expected 50, 90 or 99")
-    tps = tuple(int(t) for t in _split(tp)) if tp else TP_GRID
+    tps = tuple(_positive_int("tp", t, 1024) for t in _split(tp)) if tp else TP_GRID
+    for name, value in (("qps", qps), ("prompt", prompt), ("gen", gen), ("slo-ttft", slo_ttft)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise PlanError(f"--{name} {value}: expected a positive finite number")
+    if slo_tpot is not None and not (math.isfinite(slo_tpot) and slo_tpot > 0):
+        raise PlanError(f"--slo-tpot {slo_tpot}: expected a positive finite number of seconds")
+    from costmodel.spec.formats import resolve_format
+    from costmodel.spec.hardware import resolve_hardware
+    from costmodel.spec.model_catalog import resolve_model
+
+    resolve_model(model)  # unknown ids fail here, before any deployment is priced
+    if not _split(candidates):
+        raise PlanError("--candidates is empty: give at least one device")
+    for hw in _split(candidates):
+        resolve_hardware(hw)
+    for f in _split(fmt):
+        resolve_format(f)
     def items(x):
         return list(x) if isinstance(x, (list, tuple)) else ([x] if x else None)
 

@@ -1,8 +1,12 @@
 """What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot)."""
 from __future__ import annotations
 
+import math
+
 from costmodel.planning.plan import PlanError, plan, request
 
+MAX_VALUES = 50  # each value is a full plan
+NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen")
 VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
              "prompt": "prompt", "gen": "gen"}
 
@@ -15,9 +19,20 @@ def parse_vary(text: str) -> tuple[str, list]:
     if name not in VARIABLES:
         raise PlanError(f"--vary {name}: expected one of {', '.join(VARIABLES)}")
     sep = "|" if "|" in values else ","
-    vals = [v.strip() for v in values.split(sep) if v.strip()]
-    if not vals:
-        raise PlanError(f"--vary {text}: no values")
+    raw = [v.strip() for v in values.split(sep)]
+    if not raw or any(not v for v in raw):
+        raise PlanError(f"--vary {text}: an empty value; expected NAME=V1{sep}V2{sep}...")
+    vals = list(dict.fromkeys(raw))  # a repeated value is planned once
+    if len(vals) > MAX_VALUES:
+        raise PlanError(f"--vary {name}: {len(vals)} values; at most {MAX_VALUES} per what-if")
+    if VARIABLES[name] in NUMERIC:
+        for v in vals:
+            try:
+                ok = math.isfinite(float(v)) and float(v) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise PlanError(f"--vary {name}={v}: expected positive numbers")
     return name, vals
 
 
@@ -32,7 +47,7 @@ def whatif(base: dict, vary: str, build_request=request) -> list[dict]:
     for v in values:
         kw = dict(base)
         key = VARIABLES[name]
-        kw[key] = float(v) if key in ("qps", "slo_ttft", "slo_tpot", "prompt", "gen") else v.replace("+", ",")
+        kw[key] = float(v) if key in NUMERIC else v.replace("+", ",")
         result = plan(build_request(**kw))
         per_device = {}
         for d in result["deployments"]:

@@ -68,14 +68,35 @@ def catalog_key() -> tuple:
 
 def read_yaml(path: Path) -> Any:
     """Safe-load a YAML file; a syntax error becomes a SpecError naming file and line."""
-    text = read_text(path, "a YAML spec file", SpecError)
+    text = read_text(path, "a YAML spec file", SpecError, max_bytes=MAX_YAML_BYTES)
     try:
-        return yaml.load(text, Loader=_Loader)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path}{where}: malformed YAML ({problem})") from None
+    if "*" in text and _expanded_size(doc) > MAX_YAML_NODES:
+        raise SpecError(f"{path}: its anchors and aliases expand to more than {MAX_YAML_NODES:,} values; "
+                        f"refusing (write the entries out, or use 'defaults:')")
+    return doc
+
+
+MAX_YAML_BYTES = 8 << 20  # 8 MiB: the largest shipped catalogue file is under 100 KiB
+MAX_YAML_NODES = 200_000  # values after alias expansion ("billion laughs" stops here, fast)
+
+
+def _expanded_size(doc: Any) -> int:
+    """Values the document holds once aliases are expanded, counted up to just past the limit."""
+    count, stack = 0, [doc]
+    while stack and count <= MAX_YAML_NODES:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 binary or non-UTF-8 file, naming the file and what was expected."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from costmodel.errors import CostModelError
@@ -28,3 +29,41 @@ def read_text(path: str | Path, what: str, error: type = CostModelError, max_byt
     except UnicodeDecodeError as exc:
         raise error(f"{p}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected {what} "
                     f"saved as UTF-8") from None
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A text cell made safe for CSV and spreadsheets: a leading formula character (= + - @ tab CR)
+    gets an apostrophe (OWASP CSV injection), and quoting follows RFC 4180. Numbers are left as they are."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    if any(c in text for c in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class atomic_output:
+    """Write `path` through a temporary file beside it, renamed into place only on success: an error
+    or Ctrl-C leaves no half-written file (and an existing file untouched)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.part-{os.getpid()}")
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            try:
+                self.tmp.unlink()
+            except OSError:
+                pass
+        return False

@@ -288,6 +288,9 @@ def entry_from_hf_config(path: str) -> Entry:
                               ("num_hidden_layers", layers)) if v is None]
     if missing:
         raise SpecError(f"{p}: field '{missing[0]}' missing; expected a HuggingFace transformer config.json")
+    for name, value in (("hidden_size", hidden), ("num_attention_heads", heads), ("num_hidden_layers", layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SpecError(f"{p}: field '{name}' is {value!r}; expected a positive integer")
     mtype = str(cfg.get("model_type", ""))
     is_encoder = mtype in ("bert", "roberta", "vit", "deberta", "deberta-v2", "distilbert")
     act = _HF_ACT.get(str(get("hidden_act", "hidden_activation", "activation_function", default="silu")), "silu")

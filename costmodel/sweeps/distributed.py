@@ -26,6 +26,9 @@ def _chunk(key: str, start: int, stop: int, task, accuracy_file):
     return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file)
 
 
+CONNECT_TIMEOUT_S = 5
+
+
 def run_chunks(kwargs: dict, size: int, chunk: int, task, accuracy_file, scheduler: str | None, workers: int | None,
                progress=None) -> list:
     try:
@@ -35,7 +38,15 @@ def run_chunks(kwargs: dict, size: int, chunk: int, task, accuracy_file, schedul
     key = json.dumps(kwargs, sort_keys=True, default=list)
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        import re
+
+        if not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://[^\s:/]+(:\d{1,5})?/?|[^\s:/]+:\d{1,5}", scheduler.strip()):
+            raise CostModelError(f"--scheduler {scheduler}: expected a Dask scheduler address like tcp://host:8786")
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            raise CostModelError(f"--scheduler {scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
+                                 f"({type(exc).__name__}); is it running and reachable?") from None
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address=None)

@@ -102,7 +102,16 @@ def pareto_front(table, objectives) -> np.ndarray:
     """
     columns = table.columns if hasattr(table, "columns") else list(table)
     objs = parse_objectives(objectives, columns) if isinstance(objectives, str) else list(objectives)
-    mat = np.column_stack([np.asarray(table[c], dtype=float) * (1.0 if s == "min" else -1.0) for s, c in objs])
+    cols = []
+    for sense, c in objs:
+        try:
+            cols.append(np.asarray(table[c], dtype=float) * (1.0 if sense == "min" else -1.0))
+        except (TypeError, ValueError):
+            numeric = [k for k in columns if np.asarray(table[k]).dtype.kind in "fiub"
+                       and np.isfinite(np.asarray(table[k], dtype=float)).any()]
+            raise ParetoError(f"objective column '{c}' is not numeric; objectives need numbers (numeric columns: "
+                              f"{', '.join(numeric)})") from None
+    mat = np.column_stack(cols)
     if "fits" in columns:
         mat[~np.asarray(table["fits"]).astype(bool)] = np.nan
     return non_dominated(mat)

@@ -125,33 +125,39 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
             raise SweepError("writing .parquet needs pyarrow: pip install 'costmodel[parquet]'") from None
     elif not path.endswith(".csv"):
         raise SweepError(f"--out {path}: expected a .csv or .parquet file")
-    try:
-        for idx in chunks(ax.size, chunk):
-            cols = evaluate_chunk(tab, idx, task, accuracy_file)
-            res = SweepResult(ax, cols, tab.engine_names).to_dict()
-            if path.endswith(".parquet"):
-                table = pa.table(res)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table)
-            else:
-                _append_csv(path, res, header=done == 0)
-            done += len(idx)
-            if progress:
-                progress(done, ax.size)
-    finally:
-        if writer is not None:
-            writer.close()
+    from costmodel.spec.files import atomic_output
+
+    with atomic_output(path) as tmp:  # a failed or interrupted sweep leaves no half-written file
+        try:
+            for idx in chunks(ax.size, chunk):
+                cols = evaluate_chunk(tab, idx, task, accuracy_file)
+                res = SweepResult(ax, cols, tab.engine_names).to_dict()
+                if path.endswith(".parquet"):
+                    table = pa.table(res)
+                    if writer is None:
+                        writer = pq.ParquetWriter(str(tmp), table.schema)
+                    writer.write_table(table)
+                else:
+                    _append_csv(str(tmp), res, header=done == 0)
+                done += len(idx)
+                if progress:
+                    progress(done, ax.size)
+        finally:
+            if writer is not None:
+                writer.close()
     return done
 
 
 def _append_csv(path: str, cols: dict, header: bool) -> None:
+    from costmodel.spec.files import csv_cell
+
     keys = list(cols)
     with open(path, "w" if header else "a", encoding="utf-8") as fh:
         if header:
             fh.write(",".join(keys) + "\n")
         arrays = [cols[k] for k in keys]
-        text = [a.astype(str) if a.dtype.kind in "fiub" else a for a in arrays]
+        # numbers as numpy prints them; text cells quoted and escaped against spreadsheet formulas
+        text = [a.astype(str) if a.dtype.kind in "fiub" else [csv_cell(x) for x in a.tolist()] for a in arrays]
         for row in zip(*text):
             fh.write(",".join(row) + "\n")
 
@@ -163,7 +169,11 @@ def read_table(path: str) -> dict:
             import pyarrow.parquet as pq
         except ImportError:
             raise SweepError("reading .parquet needs pyarrow") from None
-        t = pq.read_table(path)
+        try:
+            t = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises its own error types for unreadable files
+            raise SweepError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:120]}); expected a "
+                             f"file written by 'costmodel sweep --out FILE.parquet'") from None
         return {k: t.column(k).to_numpy() for k in t.column_names}
     import csv
     import io

@@ -29,6 +29,7 @@ _EXPORTS = {
     "estimate": ("estimate", "estimate"),
     "Estimate": ("estimate", "Estimate"),
     "Workload": ("estimate", "Workload"),
+    "serve_load": ("serving", "serve_load"),
     # many configurations
     "sweep": ("sweeps.sweep", "sweep"),
     "sweep_to_file": ("sweeps.sweep", "sweep_to_file"),
@@ -53,6 +54,9 @@ _EXPORTS = {
     "pareto_plot": ("plots", "pareto_plot"),
     "latency_throughput_plot": ("plots", "latency_throughput_plot"),
     "whatif_plot": ("plots", "whatif_plot"),
+    "sweep_plot": ("plots", "sweep_plot"),
+    "estimates_plot": ("plots", "estimates_plot"),
+    "test_time_scaling_plot": ("plots", "test_time_scaling_plot"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "costmodel"
 
 # layer of each top-level unit of the package; a module may import its own unit or a lower layer
-LAYERS = {"errors": 0, "spec": 0, "engine": 1, "calibration": 2, "estimate": 3,
+LAYERS = {"errors": 0, "spec": 0, "engine": 1, "calibration": 2, "estimate": 3, "serving": 3.5,
           "analyses": 4, "planning": 4, "sweeps": 4, "plots": 5, "cli": 6}
 GROUND = {"errors"}  # spec may import errors and errors imports nothing
 
@@ -109,7 +109,8 @@ def test_public_api_is_lazy_listed_and_documented():
 
     for name in ("estimate", "sweep", "pareto_front", "load_model", "load_hardware", "load_format", "roofline_plot",
                  "pareto_plot", "memory_plot", "idealized", "cost_of_pass", "test_time_scaling",
-                 "speculative_decoding", "plan", "whatif", "formula", "latency_throughput", "validate", "calibrate"):
+                 "speculative_decoding", "plan", "whatif", "formula", "latency_throughput", "validate", "calibrate",
+                 "serve_load"):
         assert name in names and name in listed, name
     for name in names:
         obj = getattr(costmodel, name)

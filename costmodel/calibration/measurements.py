@@ -17,7 +17,9 @@ from costmodel.spec.files import read_text
 
 COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format", "framework",
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
-OPTIONAL = ("mem_fraction", "max_model_len")  # the engine's memory flags, when the source states them
+OPTIONAL = ("mem_fraction", "max_model_len",  # the engine's memory flags, when the source states them
+            "load", "request_rate", "dp", "ep", "length_dist")  # serving benchmarks (data/SCHEMA.md)
+LOADS = ("static", "offline", "closed", "poisson")
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
     "decode_tokens_per_s": ("decode_tokens_per_s", 1.0, "rate"),
@@ -33,10 +35,24 @@ METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "
     "max_concurrency": ("max_concurrency", 1.0, "size"),
 }
 MEMORY_METRICS = ("kv_cache_tokens", "kv_cache_gib", "weights_gib", "max_concurrency")
+# serving benchmarks: means and percentiles under a load (closed or poisson), request and token rates
+for _name in ("ttft", "tpot", "itl", "e2e_latency"):
+    METRICS.setdefault(f"{_name}_ms", (f"{_name}_s", 1e3, "time"))
+    for _q in (50, 90, 99):
+        METRICS[f"{_name}_p{_q}_ms"] = (f"{_name}_p{_q}_s", 1e3, "time")
+METRICS.update({
+    "request_throughput_per_s": ("request_throughput_per_s", 1.0, "rate"),
+    "total_throughput_tokens_per_s": ("total_throughput_tokens_per_s", 1.0, "rate"),
+    "throughput_tokens_per_s_per_gpu": ("throughput_tokens_per_s_per_gpu", 1.0, "rate"),
+    "total_throughput_tokens_per_s_per_gpu": ("total_throughput_tokens_per_s_per_gpu", 1.0, "rate"),
+})
+LOAD_ONLY = tuple(m for m in METRICS if "_p50_" in m or "_p90_" in m or "_p99_" in m or m.startswith("itl"))
 # which residual family a metric's error belongs to (for intervals)
 METRIC_KIND = {"decode_tokens_per_s": "decode", "tpot_ms": "decode", "prefill_tokens_per_s": "prefill",
                "ttft_ms": "prefill", "e2e_latency_ms": "e2e", "throughput_tokens_per_s": "throughput",
                **{m: "memory" for m in MEMORY_METRICS}}
+for _m in METRICS:
+    METRIC_KIND.setdefault(_m, "serving")
 
 
 class MeasurementError(CostModelError):
@@ -63,6 +79,15 @@ class Measurement:
     notes: str = ""
     mem_fraction: float | None = None
     max_model_len: int | None = None
+    load: str = ""  # static | offline | closed | poisson; empty: static, or offline for batch = max
+    request_rate: float | None = None  # requests/s of a poisson load
+    dp: int = 1
+    ep: int = 1
+    length_dist: str = ""  # fixed | uniform:R | lognormal:MEAN,SIGMA (prompt and output lengths)
+
+    @property
+    def load_mode(self) -> str:
+        return self.load or ("offline" if self.batch < 0 else "static")
 
     @property
     def is_memory(self) -> bool:
@@ -77,6 +102,8 @@ class Measurement:
         d["batch"] = self.batch_label
         for k in OPTIONAL:
             d[k] = "" if d[k] is None else d[k]
+        for k in ("dp", "ep"):
+            d[k] = "" if d[k] == 1 else d[k]
         return d
 
 
@@ -147,6 +174,28 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 raise MeasurementError(f"{p}:{line}: column 'mem_fraction' is {frac!r}; expected a fraction in (0, 1]")
             mml = (r.get("max_model_len") or "").strip()
             max_model_len = _int(p, line, "max_model_len", mml, 1) if mml else None
+            load = (r.get("load") or "").strip()
+            if load and load not in LOADS:
+                raise MeasurementError(f"{p}:{line}: column 'load' is {load!r}; expected one of {', '.join(LOADS)}")
+            rate_text = (r.get("request_rate") or "").strip()
+            try:
+                rate = float(rate_text) if rate_text else None
+            except ValueError:
+                rate = -1.0
+            if rate is not None and not (rate > 0 and math.isfinite(rate)):
+                raise MeasurementError(f"{p}:{line}: column 'request_rate' is {rate_text!r}; expected requests/s > 0")
+            if load == "poisson" and rate is None:
+                raise MeasurementError(f"{p}:{line}: load 'poisson' needs a request_rate")
+            if load == "closed" and not (r.get("batch") or "").strip().isdigit():
+                raise MeasurementError(f"{p}:{line}: load 'closed' needs batch = the number of clients")
+            if metric in LOAD_ONLY and load not in ("closed", "poisson"):
+                raise MeasurementError(f"{p}:{line}: metric {metric} needs load closed or poisson")
+            if load == "poisson" and not (r.get("batch") or "").strip():
+                r["batch"] = "max"  # no max concurrency
+            if load in ("closed", "poisson") and not blank:
+                for col in ("prompt_tokens", "output_tokens"):
+                    if not (r.get(col) or "").strip():
+                        r[col] = "0"
             out.append(Measurement(
                 id=rid, source=(r["source"] or "").strip(), hardware=r["hardware"].strip(), devices=devices, tp=tp,
                 model=r["model"].strip(), format=r["format"].strip(), kv_format=(r.get("kv_format") or "").strip(),
@@ -155,7 +204,9 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 output_tokens=_int(p, line, "output_tokens", r["output_tokens"]),
                 context_tokens=_int(p, line, "context_tokens", r.get("context_tokens") or "0"),
                 metric=metric, value=value, notes=(r.get("notes") or "").strip(), mem_fraction=mem_fraction,
-                max_model_len=max_model_len))
+                max_model_len=max_model_len, load=load, request_rate=rate,
+                dp=_int(p, line, "dp", r.get("dp") or "1", 1), ep=_int(p, line, "ep", r.get("ep") or "1", 1),
+                length_dist=(r.get("length_dist") or "").strip()))
     return out
 
 

@@ -95,6 +95,9 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
                 raise CostModelError(f"devices {r.devices} is not a multiple of tp {tp}")
             if model.heads % tp:
                 raise CostModelError(f"tp {tp} does not divide the {model.heads} heads of {model.id}")
+            if r.ep > 1 or r.dp > 1:
+                raise CostModelError(f"expert-parallel (ep {r.ep}) / attention data-parallel (dp {r.dp}) layouts are "
+                                     f"not modelled yet")
             stages = r.devices // tp if eng == "llama.cpp" else 1
             replicas = 1 if eng == "llama.cpp" else r.devices // tp
             if (tp > 1 or stages > 1) and not hw.interconnect_bandwidth and eng != "llama.cpp":
@@ -145,12 +148,65 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
     res = evaluate(rs.m, f, hw, w["batch"], w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["replicas"])
-    out = np.zeros(len(rs))
+    met = dict(res.metrics)
+    with np.errstate(divide="ignore", invalid="ignore"):  # rates a static or offline benchmark also reports
+        met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]
+        met["total_throughput_tokens_per_s"] = met["throughput_tokens_per_s"] * (w["prompt"] + w["gen"]) / w["gen"]
+    out = np.full(len(rs), np.nan)
     for name, (engine_name, scale, _) in METRICS.items():
         sel = rs.metric_is(name)
-        if sel.any():
-            out[sel] = res.metrics[engine_name][sel] * scale
-    return out, np.asarray(res.metrics["fits"], dtype=bool)
+        if sel.any() and engine_name in met:
+            out[sel] = np.asarray(met[engine_name])[sel] * scale
+    fits = np.asarray(res.metrics["fits"], dtype=bool)
+    loaded = np.array([r.load_mode in ("closed", "poisson") for r in rs.rows])
+    if loaded.any():
+        _predict_loaded(rs, hw, f, np.where(loaded)[0], out, fits)
+    devices = w["tp"] * w["pp"] * w["replicas"]
+    for name in ("throughput_tokens_per_s_per_gpu", "total_throughput_tokens_per_s_per_gpu"):
+        sel = rs.metric_is(name) & ~loaded
+        base = met["throughput_tokens_per_s" if "total" not in name else "total_throughput_tokens_per_s"]
+        out[sel] = (np.asarray(base) / devices)[sel]
+    return out, fits
+
+
+def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:
+    """Rows measured under a closed or Poisson load: the serving model (engine/serving.py) on each
+    configuration's columns, computed once per distinct configuration and load."""
+    from costmodel.engine.serving import closed, load_metrics, parse_dist, perf_from_columns, poisson
+
+    cache: dict = {}
+    w = rs.work
+    for i in idx:
+        r = rs.rows[i]
+        key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.batch, r.prompt_tokens,
+               r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len)
+        if key not in cache:
+            cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
+            try:
+                p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
+                g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
+            except CostModelError:
+                cache[key] = None
+                continue
+            tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
+            perf = perf_from_columns(*cols, tp, pp, p, g)
+            if r.load_mode == "closed":
+                stats = closed(perf, r.batch / replicas, perf.max_batch)
+            else:
+                cap = perf.max_batch if r.batch < 1 else max(1, min(perf.max_batch, r.batch // replicas))
+                stats = poisson(perf, r.request_rate / replicas, cap)
+            got = load_metrics(stats, replicas, p, g)
+            devices = tp * pp * replicas
+            got["throughput_tokens_per_s_per_gpu"] = got["throughput_tokens_per_s"] / devices
+            got["total_throughput_tokens_per_s_per_gpu"] = got["total_throughput_tokens_per_s"] / devices
+            cache[key] = got
+        got = cache[key]
+        engine_name, scale, _ = METRICS[r.metric]
+        if got is None or engine_name not in got:
+            out[i] = np.nan
+        else:
+            out[i] = got[engine_name] * scale
+            fits[i] = True  # the load model admits what fits; the source ran it
 
 
 def with_rows(rs: RowSet, index) -> RowSet:

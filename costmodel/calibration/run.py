@@ -24,6 +24,7 @@ def _blocks(values: dict, source: str) -> dict:
 
 
 MAX_ROWS = 20_000
+MIN_OVERHEAD_MODELS = 3  # models an engine's loaded rows must cover before its request overhead is fitted
 
 
 def run(paths: list[str], out_dir: str | None = None, engine: str | None = None, cross_validate: bool = True,
@@ -42,7 +43,9 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         got = read_measurements(p)
         rows.extend(got)
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
-    rows = [r for r in rows if not r.is_memory]  # start-up memory depends on no fitted parameter
+    served = [r for r in rows if r.load_mode in ("closed", "poisson")]
+    # start-up memory depends on no fitted parameter; rows under a load are fitted after (request overhead)
+    rows = [r for r in rows if not r.is_memory and r.load_mode in ("static", "offline")]
     if len(rows) > MAX_ROWS:
         from costmodel.errors import CostModelError
 
@@ -87,6 +90,13 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         engines_out[e] = {"global": _blocks(t["global"], "fit"),
                           "families": {f: _blocks(v, "fit") for f, v in t["families"].items()},
                           "devices": {d: _blocks(v, "fit") for d, v in devs.get(e, {}).items()}}
+    overhead = _request_overheads(served, engine)
+    for e, (value, _) in overhead.items():
+        engines_out.setdefault(e, {"global": {}, "families": {}, "devices": {}})
+        engines_out[e]["global"]["request_overhead_s"] = {"value": _round(value), "source": "serving"}
+    if overhead:
+        summary["request_overhead"] = {e: {"value_s": v, "rows": n} for e, (v, n) in overhead.items()}
+        summary["request_overhead_loso"] = _overhead_loso(served, engine)
     doc = {
         "provenance": {
             "date": date,
@@ -98,9 +108,14 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
             "method": "scipy least_squares (soft-L1) on log(predicted/measured); hierarchical engine -> family "
                       "-> device offsets with Gaussian shrinkage (costmodel/calibrate.py)",
             "interval_residuals": residual_name,
-            "errors": {k: _round_stats(v) for k, v in summary.items() if isinstance(v, dict)},
+            "errors": {k: _round_stats(summary[k]) for k in ("uncalibrated", "in_sample", "leave_one_device_out")
+                       if k in summary},
+            **({"request_overhead_leave_one_source_out": summary["request_overhead_loso"]}
+               if summary.get("request_overhead_loso") else {}),
         },
-        "sources": {"fit": source},
+        "sources": {"fit": source, "serving": f"fit: costmodel calibrate on {date}: median of measured minus modelled "
+                                              f"mean TTFT (without the overhead) over the engine's closed-loop and "
+                                              f"Poisson rows of {', '.join(str(p) for p in paths)}"},
         "engines": engines_out,
         "intervals": _round_intervals(intervals),
     }
@@ -128,6 +143,53 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     summary["path"] = str(path)
     summary["parameters"] = len(layout.names)
     return summary
+
+
+def _ttft_residuals(rows, engine) -> tuple[list, list]:
+    """(rows, measured − modelled mean TTFT in s without any request overhead) of loaded TTFT rows."""
+    from costmodel.calibration.predict import predict
+
+    ttft = [r for r in rows if r.metric == "ttft_ms"]
+    rs = prepare(ttft, engine)
+    if not len(rs):
+        return [], []
+    pred, _ = predict(rs, hw_overrides={"request_overhead_s": np.zeros(len(rs))})
+    keep = np.isfinite(pred)
+    resid = [(r.value - p) / 1e3 for r, p, k in zip(rs.rows, pred, keep) if k]
+    return [r for r, k in zip(rs.rows, keep) if k], resid
+
+
+def _request_overheads(rows, engine) -> dict:
+    """{engine: (request overhead s, rows)}: the median TTFT residual of its loaded rows, >= 0."""
+    from costmodel.calibration.predict import engine_of
+
+    kept, resid = _ttft_residuals(rows, engine)
+    out: dict = {}
+    for r, x in zip(kept, resid):
+        out.setdefault(engine or engine_of(r.framework), []).append((r, x))
+    fitted = {}
+    for e, pairs in out.items():
+        # a constant fitted on one model or one source would memorize that model's prefill error
+        if len({r.model for r, _ in pairs}) >= MIN_OVERHEAD_MODELS and len({r.source for r, _ in pairs}) >= 2:
+            fitted[e] = (max(0.0, float(np.median([x for _, x in pairs]))), len(pairs))
+    return fitted
+
+
+def _overhead_loso(rows, engine) -> dict:
+    """|error| of mean TTFT when each source's overhead comes from the engine's other sources."""
+    from costmodel.calibration.predict import engine_of
+
+    kept, resid = _ttft_residuals(rows, engine)
+    errs = []
+    for r, x in zip(kept, resid):
+        e = engine or engine_of(r.framework)
+        others = [y for s, y in zip(kept, resid) if s.source != r.source and (engine or engine_of(s.framework)) == e]
+        if others:
+            modelled = r.value / 1e3 - x  # model TTFT without the overhead
+            errs.append(abs((modelled + max(0.0, float(np.median(others)))) * 1e3 / r.value - 1))
+    if not errs:
+        return {}
+    return {"n": len(errs), "median_ape": float(np.median(errs)), "p90_ape": float(np.percentile(errs, 90))}
 
 
 def _label(paths: list[str]) -> str:

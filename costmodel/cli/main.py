@@ -64,6 +64,10 @@ Grid = typer.Option(None, "--grid-gco2-per-kwh", help="Grid carbon intensity: ad
 MemFraction = typer.Option(None, "--mem-fraction", help="The engine's memory fraction: vLLM gpu-memory-utilization (of total), SGLang mem-fraction-static, TensorRT-LLM free_gpu_memory_fraction (of memory free after weights).")
 MaxModelLen = typer.Option(None, "--max-model-len", help="The engine's --max-model-len: the KV pool must hold one sequence this long; sets 'maximum concurrency'.")
 KvBlock = typer.Option(None, "--kv-block-size", help="KV block/page size in tokens (vLLM 16, TensorRT-LLM 32, SGLang 1, llama.cpp 256); sequences round up to it.")
+Concurrency = typer.Option(None, "--concurrency", help="Serve a closed loop of C clients (a benchmark's --max-concurrency C); with --request-rate, the max concurrency. Reports mean and P50/P90/P99 TTFT, TPOT, ITL, E2E.")
+RequestRate = typer.Option(None, "--request-rate", help="Serve Poisson arrivals at R requests/s (open loop).")
+PromptDist = typer.Option(None, "--prompt-dist", help="Prompt lengths under load: fixed, uniform:R (on [R*P, P], a benchmark's --random-range-ratio) or lognormal:MEAN,SIGMA.")
+GenDist = typer.Option(None, "--gen-dist", help="Output lengths under load: fixed, uniform:R or lognormal:MEAN,SIGMA.")
 Engine = typer.Option("auto", "--engine", help="Inference engine whose calibration applies: auto (the device family's default), trt-llm, vllm, sglang, llama.cpp, mlc, ideal.")
 
 
@@ -90,12 +94,32 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
-             kv_block_size: Optional[int] = KvBlock,
+             kv_block_size: Optional[int] = KvBlock, concurrency: Optional[float] = Concurrency,
+             request_rate: Optional[float] = RequestRate, prompt_dist: Optional[str] = PromptDist,
+             gen_dist: Optional[str] = GenDist,
              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
-    """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration."""
+    """Latency (TTFT, TPOT), throughput, memory, energy and $ of one configuration (a static batch),
+    or under load with --concurrency / --request-rate."""
     from costmodel.cli.render import estimate_table, to_csv
+
+    if concurrency is not None or request_rate is not None:
+        from costmodel.cli.render import serving_table
+        from costmodel.serving import serve_load
+
+        d = serve_load(model, hw, fmt, concurrency=concurrency, request_rate=request_rate,
+                       prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
+                       gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt,
+                       **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
+                                            ("kv_block_size", kv_block_size)) if v is not None})
+        if as_json:
+            _print_json(d)
+        elif as_csv:
+            typer.echo(to_csv([d]), nl=False)
+        else:
+            _console().print(serving_table(d))
+        return
 
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
@@ -104,7 +128,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     if plot:
         from costmodel.plots import memory_plot
 
-        memory_plot([{**d["memory"], "label": f"{d['model']} {d['format']} B={d['batch']} on {d['hardware']}"}], plot)
+        memory_plot([e], plot)
     if as_json:
         _print_json(d)
     elif as_csv:

@@ -114,7 +114,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if plot:
             from costmodel.plots import whatif_plot
 
-            whatif_plot(rows, vary.split("=", 1)[0], plot)
+            whatif_plot(rows, vary.split("=", 1)[0], plot, base=base)
         if as_json:
             print_json(rows)
             return

@@ -154,3 +154,37 @@ def worst_table(rows: list[dict]):
         t.add_row(r["id"], r["hardware"], r["model"], r["format"], r["engine"], r["metric"], f"{r['measured']:.4g}",
                   f"{r['predicted']:.4g}", f"{100 * r['ape']:.0f}%")
     return t
+
+
+def serving_table(d: dict):
+    """Latency under load: mean and percentiles per metric, then throughput and the steady state."""
+    from rich.table import Table
+
+    load = (f"{d['concurrency']:g} concurrent clients (closed loop)" if d["load"] == "closed"
+            else f"Poisson arrivals at {d['request_rate']:g} req/s"
+                 + (f", at most {d['concurrency']:g} in flight" if d.get("concurrency") else ""))
+    per = d["tp"] * d["pp"]
+    title = (f"{d['model']} on {d['replicas'] * per} x {d['hardware']}"
+             + (f" ({d['replicas']} replicas of {per})" if d["replicas"] > 1 else "")
+             + f" in {d['format']} ({d['engine']}): {load}")
+    caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per replica: "
+               f"{d['running_per_replica']:.4g} decoding, {d['queued_per_replica']:.4g} queued, batch cap "
+               f"{d['batch_cap']}, load {100 * d['utilization']:.0f}% of capacity")
+    if d.get("note"):
+        caption += f"\nnote: {d['note']}"
+    t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    pcts = sorted({k.rsplit("_p", 1)[1][:-2] for k in d if "_p" in k and k.endswith("_s") and k[:-2].rsplit("_p", 1)[1].isdigit()},
+                  key=int)
+    for col in ["metric", "mean"] + [f"P{p}" for p in pcts]:
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for key, label in (("ttft", "Time to first token"), ("tpot", "Time per output token"),
+                       ("itl", "Inter-token latency"), ("e2e_latency", "End-to-end latency")):
+        def cell(v):
+            return format_time(v) if v is not None and math.isfinite(v) else "unbounded"
+
+        t.add_row(label, cell(d[f"{key}_s"]), *[cell(d[f"{key}_p{p}_s"]) for p in pcts])
+    t.add_section()
+    t.add_row("Requests per second", f"{d['request_throughput_per_s']:,.3g}")
+    t.add_row("Output tokens per second", f"{d['throughput_tokens_per_s']:,.0f}")
+    t.add_row("Total tokens per second", f"{d['total_throughput_tokens_per_s']:,.0f}")
+    return t

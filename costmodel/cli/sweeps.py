@@ -58,11 +58,18 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               out: Optional[str] = typer.Option(None, "--out", help="Write every configuration to FILE.csv or FILE.parquet (streamed)."),
               rows: int = typer.Option(30, "--rows", help="Rows shown in the table (cheapest $/Mtok first)."),
               scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (costmodel[distributed])."),
-              workers: Optional[int] = typer.Option(None, "--workers", help="Run on a local Dask cluster of N processes.")) -> None:
-        """Evaluate the cartesian product of the lists (vectorized, chunked); table or file."""
+              workers: Optional[int] = typer.Option(None, "--workers", help="Run on a local Dask cluster of N processes."),
+              plot: Optional[str] = typer.Option(None, "--plot", help="Draw TPOT vs throughput of the configurations that "
+                                                 "fit to FILE.png/.svg/.pdf (with --out, read back from the file).")) -> None:
+        """Evaluate the cartesian product of the lists (vectorized, chunked); table, file or plot."""
         from rich.progress import Progress
 
         from costmodel.sweeps.sweep import sweep_to_file
+
+        if plot:
+            from costmodel.plots import check_path
+
+            check_path(plot)  # a bad extension fails before the sweep runs
 
         if out:
             with Progress(console=console(stderr=True), transient=True) as bar:
@@ -72,6 +79,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                                   batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
                                   engine=_split(engine))
             console().print(f"wrote {n:,} configurations to {out}")
+            if plot:
+                from costmodel.plots import sweep_plot
+                from costmodel.sweeps.sweep import read_table
+
+                sweep_plot(read_table(out), plot)
+                console(stderr=True).print(f"plot written to {plot}")
             return
         import numpy as np
 
@@ -83,6 +96,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                 "throughput_tokens_per_s", "usd_per_million_tokens", "fits", "reason"] + (["accuracy"] if task else [])
         console().print(table_of(cols, order, f"{len(r):,} configurations ({int(cols['fits'].sum()):,} fit); "
                                               f"cheapest {len(order)} by $/Mtok", keys))
+        if plot:
+            from costmodel.plots import sweep_plot
+
+            sweep_plot(r, plot)
+            console(stderr=True).print(f"plot written to {plot}")
 
     @app.command()
     def pareto(sweep_file: Optional[str] = typer.Argument(None, help="A sweep file (CSV/Parquet); without it, sweep the options below."),
@@ -111,6 +129,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if "fits" in cols:
             cols["fits"] = np.asarray(cols["fits"]).astype(str) == "True" if cols["fits"].dtype.kind in "US" else cols["fits"].astype(bool)
         mask = pareto_front(cols, objs)
+        from costmodel.sweeps.pareto import excluded
+
+        for x in excluded(cols, objs):  # nothing leaves the frontier silently
+            console(stderr=True).print(f"[yellow]excluded[/yellow] {x['configurations']} configuration(s): {x['reason']}")
         idx = np.where(mask)[0]
         idx = idx[np.argsort(np.asarray(cols[objs[0][1]], dtype=float)[idx])]
         if plot:
@@ -137,9 +159,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
     def curve(model: str = typer.Argument(..., help="Model."),
               hw: str = typer.Option(..., "--hw", help="Comma-separated devices."),
               fmt: str = typer.Option("bf16", "--fmt", help="Comma-separated formats."),
-              prompt: int = typer.Option(512, "--prompt"), gen: int = typer.Option(128, "--gen"),
-              tp: int = typer.Option(1, "--tp"), engine: str = typer.Option("auto", "--engine"),
-              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the curves to FILE.png/.svg."),
+              prompt: int = typer.Option(512, "--prompt", help="Prompt tokens per sequence."),
+              gen: int = typer.Option(128, "--gen", help="Generated tokens per sequence."),
+              tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree."),
+              engine: str = typer.Option("auto", "--engine", help="Inference engine whose calibration applies (auto: the device's)."),
+              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the curves to FILE.png/.svg/.pdf."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Latency-throughput curves over batch size, one per device and format."""
         from costmodel.sweeps.curves import latency_throughput
@@ -148,11 +172,13 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if plot:
             from costmodel.plots import latency_throughput_plot
 
-            latency_throughput_plot(curves, plot)
+            latency_throughput_plot(curves, plot, model=model, prompt=prompt, gen=gen, tp=tp)
         if as_json:
-            print_json(curves)
+            print_json({"curves": list(curves), "dropped": curves.dropped})
             return
         con = console()
+        for d in curves.dropped:
+            console(stderr=True).print(f"[yellow]dropped[/yellow] {d['hardware']} {d['format']}: {d['reason']}")
         for c in curves:
             con.print(f"[bold]{c['label']}[/bold]: " + ", ".join(
                 f"B={int(b)} {t * 1e3:.3g} ms/{x:,.0f} tok/s" for b, t, x in zip(c["batch"], c["tpot_s"], c["throughput_tokens_per_s"])))
@@ -161,10 +187,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
     @app.command()
     def formula(model: str = typer.Argument(..., help="Model."),
-                hw: str = typer.Option("h100-sxm", "--hw"), fmt: str = typer.Option("bf16", "--fmt"),
-                tp: int = typer.Option(1, "--tp"), context: int = typer.Option(1000, "--context",
+                hw: str = typer.Option("h100-sxm", "--hw", help="Device."),
+                fmt: str = typer.Option("bf16", "--fmt", help="Numeric format."),
+                tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree."), context: int = typer.Option(1000, "--context",
                                                                             help="Context C at which the crossovers are solved."),
-                engine: str = typer.Option("auto", "--engine"),
+                engine: str = typer.Option("auto", "--engine", help="Inference engine whose calibration applies."),
                 latex: bool = typer.Option(False, "--latex", help="Print LaTeX."),
                 as_json: bool = typer.Option(False, "--json", help="Print JSON (expressions as strings).")) -> None:
         """Closed forms of FLOPs, bytes and roofline time in B, P, C, and the crossovers."""

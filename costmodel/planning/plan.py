@@ -15,17 +15,16 @@ import functools
 import math
 import re
 from dataclasses import dataclass, field
-from statistics import NormalDist
 
-import numpy as np
 import yaml
 
 from costmodel.spec.catalog import builtin_root
 from costmodel.errors import CostModelError
-from costmodel.planning.serving import ReplicaPerf, capacity, serve
+from costmodel.engine.serving import Dist, capacity, serve
+from costmodel.engine.serving import parse_dist as _parse_dist
+from costmodel.serving import replica_perf as _replica_perf
 
 HOURS_PER_MONTH = 730.0
-BATCH_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 TP_GRID = (1, 2, 4, 8)
 
 
@@ -33,33 +32,9 @@ class PlanError(CostModelError):
     """Bad planning input."""
 
 
-@dataclass(frozen=True)
-class Dist:
-    """A token-length distribution: fixed, or lognormal with the given mean and sigma."""
-
-    mean: float
-    sigma: float = 0.0  # of the underlying normal; 0 = fixed
-
-    def quantile(self, q: float) -> float:
-        if self.sigma == 0:
-            return self.mean
-        mu = math.log(self.mean) - self.sigma**2 / 2
-        return math.exp(mu + self.sigma * NormalDist().inv_cdf(q))
-
-    @property
-    def cv2(self) -> float:
-        return math.exp(self.sigma**2) - 1 if self.sigma else 0.0
-
-
 def parse_dist(text: str | None, mean: float, name: str) -> Dist:
-    if mean <= 0:
-        raise PlanError(f"--{name} {mean}: expected a positive number of tokens")
-    if text in (None, "", "fixed"):
-        return Dist(float(mean))
-    m = re.fullmatch(r"lognormal:([0-9.eE+]+),([0-9.eE+]+)", text.strip())
-    if not m:
-        raise PlanError(f"--{name}-dist {text}: expected fixed or lognormal:MEAN,SIGMA")
-    return Dist(float(m.group(1)), float(m.group(2)))
+    """fixed | uniform:R | lognormal:MEAN,SIGMA (the serving model's length distributions)."""
+    return _parse_dist(text, mean, name, PlanError)
 
 
 @functools.lru_cache(maxsize=None)
@@ -147,30 +122,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
-    """The engine's view of one replica, or (None, reason) when it cannot run."""
-    from costmodel.estimate import estimate
-    from costmodel.errors import CostModelError as Err
-
-    p_mean, g_mean = req.prompt.mean, req.gen.mean
-    try:
-        one = estimate(model, hw, fmt, batch=1, prompt=int(round(p_mean)), gen=2, tp=tp, engine=req.engine)
-    except Err as exc:
-        return None, str(exc)
-    if not one.fits:
-        return None, f"memory: does not fit {tp} x {one.hardware.id} (needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)"
-    ctx = int(round(p_mean + g_mean / 2))
-    mx = estimate(model, hw, fmt, batch="max", prompt=int(round(p_mean)), gen=int(round(g_mean)), tp=tp, engine=req.engine)
-    max_b = max(1, mx.batch)
-    grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
-    from costmodel.engine.evaluate import evaluate
-    from costmodel.estimate import columns_for
-
-    res = evaluate(*columns_for(one), grid, 0.0, 2.0, float(ctx), float(tp), 1.0, 1.0)
-    t_step = np.asarray(res.metrics["tpot_s"], dtype=float)
-    tq = estimate(model, hw, fmt, batch=1, prompt=max(1, int(round(req.prompt.quantile(req.percentile)))), gen=1,
-                  tp=tp, engine=req.engine).metric("ttft_s")
-    perf = ReplicaPerf(one.metric("ttft_s"), tq, req.prompt.cv2, grid, t_step, g_mean, req.gen.cv2, int(max_b))
-    return (perf, one), ""
+    """The engine's view of one replica, or (None, reason) when it cannot run (costmodel.serving)."""
+    return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile)
 
 
 def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[float, dict]:

@@ -58,6 +58,7 @@ class Efficiency:
     kv_block_tokens: float
     window_kv_paged: float
     max_model_len: float
+    request_overhead_s: float
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from costmodel.planning.plan import Dist, PlanError, Request, plan, replica_perf
-from costmodel.planning.serving import (ReplicaPerf, capacity, md1_wait, mgc_wait, mm1_wait, serve,
+from costmodel.engine.serving import (ReplicaPerf, capacity, md1_wait, mgc_wait, mm1_wait, serve,
                                simulate_single_server)
 
 

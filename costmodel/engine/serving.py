@@ -1,0 +1,347 @@
+"""Serving under load: continuous batching with queueing, for one replica (analytical).
+
+Per replica, requests arrive as a Poisson stream of rate λ; each needs a prefill of time t_p and
+G decode steps. With n sequences decoding, one step takes t_d(n) (the engine's decode step at
+batch n). The engine interleaves prefills with decode steps (continuous batching):
+  busy fraction     ρ = λ·(t_p + G·t_d(n)/n)                (< 1 for a stable replica)
+  TPOT              = t_d(n) / (1 − ρ_p·(1 − 1/b)),  ρ_p = λ·t_p  (other requests' prefills
+                      interrupt the decode steps; none when the batch cap b is 1)
+  decoding          n = λ·G·TPOT   (Little's law; solved as a fixed point, capped at b)
+  slot lifetime     S = t_p + G·TPOT(n)
+  waiting for one of b slots: M/G/b with the Allen–Cunneen approximation
+                    W_q = C(b, λS) · S / (b − λS) · (1 + c_s²)/2   (Erlang C; exact for M/M/1
+                    with c_s² = 1 and for M/D/1 with c_s² = 0)
+  waiting for the prefill unit (b > 1): Pollaczek–Khinchine W_p = ρ_p·t_p·(1 + c_p²) / (2(1 − ρ_p))
+  TTFT = W_q + W_p + t_p; the q-quantile of a wait assumes an exponential tail given waiting:
+                    w_q = (W/P_wait)·ln(P_wait/(1 − q)) when P_wait > 1 − q, else 0
+At saturation (n = b) the request rate is 1/(t_p + G·t_d(b)/b): exactly the engine's max-load
+throughput B·G/(T_prefill(B prompts) + G·T_step(B)) divided by G.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from costmodel.errors import WorkloadError
+
+BATCH_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A token-length distribution: fixed, uniform on [lo, hi], or lognormal with a mean and sigma."""
+
+    mean: float
+    sigma: float = 0.0  # of the underlying normal (lognormal); 0 = not lognormal
+    lo: float | None = None  # uniform bounds
+    hi: float | None = None
+
+    def quantile(self, q: float) -> float:
+        if self.lo is not None:
+            return self.lo + q * (self.hi - self.lo)
+        if self.sigma == 0:
+            return self.mean
+        mu = math.log(self.mean) - self.sigma**2 / 2
+        return math.exp(mu + self.sigma * NormalDist().inv_cdf(q))
+
+    @property
+    def cv2(self) -> float:
+        if self.lo is not None:
+            return ((self.hi - self.lo) ** 2 / 12) / self.mean**2
+        return math.exp(self.sigma**2) - 1 if self.sigma else 0.0
+
+
+def parse_dist(text: str | None, nominal: float, name: str, error: type = WorkloadError) -> Dist:
+    """fixed | uniform:R (on [R·L, L]) | lognormal:MEAN,SIGMA, for a nominal length L."""
+    if not (isinstance(nominal, (int, float)) and math.isfinite(nominal) and nominal > 0):
+        raise error(f"--{name} {nominal}: expected a positive number of tokens")
+    t = (text or "fixed").strip()
+    if t == "fixed":
+        return Dist(float(nominal))
+    m = re.fullmatch(r"uniform:([0-9.]+)", t)
+    if m and 0 <= float(m.group(1)) <= 1:
+        r = float(m.group(1))
+        return Dist((1 + r) * nominal / 2, lo=r * nominal, hi=float(nominal))
+    m = re.fullmatch(r"lognormal:([0-9.eE+]+),([0-9.eE+]+)", t)
+    if m and float(m.group(1)) > 0 and math.isfinite(float(m.group(2))):
+        return Dist(float(m.group(1)), float(m.group(2)))
+    raise error(f"--{name}-dist {text}: expected fixed, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA")
+
+
+
+
+def erlang_c(c: int, a: float) -> float:
+    """Probability of waiting in M/M/c with offered load a = λ·S (< c), via the Erlang B recursion."""
+    if a <= 0:
+        return 0.0
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    rho = a / c
+    return b / (1 - rho + rho * b)
+
+
+def mgc_wait(lam: float, service: float, c: int, cs2: float) -> tuple[float, float]:
+    """(mean wait, P(wait)) in M/G/c by Allen–Cunneen; inf when unstable."""
+    a = lam * service
+    if a >= c:
+        return math.inf, 1.0
+    pw = erlang_c(c, a)
+    return pw * service / (c - a) * (1 + cs2) / 2, pw
+
+
+def wait_quantile(mean_wait: float, p_wait: float, q: float) -> float:
+    """q-quantile of a wait with P(wait) = p_wait and an exponential tail given waiting."""
+    if mean_wait == 0 or p_wait <= 1 - q:
+        return 0.0
+    if not math.isfinite(mean_wait):
+        return math.inf
+    return mean_wait / p_wait * math.log(p_wait / (1 - q))
+
+
+@dataclass(frozen=True)
+class ReplicaPerf:
+    """What the engine says about one replica (device x format x tp)."""
+
+    t_prefill: float  # one prompt of mean length, batch 1
+    t_prefill_q: float  # one prompt at the planning percentile of the prompt length
+    prefill_cv2: float  # squared coefficient of variation of the prefill time
+    batches: np.ndarray  # decode batch grid
+    t_step: np.ndarray  # decode step time at each batch (context = prompt + gen/2)
+    gen_mean: float
+    gen_cv2: float
+    max_batch: int  # the most sequences that fit memory (and the engine's limit)
+    request_overhead: float = 0.0  # the engine's per-request time outside the model (API, tokenizer, scheduler)
+
+    def step(self, n: float) -> float:
+        return float(np.interp(max(n, 1.0), self.batches, self.t_step))
+
+
+@dataclass(frozen=True)
+class Load:
+    ok: bool
+    reason: str
+    ttft_mean: float
+    ttft_q: float
+    tpot: float
+    decoding: float
+    utilization: float  # λ / capacity at the batch cap
+    capacity_rps: float
+
+
+def capacity(perf: ReplicaPerf, cap: int) -> float:
+    """Highest stable request rate of a replica with batch cap `cap` (requests/s)."""
+    return 1.0 / (perf.t_prefill + perf.gen_mean * perf.step(cap) / cap)
+
+
+def serve(perf: ReplicaPerf, lam: float, cap: int, q: float) -> Load:
+    """Latency of one replica at arrival rate λ with at most `cap` sequences in flight."""
+    g = perf.gen_mean
+    lam_max = capacity(perf, cap)
+    if lam >= lam_max:
+        return Load(False, "throughput", math.inf, math.inf, math.inf, cap, lam / lam_max, lam_max)
+    rho_p = lam * perf.t_prefill
+    steal = rho_p * (1 - 1 / cap)
+    n = 1.0
+    for _ in range(100):  # fixed point n = λ·G·t_d(n)/(1 − steal), capped at the batch cap
+        new = min(cap, lam * g * perf.step(n) / (1 - steal))
+        if abs(new - n) < 1e-9 * max(1.0, n):
+            break
+        n = new
+    tpot = perf.step(max(n, 1.0)) / (1 - steal)
+    service = perf.t_prefill + g * tpot
+    # lifetime variability: prefill and decode parts, independent
+    var_s = (perf.prefill_cv2 * perf.t_prefill**2) + perf.gen_cv2 * (g * tpot) ** 2
+    cs2 = var_s / service**2
+    wq, pw = mgc_wait(lam, service, cap, cs2)
+    if cap > 1 and rho_p < 1:
+        wp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p))
+        pwp = rho_p
+    else:
+        wp, pwp = 0.0, 0.0
+    ttft_mean = wq + wp + perf.t_prefill
+    ttft_q = perf.t_prefill_q + wait_quantile(wq, pw, q) + wait_quantile(wp, pwp, q)
+    # load relative to the replica's capacity at this batch cap (its max-load throughput)
+    return Load(math.isfinite(ttft_q), "" if math.isfinite(ttft_q) else "throughput", ttft_mean, ttft_q, tpot, n,
+                lam / lam_max, lam_max)
+
+
+def md1_wait(lam: float, service: float) -> float:
+    """Closed form M/D/1 mean wait: ρ·S / (2(1 − ρ))."""
+    rho = lam * service
+    return rho * service / (2 * (1 - rho))
+
+
+def mm1_wait(lam: float, service: float) -> float:
+    """Closed form M/M/1 mean wait: ρ·S / (1 − ρ)."""
+    rho = lam * service
+    return rho * service / (1 - rho)
+
+
+def simulate_single_server(lam: float, services: np.ndarray, seed: int = 0) -> float:
+    """Mean wait of a FIFO single-server queue with Poisson arrivals (Lindley recursion)."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1 / lam, len(services))
+    w = 0.0
+    total = 0.0
+    for s, a in zip(services[:-1], gaps[1:]):
+        w = max(0.0, w + s - a)
+        total += w
+    return total / (len(services) - 1)
+
+
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """Steady state of one replica under a load: means and quantiles (seconds), rates (per second)."""
+
+    mode: str  # closed | poisson
+    ok: bool
+    reason: str
+    arrival_rps: float  # completed (= admitted) requests per second
+    running: float  # sequences decoding (the steady-state batch)
+    queued: float  # requests waiting for a slot
+    utilization: float  # λ / capacity at the batch cap
+    ttft: dict  # 'mean' and quantiles q -> seconds
+    tpot: dict
+    itl: dict
+    e2e: dict
+
+
+def _poisson_ppf(q: float, mu: float) -> float:
+    """q-quantile of Poisson(μ) (scipy, imported here only)."""
+    if mu <= 0:
+        return 0.0
+    from scipy.stats import poisson
+
+    return float(poisson.ppf(q, mu))
+
+
+def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wait: float, slot_wait_q, queued: float,
+           qs: tuple, share: float | None = None) -> LoadStats:
+    """Latency statistics at arrival rate λ with n sequences decoding (the shared part of both loads).
+
+    Other requests' prefills interleave with a sequence's decode steps (chunked prefill mixed into
+    steps): over its G − 1 steps it meets K ~ Poisson(μ) of them, μ = λ·(1 − 1/b)·(G − 1)·TPOT, each
+    adding t_p, so TPOT = t_d(n)/(1 − λ·t_p·(1 − 1/b)) on average (the mean of K·t_p/(G − 1) + t_d).
+    A step carries a prefill with probability π = λ·(1 − 1/b)·t_d: ITL quantiles above 1 − π are
+    t_d + t_p, below it t_d. TTFT = slot wait + residual step + prefill-queue wait (Pollaczek–
+    Khinchine) + t_p; E2E quantiles add the TTFT and decode quantiles (slightly conservative)."""
+    g = perf.gen_mean
+    t_d = perf.step(max(n, 1.0))
+    if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
+        share = 1 - 1 / cap if cap > 1 else 0.0
+    steal = lam * perf.t_prefill * share
+    if steal >= 1:
+        inf = {k: math.inf for k in ("mean", *qs)}
+        return LoadStats(mode, False, "throughput", lam, n, queued, math.inf, inf, inf, inf, inf)
+    tpot = t_d / (1 - steal)
+    # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
+    rho_p = lam * perf.t_prefill * (share if mode == "closed" else 1.0)
+    if cap > 1 and rho_p < 1:
+        wp, pwp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
+    else:
+        wp, pwp = 0.0, 0.0
+    residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
+    steps = max(g - 1, 0.0)
+    mu = lam * share * steps * tpot
+    pi = min(1.0, lam * share * t_d)
+    ttft = {"mean": slot_wait + residual + wp + perf.t_prefill + perf.request_overhead}
+    tp_ = {"mean": tpot}
+    itl = {"mean": tpot}
+    e2e = {"mean": ttft["mean"] + steps * tpot}
+    for q in qs:
+        t_pq = perf.t_prefill if q <= 0.5 else perf.t_prefill_q
+        ttft[q] = slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + t_pq + perf.request_overhead
+        k = _poisson_ppf(q, mu)
+        tp_[q] = t_d + (k * perf.t_prefill / steps if steps else 0.0)
+        itl[q] = t_d + (perf.t_prefill if pi > 1 - q else 0.0)
+        e2e[q] = ttft[q] + steps * tp_[q]
+    util = lam / capacity(perf, cap)
+    return LoadStats(mode, True, "", lam, n, queued, util, ttft, tp_, itl, e2e)
+
+
+def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES) -> LoadStats:
+    """C clients, each sending its next request when the last completes (a benchmark's
+    --max-concurrency C at request rate inf), at most `cap` sequences in flight: n = min(C, cap)
+    decode together, the rest wait for a slot; the completion rate solves λ = C / E2E(λ) (Little)."""
+    clients = float(clients)
+    n = min(clients, float(cap))
+    queued = max(clients - n, 0.0)
+    lam = n / (perf.t_prefill + perf.gen_mean * perf.step(n))
+    stats = None
+    for _ in range(200):
+        slot = queued / lam if queued else 0.0
+        # with n decoding, a prefill belongs to another request with probability 1 − 1/n
+        stats = _stats(perf, "closed", lam, n, cap, slot, lambda q, s=slot: s, queued, qs, 1 - 1 / max(n, 1.0))
+        if not stats.ok:
+            lam *= 0.5
+            continue
+        new = clients / stats.e2e["mean"]
+        if abs(new - lam) < 1e-10 * lam:
+            break
+        lam = 0.5 * lam + 0.5 * new
+    return stats
+
+
+def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> LoadStats:
+    """Requests arriving at λ per second (open loop), at most `cap` in flight: the decoding
+    population solves n = λ·G·TPOT(n) (Little), capped at b; slot waits are M/G/b (Allen–Cunneen,
+    as `serve`)."""
+    lam_max = capacity(perf, cap)
+    if lam >= lam_max:
+        inf = {k: math.inf for k in ("mean", *qs)}
+        return LoadStats("poisson", False, "throughput", lam, cap, math.inf, lam / lam_max, inf, inf, inf, inf)
+    g = perf.gen_mean
+    share = 1 - 1 / cap if cap > 1 else 0.0
+    steal = lam * perf.t_prefill * share
+    n = 1.0
+    for _ in range(100):
+        new = min(cap, lam * g * perf.step(n) / (1 - steal))
+        if abs(new - n) < 1e-9 * max(1.0, n):
+            break
+        n = new
+    tpot = perf.step(max(n, 1.0)) / (1 - steal)
+    service = perf.t_prefill + g * tpot
+    var_s = perf.prefill_cv2 * perf.t_prefill**2 + perf.gen_cv2 * (g * tpot) ** 2
+    wq, pw = mgc_wait(lam, service, cap, var_s / service**2)
+    return _stats(perf, "poisson", lam, n, cap, wq, lambda q: wait_quantile(wq, pw, q), lam * wq, qs)
+
+
+def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
+                      percentile: float = 0.9) -> ReplicaPerf:
+    """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
+    batches (context = prompt + half the output) from the array engine, for one configuration's
+    columns (a single estimate's or one measured row's, calibration overrides included)."""
+    from costmodel.engine.evaluate import evaluate
+
+    p_mean, g_mean = max(1.0, float(round(prompt.mean))), max(2.0, float(round(gen.mean)))
+    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0)
+    max_b = max(1, int(np.asarray(mx.metrics["max_batch"]).reshape(-1)[0]))
+    grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
+    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0)
+    p_q = max(1.0, float(round(prompt.quantile(percentile))))
+    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q]), 1.0, 0.0, float(tp), float(pp), 1.0)
+    t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
+    overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
+    return ReplicaPerf(float(t_pre[0]), float(t_pre[-1]), prompt.cv2, grid,
+                       np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
+                       overhead)
+
+
+def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES) -> dict:
+    """The benchmark-style metrics of a steady state, in SI units, summed over `replicas`."""
+    out = {"request_throughput_per_s": s.arrival_rps * replicas,
+           "throughput_tokens_per_s": s.arrival_rps * replicas * gen.mean,
+           "total_throughput_tokens_per_s": s.arrival_rps * replicas * (prompt.mean + gen.mean)}
+    for name, d in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2e_latency", s.e2e)):
+        out[f"{name}_s"] = d["mean"]
+        for q in qs:
+            out[f"{name}_p{int(round(q * 100))}_s"] = d[q]
+    return out

@@ -1,0 +1,108 @@
+"""The load model: closed loop and Poisson arrivals on one replica (engine/serving.py), the
+deployment-level serve_load, and validate scoring benchmark rows with them."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from costmodel.engine.serving import ReplicaPerf, closed, parse_dist, poisson, serve
+from costmodel.serving import serve_load
+
+
+def perf(t_p=0.05, step0=0.01, slope=0.0001, gen=200, cap=256):
+    grid = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256], dtype=float)
+    return ReplicaPerf(t_p, t_p * 1.2, 0.0, grid, step0 + slope * grid, float(gen), 0.0, cap)
+
+
+def test_closed_loop_obeys_littles_law_and_queues_beyond_the_cap():
+    p = perf()
+    s = closed(p, 32, p.max_batch)
+    assert s.ok and s.running == 32 and s.queued == 0
+    assert s.arrival_rps * s.e2e["mean"] == pytest.approx(32, rel=1e-6)  # N = X · E2E
+    big = closed(p, 1000, 256)
+    assert big.running == 256 and big.queued == 744
+    assert big.arrival_rps * big.e2e["mean"] == pytest.approx(1000, rel=1e-6)
+    assert big.ttft["mean"] > 744 / big.arrival_rps  # waits for a slot
+
+
+def test_one_client_is_a_sequential_request_stream():
+    """C = 1: no interleaving, TTFT = residual-free prefill, TPOT = the batch-1 step."""
+    p = perf()
+    s = closed(p, 1, p.max_batch)
+    assert s.tpot["mean"] == pytest.approx(p.step(1))
+    assert s.ttft["mean"] == pytest.approx(p.t_prefill + p.step(1) / 2)  # the step in progress
+    assert s.e2e["mean"] == pytest.approx(s.ttft["mean"] + (p.gen_mean - 1) * s.tpot["mean"])
+
+
+def test_percentiles_are_ordered_and_itl_spikes_with_prefills():
+    p = perf()
+    for s in (closed(p, 64, 256), poisson(p, 5.0, 256)):
+        for d in (s.ttft, s.tpot, s.itl, s.e2e):
+            assert d[0.5] <= d[0.9] <= d[0.99]
+        assert s.itl[0.99] == pytest.approx(p.step(s.running) + p.t_prefill)  # a step carrying a prefill
+
+
+def test_poisson_matches_the_planning_model():
+    """plan and estimate --request-rate share one model: same TPOT and P90 TTFT as `serve`."""
+    p = perf()
+    s = poisson(p, 15.0, 128, qs=(0.9,))
+    ref = serve(p, 15.0, 128, 0.9)
+    assert s.tpot["mean"] == pytest.approx(ref.tpot)
+    assert s.ttft[0.9] - p.t_prefill_q - min(1.0, s.running) * p.step(s.running) / 2 == pytest.approx(
+        ref.ttft_q - p.t_prefill_q, abs=1e-9)
+    over = poisson(p, 1e6, 128)
+    assert not over.ok and math.isinf(over.ttft["mean"])
+
+
+def test_length_distributions():
+    d = parse_dist("uniform:0.8", 1000, "prompt")
+    assert d.mean == 900 and d.quantile(1.0) == 1000 and d.cv2 == pytest.approx((200**2 / 12) / 900**2)
+    assert parse_dist(None, 512, "prompt").cv2 == 0
+    with pytest.raises(Exception, match="uniform:R"):
+        parse_dist("uniform:2", 100, "gen")
+
+
+def test_serve_load_throughput_and_replicas():
+    one = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=32, prompt=1000, gen=500)
+    four = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=128, prompt=1000, gen=500, devices=4)
+    assert four["request_throughput_per_s"] == pytest.approx(4 * one["request_throughput_per_s"], rel=1e-6)
+    assert one["throughput_tokens_per_s"] == pytest.approx(one["request_throughput_per_s"] * 500)
+    assert one["total_throughput_tokens_per_s"] == pytest.approx(one["request_throughput_per_s"] * 1500)
+    more = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=256, prompt=1000, gen=500)
+    assert more["tpot_s"] > one["tpot_s"] and more["request_throughput_per_s"] > one["request_throughput_per_s"]
+
+
+def test_cli_concurrency_and_request_rate(run_cli):
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "16", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["load"] == "closed" and d["ttft_p99_s"] >= d["ttft_p50_s"]
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "4",
+                             "--prompt-dist", "uniform:0.8")
+    assert code == 0 and "Poisson arrivals at" in out and "4 req/s" in out and "P99" in out
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1000000")
+    assert code == 0 and "unbounded" in out and "nan" not in out.lower()
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "-3")
+    assert code == 2
+
+
+def test_validate_scores_closed_loop_rows(tmp_path):
+    from costmodel.calibration.validate import validate
+
+    head = ("id,source,hardware,devices,tp,model,format,kv_format,framework,batch,prompt_tokens,output_tokens,"
+            "context_tokens,metric,value,notes,load,request_rate,dp,ep,length_dist\n")
+    body = ("a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,16,1000,500,0,ttft_p99_ms,120,,closed,,,,fixed\n"
+            "b,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,16,1000,500,0,tpot_ms,12,,closed,,,,fixed\n"
+            "c,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,,1000,500,0,tpot_ms,12,,poisson,4,,,uniform:0.8\n"
+            "d,s,h100-sxm,8,8,llama-3.1-8b,fp8,,vllm,16,1000,500,0,tpot_ms,12,,closed,,,8,fixed\n")
+    f = tmp_path / "m.csv"
+    f.write_text(head + body)
+    rep = validate([str(f)])
+    assert rep["scored"] == 3 and {d["id"] for d in rep["rows_detail"]} == {"a", "b", "c"}
+    want = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=16, prompt=1000, gen=500, engine="vllm")
+    got = {d["id"]: d["predicted"] for d in rep["rows_detail"]}
+    assert got["a"] == pytest.approx(want["ttft_p99_s"] * 1e3) and got["b"] == pytest.approx(want["tpot_s"] * 1e3)
+    assert "expert-parallel" in rep["skipped"][0]["reason"]
+    f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,16,1000,500,0,ttft_p99_ms,120,,,,,,\n")
+    with pytest.raises(Exception, match="needs load closed or poisson"):
+        validate([str(f)])

@@ -35,6 +35,7 @@ _EXPORTS = {
     "sweep_to_file": ("sweeps.sweep", "sweep_to_file"),
     "pareto_front": ("sweeps.pareto", "pareto_front"),
     "latency_throughput": ("sweeps.curves", "latency_throughput"),
+    "serve_curve": ("sweeps.curves", "serve_curve"),
     # analyses
     "idealized": ("analyses.idealized", "idealized"),
     "cost_of_pass": ("analyses.cost_of_pass", "cost_of_pass"),

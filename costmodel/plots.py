@@ -734,7 +734,7 @@ def _palette(mpl, names):
 
 
 def latency_throughput_plot(curves: list[dict], path: str, model: str | None = None, prompt: int | None = None,
-                            gen: int | None = None, tp: int | None = None) -> str:
+                            gen: int | None = None, tp: int | None = None, varied: str = "batch") -> str:
     """Time per output token against aggregate throughput as the batch grows, one line per device
     (colour) and format (marker), with the batch written at a few points.
 
@@ -772,7 +772,7 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
             for k, (b, xv, yv) in enumerate(zip(batches, xs, ys)):
                 if b in (1, 16) or k == len(batches) - 1:
                     label_xy.append((xv, yv))
-                    label_text.append(f"B={b:,}")
+                    label_text.append(f"{ {'batch': 'B=', 'concurrency': 'C='}.get(varied, 'λ=')}{b:,}")
                     label_color.append(colors[c["hardware"]])
         ax.set_xscale("log")
         _log_if_wide(ax, [1.0], ys_all)
@@ -784,10 +784,10 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
         handles = [Line2D([], [], color=colors[d], lw=2, label=d) for d in devices]
         handles += [Line2D([], [], color="0.3", marker=marks[f], ls=styles[f], label=f) for f in formats]
         fig.legend(handles=handles, loc="outside right upper", title="Device (colour)\nformat (marker, line)")
-        _title(ax, f"Latency against throughput as the batch grows: {model}",
+        _title(ax, f"Latency against throughput as the {varied} grows: {model}",
                f"on {_listing(devices, 6)} in {_listing(formats, 6)}"
                + ("; " + ", ".join(w for w in work if w) if any(work) else "")
-               + f"; batch {min(min(c['batch']) for c in curves):,.0f} to {max(max(c['batch']) for c in curves):,.0f}")
+               + f"; {varied} {min(min(c['batch']) for c in curves):,.0f} to {max(max(c['batch']) for c in curves):,.0f}")
         lines = [(c["throughput_tokens_per_s"], np.asarray(c["tpot_s"], dtype=float) * 1e3) for c in curves]
         _place_labels(fig, ax, label_xy, label_text, avoid=list(zip(xs_all, ys_all)), colors=label_color, lines=lines)
         return _save(fig, path)

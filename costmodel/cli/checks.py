@@ -152,6 +152,8 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
         return lambda v: check_output_file(flag, v, PLOT_SUFFIXES, force)
     if name == "out" and command == "sweep":
         return lambda v: check_output_file(flag, v, (".csv", ".parquet"), force)
+    if name == "out" and command == "import-bench":
+        return lambda v: check_output_file(flag, v, (".csv",), force)
     if name == "out" and command in ("profile", "calibrate"):
         return lambda v: check_output_dir(flag, v, force)
     if name in ("files", "sweep_file", "accuracy"):

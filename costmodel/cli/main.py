@@ -347,6 +347,27 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
         _console(stderr=True).print(f"[yellow]skipped[/yellow] {s['id']}: {s['reason']}")
 
 
+@app.command("import-bench")
+def import_bench(files: list[str] = typer.Argument(..., help="Result files of vllm bench serve (JSON), sglang.bench_serving (JSONL), genai-perf/AIPerf or GuideLLM."),
+                 model: str = typer.Option(..., "--model", help="The model that was served (catalogue id, alias or spec path)."),
+                 hw: str = typer.Option(..., "--hw", help="The device it ran on."),
+                 fmt: str = typer.Option("bf16", "--fmt", help="Its numeric format."),
+                 engine: str = typer.Option(..., "--engine", help="The serving engine: vllm, sglang, trt-llm, ..."),
+                 tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of one replica."),
+                 devices: Optional[int] = typer.Option(None, "--devices", help="Total devices (replicas = devices / tp)."),
+                 kv_fmt: str = typer.Option("", "--kv-fmt", help="KV-cache format, if not the format's own."),
+                 out: str = typer.Option(..., "--out", help="Measurement CSV to write (data/SCHEMA.md); then run costmodel validate on it.")) -> None:
+    """Turn serving-benchmark result files into measurement rows for validate and calibrate."""
+    from costmodel.calibration.import_bench import import_bench as run
+    from costmodel.calibration.measurements import write_measurements
+
+    rows = run(files, model, hw, fmt, engine, tp, devices, kv_fmt)
+    write_measurements(out, rows)
+    loads = sorted({f"{r.load} {r.batch if r.load == 'closed' else r.request_rate}" for r in rows})
+    _console().print(f"wrote {len(rows)} rows ({len(loads)} loads: {', '.join(loads)}) to {out}; next: "
+                     f"costmodel validate {out}")
+
+
 from costmodel.cli.analyses import register as _register_analyses  # noqa: E402
 
 from costmodel.cli.sweeps import register as _register_sweeps  # noqa: E402
@@ -402,8 +423,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("costmodel: interrupted\n")
         sys.exit(130)
     except Exception as exc:  # click's usage errors (typer vendors its own click): one line, exit 2
-        if debug or not hasattr(exc, "format_message"):
+        if debug:
             raise
+        if not hasattr(exc, "format_message"):  # a bug, not bad input: say so in one line
+            _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and "
+                  f"please report it", 70)
         if type(exc).__name__ == "Abort":
             sys.stderr.write("costmodel: interrupted\n")
             sys.exit(130)

@@ -185,6 +185,64 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if plot:
             console(stderr=True).print(f"plot written to {plot}")
 
+    @app.command("serve-curve")
+    def serve_curve(model: str = typer.Argument(..., help="Model."),
+                    hw: str = typer.Option(..., "--hw", help="Comma-separated devices."),
+                    fmt: str = typer.Option("bf16", "--fmt", help="Comma-separated formats."),
+                    concurrency: Optional[str] = typer.Option(None, "--concurrency", help="Comma-separated client counts (closed loop), e.g. 1,4,16,64,256."),
+                    request_rate: Optional[str] = typer.Option(None, "--request-rate", help="Comma-separated request rates per second (Poisson)."),
+                    prompt: int = typer.Option(512, "--prompt", help="Prompt tokens (mean)."),
+                    gen: int = typer.Option(128, "--gen", help="Generated tokens (mean)."),
+                    prompt_dist: Optional[str] = typer.Option(None, "--prompt-dist", help="fixed, uniform:R or lognormal:MEAN,SIGMA."),
+                    gen_dist: Optional[str] = typer.Option(None, "--gen-dist", help="fixed, uniform:R or lognormal:MEAN,SIGMA."),
+                    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of a replica."),
+                    engine: str = typer.Option("auto", "--engine", help="Inference engine whose calibration applies."),
+                    plot: Optional[str] = typer.Option(None, "--plot", help="Draw TPOT against throughput to FILE.png/.svg/.pdf."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Latency against throughput as the concurrency or request rate grows (serving dashboards)."""
+        from costmodel.spec.units import format_time
+        from costmodel.sweeps.curves import serve_curve as run
+
+        def numbers(text, name):
+            vals = []
+            for t in (_split(text) if text else []):
+                try:
+                    v = float(t)
+                except ValueError:
+                    v = float("nan")
+                if not (v > 0 and v < 1e7):
+                    from costmodel.errors import CostModelError
+
+                    raise CostModelError(f"--{name} {t}: expected positive numbers")
+                vals.append(v)
+            return vals or None
+
+        curves = run(model, _split(hw), _split(fmt), numbers(concurrency, "concurrency"),
+                     numbers(request_rate, "request-rate"), prompt, gen, prompt_dist, gen_dist, tp, engine)
+        varied = "concurrency" if concurrency else "request rate"
+        if plot:
+            from costmodel.plots import latency_throughput_plot
+
+            latency_throughput_plot(curves, plot, model=model, prompt=prompt, gen=gen, tp=tp, varied=varied)
+        if as_json:
+            print_json({"curves": list(curves), "dropped": curves.dropped})
+            return
+        from rich.table import Table
+
+        for d in curves.dropped:
+            console(stderr=True).print(f"[yellow]dropped[/yellow] {d['hardware']} {d['format']}: {d['reason']}")
+        for c in curves:
+            t = Table(title=f"{c['label']}: prompt {prompt:,}, gen {gen:,}, TP {tp}", title_justify="left")
+            for col in (varied, "req/s", "output tok/s", "TTFT P50", "TTFT P99", "TPOT", "TPOT P99", "E2E"):
+                t.add_column(col, justify="right")
+            for i, x in enumerate(c["batch"]):
+                t.add_row(f"{x:g}", f"{c['request_throughput_per_s'][i]:,.3g}", f"{c['throughput_tokens_per_s'][i]:,.0f}",
+                          *(format_time(c[k][i]) for k in ("ttft_p50_s", "ttft_p99_s", "tpot_s", "tpot_p99_s",
+                                                           "e2e_latency_s")))
+            console().print(t)
+        if plot:
+            console(stderr=True).print(f"plot written to {plot}")
+
     @app.command()
     def formula(model: str = typer.Argument(..., help="Model."),
                 hw: str = typer.Option("h100-sxm", "--hw", help="Device."),

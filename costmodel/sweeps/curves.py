@@ -41,3 +41,45 @@ def latency_throughput(model: str, hw: list[str], fmt: list[str], prompt: int = 
                            "tpot_s": r["tpot_s"][sel][order].tolist(),
                            "throughput_tokens_per_s": r["throughput_tokens_per_s"][sel][order].tolist()})
     return curves
+
+
+def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, request_rate=None, prompt: int = 512,
+                gen: int = 128, prompt_dist: str | None = None, gen_dist: str | None = None, tp: int = 1,
+                engine: str = "auto") -> Curves:
+    """Latency against throughput as a serving benchmark's concurrency (closed loop) or request rate
+    (Poisson) grows, one curve per (device, format), as benchmark dashboards draw it; `.dropped` names
+    the pairs that cannot serve and why. Points over capacity are left out (unbounded latency).
+
+        >>> costmodel.serve_curve("llama-3.1-8b", ["h100", "b200"], ["fp8"], concurrency=[1, 8, 64, 256])
+    """
+    from costmodel.errors import CostModelError
+    from costmodel.serving import serve_load
+
+    if (concurrency is None) == (request_rate is None):
+        raise CostModelError("serve-curve needs --concurrency C1,C2,... or --request-rate R1,R2,...")
+    points = [float(x) for x in (concurrency if concurrency is not None else request_rate)]
+    key = "concurrency" if concurrency is not None else "request_rate"
+    out = Curves()
+    for h in hw:
+        for f in fmt:
+            rows = []
+            try:
+                for x in points:
+                    d = serve_load(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
+                                   tp=tp, engine=engine, **{key: x})
+                    if d["stable"]:
+                        rows.append((x, d))
+            except CostModelError as exc:
+                out.dropped.append({"hardware": h, "format": f, "reason": str(exc)})
+                continue
+            if not rows:
+                out.dropped.append({"hardware": h, "format": f, "reason": "every point is over capacity"})
+                continue
+            d0 = rows[0][1]
+            curve = {"label": f"{d0['model']} {d0['hardware']} {d0['format']}", "hardware": d0["hardware"],
+                     "format": d0["format"], "varied": key, "batch": [x for x, _ in rows]}
+            for name in ("throughput_tokens_per_s", "request_throughput_per_s", "ttft_s", "ttft_p50_s", "ttft_p99_s",
+                         "tpot_s", "tpot_p99_s", "itl_p99_s", "e2e_latency_s"):
+                curve[name] = [d[name] for _, d in rows]
+            out.append(curve)
+    return out

@@ -43,6 +43,9 @@ TEMPLATES = [
     ("whatif", "llama-3.1-8b", "--qps", "5", "--prompt", "500", "--gen", "100", "--slo-ttft", "1", "--candidates", "h100",
      "--vary", "qps={}"),
     ("validate", "--engine", "{}"),
+    ("serve-curve", "llama-3.1-8b", "--hw", "h100", "--concurrency", "{}", "--prompt", "{}"),
+    ("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "{}", "--request-rate", "{}"),
+    ("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--prompt-dist", "{}", "--gen-dist", "{}"),
     ("show", "{}"),
     ("list", "{}"),
 ]

@@ -106,3 +106,20 @@ def test_validate_scores_closed_loop_rows(tmp_path):
     f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,16,1000,500,0,ttft_p99_ms,120,,,,,,\n")
     with pytest.raises(Exception, match="needs load closed or poisson"):
         validate([str(f)])
+
+
+def test_serve_curve_over_concurrency(run_cli, tmp_path):
+    from costmodel import serve_curve
+
+    c = serve_curve("llama-3.1-70b", ["h100", "l4"], ["fp8"], concurrency=[1, 16, 64], prompt=1000, gen=200)
+    assert [x["hardware"] for x in c] == ["h100-sxm"] and c.dropped[0]["hardware"] == "l4"
+    curve = c[0]
+    assert curve["batch"] == [1, 16, 64]
+    assert np.all(np.diff(curve["throughput_tokens_per_s"]) > 0) and np.all(np.diff(curve["tpot_s"]) > 0)
+    code, out, err = run_cli("serve-curve", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1,4,1e6",
+                             "--plot", str(tmp_path / "c.png"), "--json")
+    d = json.loads(out)
+    assert code == 0 and d["curves"][0]["batch"] == [1.0, 4.0]  # the point over capacity is left out
+    assert (tmp_path / "c.png").stat().st_size > 0
+    code, out, err = run_cli("serve-curve", "llama-3.1-8b", "--hw", "h100")
+    assert code == 2 and "--concurrency" in err

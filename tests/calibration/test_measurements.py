@@ -10,7 +10,7 @@ def test_shipped_set_reads_with_sources():
     perf = [r for r in rows if not r.is_memory and r.load_mode in ("static", "offline")]
     assert len(perf) == 289  # the corrected published set (../shared/data/measurements.csv)
     assert sum(r.is_memory for r in rows) == 66  # engine start-up memory lines
-    assert sum(r.load_mode == "closed" for r in rows) == 1278  # serving benchmark rows
+    assert sum(r.load_mode == "closed" for r in rows) == 1404  # serving benchmark rows
     assert all(r.source for r in rows)
     assert sum(r.batch < 0 for r in rows) == 73  # batch = max rows
 

@@ -53,9 +53,12 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
     """
     if (concurrency is None) == (request_rate is None) and request_rate is None:
         raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
-    for name, v in (("concurrency", concurrency), ("request-rate", request_rate)):
-        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise WorkloadError(f"--{name} {v}: expected a positive finite number")
+    if concurrency is not None and not (isinstance(concurrency, (int, float)) and math.isfinite(concurrency)
+                                        and concurrency >= 1):
+        raise WorkloadError(f"--concurrency {concurrency}: expected a finite number of clients >= 1")
+    if request_rate is not None and not (isinstance(request_rate, (int, float)) and math.isfinite(request_rate)
+                                         and request_rate > 0):
+        raise WorkloadError(f"--request-rate {request_rate}: expected a finite number of requests/s > 0")
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)

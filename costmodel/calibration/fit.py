@@ -220,29 +220,45 @@ def device_tables(theta, layout, rs) -> dict:
 def leave_one_device_out(rs: RowSet, theta_full: np.ndarray | None = None, full_layout: Layout | None = None,
                          progress=None) -> np.ndarray:
     """Out-of-sample log errors: each device predicted by a fit that never saw it."""
-    devices = sorted({r.hardware for r in rs.rows})
+    return leave_one_group_out(rs, "device", theta_full, full_layout, progress)
+
+
+GROUPS = {"device": lambda r, e: r.hardware, "source": lambda r, e: r.source, "engine": lambda r, e: e}
+
+
+def leave_one_group_out(rs: RowSet, by: str, theta_full: np.ndarray | None = None, full_layout: Layout | None = None,
+                        progress=None) -> np.ndarray:
+    """Out-of-sample log errors: each group (device, source or engine) predicted by a fit that never
+    saw it. A held-out device gets its family's values; a held-out source keeps the offsets of devices
+    other sources measured; a held-out engine falls back to the sourced defaults and its documented
+    limits (no fitted value of its own)."""
+    key = GROUPS[by]
+    labels = [key(r, e) for r, e in zip(rs.rows, rs.engines)]
     errors = np.full(len(rs), np.nan)
-    for n, dev in enumerate(devices):
-        held = np.array([r.hardware == dev for r in rs.rows])
+    groups = sorted(set(labels))
+    for n, g in enumerate(groups):
+        held = np.array([x == g for x in labels])
         train = with_rows(rs, ~held)
         test = with_rows(rs, held)
+        if not len(train):
+            continue
         lay = build_layout(train)
         start = None
         if theta_full is not None and full_layout is not None:  # warm start from the full fit
             val = dict(zip(full_layout.names, theta_full))
             start = np.array([val.get(k, m) for k, m in zip(lay.names, lay.prior_mean)])
-        theta = fit(train, lay, start)
-        # predict the held-out device with the training fit (its family's values, no device offset)
-        lay_test = _transfer(lay, theta, test)
+        theta = fit(train, lay, start) if lay.names else np.zeros(0)
+        lay_test = _transfer(lay, theta, test, device_offsets=by != "device")
         errors[held] = log_errors(lay_test[1], lay_test[0], test)
         if progress:
-            progress(n + 1, len(devices), dev)
+            progress(n + 1, len(groups), g)
     return errors
 
 
-def _transfer(layout: Layout, theta: np.ndarray, rs: RowSet) -> tuple[Layout, np.ndarray]:
+def _transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: bool = False) -> tuple[Layout, np.ndarray]:
     """Layout for new rows whose parameters come from a fit on other rows (missing levels = 0)."""
-    lay = build_layout(rs, min_device_rows=10**9)  # never a device offset for unseen devices
+    # a held-out device never gets an offset; for a held-out source, devices the fit saw keep theirs
+    lay = build_layout(rs, min_device_rows=1 if device_offsets else 10**9)
     val = dict(zip(layout.names, theta))
     new = np.array([val.get(k, 0.0 if k[0] != "engine" else m) for k, m in zip(lay.names, lay.prior_mean)])
     return lay, new

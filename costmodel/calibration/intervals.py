@@ -67,6 +67,9 @@ def interval(metric: str, value: float, engine: str, family: str) -> dict | None
     if found is None:
         return None
     lo, hi, basis = found
+    # the band always holds its own estimate: residual quantiles on one side of zero (a biased,
+    # uncalibrated engine) widen to it instead of excluding the point
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
     if orient == "time":
         return {"low": value * math.exp(lo), "high": value * math.exp(hi), "basis": basis}
     return {"low": value * math.exp(-hi), "high": value * math.exp(-lo), "basis": basis}

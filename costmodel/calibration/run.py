@@ -75,6 +75,14 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         lodo = C.leave_one_device_out(rs_fit, theta, layout, progress)
         summary["leave_one_device_out"] = C.summarize(lodo, rs_fit.rows)
         interval_err, residual_name = lodo, "leave-one-device-out"
+        if len({r.source for r in rs_fit.rows}) >= 2:
+            loso = C.leave_one_group_out(rs_fit, "source", theta, layout, progress)
+            summary["leave_one_source_out"] = C.summarize(loso, rs_fit.rows)
+            # intervals from the harder split: a new source (build, harness, lab) is what users bring
+            interval_err, residual_name = loso, "leave-one-source-out"
+        if len(set(rs_fit.engines)) >= 2:
+            loeo = C.leave_one_group_out(rs_fit, "engine", theta, layout, progress)
+            summary["leave_one_engine_out"] = C.summarize(loeo, rs_fit.rows)
     else:
         interval_err, residual_name = in_err, "in-sample"
     intervals = C.intervals_from(interval_err, rs_fit)
@@ -108,7 +116,8 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
             "method": "scipy least_squares (soft-L1) on log(predicted/measured); hierarchical engine -> family "
                       "-> device offsets with Gaussian shrinkage (costmodel/calibrate.py)",
             "interval_residuals": residual_name,
-            "errors": {k: _round_stats(summary[k]) for k in ("uncalibrated", "in_sample", "leave_one_device_out")
+            "errors": {k: _round_stats(summary[k]) for k in ("uncalibrated", "in_sample", "leave_one_device_out",
+                                                             "leave_one_source_out", "leave_one_engine_out")
                        if k in summary},
             **({"request_overhead_leave_one_source_out": summary["request_overhead_loso"]}
                if summary.get("request_overhead_loso") else {}),

@@ -167,9 +167,12 @@ def serving_table(d: dict):
     title = (f"{d['model']} on {d['replicas'] * per} x {d['hardware']}"
              + (f" ({d['replicas']} replicas of {per})" if d["replicas"] > 1 else "")
              + f" in {d['format']} ({d['engine']}): {load}")
+    def num(v):
+        return f"{v:.4g}" if v is not None and math.isfinite(v) else "unbounded"
+
     caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per replica: "
-               f"{d['running_per_replica']:.4g} decoding, {d['queued_per_replica']:.4g} queued, batch cap "
-               f"{d['batch_cap']}, load {100 * d['utilization']:.0f}% of capacity")
+               f"{num(d['running_per_replica'])} decoding, {num(d['queued_per_replica'])} queued, batch cap "
+               f"{d['batch_cap']}, load {num(100 * d['utilization'])}% of capacity")
     if d.get("note"):
         caption += f"\nnote: {d['note']}"
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")

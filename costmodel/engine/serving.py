@@ -311,6 +311,9 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
     service = perf.t_prefill + g * tpot
     var_s = perf.prefill_cv2 * perf.t_prefill**2 + perf.gen_cv2 * (g * tpot) ** 2
     wq, pw = mgc_wait(lam, service, cap, var_s / service**2)
+    if not math.isfinite(wq):  # the slots saturate before the engine does
+        inf = {k: math.inf for k in ("mean", *qs)}
+        return LoadStats("poisson", False, "slots", lam, n, math.inf, lam / lam_max, inf, inf, inf, inf)
     return _stats(perf, "poisson", lam, n, cap, wq, lambda q: wait_quantile(wq, pw, q), lam * wq, qs)
 
 

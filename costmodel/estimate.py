@@ -141,6 +141,20 @@ class Estimate:
                 "kv_cache_tokens": self.metric("kv_cache_tokens"),
                 "max_concurrency": self.metric("max_concurrency")}
 
+    @property
+    def calibration_case(self) -> str:
+        """Which case the estimate is in: calibrated on this device, on its family, engine-level only,
+        or an uncalibrated engine (its intervals then come from the uncalibrated residuals)."""
+        e, levels = self.efficiency, set(self.efficiency.levels)
+        fitted = str(e.sources.get("compute_efficiency", "")).startswith("fit")
+        if not fitted:
+            return "uncalibrated engine: datasheet roofline with sourced defaults"
+        if f"{e.engine}:{self.hardware.id}" in levels:
+            return "calibrated on this device"
+        if f"{e.engine}:{self.hardware.family}" in levels:
+            return f"calibrated on its family ({self.hardware.family}), not this device"
+        return f"{e.engine} calibrated, but not on this device family"
+
     def memory_policy(self) -> str:
         """The engine's rule for its KV pool, in words (engine/memory.py)."""
         e = self.efficiency
@@ -162,6 +176,7 @@ class Estimate:
             "kv_format": self.kv_format.id if self.kv_format else None,
             "compute_unit": self.plan.label, "emulated": self.plan.emulated,
             "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
+            "calibration_case": self.calibration_case,
             **{n: clean(self.metric(n)) for n in names},
             "batch": self.batch, "batch_requested": w.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,

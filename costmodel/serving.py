@@ -79,6 +79,7 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs) -> dict:
     out = {"load": mode, "model": one.model.id, "hardware": one.hardware.id, "format": one.format.id,
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
+           "calibration_case": one.calibration_case,
            "tp": one.workload.tp, "pp": one.workload.pp, "replicas": replicas, "concurrency": concurrency,
            "request_rate": rate, "prompt_mean": p.mean, "gen_mean": g.mean, "stable": s.ok,
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,

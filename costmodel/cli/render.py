@@ -78,6 +78,8 @@ def estimate_table(d: dict):
     t.add_row("Max batch that fits", human("max_batch", d["max_batch"]))
     t.add_section()
     t.add_row("Engine (calibration)", f"{d['engine']} ({d['calibration'][-1]})" if d.get("calibration") else d.get("engine", ""))
+    if d.get("calibration_case"):
+        t.add_row("Calibration case", d["calibration_case"])
     a = d["assumptions"]
     t.add_row("Bits per weight / activation / KV", f"{a['weight_bits']:g} / {a['activation_bits']:g} / {a['kv_bits']:g}")
     t.add_row("Matrix unit", d["compute_unit"])

@@ -106,3 +106,10 @@ def test_every_interval_contains_its_own_estimate(model, hw, fmt, engine, batch)
     for name, band in (d["interval"] or {}).items():
         if isinstance(band, dict) and d.get(name) is not None:
             assert band["low"] <= d[name] <= band["high"], (name, band, d[name])
+
+
+def test_each_estimate_says_which_calibration_case_it_is_in():
+    assert estimate("llama-3.1-8b", "h100", "fp8").calibration_case == "calibrated on this device"
+    assert estimate("llama-3.1-8b", "b300", "fp8").calibration_case.startswith("calibrated on its family")
+    assert estimate("llama-3.1-8b", "h100", "fp8", engine="vllm").calibration_case.startswith("uncalibrated engine")
+    assert estimate("llama-3.1-8b", "mi300x", "fp8").to_dict()["calibration_case"].startswith("uncalibrated engine")

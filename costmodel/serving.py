@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-from costmodel.engine.serving import (BATCH_GRID, QUANTILES, Dist, LoadStats, closed, load_metrics,  # noqa: F401
-                                      parse_dist, perf_from_columns, poisson)
+from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, closed, load_metrics, parse_dist,
+                                      perf_from_columns, poisson)
 from costmodel.errors import CostModelError, WorkloadError
 
 LOADS = ("static", "offline", "closed", "poisson")

@@ -98,13 +98,14 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         engines_out[e] = {"global": _blocks(t["global"], "fit"),
                           "families": {f: _blocks(v, "fit") for f, v in t["families"].items()},
                           "devices": {d: _blocks(v, "fit") for d, v in devs.get(e, {}).items()}}
-    overhead = _request_overheads(served, engine)
+    residuals = _ttft_residuals(served, engine)
+    overhead = _request_overheads(residuals, engine)
     for e, (value, _) in overhead.items():
         engines_out.setdefault(e, {"global": {}, "families": {}, "devices": {}})
         engines_out[e]["global"]["request_overhead_s"] = {"value": _round(value), "source": "serving"}
     if overhead:
         summary["request_overhead"] = {e: {"value_s": v, "rows": n} for e, (v, n) in overhead.items()}
-        summary["request_overhead_loso"] = _overhead_loso(served, engine)
+        summary["request_overhead_loso"] = _overhead_loso(residuals, engine)
     doc = {
         "provenance": {
             "date": date,
@@ -168,11 +169,11 @@ def _ttft_residuals(rows, engine) -> tuple[list, list]:
     return [r for r, k in zip(rs.rows, keep) if k], resid
 
 
-def _request_overheads(rows, engine) -> dict:
+def _request_overheads(residuals, engine) -> dict:
     """{engine: (request overhead s, rows)}: the median TTFT residual of its loaded rows, >= 0."""
     from costmodel.calibration.predict import engine_of
 
-    kept, resid = _ttft_residuals(rows, engine)
+    kept, resid = residuals
     out: dict = {}
     for r, x in zip(kept, resid):
         out.setdefault(engine or engine_of(r.framework), []).append((r, x))
@@ -184,11 +185,11 @@ def _request_overheads(rows, engine) -> dict:
     return fitted
 
 
-def _overhead_loso(rows, engine) -> dict:
+def _overhead_loso(residuals, engine) -> dict:
     """|error| of mean TTFT when each source's overhead comes from the engine's other sources."""
     from costmodel.calibration.predict import engine_of
 
-    kept, resid = _ttft_residuals(rows, engine)
+    kept, resid = residuals
     errs = []
     for r, x in zip(kept, resid):
         e = engine or engine_of(r.framework)

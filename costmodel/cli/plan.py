@@ -7,16 +7,6 @@ from typing import Optional
 import typer
 
 
-def build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates, fmt,
-                  engine, price, years, electricity, pue, hosting, price_per_hour, tp, price_per_device=None):
-    from costmodel.planning.plan import request
-
-    return request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
-                   slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist, engine=engine,
-                   price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
-                   price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device)
-
-
 OPTS = dict(
     qps=typer.Option(..., "--qps", help="Requests per second to serve."),
     prompt=typer.Option(..., "--prompt", help="Mean prompt tokens."),
@@ -71,10 +61,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
+        from costmodel.planning.plan import request
 
-        req = build_request(model, qps, prompt, gen, prompt_dist, gen_dist, slo_ttft, slo_tpot, percentile, candidates,
-                            fmt, engine, price, years, electricity, pue, hosting, price_per_hour, tp, price_per_device)
-        result = run(req)
+        result = run(request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
+                             slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
+                             engine=engine, price=price, years=years, electricity=electricity, pue=pue,
+                             hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device))
         if as_json:
             print_json(result)
         else:

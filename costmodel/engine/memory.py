@@ -58,14 +58,11 @@ def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
     return m["kv_elems"] * shard * f["kv_bits"] / 8.0 / pp * (1.0 - m["encoder"])
 
 
-def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict | None = None) -> np.ndarray:
+def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndarray:
     """KV-cache bytes of one sequence of `tokens` on one device, in the engine's blocks."""
     tokens = np.asarray(tokens, dtype=float)
-    if hw is not None:
-        block = np.maximum(hw["kv_block_tokens"], 1.0)
-        paged = hw["window_kv_paged"] > 0
-    else:
-        block, paged = 1.0, True
+    block = np.maximum(hw["kv_block_tokens"], 1.0)
+    paged = hw["window_kv_paged"] > 0
     full = np.ceil(tokens / block) * block
     window = np.where(m["window"] > 0, m["window"], np.inf)
     local = np.where(paged, np.ceil(np.minimum(tokens, window) / block) * block, full)

@@ -138,26 +138,32 @@ def capacity(perf: ReplicaPerf, cap: int) -> float:
     return 1.0 / (perf.t_prefill + perf.gen_mean * perf.step(cap) / cap)
 
 
-def serve(perf: ReplicaPerf, lam: float, cap: int, q: float) -> Load:
-    """Latency of one replica at arrival rate λ with at most `cap` sequences in flight."""
+def _open_loop(perf: ReplicaPerf, lam: float, cap: int) -> tuple[float, float, float, float]:
+    """(decoding n, TPOT, mean slot wait, P(wait)) at arrival rate λ below capacity: n solves
+    n = λ·G·t_d(n)/(1 − steal) capped at b, steal = λ·t_p·(1 − 1/b); the slot wait is M/G/b
+    (Allen–Cunneen) with the lifetime's prefill and decode variability taken as independent."""
     g = perf.gen_mean
-    lam_max = capacity(perf, cap)
-    if lam >= lam_max:
-        return Load(False, "throughput", math.inf, math.inf, math.inf, cap, lam / lam_max, lam_max)
-    rho_p = lam * perf.t_prefill
-    steal = rho_p * (1 - 1 / cap)
+    steal = lam * perf.t_prefill * (1 - 1 / cap)
     n = 1.0
-    for _ in range(100):  # fixed point n = λ·G·t_d(n)/(1 − steal), capped at the batch cap
+    for _ in range(100):
         new = min(cap, lam * g * perf.step(n) / (1 - steal))
         if abs(new - n) < 1e-9 * max(1.0, n):
             break
         n = new
     tpot = perf.step(max(n, 1.0)) / (1 - steal)
     service = perf.t_prefill + g * tpot
-    # lifetime variability: prefill and decode parts, independent
-    var_s = (perf.prefill_cv2 * perf.t_prefill**2) + perf.gen_cv2 * (g * tpot) ** 2
-    cs2 = var_s / service**2
-    wq, pw = mgc_wait(lam, service, cap, cs2)
+    var_s = perf.prefill_cv2 * perf.t_prefill**2 + perf.gen_cv2 * (g * tpot) ** 2
+    wq, pw = mgc_wait(lam, service, cap, var_s / service**2)
+    return n, tpot, wq, pw
+
+
+def serve(perf: ReplicaPerf, lam: float, cap: int, q: float) -> Load:
+    """Latency of one replica at arrival rate λ with at most `cap` sequences in flight."""
+    lam_max = capacity(perf, cap)
+    if lam >= lam_max:
+        return Load(False, "throughput", math.inf, math.inf, math.inf, cap, lam / lam_max, lam_max)
+    rho_p = lam * perf.t_prefill
+    n, tpot, wq, pw = _open_loop(perf, lam, cap)
     if cap > 1 and rho_p < 1:
         wp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p))
         pwp = rho_p
@@ -214,6 +220,13 @@ class LoadStats:
     e2e: dict
 
 
+def _unbounded(mode: str, reason: str, lam: float, n: float, util: float, qs: tuple,
+               queued: float = math.inf) -> LoadStats:
+    """A load beyond capacity: every latency is unbounded (reported as such, never as a number)."""
+    inf = {k: math.inf for k in ("mean", *qs)}
+    return LoadStats(mode, False, reason, lam, n, queued, util, inf, inf, inf, inf)
+
+
 def _poisson_ppf(q: float, mu: float) -> float:
     """q-quantile of Poisson(μ) (scipy, imported here only)."""
     if mu <= 0:
@@ -239,8 +252,7 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
         share = 1 - 1 / cap if cap > 1 else 0.0
     steal = lam * perf.t_prefill * share
     if steal >= 1:
-        inf = {k: math.inf for k in ("mean", *qs)}
-        return LoadStats(mode, False, "throughput", lam, n, queued, math.inf, inf, inf, inf, inf)
+        return _unbounded(mode, "throughput", lam, n, math.inf, qs, queued)
     tpot = t_d / (1 - steal)
     # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
     rho_p = lam * perf.t_prefill * (share if mode == "closed" else 1.0)
@@ -296,24 +308,10 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
     as `serve`)."""
     lam_max = capacity(perf, cap)
     if lam >= lam_max:
-        inf = {k: math.inf for k in ("mean", *qs)}
-        return LoadStats("poisson", False, "throughput", lam, cap, math.inf, lam / lam_max, inf, inf, inf, inf)
-    g = perf.gen_mean
-    share = 1 - 1 / cap if cap > 1 else 0.0
-    steal = lam * perf.t_prefill * share
-    n = 1.0
-    for _ in range(100):
-        new = min(cap, lam * g * perf.step(n) / (1 - steal))
-        if abs(new - n) < 1e-9 * max(1.0, n):
-            break
-        n = new
-    tpot = perf.step(max(n, 1.0)) / (1 - steal)
-    service = perf.t_prefill + g * tpot
-    var_s = perf.prefill_cv2 * perf.t_prefill**2 + perf.gen_cv2 * (g * tpot) ** 2
-    wq, pw = mgc_wait(lam, service, cap, var_s / service**2)
+        return _unbounded("poisson", "throughput", lam, cap, lam / lam_max, qs)
+    n, _, wq, pw = _open_loop(perf, lam, cap)
     if not math.isfinite(wq):  # the slots saturate before the engine does
-        inf = {k: math.inf for k in ("mean", *qs)}
-        return LoadStats("poisson", False, "slots", lam, n, math.inf, lam / lam_max, inf, inf, inf, inf)
+        return _unbounded("poisson", "slots", lam, n, lam / lam_max, qs)
     return _stats(perf, "poisson", lam, n, cap, wq, lambda q: wait_quantile(wq, pw, q), lam * wq, qs)
 
 

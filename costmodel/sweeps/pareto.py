@@ -92,6 +92,12 @@ def _staircase_filter(front: np.ndarray, idx: np.ndarray, cand: np.ndarray):
     return idx[keep], cand[keep]
 
 
+def _objectives(table, objectives) -> tuple[list, list]:
+    """(the table's columns, [(sense, column)]) from 'min:a,max:b' or a list of pairs."""
+    columns = table.columns if hasattr(table, "columns") else list(table)
+    return columns, parse_objectives(objectives, columns) if isinstance(objectives, str) else list(objectives)
+
+
 def pareto_front(table, objectives) -> np.ndarray:
     """Mask of the frontier of a sweep result / column dict under objectives like
     'min:usd_per_million_tokens,min:tpot_s,max:accuracy' (string or list of (sense, column)).
@@ -100,8 +106,7 @@ def pareto_front(table, objectives) -> np.ndarray:
         >>> mask = costmodel.pareto_front(r, "min:usd_per_million_tokens,min:tpot_s")
         >>> r["hardware"][mask], r["format"][mask]
     """
-    columns = table.columns if hasattr(table, "columns") else list(table)
-    objs = parse_objectives(objectives, columns) if isinstance(objectives, str) else list(objectives)
+    columns, objs = _objectives(table, objectives)
     cols = []
     for sense, c in objs:
         try:
@@ -120,8 +125,7 @@ def pareto_front(table, objectives) -> np.ndarray:
 def excluded(table, objectives) -> list[dict]:
     """Configurations that fit but cannot be placed because an objective is missing (e.g. no
     accuracy for a format on the task): grouped by what is missing, so none vanishes silently."""
-    columns = table.columns if hasattr(table, "columns") else list(table)
-    objs = parse_objectives(objectives, columns) if isinstance(objectives, str) else list(objectives)
+    columns, objs = _objectives(table, objectives)
     fits = np.asarray(table["fits"]).astype(bool) if "fits" in columns else np.ones(len(table[objs[0][1]]), bool)
     groups: dict = {}
     for _, col in objs:

@@ -139,7 +139,8 @@ class Estimate:
                 "total_bytes": get(mem.total), "capacity_bytes": get(mem.capacity),
                 "kv_pool_bytes": max(get(mem.kv_pool), 0.0), "fits": self.fits,
                 "kv_cache_tokens": self.metric("kv_cache_tokens"),
-                "max_concurrency": self.metric("max_concurrency")}
+                "max_concurrency": self.metric("max_concurrency"),
+                "recurrent_state_bytes": self.metric("state_bytes")}
 
     @property
     def calibration_case(self) -> str:

@@ -33,11 +33,21 @@ def list_rows(kind: str) -> list[dict]:
 
 
 def _attention_kind(m: Model) -> str:
-    if m.mla is not None:
-        return "MLA"
-    parts = ["MHA" if m.kv_heads == m.heads else ("MQA" if m.kv_heads == 1 else "GQA")]
-    if m.sliding_window:
+    if m.attention_layers == 0:
+        parts = []
+    elif m.mla is not None:
+        parts = ["MLA"]
+    else:
+        parts = ["MHA" if m.kv_heads == m.heads else ("MQA" if m.kv_heads == 1 else "GQA")]
+    if m.sliding_window and m.local_layers:
         parts.append(f"window {m.sliding_window} on {m.local_layers}/{m.layers} layers")
+    if m.recurrent_layers:
+        kind = "Gated DeltaNet" if m.linear_attention else f"Mamba-{m.mamba.version}"
+        if parts:
+            parts[0] += f" on {m.attention_layers}/{m.layers} layers"
+        parts.append(f"{kind} on {m.recurrent_layers}/{m.layers} layers")
+    if m.kv_shared_layers:
+        parts.append(f"last {m.kv_shared_layers} layers share KV")
     return ", ".join(parts)
 
 
@@ -129,7 +139,15 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
         if m.mla:
             add("mla", f"kv_lora_rank {m.mla.kv_lora_rank}, q_lora_rank {m.mla.q_lora_rank}, "
                        f"rope {m.mla.qk_rope_head_dim}, nope {m.mla.qk_nope_head_dim}, v {m.mla.v_head_dim}")
-        add("KV elements per token per layer", m.kv_elements_per_token_per_layer)
+        if m.attention_pattern:
+            add("layer pattern (repeated)", " ".join(m.attention_pattern))
+        mx = m.recurrent_mixer
+        if mx is not None:
+            add("recurrent mixer", repr(mx).replace("(", ": ").rstrip(")"))
+            add("recurrent state per sequence per layer", f"{mx.state:,} elements + conv {mx.conv_channels:,} x "
+                f"{mx.conv_kernel - 1}")
+        if m.attention_layers:
+            add("KV elements per token per layer", m.kv_elements_per_token_per_layer)
         add("parameters (computed)", f"{param_count(m) / 1e9:.3f} B")
         add("parameters (published)", f"{m.published_params / 1e9:.3f} B", m.sources.get("published_params", ""))
         if m.moe:

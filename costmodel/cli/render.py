@@ -66,12 +66,21 @@ def estimate_table(d: dict):
         t.add_row(label, human(key, d[key]), f"{human(key, band['low'])} – {human(key, band['high'])}" if band else "")
     mem = d["memory"]
     t.add_section()
+    state = mem.get("recurrent_state_bytes") or 0.0
     for key, label in (("weights_bytes", "weights"), ("kv_cache_bytes", "KV cache of this batch"),
                        ("activation_bytes", "activations"), ("reserve_bytes", "runtime + unused by the engine"),
                        ("total_bytes", "total"), ("capacity_bytes", "capacity the runtime sees")):
-        t.add_row("Memory per device: " + label, human(key, mem[key]))
-    t.add_row("KV pool the engine allocates", f"{human('kv_pool_bytes', mem['kv_pool_bytes'])} = "
-              f"{int(mem['kv_cache_tokens']):,} tokens" if mem.get("kv_cache_tokens") is not None else "")
+        value = human(key, mem[key])
+        if key == "kv_cache_bytes" and state > 0:
+            value += f" (recurrent state {human(key, state)}, constant in context)"
+        t.add_row("Memory per device: " + label, value)
+    pool = human('kv_pool_bytes', mem['kv_pool_bytes'])
+    tokens = mem.get("kv_cache_tokens")
+    if tokens:
+        pool += f" = {int(tokens):,} tokens" + (" of attention KV" if state > 0 else "")
+    elif state > 0:
+        pool += " (recurrent state only: no per-token KV)"
+    t.add_row("KV pool the engine allocates", pool)
     if mem.get("max_concurrency") is not None:
         t.add_row("Max concurrency at full length", f"{mem['max_concurrency']:.2f}x")
     t.add_row("Fits", human("fits", mem["fits"]))

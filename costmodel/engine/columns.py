@@ -40,6 +40,12 @@ def model_row(m: Model) -> dict:
         "dense_layers": m.dense_layers, "moe_layers": m.moe_layers,
         "i_dense": m.dense_intermediate,
         "global_layers": m.global_layers, "local_layers": m.local_layers,
+        "attn_layers": m.attention_layers, "kv_layers": m.kv_global_layers + m.kv_local_layers,
+        "kv_global_layers": m.kv_global_layers, "kv_local_layers": m.kv_local_layers,
+        "kv_shared": m.attention_layers - m.kv_global_layers - m.kv_local_layers,
+        "q_gate": 1.0 if m.attention_output_gate else 0.0,
+        "mlp_layers": m.dense_layers + m.moe_layers,
+        **_recurrent(m),
         "window": m.sliding_window or 0,
         "experts": moe.experts if moe else 0, "top_k": moe.top_k if moe else 0,
         "i_expert": moe.expert_intermediate_size if moe else 0,
@@ -53,11 +59,23 @@ def model_row(m: Model) -> dict:
         "patch_dim": m.channels * m.patch_size**2 if m.is_vision else 0,
         "parallel_block": 1.0 if m.parallel_block else 0.0,
         # parameter counts by storage precision
-        "p_linear": b["attention"] + b["mlp"] + b["experts"] + b["shared_experts"],
+        "p_linear": b["attention"] + b["recurrent"] + b["mlp"] + b["experts"] + b["shared_experts"],
         "p_embedding": b["embedding"], "p_lm_head": b["lm_head"] + b["head"],
-        "p_small": b["norms"] + b["biases"] + b["router"],
+        "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
         "p_total": sum(v for k, v in b.items() if k != "experts_active"),
     }
+
+
+def _recurrent(m: Model) -> dict:
+    """Per-layer numbers of the model's recurrent mixer (zeros when it has none)."""
+    mx = m.recurrent_mixer
+    if mx is None:
+        return {k: 0.0 for k in ("rec_layers", "rec_in", "rec_inner", "rec_out_in", "rec_conv", "rec_kernel",
+                                 "rec_state", "rec_decode_flops", "rec_prefill_flops", "rec_chunk", "rec_tensor")}
+    return {"rec_layers": m.recurrent_layers, "rec_in": mx.in_width, "rec_inner": mx.inner_weights,
+            "rec_out_in": mx.out_in, "rec_conv": mx.conv_channels, "rec_kernel": mx.conv_kernel,
+            "rec_state": mx.state, "rec_decode_flops": mx.decode_flops, "rec_prefill_flops": mx.prefill_flops,
+            "rec_chunk": mx.state_chunk, "rec_tensor": 1.0 if mx.on_tensor_cores else 0.0}
 
 
 def model_columns(models: Sequence[Model]) -> Columns:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, max_batch,
-                                     pool_in_tokens)
+                                     pool_in_tokens, state_bytes_per_sequence)
 from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, lower, lower_attention
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
@@ -47,7 +47,8 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
     mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held)
     max_len = hw["max_model_len"]
-    one_long = kv_bytes_per_sequence(m, f, np.where(max_len > 0, max_len, context + prompt + gen), tp, pp, hw)
+    full_len = np.where(max_len > 0, max_len, context + prompt + gen)
+    one_long = kv_bytes_per_sequence(m, f, full_len, tp, pp, hw)
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
     Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     encoder = m["encoder"] > 0
@@ -105,8 +106,11 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "weights_gib": mem.weights / GIB,
             "kv_cache_gib": np.maximum(mem.kv_pool, 0.0) / GIB,
             "kv_cache_tokens": kv_tokens,
-            # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N
-            "max_concurrency": kv_tokens / np.where(max_len > 0, max_len, context + prompt + gen),
+            # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
+            # layers, the pool over one sequence's KV and state
+            "max_concurrency": np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / one_long,
+                                        kv_tokens / full_len),
+            "state_bytes": B * state_bytes_per_sequence(m, hw, tp, pp),
         }
     return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
 

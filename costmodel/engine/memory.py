@@ -4,7 +4,10 @@
                    + norms/biases/router · 16) / 8 / (tp · pp)
   KV per seq    = tokens rounded up to the engine's block · layers/pp · KV elements per token
                   per layer · (kv heads on this rank / kv heads) · kv_bits/8; sliding-window
-                  layers hold min(tokens, window) when the engine pages them separately
+                  layers hold min(tokens, window) when the engine pages them separately; layers
+                  reusing an earlier layer's KV hold none; recurrent layers (Gated DeltaNet, Mamba)
+                  hold a state of constant size instead (vLLM's hybrid allocator and SGLang's
+                  mamba pool draw it from the same memory)
   activations A = token budget per step (prefill chunk) · per-token working set (logits
                   included in the budget's working set): engines size it for their budget (vLLM's profile run at max_num_batched_tokens, TRT-LLM's
                   max_num_tokens, llama.cpp's n_ubatch)
@@ -66,14 +69,24 @@ def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndar
     full = np.ceil(tokens / block) * block
     window = np.where(m["window"] > 0, m["window"], np.inf)
     local = np.where(paged, np.ceil(np.minimum(tokens, window) / block) * block, full)
-    return kv_bytes_per_token_layer(m, f, tp, pp) * (m["global_layers"] * full + m["local_layers"] * local)
+    kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local)
+    return kv + state_bytes_per_sequence(m, hw, tp, pp)
+
+
+def state_bytes_per_sequence(m: dict, hw: dict, tp, pp) -> np.ndarray:
+    """Recurrent state of one sequence on one device, whatever its length: per recurrent layer the
+    scan state (the engine's state_bits: vLLM the model dtype, SGLang and llama.cpp FP32) and the
+    convolution's last kernel-1 inputs (16-bit), heads split over tp."""
+    per_layer = m["rec_state"] * hw["state_bits"] / 8.0 + m["rec_conv"] * np.maximum(m["rec_kernel"] - 1, 0) * 2.0
+    return m["rec_layers"] * per_layer / np.asarray(tp, dtype=float) / pp
 
 
 def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
     """Transient working set per token in flight: residual stream plus the widest projection."""
     tp = np.asarray(tp, dtype=float)
     gated = 1.0 + m["gated"]
-    qkv = m["heads"] / tp * m["d_qk"] + 2 * np.ceil(m["kv_heads"] / tp) * m["head_dim"]
+    qkv = np.maximum(m["heads"] / tp * m["d_qk"] * (1 + m["q_gate"]) + 2 * np.ceil(m["kv_heads"] / tp) * m["head_dim"],
+                     m["rec_in"] / tp)
     mlp = gated * np.maximum(m["i_dense"], m["top_k"] * m["i_expert"] + m["shared"] * m["i_shared"]) / tp
     return (2 * m["h"] + np.maximum(qkv, mlp)) * np.maximum(f["a_bits"], 16.0) / 8.0
 
@@ -129,8 +142,9 @@ def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
     """The pool in tokens as engines print it at start-up: pool / KV bytes of one token over all
     layers, in whole blocks (vLLM "GPU KV cache size: N tokens" = blocks · block size with
     blocks = pool // page // layers; SGLang max_total_num_tokens = pool // cell size). Engines count
-    sliding-window layers like full ones here, so a hybrid model's real capacity is larger."""
-    per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * (m["global_layers"] + m["local_layers"])
+    sliding-window layers like full ones here, so a hybrid model's real capacity is larger; only
+    attention layers count (recurrent layers hold no per-token cache)."""
+    per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * m["kv_layers"]
     block = np.maximum(hw["kv_block_tokens"], 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.floor(np.maximum(pool, 0.0) / per_tok / block) * block

@@ -7,6 +7,10 @@ Hq = heads/tp, Hk = ceil(kv_heads/tp)):
   attention       FLOPs 2·Hq·(d_qk+d_v) per (query, key) pair; pairs per sequence
                   sum_i (c+i) causal (min(c+i, window) on sliding-window layers);
                   KV read = pairs · KV bytes per token / query rows per tile (FlashAttention)
+  recurrent mixer (Gated DeltaNet, Mamba; spec/mixers.py) on its layers: projections as linears,
+                  scan FLOPs per token (recurrent form decoding, chunked form prefilling) + the
+                  causal conv 2·channels·kernel; state bytes read and written once per step
+                  (decode) or per chunk (prefill), independent of the context
   MoE experts     distinct experts touched by T tokens: E·(1-(1-k/E)^T) (uniform routing)
   all-reduce      2 per layer under TP, 2·(tp-1)/tp of T·h·2 bytes on the wire (ring)
 Conventions follow LLM-Viewer (arXiv 2402.16363) for element-wise work: norm 7 ops per
@@ -19,10 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "o_proj",
+            "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
             "lm_head", "tp_allreduce", "pp_sendrecv")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
 OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, MATMUL,
+                     MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
                      MATMUL, COMM, COMM])
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
@@ -42,7 +48,7 @@ class Ops:
     kv_bytes: np.ndarray
     launches: np.ndarray
     rows: np.ndarray  # rows of the matrix product (tokens per weight), drives efficiency
-    dequant_flops: np.ndarray
+    dequant_flops: np.ndarray  # FP32 vector work beside the unit's: dequantization, Mamba-1's scan
     names: tuple = OP_NAMES
 
     @property
@@ -114,20 +120,23 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     vector("norms", T * h, NORM_OPS, m["norms"], 2 * ab)
 
     # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
+    attn_l = m["attn_layers"]
     kv_out_std = 2 * Hk * hd
-    kv_write = T * np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb * layers
-    q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk)
+    kv_write = T * np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb * m["kv_layers"]
+    q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk * (1 + m["q_gate"]))
     mla_w = q_w + h * (m["kv_lora"] + m["rope_dim"])
-    std_w = h * (Hq * d_qk + kv_out_std)
+    # layers reusing an earlier layer's KV have no K/V projection: average the width over the layers
+    own_kv = (attn_l - m["kv_shared"]) / np.maximum(attn_l, 1.0)
+    std_w = q_w + h * kv_out_std * own_kv
     qkv_w = np.where(mla, mla_w, std_w)
-    matmul("qkv_proj", T, h, qkv_w / h, layers, weight_elems=qkv_w, kv=kv_write)
+    matmul("qkv_proj", T, h, qkv_w / h, attn_l, weight_elems=qkv_w, kv=kv_write)
     # the K/V outputs go to the cache (kv bytes above), not to activations: only x and q count here
-    ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * layers,) + ops["qkv_proj"][3:]
+    ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * attn_l,) + ops["qkv_proj"][3:]
 
     # MLA: decompress the latent (prefill) or absorb W_UK/W_UV into q and o (decode)
     up_w = m["kv_lora"] * Hq * (m["nope_dim"] + d_v)
     ctx_tokens = B * (c + n)
-    mla_layers = layers * m["mla"]
+    mla_layers = attn_l * m["mla"]
     if decode:
         matmul("mla_kv_up", T, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers, weight_elems=up_w)
     else:
@@ -136,7 +145,14 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     ops.update(attention_terms(m, f, B, n, c, tp, decode))
 
-    matmul("o_proj", T, Hq * d_v, h, layers)
+    matmul("o_proj", T, Hq * d_v, h, attn_l)
+
+    # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
+    rec_l = m["rec_layers"]
+    rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
+    matmul("ssm_in_proj", T, h, rec_in_w / h, rec_l, weight_elems=rec_in_w)
+    ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode)
+    matmul("ssm_out_proj", T, m["rec_out_in"] / tp, h, rec_l)
 
     # dense MLP
     i_d = m["i_dense"] / tp
@@ -165,15 +181,40 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     has_head = (m["head_out"] > 0).astype(float)
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
-    # collectives: ring all-reduce of T·h 16-bit activations, 2 per layer (1 for parallel blocks)
+    # collectives: ring all-reduce of T·h 16-bit activations after each mixer and each MLP
+    # (one per layer for parallel blocks)
     multi = (tp > 1).astype(float)
-    n_ar = multi * ((2 - m["parallel_block"]) * layers + 1 + has_head)
+    n_ar = multi * (layers + m["mlp_layers"] - m["parallel_block"] * layers + 1 + has_head)
     wire = n_ar * T * h * 2.0 * 2 * (tp - 1) / tp
     ops["tp_allreduce"] = (0.0 * T, 0.0 * T, wire, 0.0 * T, n_ar, T, 0.0 * T)
     n_p2p = pp - 1
     ops["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * T * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
 
     return _pack(ops, OP_NAMES)
+
+
+def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
+    """The scan of the recurrent layers for n new tokens of B sequences (context-independent).
+
+    FLOPs: T · (scan FLOPs per token + 2 · conv channels · kernel) / tp per layer. Bytes: the state
+    (state_bits) and conv state (16-bit) read and written once per decode step, or once per chunk
+    when prefilling (chunked kernels write each chunk's state), plus the token activations.
+    """
+    T = B * n
+    ab = f["a_bits"] / 8
+    rec_l = m["rec_layers"]
+    per_tok = m["rec_decode_flops"] if decode else m["rec_prefill_flops"]
+    flops = T * (per_tok + 2.0 * m["rec_conv"] * m["rec_kernel"]) / tp * rec_l
+    state_b = (m["rec_state"] * hw["state_bits"] / 8 + m["rec_conv"] * (m["rec_kernel"] - 1) * 2.0) / tp
+    chunk = m["rec_chunk"]
+    visits = n if decode else np.where(chunk > 0, np.ceil(n / np.maximum(chunk, 1.0)), np.minimum(n, 1.0))
+    state_io = B * visits * 2.0 * state_b * rec_l
+    act = T * (m["rec_in"] + m["rec_out_in"]) / tp * ab * rec_l
+    rows = np.ones_like(T) if decode else np.minimum(n, np.where(chunk > 0, chunk, 1.0))
+    # chunked scans (SSD, DeltaNet) run on the tensor units; Mamba-1's scan is FP32 vector work,
+    # timed on the vector peak through the same field as dequantization work
+    tensor = m["rec_tensor"]
+    return (flops * tensor, 0.0 * T, act, state_io, rec_l + 0.0 * T, rows, flops * (1 - tensor))
 
 
 def _pack(ops: dict, names: tuple) -> Ops:

@@ -32,7 +32,7 @@ class Efficiency:
     time(op) = max(FLOPs / (peak · compute_efficiency · scale_dtype · M/(M + compute_half_rows)),
                    bytes / (bandwidth · memory_efficiency)) + kernels · kernel_overhead_s
     The memory policy (usable_memory_fraction, kv_pool_of_free, activations_in_budget,
-    runtime_overhead_bytes, kv_block_tokens, window_kv_paged, max_model_len) is the engine's
+    runtime_overhead_bytes, kv_block_tokens, window_kv_paged, max_model_len, state_bits) is the engine's
     own rule for sizing its KV pool (engine/memory.py).
     """
 
@@ -59,6 +59,7 @@ class Efficiency:
     window_kv_paged: float
     max_model_len: float
     request_overhead_s: float
+    state_bits: float
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -1,19 +1,21 @@
 """Model architecture specs: a frozen `Model` per architecture, from YAML or HF config.json."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
 from costmodel.spec.catalog import Entry
-from costmodel.spec.files import read_text
+from costmodel.spec.mixers import GatedDeltaNet, Mamba
 from costmodel.errors import SpecError
 
 ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "relu", "swiglu")
 NORMS = ("rmsnorm", "layernorm")
 POSITIONS = ("rope", "learned", "alibi", "none")
+# what mixes tokens in each layer: full (global) attention, sliding-window (local) attention,
+# Gated DeltaNet linear attention, or a Mamba selective state-space scan
+LAYER_TYPES = ("global", "local", "linear", "mamba")
+RECURRENT = ("linear", "mamba")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,11 @@ class Model:
     lm_head_bias: bool = False
     parallel_block: bool = False
     sliding_window: int = 0
-    attention_pattern: tuple = ()
+    attention_pattern: tuple = ()  # layer types (LAYER_TYPES), repeated over the layers
+    attention_output_gate: bool = False  # q_proj also emits a sigmoid gate per head (Qwen3-Next)
+    kv_shared_layers: int = 0  # last layers that reuse an earlier layer's KV (no K/V of their own)
+    linear_attention: GatedDeltaNet | None = None
+    mamba: Mamba | None = None
     moe: MoE | None = None
     mla: MLA | None = None
     type_vocab_size: int = 0
@@ -89,18 +95,50 @@ class Model:
         return self.patch_size > 0
 
     @property
+    def layer_types(self) -> tuple:
+        """The token mixer of every layer: the pattern repeated, or all local (a window and no
+        pattern, Mistral 7B) or all global."""
+        pat = self.attention_pattern or (("local",) if self.sliding_window else ("global",))
+        return tuple(pat[i % len(pat)] for i in range(self.layers))
+
+    def _count(self, kind: str, kv_only: bool = False) -> int:
+        types = self.layer_types[:self.layers - self.kv_shared_layers] if kv_only else self.layer_types
+        return sum(1 for t in types if t == kind)
+
+    @property
     def local_layers(self) -> int:
         """Layers that attend over a sliding window of `sliding_window` tokens."""
-        if not self.sliding_window:
-            return 0
-        if not self.attention_pattern:
-            return self.layers
-        pat = self.attention_pattern
-        return sum(1 for i in range(self.layers) if pat[i % len(pat)] == "local")
+        return self._count("local")
 
     @property
     def global_layers(self) -> int:
-        return self.layers - self.local_layers
+        return self._count("global")
+
+    @property
+    def attention_layers(self) -> int:
+        return self.global_layers + self.local_layers
+
+    @property
+    def recurrent_layers(self) -> int:
+        """Layers with a fixed-size recurrent state (Gated DeltaNet or Mamba) instead of a KV cache."""
+        return self._count("linear") + self._count("mamba")
+
+    @property
+    def recurrent_mixer(self):
+        return self.linear_attention or self.mamba
+
+    @property
+    def kv_global_layers(self) -> int:
+        """Global-attention layers that store KV (layers sharing an earlier layer's KV store none)."""
+        return self._count("global", kv_only=True)
+
+    @property
+    def kv_local_layers(self) -> int:
+        return self._count("local", kv_only=True)
+
+    @property
+    def has_mlp(self) -> bool:
+        return self.moe is not None or self.intermediate_size > 0
 
     @property
     def moe_layers(self) -> int:
@@ -108,7 +146,8 @@ class Model:
 
     @property
     def dense_layers(self) -> int:
-        return self.layers - self.moe_layers
+        """Layers with a dense MLP (none in attention-free Mamba stacks: intermediate_size 0)."""
+        return self.layers - self.moe_layers if self.dense_intermediate > 0 else 0
 
     @property
     def dense_intermediate(self) -> int:
@@ -169,6 +208,50 @@ def _count(e: Entry, name: str) -> tuple[float | None, str | None]:
     return value, e.source_of(name, node)
 
 
+def _mixers(e: Entry, hidden: int) -> tuple[tuple, GatedDeltaNet | None, Mamba | None]:
+    """The layer pattern (`layer_pattern`, or its older name `attention_pattern`) and the recurrent
+    mixers it names, each required exactly when the pattern uses it."""
+    key = "layer_pattern" if e.get("layer_pattern") is not None else "attention_pattern"
+    raw = e.get(key) or ()
+    if isinstance(raw, str) or not isinstance(raw, (list, tuple)):
+        raise SpecError(f"{e.where(key)}: got {raw!r}; expected a list of {', '.join(LAYER_TYPES)}")
+    pattern = tuple(str(p) for p in raw)
+    bad = [p for p in pattern if p not in LAYER_TYPES]
+    if bad:
+        raise SpecError(f"{e.where(key)}: got {bad[0]!r}; expected a list of {', '.join(LAYER_TYPES)}")
+    linear = mamba = None
+    if e.get("linear_attention"):
+        linear = GatedDeltaNet(
+            key_heads=_int(e, "linear_attention.key_heads"),
+            value_heads=_int(e, "linear_attention.value_heads"),
+            key_head_dim=_int(e, "linear_attention.key_head_dim"),
+            value_head_dim=_int(e, "linear_attention.value_head_dim"),
+            conv_kernel=_int(e, "linear_attention.conv_kernel", 4),
+        )
+        if linear.value_heads % linear.key_heads:
+            raise SpecError(f"{e.where('linear_attention.key_heads')}: {linear.key_heads} does not divide "
+                            f"value_heads ({linear.value_heads})")
+    if e.get("mamba"):
+        version = _int(e, "mamba.version", 2)
+        if version not in (1, 2):
+            raise SpecError(f"{e.where('mamba.version')}: got {version}; expected 1 or 2")
+        d_inner = _int(e, "mamba.expand", 2) * hidden
+        mamba = Mamba(version=version, d_inner=d_inner, d_state=_int(e, "mamba.d_state"),
+                      conv_kernel=_int(e, "mamba.d_conv", 4), head_dim=_int(e, "mamba.head_dim", 64),
+                      groups=_int(e, "mamba.groups", 1),
+                      dt_rank=_int(e, "mamba.dt_rank", -(-hidden // 16), 0),
+                      conv_bias=bool(e.get("mamba.conv_bias", True)), dt_norms=bool(e.get("mamba.dt_norms", False)))
+        if version == 2 and d_inner % mamba.head_dim:
+            raise SpecError(f"{e.where('mamba.head_dim')}: {mamba.head_dim} does not divide d_inner "
+                            f"(expand x hidden_size = {d_inner})")
+    for kind, block, name in (("linear", linear, "linear_attention"), ("mamba", mamba, "mamba")):
+        if kind in pattern and block is None:
+            raise SpecError(f"{e.where(key)}: has '{kind}' layers but no '{name}:' block describing them")
+        if block is not None and kind not in pattern:
+            raise SpecError(f"{e.where(name)}: given, but {key} has no '{kind}' layers")
+    return pattern, linear, mamba
+
+
 def model_from_entry(e: Entry) -> Model:
     """Validate one catalogue entry into a `Model`."""
     sources = {"architecture": e.source_of("source", e.data)}
@@ -182,9 +265,7 @@ def model_from_entry(e: Entry) -> Model:
     attention_bias = {False: "none", True: "all", "qkv": "qkv", "all": "all", "none": "none"}.get(bias)
     if attention_bias is None:
         raise SpecError(f"{e.where('attention_bias')}: got {bias!r}; expected true, false or qkv")
-    pattern = tuple(e.get("attention_pattern") or ())
-    if any(p not in ("local", "global") for p in pattern):
-        raise SpecError(f"{e.where('attention_pattern')}: got {list(pattern)}; expected a list of local/global")
+    pattern, linear, mamba = _mixers(e, hidden)
     moe = mla = None
     if e.get("moe"):
         moe = MoE(
@@ -208,6 +289,14 @@ def model_from_entry(e: Entry) -> Model:
             v_head_dim=_int(e, "mla.v_head_dim"),
             q_lora_rank=_int(e, "mla.q_lora_rank", 0, 0),
         )
+    window = _int(e, "sliding_window", 0, 0)
+    if "local" in pattern and not window:
+        raise SpecError(f"{e.where('layer_pattern')}: has 'local' layers but no sliding_window; "
+                        f"give the window in tokens")
+    shared = _int(e, "kv_shared_layers", 0, 0)
+    if shared >= layers:
+        raise SpecError(f"{e.where('kv_shared_layers')}: {shared} must be below layers ({layers}): "
+                        f"the first layer stores its own KV")
     published, src = _count(e, "published_params")
     if published is None:
         raise SpecError(f"{e.where('published_params')}: missing; expected {{value: <count>, source: ...}}")
@@ -225,7 +314,7 @@ def model_from_entry(e: Entry) -> Model:
         heads=heads,
         kv_heads=kv_heads,
         head_dim=_int(e, "head_dim", hidden // heads),
-        intermediate_size=_int(e, "intermediate_size"),
+        intermediate_size=_int(e, "intermediate_size", None, 0 if (mamba or moe) else 1),
         vocab_size=_int(e, "vocab_size", None, 0),
         tied_embeddings=bool(e.get("tied_embeddings", False)),
         activation=_choice(e, "activation", ACTIVATIONS, "silu"),
@@ -238,8 +327,12 @@ def model_from_entry(e: Entry) -> Model:
         mlp_bias=bool(e.get("mlp_bias", False)),
         lm_head_bias=bool(e.get("lm_head_bias", False)),
         parallel_block=bool(e.get("parallel_block", False)),
-        sliding_window=_int(e, "sliding_window", 0, 0),
+        sliding_window=window,
         attention_pattern=pattern,
+        attention_output_gate=bool(e.get("attention_output_gate", False)),
+        kv_shared_layers=shared,
+        linear_attention=linear,
+        mamba=mamba,
         moe=moe,
         mla=mla,
         type_vocab_size=_int(e, "encoder.type_vocab_size", 0, 0),
@@ -256,101 +349,3 @@ def model_from_entry(e: Entry) -> Model:
         file=str(e.file),
         sources=MappingProxyType(sources),
     )
-
-
-_HF_ACT = {"gelu_new": "gelu_tanh", "gelu_fast": "gelu_tanh", "gelu_pytorch_tanh": "gelu_pytorch_tanh",
-           "silu": "silu", "swish": "silu", "gelu": "gelu", "relu": "relu"}
-
-
-def entry_from_hf_config(path: str) -> Entry:
-    """Map a HuggingFace `config.json` onto the catalogue schema (architecture only)."""
-    p = Path(path).expanduser()
-    text = read_text(p, "a HuggingFace config.json", SpecError)
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{p}:{exc.lineno}: malformed JSON ({exc.msg})") from None
-    if not isinstance(cfg, dict):
-        raise SpecError(f"{p}: expected a JSON object (a HuggingFace config.json)")
-    if isinstance(cfg.get("text_config"), dict):  # multimodal wrappers (Gemma 3, Llava, ...)
-        cfg = {**cfg, **cfg["text_config"]}
-
-    def get(*names, default=None):
-        for n in names:
-            if cfg.get(n) is not None:
-                return cfg[n]
-        return default
-
-    hidden = get("hidden_size", "n_embd", "d_model")
-    heads = get("num_attention_heads", "n_head")
-    layers = get("num_hidden_layers", "n_layer", "num_layers")
-    missing = [n for n, v in (("hidden_size", hidden), ("num_attention_heads", heads),
-                              ("num_hidden_layers", layers)) if v is None]
-    if missing:
-        raise SpecError(f"{p}: field '{missing[0]}' missing; expected a HuggingFace transformer config.json")
-    for name, value in (("hidden_size", hidden), ("num_attention_heads", heads), ("num_hidden_layers", layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SpecError(f"{p}: field '{name}' is {value!r}; expected a positive integer")
-    mtype = str(cfg.get("model_type", ""))
-    is_encoder = mtype in ("bert", "roberta", "vit", "deberta", "deberta-v2", "distilbert")
-    act = _HF_ACT.get(str(get("hidden_act", "hidden_activation", "activation_function", default="silu")), "silu")
-    data: dict = {
-        "id": p.parent.name.lower() if p.name == "config.json" else p.stem.lower(),
-        "name": f"{mtype or 'model'} from {p}",
-        "source": str(p),
-        "published_params": {"value": 0, "source": f"{p} (no published count: computed)"},
-        "kind": "encoder" if is_encoder else "decoder",
-        "layers": layers,
-        "hidden_size": hidden,
-        "heads": heads,
-        "kv_heads": get("num_key_value_heads", "num_kv_heads", default=heads),
-        "head_dim": get("head_dim", default=hidden // heads),
-        "intermediate_size": get("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
-        "vocab_size": get("vocab_size", default=0),
-        "tied_embeddings": bool(get("tie_word_embeddings", default=mtype in ("bert", "opt", "gemma2", "gemma3_text", "gemma3"))),
-        "activation": act,
-        "gated_mlp": mtype not in ("gptj", "gpt2", "opt", "bert", "vit", "gpt_neox", "falcon", "phi"),
-        "norm": "layernorm" if mtype in ("gptj", "gpt2", "opt", "bert", "vit", "gpt_neox", "falcon", "phi") else "rmsnorm",
-        "position": "learned" if mtype in ("gpt2", "opt", "bert", "vit") else "rope",
-        "max_position_embeddings": get("max_position_embeddings", "n_positions", default=0),
-        "attention_bias": "qkv" if mtype.startswith("qwen2") else bool(get("attention_bias", "bias", default=mtype in ("bert", "opt", "vit"))),
-        "mlp_bias": bool(get("mlp_bias", default=mtype in ("bert", "opt", "vit", "gptj", "gpt2"))),
-        "parallel_block": mtype in ("gptj",),
-    }
-    window = get("sliding_window")
-    layer_types = get("layer_types")
-    if window and (cfg.get("use_sliding_window", True) is not False):
-        data["sliding_window"] = int(window)
-        if isinstance(layer_types, list) and layer_types:
-            data["attention_pattern"] = ["local" if "sliding" in str(t) else "global" for t in layer_types]
-        elif get("sliding_window_pattern"):
-            n = int(get("sliding_window_pattern"))
-            data["attention_pattern"] = ["local"] * (n - 1) + ["global"]
-    experts = get("num_local_experts", "num_experts", "n_routed_experts")
-    if experts:
-        first_dense = int(get("first_k_dense_replace", default=0))
-        data["moe"] = {
-            "experts": experts,
-            "top_k": get("num_experts_per_tok", "experts_per_token", "moe_top_k"),
-            "expert_intermediate_size": get("moe_intermediate_size", default=data["intermediate_size"]),
-            "shared_experts": get("n_shared_experts", default=1 if get("shared_expert_intermediate_size") else 0),
-            "shared_intermediate_size": get("shared_expert_intermediate_size", "moe_intermediate_size", default=0)
-            if (get("n_shared_experts") or get("shared_expert_intermediate_size")) else 0,
-            "dense_layers": first_dense,
-            "dense_intermediate_size": data["intermediate_size"] if first_dense else 0,
-        }
-    if get("kv_lora_rank"):
-        data["mla"] = {
-            "kv_lora_rank": get("kv_lora_rank"), "q_lora_rank": get("q_lora_rank", default=0) or 0,
-            "qk_nope_head_dim": get("qk_nope_head_dim"), "qk_rope_head_dim": get("qk_rope_head_dim"),
-            "v_head_dim": get("v_head_dim"),
-        }
-    if mtype == "vit":
-        data.update(vocab_size=0, image_size=None)
-        data["vision"] = {"image_size": get("image_size", default=224), "patch_size": get("patch_size", default=16),
-                          "channels": get("num_channels", default=3),
-                          "num_classes": len(cfg.get("id2label") or {}) or 1000}
-    if mtype == "bert":
-        data["encoder"] = {"type_vocab_size": get("type_vocab_size", default=2), "pooler": True}
-    data = {k: v for k, v in data.items() if v is not None}
-    return Entry(data, p, {})

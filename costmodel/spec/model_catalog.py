@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from costmodel.spec.catalog import entry_from_file, index, resolve
-from costmodel.spec.model import Model, entry_from_hf_config, model_from_entry
+from costmodel.spec.hf_config import entry_from_hf_config
+from costmodel.spec.model import Model, model_from_entry
 from costmodel.spec.parameters import param_count
 
 

@@ -1,11 +1,13 @@
 """Parameter counts from an architecture, split by the precision they are stored in.
 
 Counts follow the HuggingFace module layout: embeddings (+ learned positions, token types,
-ViT patch projection), per layer q/k/v/o (or MLA's low-rank projections), MLP or experts
+ViT patch projection), per attention layer q/k/v/o (or MLA's low-rank projections), per recurrent
+layer its mixer (spec/mixers.py), MLP or experts
 plus router, norms and biases, final norm, LM head unless tied, BERT pooler / ViT classifier.
 """
 from __future__ import annotations
 
+from costmodel.spec.mixers import mixer_params
 from costmodel.spec.model import Model
 
 
@@ -19,7 +21,25 @@ def attention_params(m: Model) -> int:
         kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
         return q + kv + H * a.v_head_dim * h
     d = m.head_dim
-    return h * H * d + 2 * h * m.kv_heads * d + H * d * h
+    q = h * H * d * (2 if m.attention_output_gate else 1)  # the gate doubles q_proj (Qwen3-Next)
+    return q + 2 * h * m.kv_heads * d + H * d * h
+
+
+def kv_projection_params(m: Model) -> int:
+    """K and V projections of one layer, absent where a layer reuses another layer's KV."""
+    return 0 if m.mla is not None else 2 * m.hidden_size * m.kv_heads * m.head_dim
+
+
+def recurrent_matmul_params(m: Model) -> int:
+    """One recurrent-mixer layer's matrices: input, inner and output projections."""
+    mx = m.recurrent_mixer
+    return 0 if mx is None else m.hidden_size * mx.in_width + mx.inner_weights + mx.out_in * m.hidden_size
+
+
+def recurrent_small_params(m: Model) -> int:
+    """One recurrent-mixer layer's convolution and per-channel vectors (kept in 16 bits)."""
+    mx = m.recurrent_mixer
+    return 0 if mx is None else mixer_params(mx) - mx.inner_weights
 
 
 def attention_bias_params(m: Model) -> int:
@@ -51,14 +71,16 @@ def param_breakdown(m: Model) -> dict[str, float]:
     mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
     out = {
         "embedding": float(embed),
-        "attention": float(m.layers * attention_params(m)),
+        "attention": float(m.attention_layers * attention_params(m) - m.kv_shared_layers * kv_projection_params(m)),
+        "recurrent": float(m.recurrent_layers * recurrent_matmul_params(m)),
+        "recurrent_small": float(m.recurrent_layers * recurrent_small_params(m)),
         "mlp": float(m.dense_layers * mlp_params(m, m.dense_intermediate)),
         "experts": 0.0,
         "experts_active": 0.0,
         "shared_experts": 0.0,
         "router": 0.0,
         "norms": float(m.layers * (m.norms_per_layer * norm + mla_norms) + norm),
-        "biases": float(m.layers * attention_bias_params(m) + m.dense_layers * mlp_bias_params(m, m.dense_intermediate)),
+        "biases": float(m.attention_layers * attention_bias_params(m) + m.dense_layers * mlp_bias_params(m, m.dense_intermediate)),
         "lm_head": 0.0 if m.tied_embeddings or m.is_encoder else float(V * h + (V if m.lm_head_bias else 0)),
         "head": 0.0,
     }

@@ -69,7 +69,10 @@ VARIABLES = {
 
 OPERATORS = {
     "embedding": "embedding lookup", "norms": "norms", "qkv_proj": "QKV projection", "mla_kv_up": "MLA KV up-projection",
-    "attention": "attention", "attention_local": "attention (sliding window)", "o_proj": "output projection",
+    "attention": "attention", "attention_local": "attention (sliding window)",
+    "attention_chunked": "attention (chunked local)", "o_proj": "output projection",
+    "ssm_in_proj": "recurrent in-projection", "ssm_scan": "recurrent scan (DeltaNet / Mamba)",
+    "ssm_out_proj": "recurrent out-projection",
     "mlp_up": "MLP up + gate", "mlp_act": "MLP activation", "mlp_down": "MLP down", "moe_router": "MoE router",
     "moe_up": "MoE experts up + gate", "moe_act": "MoE activation", "moe_down": "MoE experts down", "lm_head": "LM head",
     "tp_allreduce": "TP all-reduce", "pp_sendrecv": "PP send/receive",

@@ -4,7 +4,8 @@
                    + norms/biases/router · 16) / 8 / (tp · pp)
   KV per seq    = tokens rounded up to the engine's block · layers/pp · KV elements per token
                   per layer · (kv heads on this rank / kv heads) · kv_bits/8; sliding-window
-                  layers hold min(tokens, window) when the engine pages them separately; layers
+                  layers hold min(tokens, window) when the engine pages them separately, chunked
+                  local layers min(tokens, chunk) (vLLM ChunkedLocalAttentionSpec); layers
                   reusing an earlier layer's KV hold none; recurrent layers (Gated DeltaNet, Mamba)
                   hold a state of constant size instead (vLLM's hybrid allocator and SGLang's
                   mamba pool draw it from the same memory)
@@ -69,7 +70,10 @@ def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndar
     full = np.ceil(tokens / block) * block
     window = np.where(m["window"] > 0, m["window"], np.inf)
     local = np.where(paged, np.ceil(np.minimum(tokens, window) / block) * block, full)
-    kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local)
+    chunk = np.where(m["chunk"] > 0, m["chunk"], np.inf)
+    chunked = np.where(paged, np.ceil(np.minimum(tokens, chunk) / block) * block, full)
+    kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local
+                                                   + m["kv_chunked_layers"] * chunked)
     return kv + state_bytes_per_sequence(m, hw, tp, pp)
 
 

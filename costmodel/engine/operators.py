@@ -5,7 +5,8 @@ layers an operator repeats in. Formulas (T = batch x new tokens, h = hidden size
 Hq = heads/tp, Hk = ceil(kv_heads/tp)):
   linear x->y     FLOPs 2·T·x·y, weights x·y·w_bits/8, activations T·(x+y)·a_bits/8
   attention       FLOPs 2·Hq·(d_qk+d_v) per (query, key) pair; pairs per sequence
-                  sum_i (c+i) causal (min(c+i, window) on sliding-window layers);
+                  sum_i (c+i) causal (min(c+i, window) on sliding-window layers; keys of the
+                  token's own chunk on chunked local layers);
                   KV read = pairs · KV bytes per token / query rows per tile (FlashAttention)
   recurrent mixer (Gated DeltaNet, Mamba; spec/mixers.py) on its layers: projections as linears,
                   scan FLOPs per token (recurrent form decoding, chunked form prefilling) + the
@@ -22,12 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "o_proj",
+OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
+            "o_proj",
             "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
             "lm_head", "tp_allreduce", "pp_sendrecv")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
-OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, MATMUL,
+OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL,
                      MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
                      MATMUL, COMM, COMM])
@@ -71,6 +73,24 @@ def causal_pairs(n, c, window, encoder):
     windowed = k * c + k * (k + 1) / 2 + (n - k) * window
     causal = np.where(window > 0, windowed, full)
     return np.where(encoder > 0, n * (c + n), causal)
+
+
+def chunked_pairs(n, c, chunk, decode: bool):
+    """(query, key) pairs per sequence on a chunked local attention layer (Llama 4): position j
+    attends to the (j mod C) + 1 keys of its chunk, so n new tokens after c cached ones have
+    S(c+n) − S(c) pairs, S(x) = floor(x/C)·C(C+1)/2 + r(r+1)/2, r = x mod C. A decode step past the
+    first chunk counts the mean over a chunk, (C+1)/2 keys (the decode mean is taken between two
+    contexts, and the exact count is a saw-tooth)."""
+    C = np.maximum(chunk, 1.0)
+
+    def S(x):
+        r = np.mod(x, C)
+        return np.floor(x / C) * C * (C + 1) / 2 + r * (r + 1) / 2
+
+    exact = S(c + n) - S(c)
+    if decode:
+        exact = np.where(c >= C, n * (C + 1) / 2, exact)
+    return np.where(chunk > 0, exact, 0.0 * exact)
 
 
 def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool) -> Ops:
@@ -227,11 +247,12 @@ def _pack(ops: dict, names: tuple) -> Ops:
     return Ops(*out, names=names)
 
 
-ATTENTION_OPS = ("attention", "attention_local")
+ATTENTION_OPS = ("attention", "attention_local", "attention_chunked")
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
-    """The fused attention operators (global and sliding-window layers) for n new tokens after c."""
+    """The fused attention operators (global, sliding-window and chunked local layers) for n new
+    tokens after c."""
     B = np.asarray(B, dtype=float)
     n = np.asarray(n, dtype=float)
     c = np.asarray(c, dtype=float)
@@ -254,8 +275,12 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
     out = {}
     for name, count, window in (("attention", m["global_layers"], 0.0 * m["window"]),
-                                ("attention_local", m["local_layers"], m["window"])):
-        pairs = B * causal_pairs(n, c, window, m["encoder"])
+                                ("attention_local", m["local_layers"], m["window"]),
+                                ("attention_chunked", m["chunked_layers"], None)):
+        if window is None:
+            pairs = B * chunked_pairs(n, c, m["chunk"], decode)
+        else:
+            pairs = B * causal_pairs(n, c, window, m["encoder"])
         flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
         kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
         act = T * Hq * (qk + vd) * ab * count

@@ -4,7 +4,8 @@ Understood model types: dense decoders (llama, mistral, qwen2/3, gemma 1-3, phi,
 MoE (mixtral, qwen2/3_moe, deepseek_v2/v3, kimi_k2, glm4_moe, minimax, gpt_oss), sliding-window
 layer types, MLA, hybrid linear attention (qwen3_next, qwen3_5 text: Gated DeltaNet layers by
 `layer_types` or `full_attention_interval`), Mamba-1/2 (mamba, mamba2, state-spaces ssm_cfg),
-Jamba (attention and expert periods), BERT and ViT encoders. Fields that change the cost but are
+Jamba (attention and expert periods), Llama 4 (chunked local attention, interleaved MoE), BERT
+and ViT encoders. Fields that change the cost but are
 not modelled are listed in the entry's notes instead of guessed.
 """
 from __future__ import annotations
@@ -53,6 +54,8 @@ _USED = {
     "num_logits_to_keep", "output_attentions", "output_hidden_states", "return_dict", "image_token_index",
     "image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id", "mm_tokens_per_image",
     "boi_token_index", "eoi_token_index", "initializer_factor", "qkv_proj_bias", "attention_chunk_size",
+    "no_rope_layer_interval", "no_rope_layers", "interleave_moe_layer_step", "intermediate_size_mlp",
+    "attn_temperature_tuning", "floor_scale", "attn_scale", "moe_layers",
 }
 
 
@@ -63,6 +66,9 @@ def _layer_pattern(cfg: dict, get, mtype: str, layers: int) -> list | None:
         names = {"linear_attention": "linear", "full_attention": "global", "sliding_attention": "local",
                  "chunked_attention": "local", "mamba": "mamba", "attention": "global"}
         return [names.get(str(t), "global") for t in types]
+    if get("attention_chunk_size"):  # Llama 4: RoPE layers chunked, every 4th (NoPE) layer global
+        k = int(get("no_rope_layer_interval", default=4))  # HF Llama4TextConfig default
+        return ["chunked"] * (k - 1) + ["global"]
     if get("full_attention_interval") and get("linear_num_value_heads"):
         k = int(get("full_attention_interval"))
         return ["linear"] * (k - 1) + ["global"]
@@ -175,6 +181,8 @@ def entry_from_hf_config(path: str) -> Entry:
         pattern = ["global" if t == "local" else t for t in pattern]  # window disabled: full attention
     if pattern:
         data["layer_pattern"] = pattern
+    if pattern and "chunked" in pattern:
+        data["attention_chunk"] = int(get("attention_chunk_size"))
     if pattern and "linear" in pattern:
         data["linear_attention"] = {"key_heads": get("linear_num_key_heads"),
                                     "value_heads": get("linear_num_value_heads"),
@@ -192,6 +200,10 @@ def entry_from_hf_config(path: str) -> Entry:
         if get("expert_layer_period"):
             period, offset = int(get("expert_layer_period")), int(get("expert_layer_offset", default=0))
             dense = layers - sum(1 for i in range(layers) if i % period == offset)
+        elif get("interleave_moe_layer_step"):  # Llama 4: MoE on every step-th layer, dense MLP between
+            step = int(get("interleave_moe_layer_step"))
+            dense = sum(1 for i in range(layers) if (i + 1) % step != 0)
+            dense_width = get("intermediate_size_mlp", default=dense_width)
         elif get("mlp_only_layers") or (get("decoder_sparse_step") or 1) > 1:
             only = set(get("mlp_only_layers", default=[]))
             step = int(get("decoder_sparse_step", default=1))
@@ -200,9 +212,11 @@ def entry_from_hf_config(path: str) -> Entry:
             "experts": experts,
             "top_k": get("num_experts_per_tok", "experts_per_token", "moe_top_k"),
             "expert_intermediate_size": get("moe_intermediate_size", default=data["intermediate_size"]),
-            "shared_experts": get("n_shared_experts", default=1 if get("shared_expert_intermediate_size") else 0),
-            "shared_intermediate_size": get("shared_expert_intermediate_size", "moe_intermediate_size", default=0)
-            if (get("n_shared_experts") or get("shared_expert_intermediate_size")) else 0,
+            "shared_experts": get("n_shared_experts", default=1 if (get("shared_expert_intermediate_size")
+                                                                     or mtype == "llama4_text") else 0),
+            "shared_intermediate_size": get("shared_expert_intermediate_size", "moe_intermediate_size",
+                                            "intermediate_size", default=0)
+            if (get("n_shared_experts") or get("shared_expert_intermediate_size") or mtype == "llama4_text") else 0,
             "dense_layers": dense,
             "dense_intermediate_size": dense_width if dense else 0,
         }
@@ -234,8 +248,7 @@ def _not_modelled(cfg: dict, outer_type: str, has_vision: bool) -> str | None:
     if has_vision:
         parts.append(f"vision_config of {outer_type or 'the model'} not modelled: language model only")
     for key, what in (("num_nextn_predict_layers", "multi-token-prediction layers"),
-                      ("mtp_num_hidden_layers", "multi-token-prediction layers"),
-                      ("attention_chunk_size", "chunked local attention (modelled as full attention)")):
+                      ("mtp_num_hidden_layers", "multi-token-prediction layers")):
         if cfg.get(key):
             parts.append(f"{what} ({key} = {cfg[key]}) not modelled")
     return "; ".join(parts) or None

@@ -13,8 +13,8 @@ ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "re
 NORMS = ("rmsnorm", "layernorm")
 POSITIONS = ("rope", "learned", "alibi", "none")
 # what mixes tokens in each layer: full (global) attention, sliding-window (local) attention,
-# Gated DeltaNet linear attention, or a Mamba selective state-space scan
-LAYER_TYPES = ("global", "local", "linear", "mamba")
+# chunked local attention (Llama 4), Gated DeltaNet linear attention, or a Mamba selective scan
+LAYER_TYPES = ("global", "local", "chunked", "linear", "mamba")
 RECURRENT = ("linear", "mamba")
 
 
@@ -65,6 +65,7 @@ class Model:
     parallel_block: bool = False
     sliding_window: int = 0
     attention_pattern: tuple = ()  # layer types (LAYER_TYPES), repeated over the layers
+    attention_chunk: int = 0  # tokens per chunk of chunked local attention layers
     attention_output_gate: bool = False  # q_proj also emits a sigmoid gate per head (Qwen3-Next)
     kv_shared_layers: int = 0  # last layers that reuse an earlier layer's KV (no K/V of their own)
     linear_attention: GatedDeltaNet | None = None
@@ -115,8 +116,13 @@ class Model:
         return self._count("global")
 
     @property
+    def chunked_layers(self) -> int:
+        """Layers whose tokens attend only within their `attention_chunk`-token chunk (Llama 4)."""
+        return self._count("chunked")
+
+    @property
     def attention_layers(self) -> int:
-        return self.global_layers + self.local_layers
+        return self.global_layers + self.local_layers + self.chunked_layers
 
     @property
     def recurrent_layers(self) -> int:
@@ -135,6 +141,10 @@ class Model:
     @property
     def kv_local_layers(self) -> int:
         return self._count("local", kv_only=True)
+
+    @property
+    def kv_chunked_layers(self) -> int:
+        return self._count("chunked", kv_only=True)
 
     @property
     def has_mlp(self) -> bool:
@@ -293,6 +303,10 @@ def model_from_entry(e: Entry) -> Model:
     if "local" in pattern and not window:
         raise SpecError(f"{e.where('layer_pattern')}: has 'local' layers but no sliding_window; "
                         f"give the window in tokens")
+    chunk = _int(e, "attention_chunk", 0, 0)
+    if "chunked" in pattern and not chunk:
+        raise SpecError(f"{e.where('layer_pattern')}: has 'chunked' layers but no attention_chunk; "
+                        f"give the chunk in tokens")
     shared = _int(e, "kv_shared_layers", 0, 0)
     if shared >= layers:
         raise SpecError(f"{e.where('kv_shared_layers')}: {shared} must be below layers ({layers}): "
@@ -329,6 +343,7 @@ def model_from_entry(e: Entry) -> Model:
         parallel_block=bool(e.get("parallel_block", False)),
         sliding_window=window,
         attention_pattern=pattern,
+        attention_chunk=chunk,
         attention_output_gate=bool(e.get("attention_output_gate", False)),
         kv_shared_layers=shared,
         linear_attention=linear,

@@ -96,3 +96,22 @@ def test_attention_free_model_has_no_kv_tokens_but_a_concurrency_limit():
     assert mem["kv_cache_tokens"] == 0
     per_seq = 64 * (80 * 64 * 128 * 2 + 5376 * 3 * 2)
     assert mem["max_concurrency"] == pytest.approx(mem["kv_pool_bytes"] / per_seq)
+
+
+def test_chunked_local_attention_pairs_by_hand():
+    from costmodel.engine.operators import chunked_pairs
+    # chunk 4: positions 0..9 attend 1,2,3,4,1,2,3,4,1,2 keys
+    assert chunked_pairs(10.0, 0.0, 4.0, False) == 1 + 2 + 3 + 4 + 1 + 2 + 3 + 4 + 1 + 2
+    assert chunked_pairs(3.0, 5.0, 4.0, False) == 2 + 3 + 4  # positions 5, 6, 7
+    assert chunked_pairs(1.0, 2.0, 4.0, True) == 3  # inside the first chunk: exact
+    assert chunked_pairs(1.0, 100.0, 4.0, True) == 2.5  # past it: the mean over a chunk
+
+
+def test_chunked_layers_hold_one_chunk_of_kv():
+    m, f, hw = cols("llama-4-maverick", engine="vllm")
+    per_token_layer = 2 * 8 * 128 * 2  # bf16, all 8 KV heads on one device
+    got = float(kv_bytes_per_sequence(m, f, 32768, 1, 1, hw))
+    assert got == 12 * 32768 * per_token_layer + 36 * 8192 * per_token_layer
+    ops = lower(m, f, hw, batch=1, new_tokens=16384, context=0, tp=1, pp=1, decode=False)
+    pairs_chunked = 2 * (8192 * 8193 / 2)
+    assert op(ops, "attention_chunked", "flops") == pytest.approx(pairs_chunked * 40 * (2 * 256 + 5) * 36)

@@ -97,7 +97,8 @@ def _spec(tmp_path, extra: str) -> str:
 @pytest.mark.parametrize("extra,message", [
     ("layer_pattern: [linear, global]", "no 'linear_attention:' block"),
     ("layer_pattern: [local, global]", "no sliding_window"),
-    ("layer_pattern: [global, ssm]", "got 'ssm'; expected a list of global, local, linear, mamba"),
+    ("layer_pattern: [global, ssm]", "got 'ssm'; expected a list of global, local, chunked, linear, mamba"),
+    ("layer_pattern: [chunked, global]", "no attention_chunk"),
     ("mamba: {d_state: 16}", "has no 'mamba' layers"),
     ("kv_shared_layers: 2", "must be below layers"),
     ("layer_pattern: [mamba]\nmamba: {version: 3, d_state: 16}", "expected 1 or 2"),
@@ -113,3 +114,21 @@ def test_cross_layer_shared_kv_drops_kv_projections(tmp_path):
     assert (shared.kv_global_layers, shared.global_layers) == (1, 2)
     # the sharing layer has no K/V projection: 2 x 64 x (2 kv heads x 16)
     assert param_count(base) - param_count(shared) == 2 * 64 * 32
+
+
+def test_llama4_maverick_chunked_layers_and_interleaved_moe():
+    m = load_model("llama-4-maverick")
+    assert (m.chunked_layers, m.global_layers, m.moe_layers, m.dense_layers) == (36, 12, 24, 24)
+    b = param_breakdown(m)
+    assert b["experts"] == 24 * 128 * 3 * 5120 * 8192
+    assert b["shared_experts"] == 24 * 3 * 5120 * 8192
+    assert b["mlp"] == 24 * 3 * 5120 * 16384
+    assert param_count(m) == pytest.approx(400e9, rel=0.01)
+    assert active_param_count(m) == pytest.approx(17e9, rel=0.02)  # card: '17B (Activated)'
+
+
+def test_llama4_config_import_matches_the_catalogue():
+    imported, spec = load_model(str(HF / "llama4_maverick.json")), load_model("llama-4-maverick")
+    assert imported.layer_types == spec.layer_types and imported.attention_chunk == 8192
+    assert param_breakdown(imported) == param_breakdown(spec)
+    assert "vision_config of llama4 not modelled" in imported.notes

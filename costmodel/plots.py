@@ -70,7 +70,7 @@ VARIABLES = {
 OPERATORS = {
     "embedding": "embedding lookup", "norms": "norms", "qkv_proj": "QKV projection", "mla_kv_up": "MLA KV up-projection",
     "attention": "attention", "attention_local": "attention (sliding window)",
-    "attention_chunked": "attention (chunked local)", "o_proj": "output projection",
+    "attention_chunked": "attention (chunked local)", "attention_indexer": "DSA indexer", "o_proj": "output projection",
     "ssm_in_proj": "recurrent in-projection", "ssm_scan": "recurrent scan (DeltaNet / Mamba)",
     "ssm_out_proj": "recurrent out-projection",
     "mlp_up": "MLP up + gate", "mlp_act": "MLP activation", "mlp_down": "MLP down", "moe_router": "MoE router",

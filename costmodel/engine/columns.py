@@ -47,6 +47,7 @@ def model_row(m: Model) -> dict:
         "kv_chunked_layers": m.kv_chunked_layers,
         "kv_shared": m.attention_layers - m.kv_global_layers - m.kv_local_layers - m.kv_chunked_layers,
         "q_gate": 1.0 if m.attention_output_gate else 0.0,
+        **_sparse(m),
         "mlp_layers": m.dense_layers + m.moe_layers,
         **_recurrent(m),
         "window": m.sliding_window or 0,
@@ -67,6 +68,16 @@ def model_row(m: Model) -> dict:
         "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
         "p_total": sum(v for k, v in b.items() if k != "experts_active"),
     }
+
+
+def _sparse(m: Model) -> dict:
+    """DeepSeek Sparse Attention: indexer shape, top-k keys, indexer weights and key-cache bytes."""
+    s = m.sparse_attention
+    if s is None:
+        return {"dsa_heads": 0.0, "dsa_dim": 0.0, "dsa_topk": 0.0, "dsa_weights": 0.0, "dsa_key_bytes": 0.0}
+    return {"dsa_heads": s.index_heads, "dsa_dim": s.index_head_dim, "dsa_topk": s.top_k,
+            "dsa_weights": s.params(m.hidden_size, m.mla.q_lora_rank if m.mla else 0) - 2 * s.index_head_dim,
+            "dsa_key_bytes": s.key_bytes}
 
 
 def _recurrent(m: Model) -> dict:

@@ -59,7 +59,8 @@ def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
 def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
     """KV bytes of one token in one layer's share on one device (GQA heads sharded over tp)."""
     shard = np.ceil(m["kv_heads"] / tp) / m["kv_heads"]
-    return m["kv_elems"] * shard * f["kv_bits"] / 8.0 / pp * (1.0 - m["encoder"])
+    # DSA's indexer keys (FP8 + scale per token) sit beside the latent, replicated like it
+    return (m["kv_elems"] * shard * f["kv_bits"] / 8.0 + m["dsa_key_bytes"]) / pp * (1.0 - m["encoder"])
 
 
 def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndarray:

@@ -4,6 +4,8 @@ Every quantity is per device (tensor-parallel shards divided by `tp`) and summed
 layers an operator repeats in. Formulas (T = batch x new tokens, h = hidden size,
 Hq = heads/tp, Hk = ceil(kv_heads/tp)):
   linear x->y     FLOPs 2·T·x·y, weights x·y·w_bits/8, activations T·(x+y)·a_bits/8
+  DSA indexer     2·Hi·(di+1) FLOPs per causal (query, key) pair and di FP8 bytes + scale per key;
+                  the main attention then has min(c+i, top-k) pairs per query
   attention       FLOPs 2·Hq·(d_qk+d_v) per (query, key) pair; pairs per sequence
                   sum_i (c+i) causal (min(c+i, window) on sliding-window layers; keys of the
                   token's own chunk on chunked local layers);
@@ -24,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
-            "o_proj",
+            "attention_indexer", "o_proj",
             "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
             "lm_head", "tp_allreduce", "pp_sendrecv")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
-OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL,
+OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL, MATMUL,
                      MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
                      MATMUL, COMM, COMM])
@@ -142,13 +144,13 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
     attn_l = m["attn_layers"]
     kv_out_std = 2 * Hk * hd
-    kv_write = T * np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb * m["kv_layers"]
+    kv_write = T * (np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb + m["dsa_key_bytes"]) * m["kv_layers"]
     q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk * (1 + m["q_gate"]))
     mla_w = q_w + h * (m["kv_lora"] + m["rope_dim"])
     # layers reusing an earlier layer's KV have no K/V projection: average the width over the layers
     own_kv = (attn_l - m["kv_shared"]) / np.maximum(attn_l, 1.0)
     std_w = q_w + h * kv_out_std * own_kv
-    qkv_w = np.where(mla, mla_w, std_w)
+    qkv_w = np.where(mla, mla_w, std_w) + m["dsa_weights"]  # DSA's indexer projections, replicated over tp
     matmul("qkv_proj", T, h, qkv_w / h, attn_l, weight_elems=qkv_w, kv=kv_write)
     # the K/V outputs go to the cache (kv bytes above), not to activations: only x and q count here
     ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * attn_l,) + ops["qkv_proj"][3:]
@@ -247,7 +249,7 @@ def _pack(ops: dict, names: tuple) -> Ops:
     return Ops(*out, names=names)
 
 
-ATTENTION_OPS = ("attention", "attention_local", "attention_chunked")
+ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
@@ -274,7 +276,8 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
         q_rows = np.minimum(n, FA_TILE_ROWS)
     group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
     out = {}
-    for name, count, window in (("attention", m["global_layers"], 0.0 * m["window"]),
+    # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
+    for name, count, window in (("attention", m["global_layers"], m["dsa_topk"]),
                                 ("attention_local", m["local_layers"], m["window"]),
                                 ("attention_chunked", m["chunked_layers"], None)):
         if window is None:
@@ -285,6 +288,16 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
         kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
         act = T * Hq * (qk + vd) * ab * count
         out[name] = (flops, 0.0 * T, act, kv_read, count, q_rows * group, 0.0 * T)
+    # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
+    # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
+    # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
+    # DeepSeek's release, 'can be implemented in FP8')
+    pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
+    idx_layers = m["global_layers"] * (m["dsa_heads"] > 0)
+    flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
+    kv_read = pairs * m["dsa_key_bytes"] / np.maximum(q_rows, 1.0) * idx_layers
+    act = T * m["dsa_heads"] * m["dsa_dim"] * ab * idx_layers
+    out["attention_indexer"] = (flops, 0.0 * T, act, kv_read, idx_layers + 0.0 * T, q_rows * m["dsa_heads"], 0.0 * T)
     return out
 
 

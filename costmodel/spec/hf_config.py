@@ -4,8 +4,8 @@ Understood model types: dense decoders (llama, mistral, qwen2/3, gemma 1-3, phi,
 MoE (mixtral, qwen2/3_moe, deepseek_v2/v3, kimi_k2, glm4_moe, minimax, gpt_oss), sliding-window
 layer types, MLA, hybrid linear attention (qwen3_next, qwen3_5 text: Gated DeltaNet layers by
 `layer_types` or `full_attention_interval`), Mamba-1/2 (mamba, mamba2, state-spaces ssm_cfg),
-Jamba (attention and expert periods), Llama 4 (chunked local attention, interleaved MoE), BERT
-and ViT encoders. Fields that change the cost but are
+Jamba (attention and expert periods), Llama 4 (chunked local attention, interleaved MoE),
+DeepSeek-V3.2 sparse attention (index_topk), BERT and ViT encoders. Fields that change the cost but are
 not modelled are listed in the entry's notes instead of guessed.
 """
 from __future__ import annotations
@@ -55,7 +55,8 @@ _USED = {
     "image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id", "mm_tokens_per_image",
     "boi_token_index", "eoi_token_index", "initializer_factor", "qkv_proj_bias", "attention_chunk_size",
     "no_rope_layer_interval", "no_rope_layers", "interleave_moe_layer_step", "intermediate_size_mlp",
-    "attn_temperature_tuning", "floor_scale", "attn_scale", "moe_layers",
+    "attn_temperature_tuning", "floor_scale", "attn_scale", "moe_layers", "index_n_heads", "index_head_dim",
+    "index_topk", "moe_layer_freq",
 }
 
 
@@ -226,6 +227,9 @@ def entry_from_hf_config(path: str) -> Entry:
             "qk_nope_head_dim": get("qk_nope_head_dim"), "qk_rope_head_dim": get("qk_rope_head_dim"),
             "v_head_dim": get("v_head_dim"),
         }
+    if get("index_topk"):  # DeepSeek-V3.2 sparse attention
+        data["sparse_attention"] = {"index_heads": get("index_n_heads"), "index_head_dim": get("index_head_dim"),
+                                    "top_k": get("index_topk")}
     if mtype == "vit":
         data.update(vocab_size=0, image_size=None)
         data["vision"] = {"image_size": get("image_size", default=224), "patch_size": get("patch_size", default=16),
@@ -247,6 +251,9 @@ def _not_modelled(cfg: dict, outer_type: str, has_vision: bool) -> str | None:
                      + ", ".join(unknown))
     if has_vision:
         parts.append(f"vision_config of {outer_type or 'the model'} not modelled: language model only")
+    if (cfg.get("moe_layer_freq") or 1) != 1:
+        parts.append(f"moe_layer_freq = {cfg['moe_layer_freq']} not modelled (every layer after the dense ones "
+                     f"is taken as MoE)")
     for key, what in (("num_nextn_predict_layers", "multi-token-prediction layers"),
                       ("mtp_num_hidden_layers", "multi-token-prediction layers")):
         if cfg.get(key):

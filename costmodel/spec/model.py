@@ -41,6 +41,28 @@ class MLA:
 
 
 @dataclass(frozen=True)
+class SparseAttention:
+    """DeepSeek Sparse Attention (DSA, DeepSeek-V3.2): a lightning indexer of `index_heads` x
+    `index_head_dim` FP8 heads scores every cached key; the main attention reads only the top_k."""
+
+    index_heads: int
+    index_head_dim: int
+    top_k: int
+
+    def params(self, hidden: int, q_lora_rank: int) -> int:
+        """wq_b (q latent -> heads x dim), wk (h -> dim), weights_proj (h -> heads), k LayerNorm
+        (DeepSeek-V3.2-Exp inference/model.py, class Indexer)."""
+        q_in = q_lora_rank or hidden
+        return (q_in * self.index_heads * self.index_head_dim + hidden * self.index_head_dim
+                + hidden * self.index_heads + 2 * self.index_head_dim)
+
+    @property
+    def key_bytes(self) -> float:
+        """Indexer key cache per token and layer: FP8 key + one FP32 scale per 128 dims."""
+        return self.index_head_dim + 4.0 * -(-self.index_head_dim // 128)
+
+
+@dataclass(frozen=True)
 class Model:
     id: str
     name: str
@@ -72,6 +94,7 @@ class Model:
     mamba: Mamba | None = None
     moe: MoE | None = None
     mla: MLA | None = None
+    sparse_attention: SparseAttention | None = None
     type_vocab_size: int = 0
     pooler: bool = False
     image_size: int = 0
@@ -80,7 +103,8 @@ class Model:
     num_classes: int = 0
     published_params: float | None = None
     published_active_params: float | None = None
-    # how the publisher counts active parameters: "all" or "without_input_embedding" (OpenAI's gpt-oss card)
+    # how the publisher counts active parameters: "all", "without_input_embedding" (OpenAI's gpt-oss
+    # card) or "without_embeddings" (neither the input embedding nor the LM head)
     active_params_convention: str = "all"
     aliases: tuple = ()
     notes: str = ""
@@ -194,7 +218,7 @@ def _choice(e: Entry, name: str, choices: tuple, default: str) -> str:
     return value
 
 
-ACTIVE_CONVENTIONS = ("all", "without_input_embedding")
+ACTIVE_CONVENTIONS = ("all", "without_input_embedding", "without_embeddings")
 
 
 def _convention(e: Entry) -> str:
@@ -299,6 +323,11 @@ def model_from_entry(e: Entry) -> Model:
             v_head_dim=_int(e, "mla.v_head_dim"),
             q_lora_rank=_int(e, "mla.q_lora_rank", 0, 0),
         )
+    dsa = None
+    if e.get("sparse_attention"):
+        dsa = SparseAttention(index_heads=_int(e, "sparse_attention.index_heads"),
+                              index_head_dim=_int(e, "sparse_attention.index_head_dim"),
+                              top_k=_int(e, "sparse_attention.top_k"))
     window = _int(e, "sliding_window", 0, 0)
     if "local" in pattern and not window:
         raise SpecError(f"{e.where('layer_pattern')}: has 'local' layers but no sliding_window; "
@@ -350,6 +379,7 @@ def model_from_entry(e: Entry) -> Model:
         mamba=mamba,
         moe=moe,
         mla=mla,
+        sparse_attention=dsa,
         type_vocab_size=_int(e, "encoder.type_vocab_size", 0, 0),
         pooler=bool(e.get("encoder.pooler", False)),
         image_size=_int(e, "vision.image_size", 0, 0),

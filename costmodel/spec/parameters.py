@@ -14,15 +14,16 @@ from costmodel.spec.model import Model
 def attention_params(m: Model) -> int:
     """Matrix weights of one layer's attention block."""
     h, H = m.hidden_size, m.heads
+    indexer = m.sparse_attention.params(h, m.mla.q_lora_rank if m.mla else 0) if m.sparse_attention else 0
     if m.mla is not None:
         a = m.mla
         qk = a.qk_nope_head_dim + a.qk_rope_head_dim
         q = h * a.q_lora_rank + a.q_lora_rank * H * qk if a.q_lora_rank else h * H * qk
         kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
-        return q + kv + H * a.v_head_dim * h
+        return q + kv + H * a.v_head_dim * h + indexer
     d = m.head_dim
     q = h * H * d * (2 if m.attention_output_gate else 1)  # the gate doubles q_proj (Qwen3-Next)
-    return q + 2 * h * m.kv_heads * d + H * d * h
+    return q + 2 * h * m.kv_heads * d + H * d * h + indexer
 
 
 def kv_projection_params(m: Model) -> int:
@@ -114,6 +115,8 @@ def active_param_count_as_published(m: Model) -> float:
     """Active parameters counted the way the model's publisher counts them (`active_params_convention`):
     OpenAI's gpt-oss card leaves the input embedding out (arXiv 2508.10925, Table 1)."""
     active = active_param_count(m)
-    if m.active_params_convention == "without_input_embedding":
+    if m.active_params_convention in ("without_input_embedding", "without_embeddings"):
         active -= param_breakdown(m)["embedding"]
+    if m.active_params_convention == "without_embeddings":
+        active -= param_breakdown(m)["lm_head"]
     return active

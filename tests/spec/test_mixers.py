@@ -82,9 +82,9 @@ def test_config_import_names_what_it_does_not_model(tmp_path):
     assert "vision_config" in q.notes and "mtp_num_hidden_layers = 1" in q.notes
     p = tmp_path / "config.json"
     p.write_text('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,'
-                 ' "intermediate_size": 128, "vocab_size": 100, "index_topk": 2048, "altup_num_inputs": 4}')
+                 ' "intermediate_size": 128, "vocab_size": 100, "cross_attention_layers": [3], "altup_num_inputs": 4}')
     notes = load_model(str(p)).notes
-    assert "fields not modelled" in notes and "altup_num_inputs, index_topk" in notes
+    assert "fields not modelled" in notes and "altup_num_inputs, cross_attention_layers" in notes
 
 
 def _spec(tmp_path, extra: str) -> str:

@@ -248,14 +248,14 @@ def leave_one_group_out(rs: RowSet, by: str, theta_full: np.ndarray | None = Non
             val = dict(zip(full_layout.names, theta_full))
             start = np.array([val.get(k, m) for k, m in zip(lay.names, lay.prior_mean)])
         theta = fit(train, lay, start) if lay.names else np.zeros(0)
-        lay_test = _transfer(lay, theta, test, device_offsets=by != "device")
+        lay_test = transfer(lay, theta, test, device_offsets=by != "device")
         errors[held] = log_errors(lay_test[1], lay_test[0], test)
         if progress:
             progress(n + 1, len(groups), g)
     return errors
 
 
-def _transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: bool = False) -> tuple[Layout, np.ndarray]:
+def transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: bool = False) -> tuple[Layout, np.ndarray]:
     """Layout for new rows whose parameters come from a fit on other rows (missing levels = 0)."""
     # a held-out device never gets an offset; for a held-out source, devices the fit saw keep theirs
     lay = build_layout(rs, min_device_rows=1 if device_offsets else 10**9)
@@ -265,12 +265,17 @@ def _transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: boo
 
 
 def summarize(log_err: np.ndarray, rows) -> dict:
-    """Median / P90 absolute percentage error and bias per metric (|pred/meas - 1|)."""
+    """Median / P90 absolute percentage error and bias per metric and per engine ('engine:NAME')
+    (|pred/meas - 1|)."""
     out = {}
     ape = np.abs(np.exp(log_err) - 1)
     metrics = sorted({r.metric for r in rows})
-    for m in metrics + ["all"]:
-        sel = np.array([(m == "all" or r.metric == m) for r in rows]) & np.isfinite(ape)
+    engines = sorted({r.framework for r in rows})
+    groups = [(m, lambda r, m=m: r.metric == m) for m in metrics]
+    if len(engines) > 1:
+        groups += [(f"engine:{e}", lambda r, e=e: r.framework == e) for e in engines]
+    for m, keep in groups + [("all", lambda r: True)]:
+        sel = np.array([keep(r) for r in rows], dtype=bool) & np.isfinite(ape)
         if sel.any():
             out[m] = {"n": int(sel.sum()), "median_ape": float(np.median(ape[sel])), "mean_ape": float(np.mean(ape[sel])),
                       "p90_ape": float(np.percentile(ape[sel], 90)),

@@ -19,6 +19,7 @@ import numpy as np
 from costmodel.spec.engine_params import ENGINES
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate
+from costmodel.engine.memory import max_batch
 from costmodel.errors import CostModelError
 from costmodel.spec.formats import resolve_format
 from costmodel.spec.hardware import resolve_hardware
@@ -147,7 +148,8 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
             hw[name] = np.where(np.isfinite(given), given, hw[name])
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
-    res = evaluate(rs.m, f, hw, w["batch"], w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["replicas"])
+    res = evaluate(rs.m, f, hw, _offline_batch(rs, f, hw), w["prompt"], w["gen"], w["context"], w["tp"], w["pp"],
+                   w["replicas"])
     met = dict(res.metrics)
     with np.errstate(divide="ignore", invalid="ignore"):  # rates a static or offline benchmark also reports
         met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]
@@ -167,6 +169,19 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
         base = met["throughput_tokens_per_s" if "total" not in name else "total_throughput_tokens_per_s"]
         out[sel] = (np.asarray(base) / devices)[sel]
     return out, fits
+
+
+def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
+    """Batches to evaluate: N requests sent at once (load offline, batch = N) run as a saturated
+    batch of min(N, the largest batch that fits and the engine admits), the throughput of
+    continuous batching draining them; other rows keep theirs (-1: as many as fit)."""
+    w = rs.work
+    capped = np.array([r.load_mode == "offline" and r.batch > 0 for r in rs.rows])
+    if not capped.any():
+        return w["batch"]
+    fit = max_batch(rs.m, f, hw, w["prompt"], w["gen"], w["context"], w["tp"], w["pp"])
+    return np.where(capped, np.maximum(np.minimum(w["batch"] / np.maximum(w["replicas"], 1.0), fit), 1.0),
+                    w["batch"])
 
 
 def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:

@@ -56,11 +56,12 @@ class Dist:
 
 
 def parse_dist(text: str | None, nominal: float, name: str, error: type = WorkloadError) -> Dist:
-    """fixed | uniform:R (on [R·L, L]) | lognormal:MEAN,SIGMA, for a nominal length L."""
+    """fixed | mean (lengths vary, L is their mean: modelled at the mean) | uniform:R (on [R·L, L]) |
+    lognormal:MEAN,SIGMA, for a nominal length L."""
     if not (isinstance(nominal, (int, float)) and math.isfinite(nominal) and nominal > 0):
         raise error(f"--{name} {nominal}: expected a positive number of tokens")
     t = (text or "fixed").strip()
-    if t == "fixed":
+    if t in ("fixed", "mean"):
         return Dist(float(nominal))
     m = re.fullmatch(r"uniform:([0-9.]+)", t)
     if m and 0 <= float(m.group(1)) <= 1:
@@ -69,7 +70,7 @@ def parse_dist(text: str | None, nominal: float, name: str, error: type = Worklo
     m = re.fullmatch(r"lognormal:([0-9.eE+]+),([0-9.eE+]+)", t)
     if m and float(m.group(1)) > 0 and math.isfinite(float(m.group(2))):
         return Dist(float(m.group(1)), float(m.group(2)))
-    raise error(f"--{name}-dist {text}: expected fixed, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA")
+    raise error(f"--{name}-dist {text}: expected fixed, mean, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA")
 
 
 

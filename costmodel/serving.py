@@ -44,10 +44,11 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
                request_rate: float | None = None, prompt: int = 512, gen: int = 128, prompt_dist: str | None = None,
                gen_dist: str | None = None, tp: int = 1, pp: int = 1, devices: int | None = None,
                engine: str = "auto", kv_fmt: str | None = None, percentiles: tuple = QUANTILES,
-               **memory_flags) -> dict:
+               stream_interval: int | None = None, **memory_flags) -> dict:
     """TTFT, TPOT, ITL and E2E (mean and percentiles), request and token throughput of a deployment
     under a closed loop of `concurrency` clients or Poisson arrivals at `request_rate` (with
     `concurrency` as its max concurrency). Replicas (devices / (tp·pp)) share the load evenly.
+    `stream_interval` is the server's tokens per streamed chunk (default: the engine's, 1).
 
         >>> costmodel.serve_load("llama-3.1-8b", "h100", "fp8", concurrency=64, prompt=1000, gen=1000)["ttft_p99_s"]
     """
@@ -59,6 +60,9 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
     if request_rate is not None and not (isinstance(request_rate, (int, float)) and math.isfinite(request_rate)
                                          and request_rate > 0):
         raise WorkloadError(f"--request-rate {request_rate}: expected a finite number of requests/s > 0")
+    if stream_interval is not None and (isinstance(stream_interval, bool) or not isinstance(stream_interval, int)
+                                        or stream_interval < 1):
+        raise WorkloadError(f"--stream-interval {stream_interval}: expected a whole number of tokens >= 1")
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
@@ -73,18 +77,20 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
         cap = perf.max_batch if concurrency is None else max(1, min(perf.max_batch, int(concurrency // replicas) or 1))
         stats = poisson(perf, request_rate / replicas, cap, percentiles)
         mode = "poisson"
-    return _result(stats, mode, one, perf, p, g, replicas, cap, concurrency, request_rate, percentiles)
+    k = stream_interval or one.efficiency.stream_interval
+    return _result(stats, mode, one, perf, p, g, replicas, cap, concurrency, request_rate, percentiles, k)
 
 
-def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs) -> dict:
+def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,
+            stream_interval: float = 1.0) -> dict:
     out = {"load": mode, "model": one.model.id, "hardware": one.hardware.id, "format": one.format.id,
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
            "calibration_case": one.calibration_case,
            "tp": one.workload.tp, "pp": one.workload.pp, "replicas": replicas, "concurrency": concurrency,
            "request_rate": rate, "prompt_mean": p.mean, "gen_mean": g.mean, "stable": s.ok,
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,
-           "max_batch": perf.max_batch, "utilization": s.utilization}
-    out.update(load_metrics(s, replicas, p, g, qs))
+           "max_batch": perf.max_batch, "utilization": s.utilization, "stream_interval": stream_interval}
+    out.update(load_metrics(s, replicas, p, g, qs, stream_interval))
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"
     return out

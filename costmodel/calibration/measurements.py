@@ -18,7 +18,8 @@ from costmodel.spec.files import read_text
 COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format", "framework",
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
 OPTIONAL = ("mem_fraction", "max_model_len",  # the engine's memory flags, when the source states them
-            "load", "request_rate", "dp", "ep", "length_dist")  # serving benchmarks (data/SCHEMA.md)
+            "load", "request_rate", "dp", "ep", "length_dist",  # serving benchmarks (data/SCHEMA.md)
+            "stream_interval")
 LOADS = ("static", "offline", "closed", "poisson")
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
@@ -84,6 +85,7 @@ class Measurement:
     dp: int = 1
     ep: int = 1
     length_dist: str = ""  # fixed | uniform:R | lognormal:MEAN,SIGMA (prompt and output lengths)
+    stream_interval: int | None = None  # tokens per streamed chunk, when the source states the server flag
 
     @property
     def load_mode(self) -> str:
@@ -172,6 +174,8 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 mem_fraction = -1.0
             if mem_fraction is not None and not 0 < mem_fraction <= 1:
                 raise MeasurementError(f"{p}:{line}: column 'mem_fraction' is {frac!r}; expected a fraction in (0, 1]")
+            si = (r.get("stream_interval") or "").strip()
+            stream_interval = _int(p, line, "stream_interval", si, 1) if si else None
             mml = (r.get("max_model_len") or "").strip()
             max_model_len = _int(p, line, "max_model_len", mml, 1) if mml else None
             load = (r.get("load") or "").strip()
@@ -206,7 +210,7 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 metric=metric, value=value, notes=(r.get("notes") or "").strip(), mem_fraction=mem_fraction,
                 max_model_len=max_model_len, load=load, request_rate=rate,
                 dp=_int(p, line, "dp", r.get("dp") or "1", 1), ep=_int(p, line, "ep", r.get("ep") or "1", 1),
-                length_dist=(r.get("length_dist") or "").strip()))
+                length_dist=(r.get("length_dist") or "").strip(), stream_interval=stream_interval))
     return out
 
 

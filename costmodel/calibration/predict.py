@@ -133,7 +133,8 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
     w = np.array(work, dtype=float).reshape(-1, 7)
     names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas")
     flags = {"usable_memory_fraction": np.array([r.mem_fraction if r.mem_fraction else np.nan for r in keep]),
-             "max_model_len": np.array([r.max_model_len if r.max_model_len else np.nan for r in keep])}
+             "max_model_len": np.array([r.max_model_len if r.max_model_len else np.nan for r in keep]),
+             "stream_interval": np.array([r.stream_interval if r.stream_interval else np.nan for r in keep])}
     return RowSet(tuple(keep), tuple(skipped), stack(mr), stack(fr), stack(hr),
                   {n: w[:, i] for i, n in enumerate(names)}, tuple(fams), tuple(engs), tuple(dts), flags)
 
@@ -194,7 +195,8 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
     for i in idx:
         r = rs.rows[i]
         key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.batch, r.prompt_tokens,
-               r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len)
+               r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
+               r.stream_interval)
         if key not in cache:
             cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
             try:
@@ -210,7 +212,7 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
             else:
                 cap = perf.max_batch if r.batch < 1 else max(1, min(perf.max_batch, r.batch // replicas))
                 stats = poisson(perf, r.request_rate / replicas, cap)
-            got = load_metrics(stats, replicas, p, g)
+            got = load_metrics(stats, replicas, p, g, stream_interval=float(hw["stream_interval"][i]))
             devices = tp * pp * replicas
             got["throughput_tokens_per_s_per_gpu"] = got["throughput_tokens_per_s"] / devices
             got["total_throughput_tokens_per_s_per_gpu"] = got["total_throughput_tokens_per_s"] / devices

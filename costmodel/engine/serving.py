@@ -337,13 +337,20 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
                        overhead)
 
 
-def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES) -> dict:
-    """The benchmark-style metrics of a steady state, in SI units, summed over `replicas`."""
+def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,
+                 stream_interval: float = 1.0) -> dict:
+    """The benchmark-style metrics of a steady state, in SI units, summed over `replicas`.
+
+    A server streaming every k tokens (`stream_interval`) sends a chunk per k decode steps, so a
+    client's inter-token latency is the time of k steps: ITL_q(k) = (k − 1)·TPOT + ITL_q(1) (one
+    step of the chunk at its quantile, the others at the mean)."""
     out = {"request_throughput_per_s": s.arrival_rps * replicas,
            "throughput_tokens_per_s": s.arrival_rps * replicas * gen.mean,
            "total_throughput_tokens_per_s": s.arrival_rps * replicas * (prompt.mean + gen.mean)}
+    chunk = (max(float(stream_interval), 1.0) - 1.0) * s.tpot["mean"]
     for name, d in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2e_latency", s.e2e)):
-        out[f"{name}_s"] = d["mean"]
+        extra = chunk if name == "itl" else 0.0
+        out[f"{name}_s"] = d["mean"] + extra
         for q in qs:
-            out[f"{name}_p{int(round(q * 100))}_s"] = d[q]
+            out[f"{name}_p{int(round(q * 100))}_s"] = d[q] + extra
     return out

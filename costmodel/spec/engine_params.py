@@ -60,6 +60,7 @@ class Efficiency:
     max_model_len: float
     request_overhead_s: float
     state_bits: float
+    stream_interval: float
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -74,6 +74,8 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
             continue
         if r["source"] == "inferencex_api_fixture_2026_06":
             out["length_dist"] = "uniform:0.8"
+            if r["framework"] == "trt-llm":  # InferenceX's trtllm-serve config: stream_interval: 10
+                out["stream_interval"] = "10"
         elif r["prompt_tokens"] and r["source"] == "sgl_cookbook":
             out["length_dist"] = "uniform:0"
         else:

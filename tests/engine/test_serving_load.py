@@ -123,3 +123,27 @@ def test_serve_curve_over_concurrency(run_cli, tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 0
     code, out, err = run_cli("serve-curve", "llama-3.1-8b", "--hw", "h100")
     assert code == 2 and "--concurrency" in err
+
+
+def test_streaming_every_k_tokens_makes_itl_k_decode_steps(run_cli, tmp_path):
+    """ITL_q(k) = (k − 1)·TPOT + ITL_q(1); TPOT and the rest unchanged (TensorRT-LLM stream_interval)."""
+    one = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=16, prompt=1000, gen=500, engine="trt-llm")
+    ten = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=16, prompt=1000, gen=500, engine="trt-llm",
+                     stream_interval=10)
+    assert ten["tpot_s"] == one["tpot_s"] and ten["ttft_p99_s"] == one["ttft_p99_s"]
+    for key in ("itl_s", "itl_p50_s", "itl_p99_s"):
+        assert ten[key] == pytest.approx(9 * one["tpot_s"] + one[key])
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--stream-interval", "10")
+    assert code == 2 and "--stream-interval 10: applies under load" in err
+    # a measured row states the server flag
+    from costmodel.calibration.validate import validate
+
+    head = ("id,source,hardware,devices,tp,model,format,kv_format,framework,batch,prompt_tokens,output_tokens,"
+            "context_tokens,metric,value,notes,load,length_dist,stream_interval\n")
+    f = tmp_path / "m.csv"
+    f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,trt-llm,16,1000,500,0,itl_ms,100,,closed,fixed,10\n")
+    got = validate([str(f)])["rows_detail"][0]["predicted"]
+    assert got == pytest.approx(ten["itl_s"] * 1e3)
+    f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,trt-llm,16,1000,500,0,itl_ms,100,,closed,fixed,0\n")
+    with pytest.raises(Exception, match="stream_interval"):
+        validate([str(f)])

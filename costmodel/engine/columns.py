@@ -45,7 +45,6 @@ def model_row(m: Model) -> dict:
         "kv_layers": m.kv_global_layers + m.kv_local_layers + m.kv_chunked_layers,
         "kv_global_layers": m.kv_global_layers, "kv_local_layers": m.kv_local_layers,
         "kv_chunked_layers": m.kv_chunked_layers,
-        "kv_shared": m.attention_layers - m.kv_global_layers - m.kv_local_layers - m.kv_chunked_layers,
         "q_gate": 1.0 if m.attention_output_gate else 0.0,
         **_sparse(m),
         "mlp_layers": m.dense_layers + m.moe_layers,

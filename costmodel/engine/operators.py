@@ -148,7 +148,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk * (1 + m["q_gate"]))
     mla_w = q_w + h * (m["kv_lora"] + m["rope_dim"])
     # layers reusing an earlier layer's KV have no K/V projection: average the width over the layers
-    own_kv = (attn_l - m["kv_shared"]) / np.maximum(attn_l, 1.0)
+    own_kv = m["kv_layers"] / np.maximum(attn_l, 1.0)
     std_w = q_w + h * kv_out_std * own_kv
     qkv_w = np.where(mla, mla_w, std_w) + m["dsa_weights"]  # DSA's indexer projections, replicated over tp
     matmul("qkv_proj", T, h, qkv_w / h, attn_l, weight_elems=qkv_w, kv=kv_write)

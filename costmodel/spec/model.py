@@ -171,10 +171,6 @@ class Model:
         return self._count("chunked", kv_only=True)
 
     @property
-    def has_mlp(self) -> bool:
-        return self.moe is not None or self.intermediate_size > 0
-
-    @property
     def moe_layers(self) -> int:
         return 0 if self.moe is None else self.layers - self.moe.dense_layers
 

@@ -3,6 +3,7 @@
     python benchmarks/bench_sweep.py rate      [--configs 1000000]   # costmodel.sweeps.sweep, in memory
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet]
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
+    python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def peak_rss_gb() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "stream", "pareto"))
+    p.add_argument("what", choices=("rate", "stream", "pareto", "loads"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -46,6 +47,9 @@ def main() -> None:
         mask = non_dominated(v)
         print(f"Pareto filter: {a.rows:,} rows x {a.objectives} objectives in {time.perf_counter() - t:.2f} s "
               f"({int(mask.sum())} on the frontier)")
+        return
+    if a.what == "loads":
+        loads()
         return
     from costmodel.sweeps.grid import make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file
@@ -63,6 +67,26 @@ def main() -> None:
         dt = time.perf_counter() - t
         print(f"sweep streamed to {a.out}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
+
+
+def loads() -> None:
+    """Load sweep (one replica evaluation per configuration, then the queueing model per load) next to
+    the static sweep of the same configurations at the same number of batches, measured in this run."""
+    from costmodel.sweeps.loads import load_sweep
+    from costmodel.sweeps.sweep import sweep
+
+    cfg = dict(models=["llama-3.1-8b", "qwen2.5-7b", "llama-3.1-70b"], hw=["h100", "a100", "l40s"], fmt=["bf16", "fp8"])
+    levels = [1, 2, 4, 8, 16, 32, 64, 128]
+    t = time.perf_counter()
+    r = load_sweep(cfg["models"], cfg["hw"], cfg["fmt"], concurrency=levels)
+    dt = time.perf_counter() - t
+    configs = len(r) // len(levels) + len(r.dropped)
+    t = time.perf_counter()
+    s = sweep(**cfg, batch=levels)
+    ds = time.perf_counter() - t
+    print(f"load sweep: {configs} configurations x {len(levels)} concurrencies = {len(r)} rows in {dt:.2f} s "
+          f"({configs / dt:.1f} configurations/s, {len(r) / dt:.0f} rows/s); static sweep of the same "
+          f"{len(s)} rows in {ds:.3f} s: the load sweep is {dt / ds:.0f}x slower")
 
 
 if __name__ == "__main__":

@@ -44,41 +44,80 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
                request_rate: float | None = None, prompt: int = 512, gen: int = 128, prompt_dist: str | None = None,
                gen_dist: str | None = None, tp: int = 1, pp: int = 1, devices: int | None = None,
                engine: str = "auto", kv_fmt: str | None = None, percentiles: tuple = QUANTILES,
-               stream_interval: int | None = None, **memory_flags) -> dict:
+               stream_interval: int | None = None, num_prompts: int | None = None, **memory_flags) -> dict:
     """TTFT, TPOT, ITL and E2E (mean and percentiles), request and token throughput of a deployment
     under a closed loop of `concurrency` clients or Poisson arrivals at `request_rate` (with
     `concurrency` as its max concurrency). Replicas (devices / (tp·pp)) share the load evenly.
     `stream_interval` is the server's tokens per streamed chunk (default: the engine's, 1).
+    `num_prompts` (closed loop): the benchmark's total requests, whose first `concurrency` start
+    together (engine.serving.closed); default: the steady state only.
 
         >>> costmodel.serve_load("llama-3.1-8b", "h100", "fp8", concurrency=64, prompt=1000, gen=1000)["ttft_p99_s"]
     """
     if (concurrency is None) == (request_rate is None) and request_rate is None:
         raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
-    if concurrency is not None and not (isinstance(concurrency, (int, float)) and math.isfinite(concurrency)
-                                        and concurrency >= 1):
+    key, values = ("request_rate", [request_rate]) if request_rate is not None else ("concurrency", [concurrency])
+    return serve_loads(model, hw, fmt, **{key: values}, max_concurrency=concurrency if request_rate is not None
+                       else None, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist, tp=tp, pp=pp,
+                       devices=devices, engine=engine, kv_fmt=kv_fmt, percentiles=percentiles,
+                       stream_interval=stream_interval, num_prompts=num_prompts, **memory_flags)[0]
+
+
+def _check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
+    if concurrency is not None and not (isinstance(concurrency, (int, float)) and not isinstance(concurrency, bool)
+                                        and math.isfinite(concurrency) and concurrency >= 1):
         raise WorkloadError(f"--concurrency {concurrency}: expected a finite number of clients >= 1")
-    if request_rate is not None and not (isinstance(request_rate, (int, float)) and math.isfinite(request_rate)
-                                         and request_rate > 0):
+    if request_rate is not None and not (isinstance(request_rate, (int, float)) and not isinstance(request_rate, bool)
+                                         and math.isfinite(request_rate) and request_rate > 0):
         raise WorkloadError(f"--request-rate {request_rate}: expected a finite number of requests/s > 0")
     if stream_interval is not None and (isinstance(stream_interval, bool) or not isinstance(stream_interval, int)
                                         or stream_interval < 1):
         raise WorkloadError(f"--stream-interval {stream_interval}: expected a whole number of tokens >= 1")
+    if num_prompts is not None:
+        if isinstance(num_prompts, bool) or not isinstance(num_prompts, int) or num_prompts < 1:
+            raise WorkloadError(f"--num-prompts {num_prompts}: expected a whole number of requests >= 1")
+        if request_rate is not None or concurrency is None:
+            raise WorkloadError(f"--num-prompts {num_prompts}: applies to a closed loop (--concurrency without "
+                                f"--request-rate)")
+
+
+def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, request_rate=None,
+                max_concurrency: float | None = None, prompt: int = 512, gen: int = 128,
+                prompt_dist: str | None = None, gen_dist: str | None = None, tp: int = 1, pp: int = 1,
+                devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
+                percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
+                **memory_flags) -> list[dict]:
+    """`serve_load` at each of a list of concurrencies (closed loop) or request rates (Poisson, at
+    most `max_concurrency` in flight), from one evaluation of the replica (its prefill and decode
+    steps): the loads cost only the queueing model's arithmetic."""
+    if (concurrency is None) == (request_rate is None):
+        raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
+    loads = list(concurrency if concurrency is not None else request_rate)
+    for x in loads:
+        _check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
+                    stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:
         raise WorkloadError(why)
     perf, one = got
-    if request_rate is None:
-        cap = perf.max_batch
-        stats = closed(perf, concurrency / replicas, cap, percentiles)
-        mode = "closed"
-    else:
-        cap = perf.max_batch if concurrency is None else max(1, min(perf.max_batch, int(concurrency // replicas) or 1))
-        stats = poisson(perf, request_rate / replicas, cap, percentiles)
-        mode = "poisson"
     k = stream_interval or one.efficiency.stream_interval
-    return _result(stats, mode, one, perf, p, g, replicas, cap, concurrency, request_rate, percentiles, k)
+    out = []
+    for x in loads:
+        if request_rate is None:
+            cap = perf.max_batch
+            stats = closed(perf, x / replicas, cap, percentiles,
+                           prompts=num_prompts / replicas if num_prompts else None)
+            d = _result(stats, "closed", one, perf, p, g, replicas, cap, x, None, percentiles, k)
+        else:
+            cap = (perf.max_batch if max_concurrency is None
+                   else max(1, min(perf.max_batch, int(max_concurrency // replicas) or 1)))
+            stats = poisson(perf, x / replicas, cap, percentiles)
+            d = _result(stats, "poisson", one, perf, p, g, replicas, cap, max_concurrency, x, percentiles, k)
+        d["num_prompts"] = num_prompts
+        out.append(d)
+    return out
 
 
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,
@@ -91,6 +130,30 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,
            "max_batch": perf.max_batch, "utilization": s.utilization, "stream_interval": stream_interval}
     out.update(load_metrics(s, replicas, p, g, qs, stream_interval))
+    # $/Mtok under this load: the deployment's devices for the hour over the output tokens it completes
+    price = one.hardware.price_per_hour
+    tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
+    out["usd_per_million_tokens"] = (replicas * one.workload.tp * one.workload.pp * price / tokens_per_h * 1e6
+                                     if price and tokens_per_h > 0 else None)
+    stable_open = mode == "poisson" and s.ok
+    out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open)
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"
     return out
+
+
+def _intervals(out: dict, engine: str, family: str, rates: bool = True) -> dict:
+    """80 % bands of every latency and rate from the leave-one-source-out residuals of loaded rows
+    (calibration/intervals.py `load_interval`); none for an unbounded (unstable) latency, and none
+    for the rates of a stable open loop (it completes what arrives: the rate is the input)."""
+    from costmodel.calibration.intervals import load_interval
+
+    bands = {}
+    for key, value in out.items():
+        if (key.startswith(("ttft_", "tpot_", "itl_", "e2e_latency_")) and key.endswith("_s")) or (rates and key in (
+                "request_throughput_per_s", "throughput_tokens_per_s", "total_throughput_tokens_per_s")):
+            if isinstance(value, float) and math.isfinite(value):
+                iv = load_interval(key, value, engine, family)
+                if iv:
+                    bands[key] = iv
+    return bands

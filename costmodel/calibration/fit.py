@@ -227,11 +227,11 @@ GROUPS = {"device": lambda r, e: r.hardware, "source": lambda r, e: r.source, "e
 
 
 def leave_one_group_out(rs: RowSet, by: str, theta_full: np.ndarray | None = None, full_layout: Layout | None = None,
-                        progress=None) -> np.ndarray:
+                        progress=None, folds: dict | None = None) -> np.ndarray:
     """Out-of-sample log errors: each group (device, source or engine) predicted by a fit that never
     saw it. A held-out device gets its family's values; a held-out source keeps the offsets of devices
     other sources measured; a held-out engine falls back to the sourced defaults and its documented
-    limits (no fitted value of its own)."""
+    limits (no fitted value of its own). `folds`, when given, receives {group: (layout, theta)}."""
     key = GROUPS[by]
     labels = [key(r, e) for r, e in zip(rs.rows, rs.engines)]
     errors = np.full(len(rs), np.nan)
@@ -248,6 +248,8 @@ def leave_one_group_out(rs: RowSet, by: str, theta_full: np.ndarray | None = Non
             val = dict(zip(full_layout.names, theta_full))
             start = np.array([val.get(k, m) for k, m in zip(lay.names, lay.prior_mean)])
         theta = fit(train, lay, start) if lay.names else np.zeros(0)
+        if folds is not None:
+            folds[g] = (lay, theta)
         lay_test = transfer(lay, theta, test, device_offsets=by != "device")
         errors[held] = log_errors(lay_test[1], lay_test[0], test)
         if progress:
@@ -264,9 +266,10 @@ def transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: bool
     return lay, new
 
 
-def summarize(log_err: np.ndarray, rows) -> dict:
-    """Median / P90 absolute percentage error and bias per metric and per engine ('engine:NAME')
-    (|pred/meas - 1|)."""
+def summarize(log_err: np.ndarray, rows, engine_metric: bool = False) -> dict:
+    """Median / P90 absolute percentage error and bias per metric and per engine ('engine:NAME'),
+    with `engine_metric` also per engine and metric ('NAME:METRIC'), per load mode ('load:MODE') and
+    per load mode and metric ('MODE:METRIC') (|pred/meas - 1|)."""
     out = {}
     ape = np.abs(np.exp(log_err) - 1)
     metrics = sorted({r.metric for r in rows})
@@ -274,6 +277,11 @@ def summarize(log_err: np.ndarray, rows) -> dict:
     groups = [(m, lambda r, m=m: r.metric == m) for m in metrics]
     if len(engines) > 1:
         groups += [(f"engine:{e}", lambda r, e=e: r.framework == e) for e in engines]
+    if engine_metric:
+        groups += [(f"{e}:{m}", lambda r, e=e, m=m: r.framework == e and r.metric == m) for e in engines for m in metrics]
+        loads = sorted({r.load_mode for r in rows})
+        groups += [(f"load:{x}", lambda r, x=x: r.load_mode == x) for x in loads]
+        groups += [(f"{x}:{m}", lambda r, x=x, m=m: r.load_mode == x and r.metric == m) for x in loads for m in metrics]
     for m, keep in groups + [("all", lambda r: True)]:
         sel = np.array([keep(r) for r in rows], dtype=bool) & np.isfinite(ape)
         if sel.any():
@@ -283,10 +291,13 @@ def summarize(log_err: np.ndarray, rows) -> dict:
     return out
 
 
-def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: float = 90, min_n: int = 8) -> dict:
-    """Quantiles of r = log(measured time / predicted time) per (engine, family, kind), with fallbacks."""
+def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: float = 90, min_n: int = 8,
+                   kind_of=None) -> dict:
+    """Quantiles of r = log(measured time / predicted time) per (engine, family, kind), with fallbacks;
+    `kind_of(metric)` names a row's residual kind (default: METRIC_KIND)."""
     from costmodel.calibration.measurements import METRICS, METRIC_KIND
 
+    kind_of = kind_of or METRIC_KIND.__getitem__
     # log_err = log(pred/meas); for a time metric r_time = log(meas/pred) = -log_err; for a rate
     # metric time ~ 1/rate so r_time = log(pred_rate/meas_rate) = log_err
     r_time = np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rs.rows)])
@@ -294,7 +305,7 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     for i, row in enumerate(rs.rows):
         if not np.isfinite(r_time[i]):
             continue
-        kind = METRIC_KIND[row.metric]
+        kind = kind_of(row.metric)
         for key in ((rs.engines[i], rs.families[i], kind), (rs.engines[i], "*", kind), ("*", "*", kind), ("*", "*", "*")):
             groups.setdefault(key, []).append(r_time[i])
     out = {}

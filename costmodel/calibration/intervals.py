@@ -5,6 +5,11 @@ percentiles of r = log(measured time / predicted time) over leave-one-device-out
 (`*` = any). An estimate's time metric t gets [t·e^low, t·e^high]; a rate gets
 [x·e^-high, x·e^-low]. Engines without fitted parameters use the residuals of the
 uncalibrated engine (`uncalibrated`).
+
+Estimates under a load (`serve_load`) use the kinds `load_ttft`, `load_tpot`, `load_itl`,
+`load_e2e` (`_tail` for P90/P99) and `load_rate`: quantiles of the leave-one-source-out residuals of
+the closed-loop and Poisson rows. An engine with no such rows gets the band pooled over engines,
+widened by its uncalibrated band of the matching static kind (`load_interval`).
 """
 from __future__ import annotations
 
@@ -73,3 +78,46 @@ def interval(metric: str, value: float, engine: str, family: str) -> dict | None
     if orient == "time":
         return {"low": value * math.exp(lo), "high": value * math.exp(hi), "basis": basis}
     return {"low": value * math.exp(-hi), "high": value * math.exp(-lo), "basis": basis}
+
+
+# load metric key of serve_load -> (static kind whose uncalibrated band widens a pooled one, orientation)
+_LOAD_STATIC = {"ttft": "prefill", "tpot": "decode", "itl": "decode", "e2e": "e2e", "rate": "throughput"}
+
+
+def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] | None:
+    """(low, high, basis) of log(measured/predicted time) for a load kind (`load_ttft`, ...): the
+    engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
+    calibration at all by its uncalibrated band of the matching static kind."""
+    table, basis = _table(catalog_key())
+    own = table.get(engine) or {}
+    q = (own.get(family) or {}).get(kind) or (own.get("*") or {}).get(kind)
+    where = f"engine {engine}"
+    if q is None:
+        q = ((table.get("*") or {}).get("*") or {}).get(kind)
+        if q is None:
+            return None
+        where = f"pooled over engines (no loaded rows of {engine})"
+        q = dict(q)
+        static = lookup(engine, family, (_LOAD_STATIC[kind.split("_")[1]],)) if engine not in table else None
+        if static:
+            q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
+            where += ", widened by its uncalibrated band"
+    return q["low"], q["high"], f"{basis}: {where}, {kind}, n={q['n']}"
+
+
+def load_interval(key: str, value: float, engine: str, family: str) -> dict | None:
+    """{'low', 'high', 'basis'} for one serve_load output (`ttft_s`, `tpot_p99_s`, `e2e_latency_s`,
+    `request_throughput_per_s`, ...), or None without loaded calibration residuals."""
+    from costmodel.calibration.measurements import load_kind
+
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    metric = key[:-2] + "_ms" if key.endswith("_s") and not key.endswith("per_s") else key
+    kind = load_kind(metric)
+    band = load_band(kind, engine, family)
+    if band is None:
+        return None
+    lo, hi = min(band[0], 0.0), max(band[1], 0.0)  # the band holds its own estimate
+    if kind != "load_rate":
+        return {"low": value * math.exp(lo), "high": value * math.exp(hi), "basis": band[2]}
+    return {"low": value * math.exp(-hi), "high": value * math.exp(-lo), "basis": band[2]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -19,7 +20,7 @@ COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_f
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
 OPTIONAL = ("mem_fraction", "max_model_len",  # the engine's memory flags, when the source states them
             "load", "request_rate", "dp", "ep", "length_dist",  # serving benchmarks (data/SCHEMA.md)
-            "stream_interval")
+            "stream_interval", "num_prompts")
 LOADS = ("static", "offline", "closed", "poisson")
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
@@ -56,6 +57,15 @@ for _m in METRICS:
     METRIC_KIND.setdefault(_m, "serving")
 
 
+def load_kind(metric: str) -> str:
+    """Residual kind of a metric measured under a closed or Poisson load: `load_ttft`, `load_tpot`,
+    `load_itl`, `load_e2e` (means and medians), the same with `_tail` (P90, P99), or `load_rate`."""
+    m = re.fullmatch(r"(ttft|tpot|itl|e2e)(?:_latency)?(?:_p(\d+))?_ms", metric)
+    if m is None:
+        return "load_rate"
+    return f"load_{m.group(1)}" + ("_tail" if m.group(2) and int(m.group(2)) > 50 else "")
+
+
 class MeasurementError(CostModelError):
     """A malformed measurement file."""
 
@@ -86,6 +96,7 @@ class Measurement:
     ep: int = 1
     length_dist: str = ""  # fixed | uniform:R | lognormal:MEAN,SIGMA (prompt and output lengths)
     stream_interval: int | None = None  # tokens per streamed chunk, when the source states the server flag
+    num_prompts: int | None = None  # requests a closed-loop benchmark sent in all (its first C start together)
 
     @property
     def load_mode(self) -> str:
@@ -176,6 +187,8 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 raise MeasurementError(f"{p}:{line}: column 'mem_fraction' is {frac!r}; expected a fraction in (0, 1]")
             si = (r.get("stream_interval") or "").strip()
             stream_interval = _int(p, line, "stream_interval", si, 1) if si else None
+            npr = (r.get("num_prompts") or "").strip()
+            num_prompts = _int(p, line, "num_prompts", npr, 1) if npr else None
             mml = (r.get("max_model_len") or "").strip()
             max_model_len = _int(p, line, "max_model_len", mml, 1) if mml else None
             load = (r.get("load") or "").strip()
@@ -210,7 +223,8 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 metric=metric, value=value, notes=(r.get("notes") or "").strip(), mem_fraction=mem_fraction,
                 max_model_len=max_model_len, load=load, request_rate=rate,
                 dp=_int(p, line, "dp", r.get("dp") or "1", 1), ep=_int(p, line, "ep", r.get("ep") or "1", 1),
-                length_dist=(r.get("length_dist") or "").strip(), stream_interval=stream_interval))
+                length_dist=(r.get("length_dist") or "").strip(), stream_interval=stream_interval,
+                num_prompts=num_prompts))
     return out
 
 

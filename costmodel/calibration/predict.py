@@ -196,7 +196,7 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
         r = rs.rows[i]
         key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.batch, r.prompt_tokens,
                r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
-               r.stream_interval)
+               r.stream_interval, r.num_prompts)
         if key not in cache:
             cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
             try:
@@ -208,7 +208,8 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
             tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
             perf = perf_from_columns(*cols, tp, pp, p, g)
             if r.load_mode == "closed":
-                stats = closed(perf, r.batch / replicas, perf.max_batch)
+                stats = closed(perf, r.batch / replicas, perf.max_batch,
+                               prompts=r.num_prompts / replicas if r.num_prompts else None)
             else:
                 cap = perf.max_batch if r.batch < 1 else max(1, min(perf.max_batch, r.batch // replicas))
                 stats = poisson(perf, r.request_rate / replicas, cap)

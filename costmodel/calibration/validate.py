@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from costmodel.calibration.intervals import lookup
-from costmodel.calibration.measurements import METRIC_KIND, METRICS, read_measurements
+from costmodel.calibration.intervals import load_band, lookup
+from costmodel.calibration.measurements import METRIC_KIND, METRICS, load_kind, read_measurements
 from costmodel.calibration.predict import predict, prepare, with_rows
 
 
@@ -18,16 +18,22 @@ def _stats(pred: np.ndarray, meas: np.ndarray) -> dict:
 
 
 def _inside(pred: float, meas: float, engine: str, family: str, metric: str, loaded: bool = False) -> bool | None:
-    if loaded:  # no calibrated interval covers a load yet: none is claimed, none is counted
-        return None
-    kind = METRIC_KIND[metric]
-    q = lookup(engine, family, (kind,))
+    q = load_band(load_kind(metric), engine, family) if loaded else lookup(engine, family, (METRIC_KIND[metric],))
     if q is None:
         return None
-    lo, hi, _ = q
+    lo, hi = min(q[0], 0.0), max(q[1], 0.0)  # the band as shown: it holds its own estimate
     # r = log(measured time / predicted time) must lie in [lo, hi]
     r = math.log(meas / pred) if METRICS[metric][2] == "time" else math.log(pred / meas)
     return lo <= r <= hi
+
+
+def _coverage_by_load(detail: list, rows) -> dict:
+    """Share of scored rows inside their interval per load mode (static, offline, closed, poisson)."""
+    out: dict = {}
+    for d, r in zip(detail, rows):
+        if d["in_interval"] is not None:
+            out.setdefault(r.load_mode, []).append(d["in_interval"])
+    return {k: {"covered": float(np.mean(v)), "n": len(v)} for k, v in sorted(out.items())}
 
 
 def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> dict:
@@ -70,7 +76,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
             report[key] = {g: _stats(pred[ix], meas[ix]) for g, ix in sorted(groups.items())}
         flags = [d["in_interval"] for d in detail if d["in_interval"] is not None]
         report["interval_coverage"] = {"nominal": 0.8, "covered": float(np.mean(flags)) if flags else None,
-                                       "n": len(flags)}
+                                       "n": len(flags), "by_load": _coverage_by_load(detail, rs.rows)}
         report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
     report["memory_disagreements"] = sorted(disagree)  # measured runs the memory model would not fit
     report["rows_detail"] = detail

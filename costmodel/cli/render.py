@@ -189,16 +189,26 @@ def serving_table(d: dict):
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     pcts = sorted({k.rsplit("_p", 1)[1][:-2] for k in d if "_p" in k and k.endswith("_s") and k[:-2].rsplit("_p", 1)[1].isdigit()},
                   key=int)
-    for col in ["metric", "mean"] + [f"P{p}" for p in pcts]:
+    bands = d.get("interval") or {}
+    for col in ["metric", "mean"] + [f"P{p}" for p in pcts] + (["80% interval of the mean"] if bands else []):
         t.add_column(col, justify="left" if col == "metric" else "right")
+
+    def band(key, fmt):
+        iv = bands.get(key)
+        return [f"{fmt(iv['low'])} – {fmt(iv['high'])}" if iv else "–"] if bands else []
+
+    def cell(v):
+        return format_time(v) if v is not None and math.isfinite(v) else "unbounded"
+
     for key, label in (("ttft", "Time to first token"), ("tpot", "Time per output token"),
                        ("itl", "Inter-token latency"), ("e2e_latency", "End-to-end latency")):
-        def cell(v):
-            return format_time(v) if v is not None and math.isfinite(v) else "unbounded"
-
-        t.add_row(label, cell(d[f"{key}_s"]), *[cell(d[f"{key}_p{p}_s"]) for p in pcts])
+        t.add_row(label, cell(d[f"{key}_s"]), *[cell(d[f"{key}_p{p}_s"]) for p in pcts], *band(f"{key}_s", cell))
     t.add_section()
-    t.add_row("Requests per second", f"{d['request_throughput_per_s']:,.3g}")
-    t.add_row("Output tokens per second", f"{d['throughput_tokens_per_s']:,.0f}")
-    t.add_row("Total tokens per second", f"{d['total_throughput_tokens_per_s']:,.0f}")
+    blanks = [""] * len(pcts)
+    for key, label, fmt in (("request_throughput_per_s", "Requests per second", "{:,.3g}"),
+                            ("throughput_tokens_per_s", "Output tokens per second", "{:,.0f}"),
+                            ("total_throughput_tokens_per_s", "Total tokens per second", "{:,.0f}")):
+        t.add_row(label, fmt.format(d[key]), *blanks, *band(key, fmt.format))
+    if bands:
+        t.caption += "\n80% interval: " + next(iter(bands.values()))["basis"].split(": engine")[0].split(": pooled")[0]
     return t

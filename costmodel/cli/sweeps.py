@@ -10,6 +10,33 @@ def _split(text: Optional[str]) -> Optional[list]:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _numbers(text, name):
+    """Positive numbers of a comma-separated option (a clear error names the option and the value)."""
+    vals = []
+    for t in (_split(text) if text else []):
+        try:
+            v = float(t)
+        except ValueError:
+            v = float("nan")
+        if not (v > 0 and v < 1e7):
+            from costmodel.errors import CostModelError
+
+            raise CostModelError(f"--{name} {t}: expected positive numbers")
+        vals.append(v)
+    return vals or None
+
+
+def _whole(text, name):
+    """Whole numbers >= 1 of a comma-separated option."""
+    vals = _numbers(text, name) or []
+    for v in vals:
+        if v != int(v):
+            from costmodel.errors import CostModelError
+
+            raise CostModelError(f"--{name} {v:g}: expected whole numbers")
+    return [int(v) for v in vals]
+
+
 SWEEP_OPTS = {
     "models": typer.Option("llama-3.1-8b", "--models", help="Comma-separated models."),
     "hw": typer.Option("h100-sxm", "--hw", help="Comma-separated devices."),
@@ -38,6 +65,39 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                          engine=_split(engine), task=task, accuracy_file=accuracy, scheduler=scheduler,
                          workers=workers, progress=lambda d, n: bar.update(t, total=n, completed=d))
 
+    def _load_sweep(models, hw, fmt, engine, tp, prompt, gen, conc, rate, num_prompts, prompt_dist, gen_dist):
+        from costmodel.sweeps.loads import load_sweep
+
+        with console(stderr=True).status("serving each configuration at each load"):
+            return load_sweep(_split(models), _split(hw), _split(fmt), engine=_split(engine), tp=_whole(tp, "tp"),
+                              prompt=_whole(prompt, "prompt"), gen=_whole(gen, "gen"), concurrency=conc,
+                              request_rate=rate, num_prompts=num_prompts, prompt_dist=prompt_dist, gen_dist=gen_dist)
+
+    def _render_loads(result, out, n_rows):
+        import math
+
+        from costmodel.sweeps.loads import COLUMNS
+
+        err = console(stderr=True)
+        for d in result.dropped:
+            err.print(f"[yellow]cannot serve[/yellow] {d['model']} on {d['hardware']} in {d['format']} "
+                      f"(tp {d['tp']}, {d['engine']}): {d['reason']}")
+        if out:
+            from costmodel.sweeps.loads import write_csv
+
+            write_csv(out, result)
+            console().print(f"wrote {len(result):,} rows to {out}")
+            return
+        cols = {c: [r[c] for r in result] for c in COLUMNS}
+        cost = [r["usd_per_million_tokens"] if r["stable"] and r["usd_per_million_tokens"] else math.inf for r in result]
+        order = sorted(range(len(result)), key=lambda i: cost[i])[:n_rows]
+        keys = ["model", "hardware", "format", "engine", "tp", "concurrency" if result and result[0]["load"] == "closed"
+                else "request_rate", "ttft_p99_s", "tpot_s", "e2e_latency_s", "throughput_tokens_per_s",
+                "usd_per_million_tokens", "stable"]
+        console().print(table_of(cols, order, f"{len(result):,} served configurations "
+                                              f"({sum(1 for r in result if r['stable']):,} stable); cheapest "
+                                              f"{len(order)} by $/Mtok", keys))
+
     def table_of(cols: dict, rows, title: str, keys: list):
         from rich.table import Table
 
@@ -60,11 +120,28 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (costmodel[distributed])."),
               workers: Optional[int] = typer.Option(None, "--workers", help="Run on a local Dask cluster of N processes."),
               plot: Optional[str] = typer.Option(None, "--plot", help="Draw TPOT vs throughput of the configurations that "
-                                                 "fit to FILE.png/.svg/.pdf (with --out, read back from the file).")) -> None:
-        """Evaluate the cartesian product of the lists (vectorized, chunked); table, file or plot."""
+                                                 "fit to FILE.png/.svg/.pdf (with --out, read back from the file)."),
+              concurrency: Optional[str] = typer.Option(None, "--concurrency", help="Comma-separated concurrencies: serve each configuration as a closed loop of C clients (instead of --batch)."),
+              request_rate: Optional[str] = typer.Option(None, "--request-rate", help="Comma-separated request rates: serve each configuration with Poisson arrivals (instead of --batch)."),
+              num_prompts: Optional[int] = typer.Option(None, "--num-prompts", help="With --concurrency: the benchmark's total requests (first wave)."),
+              prompt_dist: Optional[str] = typer.Option(None, "--prompt-dist", help="Under load: fixed, uniform:R or lognormal:MEAN,SIGMA."),
+              gen_dist: Optional[str] = typer.Option(None, "--gen-dist", help="Under load: fixed, uniform:R or lognormal:MEAN,SIGMA.")) -> None:
+        """Evaluate the cartesian product of the lists (vectorized, chunked); table, file or plot.
+        With --concurrency or --request-rate, every configuration is served at each load instead."""
         from rich.progress import Progress
 
         from costmodel.sweeps.sweep import sweep_to_file
+
+        if concurrency is not None or request_rate is not None:
+            if batch != "1":
+                from costmodel.errors import WorkloadError
+
+                raise WorkloadError(f"--batch {batch}: a load sweep sets the batch from --concurrency/--request-rate; "
+                                    f"drop --batch")
+            rows_ = _load_sweep(models, hw, fmt, engine, tp, prompt, gen, _numbers(concurrency, "concurrency"),
+                                _numbers(request_rate, "request-rate"), num_prompts, prompt_dist, gen_dist)
+            _render_loads(rows_, out, rows)
+            return
 
         if plot:
             from costmodel.plots import check_path
@@ -203,22 +280,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.spec.units import format_time
         from costmodel.sweeps.curves import serve_curve as run
 
-        def numbers(text, name):
-            vals = []
-            for t in (_split(text) if text else []):
-                try:
-                    v = float(t)
-                except ValueError:
-                    v = float("nan")
-                if not (v > 0 and v < 1e7):
-                    from costmodel.errors import CostModelError
-
-                    raise CostModelError(f"--{name} {t}: expected positive numbers")
-                vals.append(v)
-            return vals or None
-
-        curves = run(model, _split(hw), _split(fmt), numbers(concurrency, "concurrency"),
-                     numbers(request_rate, "request-rate"), prompt, gen, prompt_dist, gen_dist, tp, engine)
+        curves = run(model, _split(hw), _split(fmt), _numbers(concurrency, "concurrency"),
+                     _numbers(request_rate, "request-rate"), prompt, gen, prompt_dist, gen_dist, tp, engine)
         varied = "concurrency" if concurrency else "request rate"
         if plot:
             from costmodel.plots import latency_throughput_plot

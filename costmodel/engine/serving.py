@@ -117,9 +117,17 @@ class ReplicaPerf:
     gen_cv2: float
     max_batch: int  # the most sequences that fit memory (and the engine's limit)
     request_overhead: float = 0.0  # the engine's per-request time outside the model (API, tokenizer, scheduler)
+    t_prefill_batch: np.ndarray | None = None  # prefill of b mean prompts at once, b on `batches`
 
     def step(self, n: float) -> float:
         return float(np.interp(max(n, 1.0), self.batches, self.t_step))
+
+    def prefill_of(self, k: np.ndarray) -> np.ndarray:
+        """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table)."""
+        k = np.asarray(k, dtype=float)
+        if self.t_prefill_batch is None:
+            return k * self.t_prefill
+        return np.interp(k, self.batches, self.t_prefill_batch)
 
 
 @dataclass(frozen=True)
@@ -238,7 +246,7 @@ def _poisson_ppf(q: float, mu: float) -> float:
 
 
 def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wait: float, slot_wait_q, queued: float,
-           qs: tuple, share: float | None = None) -> LoadStats:
+           qs: tuple, share: float | None = None, wave: tuple | None = None) -> LoadStats:
     """Latency statistics at arrival rate λ with n sequences decoding (the shared part of both loads).
 
     Other requests' prefills interleave with a sequence's decode steps (chunked prefill mixed into
@@ -269,21 +277,75 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     tp_ = {"mean": tpot}
     itl = {"mean": tpot}
     e2e = {"mean": ttft["mean"] + steps * tpot}
-    for q in qs:
+
+    def ttft_q(q: float) -> float:
         t_pq = perf.t_prefill if q <= 0.5 else perf.t_prefill_q
-        ttft[q] = slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + t_pq + perf.request_overhead
-        k = _poisson_ppf(q, mu)
-        tp_[q] = t_d + (k * perf.t_prefill / steps if steps else 0.0)
+        return slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + t_pq + perf.request_overhead
+
+    def tpot_q(q: float) -> float:
+        return t_d + (_poisson_ppf(q, mu) * perf.t_prefill / steps if steps else 0.0)
+
+    for q in qs:
+        ttft[q] = ttft_q(q)
+        tp_[q] = tpot_q(q)
         itl[q] = t_d + (perf.t_prefill if pi > 1 - q else 0.0)
         e2e[q] = ttft[q] + steps * tp_[q]
+    if wave is not None:  # a benchmark's first wave: its requests all arrive at once
+        first, share_first = wave
+        grid = _MIX_Q  # the steady state's quantile functions on a grid, vectorized
+        ttft_grid = (np.array([slot_wait_q(q) for q in grid]) + residual + _wait_quantiles(wp, pwp, grid)
+                     + np.where(grid <= 0.5, perf.t_prefill, perf.t_prefill_q) + perf.request_overhead)
+        tpot_grid = t_d + (_poisson_ppfs(grid, mu) * perf.t_prefill / steps if steps else 0.0)
+        ttft = _mixture(ttft, ttft_grid, first + perf.request_overhead, share_first, qs)
+        e2e = _mixture(e2e, ttft_grid + steps * tpot_grid, first + perf.request_overhead + steps * tpot,
+                       share_first, qs)
     util = lam / capacity(perf, cap)
     return LoadStats(mode, True, "", lam, n, queued, util, ttft, tp_, itl, e2e)
 
 
-def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES) -> LoadStats:
+_MIX_Q = np.linspace(0.0005, 0.9995, 400)
+
+
+def _wait_quantiles(mean_wait: float, p_wait: float, q: np.ndarray) -> np.ndarray:
+    """`wait_quantile` on an array of q."""
+    if mean_wait == 0:
+        return np.zeros_like(q)
+    with np.errstate(divide="ignore"):
+        return np.where(p_wait > 1 - q, mean_wait / p_wait * np.log(p_wait / (1 - q)), 0.0)
+
+
+def _poisson_ppfs(q: np.ndarray, mu: float) -> np.ndarray:
+    """`_poisson_ppf` on an array of q (one scipy call)."""
+    if mu <= 0:
+        return np.zeros_like(q)
+    from scipy.stats import poisson
+
+    return poisson.ppf(q, mu)
+
+
+def _mixture(steady: dict, steady_x: np.ndarray, wave: np.ndarray, w: float, qs: tuple) -> dict:
+    """Mean and quantiles of a latency when a share w of requests has the first wave's values
+    (equally likely) and the rest the steady state's (its quantiles `steady_x` at _MIX_Q): the
+    mixture CDF (1 − w)·F_ss + w·F_wave, inverted on the union of both supports."""
+    ss_x = np.maximum.accumulate(np.asarray(steady_x, dtype=float))
+    wave = np.sort(wave)
+    xs = np.unique(np.concatenate([ss_x, wave]))
+    cdf = (1 - w) * np.interp(xs, ss_x, _MIX_Q, left=0.0, right=1.0) + w * np.searchsorted(wave, xs, "right") / len(wave)
+    out = {"mean": (1 - w) * steady["mean"] + w * float(wave.mean())}
+    for q in qs:
+        out[q] = float(xs[min(int(np.searchsorted(cdf, q)), len(xs) - 1)])
+    return out
+
+
+def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES, prompts: float | None = None) -> LoadStats:
     """C clients, each sending its next request when the last completes (a benchmark's
     --max-concurrency C at request rate inf), at most `cap` sequences in flight: n = min(C, cap)
-    decode together, the rest wait for a slot; the completion rate solves λ = C / E2E(λ) (Little)."""
+    decode together, the rest wait for a slot; the completion rate solves λ = C / E2E(λ) (Little).
+
+    A benchmark of N requests (`prompts`) starts with its first m = min(C, b) at once: the k-th of
+    them waits for k prefills, TTFT_k = T_prefill(k prompts), k = 1..m. That wave is a share
+    min(1, C/N) of the requests, mixed with the steady state (`_mixture`): it is the TTFT tail of a
+    short benchmark (InferenceX sends N = 10·C)."""
     clients = float(clients)
     n = min(clients, float(cap))
     queued = max(clients - n, 0.0)
@@ -300,6 +362,12 @@ def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES) -
         if abs(new - lam) < 1e-10 * lam:
             break
         lam = 0.5 * lam + 0.5 * new
+    if prompts and stats is not None and stats.ok:
+        m = max(1, int(round(n)))
+        wave = (perf.prefill_of(np.arange(1, m + 1)), min(1.0, clients / prompts))
+        slot = queued / stats.arrival_rps if queued else 0.0
+        stats = _stats(perf, "closed", stats.arrival_rps, n, cap, slot, lambda q, s=slot: s, queued, qs,
+                       1 - 1 / max(n, 1.0), wave)
     return stats
 
 
@@ -309,7 +377,8 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
     as `serve`)."""
     lam_max = capacity(perf, cap)
     if lam >= lam_max:
-        return _unbounded("poisson", "throughput", lam, cap, lam / lam_max, qs)
+        # the queue grows without bound; the deployment completes requests at its capacity
+        return _unbounded("poisson", "throughput", lam_max, cap, lam / lam_max, qs)
     n, _, wq, pw = _open_loop(perf, lam, cap)
     if not math.isfinite(wq):  # the slots saturate before the engine does
         return _unbounded("poisson", "slots", lam, n, lam / lam_max, qs)
@@ -331,10 +400,11 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     p_q = max(1.0, float(round(prompt.quantile(percentile))))
     pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q]), 1.0, 0.0, float(tp), float(pp), 1.0)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
+    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[-1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
-                       overhead)
+                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1))
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

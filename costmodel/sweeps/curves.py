@@ -53,7 +53,7 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
         >>> costmodel.serve_curve("llama-3.1-8b", ["h100", "b200"], ["fp8"], concurrency=[1, 8, 64, 256])
     """
     from costmodel.errors import CostModelError
-    from costmodel.serving import serve_load
+    from costmodel.serving import serve_loads
 
     if (concurrency is None) == (request_rate is None):
         raise CostModelError("serve-curve needs --concurrency C1,C2,... or --request-rate R1,R2,...")
@@ -62,13 +62,10 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
     out = Curves()
     for h in hw:
         for f in fmt:
-            rows = []
             try:
-                for x in points:
-                    d = serve_load(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
-                                   tp=tp, engine=engine, **{key: x})
-                    if d["stable"]:
-                        rows.append((x, d))
+                got = serve_loads(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
+                                  tp=tp, engine=engine, **{key: points})
+                rows = [(x, d) for x, d in zip(points, got) if d["stable"]]
             except CostModelError as exc:
                 out.dropped.append({"hardware": h, "format": f, "reason": str(exc)})
                 continue

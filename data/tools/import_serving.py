@@ -1,5 +1,5 @@
-"""Append the gathered serving rows (incoming/serving/rows.csv) that costmodel can score to
-data/measurements.csv. Idempotent: rows whose id is already shipped are skipped.
+"""Append the gathered serving rows (incoming/serving/rows.csv, or --from FOLDER's rows.csv) that
+costmodel can score to data/measurements.csv. Idempotent: rows whose id is already shipped are skipped.
 
 A row is kept when its model (or an alias) and device are in the catalogue, its engine is known,
 its expert- and data-parallel degrees are 1, and its lengths are known:
@@ -12,6 +12,7 @@ TPOT are mostly queueing.
 
     python data/tools/import_serving.py            # append and report counts
     python data/tools/import_serving.py --dry-run  # report only
+    python data/tools/import_serving.py --from incoming/serving_poisson  # rows that state length_dist
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "incoming" / "serving" / "rows.csv"
 DST = ROOT / "data" / "measurements.csv"
+SOURCES = {"inferencex_api_fixture_2026_06", "gpustack_perf_lab", "sgl_cookbook"}  # incoming/serving's
 THROUGHPUTS = ("request_throughput_per_s", "throughput_tokens_per_s", "total_throughput_tokens_per_s",
                "throughput_tokens_per_s_per_gpu", "total_throughput_tokens_per_s_per_gpu")
 
@@ -37,6 +39,19 @@ def _means(notes: str) -> tuple[float, float] | None:
         return None
     k = int(n.group(1))
     return int(t.group(1)) / k, int(t.group(2)) / k
+
+
+def num_prompts(load: str, batch: str, notes: str) -> str:
+    """The benchmark's total requests of a closed-loop row, from its notes ('' when not stated):
+    InferenceX sends 10 x the concurrency ('num_prompts=10x conc'), the SGLang cookbook and
+    GPUStack state theirs ('num prompts N', 'N prompts')."""
+    if load != "closed":
+        return ""
+    if "num_prompts=10x conc" in notes and batch.isdigit():
+        return str(10 * int(batch))
+    m = (re.search(r"num prompts (\d+)", notes) or re.search(r"(\d+) prompts", notes)
+         or re.search(r"num-prompts (\d+)", notes))
+    return m.group(1) if m else ""
 
 
 def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Counter]:
@@ -72,7 +87,11 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
         if r["load"] == "offline" and r["metric"] not in THROUGHPUTS:
             why["offline latency (queueing, not modelled)"] += 1
             continue
-        if r["source"] == "inferencex_api_fixture_2026_06":
+        if r.get("length_dist"):  # the gatherer stated it (serving_poisson): lengths as given
+            out["length_dist"] = r["length_dist"]
+            for col in ("prompt_tokens", "output_tokens"):  # means as token counts
+                out[col] = str(max(1, round(float(r[col])))) if r[col] else ""
+        elif r["source"] == "inferencex_api_fixture_2026_06":
             out["length_dist"] = "uniform:0.8"
             if r["framework"] == "trt-llm":  # InferenceX's trtllm-serve config: stream_interval: 10
                 out["stream_interval"] = "10"
@@ -90,7 +109,11 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
             if not n:
                 why["offline without its number of prompts"] += 1
                 continue
-            out["batch"], out["load"] = n.group(1), "offline"
+            out["batch"], out["load"], out["request_rate"] = n.group(1), "offline", ""  # rate inf
+        out["num_prompts"] = num_prompts(out["load"], out["batch"], out["notes"])
+        steps = re.search(r"--num-scheduler-steps (\d+)", out["notes"])
+        if steps:  # vLLM multi-step scheduling returns tokens to the client every N steps
+            out["stream_interval"] = steps.group(1)
         kept.append(out)
     return kept, why
 
@@ -98,11 +121,28 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--from", dest="folder", default=str(SRC.parent), help="a folder of incoming/ with rows.csv")
     a = ap.parse_args(argv)
+    src = Path(a.folder) / "rows.csv"
     with DST.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        header, shipped = reader.fieldnames, {r["id"] for r in reader}
-    with SRC.open(newline="") as fh:
+        header, old = reader.fieldnames, list(reader)
+    shipped = {r["id"] for r in old}
+    if "num_prompts" not in header:
+        header = header + ["num_prompts"]
+    filled = 0
+    for r in old:  # closed-loop rows shipped before the column existed
+        if not r.get("num_prompts") and r["source"] in SOURCES:
+            r["num_prompts"] = num_prompts(r.get("load", ""), r["batch"], r["notes"])
+            filled += bool(r["num_prompts"])
+    print(f"num_prompts filled on {filled} shipped rows")
+    if not a.dry_run and filled:
+        with DST.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
+            w.writeheader()
+            for r in old:
+                w.writerow({k: r.get(k) or "" for k in header})
+    with src.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     kept, why = select(rows, shipped)
     print(f"{len(kept)} rows to add of {len(rows)} gathered")

@@ -14,7 +14,8 @@ from costmodel.calibration.predict import predict, prepare
 def synthetic_rows(theta_fn, noise=0.02, seed=0):
     """Shipped row configurations with values predicted under known parameters (+ noise)."""
     rows = [r for r in read_measurements(shipped_measurements())
-            if r.hardware in ("h100-sxm", "a100-sxm-80gb", "m1-max-32c", "m2-ultra-76c", "rtx-4090", "h200-sxm")]
+            if r.hardware in ("h100-sxm", "a100-sxm-80gb", "m1-max-32c", "m2-ultra-76c", "rtx-4090", "h200-sxm")
+            and not r.is_memory and (r.load_mode == "static" or (r.load_mode == "offline" and r.batch < 0))]
     rs = prepare(rows)
     lay = C.build_layout(rs, min_device_rows=10**9)
     theta = theta_fn(lay)
@@ -103,12 +104,21 @@ def test_calibrate_writes_provenance(tmp_path):
     assert all(v["source"] == "fit" for v in doc["engines"]["llama.cpp"]["global"].values())
 
 
-def test_closed_loop_tpot_calibrates_only_engines_without_static_rows():
+def test_closed_loop_tpot_calibrates_only_engines_whose_static_rows_are_fewer():
+    from dataclasses import replace
+
     from costmodel.calibration.run import _decode_from_serving
 
-    served = [r for r in read_measurements(shipped_measurements()) if r.load_mode == "closed"]
-    rows = _decode_from_serving(served, {"trt-llm", "llama.cpp"})
+    shipped = read_measurements(shipped_measurements())
+    served = [r for r in shipped if r.load_mode == "closed"]
+    static = [r for r in shipped if not r.is_memory and r.load_mode == "static"]
+    rows = _decode_from_serving(served, static)
+    # TensorRT-LLM: 120 static rows against 20 closed-loop TPOT rows; SGLang: 4 static against 120
     assert rows and {r.framework for r in rows} == {"sglang", "vllm"}
+    assert len([r for r in rows if r.framework == "sglang"]) == sum(
+        r.framework == "sglang" and r.metric == "tpot_ms" for r in served)
+    many = [replace(static[0], id=f"x{i}", framework="sglang") for i in range(200)]
+    assert {r.framework for r in _decode_from_serving(served, static + many)} == {"vllm"}
     assert all(r.load_mode == "static" and r.metric == "tpot_ms" for r in rows)
     # uniform:0.8 lengths of nominal 1024 decode at their mean, 0.9 x 1024
     inferencex = [r for r in rows if r.length_dist == "uniform:0.8" and r.output_tokens]

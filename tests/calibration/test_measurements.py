@@ -7,13 +7,17 @@ HEADER = "id,source,hardware,devices,tp,model,format,kv_format,framework,batch,p
 
 def test_shipped_set_reads_with_sources():
     rows = read_measurements(shipped_measurements())
-    perf = [r for r in rows if not r.is_memory and (r.load_mode == "static" or r.batch < 0)]
-    assert len(perf) == 289  # the corrected published set (../shared/data/measurements.csv)
-    assert sum(r.is_memory for r in rows) == 66  # engine start-up memory lines
-    assert sum(r.load_mode == "closed" for r in rows) == 2090  # serving benchmark rows
-    assert sum(r.load_mode == "offline" and r.batch > 0 for r in rows) == 336  # N requests at once
+    perf = [r for r in rows if not r.is_memory and (r.load_mode == "static" or (r.load_mode == "offline" and r.batch < 0))]
+    # the corrected published set (../shared/data/measurements.csv) and 5 engine rows (import_engines.py)
+    assert len(perf) == 289 + 5
+    assert sum(r.is_memory for r in rows) == 66 + 3  # engine start-up memory lines, Jetson Thor weights
+    assert sum(r.load_mode == "closed" for r in rows) == 2146  # closed-loop serving benchmark rows
+    assert sum(r.load_mode == "poisson" for r in rows) == 213  # open-loop (request rate) rows
+    assert sum(r.load_mode == "offline" and r.batch > 0 for r in rows) == 425  # N requests at once
     assert all(r.source for r in rows)
-    assert sum(r.batch < 0 for r in rows) == 73  # batch = max rows
+    assert sum(r.load_mode == "offline" and r.batch < 0 for r in rows) == 73  # batch = max rows
+    # every closed-loop row whose source states its total requests carries them (the first wave)
+    assert sum(r.num_prompts is not None for r in rows if r.load_mode == "closed") == 2090
 
 
 @pytest.mark.parametrize("body,needle", [

@@ -1,0 +1,82 @@
+"""Sweeps under load: the cartesian product of models, devices, formats, engines, tensor-parallel
+degrees and lengths, each served at a list of concurrencies (closed loop) or request rates
+(Poisson) by the one load model of `estimate --concurrency/--request-rate` (costmodel/serving.py).
+
+The replica of each configuration is evaluated once by the array engine (its prefill and its
+decode step over a grid of batches); each load then costs only the queueing model's scalar
+arithmetic. That replica evaluation (about 80 ms) bounds the rate: about a dozen configurations a
+second on one core (`benchmarks/bench_sweep.py`), against millions for the static sweep.
+
+    >>> rows = costmodel.sweeps.loads.load_sweep(["llama-3.1-8b"], ["h100", "l40s"], ["fp8"],
+    ...                                          concurrency=[1, 16, 64, 256])
+"""
+from __future__ import annotations
+
+import itertools
+
+COLUMNS = ("model", "hardware", "format", "engine", "tp", "prompt", "gen", "load", "concurrency", "request_rate",
+           "stable", "ttft_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s",
+           "tpot_p99_s", "itl_s", "itl_p99_s", "e2e_latency_s", "e2e_latency_p99_s", "request_throughput_per_s",
+           "throughput_tokens_per_s", "total_throughput_tokens_per_s", "usd_per_million_tokens",
+           "running_per_replica", "queued_per_replica", "utilization", "reason")
+
+
+class LoadSweep(list):
+    """Rows (dicts with COLUMNS), with `dropped`: configurations that cannot serve and why."""
+
+    dropped: list
+
+    def __init__(self, rows=(), dropped=()):
+        super().__init__(rows)
+        self.dropped = list(dropped)
+
+
+def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(128,), concurrency=None,
+               request_rate=None, max_concurrency: float | None = None, prompt_dist: str | None = None,
+               gen_dist: str | None = None, num_prompts: int | None = None) -> LoadSweep:
+    """Every configuration at every load; a configuration that cannot run (does not fit, tp does not
+    divide the heads, unknown id) is in `.dropped` with the reason, a load over capacity is a row with
+    `stable` False and unbounded (inf) latencies."""
+    from costmodel.errors import CostModelError, WorkloadError
+    from costmodel.serving import serve_loads
+
+    if (concurrency is None) == (request_rate is None):
+        raise WorkloadError("a load sweep needs --concurrency C1,C2,... or --request-rate R1,R2,... (not both)")
+    key = "concurrency" if concurrency is not None else "request_rate"
+    loads = [float(x) for x in (concurrency if concurrency is not None else request_rate)]
+    out = LoadSweep()
+    for m, h, f, e, t, p, g in itertools.product(models, hw, fmt, engine, tp, prompt, gen):
+        try:
+            got = serve_loads(m, h, f, **{key: loads}, max_concurrency=max_concurrency, prompt=int(p), gen=int(g),
+                              prompt_dist=prompt_dist, gen_dist=gen_dist, tp=int(t), engine=e,
+                              num_prompts=num_prompts)
+        except WorkloadError as exc:
+            if "expected" in str(exc) or "applies to" in str(exc):
+                raise  # a bad option, not a configuration that cannot serve
+            out.dropped.append({"model": m, "hardware": h, "format": f, "engine": e, "tp": t, "reason": str(exc)})
+            continue
+        except CostModelError as exc:
+            out.dropped.append({"model": m, "hardware": h, "format": f, "engine": e, "tp": t, "reason": str(exc)})
+            continue
+        for d in got:
+            row = {c: d.get(c) for c in COLUMNS}
+            row.update(tp=int(t), prompt=int(p), gen=int(g), reason=d.get("note", ""))
+            out.append(row)
+    return out
+
+
+def write_csv(path: str, rows: LoadSweep) -> None:
+    """The rows as CSV (atomic: an interrupted write leaves no half-written file)."""
+    from costmodel.errors import CostModelError
+    from costmodel.spec.files import atomic_output, csv_cell
+
+    if not str(path).endswith(".csv"):
+        raise CostModelError(f"--out {path}: a load sweep writes .csv")
+    with atomic_output(str(path)) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(",".join(COLUMNS) + "\n")
+            for r in rows:
+                cells = ["" if r[c] is None else (repr(float(r[c])) if isinstance(r[c], float) else
+                                                  str(r[c]) if isinstance(r[c], (int, bool)) else csv_cell(r[c]))
+                         for c in COLUMNS]
+                fh.write(",".join(cells) + "\n")

@@ -118,6 +118,16 @@ class ReplicaPerf:
     max_batch: int  # the most sequences that fit memory (and the engine's limit)
     request_overhead: float = 0.0  # the engine's per-request time outside the model (API, tokenizer, scheduler)
     t_prefill_batch: np.ndarray | None = None  # prefill of b mean prompts at once, b on `batches`
+    prefill_quantiles: tuple = ()  # ((q, prefill of one prompt at the q-quantile length), ...), q ascending
+
+    def prefill_at(self, q):
+        """Prefill of one prompt at the q-quantile of the prompt length (q <= 0.5: the mean prompt's;
+        interpolated between the evaluated quantiles, else the planning percentile's)."""
+        q = np.asarray(q, dtype=float)
+        if not self.prefill_quantiles:
+            return np.where(q <= 0.5, self.t_prefill, self.t_prefill_q)
+        qs, ts = zip(*self.prefill_quantiles)
+        return np.where(q <= 0.5, self.t_prefill, np.interp(q, qs, ts))
 
     def step(self, n: float) -> float:
         return float(np.interp(max(n, 1.0), self.batches, self.t_step))
@@ -279,7 +289,7 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     e2e = {"mean": ttft["mean"] + steps * tpot}
 
     def ttft_q(q: float) -> float:
-        t_pq = perf.t_prefill if q <= 0.5 else perf.t_prefill_q
+        t_pq = float(perf.prefill_at(q))
         return slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + t_pq + perf.request_overhead
 
     def tpot_q(q: float) -> float:
@@ -294,7 +304,7 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
         first, share_first = wave
         grid = _MIX_Q  # the steady state's quantile functions on a grid, vectorized
         ttft_grid = (np.array([slot_wait_q(q) for q in grid]) + residual + _wait_quantiles(wp, pwp, grid)
-                     + np.where(grid <= 0.5, perf.t_prefill, perf.t_prefill_q) + perf.request_overhead)
+                     + perf.prefill_at(grid) + perf.request_overhead)
         tpot_grid = t_d + (_poisson_ppfs(grid, mu) * perf.t_prefill / steps if steps else 0.0)
         ttft = _mixture(ttft, ttft_grid, first + perf.request_overhead, share_first, qs)
         e2e = _mixture(e2e, ttft_grid + steps * tpot_grid, first + perf.request_overhead + steps * tpot,
@@ -398,13 +408,17 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
     steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0)
     p_q = max(1.0, float(round(prompt.quantile(percentile))))
-    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q]), 1.0, 0.0, float(tp), float(pp), 1.0)
+    # the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999), and the planning one
+    q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
+    p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
+    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
     wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
-    return ReplicaPerf(float(t_pre[0]), float(t_pre[-1]), prompt.cv2, grid,
+    return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
-                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1))
+                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1),
+                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

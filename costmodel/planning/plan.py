@@ -20,7 +20,7 @@ import yaml
 
 from costmodel.spec.catalog import builtin_root
 from costmodel.errors import CostModelError
-from costmodel.engine.serving import Dist, capacity, serve
+from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
 from costmodel.serving import replica_perf as _replica_perf
 
@@ -153,6 +153,23 @@ def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[fl
                                   "hosting_usd_per_hour": host}
 
 
+@dataclass(frozen=True)
+class _Served:
+    ok: bool
+    ttft_q: float
+    ttft_mean: float
+    tpot: float
+    decoding: float
+    utilization: float
+
+
+def _load(perf, lam: float, cap: int, q: float) -> _Served:
+    """One replica at λ with at most `cap` in flight: the Poisson load of `estimate --request-rate`
+    (engine.serving.poisson), so that a plan and an estimate of its deployment agree."""
+    s = poisson(perf, lam, cap, (q,))
+    return _Served(s.ok, s.ttft[q], s.ttft["mean"], s.tpot["mean"], s.running, s.utilization)
+
+
 def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     """Deployments that meet the SLOs (cheapest first) and rejected candidates with reasons.
 
@@ -182,7 +199,8 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     rejected.append({"candidate": label, "reason": why})
                     continue
                 perf, est = got
-                best["ttft"] = min(best["ttft"], perf.t_prefill_q)
+                floor_ttft = perf.t_prefill_q + perf.request_overhead
+                best["ttft"] = min(best["ttft"], floor_ttft)
                 best["tpot"] = min(best["tpot"], float(perf.t_step[0]))
                 reasons = []
                 found = None
@@ -190,13 +208,13 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     lam_max = capacity(perf, cap)
                     r = max(1, math.ceil(req.qps / lam_max * (1 + 1e-9)))
                     while r <= max_replicas:
-                        load = serve(perf, req.qps / r, cap, q)
+                        load = _load(perf, req.qps / r, cap, q)
                         ok_ttft = load.ttft_q <= req.slo_ttft
                         ok_tpot = req.slo_tpot is None or load.tpot <= req.slo_tpot
                         if load.ok and ok_ttft and ok_tpot:
                             break
                         # latency floors that more replicas cannot fix
-                        if perf.t_prefill_q > req.slo_ttft or (req.slo_tpot is not None and float(perf.t_step[0]) > req.slo_tpot):
+                        if floor_ttft > req.slo_ttft or (req.slo_tpot is not None and float(perf.t_step[0]) > req.slo_tpot):
                             r = max_replicas + 1
                             break
                         r = r + max(1, r // 8)
@@ -223,9 +241,9 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                 else:
                     if reasons:
                         why = reasons[0]
-                    elif perf.t_prefill_q > req.slo_ttft:
-                        why = (f"TTFT: the prefill alone takes {perf.t_prefill_q:.3g} s at the P{int(q * 100)} prompt "
-                               f"(SLO {req.slo_ttft:g} s)")
+                    elif floor_ttft > req.slo_ttft:
+                        why = (f"TTFT: the prefill alone takes {floor_ttft:.3g} s at the P{int(q * 100)} prompt "
+                               f"(request overhead included; SLO {req.slo_ttft:g} s)")
                     elif req.slo_tpot is not None and float(perf.t_step[0]) > req.slo_tpot:
                         why = f"TPOT: a decode step takes {float(perf.t_step[0]):.3g} s even at batch 1 (SLO {req.slo_tpot:g} s)"
                     else:

@@ -119,3 +119,21 @@ def test_validate_counts_loaded_rows_in_its_coverage(tmp_path):
     f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,sglang,16,1000,500,0,tpot_ms,12,,closed,,fixed,0\n")
     with pytest.raises(Exception, match="num_prompts"):
         validate([str(f)])
+
+
+def test_each_ttft_percentile_uses_its_own_prompt_length_quantile():
+    """At a light load (no waits), TTFT P90 − P50 is the prefill of the P90 prompt minus the mean
+    prompt's, and P99 uses the P99 prompt (lognormal lengths)."""
+    from costmodel.engine.serving import parse_dist
+    from costmodel.estimate import estimate
+
+    d = serve_load("llama-3.1-8b", "h100", "bf16", request_rate=0.01, prompt=2000, gen=100,
+                   prompt_dist="lognormal:2000,0.8", engine="vllm")
+    dist = parse_dist("lognormal:2000,0.8", 2000, "prompt")
+
+    def prefill(tokens):
+        return estimate("llama-3.1-8b", "h100", "bf16", batch=1, prompt=max(1, round(tokens)), gen=1,
+                        engine="vllm").metric("ttft_s")
+
+    assert d["ttft_p90_s"] - d["ttft_p50_s"] == pytest.approx(prefill(dist.quantile(0.9)) - prefill(2000), rel=1e-6)
+    assert d["ttft_p99_s"] - d["ttft_p50_s"] == pytest.approx(prefill(dist.quantile(0.99)) - prefill(2000), rel=1e-6)

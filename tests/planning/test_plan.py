@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from costmodel.planning.plan import Dist, PlanError, Request, plan, replica_perf
-from costmodel.engine.serving import (ReplicaPerf, capacity, md1_wait, mgc_wait, mm1_wait, serve,
-                               simulate_single_server)
+from costmodel.engine.serving import (ReplicaPerf, capacity, md1_wait, mgc_wait, mm1_wait, poisson, serve,
+                                      simulate_single_server)
 
 
 def request(**kw):
@@ -27,13 +27,26 @@ def test_every_deployment_meets_its_slos_under_the_engine(result):
     assert result["deployments"]
     for d in result["deployments"]:
         (perf, _), _ = replica_perf(req.model, d["hardware"], d["format"], d["tp"], req)
-        load = serve(perf, req.qps / d["replicas"], d["batch_cap"], req.percentile)
-        assert load.ok and load.ttft_q <= req.slo_ttft and load.tpot <= req.slo_tpot
+        load = poisson(perf, req.qps / d["replicas"], d["batch_cap"], (req.percentile,))
+        assert load.ok and load.ttft[req.percentile] <= req.slo_ttft and load.tpot["mean"] <= req.slo_tpot
         assert req.qps / d["replicas"] < capacity(perf, d["batch_cap"])
         assert d["devices"] == d["tp"] * d["replicas"]
         assert d["usd_per_month"] == pytest.approx(d["usd_per_hour"] * 730)
     costs = [d["usd_per_hour"] for d in result["deployments"]]
     assert costs == sorted(costs)
+
+
+def test_plan_agrees_with_estimate_request_rate_for_its_deployment(result):
+    """plan and `estimate --request-rate` are one model: the chosen deployment's P90 TTFT and TPOT
+    are what serve_load gives for it at the same traffic (replicas share it evenly)."""
+    from costmodel.serving import serve_load
+
+    d = result["deployments"][0]
+    got = serve_load("llama-3.1-8b", d["hardware"], d["format"], request_rate=20.0, prompt=1000, gen=300, tp=d["tp"],
+                     devices=d["devices"], concurrency=d["batch_cap"] * d["replicas"])
+    assert got["ttft_p90_s"] == pytest.approx(d["ttft_s"], rel=1e-9)
+    assert got["tpot_s"] == pytest.approx(d["tpot_s"], rel=1e-9)
+    assert got["ttft_s"] == pytest.approx(d["ttft_mean_s"], rel=1e-9)
 
 
 def test_cost_is_non_decreasing_in_qps():

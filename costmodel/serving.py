@@ -44,13 +44,15 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
                request_rate: float | None = None, prompt: int = 512, gen: int = 128, prompt_dist: str | None = None,
                gen_dist: str | None = None, tp: int = 1, pp: int = 1, devices: int | None = None,
                engine: str = "auto", kv_fmt: str | None = None, percentiles: tuple = QUANTILES,
-               stream_interval: int | None = None, num_prompts: int | None = None, **memory_flags) -> dict:
+               stream_interval: int | None = None, num_prompts: int | None = None, simulate: bool = False,
+               **memory_flags) -> dict:
     """TTFT, TPOT, ITL and E2E (mean and percentiles), request and token throughput of a deployment
     under a closed loop of `concurrency` clients or Poisson arrivals at `request_rate` (with
     `concurrency` as its max concurrency). Replicas (devices / (tp·pp)) share the load evenly.
     `stream_interval` is the server's tokens per streamed chunk (default: the engine's, 1).
     `num_prompts` (closed loop): the benchmark's total requests, whose first `concurrency` start
-    together (engine.serving.closed); default: the steady state only.
+    together (engine.serving.closed); default: the steady state only. `simulate`: the scheduler
+    simulation's figures instead of the analytical ones (README, Serving: which is better where).
 
         >>> costmodel.serve_load("llama-3.1-8b", "h100", "fp8", concurrency=64, prompt=1000, gen=1000)["ttft_p99_s"]
     """
@@ -60,7 +62,8 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
     return serve_loads(model, hw, fmt, **{key: values}, max_concurrency=concurrency if request_rate is not None
                        else None, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist, tp=tp, pp=pp,
                        devices=devices, engine=engine, kv_fmt=kv_fmt, percentiles=percentiles,
-                       stream_interval=stream_interval, num_prompts=num_prompts, **memory_flags)[0]
+                       stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
+                       **memory_flags)[0]
 
 
 def _check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
@@ -86,10 +89,12 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                 prompt_dist: str | None = None, gen_dist: str | None = None, tp: int = 1, pp: int = 1,
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
-                **memory_flags) -> list[dict]:
+                simulate: bool = False, seed: int = 0, **memory_flags) -> list[dict]:
     """`serve_load` at each of a list of concurrencies (closed loop) or request rates (Poisson, at
     most `max_concurrency` in flight), from one evaluation of the replica (its prefill and decode
-    steps): the loads cost only the queueing model's arithmetic."""
+    steps): the loads cost only the queueing model's arithmetic. With `simulate`, the latencies
+    and rates come from the event-driven scheduler simulation (engine/simulate.py) on the same
+    step costs instead (about 10 ms a load)."""
     if (concurrency is None) == (request_rate is None):
         raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
     loads = list(concurrency if concurrency is not None else request_rate)
@@ -109,19 +114,23 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
             cap = perf.max_batch
             stats = closed(perf, x / replicas, cap, percentiles,
                            prompts=num_prompts / replicas if num_prompts else None)
-            d = _result(stats, "closed", one, perf, p, g, replicas, cap, x, None, percentiles, k)
+            sim = _simulated(perf, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,
+                             prompts=num_prompts / replicas if num_prompts else None) if simulate and stats.ok else None
+            d = _result(stats, "closed", one, perf, p, g, replicas, cap, x, None, percentiles, k, sim)
         else:
             cap = (perf.max_batch if max_concurrency is None
                    else max(1, min(perf.max_batch, int(max_concurrency // replicas) or 1)))
             stats = poisson(perf, x / replicas, cap, percentiles)
-            d = _result(stats, "poisson", one, perf, p, g, replicas, cap, max_concurrency, x, percentiles, k)
+            sim = _simulated(perf, p, g, one, replicas, percentiles, k, seed, rate=x / replicas,
+                             cap=cap) if simulate and stats.ok else None
+            d = _result(stats, "poisson", one, perf, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim)
         d["num_prompts"] = num_prompts
         out.append(d)
     return out
 
 
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,
-            stream_interval: float = 1.0) -> dict:
+            stream_interval: float = 1.0, simulated: dict | None = None) -> dict:
     out = {"load": mode, "model": one.model.id, "hardware": one.hardware.id, "format": one.format.id,
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
            "calibration_case": one.calibration_case,
@@ -130,6 +139,9 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,
            "max_batch": perf.max_batch, "utilization": s.utilization, "stream_interval": stream_interval}
     out.update(load_metrics(s, replicas, p, g, qs, stream_interval))
+    out["simulated"] = simulated is not None
+    if simulated is not None:
+        out.update(simulated)
     # $/Mtok under this load: the deployment's devices for the hour over the output tokens it completes
     price = one.hardware.price_per_hour
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
@@ -140,6 +152,34 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"
     return out
+
+
+def _simulated(perf, p: Dist, g: Dist, one, replicas: int, qs: tuple, k: float, seed: int, clients=None, prompts=None,
+               rate=None, cap=None) -> dict:
+    """The metrics of one replica's scheduler simulation, summed over replicas. A closed loop of
+    a benchmark (`prompts`) runs its N requests from the first wave on; without it, 20·C requests
+    run and the first C (the wave) are left out, leaving the steady state. Poisson: max(1,000,
+    60 s of arrivals) requests."""
+    from costmodel.engine.simulate import simulate, summarize
+
+    budget = float(one.efficiency.prefill_chunk_tokens)
+    if rate is None:
+        c = max(1, int(round(clients)))
+        n = max(int(round(prompts)), c) if prompts else 20 * c
+        sim = simulate(perf, p, g, clients=c, requests=n, budget=budget, seed=seed)
+        if not prompts:  # the steady state: drop the first wave
+            for key in ("ttft", "e2e"):
+                sim[key] = sim[key][c:] if len(sim[key]) > c else sim[key]
+    else:
+        n = max(1000, int(60 * rate))
+        sim = simulate(perf, p, g, rate=rate, requests=n, cap=cap, budget=budget, seed=seed)
+    m = summarize(sim, qs)
+    for key in [x for x in m if x.startswith("itl")]:  # streaming every k tokens
+        m[key] += (k - 1) * m["tpot_s"]
+    m["request_throughput_per_s"] *= replicas
+    m["throughput_tokens_per_s"] *= replicas
+    m["total_throughput_tokens_per_s"] = m["request_throughput_per_s"] * (p.mean + g.mean)
+    return m
 
 
 def _intervals(out: dict, engine: str, family: str, rates: bool = True) -> dict:

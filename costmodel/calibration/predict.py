@@ -185,10 +185,27 @@ def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
                     w["batch"])
 
 
+def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
+    """(ReplicaPerf, prompt Dist, gen Dist, replicas) of loaded row i, or None when its lengths are
+    not understood."""
+    from costmodel.engine.serving import parse_dist, perf_from_columns
+
+    r = rs.rows[i]
+    w = rs.work
+    cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
+    try:
+        p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
+        g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
+    except CostModelError:
+        return None
+    tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
+    return perf_from_columns(*cols, tp, pp, p, g), p, g, replicas
+
+
 def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:
     """Rows measured under a closed or Poisson load: the serving model (engine/serving.py) on each
     configuration's columns, computed once per distinct configuration and load."""
-    from costmodel.engine.serving import closed, load_metrics, parse_dist, perf_from_columns, poisson
+    from costmodel.engine.serving import closed, load_metrics, poisson
 
     cache: dict = {}
     w = rs.work
@@ -198,15 +215,12 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
                r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
                r.stream_interval, r.num_prompts)
         if key not in cache:
-            cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
-            try:
-                p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
-                g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
-            except CostModelError:
+            got = loaded_replica(rs, hw, f, i)
+            if got is None:
                 cache[key] = None
                 continue
-            tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
-            perf = perf_from_columns(*cols, tp, pp, p, g)
+            perf, p, g, replicas = got
+            tp, pp = int(w["tp"][i]), int(w["pp"][i])
             if r.load_mode == "closed":
                 stats = closed(perf, r.batch / replicas, perf.max_batch,
                                prompts=r.num_prompts / replicas if r.num_prompts else None)

@@ -65,6 +65,7 @@ MemFraction = typer.Option(None, "--mem-fraction", help="The engine's memory fra
 MaxModelLen = typer.Option(None, "--max-model-len", help="The engine's --max-model-len: the KV pool must hold one sequence this long; sets 'maximum concurrency'.")
 StreamInterval = typer.Option(None, "--stream-interval", help="Under load: the server's tokens per streamed chunk (TensorRT-LLM/vLLM stream_interval; default 1). ITL becomes the time of that many decode steps.")
 NumPrompts = typer.Option(None, "--num-prompts", help="With --concurrency: the benchmark's total requests (its --num-prompts). Its first C start together; their prefill queue is the TTFT tail of a short benchmark. Default: the steady state only.")
+Simulate = typer.Option(False, "--simulate", help="Under load: latencies from an event-driven simulation of the scheduler (chunked prefill, FCFS) instead of the analytical model; better for TTFT means and tails of short benchmarks, about 10 ms.")
 KvBlock = typer.Option(None, "--kv-block-size", help="KV block/page size in tokens (vLLM 16, TensorRT-LLM 32, SGLang 1, llama.cpp 256); sequences round up to it.")
 Concurrency = typer.Option(None, "--concurrency", help="Serve a closed loop of C clients (a benchmark's --max-concurrency C); with --request-rate, the max concurrency. Reports mean and P50/P90/P99 TTFT, TPOT, ITL, E2E.")
 RequestRate = typer.Option(None, "--request-rate", help="Serve Poisson arrivals at R requests/s (open loop).")
@@ -99,7 +100,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              kv_block_size: Optional[int] = KvBlock, concurrency: Optional[float] = Concurrency,
              request_rate: Optional[float] = RequestRate, prompt_dist: Optional[str] = PromptDist,
              gen_dist: Optional[str] = GenDist, stream_interval: Optional[int] = StreamInterval,
-             num_prompts: Optional[int] = NumPrompts,
+             num_prompts: Optional[int] = NumPrompts, simulate: bool = Simulate,
              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
@@ -110,6 +111,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     if stream_interval is not None and concurrency is None and request_rate is None:
         raise WorkloadError(f"--stream-interval {stream_interval}: applies under load; give --concurrency C or "
                             f"--request-rate R too")
+    if simulate and concurrency is None and request_rate is None:
+        raise WorkloadError("--simulate: applies under load; give --concurrency C or --request-rate R too")
     if num_prompts is not None and (concurrency is None or request_rate is not None):
         raise WorkloadError(f"--num-prompts {num_prompts}: applies to a closed loop; give --concurrency C "
                             f"(without --request-rate)")
@@ -120,7 +123,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
         d = serve_load(model, hw, fmt, concurrency=concurrency, request_rate=request_rate,
                        prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
                        gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt,
-                       stream_interval=stream_interval, num_prompts=num_prompts,
+                       stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
                        **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
                                             ("kv_block_size", kv_block_size)) if v is not None})
         if as_json:

@@ -184,6 +184,8 @@ def serving_table(d: dict):
     caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per replica: "
                f"{num(d['running_per_replica'])} decoding, {num(d['queued_per_replica'])} queued, batch cap "
                f"{d['batch_cap']}, load {num(100 * d['utilization'])}% of capacity")
+    if d.get("simulated"):
+        caption += "\nlatencies and rates from the scheduler simulation (--simulate)"
     if d.get("note"):
         caption += f"\nnote: {d['note']}"
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")

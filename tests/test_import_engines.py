@@ -59,7 +59,7 @@ def test_data_import_filters_and_maps(tool):
 
 
 def test_data_import_unresolved_doubts(tool):
-    amd = _row(source="amd_perf_results_vllm0.9.1", notes="METRIC AMBIGUOUS: ...", metric="total_throughput_tokens_per_s")
+    amd = _row(source="sglang_pr31044_minimax_m27_mi300x", metric="ttft_ms")
     assert tool._doubt("engines_amd", amd)
     thor = _row(hardware="jetson-agx-thor", metric="decode_tokens_per_s")
     assert tool._doubt("engines_local", thor)

@@ -59,11 +59,6 @@ def _doubt(folder: str, r: dict) -> str | None:
         if "PD-disaggregated" in notes:
             return "prefill/decode disaggregated, TP/DP/EP of the decode nodes not stated (engines_nvidia)"
     if folder == "engines_amd":
-        if src.startswith("amd_perf_results_") and "METRIC AMBIGUOUS" in notes:
-            return "AMD page 'Throughput (tokens/s)' total vs output not stated (engines_amd doubt 1)"
-        if src.startswith("amd_perf_results_"):
-            return ("AMD performance page is the successor of the reserved saienduri/vllm-docs README; "
-                    "engines_amd sources.md leaves reserving it to the main agent")
         if src.startswith("sglang_pr"):
             return "unmerged SGLang PR table, mean vs median not stated (engines_amd doubt 3)"
         if src == "vllm_blog_2024_10_serving_amd":

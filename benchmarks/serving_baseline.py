@@ -48,7 +48,7 @@ def main() -> None:
     for key in order:
         e = np.array(loaded[key])
         b = np.array(base.get(key, [])) if not key.startswith(("load:poisson", "poisson:")) else []
-        lo = loso.get(key.replace("load:", "load:") if not key.count(":") or key.startswith("load:") else key)
+        lo = loso.get(key)
         lo_txt = f"{100 * lo['median_ape']:5.1f}% / {100 * lo['p90_ape']:5.1f}%" if lo else "-"
         print(f"{key:46s} {len(e):5d} {fmt(e):>17s} {lo_txt:>21s} {fmt(b):>18s}")
 

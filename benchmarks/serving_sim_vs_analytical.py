@@ -15,8 +15,8 @@ import numpy as np
 
 from costmodel.calibration.measurements import METRICS, read_measurements, shipped_measurements
 from costmodel.calibration.predict import loaded_replica, predict, prepare
-from costmodel.engine.serving import closed, load_metrics, poisson
-from costmodel.engine.simulate import simulate, summarize
+from costmodel.engine.simulate import simulate
+from costmodel.serving import simulated_metrics
 
 
 def main() -> None:
@@ -58,14 +58,7 @@ def main() -> None:
                              budget=float(hw["prefill_chunk_tokens"][i]))
             t_sim += time.perf_counter() - t
             n_sim += 1
-            m = summarize(s)
-            tpot = m["tpot_s"]
-            for key2 in list(m):  # a server streaming every k tokens: ITL = (k - 1)·TPOT + ITL(1)
-                if key2.startswith("itl"):
-                    m[key2] += (k - 1) * tpot
-            for name in ("request_throughput_per_s", "throughput_tokens_per_s"):
-                m[name] *= replicas
-            m["total_throughput_tokens_per_s"] = m["request_throughput_per_s"] * (p.mean + g.mean)
+            m = simulated_metrics(s, replicas, p, g, k)
             devices = r.devices
             m["throughput_tokens_per_s_per_gpu"] = m["throughput_tokens_per_s"] / devices
             m["total_throughput_tokens_per_s_per_gpu"] = m["total_throughput_tokens_per_s"] / devices

@@ -66,7 +66,8 @@ def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | N
                        **memory_flags)[0]
 
 
-def _check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
+def check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
+    """One line naming the option and the value for a load the model cannot take (exit code 2)."""
     if concurrency is not None and not (isinstance(concurrency, (int, float)) and not isinstance(concurrency, bool)
                                         and math.isfinite(concurrency) and concurrency >= 1):
         raise WorkloadError(f"--concurrency {concurrency}: expected a finite number of clients >= 1")
@@ -99,7 +100,7 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
     loads = list(concurrency if concurrency is not None else request_rate)
     for x in loads:
-        _check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
+        check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     replicas = max(1, (devices or tp * pp) // (tp * pp))
@@ -160,7 +161,7 @@ def _simulated(perf, p: Dist, g: Dist, one, replicas: int, qs: tuple, k: float, 
     a benchmark (`prompts`) runs its N requests from the first wave on; without it, 20·C requests
     run and the first C (the wave) are left out, leaving the steady state. Poisson: max(1,000,
     60 s of arrivals) requests."""
-    from costmodel.engine.simulate import simulate, summarize
+    from costmodel.engine.simulate import simulate
 
     budget = float(one.efficiency.prefill_chunk_tokens)
     if rate is None:
@@ -173,9 +174,18 @@ def _simulated(perf, p: Dist, g: Dist, one, replicas: int, qs: tuple, k: float, 
     else:
         n = max(1000, int(60 * rate))
         sim = simulate(perf, p, g, rate=rate, requests=n, cap=cap, budget=budget, seed=seed)
+    return simulated_metrics(sim, replicas, p, g, k, qs)
+
+
+def simulated_metrics(sim: dict, replicas: int, p: Dist, g: Dist, stream_interval: float = 1.0,
+                      qs: tuple = QUANTILES) -> dict:
+    """One replica's simulation (engine/simulate.py) in load_metrics' names, rates summed over
+    `replicas`; a server streaming every k tokens makes ITL = (k − 1)·TPOT + ITL(1)."""
+    from costmodel.engine.simulate import summarize
+
     m = summarize(sim, qs)
-    for key in [x for x in m if x.startswith("itl")]:  # streaming every k tokens
-        m[key] += (k - 1) * m["tpot_s"]
+    for key in [x for x in m if x.startswith("itl")]:
+        m[key] += (stream_interval - 1) * m["tpot_s"]
     m["request_throughput_per_s"] *= replicas
     m["throughput_tokens_per_s"] *= replicas
     m["total_throughput_tokens_per_s"] = m["request_throughput_per_s"] * (p.mean + g.mean)

@@ -266,9 +266,9 @@ def transfer(layout: Layout, theta: np.ndarray, rs: RowSet, device_offsets: bool
     return lay, new
 
 
-def summarize(log_err: np.ndarray, rows, engine_metric: bool = False) -> dict:
+def summarize(log_err: np.ndarray, rows, detailed: bool = False) -> dict:
     """Median / P90 absolute percentage error and bias per metric and per engine ('engine:NAME'),
-    with `engine_metric` also per engine and metric ('NAME:METRIC'), per load mode ('load:MODE') and
+    with `detailed` also per engine and metric ('NAME:METRIC'), per load mode ('load:MODE') and
     per load mode and metric ('MODE:METRIC') (|pred/meas - 1|)."""
     out = {}
     ape = np.abs(np.exp(log_err) - 1)
@@ -277,7 +277,7 @@ def summarize(log_err: np.ndarray, rows, engine_metric: bool = False) -> dict:
     groups = [(m, lambda r, m=m: r.metric == m) for m in metrics]
     if len(engines) > 1:
         groups += [(f"engine:{e}", lambda r, e=e: r.framework == e) for e in engines]
-    if engine_metric:
+    if detailed:
         groups += [(f"{e}:{m}", lambda r, e=e, m=m: r.framework == e and r.metric == m) for e in engines for m in metrics]
         loads = sorted({r.load_mode for r in rows})
         groups += [(f"load:{x}", lambda r, x=x: r.load_mode == x) for x in loads]

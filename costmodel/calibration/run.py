@@ -96,7 +96,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     unc = C.intervals_from(uncal, rs_fit).get("*", {})
     if unc:
         intervals["uncalibrated"] = unc
-    _scored_only_intervals(intervals, bursts, engine, set(rs_fit.engines))
+    _scored_only_intervals(intervals, bursts, engine, set(rs_fit.engines), theta, layout)
     tables = C.tables_from(theta, layout)
     devs = C.device_tables(theta, layout, rs_fit)
     date = C.today()
@@ -117,7 +117,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     served_rs, served_err = _served_errors(served, engine, theta, layout, folds, residuals, overhead)
     served_name = "serving_leave_one_source_out" if folds else "serving_in_sample"
     if len(served_rs):
-        summary[served_name] = C.summarize(served_err, served_rs.rows, engine_metric=True)
+        summary[served_name] = C.summarize(served_err, served_rs.rows, detailed=True)
         for e, fams in C.intervals_from(served_err, served_rs, kind_of=load_kind).items():
             for f, kinds in fams.items():
                 intervals.setdefault(e, {}).setdefault(f, {}).update(kinds)
@@ -200,18 +200,21 @@ def _decode_from_serving(served, static_rows) -> list:
     return out
 
 
-def _scored_only_intervals(intervals: dict, rows, engine, fitted: set) -> None:
+def _scored_only_intervals(intervals: dict, rows, engine, fitted: set, theta, layout) -> None:
     """Intervals from scored-only rows (N requests at once): for an engine with no fitted rows, the
     residuals of its defaults on those rows per metric kind, on top of the uncalibrated bands for
     the kinds those rows do not measure; for a fitted engine, only the kinds its fitted rows do not
     measure. The band widens to the error the engine was measured to have (vLLM's burst
-    throughput: about 2x below the defaults)."""
+    throughput: about 2x below the defaults). Predicted with the parameters just fitted (not the
+    installed calibration), so that re-running calibrate reproduces its own output."""
     from costmodel.calibration.predict import predict
 
     rs = prepare(rows, engine)
     if not len(rs):
         return
-    pred, _ = predict(rs)
+    lay, th = C.transfer(layout, theta, rs, device_offsets=True)
+    hw, f = C.overrides(th, lay, rs)
+    pred, _ = predict(rs, hw_overrides=hw, f_overrides=f)
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.log(pred / np.array([r.value for r in rs.rows]))
     measured = C.intervals_from(err, rs)
@@ -254,24 +257,20 @@ def _served_errors(rows, engine, theta, layout, folds: dict, residuals, overhead
     that left it out (the full fit where none of its rows was fitted), with the request overhead the
     engine's other sources give (where the engine has one fitted). These residuals are the serving
     intervals and the serving leave-one-source-out error."""
-    from costmodel.calibration.predict import engine_of, predict, with_rows
+    from costmodel.calibration.predict import predict, with_rows
 
     rs = prepare(rows, engine)
     err = np.full(len(rs), np.nan)
     if not len(rs):
         return rs, err
-    kept, resid = residuals
     sources = np.array([r.source for r in rs.rows])
     for s in sorted(set(sources)):
         sel = np.where(sources == s)[0]
         sub = with_rows(rs, sel)
         lay, th = C.transfer(*folds.get(s, (layout, theta)), sub, device_offsets=True)
         hw, f = C.overrides(th, lay, sub)
-        over = np.zeros(len(sub))
-        for j, e in enumerate(sub.engines):
-            others = [x for r, x in zip(kept, resid) if r.source != s and (engine or engine_of(r.framework)) == e]
-            if e in overhead and others:
-                over[j] = max(0.0, float(np.median(others)))
+        other = {e: _overhead_without(residuals, engine, s, e) if e in overhead else None for e in set(sub.engines)}
+        over = np.array([other[e] or 0.0 for e in sub.engines])
         pred, _ = predict(sub, hw_overrides={**hw, "request_overhead_s": over}, f_overrides=f)
         with np.errstate(divide="ignore", invalid="ignore"):
             err[sel] = np.log(pred / sub.measured)
@@ -295,6 +294,16 @@ def _request_overheads(residuals, engine) -> dict:
     return fitted
 
 
+def _overhead_without(residuals, engine, source: str, eng: str) -> float | None:
+    """Engine `eng`'s request overhead as the median TTFT residual of its loaded rows from sources
+    other than `source` (>= 0), or None when it has none."""
+    from costmodel.calibration.predict import engine_of
+
+    kept, resid = residuals
+    others = [x for r, x in zip(kept, resid) if r.source != source and (engine or engine_of(r.framework)) == eng]
+    return max(0.0, float(np.median(others))) if others else None
+
+
 def _overhead_loso(residuals, engine) -> dict:
     """|error| of mean TTFT when each source's overhead comes from the engine's other sources."""
     from costmodel.calibration.predict import engine_of
@@ -302,11 +311,10 @@ def _overhead_loso(residuals, engine) -> dict:
     kept, resid = residuals
     errs = []
     for r, x in zip(kept, resid):
-        e = engine or engine_of(r.framework)
-        others = [y for s, y in zip(kept, resid) if s.source != r.source and (engine or engine_of(s.framework)) == e]
-        if others:
+        over = _overhead_without(residuals, engine, r.source, engine or engine_of(r.framework))
+        if over is not None:
             modelled = r.value / 1e3 - x  # model TTFT without the overhead
-            errs.append(abs((modelled + max(0.0, float(np.median(others)))) * 1e3 / r.value - 1))
+            errs.append(abs((modelled + over) * 1e3 / r.value - 1))
     if not errs:
         return {}
     return {"n": len(errs), "median_ape": float(np.median(errs)), "p90_ape": float(np.percentile(errs, 90))}

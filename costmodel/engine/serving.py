@@ -95,13 +95,17 @@ def mgc_wait(lam: float, service: float, c: int, cs2: float) -> tuple[float, flo
     return pw * service / (c - a) * (1 + cs2) / 2, pw
 
 
-def wait_quantile(mean_wait: float, p_wait: float, q: float) -> float:
-    """q-quantile of a wait with P(wait) = p_wait and an exponential tail given waiting."""
-    if mean_wait == 0 or p_wait <= 1 - q:
-        return 0.0
-    if not math.isfinite(mean_wait):
-        return math.inf
-    return mean_wait / p_wait * math.log(p_wait / (1 - q))
+def wait_quantile(mean_wait: float, p_wait: float, q):
+    """q-quantile (q a number or an array) of a wait with P(wait) = p_wait and an exponential tail
+    given waiting: (W/P_wait)·ln(P_wait/(1 − q)) when P_wait > 1 − q, else 0."""
+    qa = np.asarray(q, dtype=float)
+    if mean_wait == 0:
+        out = np.zeros_like(qa)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tail = math.inf if not math.isfinite(mean_wait) else mean_wait / p_wait * np.log(p_wait / (1 - qa))
+        out = np.where(p_wait > 1 - qa, tail, 0.0)
+    return float(out) if out.ndim == 0 else out
 
 
 @dataclass(frozen=True)
@@ -246,13 +250,14 @@ def _unbounded(mode: str, reason: str, lam: float, n: float, util: float, qs: tu
     return LoadStats(mode, False, reason, lam, n, queued, util, inf, inf, inf, inf)
 
 
-def _poisson_ppf(q: float, mu: float) -> float:
-    """q-quantile of Poisson(μ) (scipy, imported here only)."""
+def _poisson_ppf(q, mu: float):
+    """q-quantile (q a number or an array) of Poisson(μ) (scipy, imported here only)."""
     if mu <= 0:
-        return 0.0
+        return 0.0 if np.ndim(q) == 0 else np.zeros(np.shape(q))
     from scipy.stats import poisson
 
-    return float(poisson.ppf(q, mu))
+    out = poisson.ppf(q, mu)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wait: float, slot_wait_q, queued: float,
@@ -264,7 +269,8 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     adding t_p, so TPOT = t_d(n)/(1 − λ·t_p·(1 − 1/b)) on average (the mean of K·t_p/(G − 1) + t_d).
     A step carries a prefill with probability π = λ·(1 − 1/b)·t_d: ITL quantiles above 1 − π are
     t_d + t_p, below it t_d. TTFT = slot wait + residual step + prefill-queue wait (Pollaczek–
-    Khinchine) + t_p; E2E quantiles add the TTFT and decode quantiles (slightly conservative)."""
+    Khinchine) + t_p; E2E quantiles add the TTFT and decode quantiles (slightly conservative).
+    `slot_wait_q(q)` gives the slot wait's quantiles for an array of q."""
     g = perf.gen_mean
     t_d = perf.step(max(n, 1.0))
     if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
@@ -288,49 +294,28 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     itl = {"mean": tpot}
     e2e = {"mean": ttft["mean"] + steps * tpot}
 
-    def ttft_q(q: float) -> float:
-        t_pq = float(perf.prefill_at(q))
-        return slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + t_pq + perf.request_overhead
+    def ttft_at(q: np.ndarray) -> np.ndarray:  # the steady state's quantile functions, on arrays of q
+        return slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + perf.prefill_at(q) + perf.request_overhead
 
-    def tpot_q(q: float) -> float:
-        return t_d + (_poisson_ppf(q, mu) * perf.t_prefill / steps if steps else 0.0)
+    def tpot_at(q: np.ndarray) -> np.ndarray:
+        return t_d + (_poisson_ppf(q, mu) * perf.t_prefill / steps if steps else 0.0 * q)
 
-    for q in qs:
-        ttft[q] = ttft_q(q)
-        tp_[q] = tpot_q(q)
+    qa = np.array(qs, dtype=float)
+    for q, t_q, p_q in zip(qs, ttft_at(qa), tpot_at(qa)):
+        ttft[q], tp_[q] = float(t_q), float(p_q)
         itl[q] = t_d + (perf.t_prefill if pi > 1 - q else 0.0)
         e2e[q] = ttft[q] + steps * tp_[q]
     if wave is not None:  # a benchmark's first wave: its requests all arrive at once
         first, share_first = wave
-        grid = _MIX_Q  # the steady state's quantile functions on a grid, vectorized
-        ttft_grid = (np.array([slot_wait_q(q) for q in grid]) + residual + _wait_quantiles(wp, pwp, grid)
-                     + perf.prefill_at(grid) + perf.request_overhead)
-        tpot_grid = t_d + (_poisson_ppfs(grid, mu) * perf.t_prefill / steps if steps else 0.0)
+        ttft_grid = ttft_at(_MIX_Q)
         ttft = _mixture(ttft, ttft_grid, first + perf.request_overhead, share_first, qs)
-        e2e = _mixture(e2e, ttft_grid + steps * tpot_grid, first + perf.request_overhead + steps * tpot,
+        e2e = _mixture(e2e, ttft_grid + steps * tpot_at(_MIX_Q), first + perf.request_overhead + steps * tpot,
                        share_first, qs)
     util = lam / capacity(perf, cap)
     return LoadStats(mode, True, "", lam, n, queued, util, ttft, tp_, itl, e2e)
 
 
 _MIX_Q = np.linspace(0.0005, 0.9995, 400)
-
-
-def _wait_quantiles(mean_wait: float, p_wait: float, q: np.ndarray) -> np.ndarray:
-    """`wait_quantile` on an array of q."""
-    if mean_wait == 0:
-        return np.zeros_like(q)
-    with np.errstate(divide="ignore"):
-        return np.where(p_wait > 1 - q, mean_wait / p_wait * np.log(p_wait / (1 - q)), 0.0)
-
-
-def _poisson_ppfs(q: np.ndarray, mu: float) -> np.ndarray:
-    """`_poisson_ppf` on an array of q (one scipy call)."""
-    if mu <= 0:
-        return np.zeros_like(q)
-    from scipy.stats import poisson
-
-    return poisson.ppf(q, mu)
 
 
 def _mixture(steady: dict, steady_x: np.ndarray, wave: np.ndarray, w: float, qs: tuple) -> dict:

@@ -19,6 +19,7 @@ that saw it), summarized as benchmarks do (mean and percentiles over requests; I
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 
@@ -59,11 +60,10 @@ def simulate(perf: ReplicaPerf, prompt: Dist, gen: Dist, *, clients: int | None 
         sent[:] = np.cumsum(rng.exponential(1.0 / rate, n_req))
         next_new = n_req  # all scheduled
     else:
-        c = min(int(clients), n_req)
-        sent[:c] = 0.0
-        next_new = c
-    arrivals = deque(range(next_new)) if rate is None else deque(range(n_req))
-    waiting: deque = deque()  # (request, prompt tokens left)
+        next_new = min(int(clients), n_req)
+        sent[:next_new] = 0.0
+    arrivals = deque(range(next_new))  # sent, not yet at the engine
+    waiting: deque = deque()  # [request, prompt tokens left], in arrival order
     run_id = np.zeros(0, dtype=np.int64)
     run_rem = np.zeros(0, dtype=np.int64)
     t = 0.0
@@ -73,28 +73,24 @@ def simulate(perf: ReplicaPerf, prompt: Dist, gen: Dist, *, clients: int | None 
             i = arrivals.popleft()
             waiting.append([i, int(p_len[i])])
         n = len(run_id)
-        admit = [w for w in waiting][: max(0, cap - n)]
-        if admit:  # a step with prefill work: the budget goes to the head of the queue
+        if waiting and n < cap:  # a step with prefill work: the budget goes to the head of the queue
             left = budget
-            used = 0.0
             completed = []
-            for w in admit:
+            for w in itertools.islice(waiting, cap - n):
                 take = min(w[1], left)
                 w[1] -= take
                 left -= take
-                used += take
-                if w[1] == 0:
-                    completed.append(w[0])
-                if left <= 0:
-                    break
-            dt = (perf.step(n) if n else 0.0) + used * per_token
+                if w[1] > 0:
+                    break  # the budget is spent; the next prompts wait
+                completed.append(w[0])
+            dt = (perf.step(n) if n else 0.0) + (budget - left) * per_token
             t += dt
             if n:
                 run_rem -= 1
                 gaps_v.append(dt)
                 gaps_w.append(n)
-            for i in completed:
-                waiting.remove(next(w for w in waiting if w[0] == i))
+            for _ in completed:  # FCFS: the completed prompts are the head of the queue
+                waiting.popleft()
             if completed:
                 ids = np.array(completed, dtype=np.int64)
                 first[ids] = t

@@ -153,23 +153,6 @@ def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[fl
                                   "hosting_usd_per_hour": host}
 
 
-@dataclass(frozen=True)
-class _Served:
-    ok: bool
-    ttft_q: float
-    ttft_mean: float
-    tpot: float
-    decoding: float
-    utilization: float
-
-
-def _load(perf, lam: float, cap: int, q: float) -> _Served:
-    """One replica at λ with at most `cap` in flight: the Poisson load of `estimate --request-rate`
-    (engine.serving.poisson), so that a plan and an estimate of its deployment agree."""
-    s = poisson(perf, lam, cap, (q,))
-    return _Served(s.ok, s.ttft[q], s.ttft["mean"], s.tpot["mean"], s.running, s.utilization)
-
-
 def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     """Deployments that meet the SLOs (cheapest first) and rejected candidates with reasons.
 
@@ -208,9 +191,10 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     lam_max = capacity(perf, cap)
                     r = max(1, math.ceil(req.qps / lam_max * (1 + 1e-9)))
                     while r <= max_replicas:
-                        load = _load(perf, req.qps / r, cap, q)
-                        ok_ttft = load.ttft_q <= req.slo_ttft
-                        ok_tpot = req.slo_tpot is None or load.tpot <= req.slo_tpot
+                        # the Poisson load of `estimate --request-rate`: a plan and an estimate agree
+                        load = poisson(perf, req.qps / r, cap, (q,))
+                        ok_ttft = load.ttft[q] <= req.slo_ttft
+                        ok_tpot = req.slo_tpot is None or load.tpot["mean"] <= req.slo_tpot
                         if load.ok and ok_ttft and ok_tpot:
                             break
                         # latency floors that more replicas cannot fix
@@ -227,8 +211,8 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                         break
                     cand = {"hardware": est.hardware.id, "format": est.format.id, "tp": tp, "replicas": r,
                             "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
-                            "ttft_s": load.ttft_q, "ttft_mean_s": load.ttft_mean, "tpot_s": load.tpot,
-                            "decoding_per_replica": load.decoding, "usd_per_hour": cost,
+                            "ttft_s": load.ttft[q], "ttft_mean_s": load.ttft["mean"], "tpot_s": load.tpot["mean"],
+                            "decoding_per_replica": load.running, "usd_per_hour": cost,
                             "usd_per_month": cost * HOURS_PER_MONTH,
                             "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6,
                             "kwh_per_month": r * tp * (est.hardware.tdp_w or 0.0)

@@ -37,24 +37,28 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
     """Every configuration at every load; a configuration that cannot run (does not fit, tp does not
     divide the heads, unknown id) is in `.dropped` with the reason, a load over capacity is a row with
     `stable` False and unbounded (inf) latencies."""
+    from costmodel.engine.serving import parse_dist
     from costmodel.errors import CostModelError, WorkloadError
-    from costmodel.serving import serve_loads
+    from costmodel.serving import check_load, serve_loads
 
     if (concurrency is None) == (request_rate is None):
         raise WorkloadError("a load sweep needs --concurrency C1,C2,... or --request-rate R1,R2,... (not both)")
     key = "concurrency" if concurrency is not None else "request_rate"
     loads = [float(x) for x in (concurrency if concurrency is not None else request_rate)]
+    # bad options fail here, once; inside the loop an error is a configuration that cannot serve
+    for x in loads:
+        check_load(x if key == "concurrency" else max_concurrency, x if key == "request_rate" else None, None,
+                    num_prompts)
+    for p in prompt:
+        parse_dist(prompt_dist, p, "prompt")
+    for g in gen:
+        parse_dist(gen_dist, g, "gen")
     out = LoadSweep()
     for m, h, f, e, t, p, g in itertools.product(models, hw, fmt, engine, tp, prompt, gen):
         try:
             got = serve_loads(m, h, f, **{key: loads}, max_concurrency=max_concurrency, prompt=int(p), gen=int(g),
                               prompt_dist=prompt_dist, gen_dist=gen_dist, tp=int(t), engine=e,
                               num_prompts=num_prompts)
-        except WorkloadError as exc:
-            if "expected" in str(exc) or "applies to" in str(exc):
-                raise  # a bad option, not a configuration that cannot serve
-            out.dropped.append({"model": m, "hardware": h, "format": f, "engine": e, "tp": t, "reason": str(exc)})
-            continue
         except CostModelError as exc:
             out.dropped.append({"model": m, "hardware": h, "format": f, "engine": e, "tp": t, "reason": str(exc)})
             continue

@@ -30,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from import_serving import write_rows  # noqa: E402  (one writer for the measurement file)
 FOLDERS = ("engines_nvidia", "engines_amd", "engines_local")
 DST = ROOT / "data" / "measurements.csv"
 SERVING = ROOT / "incoming" / "serving" / "rows.csv"
@@ -213,10 +215,7 @@ def main(argv=None) -> int:
         all_kept += kept
     print(f"total: {len(all_kept)} rows to add")
     if not a.dry_run and all_kept:
-        with DST.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=header)
-            for r in all_kept:
-                w.writerow({k: r.get(k, "") for k in header})
+        write_rows(header, all_kept)
     return 0
 
 

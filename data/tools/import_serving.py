@@ -118,6 +118,17 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
     return kept, why
 
 
+def write_rows(header: list, rows: list[dict], append: bool = True, path: Path = DST) -> None:
+    """Append rows to (or rewrite) the measurement file in its own format: the csv module's CRLF
+    lines, missing columns empty."""
+    with path.open("a" if append else "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=header)
+        if not append:
+            w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) or "" for k in header})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry-run", action="store_true")
@@ -137,11 +148,7 @@ def main(argv=None) -> int:
             filled += bool(r["num_prompts"])
     print(f"num_prompts filled on {filled} shipped rows")
     if not a.dry_run and filled:
-        with DST.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-            w.writeheader()
-            for r in old:
-                w.writerow({k: r.get(k) or "" for k in header})
+        write_rows(header, old, append=False)
     with src.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     kept, why = select(rows, shipped)
@@ -150,10 +157,7 @@ def main(argv=None) -> int:
         print(f"  skipped {v}: {k}")
     print(collections.Counter((r["framework"], r["load"]) for r in kept))
     if not a.dry_run and kept:
-        with DST.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=header)
-            for r in kept:
-                w.writerow({k: r.get(k, "") for k in header})
+        write_rows(header, kept)
     return 0
 
 

@@ -143,18 +143,18 @@ class Estimate:
                 "recurrent_state_bytes": self.metric("state_bytes")}
 
     @property
+    def calibration_level(self) -> str:
+        """'device', 'family', 'engine' or 'uncalibrated' (Efficiency.calibration_level)."""
+        return self.efficiency.calibration_level(self.hardware.id, self.hardware.family)
+
+    @property
     def calibration_case(self) -> str:
-        """Which case the estimate is in: calibrated on this device, on its family, engine-level only,
-        or an uncalibrated engine (its intervals then come from the uncalibrated residuals)."""
-        e, levels = self.efficiency, set(self.efficiency.levels)
-        fitted = str(e.sources.get("compute_efficiency", "")).startswith("fit")
-        if not fitted:
-            return "uncalibrated engine: datasheet roofline with sourced defaults"
-        if f"{e.engine}:{self.hardware.id}" in levels:
-            return "calibrated on this device"
-        if f"{e.engine}:{self.hardware.family}" in levels:
-            return f"calibrated on its family ({self.hardware.family}), not this device"
-        return f"{e.engine} calibrated, but not on this device family"
+        """Which case the estimate is in, in words; its intervals widen with it (calibration/intervals.py)."""
+        e, level = self.efficiency, self.calibration_level
+        return {"uncalibrated": "uncalibrated engine: datasheet roofline with sourced defaults",
+                "device": "calibrated on this device",
+                "family": f"calibrated on its family ({self.hardware.family}), not this device",
+                "engine": f"{e.engine} calibrated, but not on this device family"}[level]
 
     def memory_policy(self) -> str:
         """The engine's rule for its KV pool, in words (engine/memory.py)."""
@@ -177,7 +177,7 @@ class Estimate:
             "kv_format": self.kv_format.id if self.kv_format else None,
             "compute_unit": self.plan.label, "emulated": self.plan.emulated,
             "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
-            "calibration_case": self.calibration_case,
+            "calibration_case": self.calibration_case, "calibration_level": self.calibration_level,
             **{n: clean(self.metric(n)) for n in names},
             "batch": self.batch, "batch_requested": w.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
@@ -205,7 +205,8 @@ class Estimate:
 
         out = {}
         for name in HEADLINE:
-            iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family)
+            iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family,
+                          self.calibration_level)
             if iv:
                 out[name] = {"low": iv["low"], "high": iv["high"]}
                 out["basis"] = iv["basis"].split(": engine")[0]

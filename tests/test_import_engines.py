@@ -10,7 +10,10 @@ TOOL = ROOT / "data" / "tools" / "import_engines.py"
 SOURCES = ("gpustack_perf_lab", "lmsys_blog_gptoss_2025", "inferencex_pr3318_dsr1_mi325x_sglang",
            "inferencex_pr3311_qwen35_mi355x_sglang", "geerlingguy_aibench_issue48_m1ultra",
            "jetson_ai_lab_gtcdc2025_workshop", "kyuz0_strixhalo_toolboxes_2026_05",
-           "kyuz0_strixhalo_toolboxes_2026_02", "tosukui_blog_strixhalo_rocm_2025_07")
+           "kyuz0_strixhalo_toolboxes_2026_02", "tosukui_blog_strixhalo_rocm_2025_07",
+           "geerlingguy_aibench_issue25_rx9070xt", "geerlingguy_aibench_issue26_arc_b580",
+           "geerlingguy_aibench_issue27_arc_pro_b50", "geerlingguy_aibench_issue29_arc_a310",
+           "ipexllm_issue12991_arc_b580")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def test_data_import_skips_speculative_decoding(tool, notes, speculative):
 
 
 def test_data_import_filters_and_maps(tool):
-    rows = [_row(id="ep", ep="2"), _row(id="dev", hardware="intel-arc-b580"), _row(id="eng", framework="mlx"),
+    rows = [_row(id="ep", ep="2"), _row(id="dev", hardware="no-such-gpu-x1"), _row(id="eng", framework="mlx"),
             _row(id="len", prompt_tokens=""), _row(id="ok", engine_version="vX"),
             _row(id="fp4", source="inferencex_pr3311_qwen35_mi355x_sglang", format="fp4", hardware="mi355x",
                  model="qwen3.5-397b-a17b", tp="2", devices="2", request_rate="inf")]
@@ -91,8 +94,13 @@ def test_data_import_is_idempotent_and_shipped_rows_score(tool):
             rows = list(csv.DictReader(fh))
         assert tool.select(folder, rows, shipped, keys, set())[0] == [], folder
     new = [r for r in read_measurements(tool.DST) if r.source in SOURCES[1:]]
-    assert len(new) == 64 + 80  # 80 llama.cpp rows on the Ryzen AI Max+ 395 (amd-radeon)
-    assert sum(r.hardware == "ryzen-ai-max-395" for r in new) == 80
+    # 90 llama.cpp rows on the Ryzen AI Max+ 395 (amd-radeon), 15 on Intel Arc and the RX 9070 XT
+    assert len(new) == 67 + 90 + 15
+    assert sum(r.hardware == "ryzen-ai-max-395" for r in new) == 90
+    # rows that state a ROCm, Vulkan or SYCL backend are filed under that llama.cpp build
+    builds = {r.framework for r in new if r.framework.startswith("llama.cpp")}
+    assert builds == {"llama.cpp", "llama.cpp/rocm", "llama.cpp/vulkan", "llama.cpp/sycl"}
+    assert all(r.framework != "llama.cpp" for r in new if r.hardware == "ryzen-ai-max-395")
     assert all(r.dp == 1 and r.ep == 1 for r in new)
     text = (ROOT / "data" / "measurements_sources.md").read_text()
     assert all(f"## {s}" in text for s in SOURCES)

@@ -6,6 +6,9 @@ Least squares on log(predicted / measured) (scipy, soft-L1 loss), hierarchical p
   step_overhead_s    = exp(c_engine + c_family)
   kernel_overhead_s  = exp(k_engine),  compute_half_rows = exp(h_engine)
   matmul scale of the int / fp8 / fp4 paths = exp(s_engine,class)
+A build of an engine (`llama.cpp/vulkan`) adds its own offsets to a, b and c (prior sd 1, as a
+family): its rows share every other parameter with the engine's. The offsets of an engine's builds
+sum to zero (a stiff penalty), so the engine without a build is the average of its measured builds.
 Family, device and datatype offsets are shrunk toward 0 by Gaussian priors (penalty
 residuals), so a device without measurements gets its family's fit on top of its datasheet.
 Leave-one-device-out refits without a device and predicts it with its family's values.
@@ -22,10 +25,11 @@ from costmodel.calibration.predict import RowSet, predict, with_rows
 
 CLASSES = ("int", "fp8", "fp4")
 NOT_FITTED_ENGINES = ("ideal",)
-PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0}  # prior sd of each level (logit/log units)
+PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0, "build": 1.0}  # prior sd of each level (logit/log units)
 NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
 MIN_DEVICE_ROWS = 4
 ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
+BUILD_SUM_SD = 0.01  # how far the sum of an engine's build offsets may stray from 0 (logit/log units)
 
 
 def dtype_class(dtype: str) -> str | None:
@@ -52,7 +56,13 @@ class Layout:
     lower: np.ndarray
     upper: np.ndarray
     row_idx: dict  # param kind -> list of parameter-index arrays per row level
-    engines: list
+    engines: list  # engines fitted (without builds)
+    builds: list = None  # engine/build names with their own offsets
+
+
+def base_engine(engine: str) -> str:
+    """'llama.cpp' for 'llama.cpp/vulkan'."""
+    return engine.partition("/")[0]
 
 
 def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
@@ -67,9 +77,11 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
         lo.append(low)
         hi.append(high)
 
-    engines = sorted({e for e in rs.engines if e not in NOT_FITTED_ENGINES})
+    bases = [base_engine(e) for e in rs.engines]
+    engines = sorted({e for e in bases if e not in NOT_FITTED_ENGINES})
+    builds = sorted({e for e in rs.engines if "/" in e and base_engine(e) in engines})
     counts: dict = {}
-    for d, e in zip((r.hardware for r in rs.rows), rs.engines):
+    for d, e in zip((r.hardware for r in rs.rows), bases):
         counts[(e, d)] = counts.get((e, d), 0) + 1
     for e in engines:
         base = efficiency_for("-", "-", "ideal")  # global defaults are the engine-level prior means
@@ -78,7 +90,7 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
         add(("engine", e, "", "ko"), np.log(base.kernel_overhead_s), PRIOR["engine"], np.log(1e-8), np.log(1e-3))
         add(("engine", e, "", "so"), np.log(1e-4), PRIOR["engine"] * 2, np.log(1e-7), np.log(0.5))
         add(("engine", e, "", "hr"), np.log(base.compute_half_rows), PRIOR["engine"], 0.0, np.log(4096))
-        fams = sorted({f for f, ee in zip(rs.families, rs.engines) if ee == e})
+        fams = sorted({f for f, ee in zip(rs.families, bases) if ee == e})
         for f in fams:
             for p_ in ("ec", "em", "so"):
                 add(("family", e, f, p_), 0.0, PRIOR["family"], -8, 8)
@@ -86,20 +98,27 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
             if ee == e and c >= min_device_rows:
                 for p_ in ("ec", "em"):
                     add(("device", e, d, p_), 0.0, PRIOR["device"], -8, 8)
-        for c in sorted({dtype_class(t) for t, ee in zip(rs.dtypes, rs.engines) if ee == e} - {None}):
+        for c in sorted({dtype_class(t) for t, ee in zip(rs.dtypes, bases) if ee == e} - {None}):
             add(("dtype", e, c, "scale"), 0.0, PRIOR["dtype"], np.log(0.02), np.log(4.0))
+        for b in builds:
+            if base_engine(b) == e:
+                for p_ in ("ec", "em", "so"):
+                    add(("build", e, b, p_), 0.0, PRIOR["build"], -8, 8)
     pos = {k: i for i, k in enumerate(names)}
     row_idx: dict = {k: [] for k in ("ec", "em", "so", "ko", "hr", "scale")}
     n_rows = len(rs)
     for i, r in enumerate(rs.rows):
-        e, f, d, c = rs.engines[i], rs.families[i], r.hardware, dtype_class(rs.dtypes[i])
+        e, f, d, c = bases[i], rs.families[i], r.hardware, dtype_class(rs.dtypes[i])
+        b = rs.engines[i]
         if e not in engines:
             for k in row_idx:
                 row_idx[k].append([])
             continue
         for k in ("ec", "em"):
-            row_idx[k].append([pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k)) if x in pos])
-        row_idx["so"].append([pos[("engine", e, "", "so")], pos[("family", e, f, "so")]])
+            row_idx[k].append([pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k),
+                                                ("build", e, b, k)) if x in pos])
+        row_idx["so"].append([pos[x] for x in (("engine", e, "", "so"), ("family", e, f, "so"), ("build", e, b, "so"))
+                              if x in pos])
         row_idx["ko"].append([pos[("engine", e, "", "ko")]])
         row_idx["hr"].append([pos[("engine", e, "", "hr")]])
         row_idx["scale"].append([pos[("dtype", e, c, "scale")]] if c and ("dtype", e, c, "scale") in pos else [])
@@ -112,8 +131,10 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
             arr[i, :len(ix)] = ix
         padded[k] = arr
     fitted_rows = np.array([bool(x) for x in row_idx["ec"]], dtype=bool) if n_rows else np.zeros(0, bool)
+    sums = [np.array([pos[("build", e, b, p_)] for b in builds if base_engine(b) == e])
+            for e in engines for p_ in ("ec", "em", "so") if any(base_engine(b) == e for b in builds)]
     return Layout(names, np.array(sd), np.array(mean), np.array(lo, float), np.array(hi, float),
-                  {"lists": row_idx, **padded, "fitted": fitted_rows}, engines)
+                  {"lists": row_idx, **padded, "fitted": fitted_rows, "build_sums": sums}, engines, builds)
 
 
 def overrides(theta: np.ndarray, layout: Layout, rs: RowSet) -> tuple[dict, dict]:
@@ -143,13 +164,17 @@ def _sparsity(layout: Layout, n_rows: int):
     from scipy.sparse import lil_matrix
 
     n_p = len(layout.names)
-    s = lil_matrix((n_rows + n_p, n_p), dtype=int)
+    sums = layout.row_idx.get("build_sums", [])
+    s = lil_matrix((n_rows + n_p + len(sums), n_p), dtype=int)
     for k, lists in layout.row_idx["lists"].items():
         for i, ix in enumerate(lists):
             for j in ix:
                 s[i, j] = 1
     for j in range(n_p):
         s[n_rows + j, j] = 1
+    for n, ix in enumerate(sums):
+        for j in ix:
+            s[n_rows + n_p + n, j] = 1
     return s
 
 
@@ -165,7 +190,8 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
         err = np.where(use & np.isfinite(err), err, 0.0)
         # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
         robust = np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
-        return np.concatenate([robust, weights * (theta - layout.prior_mean)])
+        sums = [NOISE / BUILD_SUM_SD * theta[ix].sum() for ix in layout.row_idx.get("build_sums", [])]
+        return np.concatenate([robust, weights * (theta - layout.prior_mean), sums])
 
     x0 = layout.prior_mean.copy() if theta0 is None else np.clip(theta0, layout.lower + 1e-9, layout.upper - 1e-9)
     x0 = np.clip(x0, layout.lower + 1e-9, layout.upper - 1e-9)
@@ -200,7 +226,21 @@ def tables_from(theta: np.ndarray, layout: Layout) -> dict:
             else:
                 fam["step_overhead_s"] = np.exp(g["so"] + v)
         out[e] = eng
+    for b in layout.builds or ():
+        e = base_engine(b)
+        off = {p_: val[("build", e, b, p_)] for p_ in ("ec", "em", "so")}
+        g = {k: val[("engine", e, "", k)] for k in ("ec", "em", "so")}
+        out[b] = {"global": _absolute(g, off), "devices": {},
+                  "families": {k: _absolute({p_: g[p_] + val[("family", e, k, p_)] for p_ in g}, off)
+                               for (level, ee, k, _p), _v in val.items() if level == "family" and ee == e}}
     return out
+
+
+def _absolute(logits: dict, offsets: dict) -> dict:
+    """Efficiencies and step overhead from summed logits (ec, em) and log (so) plus a build's offsets."""
+    return {"compute_efficiency": _sigmoid(logits["ec"] + offsets["ec"]),
+            "memory_efficiency": _sigmoid(logits["em"] + offsets["em"]),
+            "step_overhead_s": np.exp(logits["so"] + offsets["so"])}
 
 
 def device_tables(theta, layout, rs) -> dict:
@@ -208,12 +248,16 @@ def device_tables(theta, layout, rs) -> dict:
     val = dict(zip(layout.names, theta))
     out: dict = {}
     for i, r in enumerate(rs.rows):
-        e, fam, d = rs.engines[i], rs.families[i], r.hardware
+        e, fam, d = base_engine(rs.engines[i]), rs.families[i], r.hardware
         if ("device", e, d, "ec") not in val:
             continue
         ec = val[("engine", e, "", "ec")] + val[("family", e, fam, "ec")] + val[("device", e, d, "ec")]
         em = val[("engine", e, "", "em")] + val[("family", e, fam, "em")] + val[("device", e, d, "em")]
         out.setdefault(e, {})[d] = {"compute_efficiency": _sigmoid(ec), "memory_efficiency": _sigmoid(em)}
+        for b in layout.builds or ():  # a build's value on this device: its offsets on top
+            if base_engine(b) == e:
+                out.setdefault(b, {})[d] = {"compute_efficiency": _sigmoid(ec + val[("build", e, b, "ec")]),
+                                            "memory_efficiency": _sigmoid(em + val[("build", e, b, "em")])}
     return out
 
 
@@ -223,7 +267,7 @@ def leave_one_device_out(rs: RowSet, theta_full: np.ndarray | None = None, full_
     return leave_one_group_out(rs, "device", theta_full, full_layout, progress)
 
 
-GROUPS = {"device": lambda r, e: r.hardware, "source": lambda r, e: r.source, "engine": lambda r, e: e}
+GROUPS = {"device": lambda r, e: r.hardware, "source": lambda r, e: r.source, "engine": lambda r, e: base_engine(e)}
 
 
 def leave_one_group_out(rs: RowSet, by: str, theta_full: np.ndarray | None = None, full_layout: Layout | None = None,
@@ -273,12 +317,14 @@ def summarize(log_err: np.ndarray, rows, detailed: bool = False) -> dict:
     out = {}
     ape = np.abs(np.exp(log_err) - 1)
     metrics = sorted({r.metric for r in rows})
-    engines = sorted({r.framework for r in rows})
+    # an engine's group holds its builds' rows too ('engine:llama.cpp' and 'engine:llama.cpp/vulkan')
+    engines = sorted({r.framework for r in rows} | {base_engine(r.framework) for r in rows})
+    is_ = lambda r, e: r.framework == e or base_engine(r.framework) == e  # noqa: E731
     groups = [(m, lambda r, m=m: r.metric == m) for m in metrics]
     if len(engines) > 1:
-        groups += [(f"engine:{e}", lambda r, e=e: r.framework == e) for e in engines]
+        groups += [(f"engine:{e}", lambda r, e=e: is_(r, e)) for e in engines]
     if detailed:
-        groups += [(f"{e}:{m}", lambda r, e=e, m=m: r.framework == e and r.metric == m) for e in engines for m in metrics]
+        groups += [(f"{e}:{m}", lambda r, e=e, m=m: is_(r, e) and r.metric == m) for e in engines for m in metrics]
         loads = sorted({r.load_mode for r in rows})
         groups += [(f"load:{x}", lambda r, x=x: r.load_mode == x) for x in loads]
         groups += [(f"{x}:{m}", lambda r, x=x, m=m: r.load_mode == x and r.metric == m) for x in loads for m in metrics]
@@ -305,8 +351,10 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     for i, row in enumerate(rs.rows):
         if not np.isfinite(r_time[i]):
             continue
-        kind = kind_of(row.metric)
-        for key in ((rs.engines[i], rs.families[i], kind), (rs.engines[i], "*", kind), ("*", "*", kind), ("*", "*", "*")):
+        kind, e, f = kind_of(row.metric), rs.engines[i], rs.families[i]
+        keys = [(e, f, kind), (e, "*", kind)] + ([(base_engine(e), f, kind), (base_engine(e), "*", kind)]
+                                                  if "/" in e else [])
+        for key in keys + [("*", f, kind), ("*", "*", kind), ("*", "*", "*")]:
             groups.setdefault(key, []).append(r_time[i])
     out = {}
     for (e, f, k), vals in groups.items():

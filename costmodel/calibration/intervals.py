@@ -1,10 +1,18 @@
 """Error bars: intervals from calibration residuals that apply to an estimate.
 
 `calibration/fitted.yaml` stores, per (engine, family, metric kind), the 10th and 90th
-percentiles of r = log(measured time / predicted time) over leave-one-device-out residuals
-(`*` = any). An estimate's time metric t gets [t·e^low, t·e^high]; a rate gets
-[x·e^-high, x·e^-low]. Engines without fitted parameters use the residuals of the
-uncalibrated engine (`uncalibrated`).
+percentiles of r = log(measured time / predicted time) (`*` = any). An estimate's time metric t
+gets [t·e^low, t·e^high]; a rate gets [x·e^-high, x·e^-low]. Which residuals apply depends on how
+close the calibration comes to the estimate (Efficiency.calibration_level):
+  - fitted on this device: leave-one-source-out residuals (`intervals`);
+  - a device the engine was not fitted on (family- or engine-level values): the union of those
+    and the leave-one-device-out residuals (`intervals_new_device`);
+  - an engine without fitted values: the leave-one-engine-out residuals (`intervals.uncalibrated`,
+    per family), i.e. the error of predicting an engine from the others' data and its own limits.
+A build (`llama.cpp/vulkan`) uses its own residuals where it has enough, else its engine's.
+Each band is then scaled in log space by the widening of its level (`interval_widening`: device,
+new-device, uncalibrated, load), the factor that holds 80 % of held-out rows when the band is
+built without their source, device or engine (calibration/coverage.py).
 
 Estimates under a load (`serve_load`) use the kinds `load_ttft`, `load_tpot`, `load_itl`,
 `load_e2e` (`_tail` for P90/P99) and `load_rate`: quantiles of the leave-one-source-out residuals of
@@ -33,8 +41,10 @@ HEADLINE = {
 
 
 @functools.lru_cache(maxsize=None)
-def _table(path_env: str) -> tuple[dict, str]:
+def _table(path_env: str) -> tuple[dict, str, dict, dict]:
     table: dict = {}
+    new_device: dict = {}
+    widen: dict = {}
     basis = ""
     for root in reversed(search_roots()):
         folder = root / "calibration"
@@ -43,32 +53,69 @@ def _table(path_env: str) -> tuple[dict, str]:
                 doc = read_yaml(path) or {}
                 if doc.get("intervals"):
                     table.update(doc["intervals"])  # per engine: user calibrations add to the shipped one
+                    new_device.update(doc.get("intervals_new_device") or {})
+                    widen.update(doc.get("interval_widening") or {})
                     prov = doc.get("provenance") or {}
                     basis = (f"P10-P90 of {prov.get('interval_residuals', 'calibration')} residuals, "
                              f"calibration/{path.name} ({prov.get('date', '?')})")
-    return table, basis
+    return table, basis, new_device, widen
 
 
-def lookup(engine: str, family: str, kinds: tuple) -> tuple[float, float, str] | None:
-    """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group."""
-    table, basis = _table(catalog_key())
-    if not table:
-        return None
-    eng = engine if engine in table else "uncalibrated"
+def _widened(lo: float, hi: float, level: str, widen: dict, engine: str = "") -> tuple[float, float, str]:
+    from costmodel.spec.engine_params import split_engine
+
+    from costmodel.calibration.coverage import widen as widen_band
+
+    w = float(widen.get(f"{level}:{split_engine(engine)[0]}", widen.get(level, 1.0)))
+    lo, hi = widen_band(min(lo, 0.0), max(hi, 0.0), w)
+    return lo, hi, (f"; widened x{w:.3g} to hold 80% of held-out {level} data" if w != 1.0 else "")
+
+
+def _find(table: dict, engine: str, family: str, kinds: tuple):
+    """(quantiles, engine key, family key, kind) of the most specific group of `table`, or None."""
+    from costmodel.spec.engine_params import split_engine
+
+    names = [engine, split_engine(engine)[0]]
+    eng = next((e for e in names if e in table), "uncalibrated")
+    chain = ((eng, family), (eng, "*")) + ((("*", "*"),) if eng != "uncalibrated" else ())
     for kind in kinds:
-        for e, f in ((eng, family), (eng, "*"), ("*", "*") if eng != "uncalibrated" else (eng, "*")):
+        for e, f in chain:
             q = (table.get(e) or {}).get(f, {}).get(kind)
             if q:
-                return q["low"], q["high"], f"{basis}: engine {e}, family {f}, {kind}, n={q['n']}"
+                return q, e, f, kind
     return None
 
 
-def interval(metric: str, value: float, engine: str, family: str) -> dict | None:
+def lookup(engine: str, family: str, kinds: tuple, level: str = "device") -> tuple[float, float, str] | None:
+    """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group;
+    `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
+    leave-one-device-out residuals."""
+    table, basis, new_device, widen = _table(catalog_key())
+    if not table:
+        return None
+    found = _find(table, engine, family, kinds)
+    if found is None:
+        return None
+    q, e, f, kind = found
+    lo, hi, where = q["low"], q["high"], f"{basis}: engine {e}, family {f}, {kind}, n={q['n']}"
+    if level in ("family", "engine"):
+        wider = _find(new_device, engine, family, kinds)
+        if wider:
+            lo, hi = min(lo, wider[0]["low"]), max(hi, wider[0]["high"])
+            where += f"; widened for a device it was not fitted on (leave-one-device-out, n={wider[0]['n']})"
+    key = {"family": "new-device", "engine": "new-device"}.get(level, level)
+    if e == "uncalibrated":
+        key = "uncalibrated"
+    lo, hi, note = _widened(lo, hi, key, widen, engine)
+    return lo, hi, where + note
+
+
+def interval(metric: str, value: float, engine: str, family: str, level: str = "device") -> dict | None:
     """{'low', 'high', 'basis'} for one headline metric value, or None without calibration data."""
     if metric not in HEADLINE or value is None or not math.isfinite(value):
         return None
     kinds, orient = HEADLINE[metric]
-    found = lookup(engine, family, kinds)
+    found = lookup(engine, family, kinds, level)
     if found is None:
         return None
     lo, hi, basis = found
@@ -88,7 +135,10 @@ def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] |
     """(low, high, basis) of log(measured/predicted time) for a load kind (`load_ttft`, ...): the
     engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
     calibration at all by its uncalibrated band of the matching static kind."""
-    table, basis = _table(catalog_key())
+    from costmodel.spec.engine_params import split_engine
+
+    table, basis, _, widen = _table(catalog_key())
+    engine = engine if engine in table else split_engine(engine)[0]
     own = table.get(engine) or {}
     q = (own.get(family) or {}).get(kind) or (own.get("*") or {}).get(kind)
     where = f"engine {engine}"
@@ -102,7 +152,8 @@ def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] |
         if static:
             q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
             where += ", widened by its uncalibrated band"
-    return q["low"], q["high"], f"{basis}: {where}, {kind}, n={q['n']}"
+    lo, hi, note = _widened(q["low"], q["high"], "load", widen, engine)
+    return lo, hi, f"{basis}: {where}, {kind}, n={q['n']}{note}"
 
 
 def load_interval(key: str, value: float, engine: str, family: str) -> dict | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from costmodel.spec.engine_params import ENGINES
+from costmodel.spec.engine_params import engine_names
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate
 from costmodel.engine.memory import max_batch
@@ -59,7 +59,12 @@ class RowSet:
 
 
 def engine_of(framework: str) -> str:
-    return ENGINE_OF_FRAMEWORK.get(framework.strip().lower(), "ideal")
+    """The engine (or engine/build, `llama.cpp/vulkan`) a row's framework names; 'ideal' if unknown."""
+    from costmodel.spec.engine_params import split_engine
+
+    base, build = split_engine(framework.strip().lower())
+    eng = ENGINE_OF_FRAMEWORK.get(base, "ideal")
+    return f"{eng}/{build}" if build and eng != "ideal" else eng
 
 
 def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
@@ -71,6 +76,7 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
 
         engine = resolve_engine(engine, "")  # an unknown --engine fails here with a suggestion
     keep, skipped = [], []
+    known_engines = set(engine_names())
     memo: dict = {}  # column rows per distinct (model, device, format, kv format, engine)
 
     def rows_for(model, hw, fmt, kv, eng):
@@ -88,7 +94,7 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
             fmt, _ = resolve_format(r.format)
             kv = resolve_format(r.kv_format)[0] if r.kv_format else None
             eng = engine or engine_of(r.framework)
-            if eng not in ENGINES:
+            if eng not in known_engines:
                 raise CostModelError(f"unknown engine {eng!r}")
             plan = plan_compute(fmt, hw)
             tp = r.tp

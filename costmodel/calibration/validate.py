@@ -17,14 +17,29 @@ def _stats(pred: np.ndarray, meas: np.ndarray) -> dict:
             "p90_ape": float(np.percentile(ape, 90)), "bias": float(np.median(signed))}
 
 
-def _inside(pred: float, meas: float, engine: str, family: str, metric: str, loaded: bool = False) -> bool | None:
-    q = load_band(load_kind(metric), engine, family) if loaded else lookup(engine, family, (METRIC_KIND[metric],))
+def _inside(pred: float, meas: float, engine: str, family: str, metric: str, loaded: bool = False,
+            level: str = "device") -> bool | None:
+    q = (load_band(load_kind(metric), engine, family) if loaded
+         else lookup(engine, family, (METRIC_KIND[metric],), level))
     if q is None:
         return None
     lo, hi = min(q[0], 0.0), max(q[1], 0.0)  # the band as shown: it holds its own estimate
     # r = log(measured time / predicted time) must lie in [lo, hi]
     r = math.log(meas / pred) if METRICS[metric][2] == "time" else math.log(pred / meas)
     return lo <= r <= hi
+
+
+def _levels(rs) -> list[str]:
+    """Each row's calibration level (device / family / engine / uncalibrated): the interval it gets."""
+    from costmodel.spec.engine_params import efficiency_for
+
+    memo: dict = {}
+    out = []
+    for r, e, f in zip(rs.rows, rs.engines, rs.families):
+        if (r.hardware, e) not in memo:
+            memo[(r.hardware, e)] = efficiency_for(r.hardware, f, e).calibration_level(r.hardware, f)
+        out.append(memo[(r.hardware, e)])
+    return out
 
 
 def _coverage_by_load(detail: list, rows) -> dict:
@@ -57,9 +72,10 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
     pred = pred[keep]
     meas = rs.measured
     detail = []
+    levels = _levels(rs)
     for i, r in enumerate(rs.rows):
         inside = _inside(pred[i], meas[i], rs.engines[i], rs.families[i], r.metric,
-                         r.load_mode in ("closed", "poisson"))
+                         r.load_mode in ("closed", "poisson"), levels[i])
         detail.append({"id": r.id, "hardware": r.hardware, "model": r.model, "format": r.format,
                        "engine": rs.engines[i], "source": r.source, "metric": r.metric,
                        "measured": r.value, "predicted": float(pred[i]), "ape": float(abs(pred[i] / meas[i] - 1)),

@@ -7,6 +7,10 @@ later entries winning:
   -> engines[engine].global -> engines[engine].families[family] -> engines[engine].devices[device]
 `defaults.yaml` holds sourced defaults; `fitted.yaml` (written by `costmodel calibrate`)
 holds fitted values with their provenance.
+
+A build (backend) of an engine, named `engine/build` (`llama.cpp/vulkan`), is declared under
+`builds:`; it inherits everything of its engine and adds its own three levels on top:
+  ... -> engines[engine].devices[device] -> engines[engine/build].global -> .families -> .devices
 """
 from __future__ import annotations
 
@@ -72,6 +76,19 @@ class Efficiency:
         return {"fp8": self.fp8_matmul_scale, "fp6": self.fp8_matmul_scale, "fp4": self.fp4_matmul_scale}.get(dtype, 1.0)
 
 
+    def calibration_level(self, device: str, family: str) -> str:
+        """How close the fitted values come to this device: 'device' (fitted on it), 'family',
+        'engine' (the engine is fitted, not on this family) or 'uncalibrated' (sourced defaults)."""
+        if not str(self.sources.get("compute_efficiency", "")).startswith("fit"):
+            return "uncalibrated"
+        names = {self.engine, split_engine(self.engine)[0]}
+        if any(f"{e}:{device}" in self.levels for e in names):
+            return "device"
+        if any(f"{e}:{family}" in self.levels for e in names):
+            return "family"
+        return "engine"
+
+
 PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels"))
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
 _AT_MOST_ONE = ("idle_power_fraction",)
@@ -106,6 +123,14 @@ def _read_block(block, sources: dict, path: str, where: str) -> dict:
 class _Tables:
     levels: dict  # (engine or None, 'global'|family|device name, kind) -> {param: (value, source)}
     default_engine: dict
+    builds: dict  # engine -> {build: source}
+    build_aliases: dict  # engine -> {alias: build}
+
+
+def split_engine(name: str) -> tuple[str, str | None]:
+    """('llama.cpp', 'vulkan') for 'llama.cpp/vulkan'; (name, None) for an engine without a build."""
+    base, _, build = name.partition("/")
+    return base, (build or None)
 
 
 def _merge_level(tables: dict, key: tuple, block: dict) -> None:
@@ -116,6 +141,9 @@ def _merge_level(tables: dict, key: tuple, block: dict) -> None:
 def _tables(path_env: str) -> _Tables:
     levels: dict = {}
     default_engine: dict = {}
+    builds: dict = {}
+    build_aliases: dict = {}
+    engine_keys: list = []
     for root in reversed(search_roots()):  # user roots last, so they override
         folder = root / "calibration"
         if not folder.is_dir():
@@ -133,15 +161,30 @@ def _tables(path_env: str) -> _Tables:
                         _merge_level(levels, (engine, kind, name), _read_block(block, src, p, f"{where}{kind}.{name}"))
 
             three(None, doc, "")
+            for engine, decl in (doc.get("builds") or {}).items():
+                if engine not in ENGINES or not isinstance(decl, dict):
+                    raise SpecError(f"{p}: builds.{engine}: expected a known engine ({', '.join(ENGINES)}) "
+                                    f"mapping build -> {{source[, aliases]}}")
+                for build, node in decl.items():
+                    node = node if isinstance(node, dict) else {}
+                    if not node.get("source"):
+                        raise SpecError(f"{p}: builds.{engine}.{build}: expected {{source: ...}}")
+                    builds.setdefault(engine, {})[str(build)] = str(src.get(node["source"], node["source"]))
+                    for alias in node.get("aliases") or ():
+                        build_aliases.setdefault(engine, {})[str(alias)] = str(build)
             for engine, node in (doc.get("engines") or {}).items():
-                if engine not in ENGINES:
-                    raise SpecError(f"{p}: engines.{engine}: unknown engine; expected one of {', '.join(ENGINES)}")
+                engine_keys.append((p, engine))
                 three(engine, node, f"engines.{engine}.")
             default_engine.update(doc.get("default_engine") or {})
+    for p, engine in engine_keys:  # checked once every file's builds are known
+        base, build = split_engine(engine)
+        if base not in ENGINES or (build is not None and build not in builds.get(base, {})):
+            known = list(ENGINES) + [f"{e}/{b}" for e, bs in builds.items() for b in bs]
+            raise SpecError(f"{p}: engines.{engine}: unknown engine; expected one of {', '.join(known)}")
     missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
     if missing:
         raise SpecError(f"calibration: global parameter '{missing[0]}' is defined in no calibration/*.yaml")
-    return _Tables(levels, default_engine)
+    return _Tables(levels, default_engine, builds, build_aliases)
 
 
 def tables() -> _Tables:
@@ -159,11 +202,23 @@ def resolve_engine(engine: str | None, family: str, device: str | None = None, f
         if fmt_engine:
             return resolve_engine(fmt_engine, family)
         return defaults.get(family, "ideal")
-    name = engine.strip().lower()
-    name = ENGINE_ALIASES.get(name, name)
-    if name not in ENGINES:
+    base, build = split_engine(engine.strip().lower())
+    base = ENGINE_ALIASES.get(base, base)
+    if base not in ENGINES:
         raise unknown("engine", engine, ENGINES)
-    return name
+    if build is None:
+        return base
+    t = tables()
+    known = t.builds.get(base, {})
+    build = t.build_aliases.get(base, {}).get(build, build)
+    if build not in known:
+        raise unknown("engine", engine, [f"{base}/{b}" for b in known] or [base])
+    return f"{base}/{build}"
+
+
+def engine_names() -> list[str]:
+    """Every engine and engine/build the catalogue knows."""
+    return list(ENGINES) + [f"{e}/{b}" for e, bs in tables().builds.items() for b in bs]
 
 
 def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
@@ -173,7 +228,8 @@ def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
     eng = resolve_engine(engine, family, hardware_id, fmt_engine)
     merged: dict = {}
     used = []
-    for e in (None, eng):
+    base, build = split_engine(eng)
+    for e in (None, base) + ((eng,) if build else ()):
         for kind, name in (("global", ""), ("families", family), ("devices", hardware_id)):
             block = t.levels.get((e, kind, name))
             if block:

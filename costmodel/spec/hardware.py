@@ -10,7 +10,7 @@ from costmodel.errors import SpecError
 
 DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
 FAMILIES = ("nvidia-datacenter", "nvidia-consumer", "nvidia-jetson", "amd-instinct", "amd-radeon",
-            "google-tpu", "intel-gaudi", "apple-gpu", "cpu")
+            "google-tpu", "intel-gaudi", "intel-arc", "apple-gpu", "cpu")
 KINDS = ("gpu", "cpu", "tpu", "npu")
 
 

@@ -14,7 +14,10 @@ A row is kept when
     CI-wide --random-range-ratio, see data/measurements_sources.md); GPUStack runs (ShareGPT or random
     without --ignore-eos) take the means of the page's token totals / prompts, length_dist `mean`.
 GPUStack bursts (all N prompts at rate inf) keep load `offline` with batch = N, as import_serving.py
-does. The engine version (and the backend, already in the notes) stays in `notes`.
+does. The engine version stays in `notes`. A llama.cpp row whose notes state a ROCm, Vulkan or SYCL
+backend is filed under that build (`llama.cpp/vulkan`, a calibration key: builds differ up to 2x on
+one device); CUDA and Metal rows stay `llama.cpp`, the engine's own build on the devices most of its
+rows measure.
 
     python data/tools/import_engines.py            # append and report counts
     python data/tools/import_engines.py --dry-run  # report only
@@ -48,6 +51,7 @@ FORMATS = {("inferencex_pr3311_qwen35_mi355x_sglang", "fp4"): "mxfp4"}
 LENGTH_DIST = {"inferencex_pr3311_qwen35_mi355x_sglang": "uniform:0.8",
                "inferencex_pr3318_dsr1_mi325x_sglang": "uniform:0.8"}
 
+BUILD = re.compile(r"backend[=: ]+(ROCm|Vulkan|SYCL)\b", re.I)
 SPECULATIVE = re.compile(r"num_nextn_predict_layers=[1-9]|--speculative-algorithm|\bMTP ?\d|\bwith MTP|"
                          r"MTP speculative|speculative decoding num_", re.I)
 
@@ -158,6 +162,9 @@ def select(folder: str, rows: list[dict], shipped: set, shipped_keys: set, servi
         out["source"] = SOURCE_KEYS.get(src, src)
         out["model"] = model.id
         out["format"] = fmt
+        build = BUILD.search(notes)
+        if r["framework"] == "llama.cpp" and build:
+            out["framework"] = f"llama.cpp/{build.group(1).lower()}"
         extra = []
         if model.id != r["model"]:
             extra.append(f"gathered as model {r['model']}")

@@ -62,7 +62,9 @@ def test_shipped_set_validates_with_interval_coverage():
               if r.load_mode in ("closed", "poisson") or (r.load_mode == "offline" and r.batch > 0)}
     ape = [d["ape"] for d in rep["rows_detail"] if d["id"] not in loaded]
     assert len(ape) >= 320 and np.median(ape) < 0.1
-    assert 0.7 <= rep["interval_coverage"]["covered"] <= 0.95
+    # the bands are widened to hold 80% of *held-out* rows (calibration/coverage.py), so rows whose own
+    # residuals built them are covered more often; never all of them
+    assert 0.8 <= rep["interval_coverage"]["covered"] <= 0.99
 
 
 def test_estimates_carry_intervals():

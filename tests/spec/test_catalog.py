@@ -24,9 +24,13 @@ HW_ALIASES = {"h100": "h100-sxm", "h200": "h200-sxm", "gh200": "gh200-144gb", "b
 MODELS = """llama-2-7b llama-2-13b llama-2-70b llama-3-8b llama-3-70b llama-3.1-8b llama-3.1-70b llama-3.1-405b
 llama-3.2-1b llama-3.2-3b llama-3.3-70b mistral-7b mixtral-8x7b qwen2.5-0.5b qwen2.5-1.5b qwen2.5-3b
 qwen2.5-7b qwen2.5-14b qwen2.5-32b qwen2.5-72b qwen3-30b-a3b gemma-2-2b gemma-2-9b gemma-3-4b phi-3.5-mini
-gpt-j-6b gpt-oss-20b gpt-oss-120b deepseek-v3 opt-175b bert-base bert-large vit-b-16""".split()
+gpt-j-6b gpt-oss-20b gpt-oss-120b deepseek-v3 opt-175b bert-base bert-large vit-b-16 qwen3-coder-30b-a3b
+tinyllama-1.1b""".split()
 MODEL_ALIASES = {"llama-70b": "llama-3.1-70b", "llama-8b": "llama-3.1-8b", "llama-7b": "llama-2-7b",
-                 "deepseek-v3.1": "deepseek-v3", "glm-4.6": "glm-4.5", "glm-4.7": "glm-4.5"}
+                 "deepseek-v3.1": "deepseek-v3", "glm-4.6": "glm-4.5", "glm-4.7": "glm-4.5",
+                 "qwen3-coder": "qwen3-coder-30b-a3b", "qwen3-coder-30b": "qwen3-coder-30b-a3b",
+                 "qwen3-coder-30b-a3b-instruct": "qwen3-coder-30b-a3b", "tinyllama": "tinyllama-1.1b",
+                 "tinyllama-1.1b-chat": "tinyllama-1.1b"}
 
 
 @pytest.mark.parametrize("hw_id", HARDWARE)
@@ -70,7 +74,7 @@ def test_published_parameter_counts_within_one_percent(model_id):
 @pytest.mark.parametrize("model_id,convention,tol", [
     ("gpt-oss-20b", "without_input_embedding", 0.01), ("gpt-oss-120b", "without_input_embedding", 0.01),
     ("mixtral-8x7b", "all", 0.01), ("glm-4.5", "without_embeddings", 0.01), ("deepseek-v3", "all", 0.02),
-    ("qwen3-30b-a3b", "all", 0.02),
+    ("qwen3-30b-a3b", "all", 0.02), ("qwen3-coder-30b-a3b", "all", 0.02),
 ])
 def test_active_parameter_counts(model_id, convention, tol):
     """Each publisher's own convention, read from the spec: OpenAI leaves the input embedding out."""

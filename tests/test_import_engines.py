@@ -13,7 +13,7 @@ SOURCES = ("gpustack_perf_lab", "lmsys_blog_gptoss_2025", "inferencex_pr3318_dsr
            "kyuz0_strixhalo_toolboxes_2026_02", "tosukui_blog_strixhalo_rocm_2025_07",
            "geerlingguy_aibench_issue25_rx9070xt", "geerlingguy_aibench_issue26_arc_b580",
            "geerlingguy_aibench_issue27_arc_pro_b50", "geerlingguy_aibench_issue29_arc_a310",
-           "ipexllm_issue12991_arc_b580")
+           "ipexllm_issue12991_arc_b580", "mlxlm_benchmarks_md_m4max")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_data_import_skips_speculative_decoding(tool, notes, speculative):
 
 
 def test_data_import_filters_and_maps(tool):
-    rows = [_row(id="ep", ep="2"), _row(id="dev", hardware="no-such-gpu-x1"), _row(id="eng", framework="mlx"),
+    rows = [_row(id="ep", ep="2"), _row(id="dev", hardware="no-such-gpu-x1"), _row(id="eng", framework="exllama"),
             _row(id="len", prompt_tokens=""), _row(id="ok", engine_version="vX"),
             _row(id="fp4", source="inferencex_pr3311_qwen35_mi355x_sglang", format="fp4", hardware="mi355x",
                  model="qwen3.5-397b-a17b", tp="2", devices="2", request_rate="inf")]
@@ -95,9 +95,10 @@ def test_data_import_is_idempotent_and_shipped_rows_score(tool):
         assert tool.select(folder, rows, shipped, keys, set())[0] == [], folder
     new = [r for r in read_measurements(tool.DST) if r.source in SOURCES[1:]]
     # 90 llama.cpp rows on the Ryzen AI Max+ 395 (amd-radeon), 15 on Intel Arc and the RX 9070 XT
-    assert len(new) == 67 + 90 + 15
+    assert len(new) == 67 + 90 + 15 + 22  # and 22 MLX rows on the M4 Max
     assert sum(r.hardware == "ryzen-ai-max-395" for r in new) == 90
     # rows that state a ROCm, Vulkan or SYCL backend are filed under that llama.cpp build
+    assert sum(r.framework == "mlx" for r in new) == 22
     builds = {r.framework for r in new if r.framework.startswith("llama.cpp")}
     assert builds == {"llama.cpp", "llama.cpp/rocm", "llama.cpp/vulkan", "llama.cpp/sycl"}
     assert all(r.framework != "llama.cpp" for r in new if r.hardware == "ryzen-ai-max-395")

@@ -61,12 +61,17 @@ def _chains(rs, kinds, pooled: bool) -> list:
     return out
 
 
-def _quantiles(r: np.ndarray, use: np.ndarray, chains: list, min_n: int) -> dict:
+def _quantiles(r: np.ndarray, use: np.ndarray, chains: list, min_n: int, engines) -> dict:
+    from costmodel.calibration.fit import MIN_POOLED_ENGINES
+
     groups: dict = {}
+    seen: dict = {}
     for i in np.where(use & np.isfinite(r))[0]:
         for key in chains[i]:
             groups.setdefault(key, []).append(r[i])
-    return {k: (float(np.percentile(v, 10)), float(np.percentile(v, 90))) for k, v in groups.items() if len(v) >= min_n}
+            seen.setdefault(key, set()).add(engines[i])
+    return {k: (float(np.percentile(v, 10)), float(np.percentile(v, 90))) for k, v in groups.items()
+            if len(v) >= min_n and not (k[0] == "*" and k[1] != "*" and len(seen[k]) < MIN_POOLED_ENGINES)}
 
 
 def nested_bands(rs, labels, levels, pools: dict, kind_of=None, min_n: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +81,7 @@ def nested_bands(rs, labels, levels, pools: dict, kind_of=None, min_n: int = 8) 
     kind_of = kind_of or METRIC_KIND.__getitem__
     kinds = [kind_of(r.metric) for r in rs.rows]
     chains = {p: _chains(rs, kinds, p) for p in (False, True)}
+    bases = [base_engine(e) for e in rs.engines]
     labels = np.asarray(labels, dtype=object)
     lo, hi = np.full(len(rs), np.nan), np.full(len(rs), np.nan)
     for g in set(labels):
@@ -85,7 +91,7 @@ def nested_bands(rs, labels, levels, pools: dict, kind_of=None, min_n: int = 8) 
             pooled = levels[i] == "uncalibrated"
             for n, r in enumerate(pools.get(levels[i], ())):
                 if (levels[i], n) not in cache:
-                    cache[(levels[i], n)] = _quantiles(r, ~held, chains[pooled], min_n)
+                    cache[(levels[i], n)] = _quantiles(r, ~held, chains[pooled], min_n, bases)
                 q = next((cache[(levels[i], n)][k] for k in chains[pooled][i] if k in cache[(levels[i], n)]), None)
                 if q is not None:
                     lo[i] = q[0] if np.isnan(lo[i]) else min(lo[i], q[0])

@@ -29,6 +29,7 @@ PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0, "build": 1.0
 NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
 MIN_DEVICE_ROWS = 4
 ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
+MIN_POOLED_ENGINES = 2  # engines a family's pooled (uncalibrated) band must come from
 BUILD_SUM_SD = 0.01  # how far the sum of an engine's build offsets may stray from 0 (logit/log units)
 
 
@@ -348,6 +349,7 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     # metric time ~ 1/rate so r_time = log(pred_rate/meas_rate) = log_err
     r_time = np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rs.rows)])
     groups: dict = {}
+    engines: dict = {}
     for i, row in enumerate(rs.rows):
         if not np.isfinite(r_time[i]):
             continue
@@ -356,9 +358,11 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
                                                   if "/" in e else [])
         for key in keys + [("*", f, kind), ("*", "*", kind), ("*", "*", "*")]:
             groups.setdefault(key, []).append(r_time[i])
+            engines.setdefault(key, set()).add(base_engine(e))
     out = {}
     for (e, f, k), vals in groups.items():
-        if len(vals) >= min_n:
+        # a band pooled over engines for one family speaks for an unseen engine only if it pools several
+        if len(vals) >= min_n and not (e == "*" and f != "*" and len(engines[(e, f, k)]) < MIN_POOLED_ENGINES):
             v = np.array(vals)
             out.setdefault(e, {}).setdefault(f, {})[k] = {
                 "low": float(np.percentile(v, lo_q)), "high": float(np.percentile(v, hi_q)), "n": len(vals)}

@@ -27,7 +27,7 @@ from costmodel.calibration.measurements import METRICS, Measurement
 from costmodel.spec.model_catalog import resolve_model
 
 ENGINE_OF_FRAMEWORK = {"trt-llm": "trt-llm", "tensorrt-llm": "trt-llm", "vllm": "vllm", "sglang": "sglang",
-                       "llama.cpp": "llama.cpp", "mlc": "mlc", "numpy": "numpy", "torch": "torch", "ideal": "ideal",
+                       "llama.cpp": "llama.cpp", "mlx": "mlx", "mlx-lm": "mlx", "mlc": "mlc", "numpy": "numpy", "torch": "torch", "ideal": "ideal",
                        # a vLLM fork (PygmalionAI/aphrodite-engine) that keeps vLLM's memory policy
                        "aphrodite": "vllm"}
 

@@ -23,10 +23,10 @@ from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 from costmodel.spec.units import parse_quantity
 from costmodel.errors import SpecError, unknown
 
-ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlc", "numpy", "torch", "ideal")
+ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlx", "mlc", "numpy", "torch", "ideal")
 ENGINE_ALIASES = {"tensorrt": "trt-llm", "tensorrt-llm": "trt-llm", "trtllm": "trt-llm", "trt": "trt-llm",
                   "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "pytorch": "torch", "datasheet": "ideal",
-                  "roofline": "ideal"}
+                  "roofline": "ideal", "mlx-lm": "mlx", "mlx_lm": "mlx"}
 
 
 @dataclass(frozen=True)

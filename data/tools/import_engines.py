@@ -6,7 +6,8 @@ A row is kept when
   - it carries none of the doubts the gatherers left unresolved in their README (DOUBTS below);
   - it does not repeat a row already shipped or gathered for incoming/serving (GPUStack's performance
     lab was read by both gatherers: the same number is shipped once, under `gpustack_perf_lab`);
-  - its model (or an alias) and device are in the catalogue, its engine is known, its format and
+  - its model (or an alias) and device are in the catalogue (a device inferred from its memory size is kept
+    where the vendor sells that memory with one configuration only, M4_MAX_MEMORY), its engine is known, its format and
     KV format are known, its metric is one data/SCHEMA.md defines;
   - expert- and data-parallel degrees are 1 (stated, or the engine's default when unstated), no
     pipeline parallelism and no prefill/decode disaggregation;
@@ -51,6 +52,10 @@ FORMATS = {("inferencex_pr3311_qwen35_mi355x_sglang", "fp4"): "mxfp4"}
 LENGTH_DIST = {"inferencex_pr3311_qwen35_mi355x_sglang": "uniform:0.8",
                "inferencex_pr3318_dsr1_mi325x_sglang": "uniform:0.8"}
 
+# Apple pairs memory with GPU cores: a 64 GB M4 Max has the 40-core GPU (resolves engines_local doubt 2).
+M4_MAX_MEMORY = ("device from memory: the M4 Max comes as 14-core CPU / 32-core GPU with 36 GB only, or 16-core CPU / "
+                 "40-core GPU with up to 128 GB (ITmedia report of Apple's October 2024 MacBook Pro line-up, copy in "
+                 "huggingface.co/datasets/Yinxing/LLM_Dataset MacPro.txt)")
 BUILD = re.compile(r"backend[=: ]+(ROCm|Vulkan|SYCL)\b", re.I)
 SPECULATIVE = re.compile(r"num_nextn_predict_layers=[1-9]|--speculative-algorithm|\bMTP ?\d|\bwith MTP|"
                          r"MTP speculative|speculative decoding num_", re.I)
@@ -72,8 +77,6 @@ def _doubt(folder: str, r: dict) -> str | None:
     if folder == "engines_local":
         if r["hardware"] == "jetson-agx-thor" and metric == "decode_tokens_per_s":
             return "Jetson Thor decode rows without stated token counts (engines_local doubt 3)"
-        if "inferred from the memory size" in notes:
-            return "device inferred (m4-max-40c from '64GB M4 Max', engines_local doubt 2)"
         if r["hardware"] in ("m4-max", "m3-pro"):
             return "GPU core count not stated (m4-max / m3-pro, engines_local doubt 2)"
     return None
@@ -162,6 +165,8 @@ def select(folder: str, rows: list[dict], shipped: set, shipped_keys: set, servi
         out["source"] = SOURCE_KEYS.get(src, src)
         out["model"] = model.id
         out["format"] = fmt
+        if "inferred from the memory size" in notes:  # engines_local doubt 2, resolved with a source
+            out["notes"] = notes = f"{notes} [{M4_MAX_MEMORY}]"
         build = BUILD.search(notes)
         if r["framework"] == "llama.cpp" and build:
             out["framework"] = f"llama.cpp/{build.group(1).lower()}"

@@ -143,3 +143,24 @@ def test_estimate_json_names_its_calibration_level(run_cli):
     assert d["calibration_level"] == "uncalibrated"
     assert d["interval"]["decode_tokens_per_s"]["low"] <= d["decode_tokens_per_s"] <= \
         d["interval"]["decode_tokens_per_s"]["high"]
+
+
+@pytest.mark.parametrize("fmt,bits", [("mlx-q4", 4.5), ("mlx-q4-g32", 5.0), ("mlx-q5", 5.5), ("mlx-q5-g32", 6.0),
+                                      ("mlx-q6", 6.5), ("mlx-q8", 8.5)])
+def test_mlx_formats_cost_bits_plus_a_16_bit_scale_and_bias_per_group(fmt, bits):
+    from costmodel.spec.formats import resolve_format
+
+    f, _ = resolve_format(fmt)
+    # affine: b bits per weight + (16-bit scale + 16-bit bias) / group size (MLX mlx.core.quantize)
+    assert f.weight_bits == pytest.approx(bits)
+    assert f.lm_head_bits == f.embedding_bits == pytest.approx(bits)  # mlx.nn.quantize: Linear and Embedding
+    assert f.engine == "mlx" and f.activation_bits == 16
+
+
+def test_mlx_engine_keeps_its_memory_rules_and_is_the_format_default():
+    e = efficiency_for("m4-max-40c", "apple-gpu", "mlx")
+    assert e.kv_block_tokens == 256  # mlx-lm KVCache.step
+    assert e.prefill_chunk_tokens == 2048  # mlx-lm prefill_step_size
+    assert e.usable_memory_fraction == 0.75  # Metal's recommended working set on Apple GPUs
+    assert resolve_engine("mlx-lm", "") == "mlx"
+    assert resolve_engine("auto", "apple-gpu", "m4-max-40c", "mlx") == "mlx"

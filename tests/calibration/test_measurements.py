@@ -8,8 +8,8 @@ HEADER = "id,source,hardware,devices,tp,model,format,kv_format,framework,batch,p
 def test_shipped_set_reads_with_sources():
     rows = read_measurements(shipped_measurements())
     perf = [r for r in rows if not r.is_memory and (r.load_mode == "static" or (r.load_mode == "offline" and r.batch < 0))]
-    # the corrected published set (../shared/data/measurements.csv) and 113 engine rows (import_engines.py)
-    assert len(perf) == 289 + 113
+    # the corrected published set (../shared/data/measurements.csv) and 135 engine rows (import_engines.py)
+    assert len(perf) == 289 + 135
     assert sum(r.is_memory for r in rows) == 66 + 3  # engine start-up memory lines, Jetson Thor weights
     assert sum(r.load_mode == "closed" for r in rows) == 2146  # closed-loop serving benchmark rows
     assert sum(r.load_mode == "poisson" for r in rows) == 213  # open-loop (request rate) rows

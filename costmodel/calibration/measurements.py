@@ -25,6 +25,7 @@ LOADS = ("static", "offline", "closed", "poisson")
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
     "decode_tokens_per_s": ("decode_tokens_per_s", 1.0, "rate"),
+    "decode_aggregate_tokens_per_s": ("decode_aggregate_tokens_per_s", 1.0, "rate"),
     "prefill_tokens_per_s": ("prefill_tokens_per_s", 1.0, "rate"),
     "ttft_ms": ("ttft_s", 1e3, "time"),
     "tpot_ms": ("tpot_s", 1e3, "time"),
@@ -50,7 +51,7 @@ METRICS.update({
 })
 LOAD_ONLY = tuple(m for m in METRICS if "_p50_" in m or "_p90_" in m or "_p99_" in m or m.startswith("itl"))
 # which residual family a metric's error belongs to (for intervals)
-METRIC_KIND = {"decode_tokens_per_s": "decode", "tpot_ms": "decode", "prefill_tokens_per_s": "prefill",
+METRIC_KIND = {"decode_tokens_per_s": "decode", "decode_aggregate_tokens_per_s": "decode", "tpot_ms": "decode", "prefill_tokens_per_s": "prefill",
                "ttft_ms": "prefill", "e2e_latency_ms": "e2e", "throughput_tokens_per_s": "throughput",
                **{m: "memory" for m in MEMORY_METRICS}}
 for _m in METRICS:

@@ -29,7 +29,37 @@ def list_rows(kind: str) -> list[dict]:
         return [{"id": f.id, "name": f.name, "weight_bits": f.weight_bits, "activation_bits": f.activation_bits,
                  "kv_bits": f.kv_bits, "compute": list(f.compute), "emulate": list(f.emulate),
                  "aliases": list(f.aliases)} for f in all_formats()]
-    raise unknown("catalogue", kind, ["hardware", "models", "formats"])
+    if kind == "engines":
+        return engine_rows()
+    raise unknown("catalogue", kind, ["hardware", "models", "formats", "engines"])
+
+
+def engine_rows() -> list[dict]:
+    """Every engine and build with its calibration status: fitted families and devices, or
+    uncalibrated (sourced defaults; intervals from leave-one-engine-out residuals)."""
+    from costmodel.spec.engine_params import efficiency_for, engine_names, split_engine, tables
+
+    t = tables()
+    rows = []
+    for name in engine_names():
+        base, build = split_engine(name)
+        fitted = lambda kind: sorted(n for (e, k, n), block in t.levels.items()  # noqa: E731
+                                     if e == base and k == kind and any(str(src).startswith("fit")
+                                                                        for _, src in block.values()))
+        is_fit = lambda e: any(str(src).startswith("fit")  # noqa: E731
+                               for _, src in t.levels.get((e, "global", ""), {}).values())
+        if build is None:
+            status = "fitted" if is_fit(name) else "uncalibrated"
+        else:  # a build shares its engine's fit and adds its own offsets where rows name it
+            status = ("build offsets fitted" if is_fit(name) else f"as {base} (no rows of this build)"
+                      if is_fit(base) else "uncalibrated")
+        eff = efficiency_for("-", "-", name)
+        rows.append({"id": name, "name": name, "calibration": status,
+                     "families": fitted("families"), "devices": len(fitted("devices")),
+                     "max_batch": None if eff.max_batch >= 1e9 else int(eff.max_batch),
+                     "prefill_chunk_tokens": int(eff.prefill_chunk_tokens),
+                     "kv_block_tokens": int(eff.kv_block_tokens)})
+    return rows
 
 
 def _attention_kind(m: Model) -> str:

@@ -18,6 +18,7 @@ class Catalogue(str, Enum):
     hardware = "hardware"
     models = "models"
     formats = "formats"
+    engines = "engines"
 
 
 def _console(stderr: bool = False):
@@ -181,7 +182,7 @@ def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[s
 
 
 @app.command("list")
-def list_(kind: Catalogue = typer.Argument(..., help="hardware, models or formats"),
+def list_(kind: Catalogue = typer.Argument(..., help="hardware, models, formats or engines"),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List catalogue entries with their key figures."""
     from rich.table import Table

@@ -89,6 +89,8 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "tpot_s": tpot,
             "prefill_tokens_per_s": Bc * prompt / prefill_s,
             "decode_tokens_per_s": 1.0 / tpot,
+            # llama-batched-bench's S_TG: generated tokens of all sequences per second of decode only
+            "decode_aggregate_tokens_per_s": replicas * Bc / tpot,
             "throughput_tokens_per_s": replicas * out_tokens / e2e,
             "e2e_latency_s": e2e,
             "energy_j_per_token": tp * pp * power * per_token_s,

@@ -164,3 +164,31 @@ def test_mlx_engine_keeps_its_memory_rules_and_is_the_format_default():
     assert e.usable_memory_fraction == 0.75  # Metal's recommended working set on Apple GPUs
     assert resolve_engine("mlx-lm", "") == "mlx"
     assert resolve_engine("auto", "apple-gpu", "m4-max-40c", "mlx") == "mlx"
+
+
+def test_list_engines_says_which_engines_are_calibrated(run_cli):
+    code, out, err = run_cli("list", "engines", "--json")
+    assert code == 0, err
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert rows["trt-llm"]["calibration"] == "fitted" and "nvidia-jetson" in rows["trt-llm"]["families"]
+    assert rows["mlx"]["calibration"] == "fitted" and rows["mlx"]["kv_block_tokens"] == 256
+    assert rows["mlc"]["calibration"] == "uncalibrated"
+    assert rows["llama.cpp/vulkan"]["calibration"] == "build offsets fitted"
+    assert rows["llama.cpp/metal"]["calibration"] == "as llama.cpp (no rows of this build)"
+    assert rows["vllm"]["max_batch"] == 256  # vLLM's max_num_seqs default
+
+
+def test_decode_aggregate_rate_is_batch_over_tpot_and_scores_as_a_rate():
+    """llama-batched-bench's S_TG: B sequences' generated tokens per second of decode (prefill excluded)."""
+    import dataclasses
+
+    from costmodel import estimate
+
+    e = estimate("llama-3.1-8b", hw="h100", fmt="bf16", engine="trt-llm", batch=16, prompt=512, gen=128)
+    assert e.metric("decode_aggregate_tokens_per_s") == pytest.approx(16 / e.metric("tpot_s"), rel=1e-12)
+    row = next(r for r in read_measurements(shipped_measurements()) if r.metric == "decode_tokens_per_s"
+               and r.framework == "llama.cpp" and r.batch == 1)
+    agg = dataclasses.replace(row, metric="decode_aggregate_tokens_per_s")
+    p1, _ = predict(prepare([row]))
+    p2, _ = predict(prepare([agg]))
+    assert p2[0] == pytest.approx(p1[0], rel=1e-12)  # at batch 1 the aggregate is the per-sequence rate

@@ -42,12 +42,12 @@ def _levels(rs) -> list[str]:
     return out
 
 
-def _coverage_by_load(detail: list, rows) -> dict:
-    """Share of scored rows inside their interval per load mode (static, offline, closed, poisson)."""
+def _coverage_by(detail: list, keys: list) -> dict:
+    """Share of scored rows inside their interval per key (load mode, engine, calibration level)."""
     out: dict = {}
-    for d, r in zip(detail, rows):
+    for d, k in zip(detail, keys):
         if d["in_interval"] is not None:
-            out.setdefault(r.load_mode, []).append(d["in_interval"])
+            out.setdefault(k, []).append(d["in_interval"])
     return {k: {"covered": float(np.mean(v)), "n": len(v)} for k, v in sorted(out.items())}
 
 
@@ -91,8 +91,11 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
                 groups.setdefault(d[field], []).append(i)
             report[key] = {g: _stats(pred[ix], meas[ix]) for g, ix in sorted(groups.items())}
         flags = [d["in_interval"] for d in detail if d["in_interval"] is not None]
-        report["interval_coverage"] = {"nominal": 0.8, "covered": float(np.mean(flags)) if flags else None,
-                                       "n": len(flags), "by_load": _coverage_by_load(detail, rs.rows)}
+        report["interval_coverage"] = {
+            "nominal": 0.8, "covered": float(np.mean(flags)) if flags else None, "n": len(flags),
+            "by_load": _coverage_by(detail, [r.load_mode for r in rs.rows]),
+            "by_engine": _coverage_by(detail, [e.partition("/")[0] for e in rs.engines]),
+            "by_calibration_level": _coverage_by(detail, levels)}
         report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
     report["memory_disagreements"] = sorted(disagree)  # measured runs the memory model would not fit
     report["rows_detail"] = detail

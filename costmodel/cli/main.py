@@ -353,6 +353,9 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
         cov = report["interval_coverage"]
         if cov["covered"] is not None:
             con.print(f"measured values inside the 80% interval: {100 * cov['covered']:.1f}% of {cov['n']} rows")
+            for key in ("by_engine", "by_calibration_level", "by_load"):
+                parts = ", ".join(f"{k} {100 * v['covered']:.0f}% ({v['n']})" for k, v in cov[key].items())
+                con.print(f"  {key.replace('_', ' ')}: {parts}")
         con.print(worst_table(report["worst"]))
         if report["memory_disagreements"]:
             con.print(f"measured runs the memory model would not fit (scored anyway): "

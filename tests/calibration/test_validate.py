@@ -65,6 +65,11 @@ def test_shipped_set_validates_with_interval_coverage():
     # the bands are widened to hold 80% of *held-out* rows (calibration/coverage.py), so rows whose own
     # residuals built them are covered more often; never all of them
     assert 0.8 <= rep["interval_coverage"]["covered"] <= 0.99
+    cov = rep["interval_coverage"]
+    for key in ("by_load", "by_engine", "by_calibration_level"):
+        assert sum(v["n"] for v in cov[key].values()) == cov["n"], key
+    assert set(cov["by_calibration_level"]) <= {"device", "family", "engine", "uncalibrated"}
+    assert cov["by_engine"]["mlc"]["n"] == 24  # MLC's Poisson rows: an uncalibrated engine's band
 
 
 def test_estimates_carry_intervals():

@@ -6,9 +6,10 @@ Least squares on log(predicted / measured) (scipy, soft-L1 loss), hierarchical p
   step_overhead_s    = exp(c_engine + c_family)
   kernel_overhead_s  = exp(k_engine),  compute_half_rows = exp(h_engine)
   matmul scale of the int / fp8 / fp4 paths = exp(s_engine,class)
-A build of an engine (`llama.cpp/vulkan`) adds its own offsets to a, b and c (prior sd 1, as a
-family): its rows share every other parameter with the engine's. The offsets of an engine's builds
-sum to zero (a stiff penalty), so the engine without a build is the average of its measured builds.
+A build of an engine (`llama.cpp/vulkan`) adds its own offsets to a, b and c on each device family
+it was measured on (elsewhere it is its engine): its rows share every other parameter with the
+engine's. Its prior is tighter than a family's, so a family measured only through builds takes their
+common part in its own offset, and the engine without a build lands near their average.
 Family, device and datatype offsets are shrunk toward 0 by Gaussian priors (penalty
 residuals), so a device without measurements gets its family's fit on top of its datasheet.
 Leave-one-device-out refits without a device and predicts it with its family's values.
@@ -25,12 +26,11 @@ from costmodel.calibration.predict import RowSet, predict, with_rows
 
 CLASSES = ("int", "fp8", "fp4")
 NOT_FITTED_ENGINES = ("ideal",)
-PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0, "build": 1.0}  # prior sd of each level (logit/log units)
+PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0, "build": 0.7}  # prior sd of each level (logit/log units)
 NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
 MIN_DEVICE_ROWS = 4
 ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
 MIN_POOLED_ENGINES = 2  # engines a family's pooled (uncalibrated) band must come from
-BUILD_SUM_SD = 0.01  # how far the sum of an engine's build offsets may stray from 0 (logit/log units)
 
 
 def dtype_class(dtype: str) -> str | None:
@@ -58,12 +58,17 @@ class Layout:
     upper: np.ndarray
     row_idx: dict  # param kind -> list of parameter-index arrays per row level
     engines: list  # engines fitted (without builds)
-    builds: list = None  # engine/build names with their own offsets
+    builds: list = None  # (engine/build, family) pairs with their own offsets
 
 
 def base_engine(engine: str) -> str:
     """'llama.cpp' for 'llama.cpp/vulkan'."""
     return engine.partition("/")[0]
+
+
+def build_key(build: str, family: str) -> str:
+    """Parameter key of a build's offsets on one device family."""
+    return f"{build}@{family}"
 
 
 def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
@@ -80,7 +85,7 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
 
     bases = [base_engine(e) for e in rs.engines]
     engines = sorted({e for e in bases if e not in NOT_FITTED_ENGINES})
-    builds = sorted({e for e in rs.engines if "/" in e and base_engine(e) in engines})
+    builds = sorted({(e, f) for e, f in zip(rs.engines, rs.families) if "/" in e and base_engine(e) in engines})
     counts: dict = {}
     for d, e in zip((r.hardware for r in rs.rows), bases):
         counts[(e, d)] = counts.get((e, d), 0) + 1
@@ -101,10 +106,10 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
                     add(("device", e, d, p_), 0.0, PRIOR["device"], -8, 8)
         for c in sorted({dtype_class(t) for t, ee in zip(rs.dtypes, bases) if ee == e} - {None}):
             add(("dtype", e, c, "scale"), 0.0, PRIOR["dtype"], np.log(0.02), np.log(4.0))
-        for b in builds:
+        for b, f in builds:
             if base_engine(b) == e:
                 for p_ in ("ec", "em", "so"):
-                    add(("build", e, b, p_), 0.0, PRIOR["build"], -8, 8)
+                    add(("build", e, build_key(b, f), p_), 0.0, PRIOR["build"], -8, 8)
     pos = {k: i for i, k in enumerate(names)}
     row_idx: dict = {k: [] for k in ("ec", "em", "so", "ko", "hr", "scale")}
     n_rows = len(rs)
@@ -115,10 +120,11 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
             for k in row_idx:
                 row_idx[k].append([])
             continue
+        bk = build_key(b, f)
         for k in ("ec", "em"):
             row_idx[k].append([pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k),
-                                                ("build", e, b, k)) if x in pos])
-        row_idx["so"].append([pos[x] for x in (("engine", e, "", "so"), ("family", e, f, "so"), ("build", e, b, "so"))
+                                                ("build", e, bk, k)) if x in pos])
+        row_idx["so"].append([pos[x] for x in (("engine", e, "", "so"), ("family", e, f, "so"), ("build", e, bk, "so"))
                               if x in pos])
         row_idx["ko"].append([pos[("engine", e, "", "ko")]])
         row_idx["hr"].append([pos[("engine", e, "", "hr")]])
@@ -132,10 +138,8 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
             arr[i, :len(ix)] = ix
         padded[k] = arr
     fitted_rows = np.array([bool(x) for x in row_idx["ec"]], dtype=bool) if n_rows else np.zeros(0, bool)
-    sums = [np.array([pos[("build", e, b, p_)] for b in builds if base_engine(b) == e])
-            for e in engines for p_ in ("ec", "em", "so") if any(base_engine(b) == e for b in builds)]
     return Layout(names, np.array(sd), np.array(mean), np.array(lo, float), np.array(hi, float),
-                  {"lists": row_idx, **padded, "fitted": fitted_rows, "build_sums": sums}, engines, builds)
+                  {"lists": row_idx, **padded, "fitted": fitted_rows}, engines, builds)
 
 
 def overrides(theta: np.ndarray, layout: Layout, rs: RowSet) -> tuple[dict, dict]:
@@ -165,17 +169,13 @@ def _sparsity(layout: Layout, n_rows: int):
     from scipy.sparse import lil_matrix
 
     n_p = len(layout.names)
-    sums = layout.row_idx.get("build_sums", [])
-    s = lil_matrix((n_rows + n_p + len(sums), n_p), dtype=int)
+    s = lil_matrix((n_rows + n_p, n_p), dtype=int)
     for k, lists in layout.row_idx["lists"].items():
         for i, ix in enumerate(lists):
             for j in ix:
                 s[i, j] = 1
     for j in range(n_p):
         s[n_rows + j, j] = 1
-    for n, ix in enumerate(sums):
-        for j in ix:
-            s[n_rows + n_p + n, j] = 1
     return s
 
 
@@ -191,8 +191,7 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
         err = np.where(use & np.isfinite(err), err, 0.0)
         # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
         robust = np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
-        sums = [NOISE / BUILD_SUM_SD * theta[ix].sum() for ix in layout.row_idx.get("build_sums", [])]
-        return np.concatenate([robust, weights * (theta - layout.prior_mean), sums])
+        return np.concatenate([robust, weights * (theta - layout.prior_mean)])
 
     x0 = layout.prior_mean.copy() if theta0 is None else np.clip(theta0, layout.lower + 1e-9, layout.upper - 1e-9)
     x0 = np.clip(x0, layout.lower + 1e-9, layout.upper - 1e-9)
@@ -227,13 +226,11 @@ def tables_from(theta: np.ndarray, layout: Layout) -> dict:
             else:
                 fam["step_overhead_s"] = np.exp(g["so"] + v)
         out[e] = eng
-    for b in layout.builds or ():
+    for b, fam in layout.builds or ():  # a build's blocks only where it was measured
         e = base_engine(b)
-        off = {p_: val[("build", e, b, p_)] for p_ in ("ec", "em", "so")}
-        g = {k: val[("engine", e, "", k)] for k in ("ec", "em", "so")}
-        out[b] = {"global": _absolute(g, off), "devices": {},
-                  "families": {k: _absolute({p_: g[p_] + val[("family", e, k, p_)] for p_ in g}, off)
-                               for (level, ee, k, _p), _v in val.items() if level == "family" and ee == e}}
+        logits = {p_: val[("engine", e, "", p_)] + val[("family", e, fam, p_)] for p_ in ("ec", "em", "so")}
+        out.setdefault(b, {"global": {}, "families": {}, "devices": {}})["families"][fam] = _absolute(
+            logits, {p_: val[("build", e, build_key(b, fam), p_)] for p_ in ("ec", "em", "so")})
     return out
 
 
@@ -255,10 +252,11 @@ def device_tables(theta, layout, rs) -> dict:
         ec = val[("engine", e, "", "ec")] + val[("family", e, fam, "ec")] + val[("device", e, d, "ec")]
         em = val[("engine", e, "", "em")] + val[("family", e, fam, "em")] + val[("device", e, d, "em")]
         out.setdefault(e, {})[d] = {"compute_efficiency": _sigmoid(ec), "memory_efficiency": _sigmoid(em)}
-        for b in layout.builds or ():  # a build's value on this device: its offsets on top
-            if base_engine(b) == e:
-                out.setdefault(b, {})[d] = {"compute_efficiency": _sigmoid(ec + val[("build", e, b, "ec")]),
-                                            "memory_efficiency": _sigmoid(em + val[("build", e, b, "em")])}
+        for b, bf in layout.builds or ():  # a build measured on this device's family: its offsets on top
+            if base_engine(b) == e and bf == fam:
+                k = build_key(b, fam)
+                out.setdefault(b, {})[d] = {"compute_efficiency": _sigmoid(ec + val[("build", e, k, "ec")]),
+                                            "memory_efficiency": _sigmoid(em + val[("build", e, k, "em")])}
     return out
 
 

@@ -75,9 +75,10 @@ def _find(table: dict, engine: str, family: str, kinds: tuple):
     """(quantiles, engine key, family key, kind) of the most specific group of `table`, or None."""
     from costmodel.spec.engine_params import split_engine
 
-    names = [engine, split_engine(engine)[0]]
-    eng = next((e for e in names if e in table), "uncalibrated")
-    chain = ((eng, family), (eng, "*")) + ((("*", "*"),) if eng != "uncalibrated" else ())
+    names = [e for e in dict.fromkeys([engine, split_engine(engine)[0]]) if e in table]
+    # a build's own groups, then its engine's (coverage.py scores the same chain), then all engines
+    chain = ([(e, f) for e in names for f in (family, "*")] + [("*", "*")] if names
+             else [("uncalibrated", family), ("uncalibrated", "*")])
     for kind in kinds:
         for e, f in chain:
             q = (table.get(e) or {}).get(f, {}).get(kind)
@@ -86,10 +87,11 @@ def _find(table: dict, engine: str, family: str, kinds: tuple):
     return None
 
 
-def lookup(engine: str, family: str, kinds: tuple, level: str = "device") -> tuple[float, float, str] | None:
+def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
+           widened: bool = True) -> tuple[float, float, str] | None:
     """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group;
     `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
-    leave-one-device-out residuals."""
+    leave-one-device-out residuals; `widened` applies the level's widening factor."""
     table, basis, new_device, widen = _table(catalog_key())
     if not table:
         return None
@@ -103,9 +105,11 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device") -> tup
         if wider:
             lo, hi = min(lo, wider[0]["low"]), max(hi, wider[0]["high"])
             where += f"; widened for a device it was not fitted on (leave-one-device-out, n={wider[0]['n']})"
-    key = {"family": "new-device", "engine": "new-device"}.get(level, level)
-    if e == "uncalibrated":
-        key = "uncalibrated"
+    if not widened:
+        return lo, hi, where
+    from costmodel.calibration.coverage import LEVEL_OF_WIDENING
+
+    key = "uncalibrated" if e == "uncalibrated" else LEVEL_OF_WIDENING.get(level, level)
     lo, hi, note = _widened(lo, hi, key, widen, engine)
     return lo, hi, where + note
 
@@ -138,17 +142,22 @@ def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] |
     from costmodel.spec.engine_params import split_engine
 
     table, basis, _, widen = _table(catalog_key())
-    engine = engine if engine in table else split_engine(engine)[0]
-    own = table.get(engine) or {}
-    q = (own.get(family) or {}).get(kind) or (own.get("*") or {}).get(kind)
-    where = f"engine {engine}"
+    names = [e for e in dict.fromkeys([engine, split_engine(engine)[0]]) if e in table]
+    q, where = None, ""
+    for e in names:  # a build's own loaded residuals, then its engine's
+        q = ((table[e].get(family) or {}).get(kind) or (table[e].get("*") or {}).get(kind))
+        if q:
+            where = f"engine {e}"
+            break
     if q is None:
         q = ((table.get("*") or {}).get("*") or {}).get(kind)
         if q is None:
             return None
         where = f"pooled over engines (no loaded rows of {engine})"
         q = dict(q)
-        static = lookup(engine, family, (_LOAD_STATIC[kind.split("_")[1]],)) if engine not in table else None
+        # the raw band: the load widening below is the only one applied
+        static = (lookup(engine, family, (_LOAD_STATIC[kind.split("_")[1]],), widened=False)
+                  if not names else None)
         if static:
             q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
             where += ", widened by its uncalibrated band"

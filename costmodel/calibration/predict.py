@@ -62,9 +62,17 @@ def engine_of(framework: str) -> str:
     """The engine (or engine/build, `llama.cpp/vulkan`) a row's framework names; 'ideal' if unknown."""
     from costmodel.spec.engine_params import split_engine
 
+    from costmodel.errors import CostModelError
+    from costmodel.spec.engine_params import resolve_engine
+
     base, build = split_engine(framework.strip().lower())
     eng = ENGINE_OF_FRAMEWORK.get(base, "ideal")
-    return f"{eng}/{build}" if build and eng != "ideal" else eng
+    if not build or eng == "ideal":
+        return eng
+    try:
+        return resolve_engine(f"{eng}/{build}", "")  # build aliases: llama.cpp/hip is llama.cpp/rocm
+    except CostModelError:
+        return f"{eng}/{build}"  # reported by prepare as an unknown engine
 
 
 def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:

@@ -443,31 +443,38 @@ def _served_coverage(rs, err) -> tuple[dict, dict]:
 
 def _coverage_of(entries: list, engines) -> tuple[dict, dict]:
     """Coverage per split (widening chosen without each scored group) and the widening per level,
-    and per level and engine where the engine has MIN_WIDEN_ROWS rows of that level."""
+    and per level and engine where the engine has MIN_WIDEN_ROWS rows of that level. A level's
+    widening is the largest its splits need: a device unseen together with its source (leave one
+    source out) needs more than one whose source measured its siblings (leave one device out)."""
     from costmodel.calibration import coverage as V
 
     level = np.array([e[3] for e in entries], dtype=object)
     factor = np.array([e[4] for e in entries], dtype=float)
     row = np.array([e[2] for e in entries])
+    split = np.array([e[0] for e in entries], dtype=object)
+    labels = np.array([e[1] for e in entries], dtype=object)
     eng = np.array([C.base_engine(engines[i]) for i in row], dtype=object)
     own = np.array([f"{L}:{e}" for L, e in zip(level, eng)], dtype=object)
     counts = {k: int(np.sum(own == k)) for k in set(own)}
     key = np.array([k if counts[k] >= V.MIN_WIDEN_ROWS and L in V.PER_ENGINE_LEVELS else L
                     for k, L in zip(own, level)], dtype=object)
-    widen = {k: V.widening(factor[key == k]) for k in sorted(set(key))}
-    widen.update({L: V.widening(factor[level == L]) for L in sorted(set(level))})
+
+    def widest(sel: np.ndarray) -> float | None:
+        ws = [V.widening(factor[sel & (split == s)]) for s in dict.fromkeys(split)]
+        ws = [w for w in ws if w is not None]
+        return max(ws) if ws else None
+
+    widen = {k: widest(key == k) for k in sorted(set(key))}
+    widen.update({L: widest(level == L) for L in sorted(set(level))})
     widen = {k: w for k, w in widen.items() if w is not None}
-    labels = np.array([e[1] for e in entries], dtype=object)
-    split = np.array([e[0] for e in entries], dtype=object)
     inside = np.zeros(len(entries), dtype=bool)
     for name in dict.fromkeys(split):
         for g in set(labels[split == name]):
             held = (split == name) & (labels == g)
             other = ~np.isin(row, row[held])
             for k in set(key[held]):
-                w = V.widening(factor[other & (key == k)])
-                if w is None:  # no other group has this engine at this level: the level's factor
-                    w = V.widening(factor[other & (level == k.split(":")[0])]) or np.inf
+                # no other group has this engine at this level: the level's factor; none: no widening
+                w = widest(other & (key == k)) or widest(other & (level == k.split(":")[0])) or 1.0
                 inside[held & (key == k)] = factor[held & (key == k)] <= w
     out = {}
     for name in dict.fromkeys(split):

@@ -35,27 +35,29 @@ def list_rows(kind: str) -> list[dict]:
 
 
 def engine_rows() -> list[dict]:
-    """Every engine and build with its calibration status: fitted families and devices, or
-    uncalibrated (sourced defaults; intervals from leave-one-engine-out residuals)."""
+    """Every engine and build with its calibration status: the families and devices it was fitted on
+    (a build: those its own rows measured), or uncalibrated (sourced defaults; intervals from
+    leave-one-engine-out residuals)."""
     from costmodel.spec.engine_params import efficiency_for, engine_names, split_engine, tables
 
     t = tables()
+    fitted: dict = {}  # (engine, kind) -> names of levels with a fitted value
+    for (e, kind, name), block in t.levels.items():
+        if e and any(str(src).startswith("fit") for _, src in block.values()):
+            fitted.setdefault((e, kind), []).append(name)
     rows = []
     for name in engine_names():
         base, build = split_engine(name)
-        fitted = lambda kind: sorted(n for (e, k, n), block in t.levels.items()  # noqa: E731
-                                     if e == base and k == kind and any(str(src).startswith("fit")
-                                                                        for _, src in block.values()))
-        is_fit = lambda e: any(str(src).startswith("fit")  # noqa: E731
-                               for _, src in t.levels.get((e, "global", ""), {}).values())
+        own = any(fitted.get((name, k)) for k in ("global", "families"))
         if build is None:
-            status = "fitted" if is_fit(name) else "uncalibrated"
+            status = "fitted" if own else "uncalibrated"
         else:  # a build shares its engine's fit and adds its own offsets where rows name it
-            status = ("build offsets fitted" if is_fit(name) else f"as {base} (no rows of this build)"
-                      if is_fit(base) else "uncalibrated")
+            status = ("build offsets fitted" if own else f"as {base} (no rows of this build)"
+                      if fitted.get((base, "global")) else "uncalibrated")
         eff = efficiency_for("-", "-", name)
         rows.append({"id": name, "name": name, "calibration": status,
-                     "families": fitted("families"), "devices": len(fitted("devices")),
+                     "families": sorted(fitted.get((name, "families"), [])),
+                     "devices": len(fitted.get((name, "devices"), [])),
                      "max_batch": None if eff.max_batch >= 1e9 else int(eff.max_batch),
                      "prefill_chunk_tokens": int(eff.prefill_chunk_tokens),
                      "kv_block_tokens": int(eff.kv_block_tokens)})

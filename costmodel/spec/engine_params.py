@@ -9,12 +9,14 @@ later entries winning:
 holds fitted values with their provenance.
 
 A build (backend) of an engine, named `engine/build` (`llama.cpp/vulkan`), is declared under
-`builds:`; it inherits everything of its engine and adds its own three levels on top:
-  ... -> engines[engine].devices[device] -> engines[engine/build].global -> .families -> .devices
+`builds:`; it inherits everything of its engine, its own levels following the engine's at each level:
+  ... -> engine.global -> build.global -> engine.families[f] -> build.families[f] -> engine.devices[d]
+  -> build.devices[d]
 """
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
@@ -67,6 +69,7 @@ class Efficiency:
     stream_interval: float
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
+    compute_from: str = ""  # the level ('global', 'families', 'devices') that supplied compute_efficiency
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def matmul_scale(self, dtype: str) -> float:
@@ -81,15 +84,10 @@ class Efficiency:
         'engine' (the engine is fitted, not on this family) or 'uncalibrated' (sourced defaults)."""
         if not str(self.sources.get("compute_efficiency", "")).startswith("fit"):
             return "uncalibrated"
-        names = {self.engine, split_engine(self.engine)[0]}
-        if any(f"{e}:{device}" in self.levels for e in names):
-            return "device"
-        if any(f"{e}:{family}" in self.levels for e in names):
-            return "family"
-        return "engine"
+        return {"devices": "device", "families": "family"}.get(self.compute_from, "engine")
 
 
-PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels"))
+PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels", "compute_from"))
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
 _AT_MOST_ONE = ("idle_power_fraction",)
 _BYTES = ("runtime_overhead_bytes",)  # may be written '0.72 GiB'
@@ -167,18 +165,24 @@ def _tables(path_env: str) -> _Tables:
                                     f"mapping build -> {{source[, aliases]}}")
                 for build, node in decl.items():
                     node = node if isinstance(node, dict) else {}
-                    if not node.get("source"):
-                        raise SpecError(f"{p}: builds.{engine}.{build}: expected {{source: ...}}")
+                    aliases = node.get("aliases") or []
+                    if (not node.get("source") or not isinstance(aliases, list)
+                            or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", str(build))):
+                        raise SpecError(f"{p}: builds.{engine}.{build}: expected a lower-case name with "
+                                        f"{{source: ...[, aliases: [names]]}}")
                     builds.setdefault(engine, {})[str(build)] = str(src.get(node["source"], node["source"]))
-                    for alias in node.get("aliases") or ():
+                    for alias in aliases:
                         build_aliases.setdefault(engine, {})[str(alias)] = str(build)
             for engine, node in (doc.get("engines") or {}).items():
                 engine_keys.append((p, engine))
                 three(engine, node, f"engines.{engine}.")
             default_engine.update(doc.get("default_engine") or {})
+    for engine, aliases in build_aliases.items():  # an alias never hides a build of that name
+        for alias in [a for a in aliases if a in builds.get(engine, {})]:
+            raise SpecError(f"calibration: builds.{engine}: alias '{alias}' is also a build")
     for p, engine in engine_keys:  # checked once every file's builds are known
         base, build = split_engine(engine)
-        if base not in ENGINES or (build is not None and build not in builds.get(base, {})):
+        if base not in ENGINES or ("/" in engine and build not in builds.get(base, {})):
             known = list(ENGINES) + [f"{e}/{b}" for e, bs in builds.items() for b in bs]
             raise SpecError(f"{p}: engines.{engine}: unknown engine; expected one of {', '.join(known)}")
     missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
@@ -198,7 +202,7 @@ def resolve_engine(engine: str | None, family: str, device: str | None = None, f
     if engine in (None, "", "auto"):
         defaults = tables().default_engine
         if device and device in defaults:
-            return defaults[device]
+            return resolve_engine(defaults[device], family)
         if fmt_engine:
             return resolve_engine(fmt_engine, family)
         return defaults.get(family, "ideal")
@@ -206,7 +210,7 @@ def resolve_engine(engine: str | None, family: str, device: str | None = None, f
     base = ENGINE_ALIASES.get(base, base)
     if base not in ENGINES:
         raise unknown("engine", engine, ENGINES)
-    if build is None:
+    if build is None and "/" not in engine:
         return base
     t = tables()
     known = t.builds.get(base, {})
@@ -228,12 +232,16 @@ def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
     eng = resolve_engine(engine, family, hardware_id, fmt_engine)
     merged: dict = {}
     used = []
+    compute_from = ""
     base, build = split_engine(eng)
-    for e in (None, base) + ((eng,) if build else ()):
-        for kind, name in (("global", ""), ("families", family), ("devices", hardware_id)):
-            block = t.levels.get((e, kind, name))
-            if block:
-                merged.update(block)
-                used.append(f"{e or 'defaults'}:{kind if kind == 'global' else name}")
-    return Efficiency(**{k: merged[k][0] for k in PARAMS}, engine=eng, levels=tuple(used),
+    kinds = (("global", ""), ("families", family), ("devices", hardware_id))
+    order = [(None, k) for k in kinds] + [(e, k) for k in kinds for e in (base,) + ((eng,) if build else ())]
+    for e, (kind, name) in order:
+        block = t.levels.get((e, kind, name))
+        if block:
+            merged.update(block)
+            used.append(f"{e or 'defaults'}:{kind if kind == 'global' else name}")
+            if "compute_efficiency" in block:
+                compute_from = kind
+    return Efficiency(**{k: merged[k][0] for k in PARAMS}, engine=eng, levels=tuple(used), compute_from=compute_from,
                       sources=MappingProxyType({k: merged[k][1] for k in PARAMS}))

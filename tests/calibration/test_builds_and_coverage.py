@@ -1,4 +1,5 @@
 """Engine builds as a calibration key, and intervals that hold on held-out data."""
+import dataclasses
 import json
 
 import numpy as np
@@ -24,6 +25,9 @@ def test_build_names_resolve_with_aliases_and_suggestions():
         resolve_engine("llama.cpp/vulkn", "")
     with pytest.raises(CostModelError, match="unknown engine"):
         resolve_engine("vllm/vulkan", "")  # vLLM declares no builds
+    for bad in ("llama.cpp/", "/vulkan", "llama.cpp/vulkan/x"):
+        with pytest.raises(CostModelError, match="unknown engine"):
+            resolve_engine(bad, "")
 
 
 def test_a_build_inherits_its_engine_and_adds_its_fitted_offsets():
@@ -37,7 +41,7 @@ def test_a_build_inherits_its_engine_and_adds_its_fitted_offsets():
     rocm = efficiency_for("ryzen-ai-max-395", "amd-radeon", "llama.cpp/rocm")
     vulkan = efficiency_for("ryzen-ai-max-395", "amd-radeon", "llama.cpp/vulkan")
     assert rocm.compute_efficiency != vulkan.compute_efficiency
-    # on a device no build was measured on, a build still applies its engine-level offset
+    # on a family no build was measured on, a build is its engine
     cuda_base = efficiency_for("rtx-4090", "nvidia-consumer", "llama.cpp")
     assert efficiency_for("rtx-4090", "nvidia-consumer", "llama.cpp/cuda").compute_efficiency == \
         cuda_base.compute_efficiency  # no CUDA-labelled rows: no offset
@@ -48,12 +52,13 @@ def test_fit_recovers_a_build_offset_from_rows_of_two_builds():
     rs = prepare(rows)
     assert {"llama.cpp/rocm", "llama.cpp/vulkan"} <= set(rs.engines)
     lay = C.build_layout(rs)
-    assert ("build", "llama.cpp", "llama.cpp/vulkan", "ec") in lay.names
+    vk = C.build_key("llama.cpp/vulkan", "amd-radeon")
+    assert ("build", "llama.cpp", vk, "ec") in lay.names
     truth = lay.prior_mean.copy()
     for i, (level, _e, key, p) in enumerate(lay.names):
         if level == "engine" and p == "ec":
             truth[i] = C._logit(0.3)
-        if level == "build" and key == "llama.cpp/vulkan" and p == "ec":
+        if level == "build" and key == vk and p == "ec":
             truth[i] = -1.0  # Vulkan's prefill reaches e^-1 of ROCm's odds
     hw, f = C.overrides(truth, lay, rs)
     pred, _ = predict(rs, hw, f)
@@ -61,16 +66,20 @@ def test_fit_recovers_a_build_offset_from_rows_of_two_builds():
     rs2 = prepare(synth)
     theta = C.fit(rs2, lay)
     tab = C.tables_from(theta, lay)
-    rocm, vulkan = tab["llama.cpp/rocm"]["global"], tab["llama.cpp/vulkan"]["global"]
+    rocm, vulkan = (tab[b]["families"]["amd-radeon"] for b in ("llama.cpp/rocm", "llama.cpp/vulkan"))
+    assert not tab["llama.cpp/vulkan"]["global"]  # a build's blocks only where it was measured
     odds = lambda p: p / (1 - p)  # noqa: E731
     assert np.log(odds(vulkan["compute_efficiency"]) / odds(rocm["compute_efficiency"])) == pytest.approx(-1.0, abs=0.3)
     assert np.median(np.abs(C.log_errors(theta, lay, rs2))) < 0.02
 
 
 def test_leave_one_engine_out_holds_out_all_builds_of_an_engine():
-    rows = [r for r in read_measurements(shipped_measurements()) if r.hardware == "ryzen-ai-max-395"][:4]
+    shipped = read_measurements(shipped_measurements())
+    rows = [next(r for r in shipped if r.framework == b) for b in ("llama.cpp", "llama.cpp/rocm", "llama.cpp/vulkan")]
     rs = prepare(rows)
+    assert set(rs.engines) == {"llama.cpp", "llama.cpp/rocm", "llama.cpp/vulkan"}
     assert {C.GROUPS["engine"](r, e) for r, e in zip(rs.rows, rs.engines)} == {"llama.cpp"}
+    assert prepare([dataclasses.replace(rows[1], framework="llama.cpp/hip")]).engines == ("llama.cpp/rocm",)
 
 
 def test_widening_closed_forms():
@@ -192,3 +201,45 @@ def test_decode_aggregate_rate_is_batch_over_tpot_and_scores_as_a_rate():
     p1, _ = predict(prepare([row]))
     p2, _ = predict(prepare([agg]))
     assert p2[0] == pytest.approx(p1[0], rel=1e-12)  # at batch 1 the aggregate is the per-sequence rate
+
+
+def test_user_calibration_of_an_engine_device_wins_over_a_build_family_block(user_catalog):
+    (user_catalog / "calibration" / "mine.yaml").write_text(
+        "sources: {me: 'fit: my own llama.cpp runs'}\n"
+        "engines:\n  llama.cpp:\n    devices:\n      radeon-rx-9070-xt:\n"
+        "        compute_efficiency: {value: 0.55, source: me}\n"
+        "  vllm:\n    families:\n      apple-gpu:\n        max_batch: {value: 8, source: me}\n")
+    e = efficiency_for("radeon-rx-9070-xt", "amd-radeon", "llama.cpp/vulkan")
+    assert e.compute_efficiency == 0.55  # the device's own fit comes after the build's family block
+    assert e.calibration_level("radeon-rx-9070-xt", "amd-radeon") == "device"
+    # a family block of limits (no fitted efficiency) does not make an estimate family-level
+    v = efficiency_for("m4-max-40c", "apple-gpu", "vllm")
+    assert v.max_batch == 8 and v.calibration_level("m4-max-40c", "apple-gpu") == "engine"
+
+
+def test_bad_build_declarations_are_refused(user_catalog):
+    (user_catalog / "calibration" / "bad.yaml").write_text(
+        "builds:\n  llama.cpp:\n    opencl: {source: x, aliases: cl}\n")
+    with pytest.raises(CostModelError, match="builds.llama.cpp.opencl"):
+        resolve_engine("llama.cpp/opencl", "")
+
+
+def test_intervals_of_a_build_fall_back_to_its_engine_before_all_engines():
+    from costmodel.calibration import intervals as I
+
+    table = {"llama.cpp": {"amd-radeon": {"decode": {"low": -0.1, "high": 0.2, "n": 9}}},
+             "llama.cpp/vulkan": {"*": {"prefill": {"low": -0.5, "high": 0.5, "n": 9}}},
+             "*": {"*": {"decode": {"low": -0.9, "high": 0.9, "n": 99}}}}
+    q, e, f, _ = I._find(table, "llama.cpp/vulkan", "amd-radeon", ("decode",))
+    assert (e, f, q["high"]) == ("llama.cpp", "amd-radeon", 0.2)
+
+
+def test_coverage_counts_a_group_without_a_computable_widening_as_the_shipped_band_would():
+    from costmodel.calibration.run import _coverage_of
+
+    entries = ([("device", "A", i, "new-device", 1.0) for i in range(5)]
+               + [("device", "B", 5 + i, "uncalibrated", 50.0) for i in range(5)])
+    cov, widen = _coverage_of(entries, ["vllm"] * 5 + ["mlx"] * 5)
+    # group B's factor cannot be chosen without B: it is scored with no widening, and misses
+    assert cov["device"]["covered"] == 0.5
+    assert widen["uncalibrated"] == 50.0 and widen["new-device"] == 1.0

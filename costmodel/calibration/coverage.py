@@ -28,7 +28,8 @@ LEVEL_OF_WIDENING = {"device": "device", "family": "new-device", "engine": "new-
 
 
 def r_time(log_err: np.ndarray, rows) -> np.ndarray:
-    """log(measured time / predicted time) from log(pred / meas) (a rate's sign flips)."""
+    """log(measured time / predicted time) from log(pred / meas): -log_err for a time metric, log_err
+    for a rate (time ~ 1/rate)."""
     from costmodel.calibration.measurements import METRICS
 
     return np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rows)])
@@ -103,8 +104,7 @@ def needed_factor(r: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The smallest w >= 1 whose widened band (`widen`) holds r, per row (inf for a zero-width band)."""
     half = (hi - lo) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        f = 1.0 + np.where(r > hi, (r - hi) / half, np.where(r < lo, (lo - r) / half, 0.0))
-    return np.where(np.isnan(f), np.inf, f)
+        return 1.0 + np.where(r > hi, (r - hi) / half, np.where(r < lo, (lo - r) / half, 0.0))
 
 
 def widen(lo: float, hi: float, w: float) -> tuple[float, float]:

@@ -340,12 +340,12 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
                    kind_of=None) -> dict:
     """Quantiles of r = log(measured time / predicted time) per (engine, family, kind), with fallbacks;
     `kind_of(metric)` names a row's residual kind (default: METRIC_KIND)."""
-    from costmodel.calibration.measurements import METRICS, METRIC_KIND
+    from costmodel.calibration.measurements import METRIC_KIND
 
     kind_of = kind_of or METRIC_KIND.__getitem__
-    # log_err = log(pred/meas); for a time metric r_time = log(meas/pred) = -log_err; for a rate
-    # metric time ~ 1/rate so r_time = log(pred_rate/meas_rate) = log_err
-    r_time = np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rs.rows)])
+    from costmodel.calibration.coverage import r_time as to_r_time
+
+    r_time = to_r_time(log_err, rs.rows)
     groups: dict = {}
     engines: dict = {}
     for i, row in enumerate(rs.rows):

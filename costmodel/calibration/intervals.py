@@ -122,10 +122,7 @@ def interval(metric: str, value: float, engine: str, family: str, level: str = "
     found = lookup(engine, family, kinds, level)
     if found is None:
         return None
-    lo, hi, basis = found
-    # the band always holds its own estimate: residual quantiles on one side of zero (a biased,
-    # uncalibrated engine) widen to it instead of excluding the point
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    lo, hi, basis = found  # the band holds its own estimate (_widened: lo <= 0 <= hi)
     if orient == "time":
         return {"low": value * math.exp(lo), "high": value * math.exp(hi), "basis": basis}
     return {"low": value * math.exp(-hi), "high": value * math.exp(-lo), "basis": basis}

@@ -490,8 +490,8 @@ def _coverage_of(entries: list, engines) -> tuple[dict, dict]:
 
 def _round_coverage(cov: dict) -> dict:
     def r(d):
-        return {k: (_round(v) if isinstance(v, float) else r(v) if isinstance(v, dict)
-                    else [r(x) for x in v] if isinstance(v, list) else v) for k, v in d.items()}
+        return {k: (_round(v) if isinstance(v, float) else r(v) if isinstance(v, dict) else v)
+                for k, v in d.items()}
     return r(cov)
 
 

@@ -77,6 +77,8 @@ def _doubt(folder: str, r: dict) -> str | None:
     if folder == "engines_local":
         if r["hardware"] == "jetson-agx-thor" and metric == "decode_tokens_per_s":
             return "Jetson Thor decode rows without stated token counts (engines_local doubt 3)"
+        if "inferred from the memory size" in notes and r["hardware"] != "m4-max-40c":
+            return "device inferred from its memory size, which more than one configuration has (engines_local doubt 2)"
         if r["hardware"] in ("m4-max", "m3-pro"):
             return "GPU core count not stated (m4-max / m3-pro, engines_local doubt 2)"
     return None
@@ -165,7 +167,7 @@ def select(folder: str, rows: list[dict], shipped: set, shipped_keys: set, servi
         out["source"] = SOURCE_KEYS.get(src, src)
         out["model"] = model.id
         out["format"] = fmt
-        if "inferred from the memory size" in notes:  # engines_local doubt 2, resolved with a source
+        if "inferred from the memory size" in notes and r["hardware"] == "m4-max-40c":  # doubt 2, resolved
             out["notes"] = notes = f"{notes} [{M4_MAX_MEMORY}]"
         build = BUILD.search(notes)
         if r["framework"] == "llama.cpp" and build:

@@ -27,14 +27,6 @@ PER_ENGINE_LEVELS = ("device", "new-device", "load")  # an uncalibrated engine i
 LEVEL_OF_WIDENING = {"device": "device", "family": "new-device", "engine": "new-device", "uncalibrated": "uncalibrated"}
 
 
-def r_time(log_err: np.ndarray, rows) -> np.ndarray:
-    """log(measured time / predicted time) from log(pred / meas): -log_err for a time metric, log_err
-    for a rate (time ~ 1/rate)."""
-    from costmodel.calibration.measurements import METRICS
-
-    return np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rows)])
-
-
 def fold_levels(rs, labels) -> np.ndarray:
     """Each row's calibration level in the fold that held its group out."""
     labels = np.asarray(labels, dtype=object)

@@ -343,7 +343,7 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     from costmodel.calibration.measurements import METRIC_KIND
 
     kind_of = kind_of or METRIC_KIND.__getitem__
-    from costmodel.calibration.coverage import r_time as to_r_time
+    from costmodel.calibration.measurements import r_time as to_r_time
 
     r_time = to_r_time(log_err, rs.rows)
     groups: dict = {}

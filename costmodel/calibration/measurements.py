@@ -58,6 +58,14 @@ for _m in METRICS:
     METRIC_KIND.setdefault(_m, "serving")
 
 
+def r_time(log_err, rows):
+    """log(measured time / predicted time) from log(pred / meas): -log_err for a time metric, log_err
+    for a rate (time ~ 1/rate)."""
+    import numpy as np
+
+    return np.array([(e if METRICS[row.metric][2] == "rate" else -e) for e, row in zip(log_err, rows)])
+
+
 def load_kind(metric: str) -> str:
     """Residual kind of a metric measured under a closed or Poisson load: `load_ttft`, `load_tpot`,
     `load_itl`, `load_e2e` (means and medians), the same with `_tail` (P90, P99), or `load_rate`."""

@@ -8,7 +8,7 @@ import numpy as np
 import yaml
 
 from costmodel.calibration import fit as C
-from costmodel.calibration.measurements import load_kind, read_measurements
+from costmodel.calibration.measurements import load_kind, r_time, read_measurements
 from costmodel.calibration.predict import prepare
 
 HEADER = ("# Written by `costmodel calibrate`; do not edit by hand. Re-running the command in\n"
@@ -410,7 +410,7 @@ def _held_out_coverage(rs, lodo, loso, loeo) -> tuple[dict, dict]:
     that level (costmodel/calibration/coverage.py)."""
     from costmodel.calibration import coverage as V
 
-    R = {k: V.r_time(e, rs.rows) for k, e in (("lodo", lodo), ("loso", loso), ("loeo", loeo)) if e is not None}
+    R = {k: r_time(e, rs.rows) for k, e in (("lodo", lodo), ("loso", loso), ("loeo", loeo)) if e is not None}
     pools = {"device": [R["loso"]], "family": [R["loso"], R["lodo"]], "engine": [R["loso"], R["lodo"]]}
     if "loeo" in R:
         pools["uncalibrated"] = [R["loeo"]]
@@ -432,7 +432,7 @@ def _served_coverage(rs, err) -> tuple[dict, dict]:
     other sources' leave-one-source-out residuals (level `load`)."""
     from costmodel.calibration import coverage as V
 
-    r = V.r_time(err, rs.rows)
+    r = r_time(err, rs.rows)
     labels = [x.source for x in rs.rows]
     levels = np.array(["load"] * len(rs), dtype=object)
     lo, hi = V.nested_bands(rs, labels, levels, {"load": [r]}, kind_of=load_kind)

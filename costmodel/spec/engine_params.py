@@ -24,6 +24,7 @@ from typing import Mapping
 from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 from costmodel.spec.units import parse_quantity
 from costmodel.errors import SpecError, unknown
+from costmodel.spec.hardware import FAMILIES
 
 ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlx", "mlc", "numpy", "torch", "ideal")
 ENGINE_ALIASES = {"tensorrt": "trt-llm", "tensorrt-llm": "trt-llm", "trtllm": "trt-llm", "trt": "trt-llm",
@@ -123,6 +124,7 @@ class _Tables:
     default_engine: dict
     builds: dict  # engine -> {build: source}
     build_aliases: dict  # engine -> {alias: build}
+    build_families: dict  # engine/build -> device families it runs on (absent: any)
 
 
 def split_engine(name: str) -> tuple[str, str | None]:
@@ -141,6 +143,7 @@ def _tables(path_env: str) -> _Tables:
     default_engine: dict = {}
     builds: dict = {}
     build_aliases: dict = {}
+    build_families: dict = {}
     engine_keys: list = []
     for root in reversed(search_roots()):  # user roots last, so they override
         folder = root / "calibration"
@@ -166,11 +169,15 @@ def _tables(path_env: str) -> _Tables:
                 for build, node in decl.items():
                     node = node if isinstance(node, dict) else {}
                     aliases = node.get("aliases") or []
+                    fams = node.get("families")
                     if (not node.get("source") or not isinstance(aliases, list)
-                            or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", str(build))):
+                            or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", str(build))
+                            or (fams is not None and (not isinstance(fams, list) or set(fams) - set(FAMILIES)))):
                         raise SpecError(f"{p}: builds.{engine}.{build}: expected a lower-case name with "
-                                        f"{{source: ...[, aliases: [names]]}}")
+                                        f"{{source: ...[, aliases: [names]][, families: [{', '.join(FAMILIES)}]]}}")
                     builds.setdefault(engine, {})[str(build)] = str(src.get(node["source"], node["source"]))
+                    if fams is not None:
+                        build_families[f"{engine}/{build}"] = tuple(fams)
                     for alias in aliases:
                         build_aliases.setdefault(engine, {})[str(alias)] = str(build)
             for engine, node in (doc.get("engines") or {}).items():
@@ -188,7 +195,7 @@ def _tables(path_env: str) -> _Tables:
     missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
     if missing:
         raise SpecError(f"calibration: global parameter '{missing[0]}' is defined in no calibration/*.yaml")
-    return _Tables(levels, default_engine, builds, build_aliases)
+    return _Tables(levels, default_engine, builds, build_aliases, build_families)
 
 
 def tables() -> _Tables:
@@ -230,6 +237,11 @@ def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
     """Parameters for a device under an engine (most specific level wins)."""
     t = tables()
     eng = resolve_engine(engine, family, hardware_id, fmt_engine)
+    runs_on = t.build_families.get(eng)
+    if runs_on and family not in ("", "-") and family not in runs_on:
+        build = split_engine(eng)[1]
+        raise SpecError(f"--engine {eng}: the {build} build runs on {', '.join(runs_on)} devices "
+                        f"({t.builds[split_engine(eng)[0]][build].split(',')[0]}); {hardware_id} is {family}")
     merged: dict = {}
     used = []
     compute_from = ""

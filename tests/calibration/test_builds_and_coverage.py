@@ -243,3 +243,14 @@ def test_coverage_counts_a_group_without_a_computable_widening_as_the_shipped_ba
     # group B's factor cannot be chosen without B: it is scored with no widening, and misses
     assert cov["device"]["covered"] == 0.5
     assert widen["uncalibrated"] == 50.0 and widen["new-device"] == 1.0
+
+
+def test_a_build_is_refused_on_a_family_it_does_not_run_on(run_cli):
+    from costmodel.errors import SpecError
+
+    with pytest.raises(SpecError, match="metal build runs on apple-gpu"):
+        efficiency_for("h100-sxm", "nvidia-datacenter", "llama.cpp/metal")
+    assert efficiency_for("intel-arc-b580", "intel-arc", "llama.cpp/sycl").engine == "llama.cpp/sycl"
+    assert efficiency_for("h100-sxm", "nvidia-datacenter", "llama.cpp/vulkan")  # Vulkan runs on any GPU
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "m4-max-40c", "--engine", "llama.cpp/rocm")
+    assert code == 2 and "rocm build runs on amd-instinct, amd-radeon" in err and "Traceback" not in err

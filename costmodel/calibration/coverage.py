@@ -28,14 +28,20 @@ LEVEL_OF_WIDENING = {"device": "device", "family": "new-device", "engine": "new-
 
 
 def fold_levels(rs, labels) -> np.ndarray:
-    """Each row's calibration level in the fold that held its group out."""
+    """Each row's calibration level in the fold that held its group out: `device` where the fold had
+    the MIN_DEVICE_ROWS rows of its device and engine that a device offset needs (fit.py)."""
+    from collections import Counter
+
+    from costmodel.calibration.fit import MIN_DEVICE_ROWS
+
     labels = np.asarray(labels, dtype=object)
     bases = [base_engine(e) for e in rs.engines]
     out = np.empty(len(rs), dtype=object)
     for g in set(labels):
         train = labels != g
         idx = np.where(train)[0]
-        dev = {(bases[i], rs.rows[i].hardware) for i in idx}
+        counts = Counter((bases[i], rs.rows[i].hardware) for i in idx)
+        dev = {k for k, n in counts.items() if n >= MIN_DEVICE_ROWS}
         fam = {(bases[i], rs.families[i]) for i in idx}
         eng = {bases[i] for i in idx}
         for i in np.where(~train)[0]:

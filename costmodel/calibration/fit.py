@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.calibration.intervals import band_keys, band_quantiles
 from costmodel.calibration.predict import RowSet, predict, with_rows
+from costmodel.spec.engine_params import base_engine
 
 CLASSES = ("int", "fp8", "fp4")
 NOT_FITTED_ENGINES = ("ideal",)
@@ -30,7 +32,6 @@ PRIOR = {"engine": 3.0, "family": 1.0, "device": 0.5, "dtype": 1.0, "build": 0.7
 NOISE = 0.2  # typical |log error| of one measurement, scales the priors into residual units
 MIN_DEVICE_ROWS = 4
 ROBUST_SCALE = 0.3  # log-error scale above which a row's influence grows linearly, not quadratically
-MIN_POOLED_ENGINES = 2  # engines a family's pooled (uncalibrated) band must come from
 
 
 def dtype_class(dtype: str) -> str | None:
@@ -59,11 +60,6 @@ class Layout:
     row_idx: dict  # param kind -> list of parameter-index arrays per row level
     engines: list  # engines fitted (without builds)
     builds: list = None  # (engine/build, family) pairs with their own offsets
-
-
-def base_engine(engine: str) -> str:
-    """'llama.cpp' for 'llama.cpp/vulkan'."""
-    return engine.partition("/")[0]
 
 
 def build_key(build: str, family: str) -> str:
@@ -346,24 +342,14 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
     from costmodel.calibration.measurements import r_time as to_r_time
 
     r_time = to_r_time(log_err, rs.rows)
-    groups: dict = {}
-    engines: dict = {}
-    for i, row in enumerate(rs.rows):
-        if not np.isfinite(r_time[i]):
-            continue
-        kind, e, f = kind_of(row.metric), rs.engines[i], rs.families[i]
-        keys = [(e, f, kind), (e, "*", kind)] + ([(base_engine(e), f, kind), (base_engine(e), "*", kind)]
-                                                  if "/" in e else [])
-        for key in keys + [("*", f, kind), ("*", "*", kind), ("*", "*", "*")]:
-            groups.setdefault(key, []).append(r_time[i])
-            engines.setdefault(key, set()).add(base_engine(e))
-    out = {}
-    for (e, f, k), vals in groups.items():
-        # a band pooled over engines for one family speaks for an unseen engine only if it pools several
-        if len(vals) >= min_n and not (e == "*" and f != "*" and len(engines[(e, f, k)]) < MIN_POOLED_ENGINES):
-            v = np.array(vals)
-            out.setdefault(e, {}).setdefault(f, {})[k] = {
-                "low": float(np.percentile(v, lo_q)), "high": float(np.percentile(v, hi_q)), "n": len(vals)}
+    keys = []
+    for row, e, f in zip(rs.rows, rs.engines, rs.families):
+        kind = kind_of(row.metric)
+        keys.append(band_keys(e, f, kind) + band_keys(e, f, kind, pooled=True)[:1] + [("*", "*", "*")])
+    out: dict = {}
+    for (e, f, k), (lo, hi, n) in band_quantiles(r_time, keys, [base_engine(e) for e in rs.engines], min_n,
+                                                lo_q, hi_q).items():
+        out.setdefault(e, {}).setdefault(f, {})[k] = {"low": lo, "high": hi, "n": n}
     return out
 
 

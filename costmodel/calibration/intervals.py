@@ -40,6 +40,44 @@ HEADLINE = {
 }
 
 
+MIN_POOLED_ENGINES = 2  # engines a family's band pooled over engines (an unseen engine's) must come from
+# calibration level (Efficiency.calibration_level) -> the widening factor that applies to it
+LEVEL_OF_WIDENING = {"device": "device", "family": "new-device", "engine": "new-device", "uncalibrated": "uncalibrated"}
+
+
+def band_keys(engine: str, family: str, kind: str, pooled: bool = False) -> list:
+    """The (engine, family, kind) groups of a residual's band, most specific first: a build's own,
+    its engine's, then all engines; `pooled` (an engine without a fit): the family's over all
+    engines, then all. Residuals are grouped under these keys (fit.intervals_from, coverage.py) and
+    an estimate looks its band up in the same order (`_find`)."""
+    if pooled:
+        return [("*", family, kind), ("*", "*", kind)]
+    own = dict.fromkeys((engine, engine.partition("/")[0]))
+    return [(e, f, kind) for e in own for f in (family, "*")] + [("*", "*", kind)]
+
+
+def band_quantiles(r, keys: list, engines: list, min_n: int, lo_q: float = 10, hi_q: float = 90) -> dict:
+    """{key: (P_lo, P_hi, n)} of the finite residuals r grouped under each row's keys; a family's band
+    pooled over engines needs MIN_POOLED_ENGINES engines to speak for an unseen one."""
+    import numpy as np
+
+    groups: dict = {}
+    seen: dict = {}
+    for i in np.where(np.isfinite(r))[0]:
+        for key in keys[i]:
+            groups.setdefault(key, []).append(r[i])
+            seen.setdefault(key, set()).add(engines[i])
+    return {k: (float(np.percentile(v, lo_q)), float(np.percentile(v, hi_q)), len(v)) for k, v in groups.items()
+            if len(v) >= min_n and not (k[0] == "*" and k[1] != "*" and len(seen[k]) < MIN_POOLED_ENGINES)}
+
+
+def widen(lo: float, hi: float, w: float) -> tuple[float, float]:
+    """A band [lo, hi] (lo <= 0 <= hi) widened by w: each side moves out by (w - 1) half-widths, so a
+    band on one side of zero (a biased engine) widens on both."""
+    half = (hi - lo) / 2
+    return lo - (w - 1) * half, hi + (w - 1) * half
+
+
 @functools.lru_cache(maxsize=None)
 def _table(path_env: str) -> tuple[dict, str, dict, dict]:
     table: dict = {}
@@ -61,26 +99,19 @@ def _table(path_env: str) -> tuple[dict, str, dict, dict]:
     return table, basis, new_device, widen
 
 
-def _widened(lo: float, hi: float, level: str, widen: dict, engine: str = "") -> tuple[float, float, str]:
-    from costmodel.spec.engine_params import split_engine
-
-    from costmodel.calibration.coverage import widen as widen_band
-
-    w = float(widen.get(f"{level}:{split_engine(engine)[0]}", widen.get(level, 1.0)))
-    lo, hi = widen_band(min(lo, 0.0), max(hi, 0.0), w)
+def _widened(lo: float, hi: float, level: str, factors: dict, engine: str = "") -> tuple[float, float, str]:
+    """The band held to its estimate (lo <= 0 <= hi) and widened by its level's (and engine's) factor."""
+    w = float(factors.get(f"{level}:{engine.partition('/')[0]}", factors.get(level, 1.0)))
+    lo, hi = widen(min(lo, 0.0), max(hi, 0.0), w)
     return lo, hi, (f"; widened x{w:.3g} to hold 80% of held-out {level} data" if w != 1.0 else "")
 
 
 def _find(table: dict, engine: str, family: str, kinds: tuple):
     """(quantiles, engine key, family key, kind) of the most specific group of `table`, or None."""
-    from costmodel.spec.engine_params import split_engine
-
-    names = [e for e in dict.fromkeys([engine, split_engine(engine)[0]]) if e in table]
-    # a build's own groups, then its engine's (coverage.py scores the same chain), then all engines
-    chain = ([(e, f) for e in names for f in (family, "*")] + [("*", "*")] if names
-             else [("uncalibrated", family), ("uncalibrated", "*")])
-    for kind in kinds:
-        for e, f in chain:
+    known = any(k[0] in table for k in band_keys(engine, family, "")[:-1])
+    for kind in kinds:  # an engine without bands of its own takes the uncalibrated ones, pooled
+        for e, f, _ in band_keys(engine, family, kind, pooled=not known):
+            e = e if known else "uncalibrated"
             q = (table.get(e) or {}).get(f, {}).get(kind)
             if q:
                 return q, e, f, kind
@@ -92,7 +123,7 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
     """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group;
     `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
     leave-one-device-out residuals; `widened` applies the level's widening factor."""
-    table, basis, new_device, widen = _table(catalog_key())
+    table, basis, new_device, factors = _table(catalog_key())
     if not table:
         return None
     found = _find(table, engine, family, kinds)
@@ -107,10 +138,8 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
             where += f"; widened for a device it was not fitted on (leave-one-device-out, n={wider[0]['n']})"
     if not widened:
         return lo, hi, where
-    from costmodel.calibration.coverage import LEVEL_OF_WIDENING
-
     key = "uncalibrated" if e == "uncalibrated" else LEVEL_OF_WIDENING.get(level, level)
-    lo, hi, note = _widened(lo, hi, key, widen, engine)
+    lo, hi, note = _widened(lo, hi, key, factors, engine)
     return lo, hi, where + note
 
 
@@ -136,29 +165,23 @@ def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] |
     """(low, high, basis) of log(measured/predicted time) for a load kind (`load_ttft`, ...): the
     engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
     calibration at all by its uncalibrated band of the matching static kind."""
-    from costmodel.spec.engine_params import split_engine
-
-    table, basis, _, widen = _table(catalog_key())
-    names = [e for e in dict.fromkeys([engine, split_engine(engine)[0]]) if e in table]
-    q, where = None, ""
-    for e in names:  # a build's own loaded residuals, then its engine's
-        q = ((table[e].get(family) or {}).get(kind) or (table[e].get("*") or {}).get(kind))
-        if q:
-            where = f"engine {e}"
-            break
-    if q is None:
+    table, basis, _, factors = _table(catalog_key())
+    found = _find(table, engine, family, (kind,))  # the engine's (or its build's) own, else all engines'
+    if found is not None:
+        q, e = found[0], found[1]
+        where = f"engine {e}" if e != "*" else f"pooled over engines (no loaded rows of {engine})"
+    else:  # no calibration of this engine at all: the pooled band, widened by its uncalibrated static band
         q = ((table.get("*") or {}).get("*") or {}).get(kind)
         if q is None:
             return None
         where = f"pooled over engines (no loaded rows of {engine})"
         q = dict(q)
         # the raw band: the load widening below is the only one applied
-        static = (lookup(engine, family, (_LOAD_STATIC[kind.split("_")[1]],), widened=False)
-                  if not names else None)
+        static = lookup(engine, family, (_LOAD_STATIC[kind.split("_")[1]],), widened=False)
         if static:
             q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
             where += ", widened by its uncalibrated band"
-    lo, hi, note = _widened(q["low"], q["high"], "load", widen, engine)
+    lo, hi, note = _widened(q["low"], q["high"], "load", factors, engine)
     return lo, hi, f"{basis}: {where}, {kind}, n={q['n']}{note}"
 
 

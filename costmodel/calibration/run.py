@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from costmodel.calibration import coverage as V
 from costmodel.calibration import fit as C
-from costmodel.calibration.measurements import load_kind, r_time, read_measurements
+from costmodel.calibration.measurements import load_kind, read_measurements
 from costmodel.calibration.predict import prepare
+from costmodel.spec.engine_params import base_engine
 
 HEADER = ("# Written by `costmodel calibrate`; do not edit by hand. Re-running the command in\n"
           "# `provenance.command` on the files in `provenance.inputs` reproduces these values.\n")
@@ -88,7 +90,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
             summary["leave_one_source_out"] = C.summarize(loso, rs_fit.rows)
             # intervals from the harder split: a new source (build, harness, lab) is what users bring
             interval_err, residual_name = loso, "leave-one-source-out"
-        if len({C.base_engine(e) for e in rs_fit.engines}) >= 2:
+        if len({base_engine(e) for e in rs_fit.engines}) >= 2:
             loeo = C.leave_one_group_out(rs_fit, "engine", theta, layout, progress)
             summary["leave_one_engine_out"] = C.summarize(loeo, rs_fit.rows)
     else:
@@ -102,7 +104,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     new_device.pop("*", None)
     widen: dict = {}
     if cross_validate and residual_name == "leave-one-source-out":
-        summary["interval_coverage_held_out"], widen = _held_out_coverage(rs_fit, lodo, interval_err, loeo)
+        summary["interval_coverage_held_out"], widen = V.held_out_coverage(rs_fit, lodo, interval_err, loeo)
     _scored_only_intervals(intervals, bursts, engine, set(rs_fit.engines), theta, layout)
     tables = C.tables_from(theta, layout)
     devs = C.device_tables(theta, layout, rs_fit)
@@ -126,7 +128,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     if len(served_rs):
         summary[served_name] = C.summarize(served_err, served_rs.rows, detailed=True)
         if folds:
-            cov, w = _served_coverage(served_rs, served_err)
+            cov, w = V.served_coverage(served_rs, served_err)
             summary.setdefault("interval_coverage_held_out", {}).update(cov)
             widen.update(w)
         for e, fams in C.intervals_from(served_err, served_rs, kind_of=load_kind).items():
@@ -400,92 +402,6 @@ def _uncalibrated_errors(rs) -> np.ndarray:
 
 def _round_stats(stats: dict) -> dict:
     return {m: {k: (_round(v) if isinstance(v, float) else v) for k, v in s.items()} for m, s in stats.items()}
-
-
-def _held_out_coverage(rs, lodo, loso, loeo) -> tuple[dict, dict]:
-    """({split: coverage}, {level: widening}) of the 80% band on each held-out split: each row's
-    band built without its group from the residuals of its level in that fold (a new device: the
-    leave-one-source-out and leave-one-device-out pools unioned; a new engine: leave-one-engine-out,
-    pooled over engines), the widening per level the smallest factor that holds 80% of the rows of
-    that level (costmodel/calibration/coverage.py)."""
-    from costmodel.calibration import coverage as V
-
-    R = {k: r_time(e, rs.rows) for k, e in (("lodo", lodo), ("loso", loso), ("loeo", loeo)) if e is not None}
-    pools = {"device": [R["loso"]], "family": [R["loso"], R["lodo"]], "engine": [R["loso"], R["lodo"]]}
-    if "loeo" in R:
-        pools["uncalibrated"] = [R["loeo"]]
-    splits = {"device": ("lodo", [r.hardware for r in rs.rows]), "source": ("loso", [r.source for r in rs.rows])}
-    if "loeo" in R:
-        splits["engine"] = ("loeo", [C.base_engine(e) for e in rs.engines])
-    entries = []  # (split, labels, row index, widening level, needed factor)
-    for name, (key, labels) in splits.items():
-        levels = V.fold_levels(rs, labels)
-        lo, hi = V.nested_bands(rs, labels, levels, pools)
-        f = V.needed_factor(R[key], lo, hi)
-        for i in np.where(np.isfinite(R[key]) & np.isfinite(lo))[0]:
-            entries.append((name, labels[i], i, V.LEVEL_OF_WIDENING[levels[i]], f[i]))
-    return _coverage_of(entries, rs.engines)
-
-
-def _served_coverage(rs, err) -> tuple[dict, dict]:
-    """Held-out coverage and widening of the load bands: each source's rows against bands from the
-    other sources' leave-one-source-out residuals (level `load`)."""
-    from costmodel.calibration import coverage as V
-
-    r = r_time(err, rs.rows)
-    labels = [x.source for x in rs.rows]
-    levels = np.array(["load"] * len(rs), dtype=object)
-    lo, hi = V.nested_bands(rs, labels, levels, {"load": [r]}, kind_of=load_kind)
-    f = V.needed_factor(r, lo, hi)
-    entries = [("serving_source", labels[i], i, "load", f[i]) for i in np.where(np.isfinite(r) & np.isfinite(lo))[0]]
-    return _coverage_of(entries, rs.engines)
-
-
-def _coverage_of(entries: list, engines) -> tuple[dict, dict]:
-    """Coverage per split (widening chosen without each scored group) and the widening per level,
-    and per level and engine where the engine has MIN_WIDEN_ROWS rows of that level. A level's
-    widening is the largest its splits need: a device unseen together with its source (leave one
-    source out) needs more than one whose source measured its siblings (leave one device out)."""
-    from costmodel.calibration import coverage as V
-
-    level = np.array([e[3] for e in entries], dtype=object)
-    factor = np.array([e[4] for e in entries], dtype=float)
-    row = np.array([e[2] for e in entries])
-    split = np.array([e[0] for e in entries], dtype=object)
-    labels = np.array([e[1] for e in entries], dtype=object)
-    eng = np.array([C.base_engine(engines[i]) for i in row], dtype=object)
-    own = np.array([f"{L}:{e}" for L, e in zip(level, eng)], dtype=object)
-    counts = {k: int(np.sum(own == k)) for k in set(own)}
-    key = np.array([k if counts[k] >= V.MIN_WIDEN_ROWS and L in V.PER_ENGINE_LEVELS else L
-                    for k, L in zip(own, level)], dtype=object)
-
-    def widest(sel: np.ndarray) -> float | None:
-        ws = [V.widening(factor[sel & (split == s)]) for s in dict.fromkeys(split)]
-        ws = [w for w in ws if w is not None]
-        return max(ws) if ws else None
-
-    widen = {k: widest(key == k) for k in sorted(set(key))}
-    widen.update({L: widest(level == L) for L in sorted(set(level))})
-    widen = {k: w for k, w in widen.items() if w is not None}
-    inside = np.zeros(len(entries), dtype=bool)
-    for name in dict.fromkeys(split):
-        for g in set(labels[split == name]):
-            held = (split == name) & (labels == g)
-            other = ~np.isin(row, row[held])
-            for k in set(key[held]):
-                # no other group has this engine at this level: the level's factor; none: no widening
-                w = widest(other & (key == k)) or widest(other & (level == k.split(":")[0])) or 1.0
-                inside[held & (key == k)] = factor[held & (key == k)] <= w
-    out = {}
-    for name in dict.fromkeys(split):
-        sel = split == name
-        out[name] = {"n": int(sel.sum()), "covered": float(np.mean(inside[sel])),
-                     "covered_before_widening": float(np.mean(factor[sel] <= 1.0)),
-                     "by_level": {L: {"covered": float(np.mean(inside[sel & (level == L)])),
-                                      "n": int(np.sum(sel & (level == L)))} for L in sorted(set(level[sel]))},
-                     "by_engine": {e: {"covered": float(np.mean(inside[sel & (eng == e)])),
-                                       "n": int(np.sum(sel & (eng == e)))} for e in sorted(set(eng[sel]))}}
-    return out, widen
 
 
 def _round_coverage(cov: dict) -> dict:

@@ -8,6 +8,7 @@ import numpy as np
 from costmodel.calibration.intervals import load_band, lookup
 from costmodel.calibration.measurements import METRIC_KIND, METRICS, load_kind, read_measurements
 from costmodel.calibration.predict import predict, prepare, with_rows
+from costmodel.spec.engine_params import base_engine
 
 
 def _stats(pred: np.ndarray, meas: np.ndarray) -> dict:
@@ -94,7 +95,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
         report["interval_coverage"] = {
             "nominal": 0.8, "covered": float(np.mean(flags)) if flags else None, "n": len(flags),
             "by_load": _coverage_by(detail, [r.load_mode for r in rs.rows]),
-            "by_engine": _coverage_by(detail, [e.partition("/")[0] for e in rs.engines]),
+            "by_engine": _coverage_by(detail, [base_engine(e) for e in rs.engines]),
             "by_calibration_level": _coverage_by(detail, levels)}
         report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
     report["memory_disagreements"] = sorted(disagree)  # measured runs the memory model would not fit

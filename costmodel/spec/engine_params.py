@@ -122,15 +122,46 @@ def _read_block(block, sources: dict, path: str, where: str) -> dict:
 class _Tables:
     levels: dict  # (engine or None, 'global'|family|device name, kind) -> {param: (value, source)}
     default_engine: dict
-    builds: dict  # engine -> {build: source}
-    build_aliases: dict  # engine -> {alias: build}
-    build_families: dict  # engine/build -> device families it runs on (absent: any)
+    builds: dict  # engine -> {build: Build}
+
+
+@dataclass(frozen=True)
+class Build:
+    """A build (backend) of an engine as `builds:` declares it."""
+
+    source: str
+    aliases: tuple = ()
+    families: tuple | None = None  # device families it runs on (None: any)
+
+
+def _read_builds(doc: dict, src: dict, p: str, builds: dict) -> None:
+    """Add a calibration file's `builds:` declarations (engine -> {build: {source, aliases, families}})."""
+    for engine, decl in (doc.get("builds") or {}).items():
+        if engine not in ENGINES or not isinstance(decl, dict):
+            raise SpecError(f"{p}: builds.{engine}: expected a known engine ({', '.join(ENGINES)}) "
+                            f"mapping build -> {{source[, aliases]}}")
+        for build, node in decl.items():
+            node = node if isinstance(node, dict) else {}
+            aliases, fams = node.get("aliases") or [], node.get("families")
+            if (not node.get("source") or not isinstance(aliases, list)
+                    or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", str(build))
+                    or (fams is not None and (not isinstance(fams, list) or set(fams) - set(FAMILIES)))):
+                raise SpecError(f"{p}: builds.{engine}.{build}: expected a lower-case name with "
+                                f"{{source: ...[, aliases: [names]][, families: [{', '.join(FAMILIES)}]]}}")
+            builds.setdefault(engine, {})[str(build)] = Build(
+                str(src.get(node["source"], node["source"])), tuple(map(str, aliases)),
+                tuple(fams) if fams is not None else None)
 
 
 def split_engine(name: str) -> tuple[str, str | None]:
     """('llama.cpp', 'vulkan') for 'llama.cpp/vulkan'; (name, None) for an engine without a build."""
     base, _, build = name.partition("/")
     return base, (build or None)
+
+
+def base_engine(name: str) -> str:
+    """'llama.cpp' for 'llama.cpp/vulkan'."""
+    return split_engine(name)[0]
 
 
 def _merge_level(tables: dict, key: tuple, block: dict) -> None:
@@ -142,8 +173,6 @@ def _tables(path_env: str) -> _Tables:
     levels: dict = {}
     default_engine: dict = {}
     builds: dict = {}
-    build_aliases: dict = {}
-    build_families: dict = {}
     engine_keys: list = []
     for root in reversed(search_roots()):  # user roots last, so they override
         folder = root / "calibration"
@@ -162,30 +191,13 @@ def _tables(path_env: str) -> _Tables:
                         _merge_level(levels, (engine, kind, name), _read_block(block, src, p, f"{where}{kind}.{name}"))
 
             three(None, doc, "")
-            for engine, decl in (doc.get("builds") or {}).items():
-                if engine not in ENGINES or not isinstance(decl, dict):
-                    raise SpecError(f"{p}: builds.{engine}: expected a known engine ({', '.join(ENGINES)}) "
-                                    f"mapping build -> {{source[, aliases]}}")
-                for build, node in decl.items():
-                    node = node if isinstance(node, dict) else {}
-                    aliases = node.get("aliases") or []
-                    fams = node.get("families")
-                    if (not node.get("source") or not isinstance(aliases, list)
-                            or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", str(build))
-                            or (fams is not None and (not isinstance(fams, list) or set(fams) - set(FAMILIES)))):
-                        raise SpecError(f"{p}: builds.{engine}.{build}: expected a lower-case name with "
-                                        f"{{source: ...[, aliases: [names]][, families: [{', '.join(FAMILIES)}]]}}")
-                    builds.setdefault(engine, {})[str(build)] = str(src.get(node["source"], node["source"]))
-                    if fams is not None:
-                        build_families[f"{engine}/{build}"] = tuple(fams)
-                    for alias in aliases:
-                        build_aliases.setdefault(engine, {})[str(alias)] = str(build)
+            _read_builds(doc, src, p, builds)
             for engine, node in (doc.get("engines") or {}).items():
                 engine_keys.append((p, engine))
                 three(engine, node, f"engines.{engine}.")
             default_engine.update(doc.get("default_engine") or {})
-    for engine, aliases in build_aliases.items():  # an alias never hides a build of that name
-        for alias in [a for a in aliases if a in builds.get(engine, {})]:
+    for engine, decl in builds.items():  # an alias never hides a build of that name
+        for alias in [a for b in decl.values() for a in b.aliases if a in decl]:
             raise SpecError(f"calibration: builds.{engine}: alias '{alias}' is also a build")
     for p, engine in engine_keys:  # checked once every file's builds are known
         base, build = split_engine(engine)
@@ -195,7 +207,7 @@ def _tables(path_env: str) -> _Tables:
     missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
     if missing:
         raise SpecError(f"calibration: global parameter '{missing[0]}' is defined in no calibration/*.yaml")
-    return _Tables(levels, default_engine, builds, build_aliases, build_families)
+    return _Tables(levels, default_engine, builds)
 
 
 def tables() -> _Tables:
@@ -221,7 +233,7 @@ def resolve_engine(engine: str | None, family: str, device: str | None = None, f
         return base
     t = tables()
     known = t.builds.get(base, {})
-    build = t.build_aliases.get(base, {}).get(build, build)
+    build = next((b for b, d in known.items() if build in d.aliases), build)
     if build not in known:
         raise unknown("engine", engine, [f"{base}/{b}" for b in known] or [base])
     return f"{base}/{build}"
@@ -237,15 +249,14 @@ def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
     """Parameters for a device under an engine (most specific level wins)."""
     t = tables()
     eng = resolve_engine(engine, family, hardware_id, fmt_engine)
-    runs_on = t.build_families.get(eng)
-    if runs_on and family not in ("", "-") and family not in runs_on:
-        build = split_engine(eng)[1]
-        raise SpecError(f"--engine {eng}: the {build} build runs on {', '.join(runs_on)} devices "
-                        f"({t.builds[split_engine(eng)[0]][build].split(',')[0]}); {hardware_id} is {family}")
+    base, build = split_engine(eng)
+    decl = t.builds.get(base, {}).get(build) if build else None
+    if decl and decl.families and family not in ("", "-") and family not in decl.families:
+        raise SpecError(f"--engine {eng}: the {build} build runs on {', '.join(decl.families)} devices "
+                        f"({decl.source.split(',')[0]}); {hardware_id} is {family}")
     merged: dict = {}
     used = []
     compute_from = ""
-    base, build = split_engine(eng)
     kinds = (("global", ""), ("families", family), ("devices", hardware_id))
     order = [(None, k) for k in kinds] + [(e, k) for k in kinds for e in (base,) + ((eng,) if build else ())]
     for e, (kind, name) in order:

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from costmodel.calibration import coverage as V
+from costmodel.calibration import intervals as I
 from costmodel.calibration import fit as C
 from costmodel.calibration.measurements import read_measurements, shipped_measurements
 from costmodel.calibration.predict import predict, prepare
@@ -86,9 +87,9 @@ def test_widening_closed_forms():
     # r = 0.3 outside [-0.1, 0.1]: half-width 0.1, so it needs 1 + (0.3 - 0.1)/0.1 = 3 half-widths
     f = V.needed_factor(np.array([0.3, -0.25, 0.05]), np.array([-0.1, -0.1, -0.1]), np.array([0.1, 0.1, 0.1]))
     assert f == pytest.approx([3.0, 2.5, 1.0])
-    assert V.widen(-0.1, 0.1, 3.0) == pytest.approx((-0.3, 0.3))
+    assert I.widen(-0.1, 0.1, 3.0) == pytest.approx((-0.3, 0.3))
     # a band on one side of zero widens on both
-    assert V.widen(0.0, 0.2, 2.0) == pytest.approx((-0.1, 0.3))
+    assert I.widen(0.0, 0.2, 2.0) == pytest.approx((-0.1, 0.3))
     # the smallest factor that holds 80%: four of five rows need 1, so 1
     assert V.widening(np.array([1.0, 1.0, 1.0, 1.0, 5.0])) == 1.0
     assert V.widening(np.array([1.0, 1.0, 1.0, 4.0, 5.0])) == 4.0
@@ -117,11 +118,11 @@ def test_shipped_intervals_hold_on_every_held_out_split():
     assert set(cov) == {"device", "source", "engine", "serving_source"}
     for split, c in cov.items():
         assert c["covered"] >= 0.75, split
-        assert c["covered"] >= c["covered_before_widening"] - 0.02, split
+        assert c["covered"] > c["covered_before_widening"], split  # the widening is what brings it there
         assert sum(e["n"] for e in c["by_engine"].values()) == c["n"]
     widen = _shipped_fit()["interval_widening"]
     assert {"device", "new-device", "uncalibrated", "load"} <= set(widen)
-    assert all(w >= 1.0 for w in widen.values())
+    assert widen["uncalibrated"] > 1.0 and widen["new-device"] > 1.0
 
 
 def test_intervals_widen_with_the_calibration_level():
@@ -129,7 +130,8 @@ def test_intervals_widen_with_the_calibration_level():
 
     lo_d, hi_d, _ = lookup("trt-llm", "nvidia-datacenter", ("decode",), "device")
     lo_f, hi_f, basis = lookup("trt-llm", "nvidia-datacenter", ("decode",), "family")
-    assert lo_f <= lo_d <= 0 <= hi_d <= hi_f
+    assert lo_f < lo_d <= 0 <= hi_d < hi_f
+    assert "widened x" in basis  # the new-device factor
     lo_u, hi_u, basis_u = lookup("mlc", "nvidia-consumer", ("decode",), "uncalibrated")
     assert "engine uncalibrated" in basis_u and lo_u <= 0 <= hi_u
 
@@ -148,6 +150,7 @@ def test_estimate_json_names_its_calibration_level(run_cli):
     assert d["calibration_level"] in ("device", "family", "engine")
     iv = d["interval"]["decode_tokens_per_s"]
     assert iv["low"] <= d["decode_tokens_per_s"] <= iv["high"]
+    assert "widened x" in d["interval"]["groups"]["decode_tokens_per_s"]  # the held-out widening applies
     d = json.loads(cli("estimate", "llama-3.1-8b", "--hw", "rtx-4090", "--engine", "mlc", "--json"))
     assert d["calibration_level"] == "uncalibrated"
     assert d["interval"]["decode_tokens_per_s"]["low"] <= d["decode_tokens_per_s"] <= \
@@ -225,8 +228,6 @@ def test_bad_build_declarations_are_refused(user_catalog):
 
 
 def test_intervals_of_a_build_fall_back_to_its_engine_before_all_engines():
-    from costmodel.calibration import intervals as I
-
     table = {"llama.cpp": {"amd-radeon": {"decode": {"low": -0.1, "high": 0.2, "n": 9}}},
              "llama.cpp/vulkan": {"*": {"prefill": {"low": -0.5, "high": 0.5, "n": 9}}},
              "*": {"*": {"decode": {"low": -0.9, "high": 0.9, "n": 99}}}}
@@ -235,11 +236,9 @@ def test_intervals_of_a_build_fall_back_to_its_engine_before_all_engines():
 
 
 def test_coverage_counts_a_group_without_a_computable_widening_as_the_shipped_band_would():
-    from costmodel.calibration.run import _coverage_of
-
     entries = ([("device", "A", i, "new-device", 1.0) for i in range(5)]
                + [("device", "B", 5 + i, "uncalibrated", 50.0) for i in range(5)])
-    cov, widen = _coverage_of(entries, ["vllm"] * 5 + ["mlx"] * 5)
+    cov, widen = V.coverage_of(entries, ["vllm"] * 5 + ["mlx"] * 5)
     # group B's factor cannot be chosen without B: it is scored with no widening, and misses
     assert cov["device"]["covered"] == 0.5
     assert widen["uncalibrated"] == 50.0 and widen["new-device"] == 1.0

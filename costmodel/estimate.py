@@ -15,6 +15,7 @@ import numpy as np
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
+from costmodel.engine.layout import check_layout
 from costmodel.errors import DoesNotFitError, WorkloadError
 from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
 from costmodel.spec.hardware import Hardware, resolve_hardware
@@ -36,6 +37,8 @@ class Workload:
     tp: int = 1
     pp: int = 1
     devices: int | None = None  # total; replicas = devices / (tp·pp)
+    dp: int = 1  # attention data-parallel groups within the tp ranks of a replica
+    ep: int = 1  # expert-parallel degree within them
 
     @property
     def replicas(self) -> int:
@@ -73,8 +76,18 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     devices = _as_int("devices", w.devices if w.devices is not None else tp * pp, 1)
     if devices % (tp * pp):
         raise WorkloadError(f"--devices {devices} is not a multiple of tp x pp = {tp * pp}")
-    if model.heads % tp:
-        raise WorkloadError(f"--tp {tp} must divide the {model.heads} attention heads of {model.id}")
+    dp, ep = check_layout(tp, _as_int("dp", w.dp, 1), _as_int("ep", w.ep, 1), model)
+    domain = hw.scale_up_domain
+    if domain and tp > domain:
+        link = (f"the {hw.scale_out_bandwidth / 1e9:g} GB/s scale-out link per device" if hw.scale_out_bandwidth
+                else "the scale-up rate (its spec states no scale-out link: optimistic)")
+        notes.append(f"--tp {tp} spans {math.ceil(tp / domain)} scale-up domains of {domain:g} {hw.id}: collectives "
+                     f"crossing them run at {link}")
+    if ep > 1 and model.moe.experts % ep:
+        slots = -(-model.moe.experts // ep)
+        notes.append(f"--ep {ep} does not divide the {model.moe.experts} experts of {model.id}: each rank holds "
+                     f"{slots} expert slots, {slots * ep - model.moe.experts} of them in all redundant copies "
+                     f"(as SGLang's --ep-num-redundant-experts / DeepSeek's EPLB place them)")
     if pp > model.layers:
         raise WorkloadError(f"--pp {pp} exceeds the {model.layers} layers of {model.id}")
     if (tp > 1 or pp > 1) and not hw.interconnect_bandwidth:
@@ -92,7 +105,7 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     if limit and context + prompt + gen > limit:
         notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
                      f"max_position_embeddings ({limit})")
-    return Workload(batch, prompt, gen, context, tp, pp, devices), notes
+    return Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep), notes
 
 
 @dataclass(frozen=True, repr=False)
@@ -156,6 +169,16 @@ class Estimate:
                 "family": f"calibrated on its family ({self.hardware.family}), not this device",
                 "engine": f"{e.engine} calibrated, but not on this device family"}[level]
 
+    @property
+    def layout_calibration(self) -> str:
+        """Whether the parallel layout's own terms were fitted: TP/PP layouts are; expert parallelism
+        and DP attention are scored against their rows but not fitted (their intervals widen)."""
+        w = self.workload
+        if w.dp == 1 and w.ep == 1:
+            return "calibrated (tensor/pipeline parallel)"
+        return ("uncalibrated layout (EP / DP attention: scored against published rows, not fitted; "
+                "intervals united with those rows' band)")
+
     def memory_policy(self) -> str:
         """The engine's rule for its KV pool, in words (engine/memory.py)."""
         e = self.efficiency
@@ -178,10 +201,12 @@ class Estimate:
             "compute_unit": self.plan.label, "emulated": self.plan.emulated,
             "engine": self.efficiency.engine, "calibration": list(self.efficiency.levels),
             "calibration_case": self.calibration_case, "calibration_level": self.calibration_level,
+            "layout_calibration": self.layout_calibration,
             **{n: clean(self.metric(n)) for n in names},
             "batch": self.batch, "batch_requested": w.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
-            "devices": w.devices, "replicas": w.replicas,
+            "devices": w.devices, "replicas": w.replicas, "dp": w.dp, "ep": w.ep,
+            "layout": self.layout(),
             "memory": self.memory_dict(),
             "memory_policy": self.memory_policy(),
             "assumptions": {
@@ -199,6 +224,25 @@ class Estimate:
         }
         return out
 
+    def layout(self) -> dict:
+        """The parallel layout of one replica and the time its collectives take per step."""
+        w = self.workload
+        r = self.result
+        comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
+        idx = [OP_NAMES.index(n) for n in comm]
+
+        pre = np.asarray(r.prefill_times.total).reshape(len(OP_NAMES), -1)[:, 0]
+        dec = np.asarray(r.decode_times).reshape(len(OP_NAMES), -1)[:, 0]
+        out = {"devices_per_replica": w.tp * w.pp, "tp": w.tp, "pp": w.pp, "dp_attention": w.dp,
+               "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,
+               "batch_per_attention_group": math.ceil(self.batch / w.dp) if w.dp > 1 else self.batch,
+               "prefill_comm_s": {n: float(pre[i]) for n, i in zip(comm, idx)},
+               "decode_comm_s": {n: float(dec[i]) for n, i in zip(comm, idx)}}
+        if not self.model.is_encoder:
+            tpot = float(np.asarray(self.metric("tpot_s")).reshape(-1)[0])
+            out["decode_comm_share"] = sum(out["decode_comm_s"].values()) / tpot if tpot > 0 else 0.0
+        return out
+
     def intervals(self) -> dict:
         """Low/high of each headline metric from the calibration residuals that apply."""
         from costmodel.calibration.intervals import HEADLINE, interval
@@ -206,7 +250,7 @@ class Estimate:
         out = {}
         for name in HEADLINE:
             iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family,
-                          self.calibration_level)
+                          self.calibration_level, layout=self.workload.dp > 1 or self.workload.ep > 1)
             if iv:
                 out[name] = {"low": iv["low"], "high": iv["high"]}
                 out["basis"] = iv["basis"].split(": engine")[0]
@@ -259,10 +303,11 @@ def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
 
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
-             tp: int = 1, pp: int = 1, devices: int | None = None, native_only: bool = False,
+             tp: int | None = None, pp: int = 1, devices: int | None = None, native_only: bool = False,
              engine: str | None = "auto", kv_predict: str | None = None, output_reduction: float = 0.0,
              grid_gco2_per_kwh: float | None = None, mem_fraction: float | None = None,
-             max_model_len: int | None = None, kv_block_size: int | None = None) -> Estimate:
+             max_model_len: int | None = None, kv_block_size: int | None = None, dp: int = 1,
+             ep: int = 1, expert_imbalance: float | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -276,6 +321,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     `max_model_len` and `kv_block_size` override the engine's memory policy as its own flags would
     (vLLM --gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM
     free_gpu_memory_fraction; --max-model-len; --block-size / tokens_per_block / page size).
+    `tp` devices serve one replica (default: 1, or the larger of `dp` and `ep`); `dp` splits them into
+    attention data-parallel groups and `ep` shards the experts over them (check_layout);
+    `expert_imbalance` is the busiest EP rank's routed tokens over the mean (default: the engine's).
     """
     resolved = {}
 
@@ -302,19 +350,21 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         reduced = int(round(_as_int("gen", gen, 0) * (1 - output_reduction)))
         reduction_note = f"--output-reduction {output_reduction:g}: {gen} generated tokens -> {reduced}"
         gen = reduced
-    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices), m, h)
+    if tp is None:
+        tp = math.lcm(_as_int("dp", dp, 1), _as_int("ep", ep, 1))
+    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep), m, h)
     if reduction_note:
         notes.append(reduction_note)
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
-                            kv_block_size)
+                            kv_block_size, expert_imbalance)
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
-    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas)
+    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas, w.dp, w.ep)
     if kv_predict:
         result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:
@@ -333,9 +383,16 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
 
 
 def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_model_len: int | None = None,
-                      kv_block_size: int | None = None) -> Efficiency:
-    """The engine's parameters with a user's memory flags applied (each checked, named on error)."""
+                      kv_block_size: int | None = None, expert_imbalance: float | None = None) -> Efficiency:
+    """The engine's parameters with a user's memory flags (and --expert-imbalance) applied, each
+    checked and named on error."""
     changes, sources = {}, dict(eff.sources)
+    if expert_imbalance is not None:
+        if not (isinstance(expert_imbalance, (int, float)) and not isinstance(expert_imbalance, bool)
+                and math.isfinite(expert_imbalance) and expert_imbalance >= 1):
+            raise WorkloadError(f"--expert-imbalance {expert_imbalance}: expected the busiest expert-parallel rank's "
+                                f"tokens over the mean, a number >= 1 (1.11 with EPLB, 2.56 without)")
+        changes["expert_imbalance"] = float(expert_imbalance)
     if mem_fraction is not None:
         if not (isinstance(mem_fraction, (int, float)) and 0 < mem_fraction <= 1):
             raise WorkloadError(f"--mem-fraction {mem_fraction}: expected a fraction in (0, 1]")

@@ -22,7 +22,8 @@ LOADS = ("static", "offline", "closed", "poisson")
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist, engine: str = "auto",
-                 percentile: float = 0.9, pp: int = 1, kv_fmt: str | None = None, **memory_flags):
+                 percentile: float = 0.9, pp: int = 1, kv_fmt: str | None = None, dp: int = 1, ep: int = 1,
+                 **memory_flags):
     """(ReplicaPerf, batch-1 Estimate) of one replica, or (None, reason) when it cannot run (see
     engine.serving.perf_from_columns)."""
     from costmodel.estimate import columns_for, estimate
@@ -30,19 +31,20 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
     p_mean = max(1, int(round(prompt.mean)))
     try:
         one = estimate(model, hw, fmt, batch=1, prompt=p_mean, gen=2, tp=tp, pp=pp, engine=engine, kv_fmt=kv_fmt,
-                       **memory_flags)
+                       dp=dp, ep=ep, **memory_flags)
     except CostModelError as exc:
         return None, str(exc)
     if not one.fits:
         return None, (f"memory: does not fit {tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
-    perf = perf_from_columns(*columns_for(one), tp, pp, prompt, gen, percentile)
+    w = one.workload
+    perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep)
     return (perf, one), ""
 
 
 def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | None = None,
                request_rate: float | None = None, prompt: int = 512, gen: int = 128, prompt_dist: str | None = None,
-               gen_dist: str | None = None, tp: int = 1, pp: int = 1, devices: int | None = None,
+               gen_dist: str | None = None, tp: int | None = 1, pp: int = 1, devices: int | None = None,
                engine: str = "auto", kv_fmt: str | None = None, percentiles: tuple = QUANTILES,
                stream_interval: int | None = None, num_prompts: int | None = None, simulate: bool = False,
                **memory_flags) -> dict:
@@ -87,7 +89,7 @@ def check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
 
 def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, request_rate=None,
                 max_concurrency: float | None = None, prompt: int = 512, gen: int = 128,
-                prompt_dist: str | None = None, gen_dist: str | None = None, tp: int = 1, pp: int = 1,
+                prompt_dist: str | None = None, gen_dist: str | None = None, tp: int | None = 1, pp: int = 1,
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
                 simulate: bool = False, seed: int = 0, **memory_flags) -> list[dict]:
@@ -103,6 +105,8 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
+    if tp is None:  # the layout's devices: --dp and --ep split them
+        tp = math.lcm(*(int(memory_flags.get(k, 1)) for k in ("dp", "ep")))
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:
@@ -134,8 +138,9 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
             stream_interval: float = 1.0, simulated: dict | None = None) -> dict:
     out = {"load": mode, "model": one.model.id, "hardware": one.hardware.id, "format": one.format.id,
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
-           "calibration_case": one.calibration_case,
-           "tp": one.workload.tp, "pp": one.workload.pp, "replicas": replicas, "concurrency": concurrency,
+           "calibration_case": one.calibration_case, "layout_calibration": one.layout_calibration,
+           "tp": one.workload.tp, "pp": one.workload.pp, "dp": one.workload.dp, "ep": one.workload.ep,
+           "replicas": replicas, "concurrency": concurrency,
            "request_rate": rate, "prompt_mean": p.mean, "gen_mean": g.mean, "stable": s.ok,
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,
            "max_batch": perf.max_batch, "utilization": s.utilization, "stream_interval": stream_interval}
@@ -148,8 +153,11 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
     out["usd_per_million_tokens"] = (replicas * one.workload.tp * one.workload.pp * price / tokens_per_h * 1e6
                                      if price and tokens_per_h > 0 else None)
+    if s.ok:
+        out["layout"] = layout_at(one, s.running, p.mean + g.mean / 2)
     stable_open = mode == "poisson" and s.ok
-    out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open)
+    out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open,
+                                 layout=one.workload.dp > 1 or one.workload.ep > 1)
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"
     return out
@@ -192,7 +200,27 @@ def simulated_metrics(sim: dict, replicas: int, p: Dist, g: Dist, stream_interva
     return m
 
 
-def _intervals(out: dict, engine: str, family: str, rates: bool = True) -> dict:
+def layout_at(one, running: float, context: float) -> dict:
+    """The replica's layout at the steady state's decode batch: sequences per attention group and the
+    time of each collective in one decode step (at the mean context)."""
+    import numpy as np
+
+    from costmodel.engine.evaluate import evaluate
+    from costmodel.engine.operators import OP_NAMES
+    from costmodel.estimate import columns_for
+
+    w = one.workload
+    n = max(1.0, float(running))
+    r = evaluate(*columns_for(one), n, 0.0, 2.0, context, float(w.tp), float(w.pp), 1.0, w.dp, w.ep)
+    times = np.asarray(r.decode_times).reshape(len(OP_NAMES), -1)[:, 0]
+    comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
+    return {"tp": w.tp, "dp_attention": w.dp, "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,
+            "batch_per_attention_group": math.ceil(n / w.dp) if w.dp > 1 else n,
+            "decode_step_s": float(np.asarray(r.metrics["tpot_s"]).reshape(-1)[0]),
+            "decode_comm_s": {c: float(times[OP_NAMES.index(c)]) for c in comm}}
+
+
+def _intervals(out: dict, engine: str, family: str, rates: bool = True, layout: bool = False) -> dict:
     """80 % bands of every latency and rate from the leave-one-source-out residuals of loaded rows
     (calibration/intervals.py `load_interval`); none for an unbounded (unstable) latency, and none
     for the rates of a stable open loop (it completes what arrives: the rate is the input)."""
@@ -203,7 +231,7 @@ def _intervals(out: dict, engine: str, family: str, rates: bool = True) -> dict:
         if (key.startswith(("ttft_", "tpot_", "itl_", "e2e_latency_")) and key.endswith("_s")) or (rates and key in (
                 "request_throughput_per_s", "throughput_tokens_per_s", "total_throughput_tokens_per_s")):
             if isinstance(value, float) and math.isfinite(value):
-                iv = load_interval(key, value, engine, family)
+                iv = load_interval(key, value, engine, family, layout)
                 if iv:
                     bands[key] = iv
     return bands

@@ -14,6 +14,10 @@ Each band is then scaled in log space by the widening of its level (`interval_wi
 new-device, uncalibrated, load), the factor that holds 80 % of held-out rows when the band is
 built without their source, device or engine (calibration/coverage.py).
 
+An estimate with expert parallelism or DP attention (`--ep`, `--dp` > 1), layouts whose rows are
+scored but not fitted, takes the union of its band and the layout rows' own (`intervals_layout`,
+calibration/layout_band.py).
+
 Estimates under a load (`serve_load`) use the kinds `load_ttft`, `load_tpot`, `load_itl`,
 `load_e2e` (`_tail` for P90/P99) and `load_rate`: quantiles of the leave-one-source-out residuals of
 the closed-loop and Poisson rows. An engine with no such rows gets the band pooled over engines,
@@ -83,6 +87,7 @@ def _table(path_env: str) -> tuple[dict, str, dict, dict]:
     table: dict = {}
     new_device: dict = {}
     widen: dict = {}
+    _layout.clear()
     basis = ""
     for root in reversed(search_roots()):
         folder = root / "calibration"
@@ -93,10 +98,23 @@ def _table(path_env: str) -> tuple[dict, str, dict, dict]:
                     table.update(doc["intervals"])  # per engine: user calibrations add to the shipped one
                     new_device.update(doc.get("intervals_new_device") or {})
                     widen.update(doc.get("interval_widening") or {})
+                    _layout.update(doc.get("intervals_layout") or {})
                     prov = doc.get("provenance") or {}
                     basis = (f"P10-P90 of {prov.get('interval_residuals', 'calibration')} residuals, "
                              f"calibration/{path.name} ({prov.get('date', '?')})")
     return table, basis, new_device, widen
+
+
+_layout: dict = {}  # kind -> band of the EP / DP-attention rows, read with the table
+
+
+def _with_layout(lo: float, hi: float, kind: str, where: str) -> tuple[float, float, str]:
+    """The band united with the EP / DP-attention rows' band of the same kind, where there is one."""
+    q = _layout.get(kind)
+    if not q:
+        return lo, hi, where + "; no EP/DP-attention band for this kind"
+    return (min(lo, q["low"]), max(hi, q["high"]),
+            where + f"; united with the EP/DP-attention rows' band (scored, not fitted; n={q['n']})")
 
 
 def _widened(lo: float, hi: float, level: str, factors: dict, engine: str = "") -> tuple[float, float, str]:
@@ -119,10 +137,11 @@ def _find(table: dict, engine: str, family: str, kinds: tuple):
 
 
 def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
-           widened: bool = True) -> tuple[float, float, str] | None:
+           widened: bool = True, layout: bool = False) -> tuple[float, float, str] | None:
     """(low, high, basis) quantiles of log(measured/predicted time) for the most specific group;
     `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
-    leave-one-device-out residuals; `widened` applies the level's widening factor."""
+    leave-one-device-out residuals; `widened` applies the level's widening factor; `layout` (EP or DP
+    attention) unites it with the layout rows' band."""
     table, basis, new_device, factors = _table(catalog_key())
     if not table:
         return None
@@ -140,15 +159,18 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
         return lo, hi, where
     key = "uncalibrated" if e == "uncalibrated" else LEVEL_OF_WIDENING.get(level, level)
     lo, hi, note = _widened(lo, hi, key, factors, engine)
+    if layout:
+        return _with_layout(lo, hi, kind, where + note)
     return lo, hi, where + note
 
 
-def interval(metric: str, value: float, engine: str, family: str, level: str = "device") -> dict | None:
+def interval(metric: str, value: float, engine: str, family: str, level: str = "device",
+             layout: bool = False) -> dict | None:
     """{'low', 'high', 'basis'} for one headline metric value, or None without calibration data."""
     if metric not in HEADLINE or value is None or not math.isfinite(value):
         return None
     kinds, orient = HEADLINE[metric]
-    found = lookup(engine, family, kinds, level)
+    found = lookup(engine, family, kinds, level, layout=layout)
     if found is None:
         return None
     lo, hi, basis = found  # the band holds its own estimate (_widened: lo <= 0 <= hi)
@@ -161,10 +183,11 @@ def interval(metric: str, value: float, engine: str, family: str, level: str = "
 _LOAD_STATIC = {"ttft": "prefill", "tpot": "decode", "itl": "decode", "e2e": "e2e", "rate": "throughput"}
 
 
-def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] | None:
+def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tuple[float, float, str] | None:
     """(low, high, basis) of log(measured/predicted time) for a load kind (`load_ttft`, ...): the
     engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
-    calibration at all by its uncalibrated band of the matching static kind."""
+    calibration at all by its uncalibrated band of the matching static kind; `layout` (EP or DP
+    attention) unites it with the layout rows' band."""
     table, basis, _, factors = _table(catalog_key())
     found = _find(table, engine, family, (kind,))  # the engine's (or its build's) own, else all engines'
     if found is not None:
@@ -182,10 +205,11 @@ def load_band(kind: str, engine: str, family: str) -> tuple[float, float, str] |
             q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
             where += ", widened by its uncalibrated band"
     lo, hi, note = _widened(q["low"], q["high"], "load", factors, engine)
-    return lo, hi, f"{basis}: {where}, {kind}, n={q['n']}{note}"
+    where = f"{basis}: {where}, {kind}, n={q['n']}{note}"
+    return _with_layout(lo, hi, kind, where) if layout else (lo, hi, where)
 
 
-def load_interval(key: str, value: float, engine: str, family: str) -> dict | None:
+def load_interval(key: str, value: float, engine: str, family: str, layout: bool = False) -> dict | None:
     """{'low', 'high', 'basis'} for one serve_load output (`ttft_s`, `tpot_p99_s`, `e2e_latency_s`,
     `request_throughput_per_s`, ...), or None without loaded calibration residuals."""
     from costmodel.calibration.measurements import load_kind
@@ -194,7 +218,7 @@ def load_interval(key: str, value: float, engine: str, family: str) -> dict | No
         return None
     metric = key[:-2] + "_ms" if key.endswith("_s") and not key.endswith("per_s") else key
     kind = load_kind(metric)
-    band = load_band(kind, engine, family)
+    band = load_band(kind, engine, family, layout)
     if band is None:
         return None
     lo, hi = min(band[0], 0.0), max(band[1], 0.0)  # the band holds its own estimate

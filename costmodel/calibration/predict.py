@@ -19,6 +19,7 @@ import numpy as np
 from costmodel.spec.engine_params import engine_names
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate
+from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
 from costmodel.errors import CostModelError
 from costmodel.spec.formats import resolve_format
@@ -108,11 +109,7 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
             tp = r.tp
             if r.devices % tp:
                 raise CostModelError(f"devices {r.devices} is not a multiple of tp {tp}")
-            if model.heads % tp:
-                raise CostModelError(f"tp {tp} does not divide the {model.heads} heads of {model.id}")
-            if r.ep > 1 or r.dp > 1:
-                raise CostModelError(f"expert-parallel (ep {r.ep}) / attention data-parallel (dp {r.dp}) layouts are "
-                                     f"not modelled yet")
+            check_layout(tp, r.dp, r.ep, model)
             stages = r.devices // tp if eng == "llama.cpp" else 1
             replicas = 1 if eng == "llama.cpp" else r.devices // tp
             if (tp > 1 or stages > 1) and not hw.interconnect_bandwidth and eng != "llama.cpp":
@@ -138,14 +135,14 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
             mr.pop(), hr.pop(), fr.pop()
             continue
         work.append((r.batch, r.prompt_tokens, max(gen, 1) if r.metric != "prefill_tokens_per_s" else gen,
-                     r.context_tokens, tp, stages, replicas))
+                     r.context_tokens, tp, stages, replicas, r.dp, r.ep))
         keep.append(r)
         fams.append(hw.family)
         engs.append(eng)
         dts.append(plan.dtype)
     stack = lambda rows_: {k: np.array([x[k] for x in rows_], dtype=float) for k in rows_[0]} if rows_ else {}  # noqa: E731
-    w = np.array(work, dtype=float).reshape(-1, 7)
-    names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas")
+    w = np.array(work, dtype=float).reshape(-1, 9)
+    names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas", "dp", "ep")
     flags = {"usable_memory_fraction": np.array([r.mem_fraction if r.mem_fraction else np.nan for r in keep]),
              "max_model_len": np.array([r.max_model_len if r.max_model_len else np.nan for r in keep]),
              "stream_interval": np.array([r.stream_interval if r.stream_interval else np.nan for r in keep])}
@@ -164,7 +161,7 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
     res = evaluate(rs.m, f, hw, _offline_batch(rs, f, hw), w["prompt"], w["gen"], w["context"], w["tp"], w["pp"],
-                   w["replicas"])
+                   w["replicas"], w["dp"], w["ep"])
     met = dict(res.metrics)
     with np.errstate(divide="ignore", invalid="ignore"):  # rates a static or offline benchmark also reports
         met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]
@@ -194,7 +191,7 @@ def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
     capped = np.array([r.load_mode == "offline" and r.batch > 0 for r in rs.rows])
     if not capped.any():
         return w["batch"]
-    fit = max_batch(rs.m, f, hw, w["prompt"], w["gen"], w["context"], w["tp"], w["pp"])
+    fit = max_batch(rs.m, f, hw, w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["dp"], w["ep"])
     return np.where(capped, np.maximum(np.minimum(w["batch"] / np.maximum(w["replicas"], 1.0), fit), 1.0),
                     w["batch"])
 
@@ -213,7 +210,7 @@ def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
     except CostModelError:
         return None
     tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
-    return perf_from_columns(*cols, tp, pp, p, g), p, g, replicas
+    return perf_from_columns(*cols, tp, pp, p, g, dp=int(w["dp"][i]), ep=int(w["ep"][i])), p, g, replicas
 
 
 def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:
@@ -225,7 +222,8 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
     w = rs.work
     for i in idx:
         r = rs.rows[i]
-        key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.batch, r.prompt_tokens,
+        key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.dp, r.ep, r.batch,
+               r.prompt_tokens,
                r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
                r.stream_interval, r.num_prompts)
         if key not in cache:

@@ -9,7 +9,9 @@ import yaml
 
 from costmodel.calibration import coverage as V
 from costmodel.calibration import fit as C
-from costmodel.calibration.measurements import load_kind, read_measurements
+from costmodel.calibration import layout_band as L
+from costmodel.calibration.layout_band import is_layout_row
+from costmodel.calibration.measurements import METRICS, load_kind, read_measurements
 from costmodel.calibration.predict import prepare
 from costmodel.spec.engine_params import base_engine
 
@@ -45,6 +47,10 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         got = read_measurements(p)
         rows.extend(got)
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
+    # expert-parallel and attention-data-parallel rows are scored by validate, not fitted: held out,
+    # they measure the layout model (operators.collectives), which has no fitted parameter of its own
+    layout_rows = [r for r in rows if is_layout_row(r)]
+    rows = [r for r in rows if r.dp == 1 and r.ep == 1]
     served = [r for r in rows if r.load_mode in ("closed", "poisson")]
     # start-up memory depends on no fitted parameter; rows under a load are fitted after (request
     # overhead); N requests sent at once (offline, batch = N) are scored by validate, not fitted:
@@ -134,6 +140,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         for e, fams in C.intervals_from(served_err, served_rs, kind_of=load_kind).items():
             for f, kinds in fams.items():
                 intervals.setdefault(e, {}).setdefault(f, {}).update(kinds)
+    layout_band = _layout_band(layout_rows, engine, theta, layout, overhead, summary)
     doc = {
         "provenance": {
             "date": date,
@@ -162,6 +169,8 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         "intervals": _round_intervals(intervals),
         **({"intervals_new_device": _round_intervals(new_device)} if new_device else {}),
         **({"interval_widening": {k: _round(v) for k, v in widen.items()}} if widen else {}),
+        **({"intervals_layout": {k: {"low": _round(q["low"]), "high": _round(q["high"]), "n": q["n"]}
+                                 for k, q in layout_band.items()}} if layout_band else {}),
     }
     summary["interval_widening"] = widen
     if out_dir is None:  # install into the user catalogue: the calibration applies by default from now on
@@ -188,6 +197,25 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     summary["path"] = str(path)
     summary["parameters"] = len(layout.names)
     return summary
+
+
+def _layout_band(rows, engine, theta, layout, overhead: dict, summary: dict) -> dict:
+    """The band of EP / DP-attention rows (calibration/layout_band.py); their error and held-out
+    coverage go into the summary."""
+    from costmodel.calibration.predict import predict
+
+    kept, r = L.layout_residuals(rows, engine, theta, layout, overhead, prepare, C.transfer, C.overrides, predict)
+    if not kept:
+        return {}
+    kinds = [L.kind_of(x) for x in kept]
+    # pred/meas = e^-r for a time, e^r for a rate (r = log measured time / predicted time)
+    sign = np.array([1.0 if METRICS[row.metric][2] == "rate" else -1.0 for row in kept])
+    ape = np.abs(np.exp(sign * r) - 1)
+    fin = np.isfinite(ape)
+    summary["layout_rows"] = {"n": int(fin.sum()), "median_ape": float(np.median(ape[fin])),
+                              "p90_ape": float(np.percentile(ape[fin], 90)),
+                              "held_out_coverage": L.held_out_coverage(r, kinds, [x.source for x in kept])}
+    return L.bands(r, kinds)
 
 
 def _decode_from_serving(served, static_rows) -> list:

@@ -55,7 +55,10 @@ Batch = typer.Option("1", "--batch", help="Concurrent sequences per replica, or 
 Prompt = typer.Option(None, "--prompt", help="Prompt tokens per sequence (default 512; one image for ViT).")
 Gen = typer.Option(128, "--gen", help="Generated tokens per sequence.")
 Context = typer.Option(0, "--context", help="Tokens already in the KV cache before the prompt (prefix cache).")
-Tp = typer.Option(1, "--tp", help="Tensor-parallel degree.")
+Tp = typer.Option(None, "--tp", help="Tensor-parallel degree: the devices of one replica, as SGLang's --tp and TensorRT-LLM's tp_size count them [default: 1, or the larger of --dp and --ep].")
+Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --tp devices (SGLang --dp with --enable-dp-attention; TensorRT-LLM enable_attention_dp): attention runs on tp/dp devices per group, each with its own sequences and KV.")
+Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
+Ep = typer.Option(1, "--ep", help="Expert-parallel degree within the --tp devices (SGLang --ep, TensorRT-LLM moe_ep_size, vLLM --enable-expert-parallel): experts sharded over ep, each over tp/ep devices.")
 Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
 Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
 Native = typer.Option(False, "--native-only", help="Refuse formats the device cannot run natively instead of emulating.")
@@ -76,6 +79,8 @@ Engine = typer.Option("auto", "--engine", help="Inference engine whose calibrati
 
 
 def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine, **extra):
+    if tp is None and extra.get("dp", 1) == 1 and extra.get("ep", 1) == 1:
+        tp = 1
     from costmodel.estimate import estimate, require_fit
 
     e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,
@@ -94,7 +99,8 @@ def _notes(e) -> None:
 @app.command()
 def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
              batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
-             tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+             tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+             dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
@@ -123,10 +129,11 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 
         d = serve_load(model, hw, fmt, concurrency=concurrency, request_rate=request_rate,
                        prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
-                       gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt,
+                       gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt, dp=dp, ep=ep,
                        stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
                        **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
-                                            ("kv_block_size", kv_block_size)) if v is not None})
+                                            ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance))
+                          if v is not None})
         if as_json:
             _print_json(d)
         elif as_csv:
@@ -137,7 +144,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
-                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size)
+                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
+                  expert_imbalance=expert_imbalance)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot
@@ -155,8 +163,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 @app.command()
 def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
-            tp: int = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-            engine: str = Engine, mem_fraction: Optional[float] = MemFraction,
+            tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
+            dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance, engine: str = Engine,
+            mem_fraction: Optional[float] = MemFraction,
             max_model_len: Optional[int] = MaxModelLen, kv_block_size: Optional[int] = KvBlock,
             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
             as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
@@ -164,7 +173,8 @@ def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[s
     from costmodel.cli.render import explain_table
 
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
-                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size)
+                  mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
+                  expert_imbalance=expert_imbalance)
     rows = e.explain()
     if plot:
         from costmodel.plots import roofline_plot

@@ -53,6 +53,8 @@ def estimate_table(d: dict):
                + (f", context {d['context']}" if d["context"] else "")
                + (f", tp {d['tp']}" if d["tp"] > 1 else "") + (f", pp {d['pp']}" if d["pp"] > 1 else "")
                + "; times per sequence, memory per device"
+               + ("\n" + layout_line(d["layout"], d.get("layout_calibration", ""))
+                  if d.get("layout") and (d.get("dp", 1) > 1 or d.get("ep", 1) > 1) else "")
                + ("\nbatch max: the sequences start together (a static batch), so TTFT is the whole batch's prefill;"
                   " for the TTFT of a served request under load use 'costmodel plan'" if d.get("batch_requested") == "max"
                   else ""))
@@ -167,6 +169,17 @@ def worst_table(rows: list[dict]):
     return t
 
 
+def layout_line(lay: dict, calibration: str) -> str:
+    """One line on a DP-attention / EP layout: groups, per-group batch, collectives per decode step."""
+    comm = lay.get("decode_comm_s", {})
+    parts = [f"{name} {format_time(comm[key])}" for key, name in
+             (("ep_alltoall", "all-to-all"), ("dp_allgather", "all-gather"), ("tp_allreduce", "all-reduce"))
+             if comm.get(key)]
+    return (f"layout: attention TP {lay['attention_tp']} x DP {lay['dp_attention']}, EP {lay['ep']} (expert TP "
+            f"{lay['moe_tp']}); {lay['batch_per_attention_group']:g} sequences per attention group; per decode "
+            f"step {', '.join(parts) or 'no collectives'}; {calibration.split(' (')[0]}")
+
+
 def serving_table(d: dict):
     """Latency under load: mean and percentiles per metric, then throughput and the steady state."""
     from rich.table import Table
@@ -184,6 +197,8 @@ def serving_table(d: dict):
     caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per replica: "
                f"{num(d['running_per_replica'])} decoding, {num(d['queued_per_replica'])} queued, batch cap "
                f"{d['batch_cap']}, load {num(100 * d['utilization'])}% of capacity")
+    if d.get("layout") and (d["dp"] > 1 or d["ep"] > 1):
+        caption += "\n" + layout_line(d["layout"], d.get("layout_calibration", ""))
     if d.get("simulated"):
         caption += "\nlatencies and rates from the scheduler simulation (--simulate)"
     if d.get("note"):

@@ -63,6 +63,8 @@ def model_row(m: Model) -> dict:
         "parallel_block": 1.0 if m.parallel_block else 0.0,
         # parameter counts by storage precision
         "p_linear": b["attention"] + b["recurrent"] + b["mlp"] + b["experts"] + b["shared_experts"],
+        "p_mixer": b["attention"] + b["recurrent"],  # replicated over DP attention groups
+        "p_experts": b["experts"],
         "p_embedding": b["embedding"], "p_lm_head": b["lm_head"] + b["head"],
         "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
         "p_total": sum(v for k, v in b.items() if k != "experts_active"),
@@ -104,7 +106,10 @@ def hardware_row(hw: Hardware, engine: str | None = "ideal", eff: Efficiency | N
     return {
         "capacity": hw.memory_visible_bytes, "bandwidth": hw.memory_bandwidth,
         "peak_vector": hw.peaks["fp32"], "peak_attention": peak16,
-        "interconnect": ic, "tdp": hw.tdp_w if hw.tdp_w else np.nan,
+        "interconnect": ic,
+        # a device with no stated domain is taken to reach all its peers at the interconnect's rate
+        "domain": hw.scale_up_domain or np.inf, "scale_out": hw.scale_out_bandwidth or 0.0,
+        "tdp": hw.tdp_w if hw.tdp_w else np.nan,
         "price_per_hour": hw.price_per_hour if hw.price_per_hour else np.nan,
         **{p: getattr(eff, p) for p in PARAMS},
     }

@@ -19,7 +19,7 @@ import numpy as np
 
 from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, max_batch,
                                      pool_in_tokens, state_bytes_per_sequence)
-from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, lower, lower_attention
+from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, group_batch, lower, lower_attention
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
 
@@ -33,28 +33,34 @@ class EngineResult:
     decode_times: np.ndarray  # per-operator mean over the decode
 
 
-def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas) -> EngineResult:
-    """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits."""
+def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
+             ep=1.0) -> EngineResult:
+    """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
+    `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
+    replica (operators.py); `batch` is the replica's."""
     prompt = np.asarray(prompt, dtype=float)
     gen = np.asarray(gen, dtype=float)
     context = np.asarray(context, dtype=float)
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
     replicas = np.asarray(replicas, dtype=float)
-    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp)
+    dp = np.asarray(dp, dtype=float)
+    ep = np.asarray(ep, dtype=float)
+    a_tp = tp / dp
+    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep)
     requested = np.asarray(batch, dtype=float)
     B = np.where(requested < 0, bmax, requested)
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
-    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held)
+    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held, dp, ep)
     max_len = hw["max_model_len"]
     full_len = np.where(max_len > 0, max_len, context + prompt + gen)
-    one_long = kv_bytes_per_sequence(m, f, full_len, tp, pp, hw)
+    one_long = kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw)
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
     Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     encoder = m["encoder"] > 0
     step = hw["step_overhead_s"]
 
-    pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False)
+    pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep)
     pre_t = op_times(pre_ops, hw, f)
     prefill_s = np.where(prompt > 0, pre_t.total.sum(axis=0) + step, 0.0)
 
@@ -62,12 +68,12 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     Bd = Bc / micro
     c0 = context + prompt
     c1 = c0 + np.maximum(gen - 2, 0)
-    d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True)
+    d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep)
     d0_t = op_times(d0_ops, hw, f)
     # only attention grows with the context: average it exactly over [c0, c1], keep the rest
     att = [OP_NAMES.index(n) for n in ATTENTION_OPS]
     a0 = OpTimes(*(x[att] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
-    a1 = op_times(lower_attention(m, f, Bd, 1.0, c1, tp, decode=True), hw, f)
+    a1 = op_times(lower_attention(m, f, group_batch(Bd, dp), 1.0, c1, a_tp, decode=True), hw, f)
     dec_per_op = d0_t.total.copy()
     dec_per_op[att] = mean_times(a0, a1)
     tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
@@ -76,7 +82,7 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
     out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
-    kv_tokens = pool_in_tokens(m, f, hw, mem.kv_pool, tp, pp)
+    kv_tokens = pool_in_tokens(m, f, hw, mem.kv_pool, a_tp, pp)
     decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -110,9 +116,9 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "kv_cache_tokens": kv_tokens,
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
-            "max_concurrency": np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / one_long,
-                                        kv_tokens / full_len),
-            "state_bytes": B * state_bytes_per_sequence(m, hw, tp, pp),
+            "max_concurrency": dp * np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / one_long,
+                                             kv_tokens / full_len),
+            "state_bytes": B / dp * state_bytes_per_sequence(m, hw, a_tp, pp),
         }
     return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
 

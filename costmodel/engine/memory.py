@@ -1,8 +1,10 @@
 """Memory per device as engines allocate it: weights, KV pool, activations, runtime; max batch.
 
   weights     W = (linear params · w_bits + embeddings · emb_bits + head · head_bits
-                   + norms/biases/router · 16) / 8 / (tp · pp)
-  KV per seq    = tokens rounded up to the engine's block · layers/pp · KV elements per token
+                   + norms/biases/router · 16) / 8 / (tp · pp); under DP attention (dp groups of
+                  tp/dp ranks) all but the MLP and expert weights shard over tp/dp only
+  KV per seq    = (on the tp/dp ranks of its attention group, which holds B/dp of the sequences)
+                  tokens rounded up to the engine's block · layers/pp · KV elements per token
                   per layer · (kv heads on this rank / kv heads) · kv_bits/8; sliding-window
                   layers hold min(tokens, window) when the engine pages them separately, chunked
                   local layers min(tokens, chunk) (vLLM ChunkedLocalAttentionSpec); layers
@@ -56,6 +58,19 @@ def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
             + m["p_lm_head"] * head_bits + m["p_small"] * 16.0) / 8.0
 
 
+def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:
+    """Weights on one device: MLP and expert weights over all tp ranks, the rest (attention,
+    recurrent mixers, embeddings, head, norms, router) over the tp/dp ranks of an attention group.
+    With `ep` not dividing E experts a rank holds ceil(E/ep) expert slots (redundant copies)."""
+    tp = np.asarray(tp, dtype=float)
+    ep = np.asarray(ep, dtype=float)
+    E = np.maximum(m["experts"], 1.0)
+    slots = np.ceil(E / ep - 1e-9) * ep / E
+    mlp = (m["p_linear"] - m["p_mixer"] + (slots - 1) * m["p_experts"]) * f["w_bits"] / 8.0
+    rest = weight_bytes_total(m, f) - (m["p_linear"] - m["p_mixer"]) * f["w_bits"] / 8.0
+    return (mlp / tp + rest * np.asarray(dp, dtype=float) / tp) / pp
+
+
 def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
     """KV bytes of one token in one layer's share on one device (GQA heads sharded over tp)."""
     shard = np.ceil(m["kv_heads"] / tp) / m["kv_heads"]
@@ -101,11 +116,11 @@ def activation_peak(m: dict, f: dict, hw: dict, tp) -> np.ndarray:
     return hw["prefill_chunk_tokens"] * activation_bytes_per_token(m, f, tp)
 
 
-def kv_pool(m: dict, f: dict, hw: dict, tp, pp) -> tuple[np.ndarray, np.ndarray]:
+def kv_pool(m: dict, f: dict, hw: dict, tp, pp, dp=1.0, ep=1.0) -> tuple[np.ndarray, np.ndarray]:
     """(KV pool bytes, unused headroom bytes) per device under the engine's memory policy."""
     C = hw["capacity"]
-    W = weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
-    sA = hw["activations_in_budget"] * activation_peak(m, f, hw, tp)
+    W = weight_bytes_per_device(m, f, tp, pp, dp, ep)
+    sA = hw["activations_in_budget"] * activation_peak(m, f, hw, np.asarray(tp, dtype=float) / dp)
     R = hw["runtime_overhead_bytes"]
     frac = hw["usable_memory_fraction"]
     of_free = hw["kv_pool_of_free"] > 0
@@ -115,32 +130,35 @@ def kv_pool(m: dict, f: dict, hw: dict, tp, pp) -> tuple[np.ndarray, np.ndarray]
     return pool, headroom
 
 
-def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0) -> Memory:
+def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0,
+              ep=1.0) -> Memory:
     """Memory per device for `batch` sequences of context + prompt + gen_held · gen tokens
-    (gen_held < 1 at maximum load, where sequences hold part of their output on average)."""
-    B = np.asarray(batch, dtype=float)
+    (gen_held < 1 at maximum load, where sequences hold part of their output on average); under
+    DP attention a device holds the KV of its group's batch/dp sequences."""
+    a_tp = np.asarray(tp, dtype=float) / dp
+    B = np.asarray(batch, dtype=float) / dp
     tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
-    weights = weight_bytes_total(m, f) / (np.asarray(tp, dtype=float) * pp)
-    kv = B * kv_bytes_per_sequence(m, f, tokens, tp, pp, hw)
-    act = hw["activations_in_budget"] * activation_peak(m, f, hw, tp)
-    pool, headroom = kv_pool(m, f, hw, tp, pp)
+    weights = weight_bytes_per_device(m, f, tp, pp, dp, ep)
+    kv = B * kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
+    act = hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp)
+    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep)
     reserve = hw["runtime_overhead_bytes"] + headroom
     shape = np.shape(weights + kv + pool)
     z = np.zeros(shape)
     return Memory(weights + z, kv + z, act + z, reserve + z, np.broadcast_to(hw["capacity"], shape) + z, pool + z)
 
 
-def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp) -> np.ndarray:
+def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:
     """Largest batch whose KV fits the engine's pool (0 if none), capped by the engine's limit on
-    concurrent sequences. Each sequence holds the KV of its context + prompt +
-    `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
+    concurrent sequences (per attention group: dp groups hold dp times as many). Each sequence holds
+    the KV of its context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
     tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
-    pool, _ = kv_pool(m, f, hw, tp, pp)
-    per_seq = kv_bytes_per_sequence(m, f, tokens, tp, pp, hw)
+    pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep)
+    per_seq = kv_bytes_per_sequence(m, f, tokens, np.asarray(tp, dtype=float) / dp, pp, hw)
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.floor(np.maximum(pool, 0.0) / per_seq)
     b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded by the engine's limit
-    return np.clip(b, 0.0, hw["max_batch"])
+    return np.clip(b, 0.0, hw["max_batch"]) * dp
 
 
 def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:

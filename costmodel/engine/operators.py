@@ -16,6 +16,15 @@ Hq = heads/tp, Hk = ceil(kv_heads/tp)):
                   (decode) or per chunk (prefill), independent of the context
   MoE experts     distinct experts touched by T tokens: E·(1-(1-k/E)^T) (uniform routing)
   all-reduce      2 per layer under TP, 2·(tp-1)/tp of T·h·2 bytes on the wire (ring)
+Parallel layout (engines' convention: SGLang --tp/--dp/--ep, TensorRT-LLM tp_size/enable_attention_dp/
+moe_ep_size): `tp` ranks serve one replica; attention runs data-parallel over `dp` groups of tp/dp
+ranks (each group its own B/dp sequences and KV), MLPs and experts over all tp ranks (experts
+sharded over `ep`, each expert over tp/ep). Under DP attention the MLP layers gather the groups'
+tokens (all-gather + reduce-scatter, (dp-1)/dp of T·h·2 bytes each), or with EP exchange them
+all-to-all (DeepEP dispatch + combine: each rank's T/tp tokens go to the distinct remote ranks
+holding their k experts, ep·(1-(1-1/ep)^k)·(ep-1)/ep of them, at the activation width, and come back
+in 16-bit). A collective spanning more ranks than the device's scale-up domain sends its
+cross-domain share over the scale-out link.
 Conventions follow LLM-Viewer (arXiv 2402.16363) for element-wise work: norm 7 ops per
 element, activation 5, softmax 5.
 """
@@ -29,12 +38,12 @@ OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attenti
             "attention_indexer", "o_proj",
             "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
-            "lm_head", "tp_allreduce", "pp_sendrecv")
+            "lm_head", "tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
 OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL, MATMUL,
                      MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
-                     MATMUL, COMM, COMM])
+                     MATMUL, COMM, COMM, COMM, COMM])
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
 UNIT_OF = dict(zip(OP_NAMES, OP_UNITS.tolist()))
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
@@ -95,18 +104,23 @@ def chunked_pairs(n, c, chunk, decode: bool):
     return np.where(chunk > 0, exact, 0.0 * exact)
 
 
-def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool) -> Ops:
+def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0) -> Ops:
     """Operators of one forward step: `batch` sequences x `new_tokens` each, after `context`.
 
     `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
-    configurations' shape; `decode` switches MLA to its weight-absorbed form.
+    configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
+    attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
     """
-    B = np.asarray(batch, dtype=float)
     n = np.asarray(new_tokens, dtype=float)
     c = np.asarray(context, dtype=float)
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
-    T = B * n
+    dp = np.asarray(dp, dtype=float)
+    ep = np.asarray(ep, dtype=float)
+    T = np.asarray(batch, dtype=float) * n  # tokens of the whole replica (MLPs and experts see them all)
+    B = group_batch(batch, dp)  # sequences of the busiest attention group
+    tp_all, tp = tp, tp / dp  # attention-side operators shard over the group's tp/dp ranks
+    T_all, T = T, B * n
     h = m["h"]
     wb, ab, kvb = f["w_bits"] / 8, f["a_bits"] / 8, f["kv_bits"] / 8
     layers = m["layers"]
@@ -165,7 +179,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         matmul("mla_kv_up", ctx_tokens, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers,
                weight_elems=up_w)
 
-    ops.update(attention_terms(m, f, B, n, c, tp, decode))
+    ops.update(attention_terms(m, f, B, n, c, tp, decode))  # B, tp: one attention group's
 
     matmul("o_proj", T, Hq * d_v, h, attn_l)
 
@@ -176,26 +190,32 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode)
     matmul("ssm_out_proj", T, m["rec_out_in"] / tp, h, rec_l)
 
-    # dense MLP
-    i_d = m["i_dense"] / tp
-    matmul("mlp_up", T, h, gated * i_d, m["dense_layers"])
-    vector("mlp_act", T * i_d, ACT_OPS, m["dense_layers"], (gated + 1) * ab)
-    matmul("mlp_down", T, i_d, h, m["dense_layers"])
+    # dense MLP: all tokens of the replica over all its ranks
+    i_d = m["i_dense"] / tp_all
+    matmul("mlp_up", T_all, h, gated * i_d, m["dense_layers"])
+    vector("mlp_act", T_all * i_d, ACT_OPS, m["dense_layers"], (gated + 1) * ab)
+    matmul("mlp_down", T_all, i_d, h, m["dense_layers"])
 
-    # mixture of experts: router, routed experts (distinct experts touched) + shared experts
+    # mixture of experts: router (per attention group), routed experts (distinct experts touched by
+    # all the replica's tokens) + shared experts. A rank holds E/ep experts at 1/(tp/ep) of their width:
+    # its expected share of touched expert weights is touched · width / tp whatever ep is
     E, k = m["experts"], m["top_k"]
     moe_l = m["moe_layers"]
     safe_E = np.maximum(E, 1.0)
-    touched = np.where(E > 0, E * (1 - (1 - k / safe_E) ** T), 0.0)
-    i_e, i_s, S = m["i_expert"] / tp, m["i_shared"] / tp, m["shared"]
-    rows_e = T * k / np.maximum(touched, 1.0)
+    touched = np.where(E > 0, E * (1 - (1 - k / safe_E) ** T_all), 0.0)
+    i_e, i_s, S = m["i_expert"] / tp_all, m["i_shared"] / tp_all, m["shared"]
+    # under EP the step waits for the rank whose experts drew the most tokens: `expert_imbalance`
+    # times the mean (its FLOPs and activations; the touched weights are every rank's)
+    imb = np.where(ep > 1, hw.get("expert_imbalance", 1.0), 1.0)
+    k_r = k * imb
+    rows_e = T_all * k_r / np.maximum(touched, 1.0)
     matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
     up_w = h * gated * (touched * i_e + S * i_s)
-    up_out = gated * (k * i_e + S * i_s)
-    matmul("moe_up", T, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
-    vector("moe_act", T * (k * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
+    up_out = gated * (k_r * i_e + S * i_s)
+    matmul("moe_up", T_all, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
+    vector("moe_act", T_all * (k_r * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
     down_w = (touched * i_e + S * i_s) * h
-    matmul("moe_down", T, k * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
+    matmul("moe_down", T_all, k_r * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
 
     # LM head on the last position of each sequence (classifier for ViT, none for BERT)
     head_b = np.where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
@@ -203,16 +223,76 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     has_head = (m["head_out"] > 0).astype(float)
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
-    # collectives: ring all-reduce of T·h 16-bit activations after each mixer and each MLP
-    # (one per layer for parallel blocks)
-    multi = (tp > 1).astype(float)
-    n_ar = multi * (layers + m["mlp_layers"] - m["parallel_block"] * layers + 1 + has_head)
-    wire = n_ar * T * h * 2.0 * 2 * (tp - 1) / tp
-    ops["tp_allreduce"] = (0.0 * T, 0.0 * T, wire, 0.0 * T, n_ar, T, 0.0 * T)
-    n_p2p = pp - 1
-    ops["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * T * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
-
+    ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
     return _pack(ops, OP_NAMES)
+
+
+def group_batch(batch, dp):
+    """Sequences of the busiest of `dp` attention groups sharing `batch`: ceil(batch/dp) (the batch
+    itself, fractional under pipeline micro-batches, without DP attention)."""
+    b = np.asarray(batch, dtype=float)
+    dp = np.asarray(dp, dtype=float)
+    return np.where(dp > 1, np.ceil(b / dp - 1e-9), b)
+
+
+def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict:
+    """Communication of one step of T tokens (the replica's) on `tp` ranks with `dp` attention groups.
+
+    Without DP attention: a ring all-reduce of T·h 16-bit activations after each mixer and each MLP
+    (one per layer for parallel blocks), 2·(tp-1)/tp of the bytes on each rank's wire. With it: the
+    attention groups' all-reduces over tp/dp ranks on T/dp tokens, and around each MLP layer either an
+    all-gather + reduce-scatter of the groups' tokens or, for MoE layers under EP, the all-to-all
+    dispatch (activation width) and combine (16-bit) of each rank's T/tp tokens to the distinct remote
+    ranks holding their top-k experts (ep·(1-(1-1/ep)^k)·(ep-1)/ep of them, uniform routing).
+    """
+    h = m["h"]
+    ab = f["a_bits"] / 8
+    a_tp = tp / dp
+    Ta = np.where(dp > 1, np.ceil(T / dp - 1e-9), T)
+    layers, mlp_l, moe_l = m["layers"], m["mlp_layers"], m["moe_layers"]
+    split = (dp > 1).astype(float)
+    # all-reduces: every mixer and MLP without DP attention; under it only the attention groups' mixers
+    n_mix = layers + 1 + has_head  # each mixer, the vocab-parallel embedding and the LM head
+    n_ar_nodp = (tp > 1) * (n_mix + mlp_l - m["parallel_block"] * layers)
+    n_ar_dp = (a_tp > 1) * n_mix
+    n_ar = np.where(split > 0, n_ar_dp, n_ar_nodp)
+    group = np.where(split > 0, a_tp, tp)
+    wire = n_ar * Ta * h * 2.0 * 2 * (group - 1) / group
+    out = {"tp_allreduce": (0.0 * T, 0.0 * T, cross_domain(wire, group, hw, ring=True), 0.0 * T, n_ar, T, 0.0 * T)}
+    # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
+    expert_par = (ep > 1) & (split > 0)
+    n_ag = split * 2 * (m["dense_layers"] + np.where(expert_par, 0.0, moe_l))
+    ag = n_ag * T * h * 2.0 * (dp - 1) / dp
+    out["dp_allgather"] = (0.0 * T, 0.0 * T, cross_domain(ag, tp, hw, ring=True), 0.0 * T, n_ag, T, 0.0 * T)
+    # EP all-to-all (dispatch + combine) of MoE layers under DP attention
+    k = m["top_k"]
+    remote = ep * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k) * (ep - 1) / np.maximum(ep, 1.0) * (tp / ep)
+    n_a2a = expert_par * 2 * moe_l
+    imb = np.where(ep > 1, hw.get("expert_imbalance", 1.0), 1.0)  # the busiest rank's share
+    a2a = expert_par * moe_l * T / tp * remote * h * (ab + 2.0) * imb
+    out["ep_alltoall"] = (0.0 * T, 0.0 * T, cross_domain(a2a, tp, hw, ring=False), 0.0 * T, n_a2a, T, 0.0 * T)
+    n_p2p = pp - 1
+    out["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * Ta * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
+    return out
+
+
+def cross_domain(wire, group, hw: dict, ring: bool):
+    """Wire bytes in scale-up-link equivalents for a collective over `group` ranks.
+
+    Within the device's scale-up domain (NVLink, Infinity Fabric) bytes move at the scale-up rate.
+    Past it, a ring's every hop waits for its slowest, the scale-out link (all bytes at its rate);
+    an all-to-all sends (g − D)/(g − 1) of its bytes out of the domain, in parallel with the rest.
+    """
+    D = hw.get("domain", np.inf)
+    out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
+    g = np.asarray(group, dtype=float)
+    slow = np.where(out_bw > 0, hw["interconnect"] / 2 / np.maximum(out_bw, 1.0), 1.0)
+    spans = g > D
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out_share = np.where(spans, (g - D) / np.maximum(g - 1, 1.0), 0.0)
+    a2a = np.maximum(1 - out_share, out_share * slow)
+    factor = np.where(spans, slow if ring else a2a, 1.0)
+    return wire * factor
 
 
 def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:

@@ -123,6 +123,9 @@ class ReplicaPerf:
     request_overhead: float = 0.0  # the engine's per-request time outside the model (API, tokenizer, scheduler)
     t_prefill_batch: np.ndarray | None = None  # prefill of b mean prompts at once, b on `batches`
     prefill_quantiles: tuple = ()  # ((q, prefill of one prompt at the q-quantile length), ...), q ascending
+    # attention groups whose prefills share a step (DP attention: dp groups each prefill their own
+    # requests in the same lock-step forward), dividing the step time prefills take from decoding
+    prefill_lanes: float = 1.0
 
     def prefill_at(self, q):
         """Prefill of one prompt at the q-quantile of the prompt length (q <= 0.5: the mean prompt's;
@@ -158,7 +161,7 @@ class Load:
 
 def capacity(perf: ReplicaPerf, cap: int) -> float:
     """Highest stable request rate of a replica with batch cap `cap` (requests/s)."""
-    return 1.0 / (perf.t_prefill + perf.gen_mean * perf.step(cap) / cap)
+    return 1.0 / (perf.t_prefill / perf.prefill_lanes + perf.gen_mean * perf.step(cap) / cap)
 
 
 def _open_loop(perf: ReplicaPerf, lam: float, cap: int) -> tuple[float, float, float, float]:
@@ -166,7 +169,7 @@ def _open_loop(perf: ReplicaPerf, lam: float, cap: int) -> tuple[float, float, f
     n = λ·G·t_d(n)/(1 − steal) capped at b, steal = λ·t_p·(1 − 1/b); the slot wait is M/G/b
     (Allen–Cunneen) with the lifetime's prefill and decode variability taken as independent."""
     g = perf.gen_mean
-    steal = lam * perf.t_prefill * (1 - 1 / cap)
+    steal = lam * perf.t_prefill * (1 - 1 / cap) / perf.prefill_lanes
     n = 1.0
     for _ in range(100):
         new = min(cap, lam * g * perf.step(n) / (1 - steal))
@@ -185,7 +188,7 @@ def serve(perf: ReplicaPerf, lam: float, cap: int, q: float) -> Load:
     lam_max = capacity(perf, cap)
     if lam >= lam_max:
         return Load(False, "throughput", math.inf, math.inf, math.inf, cap, lam / lam_max, lam_max)
-    rho_p = lam * perf.t_prefill
+    rho_p = lam * perf.t_prefill / perf.prefill_lanes
     n, tpot, wq, pw = _open_loop(perf, lam, cap)
     if cap > 1 and rho_p < 1:
         wp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p))
@@ -275,20 +278,20 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     t_d = perf.step(max(n, 1.0))
     if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
         share = 1 - 1 / cap if cap > 1 else 0.0
-    steal = lam * perf.t_prefill * share
+    steal = lam * perf.t_prefill * share / perf.prefill_lanes
     if steal >= 1:
         return _unbounded(mode, "throughput", lam, n, math.inf, qs, queued)
     tpot = t_d / (1 - steal)
     # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
-    rho_p = lam * perf.t_prefill * (share if mode == "closed" else 1.0)
+    rho_p = lam * perf.t_prefill * (share if mode == "closed" else 1.0) / perf.prefill_lanes
     if cap > 1 and rho_p < 1:
         wp, pwp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
     else:
         wp, pwp = 0.0, 0.0
     residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
     steps = max(g - 1, 0.0)
-    mu = lam * share * steps * tpot
-    pi = min(1.0, lam * share * t_d)
+    mu = lam * share * steps * tpot / perf.prefill_lanes
+    pi = min(1.0, lam * share * t_d / perf.prefill_lanes)
     ttft = {"mean": slot_wait + residual + wp + perf.t_prefill + perf.request_overhead}
     tp_ = {"mean": tpot}
     itl = {"mean": tpot}
@@ -381,29 +384,31 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
 
 
 def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
-                      percentile: float = 0.9) -> ReplicaPerf:
+                      percentile: float = 0.9, dp: int = 1, ep: int = 1) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
     columns (a single estimate's or one measured row's, calibration overrides included)."""
     from costmodel.engine.evaluate import evaluate
 
     p_mean, g_mean = max(1.0, float(round(prompt.mean))), max(2.0, float(round(gen.mean)))
-    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0)
+    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0, dp, ep)
     max_b = max(1, int(np.asarray(mx.metrics["max_batch"]).reshape(-1)[0]))
-    grid = np.array([b for b in BATCH_GRID if b <= max_b] + ([max_b] if max_b not in BATCH_GRID else []), dtype=float)
-    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0)
+    # powers of two up to the largest batch (past BATCH_GRID when DP attention multiplies it)
+    powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
+    grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
+    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep)
     p_q = max(1.0, float(round(prompt.quantile(percentile))))
     # the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999), and the planning one
     q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
     p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
-    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0)
+    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
-    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0)
+    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
                        overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1),
-                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
+                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))), float(dp))
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

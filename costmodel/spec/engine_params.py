@@ -68,6 +68,7 @@ class Efficiency:
     request_overhead_s: float
     state_bits: float
     stream_interval: float
+    expert_imbalance: float  # busiest expert-parallel rank's routed tokens / the mean (1: uniform routing)
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     compute_from: str = ""  # the level ('global', 'families', 'devices') that supplied compute_efficiency

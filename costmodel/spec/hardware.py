@@ -31,6 +31,8 @@ class Hardware:
     tdp_scope: str = "device"  # what the TDP covers: device (accelerator board), module (SoC/superchip), system (wall)
     interconnect_bandwidth: float | None = None  # bidirectional per device
     interconnect_kind: str | None = None
+    scale_up_domain: float | None = None  # devices one scale-up fabric (NVLink switch, Infinity Fabric) joins
+    scale_out_bandwidth: float | None = None  # per device, one direction, between domains (its NIC)
     price_per_hour: float | None = None
     list_price_usd: float | None = None
     year: int | None = None
@@ -97,6 +99,8 @@ def hardware_from_entry(e: Entry) -> Hardware:
         tdp_scope=_tdp_scope(e),
         interconnect_bandwidth=ic_bw,
         interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
+        scale_up_domain=fig("interconnect.domain", "devices"),
+        scale_out_bandwidth=fig("interconnect.scale_out", "bandwidth"),
         price_per_hour=fig("price.cloud", "usd_per_hour"),
         list_price_usd=fig("price.list", "usd"),
         year=int(year) if isinstance(year, int) else None,

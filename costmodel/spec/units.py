@@ -20,6 +20,7 @@ _UNITS = {
     "power": r"(?P<p>[kKM]?)W",
     "usd_per_hour": r"(?P<p>)(?:USD|\$)/h(?:our)?",
     "usd": r"(?P<p>[kKM]?)(?:USD|\$)",
+    "devices": r"(?P<p>)(?:GPUs?|devices?|accelerators?)",
 }
 _EXPECT = {
     "bytes": "a size like '80 GB' or '50 MiB'",
@@ -28,6 +29,7 @@ _EXPECT = {
     "power": "a power like '700 W'",
     "usd_per_hour": "a price like '3.49 USD/h'",
     "usd": "a price like '25000 USD'",
+    "devices": "a device count like '8 GPUs'",
 }
 _NUM = r"(?P<n>[-+]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 

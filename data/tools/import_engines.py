@@ -154,9 +154,6 @@ def select(folder: str, rows: list[dict], shipped: set, shipped_keys: set, servi
         except CostModelError:
             why[f"format {r['format']} / kv {r['kv_format'] or '-'} unknown"] += 1
             continue
-        if (r.get("dp") or "1") != "1" or (r.get("ep") or "1") != "1":
-            why["expert or data parallel (issue 15)"] += 1
-            continue
         if re.search(r"EP degree[^;]*not stated|TP/DP/EP[^;]*not stated", notes) and not r.get("ep"):
             why["expert-parallel degree not stated"] += 1
             continue

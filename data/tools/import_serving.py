@@ -2,7 +2,7 @@
 costmodel can score to data/measurements.csv. Idempotent: rows whose id is already shipped are skipped.
 
 A row is kept when its model (or an alias) and device are in the catalogue, its engine is known,
-its expert- and data-parallel degrees are 1, and its lengths are known:
+and its lengths are known (expert- and data-parallel layouts are scored since issue 15):
   - nominal lengths of a random dataset: `uniform:0.8` (InferenceX, --random-range-ratio 0.8),
     `uniform:0` (SGLang cookbook, bench_serving's default ratio 0);
   - datasets whose lengths vary (ShareGPT) and runs without --ignore-eos (GPUStack): the means from
@@ -73,9 +73,6 @@ def select(rows: list[dict], shipped: set) -> tuple[list[dict], collections.Coun
             continue
         if r["framework"] not in ENGINES:
             why[f"engine {r['framework']} unknown"] += 1
-            continue
-        if (r.get("dp") or "1") != "1" or (r.get("ep") or "1") != "1":
-            why["expert or data parallel (issue 15)"] += 1
             continue
         out = {k: r.get(k, "") for k in ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_format",
                                           "framework", "batch", "prompt_tokens", "output_tokens", "context_tokens",

@@ -102,7 +102,7 @@ def test_validate_scores_closed_loop_rows(tmp_path):
     want = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=16, prompt=1000, gen=500, engine="vllm")
     got = {d["id"]: d["predicted"] for d in rep["rows_detail"]}
     assert got["a"] == pytest.approx(want["ttft_p99_s"] * 1e3) and got["b"] == pytest.approx(want["tpot_s"] * 1e3)
-    assert "expert-parallel" in rep["skipped"][0]["reason"]
+    assert rep["skipped"][0]["reason"] == "--ep 8: llama-3.1-8b is dense (no experts to shard); use --ep 1"
     f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,vllm,16,1000,500,0,ttft_p99_ms,120,,,,,,\n")
     with pytest.raises(Exception, match="needs load closed or poisson"):
         validate([str(f)])

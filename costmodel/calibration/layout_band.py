@@ -1,0 +1,63 @@
+"""Error bars for parallel layouts the fit never saw: expert parallelism and DP attention.
+
+Rows measured with EP or DP attention are scored, not fitted (calibration/run.py), so their residuals
+r = log(measured time / predicted time) under the fitted parameters are out of sample for the fit.
+Their P10-P90 per residual kind (static kinds, or `load_*` under a load) is stored as
+`intervals_layout` in fitted.yaml; an estimate with --dp or --ep > 1 takes the union of its usual band
+and this one (intervals.lookup / load_band). Held-out coverage: each source's rows against the band
+of the other sources' rows (a lower bound: the union with the usual band can only hold more).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from costmodel.calibration.measurements import METRIC_KIND, load_kind, r_time
+
+
+def is_layout_row(r) -> bool:
+    """A row measured with expert parallelism or DP attention (scored, not fitted)."""
+    return (r.dp > 1 or r.ep > 1) and not r.is_memory
+
+
+def kind_of(r) -> str:
+    return load_kind(r.metric) if r.load_mode in ("closed", "poisson") else METRIC_KIND[r.metric]
+
+
+def bands(r: np.ndarray, kinds: list, min_n: int = 8) -> dict:
+    """{kind: {low, high, n}}: P10 and P90 of the finite residuals of each kind with min_n of them."""
+    out = {}
+    for k in sorted(set(kinds)):
+        v = r[[i for i, x in enumerate(kinds) if x == k]]
+        v = v[np.isfinite(v)]
+        if len(v) >= min_n:
+            out[k] = {"low": float(np.percentile(v, 10)), "high": float(np.percentile(v, 90)), "n": int(len(v))}
+    return out
+
+
+def held_out_coverage(r: np.ndarray, kinds: list, sources: list) -> dict:
+    """Share of rows inside the layout band built without their source (min(lo, 0)..max(hi, 0), as
+    estimates show it), overall; rows whose kind has no band without them are not counted."""
+    hit = []
+    for s in sorted(set(sources)):
+        mine = [i for i, x in enumerate(sources) if x == s]
+        rest = [i for i, x in enumerate(sources) if x != s]
+        b = bands(r[rest], [kinds[i] for i in rest])
+        for i in mine:
+            q = b.get(kinds[i])
+            if q is not None and np.isfinite(r[i]):
+                hit.append(min(q["low"], 0.0) <= r[i] <= max(q["high"], 0.0))
+    return {"covered": float(np.mean(hit)) if hit else None, "n": len(hit)}
+
+
+def layout_residuals(rows, engine, theta, layout, overhead: dict, prepare, transfer, overrides, predict):
+    """(rows kept, r_time) of the layout rows predicted with the fitted parameters and request overheads."""
+    rs = prepare(rows, engine)
+    if not len(rs):
+        return [], np.zeros(0)
+    lay, th = transfer(layout, theta, rs, device_offsets=True)
+    hw, f = overrides(th, lay, rs)
+    over = np.array([overhead[e][0] if e in overhead else 0.0 for e in rs.engines])
+    pred, _ = predict(rs, hw_overrides={**hw, "request_overhead_s": over}, f_overrides=f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.log(pred / rs.measured)
+    return list(rs.rows), r_time(err, rs.rows)

@@ -23,7 +23,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-configs", type=int, default=10**9)
     a = ap.parse_args()
-    rows = [r for r in read_measurements(shipped_measurements()) if r.load_mode in ("closed", "poisson")]
+    # TP/PP layouts, as benchmarks/serving_baseline.py (EP and DP-attention rows: README, Parallel layouts)
+    rows = [r for r in read_measurements(shipped_measurements())
+            if r.load_mode in ("closed", "poisson") and r.dp == 1 and r.ep == 1]
     rs = prepare(rows)
     analytical, _ = predict(rs)
     hw = {**rs.hw}

@@ -34,30 +34,45 @@ def bands(r: np.ndarray, kinds: list, min_n: int = 8) -> dict:
     return out
 
 
-def held_out_coverage(r: np.ndarray, kinds: list, sources: list) -> dict:
-    """Share of rows inside the layout band built without their source (min(lo, 0)..max(hi, 0), as
-    estimates show it), overall; rows whose kind has no band without them are not counted."""
-    hit = []
+def held_out_coverage(r: np.ndarray, kinds: list, sources: list, usual: list) -> dict:
+    """Share of rows inside the band an estimate would show them with their source held out: the
+    union of `usual[i]` (the row's band without the layout part, (lo, hi) or None) and the layout
+    band built from the other sources' rows; overall and per source."""
+    hit, by = [], {}
     for s in sorted(set(sources)):
         mine = [i for i, x in enumerate(sources) if x == s]
         rest = [i for i, x in enumerate(sources) if x != s]
         b = bands(r[rest], [kinds[i] for i in rest])
         for i in mine:
-            q = b.get(kinds[i])
-            if q is not None and np.isfinite(r[i]):
-                hit.append(min(q["low"], 0.0) <= r[i] <= max(q["high"], 0.0))
-    return {"covered": float(np.mean(hit)) if hit else None, "n": len(hit)}
+            q, u = b.get(kinds[i]), usual[i]
+            if not np.isfinite(r[i]) or (q is None and u is None):
+                continue
+            lo = min([0.0] + [x["low"] for x in (q,) if x] + [u[0] for u in (u,) if u])
+            hi = max([0.0] + [x["high"] for x in (q,) if x] + [u[1] for u in (u,) if u])
+            hit.append(lo <= r[i] <= hi)
+            by.setdefault(s, []).append(hit[-1])
+    return {"covered": float(np.mean(hit)) if hit else None, "n": len(hit),
+            "by_source": {s: {"covered": float(np.mean(v)), "n": len(v)} for s, v in by.items()}}
+
+
+def usual_band(row, engine: str, family: str, level: str):
+    """The (lo, hi) band a row gets without the layout part (validate's lookup), or None."""
+    from costmodel.calibration.intervals import load_band, lookup
+
+    q = (load_band(kind_of(row), engine, family) if row.load_mode in ("closed", "poisson")
+         else lookup(engine, family, (METRIC_KIND[row.metric],), level))
+    return None if q is None else (q[0], q[1])
 
 
 def layout_residuals(rows, engine, theta, layout, overhead: dict, prepare, transfer, overrides, predict):
-    """(rows kept, r_time) of the layout rows predicted with the fitted parameters and request overheads."""
+    """(RowSet, r_time) of the layout rows predicted with the fitted parameters and request overheads."""
     rs = prepare(rows, engine)
     if not len(rs):
-        return [], np.zeros(0)
+        return rs, np.zeros(0)
     lay, th = transfer(layout, theta, rs, device_offsets=True)
     hw, f = overrides(th, lay, rs)
     over = np.array([overhead[e][0] if e in overhead else 0.0 for e in rs.engines])
     pred, _ = predict(rs, hw_overrides={**hw, "request_overhead_s": over}, f_overrides=f)
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.log(pred / rs.measured)
-    return list(rs.rows), r_time(err, rs.rows)
+    return rs, r_time(err, rs.rows)

@@ -204,17 +204,24 @@ def _layout_band(rows, engine, theta, layout, overhead: dict, summary: dict) -> 
     coverage go into the summary."""
     from costmodel.calibration.predict import predict
 
-    kept, r = L.layout_residuals(rows, engine, theta, layout, overhead, prepare, C.transfer, C.overrides, predict)
-    if not kept:
+    rs, r = L.layout_residuals(rows, engine, theta, layout, overhead, prepare, C.transfer, C.overrides, predict)
+    if not len(rs):
         return {}
+    kept = rs.rows
     kinds = [L.kind_of(x) for x in kept]
+    from costmodel.spec.engine_params import efficiency_for
+
+    levels = [efficiency_for(x.hardware, f, e).calibration_level(x.hardware, f)
+              for x, e, f in zip(kept, rs.engines, rs.families)]
+    # the installed calibration's bands (calibrate reproduces itself; they come from TP/PP rows only)
+    usual = [L.usual_band(x, e, f, lv) for x, e, f, lv in zip(kept, rs.engines, rs.families, levels)]
     # pred/meas = e^-r for a time, e^r for a rate (r = log measured time / predicted time)
     sign = np.array([1.0 if METRICS[row.metric][2] == "rate" else -1.0 for row in kept])
     ape = np.abs(np.exp(sign * r) - 1)
     fin = np.isfinite(ape)
     summary["layout_rows"] = {"n": int(fin.sum()), "median_ape": float(np.median(ape[fin])),
                               "p90_ape": float(np.percentile(ape[fin], 90)),
-                              "held_out_coverage": L.held_out_coverage(r, kinds, [x.source for x in kept])}
+                              "held_out_coverage": L.held_out_coverage(r, kinds, [x.source for x in kept], usual)}
     return L.bands(r, kinds)
 
 

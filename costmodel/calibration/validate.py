@@ -19,15 +19,22 @@ def _stats(pred: np.ndarray, meas: np.ndarray) -> dict:
 
 
 def _inside(pred: float, meas: float, engine: str, family: str, metric: str, loaded: bool = False,
-            level: str = "device") -> bool | None:
-    q = (load_band(load_kind(metric), engine, family) if loaded
-         else lookup(engine, family, (METRIC_KIND[metric],), level))
+            level: str = "device", layout: bool = False) -> bool | None:
+    q = (load_band(load_kind(metric), engine, family, layout) if loaded
+         else lookup(engine, family, (METRIC_KIND[metric],), level, layout=layout))
     if q is None:
         return None
     lo, hi = min(q[0], 0.0), max(q[1], 0.0)  # the band as shown: it holds its own estimate
     # r = log(measured time / predicted time) must lie in [lo, hi]
     r = math.log(meas / pred) if METRICS[metric][2] == "time" else math.log(pred / meas)
     return lo <= r <= hi
+
+
+def layout_name(r) -> str:
+    """A row's parallel layout: 'TP/PP', 'EP (TP attention)', 'DP attention' or 'DP attention + EP'."""
+    if r.dp > 1:
+        return "DP attention + EP" if r.ep > 1 else "DP attention"
+    return "EP (TP attention)" if r.ep > 1 else "TP/PP"
 
 
 def _levels(rs) -> list[str]:
@@ -76,7 +83,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
     levels = _levels(rs)
     for i, r in enumerate(rs.rows):
         inside = _inside(pred[i], meas[i], rs.engines[i], rs.families[i], r.metric,
-                         r.load_mode in ("closed", "poisson"), levels[i])
+                         r.load_mode in ("closed", "poisson"), levels[i], r.dp > 1 or r.ep > 1)
         detail.append({"id": r.id, "hardware": r.hardware, "model": r.model, "format": r.format,
                        "engine": rs.engines[i], "source": r.source, "metric": r.metric,
                        "measured": r.value, "predicted": float(pred[i]), "ape": float(abs(pred[i] / meas[i] - 1)),
@@ -96,7 +103,12 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
             "nominal": 0.8, "covered": float(np.mean(flags)) if flags else None, "n": len(flags),
             "by_load": _coverage_by(detail, [r.load_mode for r in rs.rows]),
             "by_engine": _coverage_by(detail, [base_engine(e) for e in rs.engines]),
-            "by_calibration_level": _coverage_by(detail, levels)}
+            "by_calibration_level": _coverage_by(detail, levels),
+            "by_layout": _coverage_by(detail, [layout_name(r) for r in rs.rows])}
+        lay: dict = {}
+        for i, r in enumerate(rs.rows):
+            lay.setdefault(layout_name(r), []).append(i)
+        report["by_layout"] = {g: _stats(pred[ix], meas[ix]) for g, ix in sorted(lay.items())}
         report["worst"] = sorted(detail, key=lambda d: -d["ape"])[:worst]
     report["memory_disagreements"] = sorted(disagree)  # measured runs the memory model would not fit
     report["rows_detail"] = detail

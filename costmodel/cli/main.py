@@ -358,12 +358,12 @@ def validate(files: list[str] = typer.Argument(None, help="Measurement CSVs (def
     con.print(f"{report['scored']} of {report['rows']} rows scored, {report['skipped_count']} skipped")
     if report["scored"]:
         con.print(stats_table("overall", {"all": report["overall"]}))
-        for key in ("by_metric", "by_engine", "by_source", "by_device"):
+        for key in ("by_metric", "by_engine", "by_layout", "by_source", "by_device"):
             con.print(stats_table(key.replace("_", " "), report[key]))
         cov = report["interval_coverage"]
         if cov["covered"] is not None:
             con.print(f"measured values inside the 80% interval: {100 * cov['covered']:.1f}% of {cov['n']} rows")
-            for key in ("by_engine", "by_calibration_level", "by_load"):
+            for key in ("by_engine", "by_calibration_level", "by_load", "by_layout"):
                 parts = ", ".join(f"{k} {100 * v['covered']:.0f}% ({v['n']})" for k, v in cov[key].items())
                 con.print(f"  {key.replace('_', ' ')}: {parts}")
         con.print(worst_table(report["worst"]))

@@ -123,9 +123,6 @@ class ReplicaPerf:
     request_overhead: float = 0.0  # the engine's per-request time outside the model (API, tokenizer, scheduler)
     t_prefill_batch: np.ndarray | None = None  # prefill of b mean prompts at once, b on `batches`
     prefill_quantiles: tuple = ()  # ((q, prefill of one prompt at the q-quantile length), ...), q ascending
-    # attention groups whose prefills share a step (DP attention: dp groups each prefill their own
-    # requests in the same lock-step forward), dividing the step time prefills take from decoding
-    prefill_lanes: float = 1.0
 
     def prefill_at(self, q):
         """Prefill of one prompt at the q-quantile of the prompt length (q <= 0.5: the mean prompt's;
@@ -140,11 +137,39 @@ class ReplicaPerf:
         return float(np.interp(max(n, 1.0), self.batches, self.t_step))
 
     def prefill_of(self, k: np.ndarray) -> np.ndarray:
-        """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table)."""
+        """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table;
+        past the table's last batch b, its time per prompt times k)."""
         k = np.asarray(k, dtype=float)
         if self.t_prefill_batch is None:
             return k * self.t_prefill
-        return np.interp(k, self.batches, self.t_prefill_batch)
+        last_b, last_t = float(self.batches[-1]), float(self.t_prefill_batch[-1])
+        return np.where(k > last_b, last_t * k / last_b, np.interp(k, self.batches, self.t_prefill_batch))
+
+    def prefill_batch(self, lam: float, t_d: float) -> tuple[float, float]:
+        """(k, T(k)): prompts per step that carries prompts, at arrival rate λ with decode steps of
+        t_d, and their prefill time. Below λ·(t_d + t_p) = 1 some steps carry none and a step carries
+        one prompt (1, t_p). Past it every step carries the prompts that arrived during the last one
+        (engines fill a step's token budget from the waiting queue): k = λ·(t_d + T(k)) (fixed point
+        from k = 1); (inf, inf) when it has none (prompts arrive faster than batches clear)."""
+        t = self.t_prefill
+        if lam * (t_d + t) <= 1.0:
+            return 1.0, t
+        k = 1.0
+        for _ in range(500):
+            t = float(self.prefill_of(k))
+            new = max(1.0, lam * (t_d + t))
+            if abs(new - k) <= 1e-9 * k:
+                return new, float(self.prefill_of(new))
+            if not math.isfinite(new) or new > 1e9:
+                break
+            k = new
+        return math.inf, math.inf
+
+    def min_prefill_per_prompt(self) -> float:
+        """The least prefill time per prompt over the batches the engine can form (saturated load)."""
+        if self.t_prefill_batch is None:
+            return self.t_prefill
+        return float(min(self.t_prefill, np.min(np.asarray(self.t_prefill_batch) / np.asarray(self.batches))))
 
 
 @dataclass(frozen=True)
@@ -160,8 +185,9 @@ class Load:
 
 
 def capacity(perf: ReplicaPerf, cap: int) -> float:
-    """Highest stable request rate of a replica with batch cap `cap` (requests/s)."""
-    return 1.0 / (perf.t_prefill / perf.prefill_lanes + perf.gen_mean * perf.step(cap) / cap)
+    """Highest stable request rate of a replica with batch cap `cap` (requests/s): prompts prefilled
+    in the batches a saturated queue forms (ReplicaPerf.prefill_batch)."""
+    return 1.0 / (perf.min_prefill_per_prompt() + perf.gen_mean * perf.step(cap) / cap)
 
 
 def _open_loop(perf: ReplicaPerf, lam: float, cap: int) -> tuple[float, float, float, float]:
@@ -169,9 +195,12 @@ def _open_loop(perf: ReplicaPerf, lam: float, cap: int) -> tuple[float, float, f
     n = λ·G·t_d(n)/(1 − steal) capped at b, steal = λ·t_p·(1 − 1/b); the slot wait is M/G/b
     (Allen–Cunneen) with the lifetime's prefill and decode variability taken as independent."""
     g = perf.gen_mean
-    steal = lam * perf.t_prefill * (1 - 1 / cap) / perf.prefill_lanes
     n = 1.0
     for _ in range(100):
+        k, t_k = perf.prefill_batch(lam, perf.step(n))
+        steal = lam * t_k / k * (1 - 1 / cap) if math.isfinite(k) else math.inf
+        if steal >= 1:
+            return float(cap), math.inf, math.inf, 1.0
         new = min(cap, lam * g * perf.step(n) / (1 - steal))
         if abs(new - n) < 1e-9 * max(1.0, n):
             break
@@ -188,15 +217,16 @@ def serve(perf: ReplicaPerf, lam: float, cap: int, q: float) -> Load:
     lam_max = capacity(perf, cap)
     if lam >= lam_max:
         return Load(False, "throughput", math.inf, math.inf, math.inf, cap, lam / lam_max, lam_max)
-    rho_p = lam * perf.t_prefill / perf.prefill_lanes
     n, tpot, wq, pw = _open_loop(perf, lam, cap)
+    k, t_k = perf.prefill_batch(lam, perf.step(max(n, 1.0)))
+    rho_p = lam * t_k / k if math.isfinite(k) else math.inf
     if cap > 1 and rho_p < 1:
-        wp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p))
+        wp = rho_p * t_k * (1 + perf.prefill_cv2) / (2 * (1 - rho_p))
         pwp = rho_p
     else:
         wp, pwp = 0.0, 0.0
-    ttft_mean = wq + wp + perf.t_prefill
-    ttft_q = perf.t_prefill_q + wait_quantile(wq, pw, q) + wait_quantile(wp, pwp, q)
+    ttft_mean = wq + wp + t_k
+    ttft_q = perf.t_prefill_q + (t_k - perf.t_prefill) + wait_quantile(wq, pw, q) + wait_quantile(wp, pwp, q)
     # load relative to the replica's capacity at this batch cap (its max-load throughput)
     return Load(math.isfinite(ttft_q), "" if math.isfinite(ttft_q) else "throughput", ttft_mean, ttft_q, tpot, n,
                 lam / lam_max, lam_max)
@@ -273,40 +303,46 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     A step carries a prefill with probability π = λ·(1 − 1/b)·t_d: ITL quantiles above 1 − π are
     t_d + t_p, below it t_d. TTFT = slot wait + residual step + prefill-queue wait (Pollaczek–
     Khinchine) + t_p; E2E quantiles add the TTFT and decode quantiles (slightly conservative).
+    Past λ·(t_d + t_p) = 1 every step carries the k prompts that arrived during the last one
+    (ReplicaPerf.prefill_batch): t_p above becomes T(k), met at λ/k per second (TPOT = t_d + T(k)).
     `slot_wait_q(q)` gives the slot wait's quantiles for an array of q."""
     g = perf.gen_mean
     t_d = perf.step(max(n, 1.0))
     if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
         share = 1 - 1 / cap if cap > 1 else 0.0
-    steal = lam * perf.t_prefill * share / perf.prefill_lanes
+    # k prompts per prefill step of t_k (one prompt of t_p at light load: ReplicaPerf.prefill_batch)
+    k, t_k = perf.prefill_batch(lam, t_d)
+    steal = lam * t_k / k * share if math.isfinite(k) else math.inf
     if steal >= 1:
         return _unbounded(mode, "throughput", lam, n, math.inf, qs, queued)
     tpot = t_d / (1 - steal)
     # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
-    rho_p = lam * perf.t_prefill * (share if mode == "closed" else 1.0) / perf.prefill_lanes
+    rho_p = lam * t_k / k * (share if mode == "closed" else 1.0)
     if cap > 1 and rho_p < 1:
-        wp, pwp = rho_p * perf.t_prefill * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
+        wp, pwp = rho_p * t_k * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
     else:
         wp, pwp = 0.0, 0.0
     residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
     steps = max(g - 1, 0.0)
-    mu = lam * share * steps * tpot / perf.prefill_lanes
-    pi = min(1.0, lam * share * t_d / perf.prefill_lanes)
-    ttft = {"mean": slot_wait + residual + wp + perf.t_prefill + perf.request_overhead}
+    mu = lam / k * share * steps * tpot
+    pi = min(1.0, lam / k * share * t_d)
+    batched = t_k - perf.t_prefill  # a prompt prefilled with k - 1 others waits for all of them
+    ttft = {"mean": slot_wait + residual + wp + t_k + perf.request_overhead}
     tp_ = {"mean": tpot}
     itl = {"mean": tpot}
     e2e = {"mean": ttft["mean"] + steps * tpot}
 
     def ttft_at(q: np.ndarray) -> np.ndarray:  # the steady state's quantile functions, on arrays of q
-        return slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + perf.prefill_at(q) + perf.request_overhead
+        return (slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + perf.prefill_at(q) + batched
+                + perf.request_overhead)
 
     def tpot_at(q: np.ndarray) -> np.ndarray:
-        return t_d + (_poisson_ppf(q, mu) * perf.t_prefill / steps if steps else 0.0 * q)
+        return t_d + (_poisson_ppf(q, mu) * t_k / steps if steps else 0.0 * q)
 
     qa = np.array(qs, dtype=float)
     for q, t_q, p_q in zip(qs, ttft_at(qa), tpot_at(qa)):
         ttft[q], tp_[q] = float(t_q), float(p_q)
-        itl[q] = t_d + (perf.t_prefill if pi > 1 - q else 0.0)
+        itl[q] = t_d + (t_k if pi > 1 - q else 0.0)
         e2e[q] = ttft[q] + steps * tp_[q]
     if wave is not None:  # a benchmark's first wave: its requests all arrive at once
         first, share_first = wave
@@ -387,7 +423,10 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
                       percentile: float = 0.9, dp: int = 1, ep: int = 1) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
-    columns (a single estimate's or one measured row's, calibration overrides included)."""
+    columns (a single estimate's or one measured row's, calibration overrides included). Under DP
+    attention a request's prefill stalls every group's step, as under TP: the groups run in lock step
+    at each MoE exchange (on the 74 published DP-attention + EP rows this reading is at 14% median
+    error where prefills of the groups sharing one step were at 38%: README, Parallel layouts)."""
     from costmodel.engine.evaluate import evaluate
 
     p_mean, g_mean = max(1.0, float(round(prompt.mean))), max(2.0, float(round(gen.mean)))
@@ -408,7 +447,7 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
                        overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1),
-                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))), float(dp))
+                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

@@ -16,6 +16,7 @@ from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import check_layout
+from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, tokens_per_step
 from costmodel.errors import DoesNotFitError, WorkloadError
 from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
 from costmodel.spec.hardware import Hardware, resolve_hardware
@@ -39,6 +40,8 @@ class Workload:
     devices: int | None = None  # total; replicas = devices / (tp·pp)
     dp: int = 1  # attention data-parallel groups within the tp ranks of a replica
     ep: int = 1  # expert-parallel degree within them
+    mtp: int = 0  # draft tokens per decode step (multi-token prediction / a draft head)
+    accept: float = DEFAULT_ACCEPT  # acceptance rate of each draft token
 
     @property
     def replicas(self) -> int:
@@ -105,7 +108,26 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     if limit and context + prompt + gen > limit:
         notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
                      f"max_position_embeddings ({limit})")
-    return Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep), notes
+    mtp, accept = _speculation(w.mtp, w.accept, notes)
+    return Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), notes
+
+
+def _speculation(mtp, accept, notes: list) -> tuple[int, float]:
+    """(draft tokens, acceptance rate) checked; `accept` may be ('length', L), a measured acceptance
+    length (mean tokens per step), converted to the rate that gives it."""
+    n = _as_int("mtp", mtp, 0)
+    if isinstance(accept, tuple):
+        length = accept[1]
+        if not (isinstance(length, (int, float)) and not isinstance(length, bool) and math.isfinite(length)
+                and 1 <= length <= n + 1):
+            raise WorkloadError(f"--accept-length {length}: expected the mean tokens per decode step, between 1 and "
+                                f"--mtp + 1 = {n + 1}")
+        accept = alpha_for_length(float(length), n)
+        notes.append(f"--accept-length {length:g} with --mtp {n}: acceptance rate {accept:.3f} per draft token")
+    if not (isinstance(accept, (int, float)) and not isinstance(accept, bool) and math.isfinite(accept)
+            and 0 <= accept <= 1):
+        raise WorkloadError(f"--accept-rate {accept}: expected a fraction in [0, 1]")
+    return n, float(accept)
 
 
 @dataclass(frozen=True, repr=False)
@@ -206,6 +228,8 @@ class Estimate:
             "batch": self.batch, "batch_requested": w.batch, "max_batch": clean(self.metric("max_batch")),
             "prompt": w.prompt, "gen": w.gen, "context": w.context, "tp": w.tp, "pp": w.pp,
             "devices": w.devices, "replicas": w.replicas, "dp": w.dp, "ep": w.ep,
+            "speculative": ({"draft_tokens": w.mtp, "accept_rate": w.accept,
+                             "tokens_per_step": float(tokens_per_step(w.accept, w.mtp))} if w.mtp else None),
             "layout": self.layout(),
             "memory": self.memory_dict(),
             "memory_policy": self.memory_policy(),
@@ -307,7 +331,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
              engine: str | None = "auto", kv_predict: str | None = None, output_reduction: float = 0.0,
              grid_gco2_per_kwh: float | None = None, mem_fraction: float | None = None,
              max_model_len: int | None = None, kv_block_size: int | None = None, dp: int = 1,
-             ep: int = 1, expert_imbalance: float | None = None) -> Estimate:
+             ep: int = 1, expert_imbalance: float | None = None, mtp: int = 0, accept_rate: float | None = None,
+             accept_length: float | None = None, overlap_comm: bool | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -324,6 +349,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     `tp` devices serve one replica (default: 1, or the larger of `dp` and `ep`); `dp` splits them into
     attention data-parallel groups and `ep` shards the experts over them (check_layout);
     `expert_imbalance` is the busiest EP rank's routed tokens over the mean (default: the engine's).
+    `mtp` draft tokens per decode step (DeepSeek MTP, EAGLE) are accepted at `accept_rate` each
+    (default 0.875, DeepSeek-V3's report) or give a measured `accept_length` tokens per step.
+    `overlap_comm` hides collectives under compute (SGLang's two-batch overlap; default: the engine's).
     """
     resolved = {}
 
@@ -352,19 +380,26 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         gen = reduced
     if tp is None:
         tp = math.lcm(_as_int("dp", dp, 1), _as_int("ep", ep, 1))
-    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep), m, h)
+    if accept_rate is not None and accept_length is not None:
+        raise WorkloadError("--accept-rate and --accept-length: give one (the length is E(rate, --mtp))")
+    accept = ("length", accept_length) if accept_length is not None else (
+        DEFAULT_ACCEPT if accept_rate is None else accept_rate)
+    if (accept_rate is not None or accept_length is not None) and not mtp:
+        raise WorkloadError("--accept-rate / --accept-length apply to draft tokens: give --mtp N too")
+    w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), m, h)
     if reduction_note:
         notes.append(reduction_note)
     plan = plan_compute(f, h, native_only)
     if plan.emulated:
         notes.append(plan.note)
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
-                            kv_block_size, expert_imbalance)
+                            kv_block_size, expert_imbalance, overlap_comm)
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
-    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas, w.dp, w.ep)
+    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas, w.dp, w.ep,
+                      w.mtp, w.accept)
     if kv_predict:
         result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:
@@ -383,7 +418,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
 
 
 def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_model_len: int | None = None,
-                      kv_block_size: int | None = None, expert_imbalance: float | None = None) -> Efficiency:
+                      kv_block_size: int | None = None, expert_imbalance: float | None = None,
+                      overlap_comm: bool | None = None) -> Efficiency:
     """The engine's parameters with a user's memory flags (and --expert-imbalance) applied, each
     checked and named on error."""
     changes, sources = {}, dict(eff.sources)
@@ -393,6 +429,8 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
             raise WorkloadError(f"--expert-imbalance {expert_imbalance}: expected the busiest expert-parallel rank's "
                                 f"tokens over the mean, a number >= 1 (1.11 with EPLB, 2.56 without)")
         changes["expert_imbalance"] = float(expert_imbalance)
+    if overlap_comm is not None:
+        changes["comm_overlap"] = 1.0 if overlap_comm else 0.0
     if mem_fraction is not None:
         if not (isinstance(mem_fraction, (int, float)) and 0 < mem_fraction <= 1):
             raise WorkloadError(f"--mem-fraction {mem_fraction}: expected a fraction in (0, 1]")

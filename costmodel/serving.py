@@ -38,7 +38,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
         return None, (f"memory: does not fit {tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
     w = one.workload
-    perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep)
+    perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept)
     return (perf, one), ""
 
 
@@ -106,7 +106,7 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     if tp is None:  # the layout's devices: --dp and --ep split them
-        tp = math.lcm(*(int(memory_flags.get(k, 1)) for k in ("dp", "ep")))
+        tp = math.lcm(*(int(memory_flags.get(k) or 1) for k in ("dp", "ep")))
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:
@@ -140,6 +140,7 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
            "calibration_case": one.calibration_case, "layout_calibration": one.layout_calibration,
            "tp": one.workload.tp, "pp": one.workload.pp, "dp": one.workload.dp, "ep": one.workload.ep,
+           "mtp": one.workload.mtp, "accept_rate": one.workload.accept if one.workload.mtp else None,
            "replicas": replicas, "concurrency": concurrency,
            "request_rate": rate, "prompt_mean": p.mean, "gen_mean": g.mean, "stable": s.ok,
            "running_per_replica": s.running, "queued_per_replica": s.queued, "batch_cap": cap,
@@ -211,7 +212,7 @@ def layout_at(one, running: float, context: float) -> dict:
 
     w = one.workload
     n = max(1.0, float(running))
-    r = evaluate(*columns_for(one), n, 0.0, 2.0, context, float(w.tp), float(w.pp), 1.0, w.dp, w.ep)
+    r = evaluate(*columns_for(one), n, 0.0, 2.0, context, float(w.tp), float(w.pp), 1.0, w.dp, w.ep, w.mtp, w.accept)
     times = np.asarray(r.decode_times).reshape(len(OP_NAMES), -1)[:, 0]
     comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
     return {"tp": w.tp, "dp_attention": w.dp, "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,

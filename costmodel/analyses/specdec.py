@@ -12,20 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.speculative import tokens_per_step  # noqa: F401  (E(α, γ), re-exported)
 from costmodel.errors import CostModelError
 
 
 class SpecDecError(CostModelError):
     """Bad speculative-decoding input."""
-
-
-def tokens_per_step(alpha, gamma):
-    """E(α, γ) = (1 − α^(γ+1)) / (1 − α); γ + 1 at α = 1."""
-    a = np.asarray(alpha, dtype=float)
-    g = np.asarray(gamma, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        e = (1 - a ** (g + 1)) / (1 - a)
-    return np.where(a >= 1, g + 1, e)
 
 
 def speedup(alpha, gamma, c):

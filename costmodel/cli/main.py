@@ -58,6 +58,10 @@ Context = typer.Option(0, "--context", help="Tokens already in the KV cache befo
 Tp = typer.Option(None, "--tp", help="Tensor-parallel degree: the devices of one replica, as SGLang's --tp and TensorRT-LLM's tp_size count them [default: 1, or the larger of --dp and --ep].")
 Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --tp devices (SGLang --dp with --enable-dp-attention; TensorRT-LLM enable_attention_dp): attention runs on tp/dp devices per group, each with its own sequences and KV.")
 Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
+Overlap = typer.Option(None, "--overlap-comm/--no-overlap-comm", help="Hide collectives under compute (SGLang --enable-two-batch-overlap) [default: the engine's, off].")
+Mtp = typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE), verified by the model in one forward.")
+AcceptRate = typer.Option(None, "--accept-rate", help="Acceptance rate of each draft token [default: 0.875, DeepSeek-V3's report].")
+AcceptLength = typer.Option(None, "--accept-length", help="Measured acceptance length instead: mean tokens per decode step (1 .. mtp+1).")
 Ep = typer.Option(1, "--ep", help="Expert-parallel degree within the --tp devices (SGLang --ep, TensorRT-LLM moe_ep_size, vLLM --enable-expert-parallel): experts sharded over ep, each over tp/ep devices.")
 Pp = typer.Option(1, "--pp", help="Pipeline-parallel degree.")
 Devices = typer.Option(None, "--devices", help="Total devices; replicas = devices / (tp x pp).")
@@ -101,6 +105,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
              tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
              dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
+             mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
+             overlap_comm: Optional[bool] = Overlap,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
@@ -132,7 +138,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                        gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt, dp=dp, ep=ep,
                        stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
                        **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
-                                            ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance))
+                                            ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
+                                            ("mtp", mtp or None), ("accept_rate", accept_rate),
+                                            ("accept_length", accept_length), ("overlap_comm", overlap_comm))
                           if v is not None})
         if as_json:
             _print_json(d)
@@ -145,7 +153,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
-                  expert_imbalance=expert_imbalance)
+                  expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
+                  overlap_comm=overlap_comm)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot
@@ -164,8 +173,10 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
 def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[str] = KvFmt,
             batch: str = Batch, prompt: Optional[int] = Prompt, gen: int = Gen, context: int = Context,
             tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
-            dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance, engine: str = Engine,
-            mem_fraction: Optional[float] = MemFraction,
+            dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
+            mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
+            overlap_comm: Optional[bool] = Overlap,
+            engine: str = Engine, mem_fraction: Optional[float] = MemFraction,
             max_model_len: Optional[int] = MaxModelLen, kv_block_size: Optional[int] = KvBlock,
             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
             as_json: bool = typer.Option(False, "--json", help="Print the per-operator rows as JSON.")) -> None:
@@ -174,7 +185,8 @@ def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[s
 
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
-                  expert_imbalance=expert_imbalance)
+                  expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
+                  overlap_comm=overlap_comm)
     rows = e.explain()
     if plot:
         from costmodel.plots import roofline_plot

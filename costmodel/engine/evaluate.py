@@ -3,7 +3,8 @@
   TTFT  = sum of prefill operator times + per-step overhead
   TPOT  = mean decode-step time over the generated context (exact for the piecewise-linear
           roofline), with batch/m sequences per step under pipeline parallelism
-          (m = min(pp, batch) micro-batches in flight)
+          (m = min(pp, batch) micro-batches in flight); with N draft tokens per step (MTP), the
+          verification step of N + 1 tokens plus N draft passes over E(α, N) tokens
   e2e   = TTFT + (gen - 1) · TPOT
   throughput = replicas · batch · gen / e2e (static batch, prefill included)
   power        = TDP · (idle + (1 − idle) · u), u = busy fraction of the phase: the share of its time
@@ -19,8 +20,10 @@ import numpy as np
 
 from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, max_batch,
                                      pool_in_tokens, state_bytes_per_sequence)
-from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, Ops, group_batch, lower, lower_attention
+from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_NAMES, OP_UNITS, Ops, group_batch, lower,
+                                       lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
+from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,11 @@ class EngineResult:
 
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
-             ep=1.0) -> EngineResult:
+             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
-    replica (operators.py); `batch` is the replica's."""
+    replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
+    at `accept` each make a decode step a verification of mtp + 1 tokens (speculative.py)."""
     prompt = np.asarray(prompt, dtype=float)
     gen = np.asarray(gen, dtype=float)
     context = np.asarray(context, dtype=float)
@@ -62,21 +66,28 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
 
     pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep)
     pre_t = op_times(pre_ops, hw, f)
-    prefill_s = np.where(prompt > 0, pre_t.total.sum(axis=0) + step, 0.0)
+    prefill_s = np.where(prompt > 0, step_time(pre_t.total, hw) + step, 0.0)
 
     micro = np.minimum(pp, Bc)
     Bd = Bc / micro
     c0 = context + prompt
     c1 = c0 + np.maximum(gen - 2, 0)
-    d0_ops = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep)
+    spec = np.asarray(mtp, dtype=float)
+    n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
+    d0_ops = lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep)
     d0_t = op_times(d0_ops, hw, f)
     # only attention grows with the context: average it exactly over [c0, c1], keep the rest
     att = [OP_NAMES.index(n) for n in ATTENTION_OPS]
     a0 = OpTimes(*(x[att] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
-    a1 = op_times(lower_attention(m, f, group_batch(Bd, dp), 1.0, c1, a_tp, decode=True), hw, f)
+    a1 = op_times(lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, a_tp, decode=True), hw, f)
     dec_per_op = d0_t.total.copy()
     dec_per_op[att] = mean_times(a0, a1)
-    tpot = np.where(encoder, np.nan, dec_per_op.sum(axis=0) + step)
+    step_s = step_time(dec_per_op, hw) + step
+    if np.any(spec > 0):  # N sequential draft passes, E(α, N) tokens per verified step
+        one = op_times(lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep), hw, f).total
+        draft = draft_pass(one, OP_NAMES, m, f, hw, tp / dp)
+        step_s = (step_s + spec * draft) / tokens_per_step(accept, spec)
+    tpot = np.where(encoder, np.nan, step_s)
 
     steps = np.maximum(gen - 1, 0)
     e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
@@ -121,6 +132,18 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "state_bytes": B / dp * state_bytes_per_sequence(m, hw, a_tp, pp),
         }
     return EngineResult(metrics, mem, pre_ops, pre_t, d0_ops, dec_per_op)
+
+
+COMM_OPS = OP_UNITS == COMM
+
+
+def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
+    """A step's time from its operators' (axis 0): their sum, or with `comm_overlap` (SGLang's
+    two-batch overlap: one micro-batch's collectives under the other's compute) max(the rest, the
+    collectives), the communication hidden up to the compute it overlaps."""
+    comm = per_op[COMM_OPS].sum(axis=0)
+    rest = per_op[~COMM_OPS].sum(axis=0)
+    return np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
 
 
 def _busy_fraction(t: OpTimes) -> np.ndarray:

@@ -420,7 +420,8 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
 
 
 def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
-                      percentile: float = 0.9, dp: int = 1, ep: int = 1) -> ReplicaPerf:
+                      percentile: float = 0.9, dp: int = 1, ep: int = 1, mtp: int = 0,
+                      accept: float = 0.875) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
     columns (a single estimate's or one measured row's, calibration overrides included). Under DP
@@ -430,19 +431,19 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     from costmodel.engine.evaluate import evaluate
 
     p_mean, g_mean = max(1.0, float(round(prompt.mean))), max(2.0, float(round(gen.mean)))
-    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0, dp, ep)
+    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     max_b = max(1, int(np.asarray(mx.metrics["max_batch"]).reshape(-1)[0]))
     # powers of two up to the largest batch (past BATCH_GRID when DP attention multiplies it)
     powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
-    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep)
+    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     p_q = max(1.0, float(round(prompt.quantile(percentile))))
     # the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999), and the planning one
     q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
     p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
-    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep)
+    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
-    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep)
+    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,

@@ -218,3 +218,23 @@ def test_prompts_batch_into_steps_past_light_load():
     assert perf.prefill_batch(600.0, t_d) == (math.inf, math.inf)
     # the capacity counts a prompt at the least time per prompt a batch reaches: T(1024)/1024
     assert capacity(perf, 1024) == pytest.approx(1 / ((a + b * 1024) / 1024 + 100 * t_d / 1024))
+
+
+def test_overlapping_collectives_hides_them_under_compute():
+    from costmodel import estimate
+    from costmodel.engine.evaluate import COMM_OPS, step_time
+
+    per_op = np.zeros(len(OP_NAMES))
+    per_op[OP_NAMES.index("moe_up")] = 3.0
+    per_op[OP_NAMES.index("ep_alltoall")] = 1.0
+    assert COMM_OPS[OP_NAMES.index("ep_alltoall")] and not COMM_OPS[OP_NAMES.index("moe_up")]
+    assert float(step_time(per_op, {})) == 4.0
+    assert float(step_time(per_op, {"comm_overlap": np.asarray(1.0)})) == 3.0
+    per_op[OP_NAMES.index("ep_alltoall")] = 5.0  # more communication than compute: it shows
+    assert float(step_time(per_op, {"comm_overlap": np.asarray(1.0)})) == 5.0
+    # on DeepSeek-R1 with DP attention + EP the decode step loses exactly its (smaller) collectives
+    kw = dict(fmt="fp8", dp=8, ep=8, batch=512, prompt=1000, gen=200)
+    plain, hidden = estimate("deepseek-r1", "h200", **kw), estimate("deepseek-r1", "h200", overlap_comm=True, **kw)
+    comm = sum(plain.to_dict()["layout"]["decode_comm_s"].values())
+    assert plain.metric("tpot_s") - hidden.metric("tpot_s") == pytest.approx(comm, rel=1e-9)
+    assert hidden.to_dict()["assumptions"]["comm_overlap"] == 1.0 and plain.efficiency.comm_overlap == 0.0

@@ -1,0 +1,54 @@
+"""Speculative decoding inside a deployment: multi-token prediction (DeepSeek MTP) or a draft head
+(EAGLE) proposes N tokens, the target verifies them with the next one in one forward.
+
+  tokens per decode step  E(α, N) = (1 − α^(N+1)) / (1 − α)     (N + 1 at α = 1)
+  TPOT = (t_verify(N + 1 new tokens per sequence) + N · t_draft) / E(α, N)
+with i.i.d. acceptance α per draft token (Leviathan, Kalman, Matias, ICML 2023, arXiv 2211.17192).
+A draft pass is one decoder layer, the module's input projection (2h -> h) and the shared LM head
+on the batch's last tokens (DeepSeek-V3's MTP module: arXiv 2412.19437, §2.2; EAGLE's draft head is
+one layer too), at the decode step's own per-layer cost.
+Default α = 0.875: DeepSeek-V3's report, §5.4.3: 'the acceptance rate of the second token
+prediction ranges between 85% and 90%' (the midpoint).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_ACCEPT = 0.875
+NOT_PER_LAYER = ("embedding", "lm_head", "pp_sendrecv")
+
+
+def tokens_per_step(alpha, n):
+    """E(α, N) = (1 − α^(N+1)) / (1 − α); N + 1 at α = 1."""
+    a = np.asarray(alpha, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = (1 - a ** (n + 1)) / (1 - a)
+    return np.where(a >= 1, n + 1, e)
+
+
+def alpha_for_length(length: float, n: int) -> float:
+    """The per-token acceptance α whose E(α, N) is a measured acceptance length (mean tokens per step,
+    1 <= length <= N + 1), by bisection (E is increasing in α)."""
+    if length >= n + 1:
+        return 1.0
+    if length <= 1:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if float(tokens_per_step(mid, n)) < length:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def draft_pass(op_total: np.ndarray, names: tuple, m: dict, f: dict, hw: dict, tp) -> np.ndarray:
+    """Time of one draft pass from a one-token decode step's per-operator times (axis 0): the mean
+    layer (per-layer operators / layers), the LM head and embedding, and the 2h x h input projection
+    read from memory (its weights / tp)."""
+    layer = sum(op_total[i] for i, n in enumerate(names) if n not in NOT_PER_LAYER) / np.maximum(m["layers"], 1.0)
+    head = sum(op_total[names.index(n)] for n in ("embedding", "lm_head"))
+    proj = 2.0 * m["h"] ** 2 * f["w_bits"] / 8 / np.asarray(tp, dtype=float) / (hw["bandwidth"] * hw["memory_efficiency"])
+    return layer + head + proj

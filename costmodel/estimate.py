@@ -332,7 +332,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
              grid_gco2_per_kwh: float | None = None, mem_fraction: float | None = None,
              max_model_len: int | None = None, kv_block_size: int | None = None, dp: int = 1,
              ep: int = 1, expert_imbalance: float | None = None, mtp: int = 0, accept_rate: float | None = None,
-             accept_length: float | None = None, overlap_comm: bool | None = None) -> Estimate:
+             accept_length: float | None = None, overlap_comm: bool | None = None,
+             allreduce: str | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -351,7 +352,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     `expert_imbalance` is the busiest EP rank's routed tokens over the mean (default: the engine's).
     `mtp` draft tokens per decode step (DeepSeek MTP, EAGLE) are accepted at `accept_rate` each
     (default 0.875, DeepSeek-V3's report) or give a measured `accept_length` tokens per step.
-    `overlap_comm` hides collectives under compute (SGLang's two-batch overlap; default: the engine's).
+    `overlap_comm` hides collectives under compute (SGLang's two-batch overlap; default: the engine's);
+    `allreduce` 'nvls' uses the fabric's in-switch reduction where the device states its gain.
     """
     resolved = {}
 
@@ -393,7 +395,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if plan.emulated:
         notes.append(plan.note)
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
-                            kv_block_size, expert_imbalance, overlap_comm)
+                            kv_block_size, expert_imbalance, overlap_comm, allreduce)
+    if eff.allreduce_nvls and not h.in_switch_allreduce:
+        raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
+                            f"in its spec); use --allreduce ring")
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
@@ -419,7 +424,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
 
 def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_model_len: int | None = None,
                       kv_block_size: int | None = None, expert_imbalance: float | None = None,
-                      overlap_comm: bool | None = None) -> Efficiency:
+                      overlap_comm: bool | None = None, allreduce: str | None = None) -> Efficiency:
     """The engine's parameters with a user's memory flags (and --expert-imbalance) applied, each
     checked and named on error."""
     changes, sources = {}, dict(eff.sources)
@@ -431,6 +436,10 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
         changes["expert_imbalance"] = float(expert_imbalance)
     if overlap_comm is not None:
         changes["comm_overlap"] = 1.0 if overlap_comm else 0.0
+    if allreduce is not None:
+        if allreduce not in ("ring", "nvls"):
+            raise WorkloadError(f"--allreduce {allreduce!r}: expected ring or nvls")
+        changes["allreduce_nvls"] = 1.0 if allreduce == "nvls" else 0.0
     if mem_fraction is not None:
         if not (isinstance(mem_fraction, (int, float)) and 0 < mem_fraction <= 1):
             raise WorkloadError(f"--mem-fraction {mem_fraction}: expected a fraction in (0, 1]")

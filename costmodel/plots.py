@@ -75,7 +75,8 @@ OPERATORS = {
     "ssm_out_proj": "recurrent out-projection",
     "mlp_up": "MLP up + gate", "mlp_act": "MLP activation", "mlp_down": "MLP down", "moe_router": "MoE router",
     "moe_up": "MoE experts up + gate", "moe_act": "MoE activation", "moe_down": "MoE experts down", "lm_head": "LM head",
-    "tp_allreduce": "TP all-reduce", "pp_sendrecv": "PP send/receive",
+    "tp_allreduce": "TP all-reduce", "dp_allgather": "DP all-gather + reduce-scatter",
+    "ep_alltoall": "EP all-to-all (dispatch + combine)", "pp_sendrecv": "PP send/receive",
 }
 
 # one consistent look for every figure
@@ -483,7 +484,8 @@ def roofline_plot(e, path: str) -> str:
         ax.set_xlabel("Arithmetic intensity (FLOP per byte of memory traffic)")
         ax.set_ylabel(f"Achieved rate ({rate_unit} per device)")
         dev = f"{w.devices} x {hw.id}" if w.devices > 1 else hw.id
-        par = f"TP {w.tp}, PP {w.pp}" + (f", {w.devices // (w.tp * w.pp)} replicas" if w.devices > w.tp * w.pp else "")
+        par = (f"TP {w.tp}, PP {w.pp}" + (f", DP attention {w.dp}" if w.dp > 1 else "") + (f", EP {w.ep}" if w.ep > 1 else "")
+               + (f", {w.devices // (w.tp * w.pp)} replicas" if w.devices > w.tp * w.pp else ""))
         _format_axes(ax)
         fig.legend(handles=handles, loc="outside lower center", ncols=2, title="Roofs (per device)")
         phase = [Line2D([], [], marker=m, ls="", color="0.55", markeredgecolor="black", markersize=7, label=p)

@@ -59,6 +59,7 @@ Tp = typer.Option(None, "--tp", help="Tensor-parallel degree: the devices of one
 Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --tp devices (SGLang --dp with --enable-dp-attention; TensorRT-LLM enable_attention_dp): attention runs on tp/dp devices per group, each with its own sequences and KV.")
 Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
 Overlap = typer.Option(None, "--overlap-comm/--no-overlap-comm", help="Hide collectives under compute (SGLang --enable-two-batch-overlap) [default: the engine's, off].")
+AllReduce = typer.Option(None, "--allreduce", help="All-reduce algorithm: ring (the fitted default) or nvls (in-switch reduction, where the device states its gain: H100/H200 SXM).")
 Mtp = typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE), verified by the model in one forward.")
 AcceptRate = typer.Option(None, "--accept-rate", help="Acceptance rate of each draft token [default: 0.875, DeepSeek-V3's report].")
 AcceptLength = typer.Option(None, "--accept-length", help="Measured acceptance length instead: mean tokens per decode step (1 .. mtp+1).")
@@ -106,7 +107,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
              dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
              mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
-             overlap_comm: Optional[bool] = Overlap,
+             overlap_comm: Optional[bool] = Overlap, allreduce: Optional[str] = AllReduce,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
@@ -140,7 +141,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                        **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
                                             ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
                                             ("mtp", mtp or None), ("accept_rate", accept_rate),
-                                            ("accept_length", accept_length), ("overlap_comm", overlap_comm))
+                                            ("accept_length", accept_length), ("overlap_comm", overlap_comm),
+                                            ("allreduce", allreduce))
                           if v is not None})
         if as_json:
             _print_json(d)
@@ -154,7 +156,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
                   expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
-                  overlap_comm=overlap_comm)
+                  overlap_comm=overlap_comm, allreduce=allreduce)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot
@@ -175,7 +177,7 @@ def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[s
             tp: Optional[int] = Tp, pp: int = Pp, devices: Optional[int] = Devices, native_only: bool = Native,
             dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
             mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
-            overlap_comm: Optional[bool] = Overlap,
+            overlap_comm: Optional[bool] = Overlap, allreduce: Optional[str] = AllReduce,
             engine: str = Engine, mem_fraction: Optional[float] = MemFraction,
             max_model_len: Optional[int] = MaxModelLen, kv_block_size: Optional[int] = KvBlock,
             plot: Optional[str] = typer.Option(None, "--plot", help="Draw the roofline with the operators to FILE.png/.svg."),
@@ -186,7 +188,7 @@ def explain(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[s
     e = _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine,
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
                   expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
-                  overlap_comm=overlap_comm)
+                  overlap_comm=overlap_comm, allreduce=allreduce)
     rows = e.explain()
     if plot:
         from costmodel.plots import roofline_plot

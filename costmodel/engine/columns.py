@@ -109,6 +109,7 @@ def hardware_row(hw: Hardware, engine: str | None = "ideal", eff: Efficiency | N
         "interconnect": ic,
         # a device with no stated domain is taken to reach all its peers at the interconnect's rate
         "domain": hw.scale_up_domain or np.inf, "scale_out": hw.scale_out_bandwidth or 0.0,
+        "nvls": hw.in_switch_allreduce or 1.0,
         "tdp": hw.tdp_w if hw.tdp_w else np.nan,
         "price_per_hour": hw.price_per_hour if hw.price_per_hour else np.nan,
         **{p: getattr(eff, p) for p in PARAMS},

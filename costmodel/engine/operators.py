@@ -258,6 +258,10 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     n_ar = np.where(split > 0, n_ar_dp, n_ar_nodp)
     group = np.where(split > 0, a_tp, tp)
     wire = n_ar * Ta * h * 2.0 * 2 * (group - 1) / group
+    # in-switch reduction (NVLS) where the engine uses it and the group stays in the domain: the bus
+    # bandwidth it measures over ring's (hardware `interconnect.in_switch_allreduce`)
+    nvls = np.where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= hw.get("domain", np.inf)), hw.get("nvls", 1.0), 1.0)
+    wire = wire / nvls
     out = {"tp_allreduce": (0.0 * T, 0.0 * T, cross_domain(wire, group, hw, ring=True), 0.0 * T, n_ar, T, 0.0 * T)}
     # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
     expert_par = (ep > 1) & (split > 0)

@@ -70,6 +70,7 @@ class Efficiency:
     stream_interval: float
     expert_imbalance: float  # busiest expert-parallel rank's routed tokens / the mean (1: uniform routing)
     comm_overlap: float  # 1: collectives overlap compute (two-batch overlap), 0: they add to it
+    allreduce_nvls: float  # 1: all-reduces use the fabric's in-switch reduction (NCCL NVLS) where it has one
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     compute_from: str = ""  # the level ('global', 'families', 'devices') that supplied compute_efficiency
@@ -94,7 +95,7 @@ PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
 _AT_MOST_ONE = ("idle_power_fraction",)
 _BYTES = ("runtime_overhead_bytes",)  # may be written '0.72 GiB'
-_FLAGS = ("kv_pool_of_free", "activations_in_budget", "window_kv_paged", "comm_overlap")  # 0 or 1
+_FLAGS = ("kv_pool_of_free", "activations_in_budget", "window_kv_paged", "comm_overlap", "allreduce_nvls")  # 0 or 1
 
 
 def _read_block(block, sources: dict, path: str, where: str) -> dict:

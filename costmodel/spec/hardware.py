@@ -33,6 +33,7 @@ class Hardware:
     interconnect_kind: str | None = None
     scale_up_domain: float | None = None  # devices one scale-up fabric (NVLink switch, Infinity Fabric) joins
     scale_out_bandwidth: float | None = None  # per device, one direction, between domains (its NIC)
+    in_switch_allreduce: float | None = None  # all-reduce bus bandwidth with in-switch reduction (NVLS) / ring
     price_per_hour: float | None = None
     list_price_usd: float | None = None
     year: int | None = None
@@ -101,6 +102,7 @@ def hardware_from_entry(e: Entry) -> Hardware:
         interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
         scale_up_domain=fig("interconnect.domain", "devices"),
         scale_out_bandwidth=fig("interconnect.scale_out", "bandwidth"),
+        in_switch_allreduce=fig("interconnect.in_switch_allreduce", "ratio"),
         price_per_hour=fig("price.cloud", "usd_per_hour"),
         list_price_usd=fig("price.list", "usd"),
         year=int(year) if isinstance(year, int) else None,

@@ -21,6 +21,7 @@ _UNITS = {
     "usd_per_hour": r"(?P<p>)(?:USD|\$)/h(?:our)?",
     "usd": r"(?P<p>[kKM]?)(?:USD|\$)",
     "devices": r"(?P<p>)(?:GPUs?|devices?|accelerators?)",
+    "ratio": r"(?P<p>)(?:x|×)",
 }
 _EXPECT = {
     "bytes": "a size like '80 GB' or '50 MiB'",
@@ -30,6 +31,7 @@ _EXPECT = {
     "usd_per_hour": "a price like '3.49 USD/h'",
     "usd": "a price like '25000 USD'",
     "devices": "a device count like '8 GPUs'",
+    "ratio": "a ratio like '1.3 x'",
 }
 _NUM = r"(?P<n>[-+]?(?:\d[\d_,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 

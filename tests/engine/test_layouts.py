@@ -238,3 +238,26 @@ def test_overlapping_collectives_hides_them_under_compute():
     comm = sum(plain.to_dict()["layout"]["decode_comm_s"].values())
     assert plain.metric("tpot_s") - hidden.metric("tpot_s") == pytest.approx(comm, rel=1e-9)
     assert hidden.to_dict()["assumptions"]["comm_overlap"] == 1.0 and plain.efficiency.comm_overlap == 0.0
+
+
+def test_in_switch_allreduce_where_the_fabric_states_it():
+    # NCCL on 8 x H100: ring ~370 GB/s bus bandwidth, NVLS ~480 (hardware/nvidia-hopper.yaml nccl-nvls)
+    m, f, hw = cols(model="llama-3.1-70b", hw="h100-sxm", fmt="fp8", engine="vllm")
+    assert float(hw["nvls"]) == 1.3
+    ring = lower(m, f, hw, batch=16, new_tokens=1, context=100, tp=8, pp=1, decode=True)
+    nvls_hw = {**hw, "allreduce_nvls": np.asarray(1.0)}
+    nvls = lower(m, f, nvls_hw, batch=16, new_tokens=1, context=100, tp=8, pp=1, decode=True)
+    assert op(nvls, "tp_allreduce", "act_bytes") == pytest.approx(op(ring, "tp_allreduce", "act_bytes") / 1.3)
+    # past the 8-GPU switch the ring crosses the scale-out link and no switch reduces it
+    wide = lower(m, f, nvls_hw, batch=16, new_tokens=1, context=100, tp=16, pp=1, decode=True)
+    wide_ring = lower(m, f, hw, batch=16, new_tokens=1, context=100, tp=16, pp=1, decode=True)
+    assert op(wide, "tp_allreduce", "act_bytes") == op(wide_ring, "tp_allreduce", "act_bytes")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--hw", "a100", "--allreduce", "nvls"], "--allreduce nvls: a100-sxm-80gb states no in-switch reduction"),
+    (["--hw", "h100", "--allreduce", "tree"], "--allreduce 'tree': expected ring or nvls"),
+])
+def test_allreduce_choice_errors(run_cli, args, needle):
+    code, _, err = run_cli("estimate", "llama-3.1-70b", "--tp", "8", *args)
+    assert code == 2 and needle in err

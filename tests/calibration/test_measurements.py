@@ -11,15 +11,15 @@ def test_shipped_set_reads_with_sources():
     # the corrected published set (../shared/data/measurements.csv) and 135 engine rows (import_engines.py)
     assert len(perf) == 289 + 135
     assert sum(r.is_memory for r in rows) == 66 + 3  # engine start-up memory lines, Jetson Thor weights
-    assert sum(r.load_mode == "closed" for r in rows) == 2146 + 524  # closed-loop serving rows (+ EP / DP attention)
+    assert sum(r.load_mode == "closed" for r in rows) == 2146 + 524 + 180  # closed-loop serving rows (+ EP / DP attention)
     assert sum(r.load_mode == "poisson" for r in rows) == 213  # open-loop (request rate) rows
     assert sum(r.load_mode == "offline" and r.batch > 0 for r in rows) == 425 + 27  # N requests at once
     assert all(r.source for r in rows)
     assert sum(r.load_mode == "offline" and r.batch < 0 for r in rows) == 73  # batch = max rows
     # every closed-loop row whose source states its total requests carries them (the first wave)
-    assert sum(r.num_prompts is not None for r in rows if r.load_mode == "closed") == 2090 + 500
+    assert sum(r.num_prompts is not None for r in rows if r.load_mode == "closed") == 2090 + 500 + 180
     # expert-parallel and DP-attention rows (issue 15): scored by validate, not fitted
-    assert sum(r.dp > 1 or r.ep > 1 for r in rows) == 551
+    assert sum(r.dp > 1 or r.ep > 1 for r in rows) == 551 + 180
 
 
 @pytest.mark.parametrize("body,needle", [

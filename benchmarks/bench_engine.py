@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -51,11 +53,20 @@ def sweep_rate(n: int, chunk: int, seed: int = 0) -> tuple[float, float]:
     return n / elapsed, checksum
 
 
-def cold_start(args: list[str], repeats: int = 5) -> float:
+def cold_start(args: list[str], repeats: int = 5, env: dict | None = None) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True, env=env)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def python_run(code: str, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -67,14 +78,18 @@ def main() -> None:
     a = p.parse_args()
     rate, _ = sweep_rate(a.configs, a.chunk)
     print(f"vectorized sweep: {a.configs:,} configurations, chunks of {a.chunk:,}: {rate:,.0f} estimates/s")
-    py = statistics.median(
-        [(lambda t: (subprocess.run([sys.executable, "-c", "pass"], check=True), time.perf_counter() - t)[1])(time.perf_counter())
-         for _ in range(5)])
+    py = python_run("pass")
+    bare = python_run("import numpy, typer, rich, yaml")
     helptime = cold_start(["--help"])
-    est = cold_start(["estimate", "llama-70b", "--hw", "h100", "--fmt", "w4a16", "--json"])
-    print(f"cold start (median of 5): python alone {py * 1e3:.0f} ms, 'costmodel --help' {helptime * 1e3:.0f} ms, "
-          f"'costmodel estimate llama-70b --hw h100 --fmt w4a16 --json' {est * 1e3:.0f} ms")
-
+    cmd = ["estimate", "llama-70b", "--hw", "h100", "--fmt", "w4a16", "--json"]
+    with tempfile.TemporaryDirectory() as empty:  # a parse cache that is always empty: every YAML parsed
+        no_cache = cold_start(cmd, env={**os.environ, "COSTMODEL_CACHE": os.path.join(empty, "none"),
+                                        "COSTMODEL_NO_PARSE_CACHE": "1"})
+    est = cold_start(cmd)
+    print(f"cold start (median of 5): python alone {py * 1e3:.0f} ms, bare imports of numpy+typer+rich+yaml "
+          f"{bare * 1e3:.0f} ms, 'costmodel --help' {helptime * 1e3:.0f} ms ({helptime / bare:.2f}x the bare imports)")
+    print(f"'costmodel {' '.join(cmd)}': {est * 1e3:.0f} ms with the parse cache ({est / bare:.2f}x the bare imports), "
+          f"{no_cache * 1e3:.0f} ms parsing every YAML ({no_cache / bare:.2f}x)")
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import yaml
 
 from costmodel.errors import SpecError, unknown
+from costmodel.spec import parse_cache
 from costmodel.spec.files import read_text
 from costmodel.spec.units import parse_quantity
 
@@ -67,7 +68,17 @@ def catalog_key() -> tuple:
 
 
 def read_yaml(path: Path) -> Any:
-    """Safe-load a YAML file; a syntax error becomes a SpecError naming file and line."""
+    """Safe-load a YAML file; a syntax error becomes a SpecError naming file and line. Parsed
+    documents are cached per file (parse_cache.py), each read returning a fresh copy."""
+    cached = parse_cache.get(Path(path))
+    if cached is not parse_cache.MISS:
+        return cached
+    doc = _parse_yaml(path)
+    parse_cache.put(Path(path), doc)
+    return doc
+
+
+def _parse_yaml(path: Path) -> Any:
     text = read_text(path, "a YAML spec file", SpecError, max_bytes=MAX_YAML_BYTES)
     try:
         doc = yaml.load(text, Loader=_Loader)

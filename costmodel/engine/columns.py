@@ -22,8 +22,24 @@ def _stack(rows: list[dict]) -> Columns:
     return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
 
 
+_ROWS: dict = {}  # id(model) -> (model, its row): specs are frozen, so a row never changes
+_MAX_ROWS = 512
+
+
 def model_row(m: Model) -> dict:
-    """Numbers the operator lowering needs from one architecture."""
+    """Numbers the operator lowering needs from one architecture (computed once per spec object;
+    a copy is returned)."""
+    hit = _ROWS.get(id(m))
+    if hit is not None and hit[0] is m:
+        return dict(hit[1])
+    row = _model_row(m)
+    if len(_ROWS) >= _MAX_ROWS:
+        _ROWS.clear()
+    _ROWS[id(m)] = (m, row)
+    return dict(row)
+
+
+def _model_row(m: Model) -> dict:
     b = param_breakdown(m)
     mla = m.mla
     moe = m.moe

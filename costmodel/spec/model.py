@@ -1,6 +1,8 @@
 """Model architecture specs: a frozen `Model` per architecture, from YAML or HF config.json."""
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -119,10 +121,10 @@ class Model:
     def is_vision(self) -> bool:
         return self.patch_size > 0
 
-    @property
+    @functools.cached_property
     def layer_types(self) -> tuple:
         """The token mixer of every layer: the pattern repeated, or all local (a window and no
-        pattern, Mistral 7B) or all global."""
+        pattern, Mistral 7B) or all global (computed once per spec: it is frozen)."""
         pat = self.attention_pattern or (("local",) if self.sliding_window else ("global",))
         return tuple(pat[i % len(pat)] for i in range(self.layers))
 

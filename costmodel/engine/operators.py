@@ -141,18 +141,18 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         act = tokens * (k_in + n_out) * ab * count
         r = tokens if rows is None else rows
         tiles = np.ceil(np.maximum(r, 1.0) / hw["dequant_tile_tokens"])
-        dq = we * f["dequant_ops"] * tiles * count if w_bytes_per is None else 0.0 * we
+        dq = we * f["dequant_ops"] * tiles * count if w_bytes_per is None else 0.0
         ops[name] = (flops, wbytes, act, kv, count * passes, r, dq)
 
     def vector(name, elems, ops_per, count, bytes_per_elem):
-        ops[name] = (elems * ops_per * count, 0.0 * elems, elems * bytes_per_elem * count, 0.0 * elems,
-                     count, np.full_like(elems, VECTOR_ROWS), 0.0 * elems)
+        ops[name] = (elems * ops_per * count, 0.0, elems * bytes_per_elem * count, 0.0,
+                     count, VECTOR_ROWS, 0.0)
 
     # embedding lookup (vocab-parallel) or ViT patch projection
     emb_read = T * h * f["emb_bits"] / 8 / tp
     patch = m["patch_dim"]
-    ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0 * T,
-                        np.ones_like(T), T, 0.0 * T)
+    ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0,
+                        np.ones_like(T), T, 0.0)
     vector("norms", T * h, NORM_OPS, m["norms"], 2 * ab)
 
     # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
@@ -262,21 +262,21 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     # bandwidth it measures over ring's (hardware `interconnect.in_switch_allreduce`)
     nvls = np.where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= hw.get("domain", np.inf)), hw.get("nvls", 1.0), 1.0)
     wire = wire / nvls
-    out = {"tp_allreduce": (0.0 * T, 0.0 * T, cross_domain(wire, group, hw, ring=True), 0.0 * T, n_ar, T, 0.0 * T)}
+    out = {"tp_allreduce": (0.0, 0.0, cross_domain(wire, group, hw, ring=True), 0.0, n_ar, T, 0.0)}
     # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
     expert_par = (ep > 1) & (split > 0)
     n_ag = split * 2 * (m["dense_layers"] + np.where(expert_par, 0.0, moe_l))
     ag = n_ag * T * h * 2.0 * (dp - 1) / dp
-    out["dp_allgather"] = (0.0 * T, 0.0 * T, cross_domain(ag, tp, hw, ring=True), 0.0 * T, n_ag, T, 0.0 * T)
+    out["dp_allgather"] = (0.0, 0.0, cross_domain(ag, tp, hw, ring=True), 0.0, n_ag, T, 0.0)
     # EP all-to-all (dispatch + combine) of MoE layers under DP attention
     k = m["top_k"]
     remote = ep * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k) * (ep - 1) / np.maximum(ep, 1.0) * (tp / ep)
     n_a2a = expert_par * 2 * moe_l
     imb = np.where(ep > 1, hw.get("expert_imbalance", 1.0), 1.0)  # the busiest rank's share
     a2a = expert_par * moe_l * T / tp * remote * h * (ab + 2.0) * imb
-    out["ep_alltoall"] = (0.0 * T, 0.0 * T, cross_domain(a2a, tp, hw, ring=False), 0.0 * T, n_a2a, T, 0.0 * T)
+    out["ep_alltoall"] = (0.0, 0.0, cross_domain(a2a, tp, hw, ring=False), 0.0, n_a2a, T, 0.0)
     n_p2p = pp - 1
-    out["pp_sendrecv"] = (0.0 * T, 0.0 * T, n_p2p * Ta * h * 2.0, 0.0 * T, n_p2p, T, 0.0 * T)
+    out["pp_sendrecv"] = (0.0, 0.0, n_p2p * Ta * h * 2.0, 0.0, n_p2p, T, 0.0)
     return out
 
 
@@ -320,15 +320,19 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
     # chunked scans (SSD, DeltaNet) run on the tensor units; Mamba-1's scan is FP32 vector work,
     # timed on the vector peak through the same field as dequantization work
     tensor = m["rec_tensor"]
-    return (flops * tensor, 0.0 * T, act, state_io, rec_l + 0.0 * T, rows, flops * (1 - tensor))
+    return (flops * tensor, 0.0, act, state_io, rec_l, rows, flops * (1 - tensor))
 
 
 def _pack(ops: dict, names: tuple) -> Ops:
-    """Struct of arrays (field, operator, *configurations) from per-operator tuples."""
+    """Struct of arrays (field, operator, *configurations) from per-operator tuples. Entries that
+    are the scalar 0 (a vector operator's weights, a collective's FLOPs, ...) are not written: the
+    array starts zeroed (calloc'd pages that stay untouched)."""
     shape = np.broadcast_shapes(*(np.shape(x) for v in ops.values() for x in v))
-    out = np.empty((7, len(names)) + shape)
+    out = np.zeros((7, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
+            if type(value) is float and value == 0.0:
+                continue
             out[i, j] = value
     return Ops(*out, names=names)
 
@@ -371,7 +375,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
         flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
         kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
         act = T * Hq * (qk + vd) * ab * count
-        out[name] = (flops, 0.0 * T, act, kv_read, count, q_rows * group, 0.0 * T)
+        out[name] = (flops, 0.0, act, kv_read, count, q_rows * group, 0.0)
     # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
     # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
     # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
@@ -381,7 +385,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
     kv_read = pairs * m["dsa_key_bytes"] / np.maximum(q_rows, 1.0) * idx_layers
     act = T * m["dsa_heads"] * m["dsa_dim"] * ab * idx_layers
-    out["attention_indexer"] = (flops, 0.0 * T, act, kv_read, idx_layers + 0.0 * T, q_rows * m["dsa_heads"], 0.0 * T)
+    out["attention_indexer"] = (flops, 0.0, act, kv_read, idx_layers, q_rows * m["dsa_heads"], 0.0)
     return out
 
 

@@ -16,11 +16,12 @@ from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import check_layout
+from costmodel.spec.parameters import param_breakdown
 from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, tokens_per_step
 from costmodel.errors import DoesNotFitError, WorkloadError
 from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
 from costmodel.spec.hardware import Hardware, resolve_hardware
-from costmodel.spec.model import Model
+from costmodel.spec.model import Model, vision_encoder
 from costmodel.spec.model_catalog import resolve_model
 from costmodel.engine.operators import OP_NAMES, UNIT_NAMES
 from costmodel.engine.roofline import BOUND_NAMES, bound_of
@@ -231,6 +232,7 @@ class Estimate:
             "speculative": ({"draft_tokens": w.mtp, "accept_rate": w.accept,
                              "tokens_per_step": float(tokens_per_step(w.accept, w.mtp))} if w.mtp else None),
             "layout": self.layout(),
+            "vision": self.result.metrics.get("vision"),
             "memory": self.memory_dict(),
             "memory_policy": self.memory_policy(),
             "assumptions": {
@@ -333,7 +335,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
              max_model_len: int | None = None, kv_block_size: int | None = None, dp: int = 1,
              ep: int = 1, expert_imbalance: float | None = None, mtp: int = 0, accept_rate: float | None = None,
              accept_length: float | None = None, overlap_comm: bool | None = None,
-             allreduce: str | None = None) -> Estimate:
+             allreduce: str | None = None, images: int = 0, image_size: str | tuple | None = None,
+             visual_tokens: int | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -354,6 +357,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     (default 0.875, DeepSeek-V3's report) or give a measured `accept_length` tokens per step.
     `overlap_comm` hides collectives under compute (SGLang's two-batch overlap; default: the engine's);
     `allreduce` 'nvls' uses the fabric's in-switch reduction where the device states its gain.
+    `images` per request of `image_size` ('WxH' pixels, default the tower's native size) run a VLM's
+    vision tower and add their visual tokens (or `visual_tokens` per image) to the prompt.
     """
     resolved = {}
 
@@ -371,6 +376,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
     if prompt is None:
         prompt = m.vision_tokens or DEFAULT_PROMPT
+    vision = _vision_workload(m, images, image_size, visual_tokens)
+    if vision:
+        prompt = _as_int("prompt", prompt, 0) + vision["images"] * vision["visual_tokens_per_image"]
     if not 0 <= output_reduction < 1:
         raise WorkloadError(f"--output-reduction {output_reduction}: expected a fraction in [0, 1)")
     if grid_gco2_per_kwh is not None and grid_gco2_per_kwh < 0:
@@ -405,6 +413,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     batch_value = -1 if w.batch == "max" else w.batch
     result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas, w.dp, w.ep,
                       w.mtp, w.accept)
+    if vision:
+        result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
     if kv_predict:
         result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:
@@ -452,6 +462,70 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
         return eff
     sources.update({k: "given by the user" for k in changes})
     return dataclasses.replace(eff, **changes, sources=MappingProxyType(sources))
+
+
+def _vision_workload(m: Model, images, image_size, visual_tokens) -> dict | None:
+    """Images per request of a VLM, checked: their size, patches and visual tokens (spec/vision.py)."""
+    images = _as_int("images", images or 0, 0)
+    if not images:
+        if image_size is not None or visual_tokens is not None:
+            raise WorkloadError("--image-size / --visual-tokens describe images: give --images N too")
+        return None
+    tower = m.vision_tower
+    if tower is None:
+        raise WorkloadError(f"--images {images}: {m.id} has no vision tower in its spec (a VLM's vision_tower block)")
+    if image_size is None:
+        width = height = tower.image_size
+    else:
+        text = image_size if isinstance(image_size, str) else "x".join(map(str, image_size))
+        parts = text.lower().replace("×", "x").split("x")
+        try:
+            width, height = (int(p) for p in parts)
+        except ValueError:
+            raise WorkloadError(f"--image-size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 448x448") from None
+        if not (1 <= width <= 1 << 16 and 1 <= height <= 1 << 16):
+            raise WorkloadError(f"--image-size {text!r}: expected sides of 1 to 65536 pixels")
+    tokens = tower.tokens(width, height) if visual_tokens is None else _as_int("visual-tokens", visual_tokens, 1)
+    return {"images": images, "width": width, "height": height, "patches_per_image": tower.patches(width, height),
+            "visual_tokens_per_image": tokens}
+
+
+def _apply_vision(result, m: Model, h, eff, hc, w, vision: dict, notes: list):
+    """The result with the vision tower's time added before the prefill: the ViT encoder over every
+    image's patches (bidirectional, 16-bit, its heads split as the LLM's tensor parallelism allows)
+    and the projector on the visual tokens (a roofline of its FLOPs and 16-bit weights)."""
+    from costmodel.spec.formats import load_format
+
+    tower = m.vision_tower
+    met = result.metrics
+    batch = float(np.asarray(met["batch"]).reshape(-1)[0])
+    n_img = max(batch, 1.0) * vision["images"]
+    enc = vision_encoder(m)
+    ec = {k: np.asarray(v, dtype=float) for k, v in model_row(enc).items()}
+    f16 = {k: np.asarray(v) for k, v in format_row(load_format("bf16"), h, None, False, eff.engine).items()}
+    tp_v = math.gcd(w.tp, tower.heads)
+    enc_s = float(np.asarray(evaluate(ec, f16, hc, n_img, vision["patches_per_image"], 0, 0, tp_v, 1, 1)
+                             .metrics["ttft_s"]).reshape(-1)[0])
+    tokens = n_img * vision["visual_tokens_per_image"]
+    peak = float(np.asarray(f16["peak_matmul"]).reshape(-1)[0]) * eff.compute_efficiency
+    proj_s = max(tokens * tower.projector_flops_per_token() / tp_v / peak,
+                 tower.projector_params() * 2.0 / tp_v / (h.memory_bandwidth * eff.memory_efficiency))
+    extra = enc_s + proj_s
+    old_e2e = met["e2e_latency_s"]
+    met["ttft_s"] = met["ttft_s"] + extra
+    met["e2e_latency_s"] = old_e2e + extra
+    scale = met["e2e_latency_s"] / old_e2e
+    met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] / (met["ttft_s"] / (met["ttft_s"] - extra))
+    met["throughput_tokens_per_s"] = met["throughput_tokens_per_s"] / scale
+    for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens", "usd_per_million_total_tokens"):
+        met[k] = met[k] * scale
+    vision.update(encoder_s=enc_s, projector_s=proj_s, tower_params=param_breakdown(m)["vision_tower"])
+    met["vision"] = vision
+    notes.append(f"--images {vision['images']} of {vision['width']}x{vision['height']}: "
+                 f"{vision['visual_tokens_per_image']} visual tokens each in the prompt; the vision tower adds "
+                 f"{enc_s * 1e3:.3g} ms (encoder over {vision['patches_per_image']} patches per image) + "
+                 f"{proj_s * 1e3:.3g} ms (projector) before the prefill")
+    return result
 
 
 def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):

@@ -60,6 +60,9 @@ Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --t
 Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
 Overlap = typer.Option(None, "--overlap-comm/--no-overlap-comm", help="Hide collectives under compute (SGLang --enable-two-batch-overlap) [default: the engine's, off].")
 AllReduce = typer.Option(None, "--allreduce", help="All-reduce algorithm: ring (the fitted default) or nvls (in-switch reduction, where the device states its gain: H100/H200 SXM).")
+Images = typer.Option(0, "--images", help="Images per request for a vision-language model: its vision tower runs on them and their visual tokens join the prompt.")
+ImageSize = typer.Option(None, "--image-size", help="Image size WIDTHxHEIGHT in pixels [default: the tower's native size].")
+VisualTokens = typer.Option(None, "--visual-tokens", help="Visual tokens per image instead of the tower's count for --image-size.")
 Mtp = typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE), verified by the model in one forward.")
 AcceptRate = typer.Option(None, "--accept-rate", help="Acceptance rate of each draft token [default: 0.875, DeepSeek-V3's report].")
 AcceptLength = typer.Option(None, "--accept-length", help="Measured acceptance length instead: mean tokens per decode step (1 .. mtp+1).")
@@ -108,6 +111,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              dp: int = Dp, ep: int = Ep, expert_imbalance: Optional[float] = Imbalance,
              mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
              overlap_comm: Optional[bool] = Overlap, allreduce: Optional[str] = AllReduce,
+             images: int = Images, image_size: Optional[str] = ImageSize, visual_tokens: Optional[int] = VisualTokens,
              engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
@@ -130,6 +134,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     if num_prompts is not None and (concurrency is None or request_rate is not None):
         raise WorkloadError(f"--num-prompts {num_prompts}: applies to a closed loop; give --concurrency C "
                             f"(without --request-rate)")
+    if images and (concurrency is not None or request_rate is not None):
+        raise WorkloadError(f"--images {images}: applies to a static batch (--batch) for now; under a load give the "
+                            f"visual tokens in --prompt")
     if concurrency is not None or request_rate is not None:
         from costmodel.cli.render import serving_table
         from costmodel.serving import serve_load
@@ -156,7 +163,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                   kv_predict=kv_predict, output_reduction=output_reduction, grid_gco2_per_kwh=grid_gco2_per_kwh,
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
                   expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
-                  overlap_comm=overlap_comm, allreduce=allreduce)
+                  overlap_comm=overlap_comm, allreduce=allreduce, images=images, image_size=image_size,
+                  visual_tokens=visual_tokens)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot

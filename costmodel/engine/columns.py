@@ -83,6 +83,7 @@ def _model_row(m: Model) -> dict:
         "p_experts": b["experts"],
         "p_embedding": b["embedding"], "p_lm_head": b["lm_head"] + b["head"],
         "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
+        "p_vision": b["vision_tower"],  # held in 16 bits whatever the LLM's format (engines do not quantize it)
         "p_total": sum(v for k, v in b.items() if k != "experts_active"),
     }
 

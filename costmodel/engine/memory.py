@@ -1,7 +1,7 @@
 """Memory per device as engines allocate it: weights, KV pool, activations, runtime; max batch.
 
   weights     W = (linear params · w_bits + embeddings · emb_bits + head · head_bits
-                   + norms/biases/router · 16) / 8 / (tp · pp); under DP attention (dp groups of
+                   + norms/biases/router and a VLM's vision tower · 16) / 8 / (tp · pp); under DP attention (dp groups of
                   tp/dp ranks) all but the MLP and expert weights shard over tp/dp only
   KV per seq    = (on the tp/dp ranks of its attention group, which holds B/dp of the sequences)
                   tokens rounded up to the engine's block · layers/pp · KV elements per token
@@ -55,7 +55,7 @@ def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
     """Bytes of all weights of one model copy in the format."""
     head_bits = np.where(m["tied"] > 0, 0.0, f["head_bits"])
     return (m["p_linear"] * f["w_bits"] + m["p_embedding"] * f["emb_bits"]
-            + m["p_lm_head"] * head_bits + m["p_small"] * 16.0) / 8.0
+            + m["p_lm_head"] * head_bits + (m["p_small"] + m.get("p_vision", 0.0)) * 16.0) / 8.0
 
 
 def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Mapping
 
 from costmodel.spec.catalog import Entry
 from costmodel.spec.mixers import GatedDeltaNet, Mamba
+from costmodel.spec.vision import VisionTower
 from costmodel.errors import SpecError
 
 ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "relu", "swiglu")
@@ -97,6 +98,7 @@ class Model:
     moe: MoE | None = None
     mla: MLA | None = None
     sparse_attention: SparseAttention | None = None
+    vision_tower: VisionTower | None = None  # a VLM's image encoder and projector (spec/vision.py)
     type_vocab_size: int = 0
     pooler: bool = False
     image_size: int = 0
@@ -198,6 +200,41 @@ class Model:
     def vision_tokens(self) -> int:
         """Tokens per image for a ViT: patches plus the class token."""
         return (self.image_size // self.patch_size) ** 2 + 1 if self.is_vision else 0
+
+
+def vision_encoder(m: Model) -> Model:
+    """A VLM's vision tower as a ViT encoder spec (no class token, no classifier head) for the
+    operators and the parameter count."""
+    t = m.vision_tower
+    return Model(id=f"{m.id}:vision", name=f"{m.id} vision tower", kind="encoder", layers=t.layers,
+                 hidden_size=t.hidden_size, heads=t.heads, kv_heads=t.heads, head_dim=t.hidden_size // t.heads,
+                 intermediate_size=t.intermediate_size, vocab_size=0, gated_mlp=t.gated_mlp,
+                 activation="silu" if t.gated_mlp else "gelu", norm=t.norm, position="rope", attention_bias="all",
+                 mlp_bias=True, image_size=t.image_size, patch_size=t.patch_size, channels=t.channels, num_classes=0)
+
+
+def _vision_tower(e: Entry) -> VisionTower:
+    """A VLM's `vision_tower:` block (spec/vision.py)."""
+    proj = e.get("vision_tower.projector") or []
+    if not isinstance(proj, list) or not all(isinstance(x, int) and x > 0 for x in proj) or len(proj) == 1:
+        raise SpecError(f"{e.where('vision_tower.projector')}: got {proj!r}; expected the widths of the projector's "
+                        f"linears as a list of at least two positive integers ([merge² x hidden, ..., hidden_size])")
+    hidden, merge = _int(e, "vision_tower.hidden_size"), _int(e, "vision_tower.merge", 1)
+    if proj and proj[0] != merge * merge * hidden:
+        raise SpecError(f"{e.where('vision_tower.projector')}: starts at {proj[0]}; expected merge² x hidden = "
+                        f"{merge * merge * hidden}")
+    if proj and proj[-1] != _int(e, "hidden_size"):
+        raise SpecError(f"{e.where('vision_tower.projector')}: ends at {proj[-1]}; expected the model's hidden_size "
+                        f"({_int(e, 'hidden_size')})")
+    heads = _int(e, "vision_tower.heads")
+    if hidden % heads:
+        raise SpecError(f"{e.where('vision_tower.heads')}: {heads} does not divide the tower's hidden_size ({hidden})")
+    return VisionTower(layers=_int(e, "vision_tower.layers"), hidden_size=hidden, heads=heads,
+                       intermediate_size=_int(e, "vision_tower.intermediate_size"),
+                       patch_size=_int(e, "vision_tower.patch_size"), image_size=_int(e, "vision_tower.image_size"),
+                       merge=merge, projector=tuple(proj), gated_mlp=bool(e.get("vision_tower.gated_mlp", False)),
+                       channels=_int(e, "vision_tower.channels", 3),
+                       norm=_choice(e, "vision_tower.norm", NORMS, "layernorm"))
 
 
 def _int(e: Entry, name: str, default: int | None = None, minimum: int = 1) -> int:
@@ -321,6 +358,7 @@ def model_from_entry(e: Entry) -> Model:
             v_head_dim=_int(e, "mla.v_head_dim"),
             q_lora_rank=_int(e, "mla.q_lora_rank", 0, 0),
         )
+    tower = _vision_tower(e) if e.get("vision_tower") else None
     dsa = None
     if e.get("sparse_attention"):
         dsa = SparseAttention(index_heads=_int(e, "sparse_attention.index_heads"),
@@ -378,6 +416,7 @@ def model_from_entry(e: Entry) -> Model:
         moe=moe,
         mla=mla,
         sparse_attention=dsa,
+        vision_tower=tower,
         type_vocab_size=_int(e, "encoder.type_vocab_size", 0, 0),
         pooler=bool(e.get("encoder.pooler", False)),
         image_size=_int(e, "vision.image_size", 0, 0),

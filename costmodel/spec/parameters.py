@@ -8,7 +8,7 @@ plus router, norms and biases, final norm, LM head unless tied, BERT pooler / Vi
 from __future__ import annotations
 
 from costmodel.spec.mixers import mixer_params
-from costmodel.spec.model import Model
+from costmodel.spec.model import Model, vision_encoder
 
 
 def attention_params(m: Model) -> int:
@@ -96,6 +96,10 @@ def param_breakdown(m: Model) -> dict[str, float]:
         out["head"] += float(h * h + h)
     if m.is_vision and m.num_classes:
         out["head"] += float(h * m.num_classes + m.num_classes)
+    out["vision_tower"] = 0.0
+    if m.vision_tower is not None:  # the image encoder and projector of a VLM (not active per text token)
+        t = m.vision_tower
+        out["vision_tower"] = float(param_count(vision_encoder(m)) + t.projector_params())
     return out
 
 
@@ -106,9 +110,10 @@ def param_count(m: Model) -> float:
 
 
 def active_param_count(m: Model) -> float:
-    """Parameters used per token: routed experts counted top-k of E."""
+    """Parameters used per text token: routed experts counted top-k of E; a VLM's vision tower runs
+    on images only and is not counted."""
     b = param_breakdown(m)
-    return sum(v for k, v in b.items() if k != "experts")
+    return sum(v for k, v in b.items() if k not in ("experts", "vision_tower"))
 
 
 def active_param_count_as_published(m: Model) -> float:

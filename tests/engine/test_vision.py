@@ -1,0 +1,66 @@
+"""Vision-language models: the tower's size, visual tokens per image, and its time before the prefill."""
+import numpy as np
+import pytest
+
+from costmodel import estimate
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.evaluate import evaluate
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
+from costmodel.spec.model import vision_encoder
+from costmodel.spec.parameters import active_param_count, param_breakdown, param_count
+
+
+def test_visual_tokens_per_image():
+    scout = load_model("llama-4-scout").vision_tower
+    # Llama 4: 336-pixel tiles of 14-pixel patches, pixel shuffle 0.5: 144 tokens per tile (its tests assert 144)
+    assert (scout.patches(336, 336), scout.tokens(336, 336)) == (576, 144)
+    pixtral = load_model("mistral-small-3.1").vision_tower
+    # one token per 28 x 28 pixels, sides rounded up: 37 x 28
+    assert pixtral.tokens(1024, 768) == 37 * 28 and pixtral.patches(1024, 768) == 74 * 55
+
+
+def test_tower_parameters_by_hand():
+    t = load_model("mistral-small-3.1").vision_tower
+    h, i, L = 1024, 4096, 24
+    # per layer: q, k, v, o with biases, gated MLP (3 h i) with biases, two RMSNorms; patch embedding
+    # 3 x 14^2 x h + bias, the final norm; projector chain 4096 -> 1024 -> 5120 -> 5120 with biases
+    per_layer = 4 * h * h + 4 * h + 3 * h * i + (2 * i + h) + 2 * h
+    enc = L * per_layer + 3 * 14 * 14 * h + h + h + h
+    proj = 4096 * 1024 + 1024 + 1024 * 5120 + 5120 + 5120 * 5120 + 5120
+    got = param_breakdown(load_model("mistral-small-3.1"))["vision_tower"]
+    assert got == pytest.approx(enc + proj, rel=2e-3)
+    # images run only when there are images: the tower is not active per text token
+    m = load_model("llama-4-scout")
+    assert param_count(m) - active_param_count(m) > param_breakdown(m)["vision_tower"]
+
+
+def test_images_add_the_tower_before_the_prefill():
+    kw = dict(fmt="fp8", batch=2, gen=100)
+    e = estimate("mistral-small-3.1", "h100", prompt=200, images=2, image_size="1024x768", **kw)
+    v = e.to_dict()["vision"]
+    assert v["visual_tokens_per_image"] == 1036 and e.workload.prompt == 200 + 2 * 1036
+    plain = estimate("mistral-small-3.1", "h100", prompt=200 + 2 * 1036, **kw)
+    # the encoder over 4 images' patches, evaluated as the ViT encoder it is
+    m, h = load_model("mistral-small-3.1"), load_hardware("h100-sxm")
+    enc = vision_encoder(m)
+    cols = lambda d: {k: np.asarray(x, dtype=float) for k, x in d.items()}  # noqa: E731
+    r = evaluate(cols(model_row(enc)), cols(format_row(load_format("bf16"), h, None, False, e.efficiency.engine)),
+                 cols(hardware_row(h, e.efficiency.engine)), 4, 74 * 55, 0, 0, 1, 1, 1)
+    assert v["encoder_s"] == pytest.approx(float(r.metrics["ttft_s"]))
+    assert e.metric("ttft_s") == pytest.approx(plain.metric("ttft_s") + v["encoder_s"] + v["projector_s"])
+    assert e.metric("tpot_s") == pytest.approx(plain.metric("tpot_s"))
+    assert 0 < v["projector_s"] < v["encoder_s"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["llama-3.1-8b", "--images", "1"], "--images 1: llama-3.1-8b has no vision tower"),
+    (["llama-4-scout", "--tp", "4", "--images", "1", "--image-size", "12x"], "--image-size '12x': expected WIDTHxHEIGHT"),
+    (["llama-4-scout", "--tp", "4", "--image-size", "448x448"], "give --images N too"),
+    (["llama-4-scout", "--tp", "4", "--images", "-1"], "--images -1: expected an integer >= 0"),
+    (["llama-4-scout", "--tp", "4", "--images", "1", "--concurrency", "8"], "applies to a static batch"),
+])
+def test_bad_image_input(run_cli, args, needle):
+    code, _, err = run_cli("estimate", *args[:1], "--hw", "h100", *args[1:])
+    assert code == 2 and needle in err and "Traceback" not in err

@@ -110,6 +110,8 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
         notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
                      f"max_position_embeddings ({limit})")
     mtp, accept = _speculation(w.mtp, w.accept, notes)
+    if mtp and model.is_encoder:
+        raise WorkloadError(f"--mtp {mtp}: {model.id} is an encoder (nothing to decode)")
     return Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), notes
 
 
@@ -117,6 +119,8 @@ def _speculation(mtp, accept, notes: list) -> tuple[int, float]:
     """(draft tokens, acceptance rate) checked; `accept` may be ('length', L), a measured acceptance
     length (mean tokens per step), converted to the rate that gives it."""
     n = _as_int("mtp", mtp, 0)
+    if n > 32:
+        raise WorkloadError(f"--mtp {n}: expected at most 32 draft tokens per step")
     if isinstance(accept, tuple):
         length = accept[1]
         if not (isinstance(length, (int, float)) and not isinstance(length, bool) and math.isfinite(length)
@@ -264,9 +268,10 @@ class Estimate:
                "batch_per_attention_group": math.ceil(self.batch / w.dp) if w.dp > 1 else self.batch,
                "prefill_comm_s": {n: float(pre[i]) for n, i in zip(comm, idx)},
                "decode_comm_s": {n: float(dec[i]) for n, i in zip(comm, idx)}}
-        if not self.model.is_encoder:
-            tpot = float(np.asarray(self.metric("tpot_s")).reshape(-1)[0])
-            out["decode_comm_share"] = sum(out["decode_comm_s"].values()) / tpot if tpot > 0 else 0.0
+        if not self.model.is_encoder:  # a decode step (with --mtp: one verified step of E tokens)
+            step = float(np.asarray(self.metric("tpot_s")).reshape(-1)[0]) * float(tokens_per_step(w.accept, w.mtp))
+            out["decode_step_s"] = step
+            out["decode_comm_share"] = sum(out["decode_comm_s"].values()) / step if step > 0 else 0.0
         return out
 
     def intervals(self) -> dict:
@@ -404,6 +409,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         notes.append(plan.note)
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
+    if expert_imbalance is not None and w.ep == 1:
+        notes.append(f"--expert-imbalance {expert_imbalance:g}: applies to expert parallelism (--ep > 1); ignored")
     if eff.allreduce_nvls and not h.in_switch_allreduce:
         raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
                             f"in its spec); use --allreduce ring")
@@ -415,6 +422,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
                       w.mtp, w.accept)
     if vision:
         result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
+    if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp):
+        raise WorkloadError("--kv-predict with --dp, --ep or --mtp: not modelled together; drop one")
     if kv_predict:
         result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:

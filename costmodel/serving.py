@@ -44,7 +44,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
 
 def serve_load(model: str, hw: str, fmt: str = "bf16", *, concurrency: float | None = None,
                request_rate: float | None = None, prompt: int = 512, gen: int = 128, prompt_dist: str | None = None,
-               gen_dist: str | None = None, tp: int | None = 1, pp: int = 1, devices: int | None = None,
+               gen_dist: str | None = None, tp: int | None = None, pp: int = 1, devices: int | None = None,
                engine: str = "auto", kv_fmt: str | None = None, percentiles: tuple = QUANTILES,
                stream_interval: int | None = None, num_prompts: int | None = None, simulate: bool = False,
                **memory_flags) -> dict:
@@ -89,7 +89,7 @@ def check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
 
 def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, request_rate=None,
                 max_concurrency: float | None = None, prompt: int = 512, gen: int = 128,
-                prompt_dist: str | None = None, gen_dist: str | None = None, tp: int | None = 1, pp: int = 1,
+                prompt_dist: str | None = None, gen_dist: str | None = None, tp: int | None = None, pp: int = 1,
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
                 simulate: bool = False, seed: int = 0, **memory_flags) -> list[dict]:
@@ -106,7 +106,10 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     if tp is None:  # the layout's devices: --dp and --ep split them
-        tp = math.lcm(*(int(memory_flags.get(k) or 1) for k in ("dp", "ep")))
+        parts = [memory_flags.get(k) or 1 for k in ("dp", "ep")]
+        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in parts):
+            raise WorkloadError(f"--dp / --ep {parts}: expected integers >= 1")
+        tp = math.lcm(*parts)
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:
@@ -208,6 +211,7 @@ def layout_at(one, running: float, context: float) -> dict:
 
     from costmodel.engine.evaluate import evaluate
     from costmodel.engine.operators import OP_NAMES
+    from costmodel.engine.speculative import tokens_per_step
     from costmodel.estimate import columns_for
 
     w = one.workload
@@ -217,7 +221,9 @@ def layout_at(one, running: float, context: float) -> dict:
     comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
     return {"tp": w.tp, "dp_attention": w.dp, "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,
             "batch_per_attention_group": math.ceil(n / w.dp) if w.dp > 1 else n,
-            "decode_step_s": float(np.asarray(r.metrics["tpot_s"]).reshape(-1)[0]),
+            # one decode step (with --mtp a verified step of E tokens, TPOT x E)
+            "decode_step_s": float(np.asarray(r.metrics["tpot_s"]).reshape(-1)[0])
+            * float(tokens_per_step(w.accept, w.mtp)),
             "decode_comm_s": {c: float(times[OP_NAMES.index(c)]) for c in comm}}
 
 

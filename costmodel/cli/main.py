@@ -55,7 +55,7 @@ Batch = typer.Option("1", "--batch", help="Concurrent sequences per replica, or 
 Prompt = typer.Option(None, "--prompt", help="Prompt tokens per sequence (default 512; one image for ViT).")
 Gen = typer.Option(128, "--gen", help="Generated tokens per sequence.")
 Context = typer.Option(0, "--context", help="Tokens already in the KV cache before the prompt (prefix cache).")
-Tp = typer.Option(None, "--tp", help="Tensor-parallel degree: the devices of one replica, as SGLang's --tp and TensorRT-LLM's tp_size count them [default: 1, or the larger of --dp and --ep].")
+Tp = typer.Option(None, "--tp", help="Tensor-parallel degree: the devices of one replica, as SGLang's --tp and TensorRT-LLM's tp_size count them [default: 1, or the lcm of --dp and --ep].")
 Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --tp devices (SGLang --dp with --enable-dp-attention; TensorRT-LLM enable_attention_dp): attention runs on tp/dp devices per group, each with its own sequences and KV.")
 Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
 Overlap = typer.Option(None, "--overlap-comm/--no-overlap-comm", help="Hide collectives under compute (SGLang --enable-two-batch-overlap) [default: the engine's, off].")

@@ -81,6 +81,7 @@ def _model_row(m: Model) -> dict:
         "p_linear": b["attention"] + b["recurrent"] + b["mlp"] + b["experts"] + b["shared_experts"],
         "p_mixer": b["attention"] + b["recurrent"],  # replicated over DP attention groups
         "p_experts": b["experts"],
+        "p_shared": b["shared_experts"],
         "p_embedding": b["embedding"], "p_lm_head": b["lm_head"] + b["head"],
         "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
         "p_vision": b["vision_tower"],  # held in 16 bits whatever the LLM's format (engines do not quantize it)

@@ -60,15 +60,19 @@ def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
 
 def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:
     """Weights on one device: MLP and expert weights over all tp ranks, the rest (attention,
-    recurrent mixers, embeddings, head, norms, router) over the tp/dp ranks of an attention group.
-    With `ep` not dividing E experts a rank holds ceil(E/ep) expert slots (redundant copies)."""
+    recurrent mixers, embeddings, head, norms, router) over the tp/dp ranks of an attention group,
+    shared experts whole under DP attention + EP. With `ep` not dividing E experts a rank holds
+    ceil(E/ep) expert slots (redundant copies)."""
     tp = np.asarray(tp, dtype=float)
     ep = np.asarray(ep, dtype=float)
+    dp = np.asarray(dp, dtype=float)
     E = np.maximum(m["experts"], 1.0)
     slots = np.ceil(E / ep - 1e-9) * ep / E
-    mlp = (m["p_linear"] - m["p_mixer"] + (slots - 1) * m["p_experts"]) * f["w_bits"] / 8.0
+    # shared experts whole on every rank under the all-to-all (DP attention + EP; operators.py)
+    shared = np.where((dp > 1) & (ep > 1), m.get("p_shared", 0.0), 0.0) * f["w_bits"] / 8.0
+    mlp = (m["p_linear"] - m["p_mixer"] + (slots - 1) * m["p_experts"]) * f["w_bits"] / 8.0 - shared
     rest = weight_bytes_total(m, f) - (m["p_linear"] - m["p_mixer"]) * f["w_bits"] / 8.0
-    return (mlp / tp + rest * np.asarray(dp, dtype=float) / tp) / pp
+    return (mlp / tp + rest * dp / tp + shared) / pp
 
 
 def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
@@ -134,9 +138,11 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, g
               ep=1.0) -> Memory:
     """Memory per device for `batch` sequences of context + prompt + gen_held · gen tokens
     (gen_held < 1 at maximum load, where sequences hold part of their output on average); under
-    DP attention a device holds the KV of its group's batch/dp sequences."""
+    DP attention a device holds the KV of its group's ceil(batch/dp) sequences."""
     a_tp = np.asarray(tp, dtype=float) / dp
-    B = np.asarray(batch, dtype=float) / dp
+    dp = np.asarray(dp, dtype=float)
+    # the busiest attention group's sequences (ceil(B/dp)): its KV must fit its ranks
+    B = np.where(dp > 1, np.ceil(np.asarray(batch, dtype=float) / dp - 1e-9), np.asarray(batch, dtype=float))
     tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
     weights = weight_bytes_per_device(m, f, tp, pp, dp, ep)
     kv = B * kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)

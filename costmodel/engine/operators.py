@@ -22,7 +22,7 @@ ranks (each group its own B/dp sequences and KV), MLPs and experts over all tp r
 sharded over `ep`, each expert over tp/ep). Under DP attention the MLP layers gather the groups'
 tokens (all-gather + reduce-scatter, (dp-1)/dp of T·h·2 bytes each), or with EP exchange them
 all-to-all (DeepEP dispatch + combine: each rank's T/tp tokens go to the distinct remote ranks
-holding their k experts, ep·(1-(1-1/ep)^k)·(ep-1)/ep of them, at the activation width, and come back
+holding their k experts, (tp-1)·(1-(1-1/ep)^k) of them, at the activation width, and come back
 in 16-bit). A collective spanning more ranks than the device's scale-up domain sends its
 cross-domain share over the scale-out link.
 Conventions follow LLM-Viewer (arXiv 2402.16363) for element-wise work: norm 7 ops per
@@ -203,18 +203,25 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     moe_l = m["moe_layers"]
     safe_E = np.maximum(E, 1.0)
     touched = np.where(E > 0, E * (1 - (1 - k / safe_E) ** T_all), 0.0)
-    i_e, i_s, S = m["i_expert"] / tp_all, m["i_shared"] / tp_all, m["shared"]
+    i_e, S = m["i_expert"] / tp_all, m["shared"]
+    # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
+    # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
+    # enable deepep moe'): their FLOPs per device are those of width i/dp on the replica's tokens
+    deepep = (dp > 1) & (ep > 1)
+    i_s = np.where(deepep, m["i_shared"] / dp, m["i_shared"] / tp_all)  # for FLOPs and activations
+    i_s_w = np.where(deepep, m["i_shared"], m["i_shared"] / tp_all)  # for the weights a rank reads
     # under EP the step waits for the rank whose experts drew the most tokens: `expert_imbalance`
-    # times the mean (its FLOPs and activations; the touched weights are every rank's)
-    imb = np.where(ep > 1, hw.get("expert_imbalance", 1.0), 1.0)
+    # times the mean, at most all of them (ep times the mean); its FLOPs and activations grow, the
+    # touched weights are every rank's
+    imb = np.where(ep > 1, np.minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)
     k_r = k * imb
     rows_e = T_all * k_r / np.maximum(touched, 1.0)
     matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
-    up_w = h * gated * (touched * i_e + S * i_s)
+    up_w = h * gated * (touched * i_e + S * i_s_w)
     up_out = gated * (k_r * i_e + S * i_s)
     matmul("moe_up", T_all, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
     vector("moe_act", T_all * (k_r * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
-    down_w = (touched * i_e + S * i_s) * h
+    down_w = (touched * i_e + S * i_s_w) * h
     matmul("moe_down", T_all, k_r * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
 
     # LM head on the last position of each sequence (classifier for ViT, none for BERT)
@@ -243,7 +250,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     attention groups' all-reduces over tp/dp ranks on T/dp tokens, and around each MLP layer either an
     all-gather + reduce-scatter of the groups' tokens or, for MoE layers under EP, the all-to-all
     dispatch (activation width) and combine (16-bit) of each rank's T/tp tokens to the distinct remote
-    ranks holding their top-k experts (ep·(1-(1-1/ep)^k)·(ep-1)/ep of them, uniform routing).
+    ranks holding their top-k experts ((tp-1)·(1-(1-1/ep)^k) of them, uniform routing).
     """
     h = m["h"]
     ab = f["a_bits"] / 8
@@ -259,8 +266,12 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     group = np.where(split > 0, a_tp, tp)
     wire = n_ar * Ta * h * 2.0 * 2 * (group - 1) / group
     # in-switch reduction (NVLS) where the engine uses it and the group stays in the domain: the bus
-    # bandwidth it measures over ring's (hardware `interconnect.in_switch_allreduce`)
-    nvls = np.where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= hw.get("domain", np.inf)), hw.get("nvls", 1.0), 1.0)
+    # bandwidth gain over ring the device states for its full domain (`interconnect.in_switch_allreduce`),
+    # none at 4 GPUs and growing linearly to the domain (nccl#1455: 370 GB/s at 4 GPUs, 420-480 at 5-8)
+    D = hw.get("domain", np.inf)
+    grows = np.clip((group - 4.0) / np.maximum(np.where(np.isfinite(D), D, 8.0) - 4.0, 1.0), 0.0, 1.0)
+    gain = 1.0 + (hw.get("nvls", 1.0) - 1.0) * grows
+    nvls = np.where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= D), gain, 1.0)
     wire = wire / nvls
     out = {"tp_allreduce": (0.0, 0.0, cross_domain(wire, group, hw, ring=True), 0.0, n_ar, T, 0.0)}
     # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
@@ -270,9 +281,11 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     out["dp_allgather"] = (0.0, 0.0, cross_domain(ag, tp, hw, ring=True), 0.0, n_ag, T, 0.0)
     # EP all-to-all (dispatch + combine) of MoE layers under DP attention
     k = m["top_k"]
-    remote = ep * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k) * (ep - 1) / np.maximum(ep, 1.0) * (tp / ep)
+    # a token's k experts sit in ep(1-(1-1/ep)^k) of the ep groups, each of tp/ep ranks; its own
+    # group is among them with probability 1-(1-1/ep)^k: (tp-1)(1-(1-1/ep)^k) remote ranks
+    remote = (tp - 1) * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k)
     n_a2a = expert_par * 2 * moe_l
-    imb = np.where(ep > 1, hw.get("expert_imbalance", 1.0), 1.0)  # the busiest rank's share
+    imb = np.where(ep > 1, np.minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
     a2a = expert_par * moe_l * T / tp * remote * h * (ab + 2.0) * imb
     out["ep_alltoall"] = (0.0, 0.0, cross_domain(a2a, tp, hw, ring=False), 0.0, n_a2a, T, 0.0)
     n_p2p = pp - 1
@@ -284,8 +297,12 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     """Wire bytes in scale-up-link equivalents for a collective over `group` ranks.
 
     Within the device's scale-up domain (NVLink, Infinity Fabric) bytes move at the scale-up rate.
-    Past it, a ring's every hop waits for its slowest, the scale-out link (all bytes at its rate);
-    an all-to-all sends (g − D)/(g − 1) of its bytes out of the domain, in parallel with the rest.
+    Past it, NCCL runs one ring per NIC, so the D NICs of a domain carry a ring collective's
+    cross-domain hops in parallel: its bytes slow by max(1, r/D), r = scale-up / scale-out rate. Ring
+    bus bandwidth across nodes is the sum of a node's NICs: NVIDIA in nccl-tests#252 (NCCL_ALGO=RING,
+    ~95 GB/s bus bandwidth: 'looks great with ~24GB/s per NIC'), nccl#495 (8 x 100 Gb/s NICs, ~600
+    Gb/s 'roughly matching our expectation'). An all-to-all sends (g − D)/(g − 1) of each rank's
+    bytes out of the domain over the rank's own NIC, in parallel with the rest.
     """
     D = hw.get("domain", np.inf)
     out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
@@ -295,7 +312,8 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     with np.errstate(divide="ignore", invalid="ignore"):
         out_share = np.where(spans, (g - D) / np.maximum(g - 1, 1.0), 0.0)
     a2a = np.maximum(1 - out_share, out_share * slow)
-    factor = np.where(spans, slow if ring else a2a, 1.0)
+    ring_factor = np.maximum(1.0, slow / np.where(np.isfinite(D), D, 1.0))
+    factor = np.where(spans, ring_factor if ring else a2a, 1.0)
     return wire * factor
 
 

@@ -154,15 +154,24 @@ class ReplicaPerf:
         t = self.t_prefill
         if lam * (t_d + t) <= 1.0:
             return 1.0, t
-        k = 1.0
-        for _ in range(500):
-            t = float(self.prefill_of(k))
-            new = max(1.0, lam * (t_d + t))
-            if abs(new - k) <= 1e-9 * k:
-                return new, float(self.prefill_of(new))
-            if not math.isfinite(new) or new > 1e9:
-                break
-            k = new
+        # T(k) is piecewise linear (the grid, then T(b_last)/b_last per prompt past it): on each piece
+        # T = a + s·k, the fixed point k = λ(t_d + a)/(1 − λs) is exact; take the first that lies on
+        # its piece (the iteration from k = 1 converges to it, at rate λs, which may be too slow)
+        if self.t_prefill_batch is None:
+            ks, ts = np.array([1.0]), np.array([t])
+        else:
+            ks = np.asarray(self.batches, dtype=float)
+            ts = np.asarray(self.t_prefill_batch, dtype=float)
+        pieces = [(ks[i], ks[i + 1], ts[i], ts[i + 1]) for i in range(len(ks) - 1)]
+        pieces.append((ks[-1], math.inf, ts[-1], ts[-1] + ts[-1] / ks[-1]))  # past the grid: per prompt
+        for k0, k1, t0, t1 in pieces:
+            slope = (t1 - t0) if k1 == math.inf else (t1 - t0) / (k1 - k0)
+            a = t0 - slope * k0
+            if lam * slope >= 1.0:
+                continue
+            k = lam * (t_d + a) / (1.0 - lam * slope)
+            if k0 - 1e-9 <= k <= k1 + 1e-9 and k >= 1.0:
+                return k, float(self.prefill_of(k))
         return math.inf, math.inf
 
     def min_prefill_per_prompt(self) -> float:
@@ -325,7 +334,9 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
     steps = max(g - 1, 0.0)
     mu = lam / k * share * steps * tpot
-    pi = min(1.0, lam / k * share * t_d)
+    # the share of steps that carry prompts: λ/k per second of steps of t_d (one prompt a step); past
+    # light load every step carries them (λ/k · TPOT = 1)
+    pi = min(1.0, lam / k * share * (tpot if k > 1 else t_d))
     batched = t_k - perf.t_prefill  # a prompt prefilled with k - 1 others waits for all of them
     ttft = {"mean": slot_wait + residual + wp + t_k + perf.request_overhead}
     tp_ = {"mean": tpot}

@@ -85,6 +85,12 @@ def hardware_from_entry(e: Entry) -> Hardware:
             raise SpecError(f"{e.where('peak.' + dtype)}: unknown datatype; expected one of {', '.join(DTYPES)}")
         peaks[dtype] = fig(f"peak.{dtype}", "flops", required=True)
     ic_bw = fig("interconnect.bandwidth", "bandwidth")
+    domain = fig("interconnect.domain", "devices")
+    if domain is not None and (domain < 1 or not float(domain).is_integer()):
+        raise SpecError(f"{e.where('interconnect.domain')}: {domain:g}; expected a whole number of devices >= 1")
+    nvls = fig("interconnect.in_switch_allreduce", "ratio")
+    if nvls is not None and nvls < 1:
+        raise SpecError(f"{e.where('interconnect.in_switch_allreduce')}: {nvls:g}; expected a gain over ring >= 1 x")
     year = e.get("year")
     return Hardware(
         id=e.id.lower(),
@@ -100,9 +106,9 @@ def hardware_from_entry(e: Entry) -> Hardware:
         tdp_scope=_tdp_scope(e),
         interconnect_bandwidth=ic_bw,
         interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
-        scale_up_domain=fig("interconnect.domain", "devices"),
+        scale_up_domain=domain,
         scale_out_bandwidth=fig("interconnect.scale_out", "bandwidth"),
-        in_switch_allreduce=fig("interconnect.in_switch_allreduce", "ratio"),
+        in_switch_allreduce=nvls,
         price_per_hour=fig("price.cloud", "usd_per_hour"),
         list_price_usd=fig("price.list", "usd"),
         year=int(year) if isinstance(year, int) else None,

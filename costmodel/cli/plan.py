@@ -27,6 +27,7 @@ OPTS = dict(
     price_per_hour=typer.Option(None, "--price-per-hour", help="Override a cloud price: HW=USD (repeatable)."),
     price_per_device=typer.Option(None, "--price-per-device", help="Purchase price for --price own: HW=USD (repeatable); overrides the spec's list price."),
     tp=typer.Option(None, "--tp", help="Comma-separated tensor-parallel degrees to search (default 1,2,4,8)."),
+    layouts=typer.Option(None, "--layouts", help="Layouts to search on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP) (default all three)."),
 )
 
 
@@ -38,11 +39,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                         f"tokens: TTFT P{result['percentile']} <= {result['slo_ttft_s']:g} s"
                         + (f", TPOT <= {result['slo_tpot_s']:g} s" if result["slo_tpot_s"] else "")
                         + f" ({result['price']} prices)", title_justify="left")
-        for col in ("device", "count", "tp", "replicas", "format", "batch cap", "load", f"TTFT P{result['percentile']}",
+        for col in ("device", "count", "layout", "replicas", "format", "batch cap", "load", f"TTFT P{result['percentile']}",
                     "TPOT", "$/hour", "$/month", "$/Mtok", "kWh/month"):
             t.add_column(col, justify="left" if col in ("device", "format") else "right")
         for d in result["deployments"][:limit]:
-            t.add_row(d["hardware"], str(d["devices"]), str(d["tp"]), str(d["replicas"]), d["format"], str(d["batch_cap"]),
+            t.add_row(d["hardware"], str(d["devices"]), d.get("layout", f"tp{d['tp']}"), str(d["replicas"]), d["format"], str(d["batch_cap"]),
                       f"{100 * d['utilization']:.0f}%", f"{d['ttft_s'] * 1e3:.0f} ms", f"{d['tpot_s'] * 1e3:.1f} ms",
                       f"${d['usd_per_hour']:,.2f}", f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}",
                       f"{d['kwh_per_month']:,.0f}")
@@ -57,7 +58,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
              hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
              price_per_device: Optional[list[str]] = OPTS["price_per_device"],
-             tp: Optional[str] = OPTS["tp"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
+             tp: Optional[str] = OPTS["tp"], layouts: Optional[str] = OPTS["layouts"],
+             limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
@@ -66,7 +68,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         result = run(request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
                              slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
                              engine=engine, price=price, years=years, electricity=electricity, pue=pue,
-                             hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device))
+                             hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
+                             layouts=layouts))
         if as_json:
             print_json(result)
         else:

@@ -26,6 +26,9 @@ from costmodel.serving import replica_perf as _replica_perf
 
 HOURS_PER_MONTH = 730.0
 TP_GRID = (1, 2, 4, 8)
+# layouts of a replica of tp devices (engine/layout.py): (dp, ep) as a function of tp
+LAYOUTS = ("tp", "ep", "dp-ep")
+_LAYOUT_OF = {"tp": lambda tp: (1, 1), "ep": lambda tp: (1, tp), "dp-ep": lambda tp: (tp, tp)}
 
 
 class PlanError(CostModelError):
@@ -62,6 +65,7 @@ class Request:
     hosting: float | None = None
     price_per_hour: dict = field(default_factory=dict)
     tp_options: tuple = TP_GRID
+    layouts: tuple = LAYOUTS  # which of tensor parallel, EP, DP attention + EP to search (MoE models)
     price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
 
 
@@ -87,7 +91,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
-            price_per_hour=None, tp=None, price_per_device=None) -> Request:
+            price_per_hour=None, tp=None, price_per_device=None, layouts=None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -95,6 +99,10 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     if percentile not in (50, 90, 99):
         raise PlanError(f"--percentile {percentile}: expected 50, 90 or 99")
     tps = tuple(_positive_int("tp", t, 1024) for t in _split(tp)) if tp else TP_GRID
+    lays = tuple(_split(layouts)) if layouts else LAYOUTS
+    for lay in lays:
+        if lay not in _LAYOUT_OF:
+            raise PlanError(f"--layouts {lay!r}: expected tp, ep or dp-ep (comma-separated)")
     for name, value in (("qps", qps), ("prompt", prompt), ("gen", gen), ("slo-ttft", slo_ttft)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise PlanError(f"--{name} {value}: expected a positive finite number")
@@ -118,12 +126,25 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
-                   hosting, prices, tps, purchase)
+                   hosting, prices, tps, lays, purchase)
 
 
-def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request):
+def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request, dp: int = 1, ep: int = 1):
     """The engine's view of one replica, or (None, reason) when it cannot run (costmodel.serving)."""
-    return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile)
+    return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile, dp=dp, ep=ep)
+
+
+def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:
+    """The (dp, ep) layouts to try on tp devices: expert and attention data parallelism only for an
+    MoE model on more than one device."""
+    out = []
+    for lay in req.layouts:
+        dp, ep = _LAYOUT_OF[lay](tp)
+        if (dp, ep) != (1, 1) and (tp == 1 or not is_moe):
+            continue
+        if (dp, ep) not in out:
+            out.append((dp, ep))
+    return out
 
 
 def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[float, dict]:
@@ -173,11 +194,15 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     q = req.percentile
     deployments, rejected = [], []
     best = {"ttft": math.inf, "tpot": math.inf}
+    from costmodel.spec.model_catalog import resolve_model
+
+    is_moe = resolve_model(req.model)[0].moe is not None
     for hw in req.candidates:
         for fmt in req.formats:
-            for tp in req.tp_options:
-                got, why = replica_perf(req.model, hw, fmt, tp, req)
-                label = f"{hw} {fmt} tp{tp}"
+            for tp, (dp, ep) in [(tp, lay) for tp in req.tp_options for lay in _layouts(req, tp, is_moe)]:
+                got, why = replica_perf(req.model, hw, fmt, tp, req, dp, ep)
+                layout = f"tp{tp}" + (f" dp{dp}" if dp > 1 else "") + (f" ep{ep}" if ep > 1 else "")
+                label = f"{hw} {fmt} {layout}"
                 if got is None:
                     rejected.append({"candidate": label, "reason": why})
                     continue
@@ -209,7 +234,8 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     except PlanError as exc:
                         reasons.append(str(exc))
                         break
-                    cand = {"hardware": est.hardware.id, "format": est.format.id, "tp": tp, "replicas": r,
+                    cand = {"hardware": est.hardware.id, "format": est.format.id, "tp": tp, "dp": dp, "ep": ep,
+                            "layout": layout, "replicas": r,
                             "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
                             "ttft_s": load.ttft[q], "ttft_mean_s": load.ttft["mean"], "tpot_s": load.tpot["mean"],
                             "decoding_per_replica": load.running, "usd_per_hour": cost,

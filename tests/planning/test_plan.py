@@ -181,3 +181,22 @@ def test_bad_price_per_device_is_one_line(run_cli, bad):
     code, out, err = run_cli("plan", "llama-3.1-8b", "--qps", "5", "--prompt", "1000", "--gen", "200", "--slo-ttft", "1",
                              "--candidates", "gb200", "--price", "own", "--price-per-device", bad)
     assert code == 2 and "--price-per-device" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_searches_expert_and_attention_data_parallel_layouts():
+    from costmodel.planning.plan import plan
+
+    out = plan("deepseek-r1", qps=5, prompt=1000, gen=500, slo_ttft=2.0, candidates=["h200"], fmt=["fp8"], tp="8")
+    layouts = {d["layout"]: d for d in out["deployments"]}
+    assert set(layouts) == {"tp8", "tp8 ep8", "tp8 dp8 ep8"}
+    assert (layouts["tp8 dp8 ep8"]["dp"], layouts["tp8 dp8 ep8"]["ep"]) == (8, 8)
+    # DP attention splits the MLA latent cache over the groups: twice the batch cap of TP alone here
+    assert layouts["tp8 dp8 ep8"]["batch_cap"] > layouts["tp8"]["batch_cap"]
+    dense = plan("llama-3.1-8b", qps=5, prompt=1000, gen=200, slo_ttft=1.0, candidates=["h100"], fmt=["fp8"], tp="1,2")
+    assert {d["layout"] for d in dense["deployments"]} <= {"tp1", "tp2"}  # no EP for a dense model
+
+
+def test_plan_rejects_an_unknown_layout(run_cli):
+    code, _, err = run_cli("plan", "deepseek-r1", "--qps", "5", "--prompt", "1000", "--gen", "500", "--slo-ttft", "2",
+                           "--candidates", "h200", "--fmt", "fp8", "--tp", "8", "--layouts", "tp,xx")
+    assert code == 2 and "--layouts 'xx': expected tp, ep or dp-ep" in err

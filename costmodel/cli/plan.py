@@ -94,6 +94,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
                hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
                price_per_device: Optional[list[str]] = OPTS["price_per_device"], tp: Optional[str] = OPTS["tp"],
+               layouts: Optional[str] = OPTS["layouts"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -104,7 +105,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
-                    price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device)
+                    price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot
@@ -114,12 +115,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             print_json(rows)
             return
         t = Table(title=f"what if {vary.split('=', 1)[0]} varies", title_justify="left")
-        for col in ("value", "device", "count", "tp", "format", "batch cap", "$/month", "$/Mtok", "note"):
+        for col in ("value", "device", "count", "layout", "format", "batch cap", "$/month", "$/Mtok", "note"):
             t.add_column(col, justify="left" if col in ("value", "device", "format", "note") else "right")
         for r in rows:
             d = r["best"]
             if d:
-                t.add_row(str(r["value"]), d["hardware"], str(d["devices"]), str(d["tp"]), d["format"], str(d["batch_cap"]),
+                t.add_row(str(r["value"]), d["hardware"], str(d["devices"]), d.get("layout", f"tp{d['tp']}"), d["format"], str(d["batch_cap"]),
                           f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}", "")
             else:
                 t.add_row(str(r["value"]), "-", "-", "-", "-", "-", "-", "-", r.get("binding", "no deployment"))

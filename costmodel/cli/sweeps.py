@@ -48,12 +48,13 @@ SWEEP_OPTS = {
     "gen": typer.Option("128", "--gen", help="Comma-separated generated lengths."),
     "engine": typer.Option("auto", "--engine", help="Comma-separated engines."),
     "task": typer.Option(None, "--task", help="Attach an 'accuracy' column from the accuracy table for this task."),
+    "layouts": typer.Option("tp", "--layouts", help="Comma-separated layouts on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP)."),
 }
 
 
 def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
     def run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy=None, scheduler=None,
-                  workers=None):
+                  workers=None, layouts="tp"):
         from rich.progress import Progress
 
         from costmodel.sweeps.sweep import sweep
@@ -62,7 +63,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             t = bar.add_task("sweep", total=None)
             return sweep(models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
                          batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
-                         engine=_split(engine), task=task, accuracy_file=accuracy, scheduler=scheduler,
+                         engine=_split(engine), layouts=_split(layouts), task=task, accuracy_file=accuracy,
+                         scheduler=scheduler,
                          workers=workers, progress=lambda d, n: bar.update(t, total=n, completed=d))
 
     def _load_sweep(models, hw, fmt, engine, tp, prompt, gen, conc, rate, num_prompts, prompt_dist, gen_dist):
@@ -114,7 +116,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
     def sweep(models: str = SWEEP_OPTS["models"], hw: str = SWEEP_OPTS["hw"], fmt: str = SWEEP_OPTS["fmt"],
               kv_fmt: Optional[str] = SWEEP_OPTS["kv_fmt"], batch: str = SWEEP_OPTS["batch"], tp: str = SWEEP_OPTS["tp"],
               prompt: str = SWEEP_OPTS["prompt"], gen: str = SWEEP_OPTS["gen"], engine: str = SWEEP_OPTS["engine"],
-              task: Optional[str] = SWEEP_OPTS["task"],
+              task: Optional[str] = SWEEP_OPTS["task"], layouts: str = SWEEP_OPTS["layouts"],
               out: Optional[str] = typer.Option(None, "--out", help="Write every configuration to FILE.csv or FILE.parquet (streamed)."),
               rows: int = typer.Option(30, "--rows", help="Rows shown in the table (cheapest $/Mtok first)."),
               scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (costmodel[distributed])."),
@@ -154,7 +156,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                 n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task,
                                   models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
                                   batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
-                                  engine=_split(engine))
+                                  engine=_split(engine), layouts=_split(layouts))
             console().print(f"wrote {n:,} configurations to {out}")
             if plot:
                 from costmodel.plots import sweep_plot
@@ -165,11 +167,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             return
         import numpy as np
 
-        r = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, None, scheduler, workers)
+        r = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, None, scheduler, workers, layouts)
         cols = r.to_dict()
         cost = np.where(np.isfinite(cols["usd_per_million_tokens"]) & cols["fits"], cols["usd_per_million_tokens"], np.inf)
         order = np.argsort(cost, kind="stable")[:rows]
-        keys = ["model", "hardware", "format", "batch", "tp", "prompt", "gen", "ttft_s", "tpot_s",
+        keys = ["model", "hardware", "format", "batch", "tp"] + (["dp", "ep"] if layouts != "tp" else []) + [
+                "prompt", "gen", "ttft_s", "tpot_s",
                 "throughput_tokens_per_s", "usd_per_million_tokens", "fits", "reason"] + (["accuracy"] if task else [])
         console().print(table_of(cols, order, f"{len(r):,} configurations ({int(cols['fits'].sum()):,} fit); "
                                               f"cheapest {len(order)} by $/Mtok", keys))

@@ -20,7 +20,10 @@ METRICS = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "t
            "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens", "batch", "max_batch")
 MEMORY = ("weights_bytes", "kv_cache_bytes", "total_bytes", "capacity_bytes")
 REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device without an interconnect",
-           "does not fit in memory", "format not runnable on the device")
+           "does not fit in memory", "format not runnable on the device",
+           "expert or DP-attention layout on a dense model or a single device")
+# a replica's layout on its tp devices (engine/layout.py): (dp, ep) as multiples of tp
+LAYOUTS = {"tp": (0, 0), "ep": (0, 1), "dp-ep": (1, 1)}
 CHUNK = 1 << 16
 
 
@@ -42,12 +45,13 @@ class Axes:
     prompt: np.ndarray
     gen: np.ndarray
     context: np.ndarray
+    layouts: tuple = ("tp",)  # LAYOUTS keys
     names: dict = field(default_factory=dict)  # axis -> display names
 
     @property
     def shape(self) -> tuple:
         return (len(self.models), len(self.hardware), len(self.formats), len(self.kv_formats), len(self.engines),
-                len(self.batch), len(self.tp), len(self.prompt), len(self.gen), len(self.context))
+                len(self.batch), len(self.tp), len(self.layouts), len(self.prompt), len(self.gen), len(self.context))
 
     @property
     def size(self) -> int:
@@ -82,7 +86,7 @@ def _ints(name: str, values, allow_max=False, minimum=0) -> np.ndarray:
 
 
 def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None,
-              gen=None, context=None) -> Axes:
+              gen=None, context=None, layouts=None) -> Axes:
     models = [resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])]
     hws = [resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])]
     fmts = [resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])]
@@ -93,8 +97,17 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
     ax = Axes(models, hws, fmts, kvs, engines,
               _ints("batch", _as_list(batch, [1]), allow_max=True, minimum=1),
               _ints("tp", _as_list(tp, [1]), minimum=1), _ints("prompt", _as_list(prompt, [512])),
-              _ints("gen", _as_list(gen, [128])), _ints("context", _as_list(context, [0])))
+              _ints("gen", _as_list(gen, [128])), _ints("context", _as_list(context, [0])),
+              _layouts(layouts))
     return ax
+
+
+def _layouts(values) -> tuple:
+    out = tuple(str(v).strip() for v in _as_list(values, ["tp"]))
+    for v in out:
+        if v not in LAYOUTS:
+            raise SweepError(f"--layouts {v!r}: expected tp, ep or dp-ep")
+    return out
 
 
 class Tables:
@@ -135,13 +148,15 @@ def load_bf16():
 def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
     ax = tab.ax
     idx = np.unravel_index(flat, ax.shape)
-    im, ih, iff, ik, ie, ib, it, ip, ig, ic = idx
+    im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = idx
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
     hw_i = (iff * n_h + ih) * n_e + ie
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
             "batch": ax.batch[ib], "tp": ax.tp[it], "prompt": ax.prompt[ip], "gen": ax.gen[ig],
-            "context": ax.context[ic]}
+            "context": ax.context[ic],
+            "dp_of_tp": np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)[il],
+            "ep_of_tp": np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float)[il]}
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None) -> dict:
@@ -151,19 +166,25 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     hw = {k: v[c["hw_i"]] for k, v in tab.hw.items()}
     f = {k: v[c["f_i"]] for k, v in tab.f.items()}
     tp = c["tp"]
-    heads_ok = np.mod(m["heads"], tp) == 0
+    # layouts: dp and ep are 1 or tp (DP attention over single-device groups, experts over all tp)
+    dp = np.where(c["dp_of_tp"] > 0, tp, 1.0)
+    ep = np.where(c["ep_of_tp"] > 0, tp, 1.0)
+    layout_ok = ((dp == 1) & (ep == 1)) | ((tp > 1) & (m["experts"] > 0) & (ep <= np.maximum(m["experts"], 1.0)))
+    heads_ok = np.mod(m["heads"], tp / dp) == 0
     link_ok = (tp == 1) | (hw["interconnect"] > 0)
     fmt_ok = tab.f_ok[c["f_i"]]
-    tp_eval = np.where(heads_ok & link_ok, tp, 1.0)
+    run = heads_ok & link_ok & layout_ok
+    tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
-                   tp_eval, 1.0, 1.0)
+                   tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0))
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
                capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
     fits = np.asarray(res.metrics["fits"], dtype=bool)
-    valid = heads_ok & link_ok & fmt_ok
-    reason = np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
+    valid = heads_ok & link_ok & fmt_ok & layout_ok
+    reason = np.where(~layout_ok, 5, np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4,
+                                                                                            np.where(~fits, 3, 0)))))
     for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
         out[k] = np.where(valid & fits, out[k], np.nan)
     out["fits"] = fits & valid
@@ -173,6 +194,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
         out[key] = c[key].astype(np.int32)
     for key in ("tp", "prompt", "gen", "context"):
         out[key] = c[key]
+    out["dp"], out["ep"] = dp, ep
     out["batch_requested"] = c["batch"]
     if task:
         out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)

@@ -72,19 +72,20 @@ class SweepResult:
 
 
 def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None, gen=None,
-          context=None, task: str | None = None, accuracy_file: str | None = None, chunk: int = CHUNK,
+          context=None, layouts=None, task: str | None = None, accuracy_file: str | None = None, chunk: int = CHUNK,
           progress: Callable | None = None, max_rows: int = 20_000_000, scheduler: str | None = None,
           workers: int | None = None) -> SweepResult:
     """Evaluate the cartesian product in memory (use `sweep_to_file` for very large sweeps).
 
     With `scheduler` (a Dask scheduler address) or `workers` (a local Dask cluster of that many
-    processes), chunks run on the cluster; the result is identical to the local run.
+    processes), chunks run on the cluster; the result is identical to the local run. `layouts`
+    ('tp', 'ep', 'dp-ep') adds EP and DP attention + EP over each tp for MoE models.
 
         >>> r = costmodel.sweep(models=["llama-3.1-8b"], hw=["h100", "b200"], fmt=["bf16", "fp8"], batch=[1, 8, "max"])
         >>> r["tpot_s"], r.to_pandas()
     """
     kwargs = dict(models=models, hw=hw, fmt=fmt, kv_fmt=kv_fmt, engine=engine, batch=batch, tp=tp, prompt=prompt,
-                  gen=gen, context=context)
+                  gen=gen, context=context, layouts=layouts)
     ax = make_axes(**kwargs)
     if ax.size > max_rows:
         raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "

@@ -1,0 +1,28 @@
+"""Sweeps over parallel layouts: the same numbers as `estimate` with --dp/--ep, and a reason where a
+layout cannot apply."""
+import pytest
+
+from costmodel import estimate
+from costmodel.sweeps.grid import SweepError
+from costmodel.sweeps.sweep import sweep
+
+
+def test_layout_axis_matches_estimate():
+    r = sweep(models=["deepseek-r1", "llama-3.1-70b"], hw=["h200"], fmt=["fp8"], tp=[8], batch=[64],
+              layouts=["tp", "ep", "dp-ep"])
+    cols = r.to_dict()
+    assert len(r) == 6
+    for i in range(6):
+        model, dp, ep = cols["model"][i], int(cols["dp"][i]), int(cols["ep"][i])
+        if model == "llama-3.1-70b" and (dp, ep) != (1, 1):
+            # a dense model has no experts to shard: kept, with its reason
+            assert not cols["valid"][i] and "dense model" in cols["reason"][i]
+            continue
+        e = estimate(model, "h200", "fp8", tp=8, dp=dp, ep=ep, batch=64)
+        assert cols["tpot_s"][i] == pytest.approx(e.metric("tpot_s"), rel=1e-9)
+        assert cols["ttft_s"][i] == pytest.approx(e.metric("ttft_s"), rel=1e-9)
+
+
+def test_unknown_layout():
+    with pytest.raises(SweepError, match="--layouts 'pp': expected tp, ep or dp-ep"):
+        sweep(models=["deepseek-r1"], hw=["h200"], tp=[8], layouts=["pp"])

@@ -157,10 +157,16 @@ def _append_csv(path: str, cols: dict, header: bool) -> None:
         if header:
             fh.write(",".join(keys) + "\n")
         arrays = [cols[k] for k in keys]
-        # numbers as numpy prints them; text cells quoted and escaped against spreadsheet formulas
-        text = [a.astype(str) if a.dtype.kind in "fiub" else [csv_cell(x) for x in a.tolist()] for a in arrays]
-        for row in zip(*text):
-            fh.write(",".join(row) + "\n")
+        # numbers as numpy prints them; text cells quoted and escaped against spreadsheet formulas,
+        # once per distinct value (a sweep's text columns hold a few names over many rows)
+        text = [a.astype(str).tolist() if a.dtype.kind in "fiub" else _text_cells(a, csv_cell) for a in arrays]
+        fh.write("".join(",".join(row) + "\n" for row in zip(*text)))
+
+
+def _text_cells(a, csv_cell) -> list:
+    uniq, inv = np.unique(np.asarray(a, dtype=str), return_inverse=True)
+    cells = [csv_cell(x) for x in uniq.tolist()]
+    return [cells[i] for i in inv.tolist()]
 
 
 def read_table(path: str) -> dict:

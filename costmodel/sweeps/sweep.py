@@ -133,8 +133,9 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
             for idx in chunks(ax.size, chunk):
                 cols = evaluate_chunk(tab, idx, task, accuracy_file)
                 res = SweepResult(ax, cols, tab.engine_names).to_dict()
-                if path.endswith(".parquet"):
-                    table = pa.table(res)
+                if path.endswith(".parquet"):  # text columns (a few names over many rows) dictionary-encoded
+                    table = pa.table({k: pa.array(v).dictionary_encode() if v.dtype.kind in "OU" else v
+                                      for k, v in res.items()})
                     if writer is None:
                         writer = pq.ParquetWriter(str(tmp), table.schema)
                     writer.write_table(table)

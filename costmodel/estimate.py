@@ -341,7 +341,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
              ep: int = 1, expert_imbalance: float | None = None, mtp: int = 0, accept_rate: float | None = None,
              accept_length: float | None = None, overlap_comm: bool | None = None,
              allreduce: str | None = None, images: int = 0, image_size: str | tuple | None = None,
-             visual_tokens: int | None = None) -> Estimate:
+             visual_tokens: int | None = None, prefix_hit: float | None = None) -> Estimate:
     """Estimate one configuration. Ids may be aliases (`llama-70b`, `h100`) or spec paths.
 
         >>> e = costmodel.estimate("llama-70b", "h100", "w4a16", batch=8, prompt=1024, gen=256)
@@ -364,6 +364,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     `allreduce` 'nvls' uses the fabric's in-switch reduction where the device states its gain.
     `images` per request of `image_size` ('WxH' pixels, default the tower's native size) run a VLM's
     vision tower and add their visual tokens (or `visual_tokens` per image) to the prompt.
+    `prefix_hit` is the share of each prompt already in the KV cache (prefix caching): those tokens
+    are read as context, not prefilled.
     """
     resolved = {}
 
@@ -418,8 +420,15 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
     batch_value = -1 if w.batch == "max" else w.batch
-    result = evaluate(mc, fc, hc, batch_value, w.prompt, w.gen, w.context, w.tp, w.pp, w.replicas, w.dp, w.ep,
-                      w.mtp, w.accept)
+    cached = 0
+    if prefix_hit:
+        from costmodel.engine.serving import check_prefix_hit
+
+        cached = int(round(w.prompt * check_prefix_hit(prefix_hit)))
+        notes.append(f"--prefix-hit {prefix_hit:g}: {cached} of the {w.prompt} prompt tokens come from the prefix "
+                     f"cache (read as context, not prefilled)")
+    result = evaluate(mc, fc, hc, batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp, w.replicas,
+                      w.dp, w.ep, w.mtp, w.accept)
     if vision:
         result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
     if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp):

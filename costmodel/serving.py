@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, closed, load_metrics, parse_dist,
+from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, check_prefix_hit, closed, load_metrics, parse_dist,
                                       perf_from_columns, poisson)
 from costmodel.errors import CostModelError, WorkloadError
 
@@ -23,7 +23,7 @@ LOADS = ("static", "offline", "closed", "poisson")
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist, engine: str = "auto",
                  percentile: float = 0.9, pp: int = 1, kv_fmt: str | None = None, dp: int = 1, ep: int = 1,
-                 **memory_flags):
+                 prefix_hit: float = 0.0, **memory_flags):
     """(ReplicaPerf, batch-1 Estimate) of one replica, or (None, reason) when it cannot run (see
     engine.serving.perf_from_columns)."""
     from costmodel.estimate import columns_for, estimate
@@ -38,7 +38,8 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
         return None, (f"memory: does not fit {tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
     w = one.workload
-    perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept)
+    perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept,
+                             check_prefix_hit(prefix_hit))
     return (perf, one), ""
 
 

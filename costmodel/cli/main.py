@@ -63,6 +63,7 @@ AllReduce = typer.Option(None, "--allreduce", help="All-reduce algorithm: ring (
 Images = typer.Option(0, "--images", help="Images per request for a vision-language model: its vision tower runs on them and their visual tokens join the prompt.")
 ImageSize = typer.Option(None, "--image-size", help="Image size WIDTHxHEIGHT in pixels [default: the tower's native size].")
 VisualTokens = typer.Option(None, "--visual-tokens", help="Visual tokens per image instead of the tower's count for --image-size.")
+PrefixHit = typer.Option(None, "--prefix-hit", help="Share of each prompt already in the prefix cache (0 to <1): read as context, not prefilled.")
 Mtp = typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE), verified by the model in one forward.")
 AcceptRate = typer.Option(None, "--accept-rate", help="Acceptance rate of each draft token [default: 0.875, DeepSeek-V3's report].")
 AcceptLength = typer.Option(None, "--accept-length", help="Measured acceptance length instead: mean tokens per decode step (1 .. mtp+1).")
@@ -112,7 +113,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              mtp: int = Mtp, accept_rate: Optional[float] = AcceptRate, accept_length: Optional[float] = AcceptLength,
              overlap_comm: Optional[bool] = Overlap, allreduce: Optional[str] = AllReduce,
              images: int = Images, image_size: Optional[str] = ImageSize, visual_tokens: Optional[int] = VisualTokens,
-             engine: str = Engine, kv_predict: Optional[str] = KvPredict,
+             prefix_hit: Optional[float] = PrefixHit, engine: str = Engine, kv_predict: Optional[str] = KvPredict,
              output_reduction: float = OutputReduction, grid_gco2_per_kwh: Optional[float] = Grid,
              mem_fraction: Optional[float] = MemFraction, max_model_len: Optional[int] = MaxModelLen,
              kv_block_size: Optional[int] = KvBlock, concurrency: Optional[float] = Concurrency,
@@ -149,7 +150,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                                             ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
                                             ("mtp", mtp or None), ("accept_rate", accept_rate),
                                             ("accept_length", accept_length), ("overlap_comm", overlap_comm),
-                                            ("allreduce", allreduce))
+                                            ("allreduce", allreduce), ("prefix_hit", prefix_hit))
                           if v is not None})
         if as_json:
             _print_json(d)
@@ -164,7 +165,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                   mem_fraction=mem_fraction, max_model_len=max_model_len, kv_block_size=kv_block_size, dp=dp, ep=ep,
                   expert_imbalance=expert_imbalance, mtp=mtp, accept_rate=accept_rate, accept_length=accept_length,
                   overlap_comm=overlap_comm, allreduce=allreduce, images=images, image_size=image_size,
-                  visual_tokens=visual_tokens)
+                  visual_tokens=visual_tokens, prefix_hit=prefix_hit)
     d = e.to_dict()
     if plot:
         from costmodel.plots import memory_plot

@@ -27,6 +27,7 @@ OPTS = dict(
     price_per_hour=typer.Option(None, "--price-per-hour", help="Override a cloud price: HW=USD (repeatable)."),
     price_per_device=typer.Option(None, "--price-per-device", help="Purchase price for --price own: HW=USD (repeatable); overrides the spec's list price."),
     tp=typer.Option(None, "--tp", help="Comma-separated tensor-parallel degrees to search (default 1,2,4,8)."),
+    prefix_hit=typer.Option(None, "--prefix-hit", help="Share of each prompt already in the prefix cache (0 to <1): not prefilled."),
     layouts=typer.Option(None, "--layouts", help="Layouts to search on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP) (default all three)."),
 )
 
@@ -59,6 +60,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
              price_per_device: Optional[list[str]] = OPTS["price_per_device"],
              tp: Optional[str] = OPTS["tp"], layouts: Optional[str] = OPTS["layouts"],
+             prefix_hit: Optional[float] = OPTS["prefix_hit"],
              limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
@@ -69,7 +71,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                              slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
                              engine=engine, price=price, years=years, electricity=electricity, pue=pue,
                              hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
-                             layouts=layouts))
+                             layouts=layouts, prefix_hit=prefix_hit))
         if as_json:
             print_json(result)
         else:
@@ -85,7 +87,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
     @app.command()
     def whatif(model: str = typer.Argument(..., help="Model."),
-               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1"),
+               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1 | prefix-hit=0,0.5,0.9"),
                qps: float = OPTS["qps"], prompt: float = OPTS["prompt"], gen: float = OPTS["gen"],
                prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"], slo_ttft: float = OPTS["slo_ttft"],
                slo_tpot: Optional[float] = OPTS["slo_tpot"], percentile: int = OPTS["percentile"],
@@ -94,7 +96,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                electricity: Optional[float] = OPTS["electricity"], pue: Optional[float] = OPTS["pue"],
                hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
                price_per_device: Optional[list[str]] = OPTS["price_per_device"], tp: Optional[str] = OPTS["tp"],
-               layouts: Optional[str] = OPTS["layouts"],
+               layouts: Optional[str] = OPTS["layouts"], prefix_hit: Optional[float] = OPTS["prefix_hit"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -105,7 +107,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
-                    price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts)
+                    price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts,
+                    prefix_hit=prefix_hit)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

@@ -55,6 +55,15 @@ class Dist:
         return math.exp(self.sigma**2) - 1 if self.sigma else 0.0
 
 
+def check_prefix_hit(h) -> float:
+    """A prefix-cache hit rate: the share of each prompt's tokens already in the KV cache."""
+    if h is None:
+        return 0.0
+    if not (isinstance(h, (int, float)) and not isinstance(h, bool) and math.isfinite(h) and 0 <= h < 1):
+        raise WorkloadError(f"--prefix-hit {h}: expected the cached share of each prompt, a fraction in [0, 1)")
+    return float(h)
+
+
 def parse_dist(text: str | None, nominal: float, name: str, error: type = WorkloadError) -> Dist:
     """fixed | mean (lengths vary, L is their mean: modelled at the mean) | uniform:R (on [R·L, L]) |
     lognormal:MEAN,SIGMA, for a nominal length L."""
@@ -432,7 +441,7 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
 
 def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
                       percentile: float = 0.9, dp: int = 1, ep: int = 1, mtp: int = 0,
-                      accept: float = 0.875) -> ReplicaPerf:
+                      accept: float = 0.875, prefix_hit: float = 0.0) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
     columns (a single estimate's or one measured row's, calibration overrides included). Under DP
@@ -452,9 +461,13 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     # the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999), and the planning one
     q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
     p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
-    pre = evaluate(m, f, hw, 1.0, np.array([p_mean, p_q, *p_grid]), 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    # a prompt's cached prefix (prefix_hit of its tokens) is read from the KV cache, not prefilled
+    lengths = np.array([p_mean, p_q, *p_grid])
+    pre = evaluate(m, f, hw, 1.0, lengths * (1 - prefix_hit), 1.0, lengths * prefix_hit, float(tp), float(pp), 1.0,
+                   dp, ep, mtp, accept)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
-    wave = evaluate(m, f, hw, grid, p_mean, 1.0, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    wave = evaluate(m, f, hw, grid, p_mean * (1 - prefix_hit), 1.0, p_mean * prefix_hit, float(tp), float(pp), 1.0,
+                    dp, ep, mtp, accept)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,

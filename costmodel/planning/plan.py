@@ -22,6 +22,7 @@ from costmodel.spec.catalog import builtin_root
 from costmodel.errors import CostModelError
 from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
+from costmodel.engine.serving import check_prefix_hit
 from costmodel.serving import replica_perf as _replica_perf
 
 HOURS_PER_MONTH = 730.0
@@ -66,6 +67,7 @@ class Request:
     price_per_hour: dict = field(default_factory=dict)
     tp_options: tuple = TP_GRID
     layouts: tuple = LAYOUTS  # which of tensor parallel, EP, DP attention + EP to search (MoE models)
+    prefix_hit: float = 0.0  # the share of each prompt already in the prefix cache
     price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
 
 
@@ -91,7 +93,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
-            price_per_hour=None, tp=None, price_per_device=None, layouts=None) -> Request:
+            price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -126,12 +128,13 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
-                   hosting, prices, tps, lays, purchase)
+                   hosting, prices, tps, lays, check_prefix_hit(prefix_hit), purchase)
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request, dp: int = 1, ep: int = 1):
     """The engine's view of one replica, or (None, reason) when it cannot run (costmodel.serving)."""
-    return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile, dp=dp, ep=ep)
+    return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile, dp=dp, ep=ep,
+                         prefix_hit=req.prefix_hit)
 
 
 def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:

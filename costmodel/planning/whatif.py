@@ -1,4 +1,5 @@
-"""What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot)."""
+"""What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot,
+prompt, gen, prefix-hit)."""
 from __future__ import annotations
 
 import math
@@ -6,9 +7,9 @@ import math
 from costmodel.planning.plan import PlanError, plan, request
 
 MAX_VALUES = 50  # each value is a full plan
-NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen")
+NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen", "prefix_hit")
 VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
-             "prompt": "prompt", "gen": "gen"}
+             "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit"}
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -28,11 +29,12 @@ def parse_vary(text: str) -> tuple[str, list]:
     if VARIABLES[name] in NUMERIC:
         for v in vals:
             try:
-                ok = math.isfinite(float(v)) and float(v) > 0
+                ok = math.isfinite(float(v)) and (0 <= float(v) < 1 if name == "prefix-hit" else float(v) > 0)
             except ValueError:
                 ok = False
             if not ok:
-                raise PlanError(f"--vary {name}={v}: expected positive numbers")
+                raise PlanError(f"--vary {name}={v}: expected " + ("fractions in [0, 1)" if name == "prefix-hit"
+                                                                     else "positive numbers"))
     return name, vals
 
 

@@ -1,0 +1,40 @@
+"""Prefix caching (--prefix-hit): cached prompt tokens are read as context, not prefilled."""
+import numpy as np
+import pytest
+
+from costmodel import estimate
+from costmodel.planning.whatif import whatif
+from costmodel.serving import serve_load
+
+
+def test_cached_tokens_become_context():
+    kw = dict(fmt="fp8", batch=4, gen=200)
+    hit = estimate("llama-3.1-8b", "h100", prompt=4000, prefix_hit=0.75, **kw)
+    # 3000 cached tokens: the same as prefilling 1000 new ones after a 3000-token context
+    same = estimate("llama-3.1-8b", "h100", prompt=1000, context=3000, **kw)
+    assert hit.metric("ttft_s") == pytest.approx(same.metric("ttft_s"), rel=1e-12)
+    assert hit.metric("tpot_s") == pytest.approx(same.metric("tpot_s"), rel=1e-12)
+    ttfts = [estimate("llama-3.1-8b", "h100", prompt=4000, prefix_hit=h, **kw).metric("ttft_s")
+             for h in (0.0, 0.5, 0.9)]
+    assert ttfts[0] > ttfts[1] > ttfts[2]
+
+
+def test_under_load_and_in_plans():
+    cold = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=32, prompt=4000, gen=200)
+    warm = serve_load("llama-3.1-8b", "h100", "fp8", concurrency=32, prompt=4000, gen=200, prefix_hit=0.9)
+    assert warm["ttft_s"] < cold["ttft_s"] and warm["throughput_tokens_per_s"] > cold["throughput_tokens_per_s"]
+    rows = whatif(dict(model="llama-3.1-70b", qps=40, prompt=4000, gen=300, slo_ttft=1.0, slo_tpot=0.05,
+                       candidates="b200", fmt="fp8"), "prefix-hit=0,0.9")
+    cost = [r["best"]["usd_per_hour"] for r in rows]
+    assert cost[1] < cost[0]  # fewer prompt tokens to prefill: fewer devices for the same SLOs
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["estimate", "llama-3.1-8b", "--hw", "h100", "--prefix-hit", "1"], "--prefix-hit 1.0: expected the cached share"),
+    (["estimate", "llama-3.1-8b", "--hw", "h100", "--prefix-hit", "nan"], "--prefix-hit nan"),
+    (["whatif", "llama-3.1-8b", "--vary", "prefix-hit=0,-0.5", "--qps", "5", "--prompt", "100", "--gen", "50",
+      "--slo-ttft", "1", "--candidates", "h100"], "--vary prefix-hit=-0.5: expected fractions in [0, 1)"),
+])
+def test_bad_prefix_hit(run_cli, args, needle):
+    code, _, err = run_cli(*args)
+    assert code == 2 and needle in err and "Traceback" not in err

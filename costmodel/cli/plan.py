@@ -28,6 +28,8 @@ OPTS = dict(
     price_per_device=typer.Option(None, "--price-per-device", help="Purchase price for --price own: HW=USD (repeatable); overrides the spec's list price."),
     tp=typer.Option(None, "--tp", help="Comma-separated tensor-parallel degrees to search (default 1,2,4,8)."),
     prefix_hit=typer.Option(None, "--prefix-hit", help="Share of each prompt already in the prefix cache (0 to <1): not prefilled."),
+    mtp=typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE) in every deployment."),
+    accept_rate=typer.Option(None, "--accept-rate", help="Their acceptance rate [default 0.875]."),
     layouts=typer.Option(None, "--layouts", help="Layouts to search on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP) (default all three)."),
 )
 
@@ -60,7 +62,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
              price_per_device: Optional[list[str]] = OPTS["price_per_device"],
              tp: Optional[str] = OPTS["tp"], layouts: Optional[str] = OPTS["layouts"],
-             prefix_hit: Optional[float] = OPTS["prefix_hit"],
+             prefix_hit: Optional[float] = OPTS["prefix_hit"], mtp: int = OPTS["mtp"],
+             accept_rate: Optional[float] = OPTS["accept_rate"],
              limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
@@ -71,7 +74,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                              slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
                              engine=engine, price=price, years=years, electricity=electricity, pue=pue,
                              hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
-                             layouts=layouts, prefix_hit=prefix_hit))
+                             layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate))
         if as_json:
             print_json(result)
         else:
@@ -97,6 +100,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                hosting: Optional[float] = OPTS["hosting"], price_per_hour: Optional[list[str]] = OPTS["price_per_hour"],
                price_per_device: Optional[list[str]] = OPTS["price_per_device"], tp: Optional[str] = OPTS["tp"],
                layouts: Optional[str] = OPTS["layouts"], prefix_hit: Optional[float] = OPTS["prefix_hit"],
+               mtp: int = OPTS["mtp"], accept_rate: Optional[float] = OPTS["accept_rate"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -108,7 +112,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
                     price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts,
-                    prefix_hit=prefix_hit)
+                    prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

@@ -68,6 +68,8 @@ class Request:
     tp_options: tuple = TP_GRID
     layouts: tuple = LAYOUTS  # which of tensor parallel, EP, DP attention + EP to search (MoE models)
     prefix_hit: float = 0.0  # the share of each prompt already in the prefix cache
+    mtp: int = 0  # draft tokens per decode step (MTP / a draft head)
+    accept_rate: float | None = None  # their acceptance (None: DeepSeek-V3's 0.875)
     price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
 
 
@@ -93,7 +95,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
-            price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None) -> Request:
+            price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None, mtp=0,
+            accept_rate=None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -128,13 +131,32 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
-                   hosting, prices, tps, lays, check_prefix_hit(prefix_hit), purchase)
+                   hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase)
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request, dp: int = 1, ep: int = 1):
     """The engine's view of one replica, or (None, reason) when it cannot run (costmodel.serving)."""
+    extra = {"mtp": req.mtp, **({"accept_rate": req.accept_rate} if req.accept_rate is not None else {})} if req.mtp else {}
     return _replica_perf(model, hw, fmt, tp, req.prompt, req.gen, req.engine, req.percentile, dp=dp, ep=ep,
-                         prefix_hit=req.prefix_hit)
+                         prefix_hit=req.prefix_hit, **extra)
+
+
+def _mtp(n) -> int:
+    if n is None:
+        return 0
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 32:
+        raise PlanError(f"--mtp {n}: expected 0 to 32 draft tokens per step")
+    return n
+
+
+def _accept(a, mtp) -> float | None:
+    if a is None:
+        return None
+    if not mtp:
+        raise PlanError("--accept-rate applies to draft tokens: give --mtp N too")
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not (math.isfinite(a) and 0 <= a <= 1):
+        raise PlanError(f"--accept-rate {a}: expected a fraction in [0, 1]")
+    return float(a)
 
 
 def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:

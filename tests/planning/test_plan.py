@@ -200,3 +200,25 @@ def test_plan_rejects_an_unknown_layout(run_cli):
     code, _, err = run_cli("plan", "deepseek-r1", "--qps", "5", "--prompt", "1000", "--gen", "500", "--slo-ttft", "2",
                            "--candidates", "h200", "--fmt", "fp8", "--tp", "8", "--layouts", "tp,xx")
     assert code == 2 and "--layouts 'xx': expected tp, ep or dp-ep" in err
+
+
+def test_plan_with_multi_token_prediction():
+    from costmodel.planning.plan import plan
+
+    kw = dict(qps=5, prompt=1000, gen=500, slo_ttft=2.0, slo_tpot=0.03, candidates=["h200"], fmt=["fp8"], tp="8",
+              layouts="tp")
+    plain, mtp = plan("deepseek-r1", **kw), plan("deepseek-r1", mtp=2, **kw)
+    # two drafts at 0.875 acceptance cut TPOT: the 30 ms target then holds on one replica, not two
+    assert mtp["deployments"][0]["tpot_s"] < plain["deployments"][0]["tpot_s"]
+    assert mtp["deployments"][0]["devices"] < plain["deployments"][0]["devices"]
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--mtp", "2", "--accept-rate", "3"], "--accept-rate 3.0: expected a fraction in [0, 1]"),
+    (["--accept-rate", "0.5"], "--accept-rate applies to draft tokens: give --mtp N too"),
+    (["--mtp", "40"], "--mtp 40: expected 0 to 32"),
+])
+def test_plan_rejects_bad_speculation(run_cli, extra, needle):
+    code, _, err = run_cli("plan", "deepseek-r1", "--qps", "5", "--prompt", "1000", "--gen", "500", "--slo-ttft", "2",
+                           "--candidates", "h200", "--fmt", "fp8", "--tp", "8", *extra)
+    assert code == 2 and needle in err

@@ -40,11 +40,16 @@ def builtin_root() -> Path:
 
 def user_root() -> Path:
     """The persistent user catalogue (it may not exist yet)."""
-    home = os.environ.get("COSTMODEL_HOME")
-    if home:
-        return Path(home).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "costmodel"
+    return Path(_user_root(os.environ.get("COSTMODEL_HOME"), os.environ.get("XDG_CONFIG_HOME"),
+                           os.environ.get("HOME")))
+
+
+@functools.lru_cache(maxsize=16)
+def _user_root(costmodel_home, xdg_config_home, home) -> str:
+    if costmodel_home:
+        return str(Path(costmodel_home).expanduser())
+    base = xdg_config_home or str(Path.home() / ".config")
+    return str(Path(base).expanduser() / "costmodel")
 
 
 def search_roots() -> list[Path]:
@@ -55,16 +60,17 @@ def search_roots() -> list[Path]:
 
 def catalog_key() -> tuple:
     """What the cached indexes depend on: the search path and the user catalogue's state."""
-    user = user_root()
+    user = str(user_root())
     stamps = []
-    for sub in ("hardware", "models", "formats", "calibration"):
-        folder = user / sub
+    for sub in ("hardware", "models", "formats", "calibration"):  # plain os calls: this runs per lookup
+        folder = os.path.join(user, sub)
         try:
-            stamps.append(folder.stat().st_mtime_ns)
-            stamps.extend(f.stat().st_mtime_ns for f in folder.iterdir())
+            stamps.append(os.stat(folder).st_mtime_ns)
+            with os.scandir(folder) as entries:
+                stamps.extend(e.stat().st_mtime_ns for e in entries)
         except OSError:
             stamps.append(0)
-    return os.environ.get("COSTMODEL_PATH", ""), str(user), tuple(stamps)
+    return os.environ.get("COSTMODEL_PATH", ""), user, tuple(stamps)
 
 
 def read_yaml(path: Path) -> Any:

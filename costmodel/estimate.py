@@ -424,15 +424,24 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if prefix_hit:
         from costmodel.engine.serving import check_prefix_hit
 
-        cached = int(round(w.prompt * check_prefix_hit(prefix_hit)))
+        if m.is_encoder:
+            raise WorkloadError(f"--prefix-hit {prefix_hit}: {m.id} is an encoder (no prefix cache)")
+        # at least one token is prefilled (the one whose logits start the output)
+        cached = min(int(round(w.prompt * check_prefix_hit(prefix_hit))), max(w.prompt - 1, 0))
         notes.append(f"--prefix-hit {prefix_hit:g}: {cached} of the {w.prompt} prompt tokens come from the prefix "
                      f"cache (read as context, not prefilled)")
     result = evaluate(mc, fc, hc, batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp, w.replicas,
                       w.dp, w.ep, w.mtp, w.accept)
+    if cached:  # rates and prices per prompt token count the whole prompt, cached tokens included
+        met = result.metrics
+        met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * w.prompt / (w.prompt - cached)
+        met["usd_per_million_total_tokens"] = (met["usd_per_million_total_tokens"] * (w.prompt - cached + w.gen)
+                                               / (w.prompt + w.gen))
     if vision:
         result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
-    if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp):
-        raise WorkloadError("--kv-predict with --dp, --ep or --mtp: not modelled together; drop one")
+    if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp or vision or prefix_hit):
+        raise WorkloadError("--kv-predict with --dp, --ep, --mtp, --images or --prefix-hit: not modelled together; "
+                            "drop one")
     if kv_predict:
         result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
     if grid_gco2_per_kwh is not None:
@@ -504,7 +513,10 @@ def _vision_workload(m: Model, images, image_size, visual_tokens) -> dict | None
         if not (1 <= width <= 1 << 16 and 1 <= height <= 1 << 16):
             raise WorkloadError(f"--image-size {text!r}: expected sides of 1 to 65536 pixels")
     tokens = tower.tokens(width, height) if visual_tokens is None else _as_int("visual-tokens", visual_tokens, 1)
-    return {"images": images, "width": width, "height": height, "patches_per_image": tower.patches(width, height),
+    # given tokens without a size: the patches that merge into them
+    patches = (tokens * tower.merge ** 2 if visual_tokens is not None and image_size is None
+               else tower.patches(width, height))
+    return {"images": images, "width": width, "height": height, "patches_per_image": patches,
             "visual_tokens_per_image": tokens}
 
 

@@ -38,6 +38,8 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
         return None, (f"memory: does not fit {tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
     w = one.workload
+    if prefix_hit and one.model.is_encoder:
+        raise WorkloadError(f"--prefix-hit {prefix_hit}: {one.model.id} is an encoder (no prefix cache)")
     perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept,
                              check_prefix_hit(prefix_hit))
     return (perf, one), ""

@@ -463,11 +463,11 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
     # a prompt's cached prefix (prefix_hit of its tokens) is read from the KV cache, not prefilled
     lengths = np.array([p_mean, p_q, *p_grid])
-    pre = evaluate(m, f, hw, 1.0, lengths * (1 - prefix_hit), 1.0, lengths * prefix_hit, float(tp), float(pp), 1.0,
-                   dp, ep, mtp, accept)
+    new = np.maximum(lengths * (1 - prefix_hit), 1.0)  # at least one token is prefilled
+    pre = evaluate(m, f, hw, 1.0, new, 1.0, lengths - new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
-    wave = evaluate(m, f, hw, grid, p_mean * (1 - prefix_hit), 1.0, p_mean * prefix_hit, float(tp), float(pp), 1.0,
-                    dp, ep, mtp, accept)
+    p_new = max(p_mean * (1 - prefix_hit), 1.0)
+    wave = evaluate(m, f, hw, grid, p_new, 1.0, p_mean - p_new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,

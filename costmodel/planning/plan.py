@@ -104,7 +104,9 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     if percentile not in (50, 90, 99):
         raise PlanError(f"--percentile {percentile}: expected 50, 90 or 99")
     tps = tuple(_positive_int("tp", t, 1024) for t in _split(tp)) if tp else TP_GRID
-    lays = tuple(_split(layouts)) if layouts else LAYOUTS
+    lays = tuple(_split(layouts)) if layouts is not None else LAYOUTS
+    if not lays:
+        raise PlanError(f"--layouts {layouts!r}: empty; expected tp, ep or dp-ep (comma-separated)")
     for lay in lays:
         if lay not in _LAYOUT_OF:
             raise PlanError(f"--layouts {lay!r}: expected tp, ep or dp-ep (comma-separated)")

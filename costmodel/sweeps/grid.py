@@ -103,7 +103,7 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
 
 
 def _layouts(values) -> tuple:
-    out = tuple(str(v).strip() for v in _as_list(values, ["tp"]))
+    out = tuple(dict.fromkeys(str(v).strip() for v in _as_list(values, ["tp"])))
     for v in out:
         if v not in LAYOUTS:
             raise SweepError(f"--layouts {v!r}: expected tp, ep or dp-ep")
@@ -169,7 +169,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     # layouts: dp and ep are 1 or tp (DP attention over single-device groups, experts over all tp)
     dp = np.where(c["dp_of_tp"] > 0, tp, 1.0)
     ep = np.where(c["ep_of_tp"] > 0, tp, 1.0)
-    layout_ok = ((dp == 1) & (ep == 1)) | ((tp > 1) & (m["experts"] > 0) & (ep <= np.maximum(m["experts"], 1.0)))
+    plain = (c["dp_of_tp"] == 0) & (c["ep_of_tp"] == 0)  # the 'tp' layout
+    layout_ok = plain | ((tp > 1) & (m["experts"] > 0) & (ep <= np.maximum(m["experts"], 1.0)))
     heads_ok = np.mod(m["heads"], tp / dp) == 0
     link_ok = (tp == 1) | (hw["interconnect"] > 0)
     fmt_ok = tab.f_ok[c["f_i"]]

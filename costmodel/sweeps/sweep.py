@@ -165,8 +165,10 @@ def _append_csv(path: str, cols: dict, header: bool) -> None:
 
 
 def _text_cells(a, csv_cell) -> list:
-    uniq, inv = np.unique(np.asarray(a, dtype=str), return_inverse=True)
-    cells = [csv_cell(x) for x in uniq.tolist()]
+    """csv_cell of each value, computed once per distinct value (on the value itself: numbers in an
+    object column stay numbers)."""
+    _, first, inv = np.unique(np.asarray(a, dtype=str), return_index=True, return_inverse=True)
+    cells = [csv_cell(a[i]) for i in first.tolist()]
     return [cells[i] for i in inv.tolist()]
 
 

@@ -316,7 +316,7 @@ def test_shared_experts_are_whole_on_every_rank_under_deepep():
 
 @pytest.mark.parametrize("args,needle", [
     (["deepseek-r1", "--hw", "h200", "--dp", "8", "--ep", "8", "--kv-predict", "llama-3.2-1b"],
-     "--kv-predict with --dp, --ep or --mtp: not modelled together"),
+     "--kv-predict with --dp, --ep, --mtp, --images or --prefix-hit: not modelled together"),
     (["deepseek-r1", "--hw", "h200", "--tp", "8", "--mtp", "40"], "--mtp 40: expected at most 32"),
     (["bert-base", "--hw", "h100", "--mtp", "1"], "--mtp 1: bert-base is an encoder"),
 ])

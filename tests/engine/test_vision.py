@@ -32,8 +32,15 @@ def test_tower_parameters_by_hand():
     got = param_breakdown(load_model("mistral-small-3.1"))["vision_tower"]
     assert got == pytest.approx(enc + proj, rel=2e-3)
     # images run only when there are images: the tower is not active per text token
-    m = load_model("llama-4-scout")
-    assert param_count(m) - active_param_count(m) > param_breakdown(m)["vision_tower"]
+    m = load_model("mistral-small-3.1")  # dense: all that is not active per text token is the tower
+    assert param_count(m) - active_param_count(m) == pytest.approx(param_breakdown(m)["vision_tower"])
+
+
+def test_visual_tokens_given_without_a_size():
+    # 100 tokens of Pixtral (2x2 merge): the encoder runs over the 400 patches that merge into them
+    e = estimate("mistral-small-3.1", "h100", "fp8", prompt=50, gen=10, images=1, visual_tokens=100)
+    v = e.to_dict()["vision"]
+    assert (v["visual_tokens_per_image"], v["patches_per_image"], e.workload.prompt) == (100, 400, 150)
 
 
 def test_images_add_the_tower_before_the_prefill():

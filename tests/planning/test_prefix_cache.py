@@ -38,3 +38,27 @@ def test_under_load_and_in_plans():
 def test_bad_prefix_hit(run_cli, args, needle):
     code, _, err = run_cli(*args)
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_prefix_hit_edges_and_what_counts_the_whole_prompt():
+    kw = dict(fmt="fp8", batch=1, gen=100)
+    cold = estimate("llama-3.1-8b", "h100", prompt=1000, **kw)
+    warm = estimate("llama-3.1-8b", "h100", prompt=1000, prefix_hit=0.9, **kw)
+    # $ per million prompt + output tokens counts the cached prompt tokens too: cheaper, not dearer
+    assert warm.metric("usd_per_million_total_tokens") < cold.metric("usd_per_million_total_tokens")
+    assert warm.metric("prefill_tokens_per_s") > cold.metric("prefill_tokens_per_s")
+    # a nearly fully cached short prompt still prefills one token: finite TTFT and rate
+    tiny = estimate("llama-3.1-8b", "h100", prompt=2, prefix_hit=0.9, **kw)
+    assert tiny.metric("ttft_s") > 0 and np.isfinite(tiny.metric("prefill_tokens_per_s"))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["estimate", "bert-base", "--hw", "h100", "--prefix-hit", "0.5"], "bert-base is an encoder (no prefix cache)"),
+    (["estimate", "llama-3.1-8b", "--hw", "h100", "--prefix-hit", "0.5", "--kv-predict", "llama-3.2-1b"],
+     "not modelled together"),
+    (["plan", "llama-3.1-8b", "--qps", "5", "--prompt", "100", "--gen", "50", "--slo-ttft", "1", "--candidates",
+      "h100", "--layouts", ","], "--layouts ',': empty"),
+])
+def test_refused_combinations(run_cli, args, needle):
+    code, _, err = run_cli(*args)
+    assert code == 2 and needle in err

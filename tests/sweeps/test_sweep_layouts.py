@@ -1,5 +1,6 @@
 """Sweeps over parallel layouts: the same numbers as `estimate` with --dp/--ep, and a reason where a
 layout cannot apply."""
+import numpy as np
 import pytest
 
 from costmodel import estimate
@@ -26,3 +27,19 @@ def test_layout_axis_matches_estimate():
 def test_unknown_layout():
     with pytest.raises(SweepError, match="--layouts 'pp': expected tp, ep or dp-ep"):
         sweep(models=["deepseek-r1"], hw=["h200"], tp=[8], layouts=["pp"])
+
+
+def test_layouts_on_one_device_are_not_duplicates():
+    r = sweep(models=["deepseek-r1"], hw=["h200"], fmt=["fp8"], tp=[1], batch=[1], layouts=["tp", "ep", "tp"])
+    cols = r.to_dict()
+    assert len(r) == 2  # 'tp' once
+    reasons = list(cols["reason"])
+    assert "dense model or a single device" in reasons[1]
+
+
+def test_csv_cells_of_object_columns():
+    from costmodel.spec.files import csv_cell
+    from costmodel.sweeps.sweep import _text_cells
+
+    a = np.array(["=cmd", -1.5, "a,b", "=cmd", None], dtype=object)
+    assert _text_cells(a, csv_cell) == [csv_cell(x) for x in a.tolist()]

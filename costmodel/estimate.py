@@ -15,7 +15,7 @@ import numpy as np
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
-from costmodel.engine.layout import check_layout
+from costmodel.engine.layout import COLLECTIVES, check_layout, layout_summary
 from costmodel.spec.parameters import param_breakdown
 from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, tokens_per_step
 from costmodel.errors import DoesNotFitError, WorkloadError
@@ -255,23 +255,15 @@ class Estimate:
         return out
 
     def layout(self) -> dict:
-        """The parallel layout of one replica and the time its collectives take per step."""
-        w = self.workload
-        r = self.result
-        comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
-        idx = [OP_NAMES.index(n) for n in comm]
-
+        """The parallel layout of one replica and the time its collectives take per step
+        (engine/layout.py `layout_summary`; with --mtp a decode step is one verified step of E tokens)."""
+        w, r = self.workload, self.result
+        step = None if self.model.is_encoder else (
+            float(np.asarray(self.metric("tpot_s")).reshape(-1)[0]) * float(tokens_per_step(w.accept, w.mtp)))
+        out = layout_summary(w.tp, w.dp, w.ep, self.batch, r.decode_times, step)
         pre = np.asarray(r.prefill_times.total).reshape(len(OP_NAMES), -1)[:, 0]
-        dec = np.asarray(r.decode_times).reshape(len(OP_NAMES), -1)[:, 0]
-        out = {"devices_per_replica": w.tp * w.pp, "tp": w.tp, "pp": w.pp, "dp_attention": w.dp,
-               "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,
-               "batch_per_attention_group": math.ceil(self.batch / w.dp) if w.dp > 1 else self.batch,
-               "prefill_comm_s": {n: float(pre[i]) for n, i in zip(comm, idx)},
-               "decode_comm_s": {n: float(dec[i]) for n, i in zip(comm, idx)}}
-        if not self.model.is_encoder:  # a decode step (with --mtp: one verified step of E tokens)
-            step = float(np.asarray(self.metric("tpot_s")).reshape(-1)[0]) * float(tokens_per_step(w.accept, w.mtp))
-            out["decode_step_s"] = step
-            out["decode_comm_share"] = sum(out["decode_comm_s"].values()) / step if step > 0 else 0.0
+        out.update(devices_per_replica=w.tp * w.pp, pp=w.pp,
+                   prefill_comm_s={n: float(pre[OP_NAMES.index(n)]) for n in COLLECTIVES})
         return out
 
     def intervals(self) -> dict:

@@ -35,7 +35,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
     except CostModelError as exc:
         return None, str(exc)
     if not one.fits:
-        return None, (f"memory: does not fit {tp * pp} x {one.hardware.id} "
+        return None, (f"memory: does not fit {one.workload.tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
     w = one.workload
     if prefix_hit and one.model.is_encoder:
@@ -108,16 +108,13 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
-    if tp is None:  # the layout's devices: --dp and --ep split them
-        parts = [memory_flags.get(k) or 1 for k in ("dp", "ep")]
-        if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in parts):
-            raise WorkloadError(f"--dp / --ep {parts}: expected integers >= 1")
-        tp = math.lcm(*parts)
-    replicas = max(1, (devices or tp * pp) // (tp * pp))
+    # tp None: estimate() takes the layout's devices from --dp and --ep
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:
         raise WorkloadError(why)
     perf, one = got
+    tp = one.workload.tp
+    replicas = max(1, (devices or tp * pp) // (tp * pp))
     k = stream_interval or one.efficiency.stream_interval
     out = []
     for x in loads:
@@ -209,25 +206,19 @@ def simulated_metrics(sim: dict, replicas: int, p: Dist, g: Dist, stream_interva
 
 def layout_at(one, running: float, context: float) -> dict:
     """The replica's layout at the steady state's decode batch: sequences per attention group and the
-    time of each collective in one decode step (at the mean context)."""
+    time of each collective in one decode step (at the mean context; engine/layout.py)."""
     import numpy as np
 
     from costmodel.engine.evaluate import evaluate
-    from costmodel.engine.operators import OP_NAMES
+    from costmodel.engine.layout import layout_summary
     from costmodel.engine.speculative import tokens_per_step
     from costmodel.estimate import columns_for
 
     w = one.workload
     n = max(1.0, float(running))
     r = evaluate(*columns_for(one), n, 0.0, 2.0, context, float(w.tp), float(w.pp), 1.0, w.dp, w.ep, w.mtp, w.accept)
-    times = np.asarray(r.decode_times).reshape(len(OP_NAMES), -1)[:, 0]
-    comm = ("tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
-    return {"tp": w.tp, "dp_attention": w.dp, "ep": w.ep, "attention_tp": w.tp // w.dp, "moe_tp": w.tp // w.ep,
-            "batch_per_attention_group": math.ceil(n / w.dp) if w.dp > 1 else n,
-            # one decode step (with --mtp a verified step of E tokens, TPOT x E)
-            "decode_step_s": float(np.asarray(r.metrics["tpot_s"]).reshape(-1)[0])
-            * float(tokens_per_step(w.accept, w.mtp)),
-            "decode_comm_s": {c: float(times[OP_NAMES.index(c)]) for c in comm}}
+    step = float(np.asarray(r.metrics["tpot_s"]).reshape(-1)[0]) * float(tokens_per_step(w.accept, w.mtp))
+    return layout_summary(w.tp, w.dp, w.ep, n, r.decode_times, step)
 
 
 def _intervals(out: dict, engine: str, family: str, rates: bool = True, layout: bool = False) -> dict:

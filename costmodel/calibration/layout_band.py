@@ -64,8 +64,11 @@ def usual_band(row, engine: str, family: str, level: str):
     return None if q is None else (q[0], q[1])
 
 
-def layout_residuals(rows, engine, theta, layout, overhead: dict, prepare, transfer, overrides, predict):
+def layout_residuals(rows, engine, theta, layout, overhead: dict):
     """(RowSet, r_time) of the layout rows predicted with the fitted parameters and request overheads."""
+    from costmodel.calibration.fit import overrides, transfer
+    from costmodel.calibration.predict import predict, prepare
+
     rs = prepare(rows, engine)
     if not len(rs):
         return rs, np.zeros(0)

@@ -202,9 +202,7 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
 def _layout_band(rows, engine, theta, layout, overhead: dict, summary: dict) -> dict:
     """The band of EP / DP-attention rows (calibration/layout_band.py); their error and held-out
     coverage go into the summary."""
-    from costmodel.calibration.predict import predict
-
-    rs, r = L.layout_residuals(rows, engine, theta, layout, overhead, prepare, C.transfer, C.overrides, predict)
+    rs, r = L.layout_residuals(rows, engine, theta, layout, overhead)
     if not len(rs):
         return {}
     kept = rs.rows

@@ -88,8 +88,6 @@ Engine = typer.Option("auto", "--engine", help="Inference engine whose calibrati
 
 
 def _estimate(model, hw, fmt, kv_fmt, batch, prompt, gen, context, tp, pp, devices, native_only, engine, **extra):
-    if tp is None and extra.get("dp", 1) == 1 and extra.get("ep", 1) == 1:
-        tp = 1
     from costmodel.estimate import estimate, require_fit
 
     e = estimate(model, hw, fmt, kv_fmt=kv_fmt, batch=batch, prompt=prompt, gen=gen, context=context,

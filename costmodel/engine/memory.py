@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.operators import group_batch
+
 GIB = float(1 << 30)
 
 
@@ -141,8 +143,7 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, g
     DP attention a device holds the KV of its group's ceil(batch/dp) sequences."""
     a_tp = np.asarray(tp, dtype=float) / dp
     dp = np.asarray(dp, dtype=float)
-    # the busiest attention group's sequences (ceil(B/dp)): its KV must fit its ranks
-    B = np.where(dp > 1, np.ceil(np.asarray(batch, dtype=float) / dp - 1e-9), np.asarray(batch, dtype=float))
+    B = group_batch(batch, dp)  # the busiest attention group's sequences: its KV must fit its ranks
     tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
     weights = weight_bytes_per_device(m, f, tp, pp, dp, ep)
     kv = B * kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)

@@ -255,7 +255,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     h = m["h"]
     ab = f["a_bits"] / 8
     a_tp = tp / dp
-    Ta = np.where(dp > 1, np.ceil(T / dp - 1e-9), T)
+    Ta = group_batch(T, dp)  # the busiest attention group's tokens
     layers, mlp_l, moe_l = m["layers"], m["mlp_layers"], m["moe_layers"]
     split = (dp > 1).astype(float)
     # all-reduces: every mixer and MLP without DP attention; under it only the attention groups' mixers

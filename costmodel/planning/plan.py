@@ -22,14 +22,13 @@ from costmodel.spec.catalog import builtin_root
 from costmodel.errors import CostModelError
 from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
+from costmodel.engine.layout import LAYOUTS as NAMED_LAYOUTS, layout_of
 from costmodel.engine.serving import check_prefix_hit
 from costmodel.serving import replica_perf as _replica_perf
 
 HOURS_PER_MONTH = 730.0
 TP_GRID = (1, 2, 4, 8)
-# layouts of a replica of tp devices (engine/layout.py): (dp, ep) as a function of tp
-LAYOUTS = ("tp", "ep", "dp-ep")
-_LAYOUT_OF = {"tp": lambda tp: (1, 1), "ep": lambda tp: (1, tp), "dp-ep": lambda tp: (tp, tp)}
+LAYOUTS = tuple(NAMED_LAYOUTS)  # searched by default: tensor parallelism, EP, DP attention + EP
 
 
 class PlanError(CostModelError):
@@ -108,7 +107,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     if not lays:
         raise PlanError(f"--layouts {layouts!r}: empty; expected tp, ep or dp-ep (comma-separated)")
     for lay in lays:
-        if lay not in _LAYOUT_OF:
+        if lay not in NAMED_LAYOUTS:
             raise PlanError(f"--layouts {lay!r}: expected tp, ep or dp-ep (comma-separated)")
     for name, value in (("qps", qps), ("prompt", prompt), ("gen", gen), ("slo-ttft", slo_ttft)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -166,7 +165,7 @@ def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:
     MoE model on more than one device."""
     out = []
     for lay in req.layouts:
-        dp, ep = _LAYOUT_OF[lay](tp)
+        dp, ep = layout_of(lay, tp)
         if (dp, ep) != (1, 1) and (tp == 1 or not is_moe):
             continue
         if (dp, ep) not in out:

@@ -10,6 +10,7 @@ import numpy as np
 
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate
+from costmodel.engine.layout import LAYOUTS
 from costmodel.errors import CostModelError
 from costmodel.spec.engine_params import resolve_engine
 from costmodel.spec.formats import resolve_format
@@ -22,8 +23,7 @@ MEMORY = ("weights_bytes", "kv_cache_bytes", "total_bytes", "capacity_bytes")
 REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device without an interconnect",
            "does not fit in memory", "format not runnable on the device",
            "expert or DP-attention layout on a dense model or a single device")
-# a replica's layout on its tp devices (engine/layout.py): (dp, ep) as multiples of tp
-LAYOUTS = {"tp": (0, 0), "ep": (0, 1), "dp-ep": (1, 1)}
+
 CHUNK = 1 << 16
 
 

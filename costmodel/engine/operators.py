@@ -49,6 +49,7 @@ UNIT_OF = dict(zip(OP_NAMES, OP_UNITS.tolist()))
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
 NORM_OPS, ACT_OPS, SOFTMAX_OPS = 7.0, 5.0, 5.0
 VECTOR_ROWS = 1e12  # element-wise work has no tile shape: full compute efficiency
+WIRE_BYTES = 2.0  # bytes per activation element in collectives: 16-bit (NCCL bf16 all-reduce, DeepEP combine)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     n_ar_dp = (a_tp > 1) * n_mix
     n_ar = np.where(split > 0, n_ar_dp, n_ar_nodp)
     group = np.where(split > 0, a_tp, tp)
-    wire = n_ar * Ta * h * 2.0 * 2 * (group - 1) / group
+    wire = n_ar * Ta * h * WIRE_BYTES * 2 * (group - 1) / group
     # in-switch reduction (NVLS) where the engine uses it and the group stays in the domain: the bus
     # bandwidth gain over ring the device states for its full domain (`interconnect.in_switch_allreduce`),
     # none at 4 GPUs and growing linearly to the domain (nccl#1455: 370 GB/s at 4 GPUs, 420-480 at 5-8)
@@ -277,7 +278,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
     expert_par = (ep > 1) & (split > 0)
     n_ag = split * 2 * (m["dense_layers"] + np.where(expert_par, 0.0, moe_l))
-    ag = n_ag * T * h * 2.0 * (dp - 1) / dp
+    ag = n_ag * T * h * WIRE_BYTES * (dp - 1) / dp
     out["dp_allgather"] = (0.0, 0.0, cross_domain(ag, tp, hw, ring=True), 0.0, n_ag, T, 0.0)
     # EP all-to-all (dispatch + combine) of MoE layers under DP attention
     k = m["top_k"]
@@ -286,10 +287,10 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     remote = (tp - 1) * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k)
     n_a2a = expert_par * 2 * moe_l
     imb = np.where(ep > 1, np.minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
-    a2a = expert_par * moe_l * T / tp * remote * h * (ab + 2.0) * imb
+    a2a = expert_par * moe_l * T / tp * remote * h * (ab + WIRE_BYTES) * imb
     out["ep_alltoall"] = (0.0, 0.0, cross_domain(a2a, tp, hw, ring=False), 0.0, n_a2a, T, 0.0)
     n_p2p = pp - 1
-    out["pp_sendrecv"] = (0.0, 0.0, n_p2p * Ta * h * 2.0, 0.0, n_p2p, T, 0.0)
+    out["pp_sendrecv"] = (0.0, 0.0, n_p2p * Ta * h * WIRE_BYTES, 0.0, n_p2p, T, 0.0)
     return out
 
 

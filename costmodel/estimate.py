@@ -398,11 +398,11 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), m, h)
     if reduction_note:
         notes.append(reduction_note)
-    plan = plan_compute(f, h, native_only)
-    if plan.emulated:
-        notes.append(plan.note)
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
+    plan = plan_compute(f, h, native_only, eff.engine)
+    if plan.emulated or plan.engine_path:
+        notes.append(plan.note)
     if expert_imbalance is not None and w.ep == 1:
         notes.append(f"--expert-imbalance {expert_imbalance:g}: applies to expert parallelism (--ep > 1); ignored")
     if eff.allreduce_nvls and not h.in_switch_allreduce:

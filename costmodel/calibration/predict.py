@@ -105,7 +105,7 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
             eng = engine or engine_of(r.framework)
             if eng not in known_engines:
                 raise CostModelError(f"unknown engine {eng!r}")
-            plan = plan_compute(fmt, hw)
+            plan = plan_compute(fmt, hw, engine=eng)
             tp = r.tp
             if r.devices % tp:
                 raise CostModelError(f"devices {r.devices} is not a multiple of tp {tp}")
@@ -139,7 +139,7 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
         keep.append(r)
         fams.append(hw.family)
         engs.append(eng)
-        dts.append(plan.dtype)
+        dts.append((plan.rate_of or (plan.dtype,))[0])
     stack = lambda rows_: {k: np.array([x[k] for x in rows_], dtype=float) for k in rows_[0]} if rows_ else {}  # noqa: E731
     w = np.array(work, dtype=float).reshape(-1, 9)
     names = ("batch", "prompt", "gen", "context", "tp", "pp", "replicas", "dp", "ep")

@@ -145,16 +145,19 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
     `peak_matmul` includes the engine's achieved fraction for that datatype path relative
     to the 16-bit path (e.g. llama.cpp's integer kernels), which calibration fits.
     """
-    plan = plan_compute(fmt, hw, native_only)
-    scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(plan.dtype)
+    plan = plan_compute(fmt, hw, native_only, engine)
+    # a kernel path measured against another path of the engine (compute_paths `rates`) runs at that
+    # path's achieved speed times the measured ratio
+    dtype, ratio = plan.rate_of or (plan.dtype, 1.0)
+    scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(dtype)
     return {
         "w_bits": fmt.weight_bits,
         "a_bits": plan.activation_bits,
         "kv_bits": kv.weight_bits if kv is not None else fmt.kv_bits,
         "emb_bits": fmt.embedding_bits,
         "head_bits": fmt.lm_head_bits,
-        "peak_matmul": hw.peaks[plan.dtype] * scale,
-        "peak_raw": hw.peaks[plan.dtype],
+        "peak_matmul": hw.peaks[dtype] * ratio * scale,
+        "peak_raw": hw.peaks[dtype] * ratio,
         "dequant_ops": fmt.dequant_ops_per_weight if plan.dequant else 0.0,
         # attention runs in 16-bit (or fp32 for fp32 formats) on the tensor units
         "attn_fp32": 1.0 if plan.dtype == "fp32" else 0.0,

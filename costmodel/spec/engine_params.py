@@ -126,6 +126,45 @@ class _Tables:
     levels: dict  # (engine or None, 'global'|family|device name, kind) -> {param: (value, source)}
     default_engine: dict
     builds: dict  # engine -> {build: Build}
+    paths: dict = field(default_factory=dict)  # (engine or engine/build, format id) -> ComputePath
+
+
+@dataclass(frozen=True)
+class ComputePath:
+    """The datatypes an engine's matrix kernels run one format on, best first (the first the device
+    has natively is used), where they differ from the format's own `compute` list; `activation_bits`
+    is what its kernels read (None: the format's)."""
+
+    compute: tuple
+    activation_bits: float | None
+    source: str
+    rates: Mapping = field(default_factory=dict)  # dtype -> (reference dtype, ratio): measured speed vs that path
+
+
+def _read_paths(doc: dict, src: dict, p: str, paths: dict) -> None:
+    """Add a calibration file's `compute_paths:` (engine[/build] -> {format: {compute, activation_bits?, source}})."""
+    from costmodel.spec.hardware import DTYPES
+
+    for engine, decl in (doc.get("compute_paths") or {}).items():
+        if base_engine(str(engine)) not in ENGINES or not isinstance(decl, dict):
+            raise SpecError(f"{p}: compute_paths.{engine}: expected a known engine ({', '.join(ENGINES)}) "
+                            f"mapping format -> {{compute: [datatypes], source: ...}}")
+        for fmt, node in decl.items():
+            node = node if isinstance(node, dict) else {}
+            dts = node.get("compute")
+            bits = node.get("activation_bits")
+            rates = node.get("rates") or {}
+            ok_rates = isinstance(rates, dict) and all(
+                k in dts and isinstance(v, dict) and v.get("of") in DTYPES and isinstance(v.get("ratio"), (int, float))
+                and v["ratio"] > 0 for k, v in rates.items()) if isinstance(dts, list) else False
+            if (not node.get("source") or not isinstance(dts, list) or not dts or set(map(str, dts)) - set(DTYPES)
+                    or (bits is not None and (not isinstance(bits, (int, float)) or bits <= 0)) or not ok_rates):
+                raise SpecError(f"{p}: compute_paths.{engine}.{fmt}: expected {{compute: [datatypes of "
+                                f"{', '.join(DTYPES)}], source: ...[, activation_bits: <bits>][, rates: {{dtype: "
+                                f"{{of: <dtype>, ratio: <speed relative to that path>}}}}]}}")
+            paths[(str(engine), str(fmt))] = ComputePath(
+                tuple(map(str, dts)), None if bits is None else float(bits), str(src.get(node["source"], node["source"])),
+                MappingProxyType({str(k): (str(v["of"]), float(v["ratio"])) for k, v in rates.items()}))
 
 
 @dataclass(frozen=True)
@@ -176,6 +215,7 @@ def _tables(path_env: str) -> _Tables:
     levels: dict = {}
     default_engine: dict = {}
     builds: dict = {}
+    paths: dict = {}
     engine_keys: list = []
     for root in reversed(search_roots()):  # user roots last, so they override
         folder = root / "calibration"
@@ -195,6 +235,7 @@ def _tables(path_env: str) -> _Tables:
 
             three(None, doc, "")
             _read_builds(doc, src, p, builds)
+            _read_paths(doc, src, p, paths)
             for engine, node in (doc.get("engines") or {}).items():
                 engine_keys.append((p, engine))
                 three(engine, node, f"engines.{engine}.")
@@ -210,7 +251,11 @@ def _tables(path_env: str) -> _Tables:
     missing = [k for k in PARAMS if k not in levels.get((None, "global", ""), {})]
     if missing:
         raise SpecError(f"calibration: global parameter '{missing[0]}' is defined in no calibration/*.yaml")
-    return _Tables(levels, default_engine, builds)
+    for engine, _ in paths:
+        base, build = split_engine(engine)
+        if build and build not in builds.get(base, {}):
+            raise SpecError(f"calibration: compute_paths.{engine}: unknown build of {base}")
+    return _Tables(levels, default_engine, builds, paths)
 
 
 def tables() -> _Tables:
@@ -240,6 +285,14 @@ def resolve_engine(engine: str | None, family: str, device: str | None = None, f
     if build not in known:
         raise unknown("engine", engine, [f"{base}/{b}" for b in known] or [base])
     return f"{base}/{build}"
+
+
+def compute_path(engine: str | None, fmt_id: str) -> ComputePath | None:
+    """The kernel path `compute_paths:` states for (engine, format): the build's own, else its engine's."""
+    if not engine:
+        return None
+    paths = tables().paths
+    return paths.get((engine, fmt_id)) or paths.get((base_engine(engine), fmt_id))
 
 
 def engine_names() -> list[str]:

@@ -43,6 +43,8 @@ class ComputePlan:
     dequant: bool  # weights are converted before the math (charged dequant work)
     activation_bits: float  # activation bits in memory (16 when emulated below 16)
     note: str
+    engine_path: bool = False  # chosen by the engine's `compute_paths` entry, not the format's list
+    rate_of: tuple | None = None  # (dtype, ratio): the path runs at ratio x the engine's speed on that dtype
 
     @property
     def label(self) -> str:
@@ -126,13 +128,29 @@ def all_formats() -> list[Format]:
     return [load_format(i) for i in index("formats").ids()]
 
 
-def plan_compute(fmt: Format, hw: Hardware, native_only: bool = False) -> ComputePlan:
-    """Choose the datatype that runs `fmt`'s matrix products on `hw`.
+def plan_compute(fmt: Format, hw: Hardware, native_only: bool = False, engine: str | None = None) -> ComputePlan:
+    """Choose the datatype that runs `fmt`'s matrix products on `hw` (under `engine`'s kernels).
 
-    Native: the first of `fmt.compute` the device has. Otherwise the first of `fmt.emulate`
-    it has, with weights dequantized (charged `dequant_ops_per_weight` per weight per tile)
-    and activations kept at 16 bits. Refused when neither exists or `native_only` is set.
+    Native: the first of `fmt.compute` the device has; an engine's `compute_paths` entry for the
+    format (calibration/defaults.yaml, e.g. llama.cpp's MXFP4 on its int8 MMQ kernels) replaces that
+    list. Otherwise the first of `fmt.emulate` it has, with weights dequantized (charged
+    `dequant_ops_per_weight` per weight per tile) and activations kept at 16 bits. Refused when
+    neither exists or `native_only` is set.
     """
+    from costmodel.spec.engine_params import compute_path
+
+    path = compute_path(engine, fmt.id)
+    if path is not None:
+        for dtype in path.compute:
+            if hw.has(dtype):
+                dequant = fmt.weight_dtype != dtype and fmt.dequant_ops_per_weight > 0
+                bits = fmt.activation_bits if path.activation_bits is None else path.activation_bits
+                rate = path.rates.get(dtype)
+                return ComputePlan(dtype, False, dequant, bits,
+                                   f"{fmt.id} runs on {hw.id} {dtype} units under {engine}'s kernels"
+                                   + (f" at {rate[1]:g}x the speed of its {rate[0]} path" if rate else "")
+                                   + f" (source: {path.source.split(' (')[0]})", True,
+                                   rate if rate and hw.has(rate[0]) else None)
     for dtype in fmt.compute:
         if hw.has(dtype):
             dequant = fmt.weight_dtype != dtype and fmt.dequant_ops_per_weight > 0

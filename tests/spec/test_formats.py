@@ -77,3 +77,62 @@ def test_sweep_auto_engine_follows_the_format_like_estimate():
     assert list(r["engine"]) == ["llama.cpp", "trt-llm"]
     one = estimate("llama-3.1-8b", "jetson-agx-orin-64gb", "q4_0")
     assert r["tpot_s"][0] == pytest.approx(one.metric("tpot_s"), rel=1e-9)
+
+
+# --- engine kernel paths (calibration/defaults.yaml compute_paths) ---
+
+def _row(fmt, hw, engine):
+    from costmodel.engine.columns import format_row
+
+    return format_row(load_format(fmt), load_hardware(hw), None, False, engine)
+
+
+def test_llamacpp_mxfp4_runs_on_int8_mmq_before_blackwell_and_fp4_on_it():
+    from costmodel.spec.engine_params import efficiency_for
+
+    fmt = load_format("mxfp4")
+    ada = plan_compute(fmt, load_hardware("rtx-4090"), engine="llama.cpp")
+    assert (ada.dtype, ada.emulated, ada.activation_bits, ada.engine_path) == ("int8", False, 32.0, True)
+    # without the engine (or under another engine) the format's own rule: emulated on bf16 units
+    assert plan_compute(fmt, load_hardware("rtx-4090")).label == "bf16 (emulated)"
+    assert plan_compute(fmt, load_hardware("h100-sxm"), engine="vllm").label == "bf16 (emulated)"
+    # Apple has no int8 units: llama.cpp's 16-bit kernels, natively
+    assert plan_compute(fmt, load_hardware("m4-max-40c"), engine="llama.cpp").label == "fp16"
+    # Blackwell: fp4 units at 1.26x the int8 path's speed (PR #17906's pp512 table: 13304.80 / 10560.64)
+    bw = plan_compute(fmt, load_hardware("rtx-5090"), engine="llama.cpp")
+    assert (bw.dtype, bw.rate_of) == ("fp4", ("int8", 1.26))
+    hw = load_hardware("rtx-5090")
+    row = _row("mxfp4", "rtx-5090", "llama.cpp")
+    int_scale = efficiency_for(hw.id, hw.family, "llama.cpp").matmul_scale("int8")
+    assert row["peak_raw"] == pytest.approx(hw.peaks["int8"] * 1.26)
+    assert row["peak_matmul"] == pytest.approx(hw.peaks["int8"] * 1.26 * int_scale)
+    # a build inherits its engine's paths
+    assert plan_compute(fmt, load_hardware("rtx-4090"), engine="llama.cpp/vulkan").dtype == "int8"
+
+
+def test_estimate_names_the_engine_kernel_path():
+    import costmodel
+
+    est = costmodel.estimate("gpt-oss-20b", "rtx-4090", "mxfp4", engine="llama.cpp")
+    assert est.plan.label == "int8"
+    assert any("int8 units under llama.cpp's kernels" in n for n in est.notes)
+
+
+def test_bad_compute_path_is_refused_with_file_and_expectation(user_catalog):
+    from costmodel.errors import CostModelError
+    from costmodel.spec.engine_params import compute_path
+
+    (user_catalog / "calibration" / "bad.yaml").write_text(
+        "compute_paths:\n  llama.cpp:\n    q4_0: {compute: [int9], source: x}\n")
+    with pytest.raises(CostModelError, match=r"bad.yaml: compute_paths.llama.cpp.q4_0: expected"):
+        compute_path("llama.cpp", "q4_0")
+
+
+def test_user_compute_path_overrides_and_a_build_wins_over_its_engine(user_catalog):
+    from costmodel.spec.engine_params import compute_path
+
+    (user_catalog / "calibration" / "mine.yaml").write_text(
+        "compute_paths:\n  llama.cpp/vulkan:\n    mxfp4: {compute: [fp16], source: my kernels}\n")
+    assert compute_path("llama.cpp/vulkan", "mxfp4").compute == ("fp16",)
+    assert compute_path("llama.cpp", "mxfp4").compute == ("fp4", "int8", "fp16")
+    assert plan_compute(load_format("mxfp4"), load_hardware("rtx-4090"), engine="llama.cpp/vulkan").dtype == "fp16"

@@ -42,6 +42,10 @@ _EXPORTS = {
     "test_time_scaling": ("analyses.tts_report", "report"),
     "speculative_decoding": ("analyses.specdec", "analyze"),
     "formula": ("analyses.formula", "formula"),
+    "train": ("analyses.training.train", "train"),
+    "train_search": ("analyses.training.search", "search"),
+    "calibrate_train": ("analyses.training.calibrate", "run"),
+    "precision_economics": ("analyses.training.economics", "precision_economics"),
     # planning
     "plan": ("planning.plan", "plan"),
     "whatif": ("planning.whatif", "whatif"),

@@ -77,6 +77,6 @@ def test_notebook_runs_and_its_conclusion_quotes_what_it_prints(path, tmp_path):
                          "re-execute it and update the conclusion")
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.stem for p in NOTEBOOKS] == ["01_quantization_pareto", "02_edge_devices", "03_test_time_scaling",
-                                           "04_capacity_planning"]
+                                           "04_capacity_planning", "05_training_cost"]

@@ -33,6 +33,10 @@ RANGES = {
     "--devices": (1, 1_000_000, True, True), "--limit": (1, 10_000, True, True), "--worst": (0, 100_000, True, True),
     "--workers": (1, 1024, True, True), "--rows": (1, 100_000_000, True, True),
     "--kv-block-size": (1, 1_000_000, True, True), "--max-model-len": (1, 100_000_000, True, True),
+    "--tokens": (0, None, False, True), "--seq-len": (1, 100_000_000, True, True),
+    "--global-batch": (1, 1_000_000_000, True, True), "--micro-batch": (1, 1_000_000, True, True),
+    "--cp": (1, 4096, True, True), "--ep": (1, 4096, True, True), "--zero": (0, 3, True, True),
+    "--budget-gpu-hours": (0, None, False, True), "--budget-usd": (0, None, False, True),
 }
 LISTS = ("--models", "--hw", "--fmt", "--kv-fmt", "--candidates", "--engine", "--tp", "--batch", "--prompt", "--gen")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

@@ -422,9 +422,12 @@ from costmodel.cli.sweeps import register as _register_sweeps  # noqa: E402
 
 from costmodel.cli.plan import register as _register_plan  # noqa: E402
 
+from costmodel.cli.train import register as _register_train  # noqa: E402
+
 _register_analyses(app, _console, _print_json)
 _register_sweeps(app, _console, _print_json)
 _register_plan(app, _console, _print_json)
+_register_train(app, _console, _print_json)
 
 
 def _bare_help(original):

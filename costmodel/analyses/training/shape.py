@@ -1,0 +1,57 @@
+"""What training cost depends on in a model: matmul parameters per token, attention width, layers.
+
+From a catalogue model (spec/parameters.py) or from the counts a publication states (parameters,
+layers, hidden size), as for the GPT shapes of the Megatron-LM tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costmodel.spec.model import Model
+from costmodel.spec.parameters import param_breakdown
+
+
+@dataclass(frozen=True)
+class TrainShape:
+    name: str
+    params: float  # every parameter (all experts)
+    matmul_active: float  # parameters a token multiplies through (LM head included, input embedding not)
+    expert_params: float  # routed experts, all of them
+    expert_active: float  # routed experts a token uses (top-k)
+    layers: int
+    hidden: int
+    heads: int
+    attn_width: float  # query heads x head dim: the width of QK^T and PV
+    kv_width: float  # keys + values per token per layer (context parallelism exchanges them)
+    vocab: int
+    top_k: int = 0
+
+    @property
+    def is_moe(self) -> bool:
+        return self.expert_params > 0
+
+
+def shape_of_model(m: Model) -> TrainShape:
+    """Counts of a catalogue model: the input embedding is a lookup, not a matmul; a tied LM head
+    multiplies through the embedding matrix."""
+    b = param_breakdown(m)
+    active = sum(v for k, v in b.items() if k not in ("experts", "vision_tower", "embedding"))
+    if m.tied_embeddings:
+        active += m.vocab_size * m.hidden_size
+    if m.mla is not None:
+        a = m.mla
+        width = m.heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) / 2
+        kv = a.kv_lora_rank + a.qk_rope_head_dim
+    else:
+        width = m.heads * m.head_dim
+        kv = 2 * m.kv_heads * m.head_dim
+    return TrainShape(m.id, sum(v for k, v in b.items() if k != "experts_active"), active, b["experts"],
+                      b["experts_active"], m.attention_layers, m.hidden_size, m.heads, width, kv, m.vocab_size,
+                      m.moe.top_k if m.moe else 0)
+
+
+def shape_from_counts(name: str, params: float, layers: int, hidden: int, vocab: int, heads: int = 0) -> TrainShape:
+    """A dense GPT-style model known by its counts (multi-head attention over the hidden width, LM head
+    tied to the embedding as in Megatron-LM's GPT): every parameter is a matmul parameter."""
+    return TrainShape(name, float(params), float(params), 0.0, 0.0, int(layers), int(hidden), int(heads or 0),
+                      float(hidden), 2.0 * hidden, int(vocab))

@@ -1,0 +1,229 @@
+"""costmodel train: FLOPs, memory and collectives against closed forms; layouts, intervals and the
+calibration against the shipped data."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.analyses.training.efficiency import train_efficiency
+from costmodel.analyses.training.flops import executed_flops_per_token, model_flops_per_token
+from costmodel.analyses.training.memory import activation_bytes, params_per_device, state_bytes
+from costmodel.analyses.training.shape import shape_from_counts, shape_of_model
+from costmodel.analyses.training.train import evaluate, train
+from costmodel.errors import WorkloadError
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
+from costmodel.spec.parameters import param_count
+
+
+def test_model_flops_are_6n_plus_12lsw_for_llama_3_1_70b():
+    m = load_model("llama-3.1-70b")
+    s = shape_of_model(m)
+    # untied: the input embedding (V x h) is a lookup, the LM head a matmul
+    assert s.matmul_active == pytest.approx(param_count(m) - 128256 * 8192)
+    assert s.attn_width == 64 * 128 and s.layers == 80
+    assert model_flops_per_token(s, 8192) == pytest.approx(6 * s.matmul_active + 12 * 80 * 8192 * 8192)
+
+
+def test_counts_shape_reproduces_megatron_model_flops():
+    """72·L·h²·(1 + s/6h + V/12hL) per token for a GPT with 12·L·h² + V·h parameters (Narayanan et al. 2021)."""
+    L, h, V, s = 96, 12288, 51200, 2048
+    shape = shape_from_counts("gpt", 12 * L * h * h + V * h, L, h, V, 96)
+    megatron = 72 * L * h * h * (1 + s / (6 * h) + V / (12 * h * L))
+    assert model_flops_per_token(shape, s) == pytest.approx(megatron)
+
+
+def test_executed_flops_halve_causal_attention_and_add_a_forward_with_full_recompute():
+    shape = shape_from_counts("gpt", 1e9, 24, 2048, 50000)
+    lin, att = executed_flops_per_token(shape, 4096, False)
+    assert (lin, att) == pytest.approx((6e9, 6 * 24 * 4096 * 2048))
+    lin_f, att_f = executed_flops_per_token(shape, 4096, True)
+    assert (lin_f, att_f) == pytest.approx((8e9, 8 * 24 * 4096 * 2048))
+
+
+def test_optimizer_state_bytes_follow_megatrons_table():
+    """bf16 params, fp32 grads: 18 bytes per parameter; distributed optimizer 6 + 12/d; ZeRO-3 18/d."""
+    p, d = 1e9, 8
+    assert sum(state_bytes(p, 0, d)) == pytest.approx(18e9)
+    assert sum(state_bytes(p, 1, d)) == pytest.approx((6 + 12 / d) * 1e9)
+    assert sum(state_bytes(p, 2, d)) == pytest.approx((2 + 16 / d) * 1e9)
+    assert sum(state_bytes(p, 3, d)) == pytest.approx(18e9 / d)
+
+
+def test_parameters_shard_over_tp_pp_and_experts_over_ep():
+    s = shape_of_model(load_model("qwen3-30b-a3b"))
+    dense = s.params - s.expert_params
+    assert params_per_device(s, 2, 2, 1) == pytest.approx(s.params / 4)
+    assert params_per_device(s, 2, 2, 8) == pytest.approx(dense / 4 + s.expert_params / 16)
+
+
+def test_activations_follow_korthikanti_with_sequence_parallelism():
+    shape = shape_from_counts("gpt", 1e9, 24, 2048, 50000)
+    s, b, t = 4096, 1, 2
+    logits = 4 * s * b * 50000 / t
+    # pp 1: one micro-batch in flight, 24 layers of 34·s·b·h/t bytes
+    got = activation_bytes(shape, s, b, t, 1, 1, 8, False)
+    assert got == pytest.approx(24 * 34 * s * b * 2048 / t + logits)
+    # full recompute: each layer's input (2·s·b·h/t) and one layer's full set
+    full = activation_bytes(shape, s, b, t, 1, 1, 8, True)
+    assert full == pytest.approx(24 * 2 * s * b * 2048 / t + 34 * s * b * 2048 / t + logits)
+    # 1F1B: the first of 4 stages holds 4 micro-batches of its 6 layers
+    assert activation_bytes(shape, s, b, t, 4, 1, 8, False) == pytest.approx(6 * 4 * 34 * s * b * 2048 / t + logits)
+
+
+def test_data_parallel_gradients_are_a_ring_over_the_nic_and_hide_under_the_backward():
+    hw = load_hardware("h100-sxm")
+    eff = train_efficiency(hw.id, hw.family)
+    shape = shape_of_model(load_model("llama-3.1-8b"))
+    r = evaluate(shape, hw, eff, "bf16", 4096, 64, 64, 1, 1, 1, 1, 1, False, 1)
+    p = params_per_device(shape, 1, 1, 1)
+    # 64 devices span 8 domains: the ring runs at the NIC's 50 GB/s; reduce-scatter + all-gather of bf16
+    ring = 2 * 63 / 64 * (2 * p) / (50e9 * eff.comm_efficiency)
+    assert float(r["dp_comm_s"]) == pytest.approx(ring)
+    assert float(r["dp_exposed_s"]) == pytest.approx(max(ring - float(r["compute_s"]) * 2 / 3, 0))
+
+
+def test_train_totals_are_consistent():
+    r = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, fmt="bf16", seq_len=8192, global_batch=512, zero=3)
+    assert r["steps"] == int(np.ceil(1e12 / (512 * 8192)))
+    assert r["wall_time_s"] == pytest.approx(r["steps"] * r["step_s"])
+    assert r["gpu_hours"] == pytest.approx(64 * r["wall_time_s"] / 3600)
+    assert r["usd"] == pytest.approx(r["gpu_hours"] * load_hardware("h100").price_per_hour)
+    assert r["tokens_per_s"] == pytest.approx(512 * 8192 / r["step_s"])
+    assert r["mfu"] == pytest.approx(r["model_tflops_per_device"] * 1e12 / load_hardware("h100").peaks["bf16"])
+    lo, hi = r["tokens_per_s_per_device_interval"]
+    assert lo <= r["tokens_per_s_per_device"] <= hi
+    assert r["calibration_level"] == "device" and r["fits"]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(tp=3), "--tp 3: must divide the 32 attention heads"),
+    (dict(devices=60, tp=8), "--devices 60: not a multiple of tp x pp x cp = 8"),
+    (dict(ep=2), "--ep 2: llama-3.1-8b is dense"),
+    (dict(global_batch=100), "--global-batch 100: must be a multiple of dp x micro-batch = 64"),
+    (dict(recompute="some"), "--recompute 'some'"),
+    (dict(fmt="fp9"), "did you mean 'fp8'"),
+    (dict(tokens=-1), "--tokens -1"),
+    (dict(pp=64), "--pp 64: more stages than the 32 layers"),
+])
+def test_bad_layouts_name_the_option(kwargs, message):
+    args = dict(model="llama-3.1-8b", hw="h100", devices=64, tokens=1e12)
+    args.update(kwargs)
+    with pytest.raises(WorkloadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train(**args)
+
+
+def test_a_precision_the_device_lacks_is_refused():
+    with pytest.raises(WorkloadError, match="a100-sxm-80gb has no fp8 units"):
+        train("llama-3.1-8b", "a100", devices=8, tokens=1e9, fmt="fp8")
+
+
+def test_cli_errors_exit_2_and_search_prints(run_cli):
+    code, _, err = run_cli("train", "llama-3.1-8b", "--hw", "h100", "--devices", "64", "--tokens", "1e12", "--tp", "3")
+    assert code == 2 and "--tp 3" in err
+    code, out, _ = run_cli("train", "llama-3.1-8b", "--hw", "h100", "--devices", "64", "--tokens", "1e12", "--search",
+                           "--limit", "3")
+    assert code == 0 and "tok/s/device" in out
+
+
+def test_search_returns_fitting_layouts_fastest_first_with_train_numbers():
+    from costmodel.analyses.training.search import search
+
+    r = search("llama-3.1-70b", "h100", 256, 1e12, fmt="fp8", seq_len=4096, global_batch=512)
+    rates = [x["tokens_per_s_per_device"] for x in r["layouts"]]
+    assert rates == sorted(rates, reverse=True) and r["layouts"]
+    best = r["layouts"][0]
+    one = train("llama-3.1-70b", "h100", 256, 1e12, "fp8", 4096, 512, best["tp"], best["pp"], best["cp"], best["ep"],
+                best["zero"], best["recompute"])
+    assert one["tokens_per_s_per_device"] == pytest.approx(best["tokens_per_s_per_device"], rel=1e-9)
+    assert all(x["memory_gib"] <= 80 for x in r["layouts"])
+
+
+MODELS = ["llama-3.1-8b", "llama-3.1-70b", "qwen3-30b-a3b", "mistral-7b"]
+DEVICES = ["h100", "b200", "a100", "mi300x", "gb200", "l40s"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(DEVICES), st.sampled_from(["bf16", "fp8"]),
+       st.sampled_from([1, 2, 4, 8]), st.sampled_from([1, 2, 4]), st.sampled_from(["selective", "full"]))
+def test_interval_contains_its_estimate(model, hw, fmt, tp, pp, rec):
+    try:
+        r = train(model, hw, devices=64, tokens=1e11, fmt=fmt, tp=tp, pp=pp, recompute=rec)
+    except WorkloadError:
+        return
+    lo, hi = r["tokens_per_s_per_device_interval"]
+    assert 0 < lo <= r["tokens_per_s_per_device"] <= hi
+    assert np.isfinite(r["step_s"]) and r["step_s"] > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from([1, 2, 4, 8]), st.sampled_from([1, 4]),
+       st.floats(1.0, 4.0), st.floats(1.0, 4.0))
+def test_higher_roofs_are_never_slower(model, tp, pp, peak_x, bw_x):
+    """Same efficiencies, more FLOP/s and bandwidth (memory and links): the step is never longer."""
+    hw = load_hardware("h100")
+    fast = replace(hw, peaks={k: v * peak_x for k, v in hw.peaks.items()}, memory_bandwidth=hw.memory_bandwidth * bw_x,
+                   interconnect_bandwidth=hw.interconnect_bandwidth * bw_x, scale_out_bandwidth=hw.scale_out_bandwidth * bw_x)
+    eff = train_efficiency(hw.id, hw.family)
+    shape = shape_of_model(load_model(model))
+    if shape.heads % tp:
+        return
+    a = evaluate(shape, hw, eff, "bf16", 4096, 256, 64, tp, pp, 1, 1, 1, False, 1)
+    b = evaluate(shape, fast, eff, "bf16", 4096, 256, 64, tp, pp, 1, 1, 1, False, 1)
+    assert float(b["step_s"]) <= float(a["step_s"]) * (1 + 1e-12)
+
+
+def test_shipped_fit_is_reproduced_and_its_stated_error_holds(tmp_path):
+    import yaml
+
+    from costmodel.analyses.training.calibrate import run
+    from costmodel.analyses.training.measurements import shipped_training_measurements
+    from costmodel.spec.catalog import builtin_root
+
+    s = run(shipped_training_measurements(), out_dir=tmp_path)
+    new = yaml.safe_load(open(s["path"]))
+    shipped = yaml.safe_load(open(builtin_root() / "calibration" / "training" / "fitted.yaml"))
+    assert new["global"] == shipped["global"] and new["devices"] == shipped["devices"]
+    assert new["intervals"] == shipped["intervals"]
+    # README, Training: 55 configurations; leave-one-source-out median 18.4%, in sample 12.6%
+    assert s["rows_used"] == 55
+    assert s["leave_one_source_out"]["all"]["median_ape"] == pytest.approx(0.184, abs=0.0015)
+    assert s["in_sample"]["all"]["median_ape"] == pytest.approx(0.126, abs=0.0015)
+    assert s["interval_coverage_held_out"]["source held out, device band"] >= 0.75
+
+
+def test_uncalibrated_family_gets_the_widest_band():
+    from costmodel.analyses.training.intervals import interval
+
+    assert train_efficiency("mi300x", "amd-instinct").level == "uncalibrated"
+    lo_d, hi_d = interval("device", 1000.0)
+    lo_u, hi_u = interval("uncalibrated", 1000.0)
+    assert lo_u <= lo_d and hi_u >= hi_d
+
+
+def test_quartet_law_by_hand_and_the_cheaper_lossless_precision_wins():
+    from costmodel.analyses.training.economics import law, loss, precision_economics
+
+    c = law()["law"]
+    n, d = 1e9, 2e10
+    hand = (c["A"] / n ** c["alpha"] + c["B"] / d ** c["beta"]) ** c["gamma"] + c["E"]
+    assert loss(n, d, 1.0, 1.0, c) == pytest.approx(hand)
+    assert loss(n, d, 0.658, 0.822, c) > hand  # FP4's efficiencies cost loss at equal N and D
+    r = precision_economics("llama-3.1-8b", "b200", 64, budget_gpu_hours=20000, fmts="bf16,fp8,nvfp4")
+    by = {o["precision"]: o for o in r["options"]}
+    # same (effN, effD): the faster precision buys more tokens and a lower loss
+    assert by["fp8"]["tokens"] > by["bf16"]["tokens"] and by["fp8"]["loss"] < by["bf16"]["loss"]
+    assert r["best"] == min(r["options"], key=lambda o: o["loss"])["precision"]
+    assert by["nvfp4"]["tokens"] == pytest.approx(by["nvfp4"]["tokens_per_s_per_device"] * 20000 * 3600)
+
+
+def test_precision_economics_refuses_bad_budgets_and_skips_what_the_device_lacks():
+    from costmodel.analyses.training.economics import precision_economics
+
+    with pytest.raises(WorkloadError, match="give one budget"):
+        precision_economics("llama-3.1-8b", "h100", 64)
+    r = precision_economics("llama-3.1-8b", "h100", 64, budget_usd=1e5, fmts="bf16,mxfp8")
+    assert [o["precision"] for o in r["options"]] == ["bf16"]
+    assert "block-scaled" in r["skipped"][0]["reason"]

@@ -158,9 +158,9 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
         return lambda v: check_output_file(flag, v, (".csv", ".parquet"), force)
     if name == "out" and command == "import-bench":
         return lambda v: check_output_file(flag, v, (".csv",), force)
-    if name == "out" and command in ("profile", "calibrate"):
+    if name == "out" and command in ("profile", "calibrate", "calibrate-train"):
         return lambda v: check_output_dir(flag, v, force)
-    if name in ("files", "sweep_file", "accuracy"):
+    if name in ("files", "sweep_file", "accuracy") or (name == "file" and command == "calibrate-train"):
         return lambda v: [check_input_file(flag, x) for x in v] if isinstance(v, (list, tuple)) else \
             check_input_file(flag, v)
     if flag is None:

@@ -34,6 +34,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
         if do_search:
             from costmodel.analyses.training.search import search
+            from costmodel.errors import WorkloadError
+
+            given = [f for f, v, d in (("--tp", tp, 1), ("--pp", pp, 1), ("--cp", cp, 1), ("--ep", ep, 1), ("--zero", zero, 1),
+                                       ("--recompute", recompute, "selective"), ("--micro-batch", micro_batch, 1)) if v != d]
+            if given:
+                raise WorkloadError(f"--search chooses the layout itself: drop {', '.join(given)}")
 
             r = search(model, hw, devices, tokens, fmt, seq_len, global_batch, limit)
             if as_json:
@@ -151,8 +157,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         for c in ("rows", "uncalibrated", "in sample", "leave one source out", "leave one device out"):
             t.add_column(c, justify="right")
         keys = ("uncalibrated", "in_sample", "leave_one_source_out", "leave_one_device_out")
+        def cell(x):
+            return "-" if x.get("median_ape") is None else f"{100 * x['median_ape']:.1f}% / {100 * x['p90_ape']:.1f}%"
+
         for g in s["in_sample"]:
-            cells = [f"{100 * s[k][g]['median_ape']:.1f}% / {100 * s[k][g]['p90_ape']:.1f}%" for k in keys]
+            cells = [cell(s[k][g]) for k in keys]
             t.add_row(f"{g} ({s['in_sample'][g]['n']})", *cells)
         con.print(t)
         con.print("held-out interval coverage: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in s["interval_coverage_held_out"].items()))

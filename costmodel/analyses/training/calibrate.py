@@ -45,13 +45,23 @@ def prepare(rows):
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
 
+    from dataclasses import replace as _replace
+
+    from costmodel.analyses.training.train import Layout, check_devices, check_layout
+
     kept, skipped = [], []
     for r in rows:
         try:
+            if not r.model and not (r.params and r.layers and r.hidden and r.vocab):
+                raise CostModelError("no catalogue model and no params/layers/hidden/vocab")
             shape = (shape_of_model(resolve_model(r.model)[0]) if r.model else
                      shape_from_counts(r.id, r.params, r.layers, r.hidden, r.vocab, r.heads))
             hw = resolve_hardware(r.hardware)[0]
-            kept.append((r, shape, hw, unit_for(r.precision, hw)))
+            unit = unit_for(r.precision, hw)
+            check_devices(hw, r.devices)
+            check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute), r.seq_len,
+                         r.global_batch)
+            kept.append((_replace(r, hardware=hw.id), shape, hw, unit))  # device offsets keyed by catalogue id
         except CostModelError as exc:
             skipped.append((r, str(exc)))
     return kept, skipped

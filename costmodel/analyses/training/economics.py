@@ -47,7 +47,10 @@ def precision_economics(model: str, hw: str, devices: int, budget_gpu_hours: flo
     doc = law()
     n = shape.matmul_active - shape.vocab * shape.hidden  # non-embedding (the LM head too), as the law counts
     options, skipped = [], []
-    for fmt in [f.strip() for f in (fmts.split(",") if isinstance(fmts, str) else fmts) if f.strip()]:
+    names = [f.strip().lower() for f in (fmts.split(",") if isinstance(fmts, str) else fmts)]
+    if not names or any(not f for f in names):
+        raise WorkloadError(f"--fmts {fmts!r}: expected a comma-separated list of precisions, e.g. bf16,fp8,nvfp4")
+    for fmt in dict.fromkeys(names):  # each once, in the order given
         eff = doc["efficiency"].get(fmt.lower())
         if eff is None:
             raise WorkloadError(f"--fmts {fmt}: no loss efficiencies for it; expected {', '.join(doc['efficiency'])}")

@@ -7,7 +7,9 @@ Executed FLOPs (what the device runs, for time and HFU): causal attention does h
     linear = 6 · N_matmul,  attention = 6 · L · s · w   (forward 2 · s · w per layer, backward twice it)
 and activation recomputation adds a forward pass of what it recomputes (Korthikanti et al. 2022):
 full recompute one more forward of everything (2 · N_matmul + 2 · L · s · w); selective recompute
-the attention core, which FlashAttention's backward already recomputes (counted in neither).
+the attention core, which FlashAttention's backward already recomputes (counted in neither). L counts
+softmax-attention layers; recurrent mixers (Mamba, Gated DeltaNet) enter through their matmul
+parameters only (their scans are not counted), sliding windows are counted as full attention.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ RECOMPUTE = ("none", "selective", "full")
 
 def model_flops_per_token(shape, seq):
     """6 N + 12 L s w (the convention of the published MFU figures)."""
-    return 6.0 * shape.matmul_active + 12.0 * shape.layers * np.asarray(seq, dtype=float) * shape.attn_width
+    return 6.0 * shape.matmul_active + 12.0 * shape.attention_layers * np.asarray(seq, dtype=float) * shape.attn_width
 
 
 def executed_flops_per_token(shape, seq, full_recompute):
@@ -26,5 +28,5 @@ def executed_flops_per_token(shape, seq, full_recompute):
     seq = np.asarray(seq, dtype=float)
     extra = np.where(np.asarray(full_recompute, dtype=bool), 1.0, 0.0)  # one more forward of 3
     linear = (6.0 + 2.0 * extra) * shape.matmul_active
-    attention = (6.0 + 2.0 * extra) * shape.layers * seq * shape.attn_width
+    attention = (6.0 + 2.0 * extra) * shape.attention_layers * seq * shape.attn_width
     return linear, attention

@@ -47,35 +47,56 @@ def shipped_training_measurements() -> Path:
 
 def read_training(path) -> list[TrainRow]:
     """Rows of a training measurement CSV; a bad cell names its line, column and what was expected."""
+    import math
+
+    from costmodel.analyses.training.flops import RECOMPUTE
+
     path = Path(path)
     if not path.is_file():
         raise CostModelError(f"{path}: no such file (a training measurement CSV, data/SCHEMA.md 'Training rows')")
     out = []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CostModelError(f"{path}: missing column(s) {', '.join(missing)}")
-        for n, r in enumerate(reader, start=2):
-            def num(col, kind=float, blank=None):
-                v = r.get(col, "")
-                if v in ("", None):
-                    if blank is not None:
-                        return blank
-                    raise CostModelError(f"{path}:{n}: column '{col}' is empty; expected a number")
-                try:
-                    x = kind(float(v))
-                except ValueError:
-                    raise CostModelError(f"{path}:{n}: column '{col}' is {v!r}; expected a number") from None
-                if x < 0:
-                    raise CostModelError(f"{path}:{n}: column '{col}' is {v!r}; expected a non-negative number")
-                return x
-            if r["metric"] not in METRICS:
-                raise CostModelError(f"{path}:{n}: metric {r['metric']!r}; expected one of {', '.join(METRICS)}")
-            out.append(TrainRow(r["id"], r["source"], r["hardware"], num("devices", int), r["model"],
-                                num("params", float, 0.0), num("active_params", float, 0.0), num("layers", int, 0),
-                                num("hidden", int, 0), num("heads", int, 0), num("vocab", int, 0), num("seq_len", int),
-                                num("global_batch", int), num("tp", int, 1), num("pp", int, 1), num("cp", int, 1),
-                                num("ep", int, 1), r["precision"], r["recompute"] or "none", num("zero", int, 1),
-                                r["metric"], num("value")))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CostModelError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a CSV") from None
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CostModelError(f"{path}: missing column(s) {', '.join(missing)} (data/SCHEMA.md 'Training rows')")
+    seen = set()
+    for n, r in enumerate(reader, start=2):
+        def num(col, whole=False, blank=None, low=0.0, positive=False):
+            v = (r.get(col) or "").strip()
+            if v == "":
+                if blank is not None:
+                    return blank
+                raise CostModelError(f"{path}:{n}: column '{col}' is empty; expected a number")
+            try:
+                x = float(v)
+            except ValueError:
+                raise CostModelError(f"{path}:{n}: column '{col}' is {v!r}; expected a number") from None
+            if not math.isfinite(x) or x < low or (positive and x <= 0) or (whole and x != int(x)):
+                kind = "a whole number" if whole else "a number"
+                raise CostModelError(f"{path}:{n}: column '{col}' is {v!r}; expected {kind} "
+                                     f"{'> 0' if positive else f'>= {low:g}'}")
+            return int(x) if whole else x
+        if r["metric"] not in METRICS:
+            raise CostModelError(f"{path}:{n}: metric {r['metric']!r}; expected one of {', '.join(METRICS)}")
+        rec = (r.get("recompute") or "none").strip()
+        if rec not in RECOMPUTE:
+            raise CostModelError(f"{path}:{n}: recompute {rec!r}; expected one of {', '.join(RECOMPUTE)}")
+        if r["id"] in seen:
+            raise CostModelError(f"{path}:{n}: duplicate id {r['id']!r}")
+        seen.add(r["id"])
+        out.append(TrainRow(r["id"], r["source"], r["hardware"], num("devices", True, low=1), r["model"],
+                            num("params", blank=0.0), num("active_params", blank=0.0), num("layers", True, 0),
+                            num("hidden", True, 0), num("heads", True, 0), num("vocab", True, 0),
+                            num("seq_len", True, low=1), num("global_batch", True, low=1), num("tp", True, 1, 1),
+                            num("pp", True, 1, 1), num("cp", True, 1, 1), num("ep", True, 1, 1),
+                            (r["precision"] or "").strip(), rec, num("zero", True, 1, 0), r["metric"],
+                            num("value", positive=True)))
+        if out[-1].zero > 3:
+            raise CostModelError(f"{path}:{n}: column 'zero' is {out[-1].zero}; expected 0, 1, 2 or 3")
     return out

@@ -8,7 +8,9 @@ Activations per layer and micro-batch of b sequences of s tokens with tensor par
 sequence parallelism (Korthikanti et al. 2022, Table 2): 34 · s · b · h / t bytes with the attention
 scores recomputed (selective; FlashAttention never stores them either, so `none` costs the same),
 2 · s · b · h / t with full recomputation (each layer's input) plus one layer's full set while it is
-recomputed. 1F1B keeps min(pp, m) micro-batches in flight on the first stage (Narayanan et al. 2021).
+recomputed. 1F1B keeps min(pp, m) micro-batches in flight on the first stage (Narayanan et al. 2021), which
+holds ceil(L / pp) layers when pp does not divide them (frameworks place the remainder unevenly; step
+time assumes they balance it).
 """
 from __future__ import annotations
 
@@ -20,9 +22,22 @@ BYTES_PER_PARAM = {"weights": 2.0, "grads": 4.0, "optimizer": 12.0}
 def params_per_device(shape, tp, pp, ep):
     """Parameters one device holds: dense weights over tp x pp, routed experts over ep x pp (and tp
     when the experts are not expert-parallel)."""
+    dense, expert = param_split(shape, tp, pp, ep)
+    return dense + expert
+
+
+def param_split(shape, tp, pp, ep):
+    """(dense, routed-expert) parameters on one device."""
     tp, pp, ep = (np.asarray(x, dtype=float) for x in (tp, pp, ep))
     dense = shape.params - shape.expert_params
-    return dense / (tp * pp) + shape.expert_params / (pp * ep * np.where(ep > 1, 1.0, tp))
+    return dense / (tp * pp), shape.expert_params / (pp * ep * np.where(ep > 1, 1.0, tp))
+
+
+def expert_dp(tp, cp, dp, ep):
+    """Data-parallel degree of the expert weights: the dp x cp x tp ranks of a stage over the ep that shard
+    them (Megatron-LM's expert data parallelism); the dense weights' is dp x cp."""
+    tp, cp, dp, ep = (np.asarray(x, dtype=float) for x in (tp, cp, dp, ep))
+    return np.where(ep > 1, dp * cp * tp / ep, dp * cp)
 
 
 def state_bytes(params, zero, d):
@@ -42,7 +57,7 @@ def activation_bytes(shape, seq, micro_batch, tp, pp, cp, microbatches, full_rec
     per_layer = np.where(np.asarray(full_recompute, dtype=bool), 2.0 * s * micro_batch * shape.hidden / tp,
                          per_layer_full)
     in_flight = np.minimum(np.asarray(pp, dtype=float), np.asarray(microbatches, dtype=float))
-    layers_here = shape.layers / np.asarray(pp, dtype=float)
+    layers_here = np.ceil(shape.layers / np.asarray(pp, dtype=float))  # the first stage takes the remainder
     acts = layers_here * in_flight * per_layer + np.where(np.asarray(full_recompute, dtype=bool), per_layer_full, 0.0)
     logits = 4.0 * s * micro_batch * shape.vocab / tp
     return acts + logits

@@ -1,9 +1,10 @@
 """`costmodel train --search`: the fastest parallel layouts that fit, evaluated as one array call.
 
-Candidates: tp in 1, 2, 4, 8 (within a scale-up domain, dividing the heads), pp in 1, 2, 4, 8, 16, 32
-(at most the layers), cp in 1, 2, 4, 8 for sequences of 16K tokens or more, ep in powers of two that
-divide the experts (MoE), ZeRO 1 or 3, selective or full recomputation; the global batch stays the
-one given (or the ~4M-token default, rounded per layout to a multiple of its data-parallel degree).
+Candidates: tp in 1, 2, 4, 8 (within a scale-up domain, an 8-GPU board where none is stated; dividing
+the heads), pp in 1, 2, 4, 8, 16, 32 (at most the layers), cp in 1, 2, 4, 8 for sequences of 16K tokens or
+more, ep in powers of two that divide the experts (MoE), ZeRO 1 or 3, selective or full recomputation,
+micro-batch 1; the global batch stays the one given (or the ~4M-token default, rounded per layout to a
+multiple of its data-parallel degree).
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ LONG_SEQUENCE = 16384  # context parallelism is searched from this length on
 
 
 def candidates(shape, hw, devices: int, seq: int) -> list[tuple]:
-    domain = int(hw.scale_up_domain or 1)
-    tps = [t for t in (1, 2, 4, 8) if t <= max(domain, 1) and (not shape.heads or shape.heads % t == 0)]
+    domain = hw.scale_up_domain or (8 if hw.interconnect_bandwidth else 1)  # no stated domain: an 8-GPU board
+    tps = [t for t in (1, 2, 4, 8) if t <= domain and (not shape.heads or shape.heads % t == 0)]
     pps = [p for p in (1, 2, 4, 8, 16, 32) if p <= shape.layers]
     cps = [c for c in (1, 2, 4, 8) if c == 1 or (seq >= LONG_SEQUENCE and seq % c == 0)]
-    eps = [1] + ([e for e in (2, 4, 8, 16, 32, 64) if shape.is_moe] if shape.is_moe else [])
+    eps = [1] + [e for e in (2, 4, 8, 16, 32, 64) if shape.is_moe and shape.experts % e == 0]
     out = []
     for tp, pp, cp, ep, zero, rec in itertools.product(tps, pps, cps, eps, (1, 3), ("selective", "full")):
         group = tp * pp * cp
@@ -49,6 +50,9 @@ def search(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", 
     m, shape, h = resolve(model, hw)
     devices, seq_len = _as_int("devices", devices), _as_int("seq-len", seq_len)
     unit = unit_for(fmt, h)
+    from costmodel.analyses.training.train import check_devices
+
+    check_devices(h, devices)
     cands = candidates(shape, h, devices, seq_len)
     if not cands:
         raise WorkloadError(f"--devices {devices}: no layout of tp, pp and cp divides it")

@@ -18,13 +18,21 @@ class TrainShape:
     matmul_active: float  # parameters a token multiplies through (LM head included, input embedding not)
     expert_params: float  # routed experts, all of them
     expert_active: float  # routed experts a token uses (top-k)
-    layers: int
+    layers: int  # every block (attention, recurrent or both): activations and pipeline stages
     hidden: int
     heads: int
     attn_width: float  # query heads x head dim: the width of QK^T and PV
     kv_width: float  # keys + values per token per layer (context parallelism exchanges them)
     vocab: int
     top_k: int = 0
+    attn_layers: int = -1  # layers with softmax attention (-1: all)
+    moe_layers: int = 0  # layers with routed experts
+    experts: int = 0
+    kv_heads: int = 0
+
+    @property
+    def attention_layers(self) -> int:
+        return self.layers if self.attn_layers < 0 else self.attn_layers
 
     @property
     def is_moe(self) -> bool:
@@ -46,12 +54,13 @@ def shape_of_model(m: Model) -> TrainShape:
         width = m.heads * m.head_dim
         kv = 2 * m.kv_heads * m.head_dim
     return TrainShape(m.id, sum(v for k, v in b.items() if k != "experts_active"), active, b["experts"],
-                      b["experts_active"], m.attention_layers, m.hidden_size, m.heads, width, kv, m.vocab_size,
-                      m.moe.top_k if m.moe else 0)
+                      b["experts_active"], m.layers, m.hidden_size, m.heads, width, kv, m.vocab_size,
+                      m.moe.top_k if m.moe else 0, m.attention_layers, m.moe_layers if m.moe else 0,
+                      m.moe.experts if m.moe else 0, m.kv_heads)
 
 
 def shape_from_counts(name: str, params: float, layers: int, hidden: int, vocab: int, heads: int = 0) -> TrainShape:
     """A dense GPT-style model known by its counts (multi-head attention over the hidden width, LM head
     tied to the embedding as in Megatron-LM's GPT): every parameter is a matmul parameter."""
     return TrainShape(name, float(params), float(params), 0.0, 0.0, int(layers), int(hidden), int(heads or 0),
-                      float(hidden), 2.0 * hidden, int(vocab))
+                      float(hidden), 2.0 * hidden, int(vocab), kv_heads=int(heads or 0))

@@ -57,6 +57,12 @@ def resolve(model: str, hardware: str):
     return m, shape_of_model(m), resolve_hardware(hardware)[0]
 
 
+def check_devices(hw, devices: int) -> None:
+    if devices > 1 and not (hw.interconnect_bandwidth or hw.scale_out_bandwidth):
+        raise WorkloadError(f"--devices {devices}: {hw.id} states no device interconnect or network "
+                            f"(interconnect / scale_out in its spec); costmodel train needs one to run on more than one")
+
+
 def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) -> int:
     """The data-parallel degree of a legal layout; a WorkloadError naming the option otherwise."""
     if shape.heads and shape.heads % lay.tp:
@@ -71,9 +77,11 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
         raise WorkloadError(f"--pp {lay.pp}: more stages than the {shape.layers} layers of {shape.name}")
     if lay.ep > 1 and not shape.is_moe:
         raise WorkloadError(f"--ep {lay.ep}: {shape.name} is dense (no experts to shard); use --ep 1")
+    if lay.ep > 1 and shape.experts % lay.ep:
+        raise WorkloadError(f"--ep {lay.ep}: must divide the {shape.experts} experts of {shape.name}")
     if lay.ep > 1 and (dp * lay.cp * lay.tp) % lay.ep:
         raise WorkloadError(f"--ep {lay.ep}: must divide dp x cp x tp = {dp * lay.cp * lay.tp} (expert parallelism "
-                            f"is carved out of the data-parallel ranks, as in Megatron-LM)")
+                            f"is carved out of the data-parallel, context- and tensor-parallel ranks, as in Megatron-LM)")
     if seq % lay.cp:
         raise WorkloadError(f"--cp {lay.cp}: must divide --seq-len {seq}")
     if lay.recompute not in RECOMPUTE:
@@ -91,14 +99,14 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
 def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full,
              micro_batch) -> dict:
     """Phases, memory and rates of layouts (arrays broadcast)."""
-    from costmodel.analyses.training.memory import activation_bytes, params_per_device, state_bytes
+    from costmodel.analyses.training.memory import activation_bytes, expert_dp, param_split, state_bytes
     from costmodel.analyses.training.step import step_phases
 
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
     dp = np.asarray(devices) // (tp * pp * cp)
     ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero, recompute_full)
-    p_dev = params_per_device(shape, tp, pp, ep)
-    w, g, o = state_bytes(p_dev, zero, dp * cp)
+    p_dense, p_expert = param_split(shape, tp, pp, ep)
+    w, g, o = (a + e for a, e in zip(state_bytes(p_dense, zero, dp * cp), state_bytes(p_expert, zero, expert_dp(tp, cp, dp, ep))))
     acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, ph["microbatches"], recompute_full)
     total = w + g + o + acts
     step = ph["step_s"]
@@ -144,6 +152,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     if not tokens > 0 or not math.isfinite(tokens):
         raise WorkloadError(f"--tokens {tokens:g}: expected a positive number of training tokens")
     unit = unit_for(fmt, h)
+    check_devices(h, devices)
     group = lay.tp * lay.pp * lay.cp
     dp_guess = max(devices // group, 1)
     notes = []
@@ -151,7 +160,8 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         per = dp_guess * lay.micro_batch
         global_batch = max(per, round(DEFAULT_BATCH_TOKENS / seq_len / per) * per)
         notes.append(f"--global-batch {global_batch} sequences ({global_batch * seq_len / 2 ** 20:.1f}M tokens per step; "
-                     f"default about 4M tokens, Llama 3's starting batch)")
+                     f"the default: about 4M tokens, Llama 3's starting batch, rounded to a multiple of dp x micro-batch "
+                     f"= {per})")
     global_batch = _as_int("global-batch", global_batch)
     dp = check_layout(shape, devices, lay, seq_len, global_batch)
     eff = train_efficiency(h.id, h.family)

@@ -26,6 +26,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               ep: int = typer.Option(1, "--ep", help="Expert-parallel degree (MoE), carved out of dp x cp x tp."),
               zero: int = typer.Option(1, "--zero", help="ZeRO stage: 0 (replicated), 1 (distributed optimizer), 2 (+ gradients), 3 (FSDP)."),
               recompute: str = typer.Option("selective", "--recompute", help="Activation recomputation: none, selective or full."),
+              sparsity: Optional[str] = typer.Option(None, "--sparsity", help="Sparse training: 2:4 (semi-structured, sparse tensor cores) or a fraction of zeroed weights (unstructured)."),
               do_search: bool = typer.Option(False, "--search", help="Search tp, pp, cp, ep, ZeRO and recompute: the fastest layouts that fit."),
               limit: int = typer.Option(10, "--limit", help="Layouts shown with --search."),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -37,7 +38,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             from costmodel.errors import WorkloadError
 
             given = [f for f, v, d in (("--tp", tp, 1), ("--pp", pp, 1), ("--cp", cp, 1), ("--ep", ep, 1), ("--zero", zero, 1),
-                                       ("--recompute", recompute, "selective"), ("--micro-batch", micro_batch, 1)) if v != d]
+                                       ("--recompute", recompute, "selective"), ("--micro-batch", micro_batch, 1),
+                                       ("--sparsity", sparsity, None)) if v != d]
             if given:
                 raise WorkloadError(f"--search chooses the layout itself: drop {', '.join(given)}")
 
@@ -62,7 +64,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             return
         from costmodel.analyses.training.train import train as run
 
-        r = run(model, hw, devices, tokens, fmt, seq_len, global_batch, tp, pp, cp, ep, zero, recompute, micro_batch)
+        r = run(model, hw, devices, tokens, fmt, seq_len, global_batch, tp, pp, cp, ep, zero, recompute, micro_batch,
+                sparsity)
         if as_json:
             print_json(r)
             return

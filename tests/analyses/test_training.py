@@ -275,3 +275,23 @@ def test_precision_economics_refuses_bad_budgets_and_skips_what_the_device_lacks
     r = precision_economics("llama-3.1-8b", "h100", 64, budget_usd=1e5, fmts="bf16,mxfp8")
     assert [o["precision"] for o in r["options"]] == ["bf16"]
     assert "block-scaled" in r["skipped"][0]["reason"]
+
+
+def test_sparsity_speeds_only_the_mlp_gemms_where_sparse_tensor_cores_exist():
+    base = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3)
+    sp = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3, sparsity="2:4")
+    shape = shape_of_model(load_model("llama-3.1-8b"))
+    hw = load_hardware("h100")
+    eff = train_efficiency(hw.id, hw.family)
+    # the MLP GEMMs' time: compute with them dense minus compute with them free
+    dense = float(evaluate(shape, hw, eff, "bf16", 4096, 1024, 64, 1, 1, 1, 1, 3, False, 1)["compute_s"])
+    free = float(evaluate(shape, hw, eff, "bf16", 4096, 1024, 64, 1, 1, 1, 1, 3, False, 1, 1e15)["compute_s"])
+    assert sp["phases_s"]["compute_s"] == pytest.approx(dense - (dense - free) * (1 - 1 / 1.3), rel=1e-9)
+    assert base["phases_s"]["compute_s"] == pytest.approx(dense, rel=1e-9)
+    assert sp["tokens_per_s_per_device"] > base["tokens_per_s_per_device"]
+    un = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3, sparsity="0.75")
+    assert un["step_s"] == pytest.approx(base["step_s"]) and "not faster on GPUs" in un["notes"][0]
+    with pytest.raises(WorkloadError, match="mi300x .* has no sparse tensor cores"):
+        train("llama-3.1-8b", "mi300x", devices=8, tokens=1e9, sparsity="2:4")
+    with pytest.raises(WorkloadError, match="--sparsity '3:4'"):
+        train("llama-3.1-8b", "h100", devices=8, tokens=1e9, sparsity="3:4")

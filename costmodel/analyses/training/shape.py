@@ -29,6 +29,7 @@ class TrainShape:
     moe_layers: int = 0  # layers with routed experts
     experts: int = 0
     kv_heads: int = 0
+    mlp_active: float = 0.0  # MLP (dense, shared and the token's routed experts) parameters a token multiplies through
 
     @property
     def attention_layers(self) -> int:
@@ -56,11 +57,13 @@ def shape_of_model(m: Model) -> TrainShape:
     return TrainShape(m.id, sum(v for k, v in b.items() if k != "experts_active"), active, b["experts"],
                       b["experts_active"], m.layers, m.hidden_size, m.heads, width, kv, m.vocab_size,
                       m.moe.top_k if m.moe else 0, m.attention_layers, m.moe_layers if m.moe else 0,
-                      m.moe.experts if m.moe else 0, m.kv_heads)
+                      m.moe.experts if m.moe else 0, m.kv_heads,
+                      b["mlp"] + b["experts_active"] + b["shared_experts"])
 
 
 def shape_from_counts(name: str, params: float, layers: int, hidden: int, vocab: int, heads: int = 0) -> TrainShape:
     """A dense GPT-style model known by its counts (multi-head attention over the hidden width, LM head
     tied to the embedding as in Megatron-LM's GPT): every parameter is a matmul parameter."""
     return TrainShape(name, float(params), float(params), 0.0, 0.0, int(layers), int(hidden), int(heads or 0),
-                      float(hidden), 2.0 * hidden, int(vocab), kv_heads=int(heads or 0))
+                      float(hidden), 2.0 * hidden, int(vocab), kv_heads=int(heads or 0),
+                      mlp_active=2.0 / 3.0 * (float(params) - float(vocab) * hidden))  # 8h² of a 12h² GPT layer

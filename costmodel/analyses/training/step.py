@@ -61,7 +61,7 @@ def _all_to_all(token_bytes, top_k, group, hw, eff):
 
 
 def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero,
-                full_recompute) -> dict:
+                full_recompute, mlp_speedup=1.0) -> dict:
     """Seconds per step by phase, and the FLOPs behind them (per device)."""
     from costmodel.analyses.training.flops import executed_flops_per_token, model_flops_per_token
     from costmodel.analyses.training.memory import expert_dp, param_split
@@ -79,7 +79,9 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     low = eff.compute_efficiency * eff.scale(unit) * w / (w + eff.width_half)
     lin_rate = hw.peaks[unit] * low / (1.0 - expert_share + expert_share / eff.moe_scale)
     attn_rate = hw.peaks["bf16" if "bf16" in hw.peaks else "fp16"] * eff.compute_efficiency
-    compute = tokens / devices * (linear / lin_rate + attn / attn_rate)
+    mlp_share = shape.mlp_active / shape.matmul_active if shape.matmul_active else 0.0
+    linear_time = linear * (1.0 - mlp_share + mlp_share / mlp_speedup) / lin_rate  # sparse MLP GEMMs (--sparsity)
+    compute = tokens / devices * (linear_time + attn / attn_rate)
     per_micro = compute / micro
     bubble = compute * (pp - 1.0) / micro
     c = eff.comm_efficiency

@@ -97,14 +97,15 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
 
 
 def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full,
-             micro_batch) -> dict:
+             micro_batch, mlp_speedup=1.0) -> dict:
     """Phases, memory and rates of layouts (arrays broadcast)."""
     from costmodel.analyses.training.memory import activation_bytes, expert_dp, param_split, state_bytes
     from costmodel.analyses.training.step import step_phases
 
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
     dp = np.asarray(devices) // (tp * pp * cp)
-    ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero, recompute_full)
+    ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero, recompute_full,
+                     mlp_speedup)
     p_dense, p_expert = param_split(shape, tp, pp, ep)
     w, g, o = (a + e for a, e in zip(state_bytes(p_dense, zero, dp * cp), state_bytes(p_expert, zero, expert_dp(tp, cp, dp, ep))))
     acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, ph["microbatches"], recompute_full)
@@ -130,7 +131,7 @@ def _binding(r: dict) -> str:
 
 def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", seq_len: int = 4096,
           global_batch: int | None = None, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, zero: int = 1,
-          recompute: str = "selective", micro_batch: int = 1) -> dict:
+          recompute: str = "selective", micro_batch: int = 1, sparsity: str | None = None) -> dict:
     """One training run: step time by phase, rates, MFU/HFU, memory per device, totals and an interval.
 
         >>> r = costmodel.train("llama-3.1-70b", "h100", devices=1024, tokens=15e12, fmt="fp8", tp=8, pp=4)
@@ -139,6 +140,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     from costmodel.analyses.training.efficiency import train_efficiency
     from costmodel.analyses.training.intervals import interval
     from costmodel.analyses.training.precision import unit_for
+    from costmodel.analyses.training.sparsity import mlp_speedup
 
     m, shape, h = resolve(model, hw)
     devices = _as_int("devices", devices)
@@ -153,9 +155,10 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         raise WorkloadError(f"--tokens {tokens:g}: expected a positive number of training tokens")
     unit = unit_for(fmt, h)
     check_devices(h, devices)
+    speedup, sparse_note = mlp_speedup(sparsity, h)
     group = lay.tp * lay.pp * lay.cp
     dp_guess = max(devices // group, 1)
-    notes = []
+    notes = [sparse_note] if sparse_note else []
     if global_batch is None:
         per = dp_guess * lay.micro_batch
         global_batch = max(per, round(DEFAULT_BATCH_TOKENS / seq_len / per) * per)
@@ -166,7 +169,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     dp = check_layout(shape, devices, lay, seq_len, global_batch)
     eff = train_efficiency(h.id, h.family)
     r = evaluate(shape, h, eff, unit, seq_len, global_batch, devices, lay.tp, lay.pp, lay.cp, lay.ep, lay.zero,
-                 lay.recompute == "full", lay.micro_batch)
+                 lay.recompute == "full", lay.micro_batch, speedup)
     r = {k: (float(v) if np.ndim(v) == 0 and not isinstance(v, (bool, np.bool_)) else bool(v)) for k, v in r.items()}
     steps = math.ceil(tokens / r["tokens_per_step"])
     wall = steps * r["step_s"]

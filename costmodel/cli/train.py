@@ -93,7 +93,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              if r["energy_mwh"] == r["energy_mwh"] else "no TDP in the spec", ""),
         ]
         for k, v in r["phases_s"].items():
-            if v > 0 and k != "dp_comm_s":
+            if v > 0 and k not in ("dp_comm_s", "compute_s"):
                 rows.append((f"  {k[:-2].replace('_', ' ')} per step", f"{v:.3f} s", ""))
         mem = r["memory_gib"]
         rows.append(("Memory per device", f"{mem['total']:.1f} of {mem['capacity']:.0f} GiB ({'fits' if r['fits'] else 'does NOT fit'})", ""))

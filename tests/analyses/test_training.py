@@ -295,3 +295,12 @@ def test_sparsity_speeds_only_the_mlp_gemms_where_sparse_tensor_cores_exist():
         train("llama-3.1-8b", "mi300x", devices=8, tokens=1e9, sparsity="2:4")
     with pytest.raises(WorkloadError, match="--sparsity '3:4'"):
         train("llama-3.1-8b", "h100", devices=8, tokens=1e9, sparsity="3:4")
+
+
+def test_compute_splits_into_forward_backward_and_recomputation():
+    r = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3, recompute="full")
+    ph = r["phases_s"]
+    assert ph["forward_s"] + ph["backward_s"] + ph["recompute_s"] == pytest.approx(ph["compute_s"])
+    assert ph["backward_s"] == pytest.approx(2 * ph["forward_s"]) and ph["recompute_s"] == pytest.approx(ph["forward_s"])
+    sel = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3)["phases_s"]
+    assert sel["recompute_s"] == 0 and sel["backward_s"] == pytest.approx(2 * sel["forward_s"])

@@ -1,7 +1,8 @@
 """Time of one training step on one device, by phase (arrays broadcast over layouts).
 
     compute   = linear FLOPs / (peak(unit) · e · scale(unit) · w/(w + w½)) + attention FLOPs / (peak(bf16) · e)
-                (attention runs in 16 bits in FP8/FP4 recipes; e = compute efficiency; expert GEMMs · moe_scale)
+                (attention runs in 16 bits in FP8/FP4 recipes; e = compute efficiency; expert GEMMs · moe_scale);
+                split 2 : 4 : 2 into forward, backward and recomputed forward (full recompute), by their FLOPs
     bubble    = compute · (pp − 1) / m                        1F1B pipeline, m micro-batches (Narayanan et al. 2021)
     tp        = 4 ring all-reduces of b·s·h·2 bytes per layer and micro-batch (2 forward, 2 backward; Megatron-LM
                 with sequence parallelism moves the same bytes as reduce-scatter + all-gather), +2 with full recompute
@@ -107,7 +108,9 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     t_opt = shard * 30.0 / (hw.memory_bandwidth * eff.memory_efficiency)
     total = compute + bubble + t_tp + t_cp + t_ep + t_pp + exposed + t_opt
     z = 0 * total
-    return {"compute_s": compute, "bubble_s": bubble, "tp_comm_s": t_tp, "cp_comm_s": t_cp, "ep_comm_s": t_ep,
+    passes = 6.0 + 2.0 * full  # forward 2, backward 4, a recomputed forward 2 (per FLOP unit)
+    return {"compute_s": compute, "forward_s": compute * 2.0 / passes, "backward_s": compute * 4.0 / passes,
+            "recompute_s": compute * 2.0 * full / passes, "bubble_s": bubble, "tp_comm_s": t_tp, "cp_comm_s": t_cp, "ep_comm_s": t_ep,
             "pp_comm_s": t_pp, "dp_comm_s": t_dp + z, "dp_exposed_s": exposed + z, "optimizer_s": t_opt + z,
             "step_s": total, "tokens_per_step": tokens + z, "devices": devices + z, "microbatches": micro + z,
             "model_flops_per_token": model_flops_per_token(shape, seq) + z,

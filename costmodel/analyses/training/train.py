@@ -123,7 +123,8 @@ def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, 
 
 
 def _binding(r: dict) -> str:
-    phases = {"compute": r["compute_s"], "pipeline bubble": r["bubble_s"], "TP collectives": r["tp_comm_s"],
+    phases = {"forward": r["forward_s"], "backward": r["backward_s"], "recomputation": r["recompute_s"],
+              "pipeline bubble": r["bubble_s"], "TP collectives": r["tp_comm_s"],
               "CP exchange": r["cp_comm_s"], "EP all-to-all": r["ep_comm_s"], "PP send/receive": r["pp_comm_s"],
               "DP gradients (exposed)": r["dp_exposed_s"], "optimizer": r["optimizer_s"]}
     return max(phases, key=lambda k: float(phases[k]))
@@ -188,8 +189,8 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         "layout": {"tp": lay.tp, "pp": lay.pp, "cp": lay.cp, "dp": dp, "ep": lay.ep, "zero": lay.zero,
                    "recompute": lay.recompute, "microbatches_per_step": r["microbatches"]},
         "calibration_level": eff.level,
-        "phases_s": {k: r[k] for k in ("compute_s", "bubble_s", "tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s",
-                                       "dp_comm_s", "dp_exposed_s", "optimizer_s")},
+        "phases_s": {k: r[k] for k in ("compute_s", "forward_s", "backward_s", "recompute_s", "bubble_s", "tp_comm_s",
+                                       "cp_comm_s", "ep_comm_s", "pp_comm_s", "dp_comm_s", "dp_exposed_s", "optimizer_s")},
         "binding": _binding(r),
         "step_s": r["step_s"], "steps": steps, "tokens_per_s": r["tokens_per_s"],
         "tokens_per_s_per_device": r["tokens_per_s_per_device"],

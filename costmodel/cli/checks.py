@@ -35,7 +35,7 @@ RANGES = {
     "--kv-block-size": (1, 1_000_000, True, True), "--max-model-len": (1, 100_000_000, True, True),
     "--tokens": (0, None, False, True), "--seq-len": (1, 100_000_000, True, True),
     "--global-batch": (1, 1_000_000_000, True, True), "--micro-batch": (1, 1_000_000, True, True),
-    "--cp": (1, 4096, True, True), "--ep": (1, 4096, True, True), "--zero": (0, 3, True, True),
+    "--cp": (1, 4096, True, True), "--vpp": (1, 1024, True, True), "--ep": (1, 4096, True, True), "--zero": (0, 3, True, True),
     "--budget-gpu-hours": (0, None, False, True), "--budget-usd": (0, None, False, True),
 }
 LISTS = ("--models", "--hw", "--fmt", "--kv-fmt", "--candidates", "--engine", "--tp", "--batch", "--prompt", "--gen")

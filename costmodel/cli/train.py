@@ -22,6 +22,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               micro_batch: int = typer.Option(1, "--micro-batch", help="Sequences per micro-batch."),
               tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree (with sequence parallelism)."),
               pp: int = typer.Option(1, "--pp", help="Pipeline-parallel stages (1F1B)."),
+              vpp: int = typer.Option(1, "--vpp", help="Virtual pipeline stages per device (interleaved 1F1B)."),
               cp: int = typer.Option(1, "--cp", help="Context-parallel degree (the sequence split over cp ranks)."),
               ep: int = typer.Option(1, "--ep", help="Expert-parallel degree (MoE), carved out of dp x cp x tp."),
               zero: int = typer.Option(1, "--zero", help="ZeRO stage: 0 (replicated), 1 (distributed optimizer), 2 (+ gradients), 3 (FSDP)."),
@@ -39,7 +40,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
             given = [f for f, v, d in (("--tp", tp, 1), ("--pp", pp, 1), ("--cp", cp, 1), ("--ep", ep, 1), ("--zero", zero, 1),
                                        ("--recompute", recompute, "selective"), ("--micro-batch", micro_batch, 1),
-                                       ("--sparsity", sparsity, None)) if v != d]
+                                       ("--sparsity", sparsity, None), ("--vpp", vpp, 1)) if v != d]
             if given:
                 raise WorkloadError(f"--search chooses the layout itself: drop {', '.join(given)}")
 
@@ -50,11 +51,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             t = Table(title=f"{r['model']} on {r['devices']} x {r['hardware']}, {r['precision']}, {r['tokens']:.3g} tokens, "
                             f"seq {r['seq_len']}: the fastest of {r['fitting']} fitting layouts ({r['searched']} searched; "
                             f"training calibration: {r['calibration_level']})", title_justify="left")
-            for c in ("tp", "pp", "cp", "dp", "ep", "ZeRO", "recompute", "batch", "step", "tok/s/device", "MFU (bf16 peak)",
+            for c in ("tp", "pp", "vpp", "cp", "dp", "ep", "ZeRO", "recompute", "batch", "step", "tok/s/device", "MFU (bf16 peak)",
                       "GiB/device", "wall time", "GPU-hours"):
                 t.add_column(c, justify="left" if c == "recompute" else "right")
             for x in r["layouts"]:
-                t.add_row(*(str(x[k]) for k in ("tp", "pp", "cp", "dp", "ep", "zero", "recompute", "global_batch")),
+                t.add_row(*(str(x[k]) for k in ("tp", "pp", "vpp", "cp", "dp", "ep", "zero", "recompute", "global_batch")),
                           f"{x['step_s']:.2f} s", f"{x['tokens_per_s_per_device']:,.0f}", f"{100 * x['mfu']:.1f}%",
                           f"{x['memory_gib']:.1f}", _days(x["wall_time_days"]), f"{x['gpu_hours']:,.0f}")
             console().print(t)
@@ -65,7 +66,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.analyses.training.train import train as run
 
         r = run(model, hw, devices, tokens, fmt, seq_len, global_batch, tp, pp, cp, ep, zero, recompute, micro_batch,
-                sparsity)
+                sparsity, vpp)
         if as_json:
             print_json(r)
             return
@@ -78,7 +79,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         lo, hi = r["tokens_per_s_per_device_interval"]
         dlo, dhi = r["wall_time_days_interval"]
         rows = [
-            ("Layout", f"tp {lay['tp']} x pp {lay['pp']} x cp {lay['cp']} x dp {lay['dp']}" + (f", ep {lay['ep']}" if lay['ep'] > 1 else "")
+            ("Layout", f"tp {lay['tp']} x pp {lay['pp']}" + (f" (vpp {lay['vpp']})" if lay["vpp"] > 1 else "")
+             + f" x cp {lay['cp']} x dp {lay['dp']}" + (f", ep {lay['ep']}" if lay['ep'] > 1 else "")
              + f"; ZeRO {lay['zero']}; recompute {lay['recompute']}", ""),
             ("Global batch", f"{r['global_batch']} x {r['seq_len']} tokens; {lay['microbatches_per_step']:.0f} micro-batches of {r['micro_batch']}", ""),
             ("Calibration", r["calibration_level"], ""),

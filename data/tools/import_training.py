@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "incoming" / "training" / "training_measurements.csv"
 OUT = ROOT / "data" / "training_measurements.csv"
 COLUMNS = ("id,source,hardware,devices,model,params,active_params,layers,hidden,heads,vocab,seq_len,global_batch,"
-           "tp,pp,cp,ep,precision,recompute,zero,framework,metric,value,notes").split(",")
+           "tp,pp,cp,ep,vpp,micro_batch,precision,recompute,zero,framework,metric,value,notes").split(",")
 PRIORITY = ("train_tokens_per_s_per_device", "step_time_s", "model_tflops_per_device")
 CONFIG = ("source", "hardware", "devices", "model", "seq_len", "global_batch", "tp", "pp", "dp", "cp", "ep",
           "precision", "recompute", "zero", "framework")
@@ -39,6 +39,14 @@ def zero(v: str) -> int:
     if "not resharded" in v:  # Llama 3: optimizer states and gradients sharded, parameters kept
         return 2
     return 1
+
+
+def _note_int(notes: str, key: str) -> int:
+    """A `KEY=N` the source's table states (Megatron-Bridge / NeMo: MBS, VP), else 1."""
+    import re
+
+    m = re.search(rf"\b{key}=(\d+)", notes)
+    return int(m.group(1)) if m else 1
 
 
 def main() -> int:
@@ -79,7 +87,8 @@ def main() -> int:
                     "model": model, "params": r["params_total"], "active_params": r["params_active"],
                     "layers": r["layers"], "hidden": r["hidden"], "heads": r["heads"], "vocab": r["vocab"],
                     "seq_len": r["seq_len"], "global_batch": r["global_batch"], "tp": tp, "pp": pp, "cp": cp,
-                    "ep": int(r["ep"] or 1), "precision": {"fp16": "bf16"}.get(r["precision"], r["precision"]),
+                    "ep": int(r["ep"] or 1), "vpp": _note_int(r["notes"], "VP"), "micro_batch": _note_int(r["notes"], "MBS"),
+                    "precision": {"fp16": "bf16"}.get(r["precision"], r["precision"]),
                     "recompute": recompute(r["recompute"]), "zero": zero(r["zero"]), "framework": r["framework"],
                     "metric": r["metric"], "value": r["value"],
                     "notes": (r["notes"] + (" [fp16 run: bf16 units, same peak]" if r["precision"] == "fp16" else ""))})

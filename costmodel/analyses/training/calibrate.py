@@ -59,8 +59,8 @@ def prepare(rows):
             hw = resolve_hardware(r.hardware)[0]
             unit = unit_for(r.precision, hw)
             check_devices(hw, r.devices)
-            check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute), r.seq_len,
-                         r.global_batch)
+            check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute, r.micro_batch, r.vpp),
+                         r.seq_len, r.global_batch)
             kept.append((_replace(r, hardware=hw.id), shape, hw, unit))  # device offsets keyed by catalogue id
         except CostModelError as exc:
             skipped.append((r, str(exc)))
@@ -84,7 +84,7 @@ def predict(kept, theta, names) -> np.ndarray:
     for r, shape, hw, unit in kept:
         eff = _eff(theta, names, r.hardware)
         x = evaluate(shape, hw, eff, unit, r.seq_len, r.global_batch, r.devices, r.tp, r.pp, r.cp, r.ep, r.zero,
-                     r.recompute == "full", 1)
+                     r.recompute == "full", r.micro_batch, 1.0, r.vpp)
         out.append({"train_tokens_per_s_per_device": x["tokens_per_s_per_device"], "step_time_s": x["step_s"],
                     "model_tflops_per_device": x["model_tflops_per_device"]}[r.metric])
     return np.array(out, dtype=float)

@@ -37,6 +37,8 @@ class TrainRow:
     zero: int
     metric: str
     value: float
+    vpp: int = 1
+    micro_batch: int = 1
 
 
 def shipped_training_measurements() -> Path:
@@ -96,7 +98,7 @@ def read_training(path) -> list[TrainRow]:
                             num("seq_len", True, low=1), num("global_batch", True, low=1), num("tp", True, 1, 1),
                             num("pp", True, 1, 1), num("cp", True, 1, 1), num("ep", True, 1, 1),
                             (r["precision"] or "").strip(), rec, num("zero", True, 1, 0), r["metric"],
-                            num("value", positive=True)))
+                            num("value", positive=True), num("vpp", True, 1, 1), num("micro_batch", True, 1, 1)))
         if out[-1].zero > 3:
             raise CostModelError(f"{path}:{n}: column 'zero' is {out[-1].zero}; expected 0, 1, 2 or 3")
     return out

@@ -1,7 +1,7 @@
 """`costmodel train --search`: the fastest parallel layouts that fit, evaluated as one array call.
 
 Candidates: tp in 1, 2, 4, 8 (within a scale-up domain, an 8-GPU board where none is stated; dividing
-the heads), pp in 1, 2, 4, 8, 16, 32 (at most the layers), cp in 1, 2, 4, 8 for sequences of 16K tokens or
+the heads), pp in 1, 2, 4, 8, 16, 32 (at most the layers) with 1, 2 or 4 virtual stages each, cp in 1, 2, 4, 8 for sequences of 16K tokens or
 more, ep in powers of two that divide the experts (MoE), ZeRO 1 or 3, selective or full recomputation,
 micro-batch 1; the global batch stays the one given (or the ~4M-token default, rounded per layout to a
 multiple of its data-parallel degree).
@@ -25,14 +25,14 @@ def candidates(shape, hw, devices: int, seq: int) -> list[tuple]:
     cps = [c for c in (1, 2, 4, 8) if c == 1 or (seq >= LONG_SEQUENCE and seq % c == 0)]
     eps = [1] + [e for e in (2, 4, 8, 16, 32, 64) if shape.is_moe and shape.experts % e == 0]
     out = []
-    for tp, pp, cp, ep, zero, rec in itertools.product(tps, pps, cps, eps, (1, 3), ("selective", "full")):
+    for tp, pp, cp, ep, zero, rec, v in itertools.product(tps, pps, cps, eps, (1, 3), ("selective", "full"), (1, 2, 4)):
         group = tp * pp * cp
-        if devices % group:
+        if devices % group or (v > 1 and (pp == 1 or pp * v > shape.layers)):
             continue
         dp = devices // group
         if ep > 1 and (dp * cp * tp) % ep:
             continue
-        out.append((tp, pp, cp, ep, zero, rec, dp))
+        out.append((tp, pp, cp, ep, zero, rec, dp, v))
     return out
 
 
@@ -56,7 +56,7 @@ def search(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", 
     cands = candidates(shape, h, devices, seq_len)
     if not cands:
         raise WorkloadError(f"--devices {devices}: no layout of tp, pp and cp divides it")
-    tp, pp, cp, ep, zero, rec, dp = (np.array(c) for c in zip(*cands))
+    tp, pp, cp, ep, zero, rec, dp, vpp = (np.array(c) for c in zip(*cands))
     if global_batch is None:
         gb = np.maximum(dp, np.round(DEFAULT_BATCH_TOKENS / seq_len / dp) * dp)
     else:
@@ -64,16 +64,16 @@ def search(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", 
         ok = gb % dp == 0
         if not ok.any():
             raise WorkloadError(f"--global-batch {global_batch}: a multiple of no layout's data-parallel degree")
-        tp, pp, cp, ep, zero, rec, dp, gb = (x[ok] for x in (tp, pp, cp, ep, zero, rec, dp, gb))
+        tp, pp, cp, ep, zero, rec, dp, vpp, gb = (x[ok] for x in (tp, pp, cp, ep, zero, rec, dp, vpp, gb))
     eff = train_efficiency(h.id, h.family)
-    r = evaluate(shape, h, eff, unit, seq_len, gb, devices, tp, pp, cp, ep, zero, rec == "full", 1)
+    r = evaluate(shape, h, eff, unit, seq_len, gb, devices, tp, pp, cp, ep, zero, rec == "full", 1, 1.0, vpp)
     fits = np.asarray(r["fits"])
     order = [i for i in np.argsort(-np.asarray(r["tokens_per_s_per_device"])) if fits[i]][:limit]
     rows = []
     for i in order:
         steps = math.ceil(float(tokens) / float(r["tokens_per_step"][i]))
         wall = steps * float(r["step_s"][i])
-        rows.append({"tp": int(tp[i]), "pp": int(pp[i]), "cp": int(cp[i]), "dp": int(dp[i]), "ep": int(ep[i]),
+        rows.append({"tp": int(tp[i]), "pp": int(pp[i]), "vpp": int(vpp[i]), "cp": int(cp[i]), "dp": int(dp[i]), "ep": int(ep[i]),
                      "zero": int(zero[i]), "recompute": str(rec[i]), "global_batch": int(gb[i]),
                      "step_s": float(r["step_s"][i]), "tokens_per_s_per_device": float(r["tokens_per_s_per_device"][i]),
                      "mfu": float(r["mfu"][i]), "memory_gib": float(r["memory_bytes"][i]) / 2 ** 30,

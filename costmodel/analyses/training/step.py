@@ -3,14 +3,15 @@
     compute   = linear FLOPs / (peak(unit) · e · scale(unit) · w/(w + w½)) + attention FLOPs / (peak(bf16) · e)
                 (attention runs in 16 bits in FP8/FP4 recipes; e = compute efficiency; expert GEMMs · moe_scale);
                 split 2 : 4 : 2 into forward, backward and recomputed forward (full recompute), by their FLOPs
-    bubble    = compute · (pp − 1) / m                        1F1B pipeline, m micro-batches (Narayanan et al. 2021)
+    bubble    = compute · (pp − 1) / (m · v)                  1F1B pipeline, m micro-batches, v virtual stages per device
+                                                              (interleaved schedule; Narayanan et al. 2021)
     tp        = 4 ring all-reduces of b·s·h·2 bytes per layer and micro-batch (2 forward, 2 backward; Megatron-LM
                 with sequence parallelism moves the same bytes as reduce-scatter + all-gather), +2 with full recompute
     cp        = the keys and values of the other cp − 1 ranks forward and their gradients backward, per attention
                 layer (heads split over tp)
     ep        = 4 all-to-alls per MoE layer (dispatch, combine; forward and backward) of each token's h · 2 bytes to
                 the ranks and domains holding its top-k experts
-    pp        = activation send and gradient receive per micro-batch and stage boundary
+    pp        = activation send and gradient receive per micro-batch and stage boundary (v times as many interleaved)
     dp        = ZeRO 0-2: gradient reduce-scatter in fp32 (Megatron-LM reduces bf16 runs' gradients in fp32) and
                 bf16 parameter all-gather, each once per step; only the last micro-batch's backward (resp. the first
                 one's forward) hides them (--overlap-grad-reduce, --overlap-param-gather).
@@ -62,7 +63,7 @@ def _all_to_all(token_bytes, top_k, group, hw, eff):
 
 
 def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero,
-                full_recompute, mlp_speedup=1.0) -> dict:
+                full_recompute, mlp_speedup=1.0, vpp=1) -> dict:
     """Seconds per step by phase, and the FLOPs behind them (per device)."""
     from costmodel.analyses.training.flops import executed_flops_per_token, model_flops_per_token
     from costmodel.analyses.training.memory import expert_dp, param_split
@@ -84,7 +85,8 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     linear_time = linear * (1.0 - mlp_share + mlp_share / mlp_speedup) / lin_rate  # sparse MLP GEMMs (--sparsity)
     compute = tokens / devices * (linear_time + attn / attn_rate)
     per_micro = compute / micro
-    bubble = compute * (pp - 1.0) / micro
+    vpp = np.asarray(vpp, dtype=float)
+    bubble = compute * (pp - 1.0) / (micro * vpp)  # interleaved 1F1B: v virtual stages shrink it v-fold
     c = eff.comm_efficiency
     mb_bytes = b * seq / cp * shape.hidden * ACT_BYTES
     t_tp = shape.layers / pp * micro * (4.0 + 2.0 * full) * _ring(mb_bytes, tp, hw, c)
@@ -95,7 +97,7 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     tokens_mb = b * seq / cp / tp  # tokens one rank dispatches per micro-batch (sequence-parallel shards)
     t_ep = (shape.moe_layers / pp * micro * (4.0 + 2.0 * full) * tokens_mb
             * _all_to_all(shape.hidden * ACT_BYTES, shape.top_k, ep, hw, c))
-    t_pp = np.where(pp > 1, 2.0 * micro * mb_bytes / tp / (up * c), 0.0)
+    t_pp = np.where(pp > 1, 2.0 * micro * vpp * mb_bytes / tp / (up * c), 0.0)  # v times the boundaries
     p_dense, p_expert = param_split(shape, tp, pp, ep)
     d, d_e = dp * cp, expert_dp(tp, cp, dp, ep)
     # one reduce-scatter / all-gather of P parameters of `width` bytes over n ranks: half a ring all-reduce

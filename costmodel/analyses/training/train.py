@@ -30,6 +30,7 @@ class Layout:
     zero: int = 1
     recompute: str = "selective"
     micro_batch: int = 1
+    vpp: int = 1  # virtual pipeline stages per device (interleaved 1F1B)
 
     def label(self) -> str:
         return (f"tp{self.tp} pp{self.pp}" + (f" cp{self.cp}" if self.cp > 1 else "") + (f" ep{self.ep}" if self.ep > 1 else "")
@@ -75,6 +76,11 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
     dp = devices // group
     if lay.pp > shape.layers:
         raise WorkloadError(f"--pp {lay.pp}: more stages than the {shape.layers} layers of {shape.name}")
+    # the embedding and the loss may take a virtual stage each (Megatron-LM --account-for-embedding-in-pipeline-split,
+    # --account-for-loss-in-pipeline-split)
+    if lay.vpp > 1 and (lay.pp == 1 or lay.pp * lay.vpp > shape.layers + 2):
+        raise WorkloadError(f"--vpp {lay.vpp}: interleaving needs --pp > 1 and pp x vpp = {lay.pp * lay.vpp} virtual "
+                            f"stages of at least one layer ({shape.layers} layers, + embedding and loss)")
     if lay.ep > 1 and not shape.is_moe:
         raise WorkloadError(f"--ep {lay.ep}: {shape.name} is dense (no experts to shard); use --ep 1")
     if lay.ep > 1 and shape.experts % lay.ep:
@@ -97,7 +103,7 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
 
 
 def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full,
-             micro_batch, mlp_speedup=1.0) -> dict:
+             micro_batch, mlp_speedup=1.0, vpp=1) -> dict:
     """Phases, memory and rates of layouts (arrays broadcast)."""
     from costmodel.analyses.training.memory import activation_bytes, expert_dp, param_split, state_bytes
     from costmodel.analyses.training.step import step_phases
@@ -105,7 +111,7 @@ def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, 
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
     dp = np.asarray(devices) // (tp * pp * cp)
     ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero, recompute_full,
-                     mlp_speedup)
+                     mlp_speedup, vpp)
     p_dense, p_expert = param_split(shape, tp, pp, ep)
     w, g, o = (a + e for a, e in zip(state_bytes(p_dense, zero, dp * cp), state_bytes(p_expert, zero, expert_dp(tp, cp, dp, ep))))
     acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, ph["microbatches"], recompute_full)
@@ -132,7 +138,7 @@ def _binding(r: dict) -> str:
 
 def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", seq_len: int = 4096,
           global_batch: int | None = None, tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, zero: int = 1,
-          recompute: str = "selective", micro_batch: int = 1, sparsity: str | None = None) -> dict:
+          recompute: str = "selective", micro_batch: int = 1, sparsity: str | None = None, vpp: int = 1) -> dict:
     """One training run: step time by phase, rates, MFU/HFU, memory per device, totals and an interval.
 
         >>> r = costmodel.train("llama-3.1-70b", "h100", devices=1024, tokens=15e12, fmt="fp8", tp=8, pp=4)
@@ -147,7 +153,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     devices = _as_int("devices", devices)
     seq_len = _as_int("seq-len", seq_len)
     lay = Layout(_as_int("tp", tp), _as_int("pp", pp), _as_int("cp", cp), _as_int("ep", ep), _as_int("zero", zero, 0),
-                 str(recompute).strip().lower(), _as_int("micro-batch", micro_batch))
+                 str(recompute).strip().lower(), _as_int("micro-batch", micro_batch), _as_int("vpp", vpp))
     try:
         tokens = float(tokens)
     except (TypeError, ValueError):
@@ -170,7 +176,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     dp = check_layout(shape, devices, lay, seq_len, global_batch)
     eff = train_efficiency(h.id, h.family)
     r = evaluate(shape, h, eff, unit, seq_len, global_batch, devices, lay.tp, lay.pp, lay.cp, lay.ep, lay.zero,
-                 lay.recompute == "full", lay.micro_batch, speedup)
+                 lay.recompute == "full", lay.micro_batch, speedup, lay.vpp)
     r = {k: (float(v) if np.ndim(v) == 0 and not isinstance(v, (bool, np.bool_)) else bool(v)) for k, v in r.items()}
     steps = math.ceil(tokens / r["tokens_per_step"])
     wall = steps * r["step_s"]
@@ -186,7 +192,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     return {
         "model": m.id, "hardware": h.id, "precision": fmt, "gemm_unit": unit, "devices": devices,
         "tokens": tokens, "seq_len": seq_len, "global_batch": global_batch, "micro_batch": lay.micro_batch,
-        "layout": {"tp": lay.tp, "pp": lay.pp, "cp": lay.cp, "dp": dp, "ep": lay.ep, "zero": lay.zero,
+        "layout": {"tp": lay.tp, "pp": lay.pp, "vpp": lay.vpp, "cp": lay.cp, "dp": dp, "ep": lay.ep, "zero": lay.zero,
                    "recompute": lay.recompute, "microbatches_per_step": r["microbatches"]},
         "calibration_level": eff.level,
         "phases_s": {k: r[k] for k in ("compute_s", "forward_s", "backward_s", "recompute_s", "bubble_s", "tp_comm_s",

@@ -8,6 +8,8 @@ place are left out with the reason printed: no architecture (neither a catalogue
 layers/hidden/parameters), a device outside the catalogue, or GPU-hours without a layout.
 
     python data/tools/import_training.py            # rewrites data/training_measurements.csv
+
+Reads incoming/training/training_measurements.csv and incoming/training/more/training_measurements.csv.
 """
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "incoming" / "training" / "training_measurements.csv"
+SOURCES = (ROOT / "incoming" / "training" / "training_measurements.csv",
+           ROOT / "incoming" / "training" / "more" / "training_measurements.csv")
+# gathered sources left out whole: not a publication of the numbers, or not the source itself
+EXCLUDED = {
+    "primus_moe_blog_draft_2608": "an unmerged draft blog branch (placeholders elsewhere; FP8 recipe unclear)",
+    "megatron_core_moe_report_2603": "a blog summary of the report, not the report; sequence length and batch unknown",
+}
 OUT = ROOT / "data" / "training_measurements.csv"
 COLUMNS = ("id,source,hardware,devices,model,params,active_params,layers,hidden,heads,vocab,seq_len,global_batch,"
            "tp,pp,cp,ep,vpp,micro_batch,precision,recompute,zero,framework,metric,value,notes").split(",")
@@ -55,12 +63,18 @@ def main() -> int:
     from costmodel.spec.model_catalog import resolve_model
     from costmodel.errors import CostModelError
 
-    rows = list(csv.DictReader(open(SRC, newline="")))
+    rows = [r for src in SOURCES for r in csv.DictReader(open(src, newline=""))]
     groups: dict = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in CONFIG), []).append(r)
     out, skipped = [], []
     for key, rs in groups.items():
+        if rs[0]["source"] in EXCLUDED:
+            skipped.append((rs[0]["id"], f"source {rs[0]['source']}: {EXCLUDED[rs[0]['source']]}"))
+            continue
+        if not (rs[0]["seq_len"] and rs[0]["global_batch"]):
+            skipped.append((rs[0]["id"], "sequence length or global batch not stated"))
+            continue
         ranked = sorted((r for r in rs if r["metric"] in PRIORITY), key=lambda r: PRIORITY.index(r["metric"]))
         if not ranked:
             skipped.append((rs[0]["id"], f"metrics {sorted({r['metric'] for r in rs})}: none of {', '.join(PRIORITY)}"))

@@ -49,6 +49,17 @@ def zero(v: str) -> int:
     return 1
 
 
+def _per_device_batch(r: dict) -> str:
+    """A pure data-parallel run (tp = pp = 1) whose table gives the batch per device: global = batch x devices
+    (AMD's PyTorch training README: 'per-GPU batch N', TP1 PP1 DP8 with FSDP)."""
+    import re
+
+    m = re.search(r"per-GPU batch (\d+)", r["notes"])
+    if m and (r["tp"] or "1") == "1" and (r["pp"] or "1") == "1" and r["devices"]:
+        return str(int(m.group(1)) * int(r["devices"]))
+    return ""
+
+
 def _note_int(notes: str, key: str) -> int:
     """A `KEY=N` the source's table states (Megatron-Bridge / NeMo: MBS, VP), else 1."""
     import re
@@ -72,7 +83,8 @@ def main() -> int:
         if rs[0]["source"] in EXCLUDED:
             skipped.append((rs[0]["id"], f"source {rs[0]['source']}: {EXCLUDED[rs[0]['source']]}"))
             continue
-        if not (rs[0]["seq_len"] and rs[0]["global_batch"]):
+        gb = rs[0]["global_batch"] or _per_device_batch(rs[0])
+        if not (rs[0]["seq_len"] and gb):
             skipped.append((rs[0]["id"], "sequence length or global batch not stated"))
             continue
         ranked = sorted((r for r in rs if r["metric"] in PRIORITY), key=lambda r: PRIORITY.index(r["metric"]))
@@ -100,7 +112,7 @@ def main() -> int:
         out.append({"id": r["id"], "source": r["source"], "hardware": r["hardware"], "devices": devices,
                     "model": model, "params": r["params_total"], "active_params": r["params_active"],
                     "layers": r["layers"], "hidden": r["hidden"], "heads": r["heads"], "vocab": r["vocab"],
-                    "seq_len": r["seq_len"], "global_batch": r["global_batch"], "tp": tp, "pp": pp, "cp": cp,
+                    "seq_len": r["seq_len"], "global_batch": gb, "tp": tp, "pp": pp, "cp": cp,
                     "ep": int(r["ep"] or 1), "vpp": _note_int(r["notes"], "VP"), "micro_batch": _note_int(r["notes"], "MBS"),
                     "precision": {"fp16": "bf16"}.get(r["precision"], r["precision"]),
                     "recompute": recompute(r["recompute"]), "zero": zero(r["zero"]), "framework": r["framework"],

@@ -16,7 +16,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               hw: str = typer.Option(..., "--hw", help="Hardware id or alias (h100, b200, gb200, mi300x)."),
               devices: int = typer.Option(..., "--devices", help="Total devices of the run."),
               tokens: float = typer.Option(..., "--tokens", help="Training tokens (e.g. 15e12)."),
-              fmt: str = typer.Option("bf16", "--fmt", help="Training precision: bf16 fp16 fp8 mxfp8 nvfp4 mxfp4."),
+              fmt: str = typer.Option("bf16", "--fmt", help="Training precision: bf16 fp16 fp8 mxfp8 nvfp4 mxfp4, or FWD:BWD (forward GEMMs in one, input- and weight-gradient GEMMs in the other, e.g. nvfp4:fp8)."),
               seq_len: int = typer.Option(4096, "--seq-len", help="Sequence length."),
               global_batch: Optional[int] = typer.Option(None, "--global-batch", help="Sequences per step [default: about 4M tokens, a multiple of dp]."),
               micro_batch: int = typer.Option(1, "--micro-batch", help="Sequences per micro-batch."),
@@ -113,7 +113,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                         devices: int = typer.Option(..., "--devices", help="Devices of the run."),
                         budget_gpu_hours: Optional[float] = typer.Option(None, "--budget-gpu-hours", help="Budget in device-hours."),
                         budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Budget in dollars at the spec's cloud price."),
-                        fmts: str = typer.Option("bf16,fp8,nvfp4", "--fmts", help="Training precisions to compare."),
+                        fmts: str = typer.Option("bf16,fp8,nvfp4", "--fmts", help="Training precisions to compare (each one or FWD:BWD, e.g. nvfp4:fp8)."),
                         seq_len: int = typer.Option(4096, "--seq-len", help="Sequence length."),
                         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """For a budget, the training precision that reaches the lowest loss (speed from the fit, loss from Quartet's law)."""

@@ -316,3 +316,25 @@ def test_compute_splits_into_forward_backward_and_recomputation():
     assert ph["backward_s"] == pytest.approx(2 * ph["forward_s"]) and ph["recompute_s"] == pytest.approx(ph["forward_s"])
     sel = train("llama-3.1-8b", "h100", devices=64, tokens=1e12, zero=3)["phases_s"]
     assert sel["recompute_s"] == 0 and sel["backward_s"] == pytest.approx(2 * sel["forward_s"])
+
+
+def test_forward_and_backward_gemms_can_run_in_different_precisions():
+    kw = dict(devices=64, tokens=1e12, zero=3, global_batch=256)
+    a = train("llama-3.1-8b", "b200", fmt="nvfp4", **kw)["phases_s"]["compute_s"]
+    b = train("llama-3.1-8b", "b200", fmt="fp8", **kw)["phases_s"]["compute_s"]
+    mixed = train("llama-3.1-8b", "b200", fmt="nvfp4:fp8", **kw)
+    # forward a third of the GEMM FLOPs, backward two thirds; attention is the same in all three
+    assert mixed["phases_s"]["compute_s"] == pytest.approx(a / 3 + 2 * b / 3)
+    assert mixed["gemm_unit"] == "fp4 forward, fp8 backward"
+    assert train("llama-3.1-8b", "b200", fmt="fp8:fp8", **kw)["phases_s"]["compute_s"] == pytest.approx(b)
+    with pytest.raises(WorkloadError, match="FORWARD:BACKWARD"):
+        train("llama-3.1-8b", "b200", fmt="fp8:", **kw)
+
+
+def test_loss_efficiencies_of_precision_pairs_come_from_the_separate_fits():
+    from costmodel.analyses.training.economics import efficiencies, law
+
+    doc = law()
+    assert efficiencies("fp8:nvfp4", doc) == {"effN": 1.0, "effD": pytest.approx(0.8935, abs=1e-4)}
+    assert efficiencies("mxfp4:bf16", doc) == {"effN": pytest.approx(0.6452, abs=1e-4), "effD": 1.0}
+    assert efficiencies("mxfp4", doc)["effD"] == pytest.approx(0.8217, abs=1e-4)  # the joint fit

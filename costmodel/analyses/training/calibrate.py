@@ -40,7 +40,7 @@ MIN_DEVICE_ROWS = 3
 
 def prepare(rows):
     """(row, shape, hardware, unit) for each row the model can place; (row, reason) for the others."""
-    from costmodel.analyses.training.precision import unit_for
+    from costmodel.analyses.training.precision import units_for
     from costmodel.analyses.training.shape import shape_from_counts, shape_of_model
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
@@ -57,7 +57,7 @@ def prepare(rows):
             shape = (shape_of_model(resolve_model(r.model)[0]) if r.model else
                      shape_from_counts(r.id, r.params, r.layers, r.hidden, r.vocab, r.heads))
             hw = resolve_hardware(r.hardware)[0]
-            unit = unit_for(r.precision, hw)
+            unit = units_for(r.precision, hw)
             check_devices(hw, r.devices)
             check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute, r.micro_batch, r.vpp),
                          r.seq_len, r.global_batch)
@@ -107,7 +107,7 @@ def fit(kept, names, mean, sd) -> np.ndarray:
 
     measured = np.array([r.value for r, *_ in kept])
     sign = np.array([-1.0 if r.metric == "step_time_s" else 1.0 for r, *_ in kept])  # time: inverse of a rate
-    units = [u for *_, u in kept]
+    units = {x for *_, u in kept for x in ((u,) if isinstance(u, str) else u)}
     used = {"s8": "fp8" in units, "s4": "fp4" in units, "sm": any(s.is_moe for _, s, _, _ in kept)}
 
     def residuals(theta):

@@ -24,6 +24,25 @@ def loss(n_params: float, tokens: float, eff_n: float, eff_d: float, constants: 
     return (c["A"] / (n_params * eff_n) ** c["alpha"] + c["B"] / (tokens * eff_d) ** c["beta"]) ** c["gamma"] + c["E"]
 
 
+def efficiencies(fmt: str, doc: dict) -> dict:
+    """(effN, effD) of a precision or FWD:BWD pair: the joint fit when both passes share a precision, else
+    effN from the forward pass's and effD from the backward pass's separate fits."""
+    from costmodel.analyses.training.precision import precision_pair
+
+    f, b = precision_pair(fmt)
+    known = doc["efficiency"]
+    for p in (f, b):
+        if p not in known:
+            raise WorkloadError(f"--fmts {fmt}: no loss efficiencies for {p}; expected {', '.join(known)}")
+    if f == b:
+        return known[f]
+    eff_n = doc.get("forward_only", {}).get(f, {}).get("effN", known[f]["effN"] if known[f]["effN"] == 1 else None)
+    eff_d = doc.get("backward_only", {}).get(b, {}).get("effD", known[b]["effD"] if known[b]["effD"] == 1 else None)
+    if eff_n is None or eff_d is None:
+        raise WorkloadError(f"--fmts {fmt}: no separate forward/backward fit for this pair")
+    return {"effN": eff_n, "effD": eff_d}
+
+
 def precision_economics(model: str, hw: str, devices: int, budget_gpu_hours: float | None = None,
                         budget_usd: float | None = None, fmts=("bf16", "fp8", "nvfp4"), seq_len: int = 4096) -> dict:
     """Tokens each precision buys with the budget and the loss it reaches; the lowest wins.
@@ -51,9 +70,7 @@ def precision_economics(model: str, hw: str, devices: int, budget_gpu_hours: flo
     if not names or any(not f for f in names):
         raise WorkloadError(f"--fmts {fmts!r}: expected a comma-separated list of precisions, e.g. bf16,fp8,nvfp4")
     for fmt in dict.fromkeys(names):  # each once, in the order given
-        eff = doc["efficiency"].get(fmt.lower())
-        if eff is None:
-            raise WorkloadError(f"--fmts {fmt}: no loss efficiencies for it; expected {', '.join(doc['efficiency'])}")
+        eff = efficiencies(fmt, doc)
         try:
             best = search(model, hw, devices, 1.0, fmt=fmt, seq_len=seq_len, limit=1)["layouts"]
         except CostModelError as exc:

@@ -37,3 +37,20 @@ def unit_for(precision: str, hw) -> str:
                             + " or ".join(k for k, v in UNITS.items() if hw.has(v) and k != "fp16"
                                           and (k not in BLOCK_SCALED or hw.has("fp4"))))
     return u
+
+
+def precision_pair(precision: str) -> tuple[str, str]:
+    """(forward, backward) precisions of `--fmt`: one name for every GEMM, or FWD:BWD for the forward GEMMs
+    and the two backward ones (input and weight gradients), as Quartet's and NVIDIA's recipes split them."""
+    parts = [p.strip().lower() for p in str(precision).split(":")]
+    if len(parts) == 1:
+        return parts[0], parts[0]
+    if len(parts) != 2 or not all(parts):
+        raise WorkloadError(f"--fmt {precision!r}: expected one precision or FORWARD:BACKWARD (e.g. nvfp4:fp8)")
+    return parts[0], parts[1]
+
+
+def units_for(precision: str, hw) -> tuple[str, str]:
+    """The matrix units of the forward and the backward GEMMs."""
+    f, b = precision_pair(precision)
+    return unit_for(f, hw), unit_for(b, hw)

@@ -44,12 +44,12 @@ def search(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", 
         >>> r["layouts"][0]["tp"], r["layouts"][0]["wall_time_days"]
     """
     from costmodel.analyses.training.efficiency import train_efficiency
-    from costmodel.analyses.training.precision import unit_for
+    from costmodel.analyses.training.precision import units_for
     from costmodel.analyses.training.train import DEFAULT_BATCH_TOKENS, _as_int, evaluate, resolve
 
     m, shape, h = resolve(model, hw)
     devices, seq_len = _as_int("devices", devices), _as_int("seq-len", seq_len)
-    unit = unit_for(fmt, h)
+    unit = units_for(fmt, h)
     from costmodel.analyses.training.train import check_devices
 
     check_devices(h, devices)

@@ -2,7 +2,8 @@
 
     compute   = linear FLOPs / (peak(unit) · e · scale(unit) · w/(w + w½)) + attention FLOPs / (peak(bf16) · e)
                 (attention runs in 16 bits in FP8/FP4 recipes; e = compute efficiency; expert GEMMs · moe_scale);
-                split 2 : 4 : 2 into forward, backward and recomputed forward (full recompute), by their FLOPs
+                split 2 : 4 : 2 into forward, backward and recomputed forward (full recompute), by their FLOPs;
+                with --fmt FWD:BWD the forward GEMMs run on one unit and the input- and weight-gradient GEMMs on another
     bubble    = compute · (pp − 1) / (m · v)                  1F1B pipeline, m micro-batches, v virtual stages per device
                                                               (interleaved schedule; Narayanan et al. 2021)
     tp        = 4 ring all-reduces of b·s·h·2 bytes per layer and micro-batch (2 forward, 2 backward; Megatron-LM
@@ -78,11 +79,18 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     linear, attn = executed_flops_per_token(shape, seq, full_recompute)
     expert_share = shape.expert_active / shape.matmul_active if shape.matmul_active else 0.0
     w = shape.hidden / tp
-    low = eff.compute_efficiency * eff.scale(unit) * w / (w + eff.width_half)
-    lin_rate = hw.peaks[unit] * low / (1.0 - expert_share + expert_share / eff.moe_scale)
+    unit_f, unit_b = (unit, unit) if isinstance(unit, str) else unit
+
+    def lin_rate(u):
+        low = eff.compute_efficiency * eff.scale(u) * w / (w + eff.width_half)
+        return hw.peaks[u] * low / (1.0 - expert_share + expert_share / eff.moe_scale)
+
     attn_rate = hw.peaks["bf16" if "bf16" in hw.peaks else "fp16"] * eff.compute_efficiency
     mlp_share = shape.mlp_active / shape.matmul_active if shape.matmul_active else 0.0
-    linear_time = linear * (1.0 - mlp_share + mlp_share / mlp_speedup) / lin_rate  # sparse MLP GEMMs (--sparsity)
+    fwd_share = (2.0 + 2.0 * np.asarray(full_recompute, dtype=float)) / (6.0 + 2.0 * np.asarray(full_recompute, dtype=float))
+    # forward (and recomputed forward) GEMMs on the forward precision's units, the two backward ones on the backward's
+    linear_time = (linear * (1.0 - mlp_share + mlp_share / mlp_speedup)  # sparse MLP GEMMs (--sparsity)
+                   * (fwd_share / lin_rate(unit_f) + (1.0 - fwd_share) / lin_rate(unit_b)))
     compute = tokens / devices * (linear_time + attn / attn_rate)
     per_micro = compute / micro
     vpp = np.asarray(vpp, dtype=float)

@@ -119,13 +119,16 @@ def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, 
     step = ph["step_s"]
     tok_dev = ph["tokens_per_step"] / step / ph["devices"]
     bf16 = hw.peaks.get("bf16") or hw.peaks.get("fp16")
+    unit_f, unit_b = (unit, unit) if isinstance(unit, str) else unit
+    # the peak the GEMMs see: forward a third of the FLOPs, backward two thirds
+    unit_peak = 1.0 / (1.0 / 3.0 / hw.peaks[unit_f] + 2.0 / 3.0 / hw.peaks[unit_b])
     return {**ph, "weights_bytes": w, "grads_bytes": g, "optimizer_bytes": o, "activations_bytes": acts,
             "memory_bytes": total, "fits": total <= hw.memory_bytes,
             "tokens_per_s": ph["tokens_per_step"] / step, "tokens_per_s_per_device": tok_dev,
             "model_tflops_per_device": tok_dev * ph["model_flops_per_token"] / 1e12,
             "mfu": tok_dev * ph["model_flops_per_token"] / bf16,
-            "mfu_unit": tok_dev * ph["model_flops_per_token"] / hw.peaks[unit],
-            "hfu": tok_dev * ph["executed_flops_per_token"] / hw.peaks[unit]}
+            "mfu_unit": tok_dev * ph["model_flops_per_token"] / unit_peak,
+            "hfu": tok_dev * ph["executed_flops_per_token"] / unit_peak}
 
 
 def _binding(r: dict) -> str:
@@ -146,7 +149,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     """
     from costmodel.analyses.training.efficiency import train_efficiency
     from costmodel.analyses.training.intervals import interval
-    from costmodel.analyses.training.precision import unit_for
+    from costmodel.analyses.training.precision import units_for
     from costmodel.analyses.training.sparsity import mlp_speedup
 
     m, shape, h = resolve(model, hw)
@@ -160,7 +163,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         raise WorkloadError(f"--tokens {tokens!r}: expected a number of training tokens (e.g. 15e12)") from None
     if not tokens > 0 or not math.isfinite(tokens):
         raise WorkloadError(f"--tokens {tokens:g}: expected a positive number of training tokens")
-    unit = unit_for(fmt, h)
+    unit = units_for(fmt, h)
     check_devices(h, devices)
     speedup, sparse_note = mlp_speedup(sparsity, h)
     group = lay.tp * lay.pp * lay.cp
@@ -190,7 +193,8 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         notes.append(f"does not fit: {r['memory_bytes'] / GIB:.1f} GiB per device of {h.memory_bytes / GIB:.0f} GiB; "
                      f"try --zero 3, --recompute full, a larger --tp/--pp or more devices")
     return {
-        "model": m.id, "hardware": h.id, "precision": fmt, "gemm_unit": unit, "devices": devices,
+        "model": m.id, "hardware": h.id, "precision": fmt,
+        "gemm_unit": unit[0] if unit[0] == unit[1] else f"{unit[0]} forward, {unit[1]} backward", "devices": devices,
         "tokens": tokens, "seq_len": seq_len, "global_batch": global_batch, "micro_batch": lay.micro_batch,
         "layout": {"tp": lay.tp, "pp": lay.pp, "vpp": lay.vpp, "cp": lay.cp, "dp": dp, "ep": lay.ep, "zero": lay.zero,
                    "recompute": lay.recompute, "microbatches_per_step": r["microbatches"]},
@@ -213,6 +217,6 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
                        "total": r["memory_bytes"] / GIB, "capacity": h.memory_bytes / GIB},
         "fits": r["fits"],
         "efficiency": {"compute_efficiency": eff.compute_efficiency, "width_half": eff.width_half,
-                       "scale": eff.scale(unit), "moe_scale": eff.moe_scale},
+                       "scale": eff.scale(unit[1]), "moe_scale": eff.moe_scale},
         "notes": notes,
     }

@@ -98,15 +98,17 @@ _BYTES = ("runtime_overhead_bytes",)  # may be written '0.72 GiB'
 _FLAGS = ("kv_pool_of_free", "activations_in_budget", "window_kv_paged", "comm_overlap", "allreduce_nvls")  # 0 or 1
 
 
-def _read_block(block, sources: dict, path: str, where: str) -> dict:
+def read_block(block, sources: dict, path: str, where: str, params: tuple = PARAMS) -> dict:
+    """A calibration block {parameter: {value, source}} of `params`, each checked by its kind (fraction, at most
+    one, bytes, flag): {parameter: (value, source text)}."""
     out = {}
     if block is None:
         return out
     if not isinstance(block, dict):
         raise SpecError(f"{path}: {where}: expected a mapping of parameter -> {{value, source}}")
     for name, node in block.items():
-        if name not in PARAMS:
-            raise SpecError(f"{path}: {where}.{name}: unknown parameter; expected one of {', '.join(PARAMS)}")
+        if name not in params:
+            raise SpecError(f"{path}: {where}.{name}: unknown parameter; expected one of {', '.join(params)}")
         if not isinstance(node, dict) or "value" not in node or not node.get("source"):
             raise SpecError(f"{path}: {where}.{name}: expected {{value: <number>, source: ...}}")
         try:
@@ -228,10 +230,10 @@ def _tables(path_env: str) -> _Tables:
 
             def three(engine, node, where):
                 node = node or {}
-                _merge_level(levels, (engine, "global", ""), _read_block(node.get("global"), src, p, f"{where}global"))
+                _merge_level(levels, (engine, "global", ""), read_block(node.get("global"), src, p, f"{where}global"))
                 for kind in ("families", "devices"):
                     for name, block in (node.get(kind) or {}).items():
-                        _merge_level(levels, (engine, kind, name), _read_block(block, src, p, f"{where}{kind}.{name}"))
+                        _merge_level(levels, (engine, kind, name), read_block(block, src, p, f"{where}{kind}.{name}"))
 
             three(None, doc, "")
             _read_builds(doc, src, p, builds)

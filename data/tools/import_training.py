@@ -14,6 +14,7 @@ Reads incoming/training/training_measurements.csv and incoming/training/more/tra
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -52,8 +53,6 @@ def zero(v: str) -> int:
 def _per_device_batch(r: dict) -> str:
     """A pure data-parallel run (tp = pp = 1) whose table gives the batch per device: global = batch x devices
     (AMD's PyTorch training README: 'per-GPU batch N', TP1 PP1 DP8 with FSDP)."""
-    import re
-
     m = re.search(r"per-GPU batch (\d+)", r["notes"])
     if m and (r["tp"] or "1") == "1" and (r["pp"] or "1") == "1" and r["devices"]:
         return str(int(m.group(1)) * int(r["devices"]))
@@ -62,8 +61,6 @@ def _per_device_batch(r: dict) -> str:
 
 def _note_int(notes: str, key: str) -> int:
     """A `KEY=N` the source's table states (Megatron-Bridge / NeMo: MBS, VP), else 1."""
-    import re
-
     m = re.search(rf"\b{key}=(\d+)", notes)
     return int(m.group(1)) if m else 1
 

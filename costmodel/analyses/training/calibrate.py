@@ -18,24 +18,23 @@ from costmodel.errors import CostModelError
 
 PRIOR_SD = {"a": 2.0, "w": 3.0, "s8": 1.0, "s4": 1.0, "sm": 1.0, "device": 0.5}
 WIDTH_PRIOR = 256.0  # prior centre of the width half-point (a loose prior: sd 3 in log units)
+NOISE = 0.15  # typical |log error| of one published figure; scales the priors into residual units
+ROBUST = 0.3
+MIN_DEVICE_ROWS = 3
 
 
 def sourced_defaults() -> dict:
     """The sourced defaults (calibration/training/defaults.yaml), never a previous fit: the priors' centres
     and the 'uncalibrated' error do not depend on which fit is installed."""
-    from costmodel.spec.catalog import builtin_root, read_yaml
+    from costmodel.analyses.training.efficiency import training_file
 
-    doc = read_yaml(builtin_root() / "calibration" / "training" / "defaults.yaml")
-    return {k: float(v["value"]) for k, v in doc["global"].items()}
+    return {k: float(v["value"]) for k, v in training_file("defaults.yaml")["global"].items()}
 
 
 def prior_mean() -> dict:
     d = sourced_defaults()
     return {"a": float(np.log(d["compute_efficiency"] / (1 - d["compute_efficiency"]))), "w": float(np.log(WIDTH_PRIOR)),
             "s8": float(np.log(d["fp8_scale"])), "s4": float(np.log(d["fp4_scale"])), "sm": float(np.log(d["moe_scale"]))}
-NOISE = 0.15  # typical |log error| of one published figure; scales the priors into residual units
-ROBUST = 0.3
-MIN_DEVICE_ROWS = 3
 
 
 def prepare(rows):
@@ -44,9 +43,6 @@ def prepare(rows):
     from costmodel.analyses.training.shape import shape_from_counts, shape_of_model
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
-
-    from dataclasses import replace as _replace
-
     from costmodel.analyses.training.train import Layout, check_devices, check_layout
 
     kept, skipped = [], []
@@ -61,7 +57,7 @@ def prepare(rows):
             check_devices(hw, r.devices)
             check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute, r.micro_batch, r.vpp),
                          r.seq_len, r.global_batch)
-            kept.append((_replace(r, hardware=hw.id), shape, hw, unit))  # device offsets keyed by catalogue id
+            kept.append((replace(r, hardware=hw.id), shape, hw, unit))  # device offsets keyed by catalogue id
         except CostModelError as exc:
             skipped.append((r, str(exc)))
     return kept, skipped
@@ -105,13 +101,11 @@ def layout(kept, min_device_rows: int = MIN_DEVICE_ROWS):
 def fit(kept, names, mean, sd) -> np.ndarray:
     from scipy.optimize import least_squares
 
-    measured = np.array([r.value for r, *_ in kept])
-    sign = np.array([-1.0 if r.metric == "step_time_s" else 1.0 for r, *_ in kept])  # time: inverse of a rate
     units = {x for *_, u in kept for x in ((u,) if isinstance(u, str) else u)}
     used = {"s8": "fp8" in units, "s4": "fp4" in units, "sm": any(s.is_moe for _, s, _, _ in kept)}
 
     def residuals(theta):
-        err = sign * np.log(predict(kept, theta, names) / measured)
+        err = log_errors(kept, theta, names)
         robust = np.sign(err) * ROBUST * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST) ** 2) - 1))
         prior = (NOISE / sd) * (theta - mean)
         prior = np.where([used.get(n, True) if isinstance(n, str) else True for n in names], prior, 10.0 * (theta - mean))
@@ -123,11 +117,11 @@ def fit(kept, names, mean, sd) -> np.ndarray:
 def log_errors(kept, theta, names) -> np.ndarray:
     """log(predicted / measured) of each row, as a rate (a time's error is inverted)."""
     measured = np.array([r.value for r, *_ in kept])
-    sign = np.array([-1.0 if r.metric == "step_time_s" else 1.0 for r, *_ in kept])
+    sign = np.array([-1.0 if r.metric == "step_time_s" else 1.0 for r, *_ in kept])  # time: inverse of a rate
     return sign * np.log(predict(kept, theta, names) / measured)
 
 
-def held_out(kept, by: str, theta_full, names_full) -> np.ndarray:
+def held_out(kept, by: str) -> np.ndarray:
     """Each group (source or hardware) predicted by a fit without it (its own device offset unknown)."""
     err = np.full(len(kept), np.nan)
     groups = np.array([getattr(r, by) for r, *_ in kept])
@@ -192,8 +186,8 @@ def run(path, out_dir=None, force: bool = False) -> dict:
     names, mean, sd = layout(kept)
     theta = fit(kept, names, mean, sd)
     ins = log_errors(kept, theta, names)
-    loso = held_out(kept, "source", theta, names)
-    lodo = held_out(kept, "hardware", theta, names)
+    loso = held_out(kept, "source")
+    lodo = held_out(kept, "hardware")
     d = sourced_defaults()
     centre = {**prior_mean(), "w": float(np.log(max(d["width_half"], 1e-9)))}  # no width effect before the fit
     uncal = log_errors(kept, np.array([centre.get(n, 0.0) if isinstance(n, str) else 0.0 for n in names]), names)

@@ -14,9 +14,9 @@ from costmodel.errors import CostModelError, WorkloadError
 
 
 def law() -> dict:
-    from costmodel.spec.catalog import builtin_root, read_yaml
+    from costmodel.analyses.training.efficiency import training_file
 
-    return read_yaml(builtin_root() / "calibration" / "training" / "precision_law.yaml")
+    return training_file("precision_law.yaml")
 
 
 def loss(n_params: float, tokens: float, eff_n: float, eff_d: float, constants: dict) -> float:

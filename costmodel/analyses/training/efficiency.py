@@ -13,11 +13,10 @@ from types import MappingProxyType
 from typing import Mapping
 
 from costmodel.errors import SpecError
-from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
+from costmodel.spec.catalog import builtin_root, catalog_key, read_yaml, search_roots
 
 PARAMS = ("compute_efficiency", "width_half", "fp8_scale", "fp4_scale", "moe_scale", "memory_efficiency",
           "comm_efficiency", "idle_power_fraction")
-_FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "idle_power_fraction")
 
 
 @dataclass(frozen=True)
@@ -38,20 +37,14 @@ class TrainEfficiency:
 
 
 def _block(block, src, path, where) -> dict:
-    out = {}
-    for name, node in (block or {}).items():
-        if name not in PARAMS:
-            raise SpecError(f"{path}: {where}.{name}: unknown parameter; expected one of {', '.join(PARAMS)}")
-        if not isinstance(node, dict) or "value" not in node or not node.get("source"):
-            raise SpecError(f"{path}: {where}.{name}: expected {{value: <number>, source: ...}}")
-        try:
-            v = float(node["value"])
-        except (TypeError, ValueError):
-            raise SpecError(f"{path}: {where}.{name}: got {node['value']!r}; expected a number") from None
-        if v < 0 or (name in _FRACTIONS and v > 1) or (name in _FRACTIONS[:3] and v == 0):
-            raise SpecError(f"{path}: {where}.{name}: {v} is out of range")
-        out[name] = (v, str(src.get(node["source"], node["source"])))
-    return out
+    from costmodel.spec.engine_params import read_block
+
+    return read_block(block, src, path, where, PARAMS)
+
+
+def training_file(name: str) -> dict:
+    """A shipped file of calibration/training/ (defaults.yaml, precision_law.yaml), never a user's copy."""
+    return read_yaml(builtin_root() / "calibration" / "training" / name) or {}
 
 
 @functools.lru_cache(maxsize=None)

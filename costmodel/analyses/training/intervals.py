@@ -24,7 +24,8 @@ def _bands() -> dict:
 
 def interval(level: str, estimate: float) -> tuple[float, float]:
     """(low, high) of a rate whose point estimate is `estimate`, at this calibration level."""
-    band = _bands().get(level) or _bands().get("uncalibrated") or {"low": math.log(0.5), "high": math.log(2.0)}
+    bands = _bands()
+    band = bands.get(level) or bands.get("uncalibrated") or {"low": math.log(0.5), "high": math.log(2.0)}
     low_q, high_q = min(float(band["low"]), 0.0), max(float(band["high"]), 0.0)
     # predicted / measured = exp(q): the measured value lies at estimate / exp(q)
     return estimate / math.exp(high_q), estimate / math.exp(low_q)

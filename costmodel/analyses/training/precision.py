@@ -54,3 +54,8 @@ def units_for(precision: str, hw) -> tuple[str, str]:
     """The matrix units of the forward and the backward GEMMs."""
     f, b = precision_pair(precision)
     return unit_for(f, hw), unit_for(b, hw)
+
+
+def as_pair(unit) -> tuple[str, str]:
+    """(forward, backward) units from one unit or a pair."""
+    return (unit, unit) if isinstance(unit, str) else tuple(unit)

@@ -1,8 +1,8 @@
 """`costmodel train --search`: the fastest parallel layouts that fit, evaluated as one array call.
 
-Candidates: tp in 1, 2, 4, 8 (within a scale-up domain, an 8-GPU board where none is stated; dividing
-the heads), pp in 1, 2, 4, 8, 16, 32 (at most the layers) with 1, 2 or 4 virtual stages each, cp in 1, 2, 4, 8 for sequences of 16K tokens or
-more, ep in powers of two that divide the experts (MoE), ZeRO 1 or 3, selective or full recomputation,
+Candidates: tp in 1, 2, 4, 8 (within a scale-up domain; dividing the heads), pp in 1, 2, 4, 8, 16, 32
+(at most the layers) with 1, 2 or 4 virtual stages each, cp in 1, 2, 4, 8 for sequences of 16K tokens
+or more, ep in powers of two that divide the experts (MoE), ZeRO 1 or 3, selective or full recomputation,
 micro-batch 1; the global batch stays the one given (or the ~4M-token default, rounded per layout to a
 multiple of its data-parallel degree).
 """
@@ -19,7 +19,8 @@ LONG_SEQUENCE = 16384  # context parallelism is searched from this length on
 
 
 def candidates(shape, hw, devices: int, seq: int) -> list[tuple]:
-    domain = hw.scale_up_domain or (8 if hw.interconnect_bandwidth else 1)  # no stated domain: an 8-GPU board
+    # no stated domain: every peer over the link (as step.py and the inference collectives price it)
+    domain = hw.scale_up_domain or (float("inf") if hw.interconnect_bandwidth else 1)
     tps = [t for t in (1, 2, 4, 8) if t <= domain and (not shape.heads or shape.heads % t == 0)]
     pps = [p for p in (1, 2, 4, 8, 16, 32) if p <= shape.layers]
     cps = [c for c in (1, 2, 4, 8) if c == 1 or (seq >= LONG_SEQUENCE and seq % c == 0)]
@@ -45,13 +46,11 @@ def search(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", 
     """
     from costmodel.analyses.training.efficiency import train_efficiency
     from costmodel.analyses.training.precision import units_for
-    from costmodel.analyses.training.train import DEFAULT_BATCH_TOKENS, _as_int, evaluate, resolve
+    from costmodel.analyses.training.train import DEFAULT_BATCH_TOKENS, _as_int, check_devices, evaluate, resolve
 
     m, shape, h = resolve(model, hw)
     devices, seq_len = _as_int("devices", devices), _as_int("seq-len", seq_len)
     unit = units_for(fmt, h)
-    from costmodel.analyses.training.train import check_devices
-
     check_devices(h, devices)
     cands = candidates(shape, h, devices, seq_len)
     if not cands:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costmodel.spec.model import Model
-from costmodel.spec.parameters import param_breakdown
+from costmodel.spec.parameters import active_param_count, param_breakdown, param_count
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def shape_of_model(m: Model) -> TrainShape:
     """Counts of a catalogue model: the input embedding is a lookup, not a matmul; a tied LM head
     multiplies through the embedding matrix."""
     b = param_breakdown(m)
-    active = sum(v for k, v in b.items() if k not in ("experts", "vision_tower", "embedding"))
+    active = active_param_count(m) - b["embedding"]
     if m.tied_embeddings:
         active += m.vocab_size * m.hidden_size
     if m.mla is not None:
@@ -54,7 +54,7 @@ def shape_of_model(m: Model) -> TrainShape:
     else:
         width = m.heads * m.head_dim
         kv = 2 * m.kv_heads * m.head_dim
-    return TrainShape(m.id, sum(v for k, v in b.items() if k != "experts_active"), active, b["experts"],
+    return TrainShape(m.id, param_count(m), active, b["experts"],
                       b["experts_active"], m.layers, m.hidden_size, m.heads, width, kv, m.vocab_size,
                       m.moe.top_k if m.moe else 0, m.attention_layers, m.moe_layers if m.moe else 0,
                       m.moe.experts if m.moe else 0, m.kv_heads,

@@ -11,9 +11,9 @@ from costmodel.errors import WorkloadError
 
 
 def _table() -> dict:
-    from costmodel.spec.catalog import builtin_root, read_yaml
+    from costmodel.analyses.training.efficiency import training_file
 
-    return read_yaml(builtin_root() / "calibration" / "training" / "defaults.yaml").get("sparsity") or {}
+    return training_file("defaults.yaml").get("sparsity") or {}
 
 
 def mlp_speedup(sparsity, hw) -> tuple[float, str | None]:

@@ -63,11 +63,12 @@ def _all_to_all(token_bytes, top_k, group, hw, eff):
     return np.where(g > 1, token_bytes * (local / up + remote / out) / eff, 0.0)
 
 
-def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero,
+def step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero,
                 full_recompute, mlp_speedup=1.0, vpp=1) -> dict:
     """Seconds per step by phase, and the FLOPs behind them (per device)."""
     from costmodel.analyses.training.flops import executed_flops_per_token, model_flops_per_token
     from costmodel.analyses.training.memory import expert_dp, param_split
+    from costmodel.analyses.training.precision import as_pair
 
     seq, gb, b = (np.asarray(x, dtype=float) for x in (seq, global_batch, micro_batch))
     tp, pp, cp, ep, dp = (np.asarray(x, dtype=float) for x in (tp, pp, cp, ep, dp))
@@ -79,7 +80,7 @@ def step_phases(shape, hw, eff, unit: str, seq, global_batch, micro_batch, tp, p
     linear, attn = executed_flops_per_token(shape, seq, full_recompute)
     expert_share = shape.expert_active / shape.matmul_active if shape.matmul_active else 0.0
     w = shape.hidden / tp
-    unit_f, unit_b = (unit, unit) if isinstance(unit, str) else unit
+    unit_f, unit_b = as_pair(unit)
 
     def lin_rate(u):
         low = eff.compute_efficiency * eff.scale(u) * w / (w + eff.width_half)

@@ -102,10 +102,11 @@ def check_layout(shape, devices: int, lay: Layout, seq: int, global_batch: int) 
     return dp
 
 
-def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full,
+def evaluate(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full,
              micro_batch, mlp_speedup=1.0, vpp=1) -> dict:
-    """Phases, memory and rates of layouts (arrays broadcast)."""
+    """Phases, memory and rates of layouts (arrays broadcast); `unit` is one matrix unit or (forward, backward)."""
     from costmodel.analyses.training.memory import activation_bytes, expert_dp, param_split, state_bytes
+    from costmodel.analyses.training.precision import as_pair
     from costmodel.analyses.training.step import step_phases
 
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
@@ -119,7 +120,7 @@ def evaluate(shape, hw, eff, unit: str, seq, global_batch, devices, tp, pp, cp, 
     step = ph["step_s"]
     tok_dev = ph["tokens_per_step"] / step / ph["devices"]
     bf16 = hw.peaks.get("bf16") or hw.peaks.get("fp16")
-    unit_f, unit_b = (unit, unit) if isinstance(unit, str) else unit
+    unit_f, unit_b = as_pair(unit)
     # the peak the GEMMs see: forward a third of the FLOPs, backward two thirds
     unit_peak = 1.0 / (1.0 / 3.0 / hw.peaks[unit_f] + 2.0 / 3.0 / hw.peaks[unit_b])
     return {**ph, "weights_bytes": w, "grads_bytes": g, "optimizer_bytes": o, "activations_bytes": acts,

@@ -426,7 +426,8 @@ def _uncalibrated_errors(rs) -> np.ndarray:
     base = efficiency_for("-", "-", "ideal")
     n = len(rs)
     hw = {k: np.full(n, getattr(base, k)) for k in ("compute_efficiency", "memory_efficiency", "kernel_overhead_s",
-                                                     "step_overhead_s", "compute_half_rows")}
+                                                     "step_overhead_s", "compute_half_rows",
+                                                     "attention_efficiency")}
     from costmodel.calibration.predict import predict
 
     pred, _ = predict(rs, hw, {"peak_matmul": rs.f["peak_raw"]})

@@ -96,7 +96,8 @@ def estimate_table(d: dict):
     t.add_row("Matrix unit", d["compute_unit"])
     if d.get("memory_policy"):
         t.add_row("Memory policy", d["memory_policy"])
-    t.add_row("Efficiency compute / memory", f"{a['compute_efficiency']:.3g} / {a['memory_efficiency']:.3g}")
+    t.add_row("Efficiency compute / memory / attention kernels",
+              f"{a['compute_efficiency']:.3g} / {a['memory_efficiency']:.3g} / x{a.get('attention_efficiency', 1.0):.3g}")
     t.add_row("Overhead per kernel / per step", f"{format_time(a['kernel_overhead_s'])} / {format_time(a['step_overhead_s'])}")
     return t
 

@@ -357,6 +357,7 @@ def _pack(ops: dict, names: tuple) -> Ops:
 
 
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
+FUSED_ATTENTION = ATTENTION_OPS[:3]  # the engine's attention kernels (flash, paged): attention_efficiency applies
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:

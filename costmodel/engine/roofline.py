@@ -4,6 +4,7 @@
   t_memory  = bytes / (bandwidth · e_m)
   t_op      = max(t_compute, t_memory) + kernels · kernel_overhead
   t_comm    = collectives · latency + wire bytes / (interconnect/2 · e_comm)
+Fused attention operators reach e_attn times e_c and e_m (the engine's attention kernels, not its GEMMs).
 (Williams et al., 'Roofline', CACM 2009; efficiencies and overheads from calibration.)
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.engine.operators import ATTENTION, COMM, MATMUL, VECTOR, Ops
+from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, VECTOR, Ops
+
+_FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)  # operators that take the attention efficiency
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,19 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     """Roofline time of every operator; comm operators use the interconnect instead."""
     eff = ops.rows / (ops.rows + hw["compute_half_rows"])
     eff *= hw["compute_efficiency"]
+    ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
+    attn = (_FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)) \
+        if (ae != 1.0).any() else None
+    if attn is not None and attn.any():  # the attention kernels' own fraction, capped at the roof
+        eff[attn] = np.minimum(eff[attn] * ae, 1.0)
     np.maximum(eff, 1e-12, out=eff)
     eff *= unit_peaks(ops, hw, f)
     compute = np.divide(ops.flops, eff, out=eff)
     if ops.dequant_flops.any():
         compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
     memory = ops.bytes
+    if attn is not None and attn.any():
+        memory[attn] *= hw["memory_efficiency"] / np.minimum(hw["memory_efficiency"] * ae, 1.0)
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]
     comm = np.zeros_like(compute)

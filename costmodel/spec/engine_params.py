@@ -38,6 +38,8 @@ class Efficiency:
 
     time(op) = max(FLOPs / (peak · compute_efficiency · scale_dtype · M/(M + compute_half_rows)),
                    bytes / (bandwidth · memory_efficiency)) + kernels · kernel_overhead_s
+    Fused attention operators (flash, paged or materialized kernels; not the DSA indexer or recurrent
+    scans) reach attention_efficiency times both efficiencies: an engine's attention kernels are not its GEMMs.
     The memory policy (usable_memory_fraction, kv_pool_of_free, activations_in_budget,
     runtime_overhead_bytes, kv_block_tokens, window_kv_paged, max_model_len, state_bits) is the engine's
     own rule for sizing its KV pool (engine/memory.py).
@@ -71,6 +73,7 @@ class Efficiency:
     expert_imbalance: float  # busiest expert-parallel rank's routed tokens / the mean (1: uniform routing)
     comm_overlap: float  # 1: collectives overlap compute (two-batch overlap), 0: they add to it
     allreduce_nvls: float  # 1: all-reduces use the fabric's in-switch reduction (NCCL NVLS) where it has one
+    attention_efficiency: float  # attention kernels' achieved fraction of both roofs relative to the GEMMs' (1: as good)
     engine: str = "ideal"
     levels: tuple = ()  # which calibration levels supplied values, most specific last
     compute_from: str = ""  # the level ('global', 'families', 'devices') that supplied compute_efficiency
@@ -94,6 +97,7 @@ class Efficiency:
 PARAMS = tuple(f.name for f in fields(Efficiency) if f.name not in ("sources", "engine", "levels", "compute_from"))
 _FRACTIONS = ("compute_efficiency", "memory_efficiency", "comm_efficiency", "usable_memory_fraction")
 _AT_MOST_ONE = ("idle_power_fraction",)
+_RATIOS = ("attention_efficiency",)  # relative to another efficiency: above 0, at most 4
 _BYTES = ("runtime_overhead_bytes",)  # may be written '0.72 GiB'
 _FLAGS = ("kv_pool_of_free", "activations_in_budget", "window_kv_paged", "comm_overlap", "allreduce_nvls")  # 0 or 1
 
@@ -117,7 +121,7 @@ def read_block(block, sources: dict, path: str, where: str, params: tuple = PARA
         except (TypeError, ValueError):
             raise SpecError(f"{path}: {where}.{name}: got {node['value']!r}; expected a number") from None
         if (value < 0 or (name in _FRACTIONS and not 0 < value <= 1) or (name in _AT_MOST_ONE and value > 1)
-                or (name in _FLAGS and value not in (0.0, 1.0))):
+                or (name in _FLAGS and value not in (0.0, 1.0)) or (name in _RATIOS and not 0 < value <= 4)):
             raise SpecError(f"{path}: {where}.{name}: {value} is out of range")
         out[name] = (value, str(sources.get(node["source"], node["source"])))
     return out

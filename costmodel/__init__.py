@@ -42,6 +42,7 @@ _EXPORTS = {
     "test_time_scaling": ("analyses.tts_report", "report"),
     "speculative_decoding": ("analyses.specdec", "analyze"),
     "formula": ("analyses.formula", "formula"),
+    "vlm_tokens": ("analyses.vlm_tokens", "report"),
     "train": ("analyses.training.train", "train"),
     "train_search": ("analyses.training.search", "search"),
     "calibrate_train": ("analyses.training.calibrate", "run"),

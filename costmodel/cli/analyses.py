@@ -146,6 +146,50 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
             on = d["priced_on"]
             con.print(f"priced on {on['tp'] * on['pp']} x {on['hardware']} at batch {on['batch']}: {d['pricing_basis']}")
 
+    @app.command("vlm-tokens")
+    def vlm_tokens(task: str = typer.Option("visual_reasoning", "--task", help="visual_reasoning (nine benchmarks) or ocr."),
+                   text_tokens: float = typer.Option(50.0, "--text-tokens", help="Text tokens Q per query (0: cached)."),
+                   budget: str = typer.Option("1e11,3e11,7e11,1e12,3e12,1e13", "--budget",
+                                              help="Inference FLOPs per query, comma-separated (2·N·(Q+V))."),
+                   data: Optional[str] = typer.Option(None, "--data", help="Your own points (data/vlm_token_scaling.csv columns)."),
+                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+        """Visual tokens against LLM size at a fixed inference compute (Li et al. 2024): the fitted
+        law, the optimal visual tokens and the frontier per budget."""
+        from rich.table import Table
+
+        from costmodel.analyses.vlm_tokens import report
+        from costmodel.errors import CostModelError
+
+        try:
+            budgets = [float(b) for b in budget.split(",") if b.strip()]
+        except ValueError:
+            raise CostModelError(f"--budget {budget!r}: expected FLOPs per query, e.g. 1e12,3e12") from None
+        d = report(task, text_tokens, budgets, data)
+        if as_json:
+            print_json(d)
+            return
+        law, con = d["law"], console()
+        held = law["leave_one_size_out"]
+        con.print(f"{d['task']}: error = {law['A']:.4f} · N^-{law['alpha']:.4f} · V^-{law['beta']:.4f} + {law['D']:.4f}"
+                  f" ({law['points']} points, LLMs {', '.join(f'{n:g}B' for n in law['llm_sizes_b'])})")
+        con.print(f"fit: in-sample RMSE {law['rmse_points']:.2f} accuracy points; leaving one LLM size out "
+                  f"{held['median_abs_points']:.2f} median, {held['max_abs_points']:.2f} max")
+        con.print(f"optimal visual tokens at Q = {d['text_tokens']:g}: V* = {d['optimal_visual_tokens']:.1f} ({d['rule']})")
+        t = Table(title="at each budget: the law's optimum against the same FLOPs at 576 visual tokens",
+                  title_justify="left")
+        for c in ("FLOPs/query", "LLM (V*)", "error", "LLM (576)", "error (576)", "gain", "best measured", "best at 576"):
+            t.add_column(c, justify="right")
+        fmt_m = lambda m: "-" if m is None else f"{m['llm_params_b']:g}B, {m['visual_tokens']:g} tok: {m['score']:.3f}"  # noqa: E731
+        for f, m in zip(d["frontier"], d["measured_frontier"]):
+            star = lambda x: "*" if x else ""  # noqa: E731
+            t.add_row(f"{f['budget_flops']:.3g}", f"{f['llm_params_b']:.3g}B{star(f['extrapolated'])}", f"{f['error']:.3f}",
+                      f"{f['baseline_llm_params_b']:.3g}B{star(f['baseline_extrapolated'])}", f"{f['baseline_error']:.3f}",
+                      f"{f['accuracy_gain_points']:+.1f} pts", fmt_m(m["best"]), fmt_m(m["at_baseline_tokens"]))
+        con.print(t)
+        lo, hi = min(law["llm_sizes_b"]), max(law["llm_sizes_b"])
+        con.print(f"* outside the measured {lo:g}-{hi:g}B LLMs: the law extrapolated. Measured columns: the best "
+                  f"score among the source's points within the budget (score, higher is better).")
+
     @app.command()
     def specdec(target: str = typer.Option(..., "--target", help="Target model."),
                 draft: str = typer.Option(..., "--draft", help="Draft model."),

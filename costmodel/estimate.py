@@ -398,6 +398,15 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), m, h)
     if reduction_note:
         notes.append(reduction_note)
+    if w.mtp:
+        from costmodel.spec.parameters import mtp_param_count
+
+        mtp_params = mtp_param_count(m)
+        notes.append(f"--mtp {w.mtp}: " + (f"the model's {m.mtp_layers} multi-token-prediction module(s) "
+                                           f"({mtp_params / 1e9:.3g}B parameters) load beside its weights"
+                                           if mtp_params else
+                                           f"{m.id} has no MTP module in its spec: a draft head's or draft model's "
+                                           f"weights are not counted"))
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
     plan = plan_compute(f, h, native_only, eff.engine)

@@ -191,6 +191,11 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
             if m.published_active_params:
                 add("active parameters (published)", f"{m.published_active_params / 1e9:.3f} B",
                     m.sources.get("published_active_params", ""))
+        if m.mtp_layers:
+            from costmodel.spec.parameters import mtp_param_count
+
+            add("MTP modules (loaded with --mtp)", f"{m.mtp_layers} x one decoder layer + 2h x h projection: "
+                f"{mtp_param_count(m) / 1e9:.3f} B")
         if m.aliases:
             add("aliases", ", ".join(m.aliases))
         if m.notes:

@@ -13,7 +13,7 @@ from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.spec.formats import Format, plan_compute
 from costmodel.spec.hardware import Hardware
 from costmodel.spec.model import Model
-from costmodel.spec.parameters import param_breakdown
+from costmodel.spec.parameters import mtp_breakdown, param_breakdown
 
 Columns = dict  # name -> numpy array, all of one length (one row per catalogue entry)
 
@@ -86,6 +86,8 @@ def _model_row(m: Model) -> dict:
         "p_small": b["norms"] + b["biases"] + b["router"] + b["recurrent_small"],
         "p_vision": b["vision_tower"],  # held in 16 bits whatever the LLM's format (engines do not quantize it)
         "p_total": sum(v for k, v in b.items() if k != "experts_active"),
+        # the multi-token-prediction modules, added to the weights when --mtp drafts with them
+        **{f"mtp_{k}": v for k, v in mtp_breakdown(m).items()},
     }
 
 

@@ -23,7 +23,7 @@ from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequen
 from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_NAMES, OP_UNITS, Ops, group_batch, lower,
                                        lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
-from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step
+from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     dp = np.asarray(dp, dtype=float)
     ep = np.asarray(ep, dtype=float)
     a_tp = tp / dp
+    m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep)
     requested = np.asarray(batch, dtype=float)
     B = np.where(requested < 0, bmax, requested)

@@ -52,3 +52,18 @@ def draft_pass(op_total: np.ndarray, names: tuple, m: dict, f: dict, hw: dict, t
     head = sum(op_total[names.index(n)] for n in ("embedding", "lm_head"))
     proj = 2.0 * m["h"] ** 2 * f["w_bits"] / 8 / np.asarray(tp, dtype=float) / (hw["bandwidth"] * hw["memory_efficiency"])
     return layer + head + proj
+
+
+def with_mtp_weights(m: dict, mtp) -> dict:
+    """The model's columns with its multi-token-prediction modules' weights (mtp_* columns) added where
+    `mtp` > 0 draft tokens use them: engines load the module only when speculative decoding with it is on
+    (SGLang --speculative-algorithm NEXTN/EAGLE, vLLM --speculative-config method deepseek_mtp)."""
+    on = np.asarray(mtp, dtype=float) > 0
+    if not on.any() or not np.any(m.get("mtp_linear", 0.0)):
+        return m
+    out = dict(m)
+    for col, add in (("p_linear", "mtp_linear"), ("p_mixer", "mtp_mixer"), ("p_experts", "mtp_experts"),
+                     ("p_shared", "mtp_shared"), ("p_small", "mtp_small")):
+        out[col] = m[col] + np.where(on, m[add], 0.0)
+    out["p_total"] = m["p_total"] + np.where(on, m["mtp_linear"] + m["mtp_small"], 0.0)
+    return out

@@ -190,6 +190,9 @@ def entry_from_hf_config(path: str) -> Entry:
                                     "key_head_dim": get("linear_key_head_dim"),
                                     "value_head_dim": get("linear_value_head_dim"),
                                     "conv_kernel": get("linear_conv_kernel_dim", default=4)}
+    mtp = get("num_nextn_predict_layers", "mtp_num_hidden_layers", default=0)
+    if mtp:
+        data["mtp_layers"] = int(mtp)  # weights loaded with --mtp (spec/parameters.py mtp_breakdown)
     if mtype in ("qwen3_next",) or get("attn_output_gate"):
         data["attention_output_gate"] = True
     if pattern and "mamba" in pattern:
@@ -254,8 +257,4 @@ def _not_modelled(cfg: dict, outer_type: str, has_vision: bool) -> str | None:
     if (cfg.get("moe_layer_freq") or 1) != 1:
         parts.append(f"moe_layer_freq = {cfg['moe_layer_freq']} not modelled (every layer after the dense ones "
                      f"is taken as MoE)")
-    for key, what in (("num_nextn_predict_layers", "multi-token-prediction layers"),
-                      ("mtp_num_hidden_layers", "multi-token-prediction layers")):
-        if cfg.get(key):
-            parts.append(f"{what} ({key} = {cfg[key]}) not modelled")
     return "; ".join(parts) or None

@@ -93,6 +93,7 @@ class Model:
     attention_chunk: int = 0  # tokens per chunk of chunked local attention layers
     attention_output_gate: bool = False  # q_proj also emits a sigmoid gate per head (Qwen3-Next)
     kv_shared_layers: int = 0  # last layers that reuse an earlier layer's KV (no K/V of their own)
+    mtp_layers: int = 0  # multi-token-prediction modules (one decoder layer each), loaded for --mtp only
     linear_attention: GatedDeltaNet | None = None
     mamba: Mamba | None = None
     moe: MoE | None = None
@@ -411,6 +412,7 @@ def model_from_entry(e: Entry) -> Model:
         attention_chunk=chunk,
         attention_output_gate=bool(e.get("attention_output_gate", False)),
         kv_shared_layers=shared,
+        mtp_layers=_int(e, "mtp_layers", 0, 0),
         linear_attention=linear,
         mamba=mamba,
         moe=moe,

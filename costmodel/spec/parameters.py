@@ -103,6 +103,39 @@ def param_breakdown(m: Model) -> dict[str, float]:
     return out
 
 
+def mtp_breakdown(m: Model) -> dict[str, float]:
+    """Parameters of the model's multi-token-prediction modules, per kind, all `mtp_layers` together.
+
+    One module = one decoder layer of the model's last kind (MoE where the model has experts) + the
+    projection of [embedding; hidden] (2h -> h) + two input RMSNorms and the shared head's norm;
+    it shares the embedding and the LM head with the model (DeepSeek-V3, arXiv 2412.19437 §2.2)."""
+    if not m.mtp_layers:
+        return {"mixer": 0.0, "experts": 0.0, "shared": 0.0, "linear": 0.0, "small": 0.0}
+    h, n = m.hidden_size, m.mtp_layers
+    norm = h if m.norm == "rmsnorm" else 2 * h
+    mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
+    mixer = attention_params(m)
+    small = m.norms_per_layer * norm + mla_norms + attention_bias_params(m) + 3 * norm
+    if m.moe is not None:
+        e = m.moe
+        experts = e.experts * mlp_params(m, e.expert_intermediate_size)
+        shared = e.shared_experts * mlp_params(m, e.shared_intermediate_size)
+        small += h * e.experts
+        mlp = experts + shared
+    else:
+        experts = shared = 0
+        mlp = mlp_params(m, m.dense_intermediate)
+    linear = mixer + mlp + 2 * h * h
+    return {"mixer": float(n * mixer), "experts": float(n * experts), "shared": float(n * shared),
+            "linear": float(n * linear), "small": float(n * small)}
+
+
+def mtp_param_count(m: Model) -> float:
+    """All parameters of the multi-token-prediction modules (0 without them)."""
+    b = mtp_breakdown(m)
+    return b["linear"] + b["small"]
+
+
 def param_count(m: Model) -> float:
     """Total parameters (every routed expert counted once)."""
     b = param_breakdown(m)

@@ -79,7 +79,7 @@ def test_config_json_import_matches_the_catalogue(fixture, catalogue):
 
 def test_config_import_names_what_it_does_not_model(tmp_path):
     q = load_model(str(HF / "qwen3_5_moe.json"))
-    assert "vision_config" in q.notes and "mtp_num_hidden_layers = 1" in q.notes
+    assert "vision_config" in q.notes and "mtp" not in q.notes and q.mtp_layers == 1  # MTP: imported (--mtp)
     p = tmp_path / "config.json"
     p.write_text('{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,'
                  ' "intermediate_size": 128, "vocab_size": 100, "cross_attention_layers": [3], "altup_num_inputs": 4}')

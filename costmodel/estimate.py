@@ -376,7 +376,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if prompt is None:
         prompt = m.vision_tokens or DEFAULT_PROMPT
     vision = _vision_workload(m, images, image_size, visual_tokens)
-    if vision:
+    if vision and not m.cross_layers:  # cross-attention models attend to them instead (engine/operators.py)
         prompt = _as_int("prompt", prompt, 0) + vision["images"] * vision["visual_tokens_per_image"]
     if not 0 <= output_reduction < 1:
         raise WorkloadError(f"--output-reduction {output_reduction}: expected a fraction in [0, 1)")
@@ -420,6 +420,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     mc = {k: np.asarray(v) for k, v in model_row(m).items()}
     hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
     fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
+    if vision and m.cross_layers:
+        mc["cross_tokens"] = np.asarray(float(vision["images"] * vision["visual_tokens_per_image"]))
     batch_value = -1 if w.batch == "max" else w.batch
     cached = 0
     if prefix_hit:
@@ -552,8 +554,9 @@ def _apply_vision(result, m: Model, h, eff, hc, w, vision: dict, notes: list):
         met[k] = met[k] * scale
     vision.update(encoder_s=enc_s, projector_s=proj_s, tower_params=param_breakdown(m)["vision_tower"])
     met["vision"] = vision
+    where = "as cross-attention keys" if m.cross_layers else "in the prompt"
     notes.append(f"--images {vision['images']} of {vision['width']}x{vision['height']}: "
-                 f"{vision['visual_tokens_per_image']} visual tokens each in the prompt; the vision tower adds "
+                 f"{vision['visual_tokens_per_image']} visual tokens each {where}; the vision tower adds "
                  f"{enc_s * 1e3:.3g} ms (encoder over {vision['patches_per_image']} patches per image) + "
                  f"{proj_s * 1e3:.3g} ms (projector) before the prefill")
     return result

@@ -60,7 +60,7 @@ Dp = typer.Option(1, "--dp", help="Attention data-parallel groups within the --t
 Imbalance = typer.Option(None, "--expert-imbalance", help="Busiest expert-parallel rank's routed tokens over the mean [default: 2.56, measured without EPLB; 1.11 with EPLB; 1 = uniform].")
 Overlap = typer.Option(None, "--overlap-comm/--no-overlap-comm", help="Hide collectives under compute (SGLang --enable-two-batch-overlap) [default: the engine's, off].")
 AllReduce = typer.Option(None, "--allreduce", help="All-reduce algorithm: ring (the fitted default) or nvls (in-switch reduction, where the device states its gain: H100/H200 SXM).")
-Images = typer.Option(0, "--images", help="Images per request for a vision-language model: its vision tower runs on them and their visual tokens join the prompt.")
+Images = typer.Option(0, "--images", help="Images per request for a vision-language model: its vision tower runs on them and their visual tokens join the prompt (a cross-attention model's cross layers attend to them instead).")
 ImageSize = typer.Option(None, "--image-size", help="Image size WIDTHxHEIGHT in pixels [default: the tower's native size].")
 VisualTokens = typer.Option(None, "--visual-tokens", help="Visual tokens per image instead of the tower's count for --image-size.")
 PrefixHit = typer.Option(None, "--prefix-hit", help="Share of each prompt already in the prefix cache (0 to <1): read as context, not prefilled.")

@@ -62,6 +62,9 @@ def _model_row(m: Model) -> dict:
         "kv_global_layers": m.kv_global_layers, "kv_local_layers": m.kv_local_layers,
         "kv_chunked_layers": m.kv_chunked_layers,
         "q_gate": 1.0 if m.attention_output_gate else 0.0,
+        # cross-attention layers and the vision tokens each sequence brings them (set per request by
+        # estimate --images; 0: no image, the layers' attention does nothing)
+        "cross_layers": m.cross_layers, "cross_tokens": 0.0,
         **_sparse(m),
         "mlp_layers": m.dense_layers + m.moe_layers,
         **_recurrent(m),

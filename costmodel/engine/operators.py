@@ -38,12 +38,14 @@ OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attenti
             "attention_indexer", "o_proj",
             "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
-            "lm_head", "tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv")
+            "lm_head", "tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv",
+            "cross_proj", "cross_kv_proj", "cross_attention")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
 OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL, MATMUL,
                      MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
-                     MATMUL, COMM, COMM, COMM, COMM])
+                     MATMUL, COMM, COMM, COMM, COMM,
+                     MATMUL, MATMUL, ATTENTION])
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
 UNIT_OF = dict(zip(OP_NAMES, OP_UNITS.tolist()))
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
@@ -154,7 +156,13 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     patch = m["patch_dim"]
     ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0,
                         np.ones_like(T), T, 0.0)
-    vector("norms", T * h, NORM_OPS, m["norms"], 2 * ab)
+    # cross-attention layers attend to each sequence's V vision tokens; without image states engines
+    # skip them whole (HF MllamaTextModel: 'For text-only path we should skip cross attention layers';
+    # vLLM likewise): their norms and MLPs too
+    xl, V = m.get("cross_layers", 0.0), m.get("cross_tokens", 0.0)
+    xl_run = xl * (np.asarray(V) > 0)
+    skipped = xl - xl_run
+    vector("norms", T * h, NORM_OPS, m["norms"] - skipped * (m["norms"] - 1) / np.maximum(layers, 1.0), 2 * ab)
 
     # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
     attn_l = m["attn_layers"]
@@ -184,6 +192,15 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     matmul("o_proj", T, Hq * d_v, h, attn_l)
 
+    # cross-attention layers (Llama 3.2 Vision): q and o on the text tokens; k and v projected once, at
+    # prefill, from each sequence's vision tokens and cached; the attention in cross_attention_term
+    matmul("cross_proj", T, h, 2 * Hq * hd, xl_run, weight_elems=2 * h * Hq * hd)
+    kv_cross = 2 * Hk * hd
+    Tv = 0.0 * T if decode else B * V  # an attention group's vision tokens, projected at prefill
+    kv_proj_layers = 0.0 * xl if decode else xl_run
+    matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=Tv * kv_cross * kvb * kv_proj_layers)
+    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode)
+
     # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
     rec_l = m["rec_layers"]
     rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
@@ -193,9 +210,10 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     # dense MLP: all tokens of the replica over all its ranks
     i_d = m["i_dense"] / tp_all
-    matmul("mlp_up", T_all, h, gated * i_d, m["dense_layers"])
-    vector("mlp_act", T_all * i_d, ACT_OPS, m["dense_layers"], (gated + 1) * ab)
-    matmul("mlp_down", T_all, i_d, h, m["dense_layers"])
+    dense_l = m["dense_layers"] - skipped
+    matmul("mlp_up", T_all, h, gated * i_d, dense_l)
+    vector("mlp_act", T_all * i_d, ACT_OPS, dense_l, (gated + 1) * ab)
+    matmul("mlp_down", T_all, i_d, h, dense_l)
 
     # mixture of experts: router (per attention group), routed experts (distinct experts touched by
     # all the replica's tokens) + shared experts. A rank holds E/ep experts at 1/(tp/ep) of their width:
@@ -233,6 +251,24 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
     return _pack(ops, OP_NAMES)
+
+
+def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool) -> tuple:
+    """Cross-attention of n new tokens of B sequences to each sequence's V cached vision keys
+    (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all V keys):
+    2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once per
+    query tile. Without images (V = 0) it does nothing."""
+    B, n, tp = (np.asarray(x, dtype=float) for x in (B, n, tp))
+    V = m.get("cross_tokens", 0.0)
+    xl = m.get("cross_layers", 0.0) * (np.asarray(V) > 0)  # skipped whole without images
+    hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
+    Hq, Hk = m["heads"] / tp, np.ceil(m["kv_heads"] / tp)
+    q_rows = n if decode else np.minimum(n, FA_TILE_ROWS)
+    pairs = B * n * V
+    flops = pairs * Hq * (4 * hd + SOFTMAX_OPS) * xl
+    kv_read = pairs * 2 * Hk * hd * kvb / np.maximum(q_rows, 1.0) * xl
+    act = B * n * Hq * 2 * hd * ab * xl
+    return (flops, 0.0, act, kv_read, xl, q_rows * np.maximum(Hq / Hk, 1.0), 0.0)
 
 
 def group_batch(batch, dp):
@@ -357,7 +393,7 @@ def _pack(ops: dict, names: tuple) -> Ops:
 
 
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
-FUSED_ATTENTION = ATTENTION_OPS[:3]  # the engine's attention kernels (flash, paged): attention_efficiency applies
+FUSED_ATTENTION = ATTENTION_OPS[:3] + ("cross_attention",)  # the engine's attention kernels: attention_efficiency
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:

@@ -240,15 +240,37 @@ def entry_from_hf_config(path: str) -> Entry:
                           "num_classes": len(cfg.get("id2label") or {}) or 1000}
     if mtype == "bert":
         data["encoder"] = {"type_vocab_size": get("type_vocab_size", default=2), "pooler": True}
-    data["notes"] = _not_modelled(cfg, outer_type, has_vision)
+    tower = _mllama_tower(cfg, hidden, layers) if has_vision and get("cross_attention_layers") else None
+    if tower:  # Llama 3.2 Vision: cross-attention layers over a tiled tower's image tokens
+        data["layer_pattern"], data["vision_tower"] = tower
+    data["notes"] = _not_modelled(cfg, outer_type, has_vision and not tower,
+                                  used=("cross_attention_layers",) if tower else ())
     data = {k: v for k, v in data.items() if v is not None}
     return Entry(data, p, {})
 
 
-def _not_modelled(cfg: dict, outer_type: str, has_vision: bool) -> str | None:
+def _mllama_tower(cfg: dict, hidden: int, layers: int) -> tuple[list, dict] | None:
+    """Llama 3.2 Vision (mllama): the layer pattern with its `cross_attention_layers` and the tiled
+    vision tower of `vision_config` (local + global encoder layers, a class token per tile, the
+    intermediate layers' outputs concatenated into vision_output_dim; transformers MllamaVisionModel)."""
+    v = cfg.get("vision_config") or {}
+    need = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size", "patch_size")
+    if any(not isinstance(v.get(k), int) for k in need):
+        return None
+    cross = set(cfg.get("cross_attention_layers") or [])
+    out_dim = int(v.get("vision_output_dim") or v["hidden_size"])
+    tower = {"layers": v["num_hidden_layers"] + int(v.get("num_global_layers") or 0), "hidden_size": v["hidden_size"],
+             "heads": v["num_attention_heads"], "intermediate_size": v["intermediate_size"], "gated_mlp": False,
+             "patch_size": v["patch_size"], "image_size": v["image_size"], "merge": 1,
+             "max_tiles": int(v.get("max_num_tiles") or 1), "cls_token": True,
+             "feature_layers": out_dim // v["hidden_size"], "projector": [out_dim, hidden]}
+    return ["cross" if i in cross else "global" for i in range(layers)], tower
+
+
+def _not_modelled(cfg: dict, outer_type: str, has_vision: bool, used: tuple = ()) -> str | None:
     """A note naming what the config holds that this importer does not model."""
     parts = []
-    unknown = sorted(k for k in cfg if k not in _USED and not k.endswith("_token_id"))
+    unknown = sorted(k for k in cfg if k not in _USED and k not in used and not k.endswith("_token_id"))
     if unknown:
         parts.append("config.json fields not modelled (costmodel does not know how they change the cost): "
                      + ", ".join(unknown))

@@ -16,8 +16,9 @@ ACTIVATIONS = ("silu", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "re
 NORMS = ("rmsnorm", "layernorm")
 POSITIONS = ("rope", "learned", "alibi", "none")
 # what mixes tokens in each layer: full (global) attention, sliding-window (local) attention,
-# chunked local attention (Llama 4), Gated DeltaNet linear attention, or a Mamba selective scan
-LAYER_TYPES = ("global", "local", "chunked", "linear", "mamba")
+# chunked local attention (Llama 4), Gated DeltaNet linear attention, a Mamba selective scan, or
+# cross-attention to an image's vision tokens (Llama 3.2 Vision: no KV of the text's own)
+LAYER_TYPES = ("global", "local", "chunked", "linear", "mamba", "cross")
 RECURRENT = ("linear", "mamba")
 
 
@@ -154,6 +155,12 @@ class Model:
         return self.global_layers + self.local_layers + self.chunked_layers
 
     @property
+    def cross_layers(self) -> int:
+        """Layers whose queries attend to the request's vision tokens (their keys and values are
+        projected once from the image features and cached per sequence, whatever the text length)."""
+        return self._count("cross")
+
+    @property
     def recurrent_layers(self) -> int:
         """Layers with a fixed-size recurrent state (Gated DeltaNet or Mamba) instead of a KV cache."""
         return self._count("linear") + self._count("mamba")
@@ -221,9 +228,10 @@ def _vision_tower(e: Entry) -> VisionTower:
         raise SpecError(f"{e.where('vision_tower.projector')}: got {proj!r}; expected the widths of the projector's "
                         f"linears as a list of at least two positive integers ([merge² x hidden, ..., hidden_size])")
     hidden, merge = _int(e, "vision_tower.hidden_size"), _int(e, "vision_tower.merge", 1)
-    if proj and proj[0] != merge * merge * hidden:
-        raise SpecError(f"{e.where('vision_tower.projector')}: starts at {proj[0]}; expected merge² x hidden = "
-                        f"{merge * merge * hidden}")
+    features = _int(e, "vision_tower.feature_layers", 1)
+    if proj and proj[0] != merge * merge * hidden * features:
+        raise SpecError(f"{e.where('vision_tower.projector')}: starts at {proj[0]}; expected merge² x hidden x "
+                        f"feature_layers = {merge * merge * hidden * features}")
     if proj and proj[-1] != _int(e, "hidden_size"):
         raise SpecError(f"{e.where('vision_tower.projector')}: ends at {proj[-1]}; expected the model's hidden_size "
                         f"({_int(e, 'hidden_size')})")
@@ -234,6 +242,8 @@ def _vision_tower(e: Entry) -> VisionTower:
                        intermediate_size=_int(e, "vision_tower.intermediate_size"),
                        patch_size=_int(e, "vision_tower.patch_size"), image_size=_int(e, "vision_tower.image_size"),
                        merge=merge, projector=tuple(proj), gated_mlp=bool(e.get("vision_tower.gated_mlp", False)),
+                       feature_layers=features, max_tiles=_int(e, "vision_tower.max_tiles", 0, 0),
+                       cls_token=bool(e.get("vision_tower.cls_token", False)),
                        channels=_int(e, "vision_tower.channels", 3),
                        norm=_choice(e, "vision_tower.norm", NORMS, "layernorm"))
 
@@ -314,6 +324,9 @@ def _mixers(e: Entry, hidden: int) -> tuple[tuple, GatedDeltaNet | None, Mamba |
         if version == 2 and d_inner % mamba.head_dim:
             raise SpecError(f"{e.where('mamba.head_dim')}: {mamba.head_dim} does not divide d_inner "
                             f"(expand x hidden_size = {d_inner})")
+    if "cross" in pattern and not e.get("vision_tower"):
+        raise SpecError(f"{e.where(key)}: has 'cross' layers but no 'vision_tower:' block whose image "
+                        f"features they attend to")
     for kind, block, name in (("linear", linear, "linear_attention"), ("mamba", mamba, "mamba")):
         if kind in pattern and block is None:
             raise SpecError(f"{e.where(key)}: has '{kind}' layers but no '{name}:' block describing them")

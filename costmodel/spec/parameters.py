@@ -72,7 +72,9 @@ def param_breakdown(m: Model) -> dict[str, float]:
     mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
     out = {
         "embedding": float(embed),
-        "attention": float(m.attention_layers * attention_params(m) - m.kv_shared_layers * kv_projection_params(m)),
+        # cross-attention layers: q/k/v/o as a self-attention layer's (k/v read the image features)
+        "attention": float((m.attention_layers + m.cross_layers) * attention_params(m)
+                           - m.kv_shared_layers * kv_projection_params(m)),
         "recurrent": float(m.recurrent_layers * recurrent_matmul_params(m)),
         "recurrent_small": float(m.recurrent_layers * recurrent_small_params(m)),
         "mlp": float(m.dense_layers * mlp_params(m, m.dense_intermediate)),
@@ -80,7 +82,8 @@ def param_breakdown(m: Model) -> dict[str, float]:
         "experts_active": 0.0,
         "shared_experts": 0.0,
         "router": 0.0,
-        "norms": float(m.layers * (m.norms_per_layer * norm + mla_norms) + norm),
+        # + per cross-attention layer its q and k RMSNorms and two scalar tanh gates (Llama 3.2 Vision)
+        "norms": float(m.layers * (m.norms_per_layer * norm + mla_norms) + norm + m.cross_layers * (2 * m.head_dim + 2)),
         "biases": float(m.attention_layers * attention_bias_params(m) + m.dense_layers * mlp_bias_params(m, m.dense_intermediate)),
         "lm_head": 0.0 if m.tied_embeddings or m.is_encoder else float(V * h + (V if m.lm_head_bias else 0)),
         "head": 0.0,

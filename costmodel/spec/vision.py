@@ -5,7 +5,12 @@ patches into visual tokens and a projector into the language model's width.
   visual tokens per image  ceil(W/(p·m))·ceil(H/(p·m))  (m = spatial merge: Qwen2.5-VL's
                             spatial_merge_size, Pixtral's spatial_merge_size, Llama 4's pixel shuffle
                             ratio 0.5 = 2)
-  projector                a chain of linears [m²·d_v, ..., d_llm] on the visual tokens
+  projector                a chain of linears [m²·d_v·F, ..., d_llm] on the visual tokens (F feature
+                            layers concatenated: Llama 3.2 Vision joins 5 intermediate layers' outputs to
+                            the last, F = 6)
+  tiled towers (Llama 3.2 Vision: 560-pixel tiles, at most 4): an image covers
+                            min(T_max, ceil(W/s)·ceil(H/s)) tiles of side s, each (s/p)² patches + a
+                            class token, all of them visual tokens
 The encoder itself is costed as a ViT encoder (bidirectional attention over the image's patches)
 by the same operators as every model (spec/model.py `vision_encoder`).
 """
@@ -28,15 +33,33 @@ class VisionTower:
     gated_mlp: bool = False
     channels: int = 3
     norm: str = "layernorm"
+    feature_layers: int = 1  # encoder layers whose outputs are concatenated into the projector
+    max_tiles: int = 0  # > 0: the image is cut into tiles of image_size pixels, at most this many
+    cls_token: bool = False  # a class token per tile (or image) joins the visual tokens
+
+    def tiles(self, width: int, height: int) -> int:
+        """Tiles one image covers (1 for a tower without tiling)."""
+        if not self.max_tiles:
+            return 1
+        s = self.image_size
+        return min(self.max_tiles, math.ceil(width / s) * math.ceil(height / s))
 
     def patches(self, width: int, height: int) -> int:
-        """Patches of one image of width x height pixels (sides rounded up to whole patches)."""
-        return math.ceil(width / self.patch_size) * math.ceil(height / self.patch_size)
+        """Patches of one image of width x height pixels (sides rounded up to whole patches; a tiled
+        tower's tiles each hold (image_size/patch)² patches), class tokens included."""
+        cls = 1 if self.cls_token else 0
+        if self.max_tiles:
+            return self.tiles(width, height) * ((self.image_size // self.patch_size) ** 2 + cls)
+        return math.ceil(width / self.patch_size) * math.ceil(height / self.patch_size) + cls
 
     def tokens(self, width: int, height: int) -> int:
         """Visual tokens one image becomes in the language model."""
+        cls = 1 if self.cls_token else 0
+        if self.max_tiles:
+            side = self.image_size // (self.patch_size * self.merge)
+            return self.tiles(width, height) * (side * side + cls)
         side = self.patch_size * self.merge
-        return math.ceil(width / side) * math.ceil(height / side)
+        return math.ceil(width / side) * math.ceil(height / side) + cls
 
     def projector_params(self) -> int:
         w = self.projector

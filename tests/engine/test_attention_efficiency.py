@@ -59,7 +59,7 @@ def test_efficiency_product_is_capped_at_the_roof():
 
 def test_only_the_fused_attention_kernels_take_the_attention_efficiency():
     # not the DSA indexer (a GEMM-like scoring pass) nor the recurrent scans that share the attention unit
-    assert FUSED_ATTENTION == ("attention", "attention_local", "attention_chunked")
+    assert FUSED_ATTENTION == ("attention", "attention_local", "attention_chunked", "cross_attention")
     assert {OP_NAMES[i] for i in np.where(OP_UNITS == ATTENTION)[0]} >= set(FUSED_ATTENTION)
     m, f, hw1 = _cols(attention_efficiency=1.0)
     hw2 = {**hw1, "attention_efficiency": np.asarray(0.25)}

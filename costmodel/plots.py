@@ -1190,3 +1190,53 @@ def test_time_scaling_plot(reports, path: str, model: str | None = None, fmt: st
             parts.append(f"priced at a serving batch of {int(on['batch']):,}")
         _title(axes[0], "Best-of-N test-time scaling: accuracy and cost against samples", "; ".join(parts), across=axes)
         return _save(fig, path)
+
+
+def vlm_tokens_plot(report: dict, path: str, data: str | None = None) -> str:
+    """Downstream error against inference FLOPs per query for a `costmodel.vlm_tokens` report: the
+    fitted law's curve of each measured LLM size as the visual tokens grow from 1 to 576 (solid),
+    the authors' measured points on it, and the compute-optimal frontier at V* visual tokens (dotted).
+
+        >>> costmodel.plots.vlm_tokens_plot(costmodel.vlm_tokens(text_tokens=50), "vlm_tokens.png")
+    """
+    from costmodel.analyses.vlm_tokens import V_RANGE, read_points
+
+    path = check_path(path)
+    law, q = report["law"], float(report["text_tokens"])
+    n_pts, v_pts, s_pts = read_points(report["task"], data)
+    sizes = list(law["llm_sizes_b"])
+
+    def error(n_b, v):
+        return law["A"] * np.power(n_b, -law["alpha"]) * np.power(v, -law["beta"]) + law["D"]
+
+    with _style() as mpl:
+        from matplotlib.lines import Line2D
+
+        fig = _figure((7.6, 4.8))
+        ax = fig.add_subplot(1, 1, 1)
+        colors = _palette(mpl, sizes)
+        v = np.geomspace(V_RANGE[0], V_RANGE[1], 120)
+        handles = []
+        for n_b in sizes:
+            c = colors[n_b]
+            ax.plot(2 * n_b * (q + v), 100 * error(n_b, v), color=c, lw=1.4, zorder=2)
+            sel = n_pts == n_b
+            ax.scatter(2 * n_b * (q + v_pts[sel]), 100 * (1 - s_pts[sel]), color=c, s=16, zorder=3,
+                       edgecolors="white", linewidths=0.5)
+            handles.append(Line2D([], [], color=c, marker="o", ms=4, lw=1.4, label=f"{n_b:g}B LLM: law and measured points"))
+        v_star = float(report["optimal_visual_tokens"])
+        n_line = np.geomspace(min(sizes) / 2, max(sizes) * 4, 60)
+        ax.plot(2 * n_line * (q + v_star), 100 * error(n_line, v_star), color="0.15", ls=":", lw=1.3, zorder=4)
+        handles.append(Line2D([], [], color="0.15", ls=":", lw=1.3,
+                              label=f"compute-optimal: V* = {v_star:.3g} visual tokens, the largest LLM the budget buys "
+                                    f"(beyond {max(sizes):g}B the law is extrapolated)"))
+        ax.set_xscale("log")
+        ax.set_xlabel("Inference compute (GFLOP per query, 2·N·(Q + V))")
+        ax.set_ylabel("Downstream error (% of answers wrong)")
+        _format_axes(ax)
+        fig.legend(handles=handles, loc="outside lower center", ncols=2)
+        task = report["task"].replace("_", " ")
+        _title(ax, f"Visual tokens against LLM size at a fixed budget: {task}",
+               f"Q = {q:g} text tokens; law error = {law['A']:.3f} N^-{law['alpha']:.3f} V^-{law['beta']:.4f} "
+               f"+ {law['D']:.3f} refitted on Li et al. (arXiv:2411.03312), LLaVA-Next with Qwen-1.5 0.5B-7B")
+        return _save(fig, path)

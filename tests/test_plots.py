@@ -54,6 +54,7 @@ def drawers(est, swept, whatif_rows, curves):
         "estimates": lambda p: plots.estimates_plot(edge(), p, target=20),
         "test_time_scaling": lambda p: plots.test_time_scaling_plot(tts(), p, model="deepseek-r1-distill-qwen-7b",
                                                                     prompt=200, gen=4000),
+        "vlm_tokens": lambda p: plots.vlm_tokens_plot(costmodel.vlm_tokens(text_tokens=50), p),
     }
 
 
@@ -68,7 +69,8 @@ def tts():
             "5% false positives": costmodel.test_time_scaling(false_positive=0.05, **kw)}
 
 
-NAMES = ["roofline", "memory", "pareto", "latency_throughput", "whatif", "sweep", "estimates", "test_time_scaling"]
+NAMES = ["roofline", "memory", "pareto", "latency_throughput", "whatif", "sweep", "estimates", "test_time_scaling",
+         "vlm_tokens"]
 CATEGORICAL = {"Device"}  # axes whose ticks are names, not numbers
 
 

@@ -37,24 +37,27 @@ class Candidate:
     format: str = "bf16"
     price_in: float | None = None  # USD per million input tokens (API candidates)
     price_out: float | None = None
+    price_cached: float | None = None  # USD per million cached input tokens (prefix-cache hits; None: price_in)
 
 
 def parse_candidate(text: str) -> Candidate:
-    """'MODEL@HW:FMT' (engine-priced) or 'MODEL@api:IN/OUT' ($ per million tokens in/out)."""
+    """'MODEL@HW:FMT' (engine-priced) or 'MODEL@api:IN/OUT[/CACHED]' ($ per million tokens in/out, and
+    cached input: what the API bills for prefix-cache hits)."""
     t = text.strip()
-    m = re.fullmatch(r"([^@\s]+)@api:([0-9.eE+-]+)/([0-9.eE+-]+)(?::(\S+))?", t)
+    m = re.fullmatch(r"([^@\s]+)@api:([0-9.eE+-]+)/([0-9.eE+-]+)(?:/([0-9.eE+-]+))?(?::(\S+))?", t)
     if m:
         try:
-            pin, pout = float(m.group(2)), float(m.group(3))
+            prices = [float(g) for g in m.groups()[1:4] if g is not None]
         except ValueError:
-            pin = pout = -1.0
-        if not (pin >= 0 and pout >= 0 and math.isfinite(pin) and math.isfinite(pout)):
+            prices = [-1.0]
+        if not all(p >= 0 and math.isfinite(p) for p in prices):
             raise CostOfPassError(f"candidate '{t}': prices must be >= 0 USD per million tokens")
-        return Candidate(t, m.group(1), None, m.group(4) or "bf16", pin, pout)
+        return Candidate(t, m.group(1), None, m.group(5) or "bf16", prices[0], prices[1],
+                         prices[2] if len(prices) > 2 else None)
     m = re.fullmatch(r"([^@\s]+)@([^:\s]+):(\S+)", t)
     if not m or m.group(2) == "api":
         raise CostOfPassError(f"candidate '{t}': expected MODEL@HW:FMT (e.g. llama-3.1-8b@h100:fp8) "
-                              f"or MODEL@api:IN/OUT (USD per million tokens, e.g. gpt-4o@api:2.5/10)")
+                              f"or MODEL@api:IN/OUT[/CACHED] (USD per million tokens, e.g. gpt-4o@api:2.5/10/1.25)")
     return Candidate(t, m.group(1), m.group(2), m.group(3))
 
 
@@ -88,7 +91,7 @@ PRICING_BASIS = ("engine-priced attempt: the prompt is prefilled once and each o
 
 
 def attempt_basis(c: Candidate, tokens_in: int, tokens_out: int, batch, engine, tp: int | None,
-                  price: str = "cloud", usd_per_kwh: float | None = None) -> dict:
+                  price: str = "cloud", usd_per_kwh: float | None = None, prefix_hit: float = 0.0) -> dict:
     """The device-seconds of one query's prefill and of one sample's decode, and the $ per device-second:
     an attempt with K samples costs (prefill + K · decode) · usd_per_device_s (shared by cost-of-pass and
     test-time scaling)."""
@@ -100,7 +103,7 @@ def attempt_basis(c: Candidate, tokens_in: int, tokens_out: int, batch, engine, 
     else:
         tp_, pp_ = tp, 1
     e = require_fit(estimate(c.model, c.hardware, c.format, batch=batch, prompt=max(tokens_in, 1),
-                             gen=max(tokens_out, 1), tp=tp_, pp=pp_, engine=engine))
+                             gen=max(tokens_out, 1), tp=tp_, pp=pp_, engine=engine, prefix_hit=prefix_hit or None))
     B = e.batch
     devices = tp_ * pp_
     if price == "energy":
@@ -118,12 +121,15 @@ def attempt_basis(c: Candidate, tokens_in: int, tokens_out: int, batch, engine, 
 
 
 def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, engine, tp: int | None,
-                 price: str = "cloud", usd_per_kwh: float | None = None) -> tuple[float, dict]:
-    """USD of one attempt with K samples (prompt prefilled once), plus details."""
+                 price: str = "cloud", usd_per_kwh: float | None = None, prefix_hit: float = 0.0) -> tuple[float, dict]:
+    """USD of one attempt with K samples (prompt prefilled once), plus details. A share `prefix_hit` of
+    the prompt comes from a prefix cache: an API bills it at its cached-input price, an engine-priced
+    candidate reads it as context instead of prefilling it."""
     if c.price_in is not None:
-        usd = (tokens_in * c.price_in + k * tokens_out * c.price_out) / 1e6
+        cached = c.price_in if c.price_cached is None else c.price_cached
+        usd = (tokens_in * ((1 - prefix_hit) * c.price_in + prefix_hit * cached) + k * tokens_out * c.price_out) / 1e6
         return usd, {"priced_by": "api"}
-    b = attempt_basis(c, tokens_in, tokens_out, batch, engine, tp, price, usd_per_kwh)
+    b = attempt_basis(c, tokens_in, tokens_out, batch, engine, tp, price, usd_per_kwh, prefix_hit)
     device_s = b["prefill_device_s"] + k * b["decode_device_s"]
     return device_s * b["usd_per_device_s"], {"priced_by": "engine", "hardware": b["hardware"], "tp": b["tp"],
                                              "pp": b["pp"], "batch": b["batch"], "device_seconds": device_s}
@@ -131,8 +137,10 @@ def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, e
 
 def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_out: int = 1500,
                  method: str = "single", accuracy_file: str | None = None, batch="max", engine="auto",
-                 tp: int | None = None, price: str = "cloud", usd_per_kwh: float | None = None) -> dict:
-    """Cost per attempt, accuracy and cost-of-pass of each candidate, and the frontier.
+                 tp: int | None = None, price: str = "cloud", usd_per_kwh: float | None = None,
+                 prefix_hit: float | None = None) -> dict:
+    """Cost per attempt, accuracy and cost-of-pass of each candidate, and the frontier (`prefix_hit`:
+    the share of each prompt in a prefix cache, billed at an API's cached-input price).
 
         >>> costmodel.cost_of_pass("gsm8k", ["llama-3.1-8b@h100:fp8", "llama-3.1-70b@h100:fp8"], method="majority@5")
     """
@@ -141,12 +149,15 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
     if not candidates:
         raise CostOfPassError("--candidates is empty: give at least one MODEL@HW:FMT")
     how, k = parse_method(method)
+    from costmodel.engine.serving import check_prefix_hit
+
+    hit = check_prefix_hit(prefix_hit)
     experts, expert_source = human_expert_costs()
     rows = []
     for text in candidates:
         c = parse_candidate(text)
         acc = lookup_accuracy(c.model, c.format, task, accuracy_file)
-        usd, detail = attempt_cost(c, tokens_in, tokens_out, k, batch, engine, tp, price, usd_per_kwh)
+        usd, detail = attempt_cost(c, tokens_in, tokens_out, k, batch, engine, tp, price, usd_per_kwh, hit)
         r = method_accuracy(how, k, acc.value)
         rows.append({"candidate": c.text, "cost_per_attempt_usd": usd, "accuracy": r,
                      "single_sample_accuracy": acc.value, "accuracy_sources": list(acc.sources),
@@ -158,7 +169,7 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
     frontier = min(best, expert) if expert is not None else best
     for r in rows:
         r["on_frontier"] = math.isfinite(r["cost_of_pass_usd"]) and r["cost_of_pass_usd"] <= frontier * (1 + 1e-12)
-    return {"task": task, "method": method, "tokens_in": tokens_in, "tokens_out": tokens_out,
+    return {"task": task, "method": method, "tokens_in": tokens_in, "tokens_out": tokens_out, "prefix_hit": hit,
             "pricing_basis": PRICING_BASIS,
             "human_expert_usd": expert, "human_expert_source": expert_source if expert is not None else None,
             "frontier_cost_of_pass_usd": frontier,

@@ -50,7 +50,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
 
     @app.command("cost-of-pass")
     def cost_of_pass(task: str = typer.Option(..., "--task", help="Task in the accuracy table (gsm8k, math500, aime2024, gpqa-diamond, mmlu, ...)."),
-                     candidates: str = typer.Option(..., "--candidates", help="Comma-separated MODEL@HW:FMT or MODEL@api:IN/OUT ($ per million tokens)."),
+                     candidates: str = typer.Option(..., "--candidates", help="Comma-separated MODEL@HW:FMT, MODEL@api:IN/OUT or MODEL@api:IN/OUT/CACHED ($ per million tokens; CACHED: cached input)."),
+                     prefix_hit: Optional[float] = typer.Option(None, "--prefix-hit", help="Share of each prompt in a prefix cache (0 to <1): an API bills it at its cached price, an engine does not prefill it."),
                      tokens_in: int = typer.Option(500, "--tokens-in", help="Prompt tokens per attempt."),
                      tokens_out: int = typer.Option(1500, "--tokens-out", help="Generated tokens per attempt."),
                      method: str = typer.Option("single", "--method", help="single, majority@K or best-of@K."),
@@ -70,7 +71,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
 
             raise CostModelError(f"--price {price}: expected cloud or energy")
         d = run(task, [c for c in candidates.split(",") if c.strip()], tokens_in, tokens_out, method, accuracy, batch,
-                engine, None, price, usd_per_kwh)
+                engine, None, price, usd_per_kwh, prefix_hit)
         if as_json:
             print_json([{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                         for r in d["candidates"]])
@@ -152,6 +153,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
                    budget: str = typer.Option("1e11,3e11,7e11,1e12,3e12,1e13", "--budget",
                                               help="Inference FLOPs per query, comma-separated (2·N·(Q+V))."),
                    data: Optional[str] = typer.Option(None, "--data", help="Your own points (data/vlm_token_scaling.csv columns)."),
+                   plot: Optional[str] = typer.Option(None, "--plot", help="Draw error against FLOPs per LLM size with the frontier (.png, .svg, .pdf)."),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Visual tokens against LLM size at a fixed inference compute (Li et al. 2024): the fitted
         law, the optimal visual tokens and the frontier per budget."""
@@ -165,6 +167,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
         except ValueError:
             raise CostModelError(f"--budget {budget!r}: expected FLOPs per query, e.g. 1e12,3e12") from None
         d = report(task, text_tokens, budgets, data)
+        if plot:
+            from costmodel.plots import vlm_tokens_plot
+
+            vlm_tokens_plot(d, plot, data)
+            console(stderr=True).print(f"plot written to {plot}")
         if as_json:
             print_json(d)
             return

@@ -30,6 +30,7 @@ OPTS = dict(
     prefix_hit=typer.Option(None, "--prefix-hit", help="Share of each prompt already in the prefix cache (0 to <1): not prefilled."),
     mtp=typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE) in every deployment."),
     accept_rate=typer.Option(None, "--accept-rate", help="Their acceptance rate [default 0.875]."),
+    api_price=typer.Option(None, "--api-price", help="Compare with an API: IN:OUT[:CACHED] USD per million tokens, or a name in data/api_prices.yaml (deepseek-v3.2, ...)."),
     layouts=typer.Option(None, "--layouts", help="Layouts to search on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP) (default all three)."),
 )
 
@@ -42,15 +43,39 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                         f"tokens: TTFT P{result['percentile']} <= {result['slo_ttft_s']:g} s"
                         + (f", TPOT <= {result['slo_tpot_s']:g} s" if result["slo_tpot_s"] else "")
                         + f" ({result['price']} prices)", title_justify="left")
+        api = bool(result.get("api"))
         for col in ("device", "count", "layout", "replicas", "format", "batch cap", "load", f"TTFT P{result['percentile']}",
-                    "TPOT", "$/hour", "$/month", "$/Mtok", "kWh/month"):
+                    "TPOT", "$/hour", "$/month", "$/Mtok", "kWh/month") + (("API / self-host", "break-even") if api else ()):
             t.add_column(col, justify="left" if col in ("device", "format") else "right")
         for d in result["deployments"][:limit]:
+            extra = (f"{d['api_to_self_host']:.2f}x", _breakeven(d)) if api else ()
             t.add_row(d["hardware"], str(d["devices"]), d.get("layout", f"tp{d['tp']}"), str(d["replicas"]), d["format"], str(d["batch_cap"]),
                       f"{100 * d['utilization']:.0f}%", f"{d['ttft_s'] * 1e3:.0f} ms", f"{d['tpot_s'] * 1e3:.1f} ms",
                       f"${d['usd_per_hour']:,.2f}", f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}",
-                      f"{d['kwh_per_month']:,.0f}")
+                      f"{d['kwh_per_month']:,.0f}", *extra)
         return t
+
+    def _breakeven(d: dict) -> str:
+        if d.get("breakeven_qps") is None:
+            return "never"
+        share = d.get("breakeven_share_of_capacity")
+        return f"{d['breakeven_qps']:.3g} req/s" + (f" ({100 * share:.0f}%)" if share is not None else "")
+
+    def api_line(result: dict) -> str:
+        a, best = result["api"], result["deployments"][0]
+        be, share, cap = best.get("breakeven_qps"), best.get("breakeven_share_of_capacity"), best["capacity_qps"]
+        if be is None:
+            verdict = "self-hosting never breaks even: the API is cheaper at any load"
+        elif share is not None and share > 1:
+            verdict = (f"break-even at {be:.3g} req/s, {share:.1f}x the cheapest deployment's capacity ({cap:.3g} req/s): "
+                       f"the API is cheaper at any load that deployment serves")
+        else:
+            verdict = (f"break-even at {be:.3g} req/s, {100 * share:.0f}% of the cheapest deployment's capacity "
+                       f"({cap:.3g} req/s): self-hosting is cheaper above it")
+        warn = "" if a["model_matches"] else f" [yellow](this price list serves another model than {result['model']})[/yellow]"
+        return (f"API {a['name']} (${a['usd_per_million_input']:g} in, ${a['usd_per_million_cached_input']:g} cached, "
+                f"${a['usd_per_million_output']:g} out per Mtok): ${a['usd_per_month']:,.0f}/month for this traffic, "
+                f"{best['api_to_self_host']:.2f}x the cheapest deployment's cost; {verdict}{warn}.\nSource: {a['source']}")
 
     @app.command()
     def plan(model: str = typer.Argument(..., help="Model."), qps: float = OPTS["qps"], prompt: float = OPTS["prompt"],
@@ -63,7 +88,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              price_per_device: Optional[list[str]] = OPTS["price_per_device"],
              tp: Optional[str] = OPTS["tp"], layouts: Optional[str] = OPTS["layouts"],
              prefix_hit: Optional[float] = OPTS["prefix_hit"], mtp: int = OPTS["mtp"],
-             accept_rate: Optional[float] = OPTS["accept_rate"],
+             accept_rate: Optional[float] = OPTS["accept_rate"], api_price: Optional[str] = OPTS["api_price"],
              limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
@@ -74,13 +99,16 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                              slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
                              engine=engine, price=price, years=years, electricity=electricity, pue=pue,
                              hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
-                             layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate))
+                             layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate,
+                             api_price=api_price))
         if as_json:
             print_json(result)
         else:
             con = console()
             if result["deployments"]:
                 con.print(table(result, limit))
+                if result.get("api"):
+                    con.print(api_line(result))
             for r in result["rejected"]:
                 console(stderr=True).print(f"[yellow]rejected[/yellow] {r['candidate']}: {r['reason']}")
             if not result["deployments"]:
@@ -101,6 +129,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                price_per_device: Optional[list[str]] = OPTS["price_per_device"], tp: Optional[str] = OPTS["tp"],
                layouts: Optional[str] = OPTS["layouts"], prefix_hit: Optional[float] = OPTS["prefix_hit"],
                mtp: int = OPTS["mtp"], accept_rate: Optional[float] = OPTS["accept_rate"],
+               api_price: Optional[str] = OPTS["api_price"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -112,7 +141,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
                     price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts,
-                    prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate)
+                    prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate, api_price=api_price)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot
@@ -122,15 +151,19 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             print_json(rows)
             return
         t = Table(title=f"what if {vary.split('=', 1)[0]} varies", title_justify="left")
-        for col in ("value", "device", "count", "layout", "format", "batch cap", "$/month", "$/Mtok", "note"):
+        api = bool(api_price)
+        cols = ("value", "device", "count", "layout", "format", "batch cap", "$/month", "$/Mtok") + (
+            ("API $/month", "break-even") if api else ()) + ("note",)
+        for col in cols:
             t.add_column(col, justify="left" if col in ("value", "device", "format", "note") else "right")
         for r in rows:
             d = r["best"]
             if d:
+                extra = (f"${d['api_usd_per_hour'] * 730:,.0f}", _breakeven(d)) if api else ()
                 t.add_row(str(r["value"]), d["hardware"], str(d["devices"]), d.get("layout", f"tp{d['tp']}"), d["format"], str(d["batch_cap"]),
-                          f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}", "")
+                          f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}", *extra, "")
             else:
-                t.add_row(str(r["value"]), "-", "-", "-", "-", "-", "-", "-", r.get("binding", "no deployment"))
+                t.add_row(str(r["value"]), *["-"] * (len(cols) - 2), r.get("binding", "no deployment"))
         console().print(t)
         if plot:
             console(stderr=True).print(f"plot written to {plot}")

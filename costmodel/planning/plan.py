@@ -70,6 +70,7 @@ class Request:
     mtp: int = 0  # draft tokens per decode step (MTP / a draft head)
     accept_rate: float | None = None  # their acceptance (None: DeepSeek-V3's 0.875)
     price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
+    api_price: object = None  # an ApiPrice (planning/api_compare.py): compare each deployment with it
 
 
 def _split(values) -> list:
@@ -95,7 +96,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
             price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None, mtp=0,
-            accept_rate=None) -> Request:
+            accept_rate=None, api_price: str | None = None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -132,7 +133,16 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
-                   hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase)
+                   hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
+                   _api_price(api_price))
+
+
+def _api_price(text):
+    if text is None or text == "":
+        return None
+    from costmodel.planning.api_compare import ApiPrice, parse_api_price
+
+    return text if isinstance(text, ApiPrice) else parse_api_price(text)
 
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, req: Request, dp: int = 1, ep: int = 1):
@@ -257,6 +267,8 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                         continue
                     try:
                         cost, terms = hourly_cost(est, r * tp, load.utilization, req)
+                        idle, _ = hourly_cost(est, r * tp, 0.0, req)  # the cost's fixed and load-driven parts
+                        full, _ = hourly_cost(est, r * tp, 1.0, req)
                     except PlanError as exc:
                         reasons.append(str(exc))
                         break
@@ -265,6 +277,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                             "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
                             "ttft_s": load.ttft[q], "ttft_mean_s": load.ttft["mean"], "tpot_s": load.tpot["mean"],
                             "decoding_per_replica": load.running, "usd_per_hour": cost,
+                            "capacity_qps": r * lam_max, "usd_per_hour_idle": idle, "usd_per_hour_full": full,
                             "usd_per_month": cost * HOURS_PER_MONTH,
                             "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6,
                             "kwh_per_month": r * tp * (est.hardware.tdp_w or 0.0)
@@ -291,6 +304,10 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
            "price": req.price, "deployments": deployments, "rejected": rejected}
     if not deployments:
         out["binding"] = binding_constraint(rejected, best, req)
+    if req.api_price is not None:
+        from costmodel.planning.api_compare import compare
+
+        out = compare(out, req.api_price, req.prefix_hit)
     return out
 
 

@@ -86,3 +86,11 @@ def test_cli_json_matches_the_library(run_cli):
     d = json.loads(out)
     assert code == 0 and d["optimal_visual_tokens"] == 1.0
     assert d == json.loads(json.dumps(report("visual_reasoning", 0.0, [1e12])))
+
+
+def test_cli_plot_writes_the_figure_and_never_overwrites(run_cli, tmp_path):
+    path = tmp_path / "vlm.svg"
+    code, _, _ = run_cli("vlm-tokens", "--plot", str(path))
+    assert code == 0 and path.read_text(encoding="utf-8").startswith("<?xml")
+    code, _, err = run_cli("vlm-tokens", "--plot", str(path))
+    assert code == 2 and "the file exists; pass --force" in err

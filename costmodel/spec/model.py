@@ -244,6 +244,7 @@ def _vision_tower(e: Entry) -> VisionTower:
                        merge=merge, projector=tuple(proj), gated_mlp=bool(e.get("vision_tower.gated_mlp", False)),
                        feature_layers=features, max_tiles=_int(e, "vision_tower.max_tiles", 0, 0),
                        cls_token=bool(e.get("vision_tower.cls_token", False)),
+                       global_tile=bool(e.get("vision_tower.global_tile", False)),
                        channels=_int(e, "vision_tower.channels", 3),
                        norm=_choice(e, "vision_tower.norm", NORMS, "layernorm"))
 

@@ -10,7 +10,8 @@ patches into visual tokens and a projector into the language model's width.
                             the last, F = 6)
   tiled towers (Llama 3.2 Vision: 560-pixel tiles, at most 4): an image covers
                             min(T_max, ceil(W/s)·ceil(H/s)) tiles of side s, each (s/p)² patches + a
-                            class token, all of them visual tokens
+                            class token, all of them visual tokens (Llama 4: 336-pixel tiles, at most 16,
+                            plus a global tile of the whole image when there are several)
 The encoder itself is costed as a ViT encoder (bidirectional attention over the image's patches)
 by the same operators as every model (spec/model.py `vision_encoder`).
 """
@@ -36,13 +37,15 @@ class VisionTower:
     feature_layers: int = 1  # encoder layers whose outputs are concatenated into the projector
     max_tiles: int = 0  # > 0: the image is cut into tiles of image_size pixels, at most this many
     cls_token: bool = False  # a class token per tile (or image) joins the visual tokens
+    global_tile: bool = False  # a resized whole-image tile joins an image cut into more than one tile (Llama 4)
 
     def tiles(self, width: int, height: int) -> int:
         """Tiles one image covers (1 for a tower without tiling)."""
         if not self.max_tiles:
             return 1
         s = self.image_size
-        return min(self.max_tiles, math.ceil(width / s) * math.ceil(height / s))
+        n = min(self.max_tiles, math.ceil(width / s) * math.ceil(height / s))
+        return n + (1 if self.global_tile and n > 1 else 0)
 
     def patches(self, width: int, height: int) -> int:
         """Patches of one image of width x height pixels (sides rounded up to whole patches; a tiled

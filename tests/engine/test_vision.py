@@ -16,6 +16,10 @@ def test_visual_tokens_per_image():
     scout = load_model("llama-4-scout").vision_tower
     # Llama 4: 336-pixel tiles of 14-pixel patches, pixel shuffle 0.5: 144 tokens per tile (its tests assert 144)
     assert (scout.patches(336, 336), scout.tokens(336, 336)) == (576, 144)
+    # a larger image: 336-pixel tiles (at most 16) and a global tile of the whole image: 1024 x 768 covers
+    # 4 x 3 tiles + 1 = 13 tiles of 144 tokens; a huge image stops at 16 + 1
+    assert scout.tiles(1024, 768) == 13 and scout.tokens(1024, 768) == 13 * 144 and scout.patches(1024, 768) == 13 * 576
+    assert scout.tiles(5000, 5000) == 17 and scout.tokens(337, 336) == 3 * 144
     pixtral = load_model("mistral-small-3.1").vision_tower
     # one token per 28 x 28 pixels, sides rounded up: 37 x 28
     assert pixtral.tokens(1024, 768) == 37 * 28 and pixtral.patches(1024, 768) == 74 * 55

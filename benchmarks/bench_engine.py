@@ -58,6 +58,20 @@ def sweep_rate(n: int, chunk: int, seed: int = 0) -> tuple[float, float]:
 CACHED_BYTECODE = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def estimate_ms(calls: int = 200, repeats: int = 5) -> float:
+    """Median over `repeats` of the mean wall time of one in-process costmodel.estimate() (after a warm-up)."""
+    import costmodel
+
+    costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
+        times.append((time.perf_counter() - t) / calls)
+    return statistics.median(times) * 1e3
+
+
 def cold_start(args: list[str], repeats: int = 5, env: dict | None = None) -> float:
     env = {**CACHED_BYTECODE, **(env or {})}
     subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True, env=env)  # warm-up
@@ -87,6 +101,8 @@ def main() -> None:
     if not a.cold_only:
         rate, _ = sweep_rate(a.configs, a.chunk)
         print(f"vectorized sweep: {a.configs:,} configurations, chunks of {a.chunk:,}: {rate:,.0f} estimates/s")
+        print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {estimate_ms():.2f} ms "
+              f"(issue 16's target: 0.5 ms)")
     py = python_run("pass")
     bare = python_run("import numpy, typer, rich, yaml")
     helptime = cold_start(["--help"])

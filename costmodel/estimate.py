@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from costmodel.spec.catalog import one_catalogue_state
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
@@ -324,6 +325,7 @@ def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
     return {k: np.asarray(v, dtype=float) for k, v in model_row(e.model).items()}, _format_cols(e), _hardware_cols(e)
 
 
+@one_catalogue_state
 def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16", *, kv_fmt: str | None = None,
              batch: int | str = 1, prompt: int | None = None, gen: int = DEFAULT_GEN, context: int = 0,
              tp: int | None = None, pp: int = 1, devices: int | None = None, native_only: bool = False,

@@ -382,7 +382,8 @@ def _pack(ops: dict, names: tuple) -> Ops:
     """Struct of arrays (field, operator, *configurations) from per-operator tuples. Entries that
     are the scalar 0 (a vector operator's weights, a collective's FLOPs, ...) are not written: the
     array starts zeroed (calloc'd pages that stay untouched)."""
-    shape = np.broadcast_shapes(*(np.shape(x) for v in ops.values() for x in v))
+    # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
+    shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
     out = np.zeros((7, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):

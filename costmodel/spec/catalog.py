@@ -9,6 +9,7 @@ YAML is always read with safe loading.
 """
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
 import os
@@ -58,8 +59,32 @@ def search_roots() -> list[Path]:
     return roots + ([user] if user.is_dir() else []) + [builtin_root()]
 
 
+_SNAPSHOT: contextvars.ContextVar = contextvars.ContextVar("catalog_key", default=None)
+
+
+def one_catalogue_state(fn):
+    """Decorator: the wrapped call reads the catalogue as one state, so `catalog_key` (a stat of the
+    user catalogue's folders) runs once per call instead of once per lookup."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _SNAPSHOT.get() is not None:
+            return fn(*args, **kwargs)
+        token = _SNAPSHOT.set(_catalog_key())
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _SNAPSHOT.reset(token)
+    return wrapper
+
+
 def catalog_key() -> tuple:
-    """What the cached indexes depend on: the search path and the user catalogue's state."""
+    """What the cached indexes depend on: the search path and the user catalogue's state (taken once
+    per call of a function under `one_catalogue_state`)."""
+    snap = _SNAPSHOT.get()
+    return snap if snap is not None else _catalog_key()
+
+
+def _catalog_key() -> tuple:
     user = str(user_root())
     stamps = []
     for sub in ("hardware", "models", "formats", "calibration"):  # plain os calls: this runs per lookup

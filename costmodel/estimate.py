@@ -17,7 +17,7 @@ from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import COLLECTIVES, check_layout, layout_summary
-from costmodel.spec.parameters import param_breakdown
+from costmodel.spec.parameters import mtp_param_count, param_breakdown
 from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, tokens_per_step
 from costmodel.errors import DoesNotFitError, WorkloadError
 from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
@@ -401,8 +401,6 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if reduction_note:
         notes.append(reduction_note)
     if w.mtp:
-        from costmodel.spec.parameters import mtp_param_count
-
         mtp_params = mtp_param_count(m)
         notes.append(f"--mtp {w.mtp}: " + (f"the model's {m.mtp_layers} multi-token-prediction module(s) "
                                            f"({mtp_params / 1e9:.3g}B parameters) load beside its weights"

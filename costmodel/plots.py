@@ -1199,15 +1199,12 @@ def vlm_tokens_plot(report: dict, path: str, data: str | None = None) -> str:
 
         >>> costmodel.plots.vlm_tokens_plot(costmodel.vlm_tokens(text_tokens=50), "vlm_tokens.png")
     """
-    from costmodel.analyses.vlm_tokens import V_RANGE, read_points
+    from costmodel.analyses.vlm_tokens import V_RANGE, law_error, read_points
 
     path = check_path(path)
     law, q = report["law"], float(report["text_tokens"])
     n_pts, v_pts, s_pts = read_points(report["task"], data)
     sizes = list(law["llm_sizes_b"])
-
-    def error(n_b, v):
-        return law["A"] * np.power(n_b, -law["alpha"]) * np.power(v, -law["beta"]) + law["D"]
 
     with _style() as mpl:
         from matplotlib.lines import Line2D
@@ -1219,14 +1216,14 @@ def vlm_tokens_plot(report: dict, path: str, data: str | None = None) -> str:
         handles = []
         for n_b in sizes:
             c = colors[n_b]
-            ax.plot(2 * n_b * (q + v), 100 * error(n_b, v), color=c, lw=1.4, zorder=2)
+            ax.plot(2 * n_b * (q + v), 100 * law_error(law, n_b, v), color=c, lw=1.4, zorder=2)
             sel = n_pts == n_b
             ax.scatter(2 * n_b * (q + v_pts[sel]), 100 * (1 - s_pts[sel]), color=c, s=16, zorder=3,
                        edgecolors="white", linewidths=0.5)
             handles.append(Line2D([], [], color=c, marker="o", ms=4, lw=1.4, label=f"{n_b:g}B LLM: law and measured points"))
         v_star = float(report["optimal_visual_tokens"])
         n_line = np.geomspace(min(sizes) / 2, max(sizes) * 4, 60)
-        ax.plot(2 * n_line * (q + v_star), 100 * error(n_line, v_star), color="0.15", ls=":", lw=1.3, zorder=4)
+        ax.plot(2 * n_line * (q + v_star), 100 * law_error(law, n_line, v_star), color="0.15", ls=":", lw=1.3, zorder=4)
         handles.append(Line2D([], [], color="0.15", ls=":", lw=1.3,
                               label=f"compute-optimal: V* = {v_star:.3g} visual tokens, the largest LLM the budget buys "
                                     f"(beyond {max(sizes):g}B the law is extrapolated)"))

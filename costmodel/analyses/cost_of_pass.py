@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from costmodel.spec.api_prices import ApiPrice
 from costmodel.spec.catalog import builtin_root
 from costmodel.errors import CostModelError
 from costmodel.spec.quality import accuracy as lookup_accuracy
@@ -38,6 +39,11 @@ class Candidate:
     price_in: float | None = None  # USD per million input tokens (API candidates)
     price_out: float | None = None
     price_cached: float | None = None  # USD per million cached input tokens (prefix-cache hits; None: price_in)
+
+    @property
+    def api(self) -> ApiPrice:
+        """An API candidate's prices (spec/api_prices.py), cached input at the input price unless given."""
+        return ApiPrice(self.price_in, self.price_out, self.price_in if self.price_cached is None else self.price_cached)
 
 
 def parse_candidate(text: str) -> Candidate:
@@ -125,10 +131,8 @@ def attempt_cost(c: Candidate, tokens_in: int, tokens_out: int, k: int, batch, e
     """USD of one attempt with K samples (prompt prefilled once), plus details. A share `prefix_hit` of
     the prompt comes from a prefix cache: an API bills it at its cached-input price, an engine-priced
     candidate reads it as context instead of prefilling it."""
-    if c.price_in is not None:
-        cached = c.price_in if c.price_cached is None else c.price_cached
-        usd = (tokens_in * ((1 - prefix_hit) * c.price_in + prefix_hit * cached) + k * tokens_out * c.price_out) / 1e6
-        return usd, {"priced_by": "api"}
+    if c.price_in is not None:  # the prompt billed once, each of the K samples' output tokens
+        return c.api.usd_per_request(tokens_in, k * tokens_out, prefix_hit), {"priced_by": "api"}
     b = attempt_basis(c, tokens_in, tokens_out, batch, engine, tp, price, usd_per_kwh, prefix_hit)
     device_s = b["prefill_device_s"] + k * b["decode_device_s"]
     return device_s * b["usd_per_device_s"], {"priced_by": "engine", "hardware": b["hardware"], "tp": b["tp"],

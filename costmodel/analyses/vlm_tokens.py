@@ -21,6 +21,12 @@ V_RANGE = (1.0, 576.0)  # the measured visual-token counts (one token to CLIP Vi
 X0 = (0.45, 0.08, 0.02, 0.1)  # start of the fit: inside the authors' grid-search ranges (objective.py)
 
 
+def law_error(law, n_b, v):
+    """A·N^-α·V^-β + D for a TokenLaw or its report dict (keys A, alpha, beta, D)."""
+    get = law.__getitem__ if isinstance(law, dict) else law.__getattribute__
+    return get("A") * np.power(n_b, -get("alpha")) * np.power(v, -get("beta")) + get("D")
+
+
 @dataclass(frozen=True)
 class TokenLaw:
     """Y(N, V) = A · N^-alpha · V^-beta + D fitted on one task's measured points."""
@@ -37,7 +43,7 @@ class TokenLaw:
 
     def error(self, n_b, v):
         """Predicted error at n_b billion parameters and v visual tokens."""
-        return self.A * np.power(n_b, -self.alpha) * np.power(v, -self.beta) + self.D
+        return law_error(self, n_b, v)
 
     def optimal_tokens(self, text_tokens: float) -> float:
         """V* = β·Q/(α - β) within the measured 1-576 tokens (the most tokens when β ≥ α)."""

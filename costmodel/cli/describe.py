@@ -9,7 +9,7 @@ from costmodel.spec.formats import all_formats, load_format
 from costmodel.spec.hardware import DTYPES, Hardware, all_hardware, load_hardware
 from costmodel.spec.model import Model
 from costmodel.spec.model_catalog import all_models, load_model
-from costmodel.spec.parameters import active_param_count, active_param_count_as_published, param_count
+from costmodel.spec.parameters import active_param_count, active_param_count_as_published, mtp_param_count, param_count
 from costmodel.spec.units import format_gib, format_si
 
 
@@ -192,8 +192,6 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
                 add("active parameters (published)", f"{m.published_active_params / 1e9:.3f} B",
                     m.sources.get("published_active_params", ""))
         if m.mtp_layers:
-            from costmodel.spec.parameters import mtp_param_count
-
             add("MTP modules (loaded with --mtp)", f"{m.mtp_layers} x one decoder layer + 2h x h projection: "
                 f"{mtp_param_count(m) / 1e9:.3f} B")
         if m.aliases:

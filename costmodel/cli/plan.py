@@ -159,7 +159,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         for r in rows:
             d = r["best"]
             if d:
-                extra = (f"${d['api_usd_per_hour'] * 730:,.0f}", _breakeven(d)) if api else ()
+                extra = (f"${d['api_usd_per_month']:,.0f}", _breakeven(d)) if api else ()
                 t.add_row(str(r["value"]), d["hardware"], str(d["devices"]), d.get("layout", f"tp{d['tp']}"), d["format"], str(d["batch_cap"]),
                           f"${d['usd_per_month']:,.0f}", f"${d['usd_per_million_tokens']:.3f}", *extra, "")
             else:

@@ -97,7 +97,7 @@ def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndar
     kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local
                                                    + m["kv_chunked_layers"] * chunked
                                                    # cross-attention keys and values of the request's images
-                                                   + m.get("cross_layers", 0.0) * m.get("cross_tokens", 0.0))
+                                                   + m["cross_layers"] * m["cross_tokens"])
     return kv + state_bytes_per_sequence(m, hw, tp, pp)
 
 

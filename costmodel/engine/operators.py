@@ -159,7 +159,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # cross-attention layers attend to each sequence's V vision tokens; without image states engines
     # skip them whole (HF MllamaTextModel: 'For text-only path we should skip cross attention layers';
     # vLLM likewise): their norms and MLPs too
-    xl, V = m.get("cross_layers", 0.0), m.get("cross_tokens", 0.0)
+    xl, V = m["cross_layers"], m["cross_tokens"]
     xl_run = xl * (np.asarray(V) > 0)
     skipped = xl - xl_run
     vector("norms", T * h, NORM_OPS, m["norms"] - skipped * (m["norms"] - 1) / np.maximum(layers, 1.0), 2 * ab)
@@ -199,7 +199,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     Tv = 0.0 * T if decode else B * V  # an attention group's vision tokens, projected at prefill
     kv_proj_layers = 0.0 * xl if decode else xl_run
     matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=Tv * kv_cross * kvb * kv_proj_layers)
-    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode)
+    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode, xl_run)
 
     # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
     rec_l = m["rec_layers"]
@@ -253,14 +253,13 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     return _pack(ops, OP_NAMES)
 
 
-def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool) -> tuple:
-    """Cross-attention of n new tokens of B sequences to each sequence's V cached vision keys
-    (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all V keys):
-    2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once per
-    query tile. Without images (V = 0) it does nothing."""
+def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
+    """Cross-attention of n new tokens of B sequences to each sequence's V cached vision keys in `xl`
+    running cross layers (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all
+    V keys): 2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once
+    per query tile."""
     B, n, tp = (np.asarray(x, dtype=float) for x in (B, n, tp))
-    V = m.get("cross_tokens", 0.0)
-    xl = m.get("cross_layers", 0.0) * (np.asarray(V) > 0)  # skipped whole without images
+    V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
     Hq, Hk = m["heads"] / tp, np.ceil(m["kv_heads"] / tp)
     q_rows = n if decode else np.minimum(n, FA_TILE_ROWS)

@@ -47,9 +47,9 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     eff = ops.rows / (ops.rows + hw["compute_half_rows"])
     eff *= hw["compute_efficiency"]
     ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
-    attn = (_FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)) \
-        if (ae != 1.0).any() else None
-    if attn is not None and attn.any():  # the attention kernels' own fraction, capped at the roof
+    attn = None  # the attention kernels' own fraction, capped at the roof (nothing to do at 1)
+    if (ae != 1.0).any():
+        attn = _FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)
         eff[attn] = np.minimum(eff[attn] * ae, 1.0)
     np.maximum(eff, 1e-12, out=eff)
     eff *= unit_peaks(ops, hw, f)
@@ -57,7 +57,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     if ops.dequant_flops.any():
         compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
     memory = ops.bytes
-    if attn is not None and attn.any():
+    if attn is not None:
         memory[attn] *= hw["memory_efficiency"] / np.minimum(hw["memory_efficiency"] * ae, 1.0)
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]

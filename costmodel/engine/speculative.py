@@ -59,7 +59,7 @@ def with_mtp_weights(m: dict, mtp) -> dict:
     `mtp` > 0 draft tokens use them: engines load the module only when speculative decoding with it is on
     (SGLang --speculative-algorithm NEXTN/EAGLE, vLLM --speculative-config method deepseek_mtp)."""
     on = np.asarray(mtp, dtype=float) > 0
-    if not on.any() or not np.any(m.get("mtp_linear", 0.0)):
+    if not on.any() or not np.any(m["mtp_linear"]):
         return m
     out = dict(m)
     for col, add in (("p_linear", "mtp_linear"), ("p_mixer", "mtp_mixer"), ("p_experts", "mtp_experts"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from costmodel.spec.catalog import builtin_root
+from costmodel.spec.units import HOURS_PER_MONTH
 from costmodel.errors import CostModelError
 from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
@@ -26,7 +27,6 @@ from costmodel.engine.layout import LAYOUTS as NAMED_LAYOUTS, layout_of
 from costmodel.engine.serving import check_prefix_hit
 from costmodel.serving import replica_perf as _replica_perf
 
-HOURS_PER_MONTH = 730.0
 TP_GRID = (1, 2, 4, 8)
 LAYOUTS = tuple(NAMED_LAYOUTS)  # searched by default: tensor parallelism, EP, DP attention + EP
 
@@ -140,7 +140,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
 def _api_price(text):
     if text is None or text == "":
         return None
-    from costmodel.planning.api_compare import ApiPrice, parse_api_price
+    from costmodel.spec.api_prices import ApiPrice, parse_api_price
 
     return text if isinstance(text, ApiPrice) else parse_api_price(text)
 

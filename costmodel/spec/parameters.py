@@ -59,17 +59,22 @@ def mlp_bias_params(m: Model, width: int) -> int:
     return ((2 if m.gated_mlp else 1) * width + m.hidden_size) if m.mlp_bias else 0
 
 
+def _norm_widths(m: Model) -> tuple[int, int]:
+    """(one norm's parameters: h for RMSNorm, 2h with LayerNorm's bias; MLA's q and kv latent norms per layer)."""
+    norm = m.hidden_size if m.norm == "rmsnorm" else 2 * m.hidden_size
+    return norm, (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
+
+
 def param_breakdown(m: Model) -> dict[str, float]:
     """Parameters by role. `experts` is every routed expert; `experts_active` those used per token."""
     h, V = m.hidden_size, m.vocab_size
-    norm = h if m.norm == "rmsnorm" else 2 * h
+    norm, mla_norms = _norm_widths(m)
     embed = V * h
     if m.position == "learned":
         embed += m.max_position_embeddings * h
     embed += m.type_vocab_size * h
     if m.is_vision:
         embed += m.channels * m.patch_size**2 * h + h + h  # patch projection + bias, class token
-    mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
     out = {
         "embedding": float(embed),
         # cross-attention layers: q/k/v/o as a self-attention layer's (k/v read the image features)
@@ -115,8 +120,7 @@ def mtp_breakdown(m: Model) -> dict[str, float]:
     if not m.mtp_layers:
         return {"mixer": 0.0, "experts": 0.0, "shared": 0.0, "linear": 0.0, "small": 0.0}
     h, n = m.hidden_size, m.mtp_layers
-    norm = h if m.norm == "rmsnorm" else 2 * h
-    mla_norms = (m.mla.kv_lora_rank + m.mla.q_lora_rank) if m.mla is not None else 0
+    norm, mla_norms = _norm_widths(m)
     mixer = attention_params(m)
     small = m.norms_per_layer * norm + mla_norms + attention_bias_params(m) + 3 * norm
     if m.moe is not None:

@@ -9,6 +9,7 @@ import re
 
 from costmodel.errors import UnitError
 
+HOURS_PER_MONTH = 8760.0 / 12  # 730: a year of hours over twelve months (monthly $ in plan and whatif)
 _DEC = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
 _BIN = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
 

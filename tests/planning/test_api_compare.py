@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from costmodel.planning.api_compare import ApiPrice, compare, parse_api_price, shipped_prices
+from costmodel.planning.api_compare import compare
+from costmodel.spec.api_prices import ApiPrice, parse_api_price, shipped_prices
 
 
 def _result(**d):

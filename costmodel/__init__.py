@@ -30,6 +30,7 @@ _EXPORTS = {
     "Estimate": ("estimate", "Estimate"),
     "Workload": ("estimate", "Workload"),
     "serve_load": ("serving", "serve_load"),
+    "serve_disagg": ("serving_split", "serve_disagg"),
     # many configurations
     "sweep": ("sweeps.sweep", "sweep"),
     "sweep_to_file": ("sweeps.sweep", "sweep_to_file"),

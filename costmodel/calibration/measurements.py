@@ -20,7 +20,12 @@ COLUMNS = ("id", "source", "hardware", "devices", "tp", "model", "format", "kv_f
            "batch", "prompt_tokens", "output_tokens", "context_tokens", "metric", "value", "notes")
 OPTIONAL = ("mem_fraction", "max_model_len",  # the engine's memory flags, when the source states them
             "load", "request_rate", "dp", "ep", "length_dist",  # serving benchmarks (data/SCHEMA.md)
-            "stream_interval", "num_prompts")
+            "stream_interval", "num_prompts",
+            # a split prefill/decode deployment (data/SCHEMA.md): batch = its concurrency, devices = its total
+            "prefill_workers", "prefill_tp", "prefill_dp", "prefill_ep",
+            "decode_workers", "decode_tp", "decode_dp", "decode_ep",
+            "prefix_hit")  # the share of each prompt's tokens found in the prefix cache (served, not prefilled)
+SPLIT = OPTIONAL[-9:-1]
 LOADS = ("static", "offline", "closed", "poisson")
 REQUIRED = tuple(c for c in COLUMNS if c not in ("kv_format", "notes", "context_tokens"))
 METRICS = {  # metric -> (engine output, scale to the measured unit, "time" or "rate")
@@ -106,6 +111,25 @@ class Measurement:
     length_dist: str = ""  # fixed | uniform:R | lognormal:MEAN,SIGMA (prompt and output lengths)
     stream_interval: int | None = None  # tokens per streamed chunk, when the source states the server flag
     num_prompts: int | None = None  # requests a closed-loop benchmark sent in all (its first C start together)
+    prefill_workers: int = 0  # > 0: a split prefill/decode deployment of these workers (SPLIT columns)
+    prefill_tp: int = 1
+    prefill_dp: int = 1
+    prefill_ep: int = 1
+    decode_workers: int = 0
+    decode_tp: int = 1
+    decode_dp: int = 1
+    decode_ep: int = 1
+    prefix_hit: float | None = None  # stated: the run's prefix-cache hit share (0 = caching measured off)
+
+    @property
+    def is_split(self) -> bool:
+        return self.prefill_workers > 0
+
+    @property
+    def scored_only(self) -> bool:
+        """Scored by validate, never fitted by calibrate: split deployments and prefix-cache runs (and
+        their cache-off twins), whose models have no fitted parameter of their own."""
+        return self.is_split or self.prefix_hit is not None
 
     @property
     def load_mode(self) -> str:
@@ -126,6 +150,8 @@ class Measurement:
             d[k] = "" if d[k] is None else d[k]
         for k in ("dp", "ep"):
             d[k] = "" if d[k] == 1 else d[k]
+        if not self.is_split:
+            d.update({k: "" for k in SPLIT})
         return d
 
 
@@ -222,6 +248,16 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 for col in ("prompt_tokens", "output_tokens"):
                     if not (r.get(col) or "").strip():
                         r[col] = "0"
+            split = _split(p, line, r, devices, load)
+            hit_text = (r.get("prefix_hit") or "").strip()
+            try:
+                prefix_hit = float(hit_text) if hit_text else None
+            except ValueError:
+                prefix_hit = -1.0
+            if prefix_hit is not None and not 0 <= prefix_hit < 1:
+                raise MeasurementError(f"{p}:{line}: column 'prefix_hit' is {hit_text!r}; expected a fraction in [0, 1)")
+            if prefix_hit is not None and load not in ("closed", "poisson"):
+                raise MeasurementError(f"{p}:{line}: column 'prefix_hit' needs load closed or poisson")
             out.append(Measurement(
                 id=rid, source=(r["source"] or "").strip(), hardware=r["hardware"].strip(), devices=devices, tp=tp,
                 model=r["model"].strip(), format=r["format"].strip(), kv_format=(r.get("kv_format") or "").strip(),
@@ -233,7 +269,25 @@ def _parse(p: Path, text: str) -> list[Measurement]:
                 max_model_len=max_model_len, load=load, request_rate=rate,
                 dp=_int(p, line, "dp", r.get("dp") or "1", 1), ep=_int(p, line, "ep", r.get("ep") or "1", 1),
                 length_dist=(r.get("length_dist") or "").strip(), stream_interval=stream_interval,
-                num_prompts=num_prompts))
+                num_prompts=num_prompts, prefix_hit=prefix_hit, **split))
+    return out
+
+
+def _split(p, line: int, r: dict, devices: int, load: str) -> dict:
+    """The split prefill/decode columns of a row ({} when it has none): both sides' workers, their
+    devices adding up to `devices`, under a closed or Poisson load."""
+    given = {k: (r.get(k) or "").strip() for k in SPLIT}
+    if not any(given.values()):
+        return {}
+    out = {k: _int(p, line, k, v or "1", 1) for k, v in given.items()}
+    if not (given["prefill_workers"] and given["decode_workers"]):
+        raise MeasurementError(f"{p}:{line}: a split deployment needs prefill_workers and decode_workers (>= 1)")
+    total = out["prefill_workers"] * out["prefill_tp"] + out["decode_workers"] * out["decode_tp"]
+    if total != devices:
+        raise MeasurementError(f"{p}:{line}: column 'devices' is {devices}; a split deployment's devices are "
+                               f"prefill_workers x prefill_tp + decode_workers x decode_tp = {total}")
+    if load not in ("closed", "poisson"):
+        raise MeasurementError(f"{p}:{line}: a split deployment needs load closed or poisson")
     return out
 
 

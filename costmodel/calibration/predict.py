@@ -107,11 +107,16 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
                 raise CostModelError(f"unknown engine {eng!r}")
             plan = plan_compute(fmt, hw, engine=eng)
             tp = r.tp
-            if r.devices % tp:
-                raise CostModelError(f"devices {r.devices} is not a multiple of tp {tp}")
+            # a split deployment's columns are its decode workers' (predicted by _split_metrics, each side
+            # at its own layout)
+            devices = r.decode_workers * r.decode_tp if r.is_split else r.devices
+            if devices % tp:
+                raise CostModelError(f"devices {devices} is not a multiple of tp {tp}")
             check_layout(tp, r.dp, r.ep, model)
-            stages = r.devices // tp if eng == "llama.cpp" else 1
-            replicas = 1 if eng == "llama.cpp" else r.devices // tp
+            if r.is_split:
+                check_layout(r.prefill_tp, r.prefill_dp, r.prefill_ep, model)
+            stages = devices // tp if eng == "llama.cpp" else 1
+            replicas = 1 if eng == "llama.cpp" else devices // tp
             if (tp > 1 or stages > 1) and not hw.interconnect_bandwidth and eng != "llama.cpp":
                 raise CostModelError(f"{hw.id} has no interconnect for tp {tp}")
             if r.metric == "prefill_tokens_per_s" and r.prompt_tokens == 0:
@@ -210,7 +215,8 @@ def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
     except CostModelError:
         return None
     tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
-    return perf_from_columns(*cols, tp, pp, p, g, dp=int(w["dp"][i]), ep=int(w["ep"][i])), p, g, replicas
+    return (perf_from_columns(*cols, tp, pp, p, g, dp=int(w["dp"][i]), ep=int(w["ep"][i]), prefix_hit=r.prefix_hit or 0.0),
+            p, g, replicas)
 
 
 def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:
@@ -225,7 +231,12 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
         key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.dp, r.ep, r.batch,
                r.prompt_tokens,
                r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
-               r.stream_interval, r.num_prompts)
+               r.stream_interval, r.num_prompts, r.prefix_hit)
+        if r.is_split:
+            key = (key, r.prefill_workers, r.prefill_tp, r.prefill_dp, r.prefill_ep, r.decode_workers, r.decode_tp,
+                   r.decode_dp, r.decode_ep)
+            if key not in cache:
+                cache[key] = _split_metrics(rs, hw, f, i)
         if key not in cache:
             got = loaded_replica(rs, hw, f, i)
             if got is None:
@@ -251,6 +262,43 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
         else:
             out[i] = got[engine_name] * scale
             fits[i] = True  # the load model admits what fits; the source ran it
+
+
+def _split_metrics(rs: RowSet, hw: dict, f: dict, i: int) -> dict | None:
+    """load_metrics of split row i: each side's replica from the row's columns at its own layout, the KV
+    moving on the link engine.disagg.link_rate picks for a prefill/decode pair (None without one)."""
+    from costmodel.engine.disagg import Side, kv_transfer_time, link_rate, split_closed, split_poisson
+    from costmodel.engine.memory import kv_bytes_per_sequence
+    from costmodel.engine.serving import load_metrics, parse_dist, perf_from_columns
+
+    r = rs.rows[i]
+    m, fc, hc = ({k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw))
+    try:
+        p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
+        g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
+    except CostModelError:
+        return None
+    sides = [(r.prefill_workers, r.prefill_tp, r.prefill_dp, r.prefill_ep),
+             (r.decode_workers, r.decode_tp, r.decode_dp, r.decode_ep)]
+    perfs = [perf_from_columns(m, fc, hc, tp, 1, p, g, dp=dp, ep=ep) for _, tp, dp, ep in sides]
+    bw, _ = link_rate("auto", float(hc["scale_out"]), float(hc["interconnect"]), float(hc["domain"]),
+                      r.prefill_tp + r.decode_tp)
+    if bw <= 0:
+        return None
+    tokens = max(1.0, float(round(p.mean)))
+    kv = [float(np.asarray(kv_bytes_per_sequence(m, fc, tokens, tp / dp, 1.0, hc)).reshape(-1)[0])
+          for _, tp, dp, _ in sides]
+    t_kv = kv_transfer_time(kv[0], bw, kv[1], bw)
+    pre, dec = Side(perfs[0], r.prefill_workers), Side(perfs[1], r.decode_workers)
+    if r.load_mode == "closed":
+        stats = split_closed(pre, dec, float(r.batch), perfs[1].max_batch, t_kv, prompts=r.num_prompts).stats
+    else:
+        cap = perfs[1].max_batch if r.batch < 1 else max(1, min(perfs[1].max_batch, r.batch // r.decode_workers))
+        stats = split_poisson(pre, dec, r.request_rate, cap, t_kv).stats
+    got = load_metrics(stats, 1, p, g, stream_interval=float(hc["stream_interval"]))
+    got["throughput_tokens_per_s_per_gpu"] = got["throughput_tokens_per_s"] / r.devices
+    got["total_throughput_tokens_per_s_per_gpu"] = got["total_throughput_tokens_per_s"] / r.devices
+    return got
 
 
 def with_rows(rs: RowSet, index) -> RowSet:

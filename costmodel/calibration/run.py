@@ -49,6 +49,9 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
         inputs.append({"path": str(p), "sha256": C.file_digest(p), "rows": len(got)})
     # expert-parallel and attention-data-parallel rows are scored by validate, not fitted: held out,
     # they measure the layout model (operators.collectives), which has no fitted parameter of its own
+    # split prefill/decode and prefix-cache rows are scored by validate, not fitted: no fitted parameter
+    # is theirs alone
+    rows = [r for r in rows if not r.scored_only]
     layout_rows = [r for r in rows if is_layout_row(r)]
     rows = [r for r in rows if r.dp == 1 and r.ep == 1]
     served = [r for r in rows if r.load_mode in ("closed", "poisson")]
@@ -236,6 +239,7 @@ def _decode_from_serving(served, static_rows) -> list:
     from costmodel.engine.serving import parse_dist
     from costmodel.errors import CostModelError
 
+    served = [r for r in served if not r.scored_only]  # split deployments, prefix caches: scored, not fitted
     static = Counter(r.framework for r in static_rows)
     loaded = Counter(r.framework for r in served if r.metric == "tpot_ms" and r.load_mode == "closed")
     out = []

@@ -31,7 +31,10 @@ def _inside(pred: float, meas: float, engine: str, family: str, metric: str, loa
 
 
 def layout_name(r) -> str:
-    """A row's parallel layout: 'TP/PP', 'EP (TP attention)', 'DP attention' or 'DP attention + EP'."""
+    """A row's parallel layout: 'TP/PP', 'EP (TP attention)', 'DP attention', 'DP attention + EP' or
+    'split prefill/decode'."""
+    if getattr(r, "is_split", False):
+        return "split prefill/decode"
     if r.dp > 1:
         return "DP attention + EP" if r.ep > 1 else "DP attention"
     return "EP (TP attention)" if r.ep > 1 else "TP/PP"
@@ -83,7 +86,7 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
     levels = _levels(rs)
     for i, r in enumerate(rs.rows):
         inside = _inside(pred[i], meas[i], rs.engines[i], rs.families[i], r.metric,
-                         r.load_mode in ("closed", "poisson"), levels[i], r.dp > 1 or r.ep > 1)
+                         r.load_mode in ("closed", "poisson"), levels[i], r.dp > 1 or r.ep > 1 or r.is_split)
         detail.append({"id": r.id, "hardware": r.hardware, "model": r.model, "format": r.format,
                        "engine": rs.engines[i], "source": r.source, "metric": r.metric,
                        "measured": r.value, "predicted": float(pred[i]), "ape": float(abs(pred[i] / meas[i] - 1)),

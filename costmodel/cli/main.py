@@ -81,6 +81,9 @@ NumPrompts = typer.Option(None, "--num-prompts", help="With --concurrency: the b
 Simulate = typer.Option(False, "--simulate", help="Under load: latencies from an event-driven simulation of the scheduler (chunked prefill, FCFS) instead of the analytical model; better for TTFT means and tails of short benchmarks, about 10 ms.")
 KvBlock = typer.Option(None, "--kv-block-size", help="KV block/page size in tokens (vLLM 16, TensorRT-LLM 32, SGLang 1, llama.cpp 256); sequences round up to it.")
 Concurrency = typer.Option(None, "--concurrency", help="Serve a closed loop of C clients (a benchmark's --max-concurrency C); with --request-rate, the max concurrency. Reports mean and P50/P90/P99 TTFT, TPOT, ITL, E2E.")
+Disagg = typer.Option(None, "--disagg", help="Under load: split prefill and decode workers, e.g. 2p:tp4,1d:tp8 (each side COUNT p|d, then :tpN :dpN :epN, @DEVICE for another device); the KV moves over --kv-link.")
+KvLink = typer.Option(None, "--kv-link", help="With --disagg: the link KV moves on, per device: scale-out (the NIC in the device spec; default), scale-up (its NVLink / fabric) or GB/s.")
+KvOverlap = typer.Option(False, "--kv-overlap", help="With --disagg: KV sent layer by layer during the prefill (only the part the prefill does not hide is waited for).")
 RequestRate = typer.Option(None, "--request-rate", help="Serve Poisson arrivals at R requests/s (open loop).")
 PromptDist = typer.Option(None, "--prompt-dist", help="Prompt lengths under load: fixed, uniform:R (on [R*P, P], a benchmark's --random-range-ratio) or lognormal:MEAN,SIGMA.")
 GenDist = typer.Option(None, "--gen-dist", help="Output lengths under load: fixed, uniform:R or lognormal:MEAN,SIGMA.")
@@ -117,7 +120,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              kv_block_size: Optional[int] = KvBlock, concurrency: Optional[float] = Concurrency,
              request_rate: Optional[float] = RequestRate, prompt_dist: Optional[str] = PromptDist,
              gen_dist: Optional[str] = GenDist, stream_interval: Optional[int] = StreamInterval,
-             num_prompts: Optional[int] = NumPrompts, simulate: bool = Simulate,
+             num_prompts: Optional[int] = NumPrompts, simulate: bool = Simulate, disagg: Optional[str] = Disagg,
+             kv_link: Optional[str] = KvLink, kv_overlap: bool = KvOverlap,
              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
@@ -136,20 +140,39 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
     if images and (concurrency is not None or request_rate is not None):
         raise WorkloadError(f"--images {images}: applies to a static batch (--batch) for now; under a load give the "
                             f"visual tokens in --prompt")
+    if (kv_link is not None or kv_overlap) and disagg is None:
+        raise WorkloadError("--kv-link / --kv-overlap: apply to a split deployment; give --disagg too")
+    if disagg is not None:
+        if concurrency is None and request_rate is None:
+            raise WorkloadError(f"--disagg {disagg}: applies under load; give --concurrency C or --request-rate R too")
+        for name, value in (("--tp", tp), ("--devices", devices), ("--num-prompts", num_prompts),
+                            ("--simulate", simulate or None), ("--dp", dp if dp != 1 else None),
+                            ("--ep", ep if ep != 1 else None), ("--pp", pp if pp != 1 else None)):
+            if value is not None:
+                raise WorkloadError(f"{name} {value}: with --disagg each side's layout is in --disagg "
+                                    f"(e.g. 2p:tp4,1d:tp8:dp8:ep8); the pipeline and the simulation are not modelled")
     if concurrency is not None or request_rate is not None:
         from costmodel.cli.render import serving_table
         from costmodel.serving import serve_load
 
-        d = serve_load(model, hw, fmt, concurrency=concurrency, request_rate=request_rate,
-                       prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
-                       gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt, dp=dp, ep=ep,
-                       stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
-                       **{k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
-                                            ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
-                                            ("mtp", mtp or None), ("accept_rate", accept_rate),
-                                            ("accept_length", accept_length), ("overlap_comm", overlap_comm),
-                                            ("allreduce", allreduce), ("prefix_hit", prefix_hit))
-                          if v is not None})
+        flags = {k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
+                                   ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
+                                   ("mtp", mtp or None), ("accept_rate", accept_rate),
+                                   ("accept_length", accept_length), ("overlap_comm", overlap_comm),
+                                   ("allreduce", allreduce), ("prefix_hit", prefix_hit)) if v is not None}
+        if disagg is not None:
+            from costmodel.serving_split import serve_disagg
+
+            d = serve_disagg(model, hw, fmt, disagg, concurrency=concurrency, request_rate=request_rate,
+                             prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
+                             gen_dist=gen_dist, engine=engine, kv_fmt=kv_fmt, stream_interval=stream_interval,
+                             kv_link=kv_link, kv_overlap=kv_overlap, **flags)
+        else:
+            d = serve_load(model, hw, fmt, concurrency=concurrency, request_rate=request_rate,
+                           prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
+                           gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt, dp=dp,
+                           ep=ep, stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
+                           **flags)
         if as_json:
             _print_json(d)
         elif as_csv:

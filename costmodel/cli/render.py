@@ -181,6 +181,16 @@ def layout_line(lay: dict, calibration: str) -> str:
             f"step {', '.join(parts) or 'no collectives'}; {calibration.split(' (')[0]}")
 
 
+def split_where(split: dict) -> str:
+    """'2 prefill workers of tp2 on h100-sxm + 1 decode worker of tp4 on h100-sxm' for a split deployment."""
+    def side(role: str) -> str:
+        w = split[role]
+        lay = f"tp{w['tp']}" + (f" dp{w['dp']}" if w["dp"] > 1 else "") + (f" ep{w['ep']}" if w["ep"] > 1 else "")
+        return f"{w['workers']} {role} worker{'s' if w['workers'] > 1 else ''} of {lay} on {w['hardware']}"
+
+    return f"{side('prefill')} + {side('decode')}"
+
+
 def serving_table(d: dict):
     """Latency under load: mean and percentiles per metric, then throughput and the steady state."""
     from rich.table import Table
@@ -189,15 +199,25 @@ def serving_table(d: dict):
             else f"Poisson arrivals at {d['request_rate']:g} req/s"
                  + (f", at most {d['concurrency']:g} in flight" if d.get("concurrency") else ""))
     per = d["tp"] * d["pp"]
-    title = (f"{d['model']} on {d['replicas'] * per} x {d['hardware']}"
-             + (f" ({d['replicas']} replicas of {per})" if d["replicas"] > 1 else "")
-             + f" in {d['format']} ({d['engine']}): {load}")
+    split = d.get("disagg")
+    where = (f"{d['replicas'] * per} x {d['hardware']}" + (f" ({d['replicas']} replicas of {per})" if d["replicas"] > 1
+                                                           else "")) if not split else split_where(split)
+    title = f"{d['model']} on {where} in {d['format']} ({d['engine']}): {load}"
+
     def num(v):
         return f"{v:.4g}" if v is not None and math.isfinite(v) else "unbounded"
 
-    caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per replica: "
-               f"{num(d['running_per_replica'])} decoding, {num(d['queued_per_replica'])} queued, batch cap "
-               f"{d['batch_cap']}, load {num(100 * d['utilization'])}% of capacity")
+    caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per "
+               f"{'decode worker' if split else 'replica'}: {num(d['running_per_replica'])} decoding, "
+               f"{num(d['queued_per_replica'])} queued, batch cap {d['batch_cap']}, load "
+               f"{num(100 * d['utilization'])}% of capacity")
+    if split:
+        caption += (f"\nprefill workers {num(100 * split['prefill']['utilization'])}% busy, mean wait "
+                    f"{format_time(split['prefill']['wait_s'])}; decode workers {num(100 * split['decode']['utilization'])}%"
+                    f"; KV {split['kv_bytes_per_request'] / 1e6:,.0f} MB a request, "
+                    f"{format_time(split['kv_transfer_s'])} over {split['kv_link']}"
+                    + (" (overlapped with the prefill)" if split["kv_overlap"] else ""))
+        caption += f"\n{d['calibration_case']}"
     if d.get("layout") and (d["dp"] > 1 or d["ep"] > 1):
         caption += "\n" + layout_line(d["layout"], d.get("layout_calibration", ""))
     if d.get("simulated"):

@@ -91,6 +91,8 @@ def erlang_c(c: int, a: float) -> float:
     b = 1.0
     for k in range(1, c + 1):
         b = a * b / (k + a * b)
+        if b < 1e-30 and k > a:  # past k = a every step multiplies b by less than a/k < 1: P(wait) < 1e-30
+            break
     rho = a / c
     return b / (1 - rho + rho * b)
 

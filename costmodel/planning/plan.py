@@ -28,6 +28,7 @@ from costmodel.engine.serving import check_prefix_hit
 from costmodel.serving import replica_perf as _replica_perf
 
 TP_GRID = (1, 2, 4, 8)
+DISAGG = ("off", "auto", "only")
 LAYOUTS = tuple(NAMED_LAYOUTS)  # searched by default: tensor parallelism, EP, DP attention + EP
 
 
@@ -71,6 +72,9 @@ class Request:
     accept_rate: float | None = None  # their acceptance (None: DeepSeek-V3's 0.875)
     price_per_device: dict = field(default_factory=dict)  # purchase USD per device id, for --price own
     api_price: object = None  # an ApiPrice (planning/api_compare.py): compare each deployment with it
+    disagg: str = "off"  # off | auto (aggregated and split prefill/decode deployments) | only (split only)
+    kv_link: object = None  # the link a split deployment moves KV on (serving_split.link_bandwidth)
+    kv_overlap: bool = False  # KV sent layer by layer during the prefill
 
 
 def _split(values) -> list:
@@ -96,7 +100,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
             price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None, mtp=0,
-            accept_rate=None, api_price: str | None = None) -> Request:
+            accept_rate=None, api_price: str | None = None, disagg: str | None = None, kv_link=None,
+            kv_overlap: bool = False) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -129,12 +134,21 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     def items(x):
         return list(x) if isinstance(x, (list, tuple)) else ([x] if x else None)
 
+    disagg = "off" if disagg is None else str(disagg).strip()
+    if disagg not in DISAGG:
+        raise PlanError(f"--disagg {disagg}: expected off, auto (aggregated and split prefill/decode) or only (split)")
+    if (kv_link is not None or kv_overlap) and disagg == "off":
+        raise PlanError("--kv-link / --kv-overlap: apply to split deployments; give --disagg auto or only too")
+    if kv_link is not None:
+        from costmodel.serving_split import check_link
+
+        kv_link = check_link(kv_link)
     prices = parse_prices(items(price_per_hour))
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
                    hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
-                   _api_price(api_price))
+                   _api_price(api_price), disagg, kv_link, bool(kv_overlap))
 
 
 def _api_price(text):
@@ -233,6 +247,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     from costmodel.spec.model_catalog import resolve_model
 
     is_moe = resolve_model(req.model)[0].moe is not None
+    cands = []  # every replica that runs: the split search pairs them
     for hw in req.candidates:
         for fmt in req.formats:
             for tp, (dp, ep) in [(tp, lay) for tp in req.tp_options for lay in _layouts(req, tp, is_moe)]:
@@ -243,9 +258,13 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     rejected.append({"candidate": label, "reason": why})
                     continue
                 perf, est = got
+                cands.append({"label": f"{hw} {layout}", "hw": est.hardware.id, "fmt": est.format.id, "tp": tp,
+                              "dp": dp, "ep": ep, "layout": layout.replace(" ", ":"), "perf": perf, "est": est})
                 floor_ttft = perf.t_prefill_q + perf.request_overhead
                 best["ttft"] = min(best["ttft"], floor_ttft)
                 best["tpot"] = min(best["tpot"], float(perf.t_step[0]))
+                if req.disagg == "only":
+                    continue
                 reasons = []
                 found = None
                 for cap in [int(b) for b in perf.batches]:
@@ -272,7 +291,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     except PlanError as exc:
                         reasons.append(str(exc))
                         break
-                    cand = {"hardware": est.hardware.id, "format": est.format.id, "tp": tp, "dp": dp, "ep": ep,
+                    cand = {"mode": "aggregated", "hardware": est.hardware.id, "format": est.format.id, "tp": tp, "dp": dp, "ep": ep,
                             "layout": layout, "replicas": r,
                             "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
                             "ttft_s": load.ttft[q], "ttft_mean_s": load.ttft["mean"], "tpot_s": load.tpot["mean"],
@@ -298,10 +317,20 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     else:
                         why = f"throughput: more than {max_replicas} replicas would be needed"
                     rejected.append({"candidate": label, "reason": why})
+    if req.disagg != "off" and cands:
+        from costmodel.planning.split_plan import split_deployments
+
+        got, why_not = split_deployments(req, cands, functools.partial(_kv_transfer, req), hourly_cost, max_replicas)
+        deployments += got
+        rejected += why_not
     deployments.sort(key=lambda d: d["usd_per_hour"])
     out = {"model": req.model, "qps": req.qps, "prompt_mean": req.prompt.mean, "gen_mean": req.gen.mean,
            "percentile": int(round(q * 100)), "slo_ttft_s": req.slo_ttft, "slo_tpot_s": req.slo_tpot,
-           "price": req.price, "deployments": deployments, "rejected": rejected}
+           "price": req.price, "disagg": req.disagg, "deployments": deployments, "rejected": rejected}
+    if req.disagg != "off":
+        from costmodel.planning.split_plan import why
+
+        out["disagg_why"] = why(deployments)
     if not deployments:
         out["binding"] = binding_constraint(rejected, best, req)
     if req.api_price is not None:
@@ -311,11 +340,29 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     return out
 
 
+def _kv_transfer(req: Request, p: dict, d: dict) -> tuple[float, str]:
+    """(seconds, link) of one request's KV from a prefill replica to a decode replica (serving_split)."""
+    from costmodel.engine.disagg import kv_transfer_time
+    from costmodel.serving_split import kv_bytes_per_device, link_bandwidth
+
+    tokens = max(1.0, float(round(req.prompt.mean)))
+    link, pair = req.kv_link, p["tp"] + d["tp"]
+    if p["hw"] != d["hw"] and link in (None, "auto"):
+        link = "scale-out"  # two kinds of device share no scale-up fabric
+    (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(link, c["est"].hardware, pair) for c in (p, d))
+    t = kv_transfer_time(kv_bytes_per_device(p["est"], tokens), bw_p, kv_bytes_per_device(d["est"], tokens), bw_d,
+                         p["perf"].t_prefill, p["est"].model.layers, req.kv_overlap)
+    return t, link_p if link_p == link_d else f"{link_p}; {link_d}"
+
+
 def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     """Which constraint binds when nothing meets the SLOs, and what would relax it."""
     reasons = [r["reason"] for r in rejected]
     if reasons and all(r.startswith("memory") for r in reasons):
         return "memory: the model does not fit any candidate at tp <= 8; add larger devices or a smaller format"
+    links = [r for r in reasons if r.startswith("KV link")]
+    if links and all(r.startswith(("KV link", "memory")) for r in reasons):
+        return links[0]
     parts = []
     priced_out = sorted({r["candidate"].split()[0] for r in rejected if r["reason"].startswith("price")})
     if priced_out:

@@ -1,5 +1,5 @@
 """What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot,
-prompt, gen, prefix-hit)."""
+prompt, gen, prefix-hit, disagg)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ from costmodel.planning.plan import PlanError, plan, request
 MAX_VALUES = 50  # each value is a full plan
 NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen", "prefix_hit")
 VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
-             "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit"}
+             "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit", "disagg": "disagg"}
 
 
 def parse_vary(text: str) -> tuple[str, list]:

@@ -122,8 +122,10 @@ def test_closed_loop_tpot_calibrates_only_engines_whose_static_rows_are_fewer():
     rows = _decode_from_serving(served, static)
     # TensorRT-LLM: 120 static rows against 20 closed-loop TPOT rows; SGLang: 4 static against 120
     assert rows and {r.framework for r in rows} == {"sglang", "vllm"}
+    # split prefill/decode rows are scored, not fitted: none of them becomes a decode row
     assert len([r for r in rows if r.framework == "sglang"]) == sum(
-        r.framework == "sglang" and r.metric == "tpot_ms" for r in served)
+        r.framework == "sglang" and r.metric == "tpot_ms" and not r.is_split for r in served)
+    assert not any(r.is_split for r in rows) and any(r.is_split for r in served)
     many = [replace(static[0], id=f"x{i}", framework="sglang") for i in range(200)]
     assert {r.framework for r in _decode_from_serving(served, static + many)} == {"vllm"}
     assert all(r.load_mode == "static" and r.metric == "tpot_ms" for r in rows)

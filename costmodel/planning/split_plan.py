@@ -1,0 +1,172 @@
+"""Split prefill/decode deployments for `plan --disagg auto|only`: every pairing of a prefill replica and
+a decode replica (same format; devices, tensor parallelism and layouts from the plan's grid), with the
+fewest decode workers that meet the TPOT target and then the fewest prefill workers that meet the TTFT
+target at the plan's percentile (engine/disagg.py). TTFT's parts add: prefill (wait + prefill, a
+function of the prefill workers only) + KV transfer (of the pair) + decode admission (slot wait, the
+step in progress, one step: a function of the decode workers only), so each side is searched once."""
+from __future__ import annotations
+
+import math
+
+from costmodel.engine.disagg import Side, decode_only, prefill_capacity, prefill_wait, split_poisson
+from costmodel.engine.serving import capacity, poisson, wait_quantile
+from costmodel.errors import CostModelError
+from costmodel.spec.units import HOURS_PER_MONTH
+
+
+def _prefill_part(perf, lam: float, q: float) -> float:
+    """The prefill side's share of TTFT at its q-quantile: wait + the prefill of the q-quantile prompt."""
+    w, pw = prefill_wait(perf, lam)
+    return float(wait_quantile(w, pw, q)) + float(perf.prefill_at(q)) if math.isfinite(w) else math.inf
+
+
+def _decode_side(cand: dict, req, cap: int, max_workers: int):
+    """(workers, decode-admission TTFT part at the percentile, LoadStats) of the fewest decode workers
+    with batch cap `cap` that meet the TPOT target, or None."""
+    dec = decode_only(cand["perf"])
+    y = max(1, math.ceil(req.qps / capacity(dec, cap) * (1 + 1e-9)))
+    q = req.percentile
+    while y <= max_workers:
+        s = poisson(dec, req.qps / y, cap, (q,))
+        if s.ok and (req.slo_tpot is None or s.tpot["mean"] <= req.slo_tpot):
+            return y, s.ttft[q] + dec.step(max(s.running, 1.0)), s
+        y += max(1, y // 8)
+    return None
+
+
+def _prefill_workers(perf, req, budget: float, max_workers: int, memo: dict) -> int | None:
+    """The fewest prefill workers whose TTFT part at the percentile is within `budget` seconds."""
+    x = max(1, math.ceil(req.qps / prefill_capacity(perf) * (1 + 1e-9)))
+
+    def part(n: int) -> float:
+        if n not in memo:
+            memo[n] = _prefill_part(perf, req.qps / n, req.percentile)
+        return memo[n]
+
+    if part(max_workers) > budget:
+        return None
+    if part(x) <= budget:
+        return x
+    lo = hi = x  # part(lo) is over budget; double hi until it is within, then bisect
+    while part(hi) > budget:
+        lo, hi = hi, min(2 * hi, max_workers)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if part(mid) <= budget else (mid, hi)
+    return hi
+
+
+def split_deployments(req, cands: list[dict], kv, price, max_workers: int = 4096) -> tuple[list, list]:
+    """(deployments, rejected) of split deployments from the plan's replica candidates
+    ({'label', 'hw', 'fmt', 'tp', 'dp', 'ep', 'perf', 'est'}); `kv(p, d)` gives the KV transfer seconds
+    of a pair and its description; `price(est, devices, utilization, req)` its ($/hour, terms) (plan.hourly_cost)."""
+    q = req.percentile
+    deployments, rejected = [], []
+    pmemo = {id(c): {} for c in cands}
+    decode_plans, no_link = {}, set()
+    for d in cands:
+        opts = []
+        for cap in [int(b) for b in d["perf"].batches]:
+            got = _decode_side(d, req, cap, max_workers)
+            if got:
+                opts.append((cap, *got))
+        decode_plans[id(d)] = opts
+    for p in cands:
+        for d in [c for c in cands if c["fmt"] == p["fmt"]]:
+            label = f"split {p['label']} -> {d['label']}"
+            if not decode_plans[id(d)]:
+                rejected.append({"candidate": label, "reason": _decode_reason(d, req)})
+                continue
+            try:
+                t_kv, link = kv(p, d)
+            except CostModelError as exc:  # once per pair of devices: the link is theirs
+                if (p["hw"], d["hw"]) not in no_link:
+                    no_link.add((p["hw"], d["hw"]))
+                    rejected.append({"candidate": f"split {p['hw']} -> {d['hw']}", "reason": f"KV link: {exc}"})
+                continue
+            best = None
+            for cap, y, admit, ds in decode_plans[id(d)]:
+                budget = req.slo_ttft - t_kv - admit
+                x = _prefill_workers(p["perf"], req, budget, max_workers, pmemo[id(p)]) if budget > 0 else None
+                if x is None:
+                    continue
+                dep = _deployment(req, p, d, x, y, cap, t_kv, link, price)
+                if dep is not None and (best is None or dep["usd_per_hour"] < best["usd_per_hour"]):
+                    best = dep
+            if best is None:
+                floor = float(p["perf"].prefill_at(q)) + t_kv + min(a for _, _, a, _ in decode_plans[id(d)])
+                rejected.append({"candidate": label, "reason": f"TTFT: prefill + KV transfer ({t_kv * 1e3:.3g} ms) + "
+                                 f"decode admission take at least {floor:.3g} s (SLO {req.slo_ttft:g} s)"})
+            else:
+                deployments.append(best)
+    return deployments, rejected
+
+
+def _decode_reason(d: dict, req) -> str:
+    t1 = float(d["perf"].t_step[0])
+    if req.slo_tpot is not None and t1 > req.slo_tpot:
+        return f"TPOT: a decode step takes {t1:.3g} s even at batch 1 (SLO {req.slo_tpot:g} s)"
+    return "throughput: more decode workers would be needed than the limit"
+
+
+def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, link: str, price) -> dict | None:
+    """A priced split deployment of x prefill and y decode workers (its latencies from split_poisson)."""
+    q = req.percentile
+    got = split_poisson(Side(p["perf"], x), Side(d["perf"], y), req.qps, cap, t_kv, (q,))
+    s = got.stats
+    if not s.ok:
+        return None
+    try:
+        terms = {}
+        cost = idle = full = 0.0
+        for cand, n, util in ((p, x, got.prefill_utilization), (d, y, got.decode_utilization)):
+            c, t = price(cand["est"], n * cand["tp"], util, req)
+            cost += c
+            idle += price(cand["est"], n * cand["tp"], 0.0, req)[0]
+            full += price(cand["est"], n * cand["tp"], 1.0, req)[0]
+            for k, v in t.items():
+                terms[k] = terms.get(k, 0.0) + v
+    except CostModelError:
+        return None
+    devices = x * p["tp"] + y * d["tp"]
+    hw = p["hw"] if p["hw"] == d["hw"] else f"{p['hw']}+{d['hw']}"
+    kwh = sum(n * c["tp"] * (c["est"].hardware.tdp_w or 0.0)
+              * (c["est"].efficiency.idle_power_fraction + (1 - c["est"].efficiency.idle_power_fraction) * u)
+              for c, n, u in ((p, x, got.prefill_utilization), (d, y, got.decode_utilization))) * HOURS_PER_MONTH / 1000
+    cap_qps = min(x * prefill_capacity(p["perf"]), y * capacity(decode_only(d["perf"]), cap))
+    return {"mode": "split", "hardware": hw, "format": p["fmt"], "tp": d["tp"], "dp": d["dp"], "ep": d["ep"],
+            "layout": f"{x}p:{p['layout']} {y}d:{d['layout']}", "replicas": x + y, "devices": devices,
+            "batch_cap": cap, "utilization": s.utilization, "ttft_s": s.ttft[q], "ttft_mean_s": s.ttft["mean"],
+            "tpot_s": s.tpot["mean"], "decoding_per_replica": got.decode_running, "usd_per_hour": cost,
+            "capacity_qps": cap_qps, "usd_per_hour_idle": idle, "usd_per_hour_full": full,
+            "usd_per_month": cost * HOURS_PER_MONTH,
+            "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6, "kwh_per_month": kwh,
+            "prefill": {"workers": x, "hardware": p["hw"], "tp": p["tp"], "dp": p["dp"], "ep": p["ep"],
+                        "utilization": got.prefill_utilization, "wait_s": got.prefill_wait_s},
+            "decode": {"workers": y, "hardware": d["hw"], "tp": d["tp"], "dp": d["dp"], "ep": d["ep"],
+                       "utilization": got.decode_utilization, "batch_cap": cap},
+            "kv_transfer_s": t_kv, "kv_link": link, **terms}
+
+
+def why(deployments: list) -> str | None:
+    """One line saying why the cheapest deployment is split or aggregated (None without both kinds)."""
+    split = [d for d in deployments if d.get("mode") == "split"]
+    agg = [d for d in deployments if d.get("mode") != "split"]
+    if not deployments:
+        return None
+    best = deployments[0]
+    if not split:
+        return "aggregated: no split deployment meets the SLOs"
+    if not agg:
+        return (f"split: no aggregated deployment meets the SLOs; the cheapest split moves "
+                f"{best['kv_transfer_s'] * 1e3:.3g} ms of KV per request")
+    other = agg[0] if best.get("mode") == "split" else split[0]
+    ratio = other["usd_per_hour"] / best["usd_per_hour"]
+    if best.get("mode") == "split":
+        return (f"split: {best['layout']} costs {1 / ratio:.2f}x the cheapest aggregated deployment "
+                f"({other['hardware']} {other['layout']}, ${other['usd_per_hour']:,.2f}/hour): its decode steps carry no "
+                f"prefills (TPOT {best['tpot_s'] * 1e3:.3g} ms against {other['tpot_s'] * 1e3:.3g} ms), so each decode "
+                f"worker holds {best['decoding_per_replica']:.0f} sequences within the targets; KV moves in "
+                f"{best['kv_transfer_s'] * 1e3:.3g} ms per request")
+    return (f"aggregated: the cheapest split deployment ({other['hardware']} {other['layout']}) costs {ratio:.2f}x "
+            f"(${other['usd_per_hour']:,.2f}/hour): at this load the prefills fit between decode steps")

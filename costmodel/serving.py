@@ -23,7 +23,7 @@ LOADS = ("static", "offline", "closed", "poisson")
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist, engine: str = "auto",
                  percentile: float = 0.9, pp: int = 1, kv_fmt: str | None = None, dp: int = 1, ep: int = 1,
-                 prefix_hit: float = 0.0, **memory_flags):
+                 prefix_hit: float = 0.0, reload_s_per_token: float = 0.0, **memory_flags):
     """(ReplicaPerf, batch-1 Estimate) of one replica, or (None, reason) when it cannot run (see
     engine.serving.perf_from_columns)."""
     from costmodel.estimate import columns_for, estimate
@@ -41,7 +41,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
     if prefix_hit and one.model.is_encoder:
         raise WorkloadError(f"--prefix-hit {prefix_hit}: {one.model.id} is an encoder (no prefix cache)")
     perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept,
-                             check_prefix_hit(prefix_hit))
+                             check_prefix_hit(prefix_hit), reload_s_per_token)
     return (perf, one), ""
 
 
@@ -95,7 +95,8 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                 prompt_dist: str | None = None, gen_dist: str | None = None, tp: int | None = None, pp: int = 1,
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
-                simulate: bool = False, seed: int = 0, **memory_flags) -> list[dict]:
+                simulate: bool = False, seed: int = 0, prefix_tokens: float | None = None,
+                kv_offload: str | None = None, **memory_flags) -> list[dict]:
     """`serve_load` at each of a list of concurrencies (closed loop) or request rates (Poisson, at
     most `max_concurrency` in flight), from one evaluation of the replica (its prefill and decode
     steps): the loads cost only the queueing model's arithmetic. With `simulate`, the latencies
@@ -116,25 +117,100 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
     tp = one.workload.tp
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     k = stream_interval or one.efficiency.stream_interval
+    cache = _prefix_tiers(one, p, g, memory_flags.get("prefix_hit") or 0.0, prefix_tokens, kv_offload, pp,
+                          max(percentiles))
+    held = None
+    if cache is not None:  # the reused tokens the pool's free part holds with nothing running (refined per load)
+        perf, held = cache.perf(cache.pool)
     out = []
     for x in loads:
         if request_rate is None:
             cap = perf.max_batch
-            stats = closed(perf, x / replicas, cap, percentiles,
-                           prompts=num_prompts / replicas if num_prompts else None)
-            sim = _simulated(perf, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,
-                             prompts=num_prompts / replicas if num_prompts else None) if simulate and stats.ok else None
-            d = _result(stats, "closed", one, perf, p, g, replicas, cap, x, None, percentiles, k, sim)
+            clients = x / replicas
+            load = lambda pf: closed(pf, clients, cap, percentiles,  # noqa: E731
+                                     prompts=num_prompts / replicas if num_prompts else None)
         else:
             cap = (perf.max_batch if max_concurrency is None
                    else max(1, min(perf.max_batch, int(max_concurrency // replicas) or 1)))
-            stats = poisson(perf, x / replicas, cap, percentiles)
-            sim = _simulated(perf, p, g, one, replicas, percentiles, k, seed, rate=x / replicas,
+            load = lambda pf: poisson(pf, x / replicas, cap, percentiles)  # noqa: E731
+        perf_x, held_x = perf, held
+        stats = load(perf_x)
+        if cache is not None and stats.ok:  # the running sequences' KV leaves the rest of the pool to the cache
+            perf_x, held_x = cache.perf(cache.pool - stats.running / one.workload.dp * cache.kv_seq)
+            stats = load(perf_x)
+        if request_rate is None:
+            sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,
+                             prompts=num_prompts / replicas if num_prompts else None) if simulate and stats.ok else None
+            d = _result(stats, "closed", one, perf_x, p, g, replicas, cap, x, None, percentiles, k, sim)
+        else:
+            sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, rate=x / replicas,
                              cap=cap) if simulate and stats.ok else None
-            d = _result(stats, "poisson", one, perf, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim)
+            d = _result(stats, "poisson", one, perf_x, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim)
+        if cache is not None:
+            d["prefix_cache"] = cache.report(held_x)
         d["num_prompts"] = num_prompts
         out.append(d)
     return out
+
+
+class _PrefixTiers:
+    """A replica's prefix cache over its KV pool and an offload tier (engine/kv_offload.py): `perf(free)`
+    is the replica with the reused tokens the pool's free bytes (per device) and the tier hold."""
+
+    def __init__(self, one, p: Dist, g: Dist, hit: float, set_tokens: float, tier, pp: int, q: float):
+        import numpy as np
+
+        from costmodel.engine.memory import kv_bytes_per_sequence, kv_bytes_per_token_layer, kv_pool
+        from costmodel.estimate import columns_for
+
+        self.one, self.p, self.g, self.hit, self.set_tokens, self.tier, self.pp = one, p, g, hit, set_tokens, tier, pp
+        self.cols = columns_for(one)
+        m, f, hw = self.cols
+        w = one.workload
+        a_tp = w.tp / w.dp
+        self.pool = float(np.asarray(kv_pool(m, f, hw, w.tp, pp, w.dp, w.ep)[0]).reshape(-1)[0])
+        self.kv_token = float(np.asarray(kv_bytes_per_token_layer(m, f, a_tp, pp) * m["kv_layers"]).reshape(-1)[0])
+        self.kv_seq = float(np.asarray(kv_bytes_per_sequence(m, f, p.mean + g.mean / 2, a_tp, pp, hw)).reshape(-1)[0])
+        self.q = q
+
+    def perf(self, free: float):
+        """(ReplicaPerf, (f_hbm, f_tier)) with `free` bytes of the pool per device left to the cache."""
+        from costmodel.engine.kv_offload import effective, shares
+        from costmodel.engine.serving import perf_from_columns
+
+        got = shares(self.set_tokens, self.kv_token, free, self.tier)
+        h, reload = effective(self.hit, *got, self.kv_token, self.tier)
+        w = self.one.workload
+        return perf_from_columns(*self.cols, w.tp, self.pp, self.p, self.g, self.q, w.dp, w.ep, w.mtp, w.accept, h,
+                                 reload), got
+
+    def report(self, got: tuple) -> dict:
+        from costmodel.engine.kv_offload import effective
+
+        f_hbm, f_tier = got
+        h, reload = effective(self.hit, f_hbm, f_tier, self.kv_token, self.tier)
+        return {"hit": self.hit, "set_tokens": self.set_tokens, "hbm_share": f_hbm, "tier_share": f_tier,
+                "miss_share": 1 - f_hbm - f_tier, "served_share_of_prompt": h,
+                "reload_s_per_prompt": reload * self.p.mean, "kv_bytes_per_token_per_device": self.kv_token,
+                "tier": self.tier.description if self.tier else None}
+
+
+def _prefix_tiers(one, p: Dist, g: Dist, hit: float, prefix_tokens, kv_offload, pp: int, q: float):
+    """The replica's prefix cache when the reused set is given (--prefix-tokens), else None."""
+    from costmodel.engine.kv_offload import parse_offload
+
+    if prefix_tokens is None:
+        if kv_offload not in (None, "", "none"):
+            raise WorkloadError(f"--kv-offload {kv_offload}: give the reused set too, --prefix-tokens N (and "
+                                f"--prefix-hit H)")
+        return None
+    if not (isinstance(prefix_tokens, (int, float)) and not isinstance(prefix_tokens, bool)
+            and math.isfinite(prefix_tokens) and prefix_tokens >= 1):
+        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: expected the distinct reused tokens per replica, >= 1")
+    if not hit:
+        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: give the share of each prompt reused, --prefix-hit H")
+    tier = parse_offload(kv_offload, one.hardware.host_link_bandwidth, one.workload.tp * pp)
+    return _PrefixTiers(one, p, g, hit, float(prefix_tokens), tier, pp, q)
 
 
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,

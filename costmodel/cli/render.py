@@ -220,6 +220,12 @@ def serving_table(d: dict):
         caption += f"\n{d['calibration_case']}"
     if d.get("layout") and (d["dp"] > 1 or d["ep"] > 1):
         caption += "\n" + layout_line(d["layout"], d.get("layout_calibration", ""))
+    if d.get("prefix_cache"):
+        c = d["prefix_cache"]
+        caption += (f"\nprefix cache: of the reused {100 * c['hit']:.0f}% of each prompt ({c['set_tokens']:,.0f} distinct "
+                    f"tokens), {100 * c['hbm_share']:.0f}% in HBM, {100 * c['tier_share']:.0f}% offloaded"
+                    + (f" ({c['tier']}; {format_time(c['reload_s_per_prompt'])} to load per prompt)" if c["tier"] else "")
+                    + f", {100 * c['miss_share']:.0f}% prefilled again")
     if d.get("simulated"):
         caption += "\nlatencies and rates from the scheduler simulation (--simulate)"
     if d.get("note"):

@@ -443,7 +443,7 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
 
 def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
                       percentile: float = 0.9, dp: int = 1, ep: int = 1, mtp: int = 0,
-                      accept: float = 0.875, prefix_hit: float = 0.0) -> ReplicaPerf:
+                      accept: float = 0.875, prefix_hit: float = 0.0, reload_s_per_token: float = 0.0) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
     columns (a single estimate's or one measured row's, calibration overrides included). Under DP
@@ -467,13 +467,15 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     lengths = np.array([p_mean, p_q, *p_grid])
     new = np.maximum(lengths * (1 - prefix_hit), 1.0)  # at least one token is prefilled
     pre = evaluate(m, f, hw, 1.0, new, 1.0, lengths - new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1)
+    # cached tokens loaded from an offload tier first (engine/kv_offload.py): seconds per prompt token
+    t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1) + lengths * reload_s_per_token
     p_new = max(p_mean * (1 - prefix_hit), 1.0)
     wave = evaluate(m, f, hw, grid, p_new, 1.0, p_mean - p_new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
-                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1),
+                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1)
+                       + grid * p_mean * reload_s_per_token,
                        tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
 
 

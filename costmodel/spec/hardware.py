@@ -33,6 +33,7 @@ class Hardware:
     interconnect_kind: str | None = None
     scale_up_domain: float | None = None  # devices one scale-up fabric (NVLink switch, Infinity Fabric) joins
     scale_out_bandwidth: float | None = None  # per device, one direction, between domains (its NIC)
+    host_link_bandwidth: float | None = None  # to the host CPU and its memory, both directions (PCIe, NVLink-C2C)
     in_switch_allreduce: float | None = None  # all-reduce bus bandwidth with in-switch reduction (NVLS) / ring
     price_per_hour: float | None = None
     list_price_usd: float | None = None
@@ -108,6 +109,7 @@ def hardware_from_entry(e: Entry) -> Hardware:
         interconnect_kind=e.get("interconnect.kind") if ic_bw else None,
         scale_up_domain=domain,
         scale_out_bandwidth=fig("interconnect.scale_out", "bandwidth"),
+        host_link_bandwidth=fig("interconnect.host", "bandwidth"),
         in_switch_allreduce=nvls,
         price_per_hour=fig("price.cloud", "usd_per_hour"),
         list_price_usd=fig("price.list", "usd"),

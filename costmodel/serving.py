@@ -117,11 +117,11 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
     tp = one.workload.tp
     replicas = max(1, (devices or tp * pp) // (tp * pp))
     k = stream_interval or one.efficiency.stream_interval
-    cache = _prefix_tiers(one, p, g, memory_flags.get("prefix_hit") or 0.0, prefix_tokens, kv_offload, pp,
-                          max(percentiles))
+    cache = prefix_cache(one, p, g, memory_flags.get("prefix_hit") or 0.0, prefix_tokens, kv_offload, pp,
+                         max(percentiles))
     held = None
     if cache is not None:  # the reused tokens the pool's free part holds with nothing running (refined per load)
-        perf, held = cache.perf(cache.pool)
+        perf, held = cache.perf(cache.pool, prefix_tokens)
     out = []
     for x in loads:
         if request_rate is None:
@@ -136,7 +136,7 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         perf_x, held_x = perf, held
         stats = load(perf_x)
         if cache is not None and stats.ok:  # the running sequences' KV leaves the rest of the pool to the cache
-            perf_x, held_x = cache.perf(cache.pool - stats.running / one.workload.dp * cache.kv_seq)
+            perf_x, held_x = cache.perf(cache.free_after(stats.running), prefix_tokens)
             stats = load(perf_x)
         if request_rate is None:
             sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,
@@ -147,70 +147,24 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                              cap=cap) if simulate and stats.ok else None
             d = _result(stats, "poisson", one, perf_x, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim)
         if cache is not None:
-            d["prefix_cache"] = cache.report(held_x)
+            d["prefix_cache"] = cache.report(held_x, prefix_tokens)
         d["num_prompts"] = num_prompts
         out.append(d)
     return out
 
 
-class _PrefixTiers:
-    """A replica's prefix cache over its KV pool and an offload tier (engine/kv_offload.py): `perf(free)`
-    is the replica with the reused tokens the pool's free bytes (per device) and the tier hold."""
+def prefix_cache(one, p: Dist, g: Dist, hit: float, prefix_tokens, kv_offload, pp: int, q: float):
+    """The replica's prefix cache (engine/kv_offload.PrefixCache) when a reused set is given
+    (--prefix-tokens), else None; bad input names its option."""
+    from costmodel.engine.kv_offload import PrefixCache, check_inputs, parse_offload
+    from costmodel.estimate import columns_for
 
-    def __init__(self, one, p: Dist, g: Dist, hit: float, set_tokens: float, tier, pp: int, q: float):
-        import numpy as np
-
-        from costmodel.engine.memory import kv_bytes_per_sequence, kv_bytes_per_token_layer, kv_pool
-        from costmodel.estimate import columns_for
-
-        self.one, self.p, self.g, self.hit, self.set_tokens, self.tier, self.pp = one, p, g, hit, set_tokens, tier, pp
-        self.cols = columns_for(one)
-        m, f, hw = self.cols
-        w = one.workload
-        a_tp = w.tp / w.dp
-        self.pool = float(np.asarray(kv_pool(m, f, hw, w.tp, pp, w.dp, w.ep)[0]).reshape(-1)[0])
-        self.kv_token = float(np.asarray(kv_bytes_per_token_layer(m, f, a_tp, pp) * m["kv_layers"]).reshape(-1)[0])
-        self.kv_seq = float(np.asarray(kv_bytes_per_sequence(m, f, p.mean + g.mean / 2, a_tp, pp, hw)).reshape(-1)[0])
-        self.q = q
-
-    def perf(self, free: float):
-        """(ReplicaPerf, (f_hbm, f_tier)) with `free` bytes of the pool per device left to the cache."""
-        from costmodel.engine.kv_offload import effective, shares
-        from costmodel.engine.serving import perf_from_columns
-
-        got = shares(self.set_tokens, self.kv_token, free, self.tier)
-        h, reload = effective(self.hit, *got, self.kv_token, self.tier)
-        w = self.one.workload
-        return perf_from_columns(*self.cols, w.tp, self.pp, self.p, self.g, self.q, w.dp, w.ep, w.mtp, w.accept, h,
-                                 reload), got
-
-    def report(self, got: tuple) -> dict:
-        from costmodel.engine.kv_offload import effective
-
-        f_hbm, f_tier = got
-        h, reload = effective(self.hit, f_hbm, f_tier, self.kv_token, self.tier)
-        return {"hit": self.hit, "set_tokens": self.set_tokens, "hbm_share": f_hbm, "tier_share": f_tier,
-                "miss_share": 1 - f_hbm - f_tier, "served_share_of_prompt": h,
-                "reload_s_per_prompt": reload * self.p.mean, "kv_bytes_per_token_per_device": self.kv_token,
-                "tier": self.tier.description if self.tier else None}
-
-
-def _prefix_tiers(one, p: Dist, g: Dist, hit: float, prefix_tokens, kv_offload, pp: int, q: float):
-    """The replica's prefix cache when the reused set is given (--prefix-tokens), else None."""
-    from costmodel.engine.kv_offload import parse_offload
-
+    check_inputs(prefix_tokens, kv_offload, hit)
     if prefix_tokens is None:
-        if kv_offload not in (None, "", "none"):
-            raise WorkloadError(f"--kv-offload {kv_offload}: give the reused set too, --prefix-tokens N (and "
-                                f"--prefix-hit H)")
         return None
-    if not (isinstance(prefix_tokens, (int, float)) and not isinstance(prefix_tokens, bool)
-            and math.isfinite(prefix_tokens) and prefix_tokens >= 1):
-        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: expected the distinct reused tokens per replica, >= 1")
-    if not hit:
-        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: give the share of each prompt reused, --prefix-hit H")
-    tier = parse_offload(kv_offload, one.hardware.host_link_bandwidth, one.workload.tp * pp)
-    return _PrefixTiers(one, p, g, hit, float(prefix_tokens), tier, pp, q)
+    w = one.workload
+    tier = parse_offload(kv_offload, one.hardware.host_link_bandwidth, w.tp * pp)
+    return PrefixCache(columns_for(one), w.tp, pp, w.dp, w.ep, w.mtp, w.accept, p, g, q, hit, tier)
 
 
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,

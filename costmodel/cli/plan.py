@@ -31,6 +31,8 @@ OPTS = dict(
     mtp=typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE) in every deployment."),
     accept_rate=typer.Option(None, "--accept-rate", help="Their acceptance rate [default 0.875]."),
     api_price=typer.Option(None, "--api-price", help="Compare with an API: IN:OUT[:CACHED] USD per million tokens, or a name in data/api_prices.yaml (deepseek-v3.2, ...)."),
+    prefix_tokens=typer.Option(None, "--prefix-tokens", help="With --prefix-hit: the distinct reused tokens of the whole deployment, split over its replicas by a prefix-aware router; what a replica's free KV pool cannot hold spills to --kv-offload or is prefilled again."),
+    kv_offload=typer.Option(None, "--kv-offload", help="With --prefix-tokens: an offload tier per replica, cpu:GIB[@GB/s] (read over the spec's host link) or nvme:GIB@GB/s."),
     disagg=typer.Option("off", "--disagg", help="Split prefill/decode deployments: off, auto (search aggregated and split, keep the cheapest) or only (split only)."),
     kv_link=typer.Option(None, "--kv-link", help="Split deployments: the link KV moves on, per device: scale-out (the NIC in the device spec; default), scale-up or GB/s."),
     kv_overlap=typer.Option(False, "--kv-overlap", help="Split deployments: KV sent layer by layer during the prefill."),
@@ -93,7 +95,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              prefix_hit: Optional[float] = OPTS["prefix_hit"], mtp: int = OPTS["mtp"],
              accept_rate: Optional[float] = OPTS["accept_rate"], api_price: Optional[str] = OPTS["api_price"],
              disagg: str = OPTS["disagg"], kv_link: Optional[str] = OPTS["kv_link"],
-             kv_overlap: bool = OPTS["kv_overlap"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
+             kv_overlap: bool = OPTS["kv_overlap"], prefix_tokens: Optional[float] = OPTS["prefix_tokens"],
+             kv_offload: Optional[str] = OPTS["kv_offload"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
@@ -104,7 +107,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                              engine=engine, price=price, years=years, electricity=electricity, pue=pue,
                              hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
                              layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate,
-                             api_price=api_price, disagg=disagg, kv_link=kv_link, kv_overlap=kv_overlap))
+                             api_price=api_price, disagg=disagg, kv_link=kv_link, kv_overlap=kv_overlap,
+                             prefix_tokens=prefix_tokens, kv_offload=kv_offload))
         if as_json:
             print_json(result)
         else:
@@ -124,7 +128,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
     @app.command()
     def whatif(model: str = typer.Argument(..., help="Model."),
-               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1 | prefix-hit=0,0.5,0.9 | disagg=off,auto"),
+               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1 | prefix-hit=0,0.5,0.9 | disagg=off,auto | kv-offload=none|cpu:512 | prefix-tokens=1e6,1e7"),
                qps: float = OPTS["qps"], prompt: float = OPTS["prompt"], gen: float = OPTS["gen"],
                prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"], slo_ttft: float = OPTS["slo_ttft"],
                slo_tpot: Optional[float] = OPTS["slo_tpot"], percentile: int = OPTS["percentile"],
@@ -137,6 +141,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                mtp: int = OPTS["mtp"], accept_rate: Optional[float] = OPTS["accept_rate"],
                api_price: Optional[str] = OPTS["api_price"], disagg: str = OPTS["disagg"],
                kv_link: Optional[str] = OPTS["kv_link"], kv_overlap: bool = OPTS["kv_overlap"],
+               prefix_tokens: Optional[float] = OPTS["prefix_tokens"], kv_offload: Optional[str] = OPTS["kv_offload"],
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
@@ -149,7 +154,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
                     price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts,
                     prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate, api_price=api_price, disagg=disagg,
-                    kv_link=kv_link, kv_overlap=kv_overlap)
+                    kv_link=kv_link, kv_overlap=kv_overlap, prefix_tokens=prefix_tokens, kv_offload=kv_offload)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

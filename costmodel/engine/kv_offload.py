@@ -14,9 +14,12 @@ connector and LMCache load a request's cached blocks before its prefill).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from costmodel.errors import WorkloadError
 
@@ -62,6 +65,22 @@ def parse_offload(text: str | None, host_link: float | None, devices: int) -> Ti
     return Tier(kind, gib * 2**30 / max(devices, 1), bw, f"{kind} {gib:g} GiB per replica over {how}")
 
 
+def check_inputs(prefix_tokens, kv_offload, hit) -> None:
+    """--prefix-tokens needs --prefix-hit; --kv-offload needs --prefix-tokens and its own form (a device's
+    host link is checked where the device is known)."""
+    if kv_offload not in (None, "", "none") and prefix_tokens is None:
+        raise WorkloadError(f"--kv-offload {kv_offload}: give the reused set too, --prefix-tokens N (and "
+                            f"--prefix-hit H)")
+    if prefix_tokens is None:
+        return
+    if not (isinstance(prefix_tokens, (int, float)) and not isinstance(prefix_tokens, bool)
+            and math.isfinite(prefix_tokens) and prefix_tokens >= 1):
+        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: expected the distinct reused tokens, >= 1")
+    if not hit:
+        raise WorkloadError(f"--prefix-tokens {prefix_tokens}: give the share of each prompt reused, --prefix-hit H")
+    parse_offload(kv_offload, 1e12, 1)
+
+
 def shares(set_tokens: float, kv_per_token: float, hbm_free: float, tier: Tier | None) -> tuple[float, float]:
     """(f_hbm, f_tier): the shares of reused tokens the free KV pool and the offload tier hold (module
     docstring), per device: `kv_per_token` bytes, `hbm_free` bytes."""
@@ -78,3 +97,55 @@ def effective(hit: float, f_hbm: float, f_tier: float, kv_per_token: float, tier
     and H·f_tier·b / bw."""
     reload = hit * f_tier * kv_per_token / tier.bandwidth if tier is not None and f_tier > 0 else 0.0
     return hit * (f_hbm + f_tier), reload
+
+
+class PrefixCache:
+    """A replica's prefix cache over its KV pool and an offload tier. `perf(free, set_tokens)` is the
+    replica (engine.serving.ReplicaPerf) when `free` bytes of the pool per device and the tier hold what
+    they can of `set_tokens` reused tokens; its prefill tables are evaluated once over a grid of served
+    shares h in [0, H] (H a grid point) and interpolated in h (prefill time is smooth in h)."""
+
+    GRID = 64  # intervals of the served-share grid
+
+    def __init__(self, cols: tuple, tp: int, pp: int, dp: int, ep: int, mtp: int, accept: float, prompt, gen,
+                 percentile: float, hit: float, tier: Tier | None):
+        from costmodel.engine.memory import kv_bytes_per_sequence, kv_bytes_per_token_layer, kv_pool
+        from costmodel.engine.serving import perf_from_columns, prefill_lengths, prefill_tables
+
+        m, f, hw = cols
+        self.hit, self.tier, self.prompt = hit, tier, prompt
+        self.base = perf_from_columns(m, f, hw, tp, pp, prompt, gen, percentile, dp, ep, mtp, accept, hit)
+        self.hits = np.unique(np.append(np.linspace(0.0, hit, self.GRID + 1), hit))
+        _, self.t_pre, self.wave = prefill_tables(m, f, hw, tp, pp, prompt, percentile, self.base.batches, self.hits,
+                                                  dp, ep, mtp, accept)
+        self.lengths = prefill_lengths(prompt, percentile)[1]
+        a_tp = tp / dp
+        self.pool = float(np.asarray(kv_pool(m, f, hw, tp, pp, dp, ep)[0]).reshape(-1)[0])
+        self.kv_token = float(np.asarray(kv_bytes_per_token_layer(m, f, a_tp, pp) * m["kv_layers"]).reshape(-1)[0])
+        self.kv_seq = float(np.asarray(kv_bytes_per_sequence(m, f, prompt.mean + gen.mean / 2, a_tp, pp, hw)).reshape(-1)[0])
+        self.dp = dp
+
+    def free_after(self, running: float) -> float:
+        """The pool's bytes per device left to the cache with `running` sequences decoding (over dp groups)."""
+        return self.pool - running / self.dp * self.kv_seq
+
+    def perf(self, free: float, set_tokens: float):
+        """(ReplicaPerf, (f_hbm, f_tier))."""
+        held = shares(set_tokens, self.kv_token, free, self.tier)
+        h, reload = effective(self.hit, *held, self.kv_token, self.tier)
+        if h == self.hit and reload == 0.0:
+            return self.base, held
+        pick = lambda table: np.array([np.interp(h, self.hits, col) for col in table.T])  # noqa: E731
+        t_pre = pick(self.t_pre) + self.lengths * reload
+        wave = pick(self.wave) + self.base.batches * self.lengths[0] * reload
+        qs = tuple((q, float(t)) for (q, _), t in zip(self.base.prefill_quantiles, t_pre[2:]))
+        return dataclasses.replace(self.base, t_prefill=float(t_pre[0]), t_prefill_q=float(t_pre[1]),
+                                   t_prefill_batch=wave, prefill_quantiles=qs), held
+
+    def report(self, held: tuple, set_tokens: float) -> dict:
+        f_hbm, f_tier = held
+        h, reload = effective(self.hit, f_hbm, f_tier, self.kv_token, self.tier)
+        return {"hit": self.hit, "set_tokens": set_tokens, "hbm_share": f_hbm, "tier_share": f_tier,
+                "miss_share": 1 - f_hbm - f_tier, "served_share_of_prompt": h,
+                "reload_s_per_prompt": reload * self.prompt.mean, "kv_bytes_per_token_per_device": self.kv_token,
+                "tier": self.tier.description if self.tier else None}

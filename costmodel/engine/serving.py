@@ -459,24 +459,43 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
     steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    p_q = max(1.0, float(round(prompt.quantile(percentile))))
-    # the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999), and the planning one
-    q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
-    p_grid = [max(1.0, float(round(prompt.quantile(q)))) for q in q_grid]
-    # a prompt's cached prefix (prefix_hit of its tokens) is read from the KV cache, not prefilled
-    lengths = np.array([p_mean, p_q, *p_grid])
-    new = np.maximum(lengths * (1 - prefix_hit), 1.0)  # at least one token is prefilled
-    pre = evaluate(m, f, hw, 1.0, new, 1.0, lengths - new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    q_grid, t_pre, wave = prefill_tables(m, f, hw, tp, pp, prompt, percentile, grid, np.array([prefix_hit]), dp, ep,
+                                         mtp, accept)
     # cached tokens loaded from an offload tier first (engine/kv_offload.py): seconds per prompt token
-    t_pre = np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(-1) + lengths * reload_s_per_token
-    p_new = max(p_mean * (1 - prefix_hit), 1.0)
-    wave = evaluate(m, f, hw, grid, p_new, 1.0, p_mean - p_new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    t_pre = t_pre[0] + prefill_lengths(prompt, percentile)[1] * reload_s_per_token
+    wave = wave[0] + grid * p_mean * reload_s_per_token
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
-                       overhead, np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(-1)
-                       + grid * p_mean * reload_s_per_token,
-                       tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
+                       overhead, wave, tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
+
+
+def prefill_lengths(prompt: Dist, percentile: float) -> tuple[list, np.ndarray]:
+    """(q_grid, lengths): the prompt's length quantiles a TTFT percentile needs (0.5 .. 0.999, and the
+    planning one), and the prompts to prefill: [mean, the planning percentile's, each of q_grid's]."""
+    q_grid = sorted({0.5, 0.75, 0.9, 0.95, 0.99, 0.999, float(percentile)})
+    at = [prompt.mean, prompt.quantile(percentile), *[prompt.quantile(q) for q in q_grid]]
+    return q_grid, np.array([max(1.0, float(round(x))) for x in at])
+
+
+def prefill_tables(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, percentile: float, grid: np.ndarray,
+                   hits: np.ndarray, dp: int = 1, ep: int = 1, mtp: int = 0, accept: float = 0.875):
+    """(q_grid, t_pre[h, lengths], wave[h, grid]) for each prefix-hit share h: one prompt's prefill at the
+    mean, the `percentile` and the q_grid lengths, and k mean prompts prefilled at once for k on `grid`.
+    A prompt's cached prefix (h of its tokens) is read from the KV cache, not prefilled; at least one
+    token is."""
+    from costmodel.engine.evaluate import evaluate
+
+    q_grid, lengths = prefill_lengths(prompt, percentile)
+    h = np.asarray(hits, dtype=float)[:, None]
+    new = np.maximum(lengths * (1 - h), 1.0)
+    pre = evaluate(m, f, hw, 1.0, new, 1.0, lengths - new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    p_mean = lengths[0]
+    p_new = np.maximum(p_mean * (1 - h), 1.0)
+    wave = evaluate(m, f, hw, grid, p_new, 1.0, p_mean - p_new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    shape = (len(h), -1)
+    return (q_grid, np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(shape),
+            np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(shape))
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

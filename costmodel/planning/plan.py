@@ -25,6 +25,7 @@ from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
 from costmodel.engine.layout import LAYOUTS as NAMED_LAYOUTS, layout_of
 from costmodel.engine.serving import check_prefix_hit
+from costmodel.serving import prefix_cache
 from costmodel.serving import replica_perf as _replica_perf
 
 TP_GRID = (1, 2, 4, 8)
@@ -75,6 +76,8 @@ class Request:
     disagg: str = "off"  # off | auto (aggregated and split prefill/decode deployments) | only (split only)
     kv_link: object = None  # the link a split deployment moves KV on (serving_split.link_bandwidth)
     kv_overlap: bool = False  # KV sent layer by layer during the prefill
+    prefix_tokens: float | None = None  # the deployment's distinct reused tokens (split over replicas by a router)
+    kv_offload: str | None = None  # the prefix cache's offload tier per replica (engine/kv_offload.py)
 
 
 def _split(values) -> list:
@@ -101,7 +104,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
             price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None, mtp=0,
             accept_rate=None, api_price: str | None = None, disagg: str | None = None, kv_link=None,
-            kv_overlap: bool = False) -> Request:
+            kv_overlap: bool = False, prefix_tokens: float | None = None, kv_offload: str | None = None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -143,12 +146,16 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
         from costmodel.serving_split import check_link
 
         kv_link = check_link(kv_link)
+    from costmodel.engine.kv_offload import check_inputs
+
+    check_inputs(prefix_tokens, kv_offload, prefix_hit)
     prices = parse_prices(items(price_per_hour))
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
                    hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
-                   _api_price(api_price), disagg, kv_link, bool(kv_overlap))
+                   _api_price(api_price), disagg, kv_link, bool(kv_overlap),
+                   float(prefix_tokens) if prefix_tokens is not None else None, kv_offload or None)
 
 
 def _api_price(text):
@@ -195,6 +202,23 @@ def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:
         if (dp, ep) not in out:
             out.append((dp, ep))
     return out
+
+
+def _served(perf, cache, req: Request, r: int, cap: int):
+    """(LoadStats, ReplicaPerf, cache shares) of r replicas at the plan's rate. With a prefix cache each
+    replica holds 1/r of the reused set (a prefix-aware router sends a prefix to one replica) in the pool
+    the running batch leaves, then its offload tier: solved once with the whole pool, then with the
+    running sequences' KV taken out (as serving.serve_loads)."""
+    q = req.percentile
+    if cache is None:
+        return poisson(perf, req.qps / r, cap, (q,)), perf, None
+    set_r = req.prefix_tokens / r
+    perf_r, held = cache.perf(cache.pool, set_r)
+    load = poisson(perf_r, req.qps / r, cap, (q,))
+    if load.ok:
+        perf_r, held = cache.perf(cache.free_after(load.running), set_r)
+        load = poisson(perf_r, req.qps / r, cap, (q,))
+    return load, perf_r, held
 
 
 def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[float, dict]:
@@ -260,6 +284,14 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                 perf, est = got
                 cands.append({"label": f"{hw} {layout}", "hw": est.hardware.id, "fmt": est.format.id, "tp": tp,
                               "dp": dp, "ep": ep, "layout": layout.replace(" ", ":"), "perf": perf, "est": est})
+                cache = None
+                if req.prefix_tokens is not None:  # (split deployments take the plain --prefix-hit)
+                    try:
+                        cache = prefix_cache(est, req.prompt, req.gen, req.prefix_hit, req.prefix_tokens,
+                                             req.kv_offload, 1, q)
+                    except CostModelError as exc:
+                        rejected.append({"candidate": label, "reason": f"prefix cache: {exc}"})
+                        continue
                 floor_ttft = perf.t_prefill_q + perf.request_overhead
                 best["ttft"] = min(best["ttft"], floor_ttft)
                 best["tpot"] = min(best["tpot"], float(perf.t_step[0]))
@@ -272,7 +304,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                     r = max(1, math.ceil(req.qps / lam_max * (1 + 1e-9)))
                     while r <= max_replicas:
                         # the Poisson load of `estimate --request-rate`: a plan and an estimate agree
-                        load = poisson(perf, req.qps / r, cap, (q,))
+                        load, perf_r, held = _served(perf, cache, req, r, cap)
                         ok_ttft = load.ttft[q] <= req.slo_ttft
                         ok_tpot = req.slo_tpot is None or load.tpot["mean"] <= req.slo_tpot
                         if load.ok and ok_ttft and ok_tpot:
@@ -296,12 +328,15 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                             "devices": r * tp, "batch_cap": cap, "utilization": load.utilization,
                             "ttft_s": load.ttft[q], "ttft_mean_s": load.ttft["mean"], "tpot_s": load.tpot["mean"],
                             "decoding_per_replica": load.running, "usd_per_hour": cost,
-                            "capacity_qps": r * lam_max, "usd_per_hour_idle": idle, "usd_per_hour_full": full,
+                            "capacity_qps": r * capacity(perf_r, cap), "usd_per_hour_idle": idle,
+                            "usd_per_hour_full": full,
                             "usd_per_month": cost * HOURS_PER_MONTH,
                             "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6,
                             "kwh_per_month": r * tp * (est.hardware.tdp_w or 0.0)
                             * (est.efficiency.idle_power_fraction + (1 - est.efficiency.idle_power_fraction) * load.utilization)
                             * HOURS_PER_MONTH / 1000, **terms}
+                    if cache is not None:
+                        cand["prefix_cache"] = cache.report(held, req.prefix_tokens / r)
                     if found is None or cand["usd_per_hour"] < found["usd_per_hour"]:
                         found = cand
                 if found:

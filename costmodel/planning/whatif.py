@@ -1,5 +1,5 @@
 """What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot,
-prompt, gen, prefix-hit, disagg)."""
+prompt, gen, prefix-hit, disagg, kv-offload, prefix-tokens)."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,10 @@ import math
 from costmodel.planning.plan import PlanError, plan, request
 
 MAX_VALUES = 50  # each value is a full plan
-NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen", "prefix_hit")
+NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen", "prefix_hit", "prefix_tokens")
 VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
-             "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit", "disagg": "disagg"}
+             "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit", "disagg": "disagg",
+             "kv-offload": "kv_offload", "prefix-tokens": "prefix_tokens"}
 
 
 def parse_vary(text: str) -> tuple[str, list]:

@@ -77,3 +77,60 @@ def test_cli_offload_line_and_errors(run_cli):
     code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "8", "--prefix-hit", "0.5",
                            "--prefix-tokens", "inf")
     assert code == 2 and "--prefix-tokens inf" in err
+
+
+def test_interpolated_prefill_tables_match_the_engine():
+    """PrefixCache interpolates the prefill over the served share h; at h between its grid points it stays
+    within 0.1% of the engine evaluated at h itself."""
+    from costmodel.engine.kv_offload import PrefixCache
+    from costmodel.engine.serving import Dist, perf_from_columns
+    from costmodel.estimate import columns_for, estimate
+
+    one = estimate("llama-3.1-70b", "h100", "fp8", batch=1, prompt=8000, gen=2, tp=4)
+    p, g = Dist(8000.0, 0.5), Dist(200.0)
+    cache = PrefixCache(columns_for(one), 4, 1, 1, 1, 0, 0.875, p, g, 0.9, 0.8, None)
+    perf, held = cache.perf(cache.pool * 0.3, 4e6)  # a set four times what the pool holds
+    h = 0.8 * held[0]
+    exact = perf_from_columns(*columns_for(one), 4, 1, p, g, 0.9, prefix_hit=h)
+    assert 0 < h < 0.8
+    assert perf.t_prefill == pytest.approx(exact.t_prefill, rel=1e-3)
+    assert perf.t_prefill_q == pytest.approx(exact.t_prefill_q, rel=1e-3)
+    assert perf.t_prefill_batch == pytest.approx(exact.t_prefill_batch, rel=1e-3)
+    assert list(perf.t_step) == list(exact.t_step)
+
+
+PLAN = dict(qps=16, prompt=8000, gen=200, slo_ttft=2.0, candidates="h100", fmt="fp8", prefix_hit=0.75,
+            prefix_tokens=2e7)
+
+
+def test_plan_offload_against_more_gpus():
+    """20 million reused tokens (1.3 TB of FP8 KV): three H100 split the set and still prefill most of it again;
+    with 512 GiB of host memory per replica, two suffice."""
+    from costmodel.planning.plan import plan
+
+    none = plan("llama-3.1-8b", tp="1", **PLAN)["deployments"][0]
+    cpu = plan("llama-3.1-8b", tp="1", kv_offload="cpu:512", **PLAN)["deployments"][0]
+    assert (none["devices"], cpu["devices"]) == (3, 2)
+    assert none["prefix_cache"]["miss_share"] > 0.5 and cpu["prefix_cache"]["miss_share"] < none["prefix_cache"]["miss_share"]
+    assert cpu["prefix_cache"]["set_tokens"] == pytest.approx(2e7 / 2)  # a prefix-aware router splits the set
+    # the chosen deployment is serve_load's at the same layout: 1/r of the set per replica
+    got = serve_load("llama-3.1-8b", "h100", "fp8", request_rate=16, prompt=8000, gen=200, tp=1, devices=2,
+                     concurrency=cpu["batch_cap"] * 2, prefix_hit=0.75, prefix_tokens=1e7, kv_offload="cpu:512")
+    assert got["ttft_p90_s"] == pytest.approx(cpu["ttft_s"], rel=1e-9)
+    assert got["tpot_s"] == pytest.approx(cpu["tpot_s"], rel=1e-9)
+
+
+def test_plan_cache_input_errors():
+    from costmodel.planning.plan import plan, request
+
+    kw = {k: v for k, v in PLAN.items() if k not in ("prefix_hit", "prefix_tokens")}
+    with pytest.raises(WorkloadError, match="--prefix-hit H"):
+        request("llama-3.1-8b", prefix_tokens=1e6, **kw)
+    with pytest.raises(WorkloadError, match="--prefix-tokens N"):
+        request("llama-3.1-8b", kv_offload="cpu:64", **kw)
+    with pytest.raises(WorkloadError, match="expected none"):
+        request("llama-3.1-8b", prefix_hit=0.5, prefix_tokens=1e6, kv_offload="ram:64", **kw)
+    # a device whose spec states no host link: that candidate is rejected, with the reason
+    r = plan("llama-3.1-8b", tp="1", kv_offload="cpu:512", **{**PLAN, "candidates": "b200,h100"})
+    assert any(x["candidate"].startswith("b200") and "host link" in x["reason"] for x in r["rejected"])
+    assert r["deployments"] and all(d["hardware"] == "h100-sxm" for d in r["deployments"])

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 
-from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, check_prefix_hit, closed, load_metrics, parse_dist,
+from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, check_prefix_hit, closed, conversation, load_metrics,
+                                      parse_dist,
                                       perf_from_columns, poisson)
 from costmodel.errors import CostModelError, WorkloadError
 
@@ -96,10 +97,11 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
                 simulate: bool = False, seed: int = 0, prefix_tokens: float | None = None,
-                kv_offload: str | None = None, **memory_flags) -> list[dict]:
+                kv_offload: str | None = None, turns: int | None = None, **memory_flags) -> list[dict]:
     """`serve_load` at each of a list of concurrencies (closed loop) or request rates (Poisson, at
     most `max_concurrency` in flight), from one evaluation of the replica (its prefill and decode
-    steps): the loads cost only the queueing model's arithmetic. With `simulate`, the latencies
+    steps): the loads cost only the queueing model's arithmetic. `turns`: multi-turn conversations of
+    `prompt` new and `gen` answer tokens a turn (engine.serving.conversation). With `simulate`, the latencies
     and rates come from the event-driven scheduler simulation (engine/simulate.py) on the same
     step costs instead (about 10 ms a load)."""
     if (concurrency is None) == (request_rate is None):
@@ -109,6 +111,8 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         check_load(x if concurrency is not None else max_concurrency, x if request_rate is not None else None,
                     stream_interval, num_prompts)
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
+    if turns is not None:  # multi-turn conversations: the history is the cached prefix
+        p, memory_flags["prefix_hit"] = conversation(prompt, g.mean, turns, prompt_dist, memory_flags.get("prefix_hit"))
     # tp None: estimate() takes the layout's devices from --dp and --ep
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:

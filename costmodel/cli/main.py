@@ -81,6 +81,7 @@ NumPrompts = typer.Option(None, "--num-prompts", help="With --concurrency: the b
 Simulate = typer.Option(False, "--simulate", help="Under load: latencies from an event-driven simulation of the scheduler (chunked prefill, FCFS) instead of the analytical model; better for TTFT means and tails of short benchmarks, about 10 ms.")
 KvBlock = typer.Option(None, "--kv-block-size", help="KV block/page size in tokens (vLLM 16, TensorRT-LLM 32, SGLang 1, llama.cpp 256); sequences round up to it.")
 Concurrency = typer.Option(None, "--concurrency", help="Serve a closed loop of C clients (a benchmark's --max-concurrency C); with --request-rate, the max concurrency. Reports mean and P50/P90/P99 TTFT, TPOT, ITL, E2E.")
+Turns = typer.Option(None, "--turns", help="Under load: multi-turn conversations of T turns, each adding --prompt new and --gen answer tokens; a turn resends the history, which the prefix cache holds (sets the prompt lengths and --prefix-hit).")
 PrefixTokens = typer.Option(None, "--prefix-tokens", help="Under load, with --prefix-hit: the distinct reused tokens per replica (the prefix cache's working set); the part the KV pool's free room cannot hold spills to --kv-offload or is prefilled again.")
 KvOffload = typer.Option(None, "--kv-offload", help="With --prefix-tokens: an offload tier for the prefix cache, cpu:GIB[@GB/s] (host memory per replica, read over the spec's host link) or nvme:GIB@GB/s.")
 Disagg = typer.Option(None, "--disagg", help="Under load: split prefill and decode workers, e.g. 2p:tp4,1d:tp8 (each side COUNT p|d, then :tpN :dpN :epN, @DEVICE for another device); the KV moves over --kv-link.")
@@ -125,6 +126,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
              num_prompts: Optional[int] = NumPrompts, simulate: bool = Simulate, disagg: Optional[str] = Disagg,
              kv_link: Optional[str] = KvLink, kv_overlap: bool = KvOverlap,
              prefix_tokens: Optional[float] = PrefixTokens, kv_offload: Optional[str] = KvOffload,
+             turns: Optional[int] = Turns,
              plot: Optional[str] = typer.Option(None, "--plot", help="Draw the memory breakdown per device to FILE.png/.svg."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON (SI units)."),
              as_csv: bool = typer.Option(False, "--csv", help="Print CSV (SI units).")) -> None:
@@ -147,6 +149,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                                                                     or disagg is not None):
         raise WorkloadError("--prefix-tokens / --kv-offload: apply under load to an aggregated deployment; give "
                             "--concurrency C or --request-rate R (without --disagg)")
+    if turns is not None and (concurrency is None and request_rate is None or disagg is not None):
+        raise WorkloadError(f"--turns {turns}: applies under load to an aggregated deployment; give --concurrency C "
+                            f"or --request-rate R (without --disagg)")
     if (kv_link is not None or kv_overlap) and disagg is None:
         raise WorkloadError("--kv-link / --kv-overlap: apply to a split deployment; give --disagg too")
     if disagg is not None:
@@ -179,7 +184,7 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                            prompt=prompt if prompt is not None else 512, gen=gen, prompt_dist=prompt_dist,
                            gen_dist=gen_dist, tp=tp, pp=pp, devices=devices, engine=engine, kv_fmt=kv_fmt, dp=dp,
                            ep=ep, stream_interval=stream_interval, num_prompts=num_prompts, simulate=simulate,
-                           prefix_tokens=prefix_tokens, kv_offload=kv_offload, **flags)
+                           prefix_tokens=prefix_tokens, kv_offload=kv_offload, turns=turns, **flags)
         if as_json:
             _print_json(d)
         elif as_csv:

@@ -31,6 +31,7 @@ OPTS = dict(
     mtp=typer.Option(0, "--mtp", help="Draft tokens per decode step (DeepSeek MTP, EAGLE) in every deployment."),
     accept_rate=typer.Option(None, "--accept-rate", help="Their acceptance rate [default 0.875]."),
     api_price=typer.Option(None, "--api-price", help="Compare with an API: IN:OUT[:CACHED] USD per million tokens, or a name in data/api_prices.yaml (deepseek-v3.2, ...)."),
+    turns=typer.Option(None, "--turns", help="Multi-turn conversations of T turns, each adding --prompt new and --gen answer tokens; a turn resends the history, which the prefix cache holds (sets the prompt lengths and --prefix-hit)."),
     prefix_tokens=typer.Option(None, "--prefix-tokens", help="With --prefix-hit: the distinct reused tokens of the whole deployment, split over its replicas by a prefix-aware router; what a replica's free KV pool cannot hold spills to --kv-offload or is prefilled again."),
     kv_offload=typer.Option(None, "--kv-offload", help="With --prefix-tokens: an offload tier per replica, cpu:GIB[@GB/s] (read over the spec's host link) or nvme:GIB@GB/s."),
     disagg=typer.Option("off", "--disagg", help="Split prefill/decode deployments: off, auto (search aggregated and split, keep the cheapest) or only (split only)."),
@@ -96,7 +97,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              accept_rate: Optional[float] = OPTS["accept_rate"], api_price: Optional[str] = OPTS["api_price"],
              disagg: str = OPTS["disagg"], kv_link: Optional[str] = OPTS["kv_link"],
              kv_overlap: bool = OPTS["kv_overlap"], prefix_tokens: Optional[float] = OPTS["prefix_tokens"],
-             kv_offload: Optional[str] = OPTS["kv_offload"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
+             kv_offload: Optional[str] = OPTS["kv_offload"], turns: Optional[int] = OPTS["turns"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
@@ -108,7 +109,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                              hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
                              layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate,
                              api_price=api_price, disagg=disagg, kv_link=kv_link, kv_overlap=kv_overlap,
-                             prefix_tokens=prefix_tokens, kv_offload=kv_offload))
+                             prefix_tokens=prefix_tokens, kv_offload=kv_offload, turns=turns))
         if as_json:
             print_json(result)
         else:
@@ -142,7 +143,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                api_price: Optional[str] = OPTS["api_price"], disagg: str = OPTS["disagg"],
                kv_link: Optional[str] = OPTS["kv_link"], kv_overlap: bool = OPTS["kv_overlap"],
                prefix_tokens: Optional[float] = OPTS["prefix_tokens"], kv_offload: Optional[str] = OPTS["kv_offload"],
-               plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
+               turns: Optional[int] = OPTS["turns"], plot: Optional[str] = typer.Option(None, "--plot", help="Draw cost vs the varied input per device."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
         from rich.table import Table
@@ -154,7 +155,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
                     price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device, layouts=layouts,
                     prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate, api_price=api_price, disagg=disagg,
-                    kv_link=kv_link, kv_overlap=kv_overlap, prefix_tokens=prefix_tokens, kv_offload=kv_offload)
+                    kv_link=kv_link, kv_overlap=kv_overlap, prefix_tokens=prefix_tokens, kv_offload=kv_offload,
+                    turns=turns)
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

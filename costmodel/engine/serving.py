@@ -64,6 +64,25 @@ def check_prefix_hit(h) -> float:
     return float(h)
 
 
+def conversation(prompt: float, gen: float, turns, prompt_dist: str | None = None, prefix_hit=None) -> tuple[Dist, float]:
+    """(prompt lengths, prefix-hit share) of multi-turn conversations: each of T turns adds `prompt` new tokens
+    and `gen` answer tokens, and turn k resends the whole history, L_k = P + (k − 1)(P + G), whose first
+    (k − 1)(P + G) tokens are in the prefix cache. Prompts are uniform over the turns' lengths, on
+    [P, P + (T − 1)(P + G)] with mean P + (T − 1)(P + G)/2 (exact: the lengths are evenly spaced), and the
+    share of prompt tokens cached is Σ(k − 1)(P + G) / Σ L_k, applied to every prompt."""
+    if isinstance(turns, bool) or not isinstance(turns, int) or not 1 <= turns <= 10_000:
+        raise WorkloadError(f"--turns {turns}: expected a whole number of turns from 1 to 10000")
+    for flag, given in (("--prompt-dist", prompt_dist not in (None, "", "fixed")), ("--prefix-hit", prefix_hit)):
+        if given:
+            raise WorkloadError(f"{flag}: --turns {turns} sets the prompt lengths and the cached share; give one or "
+                                f"the other")
+    step = float(prompt) + float(gen)
+    last = float(prompt) + (turns - 1) * step
+    cached = step * turns * (turns - 1) / 2
+    total = turns * float(prompt) + cached
+    return Dist((float(prompt) + last) / 2, lo=float(prompt), hi=last), cached / total
+
+
 def parse_dist(text: str | None, nominal: float, name: str, error: type = WorkloadError) -> Dist:
     """fixed | mean (lengths vary, L is their mean: modelled at the mean) | uniform:R (on [R·L, L]) |
     lognormal:MEAN,SIGMA, for a nominal length L."""

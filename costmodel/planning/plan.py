@@ -104,7 +104,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
             electricity: float | None = None, pue: float | None = None, hosting: float | None = None,
             price_per_hour=None, tp=None, price_per_device=None, layouts=None, prefix_hit=None, mtp=0,
             accept_rate=None, api_price: str | None = None, disagg: str | None = None, kv_link=None,
-            kv_overlap: bool = False, prefix_tokens: float | None = None, kv_offload: str | None = None) -> Request:
+            kv_overlap: bool = False, prefix_tokens: float | None = None, kv_offload: str | None = None,
+            turns: int | None = None) -> Request:
     """A planning request from plain values (lists or comma-separated strings), as `costmodel plan` takes them.
 
         >>> request("llama-3.1-8b", qps=10, prompt=1000, gen=200, slo_ttft=0.5, candidates=["h100", "l40s"])
@@ -148,10 +149,15 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
         kv_link = check_link(kv_link)
     from costmodel.engine.kv_offload import check_inputs
 
+    prompts = parse_dist(prompt_dist, prompt, "prompt")
+    if turns is not None:  # multi-turn conversations: the history is the cached prefix
+        from costmodel.engine.serving import conversation
+
+        prompts, prefix_hit = conversation(prompt, parse_dist(gen_dist, gen, "gen").mean, turns, prompt_dist, prefix_hit)
     check_inputs(prefix_tokens, kv_offload, prefix_hit)
     prices = parse_prices(items(price_per_hour))
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
-    return Request(model, qps, parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen"), slo_ttft,
+    return Request(model, qps, prompts, parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
                    hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
                    _api_price(api_price), disagg, kv_link, bool(kv_overlap),

@@ -1,5 +1,5 @@
 """What-ifs: re-run a capacity plan while one input varies (qps, candidates, fmt, slo-ttft, slo-tpot,
-prompt, gen, prefix-hit, disagg, kv-offload, prefix-tokens)."""
+prompt, gen, prefix-hit, disagg, kv-offload, prefix-tokens, turns)."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,10 @@ from costmodel.planning.plan import PlanError, plan, request
 
 MAX_VALUES = 50  # each value is a full plan
 NUMERIC = ("qps", "slo_ttft", "slo_tpot", "prompt", "gen", "prefix_hit", "prefix_tokens")
+WHOLE = ("turns",)  # whole numbers
 VARIABLES = {"qps": "qps", "candidates": "candidates", "fmt": "fmt", "slo-ttft": "slo_ttft", "slo-tpot": "slo_tpot",
              "prompt": "prompt", "gen": "gen", "prefix-hit": "prefix_hit", "disagg": "disagg",
-             "kv-offload": "kv_offload", "prefix-tokens": "prefix_tokens"}
+             "kv-offload": "kv_offload", "prefix-tokens": "prefix_tokens", "turns": "turns"}
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -27,6 +28,8 @@ def parse_vary(text: str) -> tuple[str, list]:
     vals = list(dict.fromkeys(raw))  # a repeated value is planned once
     if len(vals) > MAX_VALUES:
         raise PlanError(f"--vary {name}: {len(vals)} values; at most {MAX_VALUES} per what-if")
+    if VARIABLES[name] in WHOLE and not all(v.isdigit() and int(v) >= 1 for v in vals):
+        raise PlanError(f"--vary {name}={','.join(vals)}: expected whole numbers >= 1")
     if VARIABLES[name] in NUMERIC:
         for v in vals:
             try:
@@ -50,7 +53,7 @@ def whatif(base: dict, vary: str, build_request=request) -> list[dict]:
     for v in values:
         kw = dict(base)
         key = VARIABLES[name]
-        kw[key] = float(v) if key in NUMERIC else v.replace("+", ",")
+        kw[key] = float(v) if key in NUMERIC else int(v) if key in WHOLE else v.replace("+", ",")
         result = plan(build_request(**kw))
         per_device = {}
         for d in result["deployments"]:

@@ -46,6 +46,12 @@ TEMPLATES = [
     ("serve-curve", "llama-3.1-8b", "--hw", "h100", "--concurrency", "{}", "--prompt", "{}"),
     ("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "{}", "--request-rate", "{}"),
     ("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--prompt-dist", "{}", "--gen-dist", "{}"),
+    ("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--disagg", "{}", "--kv-link", "{}"),
+    ("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--prefix-hit", "0.5", "--prefix-tokens", "{}",
+     "--kv-offload", "{}"),
+    ("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "{}", "--turns", "{}"),
+    ("plan", "llama-3.1-8b", "--qps", "{}", "--prompt", "500", "--gen", "100", "--slo-ttft", "1", "--candidates", "h100",
+     "--tp", "1", "--disagg", "{}"),
     ("show", "{}"),
     ("list", "{}"),
 ]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from costmodel import estimate
+from costmodel.errors import WorkloadError
 from costmodel.planning.whatif import whatif
 from costmodel.serving import serve_load
 
@@ -62,3 +63,34 @@ def test_prefix_hit_edges_and_what_counts_the_whole_prompt():
 def test_refused_combinations(run_cli, args, needle):
     code, _, err = run_cli(*args)
     assert code == 2 and needle in err
+
+
+def test_conversation_closed_form():
+    """8 turns of 200 new + 300 answer tokens: turn k resends (k − 1)·500 tokens of history. Prompts are evenly
+    spaced from 200 to 3,700 (mean 1,950); 500·8·7/2 = 14,000 of the 15,600 prompt tokens are cached."""
+    from costmodel.engine.serving import conversation
+
+    dist, hit = conversation(200, 300, 8)
+    assert (dist.lo, dist.hi, dist.mean) == (200.0, 3700.0, 1950.0)
+    assert hit == pytest.approx(14000 / 15600)
+    assert conversation(200, 300, 1)[1] == 0.0
+    for bad in (0, 1.5, True, 20000):
+        with pytest.raises(WorkloadError, match="--turns"):
+            conversation(200, 300, bad)
+    with pytest.raises(WorkloadError, match="--prefix-hit: --turns 4"):
+        conversation(200, 300, 4, prefix_hit=0.5)
+
+
+def test_turns_are_the_uniform_prompts_with_their_hit():
+    from costmodel.serving import serve_load
+
+    hit = 14000 / 15600
+    a = serve_load("llama-3.1-8b", "h100", "fp8", request_rate=4, prompt=200, gen=300, turns=8)
+    b = serve_load("llama-3.1-8b", "h100", "fp8", request_rate=4, prompt=3700, gen=300, prompt_dist=f"uniform:{200 / 3700!r}",
+                   prefix_hit=hit)
+    for key in ("ttft_s", "ttft_p99_s", "tpot_s", "e2e_latency_s"):
+        assert a[key] == pytest.approx(b[key], rel=1e-9)
+    from costmodel.planning.plan import request
+
+    r = request("llama-3.1-8b", qps=4, prompt=200, gen=300, slo_ttft=1, candidates="h100", turns=8)
+    assert r.prefix_hit == pytest.approx(hit) and r.prompt.mean == 1950.0

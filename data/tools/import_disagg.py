@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DST = ROOT / "data" / "measurements.csv"
 SOURCE = "inferencex_api_fixture_2026_06"
 HARDWARE = {"h100": "h100-sxm", "h200": "h200-sxm", "b200": "b200", "b300": "b300", "gb200": "gb200",
-            "mi355x": "mi355x"}  # gb300 is not in the catalogue
+            "gb300": "gb300", "mi355x": "mi355x"}
 FRAMEWORK = {"dynamo-trt": "trt-llm", "dynamo-sglang": "sglang", "mori-sglang": "sglang"}
 
 

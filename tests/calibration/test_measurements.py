@@ -14,21 +14,21 @@ def test_shipped_set_reads_with_sources():
     assert len(perf) == 289 + 135
     assert sum(r.is_memory for r in rows) == 66 + 3  # engine start-up memory lines, Jetson Thor weights
     # closed-loop serving rows (+ EP / DP attention, + split prefill/decode: import_disagg.py)
-    assert sum(r.load_mode == "closed" for r in rows) == 2146 + 524 + 180 + 246
+    assert sum(r.load_mode == "closed" for r in rows) == 2146 + 524 + 180 + 357
     assert sum(r.load_mode == "poisson" for r in rows) == 213 + 18  # open-loop rows (+ prefix cache on/off)
     # prefix caching on and off (vLLM PR #1983): scored, not fitted
     assert sorted({r.prefix_hit for r in rows if r.prefix_hit is not None}) == [0.0, pytest.approx(200 / 230, abs=1e-4)]
-    assert sum(r.scored_only for r in rows) == 246 + 18
+    assert sum(r.scored_only for r in rows) == 357 + 18
     assert sum(r.load_mode == "offline" and r.batch > 0 for r in rows) == 425 + 27  # N requests at once
     assert all(r.source for r in rows)
     assert sum(r.load_mode == "offline" and r.batch < 0 for r in rows) == 73  # batch = max rows
     # every closed-loop row whose source states its total requests carries them (the first wave)
-    assert sum(r.num_prompts is not None for r in rows if r.load_mode == "closed") == 2090 + 500 + 180 + 246
+    assert sum(r.num_prompts is not None for r in rows if r.load_mode == "closed") == 2090 + 500 + 180 + 357
     # expert-parallel and DP-attention rows (issue 15): scored by validate, not fitted
     assert sum((r.dp > 1 or r.ep > 1) and not r.is_split for r in rows) == 551 + 180
-    # split prefill/decode deployments (issue 18): 82 InferenceX runs x (TTFT, TPOT, output rate)
+    # split prefill/decode deployments (issue 18): 119 InferenceX runs x (TTFT, TPOT, output rate)
     split = [r for r in rows if r.is_split]
-    assert len(split) == 246 and all(r.devices == r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp
+    assert len(split) == 357 and all(r.devices == r.prefill_workers * r.prefill_tp + r.decode_workers * r.decode_tp
                                      for r in split)
 
 

@@ -137,10 +137,10 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
             cap = (perf.max_batch if max_concurrency is None
                    else max(1, min(perf.max_batch, int(max_concurrency // replicas) or 1)))
             load = lambda pf: poisson(pf, x / replicas, cap, percentiles)  # noqa: E731
-        perf_x, held_x = perf, held
-        stats = load(perf_x)
-        if cache is not None and stats.ok:  # the running sequences' KV leaves the rest of the pool to the cache
-            perf_x, held_x = cache.perf(cache.free_after(stats.running), prefix_tokens)
+        if cache is not None:  # the running sequences' KV leaves the rest of the pool to the cache
+            stats, perf_x, held_x = cache.settle(prefix_tokens, load)
+        else:
+            perf_x, held_x = perf, held
             stats = load(perf_x)
         if request_rate is None:
             sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,

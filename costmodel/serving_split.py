@@ -51,7 +51,9 @@ def parse_disagg(text: str) -> tuple[Workers, Workers]:
             raise WorkloadError(f"--disagg {text}: {part!r}: counts and degrees must be >= 1")
         if role in sides:
             raise WorkloadError(f"--disagg {text}: two {'prefill' if role == 'p' else 'decode'} sides; {usage}")
-        sides[role] = Workers(count, kw.get("tp", 1), kw.get("dp", 1), kw.get("ep", 1), hw)
+        # a side given only by its DP attention or EP degree spans that many devices (as estimate's --dp/--ep)
+        tp = kw.get("tp", max(kw.get("dp", 1), kw.get("ep", 1)))
+        sides[role] = Workers(count, tp, kw.get("dp", 1), kw.get("ep", 1), hw)
     if set(sides) != {"p", "d"}:
         raise WorkloadError(f"--disagg {text}: {usage}")
     return sides["p"], sides["d"]
@@ -60,6 +62,8 @@ def parse_disagg(text: str) -> tuple[Workers, Workers]:
 def check_link(kv_link) -> str | float:
     """--kv-link as `auto` (the default), `scale-out`, `scale-up` or a positive number of GB/s per device."""
     link = "auto" if kv_link is None else kv_link
+    if isinstance(link, bool) or not isinstance(link, (str, int, float)):
+        raise WorkloadError(f"--kv-link {kv_link}: expected auto, scale-out, scale-up or GB/s per device")
     if isinstance(link, str) and link not in LINKS:
         try:
             link = float(link)
@@ -71,8 +75,8 @@ def check_link(kv_link) -> str | float:
 
 
 def link_bandwidth(kv_link, hw, devices: int) -> tuple[float, str]:
-    """(bytes/s per device, one direction; its description) of the link a device of a prefill/decode
-    pair of `devices` devices sends or receives KV on (engine.disagg.link_rate)."""
+    """(bytes/s per device, one direction; its description) of the link a device of a split deployment
+    of `devices` devices sends or receives KV on (engine.disagg.link_rate)."""
     link = check_link(kv_link)
     bw, kind = link_rate(link, hw.scale_out_bandwidth or 0.0, hw.interconnect_bandwidth or 0.0,
                          hw.scale_up_domain or math.inf, devices)
@@ -80,9 +84,9 @@ def link_bandwidth(kv_link, hw, devices: int) -> tuple[float, str]:
         return bw, f"{link:g} GB/s per device (given)"
     if bw <= 0:
         what = "scale-out link (interconnect.scale_out)" if kind == "scale-out" else "device interconnect"
+        beyond = kind == "scale-out" and link == "auto" and hw.interconnect_bandwidth and hw.scale_up_domain
         raise WorkloadError(f"--kv-link {link}: {hw.id} states no {what} for {devices} devices"
-                            f"{' (more than its scale-up domain)' if kind == 'scale-out' and link == 'auto' else ''}; "
-                            f"pass --kv-link GB/s")
+                            f"{' (more than its scale-up domain)' if beyond else ''}; pass --kv-link GB/s")
     name = "scale-out" if kind == "scale-out" else re.split(r" via |;| \(", hw.interconnect_kind or "interconnect")[0]
     return bw, f"{hw.id} {name} {bw / 1e9:g} GB/s per device"
 
@@ -115,7 +119,7 @@ def split_sides(model: str, hw: str, fmt: str, prefill: Workers, decode: Workers
         sides.append(Side(got[0], w.count))
         ones.append(got[1])
     tokens = max(1.0, float(round(prompt.mean)))
-    pair = prefill.tp + decode.tp  # one prefill worker and one decode worker: within one domain when they fit it
+    pair = prefill.devices + decode.devices  # the whole deployment: within one scale-up domain when it fits
     if ones[0].hardware.id != ones[1].hardware.id and kv_link in (None, "auto"):
         kv_link = "scale-out"  # two kinds of device share no scale-up fabric
     (bw_p, link_p), (bw_d, link_d) = link_bandwidth(kv_link, ones[0].hardware, pair), link_bandwidth(kv_link, ones[1].hardware, pair)

@@ -266,7 +266,7 @@ def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndar
 
 def _split_metrics(rs: RowSet, hw: dict, f: dict, i: int) -> dict | None:
     """load_metrics of split row i: each side's replica from the row's columns at its own layout, the KV
-    moving on the link engine.disagg.link_rate picks for a prefill/decode pair (None without one)."""
+    moving on the link engine.disagg.link_rate picks for the deployment's devices (None without one)."""
     from costmodel.engine.disagg import Side, kv_transfer_time, link_rate, split_closed, split_poisson
     from costmodel.engine.memory import kv_bytes_per_sequence
     from costmodel.engine.serving import load_metrics, parse_dist, perf_from_columns
@@ -281,8 +281,7 @@ def _split_metrics(rs: RowSet, hw: dict, f: dict, i: int) -> dict | None:
     sides = [(r.prefill_workers, r.prefill_tp, r.prefill_dp, r.prefill_ep),
              (r.decode_workers, r.decode_tp, r.decode_dp, r.decode_ep)]
     perfs = [perf_from_columns(m, fc, hc, tp, 1, p, g, dp=dp, ep=ep) for _, tp, dp, ep in sides]
-    bw, _ = link_rate("auto", float(hc["scale_out"]), float(hc["interconnect"]), float(hc["domain"]),
-                      r.prefill_tp + r.decode_tp)
+    bw, _ = link_rate("auto", float(hc["scale_out"]), float(hc["interconnect"]), float(hc["domain"]), r.devices)
     if bw <= 0:
         return None
     tokens = max(1.0, float(round(p.mean)))

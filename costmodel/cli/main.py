@@ -85,7 +85,7 @@ Turns = typer.Option(None, "--turns", help="Under load: multi-turn conversations
 PrefixTokens = typer.Option(None, "--prefix-tokens", help="Under load, with --prefix-hit: the distinct reused tokens per replica (the prefix cache's working set); the part the KV pool's free room cannot hold spills to --kv-offload or is prefilled again.")
 KvOffload = typer.Option(None, "--kv-offload", help="With --prefix-tokens: an offload tier for the prefix cache, cpu:GIB[@GB/s] (host memory per replica, read over the spec's host link) or nvme:GIB@GB/s.")
 Disagg = typer.Option(None, "--disagg", help="Under load: split prefill and decode workers, e.g. 2p:tp4,1d:tp8 (each side COUNT p|d, then :tpN :dpN :epN, @DEVICE for another device); the KV moves over --kv-link.")
-KvLink = typer.Option(None, "--kv-link", help="With --disagg: the link KV moves on, per device: scale-out (the NIC in the device spec; default), scale-up (its NVLink / fabric) or GB/s.")
+KvLink = typer.Option(None, "--kv-link", help="With --disagg: the link KV moves on, per device: auto (default: the scale-up fabric when the whole deployment fits one scale-up domain, else the NIC), scale-out (the NIC in the device spec), scale-up (its NVLink / fabric) or GB/s.")
 KvOverlap = typer.Option(False, "--kv-overlap", help="With --disagg: KV sent layer by layer during the prefill (only the part the prefill does not hide is waited for).")
 RequestRate = typer.Option(None, "--request-rate", help="Serve Poisson arrivals at R requests/s (open loop).")
 PromptDist = typer.Option(None, "--prompt-dist", help="Prompt lengths under load: fixed, uniform:R (on [R*P, P], a benchmark's --random-range-ratio) or lognormal:MEAN,SIGMA.")

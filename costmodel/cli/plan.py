@@ -35,7 +35,7 @@ OPTS = dict(
     prefix_tokens=typer.Option(None, "--prefix-tokens", help="With --prefix-hit: the distinct reused tokens of the whole deployment, split over its replicas by a prefix-aware router; what a replica's free KV pool cannot hold spills to --kv-offload or is prefilled again."),
     kv_offload=typer.Option(None, "--kv-offload", help="With --prefix-tokens: an offload tier per replica, cpu:GIB[@GB/s] (read over the spec's host link) or nvme:GIB@GB/s."),
     disagg=typer.Option("off", "--disagg", help="Split prefill/decode deployments: off, auto (search aggregated and split, keep the cheapest) or only (split only)."),
-    kv_link=typer.Option(None, "--kv-link", help="Split deployments: the link KV moves on, per device: scale-out (the NIC in the device spec; default), scale-up or GB/s."),
+    kv_link=typer.Option(None, "--kv-link", help="Split deployments: the link KV moves on, per device: auto (default: the scale-up fabric when the whole deployment fits one scale-up domain, else the NIC), scale-out, scale-up or GB/s."),
     kv_overlap=typer.Option(False, "--kv-overlap", help="Split deployments: KV sent layer by layer during the prefill."),
     layouts=typer.Option(None, "--layouts", help="Layouts to search on each --tp for MoE models: tp, ep (experts over the tp devices), dp-ep (DP attention + EP) (default all three)."),
 )

@@ -114,11 +114,11 @@ LINKS = ("auto", "scale-out", "scale-up")
 
 
 def link_rate(link, scale_out: float, interconnect: float, domain: float, devices: float) -> tuple[float, str]:
-    """(bytes/s per device and direction, which link) that KV moves on between a prefill worker and a
-    decode worker of `devices` devices together: `scale-up` half the device's bidirectional
-    interconnect, `scale-out` its NIC; `auto` the scale-up fabric when the pair fits one scale-up domain
-    (an 8-GPU NVLink node, a 72-GPU NVL72 rack), else the NIC; a number is GB/s. (0, link) when the
-    device states no such link."""
+    """(bytes/s per device and direction, which link) that KV moves on between the prefill and the decode
+    workers of a split deployment of `devices` devices: `scale-up` half the device's bidirectional
+    interconnect, `scale-out` its NIC; `auto` the scale-up fabric when the deployment fits one scale-up
+    domain (an 8-GPU NVLink node, a 72-GPU NVL72 rack), else the NIC; a number is GB/s. (0, link) when
+    the device states no such link."""
     if not isinstance(link, str):
         return float(link) * 1e9, "given"
     if link == "auto":

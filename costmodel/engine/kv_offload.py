@@ -142,6 +142,24 @@ class PrefixCache:
         return dataclasses.replace(self.base, t_prefill=float(t_pre[0]), t_prefill_q=float(t_pre[1]),
                                    t_prefill_batch=wave, prefill_quantiles=qs), held
 
+    def settle(self, set_tokens: float, load, passes: int = 60):
+        """(LoadStats, ReplicaPerf, (f_hbm, f_tier)) of the steady state under `load` (a function of a
+        ReplicaPerf): the running batch n and the cache's room solve n = running(perf(pool − n·KV)) from
+        n = 0. More running sequences leave less room, so more is prefilled and more runs: the iteration
+        rises to the fixed point, or the load turns unstable on the way."""
+        perf, held = self.perf(self.pool, set_tokens)
+        stats = load(perf)
+        for _ in range(passes):
+            if not stats.ok:
+                break
+            nxt, nxt_held = self.perf(self.free_after(stats.running), set_tokens)
+            new = load(nxt)
+            done = new.ok and abs(new.running - stats.running) <= 1e-9 * max(1.0, stats.running)
+            perf, held, stats = nxt, nxt_held, new
+            if done:
+                break
+        return stats, perf, held
+
     def report(self, held: tuple, set_tokens: float) -> dict:
         f_hbm, f_tier = held
         h, reload = effective(self.hit, f_hbm, f_tier, self.kv_token, self.tier)

@@ -527,7 +527,8 @@ def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple
     out = {"request_throughput_per_s": s.arrival_rps * replicas,
            "throughput_tokens_per_s": s.arrival_rps * replicas * gen.mean,
            "total_throughput_tokens_per_s": s.arrival_rps * replicas * (prompt.mean + gen.mean)}
-    chunk = (max(float(stream_interval), 1.0) - 1.0) * s.tpot["mean"]
+    k = max(float(stream_interval), 1.0)
+    chunk = (k - 1.0) * s.tpot["mean"] if k > 1 else 0.0  # (0 · an unbounded TPOT is no time, not NaN)
     for name, d in (("ttft", s.ttft), ("tpot", s.tpot), ("itl", s.itl), ("e2e_latency", s.e2e)):
         extra = chunk if name == "itl" else 0.0
         out[f"{name}_s"] = d["mean"] + extra

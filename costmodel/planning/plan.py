@@ -154,7 +154,12 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
         from costmodel.engine.serving import conversation
 
         prompts, prefix_hit = conversation(prompt, parse_dist(gen_dist, gen, "gen").mean, turns, prompt_dist, prefix_hit)
+        if turns == 1 and prefix_tokens is not None:
+            raise PlanError(f"--prefix-tokens {prefix_tokens}: --turns 1 reuses nothing; give --turns 2 or more")
     check_inputs(prefix_tokens, kv_offload, prefix_hit)
+    if prefix_tokens is not None and disagg not in (None, "off"):
+        raise PlanError(f"--prefix-tokens {prefix_tokens}: the cache's pool and offload tier are modelled for aggregated "
+                        f"deployments; with --disagg {disagg} give --prefix-hit alone")
     prices = parse_prices(items(price_per_hour))
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     return Request(model, qps, prompts, parse_dist(gen_dist, gen, "gen"), slo_ttft,
@@ -213,18 +218,11 @@ def _layouts(req: Request, tp: int, is_moe: bool) -> list[tuple[int, int]]:
 def _served(perf, cache, req: Request, r: int, cap: int):
     """(LoadStats, ReplicaPerf, cache shares) of r replicas at the plan's rate. With a prefix cache each
     replica holds 1/r of the reused set (a prefix-aware router sends a prefix to one replica) in the pool
-    the running batch leaves, then its offload tier: solved once with the whole pool, then with the
-    running sequences' KV taken out (as serving.serve_loads)."""
+    the running batch leaves, then its offload tier (PrefixCache.settle, as serving.serve_loads)."""
     q = req.percentile
     if cache is None:
         return poisson(perf, req.qps / r, cap, (q,)), perf, None
-    set_r = req.prefix_tokens / r
-    perf_r, held = cache.perf(cache.pool, set_r)
-    load = poisson(perf_r, req.qps / r, cap, (q,))
-    if load.ok:
-        perf_r, held = cache.perf(cache.free_after(load.running), set_r)
-        load = poisson(perf_r, req.qps / r, cap, (q,))
-    return load, perf_r, held
+    return cache.settle(req.prefix_tokens / r, lambda pf: poisson(pf, req.qps / r, cap, (q,)))
 
 
 def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[float, dict]:
@@ -291,7 +289,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                 cands.append({"label": f"{hw} {layout}", "hw": est.hardware.id, "fmt": est.format.id, "tp": tp,
                               "dp": dp, "ep": ep, "layout": layout.replace(" ", ":"), "perf": perf, "est": est})
                 cache = None
-                if req.prefix_tokens is not None:  # (split deployments take the plain --prefix-hit)
+                if req.prefix_tokens is not None:  # (not with --disagg: request() refuses the pair)
                     try:
                         cache = prefix_cache(est, req.prompt, req.gen, req.prefix_hit, req.prefix_tokens,
                                              req.kv_offload, 1, q)
@@ -371,7 +369,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     if req.disagg != "off":
         from costmodel.planning.split_plan import why
 
-        out["disagg_why"] = why(deployments)
+        out["disagg_why"] = why(deployments, req.disagg == "only")
     if not deployments:
         out["binding"] = binding_constraint(rejected, best, req)
     if req.api_price is not None:
@@ -381,13 +379,14 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
     return out
 
 
-def _kv_transfer(req: Request, p: dict, d: dict) -> tuple[float, str]:
-    """(seconds, link) of one request's KV from a prefill replica to a decode replica (serving_split)."""
+def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, str]:
+    """(seconds, link) of one request's KV from a prefill replica to a decode replica in a deployment of
+    `devices` devices (serving_split)."""
     from costmodel.engine.disagg import kv_transfer_time
     from costmodel.serving_split import kv_bytes_per_device, link_bandwidth
 
     tokens = max(1.0, float(round(req.prompt.mean)))
-    link, pair = req.kv_link, p["tp"] + d["tp"]
+    link, pair = req.kv_link, devices
     if p["hw"] != d["hw"] and link in (None, "auto"):
         link = "scale-out"  # two kinds of device share no scale-up fabric
     (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(link, c["est"].hardware, pair) for c in (p, d))
@@ -405,13 +404,17 @@ def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     if links and all(r.startswith(("KV link", "memory")) for r in reasons):
         return links[0]
     parts = []
-    priced_out = sorted({r["candidate"].split()[0] for r in rejected if r["reason"].startswith("price")})
+    def device(label: str) -> str:  # "h100 fp8 tp2" or "split h100 tp1 -> h200 tp2"
+        words = label.split()
+        return words[1] if words[0] == "split" else words[0]
+
+    priced_out = sorted({device(r["candidate"]) for r in rejected if r["reason"].startswith("price")})
     if priced_out:
         flag = "--price-per-device HW=USD" if req.price == "own" else "--price-per-hour HW=USD"
         kind = "purchase" if req.price == "own" else "cloud"
         parts.append(f"price: no {kind} price for {', '.join(priced_out)} in the specs, so "
                      f"{'it was' if len(priced_out) == 1 else 'they were'} not costed; pass {flag}")
-    if priced_out and len(priced_out) == len({r["candidate"].split()[0] for r in rejected}) == len(req.candidates):
+    if priced_out and len(priced_out) == len({device(r["candidate"]) for r in rejected}) == len(req.candidates):
         return parts[0]
     if best["ttft"] > req.slo_ttft:
         parts.append(f"TTFT binds: the fastest prefill at the P{int(req.percentile * 100)} prompt is "

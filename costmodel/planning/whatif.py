@@ -54,6 +54,9 @@ def whatif(base: dict, vary: str, build_request=request) -> list[dict]:
         kw = dict(base)
         key = VARIABLES[name]
         kw[key] = float(v) if key in NUMERIC else int(v) if key in WHOLE else v.replace("+", ",")
+        if key == "disagg" and v == "off":  # the split's own options do not apply to its aggregated row
+            kw.pop("kv_link", None)
+            kw.pop("kv_overlap", None)
         result = plan(build_request(**kw))
         per_device = {}
         for d in result["deployments"]:

@@ -186,3 +186,13 @@ def test_prefix_rows_are_predicted_with_their_hit_rate():
                       prefix_hit=on.prefix_hit)
     assert pred[0] == pytest.approx(want["ttft_s"] * 1e3, rel=1e-9)
     assert pred[0] < pred[1]
+
+
+def test_dp_ep_sides_span_their_devices_and_links_cover_the_deployment():
+    assert parse_disagg("1p:dp8:ep8,2d:ep8") == (Workers(1, 8, 8, 8), Workers(2, 8, 1, 8))
+    with pytest.raises(WorkloadError, match="--kv-link True"):
+        serve_disagg("llama-3.1-8b", "h100", "bf16", "1p,1d", request_rate=1, kv_link=True)
+    # 7 prefill GPUs + 2 decode workers of 2 = 11 GPUs: more than one 8-GPU NVLink node, so the NICs carry the KV
+    d = serve_disagg("llama-3.1-70b", "h100", "fp8", "7p:tp1,2d:tp2", request_rate=40, prompt=1000, gen=300)
+    assert "scale-out" in d["disagg"]["kv_link"]
+    assert d["disagg"]["kv_transfer_s"] == pytest.approx(d["disagg"]["kv_bytes_per_request"] / 50e9, rel=1e-9)

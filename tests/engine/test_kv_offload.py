@@ -134,3 +134,23 @@ def test_plan_cache_input_errors():
     r = plan("llama-3.1-8b", tp="1", kv_offload="cpu:512", **{**PLAN, "candidates": "b200,h100"})
     assert any(x["candidate"].startswith("b200") and "host link" in x["reason"] for x in r["rejected"])
     assert r["deployments"] and all(d["hardware"] == "h100-sxm" for d in r["deployments"])
+
+
+def test_the_cache_and_the_running_batch_settle_together():
+    """The cache's room is the pool less the running batch's KV, and the batch grows as the cache shrinks:
+    the steady state is their fixed point (checked), or unstable when the feedback runs away (8 req/s, where
+    one or two passes would have called it stable)."""
+    from costmodel.engine.kv_offload import shares
+    from costmodel.estimate import estimate
+
+    kw = dict(prompt=8000, gen=200, prefix_hit=0.75, prefix_tokens=1e6, tp=1)
+    assert not serve_load("llama-3.1-8b", "h100", "fp8", request_rate=8, **kw)["stable"]
+    d = serve_load("llama-3.1-8b", "h100", "fp8", request_rate=4, **kw)
+    c = d["prefix_cache"]
+    from costmodel.engine.serving import Dist
+    from costmodel.serving import prefix_cache
+
+    one = estimate("llama-3.1-8b", "h100", "fp8", batch=1, prompt=8000, gen=2, tp=1)
+    cache = prefix_cache(one, Dist(8000.0), Dist(200.0), 0.75, 1e6, None, 1, 0.99)
+    free = cache.free_after(d["running_per_replica"])
+    assert shares(1e6, cache.kv_token, free, None)[0] == pytest.approx(c["hbm_share"], rel=1e-6)

@@ -105,3 +105,32 @@ def test_cli_plan_and_whatif(run_cli):
     code, out, err = run_cli("estimate", "llama-3.1-70b", "--hw", "h100", "--fmt", "fp8", "--disagg", "2p:tp2,1d:tp4",
                   "--request-rate", "4", "--prompt", "2000", "--gen", "200")
     assert code == 0 and "2 prefill workers of tp2 on h100-sxm + 1 decode worker of tp4" in out
+
+
+def test_decode_workers_are_scanned_past_the_fewest():
+    """At 300 req/s the fewest decode workers for the load (11) leave a slot wait that eats the TTFT budget; 12
+    leave room for far fewer prefill workers: 10p + 12d = 22 H100 (the review's case), and one fewer decode
+    worker at that prefill count misses the TTFT target."""
+    r = plan("llama-3.1-8b", qps=300, prompt=2000, gen=500, slo_ttft=0.5, candidates="h100", fmt="fp8", tp="1",
+             disagg="only")
+    best = r["deployments"][0]
+    assert (best["prefill"]["workers"], best["decode"]["workers"]) == (10, 12)
+    fewer = serve_disagg("llama-3.1-8b", "h100", "fp8", "10p:tp1,11d:tp1", request_rate=300,
+                         concurrency=best["batch_cap"] * 11, prompt=2000, gen=500)
+    assert not fewer["stable"] or fewer["ttft_p90_s"] > 0.5
+
+
+def test_a_side_without_a_price_is_a_price_reason():
+    r = plan("deepseek-r1", qps=20, prompt=8000, gen=1000, slo_ttft=3, slo_tpot=0.05, candidates="gb300",
+             fmt="nvfp4", tp="8", disagg="only")
+    assert r["rejected"] and all(x["reason"].startswith("price: gb300 has no cloud price") for x in r["rejected"])
+    assert r["binding"].startswith("price: no cloud price for gb300")
+
+
+def test_whatif_disagg_off_drops_the_split_options():
+    from costmodel.planning.whatif import whatif
+
+    rows = whatif(dict(model="llama-3.1-8b", qps=1, prompt=1000, gen=200, slo_ttft=1.0, candidates="h100", fmt="fp8",
+                       tp="1", kv_link="scale-out"), "disagg=off,auto")
+    assert [r["value"] for r in rows] == ["off", "auto"] and all(r["best"] for r in rows)
+    assert rows[0]["best"]["mode"] == "aggregated"

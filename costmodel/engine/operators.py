@@ -80,13 +80,14 @@ def causal_pairs(n, c, window, encoder):
     """(query, key) pairs per sequence for n new tokens after c cached ones.
 
     Causal: sum_{i=1..n} (c+i) = n·c + n(n+1)/2; with a window W: sum min(c+i, W);
-    encoder (bidirectional): n·(c+n).
+    encoder (bidirectional): n·(c+n); with windows of W tokens (a windowed vision tower): n·min(W, c+n).
     """
     full = n * c + n * (n + 1) / 2
     k = np.clip(window - c, 0, n)
     windowed = k * c + k * (k + 1) / 2 + (n - k) * window
     causal = np.where(window > 0, windowed, full)
-    return np.where(encoder > 0, n * (c + n), causal)
+    both = np.where(window > 0, n * np.minimum(window, c + n), n * (c + n))
+    return np.where(encoder > 0, both, causal)
 
 
 def chunked_pairs(n, c, chunk, decode: bool):

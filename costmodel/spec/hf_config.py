@@ -243,6 +243,10 @@ def entry_from_hf_config(path: str) -> Entry:
     tower = _mllama_tower(cfg, hidden, layers) if has_vision and get("cross_attention_layers") else None
     if tower:  # Llama 3.2 Vision: cross-attention layers over a tiled tower's image tokens
         data["layer_pattern"], data["vision_tower"] = tower
+    elif has_vision and outer_type == "qwen2_5_vl":
+        tower = _qwen25vl_tower(cfg, hidden)
+        if tower:
+            data["vision_tower"] = tower
     data["notes"] = _not_modelled(cfg, outer_type, has_vision and not tower,
                                   used=("cross_attention_layers",) if tower else ())
     data = {k: v for k, v in data.items() if v is not None}
@@ -265,6 +269,25 @@ def _mllama_tower(cfg: dict, hidden: int, layers: int) -> tuple[list, dict] | No
              "max_tiles": int(v.get("max_num_tiles") or 1), "cls_token": True,
              "feature_layers": out_dim // v["hidden_size"], "projector": [out_dim, hidden]}
     return ["cross" if i in cross else "global" for i in range(layers)], tower
+
+
+def _qwen25vl_tower(cfg: dict, hidden: int) -> dict | None:
+    """Qwen2.5-VL: a windowed ViT (window_size pixels, full attention at fullatt_block_indexes), a Conv3d
+    patch embedding over temporal_patch_size frames, and a merger of spatial_merge_size² patches
+    (transformers Qwen2_5_VisionTransformerPretrainedModel); image_size is only the default request size."""
+    v = cfg.get("vision_config") or {}
+    need = ("depth", "hidden_size", "intermediate_size", "num_heads", "patch_size", "window_size")
+    if any(not isinstance(v.get(k), int) for k in need):
+        return None
+    merge = int(v.get("spatial_merge_size") or 2)
+    side = v["window_size"] // v["patch_size"]
+    return {"layers": v["depth"], "hidden_size": v["hidden_size"], "heads": v["num_heads"],
+            "intermediate_size": v["intermediate_size"], "gated_mlp": True, "norm": "rmsnorm",
+            "patch_size": v["patch_size"], "image_size": 448, "merge": merge,
+            "channels": int(v.get("in_channels") or 3) * int(v.get("temporal_patch_size") or 1),
+            "window": side * side, "full_layers": list(v.get("fullatt_block_indexes") or []),
+            "projector": [merge * merge * v["hidden_size"], merge * merge * v["hidden_size"],
+                          int(v.get("out_hidden_size") or hidden)]}
 
 
 def _not_modelled(cfg: dict, outer_type: str, has_vision: bool, used: tuple = ()) -> str | None:

@@ -214,11 +214,14 @@ def vision_encoder(m: Model) -> Model:
     """A VLM's vision tower as a ViT encoder spec (no class token, no classifier head) for the
     operators and the parameter count."""
     t = m.vision_tower
+    # a windowed tower: its layers attend within `window` patches, but for the full-attention ones
+    pattern = tuple("global" if i in t.full_layers else "local" for i in range(t.layers)) if t.window else ()
     return Model(id=f"{m.id}:vision", name=f"{m.id} vision tower", kind="encoder", layers=t.layers,
                  hidden_size=t.hidden_size, heads=t.heads, kv_heads=t.heads, head_dim=t.hidden_size // t.heads,
                  intermediate_size=t.intermediate_size, vocab_size=0, gated_mlp=t.gated_mlp,
                  activation="silu" if t.gated_mlp else "gelu", norm=t.norm, position="rope", attention_bias="all",
-                 mlp_bias=True, image_size=t.image_size, patch_size=t.patch_size, channels=t.channels, num_classes=0)
+                 mlp_bias=True, image_size=t.image_size, patch_size=t.patch_size, channels=t.channels, num_classes=0,
+                 sliding_window=t.window, attention_pattern=pattern)
 
 
 def _vision_tower(e: Entry) -> VisionTower:
@@ -235,6 +238,12 @@ def _vision_tower(e: Entry) -> VisionTower:
     if proj and proj[-1] != _int(e, "hidden_size"):
         raise SpecError(f"{e.where('vision_tower.projector')}: ends at {proj[-1]}; expected the model's hidden_size "
                         f"({_int(e, 'hidden_size')})")
+    window = _int(e, "vision_tower.window", 0, 0)
+    full = e.get("vision_tower.full_layers") or []
+    layers = _int(e, "vision_tower.layers")
+    if not isinstance(full, list) or not all(isinstance(i, int) and 0 <= i < layers for i in full) or (full and not window):
+        raise SpecError(f"{e.where('vision_tower.full_layers')}: got {full!r}; expected the indexes (0 .. {layers - 1}) "
+                        f"of a windowed tower's full-attention layers, with vision_tower.window > 0")
     heads = _int(e, "vision_tower.heads")
     if hidden % heads:
         raise SpecError(f"{e.where('vision_tower.heads')}: {heads} does not divide the tower's hidden_size ({hidden})")
@@ -245,7 +254,7 @@ def _vision_tower(e: Entry) -> VisionTower:
                        feature_layers=features, max_tiles=_int(e, "vision_tower.max_tiles", 0, 0),
                        cls_token=bool(e.get("vision_tower.cls_token", False)),
                        global_tile=bool(e.get("vision_tower.global_tile", False)),
-                       channels=_int(e, "vision_tower.channels", 3),
+                       channels=_int(e, "vision_tower.channels", 3), window=window, full_layers=tuple(full),
                        norm=_choice(e, "vision_tower.norm", NORMS, "layernorm"))
 
 

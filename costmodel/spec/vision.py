@@ -13,7 +13,9 @@ patches into visual tokens and a projector into the language model's width.
                             class token, all of them visual tokens (Llama 4: 336-pixel tiles, at most 16,
                             plus a global tile of the whole image when there are several)
 The encoder itself is costed as a ViT encoder (bidirectional attention over the image's patches)
-by the same operators as every model (spec/model.py `vision_encoder`).
+by the same operators as every model (spec/model.py `vision_encoder`). Windowed towers (Qwen2.5-VL:
+window attention over 112-pixel windows, 8 x 8 patches, except a few full-attention layers) attend
+within their window: n·min(W, n) (query, key) pairs per image on those layers instead of n².
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class VisionTower:
     max_tiles: int = 0  # > 0: the image is cut into tiles of image_size pixels, at most this many
     cls_token: bool = False  # a class token per tile (or image) joins the visual tokens
     global_tile: bool = False  # a resized whole-image tile joins an image cut into more than one tile (Llama 4)
+    window: int = 0  # > 0: patches per attention window on the tower's windowed layers (Qwen2.5-VL: (112/14)² = 64)
+    full_layers: tuple = ()  # with a window: the layers that attend over the whole image (Qwen2.5-VL: 7, 15, 23, 31)
 
     def tiles(self, width: int, height: int) -> int:
         """Tiles one image covers (1 for a tower without tiling)."""

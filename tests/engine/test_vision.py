@@ -75,3 +75,36 @@ def test_images_add_the_tower_before_the_prefill():
 def test_bad_image_input(run_cli, args, needle):
     code, _, err = run_cli("estimate", *args[:1], "--hw", "h100", *args[1:])
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_qwen25_vl_windowed_tower():
+    """Qwen2.5-VL-7B: 8.29B published (its tower 32 x (attention with biases + gated MLP with biases + 2 RMSNorms),
+    a Conv3d patch embedding over 2 frames x 3 channels and a 5120 -> 5120 -> 3584 merger); 2 x 2 merged patches of
+    14 pixels make a 448 x 448 image 256 tokens; 28 of the 32 layers attend within 8 x 8 = 64 patches."""
+    from costmodel.engine.operators import SOFTMAX_OPS, attention_terms
+
+    m = load_model("qwen2.5-vl-7b")
+    t = m.vision_tower
+    assert param_count(m) == pytest.approx(8.29e9, rel=1e-3)
+    h, i = 1280, 3420
+    per_layer = 4 * h * h + 4 * h + 3 * h * i + (2 * i + h) + 2 * h
+    tower = 32 * per_layer + 6 * 14 * 14 * h + h + h + h + 5120 * 5120 + 5120 + 5120 * 3584 + 3584
+    assert param_breakdown(m)["vision_tower"] == pytest.approx(tower, rel=2e-3)
+    assert (t.patches(448, 448), t.tokens(448, 448)) == (1024, 256)
+    enc = {k: np.asarray(v, dtype=float) for k, v in model_row(vision_encoder(m)).items()}
+    f16 = {k: np.asarray(v, dtype=float) for k, v in format_row(load_format("bf16"), load_hardware("h100"), None,
+                                                                 False, "ideal").items()}
+    ops = attention_terms(enc, f16, 1.0, 1024.0, 0.0, 1.0, False)
+    per_pair = 16 * (2 * (80 + 80) + SOFTMAX_OPS)  # 16 heads of 80: QK^T and PV, and the softmax
+    assert float(ops["attention_local"][0]) == pytest.approx(28 * 1024 * 64 * per_pair)
+    assert float(ops["attention"][0]) == pytest.approx(4 * 1024 * 1024 * per_pair)
+
+
+def test_qwen25_vl_config_import_matches_the_spec():
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "data" / "hf" / "qwen2_5_vl_7b.json"
+    imported, spec = load_model(str(path)), load_model("qwen2.5-vl-7b")
+    assert imported.vision_tower == spec.vision_tower
+    assert param_breakdown(imported) == param_breakdown(spec)
+    assert "vision_config" not in (imported.notes or "")

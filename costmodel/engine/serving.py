@@ -378,7 +378,7 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
                 + perf.request_overhead)
 
     def tpot_at(q: np.ndarray) -> np.ndarray:
-        return t_d + (_poisson_ppf(q, mu) * t_k / steps if steps else 0.0 * q)
+        return t_d + (_poisson_ppf(q, mu) * t_k / steps if steps and t_k > 0 else 0.0 * q)  # (no prefills: none met)
 
     qa = np.array(qs, dtype=float)
     for q, t_q, p_q in zip(qs, ttft_at(qa), tpot_at(qa)):

@@ -390,8 +390,11 @@ def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, s
     if p["hw"] != d["hw"] and link in (None, "auto"):
         link = "scale-out"  # two kinds of device share no scale-up fabric
     (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(link, c["est"].hardware, pair) for c in (p, d))
-    t = kv_transfer_time(kv_bytes_per_device(p["est"], tokens), bw_p, kv_bytes_per_device(d["est"], tokens), bw_d,
-                         p["perf"].t_prefill, p["est"].model.layers, req.kv_overlap)
+    for c in (p, d):  # one sequence's KV per device, once per candidate
+        if "kv_bytes" not in c:
+            c["kv_bytes"] = kv_bytes_per_device(c["est"], tokens)
+    t = kv_transfer_time(p["kv_bytes"], bw_p, d["kv_bytes"], bw_d, p["perf"].t_prefill, p["est"].model.layers,
+                         req.kv_overlap)
     return t, link_p if link_p == link_d else f"{link_p}; {link_d}"
 
 

@@ -128,6 +128,9 @@ def _best_pair(req, p: dict, d: dict, kv, price, pmemo: dict, dmemo: dict, max_w
                     x = _prefill_workers(p["perf"], req, req.slo_ttft - t_kv - admit, max_workers, pmemo)
             if x is None:
                 continue
+            if best is not None and (price(p["est"], x * p["tp"], 0.0, req)[0] + price(d["est"], y * d["tp"], 0.0, req)[0]
+                                     >= best["usd_per_hour"]):
+                continue  # its devices idle already cost as much as the best (the cost's lower bound)
             dep = _deployment(req, p, d, x, y, cap, t_kv, link, price)
             if dep is not None and (best is None or dep["usd_per_hour"] < best["usd_per_hour"]):
                 best = dep

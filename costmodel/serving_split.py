@@ -91,9 +91,10 @@ def link_bandwidth(kv_link, hw, devices: int) -> tuple[float, str]:
     return bw, f"{hw.id} {name} {bw / 1e9:g} GB/s per device"
 
 
-def kv_bytes_per_device(one, tokens: float) -> float:
+def kv_bytes_per_device(one, tokens: float, whole: bool = False) -> float:
     """One sequence's KV (and recurrent state) of `tokens` on one device of the estimate's replica, in
-    the engine's blocks (engine.memory.kv_bytes_per_sequence at its attention parallelism tp/dp)."""
+    the engine's blocks (engine.memory.kv_bytes_per_sequence at its attention parallelism tp/dp); with
+    `whole`, the prompt's whole KV (all heads and layers: tp = pp = 1) that a prefill worker hands over."""
     import numpy as np
 
     from costmodel.engine.memory import kv_bytes_per_sequence
@@ -101,7 +102,20 @@ def kv_bytes_per_device(one, tokens: float) -> float:
 
     m, f, hw = columns_for(one)
     w = one.workload
-    return float(np.asarray(kv_bytes_per_sequence(m, f, tokens, w.tp / w.dp, w.pp, hw)).reshape(-1)[0])
+    tp, pp = (1.0, 1.0) if whole else (w.tp / w.dp, w.pp)
+    return float(np.asarray(kv_bytes_per_sequence(m, f, tokens, tp, pp, hw)).reshape(-1)[0])
+
+
+def kv_transfer(kv_link, one_p, one_d, kv_p: float, kv_d: float, devices: int, t_prefill: float,
+                overlap: bool = False) -> tuple[float, str]:
+    """(seconds, link) of one request's KV (kv_p / kv_d bytes per prefill / decode device) in a split
+    deployment of `devices` devices: each side's link (link_bandwidth; two kinds of device share no
+    scale-up fabric, so `auto` takes their NICs), engine.disagg.kv_transfer_time."""
+    if one_p.hardware.id != one_d.hardware.id and kv_link in (None, "auto"):
+        kv_link = "scale-out"
+    (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(kv_link, o.hardware, devices) for o in (one_p, one_d))
+    t = kv_transfer_time(kv_p, bw_p, kv_d, bw_d, t_prefill, one_p.model.layers, overlap)
+    return t, link_p if link_p == link_d else f"{link_p}; {link_d}"
 
 
 def split_sides(model: str, hw: str, fmt: str, prefill: Workers, decode: Workers, prompt: Dist, gen: Dist,
@@ -119,28 +133,12 @@ def split_sides(model: str, hw: str, fmt: str, prefill: Workers, decode: Workers
         sides.append(Side(got[0], w.count))
         ones.append(got[1])
     tokens = max(1.0, float(round(prompt.mean)))
-    pair = prefill.devices + decode.devices  # the whole deployment: within one scale-up domain when it fits
-    if ones[0].hardware.id != ones[1].hardware.id and kv_link in (None, "auto"):
-        kv_link = "scale-out"  # two kinds of device share no scale-up fabric
-    (bw_p, link_p), (bw_d, link_d) = link_bandwidth(kv_link, ones[0].hardware, pair), link_bandwidth(kv_link, ones[1].hardware, pair)
-    kv_p, kv_d = kv_bytes_per_device(ones[0], tokens), kv_bytes_per_device(ones[1], tokens)
-    t_kv = kv_transfer_time(kv_p, bw_p, kv_d, bw_d, sides[0].perf.t_prefill, ones[0].model.layers, kv_overlap)
-    details = {"kv_bytes_per_request": kv_total(ones[0], tokens),
-               "kv_transfer_s": t_kv, "kv_link": link_p if link_p == link_d else f"{link_p}; {link_d}",
-               "kv_overlap": bool(kv_overlap)}
+    # the whole deployment: within one scale-up domain when it fits
+    t_kv, link = kv_transfer(kv_link, *ones, kv_bytes_per_device(ones[0], tokens), kv_bytes_per_device(ones[1], tokens),
+                             prefill.devices + decode.devices, sides[0].perf.t_prefill, kv_overlap)
+    details = {"kv_bytes_per_request": kv_bytes_per_device(ones[0], tokens, whole=True), "kv_transfer_s": t_kv,
+               "kv_link": link, "kv_overlap": bool(kv_overlap)}
     return sides[0], sides[1], t_kv, details, ones
-
-
-def kv_total(one, tokens: float) -> float:
-    """The prompt's whole KV (all heads and layers: one sequence at tp = 1) that a prefill worker hands
-    over."""
-    import numpy as np
-
-    from costmodel.engine.memory import kv_bytes_per_sequence
-    from costmodel.estimate import columns_for
-
-    m, f, hw = columns_for(one)
-    return float(np.asarray(kv_bytes_per_sequence(m, f, tokens, 1.0, 1.0, hw)).reshape(-1)[0])
 
 
 def serve_disagg(model: str, hw: str, fmt: str = "bf16", disagg: str = "1p:tp1,1d:tp1", *,
@@ -189,9 +187,9 @@ def split_result(got: SplitLoad, ones, pre: Workers, dec: Workers, p: Dist, g: D
            "running_per_replica": got.decode_running, "queued_per_replica": s.queued / dec.count, "batch_cap": cap,
            "max_batch": max_batch, "utilization": s.utilization, "stream_interval": stream_interval}
     out.update(load_metrics(s, 1, p, g, qs, stream_interval))
-    devices = {op.hardware.id: 0, od.hardware.id: 0}
-    devices[op.hardware.id] += pre.devices
-    devices[od.hardware.id] += dec.devices
+    devices: dict = {}
+    for one, side in ((op, pre), (od, dec)):
+        devices[one.hardware.id] = devices.get(one.hardware.id, 0) + side.devices
     out["disagg"] = {"prefill": {"workers": pre.count, "hardware": op.hardware.id, "tp": pre.tp, "dp": pre.dp,
                                  "ep": pre.ep, "devices": pre.devices, "utilization": got.prefill_utilization,
                                  "wait_s": got.prefill_wait_s},
@@ -199,8 +197,8 @@ def split_result(got: SplitLoad, ones, pre: Workers, dec: Workers, p: Dist, g: D
                                 "ep": dec.ep, "devices": dec.devices, "utilization": got.decode_utilization,
                                 "batch_cap": cap},
                      "devices": devices, **details}
-    price = sum(n * (ones[0].hardware if h == op.hardware.id else od.hardware).price_per_hour
-                for h, n in devices.items()) if all(o.hardware.price_per_hour for o in ones) else None
+    price = (pre.devices * op.hardware.price_per_hour + dec.devices * od.hardware.price_per_hour
+             if op.hardware.price_per_hour and od.hardware.price_per_hour else None)
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
     out["usd_per_million_tokens"] = price / tokens_per_h * 1e6 if price and tokens_per_h > 0 else None
     out["simulated"] = False

@@ -35,12 +35,8 @@ class Tier:
     description: str
 
 
-def parse_offload(text: str | None, host_link: float | None, devices: int) -> Tier | None:
-    """--kv-offload `cpu:GIB[@GBPS]` (host memory per replica; read over the device's host link, half its
-    bidirectional figure, unless GB/s are given) or `nvme:GIB@GBPS` (drives per replica and their read
-    rate per device), or `none`. GIB is split evenly over the replica's devices."""
-    if text is None or str(text).strip() in ("", "none"):
-        return None
+def offload_form(text: str) -> tuple[str, float, float | None]:
+    """(kind, GiB, GB/s or None) of a --kv-offload `cpu:GIB[@GBPS]` or `nvme:GIB@GBPS`, its form only."""
     usage = "expected none, cpu:GIB[@GB/s] or nvme:GIB@GB/s (capacity per replica, read rate per device)"
     m = re.fullmatch(r"(cpu|nvme):([0-9.eE+]+)(?:@([0-9.eE+]+))?", str(text).strip())
     try:
@@ -49,11 +45,20 @@ def parse_offload(text: str | None, host_link: float | None, devices: int) -> Ti
         gib, rate = math.nan, None
     if not m or not (math.isfinite(gib) and gib > 0) or (rate is not None and not (math.isfinite(rate) and rate > 0)):
         raise WorkloadError(f"--kv-offload {text}: {usage}")
-    kind = m.group(1)
+    if rate is None and m.group(1) == "nvme":
+        raise WorkloadError(f"--kv-offload {text}: give the drives' read rate per device, nvme:GIB@GB/s")
+    return m.group(1), gib, rate
+
+
+def parse_offload(text: str | None, host_link: float | None, devices: int) -> Tier | None:
+    """--kv-offload `cpu:GIB[@GBPS]` (host memory per replica; read over the device's host link, half its
+    bidirectional figure, unless GB/s are given) or `nvme:GIB@GBPS` (drives per replica and their read
+    rate per device), or `none`. GIB is split evenly over the replica's devices."""
+    if text is None or str(text).strip() in ("", "none"):
+        return None
+    kind, gib, rate = offload_form(text)
     link = host_link / 2 if host_link else None  # one direction of the spec's bidirectional host link
     if rate is None:
-        if kind == "nvme":
-            raise WorkloadError(f"--kv-offload {text}: give the drives' read rate per device, nvme:GIB@GB/s")
         if link is None:
             raise WorkloadError(f"--kv-offload {text}: the device's spec states no host link "
                                 f"(interconnect.host); give cpu:GIB@GB/s")
@@ -78,7 +83,8 @@ def check_inputs(prefix_tokens, kv_offload, hit) -> None:
         raise WorkloadError(f"--prefix-tokens {prefix_tokens}: expected the distinct reused tokens, >= 1")
     if not hit:
         raise WorkloadError(f"--prefix-tokens {prefix_tokens}: give the share of each prompt reused, --prefix-hit H")
-    parse_offload(kv_offload, 1e12, 1)
+    if kv_offload not in (None, "", "none"):
+        offload_form(kv_offload)
 
 
 def shares(set_tokens: float, kv_per_token: float, hbm_free: float, tier: Tier | None) -> tuple[float, float]:
@@ -135,9 +141,10 @@ class PrefixCache:
         h, reload = effective(self.hit, *held, self.kv_token, self.tier)
         if h == self.hit and reload == 0.0:
             return self.base, held
-        pick = lambda table: np.array([np.interp(h, self.hits, col) for col in table.T])  # noqa: E731
-        t_pre = pick(self.t_pre) + self.lengths * reload
-        wave = pick(self.wave) + self.base.batches * self.lengths[0] * reload
+        i = int(np.clip(np.searchsorted(self.hits, h), 1, len(self.hits) - 1))  # linear in h between grid points
+        w = (h - self.hits[i - 1]) / (self.hits[i] - self.hits[i - 1])
+        t_pre = (1 - w) * self.t_pre[i - 1] + w * self.t_pre[i] + self.lengths * reload
+        wave = (1 - w) * self.wave[i - 1] + w * self.wave[i] + self.base.batches * self.lengths[0] * reload
         qs = tuple((q, float(t)) for (q, _), t in zip(self.base.prefill_quantiles, t_pre[2:]))
         return dataclasses.replace(self.base, t_prefill=float(t_pre[0]), t_prefill_q=float(t_pre[1]),
                                    t_prefill_batch=wave, prefill_quantiles=qs), held

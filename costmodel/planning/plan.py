@@ -20,6 +20,7 @@ import yaml
 
 from costmodel.spec.catalog import builtin_root
 from costmodel.spec.units import HOURS_PER_MONTH
+from costmodel.planning.energy import watts
 from costmodel.errors import CostModelError
 from costmodel.engine.serving import Dist, capacity, poisson
 from costmodel.engine.serving import parse_dist as _parse_dist
@@ -244,9 +245,7 @@ def hourly_cost(est, devices: int, utilization: float, req: Request) -> tuple[fl
     usd_kwh = req.electricity if req.electricity is not None else od["electricity_usd_per_kwh"][0]
     hosting = req.hosting if req.hosting is not None else od["hosting_usd_per_device_year"][0]
     capex = devices * list_price / (years * 8760)
-    idle = est.efficiency.idle_power_fraction
-    watts = devices * (hw.tdp_w or 0.0) * (idle + (1 - idle) * utilization)
-    power = watts * pue / 1000 * usd_kwh
+    power = watts(est, devices, utilization) * pue / 1000 * usd_kwh
     host = devices * hosting / 8760
     return capex + power + host, {"capex_usd_per_hour": capex, "power_usd_per_hour": power,
                                   "hosting_usd_per_hour": host}
@@ -336,9 +335,7 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
                             "usd_per_hour_full": full,
                             "usd_per_month": cost * HOURS_PER_MONTH,
                             "usd_per_million_tokens": cost / (req.qps * req.gen.mean * 3600) * 1e6,
-                            "kwh_per_month": r * tp * (est.hardware.tdp_w or 0.0)
-                            * (est.efficiency.idle_power_fraction + (1 - est.efficiency.idle_power_fraction) * load.utilization)
-                            * HOURS_PER_MONTH / 1000, **terms}
+                            "kwh_per_month": watts(est, r * tp, load.utilization) * HOURS_PER_MONTH / 1000, **terms}
                     if cache is not None:
                         cand["prefix_cache"] = cache.report(held, req.prefix_tokens / r)
                     if found is None or cand["usd_per_hour"] < found["usd_per_hour"]:
@@ -381,21 +378,15 @@ def plan(req: Request | str, max_replicas: int = 4096, **kwargs) -> dict:
 
 def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, str]:
     """(seconds, link) of one request's KV from a prefill replica to a decode replica in a deployment of
-    `devices` devices (serving_split)."""
-    from costmodel.engine.disagg import kv_transfer_time
-    from costmodel.serving_split import kv_bytes_per_device, link_bandwidth
+    `devices` devices (serving_split.kv_transfer)."""
+    from costmodel.serving_split import kv_bytes_per_device, kv_transfer
 
     tokens = max(1.0, float(round(req.prompt.mean)))
-    link, pair = req.kv_link, devices
-    if p["hw"] != d["hw"] and link in (None, "auto"):
-        link = "scale-out"  # two kinds of device share no scale-up fabric
-    (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(link, c["est"].hardware, pair) for c in (p, d))
     for c in (p, d):  # one sequence's KV per device, once per candidate
         if "kv_bytes" not in c:
             c["kv_bytes"] = kv_bytes_per_device(c["est"], tokens)
-    t = kv_transfer_time(p["kv_bytes"], bw_p, d["kv_bytes"], bw_d, p["perf"].t_prefill, p["est"].model.layers,
-                         req.kv_overlap)
-    return t, link_p if link_p == link_d else f"{link_p}; {link_d}"
+    return kv_transfer(req.kv_link, p["est"], d["est"], p["kv_bytes"], d["kv_bytes"], devices, p["perf"].t_prefill,
+                       req.kv_overlap)
 
 
 def binding_constraint(rejected: list, best: dict, req: Request) -> str:

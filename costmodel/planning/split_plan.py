@@ -13,6 +13,7 @@ import math
 from costmodel.engine.disagg import Side, decode_only, prefill_capacity, prefill_wait, split_poisson
 from costmodel.engine.serving import capacity, poisson, wait_quantile
 from costmodel.errors import CostModelError
+from costmodel.planning.energy import watts
 from costmodel.spec.units import HOURS_PER_MONTH
 
 
@@ -155,9 +156,8 @@ def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, li
             terms[k] = terms.get(k, 0.0) + v
     devices = x * p["tp"] + y * d["tp"]
     hw = p["hw"] if p["hw"] == d["hw"] else f"{p['hw']}+{d['hw']}"
-    kwh = sum(n * c["tp"] * (c["est"].hardware.tdp_w or 0.0)
-              * (c["est"].efficiency.idle_power_fraction + (1 - c["est"].efficiency.idle_power_fraction) * u)
-              for c, n, u in ((p, x, got.prefill_utilization), (d, y, got.decode_utilization))) * HOURS_PER_MONTH / 1000
+    kwh = (watts(p["est"], x * p["tp"], got.prefill_utilization) + watts(d["est"], y * d["tp"], got.decode_utilization)
+           ) * HOURS_PER_MONTH / 1000
     cap_qps = min(x * prefill_capacity(p["perf"]), y * capacity(decode_only(d["perf"]), cap))
     return {"mode": "split", "hardware": hw, "format": p["fmt"], "tp": d["tp"], "dp": d["dp"], "ep": d["ep"],
             "layout": f"{x}p:{p['layout']} {y}d:{d['layout']}", "replicas": x + y, "devices": devices,

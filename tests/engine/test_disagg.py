@@ -11,7 +11,7 @@ from costmodel.engine.disagg import (Side, decode_only, kv_transfer_time, prefil
                                      split_poisson)
 from costmodel.engine.serving import ReplicaPerf, capacity, md1_wait, mm1_wait, simulate_single_server
 from costmodel.errors import WorkloadError
-from costmodel.serving_split import Workers, kv_total, parse_disagg, serve_disagg
+from costmodel.serving_split import Workers, kv_bytes_per_device, parse_disagg, serve_disagg
 
 GRID = np.array([1.0, 2, 4, 8, 16, 32, 64, 128, 256])
 
@@ -117,7 +117,7 @@ def test_kv_handed_over_is_the_prompts_whole_kv():
 
     one = estimate("llama-3.1-70b", "h100", "fp8", batch=1, prompt=2000, gen=2, tp=2)
     block = float(columns_for(one)[2]["kv_block_tokens"])
-    assert kv_total(one, 2000) == pytest.approx(163_840 * math.ceil(2000 / block) * block)
+    assert kv_bytes_per_device(one, 2000, whole=True) == pytest.approx(163_840 * math.ceil(2000 / block) * block)
 
 
 def test_serve_disagg_transfer_and_sides():

@@ -1,7 +1,5 @@
 """plan --disagg: split prefill/decode deployments searched beside aggregated ones, priced, explained, and
 agreeing with serve_disagg for the same layout."""
-import math
-
 import pytest
 
 from costmodel.planning.plan import PlanError, plan, request
@@ -86,7 +84,6 @@ def test_no_link_is_the_binding_reason():
     r = plan("llama-3.1-8b", qps=1, prompt=1000, gen=200, slo_ttft=1.0, candidates="mi300x", fmt="bf16", tp="8",
              disagg="only")
     assert not r["deployments"] and r["binding"].startswith("KV link:") and "mi300x" in r["binding"]
-    assert math.isfinite(len(r["rejected"]))
 
 
 def test_cli_plan_and_whatif(run_cli):

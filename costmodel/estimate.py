@@ -81,6 +81,9 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     devices = _as_int("devices", w.devices if w.devices is not None else tp * pp, 1)
     if devices % (tp * pp):
         raise WorkloadError(f"--devices {devices} is not a multiple of tp x pp = {tp * pp}")
+    if model.backbone and (tp > 1 or pp > 1):
+        raise WorkloadError(f"--tp {tp} --pp {pp}: {model.id} is a vision backbone, costed on one device per "
+                            f"replica (use --devices N for replicas)")
     dp, ep = check_layout(tp, _as_int("dp", w.dp, 1), _as_int("ep", w.ep, 1), model)
     domain = hw.scale_up_domain
     if domain and tp > domain:
@@ -93,7 +96,7 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
         notes.append(f"--ep {ep} does not divide the {model.moe.experts} experts of {model.id}: each rank holds "
                      f"{slots} expert slots, {slots * ep - model.moe.experts} of them in all redundant copies "
                      f"(as SGLang's --ep-num-redundant-experts / DeepSeek's EPLB place them)")
-    if pp > model.layers:
+    if pp > max(model.layers, 1):
         raise WorkloadError(f"--pp {pp} exceeds the {model.layers} layers of {model.id}")
     if (tp > 1 or pp > 1) and not hw.interconnect_bandwidth:
         raise WorkloadError(f"{hw.id} has no device interconnect in its spec: use --tp 1 --pp 1 "

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from costmodel.engine.backbone_ops import register
+from costmodel.engine.operators import OP_NAMES
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.spec.formats import Format, plan_compute
 from costmodel.spec.hardware import Hardware
@@ -47,7 +49,7 @@ def _model_row(m: Model) -> dict:
         d_qk, d_v = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
     else:
         d_qk = d_v = m.head_dim
-    head_out = m.num_classes if m.is_vision else (0 if m.is_encoder else m.vocab_size)
+    head_out = m.num_classes if m.is_vision and not m.backbone else (0 if m.is_encoder else m.vocab_size)
     return {
         "layers": m.layers, "h": m.hidden_size, "heads": m.heads, "kv_heads": 1 if mla else m.kv_heads,
         "d_qk": d_qk, "d_v": d_v, "head_dim": m.head_dim,
@@ -79,9 +81,10 @@ def _model_row(m: Model) -> dict:
         "norms": m.layers * m.norms_per_layer + 1,
         "encoder": 1.0 if m.is_encoder else 0.0,
         "patch_dim": m.channels * m.patch_size**2 if m.is_vision else 0,
+        "bb": register(m.backbone, OP_NAMES) if m.backbone else 0,  # a vision backbone's table (engine/backbone_ops.py)
         "parallel_block": 1.0 if m.parallel_block else 0.0,
         # parameter counts by storage precision
-        "p_linear": b["attention"] + b["recurrent"] + b["mlp"] + b["experts"] + b["shared_experts"],
+        "p_linear": b["attention"] + b["recurrent"] + b["mlp"] + b["experts"] + b["shared_experts"] + b["backbone"],
         "p_mixer": b["attention"] + b["recurrent"],  # replicated over DP attention groups
         "p_experts": b["experts"],
         "p_shared": b["shared_experts"],

@@ -34,18 +34,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.backbone_ops import backbone_ops
+
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
             "attention_indexer", "o_proj",
             "ssm_in_proj", "ssm_scan", "ssm_out_proj",
             "mlp_up", "mlp_act", "mlp_down", "moe_router", "moe_up", "moe_act", "moe_down",
             "lm_head", "tp_allreduce", "dp_allgather", "ep_alltoall", "pp_sendrecv",
-            "cross_proj", "cross_kv_proj", "cross_attention")
+            "cross_proj", "cross_kv_proj", "cross_attention", "dwconv")
 MATMUL, ATTENTION, VECTOR, COMM = 0, 1, 2, 3
 OP_UNITS = np.array([VECTOR, VECTOR, MATMUL, MATMUL, ATTENTION, ATTENTION, ATTENTION, MATMUL, MATMUL,
                      MATMUL, ATTENTION, MATMUL,
                      MATMUL, VECTOR, MATMUL, MATMUL, MATMUL, VECTOR, MATMUL,
                      MATMUL, COMM, COMM, COMM, COMM,
-                     MATMUL, MATMUL, ATTENTION])
+                     MATMUL, MATMUL, ATTENTION, VECTOR])
 UNIT_NAMES = ("matmul", "attention", "vector", "comm")
 UNIT_OF = dict(zip(OP_NAMES, OP_UNITS.tolist()))
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
@@ -251,7 +253,20 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
+    ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
+    if "bb" in m and np.any(m["bb"] > 0):
+        _add_backbone(ops, m["bb"], batch, n, wb, ab, passes)
     return _pack(ops, OP_NAMES)
+
+
+def _add_backbone(ops: dict, index, batch, n, wb, ab, passes) -> None:
+    """Add a hierarchical vision backbone's stages (engine/backbone_ops.py) to the generic terms (its
+    stem conv and last norm); its matrix products take the backbone's rows."""
+    on = np.asarray(index) > 0
+    for name, t in backbone_ops(index, OP_NAMES, batch, n, wb, ab, passes).items():
+        old = ops[name]
+        rows = np.where(on, t[5], old[5]) if UNIT_OF[name] == MATMUL else old[5]
+        ops[name] = tuple(o + x for o, x in zip(old[:5], t[:5])) + (rows, old[6] + t[6])
 
 
 def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:

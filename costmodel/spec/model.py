@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from costmodel.spec.catalog import Entry
+from costmodel.spec.backbone import Backbone
 from costmodel.spec.mixers import GatedDeltaNet, Mamba
 from costmodel.spec.vision import VisionTower
 from costmodel.errors import SpecError
@@ -101,6 +102,7 @@ class Model:
     mla: MLA | None = None
     sparse_attention: SparseAttention | None = None
     vision_tower: VisionTower | None = None  # a VLM's image encoder and projector (spec/vision.py)
+    backbone: Backbone | None = None  # a hierarchical vision backbone's stages (spec/backbone.py; layers 0)
     type_vocab_size: int = 0
     pooler: bool = False
     image_size: int = 0
@@ -206,8 +208,10 @@ class Model:
 
     @property
     def vision_tokens(self) -> int:
-        """Tokens per image for a ViT: patches plus the class token."""
-        return (self.image_size // self.patch_size) ** 2 + 1 if self.is_vision else 0
+        """Tokens per image for a ViT: patches plus the class token (a backbone's stem: patches only)."""
+        if not self.is_vision:
+            return 0
+        return (self.image_size // self.patch_size) ** 2 + (0 if self.backbone else 1)
 
 
 def vision_encoder(m: Model) -> Model:
@@ -222,6 +226,34 @@ def vision_encoder(m: Model) -> Model:
                  activation="silu" if t.gated_mlp else "gelu", norm=t.norm, position="rope", attention_bias="all",
                  mlp_bias=True, image_size=t.image_size, patch_size=t.patch_size, channels=t.channels, num_classes=0,
                  sliding_window=t.window, attention_pattern=pattern)
+
+
+def _backbone(e: Entry) -> Backbone:
+    """A hierarchical vision backbone's `backbone:` block (spec/backbone.py): the stem is the model's
+    `vision:` patch embedding at `hidden_size` = the first stage's width."""
+    dims, depths, blocks = (e.get(f"backbone.{k}") for k in ("dims", "depths", "blocks"))
+    for key, value in (("dims", dims), ("depths", depths)):
+        if not isinstance(value, list) or not value or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                                and x > 0 for x in value):
+            raise SpecError(f"{e.where('backbone.' + key)}: got {value!r}; expected a list of positive integers, "
+                            f"one per stage")
+    if not isinstance(blocks, list) or any(b not in ("evss", "ir") for b in blocks):
+        raise SpecError(f"{e.where('backbone.blocks')}: got {blocks!r}; expected a list of evss or ir, one per stage")
+    if not len(dims) == len(depths) == len(blocks):
+        raise SpecError(f"{e.where('backbone')}: dims, depths and blocks have {len(dims)}, {len(depths)} and "
+                        f"{len(blocks)} entries; expected one per stage each")
+    if dims[0] != _int(e, "hidden_size"):
+        raise SpecError(f"{e.where('hidden_size')}: must equal the first stage's width backbone.dims[0] ({dims[0]})")
+    ratio = e.get("backbone.ssm_ratio", 2.0)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise SpecError(f"{e.where('backbone.ssm_ratio')}: got {ratio!r}; expected a positive number")
+    return Backbone(dims=tuple(dims), depths=tuple(depths), blocks=tuple(blocks),
+                    patch_size=_int(e, "vision.patch_size"), channels=_int(e, "vision.channels"),
+                    image_size=_int(e, "vision.image_size"), num_classes=_int(e, "vision.num_classes"),
+                    d_state=_int(e, "backbone.d_state", 16), ssm_ratio=float(ratio),
+                    d_conv=_int(e, "backbone.d_conv", 3), directions=_int(e, "backbone.directions", 4),
+                    scan_step=_int(e, "backbone.scan_step", 2), ir_expand=_int(e, "backbone.ir_expand", 4),
+                    se_ratio=float(e.get("backbone.se_ratio", 0.125)))
 
 
 def _vision_tower(e: Entry) -> VisionTower:
@@ -350,7 +382,8 @@ def model_from_entry(e: Entry) -> Model:
     sources = {"architecture": e.source_of("source", e.data)}
     hidden = _int(e, "hidden_size")
     heads = _int(e, "heads")
-    layers = _int(e, "layers")
+    backbone = _backbone(e) if e.get("backbone") else None
+    layers = _int(e, "layers", None, 0 if backbone else 1)
     kv_heads = _int(e, "kv_heads", heads)
     if heads % kv_heads:
         raise SpecError(f"{e.where('kv_heads')}: {kv_heads} does not divide heads ({heads})")
@@ -397,7 +430,7 @@ def model_from_entry(e: Entry) -> Model:
         raise SpecError(f"{e.where('layer_pattern')}: has 'chunked' layers but no attention_chunk; "
                         f"give the chunk in tokens")
     shared = _int(e, "kv_shared_layers", 0, 0)
-    if shared >= layers:
+    if shared and shared >= layers:
         raise SpecError(f"{e.where('kv_shared_layers')}: {shared} must be below layers ({layers}): "
                         f"the first layer stores its own KV")
     published, src = _count(e, "published_params")
@@ -417,7 +450,7 @@ def model_from_entry(e: Entry) -> Model:
         heads=heads,
         kv_heads=kv_heads,
         head_dim=_int(e, "head_dim", hidden // heads),
-        intermediate_size=_int(e, "intermediate_size", None, 0 if (mamba or moe) else 1),
+        intermediate_size=_int(e, "intermediate_size", None, 0 if (mamba or moe or backbone) else 1),
         vocab_size=_int(e, "vocab_size", None, 0),
         tied_embeddings=bool(e.get("tied_embeddings", False)),
         activation=_choice(e, "activation", ACTIVATIONS, "silu"),
@@ -442,6 +475,7 @@ def model_from_entry(e: Entry) -> Model:
         mla=mla,
         sparse_attention=dsa,
         vision_tower=tower,
+        backbone=backbone,
         type_vocab_size=_int(e, "encoder.type_vocab_size", 0, 0),
         pooler=bool(e.get("encoder.pooler", False)),
         image_size=_int(e, "vision.image_size", 0, 0),

@@ -73,8 +73,8 @@ def param_breakdown(m: Model) -> dict[str, float]:
     if m.position == "learned":
         embed += m.max_position_embeddings * h
     embed += m.type_vocab_size * h
-    if m.is_vision:
-        embed += m.channels * m.patch_size**2 * h + h + h  # patch projection + bias, class token
+    if m.is_vision:  # patch projection + bias, class token (none in a hierarchical backbone)
+        embed += m.channels * m.patch_size**2 * h + h + (0 if m.backbone else h)
     out = {
         "embedding": float(embed),
         # cross-attention layers: q/k/v/o as a self-attention layer's (k/v read the image features)
@@ -102,8 +102,11 @@ def param_breakdown(m: Model) -> dict[str, float]:
         out["biases"] += float(L * (e.experts * mlp_bias_params(m, e.expert_intermediate_size) + (e.experts if m.mlp_bias else 0)))
     if m.pooler:
         out["head"] += float(h * h + h)
-    if m.is_vision and m.num_classes:
+    if m.is_vision and m.num_classes and not m.backbone:
         out["head"] += float(h * m.num_classes + m.num_classes)
+    # a hierarchical backbone's stages, patch merging and classifier (its stem is the patch embedding and
+    # the final norm above)
+    out["backbone"] = float(m.backbone.extra_params()) if m.backbone else 0.0
     out["vision_tower"] = 0.0
     if m.vision_tower is not None:  # the image encoder and projector of a VLM (not active per text token)
         t = m.vision_tower

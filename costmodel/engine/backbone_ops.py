@@ -1,0 +1,59 @@
+"""The operators of a hierarchical vision backbone (spec/backbone.py), added to the generic lowering.
+
+Each backbone's terms per image at its native image size (FLOPs, weight elements, activation elements,
+kernels, rows) are tabulated once; a configuration of B images of n stem tokens each (n0 at the native
+size) scales them by images = B·n/n0 (the feature maps grow with the image's area), its rows by n/n0,
+and the classifier by B:
+  FLOPs = images·F, weights = W·w_bits/8 per pass, activations = images·A·a_bits/8 (the scan's in FP32),
+  rows = B·(n/n0)·M (M: the FLOP-weighted harmonic mean of the tokens each matrix product sees).
+The selective scan is FP32 vector work, timed on the vector peak as Mamba-1's (engine/operators.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FIELDS = 5  # FLOPs, weight elements, activation elements, kernels, rows (per image)
+SCAN_BYTES = 4.0  # the scan's inputs and outputs are cast to FP32 (selective_scan custom_fwd)
+
+_TABLES: list = []  # backbone tables by registration; index 0 is "no backbone"
+_INDEX: dict = {}
+
+
+def register(backbone, names: tuple) -> int:
+    """Index (from 1) of a backbone's table over the operators `names` (engine/operators.py OP_NAMES),
+    tabulating it the first time."""
+    if backbone in _INDEX:
+        return _INDEX[backbone]
+    table = np.zeros((len(names), FIELDS))
+    for name, terms in backbone.operators().items():
+        table[names.index(name)] = terms
+    tokens = (backbone.image_size // backbone.patch_size) ** 2
+    _TABLES.append((table, float(tokens)))
+    _INDEX[backbone] = len(_TABLES)
+    return _INDEX[backbone]
+
+
+def backbone_ops(index, names: tuple, B, n, wb, ab, passes) -> dict:
+    """{operator: (FLOPs, weight bytes, activation bytes, 0, kernels, rows, FP32 vector FLOPs)} for the
+    configurations whose model is a backbone (`index` > 0); zeros elsewhere."""
+    tables = np.stack([np.zeros((len(names), FIELDS))] + [t for t, _ in _TABLES])
+    tokens0 = np.array([1.0] + [n0 for _, n0 in _TABLES])
+    idx = np.asarray(index, dtype=int)
+    on = idx > 0
+    scale = np.where(on, np.asarray(n, dtype=float) / tokens0[idx], 0.0)
+    images = np.asarray(B, dtype=float) * scale
+    per = np.moveaxis(tables[idx], -2, 0)  # (operator, *configurations, field)
+    out = {}
+    for j, name in enumerate(names):
+        f, w, a, k, r = (per[j][..., i] for i in range(FIELDS))
+        if not (f.any() or w.any()):
+            continue
+        if name == "lm_head":  # the classifier: once per image whatever its size
+            flops, acts, rows = np.asarray(B, dtype=float) * f * on, np.asarray(B, dtype=float) * a * on, B * r
+        else:
+            flops, acts, rows = images * f, images * a, images * r
+        if name == "ssm_scan":
+            out[name] = (0.0 * flops, 0.0, acts * SCAN_BYTES, 0.0, k * on, np.ones_like(flops), flops)
+        else:
+            out[name] = (flops, w * wb * passes * on, acts * ab, 0.0, k * passes * on, rows, 0.0)
+    return out

@@ -209,12 +209,13 @@ def test_decode_aggregate_rate_is_batch_over_tpot_and_scores_as_a_rate():
 def test_user_calibration_of_an_engine_device_wins_over_a_build_family_block(user_catalog):
     (user_catalog / "calibration" / "mine.yaml").write_text(
         "sources: {me: 'fit: my own llama.cpp runs'}\n"
-        "engines:\n  llama.cpp:\n    devices:\n      radeon-rx-9070-xt:\n"
+        "engines:\n  llama.cpp:\n    devices:\n      rx-6800-xt:\n"
         "        compute_efficiency: {value: 0.55, source: me}\n"
         "  vllm:\n    families:\n      apple-gpu:\n        max_batch: {value: 8, source: me}\n")
-    e = efficiency_for("radeon-rx-9070-xt", "amd-radeon", "llama.cpp/vulkan")
+    # (a device with no build block of its own in the shipped fit: one Vulkan row)
+    e = efficiency_for("rx-6800-xt", "amd-radeon", "llama.cpp/vulkan")
     assert e.compute_efficiency == 0.55  # the device's own fit comes after the build's family block
-    assert e.calibration_level("radeon-rx-9070-xt", "amd-radeon") == "device"
+    assert e.calibration_level("rx-6800-xt", "amd-radeon") == "device"
     # a family block of limits (no fitted efficiency) does not make an estimate family-level
     v = efficiency_for("m4-max-40c", "apple-gpu", "vllm")
     assert v.max_batch == 8 and v.calibration_level("m4-max-40c", "apple-gpu") == "engine"

@@ -10,8 +10,9 @@ HEADER = "id,source,hardware,devices,tp,model,format,kv_format,framework,batch,p
 def test_shipped_set_reads_with_sources():
     rows = read_measurements(shipped_measurements())
     perf = [r for r in rows if not r.is_memory and (r.load_mode == "static" or (r.load_mode == "offline" and r.batch < 0))]
-    # the corrected published set (../shared/data/measurements.csv) and 135 engine rows (import_engines.py)
-    assert len(perf) == 289 + 135
+    # the corrected published set (../shared/data/measurements.csv), 135 engine rows (import_engines.py) and
+    # 169 llama-bench rows of 32 new sources (import_llamabench.py)
+    assert len(perf) == 289 + 135 + 169
     assert sum(r.is_memory for r in rows) == 66 + 3  # engine start-up memory lines, Jetson Thor weights
     # closed-loop serving rows (+ EP / DP attention, + split prefill/decode: import_disagg.py)
     assert sum(r.load_mode == "closed" for r in rows) == 2146 + 524 + 180 + 357

@@ -128,15 +128,19 @@ def _widened(lo: float, hi: float, level: str, factors: dict, engine: str = "") 
     return lo, hi, (f"; widened x{w:.3g} to hold 80% of held-out {level} data" if w != 1.0 else "")
 
 
-def _find(table: dict, engine: str, family: str, kinds: tuple):
-    """(quantiles, engine key, family key, kind) of the most specific group of `table`, or None."""
+def _find(table: dict, engine: str, family: str, kinds: tuple, catch_all: bool = True):
+    """(quantiles, engine key, family key, kind) of the most specific group of `table`, or None: every
+    kind's own groups first (a metric's fallback kinds included), then the catch-all of every metric
+    (`band_keys`' last group for an engine without a fit; its kind is reported as '*'), unless
+    `catch_all` is False (a load band: static metrics' residuals do not speak for a load)."""
     known = any(k[0] in table for k in band_keys(engine, family, "")[:-1])
-    for kind in kinds:  # an engine without bands of its own takes the uncalibrated ones, pooled
-        for e, f, _ in band_keys(engine, family, kind, pooled=not known):
-            e = e if known else "uncalibrated"
-            q = (table.get(e) or {}).get(f, {}).get(kind)
-            if q:
-                return q, e, f, kind
+    keys = [key for kind in kinds for key in band_keys(engine, family, kind, pooled=not known)]
+    keys = [k for k in keys if k[2] != "*"] + ([k for k in dict.fromkeys(keys) if k[2] == "*"] if catch_all else [])
+    for e, f, kind in keys:  # an engine without bands of its own takes the uncalibrated ones, pooled
+        e = e if known else "uncalibrated"
+        q = (table.get(e) or {}).get(f, {}).get(kind)
+        if q:
+            return q, e, f, kind
     return None
 
 
@@ -153,7 +157,9 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
     if found is None:
         return None
     q, e, f, kind = found
-    lo, hi, where = q["low"], q["high"], f"{basis}: engine {e}, family {f}, {kind}, n={q['n']}"
+    what = "every metric" if kind == "*" else kind
+    kind = kinds[0] if kind == "*" else kind  # the layout band of the metric's own kind
+    lo, hi, where = q["low"], q["high"], f"{basis}: engine {e}, family {f}, {what}, n={q['n']}"
     if level in ("family", "engine"):
         wider = _find(new_device, engine, family, kinds)
         if wider:
@@ -193,7 +199,7 @@ def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tupl
     calibration at all by its uncalibrated band of the matching static kind; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
     table, basis, _, factors = _table(catalog_key())
-    found = _find(table, engine, family, (kind,))  # the engine's (or its build's) own, else all engines'
+    found = _find(table, engine, family, (kind,), catch_all=False)  # the engine's (or its build's) own, else all engines'
     if found is not None:
         q, e = found[0], found[1]
         where = f"engine {e}" if e != "*" else f"pooled over engines (no loaded rows of {engine})"

@@ -17,6 +17,8 @@ SCAN_BYTES = 4.0  # the scan's inputs and outputs are cast to FP32 (selective_sc
 
 _TABLES: list = []  # backbone tables by registration; index 0 is "no backbone"
 _INDEX: dict = {}
+_WORK: list = []  # per backbone: (16-bit, FP32) elements of each part's working set per image
+STAGES = 8  # working-set parts tabulated per backbone (stem + stages), padded with zeros
 
 
 def register(backbone, names: tuple) -> int:
@@ -28,14 +30,33 @@ def register(backbone, names: tuple) -> int:
     for name, terms in backbone.operators().items():
         table[names.index(name)] = terms
     tokens = (backbone.image_size // backbone.patch_size) ** 2
+    work = np.zeros((STAGES, 2))
+    sets = backbone.working_sets()[:STAGES]
+    work[:len(sets)] = sets
     _TABLES.append((table, float(tokens)))
+    _WORK.append(work)
     _INDEX[backbone] = len(_TABLES)
     return _INDEX[backbone]
 
 
-def backbone_ops(index, names: tuple, B, n, wb, ab, passes) -> dict:
+def working_set_bytes(index, n, ab) -> np.ndarray:
+    """Bytes one image of n stem tokens holds at its forward pass's widest point (0: no backbone):
+    max over parts of 16-bit elements · a_bits/8 + FP32 elements · 4, scaled by n/n0."""
+    idx = np.asarray(index, dtype=int)
+    if not _WORK:
+        return np.zeros(idx.shape)
+    work = np.stack([np.zeros((STAGES, 2))] + _WORK)[idx]  # (*configurations, part, 2)
+    tokens0 = np.array([1.0] + [n0 for _, n0 in _TABLES])[idx]
+    ab = np.asarray(ab, dtype=float)[..., None]
+    peak = np.max(work[..., 0] * ab + work[..., 1] * SCAN_BYTES, axis=-1)
+    return np.where(idx > 0, peak * np.asarray(n, dtype=float) / tokens0, 0.0)
+
+
+def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) -> dict:
     """{operator: (FLOPs, weight bytes, activation bytes, 0, kernels, rows, FP32 vector FLOPs)} for the
-    configurations whose model is a backbone (`index` > 0); zeros elsewhere."""
+    configurations whose model is a backbone (`index` > 0); zeros elsewhere. Weights are read once per
+    forward pass (no prefill chunks: a batch of images is one pass) and dequantized per tile of
+    `tile_tokens` rows (`dequant_ops` per weight), as the generic matrix products are."""
     tables = np.stack([np.zeros((len(names), FIELDS))] + [t for t, _ in _TABLES])
     tokens0 = np.array([1.0] + [n0 for _, n0 in _TABLES])
     idx = np.asarray(index, dtype=int)
@@ -55,5 +76,6 @@ def backbone_ops(index, names: tuple, B, n, wb, ab, passes) -> dict:
         if name == "ssm_scan":
             out[name] = (0.0 * flops, 0.0, acts * SCAN_BYTES, 0.0, k * on, np.ones_like(flops), flops)
         else:
-            out[name] = (flops, w * wb * passes * on, acts * ab, 0.0, k * passes * on, rows, 0.0)
+            dq = w * on * dequant_ops * np.ceil(np.maximum(rows, 1.0) / tile_tokens) if w.any() else 0.0
+            out[name] = (flops, w * wb * on, acts * ab, 0.0, k * on, rows, dq)
     return out

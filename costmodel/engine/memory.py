@@ -43,6 +43,7 @@ class Memory:
     reserve: np.ndarray  # runtime memory + what the engine's memory fraction leaves unused
     capacity: np.ndarray
     kv_pool: np.ndarray  # KV memory the engine allocates (preallocating engines: all of it)
+    transient: np.ndarray | float = 0.0  # an encoder batch's working set beyond the activation budget
 
     @property
     def total(self) -> np.ndarray:
@@ -50,7 +51,7 @@ class Memory:
 
     @property
     def fits(self) -> np.ndarray:
-        return (self.kv_cache <= self.kv_pool) & (self.kv_pool > 0)
+        return (self.kv_cache + self.transient <= self.kv_pool) & (self.kv_pool > 0)
 
 
 def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
@@ -119,6 +120,18 @@ def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
     return (2 * m["h"] + np.maximum(qkv, mlp)) * np.maximum(f["a_bits"], 16.0) / 8.0
 
 
+def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
+    """Bytes one encoder sequence holds during its single forward pass (it keeps no KV): its tokens'
+    working set (activation_bytes_per_token), or a vision backbone's widest point per image
+    (engine/backbone_ops.working_set_bytes); 0 for decoders."""
+    per = np.asarray(prompt, dtype=float) * activation_bytes_per_token(m, f, tp)
+    if "bb" in m:
+        from costmodel.engine.backbone_ops import working_set_bytes
+
+        per = np.where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, np.maximum(f["a_bits"], 16.0) / 8.0), per)
+    return np.where(m["encoder"] > 0, per, 0.0)
+
+
 def activation_peak(m: dict, f: dict, hw: dict, tp) -> np.ndarray:
     """Activation memory the engine sets aside: its per-step token budget times the working set."""
     return hw["prefill_chunk_tokens"] * activation_bytes_per_token(m, f, tp)
@@ -150,11 +163,15 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, g
     weights = weight_bytes_per_device(m, f, tp, pp, dp, ep)
     kv = B * kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
     act = hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp)
+    # an encoder's batch runs in one forward pass: its working set beyond the budget takes free memory
+    work = np.asarray(batch, dtype=float) * encoder_working_set(m, f, prompt, a_tp)
+    over = np.maximum(work - act, 0.0)
     pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep)
     reserve = hw["runtime_overhead_bytes"] + headroom
-    shape = np.shape(weights + kv + pool)
+    shape = np.shape(weights + kv + pool + over)
     z = np.zeros(shape)
-    return Memory(weights + z, kv + z, act + z, reserve + z, np.broadcast_to(hw["capacity"], shape) + z, pool + z)
+    return Memory(weights + z, kv + z, act + over + z, reserve + z, np.broadcast_to(hw["capacity"], shape) + z,
+                  pool + z, over + z)
 
 
 def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:
@@ -163,10 +180,14 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, 
     the KV of its context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
     tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
     pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep)
-    per_seq = kv_bytes_per_sequence(m, f, tokens, np.asarray(tp, dtype=float) / dp, pp, hw)
+    a_tp = np.asarray(tp, dtype=float) / dp
+    per_seq = kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
+    # an encoder holds no KV: its batch's forward working set fills the pool and the activation budget
+    work = encoder_working_set(m, f, prompt, a_tp)
+    room = pool + np.where(work > 0, hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(np.maximum(pool, 0.0) / per_seq)
-    b = np.where(np.isfinite(b), b, 1e9)  # encoders hold no KV: bounded by the engine's limit
+        b = np.floor(np.maximum(room, 0.0) / (per_seq + work))
+    b = np.where(np.isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
     return np.clip(b, 0.0, hw["max_batch"]) * dp
 
 

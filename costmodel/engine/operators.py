@@ -156,6 +156,8 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     # embedding lookup (vocab-parallel) or ViT patch projection
     emb_read = T * h * f["emb_bits"] / 8 / tp
+    if "bb" in m:  # a vision backbone's stem is a convolution: no embedding rows to read
+        emb_read = np.where(m["bb"] > 0, 0.0, emb_read)
     patch = m["patch_dim"]
     ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0,
                         np.ones_like(T), T, 0.0)
@@ -255,15 +257,15 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
     ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
     if "bb" in m and np.any(m["bb"] > 0):
-        _add_backbone(ops, m["bb"], batch, n, wb, ab, passes)
+        _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
     return _pack(ops, OP_NAMES)
 
 
-def _add_backbone(ops: dict, index, batch, n, wb, ab, passes) -> None:
+def _add_backbone(ops: dict, index, batch, n, wb, ab, dequant_ops, tile_tokens) -> None:
     """Add a hierarchical vision backbone's stages (engine/backbone_ops.py) to the generic terms (its
     stem conv and last norm); its matrix products take the backbone's rows."""
     on = np.asarray(index) > 0
-    for name, t in backbone_ops(index, OP_NAMES, batch, n, wb, ab, passes).items():
+    for name, t in backbone_ops(index, OP_NAMES, batch, n, wb, ab, dequant_ops, tile_tokens).items():
         old = ops[name]
         rows = np.where(on, t[5], old[5]) if UNIT_OF[name] == MATMUL else old[5]
         ops[name] = tuple(o + x for o, x in zip(old[:5], t[:5])) + (rows, old[6] + t[6])

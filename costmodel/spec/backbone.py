@@ -167,6 +167,24 @@ class Backbone:
             out[op] = (f, w, a, k, f / inv if inv else 0.0)
         return out
 
+    def working_sets(self, image_size: int | None = None) -> list[tuple[int, int]]:
+        """(16-bit elements, FP32 elements) one image holds at once in each part of the forward pass:
+        the stem (patches and their embedding), an EVSS block (its input, in_proj's x and z, the conv
+        output and the conv branch's; the scan's u, dt and output in FP32 with its B and C: 3E + 2N per
+        pixel), an inverted-residual block (input, the expanded map and the depthwise output)."""
+        sides = self.sides(image_size)
+        c0 = self.dims[0]
+        out = [(sides[0] ** 2 * (self.channels * self.patch_size**2 + c0), 0)]
+        for i, (C, kind) in enumerate(zip(self.dims, self.blocks)):
+            L = sides[i] ** 2
+            if kind == "evss":
+                E = int(self.ssm_ratio * C)
+                out.append((L * (C + 2 * E + E + C), L * (3 * E + 2 * self.d_state)))
+            else:
+                M = self.ir_expand * C
+                out.append((L * (C + 2 * M), 0))
+        return out
+
     def extra_params(self) -> int:
         """Parameters beyond the stem (the model's generic patch embedding and final norm)."""
         return self.params() - self.stem_params()

@@ -384,6 +384,9 @@ def model_from_entry(e: Entry) -> Model:
     heads = _int(e, "heads")
     backbone = _backbone(e) if e.get("backbone") else None
     layers = _int(e, "layers", None, 0 if backbone else 1)
+    if backbone and (layers or e.get("kind") != "encoder"):
+        raise SpecError(f"{e.where('backbone')}: a vision backbone is costed by its stages alone: give kind: encoder "
+                        f"and layers: 0 (got kind {e.get('kind')!r}, layers {layers})")
     kv_heads = _int(e, "kv_heads", heads)
     if heads % kv_heads:
         raise SpecError(f"{e.where('kv_heads')}: {kv_heads} does not divide heads ({heads})")

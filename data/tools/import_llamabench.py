@@ -40,8 +40,9 @@ from import_serving import write_rows  # noqa: E402  (one writer for the measure
 DST = ROOT / "data" / "measurements.csv"
 DOCS = ROOT / "data" / "measurements_sources.md"
 # reserved for independent validation (../shared/RESERVED-SOURCES.md): never imported
-RESERVED = re.compile(r"discussions/4167\b|discussions/15013\b|d4167|d15013|dgx[-_ ]?spark[-_ ]?bench|xdai|gpubench|"
-                      r"llm-perf-bench|mlx-examples/issues/1029|edge-llm", re.I)
+RESERVED = re.compile(r"discussions/4167\b|discussions/15013\b|discussions/16578\b|d4167|d15013|dgx[-_ ]?spark[-_ ]?bench|"
+                      r"xdai|gpubench|XiongjieDai/GPU-Benchmarks|llm-perf-bench|mlx-examples/issues/1029|edge-llm|"
+                      r"silicon_sample|dstackai/benchmarks|saienduri/vllm-docs", re.I)
 DOUBTS = re.compile(r"UD-Q\d|gpt-oss-\d+b-F16", re.I)
 URL = re.compile(r"https?://\S+")
 # gathered sources left out, with the gatherer's reason: not llama.cpp's own build or not a llama-bench run
@@ -83,7 +84,8 @@ def select(rows: list[dict], docs: dict, shipped_sources: set, shipped_ids: set)
     kept, seen, why = [], set(), collections.Counter()
     for r in rows:
         src = r["source"]
-        if RESERVED.search(src) or any(RESERVED.search(u) for u in URL.findall(docs.get(src, ""))):
+        urls = URL.findall(docs.get(src, "")) + URL.findall(r.get("notes", ""))
+        if RESERVED.search(src) or any(RESERVED.search(u) for u in urls):
             why["reserved source"] += 1
             continue
         if DOUBTS.search(r["notes"]):
@@ -125,7 +127,9 @@ def select(rows: list[dict], docs: dict, shipped_sources: set, shipped_ids: set)
             why["value not positive"] += 1
             continue
         out = dict(r)
-        out.update(model=model.id, devices="1", tp="1", batch="1", load="static")
+        # canonical ids (an alias spelling would otherwise hash to a new id)
+        out.update(model=model.id, hardware=load_hardware(r["hardware"]).id, format=r["format"].strip().lower(),
+                   kv_format=(r.get("kv_format") or "").strip().lower(), devices="1", tp="1", batch="1", load="static")
         for k in ("prompt_tokens", "output_tokens", "context_tokens"):
             out[k] = str(int(float(out.get(k) or 0)))
         out["id"] = row_id(out)

@@ -136,6 +136,25 @@ def test_intervals_widen_with_the_calibration_level():
     assert "engine uncalibrated" in basis_u and lo_u <= 0 <= hi_u
 
 
+def test_an_uncalibrated_engine_falls_back_to_every_metric_of_every_engine():
+    """The band the held-out coverage was measured on (coverage.nested_bands with band_keys): the
+    family's over engines where two engines measured it, else every metric's (the `*` kind), which
+    the estimate must look up as such, not as the metric's own pool."""
+    import yaml
+
+    from costmodel.calibration.intervals import lookup
+    from costmodel.calibration.measurements import shipped_measurements
+
+    doc = yaml.safe_load(open(shipped_measurements().parents[1] / "calibration" / "fitted.yaml"))
+    every = doc["intervals"]["uncalibrated"]["*"]["*"]
+    lo, hi, basis = lookup("mlc", "amd-radeon", ("prefill",), "uncalibrated", widened=False)
+    assert "family *, every metric" in basis and f"n={every['n']}" in basis
+    assert (lo, hi) == pytest.approx((every["low"], every["high"]))
+    # where two engines measured the family, its own kind's band comes first (also for a fallback kind)
+    _, _, basis = lookup("mlc", "nvidia-datacenter", ("throughput", "decode"), "uncalibrated")
+    assert "family nvidia-datacenter, decode" in basis
+
+
 def test_estimate_json_names_its_calibration_level(run_cli):
     def cli(*args):
         code, out, err = run_cli(*args)

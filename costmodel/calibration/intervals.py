@@ -199,7 +199,8 @@ def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tupl
     calibration at all by its uncalibrated band of the matching static kind; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
     table, basis, _, factors = _table(catalog_key())
-    found = _find(table, engine, family, (kind,), catch_all=False)  # the engine's (or its build's) own, else all engines'
+    # the engine's (or its build's) own, else all engines'
+    found = _find(table, engine, family, (kind,), catch_all=False)
     if found is not None:
         q, e = found[0], found[1]
         where = f"engine {e}" if e != "*" else f"pooled over engines (no loaded rows of {engine})"

@@ -171,6 +171,12 @@ def show_rows(name: str) -> tuple[str, str, list[dict]]:
         if m.mla:
             add("mla", f"kv_lora_rank {m.mla.kv_lora_rank}, q_lora_rank {m.mla.q_lora_rank}, "
                        f"rope {m.mla.qk_rope_head_dim}, nope {m.mla.qk_nope_head_dim}, v {m.mla.v_head_dim}")
+        if m.backbone:
+            b = m.backbone
+            add("backbone stages", ", ".join(f"{k} x{d} at width {c}" for k, d, c in zip(b.blocks, b.depths, b.dims)))
+            add("backbone image", f"{b.image_size}x{b.image_size}, {b.patch_size}x{b.patch_size} stem "
+                                  f"({(b.image_size // b.patch_size) ** 2} tokens); {b.macs() / 1e9:.3f} G multiply-adds "
+                                  f"(the repository's fvcore count)")
         if m.attention_pattern:
             add("layer pattern (repeated)", " ".join(m.attention_pattern))
         mx = m.recurrent_mixer

@@ -108,8 +108,10 @@ class Backbone:
         kernels, rows)}, in the engine's conventions: 2 FLOPs per multiply-add, element-wise work at
         7 (LayerNorm), 2 (BatchNorm), 5 (activation) and 2·k² (k x k depthwise conv) FLOPs per element,
         the scan 8·E·N per scanned token (FP32 vector work, as Mamba-1's). Activations are each operator's
-        inputs and outputs. `rows` is the operator's FLOP-weighted harmonic mean of the tokens its
-        matrix products see (exact for a compute time of F/(peak·M/(M + M_half)) summed over stages).
+        inputs and outputs; kernels are the steps an eager forward launches (an EVSS block 25, an
+        inverted-residual block 13; T 189 in all). `rows` is the operator's FLOP-weighted harmonic mean
+        of the tokens its matrix products see (exact for a compute time of F/(peak·M/(M + M_half))
+        summed over stages).
         The stem conv (the `embedding` operator) and its LayerNorm are the model's generic patch
         embedding and final norm, not listed here."""
         sides = self.sides(image_size)
@@ -125,39 +127,42 @@ class Backbone:
             add(op, 2.0 * tokens * k_in * n_out * groups * count * uses, k_in * n_out * groups * count,
                 tokens * (k_in + n_out) * groups * count * uses, count * uses, tokens)
 
-        def vec(op, elems, ops_per, count=1):
-            add(op, elems * ops_per * count, 0.0, 2.0 * elems * count, count, 0)
+        def vec(op, elems, ops_per, count=1, kernels=1):
+            # `kernels` per block: element-wise steps an eager forward runs as separate kernels
+            add(op, elems * ops_per * count, 0.0, 2.0 * elems * count, kernels * count, 0)
 
         for i, (C, depth, kind) in enumerate(zip(self.dims, self.depths, self.blocks)):
             L = sides[i] ** 2
             if kind == "evss":
                 E, R, r = int(self.ssm_ratio * C), math.ceil(C / 16), int(C * self.se_ratio)
                 Lp = math.ceil(sides[i] / self.scan_step) ** 2
-                vec("norms", L * (C + E + 2 * C), NORM_OPS, depth)  # block LN, out_norm, the SE's LN twice
+                vec("norms", L * (C + E + 2 * C), NORM_OPS, depth, kernels=4)  # block LN, out_norm, the SE's LN twice
                 vec("norms", L * C, BN_OPS, depth)  # conv branch BN
                 mm("ssm_in_proj", L, C, 2 * E, depth)
                 mm("ssm_in_proj", Lp, E, R + 2 * N, depth, groups=K)  # x_proj per direction
                 mm("ssm_in_proj", Lp, R, E, depth, groups=K)  # dt_proj per direction
                 vec("dwconv", L * E, 2.0 * self.d_conv**2, depth)
                 vec("dwconv", L * C, 2.0 * 9, depth)
-                add("ssm_scan", SCAN_OPS * K * Lp * E * N * depth, 0.0, K * Lp * (3 * E + 2 * N) * depth, depth, 0)
+                # the scan kernel and the EfficientScan / EfficientMerge layout copies around it
+                add("ssm_scan", SCAN_OPS * K * Lp * E * N * depth, 0.0, K * Lp * (3 * E + 2 * N) * depth, 3 * depth, 0)
                 mm("ssm_out_proj", L, E, C, depth)
                 mm("mlp_up", L, C, C, depth)  # conv branch 1x1
                 mm("mlp_up", 1, C, r, depth, uses=2)  # squeeze-excite reduce, on both branches
                 mm("mlp_down", 1, r, C, depth, uses=2)  # squeeze-excite expand
-                vec("mlp_act", L * (3 * E + C + 4 * C), ACT_OPS, depth)  # SiLU x, SiLU z, gate; GELU; SE gates
+                # SiLU x, SiLU z, the gate; GELU; the SE gates on both branches; the residual sum
+                vec("mlp_act", L * (3 * E + C + 4 * C), ACT_OPS, depth, kernels=6)
             else:
                 M = self.ir_expand * C
                 s = int(M * self.se_ratio)
                 mm("mlp_up", L, C, M, depth)
-                vec("norms", L * (2 * M + C), BN_OPS, depth)
+                vec("norms", L * (2 * M + C), BN_OPS, depth, kernels=3)
                 vec("dwconv", L * M, 2.0 * 9, depth)
                 mm("mlp_up", 1, M, s, depth)
                 mm("mlp_down", 1, s, M, depth)
-                vec("mlp_act", L * (3 * M), ACT_OPS, depth)  # two ReLUs, SE gate
+                vec("mlp_act", L * (3 * M), ACT_OPS, depth, kernels=5)  # two ReLUs, the SE pool and gate, the residual
                 mm("mlp_down", L, M, C, depth)
             if i < len(self.dims) - 1:  # patch merging to the next stage
-                vec("norms", L * C, NORM_OPS)
+                vec("norms", L * C, NORM_OPS, kernels=2)  # the 2x2 gather copy and LayerNorm(4C)
                 mm("mlp_down", L // 4, 4 * C, 2 * C)
         c, L = self.dims[-1], sides[-1] ** 2
         vec("norms", L * c, NORM_OPS)

@@ -40,7 +40,8 @@ from import_serving import write_rows  # noqa: E402  (one writer for the measure
 DST = ROOT / "data" / "measurements.csv"
 DOCS = ROOT / "data" / "measurements_sources.md"
 # reserved for independent validation (../shared/RESERVED-SOURCES.md): never imported
-RESERVED = re.compile(r"discussions/4167\b|discussions/15013\b|discussions/16578\b|d4167|d15013|dgx[-_ ]?spark[-_ ]?bench|"
+RESERVED = re.compile(r"discussions/4167\b|discussions/15013\b|discussions/16578\b|d4167|d15013|"
+                      r"dgx[-_ ]?spark[-_ ]?bench|"
                       r"xdai|gpubench|XiongjieDai/GPU-Benchmarks|llm-perf-bench|mlx-examples/issues/1029|edge-llm|"
                       r"silicon_sample|dstackai/benchmarks|saienduri/vllm-docs", re.I)
 DOUBTS = re.compile(r"UD-Q\d|gpt-oss-\d+b-F16", re.I)
@@ -155,7 +156,8 @@ def main(argv=None) -> int:
     for folder in map(Path, a.folders):
         with (folder / "rows.csv").open(newline="") as fh:
             rows = list(csv.DictReader(fh))
-        kept, why = select(rows, sections(folder / "SOURCES.md"), shipped_sources, shipped_ids | {r["id"] for r in total})
+        seen = shipped_ids | {r["id"] for r in total}
+        kept, why = select(rows, sections(folder / "SOURCES.md"), shipped_sources, seen)
         print(f"{folder}: {len(kept)} rows to add of {len(rows)} gathered, "
               f"{len({r['source'] for r in kept})} sources")
         for k, v in why.most_common():

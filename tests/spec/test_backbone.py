@@ -167,3 +167,12 @@ def test_one_forward_pass_reads_the_weights_once_and_memory_bounds_the_batch():
 
     idx = model_row(load_model("efficientvmamba-s"))["bb"]
     assert float(working_set_bytes(np.array([idx]), 3136, 2.0)[0]) == 3136 * (512 * 2 + 416 * 4)
+
+
+def test_kernel_count_by_hand():
+    """Launches of an eager forward: an EVSS block 25 (4 LayerNorms, BN, in_proj, x_proj, dt_proj, two
+    depthwise convs, the scan and its two layout copies, out_proj, the branch 1x1, the squeeze-excite's
+    two linears on each branch, 6 element-wise steps), an inverted-residual block 13, patch merging 3,
+    the classifier's norm and linear 2 (the stem's conv and norm are the generic embedding and norm)."""
+    ops = load_model("efficientvmamba-t").backbone.operators()
+    assert sum(v[3] for v in ops.values()) == 4 * 25 + 6 * 13 + 3 * 3 + 2 == 189

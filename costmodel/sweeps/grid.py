@@ -24,7 +24,9 @@ REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device 
            "does not fit in memory", "format not runnable on the device",
            "expert or DP-attention layout on a dense model or a single device")
 
-CHUNK = 1 << 16
+# configurations per engine call: 16,384 keeps each column (128 kB) in cache; 65,536 ran 1.5x slower
+# (benchmarks/bench_engine.py prints both)
+CHUNK = 1 << 14
 
 
 class SweepError(CostModelError):

@@ -2,9 +2,10 @@
 in the measurement schema, sources in FOLDER/SOURCES.md) to data/measurements.csv.
 
 A row is kept when
-  - its source is not reserved (../shared/RESERVED-SOURCES.md: llama.cpp discussions #4167 and #15013,
-    the DGX Spark benchmark, xdai/gpubench, mlc-ai/llm-perf-bench, ...), checked on the source key and
-    on the URLs of its SOURCES.md section;
+  - its source is not reserved for independent validation: no URL in its SOURCES.md section or in its
+    notes names what the reserved list names (`--reserved FILE`, default the workspace's
+    ../shared/RESERVED-SOURCES.md, read at run time so that this file names none of them): its URLs,
+    its `owner/name` repositories and its "discussions / issues / PRs #N" numbers;
   - its weights are the catalogue format's (DOUBTS: Unsloth's dynamic UD-Q*_XL mixes, which llama-bench
     labels "Q4_K - Medium", and gpt-oss "F16" files, MXFP4 experts with 16-bit attention, are not);
   - its source is not in EXCLUDED (a modified llama.cpp, an unofficial port, results not printed by
@@ -21,6 +22,7 @@ source's SOURCES.md section is appended to data/measurements_sources.md (once).
 
     python data/tools/import_llamabench.py FOLDER [FOLDER ...]            # append and report counts
     python data/tools/import_llamabench.py FOLDER [FOLDER ...] --dry-run  # report only
+    ... --reserved PATH/RESERVED-SOURCES.md                                # the reserved list elsewhere
 """
 from __future__ import annotations
 
@@ -39,11 +41,7 @@ from import_serving import write_rows  # noqa: E402  (one writer for the measure
 
 DST = ROOT / "data" / "measurements.csv"
 DOCS = ROOT / "data" / "measurements_sources.md"
-# reserved for independent validation (../shared/RESERVED-SOURCES.md): never imported
-RESERVED = re.compile(r"discussions/4167\b|discussions/15013\b|discussions/16578\b|d4167|d15013|"
-                      r"dgx[-_ ]?spark[-_ ]?bench|"
-                      r"xdai|gpubench|XiongjieDai/GPU-Benchmarks|llm-perf-bench|mlx-examples/issues/1029|edge-llm|"
-                      r"silicon_sample|dstackai/benchmarks|saienduri/vllm-docs", re.I)
+RESERVED_FILE = ROOT.parent / "shared" / "RESERVED-SOURCES.md"
 DOUBTS = re.compile(r"UD-Q\d|gpt-oss-\d+b-F16", re.I)
 URL = re.compile(r"https?://\S+")
 # gathered sources left out, with the gatherer's reason: not llama.cpp's own build or not a llama-bench run
@@ -55,6 +53,20 @@ EXCLUDED = {
 METRICS = ("prefill_tokens_per_s", "decode_tokens_per_s")
 KEY = ("source", "hardware", "model", "format", "kv_format", "framework", "prompt_tokens", "output_tokens",
        "context_tokens", "metric")
+
+
+def reserved_patterns(text: str) -> re.Pattern | None:
+    """What a reserved list names, as one pattern to search URLs with: its URLs, its `owner/name`
+    repositories, and the numbers of the discussions, issues and PRs it lists (as `discussions/N`,
+    `issues/N`, `pull/N` in any repository: stricter than needed, never laxer). None for an empty list."""
+    parts = [re.escape(u.rstrip(".,;:)`'\"")) for u in URL.findall(text)]
+    parts += [re.escape(r) for r in re.findall(r"\b[A-Za-z][\w.-]*/[\w.-]*\w", text) if "://" not in r]
+    for kind, numbers in re.findall(r"\b(discussions?|issues?(?: and PRs?)?|PRs?|pull requests?)((?:[\s,]+(?:and\s+)?#\d+)+)",
+                                    text, re.I):
+        paths = {"d": ["discussions"], "i": ["issues"] + (["pull"] if "pr" in kind.lower() else []), "p": ["pull"]}
+        for n in re.findall(r"#(\d+)", numbers):
+            parts += [f"{path}/{n}(?!\\d)" for path in paths[kind[0].lower()]]
+    return re.compile("|".join(parts), re.I) if parts else None
 
 
 def sections(path: Path) -> dict[str, str]:
@@ -74,7 +86,8 @@ def row_id(r: dict) -> str:
     return hashlib.sha1("|".join(str(r.get(k, "")) for k in KEY).encode()).hexdigest()[:10]
 
 
-def select(rows: list[dict], docs: dict, shipped_sources: set, shipped_ids: set) -> tuple[list, collections.Counter]:
+def select(rows: list[dict], docs: dict, shipped_sources: set, shipped_ids: set,
+           reserved: re.Pattern | None) -> tuple[list, collections.Counter]:
     from costmodel.errors import CostModelError
     from costmodel.spec.engine_params import engine_names
     from costmodel.spec.formats import resolve_format
@@ -86,7 +99,7 @@ def select(rows: list[dict], docs: dict, shipped_sources: set, shipped_ids: set)
     for r in rows:
         src = r["source"]
         urls = URL.findall(docs.get(src, "")) + URL.findall(r.get("notes", ""))
-        if RESERVED.search(src) or any(RESERVED.search(u) for u in urls):
+        if reserved is not None and any(reserved.search(u) for u in urls):
             why["reserved source"] += 1
             continue
         if DOUBTS.search(r["notes"]):
@@ -146,7 +159,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folders", nargs="+")
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--reserved", default=str(RESERVED_FILE), help="the list of sources reserved for validation")
     a = ap.parse_args(argv)
+    if not Path(a.reserved).is_file():
+        print(f"--reserved {a.reserved}: no such file; the reserved list must be checked (pass its path)",
+              file=sys.stderr)
+        return 2
+    reserved = reserved_patterns(Path(a.reserved).read_text())
     with DST.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header, shipped_rows = reader.fieldnames, list(reader)
@@ -157,7 +176,7 @@ def main(argv=None) -> int:
         with (folder / "rows.csv").open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         seen = shipped_ids | {r["id"] for r in total}
-        kept, why = select(rows, sections(folder / "SOURCES.md"), shipped_sources, seen)
+        kept, why = select(rows, sections(folder / "SOURCES.md"), shipped_sources, seen, reserved)
         print(f"{folder}: {len(kept)} rows to add of {len(rows)} gathered, "
               f"{len({r['source'] for r in kept})} sources")
         for k, v in why.most_common():

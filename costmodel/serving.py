@@ -24,7 +24,7 @@ LOADS = ("static", "offline", "closed", "poisson")
 
 def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist, engine: str = "auto",
                  percentile: float = 0.9, pp: int = 1, kv_fmt: str | None = None, dp: int = 1, ep: int = 1,
-                 prefix_hit: float = 0.0, reload_s_per_token: float = 0.0, **memory_flags):
+                 prefix_hit: float = 0.0, **memory_flags):
     """(ReplicaPerf, batch-1 Estimate) of one replica, or (None, reason) when it cannot run (see
     engine.serving.perf_from_columns)."""
     from costmodel.estimate import columns_for, estimate
@@ -42,7 +42,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
     if prefix_hit and one.model.is_encoder:
         raise WorkloadError(f"--prefix-hit {prefix_hit}: {one.model.id} is an encoder (no prefix cache)")
     perf = perf_from_columns(*columns_for(one), w.tp, pp, prompt, gen, percentile, w.dp, w.ep, w.mtp, w.accept,
-                             check_prefix_hit(prefix_hit), reload_s_per_token)
+                             check_prefix_hit(prefix_hit))
     return (perf, one), ""
 
 

@@ -52,7 +52,7 @@ def parse_disagg(text: str) -> tuple[Workers, Workers]:
         if role in sides:
             raise WorkloadError(f"--disagg {text}: two {'prefill' if role == 'p' else 'decode'} sides; {usage}")
         # a side given only by its DP attention or EP degree spans that many devices (as estimate's --dp/--ep)
-        tp = kw.get("tp", max(kw.get("dp", 1), kw.get("ep", 1)))
+        tp = kw.get("tp", math.lcm(kw.get("dp", 1), kw.get("ep", 1)))
         sides[role] = Workers(count, tp, kw.get("dp", 1), kw.get("ep", 1), hw)
     if set(sides) != {"p", "d"}:
         raise WorkloadError(f"--disagg {text}: {usage}")

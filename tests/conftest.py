@@ -35,3 +35,14 @@ def user_catalog(tmp_path, monkeypatch):
         (tmp_path / sub).mkdir()
     monkeypatch.setenv("COSTMODEL_PATH", str(tmp_path))
     return tmp_path
+
+
+def load_data_tool(name: str):
+    """A script of data/tools/ as a module (they are run as scripts, not installed)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "data" / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,12 +1,12 @@
 """data/tools/import_engines.py: what it keeps from incoming/engines_* and that the shipped data holds it."""
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_data_tool
+
 ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "data" / "tools" / "import_engines.py"
 SOURCES = ("gpustack_perf_lab", "lmsys_blog_gptoss_2025", "inferencex_pr3318_dsr1_mi325x_sglang",
            "inferencex_pr3311_qwen35_mi355x_sglang", "geerlingguy_aibench_issue48_m1ultra",
            "jetson_ai_lab_gtcdc2025_workshop", "kyuz0_strixhalo_toolboxes_2026_05",
@@ -18,10 +18,7 @@ SOURCES = ("gpustack_perf_lab", "lmsys_blog_gptoss_2025", "inferencex_pr3318_dsr
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("import_engines", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_data_tool("import_engines")
 
 
 def _row(**kw):

@@ -1,23 +1,18 @@
 """data/tools/import_llamabench.py: what it keeps of gathered llama-bench rows, and that the shipped data
 holds what it imported (stable ids, a section per source)."""
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_data_tool
+
 ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "data" / "tools" / "import_llamabench.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    sys.path.insert(0, str(TOOL.parent))  # the tool imports its sibling import_serving
-    spec = importlib.util.spec_from_file_location("import_llamabench", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_data_tool("import_llamabench")
 
 
 def _row(**kw):

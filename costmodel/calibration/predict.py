@@ -12,6 +12,7 @@ the reason. Schema interpretation per engine:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -53,34 +54,25 @@ class RowSet:
 
     @property
     def measured(self) -> np.ndarray:
-        return row_masks(self)["measured"]
+        return self.masks["measured"]
 
     def metric_is(self, name: str) -> np.ndarray:
-        masks = row_masks(self)["metric"]
+        masks = self.masks["metric"]
         return masks[name] if name in masks else np.zeros(len(self.rows), dtype=bool)
 
-
-_MASKS: dict = {}  # id(rows tuple) -> (the tuple, its masks): a fit evaluates one row set hundreds of times
-
-
-def row_masks(rs: RowSet) -> dict:
-    """Per-row masks of a row set, computed once per rows tuple (read-only: shared by every call):
-    {"metric": {name: mask}, "loaded" (closed or Poisson load), "capped" (N requests sent at once),
-    "measured" (the values)}."""
-    hit = _MASKS.get(id(rs.rows))
-    if hit is not None and hit[0] is rs.rows:
-        return hit[1]
-    metrics = np.array([r.metric for r in rs.rows], dtype=object)
-    masks = {"metric": {m: metrics == m for m in set(metrics.tolist())},
-             "loaded": np.array([r.load_mode in ("closed", "poisson") for r in rs.rows], dtype=bool),
-             "capped": np.array([r.load_mode == "offline" and r.batch > 0 for r in rs.rows], dtype=bool),
-             "measured": np.array([r.value for r in rs.rows], dtype=float)}
-    for a in [*masks["metric"].values(), masks["loaded"], masks["capped"], masks["measured"]]:
-        a.setflags(write=False)
-    if len(_MASKS) >= 256:
-        _MASKS.clear()
-    _MASKS[id(rs.rows)] = (rs.rows, masks)
-    return masks
+    @functools.cached_property
+    def masks(self) -> dict:
+        """Per-row masks, built once per row set (a fit evaluates it hundreds of times; read-only):
+        {"metric": {name: mask}, "loaded" (closed or Poisson load), "capped" (N requests sent at once),
+        "measured" (the values)}."""
+        metrics = np.array([r.metric for r in self.rows], dtype=object)
+        masks = {"metric": {m: metrics == m for m in set(metrics.tolist())},
+                 "loaded": np.array([r.load_mode in ("closed", "poisson") for r in self.rows], dtype=bool),
+                 "capped": np.array([r.load_mode == "offline" and r.batch > 0 for r in self.rows], dtype=bool),
+                 "measured": np.array([r.value for r in self.rows], dtype=float)}
+        for a in [*masks["metric"].values(), masks["loaded"], masks["capped"], masks["measured"]]:
+            a.setflags(write=False)
+        return masks
 
 
 def engine_of(framework: str) -> str:
@@ -201,7 +193,7 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
         if sel.any() and engine_name in met:
             out[sel] = np.asarray(met[engine_name])[sel] * scale
     fits = np.asarray(res.metrics["fits"], dtype=bool)
-    loaded = row_masks(rs)["loaded"]
+    loaded = rs.masks["loaded"]
     if loaded.any():
         _predict_loaded(rs, hw, f, np.where(loaded)[0], out, fits)
     devices = w["tp"] * w["pp"] * w["replicas"]
@@ -217,7 +209,7 @@ def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
     batch of min(N, the largest batch that fits and the engine admits), the throughput of
     continuous batching draining them; other rows keep theirs (-1: as many as fit)."""
     w = rs.work
-    capped = row_masks(rs)["capped"]
+    capped = rs.masks["capped"]
     if not capped.any():
         return w["batch"]
     fit = max_batch(rs.m, f, hw, w["prompt"], w["gen"], w["context"], w["tp"], w["pp"], w["dp"], w["ep"])

@@ -15,27 +15,27 @@ import numpy as np
 FIELDS = 5  # FLOPs, weight elements, activation elements, kernels, rows (per image)
 SCAN_BYTES = 4.0  # the scan's inputs and outputs are cast to FP32 (selective_scan custom_fwd)
 
-_TABLES: list = []  # backbone tables by registration; index 0 is "no backbone"
-_INDEX: dict = {}
-_WORK: list = []  # per backbone: (16-bit, FP32) elements of each part's working set per image
 STAGES = 8  # working-set parts tabulated per backbone (stem + stages), padded with zeros
+_INDEX: dict = {}  # backbone -> its row (from 1) in the stacked tables below; row 0 is "no backbone"
+_STACK: dict = {"tables": None, "tokens0": np.ones(1), "work": np.zeros((1, STAGES, 2))}
 
 
 def register(backbone, names: tuple) -> int:
-    """Index (from 1) of a backbone's table over the operators `names` (engine/operators.py OP_NAMES),
-    tabulating it the first time."""
+    """Index (from 1) of a backbone's rows in the stacked tables (operators `names`: engine/operators.py
+    OP_NAMES; its stem tokens at the native image size; its working sets), tabulated the first time."""
     if backbone in _INDEX:
         return _INDEX[backbone]
-    table = np.zeros((len(names), FIELDS))
+    table = np.zeros((1, len(names), FIELDS))
     for name, terms in backbone.operators().items():
-        table[names.index(name)] = terms
-    tokens = (backbone.image_size // backbone.patch_size) ** 2
-    work = np.zeros((STAGES, 2))
+        table[0, names.index(name)] = terms
+    work = np.zeros((1, STAGES, 2))
     sets = backbone.working_sets()[:STAGES]
-    work[:len(sets)] = sets
-    _TABLES.append((table, float(tokens)))
-    _WORK.append(work)
-    _INDEX[backbone] = len(_TABLES)
+    work[0, :len(sets)] = sets
+    tables = _STACK["tables"] if _STACK["tables"] is not None else np.zeros((1, len(names), FIELDS))
+    _STACK.update(tables=np.concatenate([tables, table]),
+                  tokens0=np.append(_STACK["tokens0"], float((backbone.image_size // backbone.patch_size) ** 2)),
+                  work=np.concatenate([_STACK["work"], work]))
+    _INDEX[backbone] = len(_STACK["tokens0"]) - 1
     return _INDEX[backbone]
 
 
@@ -43,13 +43,10 @@ def working_set_bytes(index, n, ab) -> np.ndarray:
     """Bytes one image of n stem tokens holds at its forward pass's widest point (0: no backbone):
     max over parts of 16-bit elements · a_bits/8 + FP32 elements · 4, scaled by n/n0."""
     idx = np.asarray(index, dtype=int)
-    if not _WORK:
-        return np.zeros(idx.shape)
-    work = np.stack([np.zeros((STAGES, 2))] + _WORK)[idx]  # (*configurations, part, 2)
-    tokens0 = np.array([1.0] + [n0 for _, n0 in _TABLES])[idx]
+    work = _STACK["work"][idx]  # (*configurations, part, 2)
     ab = np.asarray(ab, dtype=float)[..., None]
     peak = np.max(work[..., 0] * ab + work[..., 1] * SCAN_BYTES, axis=-1)
-    return np.where(idx > 0, peak * np.asarray(n, dtype=float) / tokens0, 0.0)
+    return np.where(idx > 0, peak * np.asarray(n, dtype=float) / _STACK["tokens0"][idx], 0.0)
 
 
 def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) -> dict:
@@ -57,8 +54,7 @@ def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) ->
     configurations whose model is a backbone (`index` > 0); zeros elsewhere. Weights are read once per
     forward pass (no prefill chunks: a batch of images is one pass) and dequantized per tile of
     `tile_tokens` rows (`dequant_ops` per weight), as the generic matrix products are."""
-    tables = np.stack([np.zeros((len(names), FIELDS))] + [t for t, _ in _TABLES])
-    tokens0 = np.array([1.0] + [n0 for _, n0 in _TABLES])
+    tables, tokens0 = _STACK["tables"], _STACK["tokens0"]
     idx = np.asarray(index, dtype=int)
     on = idx > 0
     scale = np.where(on, np.asarray(n, dtype=float) / tokens0[idx], 0.0)

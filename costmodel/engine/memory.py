@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.backbone_ops import working_set_bytes
 from costmodel.engine.operators import group_batch
 
 GIB = float(1 << 30)
@@ -126,8 +127,6 @@ def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
     (engine/backbone_ops.working_set_bytes); 0 for decoders."""
     per = np.asarray(prompt, dtype=float) * activation_bytes_per_token(m, f, tp)
     if "bb" in m:
-        from costmodel.engine.backbone_ops import working_set_bytes
-
         per = np.where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, np.maximum(f["a_bits"], 16.0) / 8.0), per)
     return np.where(m["encoder"] > 0, per, 0.0)
 

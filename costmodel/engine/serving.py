@@ -462,7 +462,7 @@ def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> L
 
 def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, gen: Dist,
                       percentile: float = 0.9, dp: int = 1, ep: int = 1, mtp: int = 0,
-                      accept: float = 0.875, prefix_hit: float = 0.0, reload_s_per_token: float = 0.0) -> ReplicaPerf:
+                      accept: float = 0.875, prefix_hit: float = 0.0) -> ReplicaPerf:
     """A replica's prefill (mean prompt and its percentile, batch 1) and decode step at a grid of
     batches (context = prompt + half the output) from the array engine, for one configuration's
     columns (a single estimate's or one measured row's, calibration overrides included). Under DP
@@ -480,9 +480,7 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     q_grid, t_pre, wave = prefill_tables(m, f, hw, tp, pp, prompt, percentile, grid, np.array([prefix_hit]), dp, ep,
                                          mtp, accept)
-    # cached tokens loaded from an offload tier first (engine/kv_offload.py): seconds per prompt token
-    t_pre = t_pre[0] + prefill_lengths(prompt, percentile)[1] * reload_s_per_token
-    wave = wave[0] + grid * p_mean * reload_s_per_token
+    t_pre, wave = t_pre[0], wave[0]
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
     return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
                        np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,

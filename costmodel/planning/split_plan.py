@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from costmodel.engine.disagg import Side, decode_only, prefill_capacity, prefill_wait, split_poisson
+from costmodel.engine.disagg import (Side, decode_only, prefill_capacity, prefill_wait, split_capacity,
+                                     split_poisson)
 from costmodel.engine.serving import capacity, poisson, wait_quantile
 from costmodel.errors import CostModelError
 from costmodel.planning.energy import watts
@@ -158,7 +159,7 @@ def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, li
     hw = p["hw"] if p["hw"] == d["hw"] else f"{p['hw']}+{d['hw']}"
     kwh = (watts(p["est"], x * p["tp"], got.prefill_utilization) + watts(d["est"], y * d["tp"], got.decode_utilization)
            ) * HOURS_PER_MONTH / 1000
-    cap_qps = min(x * prefill_capacity(p["perf"]), y * capacity(decode_only(d["perf"]), cap))
+    cap_qps = split_capacity(Side(p["perf"], x), Side(d["perf"], y), cap)
     return {"mode": "split", "hardware": hw, "format": p["fmt"], "tp": d["tp"], "dp": d["dp"], "ep": d["ep"],
             "layout": f"{x}p:{p['layout']} {y}d:{d['layout']}", "replicas": x + y, "devices": devices,
             "batch_cap": cap, "utilization": s.utilization, "ttft_s": s.ttft[q], "ttft_mean_s": s.ttft["mean"],

@@ -27,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DST = ROOT / "data" / "measurements.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from import_serving import write_rows  # noqa: E402  (one writer for the measurement file)
 SOURCE = "inferencex_api_fixture_2026_06"
 HARDWARE = {"h100": "h100-sxm", "h200": "h200-sxm", "b200": "b200", "b300": "b300", "gb200": "gb200",
             "gb300": "gb300", "mi355x": "mi355x"}
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("fixture", help="benchmarks.json of the InferenceX API snapshot")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
-    entries = json.load(open(args.fixture, encoding="utf-8"))
+    with open(args.fixture, encoding="utf-8") as fh:
+        entries = json.load(fh)
     with open(DST, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header, shipped = list(reader.fieldnames), {r["id"] for r in reader}
@@ -106,12 +109,8 @@ def main(argv=None) -> int:
         with open(DST, newline="", encoding="utf-8") as fh:
             old = list(csv.DictReader(fh))
         header += missing
-        with open(DST, "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-            w.writeheader()
-            w.writerows(old)
-    with open(DST, "a", newline="", encoding="utf-8") as fh:
-        csv.DictWriter(fh, fieldnames=header, lineterminator="\n").writerows(new)
+        write_rows(header, old, append=False)
+    write_rows(header, [{k: str(v) for k, v in r.items()} for r in new])  # 0 stays "0"
     return 0
 
 

@@ -53,6 +53,23 @@ def sweep_rate(n: int, chunk: int, seed: int = 0) -> tuple[float, float]:
     return n / elapsed, checksum
 
 
+GRID = dict(models=MODELS, hw=DEVICES, fmt=FORMATS, batch=[1, 2, 4, 8, 16, 32, 64, 128, 256, "max"], tp=[1, 2, 4, 8],
+            prompt=[128, 512, 1024, 2048, 4096, 8192], gen=[64, 128, 256, 512, 1024])
+
+
+def grid_rate(shared: bool) -> float:
+    """Configurations per second of a sweep's grid (GRID: 172,800 configurations), chunk by chunk as
+    `costmodel sweep` evaluates it, with or without the engine's distinct-input sharing."""
+    from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
+
+    ax = make_axes(**GRID)
+    tab = Tables(ax)
+    start = time.perf_counter()
+    for flat in chunks(ax.size):
+        evaluate_chunk(tab, flat, shared=shared)
+    return ax.size / (time.perf_counter() - start)
+
+
 # an installed package has its bytecode cached (pip compiles it); a shell with PYTHONDONTWRITEBYTECODE
 # would recompile costmodel's sources on every run while numpy & co. keep their .pyc files
 CACHED_BYTECODE = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -107,6 +124,11 @@ def main() -> None:
         old, _ = sweep_rate(a.configs, 1 << 16)  # the previous default, in the same run
         print(f"vectorized sweep: {a.configs:,} configurations, chunks of {chunk:,}: {rate:,.0f} estimates/s "
               f"(chunks of 65,536: {old:,.0f}/s, {rate / old:.2f}x)")
+        grid_rate(True)  # warm-up
+        rates = {s: statistics.median(grid_rate(s) for _ in range(3)) for s in (False, True)}
+        print(f"sweep grid of 172,800 (6 models x 6 devices x 4 formats x 10 batches x 4 tp x 6 prompts x 5 gens): "
+              f"{rates[True]:,.0f} configurations/s evaluating each phase once per distinct input, "
+              f"{rates[False]:,.0f}/s evaluating every configuration ({rates[True] / rates[False]:.2f}x)")
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {estimate_ms():.2f} ms "
               f"(issue 16's target: 0.5 ms)")
     py = python_run("pass")

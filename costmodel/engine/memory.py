@@ -125,8 +125,10 @@ def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
     """Bytes one encoder sequence holds during its single forward pass (it keeps no KV): its tokens'
     working set (activation_bytes_per_token), or a vision backbone's widest point per image
     (engine/backbone_ops.working_set_bytes); 0 for decoders."""
+    if not np.any(m["encoder"] > 0):
+        return 0.0 * (np.asarray(prompt, dtype=float) * m["encoder"] * np.asarray(tp, dtype=float) * f["a_bits"])
     per = np.asarray(prompt, dtype=float) * activation_bytes_per_token(m, f, tp)
-    if "bb" in m:
+    if "bb" in m and np.any(m["bb"] > 0):
         per = np.where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, np.maximum(f["a_bits"], 16.0) / 8.0), per)
     return np.where(m["encoder"] > 0, per, 0.0)
 

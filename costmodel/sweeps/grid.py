@@ -161,8 +161,10 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
             "ep_of_tp": np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float)[il]}
 
 
-def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None) -> dict:
-    """Metric columns for the configurations with flat indices `flat` (one engine call)."""
+def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
+                   shared: bool = True) -> dict:
+    """Metric columns for the configurations with flat indices `flat` (one engine call). `shared`: the
+    engine evaluates each phase once per distinct input (engine/distinct.py; same results)."""
     c = _chunk_columns(tab, flat)
     m = {k: v[c["im"]] for k, v in tab.m.items()}
     hw = {k: v[c["hw_i"]] for k, v in tab.hw.items()}
@@ -179,7 +181,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     run = heads_ok & link_ok & layout_ok
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
-                   tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0))
+                   tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
+                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None)
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,

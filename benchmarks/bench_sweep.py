@@ -4,6 +4,7 @@
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet]
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
+    python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def peak_rss_gb() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "stream", "pareto", "loads"))
+    p.add_argument("what", choices=("rate", "stream", "pareto", "loads", "write"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -50,6 +51,9 @@ def main() -> None:
         return
     if a.what == "loads":
         loads()
+        return
+    if a.what == "write":
+        writers(a.configs or 300_000)
         return
     from costmodel.sweeps.grid import make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file
@@ -87,6 +91,53 @@ def loads() -> None:
     print(f"load sweep: {configs} configurations x {len(levels)} concurrencies = {len(r)} rows in {dt:.2f} s "
           f"({configs / dt:.1f} configurations/s, {len(r) / dt:.0f} rows/s); static sweep of the same "
           f"{len(s)} rows in {ds:.3f} s: the load sweep is {dt / ds:.0f}x slower")
+
+
+def writers(n: int) -> None:
+    """Rows/s of the streamed writers on chunks evaluated beforehand: Parquet with text columns encoded
+    from their codes, the same with the names spelled out per row and then dictionary-encoded (the
+    writer before), and CSV."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
+    from costmodel.sweeps.sweep import SweepResult, _append_csv, _arrow_table
+
+    ax = make_axes(**axes_for(n))
+    tab = Tables(ax)
+    parts = [SweepResult(ax, evaluate_chunk(tab, idx), tab.engine_names) for idx in chunks(min(ax.size, n))]
+    rows = sum(len(r) for r in parts)
+
+    def spelled(r):
+        return pa.table({k: pa.array(v).dictionary_encode() if v.dtype.kind in "OU" else v
+                         for k, v in r.to_dict().items()})
+
+    def parquet(make, path):
+        writer = None
+        for r in parts:
+            t = make(pa, r) if make is _arrow_table else make(r)
+            writer = writer or pq.ParquetWriter(path, t.schema)
+            writer.write_table(t)
+        writer.close()
+
+    with tempfile.TemporaryDirectory() as d:
+        timings = {}
+        for name, fn in (("codes", lambda: parquet(_arrow_table, f"{d}/a.parquet")),
+                         ("spelled", lambda: parquet(spelled, f"{d}/b.parquet")),
+                         ("csv", lambda: [_append_csv(f"{d}/c.csv", r.to_dict(), header=i == 0)
+                                          for i, r in enumerate(parts)])):
+            fn()  # warm-up (first file, first allocations)
+            best = []
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                best.append(time.perf_counter() - t)
+            timings[name] = min(best)
+    print(f"writers on {rows:,} evaluated rows: Parquet {rows / timings['codes']:,.0f} rows/s with text columns "
+          f"encoded from their codes, {rows / timings['spelled']:,.0f} rows/s spelling the names out first "
+          f"({timings['spelled'] / timings['codes']:.1f}x slower); CSV {rows / timings['csv']:,.0f} rows/s")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 
 from costmodel.spec.catalog import one_catalogue_state
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
-from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
 from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import COLLECTIVES, check_layout, layout_summary
 from costmodel.spec.parameters import mtp_param_count, param_breakdown
@@ -316,16 +316,16 @@ class Estimate:
 
 
 def _hardware_cols(e: Estimate) -> dict:
-    return {k: np.asarray(v) for k, v in hardware_row(e.hardware, e.efficiency.engine, e.efficiency).items()}
+    return scalars(hardware_row(e.hardware, e.efficiency.engine, e.efficiency))
 
 
 def _format_cols(e: Estimate) -> dict:
-    return {k: np.asarray(v) for k, v in format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine).items()}
+    return scalars(format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine))
 
 
 def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
     """(model, format, hardware) columns of an estimate, to evaluate many workloads in one call."""
-    return {k: np.asarray(v, dtype=float) for k, v in model_row(e.model).items()}, _format_cols(e), _hardware_cols(e)
+    return scalars(model_row(e.model)), _format_cols(e), _hardware_cols(e)
 
 
 @one_catalogue_state
@@ -420,9 +420,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if eff.allreduce_nvls and not h.in_switch_allreduce:
         raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
                             f"in its spec); use --allreduce ring")
-    mc = {k: np.asarray(v) for k, v in model_row(m).items()}
-    hc = {k: np.asarray(v) for k, v in hardware_row(h, eff.engine, eff).items()}
-    fc = {k: np.asarray(v) for k, v in format_row(f, h, kv, native_only, eff.engine).items()}
+    mc = scalars(model_row(m))
+    hc = scalars(hardware_row(h, eff.engine, eff))
+    fc = scalars(format_row(f, h, kv, native_only, eff.engine))
     if vision and m.cross_layers:
         mc["cross_tokens"] = np.asarray(float(vision["images"] * vision["visual_tokens_per_image"]))
     batch_value = -1 if w.batch == "max" else w.batch
@@ -537,8 +537,8 @@ def _apply_vision(result, m: Model, h, eff, hc, w, vision: dict, notes: list):
     batch = float(np.asarray(met["batch"]).reshape(-1)[0])
     n_img = max(batch, 1.0) * vision["images"]
     enc = vision_encoder(m)
-    ec = {k: np.asarray(v, dtype=float) for k, v in model_row(enc).items()}
-    f16 = {k: np.asarray(v) for k, v in format_row(load_format("bf16"), h, None, False, eff.engine).items()}
+    ec = scalars(model_row(enc))
+    f16 = scalars(format_row(load_format("bf16"), h, None, False, eff.engine))
     tp_v = math.gcd(w.tp, tower.heads)
     enc_s = float(np.asarray(evaluate(ec, f16, hc, n_img, vision["patches_per_image"], 0, 0, tp_v, 1, 1)
                              .metrics["ttft_s"]).reshape(-1)[0])
@@ -577,10 +577,10 @@ def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
     if m.is_encoder or aux.is_encoder:
         raise WorkloadError("--kv-predict needs decoder models")
     batch_value = float(np.asarray(result.metrics["batch"]).reshape(-1)[0])
-    ac = {k: np.asarray(v) for k, v in model_row(aux).items()}
+    ac = scalars(model_row(aux))
     aux_res = evaluate(ac, fc, hc, batch_value, w.prompt, 1, w.context, w.tp, w.pp, 1)
     aux_prefill = float(np.asarray(aux_res.metrics["ttft_s"]).reshape(-1)[0])
-    base_step = evaluate({k: np.asarray(v) for k, v in model_row(m).items()}, fc, hc, batch_value, 0, 2,
+    base_step = evaluate(scalars(model_row(m)), fc, hc, batch_value, 0, 2,
                          w.context + w.prompt, w.tp, w.pp, 1).metrics["tpot_s"]
     proj_s, proj_w = projection_time(aux, m, fc, hc, int(batch_value), w.prompt)
     met = result.metrics

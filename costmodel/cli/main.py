@@ -1,6 +1,7 @@
 """The `costmodel` command: parse, call one library function, render. Nothing else."""
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from enum import Enum
@@ -475,12 +476,27 @@ def _bare_help(original):
     return get_help_option
 
 
-def _command(force: bool = False):
-    """The click command of the app, with every option checked at the edge (cli/checks.py) and
-    on/off flags shown bare in --help (click >= 8.2 would print them as `--json <bool>`)."""
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app with only the command `args` name (the root takes no option with a value, so it is the
+    first word that is not an option): typer builds every registered command's click parameters, 23 of
+    them, on each start. Help, an unknown name or none get the whole app."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    chosen = [c for c in app.registered_commands
+              if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
+    if not chosen or app.registered_groups:
+        return app
+    one = copy.copy(app)
+    one.registered_commands = chosen
+    return one
+
+
+def _command(force: bool = False, args: list[str] | None = None):
+    """The click command of the app (of only the command `args` run, when they name one), with every
+    option checked at the edge (cli/checks.py) and on/off flags shown bare in --help (click >= 8.2
+    would print them as `--json <bool>`)."""
     from costmodel.cli.checks import install
 
-    cmd = typer.main.get_command(app)
+    cmd = typer.main.get_command(app if args is None else _app_for(args))
     install(cmd, force)
     stack = [cmd]
     while stack:
@@ -500,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
     force = "--force" in args
     args = [a for a in args if a not in ("--debug", "--force")]
     try:
-        code = _command(force)(args=args, prog_name="costmodel", standalone_mode=False)
+        code = _command(force, args)(args=args, prog_name="costmodel", standalone_mode=False)
     except CostModelError as exc:
         if debug:
             raise

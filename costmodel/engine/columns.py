@@ -181,3 +181,9 @@ def take(cols: Columns, idx) -> Columns:
     """Gather rows by an index array (the configuration's choice), keeping its shape."""
     idx = np.asarray(idx)
     return {k: v[idx] for k, v in cols.items()}
+
+
+def scalars(row: dict) -> dict:
+    """One configuration's columns as numpy float64 scalars: the engine's arithmetic on them costs about
+    half what it costs on 0-d arrays (benchmarks/bench_engine.py prints both)."""
+    return {k: np.float64(v) for k, v in row.items()}

@@ -7,6 +7,8 @@ rows of `first` are evaluated and `[..., inverse]` scatters them back.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 
@@ -35,6 +37,37 @@ def rows(x, idx):
     return x if x.ndim == 0 else x[idx]
 
 
-def columns_at(cols: dict, idx) -> dict:
-    """Every column at rows `idx`."""
+class Gathered(Mapping):
+    """The columns of a table (one row per catalogue entry) at row indices, each gathered on first use:
+    a sweep's chunk reads most model columns only at its distinct rows, never at full size."""
+
+    __slots__ = ("_table", "_idx", "_cache")
+
+    def __init__(self, table: dict, idx):
+        self._table, self._idx, self._cache = table, np.asarray(idx), {}
+
+    def __getitem__(self, key):
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = rows(self._table[key], self._idx)
+            return value
+
+    def __contains__(self, key) -> bool:
+        return key in self._table
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def at(self, idx) -> Gathered:
+        return Gathered(self._table, self._idx[idx])
+
+
+def columns_at(cols, idx):
+    """Every column at rows `idx` (of a Gathered table: its table at the composed index, lazily)."""
+    if isinstance(cols, Gathered):
+        return cols.at(idx)
     return {k: rows(v, idx) for k, v in cols.items()}

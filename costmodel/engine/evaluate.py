@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct
-from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, max_batch,
+from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, kv_pool, max_batch,
                                      pool_in_tokens, state_bytes_per_sequence)
 from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_NAMES, OP_UNITS, Ops, group_batch, lower,
                                        lower_attention)
@@ -75,11 +75,12 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     ep = np.asarray(ep, dtype=float)
     a_tp = tp / dp
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
-    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep)
+    pool = kv_pool(m, f, hw, tp, pp, dp, ep) if groups is None else _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
+    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool)
     requested = np.asarray(batch, dtype=float)
     B = np.where(requested < 0, bmax, requested)
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
-    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held, dp, ep)
+    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held, dp, ep, pool)
     max_len = hw["max_model_len"]
     full_len = np.where(max_len > 0, max_len, context + prompt + gen)
     one_long = kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw)
@@ -211,6 +212,15 @@ def _phases_shared(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp,
                 pre_t.fixed, pre_t.comm))), d0_ops, dec_per_op)
 
     return step_time(pre_t.total, hp)[p_inv], _busy_fraction(pre_t)[p_inv], dec_step, u_dec, detail
+
+
+def _shared_pool(m, f, hw, tp, pp, dp, ep, groups) -> tuple:
+    """kv_pool once per distinct (group, layout)."""
+    g = np.asarray(groups)
+    tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep))
+    d, inv = distinct(g, tp, pp, dp, ep)
+    pool, headroom = kv_pool(columns_at(m, d), columns_at(f, d), columns_at(hw, d), tp[d], pp[d], dp[d], ep[d])
+    return np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]
 
 
 def _gather_ops(ops: Ops, idx) -> Ops:

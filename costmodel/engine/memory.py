@@ -153,10 +153,11 @@ def kv_pool(m: dict, f: dict, hw: dict, tp, pp, dp=1.0, ep=1.0) -> tuple[np.ndar
 
 
 def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0,
-              ep=1.0) -> Memory:
+              ep=1.0, pool=None) -> Memory:
     """Memory per device for `batch` sequences of context + prompt + gen_held · gen tokens
     (gen_held < 1 at maximum load, where sequences hold part of their output on average); under
-    DP attention a device holds the KV of its group's ceil(batch/dp) sequences."""
+    DP attention a device holds the KV of its group's ceil(batch/dp) sequences. `pool`: kv_pool's
+    result where the caller has it."""
     a_tp = np.asarray(tp, dtype=float) / dp
     dp = np.asarray(dp, dtype=float)
     B = group_batch(batch, dp)  # the busiest attention group's sequences: its KV must fit its ranks
@@ -167,7 +168,7 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, g
     # an encoder's batch runs in one forward pass: its working set beyond the budget takes free memory
     work = np.asarray(batch, dtype=float) * encoder_working_set(m, f, prompt, a_tp)
     over = np.maximum(work - act, 0.0)
-    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep)
+    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
     reserve = hw["runtime_overhead_bytes"] + headroom
     shape = np.shape(weights + kv + pool + over)
     z = np.zeros(shape)
@@ -175,12 +176,12 @@ def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, g
                   pool + z, over + z)
 
 
-def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, ep=1.0) -> np.ndarray:
+def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, ep=1.0, pool=None) -> np.ndarray:
     """Largest batch whose KV fits the engine's pool (0 if none), capped by the engine's limit on
     concurrent sequences (per attention group: dp groups hold dp times as many). Each sequence holds
     the KV of its context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
     tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
-    pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep)
+    pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
     a_tp = np.asarray(tp, dtype=float) / dp
     per_seq = kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
     # an encoder holds no KV: its batch's forward working set fills the pool and the activation budget

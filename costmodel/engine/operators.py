@@ -359,8 +359,10 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     bytes out of the domain over the rank's own NIC, in parallel with the rest.
     """
     D = hw.get("domain", np.inf)
-    out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
     g = np.asarray(group, dtype=float)
+    if not np.any(g > D):  # every collective within its scale-up domain: the bytes as they are
+        return wire
+    out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
     slow = np.where(out_bw > 0, hw["interconnect"] / 2 / np.maximum(out_bw, 1.0), 1.0)
     spans = g > D
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -442,6 +444,9 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     for name, count, window in (("attention", m["global_layers"], m["dsa_topk"]),
                                 ("attention_local", m["local_layers"], m["window"]),
                                 ("attention_chunked", m["chunked_layers"], None)):
+        if not np.any(count):  # no such layers in these models: zero work (the pairs need not be counted)
+            out[name] = (0.0, 0.0, 0.0, 0.0, count, q_rows * group, 0.0)
+            continue
         if window is None:
             pairs = B * chunked_pairs(n, c, m["chunk"], decode)
         else:
@@ -454,8 +459,11 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
     # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
     # DeepSeek's release, 'can be implemented in FP8')
-    pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
     idx_layers = m["global_layers"] * (m["dsa_heads"] > 0)
+    if not np.any(idx_layers):
+        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers, q_rows * m["dsa_heads"], 0.0)
+        return out
+    pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
     flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
     kv_read = pairs * m["dsa_key_bytes"] / np.maximum(q_rows, 1.0) * idx_layers
     act = T * m["dsa_heads"] * m["dsa_dim"] * ab * idx_layers

@@ -63,12 +63,14 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     fixed = ops.launches * hw["kernel_overhead_s"]
     comm = np.zeros_like(compute)
     link = hw["interconnect"] / 2 * hw["comm_efficiency"]  # one direction of a bidirectional figure
-    for i in np.where(ops.units == COMM)[0]:
+    on = ops.units == COMM
+    if on.any():
+        wire = ops.act_bytes[on]
         with np.errstate(divide="ignore", invalid="ignore"):
-            comm[i] = np.where(ops.act_bytes[i] > 0, ops.act_bytes[i] / link, 0.0)
-        fixed[i] = ops.launches[i] * hw["comm_latency_s"]
-        compute[i] = 0.0
-        memory[i] = 0.0
+            comm[on] = np.where(wire > 0, wire / link, 0.0)
+        fixed[on] = ops.launches[on] * hw["comm_latency_s"]
+        compute[on] = 0.0
+        memory[on] = 0.0
     return OpTimes(compute, memory, fixed, comm)
 
 

@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.distinct import Gathered
 from costmodel.engine.evaluate import evaluate
 from costmodel.engine.layout import LAYOUTS
 from costmodel.errors import CostModelError
@@ -166,9 +167,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     """Metric columns for the configurations with flat indices `flat` (one engine call). `shared`: the
     engine evaluates each phase once per distinct input (engine/distinct.py; same results)."""
     c = _chunk_columns(tab, flat)
-    m = {k: v[c["im"]] for k, v in tab.m.items()}
-    hw = {k: v[c["hw_i"]] for k, v in tab.hw.items()}
-    f = {k: v[c["f_i"]] for k, v in tab.f.items()}
+    m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
     # layouts: dp and ep are 1 or tp (DP attention over single-device groups, experts over all tp)
     dp = np.where(c["dp_of_tp"] > 0, tp, 1.0)

@@ -20,6 +20,9 @@ from costmodel.sweeps.grid import (CHUNK, REASONS, Axes, SweepError, Tables,
                                    chunks, evaluate_chunk, make_axes)
 
 
+TEXT_COLUMNS = ("model", "hardware", "format", "kv_format", "engine", "reason")
+
+
 class SweepResult:
     """Columnar result: `len(r)`, `r["tpot_s"]` (numpy), `r["model"]` (names), `.to_pandas()`."""
 
@@ -31,25 +34,30 @@ class SweepResult:
     def __len__(self) -> int:
         return len(self.cols["tpot_s"])
 
-    def _names(self, key: str) -> np.ndarray:
+    def categorical(self, key: str) -> tuple[np.ndarray, list]:
+        """(codes, names) of a text column: row i holds names[codes[i]]."""
         ax = self.ax
         if key == "model":
-            return np.array([m.id for m in ax.models])[self.cols["im"]]
+            return self.cols["im"], [m.id for m in ax.models]
         if key == "hardware":
-            return np.array([h.id for h in ax.hardware])[self.cols["ih"]]
+            return self.cols["ih"], [h.id for h in ax.hardware]
         if key == "format":
-            return np.array([f.id for f in ax.formats])[self.cols["if"]]
+            return self.cols["if"], [f.id for f in ax.formats]
         if key == "kv_format":
-            return np.array([k.id if k else "" for k in ax.kv_formats])[self.cols["ik"]]
+            return self.cols["ik"], [k.id if k else "" for k in ax.kv_formats]
         if key == "engine":
             hw_i = (self.cols["if"] * len(ax.hardware) + self.cols["ih"]) * len(ax.engines) + self.cols["ie"]
-            return np.array(self.engine_names)[hw_i]
+            return hw_i, list(self.engine_names)
         if key == "reason":
-            return np.array(REASONS)[self.cols["reason_code"]]
+            return self.cols["reason_code"], list(REASONS)
         raise KeyError(key)
 
+    def _names(self, key: str) -> np.ndarray:
+        codes, names = self.categorical(key)
+        return np.array(names)[codes]
+
     def __getitem__(self, key: str) -> np.ndarray:
-        if key in ("model", "hardware", "format", "kv_format", "engine", "reason"):
+        if key in TEXT_COLUMNS:
             return self._names(key)
         if key in self.cols:
             return self.cols[key]
@@ -132,15 +140,14 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
         try:
             for idx in chunks(ax.size, chunk):
                 cols = evaluate_chunk(tab, idx, task, accuracy_file)
-                res = SweepResult(ax, cols, tab.engine_names).to_dict()
-                if path.endswith(".parquet"):  # text columns (a few names over many rows) dictionary-encoded
-                    table = pa.table({k: pa.array(v).dictionary_encode() if v.dtype.kind in "OU" else v
-                                      for k, v in res.items()})
+                result = SweepResult(ax, cols, tab.engine_names)
+                if path.endswith(".parquet"):
+                    table = _arrow_table(pa, result)
                     if writer is None:
                         writer = pq.ParquetWriter(str(tmp), table.schema)
                     writer.write_table(table)
                 else:
-                    _append_csv(str(tmp), res, header=done == 0)
+                    _append_csv(str(tmp), result.to_dict(), header=done == 0)
                 done += len(idx)
                 if progress:
                     progress(done, ax.size)
@@ -148,6 +155,19 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
             if writer is not None:
                 writer.close()
     return done
+
+
+def _arrow_table(pa, result: SweepResult):
+    """The chunk as an Arrow table: text columns (a few names over many rows) dictionary-encoded straight
+    from their codes, never spelled out row by row."""
+    out = {}
+    for k in result.columns:
+        if k in TEXT_COLUMNS:
+            codes, names = result.categorical(k)
+            out[k] = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(names))
+        else:
+            out[k] = result[k]
+    return pa.table(out)
 
 
 def _append_csv(path: str, cols: dict, header: bool) -> None:

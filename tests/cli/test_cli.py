@@ -183,6 +183,23 @@ def test_help_has_no_bool_placeholders_and_every_option_is_explained(run_cli):
         assert not missing, (name, missing)
 
 
+def test_a_start_builds_only_the_command_it_runs_with_the_same_options():
+    """`costmodel NAME ...` builds NAME alone (cli/main._app_for); its parameters and help are those of
+    the whole app's NAME; help, unknown names and no name get the whole app."""
+    from costmodel.cli.main import _command
+
+    whole = _command()
+    for name, full in whole.commands.items():
+        alone = _command(args=[name, "--json"])
+        assert list(alone.commands) == [name]
+        sub = alone.commands[name]
+        assert [(p.name, p.opts, p.default, p.required) for p in sub.params] == \
+               [(p.name, p.opts, p.default, p.required) for p in full.params], name
+        assert sub.help == full.help
+    for args in ([], ["--help"], ["estimat", "x"]):
+        assert sorted(_command(args=args).commands) == sorted(whole.commands)
+
+
 def test_dollars_per_output_and_per_total_token(run_cli):
     code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--prompt", "1000", "--gen", "250", "--json")
     d = json.loads(out)

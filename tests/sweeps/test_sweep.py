@@ -182,3 +182,21 @@ def test_curve_says_which_devices_it_dropped_and_why():
     c = latency_throughput("llama-3.1-70b", ["h100", "l4"], ["fp8"])
     assert [x["hardware"] for x in c] == ["h100-sxm"]
     assert c.dropped == [{"hardware": "l4", "format": "fp8", "reason": "does not fit in memory"}]
+
+
+def test_parquet_text_columns_are_dictionaries_of_the_names(tmp_path):
+    """Parquet text columns are written from their codes as dictionaries; read back they are the names."""
+    pa = pytest.importorskip("pyarrow.parquet")
+    kw = dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["fp8", "q4_k_m"], kv_fmt=["default", "fp8"],
+              engine=["auto", "vllm"], batch=[1, "max"], tp=[1, 3], layouts=["tp", "ep"])
+    path = str(tmp_path / "s.parquet")
+    n = sweep_to_file(path, chunk=11, **kw)
+    mem = sweep(**kw)
+    table = pa.read_table(path)
+    back = read_table(path)
+    assert n == len(mem) == table.num_rows
+    for k in ("model", "hardware", "format", "kv_format", "engine", "reason"):
+        assert str(table.schema.field(k).type).startswith("dictionary"), k
+        assert back[k].tolist() == mem[k].tolist(), k
+    assert set(back["reason"]) >= {"", "tp does not divide the attention heads"}
+    assert np.array_equal(back["tpot_s"], mem["tpot_s"], equal_nan=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from costmodel.spec.engine_params import engine_names
 from costmodel.engine.columns import format_row, hardware_row, model_row
-from costmodel.engine.evaluate import evaluate
+from costmodel.engine.evaluate import TIMING, finish, lower_all
 from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
 from costmodel.errors import CostModelError
@@ -59,6 +59,12 @@ class RowSet:
     def metric_is(self, name: str) -> np.ndarray:
         masks = self.masks["metric"]
         return masks[name] if name in masks else np.zeros(len(self.rows), dtype=bool)
+
+    @functools.cached_property
+    def lowered(self):
+        """The rows lowered with their own columns (engine/evaluate.lower_all), once per row set: a fit
+        changes only columns the lowering never reads (UNLOWERED) and times it for each parameter vector."""
+        return _lower(self, _with_flags(self, dict(self.hw)), self.f)
 
     @functools.cached_property
     def masks(self) -> dict:
@@ -175,14 +181,13 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     """(predicted values in each row's unit, fits flag) for every scorable row."""
     if not len(rs):
         return np.zeros(0), np.zeros(0, dtype=bool)
-    hw = {**rs.hw, **(hw_overrides or {})}
-    for name, given in (rs.flags or {}).items():  # a row's stated engine flags win
-        if np.isfinite(given).any():
-            hw[name] = np.where(np.isfinite(given), given, hw[name])
+    hw = _with_flags(rs, {**rs.hw, **(hw_overrides or {})})
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
-    res = evaluate(rs.m, f, hw, _offline_batch(rs, f, hw), w["prompt"], w["gen"], w["context"], w["tp"], w["pp"],
-                   w["replicas"], w["dp"], w["ep"])
+    if set(hw_overrides or {}) | set(f_overrides or {}) <= UNLOWERED:  # a fit's parameters: lowered once
+        res = finish(rs.lowered, hw, f)
+    else:
+        res = finish(_lower(rs, hw, f), hw, f)
     met = dict(res.metrics)
     with np.errstate(divide="ignore", invalid="ignore"):  # rates a static or offline benchmark also reports
         met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]
@@ -202,6 +207,24 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
         base = met["throughput_tokens_per_s" if "total" not in name else "total_throughput_tokens_per_s"]
         out[sel] = (np.asarray(base) / devices)[sel]
     return out, fits
+
+
+# columns the lowering never reads (engine/evaluate.TIMING; request_overhead_s only the serving model
+# reads): overriding them reuses a row set's lowering
+UNLOWERED = set(TIMING) | {"request_overhead_s"}
+
+
+def _with_flags(rs: RowSet, hw: dict) -> dict:
+    for name, given in (rs.flags or {}).items():  # a row's stated engine flags win
+        if np.isfinite(given).any():
+            hw[name] = np.where(np.isfinite(given), given, hw[name])
+    return hw
+
+
+def _lower(rs: RowSet, hw: dict, f: dict):
+    w = rs.work
+    return lower_all(rs.m, f, hw, _offline_batch(rs, f, hw), w["prompt"], w["gen"], w["context"], w["tp"], w["pp"],
+                     w["replicas"], w["dp"], w["ep"])
 
 
 def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:

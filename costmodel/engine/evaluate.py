@@ -23,9 +23,9 @@ import numpy as np
 from costmodel.engine.distinct import columns_at, distinct
 from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, kv_pool, max_batch,
                                      pool_in_tokens, state_bytes_per_sequence)
-from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_NAMES, OP_UNITS, Ops, group_batch, lower,
-                                       lower_attention)
-from costmodel.engine.roofline import OpTimes, mean_times, op_times
+from costmodel.engine.operators import OP_NAMES, Ops, lower
+from costmodel.engine.phases import lower_phases
+from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
 
 
@@ -63,8 +63,33 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
     at `accept` each make a decode step a verification of mtp + 1 tokens (speculative.py).
     `groups` (1-D, optional): rows with equal values have equal model, format and hardware columns;
-    the prefill and the decode's operators other than attention are then evaluated once per distinct
-    input (distinct.py) and gathered, with the same results."""
+    each phase is then lowered once per distinct input (phases.py), with the same results."""
+    return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups),
+                  hw, f)
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """Everything of an evaluation that the roofline's efficiencies, peaks and overheads (TIMING) leave
+    unchanged: memory, batches and the phases' operators. A calibration lowers its rows once and
+    times them for every parameter vector (calibration/predict.py)."""
+
+    m: dict
+    memory: Memory
+    phases: object  # phases.PhaseOps or SharedPhaseOps
+    draft_ops: Ops | None  # a one-token decode step, with MTP drafting
+    work: dict  # the workload arrays and the memory figures the metrics read
+
+
+# the columns only `finish` reads (roofline.op_times, the step overhead, speculative.draft_pass): changing
+# them needs no new lowering (tests/engine/test_two_stage.py perturbs each)
+TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compute_half_rows", "step_overhead_s",
+          "peak_matmul")
+
+
+def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
+              accept=DEFAULT_ACCEPT, groups=None) -> Lowered:
+    """Stage one of `evaluate`: memory, the batch and both phases' operators."""
     prompt = np.asarray(prompt, dtype=float)
     gen = np.asarray(gen, dtype=float)
     context = np.asarray(context, dtype=float)
@@ -86,31 +111,41 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     one_long = kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw)
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
     Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
-    encoder = m["encoder"] > 0
-    step = hw["step_overhead_s"]
-
     micro = np.minimum(pp, Bc)
     Bd = Bc / micro
     c0 = context + prompt
     c1 = c0 + np.maximum(gen - 2, 0)
     spec = np.asarray(mtp, dtype=float)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
-    phases = _phases if groups is None else _phases_shared
-    pre_total, u_pre, dec_step, u_dec, detail = phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp,
-                                                       dp, ep, groups)
+    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
+    draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if np.any(spec > 0) else None
+    work = dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax, fits=fits,
+                spec=spec, accept=accept, full_len=full_len, one_long=one_long,
+                kv_tokens=pool_in_tokens(m, f, hw, mem.kv_pool, a_tp, pp),
+                state=state_bytes_per_sequence(m, hw, a_tp, pp))
+    return Lowered(m, mem, phases, draft, work)
+
+
+def finish(lw: Lowered, hw: dict, f: dict) -> EngineResult:
+    """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and every metric."""
+    m, mem, w = lw.m, lw.memory, lw.work
+    prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
+    B, Bc, spec = w["B"], w["Bc"], w["spec"]
+    encoder = m["encoder"] > 0
+    step = hw["step_overhead_s"]
+    pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f)
     prefill_s = np.where(prompt > 0, pre_total + step, 0.0)
     step_s = dec_step + step
-    if np.any(spec > 0):  # N sequential draft passes, E(α, N) tokens per verified step
-        one = op_times(lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep), hw, f).total
-        draft = draft_pass(one, OP_NAMES, m, f, hw, tp / dp)
-        step_s = (step_s + spec * draft) / tokens_per_step(accept, spec)
+    if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step
+        draft = draft_pass(op_times(lw.draft_ops, hw, f).total, OP_NAMES, m, f, hw, tp / dp)
+        step_s = (step_s + spec * draft) / tokens_per_step(w["accept"], spec)
     tpot = np.where(encoder, np.nan, step_s)
 
     steps = np.maximum(gen - 1, 0)
     e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
     out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
-    kv_tokens = pool_in_tokens(m, f, hw, mem.kv_pool, a_tp, pp)
+    kv_tokens = w["kv_tokens"]
     decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,8 +168,8 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "usd_per_million_total_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * e2e
             / (Bc * (prompt + np.where(encoder, 0.0, gen))) * 1e6,
             "batch": B,
-            "max_batch": bmax,
-            "fits": fits,
+            "max_batch": w["bmax"],
+            "fits": w["fits"],
             "devices": devices + 0 * B,
             # memory as engines print it at start-up (per device)
             "weights_gib": mem.weights / GIB,
@@ -142,76 +177,11 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
             "kv_cache_tokens": kv_tokens,
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
-            "max_concurrency": dp * np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / one_long,
-                                             kv_tokens / full_len),
-            "state_bytes": B / dp * state_bytes_per_sequence(m, hw, a_tp, pp),
+            "max_concurrency": dp * np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / w["one_long"],
+                                             kv_tokens / w["full_len"]),
+            "state_bytes": B / dp * w["state"],
         }
     return EngineResult(metrics, mem, detail)
-
-
-COMM_OPS = OP_UNITS == COMM
-ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
-
-
-def _phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None):
-    """(prefill step time, prefill busy fraction, mean decode step time, decode busy fraction, detail):
-    both phases lowered for every configuration; only attention grows with the context, so the
-    decode averages it exactly over [c0, c1] and keeps the rest at c0."""
-    pre_ops = lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep)
-    pre_t = op_times(pre_ops, hw, f)
-    d0_ops = lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep)
-    d0_t = op_times(d0_ops, hw, f)
-    a0 = OpTimes(*(x[ATT] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
-    a1 = op_times(lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True), hw, f)
-    dec_per_op = d0_t.total.copy()
-    dec_per_op[ATT] = mean_times(a0, a1)
-    return (step_time(pre_t.total, hw), _busy_fraction(pre_t), step_time(dec_per_op, hw), _busy_fraction(d0_t),
-            lambda: (pre_ops, pre_t, d0_ops, dec_per_op))
-
-
-def _phases_shared(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups):
-    """`_phases` with the prefill lowered once per distinct (group, batch, prompt, context, layout) and
-    the decode's operators other than attention once per distinct (group, batch, new tokens, layout);
-    attention, the only context-dependent part, for every configuration."""
-    g = np.asarray(groups)
-    Bc, prompt, context, Bd, n_dec, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
-                                                      for x in (Bc, prompt, context, Bd, n_dec, tp, pp, dp, ep))
-    p, p_inv = distinct(g, Bc, prompt, context, tp, pp, dp, ep)
-    hp, fp = columns_at(hw, p), columns_at(f, p)
-    pre_ops = lower(columns_at(m, p), fp, hp, Bc[p], prompt[p], context[p], tp[p], pp[p], decode=False,
-                    dp=dp[p], ep=ep[p])
-    pre_t = op_times(pre_ops, hp, fp)
-
-    d, d_inv = distinct(g, Bd, n_dec, tp, pp, dp, ep)
-    hd, fd = columns_at(hw, d), columns_at(f, d)
-    rest_ops = lower(columns_at(m, d), fd, hd, Bd[d], n_dec[d], 0.0, tp[d], pp[d], decode=True, dp=dp[d], ep=ep[d])
-    rest_t = op_times(rest_ops, hd, fd)
-    for x in (rest_t.compute, rest_t.memory, rest_t.fixed, rest_t.comm):
-        x[ATT] = 0.0  # attention comes from the full-size terms below
-    B_att = group_batch(Bd, dp)
-    a0_ops = lower_attention(m, f, B_att, n_dec, c0, tp / dp, decode=True)
-    a0 = op_times(a0_ops, hw, f)
-    a1 = op_times(lower_attention(m, f, B_att, n_dec, c1, tp / dp, decode=True), hw, f)
-    att_mean = mean_times(a0, a1)
-    rest_total = rest_t.total
-    rest = rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0)
-    comm = rest_total[COMM_OPS].sum(axis=0)[d_inv]
-    dec_step = np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
-    busy = np.maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv] + np.maximum(a0.compute, a0.memory).sum(axis=0)
-    total = rest_total.sum(axis=0)[d_inv] + a0.total.sum(axis=0)
-    u_dec = np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)
-
-    def detail():
-        d0_ops = _gather_ops(rest_ops, d_inv)
-        for name in Ops.__dataclass_fields__:
-            if name != "names":
-                getattr(d0_ops, name)[ATT] = getattr(a0_ops, name)
-        dec_per_op = rest_total[:, d_inv]
-        dec_per_op[ATT] = att_mean
-        return (_gather_ops(pre_ops, p_inv), OpTimes(*(x[:, p_inv] for x in (pre_t.compute, pre_t.memory,
-                pre_t.fixed, pre_t.comm))), d0_ops, dec_per_op)
-
-    return step_time(pre_t.total, hp)[p_inv], _busy_fraction(pre_t)[p_inv], dec_step, u_dec, detail
 
 
 def _shared_pool(m, f, hw, tp, pp, dp, ep, groups) -> tuple:
@@ -221,23 +191,3 @@ def _shared_pool(m, f, hw, tp, pp, dp, ep, groups) -> tuple:
     d, inv = distinct(g, tp, pp, dp, ep)
     pool, headroom = kv_pool(columns_at(m, d), columns_at(f, d), columns_at(hw, d), tp[d], pp[d], dp[d], ep[d])
     return np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]
-
-
-def _gather_ops(ops: Ops, idx) -> Ops:
-    return Ops(*(getattr(ops, k)[:, idx] for k in Ops.__dataclass_fields__ if k != "names"), names=ops.names)
-
-
-def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
-    """A step's time from its operators' (axis 0): their sum, or with `comm_overlap` (SGLang's
-    two-batch overlap: one micro-batch's collectives under the other's compute) max(the rest, the
-    collectives), the communication hidden up to the compute it overlaps."""
-    comm = per_op[COMM_OPS].sum(axis=0)
-    rest = per_op[~COMM_OPS].sum(axis=0)
-    return np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
-
-
-def _busy_fraction(t: OpTimes) -> np.ndarray:
-    """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
-    busy = np.maximum(t.compute, t.memory).sum(axis=0)
-    total = t.total.sum(axis=0)
-    return np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)

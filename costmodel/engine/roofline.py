@@ -35,11 +35,12 @@ class OpTimes:
 def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
     attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
-    per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
-    out = np.empty(ops.flops.shape)
-    for i, u in enumerate(ops.units):
-        out[i] = per_unit[int(u)]
-    return out
+    per_unit = [None] * 4
+    per_unit[MATMUL], per_unit[ATTENTION], per_unit[VECTOR], per_unit[COMM] = (f["peak_matmul"], attn, hw["peak_vector"],
+                                                                               hw["peak_vector"])
+    peaks = np.stack(np.broadcast_arrays(*per_unit))[ops.units]  # (operator, *the peaks' shape)
+    pad = (1,) * (ops.flops.ndim - peaks.ndim)  # the peaks' shape aligned to the trailing configuration axes
+    return np.broadcast_to(peaks.reshape(peaks.shape[:1] + pad + peaks.shape[1:]), ops.flops.shape)
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:

@@ -226,7 +226,7 @@ def test_prompts_batch_into_steps_past_light_load():
 
 def test_overlapping_collectives_hides_them_under_compute():
     from costmodel import estimate
-    from costmodel.engine.evaluate import COMM_OPS, step_time
+    from costmodel.engine.phases import COMM_OPS, step_time
 
     per_op = np.zeros(len(OP_NAMES))
     per_op[OP_NAMES.index("moe_up")] = 3.0

@@ -200,3 +200,15 @@ def test_parquet_text_columns_are_dictionaries_of_the_names(tmp_path):
         assert back[k].tolist() == mem[k].tolist(), k
     assert set(back["reason"]) >= {"", "tp does not divide the attention heads"}
     assert np.array_equal(back["tpot_s"], mem["tpot_s"], equal_nan=True)
+
+
+def test_csv_numbers_are_spelled_as_numpy_prints_them():
+    from costmodel.sweeps.sweep import _number_cells
+
+    special = [0.0, -0.0, 1.0, 0.1, 1 / 3, 1e-5, 1.5e-7, 123456789.123, 1e15, 1e16, 2.5e300, 5e-324,
+               float("nan"), float("inf"), -float("inf"), 8.0, 65536.0]
+    rng = np.random.default_rng(2)
+    values = np.concatenate([np.array(special), rng.lognormal(0, 12, 2000), -rng.random(200)])
+    assert _number_cells(values) == values.astype(str).tolist()
+    for a in (np.arange(5, dtype=np.int32), np.array([True, False]), np.arange(3, dtype=np.int8)):
+        assert _number_cells(a) == a.astype(str).tolist()

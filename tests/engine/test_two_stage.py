@@ -1,0 +1,92 @@
+"""evaluate = finish(lower_all(...)): the lowering never reads the roofline's efficiencies, peaks and
+overheads (TIMING), so a calibration lowers its rows once and times them for every parameter vector;
+the results equal lowering on every evaluation."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from costmodel.calibration import predict as P
+from costmodel.calibration.measurements import read_measurements, shipped_measurements
+from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
+from costmodel.engine.evaluate import TIMING, evaluate, finish, lower_all
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import all_models
+
+
+def _columns(n=600, seed=5):
+    models = all_models()
+    hws = [load_hardware(h) for h in ("h100-sxm", "mi300x", "rtx-4090")]
+    pairs = [(load_format(f), h, None, False) for h in hws for f in ("bf16", "fp8")]
+    rng = np.random.default_rng(seed)
+    mi = rng.integers(0, len(models), n)
+    hi = rng.integers(0, len(hws), n)
+    fi = hi * 2 + rng.integers(0, 2, n)
+    cols = take(model_columns(models), mi), take(format_columns(pairs), fi), take(hardware_columns(hws), hi)
+    work = (rng.choice([1.0, 16.0, -1.0], n), rng.choice([0.0, 1.0, 900.0], n), rng.choice([1.0, 2.0, 300.0], n),
+            rng.choice([0.0, 5000.0], n), rng.choice([1.0, 2.0, 8.0], n), 1.0, 1.0)
+    return cols, work, mi * 6 + fi
+
+
+def _arrays(x, prefix=""):
+    """Every array inside a Lowered (dataclasses, dicts), by path."""
+    if dataclasses.is_dataclass(x):
+        return {k: v for f in dataclasses.fields(x) for k, v in _arrays(getattr(x, f.name), f"{prefix}.{f.name}").items()}
+    if isinstance(x, dict):
+        return {k: v for key, val in x.items() for k, v in _arrays(val, f"{prefix}[{key}]").items()}
+    if isinstance(x, (np.ndarray, np.floating, float, int)):
+        return {prefix: np.asarray(x)}
+    return {}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_the_lowering_reads_no_timing_column(shared):
+    (m, f, hw), work, groups = _columns()
+    g = groups if shared else None
+    base = _arrays(lower_all(m, f, hw, *work, groups=g))
+    rng = np.random.default_rng(0)
+    for key in (*TIMING, "request_overhead_s"):
+        hw2, f2 = dict(hw), dict(f)
+        for cols in (hw2, f2):
+            if key in cols:
+                cols[key] = cols[key] * rng.uniform(0.2, 5.0, np.shape(cols[key]))
+        got = _arrays(lower_all(m, f2, hw2, *work, groups=g))
+        assert got.keys() == base.keys()
+        for path, value in base.items():
+            np.testing.assert_array_equal(got[path], value, err_msg=f"{key} changes {path}")
+
+
+def test_finish_of_a_lowering_is_evaluate_for_other_timing_columns():
+    (m, f, hw), work, _ = _columns(n=300, seed=9)
+    lw = lower_all(m, f, hw, *work)
+    hw2 = {**hw, "compute_efficiency": hw["compute_efficiency"] * 0.5, "kernel_overhead_s": hw["kernel_overhead_s"] * 3}
+    f2 = {**f, "peak_matmul": f["peak_matmul"] * 0.7}
+    a, b = finish(lw, hw2, f2).metrics, evaluate(m, f2, hw2, *work).metrics
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+    assert not np.allclose(np.asarray(a["ttft_s"]), np.asarray(finish(lw, hw, f).metrics["ttft_s"]))
+
+
+def test_a_row_set_lowered_once_predicts_as_lowering_every_time():
+    from costmodel.calibration.run import prepare
+
+    rows = [r for r in read_measurements(shipped_measurements()) if not r.scored_only and not r.is_memory
+            and r.load_mode in ("static", "offline")][::4]
+    rs = prepare(rows)
+    rng = np.random.default_rng(1)
+    hw = {"compute_efficiency": rng.uniform(0.2, 0.9, len(rs)), "kernel_overhead_s": rng.uniform(1e-6, 2e-5, len(rs)),
+          "step_overhead_s": rng.uniform(1e-4, 3e-3, len(rs)), "request_overhead_s": rng.uniform(0, 0.01, len(rs))}
+    f = {"peak_matmul": rs.f["peak_raw"] * rng.uniform(0.5, 1.0, len(rs))}
+    once, fits_once = P.predict(rs, hw, f)
+    saved = P.UNLOWERED
+    try:
+        P.UNLOWERED = set()
+        every, fits_every = P.predict(rs, hw, f)
+    finally:
+        P.UNLOWERED = saved
+    assert len(rs) > 100 and np.isfinite(once).sum() > 100
+    np.testing.assert_array_equal(once, every)
+    np.testing.assert_array_equal(fits_once, fits_every)

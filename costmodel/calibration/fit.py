@@ -138,11 +138,23 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
                   {"lists": row_idx, **padded, "fitted": fitted_rows}, engines, builds)
 
 
+KINDS = ("ec", "em", "so", "ko", "hr", "scale")  # the row-level quantities the parameters sum into
+
+
+def levels(theta: np.ndarray, layout: Layout) -> dict:
+    """Per row and kind, the sum of the parameters of the row's levels (engine + family + device + build)."""
+    ext = np.append(theta, 0.0)
+    return {k: ext[layout.row_idx[k]].sum(axis=1) for k in KINDS}
+
+
 def overrides(theta: np.ndarray, layout: Layout, rs: RowSet) -> tuple[dict, dict]:
     """Per-row hardware/format column overrides for a parameter vector (rows of unfitted engines keep theirs)."""
+    return overrides_at(levels(theta, layout), layout, rs)
+
+
+def overrides_at(level: dict, layout: Layout, rs: RowSet) -> tuple[dict, dict]:
+    """The overrides of per-row levels (`levels`)."""
     ri = layout.row_idx
-    ext = np.append(theta, 0.0)
-    level = {k: ext[ri[k]].sum(axis=1) for k in ("ec", "em", "so", "ko", "hr", "scale")}
     fitted = ri["fitted"]
     hw = {
         "compute_efficiency": np.where(fitted, _sigmoid(level["ec"]), rs.hw["compute_efficiency"]),
@@ -161,44 +173,70 @@ def log_errors(theta, layout, rs) -> np.ndarray:
     return np.log(pred / rs.measured)
 
 
-def _sparsity(layout: Layout, n_rows: int):
-    """Which parameters each residual depends on: a row on the parameters of its levels, a prior term
-    on its own parameter (built from index lists at once; element by element it was a tenth of a fit)."""
-    from scipy.sparse import coo_matrix
-
-    n_p = len(layout.names)
-    rows, cols = [], []
-    for lists in layout.row_idx["lists"].values():
-        for i, ix in enumerate(lists):
-            rows += [i] * len(ix)
-            cols += ix
-    rows += range(n_rows, n_rows + n_p)
-    cols += range(n_p)
-    s = coo_matrix((np.ones(len(rows), dtype=int), (rows, cols)), shape=(n_rows + n_p, n_p)).tocsr()
-    s.data[:] = 1  # a parameter on two levels of a row counts once
-    return s
-
-
 def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: int = 100) -> np.ndarray:
-    """Least-squares fit of the parameter vector (rows of fitted engines only)."""
+    """Least-squares fit of the parameter vector (rows of fitted engines only), with the Jacobian of
+    `row_jacobian`."""
     from scipy.optimize import least_squares
 
     use = layout.row_idx["fitted"]
     weights = NOISE / layout.prior_sd
 
-    def residuals(theta):
-        err = log_errors(theta, layout, rs)
+    def data(level):
+        err = np.log(predict(rs, *overrides_at(level, layout, rs))[0] / rs.measured)
         err = np.where(use & np.isfinite(err), err, 0.0)
         # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
-        robust = np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
-        return np.concatenate([robust, weights * (theta - layout.prior_mean)])
+        return np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
+
+    last: dict = {}  # the data residuals at the last point: scipy asks for the Jacobian where it evaluated
+
+    def residuals(theta):
+        last["theta"], last["data"] = theta.copy(), data(levels(theta, layout))
+        return np.concatenate([last["data"], weights * (theta - layout.prior_mean)])
 
     x0 = layout.prior_mean.copy() if theta0 is None else np.clip(theta0, layout.lower + 1e-9, layout.upper - 1e-9)
     x0 = np.clip(x0, layout.lower + 1e-9, layout.upper - 1e-9)
     sol = least_squares(residuals, x0, bounds=(layout.lower, layout.upper), loss="linear",
-                        jac_sparsity=_sparsity(layout, len(rs)), x_scale=1.0, max_nfev=max_nfev,
+                        jac=row_jacobian(data, layout, weights, len(rs), last), x_scale=1.0, max_nfev=max_nfev,
                         ftol=1e-5, xtol=1e-5, gtol=1e-6)
     return sol.x
+
+
+def row_jacobian(data, layout: Layout, weights: np.ndarray, n_rows: int, last: dict | None = None):
+    """Jacobian of the residuals, d r/d theta, from 1 + len(KINDS) evaluations: row i's residual depends on
+    the parameters only through its own levels (the engine evaluates rows independently), so raising one
+    kind's level on every row at once gives every row's derivative in it (forward differences, step
+    sqrt(eps)·max(1, |level|) as scipy's 2-point scheme); a parameter's column sums the derivatives of the
+    rows whose levels include it. Finite differences over the parameters cost one evaluation per group of
+    structurally independent columns (409 evaluations per fit of the shipped set against 184 here).
+    `last`: the data residuals at the point scipy evaluated last, reused when it asks for the Jacobian there."""
+    from scipy.sparse import coo_matrix
+
+    n_p = len(layout.names)
+    ri = layout.row_idx
+    rows, cols, kinds = [], [], []
+    for kind_i, k in enumerate(KINDS):
+        r, slot = np.nonzero(ri[k] < n_p)  # padding indices point past the parameters
+        rows.append(r)
+        cols.append(ri[k][r, slot])
+        kinds.append(np.full(len(r), kind_i))
+    rows, cols, kinds = (np.concatenate(x) for x in (rows, cols, kinds))
+    prior = np.arange(n_p)
+    all_rows = np.concatenate([rows, n_rows + prior])
+    all_cols = np.concatenate([cols, prior])
+    step = np.sqrt(np.finfo(float).eps)
+
+    def jac(theta, *_):
+        level = levels(theta, layout)
+        known = last is not None and "theta" in last and np.array_equal(last["theta"], theta)
+        base = last["data"] if known else data(level)
+        deriv = np.empty((len(KINDS), n_rows))
+        for kind_i, k in enumerate(KINDS):
+            h = step * np.maximum(1.0, np.abs(level[k]))
+            deriv[kind_i] = (data({**level, k: level[k] + h}) - base) / h
+        values = np.concatenate([deriv[kinds, rows], weights])
+        return coo_matrix((values, (all_rows, all_cols)), shape=(n_rows + n_p, n_p)).tocsr()
+
+    return jac
 
 
 def tables_from(theta: np.ndarray, layout: Layout) -> dict:

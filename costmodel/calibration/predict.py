@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from costmodel.spec.engine_params import engine_names
-from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
 from costmodel.engine.evaluate import TIMING, finish, lower_all
 from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
@@ -197,7 +197,7 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
         sel = rs.metric_is(name)
         if sel.any() and engine_name in met:
             out[sel] = np.asarray(met[engine_name])[sel] * scale
-    fits = np.asarray(res.metrics["fits"], dtype=bool)
+    fits = np.array(res.metrics["fits"], dtype=bool)  # a copy: the row set's lowering holds the metric's array
     loaded = rs.masks["loaded"]
     if loaded.any():
         _predict_loaded(rs, hw, f, np.where(loaded)[0], out, fits)
@@ -212,6 +212,12 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
 # columns the lowering never reads (engine/evaluate.TIMING; request_overhead_s only the serving model
 # reads): overriding them reuses a row set's lowering
 UNLOWERED = set(TIMING) | {"request_overhead_s"}
+
+
+def row_at(cols: dict, i: int) -> dict:
+    """Row i of columns as numpy float64 scalars (engine/columns.scalars: one configuration's arithmetic
+    costs about half what it does on 0-d arrays)."""
+    return scalars({k: v[i] for k, v in cols.items()})
 
 
 def _with_flags(rs: RowSet, hw: dict) -> dict:
@@ -247,7 +253,7 @@ def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
 
     r = rs.rows[i]
     w = rs.work
-    cols = [{k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw)]
+    cols = [row_at(d, i) for d in (rs.m, f, hw)]
     try:
         p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
         g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
@@ -311,7 +317,7 @@ def _split_metrics(rs: RowSet, hw: dict, f: dict, i: int) -> dict | None:
     from costmodel.engine.serving import load_metrics, parse_dist, perf_from_columns
 
     r = rs.rows[i]
-    m, fc, hc = ({k: np.asarray(v[i]) for k, v in d.items()} for d in (rs.m, f, hw))
+    m, fc, hc = (row_at(d, i) for d in (rs.m, f, hw))
     try:
         p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
         g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")

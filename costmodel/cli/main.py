@@ -480,7 +480,10 @@ def _app_for(args: list[str]) -> typer.Typer:
     """The app with only the command `args` name (the root takes no option with a value, so it is the
     first word that is not an option): typer builds every registered command's click parameters, 23 of
     them, on each start. Help, an unknown name or none get the whole app."""
-    name = next((a for a in args if not a.startswith("-")), None)
+    words = [a for a in args if not a.startswith("-")]
+    name = words[0] if words else None
+    if name is None or any(a in ("--help", "-h") for a in args[:args.index(name)]):
+        return app  # `costmodel --help estimate` lists every command
     chosen = [c for c in app.registered_commands
               if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]
     if not chosen or app.registered_groups:

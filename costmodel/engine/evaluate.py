@@ -62,8 +62,9 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
     at `accept` each make a decode step a verification of mtp + 1 tokens (speculative.py).
-    `groups` (1-D, optional): rows with equal values have equal model, format and hardware columns;
-    each phase is then lowered once per distinct input (phases.py), with the same results."""
+    `groups` (optional, 1-D like every column): rows with equal values have equal model, format and
+    hardware columns; each phase is then lowered once per distinct input (phases.py), with the same
+    results."""
     return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups),
                   hw, f)
 
@@ -100,6 +101,9 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     ep = np.asarray(ep, dtype=float)
     a_tp = tp / dp
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
+    spec = np.asarray(mtp, dtype=float)
+    if groups is not None and spec.ndim and np.any(spec != spec.flat[0]):  # the MTP weights differ by row
+        groups = distinct(groups, np.broadcast_to(spec, np.shape(groups)))[1]
     pool = kv_pool(m, f, hw, tp, pp, dp, ep) if groups is None else _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
     bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool)
     requested = np.asarray(batch, dtype=float)
@@ -115,7 +119,6 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     Bd = Bc / micro
     c0 = context + prompt
     c1 = c0 + np.maximum(gen - 2, 0)
-    spec = np.asarray(mtp, dtype=float)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if np.any(spec > 0) else None

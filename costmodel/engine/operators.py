@@ -440,12 +440,13 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
         q_rows = np.minimum(n, FA_TILE_ROWS)
     group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
     out = {}
+    zero = 0.0 * T * c  # an absent variant keeps the configurations' shape (the pairs need not be counted)
     # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
     for name, count, window in (("attention", m["global_layers"], m["dsa_topk"]),
                                 ("attention_local", m["local_layers"], m["window"]),
                                 ("attention_chunked", m["chunked_layers"], None)):
-        if not np.any(count):  # no such layers in these models: zero work (the pairs need not be counted)
-            out[name] = (0.0, 0.0, 0.0, 0.0, count, q_rows * group, 0.0)
+        if not np.any(count):  # no such layers in these models: zero work
+            out[name] = (0.0, 0.0, 0.0, 0.0, count + zero, q_rows * group + zero, 0.0)
             continue
         if window is None:
             pairs = B * chunked_pairs(n, c, m["chunk"], decode)
@@ -461,7 +462,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     # DeepSeek's release, 'can be implemented in FP8')
     idx_layers = m["global_layers"] * (m["dsa_heads"] > 0)
     if not np.any(idx_layers):
-        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers, q_rows * m["dsa_heads"], 0.0)
+        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero, q_rows * m["dsa_heads"] + zero, 0.0)
         return out
     pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
     flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers

@@ -23,6 +23,8 @@ from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
 COMM_OPS = OP_UNITS == COMM
 ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
+# lower_attention packs them in ATTENTION_OPS order; ATT selects them in OP_NAMES order: the same
+assert [n for n in OP_NAMES if n in ATTENTION_OPS] == list(ATTENTION_OPS)
 _FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")
 
 

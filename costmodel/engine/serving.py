@@ -477,13 +477,11 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     # powers of two up to the largest batch (past BATCH_GRID when DP attention multiplies it)
     powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
-    steps = evaluate(m, f, hw, grid, 0.0, 2.0, p_mean + g_mean / 2, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    q_grid, t_pre, wave = prefill_tables(m, f, hw, tp, pp, prompt, percentile, grid, np.array([prefix_hit]), dp, ep,
-                                         mtp, accept)
+    q_grid, t_pre, wave, tpot = prefill_tables(m, f, hw, tp, pp, prompt, percentile, grid, np.array([prefix_hit]), dp,
+                                               ep, mtp, accept, steps=(grid, p_mean + g_mean / 2))
     t_pre, wave = t_pre[0], wave[0]
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
-    return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid,
-                       np.asarray(steps.metrics["tpot_s"], dtype=float).reshape(-1), float(gen.mean), gen.cv2, max_b,
+    return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid, tpot, float(gen.mean), gen.cv2, max_b,
                        overhead, wave, tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
 
 
@@ -496,23 +494,32 @@ def prefill_lengths(prompt: Dist, percentile: float) -> tuple[list, np.ndarray]:
 
 
 def prefill_tables(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, percentile: float, grid: np.ndarray,
-                   hits: np.ndarray, dp: int = 1, ep: int = 1, mtp: int = 0, accept: float = 0.875):
+                   hits: np.ndarray, dp: int = 1, ep: int = 1, mtp: int = 0, accept: float = 0.875, steps=None):
     """(q_grid, t_pre[h, lengths], wave[h, grid]) for each prefix-hit share h: one prompt's prefill at the
     mean, the `percentile` and the q_grid lengths, and k mean prompts prefilled at once for k on `grid`.
     A prompt's cached prefix (h of its tokens) is read from the KV cache, not prefilled; at least one
-    token is."""
+    token is. `steps` = (batches, context): decode steps at those batches after `context` tokens, their
+    TPOT returned fourth, from the same engine call (one configuration's rows are independent)."""
     from costmodel.engine.evaluate import evaluate
 
     q_grid, lengths = prefill_lengths(prompt, percentile)
     h = np.asarray(hits, dtype=float)[:, None]
     new = np.maximum(lengths * (1 - h), 1.0)
-    pre = evaluate(m, f, hw, 1.0, new, 1.0, lengths - new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     p_mean = lengths[0]
     p_new = np.maximum(p_mean * (1 - h), 1.0)
-    wave = evaluate(m, f, hw, grid, p_new, 1.0, p_mean - p_new, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    shape = (len(h), -1)
-    return (q_grid, np.asarray(pre.metrics["ttft_s"], dtype=float).reshape(shape),
-            np.asarray(wave.metrics["ttft_s"], dtype=float).reshape(shape))
+    parts = [(1.0, new, 1.0, lengths - new), (grid, p_new, 1.0, p_mean - p_new)]  # (batch, prompt, gen, context)
+    if steps is not None:
+        parts.append((steps[0], 0.0, 2.0, steps[1]))
+    shapes = [np.broadcast_shapes(*(np.shape(x) for x in part)) for part in parts]
+    flat = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=float), shape).ravel()
+                            for part, shape in zip(parts, shapes)]) for i in range(4)]
+    r = evaluate(m, f, hw, *flat, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    ends = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
+    ttft = np.split(np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1), ends)
+    out = (q_grid, ttft[0].reshape(len(h), -1), ttft[1].reshape(len(h), -1))
+    if steps is None:
+        return out
+    return out + (np.split(np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1), ends)[2],)
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

@@ -25,7 +25,7 @@ REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device 
            "does not fit in memory", "format not runnable on the device",
            "expert or DP-attention layout on a dense model or a single device")
 
-# configurations per engine call: 16,384 keeps each column (128 kB) in cache; 65,536 ran 1.5x slower
+# configurations per engine call: 16,384 keeps each column (128 kB) in cache; 65,536 ran 1.34-1.5x slower
 # (benchmarks/bench_engine.py prints both)
 CHUNK = 1 << 14
 

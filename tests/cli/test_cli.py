@@ -196,8 +196,9 @@ def test_a_start_builds_only_the_command_it_runs_with_the_same_options():
         assert [(p.name, p.opts, p.default, p.required) for p in sub.params] == \
                [(p.name, p.opts, p.default, p.required) for p in full.params], name
         assert sub.help == full.help
-    for args in ([], ["--help"], ["estimat", "x"]):
+    for args in ([], ["--help"], ["estimat", "x"], ["--help", "estimate"], ["-h", "sweep"]):
         assert sorted(_command(args=args).commands) == sorted(whole.commands)
+    assert list(_command(args=["estimate", "--help"]).commands) == ["estimate"]
 
 
 def test_dollars_per_output_and_per_total_token(run_cli):
@@ -223,3 +224,16 @@ def test_unreadable_input_files_are_one_line(run_cli, tmp_path, content):
         code, out, err = run_cli(*args, str(f))
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, (args, err)
         assert str(f) in err
+
+
+def test_loaded_and_idealized_estimates_of_attention_free_models(run_cli):
+    """Models without attention layers under a load (the serving model calls the engine with arrays of
+    batches and contexts on one configuration's scalar columns) and in `idealized`."""
+    for args in (("estimate", "mamba2-2.7b", "--hw", "h100", "--concurrency", "8", "--json"),
+                 ("estimate", "mamba2-2.7b", "--hw", "h100", "--request-rate", "2", "--json"),
+                 ("idealized", "mamba2-2.7b", "--hw", "h100", "--json")):
+        code, out, err = run_cli(*args)
+        assert code == 0, (args, err)
+        assert "NaN" not in out and json.loads(out)
+    code, out, _ = run_cli("estimate", "mamba2-2.7b", "--hw", "h100", "--concurrency", "8", "--json")
+    assert json.loads(out)["tpot_s"] > 0

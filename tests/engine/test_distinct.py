@@ -94,3 +94,17 @@ def test_shared_engine_result_details_match():
             np.testing.assert_allclose(getattr(b, field), getattr(a, field), rtol=REL, err_msg=field)
     np.testing.assert_allclose(shared.prefill_times.total, full.prefill_times.total, rtol=REL)
     np.testing.assert_allclose(shared.decode_times, full.decode_times, rtol=REL)
+
+
+def test_mtp_varying_within_a_group_is_split_by_it():
+    """MTP drafting loads the MTP modules' weights row by row: rows of one group with different `mtp`
+    are not one distinct input (the shared path splits the group by it)."""
+    models = [load_model("deepseek-v3")]
+    hws = [load_hardware("h200-sxm")]
+    cols = (take(model_columns(models), np.zeros(4, int)),
+            take(format_columns([(load_format("fp8"), hws[0], None, False)]), np.zeros(4, int)),
+            take(hardware_columns(hws), np.zeros(4, int)))
+    args = (*cols, -1.0, 1000.0, 200.0, 0.0, 8.0, 1.0, 1.0, 1.0, 1.0, np.array([0.0, 2.0, 0.0, 2.0]))
+    full, shared = evaluate(*args), evaluate(*args, groups=np.zeros(4, int))
+    _agree(full.metrics, shared.metrics)
+    assert full.metrics["max_batch"][0] > full.metrics["max_batch"][1]  # the MTP weights take KV room

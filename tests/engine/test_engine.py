@@ -160,3 +160,19 @@ def test_pipeline_parallel_splits_memory():
 def test_vit_prompt_defaults_to_one_image():
     e = estimate("vit-b-16", "l4", "fp16", batch=64)
     assert e.workload.prompt == (224 // 16) ** 2 + 1 == 197
+
+
+def test_an_array_workload_on_one_configurations_columns_equals_each_scalar_call():
+    """One configuration's scalar columns with array-valued batches and contexts (how the serving model and
+    `idealized` call the engine) give, element by element, the scalar calls' results, for models with
+    and without attention layers (Mamba-2 and EfficientVMamba have none)."""
+    from costmodel.estimate import columns_for
+
+    batch, context = np.array([1.0, 4.0, 32.0]), np.array([0.0, 100.0, 5000.0])
+    for model in ("mamba2-2.7b", "efficientvmamba-b", "llama-3.1-8b", "gemma-2-9b", "deepseek-v3.2"):
+        cols = columns_for(estimate(model, "h100-sxm", "bf16"))
+        arr = evaluate(*cols, batch, 128.0, 64.0, context, 1.0, 1.0, 1.0).metrics
+        for i in range(3):
+            one = evaluate(*cols, batch[i], 128.0, 64.0, context[i], 1.0, 1.0, 1.0).metrics
+            for k in ("ttft_s", "tpot_s", "throughput_tokens_per_s", "energy_j_per_token", "max_batch"):
+                np.testing.assert_allclose(np.asarray(arr[k])[i], one[k], rtol=1e-12, err_msg=(model, k, i))

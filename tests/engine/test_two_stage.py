@@ -1,6 +1,6 @@
 """evaluate = finish(lower_all(...)): the lowering never reads the roofline's efficiencies, peaks and
-overheads (TIMING), so a calibration lowers its rows once and times them for every parameter vector;
-the results equal lowering on every evaluation."""
+overheads (TIMING), so a calibration lowers its rows once and times them for every parameter vector
+(tests/calibration/test_fit_speed.py checks the predictions)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +8,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from costmodel.calibration import predict as P
-from costmodel.calibration.measurements import read_measurements, shipped_measurements
 from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
 from costmodel.engine.evaluate import TIMING, evaluate, finish, lower_all
 from costmodel.spec.formats import load_format
@@ -42,18 +40,24 @@ def _arrays(x, prefix=""):
     return {}
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_the_lowering_reads_no_timing_column(shared):
+@pytest.mark.parametrize("shared,layout", [(False, "tp"), (True, "tp"), (False, "dp-ep-pp-mtp"), (True, "dp-ep-pp-mtp")])
+def test_the_lowering_reads_no_timing_column(shared, layout):
     (m, f, hw), work, groups = _columns()
     g = groups if shared else None
-    base = _arrays(lower_all(m, f, hw, *work, groups=g))
+    kw = {}
+    if layout != "tp":  # DP attention + EP over the tp ranks, two pipeline stages, MTP drafting (draft ops)
+        work = work[:5] + (2.0,) + work[6:]
+        kw = dict(dp=work[4], ep=work[4], mtp=2.0)
+    base = _arrays(lower_all(m, f, hw, *work, groups=g, **kw))
+    if layout != "tp":
+        assert ".draft_ops.flops" in base and base[".draft_ops.flops"].size
     rng = np.random.default_rng(0)
     for key in (*TIMING, "request_overhead_s"):
         hw2, f2 = dict(hw), dict(f)
         for cols in (hw2, f2):
             if key in cols:
                 cols[key] = cols[key] * rng.uniform(0.2, 5.0, np.shape(cols[key]))
-        got = _arrays(lower_all(m, f2, hw2, *work, groups=g))
+        got = _arrays(lower_all(m, f2, hw2, *work, groups=g, **kw))
         assert got.keys() == base.keys()
         for path, value in base.items():
             np.testing.assert_array_equal(got[path], value, err_msg=f"{key} changes {path}")
@@ -68,25 +72,3 @@ def test_finish_of_a_lowering_is_evaluate_for_other_timing_columns():
     for k in a:
         np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
     assert not np.allclose(np.asarray(a["ttft_s"]), np.asarray(finish(lw, hw, f).metrics["ttft_s"]))
-
-
-def test_a_row_set_lowered_once_predicts_as_lowering_every_time():
-    from costmodel.calibration.run import prepare
-
-    rows = [r for r in read_measurements(shipped_measurements()) if not r.scored_only and not r.is_memory
-            and r.load_mode in ("static", "offline")][::4]
-    rs = prepare(rows)
-    rng = np.random.default_rng(1)
-    hw = {"compute_efficiency": rng.uniform(0.2, 0.9, len(rs)), "kernel_overhead_s": rng.uniform(1e-6, 2e-5, len(rs)),
-          "step_overhead_s": rng.uniform(1e-4, 3e-3, len(rs)), "request_overhead_s": rng.uniform(0, 0.01, len(rs))}
-    f = {"peak_matmul": rs.f["peak_raw"] * rng.uniform(0.5, 1.0, len(rs))}
-    once, fits_once = P.predict(rs, hw, f)
-    saved = P.UNLOWERED
-    try:
-        P.UNLOWERED = set()
-        every, fits_every = P.predict(rs, hw, f)
-    finally:
-        P.UNLOWERED = saved
-    assert len(rs) > 100 and np.isfinite(once).sum() > 100
-    np.testing.assert_array_equal(once, every)
-    np.testing.assert_array_equal(fits_once, fits_every)

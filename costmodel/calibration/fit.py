@@ -109,30 +109,33 @@ def build_layout(rs: RowSet, min_device_rows: int = MIN_DEVICE_ROWS) -> Layout:
     pos = {k: i for i, k in enumerate(names)}
     row_idx: dict = {k: [] for k in ("ec", "em", "so", "ko", "hr", "scale")}
     n_rows = len(rs)
-    for i, r in enumerate(rs.rows):
-        e, f, d, c = bases[i], rs.families[i], r.hardware, dtype_class(rs.dtypes[i])
-        b = rs.engines[i]
+    def lists_of(e, f, d, dtype, b) -> dict:
+        """Parameter indices of each kind for a row of engine e (build b) on device d of family f."""
         if e not in engines:
-            for k in row_idx:
-                row_idx[k].append([])
-            continue
+            return {k: [] for k in row_idx}
+        c = dtype_class(dtype)
         bk = build_key(b, f)
-        for k in ("ec", "em"):
-            row_idx[k].append([pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k),
-                                                ("build", e, bk, k)) if x in pos])
-        row_idx["so"].append([pos[x] for x in (("engine", e, "", "so"), ("family", e, f, "so"), ("build", e, bk, "so"))
-                              if x in pos])
-        row_idx["ko"].append([pos[("engine", e, "", "ko")]])
-        row_idx["hr"].append([pos[("engine", e, "", "hr")]])
-        row_idx["scale"].append([pos[("dtype", e, c, "scale")]] if c and ("dtype", e, c, "scale") in pos else [])
+        out = {k: [pos[x] for x in (("engine", e, "", k), ("family", e, f, k), ("device", e, d, k),
+                                    ("build", e, bk, k)) if x in pos] for k in ("ec", "em")}
+        out["so"] = [pos[x] for x in (("engine", e, "", "so"), ("family", e, f, "so"), ("build", e, bk, "so"))
+                     if x in pos]
+        out["ko"] = [pos[("engine", e, "", "ko")]]
+        out["hr"] = [pos[("engine", e, "", "hr")]]
+        out["scale"] = [pos[("dtype", e, c, "scale")]] if c and ("dtype", e, c, "scale") in pos else []
+        return out
+
+    known: dict = {}  # rows of one engine, build, device and datatype share their indices
+    for i, r in enumerate(rs.rows):
+        key = (bases[i], rs.families[i], r.hardware, rs.dtypes[i], rs.engines[i])
+        if key not in known:
+            known[key] = lists_of(*key)
+        for k, ix in known[key].items():
+            row_idx[k].append(ix)
     dummy = len(names)  # padding index -> a parameter fixed at 0
     padded = {}
     for k, lists in row_idx.items():
         width = max([len(x) for x in lists] + [1])
-        arr = np.full((n_rows, width), dummy, dtype=int)
-        for i, ix in enumerate(lists):
-            arr[i, :len(ix)] = ix
-        padded[k] = arr
+        padded[k] = np.array([ix + [dummy] * (width - len(ix)) for ix in lists], dtype=int).reshape(n_rows, width)
     fitted_rows = np.array([bool(x) for x in row_idx["ec"]], dtype=bool) if n_rows else np.zeros(0, bool)
     return Layout(names, np.array(sd), np.array(mean), np.array(lo, float), np.array(hi, float),
                   {"lists": row_idx, **padded, "fitted": fitted_rows}, engines, builds)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
@@ -75,38 +76,27 @@ def grid_rate(shared: bool) -> float:
 CACHED_BYTECODE = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def estimate_ms(calls: int = 200, repeats: int = 5) -> float:
-    """Median over `repeats` of the mean wall time of one in-process costmodel.estimate() (after a warm-up)."""
+def estimate_ms(calls: int = 200, repeats: int = 5) -> tuple[float, float]:
+    """(ms, baseline ms): median over `repeats` of the mean wall time of one in-process costmodel.estimate()
+    (after a warm-up), interleaved with the same estimate whose engine columns are 0-d arrays, as they
+    were before columns.scalars (the baseline)."""
     import costmodel
+    from costmodel.engine import columns
 
+    scalars = columns.scalars
+    as_arrays = lambda row: {k: np.asarray(v, dtype=float) for k, v in row.items()}  # noqa: E731
+    est = importlib.import_module("costmodel.estimate")  # the module (costmodel.estimate is the function)
     costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
-    times = []
+    times: dict = {"now": [], "arrays": []}
     for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(calls):
-            costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
-        times.append((time.perf_counter() - t) / calls)
-    return statistics.median(times) * 1e3
-
-
-def cold_start(args: list[str], repeats: int = 5, env: dict | None = None) -> float:
-    env = {**CACHED_BYTECODE, **(env or {})}
-    subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True, env=env)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "costmodel", *args], capture_output=True, check=True, env=env)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def python_run(code: str, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env=CACHED_BYTECODE)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in (("now", scalars), ("arrays", as_arrays)):
+            est.scalars = fn
+            t = time.perf_counter()
+            for _ in range(calls):
+                costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
+            times[name].append((time.perf_counter() - t) / calls)
+    est.scalars = scalars
+    return statistics.median(times["now"]) * 1e3, statistics.median(times["arrays"]) * 1e3
 
 
 def main() -> None:
@@ -129,23 +119,44 @@ def main() -> None:
         print(f"sweep grid of 172,800 (6 models x 6 devices x 4 formats x 10 batches x 4 tp x 6 prompts x 5 gens): "
               f"{rates[True]:,.0f} configurations/s evaluating each phase once per distinct input, "
               f"{rates[False]:,.0f}/s evaluating every configuration ({rates[True] / rates[False]:.2f}x)")
-        print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {estimate_ms():.2f} ms "
-              f"(issue 16's target: 0.5 ms)")
-    py = python_run("pass")
-    bare = python_run("import numpy, typer, rich, yaml")
-    helptime = cold_start(["--help"])
-    cmd = ["estimate", "llama-70b", "--hw", "h100", "--fmt", "w4a16", "--json"]
-    with tempfile.TemporaryDirectory() as empty:  # a parse cache that is always empty: every YAML parsed
-        no_cache = cold_start(cmd, env={"COSTMODEL_CACHE": os.path.join(empty, "none"),
-                                        "COSTMODEL_NO_PARSE_CACHE": "1"})
-    est = cold_start(cmd)
+        now, arrays = estimate_ms()
+        print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms; "
+              f"{arrays:.2f} ms with 0-d array columns ({arrays / now:.2f}x; issue 16's target: 0.5 ms)")
+    cold_figures()
+
+
+WHOLE_APP = ("import sys; from costmodel.cli import main as M; M._app_for = lambda args: M.app; "
+             "sys.argv = ['costmodel', *sys.argv[1:]]; M.main()")  # every command built, as before _app_for
+
+
+def cold_figures(rounds: int = 9) -> None:
+    """Cold starts, interleaved round by round (the machine's speed drifts between rounds): each figure
+    is the median over rounds of its time over the bare imports' time in the same round."""
     import typer
 
+    cmd = ["estimate", "llama-70b", "--hw", "h100", "--fmt", "w4a16", "--json"]
+    with tempfile.TemporaryDirectory() as empty:  # a parse cache that is always empty: every YAML parsed
+        no_cache = {"COSTMODEL_CACHE": os.path.join(empty, "none"), "COSTMODEL_NO_PARSE_CACHE": "1"}
+        runs = {"python alone": ["-c", "pass"], "bare imports": ["-c", "import numpy, typer, rich, yaml"],
+                "--help": ["-m", "costmodel", "--help"], "estimate": ["-m", "costmodel", *cmd],
+                "estimate, every command built": ["-c", WHOLE_APP, *cmd],
+                "estimate, every YAML parsed": ["-m", "costmodel", *cmd]}
+        times: dict = {k: [] for k in runs}
+        for r in range(rounds + 1):  # round 0 warms the bytecode and parse caches
+            for name, args in runs.items():
+                env = {**CACHED_BYTECODE, **(no_cache if "YAML" in name else {})}
+                t = time.perf_counter()
+                subprocess.run([sys.executable, *args], capture_output=True, check=True, env=env)
+                if r:
+                    times[name].append(time.perf_counter() - t)
+    ratio = {k: statistics.median(x / b for x, b in zip(v, times["bare imports"])) for k, v in times.items()}
+    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     print(f"typer {typer.__version__} (0.29 coerces every option through pydantic: +0.25 s per call)")
-    print(f"cold start (median of 5, bytecode cached): python alone {py * 1e3:.0f} ms, bare imports of numpy+typer+rich+yaml "
-          f"{bare * 1e3:.0f} ms, 'costmodel --help' {helptime * 1e3:.0f} ms ({helptime / bare:.2f}x the bare imports)")
-    print(f"'costmodel {' '.join(cmd)}': {est * 1e3:.0f} ms with the parse cache ({est / bare:.2f}x the bare imports), "
-          f"{no_cache * 1e3:.0f} ms parsing every YAML ({no_cache / bare:.2f}x)")
+    print(f"cold start, {rounds} interleaved rounds, bytecode cached; median time and median ratio to the bare "
+          f"imports of numpy+typer+rich+yaml in the same round:")
+    for k in runs:
+        print(f"  {k:32s} {ms[k]:6.0f} ms  {ratio[k]:.2f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -32,9 +32,9 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rows(x, idx):
-    """x at rows `idx` (a scalar stays a scalar)."""
+    """x at rows `idx` (a scalar, or one row broadcast over all, stays as it is)."""
     x = np.asarray(x)
-    return x if x.ndim == 0 else x[idx]
+    return x if x.ndim == 0 or x.shape[0] == 1 else x[idx]
 
 
 class Gathered(Mapping):

@@ -102,6 +102,9 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     a_tp = tp / dp
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = np.asarray(mtp, dtype=float)
+    if groups is not None and (np.ndim(groups) != 1 or any(np.ndim(x) > 1 for x in (batch, prompt, gen, context, tp,
+                                                                                    pp, dp, ep, spec))):
+        groups = None  # distinct rows need one axis of configurations: evaluate each (the same results)
     if groups is not None and spec.ndim and np.any(spec != spec.flat[0]):  # the MTP weights differ by row
         groups = distinct(groups, np.broadcast_to(spec, np.shape(groups)))[1]
     pool = kv_pool(m, f, hw, tp, pp, dp, ep) if groups is None else _shared_pool(m, f, hw, tp, pp, dp, ep, groups)

@@ -108,3 +108,18 @@ def test_mtp_varying_within_a_group_is_split_by_it():
     full, shared = evaluate(*args), evaluate(*args, groups=np.zeros(4, int))
     _agree(full.metrics, shared.metrics)
     assert full.metrics["max_batch"][0] > full.metrics["max_batch"][1]  # the MTP weights take KV room
+
+
+def test_groups_with_broadcast_columns_or_workloads_give_the_same_results():
+    """`groups` with columns of one row (broadcast over every configuration) or a 2-D workload (which
+    distinct rows cannot take: evaluated per configuration) gives evaluate's results without groups."""
+    models = [load_model("llama-3.1-8b")]
+    hws = [load_hardware("h100-sxm")]
+    one = (model_columns(models), format_columns([(load_format("fp8"), hws[0], None, False)]), hardware_columns(hws))
+    prompt = np.array([128.0, 128.0, 4096.0, 4096.0])
+    gen = np.array([64.0, 512.0, 64.0, 512.0])
+    _agree(evaluate(*one, 8.0, prompt, gen, 0.0, 1.0, 1.0, 1.0).metrics,
+           evaluate(*one, 8.0, prompt, gen, 0.0, 1.0, 1.0, 1.0, groups=np.zeros(4, int)).metrics)
+    batch2d = np.array([[1.0], [16.0]])
+    _agree(evaluate(*one, batch2d, prompt, gen, 0.0, 1.0, 1.0, 1.0).metrics,
+           evaluate(*one, batch2d, prompt, gen, 0.0, 1.0, 1.0, 1.0, groups=np.zeros(4, int)).metrics)

@@ -49,9 +49,8 @@ def scipy_fit(C, rs, lay, max_nfev: int = 100):
 
     def residuals(theta):
         err = C.log_errors(theta, lay, rs)
-        err = np.where(use & np.isfinite(err), err, 0.0)
-        robust = np.sign(err) * C.ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / C.ROBUST_SCALE) ** 2) - 1))
-        return np.concatenate([robust, weights * (theta - lay.prior_mean)])
+        return np.concatenate([C.soft_l1(np.where(use & np.isfinite(err), err, 0.0)),
+                               weights * (theta - lay.prior_mean)])
 
     rows, cols = [], []
     for lists in lay.row_idx["lists"].values():

@@ -186,9 +186,7 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
 
     def data(level):
         err = np.log(predict(rs, *overrides_at(level, layout, rs))[0] / rs.measured)
-        err = np.where(use & np.isfinite(err), err, 0.0)
-        # soft-L1 on the data only (robust to outlying rows); the priors stay quadratic
-        return np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
+        return soft_l1(np.where(use & np.isfinite(err), err, 0.0))
 
     last: dict = {}  # the data residuals at the last point: scipy asks for the Jacobian where it evaluated
 
@@ -202,6 +200,12 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
                         jac=row_jacobian(data, layout, weights, len(rs), last), x_scale=1.0, max_nfev=max_nfev,
                         ftol=1e-5, xtol=1e-5, gtol=1e-6)
     return sol.x
+
+
+def soft_l1(err: np.ndarray) -> np.ndarray:
+    """The data residuals' robust form: sign(e)·s·sqrt(2(sqrt(1 + (e/s)²) − 1)), quadratic below the scale
+    s = ROBUST_SCALE and linear above it (robust to outlying rows); the priors stay quadratic."""
+    return np.sign(err) * ROBUST_SCALE * np.sqrt(2 * (np.sqrt(1 + (err / ROBUST_SCALE) ** 2) - 1))
 
 
 def row_jacobian(data, layout: Layout, weights: np.ndarray, n_rows: int, last: dict | None = None):

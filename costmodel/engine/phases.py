@@ -39,9 +39,8 @@ class PhaseOps:
     def times(self, hw: dict, f: dict) -> tuple:
         pre_t = op_times(self.pre, hw, f)
         d0_t = op_times(self.d0, hw, f)
-        a0 = OpTimes(*(x[ATT] for x in (d0_t.compute, d0_t.memory, d0_t.fixed, d0_t.comm)))
         dec_per_op = d0_t.total.copy()
-        dec_per_op[ATT] = mean_times(a0, op_times(self.a1, hw, f))
+        dec_per_op[ATT] = mean_times(d0_t.at(ATT), op_times(self.a1, hw, f))
         return (step_time(pre_t.total, hw), busy_fraction(pre_t), step_time(dec_per_op, hw), busy_fraction(d0_t),
                 lambda: (self.pre, pre_t, self.d0, dec_per_op))
 
@@ -68,18 +67,15 @@ class SharedPhaseOps:
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
         for x in (rest_t.compute, rest_t.memory, rest_t.fixed, rest_t.comm):
             x[ATT] = 0.0  # attention comes from the full-size terms
-        a0 = op_times(self.a0, columns_at(hw, self.q), columns_at(f, self.q))
-        a0 = OpTimes(*(x[:, self.q_inv] for x in (a0.compute, a0.memory, a0.fixed, a0.comm)))
+        a0 = op_times(self.a0, columns_at(hw, self.q), columns_at(f, self.q)).at((slice(None), self.q_inv))
         att_mean = mean_times(a0, op_times(self.a1, hw, f))
         rest_total = rest_t.total
         d_inv = self.d_inv
-        rest = rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0)
-        comm = rest_total[COMM_OPS].sum(axis=0)[d_inv]
-        dec_step = np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
-        busy = (np.maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv]
-                + np.maximum(a0.compute, a0.memory).sum(axis=0))
-        total = rest_total.sum(axis=0)[d_inv] + a0.total.sum(axis=0)
-        u_dec = np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)
+        dec_step = overlap(rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0),
+                           rest_total[COMM_OPS].sum(axis=0)[d_inv], hw)
+        u_dec = share(np.maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv]
+                      + np.maximum(a0.compute, a0.memory).sum(axis=0),
+                      rest_total.sum(axis=0)[d_inv] + a0.total.sum(axis=0))
 
         def detail():
             d0 = _gather(self.rest, d_inv)
@@ -87,31 +83,30 @@ class SharedPhaseOps:
                 getattr(d0, name)[ATT] = getattr(self.a0, name)[:, self.q_inv]
             dec_per_op = rest_total[:, d_inv]
             dec_per_op[ATT] = att_mean
-            pre_full = OpTimes(*(x[:, self.p_inv] for x in (pre_t.compute, pre_t.memory, pre_t.fixed, pre_t.comm)))
-            return _gather(self.pre, self.p_inv), pre_full, d0, dec_per_op
+            return _gather(self.pre, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
 
         return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None):
     """The operators of both phases (PhaseOps, or SharedPhaseOps with `groups`)."""
-    B_att, a_tp = group_batch(Bd, dp), tp / dp
-    a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True)
     if groups is None:
         return PhaseOps(lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
-                        lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep), a1)
+                        lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep),
+                        lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True))
     g = np.asarray(groups)
-    Bc, prompt, context, Bd, n_dec, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
-                                                      for x in (Bc, prompt, context, Bd, n_dec, tp, pp, dp, ep))
+    Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
+                                                          for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))
+    B_att, a_tp = group_batch(Bd, dp), tp / dp
     p, p_inv = distinct(g, Bc, prompt, context, tp, pp, dp, ep)
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
     d, d_inv = distinct(g, Bd, n_dec, tp, pp, dp, ep)
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
-    c0, B_att, a_tp = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (c0, B_att, a_tp))
     q, q_inv = distinct(g, B_att, n_dec, c0, a_tp)  # c0 = context + prompt: the generated length plays no part
     a0 = lower_attention(columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], c0[q], a_tp[q], decode=True)
+    a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, a1)
 
 
@@ -119,15 +114,22 @@ def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
     """A step's time from its operators' (axis 0): their sum, or with `comm_overlap` (SGLang's
     two-batch overlap: one micro-batch's collectives under the other's compute) max(the rest, the
     collectives), the communication hidden up to the compute it overlaps."""
-    comm = per_op[COMM_OPS].sum(axis=0)
-    rest = per_op[~COMM_OPS].sum(axis=0)
+    return overlap(per_op[~COMM_OPS].sum(axis=0), per_op[COMM_OPS].sum(axis=0), hw)
+
+
+def overlap(rest, comm, hw: dict) -> np.ndarray:
+    """A step of `rest` compute/memory time and `comm` collective time: rest + comm, or max(rest, comm)
+    where the engine overlaps them (`comm_overlap`)."""
     return np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
 
 
 def busy_fraction(t: OpTimes) -> np.ndarray:
     """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
-    busy = np.maximum(t.compute, t.memory).sum(axis=0)
-    total = t.total.sum(axis=0)
+    return share(np.maximum(t.compute, t.memory).sum(axis=0), t.total.sum(axis=0))
+
+
+def share(busy, total) -> np.ndarray:
+    """busy / total, 0 where the phase takes no time."""
     return np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)
 
 

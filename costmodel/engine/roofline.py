@@ -31,14 +31,17 @@ class OpTimes:
     def total(self) -> np.ndarray:
         return np.maximum(self.compute, self.memory) + self.fixed + self.comm
 
+    def at(self, index) -> OpTimes:
+        """Every field at `index` (operators on axis 0, configurations after)."""
+        return OpTimes(*(x[index] for x in (self.compute, self.memory, self.fixed, self.comm)))
+
 
 def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
     attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
-    per_unit = [None] * 4
-    per_unit[MATMUL], per_unit[ATTENTION], per_unit[VECTOR], per_unit[COMM] = (f["peak_matmul"], attn, hw["peak_vector"],
-                                                                               hw["peak_vector"])
-    peaks = np.stack(np.broadcast_arrays(*per_unit))[ops.units]  # (operator, *the peaks' shape)
+    per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
+    by_unit = np.stack(np.broadcast_arrays(*(per_unit[u] for u in range(len(per_unit)))))
+    peaks = by_unit[ops.units]  # (operator, *the peaks' shape)
     pad = (1,) * (ops.flops.ndim - peaks.ndim)  # the peaks' shape aligned to the trailing configuration axes
     return np.broadcast_to(peaks.reshape(peaks.shape[:1] + pad + peaks.shape[1:]), ops.flops.shape)
 

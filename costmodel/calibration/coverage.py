@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from costmodel.calibration.intervals import LEVEL_OF_WIDENING, band_keys, band_quantiles
+from costmodel.calibration.intervals import LEVEL_OF_WIDENING, band_index, band_keys, band_quantiles
 from costmodel.calibration.measurements import load_kind, r_time
 from costmodel.spec.engine_params import base_engine
 
@@ -60,6 +60,7 @@ def nested_bands(rs, labels, levels, pools: dict, kind_of=None, min_n: int = 8) 
     keys = {p: [band_keys(e, f, kind_of(r.metric), p) for r, e, f in zip(rs.rows, rs.engines, rs.families)]
             for p in (False, True)}
     bases = [base_engine(e) for e in rs.engines]
+    index = {p: band_index(keys[p], bases) for p in (False, True)}
     labels = np.asarray(labels, dtype=object)
     lo, hi = np.full(len(rs), np.nan), np.full(len(rs), np.nan)
     for g in set(labels):
@@ -69,7 +70,7 @@ def nested_bands(rs, labels, levels, pools: dict, kind_of=None, min_n: int = 8) 
             pooled = levels[i] == "uncalibrated"
             for n, r in enumerate(pools.get(levels[i], ())):
                 if (levels[i], n) not in cache:
-                    cache[(levels[i], n)] = band_quantiles(np.where(held, np.nan, r), keys[pooled], bases, min_n)
+                    cache[(levels[i], n)] = band_quantiles(np.where(held, np.nan, r), index[pooled], min_n)
                 q = next((cache[(levels[i], n)][k] for k in keys[pooled][i] if k in cache[(levels[i], n)]), None)
                 if q is not None:
                     lo[i] = q[0] if np.isnan(lo[i]) else min(lo[i], q[0])

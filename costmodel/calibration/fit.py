@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.calibration.intervals import band_keys, band_quantiles
+from costmodel.calibration.intervals import band_index, band_keys, band_quantiles
 from costmodel.calibration.predict import RowSet, predict, with_rows
 from costmodel.spec.engine_params import base_engine
 
@@ -396,7 +396,7 @@ def intervals_from(log_err: np.ndarray, rs: RowSet, lo_q: float = 10, hi_q: floa
         kind = kind_of(row.metric)
         keys.append(band_keys(e, f, kind) + band_keys(e, f, kind, pooled=True)[:1] + [("*", "*", "*")])
     out: dict = {}
-    for (e, f, k), (lo, hi, n) in band_quantiles(r_time, keys, [base_engine(e) for e in rs.engines], min_n,
+    for (e, f, k), (lo, hi, n) in band_quantiles(r_time, band_index(keys, [base_engine(e) for e in rs.engines]), min_n,
                                                 lo_q, hi_q).items():
         out.setdefault(e, {}).setdefault(f, {})[k] = {"low": lo, "high": hi, "n": n}
     return out

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
+
+import numpy as np
 
 from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 
@@ -64,19 +67,74 @@ def band_keys(engine: str, family: str, kind: str, pooled: bool = False) -> list
     return [(e, f, kind) for e in own for f in (family, "*")] + [("*", "*", kind)]
 
 
-def band_quantiles(r, keys: list, engines: list, min_n: int, lo_q: float = 10, hi_q: float = 90) -> dict:
-    """{key: (P_lo, P_hi, n)} of the finite residuals r grouped under each row's keys; a family's band
-    pooled over engines needs MIN_POOLED_ENGINES engines to speak for an unseen one."""
-    import numpy as np
+@dataclass(frozen=True)
+class BandIndex:
+    """Each row's band keys (`band_keys`) as (row, key) pairs in row order, built once for any number
+    of residual vectors: `names` the keys, `row`/`key`/`engine` per pair (key and engine as ids)."""
 
-    groups: dict = {}
-    seen: dict = {}
-    for i in np.where(np.isfinite(r))[0]:
-        for key in keys[i]:
-            groups.setdefault(key, []).append(r[i])
-            seen.setdefault(key, set()).add(engines[i])
-    return {k: (float(np.percentile(v, lo_q)), float(np.percentile(v, hi_q)), len(v)) for k, v in groups.items()
-            if len(v) >= min_n and not (k[0] == "*" and k[1] != "*" and len(seen[k]) < MIN_POOLED_ENGINES)}
+    names: tuple
+    row: np.ndarray
+    key: np.ndarray
+    engine: np.ndarray
+    pooled: np.ndarray  # per key: a family's band pooled over engines ('*', family, kind)
+
+
+def band_index(keys: list, engines: list) -> BandIndex:
+    """The BandIndex of per-row key lists and each row's engine."""
+    ids: dict = {}
+    eng_ids: dict = {}
+    row, key, eng = [], [], []
+    for i, (ks, e) in enumerate(zip(keys, engines)):
+        e_id = eng_ids.setdefault(e, len(eng_ids))
+        for k in ks:
+            row.append(i)
+            key.append(ids.setdefault(k, len(ids)))
+            eng.append(e_id)
+    names = tuple(ids)
+    as_int = lambda x: np.array(x, dtype=np.intp)  # noqa: E731
+    return BandIndex(names, as_int(row), as_int(key), as_int(eng),
+                     np.array([k[0] == "*" and k[1] != "*" for k in names], dtype=bool))
+
+
+def band_quantiles(r, index: BandIndex, min_n: int, lo_q: float = 10, hi_q: float = 90) -> dict:
+    """{key: (P_lo, P_hi, n)} of the finite residuals r grouped under each row's keys (`index`), in the
+    order the keys first occur; a family's band pooled over engines needs MIN_POOLED_ENGINES engines
+    to speak for an unseen one. Percentiles as numpy's default (linear: `linear_quantiles`)."""
+    r = np.asarray(r, dtype=float)
+    ok = np.isfinite(r)[index.row]
+    pos = np.flatnonzero(ok)
+    key, vals = index.key[ok], r[index.row[ok]]
+    n_keys = len(index.names)
+    n = np.bincount(key, minlength=n_keys)
+    order = np.lexsort((vals, key))
+    start = np.cumsum(n) - n
+    lo = linear_quantiles(vals[order], start, n, lo_q / 100)
+    hi = linear_quantiles(vals[order], start, n, hi_q / 100)
+    n_eng = int(index.engine.max(initial=0)) + 1
+    seen = np.bincount(np.unique(key * n_eng + index.engine[ok]) // n_eng, minlength=n_keys)
+    first = np.full(n_keys, len(index.row))
+    np.minimum.at(first, key, pos)
+    keep = (n > 0) & (n >= min_n) & ~(index.pooled & (seen < MIN_POOLED_ENGINES))
+    return {index.names[k]: (float(lo[k]), float(hi[k]), int(n[k]))
+            for k in sorted(np.flatnonzero(keep), key=first.__getitem__)}
+
+
+def linear_quantiles(sorted_vals: np.ndarray, start: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of each group sorted_vals[start : start + n] (sorted, n >= 1; NaN where n = 0) by
+    linear interpolation at index (n − 1)·q, as numpy.quantile's default: a + (b − a)·γ, or
+    b − (b − a)·(1 − γ) for γ >= 0.5 (numpy's _lerp, the same bits)."""
+    some = n > 0
+    virtual = (n - 1) * q
+    prev = np.floor(virtual)
+    last = virtual >= n - 1
+    i = np.where(last, n - 1, prev).astype(np.intp)
+    j = np.where(last, n - 1, prev + 1).astype(np.intp)
+    a = sorted_vals[np.where(some, start + i, 0)] if len(sorted_vals) else np.zeros(len(n))
+    b = sorted_vals[np.where(some, start + j, 0)] if len(sorted_vals) else np.zeros(len(n))
+    gamma = virtual - prev
+    diff = b - a
+    out = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    return np.where(some, out, np.nan)
 
 
 def widen(lo: float, hi: float, w: float) -> tuple[float, float]:

@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
@@ -332,6 +333,50 @@ def _poisson_ppf(q, mu: float):
     return float(out) if np.ndim(out) == 0 else out
 
 
+class _Steady(NamedTuple):
+    """The means of a steady state (`_steady`): decode step t_d, k prompts per prefill of t_k, TPOT, the
+    prefill queue's mean wait and waiting probability, the residual step, decode steps, prefills met."""
+
+    t_d: float
+    k: float
+    t_k: float
+    tpot: float
+    wp: float
+    pwp: float
+    residual: float
+    steps: float
+    share: float
+
+
+def _steady(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, share: float | None = None) -> _Steady | None:
+    """The means `_stats` builds on (its formulas), or None past the throughput bound (steal >= 1)."""
+    t_d = perf.step(max(n, 1.0))
+    if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
+        share = 1 - 1 / cap if cap > 1 else 0.0
+    # k prompts per prefill step of t_k (one prompt of t_p at light load: ReplicaPerf.prefill_batch)
+    k, t_k = perf.prefill_batch(lam, t_d)
+    steal = lam * t_k / k * share if math.isfinite(k) else math.inf
+    if steal >= 1:
+        return None
+    tpot = t_d / (1 - steal)
+    # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
+    rho_p = lam * t_k / k * (share if mode == "closed" else 1.0)
+    if cap > 1 and rho_p < 1:
+        wp, pwp = rho_p * t_k * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
+    else:
+        wp, pwp = 0.0, 0.0
+    residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
+    return _Steady(t_d, k, t_k, tpot, wp, pwp, residual, max(perf.gen_mean - 1, 0.0), share)
+
+
+def _ttft_mean(perf: ReplicaPerf, s: _Steady, slot_wait: float) -> float:
+    return slot_wait + s.residual + s.wp + s.t_k + perf.request_overhead
+
+
+def _e2e_mean(perf: ReplicaPerf, s: _Steady, slot_wait: float) -> float:
+    return _ttft_mean(perf, s, slot_wait) + s.steps * s.tpot
+
+
 def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wait: float, slot_wait_q, queued: float,
            qs: tuple, share: float | None = None, wave: tuple | None = None) -> LoadStats:
     """Latency statistics at arrival rate λ with n sequences decoding (the shared part of both loads).
@@ -345,33 +390,19 @@ def _stats(perf: ReplicaPerf, mode: str, lam: float, n: float, cap: int, slot_wa
     Past λ·(t_d + t_p) = 1 every step carries the k prompts that arrived during the last one
     (ReplicaPerf.prefill_batch): t_p above becomes T(k), met at λ/k per second (TPOT = t_d + T(k)).
     `slot_wait_q(q)` gives the slot wait's quantiles for an array of q."""
-    g = perf.gen_mean
-    t_d = perf.step(max(n, 1.0))
-    if share is None:  # the share of prefills that are other requests' (as `serve` counts them)
-        share = 1 - 1 / cap if cap > 1 else 0.0
-    # k prompts per prefill step of t_k (one prompt of t_p at light load: ReplicaPerf.prefill_batch)
-    k, t_k = perf.prefill_batch(lam, t_d)
-    steal = lam * t_k / k * share if math.isfinite(k) else math.inf
-    if steal >= 1:
+    s = _steady(perf, mode, lam, n, cap, share)
+    if s is None:
         return _unbounded(mode, "throughput", lam, n, math.inf, qs, queued)
-    tpot = t_d / (1 - steal)
-    # prefills queue behind other requests' prefills: in a closed loop only the others' (1 client: none)
-    rho_p = lam * t_k / k * (share if mode == "closed" else 1.0)
-    if cap > 1 and rho_p < 1:
-        wp, pwp = rho_p * t_k * (1 + perf.prefill_cv2) / (2 * (1 - rho_p)), rho_p
-    else:
-        wp, pwp = 0.0, 0.0
-    residual = min(1.0, n) * t_d / 2  # an arrival waits for the step in progress
-    steps = max(g - 1, 0.0)
+    t_d, k, t_k, tpot, wp, pwp, residual, steps, share = s
     mu = lam / k * share * steps * tpot
     # the share of steps that carry prompts: λ/k per second of steps of t_d (one prompt a step); past
     # light load every step carries them (λ/k · TPOT = 1)
     pi = min(1.0, lam / k * share * (tpot if k > 1 else t_d))
     batched = t_k - perf.t_prefill  # a prompt prefilled with k - 1 others waits for all of them
-    ttft = {"mean": slot_wait + residual + wp + t_k + perf.request_overhead}
+    ttft = {"mean": _ttft_mean(perf, s, slot_wait)}
     tp_ = {"mean": tpot}
     itl = {"mean": tpot}
-    e2e = {"mean": ttft["mean"] + steps * tpot}
+    e2e = {"mean": _e2e_mean(perf, s, slot_wait)}
 
     def ttft_at(q: np.ndarray) -> np.ndarray:  # the steady state's quantile functions, on arrays of q
         return (slot_wait_q(q) + residual + wait_quantile(wp, pwp, q) + perf.prefill_at(q) + batched
@@ -425,25 +456,23 @@ def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES, p
     n = min(clients, float(cap))
     queued = max(clients - n, 0.0)
     lam = n / (perf.t_prefill + perf.gen_mean * perf.step(n))
-    stats = None
-    for _ in range(200):
-        slot = queued / lam if queued else 0.0
-        # with n decoding, a prefill belongs to another request with probability 1 − 1/n
-        stats = _stats(perf, "closed", lam, n, cap, slot, lambda q, s=slot: s, queued, qs, 1 - 1 / max(n, 1.0))
-        if not stats.ok:
+    share = 1 - 1 / max(n, 1.0)  # with n decoding, a prefill belongs to another request with probability 1 − 1/n
+    for _ in range(200):  # the fixed point on the means alone; the quantiles once, at its rate
+        at = lam
+        s = _steady(perf, "closed", lam, n, cap, share)
+        if s is None:
             lam *= 0.5
             continue
-        new = clients / stats.e2e["mean"]
+        new = clients / _e2e_mean(perf, s, queued / lam if queued else 0.0)
         if abs(new - lam) < 1e-10 * lam:
             break
         lam = 0.5 * lam + 0.5 * new
-    if prompts and stats is not None and stats.ok:
+    slot = queued / at if queued else 0.0
+    wave = None
+    if prompts and s is not None:
         m = max(1, int(round(n)))
         wave = (perf.prefill_of(np.arange(1, m + 1)), min(1.0, clients / prompts))
-        slot = queued / stats.arrival_rps if queued else 0.0
-        stats = _stats(perf, "closed", stats.arrival_rps, n, cap, slot, lambda q, s=slot: s, queued, qs,
-                       1 - 1 / max(n, 1.0), wave)
-    return stats
+    return _stats(perf, "closed", at, n, cap, slot, lambda q, s=slot: s, queued, qs, share, wave)
 
 
 def poisson(perf: ReplicaPerf, lam: float, cap: int, qs: tuple = QUANTILES) -> LoadStats:

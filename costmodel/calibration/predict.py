@@ -193,9 +193,9 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
         met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]
         met["total_throughput_tokens_per_s"] = met["throughput_tokens_per_s"] * (w["prompt"] + w["gen"]) / w["gen"]
     out = np.full(len(rs), np.nan)
-    for name, (engine_name, scale, _) in METRICS.items():
-        sel = rs.metric_is(name)
-        if sel.any() and engine_name in met:
+    for name, sel in rs.masks["metric"].items():  # the metrics the rows measure
+        engine_name, scale, _ = METRICS.get(name, (None, 1.0, None))
+        if engine_name in met:
             out[sel] = np.asarray(met[engine_name])[sel] * scale
     fits = np.array(res.metrics["fits"], dtype=bool)  # a copy: the row set's lowering holds the metric's array
     loaded = rs.masks["loaded"]

@@ -498,11 +498,14 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     attention a request's prefill stalls every group's step, as under TP: the groups run in lock step
     at each MoE exchange (on the 74 published DP-attention + EP rows this reading is at 14% median
     error where prefills of the groups sharing one step were at 38%: README, Parallel layouts)."""
-    from costmodel.engine.evaluate import evaluate
+    from costmodel.engine.memory import max_batch
+    from costmodel.engine.speculative import with_mtp_weights
 
     p_mean, g_mean = max(1.0, float(round(prompt.mean))), max(2.0, float(round(gen.mean)))
-    mx = evaluate(m, f, hw, -1.0, p_mean, g_mean, 0.0, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    max_b = max(1, int(np.asarray(mx.metrics["max_batch"]).reshape(-1)[0]))
+    # the largest batch as evaluate finds it (evaluate.lower_all), without lowering and timing a step
+    layout = (np.asarray(x, dtype=float) for x in (tp, pp, dp, ep))
+    fit = max_batch(with_mtp_weights(m, mtp), f, hw, np.asarray(p_mean), np.asarray(g_mean), np.asarray(0.0), *layout)
+    max_b = max(1, int(np.asarray(fit).reshape(-1)[0]))
     # powers of two up to the largest batch (past BATCH_GRID when DP attention multiplies it)
     powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)

@@ -147,3 +147,20 @@ def test_streaming_every_k_tokens_makes_itl_k_decode_steps(run_cli, tmp_path):
     f.write_text(head + "a,s,h100-sxm,1,1,llama-3.1-8b,fp8,,trt-llm,16,1000,500,0,itl_ms,100,,closed,fixed,0\n")
     with pytest.raises(Exception, match="stream_interval"):
         validate([str(f)])
+
+
+@pytest.mark.parametrize("model, hw, fmt, tp, mtp", [("llama-3.1-8b", "h100", "bf16", 1, 0),
+                                                     ("llama-70b", "h100", "w4a16", 2, 0),
+                                                     ("deepseek-v3", "h200", "fp8", 8, 1)])
+def test_replica_max_batch_is_evaluates(model, hw, fmt, tp, mtp):
+    """perf_from_columns takes the largest batch from memory.max_batch directly: the value evaluate's
+    batch -1 finds (MTP weights included)."""
+    from costmodel.engine.evaluate import evaluate
+    from costmodel.engine.serving import perf_from_columns
+    from costmodel.estimate import columns_for, estimate
+
+    one = estimate(model, hw, fmt, batch=1, prompt=1000, gen=2, tp=tp)
+    cols = columns_for(one)
+    got = perf_from_columns(*cols, tp, 1, parse_dist(None, 1000, "prompt"), parse_dist(None, 300, "gen"), mtp=mtp)
+    want = evaluate(*cols, -1.0, 1000.0, 300.0, 0.0, float(tp), 1.0, 1.0, 1, 1, mtp)
+    assert got.max_batch == max(1, int(np.asarray(want.metrics["max_batch"]).reshape(-1)[0])) > 1

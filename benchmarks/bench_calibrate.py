@@ -2,7 +2,7 @@
 held-out device, source and engine). Prints times and ratios against baselines measured in the same
 run; asserts nothing.
 
-    python benchmarks/bench_calibrate.py [--repeats 2]
+    python benchmarks/bench_calibrate.py [--repeats 2] [--whole ROUNDS [--baseline-rev REV]]
 
 Baselines, measured in the same run: the fit with scipy's finite differences over the parameters
 (before fit.row_jacobian), the same with the rows lowered (engine/evaluate.lower_all) on every
@@ -11,6 +11,7 @@ evaluation (before a row set kept its lowering), and one evaluation of all rows 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -69,6 +70,9 @@ def scipy_fit(C, rs, lay, max_nfev: int = 100):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--whole", type=int, default=0, metavar="ROUNDS",
+                   help="also time `costmodel calibrate` in fresh processes, ROUNDS interleaved rounds")
+    p.add_argument("--baseline-rev", default=None, help="with --whole: the package at this git revision too")
     a = p.parse_args()
     from costmodel.calibration import fit as C
     from costmodel.calibration import predict as P
@@ -112,6 +116,62 @@ def main() -> None:
           f"({old_s / fit_s:.2f}x slower); largest parameter difference between the two Jacobians' fits {gap:.1e}")
     print(f"one evaluation of all rows: {one_s * 1e3:.1f} ms timing the lowered rows, {old_one_s * 1e3:.1f} ms "
           f"lowering them too ({old_one_s / one_s:.2f}x)")
+    from costmodel.engine.fast import enabled
+
+    if enabled():  # the compiled kernels (engine/fast.py) against numpy, interleaved
+        times: dict = {"0": [], "1": []}
+        for _ in range(a.repeats):
+            for flag in times:
+                os.environ["COSTMODEL_FAST"] = flag
+                times[flag].append(timed(lambda: C.fit(rs, lay), 1))
+        os.environ.pop("COSTMODEL_FAST")
+        fast_s, numpy_s = min(times["1"]), min(times["0"])
+        print(f"one fit with the [fast] kernels: {fast_s:.2f} s; numpy {numpy_s:.2f} s ({numpy_s / fast_s:.2f}x)")
+    else:
+        print("[fast] not installed (pip install 'costmodel[fast]'): numpy only")
+    if a.whole:
+        whole(a.whole, a.baseline_rev)
+
+
+def whole(rounds: int, baseline_rev: str | None) -> None:
+    """`costmodel calibrate` on the shipped set in fresh processes, interleaved round by round: numpy,
+    [fast], and the package at `baseline_rev` (a git worktree) when given; median seconds of each."""
+    import shutil
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    runs = {"numpy": (root, {"COSTMODEL_FAST": "0"}), "[fast]": (root, {"COSTMODEL_FAST": "1"})}
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        if baseline_rev:
+            old = tmp / "baseline"
+            subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(old), baseline_rev],
+                           check=True, capture_output=True)
+            runs[f"at {baseline_rev}"] = (old, {})
+        times: dict = {k: [] for k in runs}
+        for _ in range(rounds):
+            for name, (src, env) in runs.items():
+                cmd = [sys.executable, "-m", "costmodel", "calibrate", "data/measurements.csv", "--out",
+                       str(tmp / "out"), "--force", "--json"]
+                t = time.perf_counter()
+                subprocess.run(cmd, cwd=src, env={**os.environ, "PYTHONPATH": str(src), **env}, check=True,
+                               capture_output=True)
+                times[name].append(time.perf_counter() - t)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"costmodel calibrate, {rounds} interleaved rounds, median s: "
+              + "; ".join(f"{k} {v:.1f}" for k, v in med.items()))
+        if baseline_rev:
+            b = med[f"at {baseline_rev}"]
+            print(f"  against {baseline_rev}: numpy {b / med['numpy']:.2f}x faster, [fast] {b / med['[fast]']:.2f}x")
+    finally:
+        if baseline_rev:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tmp / "baseline")],
+                           capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -58,13 +58,15 @@ GRID = dict(models=MODELS, hw=DEVICES, fmt=FORMATS, batch=[1, 2, 4, 8, 16, 32, 6
             prompt=[128, 512, 1024, 2048, 4096, 8192], gen=[64, 128, 256, 512, 1024])
 
 
-def grid_rate(shared: bool) -> float:
+def grid_rate(shared: bool, fast: bool = False) -> float:
     """Configurations per second of a sweep's grid (GRID: 172,800 configurations), chunk by chunk as
-    `costmodel sweep` evaluates it, with or without the engine's distinct-input sharing."""
+    `costmodel sweep` evaluates it, with or without the engine's distinct-input sharing, with or without
+    the compiled kernels (COSTMODEL_FAST; engine/fast.py)."""
     from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
 
     ax = make_axes(**GRID)
     tab = Tables(ax)
+    os.environ["COSTMODEL_FAST"] = "1" if fast else "0"
     start = time.perf_counter()
     for flat in chunks(ax.size):
         evaluate_chunk(tab, flat, shared=shared)
@@ -114,11 +116,23 @@ def main() -> None:
         old, _ = sweep_rate(a.configs, 1 << 16)  # the previous default, in the same run
         print(f"vectorized sweep: {a.configs:,} configurations, chunks of {chunk:,}: {rate:,.0f} estimates/s "
               f"(chunks of 65,536: {old:,.0f}/s, {rate / old:.2f}x)")
+        from costmodel.engine.fast import enabled
+
+        kinds = {"every configuration": (False, False), "shared": (True, False)}
+        if enabled():
+            kinds["shared + [fast]"] = (True, True)
+            grid_rate(True, True)  # warm-up (compiles the kernels or loads them from numba's cache)
         grid_rate(True)  # warm-up
-        rates = {s: statistics.median(grid_rate(s) for _ in range(3)) for s in (False, True)}
-        print(f"sweep grid of 172,800 (6 models x 6 devices x 4 formats x 10 batches x 4 tp x 6 prompts x 5 gens): "
-              f"{rates[True]:,.0f} configurations/s evaluating each phase once per distinct input, "
-              f"{rates[False]:,.0f}/s evaluating every configuration ({rates[True] / rates[False]:.2f}x)")
+        runs: dict = {k: [] for k in kinds}
+        for _ in range(3):  # interleaved rounds; the median of each
+            for k, args in kinds.items():
+                runs[k].append(grid_rate(*args))
+        rates = {k: statistics.median(v) for k, v in runs.items()}
+        base = rates["every configuration"]
+        print("sweep grid of 172,800 (6 models x 6 devices x 4 formats x 10 batches x 4 tp x 6 prompts x 5 gens), "
+              "configurations/s: " + "; ".join(f"{k} {r:,.0f} ({r / base:.2f}x)" for k, r in rates.items())
+              + ("" if enabled() else "; [fast] not installed (pip install 'costmodel[fast]')"))
+        os.environ.pop("COSTMODEL_FAST")
         now, arrays = estimate_ms()
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms; "
               f"{arrays:.2f} ms with 0-d array columns ({arrays / now:.2f}x; issue 16's target: 0.5 ms)")

@@ -20,6 +20,7 @@ import numpy as np
 from costmodel.spec.engine_params import engine_names
 from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
 from costmodel.engine.evaluate import TIMING, finish, lower_all
+from costmodel.engine.fast import enabled as fast_enabled
 from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
 from costmodel.errors import CostModelError
@@ -185,7 +186,7 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
     if set(hw_overrides or {}) | set(f_overrides or {}) <= UNLOWERED:  # a fit's parameters: lowered once
-        res = finish(rs.lowered, hw, f)
+        res = finish(rs.lowered, hw, f, fast=fast_enabled())  # (the compiled kernels where numba is installed)
     else:
         res = finish(_lower(rs, hw, f), hw, f)
     met = dict(res.metrics)

@@ -57,16 +57,16 @@ class EngineResult:
 
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
-             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None) -> EngineResult:
+             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
     at `accept` each make a decode step a verification of mtp + 1 tokens (speculative.py).
     `groups` (optional, 1-D like every column): rows with equal values have equal model, format and
     hardware columns; each phase is then lowered once per distinct input (phases.py), with the same
-    results."""
+    results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the same bits."""
     return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups),
-                  hw, f)
+                  hw, f, fast)
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,15 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     return Lowered(m, mem, phases, draft, work)
 
 
-def finish(lw: Lowered, hw: dict, f: dict) -> EngineResult:
-    """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and every metric."""
+def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False) -> EngineResult:
+    """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and every metric (`fast`: the
+    compiled kernels of fast.py time the phases where they apply, with the same results)."""
     m, mem, w = lw.m, lw.memory, lw.work
     prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
     B, Bc, spec = w["B"], w["Bc"], w["spec"]
     encoder = m["encoder"] > 0
     step = hw["step_overhead_s"]
-    pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f)
+    pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f, fast)
     prefill_s = np.where(prompt > 0, pre_total + step, 0.0)
     step_s = dec_step + step
     if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step

@@ -26,6 +26,7 @@ ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-depen
 # lower_attention packs them in ATTENTION_OPS order; ATT selects them in OP_NAMES order: the same
 assert [n for n in OP_NAMES if n in ATTENTION_OPS] == list(ATTENTION_OPS)
 _FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")
+_ATT_AT = np.flatnonzero(ATT)
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,30 @@ class PhaseOps:
     d0: Ops
     a1: Ops
 
-    def times(self, hw: dict, f: dict) -> tuple:
+    def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
+        """`fast`: the compiled kernels (fast.py) where the configurations lie on one axis; the same bits."""
+        if fast:
+            got = self._compiled(hw, f)
+            if got is not None:
+                return got
         pre_t = op_times(self.pre, hw, f)
         d0_t = op_times(self.d0, hw, f)
         dec_per_op = d0_t.total.copy()
         dec_per_op[ATT] = mean_times(d0_t.at(ATT), op_times(self.a1, hw, f))
         return (step_time(pre_t.total, hw), busy_fraction(pre_t), step_time(dec_per_op, hw), busy_fraction(d0_t),
                 lambda: (self.pre, pre_t, self.d0, dec_per_op))
+
+    def _compiled(self, hw: dict, f: dict) -> tuple | None:
+        from costmodel.engine import fast
+
+        n = fast.config_count(hw, f, self.pre, self.d0, self.a1)
+        if n is None:
+            return None
+        cols = fast.columns(hw, f, n)
+        rest, comm, busy, total = fast.phase_sums(self.pre, cols)
+        d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.d0, cols, self.a1, _ATT_AT)
+        return (overlap(rest, comm, hw), share(busy, total), overlap(d_rest, d_comm, hw), share(d_busy, d_total),
+                lambda: self.times(hw, f)[4]())
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,10 @@ class SharedPhaseOps:
     q_inv: np.ndarray
     a1: Ops
 
-    def times(self, hw: dict, f: dict) -> tuple:
+    def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
+        """`fast`: the compiled kernels (fast.py); the same bits."""
+        if fast:
+            return self._compiled(hw, f)
         hp = columns_at(hw, self.p)
         pre_t = op_times(self.pre, hp, columns_at(f, self.p))
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
@@ -86,6 +107,22 @@ class SharedPhaseOps:
             return _gather(self.pre, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
 
         return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
+
+
+    def _compiled(self, hw: dict, f: dict) -> tuple:
+        from costmodel.engine import fast
+
+        hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
+        rest, comm, busy, total = fast.phase_sums(self.pre, fast.columns(hp, fp, len(self.p)))
+        d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.rest, fast.columns(
+            columns_at(hw, self.d), columns_at(f, self.d), len(self.d)), skip=_ATT_AT)  # attention: below
+        a0 = fast.fields(self.a0, fast.columns(columns_at(hw, self.q), columns_at(f, self.q), len(self.q)))
+        n = len(self.q_inv)
+        mean, a_busy, a_total = fast.attention_sums(a0, self.q_inv, fast.fields(self.a1, fast.columns(hw, f, n)))
+        d_inv = self.d_inv
+        return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv],
+                overlap(d_rest[d_inv] + mean, d_comm[d_inv], hw), share(d_busy[d_inv] + a_busy, d_total[d_inv] + a_total),
+                lambda: self.times(hw, f)[4]())
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None):

@@ -10,6 +10,7 @@ import numpy as np
 
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.distinct import Gathered
+from costmodel.engine.fast import enabled as fast_enabled
 from costmodel.engine.evaluate import evaluate
 from costmodel.engine.layout import LAYOUTS
 from costmodel.errors import CostModelError
@@ -181,7 +182,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
-                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None)
+                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None, fast=fast_enabled())
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,

@@ -1,0 +1,109 @@
+"""Optional compiled timing (the `costmodel[fast]` extra: numba): a phase's roofline per operator and its
+sums in one pass over the configurations, without numpy's temporaries or its per-call cost.
+
+The formulas are roofline.op_times, roofline.mean_times and the sums of phases.step_time and
+phases.busy_fraction, written element by element in numpy's order of operations, so the results are
+the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
+reference and the fallback). Calibration and sweeps use it when numba is installed; an estimate
+never imports it. COSTMODEL_FAST=0 turns it off.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from costmodel.engine.operators import COMM, FUSED_ATTENTION, OP_NAMES, Ops
+
+
+def enabled() -> bool:
+    """numba is installed and COSTMODEL_FAST is not 0."""
+    return os.environ.get("COSTMODEL_FAST", "1") != "0" and _installed()
+
+
+@functools.lru_cache(maxsize=None)
+def _installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def _kernels():
+    """(op_fields, sums, attention_sums), compiled (kernels.py imports numba)."""
+    from costmodel.engine import kernels
+
+    return kernels.op_fields, kernels.sums, kernels.attention_sums
+
+
+def _flat(x, shape) -> np.ndarray:
+    """x broadcast to `shape`, C-contiguous float64 (one compiled signature; a no-op where it already is)."""
+    x = np.asarray(x, dtype=float)
+    return x if x.shape == shape and x.flags.c_contiguous else np.ascontiguousarray(np.broadcast_to(x, shape))
+
+
+def columns(hw: dict, f: dict, n: int) -> tuple:
+    """The hardware and format columns `fields` reads, each as n C-contiguous floats, and whether any
+    attention efficiency differs from 1 (op_times' switch)."""
+    ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
+    cols = tuple(_flat(x, (n,)) for x in (hw["compute_half_rows"], hw["compute_efficiency"], ae,
+                                          hw["memory_efficiency"], hw["bandwidth"], hw["kernel_overhead_s"],
+                                          hw["comm_latency_s"], hw["interconnect"] / 2 * hw["comm_efficiency"],
+                                          f["peak_matmul"], hw["peak_vector"],
+                                          np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])))
+    return cols, bool((ae != 1.0).any())
+
+
+def fields(ops: Ops, cols: tuple) -> tuple:
+    """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
+    op_fields = _kernels()[0]
+    cfg, any_ae = cols
+    shape = (len(ops.names), len(cfg[0]))
+    fused = (np.array([n_ in FUSED_ATTENTION for n_ in ops.names]) if len(ops.names) != len(OP_NAMES)
+             else _FUSED)
+    return op_fields(*(_flat(getattr(ops, k), shape) for k in ("flops", "weight_bytes", "act_bytes", "kv_bytes",
+                                                               "launches", "rows", "dequant_flops")),
+                     np.asarray(ops.units, dtype=np.int64), fused, *cfg, bool(ops.dequant_flops.any()), any_ae)
+
+
+_FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)
+_NONE = np.full(len(OP_NAMES), -1, dtype=np.int64)
+_EMPTY = np.zeros((0, 0))
+
+
+def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, skip=None) -> tuple:
+    """(rest, comm, busy, total) per configuration of a phase (phases.step_time's two sums,
+    busy_fraction's two) on `columns`; with `att` (the attention operators at the phase's last step,
+    at positions `att_index` of `ops`), those operators' times are averaged over the step's context
+    (mean_times) in rest and comm, and busy and total stay the first step's. Operators at positions
+    `skip` count as no time (SharedPhaseOps times attention apart)."""
+    _, sums, _ = _kernels()
+    c, m, fx, cm = fields(ops, cols)
+    if skip is not None:
+        for x in (c, m, fx, cm):
+            x[skip] = 0.0
+    is_comm = np.asarray(ops.units) == COMM
+    if att is None:
+        return sums(c, m, fx, cm, is_comm, _NONE[:len(ops.names)], _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+    att_of = np.full(len(ops.names), -1, dtype=np.int64)
+    att_of[np.asarray(att_index)] = np.arange(len(att_index))
+    return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
+
+
+def attention_sums(first: tuple, q_inv, last: tuple) -> tuple:
+    """(sum of mean_times, first step's busy sum, its total sum) per configuration over the attention
+    operators: `first` their fields at distinct rows (configuration j's is column q_inv[j]), `last`
+    at every configuration (kernels.attention_sums)."""
+    return _kernels()[2](*first, np.asarray(q_inv, dtype=np.int64), *last)
+
+
+TIMED = ("compute_half_rows", "compute_efficiency", "attention_efficiency", "memory_efficiency", "bandwidth",
+         "kernel_overhead_s", "comm_latency_s", "interconnect", "comm_efficiency", "peak_vector", "peak_attention",
+         "comm_overlap")  # the hardware columns `fields` and phases.overlap read (f: peak_matmul, attn_fp32)
+
+
+def config_count(hw: dict, f: dict, *ops: Ops) -> int | None:
+    """The number of configurations when they lie on one axis (the kernels' case), else None."""
+    shapes = [np.shape(hw[k]) for k in TIMED if k in hw] + [np.shape(f[k]) for k in ("peak_matmul", "attn_fp32")]
+    shape = np.broadcast_shapes(*shapes, *(o.flops.shape[1:] for o in ops))
+    return shape[0] if len(shape) == 1 else None

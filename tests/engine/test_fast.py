@@ -1,0 +1,110 @@
+"""The compiled kernels (engine/fast.py, the `costmodel[fast]` extra) give the numpy path's bits: the
+phases' step times and busy fractions over the whole catalogue, every layout and timing column."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from costmodel.engine import fast
+from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
+from costmodel.engine.evaluate import finish, lower_all
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import all_models
+
+pytest.importorskip("numba")
+
+
+def _columns(n=800, seed=3):
+    """Random catalogue configurations: every model (dense, MoE, MLA, windows, encoders, recurrent),
+    three devices, four formats (dequantized weights among them), zero lengths, tp up to 8."""
+    models = all_models()
+    hws = [load_hardware(h) for h in ("h100-sxm", "mi300x", "rtx-4090")]
+    fmts = ("bf16", "fp8", "w4a16", "nvfp4")
+    pairs = [(load_format(f), h, None, False) for h in hws for f in fmts]
+    rng = np.random.default_rng(seed)
+    mi, hi = rng.integers(0, len(models), n), rng.integers(0, len(hws), n)
+    fi = hi * len(fmts) + rng.integers(0, len(fmts), n)
+    cols = take(model_columns(models), mi), take(format_columns(pairs), fi), take(hardware_columns(hws), hi)
+    work = (rng.choice([1.0, 16.0, -1.0], n), rng.choice([0.0, 1.0, 900.0], n), rng.choice([1.0, 2.0, 300.0], n),
+            rng.choice([0.0, 5000.0], n), rng.choice([1.0, 2.0, 3.0, 8.0], n), 1.0, 1.0)
+    return cols, work, rng
+
+
+def _same(a, b) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+
+
+@pytest.mark.parametrize("layout", ["tp", "dp-ep-pp"])
+def test_phase_times_are_numpys_bits(layout):
+    (m, f, hw), work, rng = _columns()
+    kw = {}
+    if layout != "tp":  # DP attention and EP over the tp ranks, two pipeline stages
+        work = work[:5] + (2.0,) + work[6:]
+        kw = dict(dp=work[4], ep=work[4])
+    lw = lower_all(m, f, hw, *work, **kw)
+    n = len(work[0])
+    for trial in range(4):  # the shipped columns, then timing columns drawn per row
+        if trial:
+            hw = dict(hw, compute_efficiency=rng.uniform(0.05, 1.0, n), memory_efficiency=rng.uniform(0.05, 1.0, n),
+                      compute_half_rows=rng.uniform(0.0, 300.0, n), kernel_overhead_s=rng.uniform(0, 2e-5, n),
+                      attention_efficiency=rng.choice([1.0, 0.6, 1.4], n), comm_overlap=rng.choice([0.0, 1.0], n),
+                      comm_efficiency=rng.uniform(0.3, 1.0, n))
+            f = dict(f, peak_matmul=f["peak_matmul"] * rng.uniform(0.5, 2.0, n))
+        want, got = lw.phases.times(hw, f), lw.phases.times(hw, f, fast=True)
+        assert fast.config_count(hw, f, lw.phases.pre, lw.phases.d0, lw.phases.a1) == n
+        for a, b in zip(want[:4], got[:4]):
+            assert _same(a, b)
+        for a, b in zip(finish(lw, hw, f).metrics.values(), finish(lw, hw, f, fast=True).metrics.values()):
+            assert _same(a, b)
+
+
+def test_detail_is_the_numpy_paths():
+    (m, f, hw), work, _ = _columns(n=50)
+    lw = lower_all(m, f, hw, *work)
+    want, got = lw.phases.times(hw, f)[4](), lw.phases.times(hw, f, fast=True)[4]()
+    assert _same(want[1].total, got[1].total) and _same(want[3], got[3])
+
+
+def test_kernels_apply_only_on_one_axis_of_configurations():
+    (m, f, hw), work, _ = _columns(n=6)
+    grid = tuple(np.reshape(x, (2, 3)) if np.ndim(x) else x for x in work)
+    cols = tuple({k: np.reshape(v, (2, 3)) if np.ndim(v) == 1 else v for k, v in c.items()} for c in (m, f, hw))
+    lw = lower_all(*cols, *grid)
+    assert fast.config_count(cols[2], cols[1], lw.phases.pre) is None  # 2-D: the numpy path, same results
+    for a, b in zip(lw.phases.times(cols[2], cols[1])[:4], lw.phases.times(cols[2], cols[1], fast=True)[:4]):
+        assert _same(a, b) and np.shape(a) == (2, 3)
+
+
+def test_enabled_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("COSTMODEL_FAST", "0")
+    assert not fast.enabled()
+    monkeypatch.setenv("COSTMODEL_FAST", "1")
+    assert fast.enabled()  # numba is installed (importorskip above)
+
+
+def test_shared_phase_times_are_numpys_bits():
+    """SharedPhaseOps (a sweep's distinct rows, groups of equal model/format/device) timed by the kernels."""
+    (m, f, hw), work, rng = _columns(n=900, seed=11)
+    key = m["layers"] * 1e3 + f["peak_matmul"] / 1e12 + hw["bandwidth"] / 1e9  # equal columns, equal group
+    groups = np.unique(key, return_inverse=True)[1]
+    lw = lower_all(m, f, hw, *work, groups=groups)
+    assert type(lw.phases).__name__ == "SharedPhaseOps" and len(lw.phases.p) < len(groups)
+    for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
+        assert _same(a, b)
+    assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])
+
+
+def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):
+    from costmodel.sweeps.sweep import sweep
+
+    axes = dict(models=["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3"], hw=["h100", "mi300x"], fmt=["bf16", "w4a16"],
+                tp=[1, 8], batch=[1, 64, "max"], prompt=[1, 512], gen=[1, 256], context=[0, 30000])
+    got = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("COSTMODEL_FAST", flag)
+        got[flag] = sweep(**axes)
+    for k in got["0"].columns:
+        a, b = np.asarray(got["0"][k]), np.asarray(got["1"][k])
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), k
+    assert np.asarray(got["1"]["fits"]).sum() > 0

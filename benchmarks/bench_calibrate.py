@@ -79,6 +79,8 @@ def main() -> None:
 
     rs = shipped_rowset()
     lay = C.build_layout(rs)
+    user_flag = os.environ.get("COSTMODEL_FAST")
+    os.environ["COSTMODEL_FAST"] = "0"  # numpy throughout, as before the [fast] kernels; those below
     theta = lay.prior_mean.copy()
     calls = [0]
     predict = C.predict
@@ -109,7 +111,7 @@ def main() -> None:
         old_one_s = timed(lambda: C.log_errors(theta, lay, rs), 5 * a.repeats)
     finally:
         P.UNLOWERED = unlowered
-    print(f"{len(rs)} rows, {len(lay.names)} parameters (best of {a.repeats})")
+    print(f"{len(rs)} rows, {len(lay.names)} parameters (best of {a.repeats}; numpy)")
     print(f"one fit: {fit_s:.2f} s with the rows' Jacobian ({evals} evaluations); {scipy_s:.2f} s with scipy's "
           f"finite differences over the parameters ({evals_scipy} evaluations, {scipy_s / fit_s:.2f}x slower); "
           f"{old_s:.2f} s with those and the rows lowered on every evaluation, as before this session "
@@ -118,17 +120,21 @@ def main() -> None:
           f"lowering them too ({old_one_s / one_s:.2f}x)")
     from costmodel.engine.fast import enabled
 
+    os.environ["COSTMODEL_FAST"] = "1"
     if enabled():  # the compiled kernels (engine/fast.py) against numpy, interleaved
+        C.fit(rs, lay)  # warm-up: numba's import and its cached kernels (compiled on a first run)
         times: dict = {"0": [], "1": []}
         for _ in range(a.repeats):
             for flag in times:
                 os.environ["COSTMODEL_FAST"] = flag
                 times[flag].append(timed(lambda: C.fit(rs, lay), 1))
-        os.environ.pop("COSTMODEL_FAST")
         fast_s, numpy_s = min(times["1"]), min(times["0"])
         print(f"one fit with the [fast] kernels: {fast_s:.2f} s; numpy {numpy_s:.2f} s ({numpy_s / fast_s:.2f}x)")
     else:
         print("[fast] not installed (pip install 'costmodel[fast]'): numpy only")
+    os.environ.pop("COSTMODEL_FAST")
+    if user_flag is not None:
+        os.environ["COSTMODEL_FAST"] = user_flag
     if a.whole:
         whole(a.whole, a.baseline_rev)
 
@@ -144,7 +150,11 @@ def whole(rounds: int, baseline_rev: str | None) -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    runs = {"numpy": (root, {"COSTMODEL_FAST": "0"}), "[fast]": (root, {"COSTMODEL_FAST": "1"})}
+    from costmodel.engine.fast import enabled
+
+    runs = {"numpy": (root, {"COSTMODEL_FAST": "0"})}
+    if enabled():
+        runs["[fast]"] = (root, {"COSTMODEL_FAST": "1"})
     tmp = Path(tempfile.mkdtemp())
     try:
         if baseline_rev:
@@ -158,15 +168,18 @@ def whole(rounds: int, baseline_rev: str | None) -> None:
                 cmd = [sys.executable, "-m", "costmodel", "calibrate", "data/measurements.csv", "--out",
                        str(tmp / "out"), "--force", "--json"]
                 t = time.perf_counter()
-                subprocess.run(cmd, cwd=src, env={**os.environ, "PYTHONPATH": str(src), **env}, check=True,
-                               capture_output=True)
+                done = subprocess.run(cmd, cwd=src, env={**os.environ, "PYTHONPATH": str(src), **env},
+                                      capture_output=True, text=True)
+                if done.returncode:
+                    raise SystemExit(f"{name}: costmodel calibrate failed:\n{done.stderr[-2000:]}")
                 times[name].append(time.perf_counter() - t)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"costmodel calibrate, {rounds} interleaved rounds, median s: "
               + "; ".join(f"{k} {v:.1f}" for k, v in med.items()))
         if baseline_rev:
             b = med[f"at {baseline_rev}"]
-            print(f"  against {baseline_rev}: numpy {b / med['numpy']:.2f}x faster, [fast] {b / med['[fast]']:.2f}x")
+            print(f"  against {baseline_rev}: " + ", ".join(f"{k} {b / med[k]:.2f}x faster" for k in runs
+                                                           if not k.startswith("at ")))
     finally:
         if baseline_rev:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tmp / "baseline")],

@@ -118,6 +118,7 @@ def main() -> None:
               f"(chunks of 65,536: {old:,.0f}/s, {rate / old:.2f}x)")
         from costmodel.engine.fast import enabled
 
+        user_flag = os.environ.get("COSTMODEL_FAST")
         kinds = {"every configuration": (False, False), "shared": (True, False)}
         if enabled():
             kinds["shared + [fast]"] = (True, True)
@@ -133,6 +134,8 @@ def main() -> None:
               "configurations/s: " + "; ".join(f"{k} {r:,.0f} ({r / base:.2f}x)" for k, r in rates.items())
               + ("" if enabled() else "; [fast] not installed (pip install 'costmodel[fast]')"))
         os.environ.pop("COSTMODEL_FAST")
+        if user_flag is not None:
+            os.environ["COSTMODEL_FAST"] = user_flag
         now, arrays = estimate_ms()
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms; "
               f"{arrays:.2f} ms with 0-d array columns ({arrays / now:.2f}x; issue 16's target: 0.5 ms)")

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from costmodel.engine.operators import COMM, FUSED_ATTENTION, OP_NAMES, Ops
+from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, Ops
 
 
 def enabled() -> bool:
@@ -29,11 +29,27 @@ def _installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+@functools.lru_cache(maxsize=None)
 def _kernels():
-    """(op_fields, sums, attention_sums), compiled (kernels.py imports numba)."""
-    from costmodel.engine import kernels
+    """kernels.py (it imports numba), or None where numba is installed but does not load (an older
+    numba after a numpy upgrade): the numpy path then."""
+    try:
+        from costmodel.engine import kernels
+    except Exception:  # noqa: BLE001 - any failure to load means the numpy path
+        return None
+    return kernels
 
-    return kernels.op_fields, kernels.sums, kernels.attention_sums
+
+def usable(*sizes: int) -> bool:
+    """The kernels load and every configuration axis holds at least two: numpy sums the operators of a
+    single configuration pairwise (a different order of additions), of two or more one by one."""
+    return all(n >= 2 for n in sizes) and _kernels() is not None
+
+
+def kinds(units: np.ndarray) -> np.ndarray:
+    """kernels.op_fields' kind of each operator's unit: 0 matrix, 1 attention, 2 vector, 3 interconnect."""
+    units = np.asarray(units)
+    return np.select([units == MATMUL, units == ATTENTION, units == COMM], [0, 1, 3], 2).astype(np.int64)
 
 
 def _flat(x, shape) -> np.ndarray:
@@ -56,14 +72,13 @@ def columns(hw: dict, f: dict, n: int) -> tuple:
 
 def fields(ops: Ops, cols: tuple) -> tuple:
     """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
-    op_fields = _kernels()[0]
     cfg, any_ae = cols
     shape = (len(ops.names), len(cfg[0]))
     fused = (np.array([n_ in FUSED_ATTENTION for n_ in ops.names]) if len(ops.names) != len(OP_NAMES)
              else _FUSED)
-    return op_fields(*(_flat(getattr(ops, k), shape) for k in ("flops", "weight_bytes", "act_bytes", "kv_bytes",
-                                                               "launches", "rows", "dequant_flops")),
-                     np.asarray(ops.units, dtype=np.int64), fused, *cfg, bool(ops.dequant_flops.any()), any_ae)
+    names = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "rows", "dequant_flops")
+    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in names), kinds(ops.units), fused, *cfg,
+                                bool(ops.dequant_flops.any()), any_ae)
 
 
 _FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)
@@ -77,7 +92,7 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     at positions `att_index` of `ops`), those operators' times are averaged over the step's context
     (mean_times) in rest and comm, and busy and total stay the first step's. Operators at positions
     `skip` count as no time (SharedPhaseOps times attention apart)."""
-    _, sums, _ = _kernels()
+    sums = _kernels().sums
     c, m, fx, cm = fields(ops, cols)
     if skip is not None:
         for x in (c, m, fx, cm):
@@ -94,7 +109,7 @@ def attention_sums(first: tuple, q_inv, last: tuple) -> tuple:
     """(sum of mean_times, first step's busy sum, its total sum) per configuration over the attention
     operators: `first` their fields at distinct rows (configuration j's is column q_inv[j]), `last`
     at every configuration (kernels.attention_sums)."""
-    return _kernels()[2](*first, np.asarray(q_inv, dtype=np.int64), *last)
+    return _kernels().attention_sums(*first, np.asarray(q_inv, dtype=np.int64), *last)
 
 
 TIMED = ("compute_half_rows", "compute_efficiency", "attention_efficiency", "memory_efficiency", "bandwidth",

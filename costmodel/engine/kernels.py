@@ -1,10 +1,9 @@
 """The compiled kernels of fast.py (numba, imported only through it; compiled on first use and cached
 on disk). Each writes one of numpy's formulas element by element in numpy's order of operations:
-the same bits (fast.py's docstring, tests/engine/test_fast.py)."""
+the same bits (fast.py's docstring, tests/engine/test_fast.py). They read no module constant (a cached
+kernel would keep an old value): an operator's unit comes as its `kind` (fast.KIND)."""
 import numba
 import numpy as np
-
-from costmodel.engine.operators import ATTENTION, COMM, MATMUL
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
@@ -18,20 +17,21 @@ def minimum(a, b):  # np.minimum: NaN wins
     return a if (a <= b or a != a) else b
 
 @jit
-def op_fields(flops, wb, ab, kb, launches, rows, dq, units, fused, hr, ec, ae, em, bw, ko, lat, link, pm, pv, pa,
+def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em, bw, ko, lat, link, pm, pv, pa,
               any_dq, any_ae):
-    """roofline.op_times: (compute, memory, fixed, comm), each (operators, configurations)."""
+    """roofline.op_times: (compute, memory, fixed, comm), each (operators, configurations); kind per
+    operator: 0 the matrix peak pm, 1 the attention peak pa, 2 the vector peak pv, 3 the interconnect."""
     K, N = flops.shape
     c, m, fx, cm = np.zeros((K, N)), np.zeros((K, N)), np.empty((K, N)), np.zeros((K, N))
     for k in range(K):
-        u = units[k]
-        if u == COMM:  # the interconnect: no compute or memory time
+        u = kind[k]
+        if u == 3:  # the interconnect: no compute or memory time
             for j in range(N):
                 fx[k, j] = launches[k, j] * lat[j]
                 w = ab[k, j]
                 cm[k, j] = w / link[j] if w > 0 else 0.0
             continue
-        peak = pm if u == MATMUL else pa if u == ATTENTION else pv
+        peak = pm if u == 0 else pa if u == 1 else pv
         att = any_ae and fused[k]
         for j in range(N):  # branch-free but for `att` and `any_dq`, fixed per operator: vectorized
             r = rows[k, j]

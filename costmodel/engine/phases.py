@@ -54,7 +54,7 @@ class PhaseOps:
         from costmodel.engine import fast
 
         n = fast.config_count(hw, f, self.pre, self.d0, self.a1)
-        if n is None:
+        if n is None or not fast.usable(n):
             return None
         cols = fast.columns(hw, f, n)
         rest, comm, busy, total = fast.phase_sums(self.pre, cols)
@@ -82,7 +82,9 @@ class SharedPhaseOps:
     def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
         """`fast`: the compiled kernels (fast.py); the same bits."""
         if fast:
-            return self._compiled(hw, f)
+            got = self._compiled(hw, f)
+            if got is not None:
+                return got
         hp = columns_at(hw, self.p)
         pre_t = op_times(self.pre, hp, columns_at(f, self.p))
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
@@ -109,9 +111,11 @@ class SharedPhaseOps:
         return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
 
 
-    def _compiled(self, hw: dict, f: dict) -> tuple:
+    def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast
 
+        if not fast.usable(len(self.p), len(self.d)):
+            return None
         hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
         rest, comm, busy, total = fast.phase_sums(self.pre, fast.columns(hp, fp, len(self.p)))
         d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.rest, fast.columns(

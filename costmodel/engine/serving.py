@@ -335,7 +335,8 @@ def _poisson_ppf(q, mu: float):
 
 class _Steady(NamedTuple):
     """The means of a steady state (`_steady`): decode step t_d, k prompts per prefill of t_k, TPOT, the
-    prefill queue's mean wait and waiting probability, the residual step, decode steps, prefills met."""
+    prefill queue's mean wait and waiting probability, the residual step, decode steps, and the share of
+    prefills that are other requests'."""
 
     t_d: float
     k: float

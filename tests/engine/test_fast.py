@@ -63,7 +63,40 @@ def test_detail_is_the_numpy_paths():
     (m, f, hw), work, _ = _columns(n=50)
     lw = lower_all(m, f, hw, *work)
     want, got = lw.phases.times(hw, f)[4](), lw.phases.times(hw, f, fast=True)[4]()
-    assert _same(want[1].total, got[1].total) and _same(want[3], got[3])
+    for a, b in zip(want, got):
+        for name in ("flops", "weight_bytes", "launches", "compute", "memory", "fixed", "comm"):
+            if hasattr(a, name):
+                assert _same(getattr(a, name), getattr(b, name))
+        if isinstance(a, np.ndarray):
+            assert _same(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_few_configurations(n):
+    """numpy sums one configuration's operators pairwise (not one by one): one configuration takes the
+    numpy path, two or more the kernels; both give numpy's bits."""
+    (m, f, hw), work, _ = _columns(n=400, seed=7)
+    big = np.flatnonzero((m["experts"] > 0) & (work[4] == 8.0))[:n]  # many non-zero operators, collectives
+    pick = lambda cols: {k: v[big] if np.ndim(v) else v for k, v in cols.items()}  # noqa: E731
+    m, f, hw = pick(m), pick(f), pick(hw)
+    work = tuple(x[big] if np.ndim(x) else x for x in work)
+    lw = lower_all(m, f, hw, *work)
+    assert fast.usable(n) == (n >= 2)
+    for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
+        assert _same(a, b)
+
+
+def test_nan_and_inf_columns_give_numpys_values():
+    (m, f, hw), work, rng = _columns(n=300, seed=13)
+    lw = lower_all(m, f, hw, *work)
+    n = len(work[0])
+    bad = rng.choice([np.nan, np.inf, 0.0, 0.5], n)
+    for key in ("compute_efficiency", "memory_efficiency", "bandwidth", "kernel_overhead_s", "interconnect"):
+        hw2 = dict(hw, **{key: bad})
+        with np.errstate(all="ignore"):
+            want, got = lw.phases.times(hw2, f), lw.phases.times(hw2, f, fast=True)
+        for a, b in zip(want[:4], got[:4]):
+            assert _same(a, b), key
 
 
 def test_kernels_apply_only_on_one_axis_of_configurations():
@@ -93,6 +126,20 @@ def test_shared_phase_times_are_numpys_bits():
     for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
         assert _same(a, b)
     assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])
+
+
+def test_one_distinct_prefill_takes_the_numpy_path():
+    """Shared rows with one distinct prefill or decode (only the generated length varies): numpy's
+    pairwise sum of one column, so the numpy path; the same results."""
+    (m, f, hw), work, _ = _columns(n=400, seed=7)
+    i = int(np.flatnonzero((m["experts"] > 0) & (work[4] == 8.0))[0])
+    one = lambda cols: {k: np.repeat(v[i:i + 1], 3) if np.ndim(v) else v for k, v in cols.items()}  # noqa: E731
+    m, f, hw = one(m), one(f), one(hw)
+    work = (np.full(3, 16.0), np.full(3, 900.0), np.array([2.0, 50.0, 300.0]), np.zeros(3), np.full(3, 8.0), 1.0, 1.0)
+    lw = lower_all(m, f, hw, *work, groups=np.zeros(3, dtype=int))
+    assert len(lw.phases.p) == 1 and lw.phases._compiled(hw, f) is None
+    for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
+        assert _same(a, b)
 
 
 def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):

@@ -62,8 +62,10 @@ def grid_rate(shared: bool, fast: bool = False) -> float:
     """Configurations per second of a sweep's grid (GRID: 172,800 configurations), chunk by chunk as
     `costmodel sweep` evaluates it, with or without the engine's distinct-input sharing, with or without
     the compiled kernels (COSTMODEL_FAST; engine/fast.py)."""
+    from costmodel.sweeps import grid
     from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
 
+    grid.FAST_MIN_CONFIGS = 0  # the kernels at any size where asked for (a sweep uses them from 2 × 10^6)
     ax = make_axes(**GRID)
     tab = Tables(ax)
     os.environ["COSTMODEL_FAST"] = "1" if fast else "0"

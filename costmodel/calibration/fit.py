@@ -24,6 +24,7 @@ import numpy as np
 
 from costmodel.calibration.intervals import band_index, band_keys, band_quantiles
 from costmodel.calibration.predict import RowSet, predict, with_rows
+from costmodel.engine.fast import enabled as fast_enabled
 from costmodel.spec.engine_params import base_engine
 
 CLASSES = ("int", "fp8", "fp4")
@@ -184,8 +185,10 @@ def fit(rs: RowSet, layout: Layout, theta0: np.ndarray | None = None, max_nfev: 
     use = layout.row_idx["fitted"]
     weights = NOISE / layout.prior_sd
 
+    fast = fast_enabled()  # the compiled kernels for the fit's evaluations where numba is installed
+
     def data(level):
-        err = np.log(predict(rs, *overrides_at(level, layout, rs))[0] / rs.measured)
+        err = np.log(predict(rs, *overrides_at(level, layout, rs), fast=fast)[0] / rs.measured)
         return soft_l1(np.where(use & np.isfinite(err), err, 0.0))
 
     last: dict = {}  # the data residuals at the last point: scipy asks for the Jacobian where it evaluated

@@ -20,7 +20,6 @@ import numpy as np
 from costmodel.spec.engine_params import engine_names
 from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
 from costmodel.engine.evaluate import TIMING, finish, lower_all
-from costmodel.engine.fast import enabled as fast_enabled
 from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
 from costmodel.errors import CostModelError
@@ -178,15 +177,17 @@ def prepare(rows: list[Measurement], engine: str | None = None) -> RowSet:
                   {n: w[:, i] for i, n in enumerate(names)}, tuple(fams), tuple(engs), tuple(dts), flags)
 
 
-def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted values in each row's unit, fits flag) for every scorable row."""
+def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | None = None,
+            fast: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted values in each row's unit, fits flag) for every scorable row. `fast`: time the row set's
+    lowering with the compiled kernels (engine/fast.py; the same results), for a fit's many evaluations."""
     if not len(rs):
         return np.zeros(0), np.zeros(0, dtype=bool)
     hw = _with_flags(rs, {**rs.hw, **(hw_overrides or {})})
     f = {**rs.f, **(f_overrides or {})}
     w = rs.work
     if set(hw_overrides or {}) | set(f_overrides or {}) <= UNLOWERED:  # a fit's parameters: lowered once
-        res = finish(rs.lowered, hw, f, fast=fast_enabled())  # (the compiled kernels where numba is installed)
+        res = finish(rs.lowered, hw, f, fast)
     else:
         res = finish(_lower(rs, hw, f), hw, f)
     met = dict(res.metrics)

@@ -163,10 +163,18 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
             "ep_of_tp": np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float)[il]}
 
 
+# the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about
+# 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
+# development machine, and a warm sweep runs at about 0.45 × 10^6 configurations/s with them against
+# 0.33 × 10^6 without (README, Benchmarks): they pay for themselves past about 1.7 × 10^6 configurations.
+FAST_MIN_CONFIGS = 2_000_000
+
+
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
                    shared: bool = True) -> dict:
     """Metric columns for the configurations with flat indices `flat` (one engine call). `shared`: the
-    engine evaluates each phase once per distinct input (engine/distinct.py; same results)."""
+    engine evaluates each phase once per distinct input (engine/distinct.py; same results). A sweep of
+    FAST_MIN_CONFIGS or more is timed by the [fast] kernels where numba is installed (same results)."""
     c = _chunk_columns(tab, flat)
     m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
@@ -182,7 +190,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
-                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None, fast=fast_enabled())
+                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None,
+                   fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled())
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,

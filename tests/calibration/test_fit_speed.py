@@ -60,3 +60,25 @@ def test_the_rows_jacobian_equals_finite_differences_over_the_parameters():
     assert ours.shape == theirs.shape and np.abs(theirs).max() > 0.1
     np.testing.assert_allclose(ours, theirs, atol=2e-5 * np.abs(theirs).max())
     assert np.array_equal(ours != 0, np.abs(theirs) > 1e-9)  # the same structure: no dependency missed
+
+
+def test_the_fast_kernels_fit_the_same_parameters(monkeypatch):
+    """A fit's evaluations timed by the [fast] kernels (engine/fast.py) give the same parameters, bit for bit."""
+    import pytest
+
+    pytest.importorskip("numba")
+    from costmodel.calibration import fit as C
+    from costmodel.calibration.run import prepare
+
+    rows = [r for r in read_measurements(shipped_measurements()) if not r.scored_only and not r.is_memory
+            and r.load_mode in ("static", "offline")][::3]
+    rs = prepare(rows)
+    lay = C.build_layout(rs)
+    got = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("COSTMODEL_FAST", flag)
+        got[flag] = C.fit(rs, lay, max_nfev=20)
+    assert len(lay.names) > 50 and np.any(got["1"] != lay.prior_mean)
+    np.testing.assert_array_equal(got["0"], got["1"])
+    hw, f = C.overrides(got["1"], lay, rs)
+    np.testing.assert_array_equal(P.predict(rs, hw, f)[0], P.predict(rs, hw, f, fast=True)[0])

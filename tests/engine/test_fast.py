@@ -143,7 +143,10 @@ def test_one_distinct_prefill_takes_the_numpy_path():
 
 
 def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):
+    from costmodel.sweeps import grid
     from costmodel.sweeps.sweep import sweep
+
+    monkeypatch.setattr(grid, "FAST_MIN_CONFIGS", 0)  # this small sweep too
 
     axes = dict(models=["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3"], hw=["h100", "mi300x"], fmt=["bf16", "w4a16"],
                 tp=[1, 8], batch=[1, 64, "max"], prompt=[1, 512], gen=[1, 256], context=[0, 30000])
@@ -155,3 +158,15 @@ def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):
         a, b = np.asarray(got["0"][k]), np.asarray(got["1"][k])
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), k
     assert np.asarray(got["1"]["fits"]).sum() > 0
+
+
+def test_a_small_sweep_does_not_load_numba():
+    """Below FAST_MIN_CONFIGS the kernels would cost more to load than they save."""
+    import subprocess
+    import sys
+
+    code = ("import sys, costmodel\n"
+            "costmodel.sweep(models=['llama-3.1-8b'], hw=['h100'], fmt=['bf16', 'fp8'], batch=[1, 8], prompt=[512])\n"
+            "print('numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

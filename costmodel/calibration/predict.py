@@ -248,62 +248,85 @@ def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
                     w["batch"])
 
 
-def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
-    """(ReplicaPerf, prompt Dist, gen Dist, replicas) of loaded row i, or None when its lengths are
-    not understood."""
-    from costmodel.engine.serving import parse_dist, perf_from_columns
+def loaded_replicas(rs: RowSet, hw: dict, f: dict, idx) -> dict:
+    """{i: (ReplicaPerf, prompt Dist, gen Dist, replicas)} for loaded rows idx, None for a row whose
+    lengths are not understood; the replicas' engine work in one call (serving.perfs_from_columns)."""
+    from costmodel.engine.serving import parse_dist, perfs_from_columns
 
-    r = rs.rows[i]
     w = rs.work
-    cols = [row_at(d, i) for d in (rs.m, f, hw)]
-    try:
-        p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
-        g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
-    except CostModelError:
-        return None
-    tp, pp, replicas = int(w["tp"][i]), int(w["pp"][i]), max(1, int(w["replicas"][i]))
-    return (perf_from_columns(*cols, tp, pp, p, g, dp=int(w["dp"][i]), ep=int(w["ep"][i]), prefix_hit=r.prefix_hit or 0.0),
-            p, g, replicas)
+    out: dict = {}
+    configs, dists = [], []
+    for i in idx:
+        r = rs.rows[i]
+        try:
+            p = parse_dist(r.length_dist or None, max(r.prompt_tokens, 1), "prompt")
+            g = parse_dist(r.length_dist or None, max(r.output_tokens, 2), "gen")
+        except CostModelError:
+            out[i] = None
+            continue
+        configs.append((i, int(w["tp"][i]), int(w["pp"][i]), p, g, int(w["dp"][i]), int(w["ep"][i]),
+                        r.prefix_hit or 0.0))
+        dists.append((i, p, g, max(1, int(w["replicas"][i]))))
+    for (i, p, g, replicas), perf in zip(dists, perfs_from_columns(rs.m, f, hw, configs)):
+        out[i] = (perf, p, g, replicas)
+    return out
+
+
+def loaded_replica(rs: RowSet, hw: dict, f: dict, i: int):
+    """loaded_replicas of the one row i."""
+    return loaded_replicas(rs, hw, f, [i])[i]
+
+
+def _load_key(r) -> tuple:
+    """What a loaded row's prediction depends on (rows with equal keys share it)."""
+    key = (r.model, r.hardware, r.format, r.kv_format, r.devices, r.tp, r.dp, r.ep, r.batch,
+           r.prompt_tokens, r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction,
+           r.max_model_len, r.stream_interval, r.num_prompts, r.prefix_hit)
+    if r.is_split:
+        key = (key, r.prefill_workers, r.prefill_tp, r.prefill_dp, r.prefill_ep, r.decode_workers, r.decode_tp,
+               r.decode_dp, r.decode_ep)
+    return key
 
 
 def _predict_loaded(rs: RowSet, hw: dict, f: dict, idx: np.ndarray, out: np.ndarray, fits: np.ndarray) -> None:
     """Rows measured under a closed or Poisson load: the serving model (engine/serving.py) on each
-    configuration's columns, computed once per distinct configuration and load."""
+    configuration's columns, computed once per distinct configuration and load (the replicas' engine
+    work for all of them in one call)."""
     from costmodel.engine.serving import closed, load_metrics, poisson
 
-    cache: dict = {}
     w = rs.work
+    keys = {i: (_load_key(rs.rows[i]), rs.engines[i]) for i in idx}
+    cache: dict = {}
+    first: dict = {}  # key -> the first row with it, for the unsplit rows the serving model computes
     for i in idx:
-        r = rs.rows[i]
-        key = (r.model, r.hardware, r.format, r.kv_format, rs.engines[i], r.devices, r.tp, r.dp, r.ep, r.batch,
-               r.prompt_tokens,
-               r.output_tokens, r.load_mode, r.request_rate, r.length_dist, r.mem_fraction, r.max_model_len,
-               r.stream_interval, r.num_prompts, r.prefix_hit)
+        r, key = rs.rows[i], keys[i]
+        if key in cache or key in first:
+            continue
         if r.is_split:
-            key = (key, r.prefill_workers, r.prefill_tp, r.prefill_dp, r.prefill_ep, r.decode_workers, r.decode_tp,
-                   r.decode_dp, r.decode_ep)
-            if key not in cache:
-                cache[key] = _split_metrics(rs, hw, f, i)
-        if key not in cache:
-            got = loaded_replica(rs, hw, f, i)
-            if got is None:
-                cache[key] = None
-                continue
-            perf, p, g, replicas = got
-            tp, pp = int(w["tp"][i]), int(w["pp"][i])
-            if r.load_mode == "closed":
-                stats = closed(perf, r.batch / replicas, perf.max_batch,
-                               prompts=r.num_prompts / replicas if r.num_prompts else None)
-            else:
-                cap = perf.max_batch if r.batch < 1 else max(1, min(perf.max_batch, r.batch // replicas))
-                stats = poisson(perf, r.request_rate / replicas, cap)
-            got = load_metrics(stats, replicas, p, g, stream_interval=float(hw["stream_interval"][i]))
-            devices = tp * pp * replicas
-            got["throughput_tokens_per_s_per_gpu"] = got["throughput_tokens_per_s"] / devices
-            got["total_throughput_tokens_per_s_per_gpu"] = got["total_throughput_tokens_per_s"] / devices
-            cache[key] = got
-        got = cache[key]
-        engine_name, scale, _ = METRICS[r.metric]
+            cache[key] = _split_metrics(rs, hw, f, i)
+        else:
+            first[key] = i
+    replicas = loaded_replicas(rs, hw, f, list(first.values()))
+    for key, i in first.items():
+        r = rs.rows[i]
+        if replicas[i] is None:
+            cache[key] = None
+            continue
+        perf, p, g, n_rep = replicas[i]
+        tp, pp = int(w["tp"][i]), int(w["pp"][i])
+        if r.load_mode == "closed":
+            stats = closed(perf, r.batch / n_rep, perf.max_batch, prompts=r.num_prompts / n_rep if r.num_prompts else None)
+        else:
+            cap = perf.max_batch if r.batch < 1 else max(1, min(perf.max_batch, r.batch // n_rep))
+            stats = poisson(perf, r.request_rate / n_rep, cap)
+        got = load_metrics(stats, n_rep, p, g, stream_interval=float(hw["stream_interval"][i]))
+        devices = tp * pp * n_rep
+        got["throughput_tokens_per_s_per_gpu"] = got["throughput_tokens_per_s"] / devices
+        got["total_throughput_tokens_per_s_per_gpu"] = got["total_throughput_tokens_per_s"] / devices
+        cache[key] = got
+    for i in idx:
+        got = cache[keys[i]]
+        engine_name, scale, _ = METRICS[rs.rows[i].metric]
         if got is None or engine_name not in got:
             out[i] = np.nan
         else:

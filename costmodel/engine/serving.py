@@ -499,6 +499,58 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     attention a request's prefill stalls every group's step, as under TP: the groups run in lock step
     at each MoE exchange (on the 74 published DP-attention + EP rows this reading is at 14% median
     error where prefills of the groups sharing one step were at 38%: README, Parallel layouts)."""
+    from costmodel.engine.evaluate import evaluate
+
+    plan = _perf_plan(m, f, hw, tp, pp, prompt, gen, percentile, dp, ep, mtp, prefix_hit)
+    r = evaluate(m, f, hw, *plan.rows, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    return _perf_of(plan, np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1),
+                    np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1))
+
+
+def perfs_from_columns(m: dict, f: dict, hw: dict, configs: list, percentile: float = 0.9) -> list:
+    """perf_from_columns for many configurations in one engine call: configuration k is
+    (row, tp, pp, prompt Dist, gen Dist, dp, ep, prefix hit), its columns row `row` of m, f and hw
+    (one value per row, or one for all). The engine evaluates rows independently, so each
+    configuration's ReplicaPerf is the one perf_from_columns gives (tests/engine/test_serving_load.py)."""
+    from costmodel.engine.columns import scalars
+    from costmodel.engine.distinct import columns_at
+    from costmodel.engine.evaluate import evaluate
+
+    if not configs:
+        return []
+    plans, src, layout = [], [], []
+    for row, tp, pp, prompt, gen, dp, ep, hit in configs:
+        at = [scalars({k: np.asarray(v).reshape(-1)[row if np.size(v) > 1 else 0] for k, v in c.items()})
+              for c in (m, f, hw)]
+        plans.append(_perf_plan(*at, tp, pp, prompt, gen, percentile, dp, ep, 0, hit))
+        n = len(plans[-1].rows[0])
+        src.append(np.full(n, row))
+        layout.append(np.repeat([[tp, pp, dp, ep]], n, axis=0).astype(float))
+    src, layout = np.concatenate(src), np.concatenate(layout)
+    rows = [np.concatenate([plan.rows[i] for plan in plans]) for i in range(4)]
+    r = evaluate(columns_at(m, src), columns_at(f, src), columns_at(hw, src), *rows, layout[:, 0], layout[:, 1], 1.0,
+                 layout[:, 2], layout[:, 3])
+    ends = np.cumsum([len(plan.rows[0]) for plan in plans])[:-1]
+    ttft = np.split(np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1), ends)
+    tpot = np.split(np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1), ends)
+    return [_perf_of(plan, a, b) for plan, a, b in zip(plans, ttft, tpot)]
+
+
+@dataclass(frozen=True)
+class _PerfPlan:
+    """perf_from_columns up to its engine call: the batch grid, the prompts to prefill and the rows
+    (batch, prompt, gen, context) of prefill_tables' one call."""
+
+    prompt: Dist
+    gen: Dist
+    max_b: int
+    grid: np.ndarray
+    tables: tuple  # table_rows(...)
+    rows: tuple
+    overhead: float
+
+
+def _perf_plan(m, f, hw, tp, pp, prompt, gen, percentile, dp, ep, mtp, prefix_hit) -> _PerfPlan:
     from costmodel.engine.memory import max_batch
     from costmodel.engine.speculative import with_mtp_weights
 
@@ -510,12 +562,17 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     # powers of two up to the largest batch (past BATCH_GRID when DP attention multiplies it)
     powers = sorted(set(BATCH_GRID) | {2 ** i for i in range(int(np.log2(max_b)) + 1)})
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
-    q_grid, t_pre, wave, tpot = prefill_tables(m, f, hw, tp, pp, prompt, percentile, grid, np.array([prefix_hit]), dp,
-                                               ep, mtp, accept, steps=(grid, p_mean + g_mean / 2))
-    t_pre, wave = t_pre[0], wave[0]
+    tables = table_rows(prompt, percentile, grid, np.array([prefix_hit]), steps=(grid, p_mean + g_mean / 2))
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
-    return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, grid, tpot, float(gen.mean), gen.cv2, max_b,
-                       overhead, wave, tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
+    return _PerfPlan(prompt, gen, max_b, grid, tables, tables[1], overhead)
+
+
+def _perf_of(plan: _PerfPlan, ttft: np.ndarray, tpot: np.ndarray) -> ReplicaPerf:
+    q_grid, t_pre, wave, step = split_tables(plan.tables, ttft, tpot)
+    t_pre, wave = t_pre[0], wave[0]
+    prompt, gen = plan.prompt, plan.gen
+    return ReplicaPerf(float(t_pre[0]), float(t_pre[1]), prompt.cv2, plan.grid, step, float(gen.mean), gen.cv2,
+                       plan.max_b, plan.overhead, wave, tuple(zip(q_grid, (float(t) for t in t_pre[2:]))))
 
 
 def prefill_lengths(prompt: Dist, percentile: float) -> tuple[list, np.ndarray]:
@@ -535,6 +592,16 @@ def prefill_tables(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, p
     TPOT returned fourth, from the same engine call (one configuration's rows are independent)."""
     from costmodel.engine.evaluate import evaluate
 
+    tables = table_rows(prompt, percentile, grid, hits, steps)
+    r = evaluate(m, f, hw, *tables[1], float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    out = split_tables(tables, np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1),
+                       np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1))
+    return out if steps is not None else out[:3]
+
+
+def table_rows(prompt: Dist, percentile: float, grid: np.ndarray, hits: np.ndarray, steps=None) -> tuple:
+    """(q_grid, (batch, prompt, gen, context) rows, part sizes, number of hit shares) of prefill_tables'
+    engine call."""
     q_grid, lengths = prefill_lengths(prompt, percentile)
     h = np.asarray(hits, dtype=float)[:, None]
     new = np.maximum(lengths * (1 - h), 1.0)
@@ -544,15 +611,18 @@ def prefill_tables(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, p
     if steps is not None:
         parts.append((steps[0], 0.0, 2.0, steps[1]))
     shapes = [np.broadcast_shapes(*(np.shape(x) for x in part)) for part in parts]
-    flat = [np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=float), shape).ravel()
-                            for part, shape in zip(parts, shapes)]) for i in range(4)]
-    r = evaluate(m, f, hw, *flat, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
-    ends = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
-    ttft = np.split(np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1), ends)
-    out = (q_grid, ttft[0].reshape(len(h), -1), ttft[1].reshape(len(h), -1))
-    if steps is None:
-        return out
-    return out + (np.split(np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1), ends)[2],)
+    flat = tuple(np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=float), shape).ravel()
+                                 for part, shape in zip(parts, shapes)]) for i in range(4))
+    return q_grid, flat, [int(np.prod(shape)) for shape in shapes], len(h)
+
+
+def split_tables(tables: tuple, ttft: np.ndarray, tpot: np.ndarray) -> tuple:
+    """prefill_tables' (q_grid, t_pre, wave[, tpot]) from the TTFT and TPOT of table_rows' rows."""
+    q_grid, _, sizes, n_h = tables
+    ends = np.cumsum(sizes)[:-1]
+    parts = np.split(ttft, ends)
+    out = (q_grid, parts[0].reshape(n_h, -1), parts[1].reshape(n_h, -1))
+    return out + (np.split(tpot, ends)[2],) if len(sizes) > 2 else out + (None,)
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

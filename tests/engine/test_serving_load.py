@@ -164,3 +164,27 @@ def test_replica_max_batch_is_evaluates(model, hw, fmt, tp, mtp):
     got = perf_from_columns(*cols, tp, 1, parse_dist(None, 1000, "prompt"), parse_dist(None, 300, "gen"), mtp=mtp)
     want = evaluate(*cols, -1.0, 1000.0, 300.0, 0.0, float(tp), 1.0, 1.0, 1, 1, mtp)
     assert got.max_batch == max(1, int(np.asarray(want.metrics["max_batch"]).reshape(-1)[0])) > 1
+
+
+def test_replicas_in_one_engine_call_are_each_replicas():
+    """perfs_from_columns (the loaded rows of a calibration, one engine call) gives each configuration the
+    ReplicaPerf perf_from_columns gives it alone, field for field and bit for bit."""
+    import dataclasses
+
+    from costmodel.engine.serving import perf_from_columns, perfs_from_columns
+    from costmodel.estimate import columns_for, estimate
+
+    cases = [("llama-3.1-8b", "h100", "bf16", 1, 1, 1, 0.0), ("llama-70b", "h100", "w4a16", 2, 1, 1, 0.5),
+             ("mixtral-8x7b", "mi300x", "fp8", 4, 1, 4, 0.0), ("deepseek-v3", "h200", "fp8", 8, 8, 8, 0.2)]
+    cols = [columns_for(estimate(m, hw, fmt, batch=1, prompt=512, gen=2, tp=tp)) for m, hw, fmt, tp, *_ in cases]
+    stacked = [{k: np.array([c[j][k] for c in cols], dtype=float) for k in cols[0][j]} for j in range(3)]
+    dists = [(parse_dist("lognormal:1000,0.6", 1000, "prompt"), parse_dist(None, 300, "gen")),
+             (parse_dist(None, 2000, "prompt"), parse_dist("uniform:0.5", 200, "gen"))]
+    configs = [(k, tp, 1, *dists[k % 2], dp, ep, hit) for k, (_, _, _, tp, dp, ep, hit) in enumerate(cases)]
+    got = perfs_from_columns(*stacked, configs)
+    for k, (row, tp, pp, p, g, dp, ep, hit) in enumerate(configs):
+        want = perf_from_columns(*cols[k], tp, pp, p, g, dp=dp, ep=ep, prefix_hit=hit)
+        for field in dataclasses.fields(want):
+            a, b = getattr(want, field.name), getattr(got[k], field.name)
+            assert np.array_equal(np.asarray(a), np.asarray(b)), (cases[k][0], field.name)
+    assert perfs_from_columns(*stacked, []) == []

@@ -65,14 +65,17 @@ def grid_rate(shared: bool, fast: bool = False) -> float:
     from costmodel.sweeps import grid
     from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
 
-    grid.FAST_MIN_CONFIGS = 0  # the kernels at any size where asked for (a sweep uses them from 2 × 10^6)
     ax = make_axes(**GRID)
     tab = Tables(ax)
     os.environ["COSTMODEL_FAST"] = "1" if fast else "0"
-    start = time.perf_counter()
-    for flat in chunks(ax.size):
-        evaluate_chunk(tab, flat, shared=shared)
-    return ax.size / (time.perf_counter() - start)
+    least, grid.FAST_MIN_CONFIGS = grid.FAST_MIN_CONFIGS, 0  # the kernels at this size too, where asked for
+    try:
+        start = time.perf_counter()
+        for flat in chunks(ax.size):
+            evaluate_chunk(tab, flat, shared=shared)
+        return ax.size / (time.perf_counter() - start)
+    finally:
+        grid.FAST_MIN_CONFIGS = least
 
 
 # an installed package has its bytecode cached (pip compiles it); a shell with PYTHONDONTWRITEBYTECODE

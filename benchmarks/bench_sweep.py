@@ -1,7 +1,8 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
     python benchmarks/bench_sweep.py rate      [--configs 1000000]   # costmodel.sweeps.sweep, in memory
-    python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet]
+    python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
+    python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
@@ -9,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -28,6 +30,33 @@ def axes_for(n: int) -> dict:
                 gen=list(np.unique(np.geomspace(16, 8192, per).astype(int))))
 
 
+def both(axes: dict, rounds: int = 3) -> None:
+    """In-memory sweep rates with and without the [fast] kernels, interleaved round by round in one
+    process after a warm-up of each (numba's import and kernel loading excluded: ~1.4 s a process)."""
+    import statistics
+
+    from costmodel.engine.fast import enabled
+    from costmodel.sweeps.sweep import sweep
+
+    if not enabled():
+        print("[fast] not installed (pip install 'costmodel[fast]')")
+        return
+    rates: dict = {"0": [], "1": []}
+    for flag in rates:  # warm-up
+        os.environ["COSTMODEL_FAST"] = flag
+        sweep(**axes_for(20_000))
+    for _ in range(rounds):
+        for flag in rates:
+            os.environ["COSTMODEL_FAST"] = flag
+            t = time.perf_counter()
+            n = len(sweep(**axes))
+            rates[flag].append(n / (time.perf_counter() - t))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"sweep in memory, {n:,} configurations, {rounds} interleaved rounds in one process: numpy "
+          f"{', '.join(f'{r:,.0f}' for r in rates['0'])}/s; [fast] {', '.join(f'{r:,.0f}' for r in rates['1'])}/s; "
+          f"median ratio {med['1'] / med['0']:.2f}")
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
 
@@ -39,7 +68,19 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
     p.add_argument("--out", default="/tmp/costmodel-bench.parquet")
+    p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
+                   help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
+                        "rate --fast both: numpy and the kernels in interleaved rounds in one process")
     a = p.parse_args()
+    from costmodel.sweeps import grid
+
+    if a.fast in ("on", "both"):
+        grid.FAST_MIN_CONFIGS = 0
+    if a.fast == "off":
+        os.environ["COSTMODEL_FAST"] = "0"
+    if a.what == "rate" and a.fast == "both":
+        both(axes_for(a.configs or 1_000_000))
+        return
     if a.what == "pareto":
         from costmodel.sweeps.pareto import non_dominated
 

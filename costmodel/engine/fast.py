@@ -4,8 +4,9 @@ sums in one pass over the configurations, without numpy's temporaries or its per
 The formulas are roofline.op_times, roofline.mean_times and the sums of phases.step_time and
 phases.busy_fraction, written element by element in numpy's order of operations, so the results are
 the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
-reference and the fallback). Calibration and sweeps use it when numba is installed; an estimate
-never imports it. COSTMODEL_FAST=0 turns it off.
+reference and the fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
+sweeps of sweeps/grid.FAST_MIN_CONFIGS configurations or more use it; an estimate, validate and smaller
+sweeps never import numba (loading it costs more than it saves there). COSTMODEL_FAST=0 turns it off.
 """
 from __future__ import annotations
 

@@ -511,7 +511,9 @@ def perfs_from_columns(m: dict, f: dict, hw: dict, configs: list, percentile: fl
     """perf_from_columns for many configurations in one engine call: configuration k is
     (row, tp, pp, prompt Dist, gen Dist, dp, ep, prefix hit), its columns row `row` of m, f and hw
     (one value per row, or one for all). The engine evaluates rows independently, so each
-    configuration's ReplicaPerf is the one perf_from_columns gives (tests/engine/test_serving_load.py)."""
+    configuration's ReplicaPerf is the one perf_from_columns gives (tests/engine/test_serving_load.py;
+    bit for bit where numpy's `power` on arrays is libm's, as on scalars: an AVX-512 build may differ in
+    the last bit for ep > 1)."""
     from costmodel.engine.columns import scalars
     from costmodel.engine.distinct import columns_at
     from costmodel.engine.evaluate import evaluate

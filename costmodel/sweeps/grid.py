@@ -165,9 +165,11 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
 
 # the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about
 # 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
-# development machine, and a warm sweep runs at about 0.45 × 10^6 configurations/s with them against
-# 0.33 × 10^6 without (README, Benchmarks): they pay for themselves past about 1.7 × 10^6 configurations.
-FAST_MIN_CONFIGS = 2_000_000
+# development machine. Streamed to Parquet, 9.3 × 10^6 configurations took 34 s without them and 32 s
+# with them, load included (README, Benchmarks): 0.37 µs saved per configuration, so they pay for
+# themselves past about 3.8 × 10^6 (1.7 × 10^6 in memory, where a warm sweep gains 1.3×). The size is the
+# whole sweep's: a Dask worker pays the load for its share.
+FAST_MIN_CONFIGS = 4_000_000
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,

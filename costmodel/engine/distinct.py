@@ -13,12 +13,31 @@ import numpy as np
 
 
 def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
-    """(first, inverse) over the rows of the key columns (lexicographic sort, one pass to mark changes)."""
+    """(first, inverse) over the rows of the key columns: rows grouped by a 64-bit hash of their keys
+    (one sort of one column, where a lexicographic sort sorts every column), checked against the keys
+    themselves; a collision, or a NaN key (never equal to itself), takes the lexicographic sort."""
     cols = [np.asarray(k, dtype=float) for k in keys]
     n = max((c.size for c in cols if c.ndim), default=1)
     cols = [c.reshape(-1) for c in cols if c.ndim]  # scalar keys are the same on every row
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:  # multiply-add of each key's bits (+0.0: -0.0 and 0.0 are one key), then a shift-xor
+            h = h * _MIX + (c + 0.0).view(np.uint64)
+            h ^= h >> _SHIFT
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if all(np.array_equal(c[first][inverse], c) for c in cols):
+        return first, inverse
+    return _sorted_distinct(cols, n)
+
+
+_MIX, _SHIFT = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)  # 2^64 / golden ratio (Knuth's multiplicative hash)
+
+
+def _sorted_distinct(cols: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, inverse) by a lexicographic sort of the key columns and one pass to mark changes."""
     order = np.lexsort(cols[::-1])
     new = np.empty(n, dtype=bool)
     new[0] = True

@@ -39,6 +39,37 @@ def test_distinct_of_a_known_grid():
     assert inverse[0] == inverse[2] and len(set(inverse.tolist())) == 4
 
 
+def _partition(first, inverse) -> set:
+    """The groups of row indices (first/inverse's grouping, whatever the order of the distinct rows)."""
+    groups: dict = {}
+    for i, g in enumerate(inverse.tolist()):
+        groups.setdefault(g, []).append(i)
+    assert sorted(first.tolist()) == sorted(min(v) for v in groups.values())  # each group's first row
+    return {tuple(v) for v in groups.values()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, -0.0, 1.0, 1e30, 3.5]),
+                          st.sampled_from([1.0, 2.0, 4.0])), min_size=1, max_size=60))
+def test_hashed_rows_group_as_the_sort_does(rows):
+    """distinct groups rows by a hash checked against the keys: the groups the lexicographic sort finds."""
+    from costmodel.engine.distinct import _sorted_distinct
+
+    cols = [np.array(x, dtype=float) for x in zip(*rows)]
+    assert _partition(*distinct(*cols)) == _partition(*_sorted_distinct(cols, len(cols[0])))
+
+
+def test_a_hash_collision_takes_the_sort(monkeypatch):
+    from costmodel.engine import distinct as D
+
+    monkeypatch.setattr(D, "_MIX", np.uint64(0))  # every row hashes to its last key alone: collisions
+    a, b = np.array([1.0, 2.0, 1.0, 2.0]), np.array([5.0, 5.0, 5.0, 6.0])
+    first, inverse = D.distinct(a, b)
+    assert _partition(first, inverse) == {(0, 2), (1,), (3,)}
+    for k in (a, b):
+        np.testing.assert_array_equal(k[first][inverse], k)
+
+
 def _agree(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:

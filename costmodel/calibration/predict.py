@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from costmodel.spec.engine_params import engine_names
-from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
+from costmodel.engine.columns import format_row, hardware_row, model_row, row_at
 from costmodel.engine.evaluate import TIMING, finish, lower_all
 from costmodel.engine.layout import check_layout
 from costmodel.engine.memory import max_batch
@@ -216,12 +216,6 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
 UNLOWERED = set(TIMING) | {"request_overhead_s"}
 
 
-def row_at(cols: dict, i: int) -> dict:
-    """Row i of columns as numpy float64 scalars (engine/columns.scalars: one configuration's arithmetic
-    costs about half what it does on 0-d arrays)."""
-    return scalars({k: v[i] for k, v in cols.items()})
-
-
 def _with_flags(rs: RowSet, hw: dict) -> dict:
     for name, given in (rs.flags or {}).items():  # a row's stated engine flags win
         if np.isfinite(given).any():
@@ -251,7 +245,7 @@ def _offline_batch(rs: RowSet, f: dict, hw: dict) -> np.ndarray:
 def loaded_replicas(rs: RowSet, hw: dict, f: dict, idx) -> dict:
     """{i: (ReplicaPerf, prompt Dist, gen Dist, replicas)} for loaded rows idx, None for a row whose
     lengths are not understood; the replicas' engine work in one call (serving.perfs_from_columns)."""
-    from costmodel.engine.serving import parse_dist, perfs_from_columns
+    from costmodel.engine.serving import ReplicaConfig, parse_dist, perfs_from_columns
 
     w = rs.work
     out: dict = {}
@@ -264,8 +258,8 @@ def loaded_replicas(rs: RowSet, hw: dict, f: dict, idx) -> dict:
         except CostModelError:
             out[i] = None
             continue
-        configs.append((i, int(w["tp"][i]), int(w["pp"][i]), p, g, int(w["dp"][i]), int(w["ep"][i]),
-                        r.prefix_hit or 0.0))
+        configs.append(ReplicaConfig(i, int(w["tp"][i]), int(w["pp"][i]), p, g, int(w["dp"][i]), int(w["ep"][i]),
+                                     r.prefix_hit or 0.0))
         dists.append((i, p, g, max(1, int(w["replicas"][i]))))
     for (i, p, g, replicas), perf in zip(dists, perfs_from_columns(rs.m, f, hw, configs)):
         out[i] = (perf, p, g, replicas)

@@ -187,3 +187,8 @@ def scalars(row: dict) -> dict:
     """One configuration's columns as numpy float64 scalars: the engine's arithmetic on them costs about
     half what it costs on 0-d arrays (benchmarks/bench_engine.py prints both)."""
     return {k: np.float64(v) for k, v in row.items()}
+
+
+def row_at(cols: dict, i: int) -> dict:
+    """Row i of columns as `scalars` (a column of one value, or a scalar, is every row's)."""
+    return scalars({k: np.asarray(v).reshape(-1)[i if np.size(v) > 1 else 0] for k, v in cols.items()})

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, Ops
+from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_NAMES, Ops
+from costmodel.engine.roofline import fused_mask
 
 
 def enabled() -> bool:
@@ -75,14 +76,11 @@ def fields(ops: Ops, cols: tuple) -> tuple:
     """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
     cfg, any_ae = cols
     shape = (len(ops.names), len(cfg[0]))
-    fused = (np.array([n_ in FUSED_ATTENTION for n_ in ops.names]) if len(ops.names) != len(OP_NAMES)
-             else _FUSED)
     names = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "rows", "dequant_flops")
-    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in names), kinds(ops.units), fused, *cfg,
+    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in names), kinds(ops.units), fused_mask(ops), *cfg,
                                 bool(ops.dequant_flops.any()), any_ae)
 
 
-_FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)
 _NONE = np.full(len(OP_NAMES), -1, dtype=np.int64)
 _EMPTY = np.zeros((0, 0))
 

@@ -1,7 +1,7 @@
 """The compiled kernels of fast.py (numba, imported only through it; compiled on first use and cached
 on disk). Each writes one of numpy's formulas element by element in numpy's order of operations:
 the same bits (fast.py's docstring, tests/engine/test_fast.py). They read no module constant (a cached
-kernel would keep an old value): an operator's unit comes as its `kind` (fast.KIND)."""
+kernel would keep an old value): an operator's unit comes as its `kind` (fast.kinds)."""
 import numba
 import numpy as np
 

@@ -29,20 +29,24 @@ _FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")
 _ATT_AT = np.flatnonzero(ATT)
 
 
+class _Timed:
+    """`times(hw, f, fast)`: the compiled kernels (fast.py) where they apply (`_compiled` gives None where
+    not), else numpy (`_numpy`); the same bits either way."""
+
+    def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
+        got = self._compiled(hw, f) if fast else None
+        return got if got is not None else self._numpy(hw, f)
+
+
 @dataclass(frozen=True)
-class PhaseOps:
+class PhaseOps(_Timed):
     """Every configuration lowered: the prefill, the first decode step, the decode's attention at c1."""
 
     pre: Ops
     d0: Ops
     a1: Ops
 
-    def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
-        """`fast`: the compiled kernels (fast.py) where the configurations lie on one axis; the same bits."""
-        if fast:
-            got = self._compiled(hw, f)
-            if got is not None:
-                return got
+    def _numpy(self, hw: dict, f: dict) -> tuple:
         pre_t = op_times(self.pre, hw, f)
         d0_t = op_times(self.d0, hw, f)
         dec_per_op = d0_t.total.copy()
@@ -60,11 +64,11 @@ class PhaseOps:
         rest, comm, busy, total = fast.phase_sums(self.pre, cols)
         d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.d0, cols, self.a1, _ATT_AT)
         return (overlap(rest, comm, hw), share(busy, total), overlap(d_rest, d_comm, hw), share(d_busy, d_total),
-                lambda: self.times(hw, f)[4]())
+                lambda: self._numpy(hw, f)[4]())
 
 
 @dataclass(frozen=True)
-class SharedPhaseOps:
+class SharedPhaseOps(_Timed):
     """The prefill at distinct rows `p` (row i is p_inv[i]), the decode's operators other than attention
     at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration."""
 
@@ -79,12 +83,7 @@ class SharedPhaseOps:
     q_inv: np.ndarray
     a1: Ops
 
-    def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
-        """`fast`: the compiled kernels (fast.py); the same bits."""
-        if fast:
-            got = self._compiled(hw, f)
-            if got is not None:
-                return got
+    def _numpy(self, hw: dict, f: dict) -> tuple:
         hp = columns_at(hw, self.p)
         pre_t = op_times(self.pre, hp, columns_at(f, self.p))
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
@@ -126,7 +125,7 @@ class SharedPhaseOps:
         d_inv = self.d_inv
         return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv],
                 overlap(d_rest[d_inv] + mean, d_comm[d_inv], hw), share(d_busy[d_inv] + a_busy, d_total[d_inv] + a_total),
-                lambda: self.times(hw, f)[4]())
+                lambda: self._numpy(hw, f)[4]())
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None):

@@ -46,6 +46,11 @@ def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     return np.broadcast_to(peaks.reshape(peaks.shape[:1] + pad + peaks.shape[1:]), ops.flops.shape)
 
 
+def fused_mask(ops: Ops) -> np.ndarray:
+    """The operators of `ops` that take the attention efficiency (the engine's fused attention kernels)."""
+    return _FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)
+
+
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     """Roofline time of every operator; comm operators use the interconnect instead."""
     eff = ops.rows / (ops.rows + hw["compute_half_rows"])
@@ -53,7 +58,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
     attn = None  # the attention kernels' own fraction, capped at the roof (nothing to do at 1)
     if (ae != 1.0).any():
-        attn = _FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)
+        attn = fused_mask(ops)
         eff[attn] = np.minimum(eff[attn] * ae, 1.0)
     np.maximum(eff, 1e-12, out=eff)
     eff *= unit_peaks(ops, hw, f)

@@ -502,37 +502,45 @@ def perf_from_columns(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist
     from costmodel.engine.evaluate import evaluate
 
     plan = _perf_plan(m, f, hw, tp, pp, prompt, gen, percentile, dp, ep, mtp, prefix_hit)
-    r = evaluate(m, f, hw, *plan.rows, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    r = evaluate(m, f, hw, *plan.tables.rows, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     return _perf_of(plan, np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1),
                     np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1))
 
 
-def perfs_from_columns(m: dict, f: dict, hw: dict, configs: list, percentile: float = 0.9) -> list:
-    """perf_from_columns for many configurations in one engine call: configuration k is
-    (row, tp, pp, prompt Dist, gen Dist, dp, ep, prefix hit), its columns row `row` of m, f and hw
-    (one value per row, or one for all). The engine evaluates rows independently, so each
-    configuration's ReplicaPerf is the one perf_from_columns gives (tests/engine/test_serving_load.py;
-    bit for bit where numpy's `power` on arrays is libm's, as on scalars: an AVX-512 build may differ in
-    the last bit for ep > 1)."""
-    from costmodel.engine.columns import scalars
+class ReplicaConfig(NamedTuple):
+    """One configuration of perfs_from_columns: its columns' row, layout, lengths and prefix-hit share."""
+
+    row: int
+    tp: int
+    pp: int
+    prompt: Dist
+    gen: Dist
+    dp: int = 1
+    ep: int = 1
+    prefix_hit: float = 0.0
+
+
+def perfs_from_columns(m: dict, f: dict, hw: dict, configs: list[ReplicaConfig], percentile: float = 0.9) -> list:
+    """perf_from_columns for many configurations in one engine call, configuration k's columns row
+    `configs[k].row` of m, f and hw (one value per row, or one for all). The engine evaluates rows
+    independently, so each configuration's ReplicaPerf is the one perf_from_columns gives
+    (tests/engine/test_serving_load.py; bit for bit where numpy's `power` on arrays is libm's, as on
+    scalars: an AVX-512 build may differ in the last bit for ep > 1)."""
+    from costmodel.engine.columns import row_at
     from costmodel.engine.distinct import columns_at
     from costmodel.engine.evaluate import evaluate
 
     if not configs:
         return []
-    plans, src, layout = [], [], []
-    for row, tp, pp, prompt, gen, dp, ep, hit in configs:
-        at = [scalars({k: np.asarray(v).reshape(-1)[row if np.size(v) > 1 else 0] for k, v in c.items()})
-              for c in (m, f, hw)]
-        plans.append(_perf_plan(*at, tp, pp, prompt, gen, percentile, dp, ep, 0, hit))
-        n = len(plans[-1].rows[0])
-        src.append(np.full(n, row))
-        layout.append(np.repeat([[tp, pp, dp, ep]], n, axis=0).astype(float))
-    src, layout = np.concatenate(src), np.concatenate(layout)
-    rows = [np.concatenate([plan.rows[i] for plan in plans]) for i in range(4)]
-    r = evaluate(columns_at(m, src), columns_at(f, src), columns_at(hw, src), *rows, layout[:, 0], layout[:, 1], 1.0,
-                 layout[:, 2], layout[:, 3])
-    ends = np.cumsum([len(plan.rows[0]) for plan in plans])[:-1]
+    plans = [_perf_plan(*(row_at(c, k.row) for c in (m, f, hw)), k.tp, k.pp, k.prompt, k.gen, percentile, k.dp, k.ep,
+                        0, k.prefix_hit) for k in configs]
+    sizes = [len(plan.tables.rows[0]) for plan in plans]
+    src = np.repeat([k.row for k in configs], sizes)
+    tp, pp, dp, ep = (np.repeat(np.array([getattr(k, x) for k in configs], dtype=float), sizes)
+                      for x in ("tp", "pp", "dp", "ep"))
+    rows = [np.concatenate([plan.tables.rows[i] for plan in plans]) for i in range(4)]
+    r = evaluate(columns_at(m, src), columns_at(f, src), columns_at(hw, src), *rows, tp, pp, 1.0, dp, ep)
+    ends = np.cumsum(sizes)[:-1]
     ttft = np.split(np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1), ends)
     tpot = np.split(np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1), ends)
     return [_perf_of(plan, a, b) for plan, a, b in zip(plans, ttft, tpot)]
@@ -540,15 +548,13 @@ def perfs_from_columns(m: dict, f: dict, hw: dict, configs: list, percentile: fl
 
 @dataclass(frozen=True)
 class _PerfPlan:
-    """perf_from_columns up to its engine call: the batch grid, the prompts to prefill and the rows
-    (batch, prompt, gen, context) of prefill_tables' one call."""
+    """perf_from_columns up to its engine call: the batch grid and the rows of its one engine call."""
 
     prompt: Dist
     gen: Dist
     max_b: int
     grid: np.ndarray
-    tables: tuple  # table_rows(...)
-    rows: tuple
+    tables: TableRows
     overhead: float
 
 
@@ -566,7 +572,7 @@ def _perf_plan(m, f, hw, tp, pp, prompt, gen, percentile, dp, ep, mtp, prefix_hi
     grid = np.array([b for b in powers if b <= max_b] + ([max_b] if max_b not in powers else []), dtype=float)
     tables = table_rows(prompt, percentile, grid, np.array([prefix_hit]), steps=(grid, p_mean + g_mean / 2))
     overhead = float(np.asarray(hw.get("request_overhead_s", 0.0)).reshape(-1)[0])
-    return _PerfPlan(prompt, gen, max_b, grid, tables, tables[1], overhead)
+    return _PerfPlan(prompt, gen, max_b, grid, tables, overhead)
 
 
 def _perf_of(plan: _PerfPlan, ttft: np.ndarray, tpot: np.ndarray) -> ReplicaPerf:
@@ -595,15 +601,24 @@ def prefill_tables(m: dict, f: dict, hw: dict, tp: int, pp: int, prompt: Dist, p
     from costmodel.engine.evaluate import evaluate
 
     tables = table_rows(prompt, percentile, grid, hits, steps)
-    r = evaluate(m, f, hw, *tables[1], float(tp), float(pp), 1.0, dp, ep, mtp, accept)
+    r = evaluate(m, f, hw, *tables.rows, float(tp), float(pp), 1.0, dp, ep, mtp, accept)
     out = split_tables(tables, np.asarray(r.metrics["ttft_s"], dtype=float).reshape(-1),
                        np.asarray(r.metrics["tpot_s"], dtype=float).reshape(-1))
     return out if steps is not None else out[:3]
 
 
-def table_rows(prompt: Dist, percentile: float, grid: np.ndarray, hits: np.ndarray, steps=None) -> tuple:
-    """(q_grid, (batch, prompt, gen, context) rows, part sizes, number of hit shares) of prefill_tables'
-    engine call."""
+class TableRows(NamedTuple):
+    """prefill_tables' engine call: its (batch, prompt, gen, context) rows in parts (single prompts,
+    prompts prefilled together, decode steps) of `sizes` rows, for `n_hits` prefix-hit shares."""
+
+    q_grid: list
+    rows: tuple
+    sizes: list
+    n_hits: int
+
+
+def table_rows(prompt: Dist, percentile: float, grid: np.ndarray, hits: np.ndarray, steps=None) -> TableRows:
+    """The rows of prefill_tables' engine call."""
     q_grid, lengths = prefill_lengths(prompt, percentile)
     h = np.asarray(hits, dtype=float)[:, None]
     new = np.maximum(lengths * (1 - h), 1.0)
@@ -615,16 +630,15 @@ def table_rows(prompt: Dist, percentile: float, grid: np.ndarray, hits: np.ndarr
     shapes = [np.broadcast_shapes(*(np.shape(x) for x in part)) for part in parts]
     flat = tuple(np.concatenate([np.broadcast_to(np.asarray(part[i], dtype=float), shape).ravel()
                                  for part, shape in zip(parts, shapes)]) for i in range(4))
-    return q_grid, flat, [int(np.prod(shape)) for shape in shapes], len(h)
+    return TableRows(q_grid, flat, [int(np.prod(shape)) for shape in shapes], len(h))
 
 
-def split_tables(tables: tuple, ttft: np.ndarray, tpot: np.ndarray) -> tuple:
-    """prefill_tables' (q_grid, t_pre, wave[, tpot]) from the TTFT and TPOT of table_rows' rows."""
-    q_grid, _, sizes, n_h = tables
-    ends = np.cumsum(sizes)[:-1]
+def split_tables(tables: TableRows, ttft: np.ndarray, tpot: np.ndarray) -> tuple:
+    """prefill_tables' (q_grid, t_pre, wave, tpot or None) from the TTFT and TPOT of table_rows' rows."""
+    ends = np.cumsum(tables.sizes)[:-1]
     parts = np.split(ttft, ends)
-    out = (q_grid, parts[0].reshape(n_h, -1), parts[1].reshape(n_h, -1))
-    return out + (np.split(tpot, ends)[2],) if len(sizes) > 2 else out + (None,)
+    out = (tables.q_grid, parts[0].reshape(tables.n_hits, -1), parts[1].reshape(tables.n_hits, -1))
+    return out + (np.split(tpot, ends)[2] if len(tables.sizes) > 2 else None,)
 
 
 def load_metrics(s: LoadStats, replicas: int, prompt: Dist, gen: Dist, qs: tuple = QUANTILES,

@@ -171,7 +171,7 @@ def test_replicas_in_one_engine_call_are_each_replicas():
     ReplicaPerf perf_from_columns gives it alone, field for field and bit for bit."""
     import dataclasses
 
-    from costmodel.engine.serving import perf_from_columns, perfs_from_columns
+    from costmodel.engine.serving import ReplicaConfig, perf_from_columns, perfs_from_columns
     from costmodel.estimate import columns_for, estimate
 
     cases = [("llama-3.1-8b", "h100", "bf16", 1, 1, 1, 0.0), ("llama-70b", "h100", "w4a16", 2, 1, 1, 0.5),
@@ -180,7 +180,7 @@ def test_replicas_in_one_engine_call_are_each_replicas():
     stacked = [{k: np.array([c[j][k] for c in cols], dtype=float) for k in cols[0][j]} for j in range(3)]
     dists = [(parse_dist("lognormal:1000,0.6", 1000, "prompt"), parse_dist(None, 300, "gen")),
              (parse_dist(None, 2000, "prompt"), parse_dist("uniform:0.5", 200, "gen"))]
-    configs = [(k, tp, 1, *dists[k % 2], dp, ep, hit) for k, (_, _, _, tp, dp, ep, hit) in enumerate(cases)]
+    configs = [ReplicaConfig(k, tp, 1, *dists[k % 2], dp, ep, hit) for k, (_, _, _, tp, dp, ep, hit) in enumerate(cases)]
     got = perfs_from_columns(*stacked, configs)
     for k, (row, tp, pp, p, g, dp, ep, hit) in enumerate(configs):
         want = perf_from_columns(*cols[k], tp, pp, p, g, dp=dp, ep=ep, prefix_hit=hit)

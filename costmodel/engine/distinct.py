@@ -58,12 +58,17 @@ def rows(x, idx):
 
 class Gathered(Mapping):
     """The columns of a table (one row per catalogue entry) at row indices, each gathered on first use:
-    a sweep's chunk reads most model columns only at its distinct rows, never at full size."""
+    a sweep's chunk reads most model columns only at its distinct rows, never at full size. Where every
+    index is the same row (a chunk inside one block of a grid's categorical axes), each column is that
+    one row, shape (1,), and broadcasts over the configurations: the same values element by element."""
 
     __slots__ = ("_table", "_idx", "_cache")
 
     def __init__(self, table: dict, idx):
-        self._table, self._idx, self._cache = table, np.asarray(idx), {}
+        idx = np.asarray(idx)
+        if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and (idx == idx[0]).all():
+            idx = idx[:1]
+        self._table, self._idx, self._cache = table, idx, {}
 
     def __getitem__(self, key):
         try:
@@ -82,7 +87,7 @@ class Gathered(Mapping):
         return len(self._table)
 
     def at(self, idx) -> Gathered:
-        return Gathered(self._table, self._idx[idx])
+        return self if self._idx.shape == (1,) else Gathered(self._table, self._idx[idx])
 
 
 def columns_at(cols, idx):

@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct
-from costmodel.engine.memory import (GIB, Memory, footprint, kv_bytes_per_sequence, kv_pool, max_batch,
-                                     pool_in_tokens, state_bytes_per_sequence)
+from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
+                                     max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
@@ -99,7 +99,6 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     replicas = np.asarray(replicas, dtype=float)
     dp = np.asarray(dp, dtype=float)
     ep = np.asarray(ep, dtype=float)
-    a_tp = tp / dp
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = np.asarray(mtp, dtype=float)
     if groups is not None and (np.ndim(groups) != 1 or any(np.ndim(x) > 1 for x in (batch, prompt, gen, context, tp,
@@ -107,16 +106,22 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         groups = None  # distinct rows need one axis of configurations: evaluate each (the same results)
     if groups is not None and spec.ndim and np.any(spec != spec.flat[0]):  # the MTP weights differ by row
         groups = distinct(groups, np.broadcast_to(spec, np.shape(groups)))[1]
-    pool = kv_pool(m, f, hw, tp, pp, dp, ep) if groups is None else _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
-    bmax = max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool)
+    if groups is None:
+        pool = kv_pool(m, f, hw, tp, pp, dp, ep)
+    else:  # one row per distinct (group, layout): the pool's, and the key the phases share rows by
+        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
     requested = np.asarray(batch, dtype=float)
-    B = np.where(requested < 0, bmax, requested)
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
-    mem = footprint(m, f, hw, B, prompt, gen, context, tp, pp, held, dp, ep, pool)
+    per_seq = (_per_sequence if groups is None or not _varies(requested) else _shared_per_sequence)(
+        m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups)
+    bmax, one_long = per_seq["bmax"], per_seq["one_long"]
+    B = np.where(requested < 0, bmax, requested)
+    mem = batch_memory(per_seq["seq"], B, dp)
     max_len = hw["max_model_len"]
-    full_len = np.where(max_len > 0, max_len, context + prompt + gen)
-    one_long = kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw)
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
+    kv_tokens = per_seq["kv_tokens"]
+    if np.shape(kv_tokens) != np.shape(mem.kv_pool):  # one value per configuration, as the pool has
+        kv_tokens = kv_tokens + np.zeros(np.shape(mem.kv_pool))
     Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     micro = np.minimum(pp, Bc)
     Bd = Bc / micro
@@ -126,9 +131,8 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if np.any(spec > 0) else None
     work = dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax, fits=fits,
-                spec=spec, accept=accept, full_len=full_len, one_long=one_long,
-                kv_tokens=pool_in_tokens(m, f, hw, mem.kv_pool, a_tp, pp),
-                state=state_bytes_per_sequence(m, hw, a_tp, pp))
+                spec=spec, accept=accept, full_len=per_seq["full_len"], one_long=one_long,
+                kv_tokens=kv_tokens, state=per_seq["state"])
     return Lowered(m, mem, phases, draft, work)
 
 
@@ -191,10 +195,46 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False) -> EngineResult:
     return EngineResult(metrics, mem, detail)
 
 
+def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups=None) -> dict:
+    """The memory stage's terms that do not depend on the batch: the largest batch, one sequence's memory
+    (memory.SequenceMemory, holding `held` of its output), the longest sequence's KV, the pool in tokens
+    and one sequence's recurrent state."""
+    a_tp = tp / dp
+    max_len = hw["max_model_len"]
+    full_len = np.where(max_len > 0, max_len, context + prompt + gen)
+    return dict(bmax=max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool),
+                seq=sequence_memory(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool),
+                full_len=full_len, one_long=kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw),
+                kv_tokens=pool_in_tokens(m, f, hw, pool[0], a_tp, pp), state=state_bytes_per_sequence(m, hw, a_tp, pp))
+
+
+def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups) -> dict:
+    """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
+    (`groups` fix the layout: _shared_pool)."""
+    g = np.asarray(groups)
+    prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
+                                                  for x in (prompt, gen, context, tp, pp, dp, ep, held))
+    u, inv = distinct(g, prompt, gen, context, held)
+    got = _per_sequence(columns_at(m, u), columns_at(f, u), columns_at(hw, u), prompt[u], gen[u], context[u], tp[u],
+                        pp[u], dp[u], ep[u], held[u], (pool[0][u], pool[1][u]))
+
+    def back(x):
+        return np.broadcast_to(x, u.shape)[inv]
+
+    seq = got.pop("seq")
+    return {"seq": SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__)),
+            **{k: back(v) for k, v in got.items()}}
+
+
+def _varies(x: np.ndarray) -> bool:
+    """x takes more than one value (a sweep's batches: then rows share their batch-free memory terms)."""
+    return x.ndim > 0 and x.size > 1 and bool((x != x.flat[0]).any())
+
+
 def _shared_pool(m, f, hw, tp, pp, dp, ep, groups) -> tuple:
-    """kv_pool once per distinct (group, layout)."""
+    """(kv_pool once per distinct (group, layout), the index of each row's (group, layout))."""
     g = np.asarray(groups)
     tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep))
     d, inv = distinct(g, tp, pp, dp, ep)
     pool, headroom = kv_pool(columns_at(m, d), columns_at(f, d), columns_at(hw, d), tp[d], pp[d], dp[d], ep[d])
-    return np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]
+    return (np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]), inv

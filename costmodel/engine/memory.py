@@ -152,28 +152,51 @@ def kv_pool(m: dict, f: dict, hw: dict, tp, pp, dp=1.0, ep=1.0) -> tuple[np.ndar
     return pool, headroom
 
 
+@dataclass(frozen=True)
+class SequenceMemory:
+    """A configuration's memory that does not depend on its batch (per device): what one sequence of
+    context + prompt + gen_held · gen tokens holds, and the pool, budget and reserve around it."""
+
+    weights: np.ndarray
+    kv: np.ndarray  # one sequence's KV on its attention group's ranks
+    act: np.ndarray  # the activation budget counted in memory
+    work: np.ndarray  # one encoder sequence's forward working set (0 for decoders)
+    pool: np.ndarray
+    reserve: np.ndarray
+    capacity: np.ndarray
+
+
+def sequence_memory(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0, ep=1.0,
+                    pool=None) -> SequenceMemory:
+    """footprint's terms that do not depend on the batch (`pool`: kv_pool's result where the caller has it)."""
+    a_tp = np.asarray(tp, dtype=float) / dp
+    tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
+    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
+    return SequenceMemory(weight_bytes_per_device(m, f, tp, pp, dp, ep), kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
+                          hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp),
+                          encoder_working_set(m, f, prompt, a_tp), pool, hw["runtime_overhead_bytes"] + headroom,
+                          hw["capacity"])
+
+
+def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
+    """footprint of `batch` sequences from their SequenceMemory: the busiest attention group's
+    ceil(batch/dp) sequences' KV; an encoder's batch runs in one forward pass, its working set beyond
+    the activation budget taking free memory."""
+    kv = group_batch(batch, dp) * s.kv
+    over = np.maximum(np.asarray(batch, dtype=float) * s.work - s.act, 0.0)
+    shape = np.shape(s.weights + kv + s.pool + over)
+    z = np.zeros(shape)
+    return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, np.broadcast_to(s.capacity, shape) + z,
+                  s.pool + z, over + z)
+
+
 def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0,
               ep=1.0, pool=None) -> Memory:
     """Memory per device for `batch` sequences of context + prompt + gen_held · gen tokens
     (gen_held < 1 at maximum load, where sequences hold part of their output on average); under
     DP attention a device holds the KV of its group's ceil(batch/dp) sequences. `pool`: kv_pool's
     result where the caller has it."""
-    a_tp = np.asarray(tp, dtype=float) / dp
-    dp = np.asarray(dp, dtype=float)
-    B = group_batch(batch, dp)  # the busiest attention group's sequences: its KV must fit its ranks
-    tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
-    weights = weight_bytes_per_device(m, f, tp, pp, dp, ep)
-    kv = B * kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
-    act = hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp)
-    # an encoder's batch runs in one forward pass: its working set beyond the budget takes free memory
-    work = np.asarray(batch, dtype=float) * encoder_working_set(m, f, prompt, a_tp)
-    over = np.maximum(work - act, 0.0)
-    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
-    reserve = hw["runtime_overhead_bytes"] + headroom
-    shape = np.shape(weights + kv + pool + over)
-    z = np.zeros(shape)
-    return Memory(weights + z, kv + z, act + over + z, reserve + z, np.broadcast_to(hw["capacity"], shape) + z,
-                  pool + z, over + z)
+    return batch_memory(sequence_memory(m, f, hw, prompt, gen, context, tp, pp, gen_held, dp, ep, pool), batch, dp)
 
 
 def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, ep=1.0, pool=None) -> np.ndarray:

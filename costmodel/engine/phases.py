@@ -6,10 +6,11 @@ that calibration fits. `lower_phases` builds the operators of the prefill, of th
 and of the decode's attention at its last step; `.times(hw, f)` gives
   (prefill step time, prefill busy fraction, mean decode step time, decode busy fraction, detail)
 where only attention grows with the context, so the decode averages it exactly over [c0, c1] and
-keeps the rest at c0. With `groups`, the prefill is lowered once per distinct (group, batch, prompt,
-context, layout), the decode's other operators once per distinct (group, batch, new tokens, layout)
-and its attention at c0 once per distinct (group, batch, new tokens, c0, attention ranks)
-(distinct.py), at c1 for every configuration: the same results.
+keeps the rest at c0. With `groups` (rows with equal groups have equal model, format and hardware
+columns and the same layout tp, pp, dp, ep), the prefill is lowered once per distinct (group, batch,
+prompt, context), the decode's other operators once per distinct (group, batch, new tokens) and its
+attention at c0 once per distinct (group, batch, new tokens, c0) (distinct.py), at c1 for every
+configuration: the same results.
 """
 from __future__ import annotations
 
@@ -138,13 +139,13 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                           for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))
     B_att, a_tp = group_batch(Bd, dp), tp / dp
-    p, p_inv = distinct(g, Bc, prompt, context, tp, pp, dp, ep)
+    p, p_inv = distinct(g, Bc, prompt, context)  # the group fixes the layout
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
-    d, d_inv = distinct(g, Bd, n_dec, tp, pp, dp, ep)
+    d, d_inv = distinct(g, Bd, n_dec)
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
-    q, q_inv = distinct(g, B_att, n_dec, c0, a_tp)  # c0 = context + prompt: the generated length plays no part
+    q, q_inv = distinct(g, B_att, n_dec, c0)  # c0 = context + prompt: the generated length plays no part
     a0 = lower_attention(columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], c0[q], a_tp[q], decode=True)
     a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, a1)

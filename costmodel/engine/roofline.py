@@ -88,12 +88,14 @@ def mean_of_max(a0, b0, a1, b1):
 
     Exact closed form: mean(b) + integral of max(a - b, 0), where d = a - b is linear.
     """
-    d0, d1 = a0 - b0, a1 - b1
+    d0, d1 = np.broadcast_arrays(np.subtract(a0, b0), np.subtract(a1, b1))
     both_pos = (d0 >= 0) & (d1 >= 0)
-    both_neg = (d0 <= 0) & (d1 <= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cross = (np.maximum(d0, 0) ** 2 + np.maximum(d1, 0) ** 2) / (2 * np.abs(d0 - d1))
-    extra = np.where(both_pos, (d0 + d1) / 2, np.where(both_neg, 0.0, cross))
+    extra = np.where(both_pos, (d0 + d1) / 2, 0.0)
+    crossing = ~(both_pos | ((d0 <= 0) & (d1 <= 0)))  # d changes sign (or is NaN): the rare case
+    if crossing.any():
+        x0, x1 = d0[crossing], d1[crossing]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            extra[crossing] = (np.maximum(x0, 0) ** 2 + np.maximum(x1, 0) ** 2) / (2 * np.abs(x0 - x1))
     return (b0 + b1) / 2 + extra
 
 

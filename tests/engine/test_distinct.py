@@ -59,6 +59,42 @@ def test_hashed_rows_group_as_the_sort_does(rows):
     assert _partition(*distinct(*cols)) == _partition(*_sorted_distinct(cols, len(cols[0])))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, -0.0, 2.0, np.nan]), st.integers(1, 40)),
+                min_size=1, max_size=30))
+def test_runs_of_equal_rows_group_as_the_sort_does(rows):
+    """Long runs of equal consecutive rows (a grid chunk's order) are grouped by their first rows: the
+    groups the lexicographic sort finds, each group's first row its first occurrence."""
+    from costmodel.engine.distinct import _RUNS_FROM, _sorted_distinct
+
+    a = np.repeat([r[0] for r in rows], [r[2] for r in rows]).astype(float)
+    b = np.repeat([r[1] for r in rows], [r[2] for r in rows])
+    first, inverse = distinct(a, b)
+    assert _partition(first, inverse) == _partition(*_sorted_distinct([a, b], len(a)))
+    for k in (a, b):
+        np.testing.assert_array_equal(k[first][inverse], k)
+    if len(a) > _RUNS_FROM and not np.isnan(b).any():
+        assert len(first) == len({(x, y + 0.0) for x, y in zip(a, b)})
+
+
+def test_a_grid_chunk_is_grouped_by_its_runs(monkeypatch):
+    """A chunk in grid order (batch outer, gen inner) groups its prefill keys from the runs' first rows
+    alone: the hash sees one row per run."""
+    from costmodel.engine import distinct as D
+
+    batch, prompt, gen = (x.ravel() for x in np.meshgrid([1.0, 8.0, 64.0], [16.0, 512.0], np.arange(1.0, 21.0),
+                                                         indexing="ij"))
+    seen = []
+    real = D._hashed
+    monkeypatch.setattr(D, "_hashed", lambda cols, n: seen.append(n) or real(cols, n))
+    first, inverse = D.distinct(batch, prompt)
+    assert seen == [6] and len(first) == 6  # 120 rows, 6 runs of 20 generated lengths
+    np.testing.assert_array_equal(batch[first][inverse], batch)
+    np.testing.assert_array_equal(prompt[first][inverse], prompt)
+    D.distinct(batch, prompt, gen)  # every row its own key: no runs to group, all 120 hashed
+    assert seen[-1] == 120
+
+
 def test_a_hash_collision_takes_the_sort(monkeypatch):
     from costmodel.engine import distinct as D
 
@@ -154,3 +190,27 @@ def test_groups_with_broadcast_columns_or_workloads_give_the_same_results():
     batch2d = np.array([[1.0], [16.0]])
     _agree(evaluate(*one, batch2d, prompt, gen, 0.0, 1.0, 1.0, 1.0).metrics,
            evaluate(*one, batch2d, prompt, gen, 0.0, 1.0, 1.0, 1.0, groups=np.zeros(4, int)).metrics)
+
+
+def test_columns_of_one_entry_broadcast_to_the_same_results():
+    """A Gathered table whose indices are all one entry keeps each column as that row, shape (1,),
+    broadcast over the configurations: every metric is the same, bit for bit, as with full columns."""
+    from costmodel.engine.distinct import Gathered
+
+    models = [load_model(x) for x in ("llama-3.1-8b", "deepseek-v3", "qwen3-next-80b-a3b")]
+    hws = [load_hardware("h100-sxm"), load_hardware("mi300x")]
+    mc, hc = model_columns(models), hardware_columns(hws)
+    fc = format_columns([(load_format("fp8"), h, None, False) for h in hws])
+    n = 60
+    rng = np.random.default_rng(5)
+    batch, prompt = rng.choice([1.0, 16.0, -1.0], n), rng.choice([0.0, 100.0, 3000.0], n)
+    for mi, hi in ((1, 0), (2, 1), (0, 1)):
+        im, ih = np.full(n, mi), np.full(n, hi)
+        one = Gathered(mc, im)
+        assert one["h"].shape == (1,) and one.at(np.arange(5)) is one
+        args = (batch, prompt, 200.0, 0.0, 8.0, 1.0, 1.0)
+        full = evaluate(take(mc, im), take(fc, ih), take(hc, ih), *args, groups=im)
+        got = evaluate(one, Gathered(fc, ih), Gathered(hc, ih), *args, groups=im)
+        for k, v in full.metrics.items():
+            assert np.shape(got.metrics[k]) == np.shape(v), k
+            np.testing.assert_array_equal(got.metrics[k], v, err_msg=k)

@@ -165,11 +165,12 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
 
 # the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about
 # 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
-# development machine. Streamed to Parquet, 9.3 × 10^6 configurations took 34 s without them and 32 s
-# with them, load included (README, Benchmarks): 0.37 µs saved per configuration, so they pay for
-# themselves past about 3.8 × 10^6 (1.7 × 10^6 in memory, where a warm sweep gains 1.3×). The size is the
-# whole sweep's: a Dask worker pays the load for its share.
-FAST_MIN_CONFIGS = 4_000_000
+# development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
+# Benchmarks) the kernels save about 0.15 µs per configuration: a warm in-memory sweep of 912k runs
+# 1.08× faster with them, and a 9.3 × 10^6 sweep streamed to Parquet took 26 s with and without them,
+# load included. They pay for themselves past about 10^7. The size is the whole sweep's: a Dask worker
+# pays the load for its share.
+FAST_MIN_CONFIGS = 10_000_000
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,

@@ -106,11 +106,52 @@ def estimate_ms(calls: int = 200, repeats: int = 5) -> tuple[float, float]:
     return statistics.median(times["now"]) * 1e3, statistics.median(times["arrays"]) * 1e3
 
 
+# llm-analysis (github.com/cli99/llm-analysis, `pip install llm-analysis`): the same question for its closest
+# entries, Llama 2 70B on an H100 SXM 80GB with 4-bit weights and 16-bit activations, batch 1, 512 prompt
+# tokens, 128 generated, on the tensor-parallel degree costmodel picks; timed inside its own process
+LLM_ANALYSIS = """
+import logging, sys, time
+from llm_analysis.analysis import infer
+kw = dict(model_name="upstage_Llama-2-70b-instruct-v2", gpu_name="h100-sxm-80gb", dtype_name="w4a16e16",
+          log_level="ERROR", batch_size_per_gpu=1, seq_len=512, num_tokens_to_generate=128, tp_size=int(sys.argv[1]))
+infer(**kw)
+t = time.perf_counter()
+for _ in range({calls}):
+    infer(**kw)
+print((time.perf_counter() - t) / {calls} * 1e3)
+"""
+
+
+def llm_analysis_ms(python: str | None, tp: int, calls: int = 200, repeats: int = 3) -> tuple[float, float] | None:
+    """(costmodel ms, llm-analysis ms): the medians over `repeats` interleaved rounds of one in-process
+    estimate each (same workload as LLM_ANALYSIS), llm-analysis run by `python` (an interpreter where it
+    is installed; default this one), or None where it is not installed."""
+    import costmodel
+
+    python = python or sys.executable
+    code = LLM_ANALYSIS.format(calls=calls)
+    probe = subprocess.run([python, "-c", "import llm_analysis"], capture_output=True)
+    if probe.returncode:
+        return None
+    ours, theirs = [], []
+    costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", prompt=512, gen=128)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(calls):
+            costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", prompt=512, gen=128)
+        ours.append((time.perf_counter() - t) / calls * 1e3)
+        done = subprocess.run([python, "-c", code, str(tp)], capture_output=True, text=True, check=True)
+        theirs.append(float(done.stdout.strip().splitlines()[-1]))
+    return statistics.median(ours), statistics.median(theirs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--configs", type=int, default=1_000_000)
     p.add_argument("--cold-only", action="store_true", help="Only the cold-start figures.")
     p.add_argument("--chunk", type=int, default=None, help="configurations per engine call (default: the sweeps')")
+    p.add_argument("--llm-analysis", metavar="PYTHON", default=None,
+                   help="an interpreter with llm-analysis installed (default: this one, where it is)")
     a = p.parse_args()
     if not a.cold_only:
         from costmodel.sweeps.grid import CHUNK
@@ -144,6 +185,15 @@ def main() -> None:
         now, arrays = estimate_ms()
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms; "
               f"{arrays:.2f} ms with 0-d array columns ({arrays / now:.2f}x; issue 16's target: 0.5 ms)")
+        import costmodel
+
+        tp = int(costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", prompt=512, gen=128).workload.tp)
+        vs = llm_analysis_ms(a.llm_analysis, tp)
+        if vs is None:
+            print("llm-analysis not installed (pip install llm-analysis, or --llm-analysis PYTHON)")
+        else:
+            print(f"one estimate, Llama 70B on an H100 at W4A16, batch 1, 512 + 128 tokens, tp={tp}, 3 interleaved "
+                  f"rounds: costmodel {vs[0]:.2f} ms, llm-analysis {vs[1]:.2f} ms ({vs[0] / vs[1]:.1f}x its time)")
     cold_figures()
 
 

@@ -1,6 +1,6 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
-    python benchmarks/bench_sweep.py rate      [--configs 1000000]   # costmodel.sweeps.sweep, in memory
+    python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk 65536]  # costmodel.sweeps.sweep, in memory
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
@@ -68,6 +68,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
     p.add_argument("--out", default="/tmp/costmodel-bench.parquet")
+    p.add_argument("--chunk", type=int, default=None, help="configurations per engine call (default: the sweeps')")
     p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
                    help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
                         "rate --fast both: numpy and the kernels in interleaved rounds in one process")
@@ -96,21 +97,23 @@ def main() -> None:
     if a.what == "write":
         writers(a.configs or 300_000)
         return
-    from costmodel.sweeps.grid import make_axes
+    from costmodel.sweeps.grid import CHUNK, make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file
+
+    chunk = a.chunk or CHUNK
 
     axes = axes_for(a.configs or (1_000_000 if a.what == "rate" else 100_000_000))
     n = make_axes(**axes).size
     t = time.perf_counter()
     if a.what == "rate":
-        r = sweep(**axes)
+        r = sweep(chunk=chunk, **axes)
         dt = time.perf_counter() - t
-        print(f"sweep in memory: {n:,} configurations in {dt:.1f} s = {n / dt:,.0f} configurations/s on one core; "
+        print(f"sweep in memory, chunks of {chunk:,}: {n:,} configurations in {dt:.1f} s = {n / dt:,.0f} configurations/s on one core; "
               f"{int(r['fits'].sum()):,} fit; peak RSS {peak_rss_gb():.2f} GB")
     else:
-        rows = sweep_to_file(a.out, **axes)
+        rows = sweep_to_file(a.out, chunk=chunk, **axes)
         dt = time.perf_counter() - t
-        print(f"sweep streamed to {a.out}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
+        print(f"sweep streamed to {a.out}, chunks of {chunk:,}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
 
 
@@ -136,15 +139,15 @@ def loads() -> None:
 
 def writers(n: int) -> None:
     """Rows/s of the streamed writers on chunks evaluated beforehand: Parquet with text columns encoded
-    from their codes, the same with the names spelled out per row and then dictionary-encoded (the
-    writer before), and CSV."""
+    from their codes (sweep.parquet_writer), the same with pyarrow's dictionary for every column, the
+    names spelled out per row and then dictionary-encoded (the writer before), and CSV."""
     import tempfile
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
-    from costmodel.sweeps.sweep import SweepResult, _append_csv, _arrow_table
+    from costmodel.sweeps.sweep import SweepResult, _append_csv, _arrow_table, parquet_writer
 
     ax = make_axes(**axes_for(n))
     tab = Tables(ax)
@@ -155,18 +158,19 @@ def writers(n: int) -> None:
         return pa.table({k: pa.array(v).dictionary_encode() if v.dtype.kind in "OU" else v
                          for k, v in r.to_dict().items()})
 
-    def parquet(make, path):
+    def parquet(make, path, every_dictionary=False):
         writer = None
         for r in parts:
             t = make(pa, r) if make is _arrow_table else make(r)
-            writer = writer or pq.ParquetWriter(path, t.schema)
+            writer = writer or (pq.ParquetWriter(path, t.schema) if every_dictionary else parquet_writer(pq, path, t.schema))
             writer.write_table(t)
         writer.close()
 
     with tempfile.TemporaryDirectory() as d:
         timings = {}
         for name, fn in (("codes", lambda: parquet(_arrow_table, f"{d}/a.parquet")),
-                         ("spelled", lambda: parquet(spelled, f"{d}/b.parquet")),
+                         ("every_dictionary", lambda: parquet(_arrow_table, f"{d}/d.parquet", True)),
+                         ("spelled", lambda: parquet(spelled, f"{d}/b.parquet", True)),
                          ("csv", lambda: [_append_csv(f"{d}/c.csv", r.to_dict(), header=i == 0)
                                           for i, r in enumerate(parts)]),
                          ("csv_astype", lambda: _csv_with_astype(parts, f"{d}/e.csv"))):
@@ -178,8 +182,10 @@ def writers(n: int) -> None:
                 best.append(time.perf_counter() - t)
             timings[name] = min(best)
     print(f"writers on {rows:,} evaluated rows: Parquet {rows / timings['codes']:,.0f} rows/s with text columns "
-          f"encoded from their codes, {rows / timings['spelled']:,.0f} rows/s spelling the names out first "
-          f"({timings['spelled'] / timings['codes']:.1f}x slower); CSV {rows / timings['csv']:,.0f} rows/s, "
+          f"encoded from their codes and dictionary pages for them alone, {rows / timings['every_dictionary']:,.0f} "
+          f"rows/s with pyarrow's default of a dictionary for every column "
+          f"({timings['every_dictionary'] / timings['codes']:.1f}x slower), {rows / timings['spelled']:,.0f} rows/s "
+          f"spelling the names out first as well ({timings['spelled'] / timings['codes']:.1f}x slower); CSV {rows / timings['csv']:,.0f} rows/s, "
           f"{rows / timings['csv_astype']:,.0f} rows/s spelling numbers with numpy's astype(str) "
           f"({timings['csv_astype'] / timings['csv']:.1f}x slower)")
 

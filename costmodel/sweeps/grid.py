@@ -26,9 +26,11 @@ REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device 
            "does not fit in memory", "format not runnable on the device",
            "expert or DP-attention layout on a dense model or a single device")
 
-# configurations per engine call: 16,384 keeps each column (128 kB) in cache; 65,536 ran 1.34-1.5x slower
-# (benchmarks/bench_engine.py prints both)
-CHUNK = 1 << 14
+# configurations per engine call. A grid's chunk evaluates its prefills, decode steps and memory once per
+# distinct input, and those calls cost about as much per call as per row: 65,536 configurations a chunk ran a
+# 912k sweep 1.26x faster than 16,384 (median of 4 interleaved rounds), 131,072 1.38x slower than 65,536
+# (its columns, 1 MB each, leave the cache). benchmarks/bench_sweep.py rate --chunk N prints the rate at N
+CHUNK = 1 << 16
 
 
 class SweepError(CostModelError):
@@ -167,9 +169,9 @@ def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
 # 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
 # development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
 # Benchmarks) the kernels save about 0.15 µs per configuration: a warm in-memory sweep of 912k runs
-# 1.08× faster with them, and a 9.3 × 10^6 sweep streamed to Parquet took 26 s with and without them,
-# load included. They pay for themselves past about 10^7. The size is the whole sweep's: a Dask worker
-# pays the load for its share.
+# 1.08-1.10× faster with them, and a 9.3 × 10^6 sweep streamed to Parquet took 17 s with and without
+# them, load included. They pay for themselves past about 10^7. The size is the whole sweep's: a Dask
+# worker pays the load for its share.
 FAST_MIN_CONFIGS = 10_000_000
 
 

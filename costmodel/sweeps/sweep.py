@@ -103,15 +103,17 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
         from costmodel.sweeps.distributed import run_chunks
 
         parts = run_chunks(kwargs, ax.size, chunk, task, accuracy_file, scheduler, workers, progress)
+        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     else:
-        parts = []
-        done = 0
-        for idx in chunks(ax.size, chunk):
-            parts.append(evaluate_chunk(tab, idx, task, accuracy_file))
-            done += len(idx)
+        cols = {}
+        for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
+            part = evaluate_chunk(tab, idx, task, accuracy_file)
+            if not cols:
+                cols = {k: np.empty(ax.size, dtype=v.dtype) for k, v in part.items()}
+            for k, v in part.items():
+                cols[k][idx[0]:idx[-1] + 1] = v
             if progress:
-                progress(done, ax.size)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+                progress(int(idx[-1]) + 1, ax.size)
     return SweepResult(ax, cols, tab.engine_names)
 
 
@@ -144,7 +146,7 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
                 if path.endswith(".parquet"):
                     table = _arrow_table(pa, result)
                     if writer is None:
-                        writer = pq.ParquetWriter(str(tmp), table.schema)
+                        writer = parquet_writer(pq, str(tmp), table.schema)
                     writer.write_table(table)
                 else:
                     _append_csv(str(tmp), result.to_dict(), header=done == 0)
@@ -155,6 +157,13 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
             if writer is not None:
                 writer.close()
     return done
+
+
+def parquet_writer(pq, path: str, schema):
+    """A Parquet writer with dictionary pages for the text columns only: pyarrow's default tries one for
+    every column, and a float column of distinct values fills it and falls back to plain pages, for
+    about twice the writing time and a larger file (benchmarks/bench_sweep.py write)."""
+    return pq.ParquetWriter(path, schema, use_dictionary=[k for k in schema.names if k in TEXT_COLUMNS])
 
 
 def _arrow_table(pa, result: SweepResult):

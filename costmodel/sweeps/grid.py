@@ -153,16 +153,44 @@ def load_bf16():
 
 def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
     ax = tab.ax
-    idx = np.unravel_index(flat, ax.shape)
-    im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = idx
+    axis = _Unravel(flat, ax.shape)
+    im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = (axis.index(k) for k in range(len(ax.shape)))
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
     hw_i = (iff * n_h + ih) * n_e + ie
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
-            "batch": ax.batch[ib], "tp": ax.tp[it], "prompt": ax.prompt[ip], "gen": ax.gen[ig],
-            "context": ax.context[ic],
-            "dp_of_tp": np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)[il],
-            "ep_of_tp": np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float)[il]}
+            "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
+            "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
+            "dp_of_tp": axis.value(7, np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)),
+            "ep_of_tp": axis.value(7, np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float))}
+
+
+class _Unravel:
+    """np.unravel_index(flat, shape), axis by axis. A chunk of consecutive flat indices (sweeps evaluate
+    them in order) holds each axis as runs of `stride` equal indices, so an axis and the values along it
+    are repeats of its few indices, cheaper than dividing every flat index."""
+
+    def __init__(self, flat: np.ndarray, shape: tuple):
+        flat = np.asarray(flat)
+        self.n, self.shape = len(flat), shape
+        self.start = int(flat[0]) if self.n else 0
+        self.runs = self.n == 0 or (int(flat[-1]) - self.start == self.n - 1 and bool(np.all(np.diff(flat) == 1)))
+        self.idx = None if self.runs else np.unravel_index(flat, shape)
+        self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
+
+    def value(self, k: int, table: np.ndarray) -> np.ndarray:
+        """table[index along axis k] for every flat index."""
+        if not self.runs:
+            return table[self.idx[k]]
+        stride, size = self.strides[k], self.shape[k]
+        first = self.start // stride
+        last = (self.start + self.n - 1) // stride if self.n else first
+        at = table[np.arange(first, last + 1) % size]
+        off = self.start - first * stride
+        return (np.repeat(at, stride) if stride > 1 else at)[off:off + self.n]
+
+    def index(self, k: int) -> np.ndarray:
+        return self.value(k, np.arange(self.shape[k])) if self.runs else self.idx[k]
 
 
 # the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about

@@ -212,3 +212,45 @@ def test_csv_numbers_are_spelled_as_numpy_prints_them():
     assert _number_cells(values) == values.astype(str).tolist()
     for a in (np.arange(5, dtype=np.int32), np.array([True, False]), np.arange(3, dtype=np.int8)):
         assert _number_cells(a) == a.astype(str).tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=6), st.integers(0, 10_000), st.integers(0, 400),
+       st.booleans())
+def test_chunk_axes_equal_unravel_index(shape, start, n, shuffled):
+    """A chunk's axis indices and values, built as repeats of each axis's runs for consecutive flat
+    indices (or by unravel_index otherwise), equal np.unravel_index's."""
+    from costmodel.sweeps.grid import _Unravel
+
+    size = int(np.prod(shape))
+    start = start % size
+    flat = np.arange(start, min(size, start + n), dtype=np.int64)
+    if shuffled:
+        flat = np.random.default_rng(n).permutation(flat)
+    axis = _Unravel(flat, tuple(shape))
+    want = np.unravel_index(flat, tuple(shape))
+    for k, size_k in enumerate(shape):
+        np.testing.assert_array_equal(axis.index(k), want[k])
+        table = np.arange(size_k) * 10.0 + 0.5
+        np.testing.assert_array_equal(axis.value(k, table), table[want[k]])
+
+
+def test_chunk_size_does_not_change_a_sweep():
+    """Columns written chunk by chunk into the result equal one chunk's and any other chunking's."""
+    kw = dict(models=["llama-3.1-8b", "deepseek-v3"], hw=["h100", "mi300x"], fmt=["bf16", "fp8"], batch=[1, 8, "max"],
+              tp=[1, 8], prompt=[128, 4096], gen=[16, 512], context=[0, 1000], layouts=["tp", "ep"])
+    one, small = sweep(**kw, chunk=1 << 20), sweep(**kw, chunk=37)
+    assert one.cols.keys() == small.cols.keys()
+    for k in one.cols:
+        np.testing.assert_array_equal(one.cols[k], small.cols[k], err_msg=k)
+
+
+def test_parquet_dictionary_pages_for_text_columns_only(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = str(tmp_path / "s.parquet")
+    sweep_to_file(path, models=["llama-3.1-8b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, 4, 16])
+    col = {c.path_in_schema: c for c in (pq.ParquetFile(path).metadata.row_group(0).column(j)
+                                         for j in range(pq.ParquetFile(path).metadata.num_columns))}
+    assert "PLAIN_DICTIONARY" in col["model"].encodings or "RLE_DICTIONARY" in col["model"].encodings
+    assert not any("DICTIONARY" in e for e in col["tpot_s"].encodings)
+    assert col["tpot_s"].statistics is not None and col["tpot_s"].statistics.has_min_max

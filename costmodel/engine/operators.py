@@ -69,13 +69,21 @@ class Ops:
     dequant_flops: np.ndarray  # FP32 vector work beside the unit's: dequantization, Mamba-1's scan
     names: tuple = OP_NAMES
 
+    def take(self, idx) -> Ops:
+        """The operators at positions `idx` (axis 0)."""
+        idx = list(idx)
+        return Ops(*(getattr(self, k)[idx] for k in OP_FIELDS), names=tuple(self.names[j] for j in idx))
+
     @property
     def units(self) -> np.ndarray:
-        return OP_UNITS if len(self.names) == len(OP_NAMES) else np.array([UNIT_OF[n] for n in self.names])
+        return OP_UNITS if len(self.names) == len(OP_NAMES) else np.array([UNIT_OF[n] for n in self.names], dtype=int)
 
     @property
     def bytes(self) -> np.ndarray:
         return self.weight_bytes + self.act_bytes + self.kv_bytes
+
+
+OP_FIELDS = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "rows", "dequant_flops")
 
 
 def causal_pairs(n, c, window, encoder):
@@ -472,6 +480,14 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     return out
 
 
-def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool) -> Ops:
-    """Only the attention operators (the part of a step that depends on the context)."""
-    return _pack(attention_terms(m, f, B, n, c, tp, decode), ATTENTION_OPS)
+def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> Ops:
+    """Only the attention operators (the part of a step that depends on the context), those of `names`."""
+    return _pack(attention_terms(m, f, B, n, c, tp, decode), names)
+
+
+def attention_present(m: dict) -> tuple:
+    """The ATTENTION_OPS that the models of `m` have layers for (any row); the others are zero work on
+    every row. At least one (a model without attention layers still has the global entry)."""
+    counts = {"attention": m["global_layers"], "attention_local": m["local_layers"],
+              "attention_chunked": m["chunked_layers"], "attention_indexer": m["global_layers"] * m["dsa_heads"]}
+    return tuple(k for k in ATTENTION_OPS if np.any(counts[k])) or ATTENTION_OPS[:1]

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct
-from costmodel.engine.operators import ATTENTION_OPS, COMM, OP_NAMES, OP_UNITS, Ops, group_batch, lower, lower_attention
+from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_present,
+                                       group_batch, lower, lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
 COMM_OPS = OP_UNITS == COMM
 ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
 # lower_attention packs them in ATTENTION_OPS order; ATT selects them in OP_NAMES order: the same
 assert [n for n in OP_NAMES if n in ATTENTION_OPS] == list(ATTENTION_OPS)
-_FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")
+_FIELDS = OP_FIELDS
 _ATT_AT = np.flatnonzero(ATT)
 
 
@@ -71,7 +72,10 @@ class PhaseOps(_Timed):
 @dataclass(frozen=True)
 class SharedPhaseOps(_Timed):
     """The prefill at distinct rows `p` (row i is p_inv[i]), the decode's operators other than attention
-    at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration."""
+    at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration.
+    The attention at c1 holds only the variants the models have layers for (a1.names, operators.
+    attention_present); the others are zero work and take no time, so the decode's sums leave them out
+    (the same sums: adding zeros changes nothing)."""
 
     pre: Ops
     p: np.ndarray
@@ -90,8 +94,8 @@ class SharedPhaseOps(_Timed):
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
         for x in (rest_t.compute, rest_t.memory, rest_t.fixed, rest_t.comm):
             x[ATT] = 0.0  # attention comes from the full-size terms
-        a0 = op_times(self.a0, columns_at(hw, self.q), columns_at(f, self.q)).at((slice(None), self.q_inv))
-        att_mean = mean_times(a0, op_times(self.a1, hw, f))
+        a0 = op_times(self._a0(), columns_at(hw, self.q), columns_at(f, self.q)).at((slice(None), self.q_inv))
+        att_mean = mean_times(a0, op_times(self.a1, hw, f))  # the variants of a1.names
         rest_total = rest_t.total
         d_inv = self.d_inv
         dec_step = overlap(rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0),
@@ -105,11 +109,18 @@ class SharedPhaseOps(_Timed):
             for name in _FIELDS:
                 getattr(d0, name)[ATT] = getattr(self.a0, name)[:, self.q_inv]
             dec_per_op = rest_total[:, d_inv]
-            dec_per_op[ATT] = att_mean
+            dec_per_op[_ATT_AT[self._present()]] = att_mean
             return _gather(self.pre, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
 
         return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
 
+    def _present(self) -> list:
+        """Positions in ATTENTION_OPS of the variants a1 holds."""
+        return [ATTENTION_OPS.index(name) for name in self.a1.names]
+
+    def _a0(self) -> Ops:
+        """The attention at c0 of a1's variants."""
+        return self.a0 if self.a0.names == self.a1.names else self.a0.take(self._present())
 
     def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast
@@ -120,7 +131,7 @@ class SharedPhaseOps(_Timed):
         rest, comm, busy, total = fast.phase_sums(self.pre, fast.columns(hp, fp, len(self.p)))
         d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.rest, fast.columns(
             columns_at(hw, self.d), columns_at(f, self.d), len(self.d)), skip=_ATT_AT)  # attention: below
-        a0 = fast.fields(self.a0, fast.columns(columns_at(hw, self.q), columns_at(f, self.q), len(self.q)))
+        a0 = fast.fields(self._a0(), fast.columns(columns_at(hw, self.q), columns_at(f, self.q), len(self.q)))
         n = len(self.q_inv)
         mean, a_busy, a_total = fast.attention_sums(a0, self.q_inv, fast.fields(self.a1, fast.columns(hw, f, n)))
         d_inv = self.d_inv
@@ -147,7 +158,7 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
                  decode=True, dp=dp[d], ep=ep[d])
     q, q_inv = distinct(g, B_att, n_dec, c0)  # c0 = context + prompt: the generated length plays no part
     a0 = lower_attention(columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], c0[q], a_tp[q], decode=True)
-    a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True)
+    a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True, names=attention_present(m))
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, a1)
 
 

@@ -214,3 +214,19 @@ def test_columns_of_one_entry_broadcast_to_the_same_results():
         for k, v in full.metrics.items():
             assert np.shape(got.metrics[k]) == np.shape(v), k
             np.testing.assert_array_equal(got.metrics[k], v, err_msg=k)
+
+
+def test_attention_variants_present_per_model():
+    """A sweep's decode attention at every configuration holds only the variants its models have layers for."""
+    from costmodel.engine.operators import attention_present
+
+    def present(*ids):
+        return attention_present(model_columns([load_model(x) for x in ids]))
+
+    assert present("llama-3.1-8b") == ("attention",)
+    assert present("gemma-2-9b") == ("attention", "attention_local")
+    assert present("llama-4-scout") == ("attention", "attention_chunked")
+    assert present("deepseek-v3.2") == ("attention", "attention_indexer")
+    assert present("mamba2-2.7b") == ("attention",)  # none: the global entry, zero work
+    assert present("llama-3.1-8b", "gemma-2-9b", "llama-4-scout") == ("attention", "attention_local",
+                                                                        "attention_chunked")

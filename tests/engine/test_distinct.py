@@ -230,3 +230,17 @@ def test_attention_variants_present_per_model():
     assert present("mamba2-2.7b") == ("attention",)  # none: the global entry, zero work
     assert present("llama-3.1-8b", "gemma-2-9b", "llama-4-scout") == ("attention", "attention_local",
                                                                         "attention_chunked")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63]), min_size=1, max_size=300))
+def test_unique_by_an_unstable_sort_equals_numpys(values):
+    """distinct's _unique (quicksort, then each group's smallest index) gives np.unique's first indices
+    and inverse."""
+    from costmodel.engine.distinct import _unique
+
+    h = np.array(values, dtype=np.uint64)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    got_first, got_inverse = _unique(h)
+    np.testing.assert_array_equal(got_first, first)
+    np.testing.assert_array_equal(got_inverse, inverse.reshape(-1))

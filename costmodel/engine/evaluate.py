@@ -27,6 +27,7 @@ from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
+from costmodel.engine.truth import any_nonzero
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     c1 = c0 + np.maximum(gen - 2, 0)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
-    draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if np.any(spec > 0) else None
+    draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax, fits=fits,
                 spec=spec, accept=accept, full_len=per_seq["full_len"], one_long=one_long,
                 kv_tokens=kv_tokens, state=per_seq["state"])

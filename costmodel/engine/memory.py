@@ -32,6 +32,7 @@ import numpy as np
 
 from costmodel.engine.backbone_ops import working_set_bytes
 from costmodel.engine.operators import group_batch
+from costmodel.engine.truth import any_nonzero
 
 GIB = float(1 << 30)
 
@@ -125,10 +126,10 @@ def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
     """Bytes one encoder sequence holds during its single forward pass (it keeps no KV): its tokens'
     working set (activation_bytes_per_token), or a vision backbone's widest point per image
     (engine/backbone_ops.working_set_bytes); 0 for decoders."""
-    if not np.any(m["encoder"] > 0):
+    if not any_nonzero(m["encoder"] > 0):
         return 0.0 * (np.asarray(prompt, dtype=float) * m["encoder"] * np.asarray(tp, dtype=float) * f["a_bits"])
     per = np.asarray(prompt, dtype=float) * activation_bytes_per_token(m, f, tp)
-    if "bb" in m and np.any(m["bb"] > 0):
+    if "bb" in m and any_nonzero(m["bb"] > 0):
         per = np.where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, np.maximum(f["a_bits"], 16.0) / 8.0), per)
     return np.where(m["encoder"] > 0, per, 0.0)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.backbone_ops import backbone_ops
+from costmodel.engine.truth import any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
             "attention_indexer", "o_proj",
@@ -264,7 +265,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
     ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
-    if "bb" in m and np.any(m["bb"] > 0):
+    if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
     return _pack(ops, OP_NAMES)
 
@@ -368,7 +369,7 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     """
     D = hw.get("domain", np.inf)
     g = np.asarray(group, dtype=float)
-    if not np.any(g > D):  # every collective within its scale-up domain: the bytes as they are
+    if not any_nonzero(g > D):  # every collective within its scale-up domain: the bytes as they are
         return wire
     out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
     slow = np.where(out_bw > 0, hw["interconnect"] / 2 / np.maximum(out_bw, 1.0), 1.0)
@@ -411,6 +412,8 @@ def _pack(ops: dict, names: tuple) -> Ops:
     array starts zeroed (calloc'd pages that stay untouched)."""
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
+    if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call
+        return Ops(*np.array([[float(ops[name][i]) for name in names] for i in range(7)]), names=names)
     out = np.zeros((7, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
@@ -453,7 +456,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     for name, count, window in (("attention", m["global_layers"], m["dsa_topk"]),
                                 ("attention_local", m["local_layers"], m["window"]),
                                 ("attention_chunked", m["chunked_layers"], None)):
-        if not np.any(count):  # no such layers in these models: zero work
+        if not any_nonzero(count):  # no such layers in these models: zero work
             out[name] = (0.0, 0.0, 0.0, 0.0, count + zero, q_rows * group + zero, 0.0)
             continue
         if window is None:
@@ -469,7 +472,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
     # DeepSeek's release, 'can be implemented in FP8')
     idx_layers = m["global_layers"] * (m["dsa_heads"] > 0)
-    if not np.any(idx_layers):
+    if not any_nonzero(idx_layers):
         out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero, q_rows * m["dsa_heads"] + zero, 0.0)
         return out
     pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
@@ -490,4 +493,4 @@ def attention_present(m: dict) -> tuple:
     every row. At least one (a model without attention layers still has the global entry)."""
     counts = {"attention": m["global_layers"], "attention_local": m["local_layers"],
               "attention_chunked": m["chunked_layers"], "attention_indexer": m["global_layers"] * m["dsa_heads"]}
-    return tuple(k for k in ATTENTION_OPS if np.any(counts[k])) or ATTENTION_OPS[:1]
+    return tuple(k for k in ATTENTION_OPS if any_nonzero(counts[k])) or ATTENTION_OPS[:1]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, VECTOR, Ops
+from costmodel.engine.truth import any_nonzero
 
 _FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)  # operators that take the attention efficiency
 
@@ -38,6 +39,10 @@ class OpTimes:
 
 def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
+    scalars = (f["peak_matmul"], hw["peak_attention"], hw["peak_vector"], f["attn_fp32"])
+    if ops.flops.ndim == 1 and not any(np.ndim(x) for x in scalars):  # one configuration: the peaks as numbers
+        matmul, attention, vector, fp32 = (float(x) for x in scalars)
+        return np.array([matmul, vector if fp32 > 0 else attention, vector, vector])[ops.units]
     attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
     per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
     by_unit = np.stack(np.broadcast_arrays(*(per_unit[u] for u in range(len(per_unit)))))
@@ -57,13 +62,13 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     eff *= hw["compute_efficiency"]
     ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
     attn = None  # the attention kernels' own fraction, capped at the roof (nothing to do at 1)
-    if (ae != 1.0).any():
+    if any_nonzero(ae != 1.0):
         attn = fused_mask(ops)
         eff[attn] = np.minimum(eff[attn] * ae, 1.0)
     np.maximum(eff, 1e-12, out=eff)
     eff *= unit_peaks(ops, hw, f)
     compute = np.divide(ops.flops, eff, out=eff)
-    if ops.dequant_flops.any():
+    if any_nonzero(ops.dequant_flops):
         compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
     memory = ops.bytes
     if attn is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from costmodel.engine.truth import any_nonzero
+
 DEFAULT_ACCEPT = 0.875
 NOT_PER_LAYER = ("embedding", "lm_head", "pp_sendrecv")
 
@@ -59,7 +61,7 @@ def with_mtp_weights(m: dict, mtp) -> dict:
     `mtp` > 0 draft tokens use them: engines load the module only when speculative decoding with it is on
     (SGLang --speculative-algorithm NEXTN/EAGLE, vLLM --speculative-config method deepseek_mtp)."""
     on = np.asarray(mtp, dtype=float) > 0
-    if not on.any() or not np.any(m["mtp_linear"]):
+    if not any_nonzero(on) or not any_nonzero(m["mtp_linear"]):
         return m
     out = dict(m)
     for col, add in (("p_linear", "mtp_linear"), ("p_mixer", "mtp_mixer"), ("p_experts", "mtp_experts"),

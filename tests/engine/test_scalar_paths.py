@@ -1,0 +1,42 @@
+"""One configuration takes shortcuts past numpy's per-call cost (truth.any_nonzero, operators._pack and
+roofline.unit_peaks on scalars): the same values as the array path, bit for bit."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
+from costmodel.engine.evaluate import evaluate
+from costmodel.engine.truth import any_nonzero
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
+
+NUMBERS = st.sampled_from([0.0, -0.0, 1.0, -2.5, np.nan, np.inf])
+
+
+@given(NUMBERS, st.lists(NUMBERS, min_size=1, max_size=5))
+def test_any_nonzero_is_np_any(x, xs):
+    for value in (x, np.float64(x), np.asarray(x), np.bool_(x != 0), np.array(xs), np.array(xs) > 0):
+        assert any_nonzero(value) == bool(np.any(value))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "deepseek-v3", "gemma-3-27b", "qwen3-next-80b-a3b", "bert-base",
+                        "llama-3.2-11b-vision", "mixtral-8x7b", "deepseek-v3.2"]),
+       st.sampled_from(["h100-sxm", "mi300x", "l40s"]), st.sampled_from(["bf16", "fp8", "w4a16"]),
+       st.sampled_from([1.0, 7.0, -1.0]), st.sampled_from([0.0, 1.0, 3000.0]), st.sampled_from([1.0, 8.0]))
+def test_one_configuration_equals_a_column_of_one(model, device, fmt, batch, prompt, tp):
+    """A configuration's columns as scalars (an estimate) give the bits of the same columns as arrays of one row."""
+    m, hw = load_model(model), load_hardware(device)
+    rows = model_row(m), format_row(load_format(fmt), hw), hardware_row(hw, "vllm")
+    one = evaluate(*(scalars(r) for r in rows), batch, prompt, 200.0, 0.0, tp, 1.0, 1.0)
+    col = evaluate(*({k: np.array([v], dtype=float) for k, v in r.items()} for r in rows), np.array([batch]),
+                   np.array([prompt]), 200.0, 0.0, tp, 1.0, 1.0)
+    for k, v in one.metrics.items():
+        np.testing.assert_array_equal(np.reshape(col.metrics[k], -1), np.reshape(v, -1), err_msg=k)
+    for a, b in ((one.prefill_ops, col.prefill_ops), (one.decode_ops, col.decode_ops)):
+        np.testing.assert_array_equal(a.flops, b.flops[:, 0])
+        np.testing.assert_array_equal(a.kv_bytes, b.kv_bytes[:, 0])
+    np.testing.assert_array_equal(one.prefill_times.compute, col.prefill_times.compute[:, 0])

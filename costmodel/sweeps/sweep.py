@@ -12,6 +12,7 @@ dropped silently.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -126,8 +127,8 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
     ax = make_axes(**axes)
     tab = Tables(ax)
     path = str(path)
-    writer = None
     done = 0
+    pa = pq = None
     if path.endswith(".parquet"):
         try:
             import pyarrow as pa
@@ -139,24 +140,54 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
     from costmodel.spec.files import atomic_output
 
     with atomic_output(path) as tmp:  # a failed or interrupted sweep leaves no half-written file
+        sink = _ParquetSink(pa, pq, str(tmp)) if path.endswith(".parquet") else _CsvSink(str(tmp))
         try:
-            for idx in chunks(ax.size, chunk):
-                cols = evaluate_chunk(tab, idx, task, accuracy_file)
-                result = SweepResult(ax, cols, tab.engine_names)
-                if path.endswith(".parquet"):
-                    table = _arrow_table(pa, result)
-                    if writer is None:
-                        writer = parquet_writer(pq, str(tmp), table.schema)
-                    writer.write_table(table)
-                else:
-                    _append_csv(str(tmp), result.to_dict(), header=done == 0)
-                done += len(idx)
-                if progress:
-                    progress(done, ax.size)
+            with ThreadPoolExecutor(max_workers=1) as background:  # chunk k is written while k + 1 is evaluated
+                writing = None
+                for idx in chunks(ax.size, chunk):
+                    result = SweepResult(ax, evaluate_chunk(tab, idx, task, accuracy_file), tab.engine_names)
+                    if writing is not None:
+                        writing.result()  # one chunk in flight at most: bounded memory; a failure raises here
+                    writing = background.submit(sink.write, result)
+                    done += len(idx)
+                    if progress:
+                        progress(done, ax.size)
+                if writing is not None:
+                    writing.result()
         finally:
-            if writer is not None:
-                writer.close()
+            sink.close()
     return done
+
+
+class _ParquetSink:
+    """Chunks appended to one Parquet file (pyarrow writes without the GIL: beside the next chunk's evaluation)."""
+
+    def __init__(self, pa, pq, path: str):
+        self.pa, self.pq, self.path, self.writer = pa, pq, path, None
+
+    def write(self, result: SweepResult) -> None:
+        table = _arrow_table(self.pa, result)
+        if self.writer is None:
+            self.writer = parquet_writer(self.pq, self.path, table.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _CsvSink:
+    """Chunks appended to one CSV file, the header with the first."""
+
+    def __init__(self, path: str):
+        self.path, self.header = path, True
+
+    def write(self, result: SweepResult) -> None:
+        _append_csv(self.path, result.to_dict(), header=self.header)
+        self.header = False
+
+    def close(self) -> None:
+        pass
 
 
 def parquet_writer(pq, path: str, schema):

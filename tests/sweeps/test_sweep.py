@@ -254,3 +254,40 @@ def test_parquet_dictionary_pages_for_text_columns_only(tmp_path):
     assert "PLAIN_DICTIONARY" in col["model"].encodings or "RLE_DICTIONARY" in col["model"].encodings
     assert not any("DICTIONARY" in e for e in col["tpot_s"].encodings)
     assert col["tpot_s"].statistics is not None and col["tpot_s"].statistics.has_min_max
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_failed_write_leaves_no_file_and_raises(tmp_path, monkeypatch, suffix):
+    """Chunks are written on a background thread while the next is evaluated: a write that fails stops
+    the sweep with its error, and neither the file nor a temporary is left behind."""
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    from costmodel.sweeps import sweep as S
+
+    sink = S._ParquetSink if suffix == "parquet" else S._CsvSink
+    real, calls = sink.write, []
+
+    def failing(self, result):
+        calls.append(len(result))
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(self, result)
+
+    monkeypatch.setattr(sink, "write", failing)
+    path = tmp_path / f"s.{suffix}"
+    with pytest.raises(OSError, match="disk full"):
+        sweep_to_file(str(path), chunk=5, models=["llama-3.1-8b"], hw=["h100", "l4"], fmt=["fp8", "bf16"],
+                      batch=[1, 4, 16])
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_streamed_chunks_arrive_in_order(tmp_path):
+    """The background writer keeps the chunks' order: the file equals the in-memory sweep row by row."""
+    pytest.importorskip("pyarrow")
+    kw = dict(models=["llama-3.1-8b", "qwen2.5-7b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, 4, 16, "max"],
+              prompt=[128, 1024], gen=[16, 256])
+    sweep_to_file(str(tmp_path / "s.parquet"), chunk=9, **kw)
+    got, mem = read_table(str(tmp_path / "s.parquet")), sweep(**kw)
+    for k in ("tpot_s", "ttft_s", "batch", "prompt", "gen"):
+        np.testing.assert_array_equal(got[k], mem[k], err_msg=k)
+    assert list(got["model"]) == list(mem["model"])

@@ -151,8 +151,7 @@ def load_bf16():
     return resolve_format("bf16")[0]
 
 
-def _chunk_columns(tab: Tables, flat: np.ndarray) -> dict:
-    ax = tab.ax
+def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     axis = _Unravel(flat, ax.shape)
     im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = (axis.index(k) for k in range(len(ax.shape)))
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
@@ -203,12 +202,27 @@ class _Unravel:
 FAST_MIN_CONFIGS = 10_000_000
 
 
+# the index and input columns of a sweep: functions of the flat index and the axes alone, computed when read
+DERIVED = ("im", "ih", "if", "ik", "ie", "tp", "prompt", "gen", "context", "dp", "ep", "batch_requested")
+
+
+def derived_columns(ax: Axes, flat: np.ndarray, c: dict | None = None) -> dict:
+    """The DERIVED columns of the configurations at flat indices `flat` (`c`: their _chunk_columns)."""
+    c = _chunk_columns(ax, flat) if c is None else c
+    tp = c["tp"]
+    out = {k: c[k].astype(np.int32) for k in DERIVED[:5]}
+    out.update(tp=tp, prompt=c["prompt"], gen=c["gen"], context=c["context"], dp=np.where(c["dp_of_tp"] > 0, tp, 1.0),
+               ep=np.where(c["ep_of_tp"] > 0, tp, 1.0), batch_requested=c["batch"])
+    return out
+
+
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
-                   shared: bool = True) -> dict:
-    """Metric columns for the configurations with flat indices `flat` (one engine call). `shared`: the
-    engine evaluates each phase once per distinct input (engine/distinct.py; same results). A sweep of
-    FAST_MIN_CONFIGS or more is timed by the [fast] kernels where numba is installed (same results)."""
-    c = _chunk_columns(tab, flat)
+                   shared: bool = True, inputs: bool = True) -> dict:
+    """Metric columns for the configurations with flat indices `flat` (one engine call), and with `inputs`
+    their DERIVED columns. `shared`: the engine evaluates each phase once per distinct input
+    (engine/distinct.py; same results). A sweep of FAST_MIN_CONFIGS or more is timed by the [fast]
+    kernels where numba is installed (same results)."""
+    c = _chunk_columns(tab.ax, flat)
     m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
     # layouts: dp and ep are 1 or tp (DP attention over single-device groups, experts over all tp)
@@ -238,12 +252,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     out["fits"] = fits & valid
     out["valid"] = valid
     out["reason_code"] = reason.astype(np.int8)
-    for key in ("im", "ih", "if", "ik", "ie"):
-        out[key] = c[key].astype(np.int32)
-    for key in ("tp", "prompt", "gen", "context"):
-        out[key] = c[key]
-    out["dp"], out["ep"] = dp, ep
-    out["batch_requested"] = c["batch"]
+    if inputs:
+        out.update(derived_columns(tab.ax, flat, c))
     if task:
         out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)
     return out

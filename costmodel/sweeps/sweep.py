@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.sweeps.grid import (CHUNK, REASONS, Axes, SweepError, Tables,
+from costmodel.sweeps.grid import (CHUNK, DERIVED, REASONS, Axes, SweepError, Tables, derived_columns,
                                    chunks, evaluate_chunk, make_axes)
 
 
@@ -25,29 +25,44 @@ TEXT_COLUMNS = ("model", "hardware", "format", "kv_format", "engine", "reason")
 
 
 class SweepResult:
-    """Columnar result: `len(r)`, `r["tpot_s"]` (numpy), `r["model"]` (names), `.to_pandas()`."""
+    """Columnar result: `len(r)`, `r["tpot_s"]` (numpy), `r["model"]` (names), `.to_pandas()`. The index
+    and input columns (grid.DERIVED) that `cols` lacks are computed from the axes when first read, for
+    the configurations from flat index `start` on."""
 
-    def __init__(self, ax: Axes, cols: dict, engine_names: list):
+    def __init__(self, ax: Axes, cols: dict, engine_names: list, start: int = 0):
         self.ax = ax
         self.cols = cols
         self.engine_names = engine_names
+        self.start = start
 
     def __len__(self) -> int:
         return len(self.cols["tpot_s"])
+
+    def _col(self, key: str) -> np.ndarray:
+        if key not in self.cols and key in DERIVED:  # all of them at once: they share the unravelled index
+            flat = np.arange(self.start, self.start + len(self), dtype=np.int64)
+            self.cols.update((k, v) for k, v in derived_columns(self.ax, flat).items() if k not in self.cols)
+        return self.cols[key]
+
+    def _order(self) -> list:
+        """The columns' keys in the order of an evaluated chunk (the derived ones after reason_code)."""
+        keys = [k for k in self.cols if k not in DERIVED]
+        at = keys.index("reason_code") + 1
+        return keys[:at] + list(DERIVED) + keys[at:]
 
     def categorical(self, key: str) -> tuple[np.ndarray, list]:
         """(codes, names) of a text column: row i holds names[codes[i]]."""
         ax = self.ax
         if key == "model":
-            return self.cols["im"], [m.id for m in ax.models]
+            return self._col("im"), [m.id for m in ax.models]
         if key == "hardware":
-            return self.cols["ih"], [h.id for h in ax.hardware]
+            return self._col("ih"), [h.id for h in ax.hardware]
         if key == "format":
-            return self.cols["if"], [f.id for f in ax.formats]
+            return self._col("if"), [f.id for f in ax.formats]
         if key == "kv_format":
-            return self.cols["ik"], [k.id if k else "" for k in ax.kv_formats]
+            return self._col("ik"), [k.id if k else "" for k in ax.kv_formats]
         if key == "engine":
-            hw_i = (self.cols["if"] * len(ax.hardware) + self.cols["ih"]) * len(ax.engines) + self.cols["ie"]
+            hw_i = (self._col("if") * len(ax.hardware) + self._col("ih")) * len(ax.engines) + self._col("ie")
             return hw_i, list(self.engine_names)
         if key == "reason":
             return self.cols["reason_code"], list(REASONS)
@@ -60,14 +75,15 @@ class SweepResult:
     def __getitem__(self, key: str) -> np.ndarray:
         if key in TEXT_COLUMNS:
             return self._names(key)
-        if key in self.cols:
-            return self.cols[key]
+        if key in self.cols or key in DERIVED:
+            return self._col(key)
         raise KeyError(f"no column {key!r}; columns: {', '.join(self.columns)}")
 
     @property
     def columns(self) -> list:
         hidden = {"im", "ih", "if", "ik", "ie", "reason_code"}
-        return ["model", "hardware", "format", "kv_format", "engine"] + [k for k in self.cols if k not in hidden] + ["reason"]
+        return ["model", "hardware", "format", "kv_format", "engine"] + [k for k in self._order() if k not in hidden] + [
+            "reason"]
 
     def to_dict(self) -> dict:
         return {k: self[k] for k in self.columns}
@@ -108,7 +124,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     else:
         cols = {}
         for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
-            part = evaluate_chunk(tab, idx, task, accuracy_file)
+            part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False)  # those read from the axes when asked
             if not cols:
                 cols = {k: np.empty(ax.size, dtype=v.dtype) for k, v in part.items()}
             for k, v in part.items():
@@ -145,7 +161,8 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
             with ThreadPoolExecutor(max_workers=1) as background:  # chunk k is written while k + 1 is evaluated
                 writing = None
                 for idx in chunks(ax.size, chunk):
-                    result = SweepResult(ax, evaluate_chunk(tab, idx, task, accuracy_file), tab.engine_names)
+                    result = SweepResult(ax, evaluate_chunk(tab, idx, task, accuracy_file, inputs=False), tab.engine_names,
+                                         int(idx[0]))
                     if writing is not None:
                         writing.result()  # one chunk in flight at most: bounded memory; a failure raises here
                     writing = background.submit(sink.write, result)

@@ -291,3 +291,24 @@ def test_streamed_chunks_arrive_in_order(tmp_path):
     for k in ("tpot_s", "ttft_s", "batch", "prompt", "gen"):
         np.testing.assert_array_equal(got[k], mem[k], err_msg=k)
     assert list(got["model"]) == list(mem["model"])
+
+
+def test_input_columns_read_from_the_axes_equal_the_evaluated_ones():
+    """A sweep's index and input columns (grid.DERIVED) are computed from the axes when read: the values,
+    types and column order of a chunk that evaluates them."""
+    from costmodel.sweeps.grid import DERIVED, Tables, chunks, evaluate_chunk, make_axes
+    from costmodel.sweeps.sweep import SweepResult
+
+    kw = dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, "max"],
+              tp=[1, 2], prompt=[128, 1024], gen=[16], context=[0, 500], layouts=["tp", "ep"])
+    ax = make_axes(**kw)
+    tab = Tables(ax)
+    for idx in chunks(ax.size, 13):
+        full = SweepResult(ax, evaluate_chunk(tab, idx), tab.engine_names)
+        lazy = SweepResult(ax, evaluate_chunk(tab, idx, inputs=False), tab.engine_names, int(idx[0]))
+        assert not set(DERIVED) & set(lazy.cols)
+        assert lazy.columns == full.columns
+        for k in full.columns:
+            a, b = full[k], lazy[k]
+            assert a.dtype == b.dtype, k
+            np.testing.assert_array_equal(a, b, err_msg=k)

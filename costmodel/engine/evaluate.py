@@ -113,8 +113,10 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
     requested = np.asarray(batch, dtype=float)
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
-    per_seq = (_per_sequence if groups is None or not _varies(requested) else _shared_per_sequence)(
-        m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups)
+    if groups is None or not _varies(requested):
+        per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
+    else:  # a sweep's batches share their batch-free terms
+        per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups)
     bmax, one_long = per_seq["bmax"], per_seq["one_long"]
     B = np.where(requested < 0, bmax, requested)
     mem = batch_memory(per_seq["seq"], B, dp)
@@ -196,7 +198,7 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False) -> EngineResult:
     return EngineResult(metrics, mem, detail)
 
 
-def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups=None) -> dict:
+def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) -> dict:
     """The memory stage's terms that do not depend on the batch: the largest batch, one sequence's memory
     (memory.SequenceMemory, holding `held` of its output), the longest sequence's KV, the pool in tokens
     and one sequence's recurrent state."""

@@ -84,7 +84,7 @@ class Ops:
         return self.weight_bytes + self.act_bytes + self.kv_bytes
 
 
-OP_FIELDS = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "rows", "dequant_flops")
+OP_FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")  # the per-operator arrays
 
 
 def causal_pairs(n, c, window, encoder):
@@ -413,7 +413,7 @@ def _pack(ops: dict, names: tuple) -> Ops:
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
     if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call
-        return Ops(*np.array([[float(ops[name][i]) for name in names] for i in range(7)]), names=names)
+        return Ops(*np.array([[_entry(ops[name][i]) for name in names] for i in range(7)]), names=names)
     out = np.zeros((7, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
@@ -421,6 +421,11 @@ def _pack(ops: dict, names: tuple) -> Ops:
                 continue
             out[i, j] = value
     return Ops(*out, names=names)
+
+
+def _entry(value) -> float:
+    """An entry as _pack's array path leaves it: a Python zero is not written (+0.0 stays), any other as is."""
+    return 0.0 if type(value) is float and value == 0.0 else float(value)
 
 
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")

@@ -27,7 +27,6 @@ COMM_OPS = OP_UNITS == COMM
 ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
 # lower_attention packs them in ATTENTION_OPS order; ATT selects them in OP_NAMES order: the same
 assert [n for n in OP_NAMES if n in ATTENTION_OPS] == list(ATTENTION_OPS)
-_FIELDS = OP_FIELDS
 _ATT_AT = np.flatnonzero(ATT)
 
 
@@ -106,7 +105,7 @@ class SharedPhaseOps(_Timed):
 
         def detail():
             d0 = _gather(self.rest, d_inv)
-            for name in _FIELDS:
+            for name in OP_FIELDS:
                 getattr(d0, name)[ATT] = getattr(self.a0, name)[:, self.q_inv]
             dec_per_op = rest_total[:, d_inv]
             dec_per_op[_ATT_AT[self._present()]] = att_mean
@@ -186,4 +185,4 @@ def share(busy, total) -> np.ndarray:
 
 
 def _gather(ops: Ops, idx) -> Ops:
-    return Ops(*(getattr(ops, k)[:, idx] for k in _FIELDS), names=ops.names)
+    return Ops(*(getattr(ops, k)[:, idx] for k in OP_FIELDS), names=ops.names)

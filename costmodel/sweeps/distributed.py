@@ -23,7 +23,8 @@ def _chunk(key: str, start: int, stop: int, task, accuracy_file):
 
     from costmodel.sweeps.grid import evaluate_chunk
 
-    return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file)
+    return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file,
+                          inputs=False)  # the index and input columns: read from the axes by the result
 
 
 CONNECT_TIMEOUT_S = 5

@@ -178,15 +178,20 @@ class _Unravel:
         self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
 
     def value(self, k: int, table: np.ndarray) -> np.ndarray:
-        """table[index along axis k] for every flat index."""
+        """table[index along axis k] for every flat index: each run's value repeated over the part of the
+        run inside the chunk (O(rows + runs), whatever the stride)."""
         if not self.runs:
             return table[self.idx[k]]
-        stride, size = self.strides[k], self.shape[k]
-        first = self.start // stride
-        last = (self.start + self.n - 1) // stride if self.n else first
+        if self.n == 0:
+            return table[:0]
+        stride, size, start, stop = self.strides[k], self.shape[k], self.start, self.start + self.n
+        first, last = start // stride, (stop - 1) // stride
         at = table[np.arange(first, last + 1) % size]
-        off = self.start - first * stride
-        return (np.repeat(at, stride) if stride > 1 else at)[off:off + self.n]
+        if stride == 1:
+            return at
+        ends = np.minimum(np.arange(first + 1, last + 2) * stride, stop)  # where each run leaves the chunk
+        counts = np.diff(np.concatenate(([start], ends)))
+        return np.repeat(at, counts)
 
     def index(self, k: int) -> np.ndarray:
         return self.value(k, np.arange(self.shape[k])) if self.runs else self.idx[k]
@@ -196,8 +201,8 @@ class _Unravel:
 # 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
 # development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
 # Benchmarks) the kernels save about 0.15 µs per configuration: a warm in-memory sweep of 912k runs
-# 1.08-1.10× faster with them, and a 9.3 × 10^6 sweep streamed to Parquet took 17 s with and without
-# them, load included. They pay for themselves past about 10^7. The size is the whole sweep's: a Dask
+# 1.08-1.33× faster with them (three runs), and a 9.3 × 10^6 sweep streamed to Parquet took the same
+# time with and without them, load included (26 s, then 11 s). They pay for themselves past about 10^7. The size is the whole sweep's: a Dask
 # worker pays the load for its share.
 FAST_MIN_CONFIGS = 10_000_000
 
@@ -209,11 +214,16 @@ DERIVED = ("im", "ih", "if", "ik", "ie", "tp", "prompt", "gen", "context", "dp",
 def derived_columns(ax: Axes, flat: np.ndarray, c: dict | None = None) -> dict:
     """The DERIVED columns of the configurations at flat indices `flat` (`c`: their _chunk_columns)."""
     c = _chunk_columns(ax, flat) if c is None else c
-    tp = c["tp"]
     out = {k: c[k].astype(np.int32) for k in DERIVED[:5]}
-    out.update(tp=tp, prompt=c["prompt"], gen=c["gen"], context=c["context"], dp=np.where(c["dp_of_tp"] > 0, tp, 1.0),
-               ep=np.where(c["ep_of_tp"] > 0, tp, 1.0), batch_requested=c["batch"])
+    dp, ep = _layout(c)
+    out.update(tp=c["tp"], prompt=c["prompt"], gen=c["gen"], context=c["context"], dp=dp, ep=ep,
+               batch_requested=c["batch"])
     return out
+
+
+def _layout(c: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(dp, ep) of each configuration: 1 or its tp (DP attention over single-device groups, experts over all tp)."""
+    return np.where(c["dp_of_tp"] > 0, c["tp"], 1.0), np.where(c["ep_of_tp"] > 0, c["tp"], 1.0)
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
@@ -225,9 +235,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     c = _chunk_columns(tab.ax, flat)
     m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
-    # layouts: dp and ep are 1 or tp (DP attention over single-device groups, experts over all tp)
-    dp = np.where(c["dp_of_tp"] > 0, tp, 1.0)
-    ep = np.where(c["ep_of_tp"] > 0, tp, 1.0)
+    dp, ep = _layout(c)
     plain = (c["dp_of_tp"] == 0) & (c["ep_of_tp"] == 0)  # the 'tp' layout
     layout_ok = plain | ((tp > 1) & (m["experts"] > 0) & (ep <= np.maximum(m["experts"], 1.0)))
     heads_ok = np.mod(m["heads"], tp / dp) == 0

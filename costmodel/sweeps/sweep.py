@@ -47,7 +47,7 @@ class SweepResult:
     def _order(self) -> list:
         """The columns' keys in the order of an evaluated chunk (the derived ones after reason_code)."""
         keys = [k for k in self.cols if k not in DERIVED]
-        at = keys.index("reason_code") + 1
+        at = keys.index("reason_code") + 1 if "reason_code" in keys else len(keys)
         return keys[:at] + list(DERIVED) + keys[at:]
 
     def categorical(self, key: str) -> tuple[np.ndarray, list]:
@@ -143,7 +143,6 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
     ax = make_axes(**axes)
     tab = Tables(ax)
     path = str(path)
-    done = 0
     pa = pq = None
     if path.endswith(".parquet"):
         try:
@@ -160,33 +159,39 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
         try:
             with ThreadPoolExecutor(max_workers=1) as background:  # chunk k is written while k + 1 is evaluated
                 writing = None
-                for idx in chunks(ax.size, chunk):
-                    result = SweepResult(ax, evaluate_chunk(tab, idx, task, accuracy_file, inputs=False), tab.engine_names,
-                                         int(idx[0]))
+                for idx in chunks(ax.size, chunk):  # the input columns evaluated with the chunk: the file has them
+                    result = SweepResult(ax, evaluate_chunk(tab, idx, task, accuracy_file), tab.engine_names)
                     if writing is not None:
-                        writing.result()  # one chunk in flight at most: bounded memory; a failure raises here
+                        _written(writing, progress, ax.size)  # one chunk in flight at most: bounded memory
                     writing = background.submit(sink.write, result)
-                    done += len(idx)
-                    if progress:
-                        progress(done, ax.size)
                 if writing is not None:
-                    writing.result()
+                    _written(writing, progress, ax.size)
         finally:
             sink.close()
-    return done
+    return sink.rows
+
+
+def _written(writing, progress: Callable | None, total: int) -> None:
+    """Wait for a chunk's write (its failure raises here) and report the rows written so far."""
+    rows = writing.result()
+    if progress:
+        progress(rows, total)
 
 
 class _ParquetSink:
     """Chunks appended to one Parquet file (pyarrow writes without the GIL: beside the next chunk's evaluation)."""
 
     def __init__(self, pa, pq, path: str):
-        self.pa, self.pq, self.path, self.writer = pa, pq, path, None
+        self.pa, self.pq, self.path, self.writer, self.rows = pa, pq, path, None, 0
 
-    def write(self, result: SweepResult) -> None:
+    def write(self, result: SweepResult) -> int:
+        """Append the chunk; the rows written so far."""
         table = _arrow_table(self.pa, result)
         if self.writer is None:
             self.writer = parquet_writer(self.pq, self.path, table.schema)
         self.writer.write_table(table)
+        self.rows += len(result)
+        return self.rows
 
     def close(self) -> None:
         if self.writer is not None:
@@ -197,11 +202,13 @@ class _CsvSink:
     """Chunks appended to one CSV file, the header with the first."""
 
     def __init__(self, path: str):
-        self.path, self.header = path, True
+        self.path, self.rows = path, 0
 
-    def write(self, result: SweepResult) -> None:
-        _append_csv(self.path, result.to_dict(), header=self.header)
-        self.header = False
+    def write(self, result: SweepResult) -> int:
+        """Append the chunk; the rows written so far."""
+        _append_csv(self.path, result.to_dict(), header=self.rows == 0)
+        self.rows += len(result)
+        return self.rows
 
     def close(self) -> None:
         pass

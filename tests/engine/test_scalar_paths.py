@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
 from costmodel.engine.evaluate import evaluate
+from costmodel.engine.operators import OP_FIELDS
 from costmodel.engine.truth import any_nonzero
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
@@ -35,8 +36,16 @@ def test_one_configuration_equals_a_column_of_one(model, device, fmt, batch, pro
     col = evaluate(*({k: np.array([v], dtype=float) for k, v in r.items()} for r in rows), np.array([batch]),
                    np.array([prompt]), 200.0, 0.0, tp, 1.0, 1.0)
     for k, v in one.metrics.items():
-        np.testing.assert_array_equal(np.reshape(col.metrics[k], -1), np.reshape(v, -1), err_msg=k)
+        _same_bits(v, col.metrics[k], k)
     for a, b in ((one.prefill_ops, col.prefill_ops), (one.decode_ops, col.decode_ops)):
-        np.testing.assert_array_equal(a.flops, b.flops[:, 0])
-        np.testing.assert_array_equal(a.kv_bytes, b.kv_bytes[:, 0])
-    np.testing.assert_array_equal(one.prefill_times.compute, col.prefill_times.compute[:, 0])
+        for field in OP_FIELDS:
+            _same_bits(getattr(a, field), getattr(b, field)[:, 0], field)
+    for field in ("compute", "memory", "fixed", "comm"):
+        _same_bits(getattr(one.prefill_times, field), getattr(col.prefill_times, field)[:, 0], field)
+    _same_bits(one.decode_times, col.decode_times[:, 0], "decode_times")
+
+
+def _same_bits(a, b, what: str) -> None:
+    """Equal bit for bit (-0.0 is not 0.0; NaNs must match too)."""
+    a, b = np.reshape(np.asarray(a, dtype=float), -1), np.reshape(np.asarray(b, dtype=float), -1)
+    np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=what)

@@ -109,8 +109,10 @@ def test_distributed_equals_local():
     kw = dict(models=["llama-3.1-8b", "qwen2.5-7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"], batch=[1, "max"])
     a = sweep(**kw, chunk=5)
     b = sweep(**kw, chunk=5, workers=1)
-    for k in ("tpot_s", "ttft_s", "usd_per_million_tokens", "fits", "batch"):
+    assert a.columns == b.columns
+    for k in ("tpot_s", "ttft_s", "usd_per_million_tokens", "fits", "batch", "tp", "batch_requested"):
         assert np.array_equal(a[k], b[k], equal_nan=True)
+    assert list(a["model"]) == list(b["model"]) and list(a["engine"]) == list(b["engine"])
 
 
 def test_closed_forms_agree_with_the_engine():
@@ -214,6 +216,18 @@ def test_csv_numbers_are_spelled_as_numpy_prints_them():
         assert _number_cells(a) == a.astype(str).tolist()
 
 
+def test_chunk_axes_of_a_large_grid_cost_the_chunk_not_the_grid():
+    """An outer axis of a 10^12-configuration grid (runs of 10^9) is built from the chunk's rows alone."""
+    from costmodel.sweeps.grid import _Unravel
+
+    shape = (1000, 1000, 1000, 1000)
+    flat = np.arange(987_654_321_000 - 50, 987_654_321_000 + 70, dtype=np.int64)  # across an inner boundary
+    axis = _Unravel(flat, shape)
+    want = np.unravel_index(flat, shape)
+    for k in range(4):
+        np.testing.assert_array_equal(axis.index(k), want[k])
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.integers(1, 5), min_size=1, max_size=6), st.integers(0, 10_000), st.integers(0, 400),
        st.booleans())
@@ -240,9 +254,13 @@ def test_chunk_size_does_not_change_a_sweep():
     kw = dict(models=["llama-3.1-8b", "deepseek-v3"], hw=["h100", "mi300x"], fmt=["bf16", "fp8"], batch=[1, 8, "max"],
               tp=[1, 8], prompt=[128, 4096], gen=[16, 512], context=[0, 1000], layouts=["tp", "ep"])
     one, small = sweep(**kw, chunk=1 << 20), sweep(**kw, chunk=37)
-    assert one.cols.keys() == small.cols.keys()
-    for k in one.cols:
-        np.testing.assert_array_equal(one.cols[k], small.cols[k], err_msg=k)
+    assert one.columns == small.columns
+    for k in one.columns:  # every column, those read from the axes included, bit for bit
+        a, b = one[k], small[k]
+        assert a.dtype == b.dtype, k
+        if a.dtype.kind == "f":
+            a, b = a.view(np.uint64), b.view(np.uint64)
+        np.testing.assert_array_equal(a, b, err_msg=k)
 
 
 def test_parquet_dictionary_pages_for_text_columns_only(tmp_path):
@@ -303,11 +321,16 @@ def test_input_columns_read_from_the_axes_equal_the_evaluated_ones():
               tp=[1, 2], prompt=[128, 1024], gen=[16], context=[0, 500], layouts=["tp", "ep"])
     ax = make_axes(**kw)
     tab = Tables(ax)
+    hidden = {"im", "ih", "if", "ik", "ie", "reason_code"}
     for idx in chunks(ax.size, 13):
-        full = SweepResult(ax, evaluate_chunk(tab, idx), tab.engine_names)
-        lazy = SweepResult(ax, evaluate_chunk(tab, idx, inputs=False), tab.engine_names, int(idx[0]))
+        evaluated = evaluate_chunk(tab, idx, task="mmlu")
+        full = SweepResult(ax, evaluated, tab.engine_names)
+        lazy = SweepResult(ax, evaluate_chunk(tab, idx, task="mmlu", inputs=False), tab.engine_names, int(idx[0]))
         assert not set(DERIVED) & set(lazy.cols)
-        assert lazy.columns == full.columns
+        # the order evaluate_chunk writes them in, the accuracy columns last
+        assert lazy.columns == (["model", "hardware", "format", "kv_format", "engine"]
+                                + [k for k in evaluated if k not in hidden] + ["reason"])
+        assert lazy.columns[-3:] == ["accuracy", "accuracy_recovery", "reason"]
         for k in full.columns:
             a, b = full[k], lazy[k]
             assert a.dtype == b.dtype, k

@@ -123,14 +123,16 @@ def linear_quantiles(sorted_vals: np.ndarray, start: np.ndarray, n: np.ndarray, 
     """The q-quantile of each group sorted_vals[start : start + n] (sorted, n >= 1; NaN where n = 0) by
     linear interpolation at index (n − 1)·q, as numpy.quantile's default: a + (b − a)·γ, or
     b − (b − a)·(1 − γ) for γ >= 0.5 (numpy's _lerp, the same bits)."""
+    if not len(sorted_vals):  # no values: every group empty
+        return np.full(len(n), np.nan)
     some = n > 0
     virtual = (n - 1) * q
     prev = np.floor(virtual)
     last = virtual >= n - 1
     i = np.where(last, n - 1, prev).astype(np.intp)
     j = np.where(last, n - 1, prev + 1).astype(np.intp)
-    a = sorted_vals[np.where(some, start + i, 0)] if len(sorted_vals) else np.zeros(len(n))
-    b = sorted_vals[np.where(some, start + j, 0)] if len(sorted_vals) else np.zeros(len(n))
+    a = sorted_vals[np.where(some, start + i, 0)]
+    b = sorted_vals[np.where(some, start + j, 0)]
     gamma = virtual - prev
     diff = b - a
     out = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)

@@ -189,7 +189,7 @@ def predict(rs: RowSet, hw_overrides: dict | None = None, f_overrides: dict | No
     if set(hw_overrides or {}) | set(f_overrides or {}) <= UNLOWERED:  # a fit's parameters: lowered once
         res = finish(rs.lowered, hw, f, fast)
     else:
-        res = finish(_lower(rs, hw, f), hw, f)
+        res = finish(_lower(rs, hw, f), hw, f, fast)
     met = dict(res.metrics)
     with np.errstate(divide="ignore", invalid="ignore"):  # rates a static or offline benchmark also reports
         met["request_throughput_per_s"] = met["throughput_tokens_per_s"] / w["gen"]

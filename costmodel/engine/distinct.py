@@ -38,7 +38,10 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
     return _hashed(cols, n)
 
 
-_RUNS_FROM = 64  # fewer rows: hash them directly
+# below 64 rows the comparison pass costs more than it could save; and the runs' first rows are hashed only
+# where they are under a quarter of the rows, since the pass that finds them costs about as much as hashing
+# a quarter of the rows (design choices, not fitted: the results are the same either way)
+_RUNS_FROM = 64
 
 
 def _hashed(cols: list, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,9 +70,14 @@ def _unique(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     new = np.empty(len(h), dtype=bool)
     new[:1] = True
     np.not_equal(s[1:], s[:-1], out=new[1:])
-    inverse = np.empty(len(h), dtype=np.intp)
+    return np.minimum.reduceat(order, np.flatnonzero(new)), _ranks(order, new)
+
+
+def _ranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Each row's group: the number of group starts (`new`, in sorted order) up to its place in `order`."""
+    inverse = np.empty(len(order), dtype=np.intp)
     inverse[order] = np.cumsum(new) - 1
-    return np.minimum.reduceat(order, np.flatnonzero(new)), inverse
+    return inverse
 
 
 _MIX, _SHIFT = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)  # 2^64 / golden ratio (Knuth's multiplicative hash)
@@ -84,9 +92,13 @@ def _sorted_distinct(cols: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     for c in cols:
         s = c[order]
         new[1:] |= s[1:] != s[:-1]
-    inverse = np.empty(n, dtype=np.intp)
-    inverse[order] = np.cumsum(new) - 1
-    return order[new], inverse
+    return order[new], _ranks(order, new)
+
+
+def varies(x) -> bool:
+    """x (1-D) takes more than one value."""
+    x = np.asarray(x)
+    return x.ndim > 0 and x.size > 1 and bool((x != x.flat[0]).any())
 
 
 def rows(x, idx):
@@ -105,7 +117,7 @@ class Gathered(Mapping):
 
     def __init__(self, table: dict, idx):
         idx = np.asarray(idx)
-        if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and (idx == idx[0]).all():
+        if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx):
             idx = idx[:1]
         self._table, self._idx, self._cache = table, idx, {}
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.engine.distinct import columns_at, distinct
+from costmodel.engine.distinct import columns_at, distinct, varies
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
                                      max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
@@ -105,15 +105,13 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     if groups is not None and (np.ndim(groups) != 1 or any(np.ndim(x) > 1 for x in (batch, prompt, gen, context, tp,
                                                                                     pp, dp, ep, spec))):
         groups = None  # distinct rows need one axis of configurations: evaluate each (the same results)
-    if groups is not None and spec.ndim and np.any(spec != spec.flat[0]):  # the MTP weights differ by row
-        groups = distinct(groups, np.broadcast_to(spec, np.shape(groups)))[1]
     if groups is None:
         pool = kv_pool(m, f, hw, tp, pp, dp, ep)
-    else:  # one row per distinct (group, layout): the pool's, and the key the phases share rows by
-        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, groups)
+    else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
+        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups)
     requested = np.asarray(batch, dtype=float)
     held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
-    if groups is None or not _varies(requested):
+    if groups is None or not varies(requested):
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups)
@@ -229,15 +227,11 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
             **{k: back(v) for k, v in got.items()}}
 
 
-def _varies(x: np.ndarray) -> bool:
-    """x takes more than one value (a sweep's batches: then rows share their batch-free memory terms)."""
-    return x.ndim > 0 and x.size > 1 and bool((x != x.flat[0]).any())
-
-
-def _shared_pool(m, f, hw, tp, pp, dp, ep, groups) -> tuple:
-    """(kv_pool once per distinct (group, layout), the index of each row's (group, layout))."""
+def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups) -> tuple:
+    """(kv_pool once per distinct (group, layout, MTP drafts), the index of each row's (group, layout, drafts)).
+    The drafts are in the key because drafting loads the model's MTP weights (with_mtp_weights)."""
     g = np.asarray(groups)
-    tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep))
-    d, inv = distinct(g, tp, pp, dp, ep)
+    tp, pp, dp, ep, spec = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep, spec))
+    d, inv = distinct(g, tp, pp, dp, ep, spec)
     pool, headroom = kv_pool(columns_at(m, d), columns_at(f, d), columns_at(hw, d), tp[d], pp[d], dp[d], ep[d])
     return (np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]), inv

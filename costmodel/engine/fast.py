@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_NAMES, Ops
-from costmodel.engine.roofline import fused_mask
+from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
 
 def enabled() -> bool:
@@ -66,9 +66,8 @@ def columns(hw: dict, f: dict, n: int) -> tuple:
     ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
     cols = tuple(_flat(x, (n,)) for x in (hw["compute_half_rows"], hw["compute_efficiency"], ae,
                                           hw["memory_efficiency"], hw["bandwidth"], hw["kernel_overhead_s"],
-                                          hw["comm_latency_s"], hw["interconnect"] / 2 * hw["comm_efficiency"],
-                                          f["peak_matmul"], hw["peak_vector"],
-                                          np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])))
+                                          hw["comm_latency_s"], comm_link(hw), f["peak_matmul"], hw["peak_vector"],
+                                          attention_peak(hw, f)))
     return cols, bool((ae != 1.0).any())
 
 

@@ -412,20 +412,21 @@ def _pack(ops: dict, names: tuple) -> Ops:
     array starts zeroed (calloc'd pages that stay untouched)."""
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
+    fields = len(OP_FIELDS)
     if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call
-        return Ops(*np.array([[_entry(ops[name][i]) for name in names] for i in range(7)]), names=names)
-    out = np.zeros((7, len(names)) + shape)
+        return Ops(*np.array([[0.0 if _unwritten(v) else float(v) for v in (ops[name][i] for name in names)]
+                              for i in range(fields)]), names=names)
+    out = np.zeros((fields, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
-            if type(value) is float and value == 0.0:
-                continue
-            out[i, j] = value
+            if not _unwritten(value):
+                out[i, j] = value
     return Ops(*out, names=names)
 
 
-def _entry(value) -> float:
-    """An entry as _pack's array path leaves it: a Python zero is not written (+0.0 stays), any other as is."""
-    return 0.0 if type(value) is float and value == 0.0 else float(value)
+def _unwritten(value) -> bool:
+    """A Python zero: _pack leaves the entry at the array's +0.0 (a -0.0 too)."""
+    return type(value) is float and value == 0.0
 
 
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
@@ -457,10 +458,10 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
     out = {}
     zero = 0.0 * T * c  # an absent variant keeps the configurations' shape (the pairs need not be counted)
+    layers = variant_layers(m)
     # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
-    for name, count, window in (("attention", m["global_layers"], m["dsa_topk"]),
-                                ("attention_local", m["local_layers"], m["window"]),
-                                ("attention_chunked", m["chunked_layers"], None)):
+    for name, window in (("attention", m["dsa_topk"]), ("attention_local", m["window"]), ("attention_chunked", None)):
+        count = layers[name]
         if not any_nonzero(count):  # no such layers in these models: zero work
             out[name] = (0.0, 0.0, 0.0, 0.0, count + zero, q_rows * group + zero, 0.0)
             continue
@@ -476,7 +477,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
     # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
     # DeepSeek's release, 'can be implemented in FP8')
-    idx_layers = m["global_layers"] * (m["dsa_heads"] > 0)
+    idx_layers = layers["attention_indexer"]
     if not any_nonzero(idx_layers):
         out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero, q_rows * m["dsa_heads"] + zero, 0.0)
         return out
@@ -493,9 +494,15 @@ def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     return _pack(attention_terms(m, f, B, n, c, tp, decode), names)
 
 
+def variant_layers(m: dict) -> dict:
+    """Layers of each ATTENTION_OPS variant: global, sliding-window and chunked local layers, and the DSA
+    indexer on the global layers of a model that has one."""
+    return {"attention": m["global_layers"], "attention_local": m["local_layers"],
+            "attention_chunked": m["chunked_layers"], "attention_indexer": m["global_layers"] * (m["dsa_heads"] > 0)}
+
+
 def attention_present(m: dict) -> tuple:
     """The ATTENTION_OPS that the models of `m` have layers for (any row); the others are zero work on
     every row. At least one (a model without attention layers still has the global entry)."""
-    counts = {"attention": m["global_layers"], "attention_local": m["local_layers"],
-              "attention_chunked": m["chunked_layers"], "attention_indexer": m["global_layers"] * m["dsa_heads"]}
-    return tuple(k for k in ATTENTION_OPS if any_nonzero(counts[k])) or ATTENTION_OPS[:1]
+    layers = variant_layers(m)
+    return tuple(k for k in ATTENTION_OPS if any_nonzero(layers[k])) or ATTENTION_OPS[:1]

@@ -37,14 +37,31 @@ class OpTimes:
         return OpTimes(*(x[index] for x in (self.compute, self.memory, self.fixed, self.comm)))
 
 
+def attention_peak(hw: dict, f: dict):
+    """Peak FLOP/s of the attention kernels: the vector unit's where the format computes attention in
+    FP32, else the device's attention peak."""
+    return np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
+
+
+def comm_link(hw: dict):
+    """Bytes/s a collective moves over the scale-up link: one direction of its bidirectional figure,
+    at the calibrated efficiency."""
+    return hw["interconnect"] / 2 * hw["comm_efficiency"]
+
+
+def _peaks_by_unit(hw: dict, f: dict, attention) -> dict:
+    return {MATMUL: f["peak_matmul"], ATTENTION: attention, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
+
+
 def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     """Peak FLOP/s of the unit that runs each operator, shaped like ops.flops."""
-    scalars = (f["peak_matmul"], hw["peak_attention"], hw["peak_vector"], f["attn_fp32"])
-    if ops.flops.ndim == 1 and not any(np.ndim(x) for x in scalars):  # one configuration: the peaks as numbers
-        matmul, attention, vector, fp32 = (float(x) for x in scalars)
-        return np.array([matmul, vector if fp32 > 0 else attention, vector, vector])[ops.units]
-    attn = np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
-    per_unit = {MATMUL: f["peak_matmul"], ATTENTION: attn, VECTOR: hw["peak_vector"], COMM: hw["peak_vector"]}
+    if ops.flops.ndim == 1 and not any(np.ndim(x) for x in (f["peak_matmul"], hw["peak_attention"], hw["peak_vector"],
+                                                            f["attn_fp32"])):
+        # one configuration: the four peaks as numbers, one gather (numpy's calls cost more than the work)
+        attention = hw["peak_vector"] if f["attn_fp32"] > 0 else hw["peak_attention"]
+        per_unit = _peaks_by_unit(hw, f, attention)
+        return np.array([float(per_unit[u]) for u in range(len(per_unit))])[ops.units]
+    per_unit = _peaks_by_unit(hw, f, attention_peak(hw, f))
     by_unit = np.stack(np.broadcast_arrays(*(per_unit[u] for u in range(len(per_unit)))))
     peaks = by_unit[ops.units]  # (operator, *the peaks' shape)
     pad = (1,) * (ops.flops.ndim - peaks.ndim)  # the peaks' shape aligned to the trailing configuration axes
@@ -76,7 +93,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]
     comm = np.zeros_like(compute)
-    link = hw["interconnect"] / 2 * hw["comm_efficiency"]  # one direction of a bidirectional figure
+    link = comm_link(hw)
     on = ops.units == COMM
     if on.any():
         wire = ops.act_bytes[on]

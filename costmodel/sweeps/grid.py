@@ -155,13 +155,18 @@ def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     axis = _Unravel(flat, ax.shape)
     im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = (axis.index(k) for k in range(len(ax.shape)))
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
-    hw_i = (iff * n_h + ih) * n_e + ie
+    hw_i = hardware_row_index(ax, iff, ih, ie)
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
             "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
             "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
             "dp_of_tp": axis.value(7, np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)),
             "ep_of_tp": axis.value(7, np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float))}
+
+
+def hardware_row_index(ax: Axes, iff, ih, ie):
+    """Row of Tables.hw (and of engine_names) for format, hardware and engine indices: format-major."""
+    return (iff * len(ax.hardware) + ih) * len(ax.engines) + ie
 
 
 class _Unravel:
@@ -202,8 +207,9 @@ class _Unravel:
 # development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
 # Benchmarks) the kernels save about 0.15 µs per configuration: a warm in-memory sweep of 912k runs
 # 1.08-1.33× faster with them (three runs), and a 9.3 × 10^6 sweep streamed to Parquet took the same
-# time with and without them, load included (26 s, then 11 s). They pay for themselves past about 10^7. The size is the whole sweep's: a Dask
-# worker pays the load for its share.
+# time with and without them, load included (26 s, then 11 s; benchmarks/bench_sweep.py stream --configs
+# 10000000 --fast off / --fast on, and rate --fast both). They pay for themselves past about 10^7. The
+# size is the whole sweep's: a Dask worker pays the load for its share.
 FAST_MIN_CONFIGS = 10_000_000
 
 

@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.sweeps.grid import (CHUNK, DERIVED, REASONS, Axes, SweepError, Tables, derived_columns,
-                                   chunks, evaluate_chunk, make_axes)
+from costmodel.sweeps.grid import (CHUNK, DERIVED, REASONS, Axes, SweepError, Tables, chunks, derived_columns,
+                                   evaluate_chunk, hardware_row_index, make_axes)
 
 
 TEXT_COLUMNS = ("model", "hardware", "format", "kv_format", "engine", "reason")
@@ -62,8 +62,7 @@ class SweepResult:
         if key == "kv_format":
             return self._col("ik"), [k.id if k else "" for k in ax.kv_formats]
         if key == "engine":
-            hw_i = (self._col("if") * len(ax.hardware) + self._col("ih")) * len(ax.engines) + self._col("ie")
-            return hw_i, list(self.engine_names)
+            return hardware_row_index(ax, self._col("if"), self._col("ih"), self._col("ie")), list(self.engine_names)
         if key == "reason":
             return self.cols["reason_code"], list(REASONS)
         raise KeyError(key)

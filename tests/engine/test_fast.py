@@ -15,6 +15,11 @@ from costmodel.spec.model_catalog import all_models
 pytest.importorskip("numba")
 
 
+def test_the_kernels_load():
+    """Every comparison below is numpy against the kernels only if they load (a failed load falls back to numpy)."""
+    assert fast._kernels() is not None
+
+
 def _columns(n=800, seed=3):
     """Random catalogue configurations: every model (dense, MoE, MLA, windows, encoders, recurrent),
     three devices, four formats (dequantized weights among them), zero lengths, tp up to 8."""
@@ -53,21 +58,10 @@ def test_phase_times_are_numpys_bits(layout):
             f = dict(f, peak_matmul=f["peak_matmul"] * rng.uniform(0.5, 2.0, n))
         want, got = lw.phases.times(hw, f), lw.phases.times(hw, f, fast=True)
         assert fast.config_count(hw, f, lw.phases.pre, lw.phases.d0, lw.phases.a1) == n
+        assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
         for a, b in zip(want[:4], got[:4]):
             assert _same(a, b)
         for a, b in zip(finish(lw, hw, f).metrics.values(), finish(lw, hw, f, fast=True).metrics.values()):
-            assert _same(a, b)
-
-
-def test_detail_is_the_numpy_paths():
-    (m, f, hw), work, _ = _columns(n=50)
-    lw = lower_all(m, f, hw, *work)
-    want, got = lw.phases.times(hw, f)[4](), lw.phases.times(hw, f, fast=True)[4]()
-    for a, b in zip(want, got):
-        for name in ("flops", "weight_bytes", "launches", "compute", "memory", "fixed", "comm"):
-            if hasattr(a, name):
-                assert _same(getattr(a, name), getattr(b, name))
-        if isinstance(a, np.ndarray):
             assert _same(a, b)
 
 
@@ -123,6 +117,7 @@ def test_shared_phase_times_are_numpys_bits():
     groups = np.unique(key, return_inverse=True)[1]
     lw = lower_all(m, f, hw, *work, groups=groups)
     assert type(lw.phases).__name__ == "SharedPhaseOps" and len(lw.phases.p) < len(groups)
+    assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
     for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
         assert _same(a, b)
     assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])

@@ -95,6 +95,28 @@ def _sorted_distinct(cols: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order[new], _ranks(order, new)
 
 
+def distinct_codes(codes) -> tuple[np.ndarray, np.ndarray]:
+    """distinct of one column of integer codes (rows with equal codes have equal inputs, by the caller's
+    construction: a grid's coordinates). Where the codes span under four times the rows, a table over
+    their range marks the ones present, and each row's group is the count of present codes below its own
+    (no sort); otherwise `distinct`. `first` holds one row of each group (any row of a group has the same
+    inputs, so the terms evaluated there are the same)."""
+    codes = np.asarray(codes).reshape(-1)
+    n = codes.size
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    lo, hi = int(codes.min()), int(codes.max())
+    if hi - lo >= 4 * n:
+        return distinct(codes)
+    at = codes - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[at] = True
+    inverse = (np.cumsum(present) - 1)[at]
+    first = np.empty(int(present.sum()), dtype=np.intp)
+    first[inverse] = np.arange(n)  # one row of each group (numpy does not say which of repeated targets wins)
+    return first, inverse
+
+
 def varies(x) -> bool:
     """x (1-D) takes more than one value."""
     x = np.asarray(x)

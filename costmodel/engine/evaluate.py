@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.engine.distinct import columns_at, distinct, varies
+from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
                                      max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
@@ -58,16 +58,20 @@ class EngineResult:
 
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
-             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False) -> EngineResult:
+             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
     at `accept` each make a decode step a verification of mtp + 1 tokens (speculative.py).
     `groups` (optional, 1-D like every column): rows with equal values have equal model, format and
     hardware columns; each phase is then lowered once per distinct input (phases.py), with the same
-    results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the same bits."""
-    return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups),
-                  hw, f, fast)
+    results. `seq_groups` (optional, with `groups`): integer codes, rows with equal codes have equal groups,
+    layout, drafts, prompt, gen, context and sign of `batch` (a grid builds them from its coordinates); the
+    memory terms that do not depend on the batch are then evaluated once per code (distinct_codes), with
+    the same results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the
+    same bits."""
+    return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups,
+                            seq_groups), hw, f, fast)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
-              accept=DEFAULT_ACCEPT, groups=None) -> Lowered:
+              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators."""
     prompt = np.asarray(prompt, dtype=float)
     gen = np.asarray(gen, dtype=float)
@@ -114,7 +118,8 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     if groups is None or not varies(requested):
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
     else:  # a sweep's batches share their batch-free terms
-        per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups)
+        per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
+                                       seq_groups)
     bmax, one_long = per_seq["bmax"], per_seq["one_long"]
     B = np.where(requested < 0, bmax, requested)
     mem = batch_memory(per_seq["seq"], B, dp)
@@ -209,13 +214,13 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
                 kv_tokens=pool_in_tokens(m, f, hw, pool[0], a_tp, pp), state=state_bytes_per_sequence(m, hw, a_tp, pp))
 
 
-def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups) -> dict:
+def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None) -> dict:
     """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
-    (`groups` fix the layout: _shared_pool)."""
+    (`groups` fix the layout: _shared_pool), or once per code of `codes` (evaluate's seq_groups)."""
     g = np.asarray(groups)
     prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                   for x in (prompt, gen, context, tp, pp, dp, ep, held))
-    u, inv = distinct(g, prompt, gen, context, held)
+    u, inv = distinct(g, prompt, gen, context, held) if codes is None else distinct_codes(codes)
     got = _per_sequence(columns_at(m, u), columns_at(f, u), columns_at(hw, u), prompt[u], gen[u], context[u], tp[u],
                         pp[u], dp[u], ep[u], held[u], (pool[0][u], pool[1][u]))
 

@@ -157,7 +157,7 @@ def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
     hw_i = hardware_row_index(ax, iff, ih, ie)
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
-    return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "hw_i": hw_i, "f_i": f_i,
+    return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "ib": ib, "hw_i": hw_i, "f_i": f_i,
             "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
             "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
             "dp_of_tp": axis.value(7, np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)),
@@ -183,13 +183,20 @@ class _Unravel:
         self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
 
     def value(self, k: int, table: np.ndarray) -> np.ndarray:
-        """table[index along axis k] for every flat index: each run's value repeated over the part of the
-        run inside the chunk (O(rows + runs), whatever the stride)."""
+        """table[index along axis k] for every flat index: an axis that cycles within the chunk as one cycle
+        (each value repeated `stride` times) tiled from the chunk's start; another as each run's value
+        repeated over the part of the run inside the chunk (O(rows + runs), whatever the stride)."""
         if not self.runs:
             return table[self.idx[k]]
         if self.n == 0:
             return table[:0]
         stride, size, start, stop = self.strides[k], self.shape[k], self.start, self.start + self.n
+        period = stride * size
+        if 2 * period <= self.n:  # an inner axis: its cycle over the axis, from the chunk's start, tiled
+            cycle = np.repeat(table, stride) if stride > 1 else table
+            off = start % period
+            cycle = np.concatenate((cycle[off:], cycle[:off])) if off else cycle
+            return np.broadcast_to(cycle, (-(-self.n // period), period)).reshape(-1)[:self.n]
         first, last = start // stride, (stop - 1) // stride
         at = table[np.arange(first, last + 1) % size]
         if stride == 1:
@@ -227,6 +234,13 @@ def derived_columns(ax: Axes, flat: np.ndarray, c: dict | None = None) -> dict:
     return out
 
 
+def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:
+    """Each configuration's flat index with its batch coordinate replaced by 1 for the largest batch, else 0:
+    equal codes, equal inputs but for the batch's value (evaluate's seq_groups)."""
+    stride = int(np.prod(ax.shape[6:]))  # of the batch axis (Axes.shape: the sixth)
+    return np.asarray(flat, dtype=np.int64) + ((c["batch"] < 0) - c["ib"]).astype(np.int64) * stride
+
+
 def _layout(c: dict) -> tuple[np.ndarray, np.ndarray]:
     """(dp, ep) of each configuration: 1 or its tp (DP attention over single-device groups, experts over all tp)."""
     return np.where(c["dp_of_tp"] > 0, c["tp"], 1.0), np.where(c["ep_of_tp"] > 0, c["tp"], 1.0)
@@ -251,7 +265,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
-                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None,
+                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None, seq_groups=_batch_free(tab.ax, flat, c),
                    fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled())
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory

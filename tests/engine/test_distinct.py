@@ -245,3 +245,35 @@ def test_unique_by_an_unstable_sort_equals_numpys(values):
     got_first, got_inverse = _unique(h)
     np.testing.assert_array_equal(got_first, first)
     np.testing.assert_array_equal(got_inverse, inverse.reshape(-1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 50) | st.integers(0, 10**12), min_size=0, max_size=200))
+def test_distinct_codes_group_equal_codes(values):
+    """distinct_codes: one row per distinct code (a table over a narrow range, else distinct's hash),
+    every row mapped to a row with its code."""
+    from costmodel.engine.distinct import distinct_codes
+
+    codes = np.array(values, dtype=np.int64)
+    first, inverse = distinct_codes(codes)
+    np.testing.assert_array_equal(codes[first][inverse], codes)
+    assert len(first) == len(np.unique(codes))
+
+
+def test_batch_free_codes_of_a_grid_fix_every_input_but_the_batch():
+    """A sweep's seq_groups (grid._batch_free): rows with equal codes have equal model, format, device,
+    layout, lengths and sign of the batch, and rows that differ in any of them differ in code."""
+    from costmodel.sweeps.grid import _batch_free, _chunk_columns
+
+    ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"],
+                   batch=[1, 8, "max", 64], tp=[1, 2], layouts=["tp", "ep"], prompt=[16, 512], gen=[1, 9],
+                   context=[0, 100])
+    flat = np.arange(3, ax.size - 5, dtype=np.int64)
+    c = _chunk_columns(ax, flat)
+    codes = _batch_free(ax, flat, c)
+    key = np.stack([c[k] for k in ("im", "f_i", "tp", "dp_of_tp", "ep_of_tp", "prompt", "gen", "context")]
+                   + [c["batch"] < 0]).T
+    _, by_key = np.unique(key, axis=0, return_inverse=True)
+    _, by_code = np.unique(codes, return_inverse=True)
+    pairs = set(zip(by_key.reshape(-1).tolist(), by_code.tolist()))
+    assert len(pairs) == len(set(by_key.reshape(-1).tolist())) == len(set(by_code.tolist())) < len(flat)  # one partition

@@ -49,3 +49,20 @@ def _same_bits(a, b, what: str) -> None:
     """Equal bit for bit (-0.0 is not 0.0; NaNs must match too)."""
     a, b = np.reshape(np.asarray(a, dtype=float), -1), np.reshape(np.asarray(b, dtype=float), -1)
     np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=what)
+
+
+def test_unit_peaks_of_one_unit_equal_the_gathered_peaks():
+    """Operators all on one unit (the decode's attention) take that unit's peak broadcast: the values the
+    general path gathers per operator."""
+    from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, OP_UNITS, Ops
+    from costmodel.engine.roofline import _peaks_by_unit, attention_peak, unit_peaks
+
+    devices = [load_hardware(h) for h in ("h100-sxm", "mi300x", "l40s")]
+    hw = {k: np.array([hardware_row(h, "vllm")[k] for h in devices]) for k in hardware_row(devices[0], "vllm")}
+    f = {k: np.array([format_row(load_format(x), h)[k] for h, x in zip(devices, ("bf16", "fp8", "w4a16"))])
+         for k in format_row(load_format("bf16"), devices[0])}
+    per_unit = _peaks_by_unit(hw, f, attention_peak(hw, f))
+    for names in (ATTENTION_OPS[:1], ATTENTION_OPS[:3], ("qkv_proj", "attention_indexer"), OP_NAMES):
+        ops = Ops(*np.ones((len(OP_FIELDS), len(names), 3)), names=names)
+        want = np.stack([np.broadcast_to(per_unit[int(OP_UNITS[OP_NAMES.index(n)])], (3,)) for n in names])
+        _same_bits(unit_peaks(ops, hw, f), want, ",".join(names))

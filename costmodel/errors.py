@@ -4,7 +4,6 @@ The CLI prints `str(error)` as one line on stderr and exits with code 2.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Iterable
 
@@ -69,6 +68,8 @@ def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
     if same:
         return same[:n]
     qset = set(qt)
+    import difflib  # only when a name is unknown: a cold call does not pay its import
+
     close = [k for k in difflib.get_close_matches(query, known, n=max(5, n), cutoff=0.5)
              if not set(_tokens(k)) < qset]
     if close:

@@ -1,18 +1,21 @@
-"""A cache of parsed YAML documents, so a cold CLI call does not parse the whole catalogue again.
+"""A cache of parsed YAML documents and of the catalogue's indexes, so a cold CLI call does not parse
+or read the whole catalogue again.
 
-One file per YAML source under the user cache directory (`COSTMODEL_CACHE`, else
-`$XDG_CACHE_HOME/costmodel`, else `~/.cache/costmodel`), keyed on the source's resolved path and
-valid while its modification time (ns) and size are unchanged. Safe to delete at any time; a
-cache that cannot be read or written is skipped silently; COSTMODEL_NO_PARSE_CACHE=1 turns it off. The pickles are loaded with an
-unpickler that admits only the types YAML safe-loading produces (builtins, dates), never code.
+Under the user cache directory (`COSTMODEL_CACHE`, else `$XDG_CACHE_HOME/costmodel`, else
+`~/.cache/costmodel`): one file per YAML source (`yaml/`), keyed on the source's resolved path and valid
+while its modification time (ns) and size are unchanged; and one file per catalogue kind and search path
+(`index/`): its entries, valid while the kind's files (paths, times, sizes) are unchanged. Safe to delete
+at any time; a cache that cannot be read or written is skipped silently; COSTMODEL_NO_PARSE_CACHE=1 turns
+it off. The pickles are loaded with an unpickler that admits only the types YAML safe-loading produces
+(builtins, dates), never code.
 """
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import os
 import pickle
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +48,14 @@ def _slot(path: Path) -> tuple[Path, tuple] | None:
         st = real.stat()
     except OSError:
         return None
-    name = hashlib.sha256(str(real).encode()).hexdigest()[:32]
-    return cache_dir() / "yaml" / f"{name}.pickle", (VERSION, str(real), st.st_mtime_ns, st.st_size)
+    return cache_dir() / "yaml" / f"{_name(str(real))}.pickle", (VERSION, str(real), st.st_mtime_ns, st.st_size)
+
+
+def _name(text: str) -> str:
+    """A file name for `text`: two 32-bit checksums (zlib, already loaded with numpy; hashlib's OpenSSL
+    costs a cold call ~8 ms). Names that collide only share a slot: the key stored inside tells them apart."""
+    data = text.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def enabled() -> bool:
@@ -57,27 +66,46 @@ def enabled() -> bool:
 def get(path: Path) -> Any:
     """The cached document of `path`, or MISS."""
     slot = _slot(path) if enabled() else None
-    if slot is None:
-        return MISS
-    file, key = slot
-    try:
-        data = file.read_bytes()
-        stored_key, doc = _SafeUnpickler(io.BytesIO(data)).load()
-    except Exception:  # absent, truncated, foreign or stale: parse the source again
-        return MISS
-    return doc if stored_key == key else MISS
+    return MISS if slot is None else _load(*slot)
 
 
 def put(path: Path, doc: Any) -> None:
     """Store `path`'s parsed document (atomically; errors ignored: the cache is optional)."""
     slot = _slot(path) if enabled() else None
-    if slot is None:
-        return
-    file, key = slot
+    if slot is not None:
+        _store(*slot, doc)
+
+
+def _index_slot(kind: str, roots: str, stamps: tuple) -> tuple[Path, tuple]:
+    return cache_dir() / "index" / f"{kind}-{_name(roots)}.pickle", (VERSION, kind, roots, stamps)
+
+
+def get_index(kind: str, roots: str, stamps: tuple) -> Any:
+    """The cached index of catalogue `kind` under search path `roots` whose files have `stamps` ((path,
+    modification time ns, size) each), or MISS."""
+    return _load(*_index_slot(kind, roots, stamps)) if enabled() else MISS
+
+
+def put_index(kind: str, roots: str, stamps: tuple, value: Any) -> None:
+    """Store an index (builtins only) for get_index (errors ignored)."""
+    if enabled():
+        _store(*_index_slot(kind, roots, stamps), value)
+
+
+def _load(file: Path, key: tuple) -> Any:
+    try:
+        data = file.read_bytes()
+        stored_key, value = _SafeUnpickler(io.BytesIO(data)).load()
+    except Exception:  # absent, truncated, foreign or stale: build it again
+        return MISS
+    return value if stored_key == key else MISS
+
+
+def _store(file: Path, key: tuple, value: Any) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps((key, doc), protocol=pickle.HIGHEST_PROTOCOL))
+        tmp.write_bytes(pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, file)
     except Exception:
         try:

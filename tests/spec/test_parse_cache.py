@@ -69,3 +69,66 @@ def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch):
     assert catalog.read_yaml(f) == {"z": 3}
     monkeypatch.setenv("COSTMODEL_NO_PARSE_CACHE", "1")
     assert parse_cache.get(f) is parse_cache.MISS
+
+
+def _kind_folder(tmp_path, monkeypatch, text: str):
+    root = tmp_path / "cat"
+    (root / "formats").mkdir(parents=True)
+    f = root / "formats" / "mine.yaml"
+    f.write_text(text)
+    monkeypatch.setenv("COSTMODEL_PATH", str(root))
+    catalog._index_cached.cache_clear()
+    return f
+
+
+FORMAT = "formats:\n  - id: {id}\n    aliases: [{alias}]\n    w_bits: 4\n"
+
+
+def test_an_index_comes_from_its_cache_until_a_file_changes(tmp_path, cache, monkeypatch):
+    """A kind's index is read from one cached file (no catalogue file read) while its files keep their
+    times and sizes; an edit, a new file or a removed one rebuilds it."""
+    f = _kind_folder(tmp_path, monkeypatch, FORMAT.format(id="my-fmt", alias="mf"))
+    first = catalog.index("formats")
+    assert first.resolve("mf")[1] == "my-fmt" and len(list((cache / "index").glob("formats-*.pickle"))) == 1
+
+    def no_read(path, kind):
+        raise AssertionError(f"{path} read again")
+
+    monkeypatch.setattr(catalog, "entries_in_file", no_read)
+    catalog._index_cached.cache_clear()
+    again = catalog.index("formats")
+    assert again.entries.keys() == first.entries.keys() and again.aliases == first.aliases
+    entry = again.entries["my-fmt"]
+    assert entry.file == f and entry.data == first.entries["my-fmt"].data
+    assert entry.sources == first.entries["my-fmt"].sources
+    monkeypatch.undo()
+    monkeypatch.setenv("COSTMODEL_CACHE", str(cache))
+    monkeypatch.setenv("COSTMODEL_PATH", str(f.parent.parent))
+    f.write_text(FORMAT.format(id="my-fmt-2", alias="mf2"))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000))
+    catalog._index_cached.cache_clear()
+    assert "my-fmt-2" in catalog.index("formats").entries and "my-fmt" not in catalog.index("formats").entries
+    (f.parent / "other.yaml").write_text(FORMAT.format(id="other-fmt", alias="of"))
+    catalog._index_cached.cache_clear()
+    assert "other-fmt" in catalog.index("formats").entries
+    (f.parent / "other.yaml").unlink()
+    catalog._index_cached.cache_clear()
+    assert "other-fmt" not in catalog.index("formats").entries
+    catalog._index_cached.cache_clear()
+
+
+def test_a_tampered_index_runs_no_code(tmp_path, cache, monkeypatch):
+    _kind_folder(tmp_path, monkeypatch, FORMAT.format(id="my-fmt", alias="mf"))
+    catalog.index("formats")
+    (slot,) = (cache / "index").glob("formats-*.pickle")
+    key, _ = pickle.loads(slot.read_bytes())
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    slot.write_bytes(pickle.dumps((key, Evil())))
+    catalog._index_cached.cache_clear()
+    assert "my-fmt" in catalog.index("formats").entries  # read from the files instead
+    assert not (tmp_path / "pwned").exists()
+    catalog._index_cached.cache_clear()

@@ -58,7 +58,8 @@ class EngineResult:
 
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
-             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None) -> EngineResult:
+             ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None,
+             metrics=None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
@@ -69,9 +70,9 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     layout, drafts, prompt, gen, context and sign of `batch` (a grid builds them from its coordinates); the
     memory terms that do not depend on the batch are then evaluated once per code (distinct_codes), with
     the same results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the
-    same bits."""
+    same bits. `metrics`: the names of the metrics to compute (default: all of finish's)."""
     return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups,
-                            seq_groups), hw, f, fast)
+                            seq_groups), hw, f, fast, metrics)
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,10 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     return Lowered(m, mem, phases, draft, work)
 
 
-def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False) -> EngineResult:
-    """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and every metric (`fast`: the
-    compiled kernels of fast.py time the phases where they apply, with the same results)."""
+def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> EngineResult:
+    """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and the metrics named in
+    `metrics` (default: all; `fast`: the compiled kernels of fast.py time the phases where they
+    apply, with the same results)."""
     m, mem, w = lw.m, lw.memory, lw.work
     prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
     B, Bc, spec = w["B"], w["Bc"], w["spec"]
@@ -168,37 +170,39 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False) -> EngineResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         power = hw["tdp"] * (idle + (1 - idle) * (u_pre * prefill_s + u_dec * decode_s) / e2e)
         per_token_s = e2e / out_tokens  # device-seconds per token of one replica, / (tp·pp)
-        metrics = {
-            "ttft_s": prefill_s,
-            "tpot_s": tpot,
-            "prefill_tokens_per_s": Bc * prompt / prefill_s,
-            "decode_tokens_per_s": 1.0 / tpot,
+        formulas = {  # each computed only where asked for (`metrics`)
+            "ttft_s": lambda: prefill_s,
+            "tpot_s": lambda: tpot,
+            "prefill_tokens_per_s": lambda: Bc * prompt / prefill_s,
+            "decode_tokens_per_s": lambda: 1.0 / tpot,
             # llama-batched-bench's S_TG: generated tokens of all sequences per second of decode only
-            "decode_aggregate_tokens_per_s": replicas * Bc / tpot,
-            "throughput_tokens_per_s": replicas * out_tokens / e2e,
-            "e2e_latency_s": e2e,
-            "energy_j_per_token": tp * pp * power * per_token_s,
-            "energy_j_per_query": tp * pp * power * e2e / Bc,
-            "average_power_w": power,
-            "usd_per_million_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
+            "decode_aggregate_tokens_per_s": lambda: replicas * Bc / tpot,
+            "throughput_tokens_per_s": lambda: replicas * out_tokens / e2e,
+            "e2e_latency_s": lambda: e2e,
+            "energy_j_per_token": lambda: tp * pp * power * per_token_s,
+            "energy_j_per_query": lambda: tp * pp * power * e2e / Bc,
+            "average_power_w": lambda: power,
+            "usd_per_million_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
             # the same dollars spread over every token processed (prompt + generated), as API prices mix them
-            "usd_per_million_total_tokens": tp * pp * hw["price_per_hour"] / 3600.0 * e2e
-            / (Bc * (prompt + np.where(encoder, 0.0, gen))) * 1e6,
-            "batch": B,
-            "max_batch": w["bmax"],
-            "fits": w["fits"],
-            "devices": devices + 0 * B,
+            "usd_per_million_total_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * e2e
+                                                    / (Bc * (prompt + np.where(encoder, 0.0, gen))) * 1e6,
+            "batch": lambda: B,
+            "max_batch": lambda: w["bmax"],
+            "fits": lambda: w["fits"],
+            "devices": lambda: devices + 0 * B,
             # memory as engines print it at start-up (per device)
-            "weights_gib": mem.weights / GIB,
-            "kv_cache_gib": np.maximum(mem.kv_pool, 0.0) / GIB,
-            "kv_cache_tokens": kv_tokens,
+            "weights_gib": lambda: mem.weights / GIB,
+            "kv_cache_gib": lambda: np.maximum(mem.kv_pool, 0.0) / GIB,
+            "kv_cache_tokens": lambda: kv_tokens,
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
-            "max_concurrency": dp * np.where(m["rec_layers"] > 0, np.maximum(mem.kv_pool, 0.0) / w["one_long"],
-                                             kv_tokens / w["full_len"]),
-            "state_bytes": B / dp * w["state"],
+            "max_concurrency": lambda: dp * np.where(m["rec_layers"] > 0,
+                                                     np.maximum(mem.kv_pool, 0.0) / w["one_long"],
+                                                     kv_tokens / w["full_len"]),
+            "state_bytes": lambda: B / dp * w["state"],
         }
-    return EngineResult(metrics, mem, detail)
+        out = {k: formulas[k]() for k in (formulas if metrics is None else metrics)}
+    return EngineResult(out, mem, detail)
 
 
 def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) -> dict:

@@ -413,9 +413,10 @@ def _pack(ops: dict, names: tuple) -> Ops:
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
     fields = len(OP_FIELDS)
-    if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call
-        return Ops(*np.array([[0.0 if _unwritten(v) else float(v) for v in (ops[name][i] for name in names)]
-                              for i in range(fields)]), names=names)
+    if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call; a
+        # Python float zero as +0.0 (`v or 0.0`: _unwritten's rule inlined, a call per number costs more)
+        return Ops(*np.array([[(v or 0.0) if type(v) is float else float(v) for v in ops[name]] for name in names]).T,
+                   names=names)
     out = np.zeros((fields, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
@@ -433,9 +434,9 @@ ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention
 FUSED_ATTENTION = ATTENTION_OPS[:3] + ("cross_attention",)  # the engine's attention kernels: attention_efficiency
 
 
-def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
+def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:
     """The fused attention operators (global, sliding-window and chunked local layers) for n new
-    tokens after c."""
+    tokens after c: those of `names`."""
     B = np.asarray(B, dtype=float)
     n = np.asarray(n, dtype=float)
     c = np.asarray(c, dtype=float)
@@ -457,13 +458,18 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
         q_rows = np.minimum(n, FA_TILE_ROWS)
     group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
     out = {}
-    zero = 0.0 * T * c  # an absent variant keeps the configurations' shape (the pairs need not be counted)
+
+    def zero():  # an absent variant keeps the configurations' shape (the pairs need not be counted)
+        return 0.0 * T * c
+
     layers = variant_layers(m)
     # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
     for name, window in (("attention", m["dsa_topk"]), ("attention_local", m["window"]), ("attention_chunked", None)):
+        if name not in names:
+            continue
         count = layers[name]
         if not any_nonzero(count):  # no such layers in these models: zero work
-            out[name] = (0.0, 0.0, 0.0, 0.0, count + zero, q_rows * group + zero, 0.0)
+            out[name] = (0.0, 0.0, 0.0, 0.0, count + zero(), q_rows * group + zero(), 0.0)
             continue
         if window is None:
             pairs = B * chunked_pairs(n, c, m["chunk"], decode)
@@ -478,8 +484,10 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
     # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
     # DeepSeek's release, 'can be implemented in FP8')
     idx_layers = layers["attention_indexer"]
+    if "attention_indexer" not in names:
+        return out
     if not any_nonzero(idx_layers):
-        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero, q_rows * m["dsa_heads"] + zero, 0.0)
+        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero(), q_rows * m["dsa_heads"] + zero(), 0.0)
         return out
     pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
     flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
@@ -491,7 +499,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool) -> dict:
 
 def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> Ops:
     """Only the attention operators (the part of a step that depends on the context), those of `names`."""
-    return _pack(attention_terms(m, f, B, n, c, tp, decode), names)
+    return _pack(attention_terms(m, f, B, n, c, tp, decode, names), names)
 
 
 def variant_layers(m: dict) -> dict:

@@ -266,7 +266,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
                    groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None, seq_groups=_batch_free(tab.ax, flat, c),
-                   fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled())
+                   fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled(), metrics=METRICS + ("fits",))
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
@@ -275,8 +275,9 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     valid = heads_ok & link_ok & fmt_ok & layout_ok
     reason = np.where(~layout_ok, 5, np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4,
                                                                                             np.where(~fits, 3, 0)))))
+    ok = valid & fits
     for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
-        out[k] = np.where(valid & fits, out[k], np.nan)
+        out[k] = np.where(ok, out[k], np.nan)
     out["fits"] = fits & valid
     out["valid"] = valid
     out["reason_code"] = reason.astype(np.int8)

@@ -176,3 +176,17 @@ def test_an_array_workload_on_one_configurations_columns_equals_each_scalar_call
             one = evaluate(*cols, batch[i], 128.0, 64.0, context[i], 1.0, 1.0, 1.0).metrics
             for k in ("ttft_s", "tpot_s", "throughput_tokens_per_s", "energy_j_per_token", "max_batch"):
                 np.testing.assert_allclose(np.asarray(arr[k])[i], one[k], rtol=1e-12, err_msg=(model, k, i))
+
+
+def test_asked_for_metrics_are_the_whole_evaluations():
+    """evaluate(metrics=names) computes only those, each the bits of the full evaluation's, in the order
+    asked; by default every metric."""
+    m, f, hw = columns("mixtral-8x7b", "h100-sxm", "fp8")
+    args = (np.array([1.0, 8.0, -1.0]), np.array([128.0, 4096.0, 512.0]), 256.0, 0.0, 2.0, 1.0, 1.0)
+    full = evaluate(m, f, hw, *args).metrics
+    names = ("energy_j_per_token", "fits", "tpot_s", "max_batch")
+    part = evaluate(m, f, hw, *args, metrics=names).metrics
+    assert tuple(part) == names and len(full) == 21
+    for k in names:
+        np.testing.assert_array_equal(np.asarray(part[k], dtype=float).view(np.uint64),
+                                      np.asarray(full[k], dtype=float).view(np.uint64), err_msg=k)

@@ -417,12 +417,28 @@ def _pack(ops: dict, names: tuple) -> Ops:
         # Python float zero as +0.0 (`v or 0.0`: _unwritten's rule inlined, a call per number costs more)
         return Ops(*np.array([[(v or 0.0) if type(v) is float else float(v) for v in ops[name]] for name in names]).T,
                    names=names)
+    if len(names) == 1:  # one operator (the decode's attention, most models): each value is its field, no copy
+        return Ops(*(_field(v, shape) for v in ops[names[0]]), names=names)
     out = np.zeros((fields, len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
             if not _unwritten(value):
                 out[i, j] = value
     return Ops(*out, names=names)
+
+
+def _field(value, shape: tuple) -> np.ndarray:
+    """One operator's field of `shape` configurations, shaped (1, *shape): the value itself where it is a
+    float array of that shape (nothing writes into Ops fields), else as _pack writes it."""
+    if _unwritten(value):
+        return np.zeros((1,) + shape)
+    if type(value) is np.ndarray and value.shape == shape and value.dtype == np.float64:
+        view = value.reshape((1,) + shape)
+        view.flags.writeable = False  # shared with the value's other holders: a write would be a bug
+        return view
+    out = np.zeros((1,) + shape)
+    out[0] = value
+    return out
 
 
 def _unwritten(value) -> bool:

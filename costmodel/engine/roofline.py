@@ -98,9 +98,9 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]
     comm = np.zeros_like(compute)
-    link = comm_link(hw)
     on = ops.units == COMM
     if on.any():
+        link = comm_link(hw)
         wire = ops.act_bytes[on]
         with np.errstate(divide="ignore", invalid="ignore"):
             comm[on] = np.where(wire > 0, wire / link, 0.0)

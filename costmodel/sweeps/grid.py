@@ -153,7 +153,7 @@ def load_bf16():
 
 def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     axis = _Unravel(flat, ax.shape)
-    im, ih, iff, ik, ie, ib, it, il, ip, ig, ic = (axis.index(k) for k in range(len(ax.shape)))
+    im, ih, iff, ik, ie, ib = (axis.index(k) for k in range(6))  # the numeric axes' values below
     n_e, n_k, n_h = len(ax.engines), len(ax.kv_formats), len(ax.hardware)
     hw_i = hardware_row_index(ax, iff, ih, ie)
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie

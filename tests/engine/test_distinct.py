@@ -277,3 +277,36 @@ def test_batch_free_codes_of_a_grid_fix_every_input_but_the_batch():
     _, by_code = np.unique(codes, return_inverse=True)
     pairs = set(zip(by_key.reshape(-1).tolist(), by_code.tolist()))
     assert len(pairs) == len(set(by_key.reshape(-1).tolist())) == len(set(by_code.tolist())) < len(flat)  # one partition
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 400)), min_size=1, max_size=12), st.booleans())
+def test_gathered_columns_equal_the_rows_they_index(runs, one_row_entry):
+    """A Gathered column is table[idx] whatever the index's shape: long runs of one entry (repeated run
+    by run), short runs, one entry (a broadcast row); a one-row table column stays as it is."""
+    from costmodel.engine.distinct import Gathered
+
+    idx = np.repeat([v for v, _ in runs], [k for _, k in runs])
+    table = {"x": np.arange(7) * 1.5 - 3.0, "y": np.array([-0.0]) if one_row_entry else np.arange(7) * -0.0}
+    g = Gathered(table, idx)
+    for key in table:
+        want = table[key] if len(table[key]) == 1 else table[key][idx]
+        got = np.broadcast_to(g[key], want.shape)
+        np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64), err_msg=key)
+
+
+def test_one_attention_operator_is_packed_without_copies():
+    """lower_attention of one variant holds its computed values as its fields (read-only views: nothing may
+    write through them), the same bits as the packed fields of all four variants."""
+    from costmodel.engine.operators import ATTENTION_OPS, OP_FIELDS, lower_attention
+
+    m = model_columns([load_model("llama-3.1-8b")] * 5)
+    f = format_columns([(load_format("fp8"), load_hardware("h100-sxm"), None, False)] * 5)
+    B, n, c = np.array([1.0, 2, 8, 64, 3]), 1.0, np.array([0.0, 10, 4000, 9, 1e5])
+    one = lower_attention(m, f, B, n, c, 2.0, decode=True, names=ATTENTION_OPS[:1])
+    full = lower_attention(m, f, B, n, c, 2.0, decode=True)
+    assert not one.flops.flags.writeable and not one.kv_bytes.flags.writeable  # the computed values themselves
+    for name in OP_FIELDS:
+        a, b = getattr(one, name), getattr(full, name)[:1]
+        assert a.shape == (1, 5) and (not a.flags.writeable or a.base is None), name  # a view, or a new array
+        np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=name)

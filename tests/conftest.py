@@ -5,10 +5,17 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("costmodel-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_user_catalog(tmp_path_factory, monkeypatch):
-    """Tests never read or write the real user catalogue (~/.config/costmodel)."""
+def _isolated_user_catalog(tmp_path_factory, monkeypatch, _session_cache):
+    """Tests never read or write the real user catalogue (~/.config/costmodel) or the user's cache
+    (~/.cache/costmodel): one cache for the session."""
     monkeypatch.setenv("COSTMODEL_HOME", str(tmp_path_factory.mktemp("costmodel-home")))
+    monkeypatch.setenv("COSTMODEL_CACHE", str(_session_cache))
 
 
 @pytest.fixture

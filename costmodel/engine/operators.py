@@ -428,14 +428,13 @@ def _pack(ops: dict, names: tuple) -> Ops:
 
 
 def _field(value, shape: tuple) -> np.ndarray:
-    """One operator's field of `shape` configurations, shaped (1, *shape): the value itself where it is a
-    float array of that shape (nothing writes into Ops fields), else as _pack writes it."""
+    """One operator's field of `shape` configurations, shaped (1, *shape): a view of the value where it is
+    a float array of that shape (nothing writes into Ops fields: a field may share a column's memory), else
+    as _pack writes it. Left writable: numba compiles a kernel once per pattern of read-only arguments."""
     if _unwritten(value):
         return np.zeros((1,) + shape)
     if type(value) is np.ndarray and value.shape == shape and value.dtype == np.float64:
-        view = value.reshape((1,) + shape)
-        view.flags.writeable = False  # shared with the value's other holders: a write would be a bug
-        return view
+        return value.reshape((1,) + shape)
     out = np.zeros((1,) + shape)
     out[0] = value
     return out

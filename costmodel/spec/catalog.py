@@ -247,34 +247,24 @@ class Index:
         return sorted(self.entries)
 
 
-def _files(kind: str) -> Iterator[Path]:
+def _folders(kind: str) -> Iterator[tuple[Path, list[Path]]]:
+    """(folder, its YAML files) of `kind` under each search root, in search order; the files in the order
+    of sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")), without pathlib's cost."""
     for root in search_roots():
         folder = root / kind
         try:
             names = os.listdir(folder)
         except OSError:  # no such folder (or not one)
             continue
-        for suffix in (".yaml", ".yml"):  # what sorted(folder.glob("*.yaml")) + ... gives, without pathlib's cost
-            yield from (folder / n for n in sorted(n for n in names if n.endswith(suffix)))
+        yield folder, [folder / n for suffix in (".yaml", ".yml") for n in sorted(n for n in names if n.endswith(suffix))]
 
 
 @functools.lru_cache(maxsize=None)
 def _index_cached(kind: str, path_env: tuple) -> Index:
-    """The index of `kind`, from the index cache where the kind's files are unchanged (parse_cache.py),
-    else read from every file (and cached)."""
-    files = list(_files(kind))
-    roots = os.pathsep.join(str(r) for r in search_roots())
-    stamps = _stamps(files)
-    cached = parse_cache.get_index(kind, roots, stamps) if stamps is not None else parse_cache.MISS
-    if cached is not parse_cache.MISS:
-        entries, aliases = cached
-        paths = {str(p): p for p in files}
-        return Index(kind, {eid: Entry(data, paths[file], sources) for eid, (data, file, sources) in entries.items()},
-                     aliases)
     entries: dict = {}
     aliases: dict = {}
-    for path in files:
-        for entry in entries_in_file(path, kind):
+    for folder, files in _folders(kind):
+        for entry in _folder_entries(kind, folder, files):
             eid = entry.id.lower()
             if eid in entries:  # an earlier root (COSTMODEL_PATH) wins
                 continue
@@ -282,17 +272,32 @@ def _index_cached(kind: str, path_env: tuple) -> Index:
     for eid, entry in entries.items():
         for alias in entry.get("aliases") or []:
             aliases.setdefault(str(alias).lower(), eid)
-    if stamps is not None:
-        parse_cache.put_index(kind, roots, stamps, ({eid: (e.data, str(e.file), e.sources) for eid, e in entries.items()},
-                                                    aliases))
     return Index(kind, entries, aliases)
 
 
+def _folder_entries(kind: str, folder: Path, files: list) -> list[Entry]:
+    """The entries of one folder's files, in order: from the index cache while every file is unchanged
+    (parse_cache.get_index), else read from each file (and cached)."""
+    if not files:
+        return []
+    stamps = _stamps(files)
+    cached = parse_cache.get_index(kind, str(folder), stamps) if stamps is not None else parse_cache.MISS
+    if cached is not parse_cache.MISS:
+        paths = {str(p): p for p in files}
+        return [Entry(data, paths[file], sources) for data, file, sources in cached]
+    entries = [entry for path in files for entry in entries_in_file(path, kind)]
+    if stamps is not None:
+        parse_cache.put_index(kind, str(folder), stamps, [(e.data, str(e.file), e.sources) for e in entries])
+    return entries
+
+
 def _stamps(files: list) -> tuple | None:
-    """(path, modification time ns, size) of each file: what a cached index is valid for (None: a file
-    could not be read; no cache)."""
+    """What a folder's cached entries are valid for: each file's path, modification time (ns), size, inode
+    and device (a re-pointed link or a replaced file of the same time and size differs in its inode), and
+    the same of this module (whose code merges the entries). None where a file cannot be read: no cache."""
     try:
-        return tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in (os.stat(p),))
+        return tuple((str(p), st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+                     for p in (*files, __file__) for st in (os.stat(p),))
     except OSError:
         return None
 

@@ -3,8 +3,9 @@ or read the whole catalogue again.
 
 Under the user cache directory (`COSTMODEL_CACHE`, else `$XDG_CACHE_HOME/costmodel`, else
 `~/.cache/costmodel`): one file per YAML source (`yaml/`), keyed on the source's resolved path and valid
-while its modification time (ns) and size are unchanged; and one file per catalogue kind and search path
-(`index/`): its entries, valid while the kind's files (paths, times, sizes) are unchanged. Safe to delete
+while its modification time (ns) and size are unchanged; and one file per catalogue folder and kind
+(`index/`): its entries, valid while its files (paths, times, sizes, inodes) and the code that merges
+them (spec/catalog.py) are unchanged. Safe to delete
 at any time; a cache that cannot be read or written is skipped silently; COSTMODEL_NO_PARSE_CACHE=1 turns
 it off. The pickles are loaded with an unpickler that admits only the types YAML safe-loading produces
 (builtins, dates), never code.
@@ -76,20 +77,20 @@ def put(path: Path, doc: Any) -> None:
         _store(*slot, doc)
 
 
-def _index_slot(kind: str, roots: str, stamps: tuple) -> tuple[Path, tuple]:
-    return cache_dir() / "index" / f"{kind}-{_name(roots)}.pickle", (VERSION, kind, roots, stamps)
+def _index_slot(kind: str, folder: str, stamps: tuple) -> tuple[Path, tuple]:
+    return cache_dir() / "index" / f"{kind}-{_name(folder)}.pickle", (VERSION, kind, folder, stamps)
 
 
-def get_index(kind: str, roots: str, stamps: tuple) -> Any:
-    """The cached index of catalogue `kind` under search path `roots` whose files have `stamps` ((path,
-    modification time ns, size) each), or MISS."""
-    return _load(*_index_slot(kind, roots, stamps)) if enabled() else MISS
+def get_index(kind: str, folder: str, stamps: tuple) -> Any:
+    """The cached entries of catalogue `kind` in `folder` whose files (and merging code) have `stamps`, or
+    MISS."""
+    return _load(*_index_slot(kind, folder, stamps)) if enabled() else MISS
 
 
-def put_index(kind: str, roots: str, stamps: tuple, value: Any) -> None:
-    """Store an index (builtins only) for get_index (errors ignored)."""
+def put_index(kind: str, folder: str, stamps: tuple, value: Any) -> None:
+    """Store a folder's entries (builtins only) for get_index (errors ignored)."""
     if enabled():
-        _store(*_index_slot(kind, roots, stamps), value)
+        _store(*_index_slot(kind, folder, stamps), value)
 
 
 def _load(file: Path, key: tuple) -> Any:

@@ -265,7 +265,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
-                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None, seq_groups=_batch_free(tab.ax, flat, c),
+                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None,
+                   seq_groups=_batch_free(tab.ax, flat, c) if shared else None,
                    fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled(), metrics=METRICS + ("fits",))
     out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
     mem = res.memory

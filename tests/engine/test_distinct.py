@@ -296,8 +296,8 @@ def test_gathered_columns_equal_the_rows_they_index(runs, one_row_entry):
 
 
 def test_one_attention_operator_is_packed_without_copies():
-    """lower_attention of one variant holds its computed values as its fields (read-only views: nothing may
-    write through them), the same bits as the packed fields of all four variants."""
+    """lower_attention of one variant holds its computed values as its fields (views, no copies), the same
+    bits as the packed fields of all four variants."""
     from costmodel.engine.operators import ATTENTION_OPS, OP_FIELDS, lower_attention
 
     m = model_columns([load_model("llama-3.1-8b")] * 5)
@@ -305,8 +305,8 @@ def test_one_attention_operator_is_packed_without_copies():
     B, n, c = np.array([1.0, 2, 8, 64, 3]), 1.0, np.array([0.0, 10, 4000, 9, 1e5])
     one = lower_attention(m, f, B, n, c, 2.0, decode=True, names=ATTENTION_OPS[:1])
     full = lower_attention(m, f, B, n, c, 2.0, decode=True)
-    assert not one.flops.flags.writeable and not one.kv_bytes.flags.writeable  # the computed values themselves
+    assert one.flops.base is not None and one.kv_bytes.base is not None  # views of the computed values
     for name in OP_FIELDS:
         a, b = getattr(one, name), getattr(full, name)[:1]
-        assert a.shape == (1, 5) and (not a.flags.writeable or a.base is None), name  # a view, or a new array
+        assert a.shape == (1, 5), name
         np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=name)

@@ -81,22 +81,31 @@ def _kind_folder(tmp_path, monkeypatch, text: str):
     return f
 
 
+def _slot_of(cache, folder):
+    return cache / "index" / f"formats-{parse_cache._name(str(folder))}.pickle"
+
+
 FORMAT = "formats:\n  - id: {id}\n    aliases: [{alias}]\n    w_bits: 4\n"
 
 
+def _fresh_index():
+    catalog._index_cached.cache_clear()
+    return catalog.index("formats")
+
+
 def test_an_index_comes_from_its_cache_until_a_file_changes(tmp_path, cache, monkeypatch):
-    """A kind's index is read from one cached file (no catalogue file read) while its files keep their
-    times and sizes; an edit, a new file or a removed one rebuilds it."""
+    """A catalogue folder's entries are read from one cached file (no catalogue file read) while its files
+    keep their times, sizes and inodes; an edit (even of the same size), a new file, a removed one or a
+    re-pointed link rebuilds them."""
     f = _kind_folder(tmp_path, monkeypatch, FORMAT.format(id="my-fmt", alias="mf"))
     first = catalog.index("formats")
-    assert first.resolve("mf")[1] == "my-fmt" and len(list((cache / "index").glob("formats-*.pickle"))) == 1
+    assert first.resolve("mf")[1] == "my-fmt" and _slot_of(cache, f.parent).is_file()
 
     def no_read(path, kind):
         raise AssertionError(f"{path} read again")
 
     monkeypatch.setattr(catalog, "entries_in_file", no_read)
-    catalog._index_cached.cache_clear()
-    again = catalog.index("formats")
+    again = _fresh_index()
     assert again.entries.keys() == first.entries.keys() and again.aliases == first.aliases
     entry = again.entries["my-fmt"]
     assert entry.file == f and entry.data == first.entries["my-fmt"].data
@@ -104,23 +113,39 @@ def test_an_index_comes_from_its_cache_until_a_file_changes(tmp_path, cache, mon
     monkeypatch.undo()
     monkeypatch.setenv("COSTMODEL_CACHE", str(cache))
     monkeypatch.setenv("COSTMODEL_PATH", str(f.parent.parent))
-    f.write_text(FORMAT.format(id="my-fmt-2", alias="mf2"))
+    f.write_text(FORMAT.format(id="my-fmu", alias="mf"))  # the same size: only its time differs
     os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 1_000_000))
-    catalog._index_cached.cache_clear()
-    assert "my-fmt-2" in catalog.index("formats").entries and "my-fmt" not in catalog.index("formats").entries
+    assert "my-fmu" in _fresh_index().entries and "my-fmt" not in _fresh_index().entries
     (f.parent / "other.yaml").write_text(FORMAT.format(id="other-fmt", alias="of"))
-    catalog._index_cached.cache_clear()
-    assert "other-fmt" in catalog.index("formats").entries
+    assert "other-fmt" in _fresh_index().entries
     (f.parent / "other.yaml").unlink()
+    assert "other-fmt" not in _fresh_index().entries
     catalog._index_cached.cache_clear()
-    assert "other-fmt" not in catalog.index("formats").entries
+
+
+def test_a_relinked_file_of_the_same_time_and_size_is_read_again(tmp_path, cache, monkeypatch):
+    """A link re-pointed to another file of the same size and time (a deployment switching versions)
+    differs in its inode: not served from the cache."""
+    f = _kind_folder(tmp_path, monkeypatch, "")
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(FORMAT.format(id="fmt-aaa", alias="fa"))
+    b.write_text(FORMAT.format(id="fmt-bbb", alias="fb"))
+    for x in (a, b):
+        os.utime(x, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    f.unlink()
+    f.symlink_to(a)
+    assert "fmt-aaa" in _fresh_index().entries
+    f.unlink()
+    f.symlink_to(b)
+    got = _fresh_index().entries
+    assert "fmt-bbb" in got and "fmt-aaa" not in got
     catalog._index_cached.cache_clear()
 
 
 def test_a_tampered_index_runs_no_code(tmp_path, cache, monkeypatch):
-    _kind_folder(tmp_path, monkeypatch, FORMAT.format(id="my-fmt", alias="mf"))
+    f = _kind_folder(tmp_path, monkeypatch, FORMAT.format(id="my-fmt", alias="mf"))
     catalog.index("formats")
-    (slot,) = (cache / "index").glob("formats-*.pickle")
+    slot = _slot_of(cache, f.parent)
     key, _ = pickle.loads(slot.read_bytes())
 
     class Evil:
@@ -128,7 +153,6 @@ def test_a_tampered_index_runs_no_code(tmp_path, cache, monkeypatch):
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
 
     slot.write_bytes(pickle.dumps((key, Evil())))
-    catalog._index_cached.cache_clear()
-    assert "my-fmt" in catalog.index("formats").entries  # read from the files instead
+    assert "my-fmt" in _fresh_index().entries  # read from the files instead
     assert not (tmp_path / "pwned").exists()
     catalog._index_cached.cache_clear()

@@ -1,3 +1,6 @@
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -5,17 +8,20 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="session")
-def _session_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("costmodel-cache")
+# the session's parse and index caches (collection included: some parameters list the catalogue), never the
+# user's ~/.cache/costmodel; removed when the session ends
+_CACHE = tempfile.mkdtemp(prefix="costmodel-test-cache-")
+os.environ["COSTMODEL_CACHE"] = _CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_catalog(tmp_path_factory, monkeypatch, _session_cache):
-    """Tests never read or write the real user catalogue (~/.config/costmodel) or the user's cache
-    (~/.cache/costmodel): one cache for the session."""
+def _isolated_user_catalog(tmp_path_factory, monkeypatch):
+    """Tests never read or write the real user catalogue (~/.config/costmodel)."""
     monkeypatch.setenv("COSTMODEL_HOME", str(tmp_path_factory.mktemp("costmodel-home")))
-    monkeypatch.setenv("COSTMODEL_CACHE", str(_session_cache))
 
 
 @pytest.fixture

@@ -25,17 +25,19 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
     if n > _RUNS_FROM:
-        new = cols[0][1:] != cols[0][:-1]
-        for c in cols[1:]:
-            new |= c[1:] != c[:-1]
-        heads = np.flatnonzero(new) + 1
-        if 4 * len(heads) < n:  # group the runs' first rows; every row takes its run's group
-            heads = np.concatenate(([0], heads))
+        heads = _run_starts(cols)
+        if 4 * (len(heads) - 1) < n:  # group the runs' first rows; every row takes its run's group
             first, inverse = _hashed([c[heads] for c in cols], len(heads))
-            run = np.zeros(n, dtype=np.intp)
-            run[heads[1:]] = 1
-            return heads[first], inverse[np.cumsum(run)]
+            return heads[first], np.repeat(inverse, np.diff(np.append(heads, n)))
     return _hashed(cols, n)
+
+
+def _run_starts(cols: list) -> np.ndarray:
+    """The rows where a run of equal consecutive rows (over every key column) starts: 0 first."""
+    new = cols[0][1:] != cols[0][:-1]
+    for c in cols[1:]:
+        new |= c[1:] != c[:-1]
+    return np.concatenate(([0], np.flatnonzero(new) + 1))
 
 
 # below 64 rows the comparison pass costs more than it could save; and the runs' first rows are hashed only
@@ -174,10 +176,10 @@ def _runs_of(idx: np.ndarray) -> tuple | None:
     than gathering each row (benchmarks/bench_sweep.py rate)."""
     if idx.ndim != 1 or idx.size < _RUNS_FROM:
         return None
-    starts = np.flatnonzero(idx[1:] != idx[:-1]) + 1
-    if 16 * (len(starts) + 1) > idx.size:  # short runs: gather row by row
+    starts = _run_starts([idx])
+    if 16 * len(starts) > idx.size:  # short runs: gather row by row
         return None
-    return idx[np.concatenate(([0], starts))], np.diff(np.concatenate(([0], starts, [idx.size])))
+    return idx[starts], np.diff(np.append(starts, idx.size))
 
 
 def columns_at(cols, idx):

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_NAMES, Ops
+from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
 
@@ -75,9 +75,8 @@ def fields(ops: Ops, cols: tuple) -> tuple:
     """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
     cfg, any_ae = cols
     shape = (len(ops.names), len(cfg[0]))
-    names = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "rows", "dequant_flops")
-    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in names), kinds(ops.units), fused_mask(ops), *cfg,
-                                bool(ops.dequant_flops.any()), any_ae)
+    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in OP_FIELDS), kinds(ops.units),
+                                fused_mask(ops), *cfg, bool(ops.dequant_flops.any()), any_ae)
 
 
 _NONE = np.full(len(OP_NAMES), -1, dtype=np.int64)

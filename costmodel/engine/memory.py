@@ -173,7 +173,8 @@ def sequence_memory(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, ge
     a_tp = np.asarray(tp, dtype=float) / dp
     tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
     pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
-    return SequenceMemory(weight_bytes_per_device(m, f, tp, pp, dp, ep), kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
+    return SequenceMemory(weight_bytes_per_device(m, f, tp, pp, dp, ep),
+                          kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
                           hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp),
                           encoder_working_set(m, f, prompt, a_tp), pool, hw["runtime_overhead_bytes"] + headroom,
                           hw["capacity"])

@@ -64,8 +64,8 @@ def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     units = ops.units
     if len(units) and (units == units[0]).all():  # one unit (the decode's attention): its peak, broadcast
         unit = int(units[0])
-        peak = attention_peak(hw, f) if unit == ATTENTION else _peaks_by_unit(hw, f, None)[unit]
-        return np.broadcast_to(peak, ops.flops.shape)
+        per_unit = _peaks_by_unit(hw, f, attention_peak(hw, f) if unit == ATTENTION else None)
+        return np.broadcast_to(per_unit[unit], ops.flops.shape)
     per_unit = _peaks_by_unit(hw, f, attention_peak(hw, f))
     by_unit = np.stack(np.broadcast_arrays(*(per_unit[u] for u in range(len(per_unit)))))
     peaks = by_unit[ops.units]  # (operator, *the peaks' shape)

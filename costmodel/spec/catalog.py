@@ -256,7 +256,8 @@ def _folders(kind: str) -> Iterator[tuple[Path, list[Path]]]:
             names = os.listdir(folder)
         except OSError:  # no such folder (or not one)
             continue
-        yield folder, [folder / n for suffix in (".yaml", ".yml") for n in sorted(n for n in names if n.endswith(suffix))]
+        yield folder, [folder / n for suffix in (".yaml", ".yml")
+                       for n in sorted(n for n in names if n.endswith(suffix))]
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,10 +5,9 @@ Under the user cache directory (`COSTMODEL_CACHE`, else `$XDG_CACHE_HOME/costmod
 `~/.cache/costmodel`): one file per YAML source (`yaml/`), keyed on the source's resolved path and valid
 while its modification time (ns) and size are unchanged; and one file per catalogue folder and kind
 (`index/`): its entries, valid while its files (paths, times, sizes, inodes) and the code that merges
-them (spec/catalog.py) are unchanged. Safe to delete
-at any time; a cache that cannot be read or written is skipped silently; COSTMODEL_NO_PARSE_CACHE=1 turns
-it off. The pickles are loaded with an unpickler that admits only the types YAML safe-loading produces
-(builtins, dates), never code.
+them (spec/catalog.py) are unchanged. Safe to delete at any time; a cache that cannot be read or written
+is skipped silently; COSTMODEL_NO_PARSE_CACHE=1 turns it off. The pickles are loaded with an unpickler
+that admits only the types YAML safe-loading produces (builtins, dates), never code.
 """
 from __future__ import annotations
 

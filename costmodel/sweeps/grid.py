@@ -212,11 +212,11 @@ class _Unravel:
 # the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about
 # 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
 # development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
-# Benchmarks) the kernels save about 0.15 µs per configuration: a warm in-memory sweep of 912k runs
-# 1.08-1.33× faster with them (three runs), and a 9.3 × 10^6 sweep streamed to Parquet took the same
-# time with and without them, load included (26 s, then 11 s; benchmarks/bench_sweep.py stream --configs
-# 10000000 --fast off / --fast on, and rate --fast both). They pay for themselves past about 10^7. The
-# size is the whole sweep's: a Dask worker pays the load for its share.
+# Benchmarks) the kernels save about 0.1-0.15 µs per configuration: a warm in-memory sweep of 912k runs
+# 1.04-1.33× faster with them (five runs over two sessions), and a 9.3 × 10^6 sweep streamed to Parquet
+# took 9 s with them, load included, against 8-9 s without (1.00-1.04 against 1.07-1.13 × 10^6/s;
+# benchmarks/bench_sweep.py stream --configs 10000000 --fast on / --fast off, and rate --fast both). They
+# pay for themselves past about 10^7. The size is the whole sweep's: a Dask worker pays the load for its share.
 FAST_MIN_CONFIGS = 10_000_000
 
 
@@ -279,7 +279,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     ok = valid & fits
     for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
         out[k] = np.where(ok, out[k], np.nan)
-    out["fits"] = fits & valid
+    out["fits"] = ok
     out["valid"] = valid
     out["reason_code"] = reason.astype(np.int8)
     if inputs:

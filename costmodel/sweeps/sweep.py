@@ -81,8 +81,8 @@ class SweepResult:
     @property
     def columns(self) -> list:
         hidden = {"im", "ih", "if", "ik", "ie", "reason_code"}
-        return ["model", "hardware", "format", "kv_format", "engine"] + [k for k in self._order() if k not in hidden] + [
-            "reason"]
+        inner = [k for k in self._order() if k not in hidden]
+        return ["model", "hardware", "format", "kv_format", "engine"] + inner + ["reason"]
 
     def to_dict(self) -> dict:
         return {k: self[k] for k in self.columns}

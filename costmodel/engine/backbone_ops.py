@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from costmodel.engine.elementwise import maximum, where
+
 FIELDS = 5  # FLOPs, weight elements, activation elements, kernels, rows (per image)
 SCAN_BYTES = 4.0  # the scan's inputs and outputs are cast to FP32 (selective_scan custom_fwd)
 
@@ -46,7 +48,7 @@ def working_set_bytes(index, n, ab) -> np.ndarray:
     work = _STACK["work"][idx]  # (*configurations, part, 2)
     ab = np.asarray(ab, dtype=float)[..., None]
     peak = np.max(work[..., 0] * ab + work[..., 1] * SCAN_BYTES, axis=-1)
-    return np.where(idx > 0, peak * np.asarray(n, dtype=float) / _STACK["tokens0"][idx], 0.0)
+    return where(idx > 0, peak * np.asarray(n, dtype=float) / _STACK["tokens0"][idx], 0.0)
 
 
 def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) -> dict:
@@ -57,7 +59,7 @@ def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) ->
     tables, tokens0 = _STACK["tables"], _STACK["tokens0"]
     idx = np.asarray(index, dtype=int)
     on = idx > 0
-    scale = np.where(on, np.asarray(n, dtype=float) / tokens0[idx], 0.0)
+    scale = where(on, np.asarray(n, dtype=float) / tokens0[idx], 0.0)
     images = np.asarray(B, dtype=float) * scale
     per = np.moveaxis(tables[idx], -2, 0)  # (operator, *configurations, field)
     out = {}
@@ -72,6 +74,6 @@ def backbone_ops(index, names: tuple, B, n, wb, ab, dequant_ops, tile_tokens) ->
         if name == "ssm_scan":
             out[name] = (0.0 * flops, 0.0, acts * SCAN_BYTES, 0.0, k * on, np.ones_like(flops), flops)
         else:
-            dq = w * on * dequant_ops * np.ceil(np.maximum(rows, 1.0) / tile_tokens) if w.any() else 0.0
+            dq = w * on * dequant_ops * np.ceil(maximum(rows, 1.0) / tile_tokens) if w.any() else 0.0
             out[name] = (flops, w * wb * on, acts * ab, 0.0, k * on, rows, dq)
     return out

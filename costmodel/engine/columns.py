@@ -14,6 +14,7 @@ from costmodel.engine.operators import OP_NAMES
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.spec.formats import Format, plan_compute
 from costmodel.spec.hardware import Hardware
+from costmodel.spec.memo import by_identity
 from costmodel.spec.model import Model
 from costmodel.spec.parameters import mtp_breakdown, param_breakdown
 
@@ -24,23 +25,13 @@ def _stack(rows: list[dict]) -> Columns:
     return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
 
 
-_ROWS: dict = {}  # id(model) -> (model, its row): specs are frozen, so a row never changes
-_MAX_ROWS = 512
-
-
 def model_row(m: Model) -> dict:
     """Numbers the operator lowering needs from one architecture (computed once per spec object;
     a copy is returned)."""
-    hit = _ROWS.get(id(m))
-    if hit is not None and hit[0] is m:
-        return dict(hit[1])
-    row = _model_row(m)
-    if len(_ROWS) >= _MAX_ROWS:
-        _ROWS.clear()
-    _ROWS[id(m)] = (m, row)
-    return dict(row)
+    return dict(_model_row(m))
 
 
+@by_identity()
 def _model_row(m: Model) -> dict:
     b = param_breakdown(m)
     mla = m.mla

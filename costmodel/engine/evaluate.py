@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
+from costmodel.engine.elementwise import as_float, maximum, minimum, nan_to_num, where
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
                                      max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
@@ -97,16 +98,16 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
               accept=DEFAULT_ACCEPT, groups=None, seq_groups=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators."""
-    prompt = np.asarray(prompt, dtype=float)
-    gen = np.asarray(gen, dtype=float)
-    context = np.asarray(context, dtype=float)
-    tp = np.asarray(tp, dtype=float)
-    pp = np.asarray(pp, dtype=float)
-    replicas = np.asarray(replicas, dtype=float)
-    dp = np.asarray(dp, dtype=float)
-    ep = np.asarray(ep, dtype=float)
+    prompt = as_float(prompt)
+    gen = as_float(gen)
+    context = as_float(context)
+    tp = as_float(tp)
+    pp = as_float(pp)
+    replicas = as_float(replicas)
+    dp = as_float(dp)
+    ep = as_float(ep)
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
-    spec = np.asarray(mtp, dtype=float)
+    spec = as_float(mtp)
     if groups is not None and (np.ndim(groups) != 1 or any(np.ndim(x) > 1 for x in (batch, prompt, gen, context, tp,
                                                                                     pp, dp, ep, spec))):
         groups = None  # distinct rows need one axis of configurations: evaluate each (the same results)
@@ -114,26 +115,26 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         pool = kv_pool(m, f, hw, tp, pp, dp, ep)
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
         pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups)
-    requested = np.asarray(batch, dtype=float)
-    held = np.where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
+    requested = as_float(batch)
+    held = where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
     if groups is None or not varies(requested):
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
                                        seq_groups)
     bmax, one_long = per_seq["bmax"], per_seq["one_long"]
-    B = np.where(requested < 0, bmax, requested)
+    B = where(requested < 0, bmax, requested)
     mem = batch_memory(per_seq["seq"], B, dp)
     max_len = hw["max_model_len"]
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
     kv_tokens = per_seq["kv_tokens"]
     if np.shape(kv_tokens) != np.shape(mem.kv_pool):  # one value per configuration, as the pool has
         kv_tokens = kv_tokens + np.zeros(np.shape(mem.kv_pool))
-    Bc = np.maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
-    micro = np.minimum(pp, Bc)
+    Bc = maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
+    micro = minimum(pp, Bc)
     Bd = Bc / micro
     c0 = context + prompt
-    c1 = c0 + np.maximum(gen - 2, 0)
+    c1 = c0 + maximum(gen - 2, 0)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
@@ -153,16 +154,16 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
     encoder = m["encoder"] > 0
     step = hw["step_overhead_s"]
     pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f, fast)
-    prefill_s = np.where(prompt > 0, pre_total + step, 0.0)
+    prefill_s = where(prompt > 0, pre_total + step, 0.0)
     step_s = dec_step + step
     if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step
         draft = draft_pass(op_times(lw.draft_ops, hw, f).total, OP_NAMES, m, f, hw, tp / dp)
         step_s = (step_s + spec * draft) / tokens_per_step(w["accept"], spec)
-    tpot = np.where(encoder, np.nan, step_s)
+    tpot = where(encoder, np.nan, step_s)
 
-    steps = np.maximum(gen - 1, 0)
-    e2e = prefill_s + np.where(encoder, 0.0, steps * np.nan_to_num(tpot))
-    out_tokens = np.where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
+    steps = maximum(gen - 1, 0)
+    e2e = prefill_s + where(encoder, 0.0, steps * nan_to_num(tpot))
+    out_tokens = where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
     kv_tokens = w["kv_tokens"]
     decode_s = e2e - prefill_s
@@ -185,19 +186,19 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             "usd_per_million_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
             # the same dollars spread over every token processed (prompt + generated), as API prices mix them
             "usd_per_million_total_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * e2e
-                                                    / (Bc * (prompt + np.where(encoder, 0.0, gen))) * 1e6,
+                                                    / (Bc * (prompt + where(encoder, 0.0, gen))) * 1e6,
             "batch": lambda: B,
             "max_batch": lambda: w["bmax"],
             "fits": lambda: w["fits"],
             "devices": lambda: devices + 0 * B,
             # memory as engines print it at start-up (per device)
             "weights_gib": lambda: mem.weights / GIB,
-            "kv_cache_gib": lambda: np.maximum(mem.kv_pool, 0.0) / GIB,
+            "kv_cache_gib": lambda: maximum(mem.kv_pool, 0.0) / GIB,
             "kv_cache_tokens": lambda: kv_tokens,
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
-            "max_concurrency": lambda: dp * np.where(m["rec_layers"] > 0,
-                                                     np.maximum(mem.kv_pool, 0.0) / w["one_long"],
+            "max_concurrency": lambda: dp * where(m["rec_layers"] > 0,
+                                                     maximum(mem.kv_pool, 0.0) / w["one_long"],
                                                      kv_tokens / w["full_len"]),
             "state_bytes": lambda: B / dp * w["state"],
         }
@@ -211,7 +212,7 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
     and one sequence's recurrent state."""
     a_tp = tp / dp
     max_len = hw["max_model_len"]
-    full_len = np.where(max_len > 0, max_len, context + prompt + gen)
+    full_len = where(max_len > 0, max_len, context + prompt + gen)
     return dict(bmax=max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool),
                 seq=sequence_memory(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool),
                 full_len=full_len, one_long=kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw),

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.backbone_ops import working_set_bytes
+from costmodel.engine.elementwise import as_float, clip, maximum, minimum, where
 from costmodel.engine.operators import group_batch
 from costmodel.engine.truth import any_nonzero
 
@@ -58,7 +59,7 @@ class Memory:
 
 def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
     """Bytes of all weights of one model copy in the format."""
-    head_bits = np.where(m["tied"] > 0, 0.0, f["head_bits"])
+    head_bits = where(m["tied"] > 0, 0.0, f["head_bits"])
     return (m["p_linear"] * f["w_bits"] + m["p_embedding"] * f["emb_bits"]
             + m["p_lm_head"] * head_bits + (m["p_small"] + m.get("p_vision", 0.0)) * 16.0) / 8.0
 
@@ -68,13 +69,13 @@ def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndar
     recurrent mixers, embeddings, head, norms, router) over the tp/dp ranks of an attention group,
     shared experts whole under DP attention + EP. With `ep` not dividing E experts a rank holds
     ceil(E/ep) expert slots (redundant copies)."""
-    tp = np.asarray(tp, dtype=float)
-    ep = np.asarray(ep, dtype=float)
-    dp = np.asarray(dp, dtype=float)
-    E = np.maximum(m["experts"], 1.0)
+    tp = as_float(tp)
+    ep = as_float(ep)
+    dp = as_float(dp)
+    E = maximum(m["experts"], 1.0)
     slots = np.ceil(E / ep - 1e-9) * ep / E
     # shared experts whole on every rank under the all-to-all (DP attention + EP; operators.py)
-    shared = np.where((dp > 1) & (ep > 1), m.get("p_shared", 0.0), 0.0) * f["w_bits"] / 8.0
+    shared = where((dp > 1) & (ep > 1), m.get("p_shared", 0.0), 0.0) * f["w_bits"] / 8.0
     mlp = (m["p_linear"] - m["p_mixer"] + (slots - 1) * m["p_experts"]) * f["w_bits"] / 8.0 - shared
     rest = weight_bytes_total(m, f) - (m["p_linear"] - m["p_mixer"]) * f["w_bits"] / 8.0
     return (mlp / tp + rest * dp / tp + shared) / pp
@@ -89,14 +90,14 @@ def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
 
 def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndarray:
     """KV-cache bytes of one sequence of `tokens` on one device, in the engine's blocks."""
-    tokens = np.asarray(tokens, dtype=float)
-    block = np.maximum(hw["kv_block_tokens"], 1.0)
+    tokens = as_float(tokens)
+    block = maximum(hw["kv_block_tokens"], 1.0)
     paged = hw["window_kv_paged"] > 0
     full = np.ceil(tokens / block) * block
-    window = np.where(m["window"] > 0, m["window"], np.inf)
-    local = np.where(paged, np.ceil(np.minimum(tokens, window) / block) * block, full)
-    chunk = np.where(m["chunk"] > 0, m["chunk"], np.inf)
-    chunked = np.where(paged, np.ceil(np.minimum(tokens, chunk) / block) * block, full)
+    window = where(m["window"] > 0, m["window"], np.inf)
+    local = where(paged, np.ceil(minimum(tokens, window) / block) * block, full)
+    chunk = where(m["chunk"] > 0, m["chunk"], np.inf)
+    chunked = where(paged, np.ceil(minimum(tokens, chunk) / block) * block, full)
     kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local
                                                    + m["kv_chunked_layers"] * chunked
                                                    # cross-attention keys and values of the request's images
@@ -108,18 +109,18 @@ def state_bytes_per_sequence(m: dict, hw: dict, tp, pp) -> np.ndarray:
     """Recurrent state of one sequence on one device, whatever its length: per recurrent layer the
     scan state (the engine's state_bits: vLLM the model dtype, SGLang and llama.cpp FP32) and the
     convolution's last kernel-1 inputs (16-bit), heads split over tp."""
-    per_layer = m["rec_state"] * hw["state_bits"] / 8.0 + m["rec_conv"] * np.maximum(m["rec_kernel"] - 1, 0) * 2.0
-    return m["rec_layers"] * per_layer / np.asarray(tp, dtype=float) / pp
+    per_layer = m["rec_state"] * hw["state_bits"] / 8.0 + m["rec_conv"] * maximum(m["rec_kernel"] - 1, 0) * 2.0
+    return m["rec_layers"] * per_layer / as_float(tp) / pp
 
 
 def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
     """Transient working set per token in flight: residual stream plus the widest projection."""
-    tp = np.asarray(tp, dtype=float)
+    tp = as_float(tp)
     gated = 1.0 + m["gated"]
-    qkv = np.maximum(m["heads"] / tp * m["d_qk"] * (1 + m["q_gate"]) + 2 * np.ceil(m["kv_heads"] / tp) * m["head_dim"],
+    qkv = maximum(m["heads"] / tp * m["d_qk"] * (1 + m["q_gate"]) + 2 * np.ceil(m["kv_heads"] / tp) * m["head_dim"],
                      m["rec_in"] / tp)
-    mlp = gated * np.maximum(m["i_dense"], m["top_k"] * m["i_expert"] + m["shared"] * m["i_shared"]) / tp
-    return (2 * m["h"] + np.maximum(qkv, mlp)) * np.maximum(f["a_bits"], 16.0) / 8.0
+    mlp = gated * maximum(m["i_dense"], m["top_k"] * m["i_expert"] + m["shared"] * m["i_shared"]) / tp
+    return (2 * m["h"] + maximum(qkv, mlp)) * maximum(f["a_bits"], 16.0) / 8.0
 
 
 def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
@@ -127,11 +128,11 @@ def encoder_working_set(m: dict, f: dict, prompt, tp) -> np.ndarray:
     working set (activation_bytes_per_token), or a vision backbone's widest point per image
     (engine/backbone_ops.working_set_bytes); 0 for decoders."""
     if not any_nonzero(m["encoder"] > 0):
-        return 0.0 * (np.asarray(prompt, dtype=float) * m["encoder"] * np.asarray(tp, dtype=float) * f["a_bits"])
-    per = np.asarray(prompt, dtype=float) * activation_bytes_per_token(m, f, tp)
+        return 0.0 * (as_float(prompt) * m["encoder"] * as_float(tp) * f["a_bits"])
+    per = as_float(prompt) * activation_bytes_per_token(m, f, tp)
     if "bb" in m and any_nonzero(m["bb"] > 0):
-        per = np.where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, np.maximum(f["a_bits"], 16.0) / 8.0), per)
-    return np.where(m["encoder"] > 0, per, 0.0)
+        per = where(m["bb"] > 0, working_set_bytes(m["bb"], prompt, maximum(f["a_bits"], 16.0) / 8.0), per)
+    return where(m["encoder"] > 0, per, 0.0)
 
 
 def activation_peak(m: dict, f: dict, hw: dict, tp) -> np.ndarray:
@@ -143,13 +144,13 @@ def kv_pool(m: dict, f: dict, hw: dict, tp, pp, dp=1.0, ep=1.0) -> tuple[np.ndar
     """(KV pool bytes, unused headroom bytes) per device under the engine's memory policy."""
     C = hw["capacity"]
     W = weight_bytes_per_device(m, f, tp, pp, dp, ep)
-    sA = hw["activations_in_budget"] * activation_peak(m, f, hw, np.asarray(tp, dtype=float) / dp)
+    sA = hw["activations_in_budget"] * activation_peak(m, f, hw, as_float(tp) / dp)
     R = hw["runtime_overhead_bytes"]
     frac = hw["usable_memory_fraction"]
     of_free = hw["kv_pool_of_free"] > 0
     free = C - W - sA - R
-    pool = np.where(of_free, frac * free, frac * C - W - sA - R)
-    headroom = np.where(of_free, (1.0 - frac) * np.maximum(free, 0.0), (1.0 - frac) * C)
+    pool = where(of_free, frac * free, frac * C - W - sA - R)
+    headroom = where(of_free, (1.0 - frac) * maximum(free, 0.0), (1.0 - frac) * C)
     return pool, headroom
 
 
@@ -170,8 +171,8 @@ class SequenceMemory:
 def sequence_memory(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0, ep=1.0,
                     pool=None) -> SequenceMemory:
     """footprint's terms that do not depend on the batch (`pool`: kv_pool's result where the caller has it)."""
-    a_tp = np.asarray(tp, dtype=float) / dp
-    tokens = np.asarray(context, dtype=float) + prompt + gen_held * np.asarray(gen, dtype=float)
+    a_tp = as_float(tp) / dp
+    tokens = as_float(context) + prompt + gen_held * as_float(gen)
     pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
     return SequenceMemory(weight_bytes_per_device(m, f, tp, pp, dp, ep),
                           kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
@@ -185,7 +186,7 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     ceil(batch/dp) sequences' KV; an encoder's batch runs in one forward pass, its working set beyond
     the activation budget taking free memory."""
     kv = group_batch(batch, dp) * s.kv
-    over = np.maximum(np.asarray(batch, dtype=float) * s.work - s.act, 0.0)
+    over = maximum(as_float(batch) * s.work - s.act, 0.0)
     shape = np.shape(s.weights + kv + s.pool + over)
     z = np.zeros(shape)
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, np.broadcast_to(s.capacity, shape) + z,
@@ -205,17 +206,17 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, 
     """Largest batch whose KV fits the engine's pool (0 if none), capped by the engine's limit on
     concurrent sequences (per attention group: dp groups hold dp times as many). Each sequence holds
     the KV of its context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
-    tokens = np.asarray(context, dtype=float) + prompt + hw["kv_reserved_gen_fraction"] * np.asarray(gen, dtype=float)
+    tokens = as_float(context) + prompt + hw["kv_reserved_gen_fraction"] * as_float(gen)
     pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
-    a_tp = np.asarray(tp, dtype=float) / dp
+    a_tp = as_float(tp) / dp
     per_seq = kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
     # an encoder holds no KV: its batch's forward working set fills the pool and the activation budget
     work = encoder_working_set(m, f, prompt, a_tp)
-    room = pool + np.where(work > 0, hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), 0.0)
+    room = pool + where(work > 0, hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(np.maximum(room, 0.0) / (per_seq + work))
-    b = np.where(np.isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
-    return np.clip(b, 0.0, hw["max_batch"]) * dp
+        b = np.floor(maximum(room, 0.0) / (per_seq + work))
+    b = where(np.isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
+    return clip(b, 0.0, hw["max_batch"]) * dp
 
 
 def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
@@ -225,7 +226,7 @@ def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
     sliding-window layers like full ones here, so a hybrid model's real capacity is larger; only
     attention layers count (recurrent layers hold no per-token cache)."""
     per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * m["kv_layers"]
-    block = np.maximum(hw["kv_block_tokens"], 1.0)
+    block = maximum(hw["kv_block_tokens"], 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.floor(np.maximum(pool, 0.0) / per_tok / block) * block
-    return np.where(np.isfinite(t), t, 0.0)
+        t = np.floor(maximum(pool, 0.0) / per_tok / block) * block
+    return where(np.isfinite(t), t, 0.0)

@@ -30,11 +30,13 @@ element, activation 5, softmax 5.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from costmodel.engine.backbone_ops import backbone_ops
+from costmodel.engine.elementwise import as_float, clip, maximum, minimum, ones_like, where
 from costmodel.engine.truth import any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
@@ -94,11 +96,11 @@ def causal_pairs(n, c, window, encoder):
     encoder (bidirectional): n·(c+n); with windows of W tokens (a windowed vision tower): n·min(W, c+n).
     """
     full = n * c + n * (n + 1) / 2
-    k = np.clip(window - c, 0, n)
+    k = clip(window - c, 0, n)
     windowed = k * c + k * (k + 1) / 2 + (n - k) * window
-    causal = np.where(window > 0, windowed, full)
-    both = np.where(window > 0, n * np.minimum(window, c + n), n * (c + n))
-    return np.where(encoder > 0, both, causal)
+    causal = where(window > 0, windowed, full)
+    both = where(window > 0, n * minimum(window, c + n), n * (c + n))
+    return where(encoder > 0, both, causal)
 
 
 def chunked_pairs(n, c, chunk, decode: bool):
@@ -107,7 +109,7 @@ def chunked_pairs(n, c, chunk, decode: bool):
     S(c+n) − S(c) pairs, S(x) = floor(x/C)·C(C+1)/2 + r(r+1)/2, r = x mod C. A decode step past the
     first chunk counts the mean over a chunk, (C+1)/2 keys (the decode mean is taken between two
     contexts, and the exact count is a saw-tooth)."""
-    C = np.maximum(chunk, 1.0)
+    C = maximum(chunk, 1.0)
 
     def S(x):
         r = np.mod(x, C)
@@ -115,8 +117,8 @@ def chunked_pairs(n, c, chunk, decode: bool):
 
     exact = S(c + n) - S(c)
     if decode:
-        exact = np.where(c >= C, n * (C + 1) / 2, exact)
-    return np.where(chunk > 0, exact, 0.0 * exact)
+        exact = where(c >= C, n * (C + 1) / 2, exact)
+    return where(chunk > 0, exact, 0.0 * exact)
 
 
 def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0) -> Ops:
@@ -126,13 +128,13 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
     """
-    n = np.asarray(new_tokens, dtype=float)
-    c = np.asarray(context, dtype=float)
-    tp = np.asarray(tp, dtype=float)
-    pp = np.asarray(pp, dtype=float)
-    dp = np.asarray(dp, dtype=float)
-    ep = np.asarray(ep, dtype=float)
-    T = np.asarray(batch, dtype=float) * n  # tokens of the whole replica (MLPs and experts see them all)
+    n = as_float(new_tokens)
+    c = as_float(context)
+    tp = as_float(tp)
+    pp = as_float(pp)
+    dp = as_float(dp)
+    ep = as_float(ep)
+    T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)
     B = group_batch(batch, dp)  # sequences of the busiest attention group
     tp_all, tp = tp, tp / dp  # attention-side operators shard over the group's tp/dp ranks
     T_all, T = T, B * n
@@ -147,7 +149,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops: dict[str, tuple] = {}
 
     # prompts longer than the engine's tokens-per-step run as chunks, each re-reading the weights
-    passes = 1.0 if decode else np.ceil(np.maximum(T, 1.0) / hw["prefill_chunk_tokens"])
+    passes = 1.0 if decode else np.ceil(maximum(T, 1.0) / hw["prefill_chunk_tokens"])
 
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
         we = k_in * n_out if weight_elems is None else weight_elems
@@ -155,7 +157,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         flops = 2.0 * tokens * k_in * n_out * count
         act = tokens * (k_in + n_out) * ab * count
         r = tokens if rows is None else rows
-        tiles = np.ceil(np.maximum(r, 1.0) / hw["dequant_tile_tokens"])
+        tiles = np.ceil(maximum(r, 1.0) / hw["dequant_tile_tokens"])
         dq = we * f["dequant_ops"] * tiles * count if w_bytes_per is None else 0.0
         ops[name] = (flops, wbytes, act, kv, count * passes, r, dq)
 
@@ -166,28 +168,28 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # embedding lookup (vocab-parallel) or ViT patch projection
     emb_read = T * h * f["emb_bits"] / 8 / tp
     if "bb" in m:  # a vision backbone's stem is a convolution: no embedding rows to read
-        emb_read = np.where(m["bb"] > 0, 0.0, emb_read)
+        emb_read = where(m["bb"] > 0, 0.0, emb_read)
     patch = m["patch_dim"]
     ops["embedding"] = (2.0 * T * patch * h, patch * h * wb + emb_read, T * h * ab, 0.0,
-                        np.ones_like(T), T, 0.0)
+                        ones_like(T), T, 0.0)
     # cross-attention layers attend to each sequence's V vision tokens; without image states engines
     # skip them whole (HF MllamaTextModel: 'For text-only path we should skip cross attention layers';
     # vLLM likewise): their norms and MLPs too
     xl, V = m["cross_layers"], m["cross_tokens"]
     xl_run = xl * (np.asarray(V) > 0)
     skipped = xl - xl_run
-    vector("norms", T * h, NORM_OPS, m["norms"] - skipped * (m["norms"] - 1) / np.maximum(layers, 1.0), 2 * ab)
+    vector("norms", T * h, NORM_OPS, m["norms"] - skipped * (m["norms"] - 1) / maximum(layers, 1.0), 2 * ab)
 
     # q/k/v projections (MLA: low-rank q and the shared kv latent) + writing new KV entries
     attn_l = m["attn_layers"]
     kv_out_std = 2 * Hk * hd
-    kv_write = T * (np.where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb + m["dsa_key_bytes"]) * m["kv_layers"]
-    q_w = np.where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk * (1 + m["q_gate"]))
+    kv_write = T * (where(mla, m["kv_lora"] + m["rope_dim"], kv_out_std) * kvb + m["dsa_key_bytes"]) * m["kv_layers"]
+    q_w = where(m["q_lora"] > 0, h * m["q_lora"] + m["q_lora"] * Hq * d_qk, h * Hq * d_qk * (1 + m["q_gate"]))
     mla_w = q_w + h * (m["kv_lora"] + m["rope_dim"])
     # layers reusing an earlier layer's KV have no K/V projection: average the width over the layers
-    own_kv = m["kv_layers"] / np.maximum(attn_l, 1.0)
+    own_kv = m["kv_layers"] / maximum(attn_l, 1.0)
     std_w = q_w + h * kv_out_std * own_kv
-    qkv_w = np.where(mla, mla_w, std_w) + m["dsa_weights"]  # DSA's indexer projections, replicated over tp
+    qkv_w = where(mla, mla_w, std_w) + m["dsa_weights"]  # DSA's indexer projections, replicated over tp
     matmul("qkv_proj", T, h, qkv_w / h, attn_l, weight_elems=qkv_w, kv=kv_write)
     # the K/V outputs go to the cache (kv bytes above), not to activations: only x and q count here
     ops["qkv_proj"] = ops["qkv_proj"][:2] + (T * (h + Hq * d_qk) * ab * attn_l,) + ops["qkv_proj"][3:]
@@ -234,21 +236,21 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # its expected share of touched expert weights is touched · width / tp whatever ep is
     E, k = m["experts"], m["top_k"]
     moe_l = m["moe_layers"]
-    safe_E = np.maximum(E, 1.0)
-    touched = np.where(E > 0, E * (1 - (1 - k / safe_E) ** T_all), 0.0)
+    safe_E = maximum(E, 1.0)
+    touched = where(E > 0, E * (1 - (1 - k / safe_E) ** T_all), 0.0)
     i_e, S = m["i_expert"] / tp_all, m["shared"]
     # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
     # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
     # enable deepep moe'): their FLOPs per device are those of width i/dp on the replica's tokens
     deepep = (dp > 1) & (ep > 1)
-    i_s = np.where(deepep, m["i_shared"] / dp, m["i_shared"] / tp_all)  # for FLOPs and activations
-    i_s_w = np.where(deepep, m["i_shared"], m["i_shared"] / tp_all)  # for the weights a rank reads
+    i_s = where(deepep, m["i_shared"] / dp, m["i_shared"] / tp_all)  # for FLOPs and activations
+    i_s_w = where(deepep, m["i_shared"], m["i_shared"] / tp_all)  # for the weights a rank reads
     # under EP the step waits for the rank whose experts drew the most tokens: `expert_imbalance`
     # times the mean, at most all of them (ep times the mean); its FLOPs and activations grow, the
     # touched weights are every rank's
-    imb = np.where(ep > 1, np.minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)
+    imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)
     k_r = k * imb
-    rows_e = T_all * k_r / np.maximum(touched, 1.0)
+    rows_e = T_all * k_r / maximum(touched, 1.0)
     matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
     up_w = h * gated * (touched * i_e + S * i_s_w)
     up_out = gated * (k_r * i_e + S * i_s)
@@ -258,7 +260,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     matmul("moe_down", T_all, k_r * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
 
     # LM head on the last position of each sequence (classifier for ViT, none for BERT)
-    head_b = np.where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
+    head_b = where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
     head_out = m["head_out"] / tp
     has_head = (m["head_out"] > 0).astype(float)
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
@@ -276,7 +278,7 @@ def _add_backbone(ops: dict, index, batch, n, wb, ab, dequant_ops, tile_tokens) 
     on = np.asarray(index) > 0
     for name, t in backbone_ops(index, OP_NAMES, batch, n, wb, ab, dequant_ops, tile_tokens).items():
         old = ops[name]
-        rows = np.where(on, t[5], old[5]) if UNIT_OF[name] == MATMUL else old[5]
+        rows = where(on, t[5], old[5]) if UNIT_OF[name] == MATMUL else old[5]
         ops[name] = tuple(o + x for o, x in zip(old[:5], t[:5])) + (rows, old[6] + t[6])
 
 
@@ -285,24 +287,24 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
     running cross layers (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all
     V keys): 2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once
     per query tile."""
-    B, n, tp = (np.asarray(x, dtype=float) for x in (B, n, tp))
+    B, n, tp = (as_float(x) for x in (B, n, tp))
     V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
     Hq, Hk = m["heads"] / tp, np.ceil(m["kv_heads"] / tp)
-    q_rows = n if decode else np.minimum(n, FA_TILE_ROWS)
+    q_rows = n if decode else minimum(n, FA_TILE_ROWS)
     pairs = B * n * V
     flops = pairs * Hq * (4 * hd + SOFTMAX_OPS) * xl
-    kv_read = pairs * 2 * Hk * hd * kvb / np.maximum(q_rows, 1.0) * xl
+    kv_read = pairs * 2 * Hk * hd * kvb / maximum(q_rows, 1.0) * xl
     act = B * n * Hq * 2 * hd * ab * xl
-    return (flops, 0.0, act, kv_read, xl, q_rows * np.maximum(Hq / Hk, 1.0), 0.0)
+    return (flops, 0.0, act, kv_read, xl, q_rows * maximum(Hq / Hk, 1.0), 0.0)
 
 
 def group_batch(batch, dp):
     """Sequences of the busiest of `dp` attention groups sharing `batch`: ceil(batch/dp) (the batch
     itself, fractional under pipeline micro-batches, without DP attention)."""
-    b = np.asarray(batch, dtype=float)
-    dp = np.asarray(dp, dtype=float)
-    return np.where(dp > 1, np.ceil(b / dp - 1e-9), b)
+    b = as_float(batch)
+    dp = as_float(dp)
+    return where(dp > 1, np.ceil(b / dp - 1e-9), b)
 
 
 def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict:
@@ -325,30 +327,30 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     n_mix = layers + 1 + has_head  # each mixer, the vocab-parallel embedding and the LM head
     n_ar_nodp = (tp > 1) * (n_mix + mlp_l - m["parallel_block"] * layers)
     n_ar_dp = (a_tp > 1) * n_mix
-    n_ar = np.where(split > 0, n_ar_dp, n_ar_nodp)
-    group = np.where(split > 0, a_tp, tp)
+    n_ar = where(split > 0, n_ar_dp, n_ar_nodp)
+    group = where(split > 0, a_tp, tp)
     wire = n_ar * Ta * h * WIRE_BYTES * 2 * (group - 1) / group
     # in-switch reduction (NVLS) where the engine uses it and the group stays in the domain: the bus
     # bandwidth gain over ring the device states for its full domain (`interconnect.in_switch_allreduce`),
     # none at 4 GPUs and growing linearly to the domain (nccl#1455: 370 GB/s at 4 GPUs, 420-480 at 5-8)
     D = hw.get("domain", np.inf)
-    grows = np.clip((group - 4.0) / np.maximum(np.where(np.isfinite(D), D, 8.0) - 4.0, 1.0), 0.0, 1.0)
+    grows = clip((group - 4.0) / maximum(where(np.isfinite(D), D, 8.0) - 4.0, 1.0), 0.0, 1.0)
     gain = 1.0 + (hw.get("nvls", 1.0) - 1.0) * grows
-    nvls = np.where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= D), gain, 1.0)
+    nvls = where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= D), gain, 1.0)
     wire = wire / nvls
     out = {"tp_allreduce": (0.0, 0.0, cross_domain(wire, group, hw, ring=True), 0.0, n_ar, T, 0.0)}
     # under DP attention: all-gather + reduce-scatter around dense MLPs (and MoE layers without EP)
     expert_par = (ep > 1) & (split > 0)
-    n_ag = split * 2 * (m["dense_layers"] + np.where(expert_par, 0.0, moe_l))
+    n_ag = split * 2 * (m["dense_layers"] + where(expert_par, 0.0, moe_l))
     ag = n_ag * T * h * WIRE_BYTES * (dp - 1) / dp
     out["dp_allgather"] = (0.0, 0.0, cross_domain(ag, tp, hw, ring=True), 0.0, n_ag, T, 0.0)
     # EP all-to-all (dispatch + combine) of MoE layers under DP attention
     k = m["top_k"]
     # a token's k experts sit in ep(1-(1-1/ep)^k) of the ep groups, each of tp/ep ranks; its own
     # group is among them with probability 1-(1-1/ep)^k: (tp-1)(1-(1-1/ep)^k) remote ranks
-    remote = (tp - 1) * (1 - (1 - 1 / np.maximum(ep, 1.0)) ** k)
+    remote = (tp - 1) * (1 - (1 - 1 / maximum(ep, 1.0)) ** k)
     n_a2a = expert_par * 2 * moe_l
-    imb = np.where(ep > 1, np.minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
+    imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
     a2a = expert_par * moe_l * T / tp * remote * h * (ab + WIRE_BYTES) * imb
     out["ep_alltoall"] = (0.0, 0.0, cross_domain(a2a, tp, hw, ring=False), 0.0, n_a2a, T, 0.0)
     n_p2p = pp - 1
@@ -368,17 +370,17 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     bytes out of the domain over the rank's own NIC, in parallel with the rest.
     """
     D = hw.get("domain", np.inf)
-    g = np.asarray(group, dtype=float)
+    g = as_float(group)
     if not any_nonzero(g > D):  # every collective within its scale-up domain: the bytes as they are
         return wire
-    out_bw = np.asarray(hw.get("scale_out", 0.0), dtype=float)
-    slow = np.where(out_bw > 0, hw["interconnect"] / 2 / np.maximum(out_bw, 1.0), 1.0)
+    out_bw = as_float(hw.get("scale_out", 0.0))
+    slow = where(out_bw > 0, hw["interconnect"] / 2 / maximum(out_bw, 1.0), 1.0)
     spans = g > D
     with np.errstate(divide="ignore", invalid="ignore"):
-        out_share = np.where(spans, (g - D) / np.maximum(g - 1, 1.0), 0.0)
-    a2a = np.maximum(1 - out_share, out_share * slow)
-    ring_factor = np.maximum(1.0, slow / np.where(np.isfinite(D), D, 1.0))
-    factor = np.where(spans, ring_factor if ring else a2a, 1.0)
+        out_share = where(spans, (g - D) / maximum(g - 1, 1.0), 0.0)
+    a2a = maximum(1 - out_share, out_share * slow)
+    ring_factor = maximum(1.0, slow / where(np.isfinite(D), D, 1.0))
+    factor = where(spans, ring_factor if ring else a2a, 1.0)
     return wire * factor
 
 
@@ -396,10 +398,10 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
     flops = T * (per_tok + 2.0 * m["rec_conv"] * m["rec_kernel"]) / tp * rec_l
     state_b = (m["rec_state"] * hw["state_bits"] / 8 + m["rec_conv"] * (m["rec_kernel"] - 1) * 2.0) / tp
     chunk = m["rec_chunk"]
-    visits = n if decode else np.where(chunk > 0, np.ceil(n / np.maximum(chunk, 1.0)), np.minimum(n, 1.0))
+    visits = n if decode else where(chunk > 0, np.ceil(n / maximum(chunk, 1.0)), minimum(n, 1.0))
     state_io = B * visits * 2.0 * state_b * rec_l
     act = T * (m["rec_in"] + m["rec_out_in"]) / tp * ab * rec_l
-    rows = np.ones_like(T) if decode else np.minimum(n, np.where(chunk > 0, chunk, 1.0))
+    rows = ones_like(T) if decode else minimum(n, where(chunk > 0, chunk, 1.0))
     # chunked scans (SSD, DeltaNet) run on the tensor units; Mamba-1's scan is FP32 vector work,
     # timed on the vector peak through the same field as dequantization work
     tensor = m["rec_tensor"]
@@ -408,23 +410,31 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
 
 def _pack(ops: dict, names: tuple) -> Ops:
     """Struct of arrays (field, operator, *configurations) from per-operator tuples. Entries that
-    are the scalar 0 (a vector operator's weights, a collective's FLOPs, ...) are not written: the
-    array starts zeroed (calloc'd pages that stay untouched)."""
+    are the Python float +0.0 (a vector operator's weights, a collective's FLOPs, ...) are not written:
+    the array starts zeroed (calloc'd pages that stay untouched)."""
+    table = _numbers(ops, names)
+    if table is not None:  # one configuration (an estimate): every entry a number, one conversion
+        return Ops(*table.T, names=names)
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
-    fields = len(OP_FIELDS)
-    if shape == ():  # one configuration (an estimate): the numbers as floats into one array, one call; a
-        # Python float zero as +0.0 (`v or 0.0`: _unwritten's rule inlined, a call per number costs more)
-        return Ops(*np.array([[(v or 0.0) if type(v) is float else float(v) for v in ops[name]] for name in names]).T,
-                   names=names)
     if len(names) == 1:  # one operator (the decode's attention, most models): each value is its field, no copy
         return Ops(*(_field(v, shape) for v in ops[names[0]]), names=names)
-    out = np.zeros((fields, len(names)) + shape)
+    out = np.zeros((len(OP_FIELDS), len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
             if not _unwritten(value):
                 out[i, j] = value
     return Ops(*out, names=names)
+
+
+def _numbers(ops: dict, names: tuple) -> np.ndarray | None:
+    """The entries as an (operator, field) float array where each is a number or a 0-d array, else None:
+    numpy refuses a mix of numbers and arrays of configurations before it copies anything."""
+    try:
+        table = np.array([ops[name] for name in names], dtype=float)
+    except ValueError:
+        return None
+    return table if table.ndim == 2 else None
 
 
 def _field(value, shape: tuple) -> np.ndarray:
@@ -441,8 +451,9 @@ def _field(value, shape: tuple) -> np.ndarray:
 
 
 def _unwritten(value) -> bool:
-    """A Python zero: _pack leaves the entry at the array's +0.0 (a -0.0 too)."""
-    return type(value) is float and value == 0.0
+    """The Python float +0.0: _pack leaves the entry at the array's +0.0, the same bits (a -0.0 is
+    written, as the one-configuration path converts it)."""
+    return type(value) is float and value == 0.0 and math.copysign(1.0, value) > 0
 
 
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
@@ -452,10 +463,10 @@ FUSED_ATTENTION = ATTENTION_OPS[:3] + ("cross_attention",)  # the engine's atten
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:
     """The fused attention operators (global, sliding-window and chunked local layers) for n new
     tokens after c: those of `names`."""
-    B = np.asarray(B, dtype=float)
-    n = np.asarray(n, dtype=float)
-    c = np.asarray(c, dtype=float)
-    tp = np.asarray(tp, dtype=float)
+    B = as_float(B)
+    n = as_float(n)
+    c = as_float(c)
+    tp = as_float(tp)
     T = B * n
     ab, kvb = f["a_bits"] / 8, f["kv_bits"] / 8
     Hq = m["heads"] / tp
@@ -463,15 +474,15 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     mla = m["mla"] > 0
     d_qk, d_v, hd = m["d_qk"], m["d_v"], m["head_dim"]
     if decode:
-        qk = np.where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
-        vd = np.where(mla, m["kv_lora"], d_v)
-        kv_tok = np.where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
+        qk = where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
+        vd = where(mla, m["kv_lora"], d_v)
+        kv_tok = where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
         q_rows = n
     else:
         qk, vd = d_qk, d_v
-        kv_tok = np.where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
-        q_rows = np.minimum(n, FA_TILE_ROWS)
-    group = np.maximum(Hq / np.where(mla, 1.0, Hk), 1.0)
+        kv_tok = where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
+        q_rows = minimum(n, FA_TILE_ROWS)
+    group = maximum(Hq / where(mla, 1.0, Hk), 1.0)
     out = {}
 
     def zero():  # an absent variant keeps the configurations' shape (the pairs need not be counted)
@@ -491,7 +502,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
         else:
             pairs = B * causal_pairs(n, c, window, m["encoder"])
         flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
-        kv_read = pairs * kv_tok / np.maximum(q_rows, 1.0) * count
+        kv_read = pairs * kv_tok / maximum(q_rows, 1.0) * count
         act = T * Hq * (qk + vd) * ab * count
         out[name] = (flops, 0.0, act, kv_read, count, q_rows * group, 0.0)
     # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
@@ -506,7 +517,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
         return out
     pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
     flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
-    kv_read = pairs * m["dsa_key_bytes"] / np.maximum(q_rows, 1.0) * idx_layers
+    kv_read = pairs * m["dsa_key_bytes"] / maximum(q_rows, 1.0) * idx_layers
     act = T * m["dsa_heads"] * m["dsa_dim"] * ab * idx_layers
     out["attention_indexer"] = (flops, 0.0, act, kv_read, idx_layers, q_rows * m["dsa_heads"], 0.0)
     return out

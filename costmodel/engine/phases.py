@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct
+from costmodel.engine.elementwise import maximum, where
 from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_present,
                                        group_batch, lower, lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
@@ -99,8 +100,8 @@ class SharedPhaseOps(_Timed):
         d_inv = self.d_inv
         dec_step = overlap(rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0),
                            rest_total[COMM_OPS].sum(axis=0)[d_inv], hw)
-        u_dec = share(np.maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv]
-                      + np.maximum(a0.compute, a0.memory).sum(axis=0),
+        u_dec = share(maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv]
+                      + maximum(a0.compute, a0.memory).sum(axis=0),
                       rest_total.sum(axis=0)[d_inv] + a0.total.sum(axis=0))
 
         def detail():
@@ -171,17 +172,17 @@ def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
 def overlap(rest, comm, hw: dict) -> np.ndarray:
     """A step of `rest` compute/memory time and `comm` collective time: rest + comm, or max(rest, comm)
     where the engine overlaps them (`comm_overlap`)."""
-    return np.where(hw.get("comm_overlap", 0.0) > 0, np.maximum(rest, comm), rest + comm)
+    return where(hw.get("comm_overlap", 0.0) > 0, maximum(rest, comm), rest + comm)
 
 
 def busy_fraction(t: OpTimes) -> np.ndarray:
     """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
-    return share(np.maximum(t.compute, t.memory).sum(axis=0), t.total.sum(axis=0))
+    return share(maximum(t.compute, t.memory).sum(axis=0), t.total.sum(axis=0))
 
 
 def share(busy, total) -> np.ndarray:
     """busy / total, 0 where the phase takes no time."""
-    return np.where(total > 0, busy / np.where(total > 0, total, 1.0), 0.0)
+    return where(total > 0, busy / where(total > 0, total, 1.0), 0.0)
 
 
 def _gather(ops: Ops, idx) -> Ops:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.elementwise import as_float, maximum, minimum, where
 from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, VECTOR, Ops
 from costmodel.engine.truth import any_nonzero
 
@@ -30,7 +31,7 @@ class OpTimes:
 
     @property
     def total(self) -> np.ndarray:
-        return np.maximum(self.compute, self.memory) + self.fixed + self.comm
+        return maximum(self.compute, self.memory) + self.fixed + self.comm
 
     def at(self, index) -> OpTimes:
         """Every field at `index` (operators on axis 0, configurations after)."""
@@ -40,7 +41,7 @@ class OpTimes:
 def attention_peak(hw: dict, f: dict):
     """Peak FLOP/s of the attention kernels: the vector unit's where the format computes attention in
     FP32, else the device's attention peak."""
-    return np.where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
+    return where(f["attn_fp32"] > 0, hw["peak_vector"], hw["peak_attention"])
 
 
 def comm_link(hw: dict):
@@ -82,11 +83,11 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     """Roofline time of every operator; comm operators use the interconnect instead."""
     eff = ops.rows / (ops.rows + hw["compute_half_rows"])
     eff *= hw["compute_efficiency"]
-    ae = np.asarray(hw.get("attention_efficiency", 1.0), dtype=float)
+    ae = as_float(hw.get("attention_efficiency", 1.0))
     attn = None  # the attention kernels' own fraction, capped at the roof (nothing to do at 1)
     if any_nonzero(ae != 1.0):
         attn = fused_mask(ops)
-        eff[attn] = np.minimum(eff[attn] * ae, 1.0)
+        eff[attn] = minimum(eff[attn] * ae, 1.0)
     np.maximum(eff, 1e-12, out=eff)
     eff *= unit_peaks(ops, hw, f)
     compute = np.divide(ops.flops, eff, out=eff)
@@ -94,7 +95,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
         compute += ops.dequant_flops / (hw["peak_vector"] * hw["compute_efficiency"])
     memory = ops.bytes
     if attn is not None:
-        memory[attn] *= hw["memory_efficiency"] / np.minimum(hw["memory_efficiency"] * ae, 1.0)
+        memory[attn] *= hw["memory_efficiency"] / minimum(hw["memory_efficiency"] * ae, 1.0)
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]
     comm = np.zeros_like(compute)
@@ -103,7 +104,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
         link = comm_link(hw)
         wire = ops.act_bytes[on]
         with np.errstate(divide="ignore", invalid="ignore"):
-            comm[on] = np.where(wire > 0, wire / link, 0.0)
+            comm[on] = where(wire > 0, wire / link, 0.0)
         fixed[on] = ops.launches[on] * hw["comm_latency_s"]
         compute[on] = 0.0
         memory[on] = 0.0
@@ -117,12 +118,12 @@ def mean_of_max(a0, b0, a1, b1):
     """
     d0, d1 = np.broadcast_arrays(np.subtract(a0, b0), np.subtract(a1, b1))
     both_pos = (d0 >= 0) & (d1 >= 0)
-    extra = np.where(both_pos, (d0 + d1) / 2, 0.0)
+    extra = np.where(both_pos, (d0 + d1) / 2, 0.0)  # numpy's: an array, the crossing rows are written into it
     crossing = ~(both_pos | ((d0 <= 0) & (d1 <= 0)))  # d changes sign (or is NaN): the rare case
     if crossing.any():
         x0, x1 = d0[crossing], d1[crossing]
         with np.errstate(divide="ignore", invalid="ignore"):
-            extra[crossing] = (np.maximum(x0, 0) ** 2 + np.maximum(x1, 0) ** 2) / (2 * np.abs(x0 - x1))
+            extra[crossing] = (maximum(x0, 0) ** 2 + maximum(x1, 0) ** 2) / (2 * np.abs(x0 - x1))
     return (b0 + b1) / 2 + extra
 
 
@@ -134,10 +135,10 @@ def mean_times(t0: OpTimes, t1: OpTimes) -> np.ndarray:
 
 def bound_of(t: OpTimes) -> np.ndarray:
     """0 compute-bound, 1 memory-bound, 2 overhead/latency-bound, 3 communication."""
-    core = np.maximum(t.compute, t.memory)
-    kind = np.where(t.compute >= t.memory, 0, 1)
-    kind = np.where(t.fixed > core, 2, kind)
-    return np.where(t.comm > np.maximum(core, t.fixed), 3, kind)
+    core = maximum(t.compute, t.memory)
+    kind = where(t.compute >= t.memory, 0, 1)
+    kind = where(t.fixed > core, 2, kind)
+    return where(t.comm > maximum(core, t.fixed), 3, kind)
 
 
 BOUND_NAMES = ("compute", "memory", "overhead", "comm")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from costmodel.engine.elementwise import as_float, maximum, where
 from costmodel.engine.truth import any_nonzero
 
 DEFAULT_ACCEPT = 0.875
@@ -22,11 +23,11 @@ NOT_PER_LAYER = ("embedding", "lm_head", "pp_sendrecv")
 
 def tokens_per_step(alpha, n):
     """E(α, N) = (1 − α^(N+1)) / (1 − α); N + 1 at α = 1."""
-    a = np.asarray(alpha, dtype=float)
-    n = np.asarray(n, dtype=float)
+    a = as_float(alpha)
+    n = as_float(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         e = (1 - a ** (n + 1)) / (1 - a)
-    return np.where(a >= 1, n + 1, e)
+    return where(a >= 1, n + 1, e)
 
 
 def alpha_for_length(length: float, n: int) -> float:
@@ -50,9 +51,9 @@ def draft_pass(op_total: np.ndarray, names: tuple, m: dict, f: dict, hw: dict, t
     """Time of one draft pass from a one-token decode step's per-operator times (axis 0): the mean
     layer (per-layer operators / layers), the LM head and embedding, and the 2h x h input projection
     read from memory (its weights / tp)."""
-    layer = sum(op_total[i] for i, n in enumerate(names) if n not in NOT_PER_LAYER) / np.maximum(m["layers"], 1.0)
+    layer = sum(op_total[i] for i, n in enumerate(names) if n not in NOT_PER_LAYER) / maximum(m["layers"], 1.0)
     head = sum(op_total[names.index(n)] for n in ("embedding", "lm_head"))
-    proj = 2.0 * m["h"] ** 2 * f["w_bits"] / 8 / np.asarray(tp, dtype=float) / (hw["bandwidth"] * hw["memory_efficiency"])
+    proj = 2.0 * m["h"] ** 2 * f["w_bits"] / 8 / as_float(tp) / (hw["bandwidth"] * hw["memory_efficiency"])
     return layer + head + proj
 
 
@@ -60,12 +61,12 @@ def with_mtp_weights(m: dict, mtp) -> dict:
     """The model's columns with its multi-token-prediction modules' weights (mtp_* columns) added where
     `mtp` > 0 draft tokens use them: engines load the module only when speculative decoding with it is on
     (SGLang --speculative-algorithm NEXTN/EAGLE, vLLM --speculative-config method deepseek_mtp)."""
-    on = np.asarray(mtp, dtype=float) > 0
+    on = as_float(mtp) > 0
     if not any_nonzero(on) or not any_nonzero(m["mtp_linear"]):
         return m
     out = dict(m)
     for col, add in (("p_linear", "mtp_linear"), ("p_mixer", "mtp_mixer"), ("p_experts", "mtp_experts"),
                      ("p_shared", "mtp_shared"), ("p_small", "mtp_small")):
-        out[col] = m[col] + np.where(on, m[add], 0.0)
-    out["p_total"] = m["p_total"] + np.where(on, m["mtp_linear"] + m["mtp_small"], 0.0)
+        out[col] = m[col] + where(on, m[add], 0.0)
+    out["p_total"] = m["p_total"] + where(on, m["mtp_linear"] + m["mtp_small"], 0.0)
     return out

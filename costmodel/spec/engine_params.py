@@ -25,6 +25,7 @@ from costmodel.spec.catalog import catalog_key, read_yaml, search_roots
 from costmodel.spec.units import parse_quantity
 from costmodel.errors import SpecError, unknown
 from costmodel.spec.hardware import FAMILIES
+from costmodel.spec.memo import by_identity
 
 ENGINES = ("trt-llm", "vllm", "sglang", "llama.cpp", "mlx", "mlc", "numpy", "torch", "ideal")
 ENGINE_ALIASES = {"tensorrt": "trt-llm", "tensorrt-llm": "trt-llm", "trtllm": "trt-llm", "trt": "trt-llm",
@@ -308,8 +309,13 @@ def engine_names() -> list[str]:
 
 def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
                    fmt_engine: str | None = None) -> Efficiency:
-    """Parameters for a device under an engine (most specific level wins)."""
-    t = tables()
+    """Parameters for a device under an engine (most specific level wins); computed once per state of the
+    calibration tables."""
+    return _efficiency(tables(), hardware_id, family, engine, fmt_engine)
+
+
+@by_identity()
+def _efficiency(t: _Tables, hardware_id: str, family: str, engine: str | None, fmt_engine: str | None) -> Efficiency:
     eng = resolve_engine(engine, family, hardware_id, fmt_engine)
     base, build = split_engine(eng)
     decl = t.builds.get(base, {}).get(build) if build else None

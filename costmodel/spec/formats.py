@@ -14,6 +14,7 @@ from typing import Mapping
 from costmodel.spec.catalog import Entry, index, resolve
 from costmodel.errors import FormatNotSupportedError, SpecError
 from costmodel.spec.hardware import DTYPES, Hardware
+from costmodel.spec.memo import by_identity
 
 @dataclass(frozen=True)
 class Format:
@@ -137,6 +138,14 @@ def plan_compute(fmt: Format, hw: Hardware, native_only: bool = False, engine: s
     `dequant_ops_per_weight` per weight per tile) and activations kept at 16 bits. Refused when
     neither exists or `native_only` is set.
     """
+    from costmodel.spec.engine_params import tables
+
+    return _plan(tables(), fmt, hw, native_only, engine)
+
+
+@by_identity()
+def _plan(t, fmt: Format, hw: Hardware, native_only: bool, engine: str | None) -> ComputePlan:
+    """plan_compute under the calibration tables `t` (their compute_paths), once per state of them."""
     from costmodel.spec.engine_params import compute_path
 
     path = compute_path(engine, fmt.id)

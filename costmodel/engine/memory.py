@@ -188,9 +188,9 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     kv = group_batch(batch, dp) * s.kv
     over = maximum(as_float(batch) * s.work - s.act, 0.0)
     shape = np.shape(s.weights + kv + s.pool + over)
-    z = np.zeros(shape)
-    return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, np.broadcast_to(s.capacity, shape) + z,
-                  s.pool + z, over + z)
+    z = np.zeros(shape) if shape else 0.0  # one configuration: numbers stay numbers (x + 0.0, the same bits)
+    capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
+    return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
 
 
 def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0,

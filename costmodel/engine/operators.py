@@ -30,6 +30,7 @@ element, activation 5, softmax 5.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ class Ops:
 
     @property
     def units(self) -> np.ndarray:
-        return OP_UNITS if len(self.names) == len(OP_NAMES) else np.array([UNIT_OF[n] for n in self.names], dtype=int)
+        return OP_UNITS if len(self.names) == len(OP_NAMES) else units_of(self.names)
 
     @property
     def bytes(self) -> np.ndarray:
@@ -87,6 +88,20 @@ class Ops:
 
 
 OP_FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")  # the per-operator arrays
+
+
+@functools.lru_cache(maxsize=64)
+def units_of(names: tuple) -> np.ndarray:
+    """The unit of each operator of `names` (read-only: shared between calls)."""
+    units = np.array([UNIT_OF[n] for n in names], dtype=int)
+    units.flags.writeable = False
+    return units
+
+
+def concat(*sets: Ops) -> Ops:
+    """The operators of `sets` one after another (axis 0)."""
+    return Ops(*(np.concatenate([getattr(s, k) for s in sets]) for k in OP_FIELDS),
+               names=tuple(n for s in sets for n in s.names))
 
 
 def causal_pairs(n, c, window, encoder):
@@ -176,7 +191,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # skip them whole (HF MllamaTextModel: 'For text-only path we should skip cross attention layers';
     # vLLM likewise): their norms and MLPs too
     xl, V = m["cross_layers"], m["cross_tokens"]
-    xl_run = xl * (np.asarray(V) > 0)
+    xl_run = xl * (as_float(V) > 0)
     skipped = xl - xl_run
     vector("norms", T * h, NORM_OPS, m["norms"] - skipped * (m["norms"] - 1) / maximum(layers, 1.0), 2 * ab)
 

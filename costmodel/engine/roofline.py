@@ -9,6 +9,7 @@ Fused attention operators reach e_attn times e_c and e_m (the engine's attention
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,14 @@ def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
 
 def fused_mask(ops: Ops) -> np.ndarray:
     """The operators of `ops` that take the attention efficiency (the engine's fused attention kernels)."""
-    return _FUSED if len(ops.names) == len(OP_NAMES) else np.isin(np.asarray(ops.names), FUSED_ATTENTION)
+    return _FUSED if len(ops.names) == len(OP_NAMES) else _fused_of(ops.names)
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_of(names: tuple) -> np.ndarray:
+    fused = np.isin(np.asarray(names), FUSED_ATTENTION)
+    fused.flags.writeable = False
+    return fused
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
@@ -98,7 +106,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
         memory[attn] *= hw["memory_efficiency"] / minimum(hw["memory_efficiency"] * ae, 1.0)
     memory /= hw["bandwidth"] * hw["memory_efficiency"]
     fixed = ops.launches * hw["kernel_overhead_s"]
-    comm = np.zeros_like(compute)
+    comm = np.zeros(compute.shape)
     on = ops.units == COMM
     if on.any():
         link = comm_link(hw)

@@ -12,14 +12,14 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def by_identity(maxsize: int = 512):
-    """Decorator: fn(*args) computed once per tuple of arguments, plain values (str, numbers, None) by value
+    """Decorator: fn(*args) computed once per tuple of arguments, plain values (str, numbers, None) by type and value
     and the rest by identity; at `maxsize` entries the cache starts over."""
     def wrap(fn):
         cache: dict = {}
 
         @functools.wraps(fn)
         def memoized(*args):
-            key = tuple(a if type(a) in _PLAIN else id(a) for a in args)
+            key = tuple((type(a), a) if type(a) in _PLAIN else id(a) for a in args)  # 1, 1.0 and True differ
             hit = cache.get(key)
             if hit is not None and all(x is y for x, y in zip(hit[0], args)):
                 return hit[1]

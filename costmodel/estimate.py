@@ -22,6 +22,7 @@ from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, token
 from costmodel.errors import DoesNotFitError, WorkloadError
 from costmodel.spec.formats import ComputePlan, Format, plan_compute, resolve_format
 from costmodel.spec.hardware import Hardware, resolve_hardware
+from costmodel.spec.memo import by_identity
 from costmodel.spec.model import Model, vision_encoder
 from costmodel.spec.model_catalog import resolve_model
 from costmodel.engine.operators import OP_NAMES, UNIT_NAMES
@@ -316,16 +317,29 @@ class Estimate:
 
 
 def _hardware_cols(e: Estimate) -> dict:
-    return scalars(hardware_row(e.hardware, e.efficiency.engine, e.efficiency))
+    return columns_for(e)[2]
 
 
 def _format_cols(e: Estimate) -> dict:
-    return scalars(format_row(e.format, e.hardware, e.kv_format, False, e.efficiency.engine))
+    return columns_for(e)[1]
 
 
 def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
     """(model, format, hardware) columns of an estimate, to evaluate many workloads in one call."""
-    return scalars(model_row(e.model)), _format_cols(e), _hardware_cols(e)
+    return _columns(e.model, e.hardware, e.format, e.kv_format, False, e.efficiency)
+
+
+def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple[dict, dict, dict]:
+    """(model, format, hardware) columns as scalars: copies (a caller may set an entry) of _spec_columns."""
+    return tuple(dict(c) for c in _spec_columns(m, h, f, kv, native_only, eff))
+
+
+@by_identity()
+def _spec_columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple:
+    """The columns once per spec objects and engine parameters: `eff` is efficiency_for's object for the
+    calibration tables' state (a new one when they change), or a new one with a user's flags applied."""
+    return (scalars(model_row(m)), scalars(format_row(f, h, kv, native_only, eff.engine)),
+            scalars(hardware_row(h, eff.engine, eff)))
 
 
 @one_catalogue_state
@@ -420,9 +434,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if eff.allreduce_nvls and not h.in_switch_allreduce:
         raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
                             f"in its spec); use --allreduce ring")
-    mc = scalars(model_row(m))
-    hc = scalars(hardware_row(h, eff.engine, eff))
-    fc = scalars(format_row(f, h, kv, native_only, eff.engine))
+    mc, fc, hc = _columns(m, h, f, kv, native_only, eff)
     if vision and m.cross_layers:
         mc["cross_tokens"] = np.asarray(float(vision["images"] * vision["visual_tokens_per_image"]))
     batch_value = -1 if w.batch == "max" else w.batch

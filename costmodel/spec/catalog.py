@@ -86,6 +86,8 @@ def catalog_key() -> tuple:
 
 def _catalog_key() -> tuple:
     user = str(user_root())
+    if not os.path.isdir(user):  # no user catalogue (most machines): one stat, not four failing ones
+        return os.environ.get("COSTMODEL_PATH", ""), user, (0, 0, 0, 0)
     stamps = []
     for sub in ("hardware", "models", "formats", "calibration"):  # plain os calls: this runs per lookup
         folder = os.path.join(user, sub)

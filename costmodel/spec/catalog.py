@@ -85,7 +85,7 @@ def catalog_key() -> tuple:
 
 
 def _catalog_key() -> tuple:
-    user = str(user_root())
+    user = _user_root(os.environ.get("COSTMODEL_HOME"), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
     if not os.path.isdir(user):  # no user catalogue (most machines): one stat, not four failing ones
         return os.environ.get("COSTMODEL_PATH", ""), user, (0, 0, 0, 0)
     stamps = []

@@ -111,6 +111,8 @@ def causal_pairs(n, c, window, encoder):
     encoder (bidirectional): n·(c+n); with windows of W tokens (a windowed vision tower): n·min(W, c+n).
     """
     full = n * c + n * (n + 1) / 2
+    if not any_nonzero(window > 0) and not any_nonzero(encoder > 0):  # causal without windows: the wheres pick it
+        return as_float(full)
     k = clip(window - c, 0, n)
     windowed = k * c + k * (k + 1) / 2 + (n - k) * window
     causal = where(window > 0, windowed, full)

@@ -42,6 +42,7 @@ def minimum(a, b):
 def clip(x, lo, hi):
     """np.clip(x, lo, hi)."""
     if type(x) in _FLOAT and type(lo) in _BOUND and type(hi) in _BOUND:
+        lo, hi = float(lo), float(hi)  # an int past float's range raises OverflowError, as numpy does
         y = lo if x == x and (lo > x or lo != lo) else x
         return _f64(hi if y == y and (hi < y or hi != hi) else y)
     return np.clip(x, lo, hi)

@@ -188,7 +188,7 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     kv = group_batch(batch, dp) * s.kv
     over = maximum(as_float(batch) * s.work - s.act, 0.0)
     shape = np.shape(s.weights + kv + s.pool + over)
-    z = np.zeros(shape) if shape else 0.0  # one configuration: numbers stay numbers (x + 0.0, the same bits)
+    z = np.zeros(shape) if shape else np.float64(0.0)  # one configuration: numbers stay numbers (the same bits)
     capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
 

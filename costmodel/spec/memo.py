@@ -20,13 +20,14 @@ def by_identity(maxsize: int = 512):
         @functools.wraps(fn)
         def memoized(*args):
             key = tuple((type(a), a) if type(a) in _PLAIN else id(a) for a in args)  # 1, 1.0 and True differ
+            objects = tuple(a for a in args if type(a) not in _PLAIN)
             hit = cache.get(key)
-            if hit is not None and all(x is y for x, y in zip(hit[0], args)):
+            if hit is not None and all(x is y for x, y in zip(hit[0], objects)):
                 return hit[1]
             out = fn(*args)
             if len(cache) >= maxsize:
                 cache.clear()
-            cache[key] = (args, out)
+            cache[key] = (objects, out)
             return out
 
         memoized.cache_clear = cache.clear

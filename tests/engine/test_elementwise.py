@@ -3,6 +3,7 @@ zeros), as float64 scalars, and arrays go to numpy unchanged."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -66,6 +67,14 @@ def test_signed_zeros_and_nans_follow_numpys_rules():
     assert math.copysign(1, clip(-0.0, 0.0, 1.0)) == -1  # a tie keeps x
     assert math.isnan(maximum(1.0, math.nan)) and math.isnan(minimum(math.nan, 1.0))
     assert clip(7.0, 0, 5) == 5.0 and type(clip(7.0, 0, 5)) is np.float64
+
+
+def test_a_bound_past_floats_range_raises_as_numpy_does():
+    for bounds in ((10**400, 1.0), (0.0, 10**400)):
+        with pytest.raises(OverflowError):
+            np.clip(np.float64(0.5), *bounds)
+        with pytest.raises(OverflowError):
+            clip(np.float64(0.5), *bounds)
 
 
 def test_arrays_and_other_types_go_to_numpy():

@@ -45,6 +45,25 @@ def test_one_configuration_equals_a_column_of_one(model, device, fmt, batch, pro
     _same_bits(one.decode_times, col.decode_times[:, 0], "decode_times")
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([1.0, 2.0, 3.0, 5.0]), st.floats(0.05, 0.999), st.sampled_from([1.0, 16.0]))
+def test_draft_tokens_equal_a_column_of_one(mtp, accept, batch):
+    """MTP drafting's E(α, N) on one configuration equals a column's. Before the engine's scalars, α was a
+    0-d array, whose square numpy computes as x·x while a column (and a scalar) calls pow: one last bit
+    apart for some α at N = 1 (0.8329, 0.5102)."""
+    from costmodel.engine.speculative import tokens_per_step
+
+    for a in (accept, 0.8329, 0.5102):
+        _same_bits(tokens_per_step(a, mtp), tokens_per_step(np.array([a]), np.array([mtp])), "tokens_per_step")
+    m, hw = load_model("deepseek-v3"), load_hardware("h200-sxm")
+    rows = model_row(m), format_row(load_format("fp8"), hw), hardware_row(hw, "sglang")
+    one = evaluate(*(scalars(r) for r in rows), batch, 1000.0, 200.0, 0.0, 8.0, 1.0, 1.0, mtp=mtp, accept=accept)
+    col = evaluate(*({k: np.array([v], dtype=float) for k, v in r.items()} for r in rows), np.array([batch]),
+                   np.array([1000.0]), 200.0, 0.0, 8.0, 1.0, 1.0, mtp=mtp, accept=accept)
+    for k, v in one.metrics.items():
+        _same_bits(v, col.metrics[k], k)
+
+
 def _same_bits(a, b, what: str) -> None:
     """Equal bit for bit (-0.0 is not 0.0; NaNs must match too)."""
     a, b = np.reshape(np.asarray(a, dtype=float), -1), np.reshape(np.asarray(b, dtype=float), -1)

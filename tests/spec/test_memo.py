@@ -27,6 +27,8 @@ def test_computed_once_per_object_and_plain_value():
     assert f(b, 3) == 6 and len(calls) == 3  # an equal but different object
     assert f(a, "3") == "33" and len(calls) == 4  # plain values by value and type
     assert f(a, 1) == 2 and f(a, 1.0) == 2.0 and f(a, True) == 2 and len(calls) == 7
+    built = "".join(["3", ""])  # an equal string that is another object: plain values compare by value
+    assert f(a, built) == "33" and len(calls) == 7
 
 
 def test_errors_are_not_cached_and_the_cache_starts_over_when_full():

@@ -106,7 +106,8 @@ def estimate_ms(calls: int = 200, repeats: int = 5) -> dict:
     """{variant: ms}: the median over `repeats` of the mean wall time of one in-process costmodel.estimate()
     (after a warm-up), interleaved with two baselines in the same run: the engine's element-wise functions
     replaced by numpy's (`numpy_functions`: as before their scalar paths), and those with the engine's
-    columns as 0-d arrays as well, as they were before columns.scalars."""
+    columns as 0-d arrays as well, as they were before columns.scalars; and `varied`, a different workload each
+    call (only the spec-derived columns are memoized, never a result)."""
     import costmodel
     from costmodel.engine import columns
 
@@ -114,9 +115,14 @@ def estimate_ms(calls: int = 200, repeats: int = 5) -> dict:
     as_arrays = lambda row: {k: np.asarray(v, dtype=float) for k, v in row.items()}  # noqa: E731
     est = importlib.import_module("costmodel.estimate")  # the module (costmodel.estimate is the function)
     costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
-    times: dict = {"now": [], "numpy": [], "arrays": []}  # numpy's functions; and 0-d array columns too
+    times: dict = {"now": [], "numpy": [], "arrays": [], "varied": []}  # numpy's functions; and 0-d array columns too
+    workloads = [dict(batch=b, prompt=p, gen=g) for b in (1, 8, 64) for p in (128, 512, 4096) for g in (16, 256)]
     for _ in range(repeats):
-        for name in times:
+        t = time.perf_counter()  # a different workload each call: nothing of an estimate's result is cached
+        for i in range(calls):
+            costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", **workloads[i % len(workloads)])
+        times["varied"].append((time.perf_counter() - t) / calls)
+        for name in ("now", "numpy", "arrays"):
             restore = numpy_functions() if name != "now" else (lambda: None)
             est._spec_columns.cache_clear()  # the columns are built as this variant builds them
             est.scalars = as_arrays if name == "arrays" else scalars
@@ -214,7 +220,7 @@ def main() -> None:
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms "
               f"(issue 16's target: 0.5 ms); {ms['numpy']:.2f} ms with numpy's element-wise functions "
               f"({ms['numpy'] / now:.2f}x), {ms['arrays']:.2f} ms with 0-d array columns as well "
-              f"({ms['arrays'] / now:.2f}x)")
+              f"({ms['arrays'] / now:.2f}x); {ms['varied']:.2f} ms cycling through 18 workloads (batch, prompt, gen)")
         import costmodel
 
         tp = int(costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", prompt=512, gen=128).workload.tp)

@@ -20,8 +20,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(autouse=True)
 def _isolated_user_catalog(tmp_path_factory, monkeypatch):
-    """Tests never read or write the real user catalogue (~/.config/costmodel)."""
+    """Tests never read or write the real user catalogue (~/.config/costmodel), and start without a
+    COSTMODEL_PATH: a shell's, or one a calibration added to the process (calibration.run.env_with), is
+    undone after each test (set, then deleted, so that monkeypatch restores it)."""
     monkeypatch.setenv("COSTMODEL_HOME", str(tmp_path_factory.mktemp("costmodel-home")))
+    monkeypatch.setenv("COSTMODEL_PATH", "")
+    monkeypatch.delenv("COSTMODEL_PATH")
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ def test_visual_tokens_per_image():
 
 def test_tower_parameters_by_hand():
     t = load_model("mistral-small-3.1").vision_tower
-    h, i, L = 1024, 4096, 24
+    h, i, L = 1024, 4096, 24  # Pixtral's vision encoder (HF config vision_config): the spec states the same
+    assert (t.hidden_size, t.intermediate_size, t.layers, t.patch_size, t.projector) == (h, i, L, 14,
+                                                                                       (4096, 1024, 5120, 5120))
     # per layer: q, k, v, o with biases, gated MLP (3 h i) with biases, two RMSNorms; patch embedding
     # 3 x 14^2 x h + bias, the final norm; projector chain 4096 -> 1024 -> 5120 -> 5120 with biases
     per_layer = 4 * h * h + 4 * h + 3 * h * i + (2 * i + h) + 2 * h

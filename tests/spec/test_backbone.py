@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from costmodel.engine.operators import MATMUL, OP_NAMES, UNIT_OF
+from costmodel.engine.operators import MATMUL, UNIT_OF
 from costmodel.spec.backbone import Backbone
 from costmodel.spec.model_catalog import load_model
 from costmodel.spec.parameters import param_count

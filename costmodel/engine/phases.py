@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.attention import ATTENTION_OPS, attention_present
 from costmodel.engine.distinct import columns_at, distinct
 from costmodel.engine.elementwise import maximum, where
-from costmodel.engine.operators import (ATTENTION_OPS, COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_present,
-                                       concat, group_batch, lower, lower_attention)
+from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, concat, group_batch, lower,
+                                       lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 
 COMM_OPS = OP_UNITS == COMM
@@ -72,7 +73,7 @@ class PhaseOps(_Timed):
 class SharedPhaseOps(_Timed):
     """The prefill at distinct rows `p` (row i is p_inv[i]), the decode's operators other than attention
     at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration.
-    The attention at c1 holds only the variants the models have layers for (a1.names, operators.
+    The attention at c1 holds only the variants the models have layers for (a1.names, attention.
     attention_present); the others are zero work and take no time, so the decode's sums leave them out
     (the same sums: adding zeros changes nothing)."""
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine.attention import FUSED_ATTENTION
 from costmodel.engine.elementwise import as_float, maximum, minimum, where
-from costmodel.engine.operators import ATTENTION, COMM, FUSED_ATTENTION, MATMUL, OP_NAMES, VECTOR, Ops
+from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_NAMES, VECTOR, Ops
 from costmodel.engine.truth import any_nonzero
 
 _FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)  # operators that take the attention efficiency

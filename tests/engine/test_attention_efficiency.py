@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from costmodel.engine.columns import format_row, hardware_row, model_row
-from costmodel.engine.operators import ATTENTION, FUSED_ATTENTION, OP_NAMES, OP_UNITS, lower
+from costmodel.engine.attention import FUSED_ATTENTION
+from costmodel.engine.operators import ATTENTION, OP_NAMES, OP_UNITS, lower
 from costmodel.engine.roofline import op_times
 from costmodel.spec.engine_params import efficiency_for
 from costmodel.spec.formats import load_format

@@ -4,7 +4,8 @@ import pytest
 
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.memory import kv_bytes_per_sequence
-from costmodel.engine.operators import OP_NAMES, SOFTMAX_OPS, lower
+from costmodel.engine.attention import SOFTMAX_OPS
+from costmodel.engine.operators import OP_NAMES, lower
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
 from costmodel.spec.model_catalog import load_model

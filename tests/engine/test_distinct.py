@@ -219,7 +219,7 @@ def test_columns_of_one_entry_broadcast_to_the_same_results():
 
 def test_attention_variants_present_per_model():
     """A sweep's decode attention at every configuration holds only the variants its models have layers for."""
-    from costmodel.engine.operators import attention_present
+    from costmodel.engine.attention import attention_present
 
     def present(*ids):
         return attention_present(model_columns([load_model(x) for x in ids]))
@@ -298,7 +298,8 @@ def test_gathered_columns_equal_the_rows_they_index(runs, one_row_entry):
 def test_one_attention_operator_is_packed_without_copies():
     """lower_attention of one variant holds its computed values as its fields (views, no copies), the same
     bits as the packed fields of all four variants."""
-    from costmodel.engine.operators import ATTENTION_OPS, OP_FIELDS, lower_attention
+    from costmodel.engine.attention import ATTENTION_OPS
+    from costmodel.engine.operators import OP_FIELDS, lower_attention
 
     m = model_columns([load_model("llama-3.1-8b")] * 5)
     f = format_columns([(load_format("fp8"), load_hardware("h100-sxm"), None, False)] * 5)

@@ -6,7 +6,8 @@ from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
 from costmodel.spec.model_catalog import load_model
-from costmodel.engine.operators import OP_NAMES, causal_pairs, lower
+from costmodel.engine.attention import causal_pairs
+from costmodel.engine.operators import OP_NAMES, lower
 from costmodel.spec.parameters import param_count
 
 from tests.conftest import DATA

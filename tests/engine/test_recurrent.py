@@ -99,7 +99,7 @@ def test_attention_free_model_has_no_kv_tokens_but_a_concurrency_limit():
 
 
 def test_chunked_local_attention_pairs_by_hand():
-    from costmodel.engine.operators import chunked_pairs
+    from costmodel.engine.attention import chunked_pairs
     # chunk 4: positions 0..9 attend 1,2,3,4,1,2,3,4,1,2 keys
     assert chunked_pairs(10.0, 0.0, 4.0, False) == 1 + 2 + 3 + 4 + 1 + 2 + 3 + 4 + 1 + 2
     assert chunked_pairs(3.0, 5.0, 4.0, False) == 2 + 3 + 4  # positions 5, 6, 7

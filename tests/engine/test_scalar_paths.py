@@ -73,7 +73,8 @@ def _same_bits(a, b, what: str) -> None:
 def test_unit_peaks_of_one_unit_equal_the_gathered_peaks():
     """Operators all on one unit (the decode's attention) take that unit's peak broadcast: the values the
     general path gathers per operator."""
-    from costmodel.engine.operators import ATTENTION_OPS, OP_NAMES, OP_UNITS, Ops
+    from costmodel.engine.attention import ATTENTION_OPS
+    from costmodel.engine.operators import OP_NAMES, OP_UNITS, Ops
     from costmodel.engine.roofline import _peaks_by_unit, attention_peak, unit_peaks
 
     devices = [load_hardware(h) for h in ("h100-sxm", "mi300x", "l40s")]

@@ -83,7 +83,7 @@ def test_qwen25_vl_windowed_tower():
     """Qwen2.5-VL-7B: 8.29B published (its tower 32 x (attention with biases + gated MLP with biases + 2 RMSNorms),
     a Conv3d patch embedding over 2 frames x 3 channels and a 5120 -> 5120 -> 3584 merger); 2 x 2 merged patches of
     14 pixels make a 448 x 448 image 256 tokens; 28 of the 32 layers attend within 8 x 8 = 64 patches."""
-    from costmodel.engine.operators import SOFTMAX_OPS, attention_terms
+    from costmodel.engine.attention import SOFTMAX_OPS, attention_terms
 
     m = load_model("qwen2.5-vl-7b")
     t = m.vision_tower

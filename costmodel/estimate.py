@@ -293,7 +293,8 @@ class Estimate:
         if not self.model.is_encoder:
             from costmodel.engine.roofline import op_times
 
-            d_t = op_times(r.decode_ops, _hardware_cols(self), _format_cols(self))
+            _, fc, hc = columns_for(self)
+            d_t = op_times(r.decode_ops, hc, fc)
             phases.append(("decode", r.decode_ops, r.decode_times, bound_of(d_t)))
         for phase, ops, times, bounds in phases:
             times = np.asarray(times).reshape(len(OP_NAMES), -1)[:, 0]
@@ -314,14 +315,6 @@ class Estimate:
                     "time_s": float(times[i]), "share": float(times[i] / total) if total else 0.0,
                 })
         return rows
-
-
-def _hardware_cols(e: Estimate) -> dict:
-    return columns_for(e)[2]
-
-
-def _format_cols(e: Estimate) -> dict:
-    return columns_for(e)[1]
 
 
 def columns_for(e: Estimate) -> tuple[dict, dict, dict]:

@@ -58,7 +58,7 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
     running cross layers (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all
     V keys): 2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once
     per query tile."""
-    B, n, tp = (as_float(x) for x in (B, n, tp))
+    B, n, tp = map(as_float, (B, n, tp))
     V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
     Hq, Hk = m["heads"] / tp, np.ceil(m["kv_heads"] / tp)
@@ -73,10 +73,7 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:
     """The fused attention operators (global, sliding-window and chunked local layers) for n new
     tokens after c: those of `names`."""
-    B = as_float(B)
-    n = as_float(n)
-    c = as_float(c)
-    tp = as_float(tp)
+    B, n, c, tp = map(as_float, (B, n, c, tp))
     T = B * n
     ab, kvb = f["a_bits"] / 8, f["kv_bits"] / 8
     Hq = m["heads"] / tp

@@ -98,14 +98,7 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
               accept=DEFAULT_ACCEPT, groups=None, seq_groups=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators."""
-    prompt = as_float(prompt)
-    gen = as_float(gen)
-    context = as_float(context)
-    tp = as_float(tp)
-    pp = as_float(pp)
-    replicas = as_float(replicas)
-    dp = as_float(dp)
-    ep = as_float(ep)
+    prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
     if groups is not None and (np.ndim(groups) != 1 or any(np.ndim(x) > 1 for x in (batch, prompt, gen, context, tp,

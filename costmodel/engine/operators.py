@@ -92,10 +92,8 @@ OP_FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")  # the pe
 
 @functools.lru_cache(maxsize=64)
 def units_of(names: tuple) -> np.ndarray:
-    """The unit of each operator of `names` (read-only: shared between calls)."""
-    units = np.array([UNIT_OF[n] for n in names], dtype=int)
-    units.flags.writeable = False
-    return units
+    """The unit of each operator of `names` (shared between calls, like OP_UNITS: nothing writes into it)."""
+    return np.array([UNIT_OF[n] for n in names], dtype=int)
 
 
 def concat(*sets: Ops) -> Ops:
@@ -111,12 +109,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
     """
-    n = as_float(new_tokens)
-    c = as_float(context)
-    tp = as_float(tp)
-    pp = as_float(pp)
-    dp = as_float(dp)
-    ep = as_float(ep)
+    n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
     T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)
     B = group_batch(batch, dp)  # sequences of the busiest attention group
     tp_all, tp = tp, tp / dp  # attention-side operators shard over the group's tp/dp ranks

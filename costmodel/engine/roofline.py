@@ -61,8 +61,7 @@ def unit_peaks(ops: Ops, hw: dict, f: dict) -> np.ndarray:
     if ops.flops.ndim == 1 and not any(np.ndim(x) for x in (f["peak_matmul"], hw["peak_attention"], hw["peak_vector"],
                                                             f["attn_fp32"])):
         # one configuration: the four peaks as numbers, one gather (numpy's calls cost more than the work)
-        attention = hw["peak_vector"] if f["attn_fp32"] > 0 else hw["peak_attention"]
-        per_unit = _peaks_by_unit(hw, f, attention)
+        per_unit = _peaks_by_unit(hw, f, attention_peak(hw, f))
         return np.array([float(per_unit[u]) for u in range(len(per_unit))])[ops.units]
     units = ops.units
     if len(units) and (units == units[0]).all():  # one unit (the decode's attention): its peak, broadcast
@@ -83,9 +82,9 @@ def fused_mask(ops: Ops) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _fused_of(names: tuple) -> np.ndarray:
-    fused = np.isin(np.asarray(names), FUSED_ATTENTION)
-    fused.flags.writeable = False
-    return fused
+    """fused_mask of an operator list (shared between calls, like _FUSED, and writable like it: the [fast]
+    kernels compile one signature per pattern of read-only arguments)."""
+    return np.isin(np.asarray(names), FUSED_ATTENTION)
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:

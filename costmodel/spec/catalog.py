@@ -41,8 +41,11 @@ def builtin_root() -> Path:
 
 def user_root() -> Path:
     """The persistent user catalogue (it may not exist yet)."""
-    return Path(_user_root(os.environ.get("COSTMODEL_HOME"), os.environ.get("XDG_CONFIG_HOME"),
-                           os.environ.get("HOME")))
+    return Path(_user_root_str())
+
+
+def _user_root_str() -> str:
+    return _user_root(os.environ.get("COSTMODEL_HOME"), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -85,7 +88,7 @@ def catalog_key() -> tuple:
 
 
 def _catalog_key() -> tuple:
-    user = _user_root(os.environ.get("COSTMODEL_HOME"), os.environ.get("XDG_CONFIG_HOME"), os.environ.get("HOME"))
+    user = _user_root_str()  # a str: a Path round trip costs more than the stats
     if not os.path.isdir(user):  # no user catalogue (most machines): one stat, not four failing ones
         return os.environ.get("COSTMODEL_PATH", ""), user, (0, 0, 0, 0)
     stamps = []

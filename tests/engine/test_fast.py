@@ -165,3 +165,24 @@ def test_a_small_sweep_does_not_load_numba():
             "print('numba' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_each_kernel_compiles_one_signature():
+    """The kernels see the same argument types whatever a sweep holds: a full operator list and the decode
+    attention's few variants (their masks, cached per list, writable like the full list's): one compiled
+    signature each, not one per pattern of read-only arguments (each costs a compile)."""
+    import subprocess
+    import sys
+
+    code = ("import os\n"
+            "os.environ['COSTMODEL_FAST'] = '1'\n"
+            "from costmodel.sweeps import grid\n"
+            "grid.FAST_MIN_CONFIGS = 0\n"
+            "from costmodel.sweeps.sweep import sweep\n"
+            "sweep(models=['llama-3.1-8b', 'mixtral-8x7b'], hw=['h100'], fmt=['bf16'], batch=[1, 8, 'max'],"
+            " prompt=[128, 1024], gen=[16, 128])\n"
+            "from costmodel.engine import fast\n"
+            "k = fast._kernels()\n"
+            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'attention_sums')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "1", done.stdout + done.stderr

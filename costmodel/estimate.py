@@ -318,12 +318,14 @@ class Estimate:
 
 
 def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
-    """(model, format, hardware) columns of an estimate, to evaluate many workloads in one call."""
-    return _columns(e.model, e.hardware, e.format, e.kv_format, False, e.efficiency)
+    """(model, format, hardware) columns of an estimate as numpy scalars, to evaluate many workloads in one call."""
+    return tuple(scalars(c) for c in _spec_columns(e.model, e.hardware, e.format, e.kv_format, False, e.efficiency))
 
 
 def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple[dict, dict, dict]:
-    """(model, format, hardware) columns as scalars: copies (a caller may set an entry) of _spec_columns."""
+    """(model, format, hardware) columns as Python floats (engine/elementwise.py: the engine's arithmetic
+    on them costs a quarter of numpy's scalars'; evaluate repeats on numpy's where a Python float division
+    by zero raises): copies (a caller may set an entry) of _spec_columns."""
     return tuple(dict(c) for c in _spec_columns(m, h, f, kv, native_only, eff))
 
 
@@ -331,8 +333,8 @@ def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: b
 def _spec_columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple:
     """The columns once per spec objects and engine parameters: `eff` is efficiency_for's object for the
     calibration tables' state (a new one when they change), or a new one with a user's flags applied."""
-    return (scalars(model_row(m)), scalars(format_row(f, h, kv, native_only, eff.engine)),
-            scalars(hardware_row(h, eff.engine, eff)))
+    return tuple({k: float(v) for k, v in row.items()} for row in (
+        model_row(m), format_row(f, h, kv, native_only, eff.engine), hardware_row(h, eff.engine, eff)))
 
 
 @one_catalogue_state
@@ -429,7 +431,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
                             f"in its spec); use --allreduce ring")
     mc, fc, hc = _columns(m, h, f, kv, native_only, eff)
     if vision and m.cross_layers:
-        mc["cross_tokens"] = np.asarray(float(vision["images"] * vision["visual_tokens_per_image"]))
+        mc["cross_tokens"] = float(vision["images"] * vision["visual_tokens_per_image"])
     batch_value = -1 if w.batch == "max" else w.batch
     cached = 0
     if prefix_hit:
@@ -441,8 +443,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         cached = min(int(round(w.prompt * check_prefix_hit(prefix_hit))), max(w.prompt - 1, 0))
         notes.append(f"--prefix-hit {prefix_hit:g}: {cached} of the {w.prompt} prompt tokens come from the prefix "
                      f"cache (read as context, not prefilled)")
-    result = evaluate(mc, fc, hc, batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp, w.replicas,
-                      w.dp, w.ep, w.mtp, w.accept)
+    result = evaluate(mc, fc, hc, *map(float, (batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp,
+                                               w.replicas, w.dp, w.ep, w.mtp, w.accept)))
     if cached:  # rates and prices per prompt token count the whole prompt, cached tokens included
         met = result.metrics
         met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * w.prompt / (w.prompt - cached)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from costmodel.engine.elementwise import as_float, clip, maximum, minimum, where
+from costmodel.engine.elementwise import as_float, ceil, clip, floor, maximum, minimum, mod, where
 from costmodel.engine.truth import any_nonzero
 
 FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
@@ -44,8 +44,8 @@ def chunked_pairs(n, c, chunk, decode: bool):
     C = maximum(chunk, 1.0)
 
     def S(x):
-        r = np.mod(x, C)
-        return np.floor(x / C) * C * (C + 1) / 2 + r * (r + 1) / 2
+        r = mod(x, C)
+        return floor(x / C) * C * (C + 1) / 2 + r * (r + 1) / 2
 
     exact = S(c + n) - S(c)
     if decode:
@@ -61,7 +61,7 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
     B, n, tp = map(as_float, (B, n, tp))
     V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
-    Hq, Hk = m["heads"] / tp, np.ceil(m["kv_heads"] / tp)
+    Hq, Hk = m["heads"] / tp, ceil(m["kv_heads"] / tp)
     q_rows = n if decode else minimum(n, FA_TILE_ROWS)
     pairs = B * n * V
     flops = pairs * Hq * (4 * hd + SOFTMAX_OPS) * xl
@@ -77,7 +77,7 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     T = B * n
     ab, kvb = f["a_bits"] / 8, f["kv_bits"] / 8
     Hq = m["heads"] / tp
-    Hk = np.ceil(m["kv_heads"] / tp)
+    Hk = ceil(m["kv_heads"] / tp)
     mla = m["mla"] > 0
     d_qk, d_v, hd = m["d_qk"], m["d_v"], m["head_dim"]
     if decode:

@@ -1,14 +1,23 @@
-"""numpy's where, maximum, minimum, clip, nan_to_num, ones_like and asarray(dtype=float), with a path for float scalars that skips numpy's dispatch.
+"""numpy's where, maximum, minimum, clip, nan_to_num, ones_like, ceil, floor, isfinite, mod, power, divide and
+asarray(dtype=float), with a path for float scalars that skips numpy's dispatch.
 
-An estimate evaluates one configuration: the engine's formulas then run on numpy float64 scalars, where
-np.where costs 1.5-4.5 µs (and returns a 0-d array, on which every later operation costs ~1.4 µs instead of
-~0.1 µs), np.maximum ~0.6-1.7 µs and np.clip ~3-8 µs; an estimate makes about 200 such calls. The scalar
-path returns the float64 value numpy 2 returns, NaN and signed zero included (measured: maximum is
-`a > b || isnan(a) ? a : b`, minimum the same with <, so a tie gives b; clip raises x to lo where
-lo > x or lo is NaN, then lowers it to hi where hi < x or hi is NaN, a NaN x staying NaN: a tie keeps x);
-tests/engine/test_elementwise.py checks the bits against numpy's. Arrays, and anything else, go to numpy.
+An estimate evaluates one configuration: the engine's formulas then run on scalars, where np.where costs
+1.5-4.5 µs (and returns a 0-d array, on which every later operation costs ~1.4 µs instead of ~0.1 µs),
+np.maximum ~0.6-1.7 µs and np.clip ~3-8 µs; an estimate makes about 200 such calls. The scalar path returns
+the value numpy 2 returns, NaN and signed zero included (measured: maximum is `a > b || isnan(a) ? a : b`,
+minimum the same with <, so a tie gives b; clip raises x to lo where lo > x or lo is NaN, then lowers it to hi
+where hi < x or hi is NaN, a NaN x staying NaN: a tie keeps x); tests/engine/test_elementwise.py checks the bits
+against numpy's. Arrays, and anything else, go to numpy.
+
+The result keeps the scalars' kind: a Python float where every operand is one, else a numpy float64. Python's
+float arithmetic gives the same bits as numpy's (IEEE 754 double, round to nearest) at a quarter of the cost
+per operation, but raises ZeroDivisionError where numpy returns inf or NaN: `divide` returns numpy's value
+instead, and a caller running the engine on Python floats repeats the evaluation on numpy scalars when any
+other operation raises (estimate.py).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -18,23 +27,41 @@ _BOOL = (bool, np.bool_)
 _f64 = np.float64
 
 
+def _kind(value, *operands):
+    """value as a Python float where every operand is one, else as numpy's float64."""
+    for x in operands:
+        if type(x) is not float:
+            return _f64(value)
+    return value
+
+
+# Each function tests for Python floats first, inline: an estimate calls them some 500 times
 def where(condition, a, b):
     """np.where(condition, a, b)."""
-    if type(condition) in _BOOL and type(a) in _FLOAT and type(b) in _FLOAT:
+    ta, tb = type(a), type(b)
+    if ta is float and tb is float and type(condition) is bool:
+        return a if condition else b
+    if type(condition) in _BOOL and ta in _FLOAT and tb in _FLOAT:
         return _f64(a if condition else b)
     return np.where(condition, a, b)
 
 
 def maximum(a, b):
     """np.maximum(a, b)."""
-    if type(a) in _FLOAT and type(b) in _FLOAT:
+    ta, tb = type(a), type(b)
+    if ta is float and tb is float:
+        return a if (a > b or a != a) else b
+    if ta in _FLOAT and tb in _FLOAT:
         return _f64(a if (a > b or a != a) else b)
     return np.maximum(a, b)
 
 
 def minimum(a, b):
     """np.minimum(a, b)."""
-    if type(a) in _FLOAT and type(b) in _FLOAT:
+    ta, tb = type(a), type(b)
+    if ta is float and tb is float:
+        return a if (a < b or a != a) else b
+    if ta in _FLOAT and tb in _FLOAT:
         return _f64(a if (a < b or a != a) else b)
     return np.minimum(a, b)
 
@@ -42,9 +69,10 @@ def minimum(a, b):
 def clip(x, lo, hi):
     """np.clip(x, lo, hi)."""
     if type(x) in _FLOAT and type(lo) in _BOUND and type(hi) in _BOUND:
-        lo, hi = float(lo), float(hi)  # an int past float's range raises OverflowError, as numpy does
-        y = lo if x == x and (lo > x or lo != lo) else x
-        return _f64(hi if y == y and (hi < y or hi != hi) else y)
+        lo_f, hi_f = float(lo), float(hi)  # an int past float's range raises OverflowError, as numpy does
+        y = lo_f if x == x and (lo_f > x or lo_f != lo_f) else x
+        y = hi_f if y == y and (hi_f < y or hi_f != hi_f) else y
+        return y if type(x) is float and type(lo) in (float, int) and type(hi) in (float, int) else _f64(y)
     return np.clip(x, lo, hi)
 
 
@@ -55,24 +83,84 @@ def nan_to_num(x):
     """np.nan_to_num(x): NaN as 0, ±inf as the largest finite float64 of its sign."""
     if type(x) in _FLOAT:
         if x != x:
-            return _f64(0.0)
-        return _f64(x if abs(x) != np.inf else (_LARGEST if x > 0 else -_LARGEST))
+            return _kind(0.0, x)
+        return _kind(x if abs(x) != math.inf else (_LARGEST if x > 0 else -_LARGEST), x)
     return np.nan_to_num(x)
 
 
 def ones_like(x):
-    """np.ones_like(x) for a float column: 1.0 as a float64 scalar for a number (numpy returns a 0-d array)."""
+    """np.ones_like(x) for a float column: 1.0 as a scalar of x's kind for a number (numpy returns a 0-d array)."""
     if type(x) in _FLOAT:
-        return _f64(1.0)
+        return _kind(1.0, x)
     return np.ones_like(x)
 
 
-_NUMBER = (float, int, np.float64, np.int64)
+def ceil(x):
+    """np.ceil(x): math.ceil's integer as a float, a zero keeping x's sign (np.ceil(-0.5) is -0.0)."""
+    if type(x) is float:
+        if x - x != 0:  # inf and NaN stay as they are
+            return x
+        r = math.ceil(x)
+        return float(r) if r else math.copysign(0.0, x)
+    return np.ceil(x)
+
+
+def floor(x):
+    """np.floor(x), as ceil."""
+    if type(x) is float:
+        if x - x != 0:
+            return x
+        r = math.floor(x)
+        return float(r) if r else math.copysign(0.0, x)
+    return np.floor(x)
+
+
+def isfinite(x):
+    """np.isfinite(x)."""
+    if type(x) is float:
+        return x - x == 0  # False for ±inf and NaN
+    return np.isfinite(x)
+
+
+def mod(a, b):
+    """np.mod(a, b) (the remainder with b's sign; Python's float % is the same computation)."""
+    if type(a) is float and type(b) is float and b != 0:
+        return a % b
+    return np.mod(a, b)
+
+
+def power(a, b):
+    """np.power(a, b): math.pow where it has a value (both call C's pow), numpy's NaN or inf where it raises."""
+    if type(a) is float and type(b) is float:
+        try:
+            return math.pow(a, b)
+        except (ValueError, OverflowError):  # a negative base to a fractional power, 0 to a negative, overflow
+            return float(np.power(_f64(a), b))
+    return np.power(a, b)
+
+
+def divide(a, b):
+    """np.divide(a, b) (callers hold np.errstate): for Python floats a / b, and over zero numpy's ±inf or NaN
+    (its NaN's bits too: x86's 0/0 sets the sign bit) where Python raises."""
+    if type(a) is float and type(b) is float:
+        return a / b if b else float(np.divide(_f64(a), b))
+    return np.divide(a, b)
+
+
+_NUMBER = (int, np.float64, np.int64)
 
 
 def as_float(x):
     """np.asarray(x, dtype=float), a number as a float64 scalar: what numpy's arithmetic returns for a 0-d
-    array anyway, at a tenth of the cost of every later operation on the 0-d array."""
-    if type(x) in _NUMBER:
+    array anyway, at a tenth of the cost of every later operation on the 0-d array. A Python float stays
+    one, and a Python bool becomes one (the engine's scalars on Python floats: the module's docstring)."""
+    t = type(x)
+    if t is float:
+        return x
+    if t in _NUMBER:
+        return _f64(x)
+    if t is bool:
+        return 1.0 if x else 0.0
+    if t is np.bool_:
         return _f64(x)
     return np.asarray(x, dtype=float)

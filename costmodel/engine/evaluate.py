@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
-from costmodel.engine.elementwise import as_float, maximum, minimum, nan_to_num, where
+from costmodel.engine.elementwise import as_float, divide, maximum, minimum, nan_to_num, where
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
                                      max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
@@ -72,8 +72,23 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     memory terms that do not depend on the batch are then evaluated once per code (distinct_codes), with
     the same results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the
     same bits. `metrics`: the names of the metrics to compute (default: all of finish's)."""
-    return finish(lower_all(m, f, hw, batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept, groups,
-                            seq_groups), hw, f, fast, metrics)
+    args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
+    try:
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups), hw, f, fast, metrics)
+    except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
+        m, f, hw, args = (numpy_scalars(x) for x in (m, f, hw, args))
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups), hw, f, fast, metrics)
+
+
+def numpy_scalars(x):
+    """x with its Python floats as numpy float64 scalars (in a dict's values and a tuple's items, one level deep)."""
+    if type(x) is float:
+        return np.float64(x)
+    if isinstance(x, dict):
+        return {k: np.float64(v) if type(v) is float else v for k, v in x.items()}
+    if isinstance(x, tuple):
+        return tuple(numpy_scalars(v) if type(v) is not tuple else v for v in x)
+    return x
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     micro = minimum(pp, Bc)
     Bd = Bc / micro
     c0 = context + prompt
-    c1 = c0 + maximum(gen - 2, 0)
+    c1 = c0 + maximum(gen - 2, 0.0)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
@@ -154,7 +169,7 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
         step_s = (step_s + spec * draft) / tokens_per_step(w["accept"], spec)
     tpot = where(encoder, np.nan, step_s)
 
-    steps = maximum(gen - 1, 0)
+    steps = maximum(gen - 1, 0.0)
     e2e = prefill_s + where(encoder, 0.0, steps * nan_to_num(tpot))
     out_tokens = where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
     devices = tp * pp * replicas
@@ -162,24 +177,24 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
     decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        power = hw["tdp"] * (idle + (1 - idle) * (u_pre * prefill_s + u_dec * decode_s) / e2e)
-        per_token_s = e2e / out_tokens  # device-seconds per token of one replica, / (tp·pp)
+        power = hw["tdp"] * (idle + divide((1 - idle) * (u_pre * prefill_s + u_dec * decode_s), e2e))
+        per_token_s = divide(e2e, out_tokens)  # device-seconds per token of one replica, / (tp·pp)
         formulas = {  # each computed only where asked for (`metrics`)
             "ttft_s": lambda: prefill_s,
             "tpot_s": lambda: tpot,
-            "prefill_tokens_per_s": lambda: Bc * prompt / prefill_s,
-            "decode_tokens_per_s": lambda: 1.0 / tpot,
+            "prefill_tokens_per_s": lambda: divide(Bc * prompt, prefill_s),
+            "decode_tokens_per_s": lambda: divide(1.0, tpot),
             # llama-batched-bench's S_TG: generated tokens of all sequences per second of decode only
-            "decode_aggregate_tokens_per_s": lambda: replicas * Bc / tpot,
-            "throughput_tokens_per_s": lambda: replicas * out_tokens / e2e,
+            "decode_aggregate_tokens_per_s": lambda: divide(replicas * Bc, tpot),
+            "throughput_tokens_per_s": lambda: divide(replicas * out_tokens, e2e),
             "e2e_latency_s": lambda: e2e,
             "energy_j_per_token": lambda: tp * pp * power * per_token_s,
             "energy_j_per_query": lambda: tp * pp * power * e2e / Bc,
             "average_power_w": lambda: power,
             "usd_per_million_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
             # the same dollars spread over every token processed (prompt + generated), as API prices mix them
-            "usd_per_million_total_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * e2e
-                                                    / (Bc * (prompt + where(encoder, 0.0, gen))) * 1e6,
+            "usd_per_million_total_tokens": lambda: divide(tp * pp * hw["price_per_hour"] / 3600.0 * e2e,
+                                                           Bc * (prompt + where(encoder, 0.0, gen))) * 1e6,
             "batch": lambda: B,
             "max_batch": lambda: w["bmax"],
             "fits": lambda: w["fits"],
@@ -191,8 +206,8 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
             "max_concurrency": lambda: dp * where(m["rec_layers"] > 0,
-                                                     maximum(mem.kv_pool, 0.0) / w["one_long"],
-                                                     kv_tokens / w["full_len"]),
+                                                     divide(maximum(mem.kv_pool, 0.0), w["one_long"]),
+                                                     divide(kv_tokens, w["full_len"])),
             "state_bytes": lambda: B / dp * w["state"],
         }
         out = {k: formulas[k]() for k in (formulas if metrics is None else metrics)}

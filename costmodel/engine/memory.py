@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.backbone_ops import working_set_bytes
-from costmodel.engine.elementwise import as_float, clip, maximum, minimum, where
+from costmodel.engine.elementwise import as_float, ceil, clip, divide, floor, isfinite, maximum, minimum, where
 from costmodel.engine.operators import group_batch
 from costmodel.engine.truth import any_nonzero
 
@@ -73,7 +73,7 @@ def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndar
     ep = as_float(ep)
     dp = as_float(dp)
     E = maximum(m["experts"], 1.0)
-    slots = np.ceil(E / ep - 1e-9) * ep / E
+    slots = ceil(E / ep - 1e-9) * ep / E
     # shared experts whole on every rank under the all-to-all (DP attention + EP; operators.py)
     shared = where((dp > 1) & (ep > 1), m.get("p_shared", 0.0), 0.0) * f["w_bits"] / 8.0
     mlp = (m["p_linear"] - m["p_mixer"] + (slots - 1) * m["p_experts"]) * f["w_bits"] / 8.0 - shared
@@ -83,7 +83,7 @@ def weight_bytes_per_device(m: dict, f: dict, tp, pp, dp=1.0, ep=1.0) -> np.ndar
 
 def kv_bytes_per_token_layer(m: dict, f: dict, tp, pp) -> np.ndarray:
     """KV bytes of one token in one layer's share on one device (GQA heads sharded over tp)."""
-    shard = np.ceil(m["kv_heads"] / tp) / m["kv_heads"]
+    shard = ceil(m["kv_heads"] / tp) / m["kv_heads"]
     # DSA's indexer keys (FP8 + scale per token) sit beside the latent, replicated like it
     return (m["kv_elems"] * shard * f["kv_bits"] / 8.0 + m["dsa_key_bytes"]) / pp * (1.0 - m["encoder"])
 
@@ -93,11 +93,11 @@ def kv_bytes_per_sequence(m: dict, f: dict, tokens, tp, pp, hw: dict) -> np.ndar
     tokens = as_float(tokens)
     block = maximum(hw["kv_block_tokens"], 1.0)
     paged = hw["window_kv_paged"] > 0
-    full = np.ceil(tokens / block) * block
+    full = ceil(tokens / block) * block
     window = where(m["window"] > 0, m["window"], np.inf)
-    local = where(paged, np.ceil(minimum(tokens, window) / block) * block, full)
+    local = where(paged, ceil(minimum(tokens, window) / block) * block, full)
     chunk = where(m["chunk"] > 0, m["chunk"], np.inf)
-    chunked = where(paged, np.ceil(minimum(tokens, chunk) / block) * block, full)
+    chunked = where(paged, ceil(minimum(tokens, chunk) / block) * block, full)
     kv = kv_bytes_per_token_layer(m, f, tp, pp) * (m["kv_global_layers"] * full + m["kv_local_layers"] * local
                                                    + m["kv_chunked_layers"] * chunked
                                                    # cross-attention keys and values of the request's images
@@ -109,7 +109,7 @@ def state_bytes_per_sequence(m: dict, hw: dict, tp, pp) -> np.ndarray:
     """Recurrent state of one sequence on one device, whatever its length: per recurrent layer the
     scan state (the engine's state_bits: vLLM the model dtype, SGLang and llama.cpp FP32) and the
     convolution's last kernel-1 inputs (16-bit), heads split over tp."""
-    per_layer = m["rec_state"] * hw["state_bits"] / 8.0 + m["rec_conv"] * maximum(m["rec_kernel"] - 1, 0) * 2.0
+    per_layer = m["rec_state"] * hw["state_bits"] / 8.0 + m["rec_conv"] * maximum(m["rec_kernel"] - 1, 0.0) * 2.0
     return m["rec_layers"] * per_layer / as_float(tp) / pp
 
 
@@ -117,7 +117,7 @@ def activation_bytes_per_token(m: dict, f: dict, tp) -> np.ndarray:
     """Transient working set per token in flight: residual stream plus the widest projection."""
     tp = as_float(tp)
     gated = 1.0 + m["gated"]
-    qkv = maximum(m["heads"] / tp * m["d_qk"] * (1 + m["q_gate"]) + 2 * np.ceil(m["kv_heads"] / tp) * m["head_dim"],
+    qkv = maximum(m["heads"] / tp * m["d_qk"] * (1 + m["q_gate"]) + 2 * ceil(m["kv_heads"] / tp) * m["head_dim"],
                      m["rec_in"] / tp)
     mlp = gated * maximum(m["i_dense"], m["top_k"] * m["i_expert"] + m["shared"] * m["i_shared"]) / tp
     return (2 * m["h"] + maximum(qkv, mlp)) * maximum(f["a_bits"], 16.0) / 8.0
@@ -188,7 +188,7 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     kv = group_batch(batch, dp) * s.kv
     over = maximum(as_float(batch) * s.work - s.act, 0.0)
     shape = np.shape(s.weights + kv + s.pool + over)
-    z = np.zeros(shape) if shape else np.float64(0.0)  # one configuration: numbers stay numbers (the same bits)
+    z = np.zeros(shape) if shape else (0.0 if type(s.weights) is float else np.float64(0.0))  # numbers stay numbers (the same bits)
     capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
 
@@ -214,8 +214,8 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, 
     work = encoder_working_set(m, f, prompt, a_tp)
     room = pool + where(work > 0, hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(maximum(room, 0.0) / (per_seq + work))
-    b = where(np.isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
+        b = floor(divide(maximum(room, 0.0), per_seq + work))
+    b = where(isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
     return clip(b, 0.0, hw["max_batch"]) * dp
 
 
@@ -228,5 +228,5 @@ def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
     per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * m["kv_layers"]
     block = maximum(hw["kv_block_tokens"], 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.floor(maximum(pool, 0.0) / per_tok / block) * block
-    return where(np.isfinite(t), t, 0.0)
+        t = floor(divide(maximum(pool, 0.0), per_tok) / block) * block
+    return where(isfinite(t), t, 0.0)

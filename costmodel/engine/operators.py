@@ -38,7 +38,7 @@ import numpy as np
 
 from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term
 from costmodel.engine.backbone_ops import backbone_ops
-from costmodel.engine.elementwise import as_float, clip, maximum, minimum, ones_like, where
+from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
 from costmodel.engine.truth import any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
@@ -118,14 +118,14 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     wb, ab, kvb = f["w_bits"] / 8, f["a_bits"] / 8, f["kv_bits"] / 8
     layers = m["layers"]
     Hq = m["heads"] / tp
-    Hk = np.ceil(m["kv_heads"] / tp)
+    Hk = ceil(m["kv_heads"] / tp)
     mla = m["mla"] > 0
     d_qk, d_v, hd = m["d_qk"], m["d_v"], m["head_dim"]
     gated = 1.0 + m["gated"]
     ops: dict[str, tuple] = {}
 
     # prompts longer than the engine's tokens-per-step run as chunks, each re-reading the weights
-    passes = 1.0 if decode else np.ceil(maximum(T, 1.0) / hw["prefill_chunk_tokens"])
+    passes = 1.0 if decode else ceil(maximum(T, 1.0) / hw["prefill_chunk_tokens"])
 
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
         we = k_in * n_out if weight_elems is None else weight_elems
@@ -133,7 +133,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         flops = 2.0 * tokens * k_in * n_out * count
         act = tokens * (k_in + n_out) * ab * count
         r = tokens if rows is None else rows
-        tiles = np.ceil(maximum(r, 1.0) / hw["dequant_tile_tokens"])
+        tiles = ceil(maximum(r, 1.0) / hw["dequant_tile_tokens"])
         dq = we * f["dequant_ops"] * tiles * count if w_bytes_per is None else 0.0
         ops[name] = (flops, wbytes, act, kv, count * passes, r, dq)
 
@@ -213,7 +213,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     E, k = m["experts"], m["top_k"]
     moe_l = m["moe_layers"]
     safe_E = maximum(E, 1.0)
-    touched = where(E > 0, E * (1 - (1 - k / safe_E) ** T_all), 0.0)
+    touched = where(E > 0, E * (1 - power(1 - k / safe_E, T_all)), 0.0)
     i_e, S = m["i_expert"] / tp_all, m["shared"]
     # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
     # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
@@ -238,7 +238,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # LM head on the last position of each sequence (classifier for ViT, none for BERT)
     head_b = where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
     head_out = m["head_out"] / tp
-    has_head = (m["head_out"] > 0).astype(float)
+    has_head = as_float(m["head_out"] > 0)
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
@@ -263,7 +263,7 @@ def group_batch(batch, dp):
     itself, fractional under pipeline micro-batches, without DP attention)."""
     b = as_float(batch)
     dp = as_float(dp)
-    return where(dp > 1, np.ceil(b / dp - 1e-9), b)
+    return where(dp > 1, ceil(b / dp - 1e-9), b)
 
 
 def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict:
@@ -281,7 +281,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     a_tp = tp / dp
     Ta = group_batch(T, dp)  # the busiest attention group's tokens
     layers, mlp_l, moe_l = m["layers"], m["mlp_layers"], m["moe_layers"]
-    split = (dp > 1).astype(float)
+    split = as_float(dp > 1)
     # all-reduces: every mixer and MLP without DP attention; under it only the attention groups' mixers
     n_mix = layers + 1 + has_head  # each mixer, the vocab-parallel embedding and the LM head
     n_ar_nodp = (tp > 1) * (n_mix + mlp_l - m["parallel_block"] * layers)
@@ -293,7 +293,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     # bandwidth gain over ring the device states for its full domain (`interconnect.in_switch_allreduce`),
     # none at 4 GPUs and growing linearly to the domain (nccl#1455: 370 GB/s at 4 GPUs, 420-480 at 5-8)
     D = hw.get("domain", np.inf)
-    grows = clip((group - 4.0) / maximum(where(np.isfinite(D), D, 8.0) - 4.0, 1.0), 0.0, 1.0)
+    grows = clip((group - 4.0) / maximum(where(isfinite(D), D, 8.0) - 4.0, 1.0), 0.0, 1.0)
     gain = 1.0 + (hw.get("nvls", 1.0) - 1.0) * grows
     nvls = where((hw.get("allreduce_nvls", 0.0) > 0) & (group <= D), gain, 1.0)
     wire = wire / nvls
@@ -307,7 +307,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     k = m["top_k"]
     # a token's k experts sit in ep(1-(1-1/ep)^k) of the ep groups, each of tp/ep ranks; its own
     # group is among them with probability 1-(1-1/ep)^k: (tp-1)(1-(1-1/ep)^k) remote ranks
-    remote = (tp - 1) * (1 - (1 - 1 / maximum(ep, 1.0)) ** k)
+    remote = (tp - 1) * (1 - power(1 - 1 / maximum(ep, 1.0), k))
     n_a2a = expert_par * 2 * moe_l
     imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
     a2a = expert_par * moe_l * T / tp * remote * h * (ab + WIRE_BYTES) * imb
@@ -338,7 +338,7 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     with np.errstate(divide="ignore", invalid="ignore"):
         out_share = where(spans, (g - D) / maximum(g - 1, 1.0), 0.0)
     a2a = maximum(1 - out_share, out_share * slow)
-    ring_factor = maximum(1.0, slow / where(np.isfinite(D), D, 1.0))
+    ring_factor = maximum(1.0, slow / where(isfinite(D), D, 1.0))
     factor = where(spans, ring_factor if ring else a2a, 1.0)
     return wire * factor
 
@@ -357,7 +357,7 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
     flops = T * (per_tok + 2.0 * m["rec_conv"] * m["rec_kernel"]) / tp * rec_l
     state_b = (m["rec_state"] * hw["state_bits"] / 8 + m["rec_conv"] * (m["rec_kernel"] - 1) * 2.0) / tp
     chunk = m["rec_chunk"]
-    visits = n if decode else where(chunk > 0, np.ceil(n / maximum(chunk, 1.0)), minimum(n, 1.0))
+    visits = n if decode else where(chunk > 0, ceil(n / maximum(chunk, 1.0)), minimum(n, 1.0))
     state_io = B * visits * 2.0 * state_b * rec_l
     act = T * (m["rec_in"] + m["rec_out_in"]) / tp * ab * rec_l
     rows = ones_like(T) if decode else minimum(n, where(chunk > 0, chunk, 1.0))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from costmodel.engine import scalar_times
 from costmodel.engine.attention import ATTENTION_OPS, attention_present
 from costmodel.engine.distinct import columns_at, distinct
 from costmodel.engine.elementwise import maximum, where
@@ -30,15 +31,21 @@ ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-depen
 # lower_attention packs them in ATTENTION_OPS order; ATT selects them in OP_NAMES order: the same
 assert [n for n in OP_NAMES if n in ATTENTION_OPS] == list(ATTENTION_OPS)
 _ATT_AT = np.flatnonzero(ATT)
+_ATT_LIST = _ATT_AT.tolist()
+_REST, _COMM = np.flatnonzero(~COMM_OPS).tolist(), np.flatnonzero(COMM_OPS).tolist()  # positions in OP_NAMES
 
 
 class _Timed:
     """`times(hw, f, fast)`: the compiled kernels (fast.py) where they apply (`_compiled` gives None where
-    not), else numpy (`_numpy`); the same bits either way."""
+    not), one configuration on Python floats (`_scalar`, scalar_times.py; None where it does not apply), else
+    numpy (`_numpy`); the same bits every way."""
 
     def times(self, hw: dict, f: dict, fast: bool = False) -> tuple:
-        got = self._compiled(hw, f) if fast else None
+        got = self._compiled(hw, f) if fast else self._scalar(hw, f)
         return got if got is not None else self._numpy(hw, f)
+
+    def _scalar(self, hw: dict, f: dict) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,18 @@ class PhaseOps(_Timed):
         dec_per_op[ATT] = mean_times(d0_t.at(ATT), a1_t)
         return (step_time(pre_t.total, hw), busy_fraction(pre_t), step_time(dec_per_op, hw), busy_fraction(d0_t),
                 lambda: (self.pre, pre_t, self.d0, dec_per_op))
+
+    def _scalar(self, hw: dict, f: dict) -> tuple | None:
+        """_numpy's four figures for one configuration, operator by operator on its values (scalar_times.py)."""
+        if self.a1.names != ATTENTION_OPS or not scalar_times.applies(self.pre, hw, f):
+            return None
+        pre, d0, a1 = (scalar_times.op_times(ops, hw, f) for ops in (self.pre, self.d0, self.a1))
+        dec = list(d0[5])
+        for i, j in enumerate(_ATT_LIST):  # the decode's attention averaged over its context
+            dec[j] = scalar_times.mean_total(*(x[j] for x in d0[:4]), *(x[i] for x in a1[:4]))
+        return (scalar_times.step_time(pre[5], _REST, _COMM, hw), scalar_times.busy_fraction(pre),
+                scalar_times.step_time(dec, _REST, _COMM, hw), scalar_times.busy_fraction(d0),
+                lambda: self._numpy(hw, f)[4]())
 
     def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from costmodel.engine.elementwise import as_float, maximum, where
+from costmodel.engine.elementwise import as_float, divide, maximum, power, where
 from costmodel.engine.truth import any_nonzero
 
 DEFAULT_ACCEPT = 0.875
@@ -26,7 +26,7 @@ def tokens_per_step(alpha, n):
     a = as_float(alpha)
     n = as_float(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        e = (1 - a ** (n + 1)) / (1 - a)
+        e = divide(1 - power(a, n + 1), 1 - a)
     return where(a >= 1, n + 1, e)
 
 

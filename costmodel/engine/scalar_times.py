@@ -1,0 +1,129 @@
+"""One configuration's phase times on Python floats: roofline.op_times, mean_times and the sums of phases.step_time
+and busy_fraction, operator by operator in numpy's order of operations, the same bits (tests/engine/
+test_scalar_times.py checks them against the numpy path, which stays the reference).
+
+An estimate times some 60 operators of one configuration: numpy spends ~1.5 µs a call on arrays of a few
+elements and the timing makes ~150 calls; the same arithmetic on the operators' values as Python floats costs
+a fraction of that (benchmarks/bench_engine.py). numpy sums a 1-D array pairwise (`pairwise_sum`, below);
+kernels.py, which sums over configurations one by one, needs two or more of them for the same reason.
+"""
+from __future__ import annotations
+
+from costmodel.engine.elementwise import divide, maximum, minimum, where
+from costmodel.engine.operators import COMM, Ops
+from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
+
+
+def applies(ops: Ops, hw: dict, f: dict) -> bool:
+    """One configuration: every operator field 1-D and the device and format columns numbers."""
+    return ops.flops.ndim == 1 and all(type(v) is float or getattr(v, "ndim", 1) == 0 for v in (
+        hw["compute_efficiency"], hw["bandwidth"], hw["kernel_overhead_s"], hw["compute_half_rows"], f["peak_matmul"]))
+
+
+def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
+    """roofline.op_times of one configuration's operators: (compute, memory, fixed, comm) tuples, and each
+    operator's time at its roof, max(compute, memory), and its total (OpTimes.total). The maxima are
+    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept): each operand
+    keeps its kind."""
+    hr, ec, em, bw, ko = (hw[k] for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
+                                         "bandwidth", "kernel_overhead_s"))
+    ae = hw.get("attention_efficiency", 1.0)
+    fused = fused_mask(ops).tolist() if ae != 1.0 else None
+    peak = (f["peak_matmul"], attention_peak(hw, f), hw["peak_vector"], hw["peak_vector"])  # by unit (operators.py)
+    flops, wb, ab, kb, launches, rows, dq = (x.tolist() for x in (ops.flops, ops.weight_bytes, ops.act_bytes,
+                                                                  ops.kv_bytes, ops.launches, ops.rows,
+                                                                  ops.dequant_flops))
+    any_dq = any(dq)  # op_times adds the dequantization term to every operator where any has one
+    dq_rate = hw["peak_vector"] * ec
+    b_rate = bw * em
+    link = lat = None
+    out = []  # per operator: (compute, memory, fixed, comm, roof, total)
+    for j, u in enumerate(ops.units.tolist()):
+        if u == COMM:  # op_times: no compute or memory time, the launches at the link's latency
+            if link is None:
+                link, lat = comm_link(hw), hw["comm_latency_s"]
+            w = ab[j]
+            fx, x = launches[j] * lat, divide(w, link) if w > 0 else 0.0
+            out.append((0.0, 0.0, fx, x, 0.0, 0.0 + fx + x))
+            continue
+        r = rows[j]
+        e = r / (r + hr)
+        e = e * ec
+        att = fused is not None and fused[j]
+        if att:
+            e = minimum(e * ae, 1.0)
+        e = (e if (e > 1e-12 or e != e) else 1e-12) * peak[u]
+        t = flops[j] / e
+        if any_dq:
+            t = t + dq[j] / dq_rate
+        b = wb[j] + ab[j] + kb[j]
+        if att:
+            b = b * (em / minimum(em * ae, 1.0))
+        b = b / b_rate
+        fx = launches[j] * ko
+        roof = t if (t > b or t != t) else b
+        out.append((t, b, fx, 0.0, roof, roof + fx + 0.0))
+    return tuple(zip(*out))
+
+
+def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):
+    """roofline.mean_times of one operator: mean_of_max's closed form, then the fixed and comm means."""
+    d0, d1 = c0 - m0, c1 - m1
+    if d0 >= 0 and d1 >= 0:
+        extra = (d0 + d1) / 2
+    elif d0 <= 0 and d1 <= 0:
+        extra = 0.0
+    else:  # d changes sign (or is NaN)
+        p0, p1 = maximum(d0, 0.0), maximum(d1, 0.0)
+        extra = divide(p0 * p0 + p1 * p1, 2 * abs(d0 - d1))
+    return (m0 + m1) / 2 + extra + (f0 + f1) / 2 + (x0 + x1) / 2
+
+
+def pairwise_sum(a: list, lo: int = 0, n: int | None = None) -> float:
+    """numpy's sum of a float64 array (numpy/_core/src/umath/loops_utils.h.src, pairwise_sum): under 8
+    elements in order; up to 128 in eight interleaved partial sums combined as a tree, the rest in order;
+    beyond, the two halves (cut at a multiple of 8) summed apart. `arr.sum()` adds this to its identity 0.0."""
+    n = len(a) - lo if n is None else n
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo:lo + 8]
+        end = lo + n - n % 8
+        for i in range(lo + 8, end, 8):
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for k in range(end, lo + n):
+            res += a[k]
+        return res
+    half = n // 2
+    half -= half % 8
+    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
+
+
+def array_sum(values: list) -> float:
+    """np.sum of a 1-D float64 array of `values`, bit for bit."""
+    return 0.0 + pairwise_sum(values)
+
+
+def step_time(per_op: list, rest: list, comm: list, hw: dict):
+    """phases.step_time: the sum over the operators at positions `rest` and the collectives' (at `comm`),
+    overlapped where the engine does."""
+    r = array_sum([per_op[j] for j in rest])
+    c = array_sum([per_op[j] for j in comm])
+    return where(hw.get("comm_overlap", 0.0) > 0, maximum(r, c), r + c)
+
+
+def busy_fraction(t: tuple):
+    """phases.busy_fraction of op_times' lists: the share of the phase's time at a roof."""
+    busy, whole = array_sum(t[4]), array_sum(t[5])
+    return busy / whole if whole > 0 else 0.0

@@ -1,0 +1,113 @@
+"""One configuration on Python floats (an estimate): scalar_times' phase times and the whole evaluation give
+numpy's bits, and a Python float division by zero falls back to numpy's scalars (inf and NaN, not an error)."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.engine import evaluate as evaluate_module
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.evaluate import evaluate, lower_all
+from costmodel.engine.scalar_times import array_sum
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, math.inf, -math.inf, math.nan, 5e-324, 1e300, -1e300]
+VALUES = st.one_of(st.sampled_from(SPECIAL), st.floats(allow_nan=True, allow_infinity=True),
+                   st.floats(-1e3, 1e3))
+MODELS = ["llama-3.1-8b", "llama-3.1-70b", "deepseek-v3", "gemma-3-27b", "qwen3-next-80b-a3b", "bert-base",
+          "llama-3.2-11b-vision", "mixtral-8x7b", "deepseek-v3.2", "mamba2-2.7b", "jamba-v0.1", "llama-4-scout"]
+
+
+def _bits(x) -> np.ndarray:
+    return np.reshape(np.asarray(x, dtype=float), -1).view(np.uint64)
+
+
+def _same(a, b, what: str) -> None:
+    np.testing.assert_array_equal(_bits(a), _bits(b), err_msg=what)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(VALUES, max_size=300))
+def test_array_sum_is_numpys_pairwise_sum(values):
+    """numpy sums a 1-D float64 array pairwise (8 partial sums up to 128 elements, halves beyond)."""
+    with np.errstate(all="ignore"):
+        want = np.array(values, dtype=float).sum()
+    _same(array_sum(values), want, f"{len(values)} values")
+
+
+def _columns(model: str, device: str, fmt: str, engine: str, kind) -> tuple[dict, dict, dict]:
+    m, hw = load_model(model), load_hardware(device)
+    rows = model_row(m), format_row(load_format(fmt), hw, None, False, engine), hardware_row(hw, engine)
+    return tuple({k: kind(v) for k, v in r.items()} for r in rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(["h100-sxm", "mi300x", "l40s", "b200"]),
+       st.sampled_from(["bf16", "fp8", "w4a16"]), st.sampled_from(["vllm", "sglang", "trtllm", "llama.cpp"]),
+       st.sampled_from([1.0, 7.0, -1.0]), st.sampled_from([1.0, 512.0, 9000.0]), st.sampled_from([0.0, 3000.0]),
+       st.sampled_from([1.0, 2.0, 8.0]), st.sampled_from([1.0, 0.55, 1.6]), st.sampled_from([0.0, 1.0]),
+       st.sampled_from([float, np.float64]))
+def test_scalar_phase_times_are_numpys(model, device, fmt, engine, batch, prompt, context, tp, attention, overlap,
+                                       kind):
+    """PhaseOps._scalar's four figures (prefill and decode step times and busy fractions) equal _numpy's, with
+    the attention kernels' own efficiency on and off, collectives overlapped or not, dequantization work."""
+    m, f, hw = _columns(model, device, fmt, engine, kind)
+    hw.update(attention_efficiency=kind(attention), comm_overlap=kind(overlap))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's inf and NaN where a model lacks a part
+        try:
+            lw = lower_all(m, f, hw, batch, prompt, 200.0, context, tp, 1.0, 1.0)
+            got = lw.phases._scalar(hw, f)
+        except ArithmeticError:  # a Python float over zero: evaluate repeats on numpy's scalars (below)
+            assert kind is float
+            return
+        want = lw.phases._numpy(hw, f)
+    assert got is not None
+    for name, a, b in zip(("prefill step", "prefill busy", "decode step", "decode busy"), got[:4], want[:4]):
+        _same(a, b, name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(MODELS), st.sampled_from(["h100-sxm", "mi300x", "l40s"]), st.sampled_from(["bf16", "fp8",
+                                                                                               "w4a16"]),
+       st.sampled_from([1.0, 7.0, -1.0]), st.sampled_from([0.0, 1.0, 3000.0]), st.sampled_from([1.0, 8.0]),
+       st.sampled_from([0.0, 2.0]))
+def test_python_floats_give_numpy_scalars_bits(model, device, fmt, batch, prompt, tp, mtp):
+    """An evaluation on Python floats (estimate's columns) equals the array path's on a column of one: every
+    metric and memory figure, bit for bit."""
+    got = evaluate(*_columns(model, device, fmt, "vllm", float), batch, prompt, 200.0, 0.0, tp, 1.0, 1.0, mtp=mtp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = evaluate(*_columns(model, device, fmt, "vllm", lambda v: np.array([v], dtype=float)),
+                        *(np.array([x]) for x in (batch, prompt, 200.0, 0.0, tp, 1.0, 1.0)), mtp=np.array([mtp]))
+    for k, v in want.metrics.items():
+        _same(got.metrics[k], v, k)
+    for k in want.memory.__dataclass_fields__:
+        _same(getattr(got.memory, k), getattr(want.memory, k), k)
+
+
+def test_a_python_float_division_by_zero_falls_back_to_numpys_scalars(monkeypatch):
+    """With no half-rows constant an operator of no rows divides 0 by 0: Python raises, numpy gives NaN.
+    evaluate repeats the evaluation on numpy's scalars and returns numpy's values."""
+    calls = []
+    real = evaluate_module.numpy_scalars
+    monkeypatch.setattr(evaluate_module, "numpy_scalars", lambda x: calls.append(1) or real(x))
+    m, f, hw = _columns("llama-3.1-8b", "h100-sxm", "bf16", "vllm", float)
+    hw["compute_half_rows"] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ZeroDivisionError):
+            lower_all(m, f, hw, 4.0, 512.0, 200.0, 0.0, 1.0, 1.0, 1.0).phases.times(hw, f)
+        got = evaluate(m, f, hw, 4.0, 512.0, 200.0, 0.0, 1.0, 1.0, 1.0)
+        want = evaluate(*(real(c) for c in (m, f, hw)), *map(np.float64, (4.0, 512.0, 200.0, 0.0, 1.0, 1.0, 1.0)))
+    assert calls, "the evaluation on Python floats did not raise"
+    for k, v in want.metrics.items():
+        _same(got.metrics[k], v, k)
+    assert all(type(v) is not float for k, v in got.metrics.items() if k not in ("fits",))

@@ -84,14 +84,15 @@ def grid_rate(shared: bool, fast: bool = False) -> float:
 CACHED_BYTECODE = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-ENGINE_MODULES = ("operators", "memory", "evaluate", "roofline", "phases", "speculative", "backbone_ops")
+ENGINE_MODULES = ("operators", "attention", "memory", "evaluate", "roofline", "phases", "speculative", "backbone_ops")
 
 
 def numpy_functions() -> Callable[[], None]:
     """Replace the engine modules' element-wise functions (engine/elementwise.py) by numpy's own, as they
     were before their scalar paths; returns the function that puts them back."""
     numpy_own = dict(where=np.where, maximum=np.maximum, minimum=np.minimum, clip=np.clip, nan_to_num=np.nan_to_num,
-                     ones_like=np.ones_like, as_float=lambda x: np.asarray(x, dtype=float))
+                     ones_like=np.ones_like, as_float=lambda x: np.asarray(x, dtype=float), ceil=np.ceil,
+                     floor=np.floor, isfinite=np.isfinite, mod=np.mod, power=np.power, divide=np.divide)
     saved = []
     for name in ENGINE_MODULES:
         module = importlib.import_module(f"costmodel.engine.{name}")
@@ -102,30 +103,63 @@ def numpy_functions() -> Callable[[], None]:
     return lambda: [setattr(module, k, fn) for module, k, fn in saved]
 
 
+def numpy_scalars() -> Callable[[], None]:
+    """An estimate as before its Python floats: the engine's columns as numpy float64 scalars and the phases
+    timed by numpy on arrays of operators (no scalar_times); returns the function that puts it back."""
+    from costmodel.engine import columns
+    from costmodel.engine.phases import PhaseOps
+
+    est = importlib.import_module("costmodel.estimate")  # the module (costmodel.estimate is the function)
+    numbers, scalar = est.numbers, PhaseOps._scalar
+    est.numbers, PhaseOps._scalar = columns.scalars, lambda self, hw, f: None
+
+    def restore():
+        est.numbers, PhaseOps._scalar = numbers, scalar
+    return restore
+
+
+# the variants estimate_ms times, each adding its change to the one before
+VARIANTS = ("now", "float64", "numpy", "arrays")
+
+
+def _variant(name: str) -> Callable[[], None]:
+    """Put the engine in variant `name` (VARIANTS); returns the function that puts it back."""
+    est = importlib.import_module("costmodel.estimate")
+    undo = []
+    if name != "now":
+        undo.append(numpy_scalars())
+    if name in ("numpy", "arrays"):
+        undo.append(numpy_functions())
+    if name == "arrays":
+        est.numbers = lambda row: {k: np.asarray(v, dtype=float) for k, v in row.items()}
+    est._spec_columns.cache_clear()  # the columns are built as this variant builds them
+
+    def restore():
+        for fn in reversed(undo):
+            fn()
+        est._spec_columns.cache_clear()
+    return restore
+
+
 def estimate_ms(calls: int = 200, repeats: int = 5) -> dict:
     """{variant: ms}: the median over `repeats` of the mean wall time of one in-process costmodel.estimate()
-    (after a warm-up), interleaved with two baselines in the same run: the engine's element-wise functions
-    replaced by numpy's (`numpy_functions`: as before their scalar paths), and those with the engine's
-    columns as 0-d arrays as well, as they were before columns.scalars; and `varied`, a different workload each
-    call (only the spec-derived columns are memoized, never a result)."""
+    (after a warm-up), interleaved with three baselines in the same run: the engine's columns as numpy float64
+    scalars timed by numpy on arrays of operators (`float64`: as before the estimate's Python floats), with
+    numpy's own element-wise functions as well (`numpy`: as before their scalar paths), and with 0-d array
+    columns as well (`arrays`: as before columns.scalars); and `varied`, a different workload each call (only
+    the spec-derived columns are memoized, never a result)."""
     import costmodel
-    from costmodel.engine import columns
 
-    scalars = columns.scalars
-    as_arrays = lambda row: {k: np.asarray(v, dtype=float) for k, v in row.items()}  # noqa: E731
-    est = importlib.import_module("costmodel.estimate")  # the module (costmodel.estimate is the function)
     costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
-    times: dict = {"now": [], "numpy": [], "arrays": [], "varied": []}  # numpy's functions; and 0-d array columns too
+    times: dict = {k: [] for k in VARIANTS + ("varied",)}
     workloads = [dict(batch=b, prompt=p, gen=g) for b in (1, 8, 64) for p in (128, 512, 4096) for g in (16, 256)]
     for _ in range(repeats):
         t = time.perf_counter()  # a different workload each call: nothing of an estimate's result is cached
         for i in range(calls):
             costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", **workloads[i % len(workloads)])
         times["varied"].append((time.perf_counter() - t) / calls)
-        for name in ("now", "numpy", "arrays"):
-            restore = numpy_functions() if name != "now" else (lambda: None)
-            est._spec_columns.cache_clear()  # the columns are built as this variant builds them
-            est.scalars = as_arrays if name == "arrays" else scalars
+        for name in VARIANTS:
+            restore = _variant(name)
             try:
                 costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
                 t = time.perf_counter()
@@ -133,8 +167,6 @@ def estimate_ms(calls: int = 200, repeats: int = 5) -> dict:
                     costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
                 times[name].append((time.perf_counter() - t) / calls)
             finally:
-                est.scalars = scalars
-                est._spec_columns.cache_clear()
                 restore()
     return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
@@ -218,7 +250,8 @@ def main() -> None:
         ms = estimate_ms()
         now = ms["now"]
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms "
-              f"(issue 16's target: 0.5 ms); {ms['numpy']:.2f} ms with numpy's element-wise functions "
+              f"(issue 16's target: 0.5 ms); {ms['float64']:.2f} ms on numpy float64 scalars timed by numpy "
+              f"({ms['float64'] / now:.2f}x), {ms['numpy']:.2f} ms with numpy's element-wise functions as well "
               f"({ms['numpy'] / now:.2f}x), {ms['arrays']:.2f} ms with 0-d array columns as well "
               f"({ms['arrays'] / now:.2f}x); {ms['varied']:.2f} ms cycling through 18 workloads (batch, prompt, gen)")
         import costmodel

@@ -14,7 +14,7 @@ import numpy as np
 
 from costmodel.spec.catalog import one_catalogue_state
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
-from costmodel.engine.columns import format_row, hardware_row, model_row, scalars
+from costmodel.engine.columns import format_row, hardware_row, model_row, numbers, scalars
 from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import COLLECTIVES, check_layout, layout_summary
 from costmodel.spec.parameters import mtp_param_count, param_breakdown
@@ -333,8 +333,8 @@ def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: b
 def _spec_columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple:
     """The columns once per spec objects and engine parameters: `eff` is efficiency_for's object for the
     calibration tables' state (a new one when they change), or a new one with a user's flags applied."""
-    return tuple({k: float(v) for k, v in row.items()} for row in (
-        model_row(m), format_row(f, h, kv, native_only, eff.engine), hardware_row(h, eff.engine, eff)))
+    return (numbers(model_row(m)), numbers(format_row(f, h, kv, native_only, eff.engine)),
+            numbers(hardware_row(h, eff.engine, eff)))
 
 
 @one_catalogue_state

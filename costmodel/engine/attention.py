@@ -8,8 +8,6 @@ cross-attention layers attend to each sequence's vision tokens. operators.lower 
 """
 from __future__ import annotations
 
-import numpy as np
-
 from costmodel.engine.elementwise import as_float, ceil, clip, floor, maximum, minimum, mod, where
 from costmodel.engine.truth import any_nonzero
 

@@ -1,5 +1,5 @@
 """One configuration's phase times on Python floats: roofline.op_times, mean_times and the sums of phases.step_time
-and busy_fraction, operator by operator in numpy's order of operations, the same bits (tests/engine/
+and busy_fraction, operator by operator in numpy's order of operations, the same bits, NaN as NaN (tests/engine/
 test_scalar_times.py checks them against the numpy path, which stays the reference).
 
 An estimate times some 60 operators of one configuration: numpy spends ~1.5 µs a call on arrays of a few

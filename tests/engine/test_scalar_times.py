@@ -1,5 +1,6 @@
 """One configuration on Python floats (an estimate): scalar_times' phase times and the whole evaluation give
-numpy's bits, and a Python float division by zero falls back to numpy's scalars (inf and NaN, not an error)."""
+numpy's bits (NaN as NaN), and a Python float division by zero falls back to numpy's scalars (inf and NaN, not
+an error), also in what an estimate computes after the engine (images, KV prediction)."""
 from __future__ import annotations
 
 import math
@@ -26,7 +27,10 @@ MODELS = ["llama-3.1-8b", "llama-3.1-70b", "deepseek-v3", "gemma-3-27b", "qwen3-
 
 
 def _bits(x) -> np.ndarray:
-    return np.reshape(np.asarray(x, dtype=float), -1).view(np.uint64)
+    """The float64 bits, every NaN as one: x86 returns one operand's NaN where two meet, and CPython's specialized
+    float addition (after a few calls of the same code) picks the other operand from its generic path's."""
+    x = np.reshape(np.asarray(x, dtype=float), -1)
+    return np.where(np.isnan(x), np.float64(np.nan), x).view(np.uint64)
 
 
 def _same(a, b, what: str) -> None:
@@ -111,3 +115,45 @@ def test_a_python_float_division_by_zero_falls_back_to_numpys_scalars(monkeypatc
     for k, v in want.metrics.items():
         _same(got.metrics[k], v, k)
     assert all(type(v) is not float for k, v in got.metrics.items() if k not in ("fits",))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.01, 0.999), st.sampled_from([1, 2, 3]))
+def test_draft_acceptance_powers_are_pows(alpha, n):
+    """E(α, N) = (1 − α^(N+1)) / (1 − α) with N an integer (an estimate's --mtp): the scalar path calls C's pow as
+    a column does, never numpy's ufunc, which squares an exponent of 2 as α·α (one last bit apart for some α)."""
+    from costmodel.engine.elementwise import power
+    from costmodel.engine.speculative import alpha_for_length, tokens_per_step
+
+    _same(tokens_per_step(alpha, n), tokens_per_step(np.array([alpha]), np.array([float(n)])), "E(alpha, N)")
+    _same(power(alpha, np.float64(2.0)), np.float64(alpha) ** np.float64(2.0), "alpha^2")
+    length = float(tokens_per_step(alpha, n))
+    _same(alpha_for_length(length, n), _bisection(length, n), "alpha for a length")
+
+
+def _bisection(length: float, n: int) -> float:
+    """alpha_for_length's bisection on numpy scalars and columns of one (the array path's arithmetic)."""
+    from costmodel.engine.speculative import tokens_per_step
+
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if float(tokens_per_step(np.array([mid]), np.array([float(n)]))[0]) < length:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def test_an_estimates_steps_after_the_engine_divide_as_numpy():
+    """Images and KV prediction rescale the engine's metrics after it returns: with no prompt tokens their rates
+    divide zero by zero, which gives NaN as before (numpy's scalars), not a ZeroDivisionError."""
+    import costmodel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for e in (costmodel.estimate("llama-3.2-11b-vision", "h100-sxm", images=1, prompt=0, gen=1),
+                  costmodel.estimate("llama-3.2-11b-vision", "h100-sxm", images=1, prompt=0, gen=128),
+                  costmodel.estimate("llama-3.1-8b", "h100-sxm", kv_predict="llama-3.2-1b", prompt=0, gen=1)):
+            assert math.isfinite(e.metric("ttft_s")) and e.metric("ttft_s") > 0
+            assert not any(type(v) in (float, bool) for v in e.result.metrics.values())  # numpy's, as before

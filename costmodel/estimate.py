@@ -449,7 +449,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     # follows numpy (inf or NaN over zero)
     result.metrics.update((k, np.float64(v) if type(v) is float else np.bool_(v))
                           for k, v in result.metrics.items() if type(v) in (float, bool))
-    fc, hc = numpy_scalars(fc), numpy_scalars(hc)
+    if vision or kv_predict:
+        fc, hc = numpy_scalars(fc), numpy_scalars(hc)
     if cached:  # rates and prices per prompt token count the whole prompt, cached tokens included
         met = result.metrics
         met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * w.prompt / (w.prompt - cached)

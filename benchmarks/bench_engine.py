@@ -103,7 +103,7 @@ def numpy_functions() -> Callable[[], None]:
     return lambda: [setattr(module, k, fn) for module, k, fn in saved]
 
 
-def numpy_scalars() -> Callable[[], None]:
+def numpy_scalar_path() -> Callable[[], None]:
     """An estimate as before its Python floats: the engine's columns as numpy float64 scalars and the phases
     timed by numpy on arrays of operators (no scalar_times); returns the function that puts it back."""
     from costmodel.engine import columns
@@ -127,7 +127,7 @@ def _variant(name: str) -> Callable[[], None]:
     est = importlib.import_module("costmodel.estimate")
     undo = []
     if name != "now":
-        undo.append(numpy_scalars())
+        undo.append(numpy_scalar_path())
     if name in ("numpy", "arrays"):
         undo.append(numpy_functions())
     if name == "arrays":

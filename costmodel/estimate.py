@@ -15,7 +15,7 @@ import numpy as np
 from costmodel.spec.catalog import one_catalogue_state
 from costmodel.spec.engine_params import PARAMS, Efficiency, efficiency_for
 from costmodel.engine.columns import format_row, hardware_row, model_row, numbers, scalars
-from costmodel.engine.evaluate import EngineResult, evaluate, numpy_scalars
+from costmodel.engine.evaluate import EngineResult, evaluate
 from costmodel.engine.layout import COLLECTIVES, check_layout, layout_summary
 from costmodel.spec.parameters import mtp_param_count, param_breakdown
 from costmodel.engine.speculative import DEFAULT_ACCEPT, alpha_for_length, tokens_per_step
@@ -445,12 +445,6 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
                      f"cache (read as context, not prefilled)")
     result = evaluate(mc, fc, hc, *map(float, (batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp,
                                                w.replicas, w.dp, w.ep, w.mtp, w.accept)))
-    # the metrics as numpy scalars, as the engine gives them for arrays: what the steps below compute with them
-    # follows numpy (inf or NaN over zero)
-    result.metrics.update((k, np.float64(v) if type(v) is float else np.bool_(v))
-                          for k, v in result.metrics.items() if type(v) in (float, bool))
-    if vision or kv_predict:
-        fc, hc = numpy_scalars(fc), numpy_scalars(hc)
     if cached:  # rates and prices per prompt token count the whole prompt, cached tokens included
         met = result.metrics
         met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * w.prompt / (w.prompt - cached)

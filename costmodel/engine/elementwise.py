@@ -97,23 +97,22 @@ def ones_like(x):
 
 
 def ceil(x):
-    """np.ceil(x): math.ceil's integer as a float, a zero keeping x's sign (np.ceil(-0.5) is -0.0)."""
-    if type(x) is float:
-        if x - x != 0:  # inf and NaN stay as they are
-            return x
-        r = math.ceil(x)
-        return float(r) if r else math.copysign(0.0, x)
-    return np.ceil(x)
+    """np.ceil(x)."""
+    return _whole(math.ceil, x) if type(x) is float else np.ceil(x)
 
 
 def floor(x):
-    """np.floor(x), as ceil."""
-    if type(x) is float:
-        if x - x != 0:
-            return x
-        r = math.floor(x)
-        return float(r) if r else math.copysign(0.0, x)
-    return np.floor(x)
+    """np.floor(x)."""
+    return _whole(math.floor, x) if type(x) is float else np.floor(x)
+
+
+def _whole(rounding, x: float) -> float:
+    """math.ceil's or math.floor's integer as numpy's float: inf and NaN as they are, a zero with x's sign
+    (np.ceil(-0.5) is -0.0)."""
+    if x - x != 0:
+        return x
+    r = rounding(x)
+    return float(r) if r else math.copysign(0.0, x)
 
 
 def isfinite(x):

@@ -81,13 +81,13 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
 
 
 def numpy_scalars(x):
-    """x with its Python floats as numpy float64 scalars (in a dict's values and a tuple's items, one level deep)."""
+    """x with its Python floats as numpy float64 scalars (in a dict's values and a tuple's items)."""
     if type(x) is float:
         return np.float64(x)
     if isinstance(x, dict):
         return {k: np.float64(v) if type(v) is float else v for k, v in x.items()}
     if isinstance(x, tuple):
-        return tuple(numpy_scalars(v) if type(v) is not tuple else v for v in x)
+        return tuple(numpy_scalars(v) for v in x)
     return x
 
 
@@ -211,7 +211,14 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             "state_bytes": lambda: B / dp * w["state"],
         }
         out = {k: formulas[k]() for k in (formulas if metrics is None else metrics)}
-    return EngineResult(out, mem, detail)
+    return EngineResult(_numpy_values(out), mem, detail)
+
+
+def _numpy_values(metrics: dict) -> dict:
+    """The metrics as numpy values, however the engine computed them: one configuration's Python floats
+    (elementwise.py) as float64 scalars, its Python bools as numpy's, so that what a caller computes with
+    them divides as numpy does (inf or NaN over zero)."""
+    return {k: np.float64(v) if type(v) is float else np.bool_(v) if type(v) is bool else v for k, v in metrics.items()}
 
 
 def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) -> dict:

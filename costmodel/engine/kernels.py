@@ -5,6 +5,8 @@ kernel would keep an old value): an operator's unit comes as its `kind` (fast.ki
 import numba
 import numpy as np
 
+from costmodel.engine import scalar_times
+
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
 
@@ -52,18 +54,8 @@ def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em
             fx[k, j] = launches[k, j] * ko[j]
     return c, m, fx, cm
 
-@jit
-def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):
-    """roofline.mean_times of one operator (mean_of_max's closed form)."""
-    d0, d1 = c0 - m0, c1 - m1
-    if d0 >= 0 and d1 >= 0:
-        extra = (d0 + d1) / 2
-    elif d0 <= 0 and d1 <= 0:
-        extra = 0.0
-    else:
-        p0, p1 = maximum(d0, 0.0), maximum(d1, 0.0)
-        extra = (p0 * p0 + p1 * p1) / (2 * abs(d0 - d1))
-    return (m0 + m1) / 2 + extra + (f0 + f1) / 2 + (x0 + x1) / 2
+mean_total = jit(scalar_times.mean_total)  # roofline.mean_times of one operator, the scalar path's own code
+
 
 @jit
 def sums(c, m, fx, cm, is_comm, att_of, c1, m1, f1, x1):

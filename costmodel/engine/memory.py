@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.backbone_ops import working_set_bytes
-from costmodel.engine.elementwise import as_float, ceil, clip, divide, floor, isfinite, maximum, minimum, where
+from costmodel.engine.elementwise import (as_float, ceil, clip, divide, floor, isfinite, maximum, minimum, ones_like,
+                                         where)
 from costmodel.engine.operators import group_batch
 from costmodel.engine.truth import any_nonzero
 
@@ -188,7 +189,7 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     kv = group_batch(batch, dp) * s.kv
     over = maximum(as_float(batch) * s.work - s.act, 0.0)
     shape = np.shape(s.weights + kv + s.pool + over)
-    z = np.zeros(shape) if shape else (0.0 if type(s.weights) is float else np.float64(0.0))  # numbers stay numbers (the same bits)
+    z = np.zeros(shape) if shape else 0.0 * ones_like(s.weights)  # one configuration: a number of its kind
     capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
 

@@ -71,8 +71,8 @@ class PhaseOps(_Timed):
         dec = list(d0[5])
         for i, j in enumerate(_ATT_LIST):  # the decode's attention averaged over its context
             dec[j] = scalar_times.mean_total(*(x[j] for x in d0[:4]), *(x[i] for x in a1[:4]))
-        return (scalar_times.step_time(pre[5], _REST, _COMM, hw), scalar_times.busy_fraction(pre),
-                scalar_times.step_time(dec, _REST, _COMM, hw), scalar_times.busy_fraction(d0),
+        return (overlap(*scalar_times.step_sums(pre[5], _REST, _COMM), hw), share(*scalar_times.busy_sums(pre)),
+                overlap(*scalar_times.step_sums(dec, _REST, _COMM), hw), share(*scalar_times.busy_sums(d0)),
                 lambda: self._numpy(hw, f)[4]())
 
     def _compiled(self, hw: dict, f: dict) -> tuple | None:

@@ -9,7 +9,7 @@ kernels.py, which sums over configurations one by one, needs two or more of them
 """
 from __future__ import annotations
 
-from costmodel.engine.elementwise import divide, maximum, minimum, where
+from costmodel.engine.elementwise import divide, minimum
 from costmodel.engine.operators import COMM, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
@@ -67,15 +67,18 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
 
 
 def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):
-    """roofline.mean_times of one operator: mean_of_max's closed form, then the fixed and comm means."""
+    """roofline.mean_times of one operator: mean_of_max's closed form, then the fixed and comm means. Plain
+    Python that numba compiles as it is (kernels.py): the maxima are elementwise.maximum's rule written inline,
+    and where d changes sign |d0 − d1| > 0, so the division cannot meet zero (a NaN gives NaN)."""
     d0, d1 = c0 - m0, c1 - m1
     if d0 >= 0 and d1 >= 0:
         extra = (d0 + d1) / 2
     elif d0 <= 0 and d1 <= 0:
         extra = 0.0
     else:  # d changes sign (or is NaN)
-        p0, p1 = maximum(d0, 0.0), maximum(d1, 0.0)
-        extra = divide(p0 * p0 + p1 * p1, 2 * abs(d0 - d1))
+        p0 = d0 if (d0 > 0.0 or d0 != d0) else 0.0
+        p1 = d1 if (d1 > 0.0 or d1 != d1) else 0.0
+        extra = (p0 * p0 + p1 * p1) / (2 * abs(d0 - d1))
     return (m0 + m1) / 2 + extra + (f0 + f1) / 2 + (x0 + x1) / 2
 
 
@@ -115,15 +118,11 @@ def array_sum(values: list) -> float:
     return 0.0 + pairwise_sum(values)
 
 
-def step_time(per_op: list, rest: list, comm: list, hw: dict):
-    """phases.step_time: the sum over the operators at positions `rest` and the collectives' (at `comm`),
-    overlapped where the engine does."""
-    r = array_sum([per_op[j] for j in rest])
-    c = array_sum([per_op[j] for j in comm])
-    return where(hw.get("comm_overlap", 0.0) > 0, maximum(r, c), r + c)
+def step_sums(per_op: list, rest: list, comm: list) -> tuple:
+    """The sums phases.step_time overlaps: over the operators at positions `rest` and over the collectives'."""
+    return array_sum([per_op[j] for j in rest]), array_sum([per_op[j] for j in comm])
 
 
-def busy_fraction(t: tuple):
-    """phases.busy_fraction of op_times' lists: the share of the phase's time at a roof."""
-    busy, whole = array_sum(t[4]), array_sum(t[5])
-    return busy / whole if whole > 0 else 0.0
+def busy_sums(t: tuple) -> tuple:
+    """The sums phases.busy_fraction divides, of op_times' tuples: the operators' times at a roof and in all."""
+    return array_sum(t[4]), array_sum(t[5])

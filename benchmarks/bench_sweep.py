@@ -3,6 +3,7 @@
     python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk 65536]  # costmodel.sweeps.sweep, in memory
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
+    python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
@@ -72,6 +73,9 @@ def main() -> None:
     p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
                    help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
                         "rate --fast both: numpy and the kernels in interleaved rounds in one process")
+    p.add_argument("--writer", choices=("auto", "thread", "turn", "both"), default="auto",
+                   help="stream: the chunks written on a background thread, in turn on the evaluating thread, as "
+                        "the sweep decides from the CPUs it may use (auto), or thread and turn in interleaved rounds")
     a = p.parse_args()
     from costmodel.sweeps import grid
 
@@ -110,11 +114,54 @@ def main() -> None:
         dt = time.perf_counter() - t
         print(f"sweep in memory, chunks of {chunk:,}: {n:,} configurations in {dt:.1f} s = {n / dt:,.0f} configurations/s on one core; "
               f"{int(r['fits'].sum()):,} fit; peak RSS {peak_rss_gb():.2f} GB")
+    elif a.writer == "both":
+        writers_compared(a.out, chunk, axes)
     else:
+        _use_writer(a.writer)
         rows = sweep_to_file(a.out, chunk=chunk, **axes)
         dt = time.perf_counter() - t
         print(f"sweep streamed to {a.out}, chunks of {chunk:,}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
+
+
+_SWEEPS_OWN: dict = {}
+
+
+def _use_writer(kind: str) -> None:
+    """Make sweep_to_file write its chunks on a background thread or in turn (`auto`: as it decides)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from costmodel.sweeps import sweep as S
+
+    auto = _SWEEPS_OWN.setdefault("writer", S._writer)
+    S._writer = {"auto": auto, "thread": lambda: ThreadPoolExecutor(max_workers=1),
+                 "turn": S._InTurn}[kind]
+
+
+def writers_compared(out: str, chunk: int, axes: dict, rounds: int = 2) -> None:
+    """A streamed sweep with its chunks written on a background thread and in turn on the evaluating thread,
+    interleaved round by round in one process (numba's load, where it applies, paid before the first)."""
+    import statistics
+
+    from costmodel.sweeps import sweep as S
+
+    from costmodel.sweeps import grid
+
+    at, grid.FAST_MIN_CONFIGS = grid.FAST_MIN_CONFIGS, 0
+    S.sweep(**axes_for(20_000))  # warm-up: imports, and the [fast] kernels where installed
+    grid.FAST_MIN_CONFIGS = at
+    rates: dict = {"thread": [], "turn": []}
+    for _ in range(rounds):
+        for kind in rates:
+            _use_writer(kind)
+            t = time.perf_counter()
+            rows = S.sweep_to_file(out, chunk=chunk, **axes)
+            rates[kind].append(rows / (time.perf_counter() - t))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"sweep streamed to {out}, {rows:,} configurations, {rounds} interleaved rounds on {S._cpus()} CPU(s): "
+          f"background thread {', '.join(f'{r:,.0f}' for r in rates['thread'])}/s; in turn "
+          f"{', '.join(f'{r:,.0f}' for r in rates['turn'])}/s; median ratio {med['turn'] / med['thread']:.2f} "
+          f"(the sweep writes in turn {'never' if S._cpus() >= 2 else 'here'}: it may use {S._cpus()} CPU(s))")
 
 
 def loads() -> None:

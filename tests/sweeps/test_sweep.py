@@ -1,5 +1,6 @@
 """Sweeps equal single estimates; frontiers are right; plots, closed forms, distributed runs."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -274,13 +275,16 @@ def test_parquet_dictionary_pages_for_text_columns_only(tmp_path):
     assert col["tpot_s"].statistics is not None and col["tpot_s"].statistics.has_min_max
 
 
+@pytest.mark.parametrize("cpus", [1, 2])
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
-def test_a_failed_write_leaves_no_file_and_raises(tmp_path, monkeypatch, suffix):
-    """Chunks are written on a background thread while the next is evaluated: a write that fails stops
-    the sweep with its error, and neither the file nor a temporary is left behind."""
+def test_a_failed_write_leaves_no_file_and_raises(tmp_path, monkeypatch, suffix, cpus):
+    """Chunks are written on a background thread while the next is evaluated (two CPUs or more), or in turn
+    (one): a write that fails stops the sweep with its error, and neither the file nor a temporary is left."""
     if suffix == "parquet":
         pytest.importorskip("pyarrow")
     from costmodel.sweeps import sweep as S
+
+    monkeypatch.setattr(S, "_cpus", lambda: cpus)
 
     sink = S._ParquetSink if suffix == "parquet" else S._CsvSink
     real, calls = sink.write, []
@@ -299,9 +303,14 @@ def test_a_failed_write_leaves_no_file_and_raises(tmp_path, monkeypatch, suffix)
     assert len(calls) == 2 and list(tmp_path.iterdir()) == []
 
 
-def test_streamed_chunks_arrive_in_order(tmp_path):
-    """The background writer keeps the chunks' order: the file equals the in-memory sweep row by row."""
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_streamed_chunks_arrive_in_order(tmp_path, monkeypatch, cpus):
+    """Either writer (a background thread, or in turn on one CPU) keeps the chunks' order: the file equals
+    the in-memory sweep row by row."""
     pytest.importorskip("pyarrow")
+    from costmodel.sweeps import sweep as S
+
+    monkeypatch.setattr(S, "_cpus", lambda: cpus)
     kw = dict(models=["llama-3.1-8b", "qwen2.5-7b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, 4, 16, "max"],
               prompt=[128, 1024], gen=[16, 256])
     sweep_to_file(str(tmp_path / "s.parquet"), chunk=9, **kw)
@@ -335,3 +344,25 @@ def test_input_columns_read_from_the_axes_equal_the_evaluated_ones():
             a, b = full[k], lazy[k]
             assert a.dtype == b.dtype, k
             np.testing.assert_array_equal(a, b, err_msg=k)
+
+
+def test_the_writer_follows_the_cpus_the_process_may_use(monkeypatch):
+    """A background thread given two CPUs or more; on one, each chunk written in turn, at once (a failure
+    raises from submit, before another chunk is evaluated)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from costmodel.sweeps import sweep as S
+
+    monkeypatch.setattr(S, "_cpus", lambda: 2)
+    with S._writer() as w:
+        assert isinstance(w, ThreadPoolExecutor)
+    monkeypatch.setattr(S, "_cpus", lambda: 1)
+    calls = []
+    with S._writer() as w:
+        assert isinstance(w, S._InTurn)
+        done = w.submit(lambda n: calls.append(n) or n + 1, 41)
+        assert calls == [41] and done.done() and done.result() == 42
+        with pytest.raises(OSError, match="disk full"):
+            w.submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.undo()
+    assert 1 <= S._cpus() <= (os.cpu_count() or 1)

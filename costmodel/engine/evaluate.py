@@ -135,9 +135,6 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     mem = batch_memory(per_seq["seq"], B, dp)
     max_len = hw["max_model_len"]
     fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
-    kv_tokens = per_seq["kv_tokens"]
-    if np.shape(kv_tokens) != np.shape(mem.kv_pool):  # one value per configuration, as the pool has
-        kv_tokens = kv_tokens + np.zeros(np.shape(mem.kv_pool))
     Bc = maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     micro = minimum(pp, Bc)
     Bd = Bc / micro
@@ -146,9 +143,9 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
-    work = dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax, fits=fits,
-                spec=spec, accept=accept, full_len=per_seq["full_len"], one_long=one_long,
-                kv_tokens=kv_tokens, state=per_seq["state"])
+    work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
+                      fits=fits, spec=spec, accept=accept, one_long=one_long),
+                 {k: (lambda k=k: per_seq[k]) for k in ("full_len", "kv_tokens", "state")})  # read by few metrics
     return Lowered(m, mem, phases, draft, work)
 
 
@@ -172,8 +169,6 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
     steps = maximum(gen - 1, 0.0)
     e2e = prefill_s + where(encoder, 0.0, steps * nan_to_num(tpot))
     out_tokens = where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
-    devices = tp * pp * replicas
-    kv_tokens = w["kv_tokens"]
     decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -198,20 +193,37 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             "batch": lambda: B,
             "max_batch": lambda: w["bmax"],
             "fits": lambda: w["fits"],
-            "devices": lambda: devices + 0 * B,
+            "devices": lambda: tp * pp * replicas + 0 * B,
             # memory as engines print it at start-up (per device)
             "weights_gib": lambda: mem.weights / GIB,
             "kv_cache_gib": lambda: maximum(mem.kv_pool, 0.0) / GIB,
-            "kv_cache_tokens": lambda: kv_tokens,
+            "kv_cache_tokens": lambda: _shaped(w["kv_tokens"], mem.kv_pool),  # per configuration, as the pool
             # vLLM's "Maximum concurrency for N tokens per request": pool tokens / N; with recurrent
             # layers, the pool over one sequence's KV and state
             "max_concurrency": lambda: dp * where(m["rec_layers"] > 0,
                                                      divide(maximum(mem.kv_pool, 0.0), w["one_long"]),
-                                                     divide(kv_tokens, w["full_len"])),
+                                                     divide(w["kv_tokens"], w["full_len"])),
             "state_bytes": lambda: B / dp * w["state"],
         }
         out = {k: formulas[k]() for k in (formulas if metrics is None else metrics)}
     return EngineResult(_numpy_values(out), mem, detail)
+
+
+class Later(dict):
+    """A dict whose entries in `later` (key -> function of nothing) are computed when first read."""
+
+    def __init__(self, values: dict, later: dict):
+        super().__init__(values)
+        self._later = later
+
+    def __missing__(self, key):
+        value = self[key] = self._later.pop(key)()
+        return value
+
+
+def _shaped(x, like):
+    """x with `like`'s shape (x + zeros: the same values)."""
+    return x if np.shape(x) == np.shape(like) else x + np.zeros(np.shape(like))
 
 
 def _numpy_values(metrics: dict) -> dict:
@@ -248,8 +260,9 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
         return np.broadcast_to(x, u.shape)[inv]
 
     seq = got.pop("seq")
-    return {"seq": SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__)),
-            **{k: back(v) for k, v in got.items()}}
+    return Later({"seq": SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__)),
+                  **{k: back(got.pop(k)) for k in ("bmax", "one_long")}},
+                 {k: (lambda v=v: back(v)) for k, v in got.items()})  # gathered where a metric reads them
 
 
 def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups) -> tuple:

@@ -102,11 +102,19 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
 
 
-def attention_sums(first: tuple, q_inv, last: tuple) -> tuple:
-    """(sum of mean_times, first step's busy sum, its total sum) per configuration over the attention
-    operators: `first` their fields at distinct rows (configuration j's is column q_inv[j]), `last`
-    at every configuration (kernels.attention_sums)."""
-    return _kernels().attention_sums(*first, np.asarray(q_inv, dtype=np.int64), *last)
+def decode_step(first: tuple, q_inv, last: Ops, cols: tuple, overlap, d_sums: tuple, d_inv) -> tuple:
+    """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step). `first`:
+    the attention operators' fields at the distinct rows q (configuration j's is column q_inv[j]); `last`:
+    those operators at every configuration, timed on `cols` (`columns` at the rows q: j's model, format and
+    device are row q_inv[j]'s, so no column is gathered to every configuration); `overlap`: comm_overlap at
+    the rows q; `d_sums`: the other operators' (rest, comm, busy, total) at the distinct rows d (j's is
+    d_inv[j])."""
+    cfg, any_ae = cols
+    shape = (len(last.names), len(q_inv))
+    return _kernels().decode_step(*first, np.asarray(q_inv, dtype=np.int64),
+                                  *(_flat(getattr(last, k), shape) for k in OP_FIELDS), kinds(last.units),
+                                  fused_mask(last), *cfg, bool(last.dequant_flops.any()), any_ae,
+                                  _flat(overlap, cfg[0].shape), *d_sums, np.asarray(d_inv, dtype=np.int64))
 
 
 TIMED = ("compute_half_rows", "compute_efficiency", "attention_efficiency", "memory_efficiency", "bandwidth",

@@ -19,6 +19,31 @@ def minimum(a, b):  # np.minimum: NaN wins
     return a if (a <= b or a != a) else b
 
 @jit
+def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):
+    """roofline.op_times of one operator on a compute unit at one configuration: (compute, memory, fixed).
+    peak: its unit's; att: its attention efficiency applies."""
+    e = r / (r + hr)
+    e = e * ec
+    if att:
+        e = minimum(e * ae, 1.0)
+    e = maximum(e, 1e-12)
+    e = e * peak
+    t = flops / e
+    if any_dq:
+        t = t + dq / (pv * ec)
+    b = wb + ab + kb
+    if att:
+        b = b * (em / minimum(em * ae, 1.0))
+    return t, b / (bw * em), launches * ko
+
+
+@jit
+def comm_roof(ab, launches, lat, link):
+    """roofline.op_times of a collective at one configuration: (fixed, comm); no compute or memory time."""
+    return launches * lat, (ab / link if ab > 0 else 0.0)
+
+
+@jit
 def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em, bw, ko, lat, link, pm, pv, pa,
               any_dq, any_ae):
     """roofline.op_times: (compute, memory, fixed, comm), each (operators, configurations); kind per
@@ -27,31 +52,16 @@ def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em
     c, m, fx, cm = np.zeros((K, N)), np.zeros((K, N)), np.empty((K, N)), np.zeros((K, N))
     for k in range(K):
         u = kind[k]
-        if u == 3:  # the interconnect: no compute or memory time
+        if u == 3:  # the interconnect
             for j in range(N):
-                fx[k, j] = launches[k, j] * lat[j]
-                w = ab[k, j]
-                cm[k, j] = w / link[j] if w > 0 else 0.0
+                fx[k, j], cm[k, j] = comm_roof(ab[k, j], launches[k, j], lat[j], link[j])
             continue
         peak = pm if u == 0 else pa if u == 1 else pv
         att = any_ae and fused[k]
         for j in range(N):  # branch-free but for `att` and `any_dq`, fixed per operator: vectorized
-            r = rows[k, j]
-            e = r / (r + hr[j])
-            e = e * ec[j]
-            if att:
-                e = minimum(e * ae[j], 1.0)
-            e = maximum(e, 1e-12)
-            e = e * peak[j]
-            t = flops[k, j] / e
-            if any_dq:
-                t = t + dq[k, j] / (pv[j] * ec[j])
-            c[k, j] = t
-            b = wb[k, j] + ab[k, j] + kb[k, j]
-            if att:
-                b = b * (em[j] / minimum(em[j] * ae[j], 1.0))
-            m[k, j] = b / (bw[j] * em[j])
-            fx[k, j] = launches[k, j] * ko[j]
+            c[k, j], m[k, j], fx[k, j] = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j],
+                                                   rows[k, j], dq[k, j], att, hr[j], ec[j], ae[j], em[j], bw[j],
+                                                   ko[j], peak[j], pv[j], any_dq)
     return c, m, fx, cm
 
 mean_total = jit(scalar_times.mean_total)  # roofline.mean_times of one operator, the scalar path's own code
@@ -80,17 +90,37 @@ def sums(c, m, fx, cm, is_comm, att_of, c1, m1, f1, x1):
 
 
 @jit
-def attention_sums(c0, m0, f0, x0, q_inv, c1, m1, f1, x1):
-    """Per configuration j, over the attention operators: the sum of mean_total between the first
-    step's times (column q_inv[j] of the *0 fields) and the last step's (column j of the *1 fields),
-    and the first step's busy and total sums (SharedPhaseOps.times)."""
-    K, N = c1.shape
+def decode_step(c0, m0, f0, x0, q_inv, flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em, bw, ko,
+                lat, link, pm, pv, pa, any_dq, any_ae, overlap, d_rest, d_comm, d_busy, d_total, d_inv):
+    """SharedPhaseOps.times' decode, per configuration j: its attention operators' times at the last step
+    (op_fields of the *1 operators, on the columns of distinct row q_inv[j], where j's model, format and
+    device are), averaged with the first step's (column q_inv[j] of the *0 fields: mean_total); the step
+    (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean, and their
+    collectives) and its busy fraction (phases.share, the first step's attention included)."""
+    K, N = flops.shape
     mean, busy, total = np.zeros(N), np.zeros(N), np.zeros(N)
     for k in range(K):
+        u = kind[k]
+        peak = pm if u == 0 else pa if u == 1 else pv
+        att = any_ae and fused[k]
         for j in range(N):
             q = q_inv[j]
+            if u == 3:  # the interconnect
+                c1 = m1 = 0.0
+                f1, x1 = comm_roof(ab[k, j], launches[k, j], lat[q], link[q])
+            else:
+                c1, m1, f1 = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j], rows[k, j],
+                                       dq[k, j], att, hr[q], ec[q], ae[q], em[q], bw[q], ko[q], peak[q], pv[q], any_dq)
+                x1 = 0.0
             top = maximum(c0[k, q], m0[k, q])
             busy[j] += top
             total[j] += top + f0[k, q] + x0[k, q]
-            mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1[k, j], m1[k, j], f1[k, j], x1[k, j])
-    return mean, busy, total
+            mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1, m1, f1, x1)
+    step, u_dec = np.empty(N), np.empty(N)
+    for j in range(N):
+        i = d_inv[j]
+        rest, comm = d_rest[i] + mean[j], d_comm[i]
+        step[j] = maximum(rest, comm) if overlap[q_inv[j]] > 0 else rest + comm
+        b, t = d_busy[i] + busy[j], d_total[i] + total[j]
+        u_dec[j] = b / t if t > 0 else 0.0
+    return step, u_dec

@@ -148,14 +148,13 @@ class SharedPhaseOps(_Timed):
             return None
         hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
         rest, comm, busy, total = fast.phase_sums(self.pre, fast.columns(hp, fp, len(self.p)))
-        d_rest, d_comm, d_busy, d_total = fast.phase_sums(self.rest, fast.columns(
-            columns_at(hw, self.d), columns_at(f, self.d), len(self.d)), skip=_ATT_AT)  # attention: below
-        a0 = fast.fields(self._a0(), fast.columns(columns_at(hw, self.q), columns_at(f, self.q), len(self.q)))
-        n = len(self.q_inv)
-        mean, a_busy, a_total = fast.attention_sums(a0, self.q_inv, fast.fields(self.a1, fast.columns(hw, f, n)))
-        d_inv = self.d_inv
-        return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv],
-                overlap(d_rest[d_inv] + mean, d_comm[d_inv], hw), share(d_busy[d_inv] + a_busy, d_total[d_inv] + a_total),
+        d_sums = fast.phase_sums(self.rest, fast.columns(columns_at(hw, self.d), columns_at(f, self.d), len(self.d)),
+                                 skip=_ATT_AT)  # attention: below
+        hq = columns_at(hw, self.q)
+        q_cols = fast.columns(hq, columns_at(f, self.q), len(self.q))
+        dec_step, u_dec = fast.decode_step(fast.fields(self._a0(), q_cols), self.q_inv, self.a1, q_cols,
+                                           hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
+        return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv], dec_step, u_dec,
                 lambda: self._numpy(hw, f)[4]())
 
 

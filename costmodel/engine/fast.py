@@ -1,8 +1,9 @@
 """Optional compiled timing (the `costmodel[fast]` extra: numba): a phase's roofline per operator and its
 sums in one pass over the configurations, without numpy's temporaries or its per-call cost.
 
-The formulas are roofline.op_times, roofline.mean_times and the sums of phases.step_time and
-phases.busy_fraction, written element by element in numpy's order of operations, so the results are
+The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
+phases.busy_fraction, and for a sweep's shared decode phases.overlap and phases.share, written element
+by element in numpy's order of operations, so the results are
 the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
 reference and the fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
 sweeps of sweeps/grid.FAST_MIN_CONFIGS configurations or more use it; an estimate, validate and smaller

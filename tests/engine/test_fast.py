@@ -117,10 +117,24 @@ def test_shared_phase_times_are_numpys_bits():
     groups = np.unique(key, return_inverse=True)[1]
     lw = lower_all(m, f, hw, *work, groups=groups)
     assert type(lw.phases).__name__ == "SharedPhaseOps" and len(lw.phases.p) < len(groups)
-    assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
-    for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
-        assert _same(a, b)
-    assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])
+    g = int(groups.max()) + 1
+    for trial in range(4):  # the shipped columns, then timing columns drawn per group (equal within one)
+        if trial:
+            draw = lambda x: x[groups]  # noqa: E731
+            hw = dict(hw, compute_efficiency=draw(rng.uniform(0.05, 1.0, g)),
+                      memory_efficiency=draw(rng.uniform(0.05, 1.0, g)),
+                      compute_half_rows=draw(rng.uniform(0.0, 300.0, g)), kernel_overhead_s=draw(rng.uniform(0, 2e-5, g)),
+                      attention_efficiency=draw(rng.choice([1.0, 0.6, 1.4], g)),
+                      comm_overlap=draw(rng.choice([0.0, 1.0], g)), comm_efficiency=draw(rng.uniform(0.3, 1.0, g)))
+            f = dict(f, peak_matmul=f["peak_matmul"] * draw(rng.uniform(0.5, 2.0, g)))
+            if trial == 3:  # a group with NaN efficiencies: NaN where numpy gives NaN
+                hw["compute_efficiency"] = np.where(groups == 0, np.nan, hw["compute_efficiency"])
+        assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
+        for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
+            assert _same(a, b)
+        assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])
+        for a, b in zip(finish(lw, hw, f).metrics.values(), finish(lw, hw, f, fast=True).metrics.values()):
+            assert _same(a, b)
 
 
 def test_one_distinct_prefill_takes_the_numpy_path():

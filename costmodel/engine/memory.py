@@ -188,10 +188,16 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     the activation budget taking free memory."""
     kv = group_batch(batch, dp) * s.kv
     over = maximum(as_float(batch) * s.work - s.act, 0.0)
-    shape = np.shape(s.weights + kv + s.pool + over)
+    shape = _shape(s.weights, kv, s.pool, over)
     z = np.zeros(shape) if shape else 0.0 * ones_like(s.weights)  # one configuration: a number of its kind
     capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
+
+
+def _shape(*xs) -> tuple:
+    """The shape of xs added together, without adding them (numbers: ())."""
+    shapes = [x.shape for x in xs if type(x) is np.ndarray]
+    return np.broadcast_shapes(*shapes) if shapes else ()
 
 
 def footprint(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0,

@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -101,7 +102,7 @@ class Lowered:
     memory: Memory
     phases: object  # phases.PhaseOps or SharedPhaseOps
     draft_ops: Ops | None  # a one-token decode step, with MTP drafting
-    work: dict  # the workload arrays and the memory figures the metrics read
+    work: Mapping  # the workload arrays and the memory figures the metrics read (Later: some on first read)
 
 
 # the columns only `finish` reads (roofline.op_times, the step overhead, speculative.draft_pass): changing
@@ -209,16 +210,33 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
     return EngineResult(_numpy_values(out), mem, detail)
 
 
-class Later(dict):
-    """A dict whose entries in `later` (key -> function of nothing) are computed when first read."""
+class Later(Mapping):
+    """A read-only mapping whose entries in `later` (key -> function of nothing) are computed when first read.
+    A copy or a pickle is a plain dict with every entry computed."""
+
+    __slots__ = ("_values", "_later")
 
     def __init__(self, values: dict, later: dict):
-        super().__init__(values)
-        self._later = later
+        self._values, self._later = dict(values), dict(later)
 
-    def __missing__(self, key):
-        value = self[key] = self._later.pop(key)()
-        return value
+    def __getitem__(self, key):
+        try:
+            return self._values[key]
+        except KeyError:
+            value = self._values[key] = self._later.pop(key)()  # KeyError where neither holds it
+            return value
+
+    def __contains__(self, key) -> bool:
+        return key in self._values or key in self._later
+
+    def __iter__(self):
+        return iter([*self._values, *self._later])
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._later)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
 
 
 def _shaped(x, like):
@@ -246,7 +264,7 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
                 kv_tokens=pool_in_tokens(m, f, hw, pool[0], a_tp, pp), state=state_bytes_per_sequence(m, hw, a_tp, pp))
 
 
-def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None) -> dict:
+def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None) -> Mapping:
     """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
     (`groups` fix the layout: _shared_pool), or once per code of `codes` (evaluate's seq_groups)."""
     g = np.asarray(groups)

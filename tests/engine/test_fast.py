@@ -110,12 +110,18 @@ def test_enabled_follows_the_environment(monkeypatch):
     assert fast.enabled()  # numba is installed (importorskip above)
 
 
-def test_shared_phase_times_are_numpys_bits():
-    """SharedPhaseOps (a sweep's distinct rows, groups of equal model/format/device) timed by the kernels."""
+@pytest.mark.parametrize("layout", ["tp", "dp-ep-pp"])
+def test_shared_phase_times_are_numpys_bits(layout):
+    """SharedPhaseOps (a sweep's distinct rows, groups of equal model/format/device) timed by the kernels;
+    under DP attention the decode's attention has fewer distinct rows than its other operators."""
     (m, f, hw), work, rng = _columns(n=900, seed=11)
     key = m["layers"] * 1e3 + f["peak_matmul"] / 1e12 + hw["bandwidth"] / 1e9  # equal columns, equal group
     groups = np.unique(key, return_inverse=True)[1]
-    lw = lower_all(m, f, hw, *work, groups=groups)
+    kw = {}
+    if layout != "tp":  # DP attention and EP over the tp ranks, two pipeline stages
+        work = work[:5] + (2.0,) + work[6:]
+        kw = dict(dp=work[4], ep=work[4])
+    lw = lower_all(m, f, hw, *work, groups=groups, **kw)
     assert type(lw.phases).__name__ == "SharedPhaseOps" and len(lw.phases.p) < len(groups)
     g = int(groups.max()) + 1
     for trial in range(4):  # the shipped columns, then timing columns drawn per group (equal within one)
@@ -127,8 +133,14 @@ def test_shared_phase_times_are_numpys_bits():
                       attention_efficiency=draw(rng.choice([1.0, 0.6, 1.4], g)),
                       comm_overlap=draw(rng.choice([0.0, 1.0], g)), comm_efficiency=draw(rng.uniform(0.3, 1.0, g)))
             f = dict(f, peak_matmul=f["peak_matmul"] * draw(rng.uniform(0.5, 2.0, g)))
-            if trial == 3:  # a group with NaN efficiencies: NaN where numpy gives NaN
+            if trial == 3:  # a group with NaN efficiencies: NaN where numpy gives NaN; one that takes no time
                 hw["compute_efficiency"] = np.where(groups == 0, np.nan, hw["compute_efficiency"])
+                free = groups == 1
+                for k in ("bandwidth", "interconnect", "peak_vector", "peak_attention"):
+                    hw[k] = np.where(free, np.inf, hw[k])
+                for k in ("kernel_overhead_s", "comm_latency_s"):
+                    hw[k] = np.where(free, 0.0, hw[k])
+                f["peak_matmul"] = np.where(free, np.inf, f["peak_matmul"])
         assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
         for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
             assert _same(a, b)
@@ -157,8 +169,9 @@ def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):
 
     monkeypatch.setattr(grid, "FAST_MIN_CONFIGS", 0)  # this small sweep too
 
-    axes = dict(models=["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3"], hw=["h100", "mi300x"], fmt=["bf16", "w4a16"],
-                tp=[1, 8], batch=[1, 64, "max"], prompt=[1, 512], gen=[1, 256], context=[0, 30000])
+    axes = dict(models=["llama-3.1-8b", "mixtral-8x7b", "deepseek-v3", "bert-base"], hw=["h100", "mi300x"],
+                fmt=["bf16", "w4a16"], engine=["auto", "sglang"], layouts=["tp", "ep", "dp-ep"], tp=[1, 8],
+                batch=[1, 64, "max"], prompt=[0, 1, 512], gen=[0, 1, 256], context=[0, 30000])
     got = {}
     for flag in ("0", "1"):
         monkeypatch.setenv("COSTMODEL_FAST", flag)
@@ -200,3 +213,51 @@ def test_each_kernel_compiles_one_signature():
             "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
+
+
+def test_decode_step_of_any_operators_is_numpys_bits():
+    """kernels.decode_step for operators of every unit (a collective among them, which no model's attention
+    has), dequantization work, attention efficiencies above and below 1 and a device that takes no time,
+    against SharedPhaseOps._numpy's formulas: the attention at the last step timed on every configuration's
+    columns, averaged with the first step's, added to the other operators' sums and overlapped."""
+    from costmodel.engine.operators import Ops
+    from costmodel.engine.phases import overlap, share
+    from costmodel.engine.roofline import mean_times, op_times
+
+    (m, f, hw), work, rng = _columns(n=300, seed=3)
+    names = ("attention", "tp_allreduce", "attention_local", "mlp_up")
+    nq, n, nd = 40, 300, 25
+    q_inv, d_inv = rng.integers(0, nq, n), rng.integers(0, nd, n)
+    q = np.array([int(np.flatnonzero(q_inv == i)[0]) if (q_inv == i).any() else 0 for i in range(nq)])
+
+    def draw(shape, dq=True):
+        fields = [rng.uniform(0, 1e12, shape), rng.uniform(0, 1e9, shape), rng.uniform(0, 1e8, shape),
+                  rng.uniform(0, 1e9, shape), rng.integers(0, 80, shape).astype(float), rng.uniform(1, 500, shape),
+                  rng.uniform(0, 1e9, shape) * dq]
+        fields[0][0, :3] = 0.0  # operators without work
+        return Ops(*fields, names=names)
+
+    hq = {k: (v[q] if np.ndim(v) else v) for k, v in hw.items()}  # configuration j's columns: row q_inv[j]'s
+    fq = {k: (v[q] if np.ndim(v) else v) for k, v in f.items()}
+    hq.update(attention_efficiency=rng.choice([1.0, 0.6, 1.4], nq), comm_overlap=rng.choice([0.0, 1.0], nq))
+    free = np.arange(nq) == 0  # infinite roofs and no overheads: no time
+    for k in ("bandwidth", "interconnect", "peak_vector", "peak_attention"):
+        hq[k] = np.where(free, np.inf, hq[k])
+    hq["kernel_overhead_s"], hq["comm_latency_s"] = np.where(free, 0.0, hq["kernel_overhead_s"]), np.where(
+        free, 0.0, hq["comm_latency_s"])
+    fq["peak_matmul"] = np.where(free, np.inf, fq["peak_matmul"])
+    at = lambda cols: {k: (v[q_inv] if np.ndim(v) else v) for k, v in cols.items()}  # noqa: E731
+    hn, fn = at(hq), at(fq)
+    for dq in (True, False):
+        a0, a1 = draw((len(names), nq), dq), draw((len(names), n), dq)
+        a1.flops[:, q_inv == 0] = 0.0  # the device that takes no time: no work either, 0/inf
+        d_sums = tuple(rng.uniform(0, 1e-2, nd) for _ in range(4))
+        d_sums[3][0] = 0.0  # a decode whose other operators take no time
+        t0 = op_times(a0, hq, fq).at((slice(None), q_inv))
+        t1 = op_times(a1, hn, fn)
+        want_step = overlap(d_sums[0][d_inv] + mean_times(t0, t1).sum(axis=0), d_sums[1][d_inv], hn)
+        want_u = share(d_sums[2][d_inv] + np.maximum(t0.compute, t0.memory).sum(axis=0),
+                       d_sums[3][d_inv] + t0.total.sum(axis=0))
+        cols = fast.columns(hq, fq, nq)
+        got_step, got_u = fast.decode_step(fast.fields(a0, cols), q_inv, a1, cols, hq["comm_overlap"], d_sums, d_inv)
+        assert _same(got_step, want_step) and _same(got_u, want_u)

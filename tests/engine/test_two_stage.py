@@ -4,6 +4,7 @@ overheads (TIMING), so a calibration lowers its rows once and times them for eve
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -33,8 +34,8 @@ def _arrays(x, prefix=""):
     """Every array inside a Lowered (dataclasses, dicts), by path."""
     if dataclasses.is_dataclass(x):
         return {k: v for f in dataclasses.fields(x) for k, v in _arrays(getattr(x, f.name), f"{prefix}.{f.name}").items()}
-    if isinstance(x, dict):
-        return {k: v for key, val in x.items() for k, v in _arrays(val, f"{prefix}[{key}]").items()}
+    if isinstance(x, Mapping):  # evaluate.Later too: every entry, the deferred ones computed
+        return {k: v for key in x for k, v in _arrays(x[key], f"{prefix}[{key}]").items()}
     if isinstance(x, (np.ndarray, np.floating, float, int)):
         return {prefix: np.asarray(x)}
     return {}
@@ -49,6 +50,7 @@ def test_the_lowering_reads_no_timing_column(shared, layout):
         work = work[:5] + (2.0,) + work[6:]
         kw = dict(dp=work[4], ep=work[4], mtp=2.0)
     base = _arrays(lower_all(m, f, hw, *work, groups=g, **kw))
+    assert {".work[full_len]", ".work[kv_tokens]", ".work[state]"} <= base.keys()  # the deferred ones too
     if layout != "tp":
         assert ".draft_ops.flops" in base and base[".draft_ops.flops"].size
     rng = np.random.default_rng(0)
@@ -72,3 +74,34 @@ def test_finish_of_a_lowering_is_evaluate_for_other_timing_columns():
     for k in a:
         np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
     assert not np.allclose(np.asarray(a["ttft_s"]), np.asarray(finish(lw, hw, f).metrics["ttft_s"]))
+
+
+def test_later_computes_its_deferred_entries_once_and_copies_as_a_dict():
+    """evaluate.Later: a deferred entry is computed on its first read, once; membership, iteration and length
+    count it unread; a copy, a deep copy or a pickle is a plain dict with every entry computed."""
+    import copy
+    import pickle
+
+    from costmodel.engine.evaluate import Later
+
+    calls = []
+    w = Later({"a": 1.0}, {"b": lambda: calls.append("b") or 2.0})
+    assert "b" in w and "c" not in w and len(w) == 2 and list(w) == ["a", "b"] and calls == []
+    assert w.get("c") is None and w.get("b") == 2.0 and w["b"] == 2.0 and calls == ["b"]
+    with pytest.raises(KeyError):
+        w["c"]
+    fresh = Later({"a": 1.0}, {"b": lambda: 2.0})
+    for c in (copy.copy(fresh), copy.deepcopy(fresh), pickle.loads(pickle.dumps(fresh)), dict(fresh), {**fresh}):
+        assert type(c) is dict and c == {"a": 1.0, "b": 2.0}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_lowering_pickles_and_finishes_the_same(shared):
+    """A Lowered survives a pickle (its deferred memory figures computed first): the same metrics, bit for bit."""
+    import pickle
+
+    (m, f, hw), work, groups = _columns()
+    lw = lower_all(m, f, hw, *work, groups=groups if shared else None)
+    again = pickle.loads(pickle.dumps(lw))
+    for (k, a), b in zip(finish(lw, hw, f).metrics.items(), finish(again, hw, f).metrics.values()):
+        assert np.array_equal(np.asarray(a), np.asarray(b), equal_nan=np.asarray(a).dtype.kind == "f"), k

@@ -80,7 +80,13 @@ def write_csv(path: str, rows: LoadSweep) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(",".join(COLUMNS) + "\n")
             for r in rows:
-                cells = ["" if r[c] is None else (repr(float(r[c])) if isinstance(r[c], float) else
-                                                  str(r[c]) if isinstance(r[c], (int, bool)) else csv_cell(r[c]))
-                         for c in COLUMNS]
-                fh.write(",".join(cells) + "\n")
+                fh.write(",".join(_cell(r[c], csv_cell) for c in COLUMNS) + "\n")
+
+
+def _cell(value, csv_cell) -> str:
+    """One CSV cell: a missing value (None, NaN) empty, a float as its repr, text escaped (csv_cell)."""
+    if value is None or value != value:
+        return ""
+    if isinstance(value, float):
+        return repr(float(value))
+    return str(value) if isinstance(value, (int, bool)) else csv_cell(value)

@@ -284,9 +284,14 @@ def _append_csv(path: str, cols: dict, header: bool) -> None:
 
 def _number_cells(a: np.ndarray) -> list:
     """Numbers as numpy prints them (the shortest repr that reads back exactly): float64's str is
-    Python's float repr, which costs half of numpy's astype(str)."""
+    Python's float repr, which costs half of numpy's astype(str). NaN, a metric that a configuration which
+    cannot run or fit has not, is an empty cell, never the text nan (`--json` writes null): read_table,
+    pandas and DuckDB read it back as missing."""
     if a.dtype == np.float64:
-        return list(map(float.__repr__, a.tolist()))
+        cells = list(map(float.__repr__, a.tolist()))
+        for i in np.flatnonzero(np.isnan(a)).tolist():
+            cells[i] = ""
+        return cells
     return a.astype(str).tolist()
 
 

@@ -48,3 +48,13 @@ def test_cli_load_sweep(run_cli, tmp_path):
     assert code == 2 and "--request-rate 0" in err
     code, text, err = run_cli("sweep", "--hw", "h100", "--concurrency", "2", "--tp", "1.5")
     assert code == 2 and "--tp 1.5" in err
+
+
+def test_a_load_sweep_csv_cell_leaves_missing_values_empty():
+    """None and NaN are empty cells (never the text nan); floats their repr; text escaped against formulas."""
+    from costmodel.spec.files import csv_cell
+    from costmodel.sweeps.loads import _cell
+
+    assert [_cell(v, csv_cell) for v in (None, float("nan"), 0.1, 3, True, "=SUM(A1)")] == [
+        "", "", "0.1", "3", "True", csv_cell("=SUM(A1)")]
+    assert csv_cell("=SUM(A1)").lstrip('"').startswith("'")

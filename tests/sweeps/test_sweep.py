@@ -212,7 +212,7 @@ def test_csv_numbers_are_spelled_as_numpy_prints_them():
                float("nan"), float("inf"), -float("inf"), 8.0, 65536.0]
     rng = np.random.default_rng(2)
     values = np.concatenate([np.array(special), rng.lognormal(0, 12, 2000), -rng.random(200)])
-    assert _number_cells(values) == values.astype(str).tolist()
+    assert _number_cells(values) == ["" if v == "nan" else v for v in values.astype(str).tolist()]  # NaN: empty
     for a in (np.arange(5, dtype=np.int32), np.array([True, False]), np.arange(3, dtype=np.int8)):
         assert _number_cells(a) == a.astype(str).tolist()
 
@@ -366,3 +366,22 @@ def test_the_writer_follows_the_cpus_the_process_may_use(monkeypatch):
             w.submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
     monkeypatch.undo()
     assert 1 <= S._cpus() <= (os.cpu_count() or 1)
+
+
+def test_a_csv_leaves_missing_metrics_empty_and_reads_them_back_as_nan(tmp_path):
+    """A configuration that does not fit or cannot run has no metrics: empty CSV cells (never the text nan),
+    read back as NaN, as in memory."""
+    import csv
+
+    kw = dict(models=["llama-3.1-405b", "llama-3.1-8b"], hw=["l4", "h100"], batch=[1, "max"], tp=[1, 3])
+    path = tmp_path / "s.csv"
+    sweep_to_file(str(path), **kw)
+    text = path.read_text()
+    assert "nan" not in text
+    rows = list(csv.DictReader(text.splitlines()))
+    missing = [r for r in rows if r["fits"] == "False"]
+    assert missing and all(r["tpot_s"] == "" and r["ttft_s"] == "" for r in missing)
+    back, mem = read_table(str(path)), sweep(**kw)
+    for k in ("tpot_s", "ttft_s", "usd_per_million_tokens", "max_batch"):
+        np.testing.assert_array_equal(back[k], mem[k], err_msg=k)  # NaN where memory has NaN
+    assert np.isnan(back["tpot_s"]).sum() == len(missing)

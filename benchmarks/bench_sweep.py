@@ -124,18 +124,13 @@ def main() -> None:
               f"peak RSS {peak_rss_gb():.2f} GB")
 
 
-_SWEEPS_OWN: dict = {}
-
-
 def _use_writer(kind: str) -> None:
-    """Make sweep_to_file write its chunks on a background thread or in turn (`auto`: as it decides)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Make sweep_to_file write its chunks on a background thread or in turn, through the CPUs it believes it
+    may use (sweep._cpus: two, or one); `auto` leaves its own count."""
     from costmodel.sweeps import sweep as S
 
-    auto = _SWEEPS_OWN.setdefault("writer", S._writer)
-    S._writer = {"auto": auto, "thread": lambda: ThreadPoolExecutor(max_workers=1),
-                 "turn": S._InTurn}[kind]
+    if kind != "auto":
+        S._cpus = lambda: 2 if kind == "thread" else 1
 
 
 def writers_compared(out: str, chunk: int, axes: dict, rounds: int = 2) -> None:
@@ -143,10 +138,10 @@ def writers_compared(out: str, chunk: int, axes: dict, rounds: int = 2) -> None:
     interleaved round by round in one process (numba's load, where it applies, paid before the first)."""
     import statistics
 
+    from costmodel.sweeps import grid
     from costmodel.sweeps import sweep as S
 
-    from costmodel.sweeps import grid
-
+    cpus = S._cpus()  # before _use_writer sets it
     at, grid.FAST_MIN_CONFIGS = grid.FAST_MIN_CONFIGS, 0
     S.sweep(**axes_for(20_000))  # warm-up: imports, and the [fast] kernels where installed
     grid.FAST_MIN_CONFIGS = at
@@ -158,10 +153,10 @@ def writers_compared(out: str, chunk: int, axes: dict, rounds: int = 2) -> None:
             rows = S.sweep_to_file(out, chunk=chunk, **axes)
             rates[kind].append(rows / (time.perf_counter() - t))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"sweep streamed to {out}, {rows:,} configurations, {rounds} interleaved rounds on {S._cpus()} CPU(s): "
+    print(f"sweep streamed to {out}, {rows:,} configurations, {rounds} interleaved rounds on {cpus} CPU(s): "
           f"background thread {', '.join(f'{r:,.0f}' for r in rates['thread'])}/s; in turn "
           f"{', '.join(f'{r:,.0f}' for r in rates['turn'])}/s; median ratio {med['turn'] / med['thread']:.2f} "
-          f"(the sweep writes in turn {'never' if S._cpus() >= 2 else 'here'}: it may use {S._cpus()} CPU(s))")
+          f"(the sweep writes in turn {'never' if cpus >= 2 else 'here'}: it may use {cpus} CPU(s))")
 
 
 def loads() -> None:

@@ -14,27 +14,8 @@ jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy
 def maximum(a, b):  # np.maximum: NaN wins
     return a if (a >= b or a != a) else b
 
-@jit
-def minimum(a, b):  # np.minimum: NaN wins
-    return a if (a <= b or a != a) else b
 
-@jit
-def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):
-    """roofline.op_times of one operator on a compute unit at one configuration: (compute, memory, fixed).
-    peak: its unit's; att: its attention efficiency applies."""
-    e = r / (r + hr)
-    e = e * ec
-    if att:
-        e = minimum(e * ae, 1.0)
-    e = maximum(e, 1e-12)
-    e = e * peak
-    t = flops / e
-    if any_dq:
-        t = t + dq / (pv * ec)
-    b = wb + ab + kb
-    if att:
-        b = b * (em / minimum(em * ae, 1.0))
-    return t, b / (bw * em), launches * ko
+unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code
 
 
 @jit

@@ -9,7 +9,7 @@ kernels.py, which sums over configurations one by one, needs two or more of them
 """
 from __future__ import annotations
 
-from costmodel.engine.elementwise import divide, minimum
+from costmodel.engine.elementwise import divide
 from costmodel.engine.operators import COMM, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
@@ -23,8 +23,7 @@ def applies(ops: Ops, hw: dict, f: dict) -> bool:
 def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
     """roofline.op_times of one configuration's operators: (compute, memory, fixed, comm) tuples, and each
     operator's time at its roof, max(compute, memory), and its total (OpTimes.total). The maxima are
-    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept): each operand
-    keeps its kind."""
+    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept)."""
     hr, ec, em, bw, ko = (hw[k] for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
                                          "bandwidth", "kernel_overhead_s"))
     ae = hw.get("attention_efficiency", 1.0)
@@ -34,8 +33,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
                                                                   ops.kv_bytes, ops.launches, ops.rows,
                                                                   ops.dequant_flops))
     any_dq = any(dq)  # op_times adds the dequantization term to every operator where any has one
-    dq_rate = hw["peak_vector"] * ec
-    b_rate = bw * em
+    pv = hw["peak_vector"]
     link = lat = None
     out = []  # per operator: (compute, memory, fixed, comm, roof, total)
     for j, u in enumerate(ops.units.tolist()):
@@ -46,24 +44,31 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
             fx, x = launches[j] * lat, divide(w, link) if w > 0 else 0.0
             out.append((0.0, 0.0, fx, x, 0.0, 0.0 + fx + x))
             continue
-        r = rows[j]
-        e = r / (r + hr)
-        e = e * ec
-        att = fused is not None and fused[j]
-        if att:
-            e = minimum(e * ae, 1.0)
-        e = (e if (e > 1e-12 or e != e) else 1e-12) * peak[u]
-        t = flops[j] / e
-        if any_dq:
-            t = t + dq[j] / dq_rate
-        b = wb[j] + ab[j] + kb[j]
-        if att:
-            b = b * (em / minimum(em * ae, 1.0))
-        b = b / b_rate
-        fx = launches[j] * ko
+        t, b, fx = unit_roof(flops[j], wb[j], ab[j], kb[j], launches[j], rows[j], dq[j], fused is not None and fused[j],
+                             hr, ec, ae, em, bw, ko, peak[u], pv, any_dq)
         roof = t if (t > b or t != t) else b
         out.append((t, b, fx, 0.0, roof, roof + fx + 0.0))
     return tuple(zip(*out))
+
+
+def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):
+    """roofline.op_times of one operator on a compute unit at one configuration: (compute, memory, fixed); peak
+    its unit's, `att` where its attention efficiency applies. Plain Python that numba compiles as it is
+    (kernels.py): the minima and maxima are elementwise's rules written inline (a tie gives the same value)."""
+    e = r / (r + hr)
+    e = e * ec
+    if att:
+        e = e * ae
+        e = e if (e < 1.0 or e != e) else 1.0
+    e = (e if (e > 1e-12 or e != e) else 1e-12) * peak
+    t = flops / e
+    if any_dq:
+        t = t + dq / (pv * ec)
+    b = wb + ab + kb
+    if att:
+        x = em * ae
+        b = b * (em / (x if (x < 1.0 or x != x) else 1.0))
+    return t, b / (bw * em), launches * ko
 
 
 def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):

@@ -174,8 +174,8 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
 def _writer():
     """Where the chunks are written: a background thread while the next chunk is evaluated where this process
     may run on two CPUs or more, else in turn on this thread. On one CPU the two threads only take turns and
-    evict each other's cache: a streamed sweep pinned to one core ran ~15 % faster writing in turn
-    (benchmarks/bench_sweep.py stream --writer)."""
+    evict each other's cache: a streamed 10^7 sweep pinned to one core ran 1.00-1.21x faster writing in turn
+    (five runs of benchmarks/bench_sweep.py stream --writer both; README, Benchmarks)."""
     if _cpus() >= 2:
         return ThreadPoolExecutor(max_workers=1)
     return _InTurn()

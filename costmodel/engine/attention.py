@@ -8,6 +8,8 @@ cross-attention layers attend to each sequence's vision tokens. operators.lower 
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from costmodel.engine.elementwise import as_float, ceil, clip, floor, maximum, minimum, mod, where
 from costmodel.engine.truth import any_nonzero
 
@@ -73,6 +75,49 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     tokens after c: those of `names`."""
     B, n, c, tp = map(as_float, (B, n, c, tp))
     T = B * n
+    ab = f["a_bits"] / 8
+    out = {}
+    for name, v in pair_coefficients(m, f, n, tp, decode, names).items():
+        if v.absent:  # no such layers in these models: zero work (the configurations' shape kept)
+            zero = 0.0 * T * c
+            out[name] = (0.0, 0.0, 0.0, 0.0, v.layers + zero, v.rows + zero, 0.0)
+            continue
+        pairs = B * (chunked_pairs(n, c, v.span, decode) if v.chunked else causal_pairs(n, c, v.span, m["encoder"]))
+        flops, kv_read = pair_work(pairs, v.heads, v.per_pair, v.kv_per_pair, v.q_tile, v.layers)
+        act = T * v.heads * v.width * ab * v.layers
+        out[name] = (flops, 0.0, act, kv_read, v.layers, v.rows, 0.0)
+    return out
+
+
+def pair_work(pairs, heads, per_pair, kv_per_pair, q_tile, layers) -> tuple:
+    """(FLOPs, KV bytes read) of an attention variant over `pairs` (query, key) pairs: pairs · heads · FLOPs
+    per pair and head · layers, and pairs · KV bytes per key / query-tile rows · layers. Plain arithmetic, on
+    arrays or numbers: kernels.py compiles it as it is."""
+    return pairs * heads * per_pair * layers, pairs * kv_per_pair / q_tile * layers
+
+
+class PairCoefficients(NamedTuple):
+    """An attention variant's terms other than its (query, key) pairs (attention_terms, pair_work): FLOPs
+    per pair and head `per_pair`, KV bytes per key `kv_per_pair`, query-tile rows `q_tile` (at least 1),
+    heads, the width (d_qk + d_v) its activations carry per head, layers, its operator's rows, and the
+    pairs' shape: a window or DSA top-k of `span` keys, or chunks of `span` (`chunked`). `absent`: no model
+    of the columns has such layers (zero work). A named tuple: an estimate builds a dozen."""
+
+    heads: object
+    per_pair: object
+    kv_per_pair: object
+    q_tile: object
+    width: object
+    layers: object
+    rows: object
+    span: object
+    chunked: bool
+    absent: bool
+
+
+def pair_coefficients(m: dict, f: dict, n, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:
+    """{name: PairCoefficients} of the ATTENTION_OPS in `names` for n new tokens a sequence."""
+    n, tp = as_float(n), as_float(tp)
     ab, kvb = f["a_bits"] / 8, f["kv_bits"] / 8
     Hq = m["heads"] / tp
     Hk = ceil(m["kv_heads"] / tp)
@@ -88,43 +133,27 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
         kv_tok = where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
         q_rows = minimum(n, FA_TILE_ROWS)
     group = maximum(Hq / where(mla, 1.0, Hk), 1.0)
-    out = {}
-
-    def zero():  # an absent variant keeps the configurations' shape (the pairs need not be counted)
-        return 0.0 * T * c
-
+    q_tile = maximum(q_rows, 1.0)
     layers = variant_layers(m)
+    out = {}
     # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
-    for name, window in (("attention", m["dsa_topk"]), ("attention_local", m["window"]), ("attention_chunked", None)):
-        if name not in names:
-            continue
+    for name in names:
         count = layers[name]
-        if not any_nonzero(count):  # no such layers in these models: zero work
-            out[name] = (0.0, 0.0, 0.0, 0.0, count + zero(), q_rows * group + zero(), 0.0)
-            continue
-        if window is None:
-            pairs = B * chunked_pairs(n, c, m["chunk"], decode)
+        if not any_nonzero(count):  # no such layers in these models: only the launches and rows are read
+            out[name] = PairCoefficients(0.0, 0.0, 0.0, q_tile, 0.0, count, q_rows * (
+                m["dsa_heads"] if name == "attention_indexer" else group), 0.0, name == "attention_chunked", True)
+        elif name != "attention_indexer":
+            width = qk + vd
+            span = m["dsa_topk"] if name == "attention" else m["window"] if name == "attention_local" else m["chunk"]
+            out[name] = PairCoefficients(Hq, 2 * width + SOFTMAX_OPS, kv_tok, q_tile, width, count, q_rows * group,
+                                         span, name == "attention_chunked", False)
         else:
-            pairs = B * causal_pairs(n, c, window, m["encoder"])
-        flops = pairs * Hq * (2 * (qk + vd) + SOFTMAX_OPS) * count
-        kv_read = pairs * kv_tok / maximum(q_rows, 1.0) * count
-        act = T * Hq * (qk + vd) * ab * count
-        out[name] = (flops, 0.0, act, kv_read, count, q_rows * group, 0.0)
-    # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
-    # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
-    # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
-    # DeepSeek's release, 'can be implemented in FP8')
-    idx_layers = layers["attention_indexer"]
-    if "attention_indexer" not in names:
-        return out
-    if not any_nonzero(idx_layers):
-        out["attention_indexer"] = (0.0, 0.0, 0.0, 0.0, idx_layers + zero(), q_rows * m["dsa_heads"] + zero(), 0.0)
-        return out
-    pairs = B * causal_pairs(n, c, 0.0 * m["window"], m["encoder"])
-    flops = pairs * m["dsa_heads"] * (2 * m["dsa_dim"] + 2) * idx_layers
-    kv_read = pairs * m["dsa_key_bytes"] / maximum(q_rows, 1.0) * idx_layers
-    act = T * m["dsa_heads"] * m["dsa_dim"] * ab * idx_layers
-    out["attention_indexer"] = (flops, 0.0, act, kv_read, idx_layers, q_rows * m["dsa_heads"], 0.0)
+            # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
+            # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
+            # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
+            # DeepSeek's release, 'can be implemented in FP8')
+            out[name] = PairCoefficients(m["dsa_heads"], 2 * m["dsa_dim"] + 2, m["dsa_key_bytes"], q_tile,
+                                         m["dsa_dim"], count, q_rows * m["dsa_heads"], 0.0 * m["window"], False, False)
     return out
 
 

@@ -2,9 +2,9 @@
 sums in one pass over the configurations, without numpy's temporaries or its per-call cost.
 
 The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
-phases.busy_fraction, and for a sweep's shared decode phases.overlap and phases.share, written element
-by element in numpy's order of operations, so the results are
-the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
+phases.busy_fraction, and for a sweep's shared decode phases.overlap, phases.share and the lowering of
+its attention at the last step (attention.py's pairs and pair_work, compiled from their own code),
+written element by element in numpy's order of operations, so the results are the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
 reference and the fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
 sweeps of sweeps/grid.FAST_MIN_CONFIGS configurations or more use it; an estimate, validate and smaller
 sweeps never import numba (loading it costs more than it saves there). COSTMODEL_FAST=0 turns it off.
@@ -103,19 +103,30 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
 
 
-def decode_step(first: tuple, q_inv, last: Ops, cols: tuple, overlap, d_sums: tuple, d_inv) -> tuple:
+def decode_step(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple, overlap, d_sums: tuple,
+                d_inv) -> tuple:
     """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step). `first`:
-    the attention operators' fields at the distinct rows q (configuration j's is column q_inv[j]); `last`:
-    those operators at every configuration, timed on `cols` (`columns` at the rows q: j's model, format and
-    device are row q_inv[j]'s, so no column is gathered to every configuration); `overlap`: comm_overlap at
-    the rows q; `d_sums`: the other operators' (rest, comm, busy, total) at the distinct rows d (j's is
-    d_inv[j])."""
+    the attention operators' fields at the distinct rows q, `a0` those operators (configuration j's is column
+    q_inv[j]); `coef`: their attention.pair_coefficients at the rows q, whose batch, new tokens and encoder flag
+    are B, n, enc; c1: every configuration's context at the last step, where the kernel lowers the operators
+    and times them on `cols` (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no
+    column is gathered to every configuration); `overlap`: comm_overlap at the rows q; `d_sums`: the other
+    operators' (rest, comm, busy, total) at the distinct rows d (j's is d_inv[j])."""
     cfg, any_ae = cols
-    shape = (len(last.names), len(q_inv))
-    return _kernels().decode_step(*first, np.asarray(q_inv, dtype=np.int64),
-                                  *(_flat(getattr(last, k), shape) for k in OP_FIELDS), kinds(last.units),
-                                  fused_mask(last), *cfg, bool(last.dequant_flops.any()), any_ae,
-                                  _flat(overlap, cfg[0].shape), *d_sums, np.asarray(d_inv, dtype=np.int64))
+    nq = len(cfg[0])
+    v = list(coef.values())
+
+    def table(field):  # (operators, rows q)
+        return np.stack([_flat(getattr(x, field), (nq,)) for x in v])
+
+    hr, ec, ae, em, bw, ko, _lat, _link, pm, pv, pa = cfg
+    return _kernels().decode_step(*first, np.asarray(q_inv, dtype=np.int64), _flat(c1, np.shape(q_inv)),
+                                  *(_flat(x, (nq,)) for x in (B, n, enc)),
+                                  *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")),
+                                  _flat(v[0].q_tile, (nq,)), table("layers"), _flat(a0.act_bytes, (len(v), nq)),
+                                  table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
+                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
+                                  _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
 
 
 TIMED = ("compute_half_rows", "compute_efficiency", "attention_efficiency", "memory_efficiency", "bandwidth",

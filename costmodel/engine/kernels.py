@@ -4,8 +4,9 @@ the same bits (fast.py's docstring, tests/engine/test_fast.py). They read no mod
 kernel would keep an old value): an operator's unit comes as its `kind` (fast.kinds)."""
 import numba
 import numpy as np
+from numba.extending import overload
 
-from costmodel.engine import scalar_times
+from costmodel.engine import attention, elementwise, scalar_times, truth
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
@@ -70,15 +71,70 @@ def sums(c, m, fx, cm, is_comm, att_of, c1, m1, f1, x1):
     return rest, comm, busy, total
 
 
+# the attention's (query, key) pairs and work per pair, attention.py's own code: numba compiles it with the
+# element-wise functions and any_nonzero below standing for elementwise.py's and truth.py's on numbers
+@overload(elementwise.where)
+def _where(condition, a, b):
+    return lambda condition, a, b: a if condition else b
+
+
+@overload(elementwise.maximum)
+def _maximum(a, b):
+    return lambda a, b: a if (a > b or a != a) else b
+
+
+@overload(elementwise.minimum)
+def _minimum(a, b):
+    return lambda a, b: a if (a < b or a != a) else b
+
+
+@overload(elementwise.clip)
+def _clip(x, lo, hi):
+    def clip(x, lo, hi):  # elementwise.clip's rule: lo where lo > x or lo is NaN, then hi where hi < y or NaN
+        lo_f, hi_f = float(lo), float(hi)
+        y = lo_f if x == x and (lo_f > x or lo_f != lo_f) else x
+        return hi_f if y == y and (hi_f < y or hi_f != hi_f) else y
+    return clip
+
+
+@overload(elementwise.floor)
+def _floor(x):
+    return lambda x: np.floor(x)
+
+
+@overload(elementwise.mod)
+def _mod(a, b):
+    return lambda a, b: a % b if b != 0 else np.nan  # np.mod: Python's float remainder, NaN over zero
+
+
+@overload(elementwise.as_float)
+def _as_float(x):
+    return lambda x: float(x)
+
+
+@overload(truth.any_nonzero)
+def _any_nonzero(x):
+    return lambda x: x != 0  # bool(x): NaN counts as nonzero
+
+
+causal_pairs = jit(attention.causal_pairs)
+chunked_pairs = jit(attention.chunked_pairs)
+pair_work = jit(attention.pair_work)
+
+
 @jit
-def decode_step(c0, m0, f0, x0, q_inv, flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em, bw, ko,
-                lat, link, pm, pv, pa, any_dq, any_ae, overlap, d_rest, d_comm, d_busy, d_total, d_inv):
-    """SharedPhaseOps.times' decode, per configuration j: its attention operators' times at the last step
-    (op_fields of the *1 operators, on the columns of distinct row q_inv[j], where j's model, format and
-    device are), averaged with the first step's (column q_inv[j] of the *0 fields: mean_total); the step
-    (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean, and their
-    collectives) and its busy fraction (phases.share, the first step's attention included)."""
-    K, N = flops.shape
+def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
+                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, overlap, d_rest, d_comm,
+                d_busy, d_total, d_inv):
+    """SharedPhaseOps.times' decode, per configuration j: its attention operators lowered at the last step
+    (attention.attention_terms at j's context c1[j], from the pair coefficients, batch B, new tokens n and
+    encoder flag of distinct row q = q_inv[j], where j's model, format, device and layout are: their
+    activations, launches and rows are the first step's, row q of `act`, `layers`, `rows`) and timed on row
+    q's columns (op_fields), averaged with the first step's (column q of the *0 fields: mean_total); the
+    step (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean, and their
+    collectives) and its busy fraction (phases.share, the first step's attention included). Operator k is
+    chunked local attention where chunked[k], and no work (attention_terms' zeros) where absent[k]."""
+    K, N = span.shape[0], q_inv.shape[0]
     mean, busy, total = np.zeros(N), np.zeros(N), np.zeros(N)
     for k in range(K):
         u = kind[k]
@@ -86,17 +142,24 @@ def decode_step(c0, m0, f0, x0, q_inv, flops, wb, ab, kb, launches, rows, dq, ki
         att = any_ae and fused[k]
         for j in range(N):
             q = q_inv[j]
-            if u == 3:  # the interconnect
-                c1 = m1 = 0.0
-                f1, x1 = comm_roof(ab[k, j], launches[k, j], lat[q], link[q])
+            c = c1[j]
+            launches, r = layers[k, q], rows[k, q]
+            if absent[k]:
+                zero = 0.0 * (B[q] * n[q]) * c
+                flops = kv = 0.0
+                launches, r = launches + zero, r + zero
             else:
-                c1, m1, f1 = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j], rows[k, j],
-                                       dq[k, j], att, hr[q], ec[q], ae[q], em[q], bw[q], ko[q], peak[q], pv[q], any_dq)
-                x1 = 0.0
+                if chunked[k]:
+                    pairs = B[q] * chunked_pairs(n[q], c, span[k, q], True)
+                else:
+                    pairs = B[q] * causal_pairs(n[q], c, span[k, q], enc[q])
+                flops, kv = pair_work(pairs, heads[k, q], per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
+            c1_, m1_, f1_ = unit_roof(flops, 0.0, act[k, q], kv, launches, r, 0.0, att, hr[q], ec[q], ae[q], em[q],
+                                      bw[q], ko[q], peak[q], pv[q], False)
             top = maximum(c0[k, q], m0[k, q])
             busy[j] += top
             total[j] += top + f0[k, q] + x0[k, q]
-            mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1, m1, f1, x1)
+            mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
     step, u_dec = np.empty(N), np.empty(N)
     for j in range(N):
         i = d_inv[j]

@@ -15,11 +15,12 @@ configuration: the same results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from costmodel.engine import scalar_times
-from costmodel.engine.attention import ATTENTION_OPS, attention_present
+from costmodel.engine.attention import ATTENTION_OPS, attention_present, pair_coefficients
 from costmodel.engine.distinct import columns_at, distinct
 from costmodel.engine.elementwise import maximum, where
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, concat, group_batch, lower,
@@ -92,9 +93,12 @@ class PhaseOps(_Timed):
 class SharedPhaseOps(_Timed):
     """The prefill at distinct rows `p` (row i is p_inv[i]), the decode's operators other than attention
     at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration.
-    The attention at c1 holds only the variants the models have layers for (a1.names, attention.
+    The attention at c1 holds only the variants the models have layers for (`present`, attention.
     attention_present); the others are zero work and take no time, so the decode's sums leave them out
-    (the same sums: adding zeros changes nothing)."""
+    (the same sums: adding zeros changes nothing). It is lowered when first read (`a1`, from `last`:
+    the model and format columns, batch, new tokens, context and tp of lower_attention); the [fast]
+    kernels lower it themselves from its pair coefficients at the rows q (`at_q`: the model and format
+    columns, batch, new tokens and tp there)."""
 
     pre: Ops
     p: np.ndarray
@@ -105,7 +109,15 @@ class SharedPhaseOps(_Timed):
     a0: Ops
     q: np.ndarray
     q_inv: np.ndarray
-    a1: Ops
+    present: tuple
+    last: tuple
+    at_q: tuple
+
+    @cached_property
+    def a1(self) -> Ops:
+        """The decode's attention at c1 for every configuration, the variants of `present`."""
+        m, f, B, n, c1, tp = self.last
+        return lower_attention(m, f, B, n, c1, tp, decode=True, names=self.present)
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
         hp = columns_at(hw, self.p)
@@ -135,11 +147,11 @@ class SharedPhaseOps(_Timed):
 
     def _present(self) -> list:
         """Positions in ATTENTION_OPS of the variants a1 holds."""
-        return [ATTENTION_OPS.index(name) for name in self.a1.names]
+        return [ATTENTION_OPS.index(name) for name in self.present]
 
     def _a0(self) -> Ops:
         """The attention at c0 of a1's variants."""
-        return self.a0 if self.a0.names == self.a1.names else self.a0.take(self._present())
+        return self.a0 if self.a0.names == self.present else self.a0.take(self._present())
 
     def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast
@@ -152,8 +164,11 @@ class SharedPhaseOps(_Timed):
                                  skip=_ATT_AT)  # attention: below
         hq = columns_at(hw, self.q)
         q_cols = fast.columns(hq, columns_at(f, self.q), len(self.q))
-        dec_step, u_dec = fast.decode_step(fast.fields(self._a0(), q_cols), self.q_inv, self.a1, q_cols,
-                                           hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
+        a0 = self._a0()
+        mq, fq, Bq, nq, tpq = self.at_q
+        coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
+        dec_step, u_dec = fast.decode_step(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[4],
+                                           self.q_inv, q_cols, hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
         return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv], dec_step, u_dec,
                 lambda: self._numpy(hw, f)[4]())
 
@@ -175,9 +190,10 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
     q, q_inv = distinct(g, B_att, n_dec, c0)  # c0 = context + prompt: the generated length plays no part
-    a0 = lower_attention(columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], c0[q], a_tp[q], decode=True)
-    a1 = lower_attention(m, f, B_att, n_dec, c1, a_tp, decode=True, names=attention_present(m))
-    return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, a1)
+    at_q = (columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], a_tp[q])
+    a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
+    return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, attention_present(m),
+                          (m, f, B_att, n_dec, c1, a_tp), at_q)
 
 
 def times_of(hw: dict, f: dict, *sets: Ops) -> list:

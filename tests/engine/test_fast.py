@@ -36,6 +36,14 @@ def _columns(n=800, seed=3):
     return cols, work, rng
 
 
+def _groups(*tables) -> np.ndarray:
+    """Rows with equal model, format and device columns share a group (evaluate's `groups`): every column's
+    value, not a few of them (two models of equal layers and peaks differ in their attention)."""
+    cols = [np.broadcast_to(np.asarray(v, dtype=float), (n,)) for t in tables for v in t.values()
+            if np.ndim(v) <= 1 and np.asarray(v).dtype.kind in "fiub" for n in [len(tables[0]["layers"])]]
+    return np.unique(np.nan_to_num(np.column_stack(cols), nan=-1.0), axis=0, return_inverse=True)[1].ravel()
+
+
 def _same(a, b) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 
@@ -115,8 +123,7 @@ def test_shared_phase_times_are_numpys_bits(layout):
     """SharedPhaseOps (a sweep's distinct rows, groups of equal model/format/device) timed by the kernels;
     under DP attention the decode's attention has fewer distinct rows than its other operators."""
     (m, f, hw), work, rng = _columns(n=900, seed=11)
-    key = m["layers"] * 1e3 + f["peak_matmul"] / 1e12 + hw["bandwidth"] / 1e9  # equal columns, equal group
-    groups = np.unique(key, return_inverse=True)[1]
+    groups = _groups(m, f, hw)
     kw = {}
     if layout != "tp":  # DP attention and EP over the tp ranks, two pipeline stages
         work = work[:5] + (2.0,) + work[6:]
@@ -215,49 +222,93 @@ def test_each_kernel_compiles_one_signature():
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
 
-def test_decode_step_of_any_operators_is_numpys_bits():
-    """kernels.decode_step for operators of every unit (a collective among them, which no model's attention
-    has), dequantization work, attention efficiencies above and below 1 and a device that takes no time,
-    against SharedPhaseOps._numpy's formulas: the attention at the last step timed on every configuration's
-    columns, averaged with the first step's, added to the other operators' sums and overlapped."""
+def test_decode_step_of_any_attention_is_numpys_bits():
+    """kernels.decode_step, which lowers the decode's attention at every configuration's last step from the pair
+    coefficients of its distinct row: causal, windowed (a window or DSA top-k shorter and longer than the
+    context), chunked and bidirectional pairs, an absent variant, NaN and infinite contexts, attention
+    efficiencies above and below 1 and a device that takes no time, against SharedPhaseOps._numpy's formulas:
+    attention.attention_terms at every configuration, timed on its columns, averaged with the first step's,
+    added to the other operators' sums and overlapped."""
+    from costmodel.engine.attention import PairCoefficients, causal_pairs, chunked_pairs, pair_work
     from costmodel.engine.operators import Ops
     from costmodel.engine.phases import overlap, share
     from costmodel.engine.roofline import mean_times, op_times
 
     (m, f, hw), work, rng = _columns(n=300, seed=3)
-    names = ("attention", "tp_allreduce", "attention_local", "mlp_up")
+    names = ("attention", "attention_local", "attention_chunked", "attention_indexer")
     nq, n, nd = 40, 300, 25
     q_inv, d_inv = rng.integers(0, nq, n), rng.integers(0, nd, n)
     q = np.array([int(np.flatnonzero(q_inv == i)[0]) if (q_inv == i).any() else 0 for i in range(nq)])
-
-    def draw(shape, dq=True):
-        fields = [rng.uniform(0, 1e12, shape), rng.uniform(0, 1e9, shape), rng.uniform(0, 1e8, shape),
-                  rng.uniform(0, 1e9, shape), rng.integers(0, 80, shape).astype(float), rng.uniform(1, 500, shape),
-                  rng.uniform(0, 1e9, shape) * dq]
-        fields[0][0, :3] = 0.0  # operators without work
-        return Ops(*fields, names=names)
-
     hq = {k: (v[q] if np.ndim(v) else v) for k, v in hw.items()}  # configuration j's columns: row q_inv[j]'s
     fq = {k: (v[q] if np.ndim(v) else v) for k, v in f.items()}
     hq.update(attention_efficiency=rng.choice([1.0, 0.6, 1.4], nq), comm_overlap=rng.choice([0.0, 1.0], nq))
     free = np.arange(nq) == 0  # infinite roofs and no overheads: no time
-    for k in ("bandwidth", "interconnect", "peak_vector", "peak_attention"):
+    for k in ("bandwidth", "peak_vector", "peak_attention"):
         hq[k] = np.where(free, np.inf, hq[k])
-    hq["kernel_overhead_s"], hq["comm_latency_s"] = np.where(free, 0.0, hq["kernel_overhead_s"]), np.where(
-        free, 0.0, hq["comm_latency_s"])
+    hq["kernel_overhead_s"] = np.where(free, 0.0, hq["kernel_overhead_s"])
     fq["peak_matmul"] = np.where(free, np.inf, fq["peak_matmul"])
-    at = lambda cols: {k: (v[q_inv] if np.ndim(v) else v) for k, v in cols.items()}  # noqa: E731
-    hn, fn = at(hq), at(fq)
-    for dq in (True, False):
-        a0, a1 = draw((len(names), nq), dq), draw((len(names), n), dq)
-        a1.flops[:, q_inv == 0] = 0.0  # the device that takes no time: no work either, 0/inf
+    at = lambda x: x[..., q_inv] if np.ndim(x) else x  # noqa: E731
+    hn, fn = ({k: at(v) for k, v in cols.items()} for cols in (hq, fq))
+    B, new, enc = rng.choice([1.0, 7.0, 64.0], nq), rng.choice([1.0, 2.0, 4.0], nq), rng.choice([0.0, 0.0, 1.0], nq)
+    c1 = rng.choice([0.0, 3.0, 100.0, 5000.0, 1e6], n)
+    c1[:3] = (np.nan, np.inf, 0.5)
+    for absent in ((False, False, False, False), (False, True, False, True)):
+        coef = {}
+        for k, name in enumerate(names):
+            draw = lambda lo, hi: rng.uniform(lo, hi, nq)  # noqa: E731
+            span = rng.choice([0.0, 2.0, 64.0, 2048.0], nq) if name != "attention_indexer" else 0.0 * B
+            layers = 0.0 * B if absent[k] else rng.choice([0.0, 1.0, 30.0], nq)
+            coef[name] = PairCoefficients(draw(1, 64), draw(100, 600), draw(1e2, 1e4), np.maximum(new, 1.0),
+                                          draw(64, 512), layers, draw(1, 64), span, name == "attention_chunked",
+                                          absent[k])
+        with np.errstate(all="ignore"):  # the NaN and infinite contexts
+            a1 = []  # attention_terms' fields at every configuration, from its row's coefficients
+            for v in coef.values():
+                if v.absent:
+                    zero = 0.0 * (B * new)[q_inv] * c1
+                    a1.append((0.0 * c1, 0.0 * c1, 0.0 * c1, 0.0 * c1, at(v.layers) + zero, at(v.rows) + zero, 0.0 * c1))
+                    continue
+                pairs = at(B) * (chunked_pairs(at(new), c1, at(v.span), True) if v.chunked else
+                                 causal_pairs(at(new), c1, at(v.span), at(enc)))
+                flops, kv = pair_work(pairs, at(v.heads), at(v.per_pair), at(v.kv_per_pair), at(v.q_tile), at(v.layers))
+                act = at(B * new * v.heads * v.width * 0.5 * v.layers)
+                a1.append((flops, 0.0 * c1, act, kv, at(v.layers), at(v.rows), 0.0 * c1))
+        a1 = Ops(*np.array(a1).transpose(1, 0, 2), names=names)
+        a0 = Ops(rng.uniform(0, 1e12, (4, nq)), np.zeros((4, nq)), a1.act_bytes[:, q], rng.uniform(0, 1e9, (4, nq)),
+                 a1.launches[:, q], a1.rows[:, q], np.zeros((4, nq)), names=names)
         d_sums = tuple(rng.uniform(0, 1e-2, nd) for _ in range(4))
         d_sums[3][0] = 0.0  # a decode whose other operators take no time
-        t0 = op_times(a0, hq, fq).at((slice(None), q_inv))
-        t1 = op_times(a1, hn, fn)
-        want_step = overlap(d_sums[0][d_inv] + mean_times(t0, t1).sum(axis=0), d_sums[1][d_inv], hn)
-        want_u = share(d_sums[2][d_inv] + np.maximum(t0.compute, t0.memory).sum(axis=0),
-                       d_sums[3][d_inv] + t0.total.sum(axis=0))
+        with np.errstate(all="ignore"):
+            t0 = op_times(a0, hq, fq).at((slice(None), q_inv))
+            t1 = op_times(a1, hn, fn)
+            want_step = overlap(d_sums[0][d_inv] + mean_times(t0, t1).sum(axis=0), d_sums[1][d_inv], hn)
+            want_u = share(d_sums[2][d_inv] + np.maximum(t0.compute, t0.memory).sum(axis=0),
+                           d_sums[3][d_inv] + t0.total.sum(axis=0))
         cols = fast.columns(hq, fq, nq)
-        got_step, got_u = fast.decode_step(fast.fields(a0, cols), q_inv, a1, cols, hq["comm_overlap"], d_sums, d_inv)
+        got_step, got_u = fast.decode_step(fast.fields(a0, cols), a0, coef, B, new, enc, c1, q_inv, cols,
+                                           hq["comm_overlap"], d_sums, d_inv)
         assert _same(got_step, want_step) and _same(got_u, want_u)
+        assert np.isnan(got_step[0]) and not np.isnan(got_step[3:]).all()  # the NaN context, and the numbers
+
+
+def test_compiled_pairs_are_numpys():
+    """attention.causal_pairs, chunked_pairs and pair_work compiled on numbers (kernels.py: numba, with
+    elementwise.py's functions on numbers) give their values on arrays, bit for bit: windows shorter and longer
+    than the context, chunks, encoders, zeros, NaN and infinities, negatives."""
+    from costmodel.engine import attention, kernels
+
+    rng = np.random.default_rng(5)
+    pick = lambda *v: rng.choice(np.array(v, dtype=float), 4000)  # noqa: E731
+    n, c = pick(0, 1, 2, 3, 7, 128, 4096, np.nan, np.inf, -1), pick(0, 1, 5, 100, 2047, 2048, 1e6, np.nan, np.inf, -3)
+    span, enc = pick(0, 1, 4, 64, 2048, 8192, np.nan, np.inf, -2), pick(0, 0, 1, np.nan)
+    with np.errstate(all="ignore"):
+        want = (attention.causal_pairs(n, c, span, enc), attention.chunked_pairs(n, c, span, True),
+                attention.chunked_pairs(n, c, span, False), attention.pair_work(n, c, span, enc, n + 1, span))
+    for i in range(len(n)):
+        got = (kernels.causal_pairs(n[i], c[i], span[i], enc[i]), kernels.chunked_pairs(n[i], c[i], span[i], True),
+               kernels.chunked_pairs(n[i], c[i], span[i], False),
+               kernels.pair_work(n[i], c[i], span[i], enc[i], n[i] + 1, span[i]))
+        for k, (w, g) in enumerate(zip(want, got)):
+            w = tuple(x[i] for x in w) if k == 3 else w[i]
+            assert _same(w, g), (k, n[i], c[i], span[i], enc[i])
+    assert attention.causal_pairs(3.0, 5.0, 4.0, 0.0) == kernels.causal_pairs(3.0, 5.0, 4.0, 0.0) == 4 + 4 + 4

@@ -42,10 +42,37 @@ def _totals(m, f, hw, B, n, C, tp, decode):
     return float(ops.flops.sum()), float(ops.bytes.sum()), float(ops.weight_bytes.sum()), float(ops.kv_bytes.sum())
 
 
-def _fit(points, values, monomials):
-    A = np.array([[mono(*p) for mono in monomials] for p in points], dtype=float)
-    coef, *_ = np.linalg.lstsq(A, np.array(values, dtype=float), rcond=None)
-    return coef
+def _fit(points, values, monomials) -> list:
+    """The least-squares coefficients of `monomials` through (points, values), solved in exact rational arithmetic
+    (the normal equations AᵀA·c = Aᵀy over fractions, one rounding to float at the end): the same bits on every
+    machine, where np.linalg.lstsq's last digits follow the BLAS build (a README example printed 5.11273e-11 or
+    5.11274e-11 by numpy's bundled OpenBLAS)."""
+    from fractions import Fraction
+
+    A = [[Fraction(float(mono(*p))) for mono in monomials] for p in points]
+    y = [Fraction(float(v)) for v in values]
+    k = len(monomials)
+    M = [[sum(r[i] * r[j] for r in A) for j in range(k)] + [sum(r[i] * v for r, v in zip(A, y))] for i in range(k)]
+    for i in range(k):  # Gauss-Jordan with the largest pivot (exact, so any nonzero one would do)
+        pivot = max(range(i, k), key=lambda r: abs(M[r][i]))
+        M[i], M[pivot] = M[pivot], M[i]
+        for r in range(k):
+            if r != i and M[r][i]:
+                ratio = M[r][i] / M[i][i]
+                M[r] = [a - ratio * b for a, b in zip(M[r], M[i])]
+    return [float(M[i][k] / M[i][i]) for i in range(k)]
+
+
+def _positive_roots(a2: float, a1: float, a0: float) -> list:
+    """The positive real roots of a2·x² + a1·x + a0 in closed form (the cancellation-free pair q/a2, a0/q), or of
+    a1·x + a0 where a2 is 0: arithmetic, not np.roots' eigenvalues, whose last digits follow the LAPACK build."""
+    if a2 == 0:
+        return [-a0 / a1] if a1 > 0 else []
+    disc = a1 * a1 - 4 * a2 * a0
+    if disc < 0:
+        return []
+    q = -(a1 + np.copysign(np.sqrt(disc), a1)) / 2
+    return [r for r in ([q / a2] + ([a0 / q] if q != 0 else [])) if r > 0]
 
 
 def closed_forms(m: dict, f: dict, hw: dict, tp: int = 1, context_probe: int = 1000) -> ClosedForms:
@@ -88,8 +115,7 @@ def closed_forms(m: dict, f: dict, hw: dict, tp: int = 1, context_probe: int = 1
     a2 = pfl[1] / peak - pby[2] / bw
     a1 = pfl[0] / peak - pby[1] / bw
     a0 = -pby[0] / bw
-    roots = [r.real for r in np.roots([a2, a1, a0]) if abs(r.imag) < 1e-9 and r.real > 0] if abs(a2) > 0 else \
-        ([-a0 / a1] if a1 > 0 else [])
+    roots = _positive_roots(float(a2), float(a1), float(a0))
     cross["prefill_compute_bound_prompt"] = float(min(roots)) if roots else float("inf")
     kv_per_seq = kv[0] + kv[1] * c_val
     cross["kv_exceeds_weights_batch"] = float(weights / kv_per_seq) if kv_per_seq > 0 else float("inf")

@@ -130,17 +130,22 @@ def mod(a, b):
 
 
 def power(a, b):
-    """a ** b as numpy computes it for float64 scalars: C's pow. For Python floats math.pow (C's pow too), and
-    numpy's NaN or inf where it raises; a numpy scalar's own ** (the ufunc np.power would square an exponent of
-    2 as x·x, one last bit apart from pow for about 0.1 % of x); arrays np.power."""
+    """np.power as it computes a column of float64 against a column of exponents, for numbers too: numpy's loop
+    on AVX-512 machines is SVML's pow, a last bit or two from C's pow (math.pow, a numpy scalar's **) for about
+    5 % of values, and an exponent held as one value takes its shortcuts (x·x for 2, sqrt(x) for 0.5, 1/x for
+    -1). Numbers go through one-element arrays and an exponent is spread to the result's shape, so an
+    estimate, a sweep's chunk (whose model columns may be one broadcast row) and a calibration compute the same
+    bits on any one machine (tests/engine/test_elementwise.py). NaN or inf where pow has none, as numpy's."""
     ta, tb = type(a), type(b)
-    if ta is float and tb is float:
-        try:
-            return math.pow(a, b)
-        except (ValueError, OverflowError):  # a negative base to a fractional power, 0 to a negative, overflow
-            return float(_f64(a) ** _f64(b))
     if ta in _FLOAT and tb in _FLOAT:
-        return _f64(a) ** _f64(b)
+        r = np.power(np.array([a]), np.array([b]))[0]
+        return float(r) if ta is float and tb is float else r
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    if not shape:  # 0-d arrays: one-element columns, numpy's scalar as the result
+        return np.power(a.reshape(1), b.reshape(1))[0]
+    if b.shape != shape or 0 in b.strides:  # one exponent for many: an array of them (no shortcut)
+        b = np.array(np.broadcast_to(b, shape))
     return np.power(a, b)
 
 

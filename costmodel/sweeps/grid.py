@@ -145,6 +145,20 @@ class Tables:
         self.hw = {k: np.array([r[k] for r in hrows], dtype=float) for k in hrows[0]}
         self.f = {k: np.array([r[k] for r in frows], dtype=float) for k in frows[0]}
         self.f_ok = np.array(ok)
+        self.layout_reason = _layout_reasons(self.m, ax)
+
+
+def _layout_reasons(m: dict, ax: Axes) -> np.ndarray:
+    """REASONS' code of each (model, tp, layout) that cannot run, flat over those axes: 5 where the layout
+    does not apply (DP attention or EP needs an MoE model, tp > 1 and no more expert groups than experts), 1
+    where tp/dp does not divide the attention heads, else 0. A chunk gathers its configurations' codes."""
+    dp_of, ep_of = (np.array([LAYOUTS[x][i] for x in ax.layouts], dtype=float) for i in (0, 1))
+    tp = ax.tp.astype(float)[None, :, None]
+    dp, ep = np.where(dp_of > 0, tp, 1.0), np.where(ep_of > 0, tp, 1.0)  # (1, tp, layout)
+    experts = m["experts"][:, None, None]
+    layout_ok = ((dp_of == 0) & (ep_of == 0)) | ((tp > 1) & (experts > 0) & (ep <= np.maximum(experts, 1.0)))
+    heads_ok = np.mod(m["heads"][:, None, None], tp / dp) == 0
+    return np.where(~layout_ok, 5, np.where(~heads_ok, 1, 0)).astype(np.int8).reshape(-1)
 
 
 def load_bf16():
@@ -158,6 +172,7 @@ def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     hw_i = hardware_row_index(ax, iff, ih, ie)
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "ib": ib, "hw_i": hw_i, "f_i": f_i,
+            "it": axis.index(6), "il": axis.index(7),
             "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
             "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
             "dp_of_tp": axis.value(7, np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)),
@@ -256,12 +271,11 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
     dp, ep = _layout(c)
-    plain = (c["dp_of_tp"] == 0) & (c["ep_of_tp"] == 0)  # the 'tp' layout
-    layout_ok = plain | ((tp > 1) & (m["experts"] > 0) & (ep <= np.maximum(m["experts"], 1.0)))
-    heads_ok = np.mod(m["heads"], tp / dp) == 0
+    n_t, n_l = len(tab.ax.tp), len(tab.ax.layouts)
+    first = tab.layout_reason[(c["im"] * n_t + c["it"]) * n_l + c["il"]]  # 5 the layout, 1 the heads, else 0
     link_ok = (tp == 1) | (hw["interconnect"] > 0)
     fmt_ok = tab.f_ok[c["f_i"]]
-    run = heads_ok & link_ok & layout_ok
+    run = (first == 0) & link_ok
     tp_eval = np.where(run, tp, 1.0)
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
@@ -273,9 +287,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
                capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
     fits = np.asarray(res.metrics["fits"], dtype=bool)
-    valid = heads_ok & link_ok & fmt_ok & layout_ok
-    reason = np.where(~layout_ok, 5, np.where(~heads_ok, 1, np.where(~link_ok, 2, np.where(~fmt_ok, 4,
-                                                                                            np.where(~fits, 3, 0)))))
+    valid = run & fmt_ok
+    reason = np.where(first != 0, first, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
     ok = valid & fits
     for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
         out[k] = np.where(ok, out[k], np.nan)

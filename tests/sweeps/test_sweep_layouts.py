@@ -43,3 +43,16 @@ def test_csv_cells_of_object_columns():
 
     a = np.array(["=cmd", -1.5, "a,b", "=cmd", None], dtype=object)
     assert _text_cells(a, csv_cell) == [csv_cell(x) for x in a.tolist()]
+
+
+def test_layout_and_head_reasons_per_model_tp_and_layout():
+    """grid._layout_reasons, the table a chunk gathers its configurations' first reasons from, by hand: Llama 3.1
+    8B (32 heads, dense) and Mixtral 8x7B (32 heads, 8 experts); 5 where EP or DP attention cannot apply (a
+    dense model, tp 1, more expert groups than experts), 1 where tp/dp does not divide the heads."""
+    from costmodel.sweeps.grid import Tables, make_axes
+
+    ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100"], tp=[1, 3, 8, 16], layouts=["tp", "ep", "dp-ep"])
+    got = Tables(ax).layout_reason.reshape(2, 4, 3)  # model, tp, layout
+    want = {"llama-3.1-8b": [[0, 5, 5], [1, 5, 5], [0, 5, 5], [0, 5, 5]],
+            "mixtral-8x7b": [[0, 5, 5], [1, 1, 0], [0, 0, 0], [0, 5, 5]]}
+    assert got.tolist() == [want[m.id] for m in ax.models]

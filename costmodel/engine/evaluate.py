@@ -22,14 +22,18 @@ from typing import Callable
 import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
-from costmodel.engine.elementwise import as_float, divide, maximum, minimum, nan_to_num, where
+from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
                                      max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
+from costmodel.engine.timeline import (decode_rate, energy_per_token, prefill_rate, prefill_seconds, throughput,
+                                      timeline, usd_per_million_tokens)
 from costmodel.engine.truth import any_nonzero
+
+TIMELINE = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s")  # fast.metrics' first entries
 
 
 @dataclass(frozen=True)
@@ -152,42 +156,41 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
 
 def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> EngineResult:
     """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and the metrics named in
-    `metrics` (default: all; `fast`: the compiled kernels of fast.py time the phases where they
-    apply, with the same results)."""
+    `metrics` (default: all; `fast`: the compiled kernels of fast.py time the phases and compute the
+    timeline (timeline.py) where they apply, with the same results)."""
     m, mem, w = lw.m, lw.memory, lw.work
     prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
     B, Bc, spec = w["B"], w["Bc"], w["spec"]
     encoder = m["encoder"] > 0
     step = hw["step_overhead_s"]
     pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f, fast)
-    prefill_s = where(prompt > 0, pre_total + step, 0.0)
     step_s = dec_step + step
     if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step
         draft = draft_pass(op_times(lw.draft_ops, hw, f).total, OP_NAMES, m, f, hw, tp / dp)
         step_s = (step_s + spec * draft) / tokens_per_step(w["accept"], spec)
-    tpot = where(encoder, np.nan, step_s)
-
-    steps = maximum(gen - 1, 0.0)
-    e2e = prefill_s + where(encoder, 0.0, steps * nan_to_num(tpot))
-    out_tokens = where(encoder, Bc * prompt, Bc * gen)  # encoders: per input token
-    decode_s = e2e - prefill_s
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        power = hw["tdp"] * (idle + divide((1 - idle) * (u_pre * prefill_s + u_dec * decode_s), e2e))
-        per_token_s = divide(e2e, out_tokens)  # device-seconds per token of one replica, / (tp·pp)
+        args = (pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encoder, idle, hw["tdp"])
+        done = _compiled_metrics(args, tp, pp, replicas, hw["price_per_hour"]) if fast else None
+        if done is None:
+            prefill_s = prefill_seconds(pre_total, prompt, step)
+            tpot, e2e, out_tokens, power, per_token_s = timeline(prefill_s, step_s, *args[3:])
+            done = {}
+        else:
+            prefill_s, tpot, e2e, out_tokens, power, per_token_s = (done.pop(k) for k in TIMELINE)
         formulas = {  # each computed only where asked for (`metrics`)
             "ttft_s": lambda: prefill_s,
             "tpot_s": lambda: tpot,
-            "prefill_tokens_per_s": lambda: divide(Bc * prompt, prefill_s),
-            "decode_tokens_per_s": lambda: divide(1.0, tpot),
+            "prefill_tokens_per_s": lambda: prefill_rate(Bc, prompt, prefill_s),
+            "decode_tokens_per_s": lambda: decode_rate(tpot),
             # llama-batched-bench's S_TG: generated tokens of all sequences per second of decode only
             "decode_aggregate_tokens_per_s": lambda: divide(replicas * Bc, tpot),
-            "throughput_tokens_per_s": lambda: divide(replicas * out_tokens, e2e),
+            "throughput_tokens_per_s": lambda: throughput(replicas, out_tokens, e2e),
             "e2e_latency_s": lambda: e2e,
-            "energy_j_per_token": lambda: tp * pp * power * per_token_s,
+            "energy_j_per_token": lambda: energy_per_token(tp, pp, power, per_token_s),
             "energy_j_per_query": lambda: tp * pp * power * e2e / Bc,
             "average_power_w": lambda: power,
-            "usd_per_million_tokens": lambda: tp * pp * hw["price_per_hour"] / 3600.0 * per_token_s * 1e6,
+            "usd_per_million_tokens": lambda: usd_per_million_tokens(tp, pp, hw["price_per_hour"], per_token_s),
             # the same dollars spread over every token processed (prompt + generated), as API prices mix them
             "usd_per_million_total_tokens": lambda: divide(tp * pp * hw["price_per_hour"] / 3600.0 * e2e,
                                                            Bc * (prompt + where(encoder, 0.0, gen))) * 1e6,
@@ -206,8 +209,16 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
                                                      divide(w["kv_tokens"], w["full_len"])),
             "state_bytes": lambda: B / dp * w["state"],
         }
-        out = {k: formulas[k]() for k in (formulas if metrics is None else metrics)}
+        out = {k: done[k] if k in done else formulas[k]() for k in (formulas if metrics is None else metrics)}
     return EngineResult(_numpy_values(out), mem, detail)
+
+
+def _compiled_metrics(args: tuple, tp, pp, replicas, price) -> dict | None:
+    """finish's timeline (TIMELINE) and its rates, energy and price per token by the [fast] kernels (fast.metrics,
+    the same bits), or None where the configurations do not lie on one axis."""
+    from costmodel.engine import fast
+
+    return fast.metrics(args, tp, pp, replicas, price)
 
 
 class Later(Mapping):

@@ -1,11 +1,14 @@
 """Optional compiled timing (the `costmodel[fast]` extra: numba): a phase's roofline per operator and its
-sums in one pass over the configurations, without numpy's temporaries or its per-call cost.
+sums in one pass over the configurations, and the metrics from them in another, without numpy's
+temporaries or its per-call cost.
 
 The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
 phases.busy_fraction, and for a sweep's shared decode phases.overlap, phases.share and the lowering of
 its attention at the last step (attention.py's pairs and pair_work, compiled from their own code),
-written element by element in numpy's order of operations, so the results are the same bits (tests/engine/test_fast.py checks them against the numpy path, which stays the
-reference and the fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
+and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise),
+written element by element in numpy's order of operations, so the results are the same bits
+(tests/engine/test_fast.py checks them against the numpy path, which stays the reference and the
+fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
 sweeps of sweeps/grid.FAST_MIN_CONFIGS configurations or more use it; an estimate, validate and smaller
 sweeps never import numba (loading it costs more than it saves there). COSTMODEL_FAST=0 turns it off.
 """
@@ -127,6 +130,26 @@ def decode_step(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: t
                                   table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
                                   kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
                                   _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
+
+
+# kernels.finish_metrics' rows: evaluate.TIMELINE, then the metrics a sweep reads of those finish computes from it
+METRICS = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s", "prefill_tokens_per_s",
+           "decode_tokens_per_s", "throughput_tokens_per_s", "energy_j_per_token", "usd_per_million_tokens")
+
+
+def metrics(args: tuple, tp, pp, replicas, price) -> dict | None:
+    """{METRICS name: array} of evaluate.finish (engine/timeline.py's formulas, compiled as they are) for `args`
+    (finish's prefill step, step overhead, decode step, busy fractions, prompt, generated length, batch, encoder
+    flag, idle fraction and TDP), tp, pp, replicas and hourly price, or None where they do not lie on one axis of
+    configurations or the kernels do not load."""
+    cols = (*args, tp, pp, replicas, price)
+    shape = np.broadcast_shapes(*(np.shape(x) for x in cols))
+    if len(shape) != 1 or _kernels() is None:
+        return None
+    encoder = np.ascontiguousarray(np.broadcast_to(args[8], shape), dtype=np.bool_)
+    out = _kernels().finish_metrics(*(_flat(x, shape) for x in args[:8]), encoder,
+                                    *(_flat(x, shape) for x in (*args[9:], tp, pp, replicas, price)))
+    return dict(zip(METRICS, out))
 
 
 TIMED = ("compute_half_rows", "compute_efficiency", "attention_efficiency", "memory_efficiency", "bandwidth",

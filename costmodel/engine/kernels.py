@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from costmodel.engine import attention, elementwise, scalar_times, truth
+from costmodel.engine import attention, elementwise, scalar_times, timeline, truth
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
@@ -107,6 +107,22 @@ def _mod(a, b):
     return lambda a, b: a % b if b != 0 else np.nan  # np.mod: Python's float remainder, NaN over zero
 
 
+@overload(elementwise.nan_to_num)
+def _nan_to_num(x):
+    def nan_to_num(x):  # NaN as 0, ±inf as the largest finite float64 of its sign
+        if x != x:
+            return 0.0
+        if x == np.inf:
+            return 1.7976931348623157e308
+        return -1.7976931348623157e308 if x == -np.inf else x
+    return nan_to_num
+
+
+@overload(elementwise.divide)
+def _divide(a, b):
+    return lambda a, b: a / b  # error_model="numpy": ±inf or NaN over zero, as numpy's
+
+
 @overload(elementwise.as_float)
 def _as_float(x):
     return lambda x: float(x)
@@ -168,3 +184,33 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
         b, t = d_busy[i] + busy[j], d_total[i] + total[j]
         u_dec[j] = b / t if t > 0 else 0.0
     return step, u_dec
+
+
+prefill_seconds = jit(timeline.prefill_seconds)
+line = jit(timeline.timeline)
+prefill_rate = jit(timeline.prefill_rate)
+decode_rate = jit(timeline.decode_rate)
+throughput = jit(timeline.throughput)
+energy_per_token = jit(timeline.energy_per_token)
+usd_per_million_tokens = jit(timeline.usd_per_million_tokens)
+
+
+@jit
+def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encoder, idle, tdp, tp, pp, replicas,
+                   price):
+    """evaluate.finish per configuration (timeline.py's functions): the prefill's time, TPOT, e2e, output tokens,
+    average power, device-seconds per token, and the prefill and decode rates, throughput, energy and price per
+    token, as the rows of one (11, configurations) array (fast.METRICS)."""
+    N = step_s.shape[0]
+    out = np.empty((11, N))
+    for j in range(N):
+        p = prefill_seconds(pre_total[j], prompt[j], step[j])
+        tpot, e2e, tokens, power, per_token = line(p, step_s[j], u_pre[j], u_dec[j], prompt[j], gen[j], Bc[j],
+                                                   encoder[j], idle[j], tdp[j])
+        out[0, j], out[1, j], out[2, j], out[3, j], out[4, j], out[5, j] = p, tpot, e2e, tokens, power, per_token
+        out[6, j] = prefill_rate(Bc[j], prompt[j], p)
+        out[7, j] = decode_rate(tpot)
+        out[8, j] = throughput(replicas[j], tokens, e2e)
+        out[9, j] = energy_per_token(tp[j], pp[j], power, per_token)
+        out[10, j] = usd_per_million_tokens(tp[j], pp[j], price[j], per_token)
+    return out

@@ -99,6 +99,30 @@ def test_nan_and_inf_columns_give_numpys_values():
             want, got = lw.phases.times(hw2, f), lw.phases.times(hw2, f, fast=True)
         for a, b in zip(want[:4], got[:4]):
             assert _same(a, b), key
+    for key in ("tdp", "idle_power_fraction", "price_per_hour", "step_overhead_s"):  # finish's timeline
+        hw2 = dict(hw, **{key: np.where(bad == 0.5, hw[key], bad) if np.ndim(hw[key]) else bad})
+        with np.errstate(all="ignore"):
+            want, got = finish(lw, hw2, f).metrics, finish(lw, hw2, f, fast=True).metrics
+        assert all(_same(want[k], got[k]) for k in want), key
+
+
+def test_finish_takes_the_compiled_metrics_on_one_axis():
+    """fast.metrics computes finish's timeline and its rates, energy and price per token for configurations on one
+    axis (none on two), and finish then returns them: numpy's bits for every metric, encoders and empty prompts
+    among the rows."""
+    (m, f, hw), work, _ = _columns(n=500, seed=17)
+    lw = lower_all(m, f, hw, *work)
+    assert np.any(m["encoder"] > 0) and np.any(work[1] == 0.0)
+    calls = []
+    real = fast.metrics
+    try:
+        fast.metrics = lambda *a: calls.append(1) or real(*a)
+        got = finish(lw, hw, f, fast=True).metrics
+    finally:
+        fast.metrics = real
+    want = finish(lw, hw, f).metrics
+    assert calls and all(_same(want[k], got[k]) for k in want)
+    assert fast.metrics((np.ones((2, 3)),) * 11, 1.0, 1.0, 1.0, 1.0) is None
 
 
 def test_kernels_apply_only_on_one_axis_of_configurations():
@@ -217,7 +241,7 @@ def test_each_kernel_compiles_one_signature():
             " prompt=[128, 1024], gen=[16, 128])\n"
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
-            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step')))")
+            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 

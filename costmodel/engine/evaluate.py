@@ -23,8 +23,9 @@ import numpy as np
 
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
 from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
-from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, kv_bytes_per_sequence, kv_pool,
-                                     max_batch, pool_in_tokens, sequence_memory, state_bytes_per_sequence)
+from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, batch_of, kv_bytes_per_sequence,
+                                     kv_pool, max_batch, pool_in_tokens, runs, sequence_memory,
+                                     state_bytes_per_sequence)
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
@@ -79,10 +80,10 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     same bits. `metrics`: the names of the metrics to compute (default: all of finish's)."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
     try:
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups), hw, f, fast, metrics)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
         m, f, hw, args = (numpy_scalars(x) for x in (m, f, hw, args))
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups), hw, f, fast, metrics)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics)
 
 
 def numpy_scalars(x):
@@ -116,8 +117,9 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
-              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None) -> Lowered:
-    """Stage one of `evaluate`: memory, the batch and both phases' operators."""
+              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False) -> Lowered:
+    """Stage one of `evaluate`: memory, the batch and both phases' operators (`fast`: a sweep's memory of its
+    batches by the [fast] kernels where they apply, the same bits)."""
     prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
@@ -135,11 +137,15 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
                                        seq_groups)
-    bmax, one_long = per_seq["bmax"], per_seq["one_long"]
-    B = where(requested < 0, bmax, requested)
-    mem = batch_memory(per_seq["seq"], B, dp)
     max_len = hw["max_model_len"]
-    fits = mem.fits & (B >= 1) & ((max_len <= 0) | (one_long <= mem.kv_pool))
+    got = _compiled_memory(per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
+    if got is None:
+        bmax = per_seq["bmax"]
+        B = batch_of(requested, bmax)
+        mem = batch_memory(per_seq["seq"], B, dp)
+        fits = runs(mem.fits, B, max_len, per_seq["one_long"], mem.kv_pool)
+    else:
+        B, bmax, mem, fits = got
     Bc = maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
     micro = minimum(pp, Bc)
     Bd = Bc / micro
@@ -149,8 +155,8 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
-                      fits=fits, spec=spec, accept=accept, one_long=one_long),
-                 {k: (lambda k=k: per_seq[k]) for k in ("full_len", "kv_tokens", "state")})  # read by few metrics
+                      fits=fits, spec=spec, accept=accept),
+                 {k: (lambda k=k: per_seq[k]) for k in ("one_long", "full_len", "kv_tokens", "state")})  # few read
     return Lowered(m, mem, phases, draft, work)
 
 
@@ -211,6 +217,14 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
         }
         out = {k: done[k] if k in done else formulas[k]() for k in (formulas if metrics is None else metrics)}
     return EngineResult(_numpy_values(out), mem, detail)
+
+
+def _compiled_memory(at_rows: tuple, requested, dp, max_len) -> tuple | None:
+    """(batch, largest batch, Memory, runs) of a sweep's configurations by the [fast] kernels (fast.memory) from
+    _shared_per_sequence's terms at its distinct rows, or None where they do not apply."""
+    from costmodel.engine import fast
+
+    return fast.memory(*at_rows, requested, dp, max_len)
 
 
 def _compiled_metrics(args: tuple, tp, pp, replicas, price) -> dict | None:
@@ -288,10 +302,10 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
     def back(x):
         return np.broadcast_to(x, u.shape)[inv]
 
-    seq = got.pop("seq")
-    return Later({"seq": SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__)),
-                  **{k: back(got.pop(k)) for k in ("bmax", "one_long")}},
-                 {k: (lambda v=v: back(v)) for k, v in got.items()})  # gathered where a metric reads them
+    seq = got["seq"]
+    later = {k: (lambda v=v: back(v)) for k, v in got.items() if k != "seq"}  # gathered where read
+    later["seq"] = lambda: SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__))
+    return Later({"at_rows": (got, inv)}, later)
 
 
 def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups) -> tuple:

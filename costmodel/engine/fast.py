@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
@@ -130,6 +131,25 @@ def decode_step(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: t
                                   table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
                                   kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
                                   _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
+
+
+def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
+    """(batch, largest batch, memory.Memory, runs) per configuration (kernels.batch_memory: evaluate.lower_all's
+    memory stage, memory.py's formulas compiled as they are) from evaluate._per_sequence's terms at distinct
+    rows (`rows`; configuration j's are row inv[j]) and its requested batch, DP groups and the engine's longest
+    sequence, or None where the configurations do not lie on one axis or the kernels do not load."""
+    shape = np.broadcast_shapes(np.shape(inv), np.shape(requested), np.shape(dp), np.shape(max_len))
+    if len(shape) != 1 or _kernels() is None:
+        return None
+    s = rows["seq"]
+    at = (rows["bmax"], rows["one_long"], s.weights, s.kv, s.act, s.work, s.pool, s.reserve, s.capacity)
+    n = np.broadcast_shapes(*(np.shape(x) for x in at))  # the distinct rows (a column of one entry: one row)
+    if len(n) != 1:
+        return None
+    at = tuple(_flat(x, n) for x in at)
+    B, bmax, weights, kv, act, reserve, capacity, pool, over, ok = _kernels().batch_memory(
+        np.asarray(inv, dtype=np.int64), *(_flat(x, shape) for x in (requested, dp, max_len)), *at)
+    return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 
 
 # kernels.finish_metrics' rows: evaluate.TIMELINE, then the metrics a sweep reads of those finish computes from it

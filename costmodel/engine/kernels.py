@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from costmodel.engine import attention, elementwise, scalar_times, timeline, truth
+from costmodel.engine import attention, elementwise, memory, operators, scalar_times, timeline, truth
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
@@ -118,6 +118,11 @@ def _nan_to_num(x):
     return nan_to_num
 
 
+@overload(elementwise.ceil)
+def _ceil(x):
+    return lambda x: np.ceil(x)
+
+
 @overload(elementwise.divide)
 def _divide(a, b):
     return lambda a, b: a / b  # error_model="numpy": ±inf or NaN over zero, as numpy's
@@ -214,3 +219,37 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
         out[9, j] = energy_per_token(tp[j], pp[j], power, per_token)
         out[10, j] = usd_per_million_tokens(tp[j], pp[j], price[j], per_token)
     return out
+
+
+group_batch = jit(operators.group_batch)
+
+
+@overload(operators.group_batch)  # memory.batch_terms calls it
+def _group_batch(batch, dp):
+    return lambda batch, dp: group_batch(batch, dp)
+
+
+batch_of = jit(memory.batch_of)
+batch_terms = jit(memory.batch_terms)
+pool_fits = jit(memory.pool_fits)
+runs = jit(memory.runs)
+
+
+@jit
+def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, work, pool, reserve, capacity):
+    """evaluate.lower_all's memory stage per configuration j from its batch-free terms at distinct row inv[j]
+    (memory.py's functions): the batch (batch_of), memory.batch_memory's fields (each + 0.0, as batch_memory adds
+    zeros of the configurations' shape), and whether it runs (pool_fits, runs)."""
+    N = inv.shape[0]
+    out = np.empty((9, N))
+    ok = np.empty(N, dtype=np.bool_)
+    for j in range(N):
+        i = inv[j]
+        b = batch_of(requested[j], bmax[i])
+        kv_j, over = batch_terms(kv[i], work[i], act[i], b, dp[j])
+        kv_j, over, pool_j = kv_j + 0.0, over + 0.0, pool[i] + 0.0
+        out[0, j], out[1, j], out[2, j], out[3, j] = b, bmax[i], weights[i] + 0.0, kv_j
+        out[4, j], out[5, j], out[6, j] = act[i] + over + 0.0, reserve[i] + 0.0, capacity[i] + 0.0
+        out[7, j], out[8, j] = pool_j, over
+        ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
+    return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], ok)

@@ -55,7 +55,24 @@ class Memory:
 
     @property
     def fits(self) -> np.ndarray:
-        return (self.kv_cache + self.transient <= self.kv_pool) & (self.kv_pool > 0)
+        return pool_fits(self.kv_cache, self.transient, self.kv_pool)
+
+
+def pool_fits(kv_cache, transient, kv_pool):
+    """The batch's KV and an encoder batch's working set fit a pool that exists. Plain arithmetic on arrays or
+    numbers (kernels.py compiles it as it is)."""
+    return (kv_cache + transient <= kv_pool) & (kv_pool > 0)
+
+
+def runs(pool_ok, batch, max_len, one_long, kv_pool):
+    """A configuration runs: it fits its pool (pool_fits), holds a sequence, and the engine's longest sequence
+    (`one_long` bytes of KV, where the engine has a `max_len`) fits the pool too."""
+    return pool_ok & (batch >= 1) & ((max_len <= 0) | (one_long <= kv_pool))
+
+
+def batch_of(requested, bmax):
+    """The batch evaluated: the requested one, or the largest that fits where the request is negative ("max")."""
+    return where(requested < 0, bmax, requested)
 
 
 def weight_bytes_total(m: dict, f: dict) -> np.ndarray:
@@ -186,12 +203,17 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
     """footprint of `batch` sequences from their SequenceMemory: the busiest attention group's
     ceil(batch/dp) sequences' KV; an encoder's batch runs in one forward pass, its working set beyond
     the activation budget taking free memory."""
-    kv = group_batch(batch, dp) * s.kv
-    over = maximum(as_float(batch) * s.work - s.act, 0.0)
+    kv, over = batch_terms(s.kv, s.work, s.act, batch, dp)
     shape = _shape(s.weights, kv, s.pool, over)
     z = np.zeros(shape) if shape else 0.0 * ones_like(s.weights)  # one configuration: a number of its kind
     capacity = np.broadcast_to(s.capacity, shape) if shape else s.capacity
     return Memory(s.weights + z, kv + z, s.act + over + z, s.reserve + z, capacity + z, s.pool + z, over + z)
+
+
+def batch_terms(kv, work, act, batch, dp) -> tuple:
+    """(the batch's KV: its busiest attention group's sequences times one sequence's `kv`, the working set of an
+    encoder batch beyond the activation budget `act`). Plain arithmetic on arrays or numbers (kernels.py)."""
+    return group_batch(batch, dp) * kv, maximum(as_float(batch) * work - act, 0.0)
 
 
 def _shape(*xs) -> tuple:

@@ -8,6 +8,7 @@ import pytest
 from costmodel.engine import fast
 from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
 from costmodel.engine.evaluate import finish, lower_all
+from costmodel.engine.memory import Memory
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
 from costmodel.spec.model_catalog import all_models
@@ -104,6 +105,33 @@ def test_nan_and_inf_columns_give_numpys_values():
         with np.errstate(all="ignore"):
             want, got = finish(lw, hw2, f).metrics, finish(lw, hw2, f, fast=True).metrics
         assert all(_same(want[k], got[k]) for k in want), key
+
+
+@pytest.mark.parametrize("layout", ["tp", "dp-ep"])
+def test_a_sweeps_memory_is_numpys_bits(layout):
+    """fast.memory (kernels.batch_memory): the batch, the largest batch, every Memory field and whether each
+    configuration runs, from the batch-free terms at the distinct rows, against lower_all's numpy path: largest
+    batches among the requests, encoders, DP groups of a batch, engines with and without a longest sequence."""
+    (m, f, hw), work, rng = _columns(n=700, seed=19)
+    groups = _groups(m, f, hw)
+    kw = dict(dp=work[4], ep=work[4]) if layout != "tp" else {}
+    hw = dict(hw, max_model_len=np.where(rng.uniform(size=len(groups)) < 0.5, 0.0, 4096.0))
+    calls = []
+    real = fast.memory
+    try:
+        fast.memory = lambda *a: calls.append(1) or real(*a)
+        got = lower_all(m, f, hw, *work, groups=groups, fast=True, **kw)
+    finally:
+        fast.memory = real
+    want = lower_all(m, f, hw, *work, groups=groups, **kw)
+    assert calls and np.any(work[0] < 0) and np.any(m["encoder"] > 0)
+    for k in Memory.__dataclass_fields__:
+        assert _same(getattr(got.memory, k), getattr(want.memory, k)), k
+    for k in ("B", "bmax", "fits", "Bc"):
+        assert _same(got.work[k], want.work[k]), k
+    assert not got.work["fits"].all() and got.work["fits"].any()
+    for a, b in zip(finish(got, hw, f, fast=True).metrics.values(), finish(want, hw, f).metrics.values()):
+        assert _same(a, b)
 
 
 def test_finish_takes_the_compiled_metrics_on_one_axis():
@@ -241,7 +269,8 @@ def test_each_kernel_compiles_one_signature():
             " prompt=[128, 1024], gen=[16, 128])\n"
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
-            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics')))")
+            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics',"
+            " 'batch_memory')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 

@@ -18,10 +18,14 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
     the one before, and only the runs' first rows are grouped, where that leaves under a quarter of the
     rows; rows are grouped by a 64-bit hash of their keys (one sort of one column, where a lexicographic
     sort sorts every column), checked against the keys themselves; a collision, or a NaN key (never
-    equal to itself), takes the lexicographic sort."""
-    cols = [np.asarray(k, dtype=float) for k in keys]
+    equal to itself), takes the lexicographic sort. A number, or one broadcast to every row, is no key;
+    integer columns are compared and hashed as integers (no conversion pass)."""
+    cols = [np.asarray(k) for k in keys]
     n = max((c.size for c in cols if c.ndim), default=1)
-    cols = [c.reshape(-1) for c in cols if c.ndim]  # scalar keys are the same on every row
+    # a number, or a number broadcast to every row (stride 0), is the same on every row: no key. Integer columns
+    # (a grid's codes) stay integers; the rest are compared as floats
+    cols = [(c if c.dtype.kind in "iu" else c.astype(float, copy=False)).reshape(-1) for c in cols
+            if c.ndim and not (c.size > 1 and c.ndim == 1 and c.strides[0] == 0)]
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
     if n > _RUNS_FROM:
@@ -53,8 +57,11 @@ def _hashed(cols: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore"):
         for c in cols:  # multiply-add of each key's bits (+0.0: -0.0 and 0.0 are one key), then a shift-xor
             np.multiply(h, _MIX, out=h)
-            np.add(c, 0.0, out=bits.view(np.float64))
-            h += bits
+            if c.dtype.kind == "f":
+                np.add(c, 0.0, out=bits.view(np.float64))
+                h += bits
+            else:
+                h += c.astype(np.uint64)
             np.right_shift(h, _SHIFT, out=bits)
             h ^= bits
     first, inverse = _unique(h)

@@ -31,6 +31,23 @@ def test_distinct_rows_rebuild_every_key(rows):
     assert len(keys) == int(np.sum(~np.isnan(b[first])))  # one row per distinct key
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.sampled_from([0.0, -0.0, 2.0, np.nan])), min_size=1, max_size=300))
+def test_integer_keys_and_broadcast_numbers_group_as_floats_do(rows):
+    """Integer key columns (a grid's codes) are grouped as integers and a number broadcast to every row
+    (stride 0) is no key: the same groups as the keys all as float columns, through the runs, the hash and the
+    sort alike."""
+    ints, floats = np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows])
+    n = len(rows)
+    for keys in ((ints, floats), (np.sort(ints), np.broadcast_to(np.float64(4.0), (n,)), floats), (ints,)):
+        first, inverse = distinct(*keys)
+        want_first, want_inverse = distinct(*(np.array(k, dtype=float) for k in keys))
+        for k in keys:
+            np.testing.assert_array_equal(np.asarray(k)[first][inverse], k)
+        assert len(first) == len(want_first)  # as many groups
+        assert np.array_equal(want_inverse[first][inverse], want_inverse)  # the same partition
+
+
 def test_distinct_of_a_known_grid():
     a = np.array([2.0, 1.0, 2.0, 1.0, 3.0])
     b = np.array([0.0, 5.0, 0.0, 4.0, 0.0])

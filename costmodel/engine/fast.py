@@ -14,14 +14,18 @@ sweeps never import numba (loading it costs more than it saves there). COSTMODEL
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
 from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
+from costmodel.spec.parse_cache import cache_dir
 
 
 def enabled() -> bool:
@@ -41,10 +45,38 @@ def _kernels():
     """kernels.py (it imports numba), or None where numba is installed but does not load (an older
     numba after a numpy upgrade): the numpy path then."""
     try:
-        from costmodel.engine import kernels
+        with _numba_cache():
+            from costmodel.engine import kernels
     except Exception:  # noqa: BLE001 - any failure to load means the numpy path
         return None
     return kernels
+
+
+# the modules whose functions the kernels compile (kernels.py, and what it jits or overloads)
+KERNEL_SOURCES = ("kernels", "attention", "elementwise", "memory", "operators", "scalar_times", "timeline", "truth")
+
+
+def sources_key() -> str:
+    """A hash of KERNEL_SOURCES' text: numba checks only the file that defines a kernel, so a kernel cached
+    before another of these files changed would run its old code; each version of them gets its own cache."""
+    h = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        h.update((Path(__file__).with_name(f"{name}.py")).read_bytes())
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _numba_cache():
+    """numba's compiled cache for the kernels created meanwhile: under the user cache directory (parse_cache.
+    cache_dir(), safe to delete) in numba/<sources_key()>; numba's own choice where that cannot be written."""
+    import numba
+
+    old = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(cache_dir() / "numba" / sources_key())
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = old
 
 
 def usable(*sizes: int) -> bool:
@@ -143,12 +175,14 @@ def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
         return None
     s = rows["seq"]
     at = (rows["bmax"], rows["one_long"], s.weights, s.kv, s.act, s.work, s.pool, s.reserve, s.capacity)
-    n = np.broadcast_shapes(*(np.shape(x) for x in at))  # the distinct rows (a column of one entry: one row)
-    if len(n) != 1:
+    inv = np.asarray(inv, dtype=np.int64)
+    read = int(inv.max()) + 1 if inv.size else 0  # the distinct rows the configurations read
+    n = np.broadcast_shapes(*(np.shape(x) for x in at))  # a term of one entry, shape (1,), stands for every row
+    if len(n) != 1 or n[0] < read and n[0] != 1:
         return None
-    at = tuple(_flat(x, n) for x in at)
+    at = tuple(_flat(x, (max(n[0], read),)) for x in at)
     B, bmax, weights, kv, act, reserve, capacity, pool, over, ok = _kernels().batch_memory(
-        np.asarray(inv, dtype=np.int64), *(_flat(x, shape) for x in (requested, dp, max_len)), *at)
+        inv, *(_flat(x, shape) for x in (requested, dp, max_len)), *at)
     return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 
 

@@ -46,7 +46,14 @@ def _groups(*tables) -> np.ndarray:
 
 
 def _same(a, b) -> bool:
-    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    """The same values bit for bit (-0.0 is not 0.0; any NaN is NaN), and the same shape."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind != "f":
+        return bool(np.array_equal(a, b))
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return bool(((a.view(np.uint64) == b.view(np.uint64)) | (np.isnan(a) & np.isnan(b))).all())
 
 
 @pytest.mark.parametrize("layout", ["tp", "dp-ep-pp"])
@@ -365,3 +372,29 @@ def test_compiled_pairs_are_numpys():
             w = tuple(x[i] for x in w) if k == 3 else w[i]
             assert _same(w, g), (k, n[i], c[i], span[i], enc[i])
     assert attention.causal_pairs(3.0, 5.0, 4.0, 0.0) == kernels.causal_pairs(3.0, 5.0, 4.0, 0.0) == 4 + 4 + 4
+
+
+def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monkeypatch):
+    """numba checks only the file that defines a kernel; the kernels compile functions of seven more modules,
+    so their cache lives in a folder named by a hash of all eight (fast.sources_key), under the user cache
+    directory: a change to any of them, say timeline.py, gives a new folder and a fresh compile, never a
+    kernel cached with the old code."""
+    from pathlib import Path
+
+    from costmodel.spec.parse_cache import cache_dir
+
+    kernels = fast._kernels()
+    key = fast.sources_key()
+    for dispatcher in (kernels.finish_metrics, kernels.decode_step, kernels.causal_pairs, kernels.batch_memory):
+        assert Path(dispatcher._cache._cache_path).is_relative_to(cache_dir() / "numba" / key)
+    here = Path(fast.__file__).parent
+    for name in fast.KERNEL_SOURCES:
+        (tmp_path / f"{name}.py").write_bytes((here / f"{name}.py").read_bytes())
+    monkeypatch.setattr(fast, "__file__", str(tmp_path / "fast.py"))
+    assert fast.sources_key() == key  # the same text, the same key
+    for name in fast.KERNEL_SOURCES:
+        path = tmp_path / f"{name}.py"
+        text = path.read_bytes()
+        path.write_bytes(text + b"\n# changed\n")
+        assert fast.sources_key() != key, name
+        path.write_bytes(text)

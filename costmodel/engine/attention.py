@@ -139,21 +139,22 @@ def pair_coefficients(m: dict, f: dict, n, tp, decode: bool, names: tuple = ATTE
     # DSA: the main attention reads the top-k keys only (the sum of min(c+i, k) pairs, as a window)
     for name in names:
         count = layers[name]
+        indexer, chunked = name == "attention_indexer", name == "attention_chunked"
+        rows = q_rows * (m["dsa_heads"] if indexer else group)
         if not any_nonzero(count):  # no such layers in these models: only the launches and rows are read
-            out[name] = PairCoefficients(0.0, 0.0, 0.0, q_tile, 0.0, count, q_rows * (
-                m["dsa_heads"] if name == "attention_indexer" else group), 0.0, name == "attention_chunked", True)
-        elif name != "attention_indexer":
+            out[name] = PairCoefficients(0.0, 0.0, 0.0, q_tile, 0.0, count, rows, 0.0, chunked, True)
+        elif not indexer:
             width = qk + vd
             span = m["dsa_topk"] if name == "attention" else m["window"] if name == "attention_local" else m["chunk"]
-            out[name] = PairCoefficients(Hq, 2 * width + SOFTMAX_OPS, kv_tok, q_tile, width, count, q_rows * group,
-                                         span, name == "attention_chunked", False)
+            out[name] = PairCoefficients(Hq, 2 * width + SOFTMAX_OPS, kv_tok, q_tile, width, count, rows, span,
+                                         chunked, False)
         else:
             # DSA lightning indexer: every (query, key) pair scored by Hi heads of di (ReLU, weighted sum),
             # reading the FP8 indexer keys (DeepSeek-V3.2-Exp inference/model.py, class Indexer: replicated
             # over tensor-parallel ranks); it runs on the matrix unit in the deployment's datatype (FP8 in
             # DeepSeek's release, 'can be implemented in FP8')
             out[name] = PairCoefficients(m["dsa_heads"], 2 * m["dsa_dim"] + 2, m["dsa_key_bytes"], q_tile,
-                                         m["dsa_dim"], count, q_rows * m["dsa_heads"], 0.0 * m["window"], False, False)
+                                         m["dsa_dim"], count, rows, 0.0 * m["window"], False, False)
     return out
 
 

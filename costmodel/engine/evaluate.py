@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
 from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
 from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, batch_of, kv_bytes_per_sequence,
@@ -30,11 +31,9 @@ from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
-from costmodel.engine.timeline import (decode_rate, energy_per_token, prefill_rate, prefill_seconds, throughput,
-                                      timeline, usd_per_million_tokens)
+from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds,
+                                      throughput, timeline, usd_per_million_tokens)
 from costmodel.engine.truth import any_nonzero
-
-TIMELINE = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s")  # fast.metrics' first entries
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
                                        seq_groups)
     max_len = hw["max_model_len"]
-    got = _compiled_memory(per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
+    got = compiled.memory(*per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
     if got is None:
         bmax = per_seq["bmax"]
         B = batch_of(requested, bmax)
@@ -177,7 +176,7 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
     idle = hw["idle_power_fraction"]
     with np.errstate(divide="ignore", invalid="ignore"):
         args = (pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encoder, idle, hw["tdp"])
-        done = _compiled_metrics(args, tp, pp, replicas, hw["price_per_hour"]) if fast else None
+        done = compiled.metrics(args, tp, pp, replicas, hw["price_per_hour"]) if fast else None
         if done is None:
             prefill_s = prefill_seconds(pre_total, prompt, step)
             tpot, e2e, out_tokens, power, per_token_s = timeline(prefill_s, step_s, *args[3:])
@@ -217,22 +216,6 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
         }
         out = {k: done[k] if k in done else formulas[k]() for k in (formulas if metrics is None else metrics)}
     return EngineResult(_numpy_values(out), mem, detail)
-
-
-def _compiled_memory(at_rows: tuple, requested, dp, max_len) -> tuple | None:
-    """(batch, largest batch, Memory, runs) of a sweep's configurations by the [fast] kernels (fast.memory) from
-    _shared_per_sequence's terms at its distinct rows, or None where they do not apply."""
-    from costmodel.engine import fast
-
-    return fast.memory(*at_rows, requested, dp, max_len)
-
-
-def _compiled_metrics(args: tuple, tp, pp, replicas, price) -> dict | None:
-    """finish's timeline (TIMELINE) and its rates, energy and price per token by the [fast] kernels (fast.metrics,
-    the same bits), or None where the configurations do not lie on one axis."""
-    from costmodel.engine import fast
-
-    return fast.metrics(args, tp, pp, replicas, price)
 
 
 class Later(Mapping):

@@ -25,6 +25,7 @@ import numpy as np
 from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
+from costmodel.engine.timeline import TIMELINE
 from costmodel.spec.parse_cache import cache_dir
 
 
@@ -186,9 +187,9 @@ def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
     return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 
 
-# kernels.finish_metrics' rows: evaluate.TIMELINE, then the metrics a sweep reads of those finish computes from it
-METRICS = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s", "prefill_tokens_per_s",
-           "decode_tokens_per_s", "throughput_tokens_per_s", "energy_j_per_token", "usd_per_million_tokens")
+# kernels.finish_metrics' rows: timeline.TIMELINE, then the metrics a sweep reads of those finish computes from it
+METRICS = (*TIMELINE, "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s", "energy_j_per_token",
+           "usd_per_million_tokens")
 
 
 def metrics(args: tuple, tp, pp, replicas, price) -> dict | None:

@@ -11,9 +11,7 @@ from costmodel.engine import attention, elementwise, memory, operators, scalar_t
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 
 
-@jit
-def maximum(a, b):  # np.maximum: NaN wins
-    return a if (a >= b or a != a) else b
+maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
 
 
 unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code

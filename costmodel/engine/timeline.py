@@ -16,6 +16,8 @@ import numpy as np
 
 from costmodel.engine.elementwise import divide, maximum, nan_to_num, where
 
+TIMELINE = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s")  # prefill_seconds, then timeline's
+
 
 def prefill_seconds(pre_total, prompt, step):
     """The prefill's time: its step plus the step overhead, 0 without a prompt."""

@@ -152,9 +152,9 @@ def _layout_reasons(m: dict, ax: Axes) -> np.ndarray:
     """REASONS' code of each (model, tp, layout) that cannot run, flat over those axes: 5 where the layout
     does not apply (DP attention or EP needs an MoE model, tp > 1 and no more expert groups than experts), 1
     where tp/dp does not divide the attention heads, else 0. A chunk gathers its configurations' codes."""
-    dp_of, ep_of = (np.array([LAYOUTS[x][i] for x in ax.layouts], dtype=float) for i in (0, 1))
+    dp_of, ep_of = _layout_flags(ax)
     tp = ax.tp.astype(float)[None, :, None]
-    dp, ep = np.where(dp_of > 0, tp, 1.0), np.where(ep_of > 0, tp, 1.0)  # (1, tp, layout)
+    dp, ep = _layout({"dp_of_tp": dp_of, "ep_of_tp": ep_of, "tp": tp})  # (1, tp, layout)
     experts = m["experts"][:, None, None]
     layout_ok = ((dp_of == 0) & (ep_of == 0)) | ((tp > 1) & (experts > 0) & (ep <= np.maximum(experts, 1.0)))
     heads_ok = np.mod(m["heads"][:, None, None], tp / dp) == 0
@@ -175,8 +175,12 @@ def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
             "it": axis.index(6), "il": axis.index(7),
             "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
             "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
-            "dp_of_tp": axis.value(7, np.array([LAYOUTS[x][0] for x in ax.layouts], dtype=float)),
-            "ep_of_tp": axis.value(7, np.array([LAYOUTS[x][1] for x in ax.layouts], dtype=float))}
+            **dict(zip(("dp_of_tp", "ep_of_tp"), (axis.value(7, x) for x in _layout_flags(ax))))}
+
+
+def _layout_flags(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
+    """(DP attention over tp, experts over tp) of each of the axes' layouts, 1 or 0 (engine/layout.LAYOUTS)."""
+    return tuple(np.array([LAYOUTS[x][i] for x in ax.layouts], dtype=float) for i in (0, 1))
 
 
 def hardware_row_index(ax: Axes, iff, ih, ie):

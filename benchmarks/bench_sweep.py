@@ -1,6 +1,7 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
     python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk 65536]  # costmodel.sweeps.sweep, in memory
+                                     [--floor 0|1] [--floor-with mapped|numpy]  # writing its result alone first
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
@@ -16,6 +17,11 @@ import resource
 import time
 
 import numpy as np
+
+
+# the types of an in-memory sweep's result columns: grid.METRICS and grid.MEMORY as float64; fits, valid and
+# reason_code one byte each (115 bytes a configuration)
+RESULT_TYPES = (np.float64,) * 14 + (np.bool_, np.bool_, np.int8)
 
 
 def axes_for(n: int) -> dict:
@@ -69,6 +75,10 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
     p.add_argument("--out", default="/tmp/costmodel-bench.parquet")
+    p.add_argument("--floor", type=int, choices=(0, 1), default=1,
+                   help="rate: write a result of the sweep's size into fresh memory first, twice, as a baseline (0: not)")
+    p.add_argument("--floor-with", choices=("mapped", "numpy"), default="mapped",
+                   help="rate: the baseline's columns mapped as the sweep maps them, or by np.empty (huge pages)")
     p.add_argument("--chunk", type=int, default=None, help="configurations per engine call (default: the sweeps')")
     p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
                    help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
@@ -110,10 +120,17 @@ def main() -> None:
     n = make_axes(**axes).size
     t = time.perf_counter()
     if a.what == "rate":
+        first, nbytes = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
+        floor, _ = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
+        t = time.perf_counter()
         r = sweep(chunk=chunk, **axes)
         dt = time.perf_counter() - t
-        print(f"sweep in memory, chunks of {chunk:,}: {n:,} configurations in {dt:.1f} s = {n / dt:,.0f} configurations/s on one core; "
+        print(f"sweep in memory, chunks of {chunk:,}: {n:,} configurations in {dt:.2f} s = {n / dt:,.0f} configurations/s on one core; "
               f"{int(r['fits'].sum()):,} fit; peak RSS {peak_rss_gb():.2f} GB")
+        if a.floor:
+            print(f"  baseline in the same run: writing a result of the sweep's column types ({nbytes / 1e9:.2f} GB) "
+                  f"chunk by chunk into memory newly allocated ({a.floor_with}), nothing evaluated: {first:.2f} s the first time, {floor:.2f} s "
+                  f"the second (its pages freed just before, as the sweep's are: {floor / dt:.0%} of the sweep)")
     elif a.writer == "both":
         writers_compared(a.out, chunk, axes)
     else:
@@ -122,6 +139,28 @@ def main() -> None:
         dt = time.perf_counter() - t
         print(f"sweep streamed to {a.out}, chunks of {chunk:,}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
+
+
+def result_floor(n: int, chunk: int, alloc: str = "mapped") -> tuple[float, int]:
+    """(seconds, bytes) to write an in-memory sweep's result columns (RESULT_TYPES) for n configurations into
+    newly mapped memory, chunk by chunk from one chunk's values, then free them: what the sweep pays for its
+    result alone. Freed just before, its pages are the ones the next allocation gets. `alloc`: the columns
+    mapped as the sweep maps them (sweep._column, the system's default pages), or by np.empty (which asks
+    for transparent huge pages from 4 MiB)."""
+    from costmodel.sweeps.sweep import _column
+
+    new = _column if alloc == "mapped" else (lambda k, t: np.empty(k, dtype=t))
+    src = [np.random.default_rng(0).random(chunk).astype(t) for t in RESULT_TYPES]
+    t = time.perf_counter()
+    cols = [new(n, t) for t in RESULT_TYPES]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        for c, v in zip(cols, src):
+            c[start:stop] = v[:stop - start]
+    dt = time.perf_counter() - t
+    nbytes = sum(c.nbytes for c in cols)
+    del cols
+    return dt, nbytes
 
 
 def _use_writer(kind: str) -> None:

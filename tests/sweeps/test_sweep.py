@@ -1,5 +1,6 @@
 """Sweeps equal single estimates; frontiers are right; plots, closed forms, distributed runs."""
 import json
+import mmap
 import os
 
 import numpy as np
@@ -385,3 +386,26 @@ def test_a_csv_leaves_missing_metrics_empty_and_reads_them_back_as_nan(tmp_path)
     for k in ("tpot_s", "ttft_s", "usd_per_million_tokens", "max_batch"):
         np.testing.assert_array_equal(back[k], mem[k], err_msg=k)  # NaN where memory has NaN
     assert np.isnan(back["tpot_s"]).sum() == len(missing)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.bool_, np.int8, np.int32])
+@pytest.mark.parametrize("n", [0, 1, 65_537, (1 << 22) + 3])
+def test_result_columns_are_writable_arrays_of_their_own_memory(dtype, n):
+    """sweep._column: n values of `dtype`, writable, each column its own memory (writing one leaves
+    another as it was), mapped on its own from 4 MiB."""
+    from costmodel.sweeps.sweep import _column
+
+    a, b = _column(n, dtype), _column(n, dtype)
+    assert a.shape == (n,) and a.dtype == np.dtype(dtype) and a.flags.writeable and a.flags.c_contiguous
+    a[:] = np.arange(n).astype(dtype)
+    b[:] = 0
+    assert np.array_equal(a, np.arange(n).astype(dtype)) and not b.any()
+    if n:
+        assert not np.shares_memory(a, b)
+        assert a.ctypes.data % 8 == 0  # aligned for any of the sweep's types
+    from costmodel.sweeps.sweep import HUGE_FROM
+
+    assert isinstance(a.base, memoryview) == (a.nbytes >= HUGE_FROM)  # a view of its mapping
+    if a.nbytes >= HUGE_FROM:
+        assert isinstance(a.base.obj, mmap.mmap)
+

@@ -228,15 +228,14 @@ class _Unravel:
         return self.value(k, np.arange(self.shape[k])) if self.runs else self.idx[k]
 
 
-# the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about
-# 1.4 s to import numba (0.46 s) and load the three cached kernels (0.96 s), measured on the 2-core
-# development machine. Since the lowering's memory terms and distinct rows got cheaper (README,
-# Benchmarks) the kernels save about 0.1-0.15 µs per configuration: a warm in-memory sweep of 912k runs
-# 1.04-1.33× faster with them (five runs over two sessions), and a 9.3 × 10^6 sweep streamed to Parquet
-# took 9 s with them, load included, against 8-9 s without (1.00-1.04 against 1.07-1.13 × 10^6/s;
-# benchmarks/bench_sweep.py stream --configs 10000000 --fast on / --fast off, and rate --fast both). They
-# pay for themselves past about 10^7. The size is the whole sweep's: a Dask worker pays the load for its share.
-FAST_MIN_CONFIGS = 10_000_000
+# the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about 0.4 s
+# to import numba and load the cached kernels (0.39-0.40 s on the development machine, one core; compiling
+# them into an empty cache the first time: 3.9 s). They save about 0.13-0.15 µs a configuration: fresh
+# in-memory sweeps pinned to one core (benchmarks/bench_sweep.py rate --fast on / off --floor 0, two
+# interleaved pairs each) took 1.48-1.53 s both ways at 2.66 × 10^6 configurations, 2.12-2.16 s against
+# 2.56-2.65 s at 4.8 × 10^6, 3.62-3.68 s against 4.75-4.99 s at 9.3 × 10^6, and 0.79-0.80 s against 0.61 s
+# at 912k. The size is the whole sweep's: a Dask worker pays the load for its share.
+FAST_MIN_CONFIGS = 3_000_000
 
 
 # the index and input columns of a sweep: functions of the flat index and the axes alone, computed when read

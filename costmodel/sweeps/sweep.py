@@ -144,7 +144,12 @@ def _column(n: int, dtype) -> np.ndarray:
     (benchmarks/bench_sweep.py rate --floor-with numpy|mapped; README, Benchmarks)."""
     dtype = np.dtype(dtype)
     size = n * dtype.itemsize
-    return np.frombuffer(mmap.mmap(-1, size), dtype=dtype) if size >= HUGE_FROM else np.empty(n, dtype=dtype)
+    if size >= HUGE_FROM:
+        try:
+            return np.frombuffer(mmap.mmap(-1, size), dtype=dtype)
+        except (OSError, ValueError, OverflowError):  # a mapping refused: numpy's allocation, and its MemoryError
+            pass
+    return np.empty(n, dtype=dtype)
 
 
 # numpy asks for huge pages for arrays of 4 MiB or more (numpy/_core/src/multiarray/alloc.c: madvise(MADV_HUGEPAGE)

@@ -409,3 +409,18 @@ def test_result_columns_are_writable_arrays_of_their_own_memory(dtype, n):
     if a.nbytes >= HUGE_FROM:
         assert isinstance(a.base.obj, mmap.mmap)
 
+
+
+def test_a_refused_mapping_falls_back_to_numpy(monkeypatch):
+    """Where the system refuses an anonymous mapping, a result column is numpy's array (numpy's MemoryError,
+    not the mapping's OSError, where memory is short)."""
+    from costmodel.sweeps import sweep as S
+
+    def refuse(*a, **k):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(S.mmap, "mmap", refuse)
+    a = S._column(1 << 20, np.float64)
+    assert a.shape == (1 << 20,) and a.dtype == np.float64 and not isinstance(a.base, memoryview)
+    a[:] = 1.5
+    assert a.sum() == 1.5 * (1 << 20)

@@ -1,7 +1,7 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
     python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk 65536]  # costmodel.sweeps.sweep, in memory
-                                     [--floor 0|1] [--floor-with mapped|numpy]  # writing its result alone first
+                                     [--floor 1] [--floor-with mapped|numpy]  # writing its result alone first
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
@@ -75,10 +75,11 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
     p.add_argument("--out", default="/tmp/costmodel-bench.parquet")
-    p.add_argument("--floor", type=int, choices=(0, 1), default=1,
-                   help="rate: write a result of the sweep's size into fresh memory first, twice, as a baseline (0: not)")
+    p.add_argument("--floor", type=int, choices=(0, 1), default=0,
+                   help="rate (not --fast both): first write a result of the sweep's size into fresh memory, twice, as a baseline (its "
+                        "pages, freed, are then the sweep's: 1 warms them for the sweep)")
     p.add_argument("--floor-with", choices=("mapped", "numpy"), default="mapped",
-                   help="rate: the baseline's columns mapped as the sweep maps them, or by np.empty (huge pages)")
+                   help="rate --floor 1: the baseline's columns allocated as the sweep allocates them, or by np.empty (huge pages)")
     p.add_argument("--chunk", type=int, default=None, help="configurations per engine call (default: the sweeps')")
     p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
                    help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
@@ -143,10 +144,10 @@ def main() -> None:
 
 def result_floor(n: int, chunk: int, alloc: str = "mapped") -> tuple[float, int]:
     """(seconds, bytes) to write an in-memory sweep's result columns (RESULT_TYPES) for n configurations into
-    newly mapped memory, chunk by chunk from one chunk's values, then free them: what the sweep pays for its
-    result alone. Freed just before, its pages are the ones the next allocation gets. `alloc`: the columns
-    mapped as the sweep maps them (sweep._column, the system's default pages), or by np.empty (which asks
-    for transparent huge pages from 4 MiB)."""
+    newly allocated memory, chunk by chunk from one chunk's values, then free them: what the sweep pays for
+    its result alone. Freed just before, its pages are the ones the next allocation gets. `alloc`: the
+    columns allocated as the sweep allocates them (`mapped`: sweep._column), or by np.empty (which asks for
+    transparent huge pages from 4 MiB)."""
     from costmodel.sweeps.sweep import _column
 
     new = _column if alloc == "mapped" else (lambda k, t: np.empty(k, dtype=t))

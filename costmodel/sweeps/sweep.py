@@ -12,8 +12,8 @@ dropped silently.
 from __future__ import annotations
 
 import math
-import mmap
 import os
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
@@ -136,17 +136,19 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
 
 
 def _column(n: int, dtype) -> np.ndarray:
-    """An uninitialised array of n values; from HUGE_FROM bytes in its own anonymous mapping, in the system's
-    default pages, where numpy's np.empty asks for transparent huge pages. On the development machine (a
-    virtual machine whose host backs memory on first use) writing a 10^7 sweep's 1.07 GB result took
-    2.07-2.27 s in huge pages the first time in a process and 0.22-0.23 s the second, against 0.51-0.53 s
-    both times in default pages; the first in-memory 10^7 sweep of a process ran 1.7-1.8x faster
-    (benchmarks/bench_sweep.py rate --floor-with numpy|mapped; README, Benchmarks)."""
+    """An uninitialised array of n values; on Linux from HUGE_FROM bytes in its own private anonymous mapping,
+    under the system's page policy, where numpy's np.empty asks for transparent huge pages. On the development
+    machine (a virtual machine whose host backs memory on first use; huge pages only where asked for) writing
+    a 10^7 sweep's 1.07 GB result took 2.07-2.50 s in huge pages the first time in a process and 0.22-1.96 s
+    the second, against 0.45-0.48 s both times in small pages (benchmarks/bench_sweep.py rate --floor 1
+    --floor-with numpy|mapped; README, Benchmarks)."""
     dtype = np.dtype(dtype)
     size = n * dtype.itemsize
-    if size >= HUGE_FROM:
-        try:
-            return np.frombuffer(mmap.mmap(-1, size), dtype=dtype)
+    if size >= HUGE_FROM and sys.platform.startswith("linux"):  # numpy asks for huge pages on Linux only
+        import mmap
+
+        try:  # private: a process forked after the sweep writes into its own copy, as with numpy's arrays
+            return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE), dtype=dtype)
         except (OSError, ValueError, OverflowError):  # a mapping refused: numpy's allocation, and its MemoryError
             pass
     return np.empty(n, dtype=dtype)

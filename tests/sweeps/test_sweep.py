@@ -392,8 +392,10 @@ def test_a_csv_leaves_missing_metrics_empty_and_reads_them_back_as_nan(tmp_path)
 @pytest.mark.parametrize("n", [0, 1, 65_537, (1 << 22) + 3])
 def test_result_columns_are_writable_arrays_of_their_own_memory(dtype, n):
     """sweep._column: n values of `dtype`, writable, each column its own memory (writing one leaves
-    another as it was), mapped on its own from 4 MiB."""
-    from costmodel.sweeps.sweep import _column
+    another as it was), on Linux mapped on its own from 4 MiB."""
+    import sys
+
+    from costmodel.sweeps.sweep import HUGE_FROM, _column
 
     a, b = _column(n, dtype), _column(n, dtype)
     assert a.shape == (n,) and a.dtype == np.dtype(dtype) and a.flags.writeable and a.flags.c_contiguous
@@ -403,23 +405,61 @@ def test_result_columns_are_writable_arrays_of_their_own_memory(dtype, n):
     if n:
         assert not np.shares_memory(a, b)
         assert a.ctypes.data % 8 == 0  # aligned for any of the sweep's types
-    from costmodel.sweeps.sweep import HUGE_FROM
+    mapped = isinstance(a.base, memoryview) and isinstance(a.base.obj, mmap.mmap)
+    assert mapped == (a.nbytes >= HUGE_FROM and sys.platform.startswith("linux"))
 
-    assert isinstance(a.base, memoryview) == (a.nbytes >= HUGE_FROM)  # a view of its mapping
-    if a.nbytes >= HUGE_FROM:
-        assert isinstance(a.base.obj, mmap.mmap)
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_writes_into_its_own_copy_of_a_result_column():
+    """A mapped column is private, as numpy's arrays are: a child forked after the sweep that writes into it
+    leaves the parent's values as they were."""
+    from costmodel.sweeps.sweep import HUGE_FROM, _column
+
+    a = _column(HUGE_FROM // 8, np.float64)
+    a[:] = 1.0
+    pid = os.fork()
+    if pid == 0:  # the child
+        a[:] = 42.0
+        os._exit(0 if a[0] == 42.0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert (a == 1.0).all()
+
+
+def test_a_sweep_gives_the_same_bits_in_mapped_columns_and_in_numpys(monkeypatch):
+    """sweep() writes its result into _column's arrays: with every column mapped (HUGE_FROM 1 byte) and
+    with none (HUGE_FROM beyond any size), every column has the same bits."""
+    from costmodel.sweeps import sweep as S
+
+    kw = dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"],
+              batch=[1, 16, "max"], tp=[1, 2], prompt=[128, 4096], gen=[64, 1024])
+    got = {}
+    for at in (1, 1 << 62):
+        monkeypatch.setattr(S, "HUGE_FROM", at)
+        got[at] = sweep(chunk=37, **kw)
+    mapped, plain = got[1].cols, got[1 << 62].cols
+    assert all(isinstance(v.base, memoryview) for v in mapped.values()) == sys_is_linux()
+    assert not any(isinstance(v.base, memoryview) for v in plain.values())
+    assert mapped.keys() == plain.keys()
+    for k in mapped:
+        assert mapped[k].dtype == plain[k].dtype and mapped[k].tobytes() == plain[k].tobytes(), k
+
+
+def sys_is_linux() -> bool:
+    import sys
+
+    return sys.platform.startswith("linux")
 
 
 def test_a_refused_mapping_falls_back_to_numpy(monkeypatch):
-    """Where the system refuses an anonymous mapping, a result column is numpy's array (numpy's MemoryError,
-    not the mapping's OSError, where memory is short)."""
+    """Where the system refuses an anonymous mapping, a result column is numpy's array (where memory is short,
+    numpy's MemoryError then, as before the mapping, never the mapping's OSError)."""
     from costmodel.sweeps import sweep as S
 
     def refuse(*a, **k):
         raise OSError(12, "Cannot allocate memory")
 
-    monkeypatch.setattr(S.mmap, "mmap", refuse)
+    monkeypatch.setattr(mmap, "mmap", refuse)
     a = S._column(1 << 20, np.float64)
     assert a.shape == (1 << 20,) and a.dtype == np.float64 and not isinstance(a.base, memoryview)
     a[:] = 1.5

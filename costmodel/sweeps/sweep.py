@@ -121,7 +121,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
         from costmodel.sweeps.distributed import run_chunks
 
         parts = run_chunks(kwargs, ax.size, chunk, task, accuracy_file, scheduler, workers, progress)
-        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        cols = {k: _joined([p[k] for p in parts]) for k in parts[0]}
     else:
         cols = {}
         for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
@@ -152,6 +152,16 @@ def _column(n: int, dtype) -> np.ndarray:
         except (OSError, ValueError, OverflowError):  # a mapping refused: numpy's allocation, and its MemoryError
             pass
     return np.empty(n, dtype=dtype)
+
+
+def _joined(parts: list) -> np.ndarray:
+    """np.concatenate(parts) into a _column: the same values, in the memory an in-memory sweep's columns take."""
+    out = _column(sum(len(p) for p in parts), np.result_type(*parts))
+    at = 0
+    for p in parts:
+        out[at:at + len(p)] = p
+        at += len(p)
+    return out
 
 
 # numpy asks for huge pages for arrays of 4 MiB or more (numpy/_core/src/multiarray/alloc.c: madvise(MADV_HUGEPAGE)

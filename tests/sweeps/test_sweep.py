@@ -464,3 +464,17 @@ def test_a_refused_mapping_falls_back_to_numpy(monkeypatch):
     assert a.shape == (1 << 20,) and a.dtype == np.float64 and not isinstance(a.base, memoryview)
     a[:] = 1.5
     assert a.sum() == 1.5 * (1 << 20)
+
+
+def test_joined_parts_equal_numpys_concatenation(monkeypatch):
+    """sweep._joined (a distributed sweep's parts into one column) equals np.concatenate, value, type and bits,
+    mapped (HUGE_FROM 1 byte) or not."""
+    from costmodel.sweeps import sweep as S
+
+    parts = [np.array([1.5, -0.0, np.nan]), np.array([], dtype=float), np.array([np.inf, 2.0])]
+    for at in (1, 1 << 62):
+        monkeypatch.setattr(S, "HUGE_FROM", at)
+        for ps in (parts, [np.array([1, 2], dtype=np.int8), np.array([3], dtype=np.int8)],
+                   [np.array([True]), np.array([False, True])]):
+            got, want = S._joined(ps), np.concatenate(ps)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()

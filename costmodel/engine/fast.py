@@ -3,7 +3,7 @@ sums in one pass over the configurations, and the metrics from them in another, 
 temporaries or its per-call cost.
 
 The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
-phases.busy_fraction, and for a sweep's shared decode phases.overlap, phases.share and the lowering of
+phases.busy_fraction, and for a sweep's shared decode timeline.overlapped, timeline.share and the lowering of
 its attention at the last step (attention.py's pairs and pair_work, compiled from their own code),
 and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise),
 written element by element in numpy's order of operations, so the results are the same bits

@@ -105,14 +105,17 @@ def _mod(a, b):
     return lambda a, b: a % b if b != 0 else np.nan  # np.mod: Python's float remainder, NaN over zero
 
 
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # np.nan_to_num's stand-in for inf
+
+
 @overload(elementwise.nan_to_num)
 def _nan_to_num(x):
     def nan_to_num(x):  # NaN as 0, ±inf as the largest finite float64 of its sign
         if x != x:
             return 0.0
         if x == np.inf:
-            return 1.7976931348623157e308
-        return -1.7976931348623157e308 if x == -np.inf else x
+            return _FLOAT_MAX
+        return -_FLOAT_MAX if x == -np.inf else x
     return nan_to_num
 
 
@@ -136,6 +139,8 @@ def _any_nonzero(x):
     return lambda x: x != 0  # bool(x): NaN counts as nonzero
 
 
+overlapped = jit(timeline.overlapped)  # a step's time and busy share, timeline.py's own code
+share = jit(timeline.share)
 causal_pairs = jit(attention.causal_pairs)
 chunked_pairs = jit(attention.chunked_pairs)
 pair_work = jit(attention.pair_work)
@@ -151,7 +156,7 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
     activations, launches and rows are the first step's, row q of `act`, `layers`, `rows`) and timed on row
     q's columns (op_fields), averaged with the first step's (column q of the *0 fields: mean_total); the
     step (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean, and their
-    collectives) and its busy fraction (phases.share, the first step's attention included). Operator k is
+    collectives) and its busy fraction (timeline.share, the first step's attention included). Operator k is
     chunked local attention where chunked[k], and no work (attention_terms' zeros) where absent[k]."""
     K, N = span.shape[0], q_inv.shape[0]
     mean, busy, total = np.zeros(N), np.zeros(N), np.zeros(N)
@@ -182,10 +187,8 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
     step, u_dec = np.empty(N), np.empty(N)
     for j in range(N):
         i = d_inv[j]
-        rest, comm = d_rest[i] + mean[j], d_comm[i]
-        step[j] = maximum(rest, comm) if overlap[q_inv[j]] > 0 else rest + comm
-        b, t = d_busy[i] + busy[j], d_total[i] + total[j]
-        u_dec[j] = b / t if t > 0 else 0.0
+        step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q_inv[j]])
+        u_dec[j] = share(d_busy[i] + busy[j], d_total[i] + total[j])
     return step, u_dec
 
 

@@ -22,10 +22,11 @@ import numpy as np
 from costmodel.engine import scalar_times
 from costmodel.engine.attention import ATTENTION_OPS, attention_present, pair_coefficients
 from costmodel.engine.distinct import columns_at, distinct
-from costmodel.engine.elementwise import maximum, where
+from costmodel.engine.elementwise import maximum
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, concat, group_batch, lower,
                                        lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
+from costmodel.engine.timeline import overlapped, share
 
 COMM_OPS = OP_UNITS == COMM
 ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
@@ -214,19 +215,13 @@ def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
 
 
 def overlap(rest, comm, hw: dict) -> np.ndarray:
-    """A step of `rest` compute/memory time and `comm` collective time: rest + comm, or max(rest, comm)
-    where the engine overlaps them (`comm_overlap`)."""
-    return where(hw.get("comm_overlap", 0.0) > 0, maximum(rest, comm), rest + comm)
+    """timeline.overlapped with the engine's `comm_overlap` flag (SGLang's two-batch overlap)."""
+    return overlapped(rest, comm, hw.get("comm_overlap", 0.0))
 
 
 def busy_fraction(t: OpTimes) -> np.ndarray:
     """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
     return share(maximum(t.compute, t.memory).sum(axis=0), t.total.sum(axis=0))
-
-
-def share(busy, total) -> np.ndarray:
-    """busy / total, 0 where the phase takes no time."""
-    return where(total > 0, busy / where(total > 0, total, 1.0), 0.0)
 
 
 def _gather(ops: Ops, idx) -> Ops:

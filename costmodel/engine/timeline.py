@@ -7,6 +7,8 @@
   per token: e2e / output tokens (an encoder's: its input tokens)
   energy/token = tp · pp · power · per token;  $/Mtok = tp · pp · $/h / 3600 · per token · 10^6
 
+and a step's time from its operators' sums (the collectives overlapped or not) and its busy share.
+
 Plain arithmetic through elementwise.py's functions, on arrays or numbers: kernels.py compiles these
 functions as they are for a sweep's [fast] metrics (the same bits; callers hold np.errstate).
 """
@@ -58,3 +60,14 @@ def decode_rate(tpot):
 def throughput(replicas, out_tokens, e2e):
     """Output tokens per second of every replica (static batch, prefill included)."""
     return divide(replicas * out_tokens, e2e)
+
+
+def overlapped(rest, comm, comm_overlap):
+    """A step of `rest` compute/memory time and `comm` collective time: rest + comm, or max(rest, comm) where
+    the engine overlaps them (its `comm_overlap` flag: phases.overlap)."""
+    return where(comm_overlap > 0, maximum(rest, comm), rest + comm)
+
+
+def share(busy, total):
+    """busy / total, 0 where the phase takes no time (a phase's busy fraction: phases.busy_fraction)."""
+    return where(total > 0, busy / where(total > 0, total, 1.0), 0.0)

@@ -156,12 +156,7 @@ def _column(n: int, dtype) -> np.ndarray:
 
 def _joined(parts: list) -> np.ndarray:
     """np.concatenate(parts) into a _column: the same values, in the memory an in-memory sweep's columns take."""
-    out = _column(sum(len(p) for p in parts), np.result_type(*parts))
-    at = 0
-    for p in parts:
-        out[at:at + len(p)] = p
-        at += len(p)
-    return out
+    return np.concatenate(parts, out=_column(sum(len(p) for p in parts), np.result_type(*parts)))
 
 
 # numpy asks for huge pages for arrays of 4 MiB or more (numpy/_core/src/multiarray/alloc.c: madvise(MADV_HUGEPAGE)

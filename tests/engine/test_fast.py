@@ -375,10 +375,11 @@ def test_compiled_pairs_are_numpys():
 
 
 def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monkeypatch):
-    """numba checks only the file that defines a kernel; the kernels compile functions of seven more modules,
-    so their cache lives in a folder named by a hash of all eight (fast.sources_key), under the user cache
-    directory: a change to any of them, say timeline.py, gives a new folder and a fresh compile, never a
-    kernel cached with the old code."""
+    """numba checks only the file that defines a kernel; the kernels compile functions of the engine modules
+    kernels.py imports, so their cache lives in a folder named by a hash of all of them (fast.sources_key,
+    KERNEL_SOURCES), under the user cache directory: a change to any of them, say timeline.py, gives a new
+    folder and a fresh compile, never a kernel cached with the old code."""
+    import ast
     from pathlib import Path
 
     from costmodel.spec.parse_cache import cache_dir
@@ -388,6 +389,10 @@ def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monke
     for dispatcher in (kernels.finish_metrics, kernels.decode_step, kernels.causal_pairs, kernels.batch_memory):
         assert Path(dispatcher._cache._cache_path).is_relative_to(cache_dir() / "numba" / key)
     here = Path(fast.__file__).parent
+    tree = ast.parse((here / "kernels.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "costmodel.engine"
+                for a in n.names}
+    assert imported and imported | {"kernels"} <= set(fast.KERNEL_SOURCES)  # every module whose code is compiled
     for name in fast.KERNEL_SOURCES:
         (tmp_path / f"{name}.py").write_bytes((here / f"{name}.py").read_bytes())
     monkeypatch.setattr(fast, "__file__", str(tmp_path / "fast.py"))

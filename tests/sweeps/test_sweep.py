@@ -429,6 +429,8 @@ def test_a_forked_process_writes_into_its_own_copy_of_a_result_column():
 def test_a_sweep_gives_the_same_bits_in_mapped_columns_and_in_numpys(monkeypatch):
     """sweep() writes its result into _column's arrays: with every column mapped (HUGE_FROM 1 byte) and
     with none (HUGE_FROM beyond any size), every column has the same bits."""
+    import sys
+
     from costmodel.sweeps import sweep as S
 
     kw = dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"],
@@ -438,17 +440,11 @@ def test_a_sweep_gives_the_same_bits_in_mapped_columns_and_in_numpys(monkeypatch
         monkeypatch.setattr(S, "HUGE_FROM", at)
         got[at] = sweep(chunk=37, **kw)
     mapped, plain = got[1].cols, got[1 << 62].cols
-    assert all(isinstance(v.base, memoryview) for v in mapped.values()) == sys_is_linux()
+    assert all(isinstance(v.base, memoryview) for v in mapped.values()) == sys.platform.startswith("linux")
     assert not any(isinstance(v.base, memoryview) for v in plain.values())
     assert mapped.keys() == plain.keys()
     for k in mapped:
         assert mapped[k].dtype == plain[k].dtype and mapped[k].tobytes() == plain[k].tobytes(), k
-
-
-def sys_is_linux() -> bool:
-    import sys
-
-    return sys.platform.startswith("linux")
 
 
 def test_a_refused_mapping_falls_back_to_numpy(monkeypatch):

@@ -8,6 +8,7 @@
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
+    python benchmarks/bench_sweep.py kernels                           # the [fast] kernels of one chunk, and rows_of
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def peak_rss_gb() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "stream", "pareto", "loads", "write"))
+    p.add_argument("what", choices=("rate", "stream", "pareto", "loads", "write", "kernels"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -111,6 +112,9 @@ def main() -> None:
         return
     if a.what == "write":
         writers(a.configs or 300_000)
+        return
+    if a.what == "kernels":
+        kernels()
         return
     from costmodel.sweeps.grid import CHUNK, make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file
@@ -217,6 +221,65 @@ def loads() -> None:
     print(f"load sweep: {configs} configurations x {len(levels)} concurrencies = {len(r)} rows in {dt:.2f} s "
           f"({configs / dt:.1f} configurations/s, {len(r) / dt:.0f} rows/s); static sweep of the same "
           f"{len(s)} rows in {ds:.3f} s: the load sweep is {dt / ds:.0f}x slower")
+
+
+def kernels(rounds: int = 30) -> None:
+    """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
+    ms per chunk each; then what kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one
+    chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n))) against rows_of's."""
+    import numba
+
+    from costmodel.engine import fast
+    from costmodel.sweeps.grid import CHUNK, Tables, evaluate_chunk, make_axes
+
+    k = fast._kernels()
+    if k is None:
+        print("[fast] not installed (pip install 'costmodel[fast]')")
+        return
+    names = ("op_fields", "sums", "decode_step", "batch_memory", "finish_metrics")
+    calls: dict = {n: [] for n in names}
+    real = {n: getattr(k, n) for n in names}
+    for n in names:
+        setattr(k, n, lambda *args, n=n: calls[n].append(args) or real[n](*args))
+    try:
+        tab = Tables(make_axes(**axes_for(10_000_000)))
+        evaluate_chunk(tab, np.arange(40 * CHUNK, 41 * CHUNK, dtype=np.int64))  # 9.3M: the kernels time it
+    finally:
+        for n in names:
+            setattr(k, n, real[n])
+    if not calls["finish_metrics"]:
+        print("the chunk was not timed by the kernels (COSTMODEL_FAST=0?)")
+        return
+
+    def ms(fn, arg_lists) -> float:
+        for args in arg_lists:
+            fn(*args)
+        t = time.perf_counter()
+        for _ in range(rounds):
+            for args in arg_lists:
+                fn(*args)
+        return (time.perf_counter() - t) / rounds * 1e3
+
+    print(f"one chunk of {CHUNK:,} configurations, ms per chunk (mean of {rounds} rounds): "
+          + "; ".join(f"{n} {ms(real[n], calls[n]):.2f} ({len(calls[n])} calls)" for n in names))
+    rng = np.random.default_rng(0)
+    cols = [np.abs(rng.standard_normal(CHUNK)) + 1.0 for _ in range(14)]
+
+    @numba.njit
+    def write(out, cols):
+        for j in range(out.shape[1]):
+            s = 0.0
+            for c in cols:
+                s += c[j]
+            for i in range(out.shape[0]):
+                out[i, j] = s / (i + 1.0)
+        return out
+
+    typed = numba.typed.List(cols)
+    aligned = ms(lambda: write(np.empty((11, CHUNK)), typed), [()])
+    staggered = ms(lambda: write(k.rows_of(11, CHUNK), typed), [()])
+    print(f"14 columns read, 11 rows written, {CHUNK:,} each: rows 4 KiB-aligned (np.empty) {aligned:.2f} ms, "
+          f"staggered (kernels.rows_of) {staggered:.2f} ms: {aligned / staggered:.2f}x")
 
 
 def writers(n: int) -> None:

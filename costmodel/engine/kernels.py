@@ -14,6 +14,14 @@ jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy
 maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
 
 
+@jit
+def rows_of(k, n):
+    """An uninitialized (k, n) array whose rows start 192 bytes apart modulo 4 KiB (a row stride of n + 24): a
+    kernel that writes k rows at once while reading other columns then does not evict its own lines (rows a
+    multiple of 4 KiB apart share the cache's sets; measured in benchmarks/bench_sweep.py kernels)."""
+    return np.empty((k, n + 24))[:, :n]
+
+
 unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code
 
 
@@ -159,7 +167,9 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
     collectives) and its busy fraction (timeline.share, the first step's attention included). Operator k is
     chunked local attention where chunked[k], and no work (attention_terms' zeros) where absent[k]."""
     K, N = span.shape[0], q_inv.shape[0]
-    mean, busy, total = np.zeros(N), np.zeros(N), np.zeros(N)
+    acc = rows_of(3, N)
+    acc[:] = 0.0
+    mean, busy, total = acc[0], acc[1], acc[2]
     for k in range(K):
         u = kind[k]
         peak = pm if u == 0 else pa if u == 1 else pv
@@ -184,7 +194,8 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
             busy[j] += top
             total[j] += top + f0[k, q] + x0[k, q]
             mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
-    step, u_dec = np.empty(N), np.empty(N)
+    out = rows_of(2, N)
+    step, u_dec = out[0], out[1]
     for j in range(N):
         i = d_inv[j]
         step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q_inv[j]])
@@ -208,7 +219,7 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
     average power, device-seconds per token, and the prefill and decode rates, throughput, energy and price per
     token, as the rows of one (11, configurations) array (fast.METRICS)."""
     N = step_s.shape[0]
-    out = np.empty((11, N))
+    out = rows_of(11, N)
     for j in range(N):
         p = prefill_seconds(pre_total[j], prompt[j], step[j])
         tpot, e2e, tokens, power, per_token = line(p, step_s[j], u_pre[j], u_dec[j], prompt[j], gen[j], Bc[j],
@@ -242,7 +253,7 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
     (memory.py's functions): the batch (batch_of), memory.batch_memory's fields (each + 0.0, as batch_memory adds
     zeros of the configurations' shape), and whether it runs (pool_fits, runs)."""
     N = inv.shape[0]
-    out = np.empty((9, N))
+    out = rows_of(9, N)
     ok = np.empty(N, dtype=np.bool_)
     for j in range(N):
         i = inv[j]

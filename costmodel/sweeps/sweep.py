@@ -137,18 +137,21 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
 
 def _column(n: int, dtype) -> np.ndarray:
     """An uninitialised array of n values; on Linux from HUGE_FROM bytes in its own private anonymous mapping,
-    under the system's page policy, where numpy's np.empty asks for transparent huge pages. On the development
-    machine (a virtual machine whose host backs memory on first use; huge pages only where asked for) writing
-    a 10^7 sweep's 1.07 GB result took 2.07-2.50 s in huge pages the first time in a process and 0.22-1.96 s
-    the second, against 0.45-0.48 s both times in small pages (benchmarks/bench_sweep.py rate --floor 1
-    --floor-with numpy|mapped; README, Benchmarks)."""
+    under the system's page policy, where numpy's np.empty asks for transparent huge pages, and populated when
+    mapped (MAP_POPULATE: the kernel backs every page in one call, not one fault per page as the sweep first
+    writes it). On the development machine (a virtual machine whose host backs memory on first use; huge pages
+    only where asked for) writing a 10^7 sweep's 1.07 GB result took 2.07-2.50 s in huge pages the first time in
+    a process and 0.22-1.96 s the second, against 0.45-0.48 s both times in small pages (benchmarks/bench_sweep.py
+    rate --floor 1 --floor-with numpy|mapped; README, Benchmarks); on a later one, 1.51-1.75 s the first time
+    faulted page by page and 0.41-0.79 s populated."""
     dtype = np.dtype(dtype)
     size = n * dtype.itemsize
     if size >= HUGE_FROM and sys.platform.startswith("linux"):  # numpy asks for huge pages on Linux only
         import mmap
 
         try:  # private: a process forked after the sweep writes into its own copy, as with numpy's arrays
-            return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE), dtype=dtype)
+            return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)),
+                                 dtype=dtype)
         except (OSError, ValueError, OverflowError):  # a mapping refused: numpy's allocation, and its MemoryError
             pass
     return np.empty(n, dtype=dtype)

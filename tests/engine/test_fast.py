@@ -403,3 +403,20 @@ def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monke
         path.write_bytes(text + b"\n# changed\n")
         assert fast.sources_key() != key, name
         path.write_bytes(text)
+
+
+def test_rows_of_staggers_a_kernels_output_rows():
+    """kernels.rows_of(k, n): k rows of n values, each contiguous, starting (n + 24) · 8 bytes apart, so no two
+    of a chunk's 11 rows share an offset modulo 4 KiB (the cache's sets; benchmarks/bench_sweep.py kernels);
+    the metrics kernel's rows come back as those rows, contiguous."""
+    from costmodel.engine import kernels
+
+    out = kernels.rows_of(11, 65536)
+    assert out.shape == (11, 65536) and out.strides == ((65536 + 24) * 8, 8)
+    assert all(row.flags.c_contiguous for row in out)
+    assert len({row.ctypes.data % 4096 for row in out}) == 11  # 192 bytes apart: 0, 192, ..., 1920 past the first
+    n = 300
+    cols = [np.full(n, 2.0) for _ in range(8)] + [np.zeros(n, dtype=bool)] + [np.full(n, 0.5)] * 6
+    rows = kernels.finish_metrics(*cols)
+    assert rows.shape == (11, n) and rows.strides == ((n + 24) * 8, 8)
+    assert all(r.flags.c_contiguous for r in rows)

@@ -79,14 +79,32 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     out = {}
     for name, v in pair_coefficients(m, f, n, tp, decode, names).items():
         if v.absent:  # no such layers in these models: zero work (the configurations' shape kept)
-            zero = 0.0 * T * c
+            zero = no_work(T, c)
             out[name] = (0.0, 0.0, 0.0, 0.0, v.layers + zero, v.rows + zero, 0.0)
             continue
-        pairs = B * (chunked_pairs(n, c, v.span, decode) if v.chunked else causal_pairs(n, c, v.span, m["encoder"]))
-        flops, kv_read = pair_work(pairs, v.heads, v.per_pair, v.kv_per_pair, v.q_tile, v.layers)
+        flops, kv_read = variant_work(B, n, c, v.span, v.chunked, decode, m["encoder"], v.heads, v.per_pair,
+                                      v.kv_per_pair, v.q_tile, v.layers)
         act = T * v.heads * v.width * ab * v.layers
         out[name] = (flops, 0.0, act, kv_read, v.layers, v.rows, 0.0)
     return out
+
+
+def no_work(T, c):
+    """Zeros of the configurations' shape for an absent variant's fields, from its T tokens and context c (NaN
+    where they are)."""
+    return 0.0 * T * c
+
+
+def variant_work(B, n, c, span, chunked: bool, decode: bool, encoder, heads, per_pair, kv_per_pair, q_tile,
+                 layers) -> tuple:
+    """(FLOPs, KV bytes read) of a present attention variant for B sequences of n new tokens after c: its pairs
+    (chunked_pairs of chunks of `span`, or causal_pairs in a window or top-k of `span`) and pair_work. Plain
+    arithmetic, on arrays or numbers: kernels.py compiles it as it is."""
+    if chunked:
+        pairs = chunked_pairs(n, c, span, decode)
+    else:
+        pairs = causal_pairs(n, c, span, encoder)
+    return pair_work(B * pairs, heads, per_pair, kv_per_pair, q_tile, layers)
 
 
 def pair_work(pairs, heads, per_pair, kv_per_pair, q_tile, layers) -> tuple:

@@ -9,6 +9,7 @@ from numba.extending import overload
 from costmodel.engine import attention, elementwise, memory, operators, scalar_times, timeline, truth
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
+inline = numba.njit(inline="always", error_model="numpy")  # compiled into each kernel that calls it
 
 
 maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
@@ -154,18 +155,40 @@ chunked_pairs = jit(attention.chunked_pairs)
 pair_work = jit(attention.pair_work)
 
 
+@overload(attention.causal_pairs, inline="always")  # attention.variant_work calls these three
+def _causal_pairs(n, c, span, encoder):
+    return lambda n, c, span, encoder: causal_pairs(n, c, span, encoder)
+
+
+@overload(attention.chunked_pairs, inline="always")
+def _chunked_pairs(n, c, span, decode):
+    return lambda n, c, span, decode: chunked_pairs(n, c, span, decode)
+
+
+@overload(attention.pair_work, inline="always")
+def _pair_work(pairs, heads, per_pair, kv_per_pair, q_tile, layers):
+    return lambda pairs, heads, per_pair, kv_per_pair, q_tile, layers: pair_work(pairs, heads, per_pair, kv_per_pair,
+                                                                                 q_tile, layers)
+
+
+# inlined into decode_step, as the three above are into variant_work: called as functions they cost decode_step
+# 15-25 % on one chunk (benchmarks/bench_sweep.py kernels, interleaved processes)
+no_work = inline(attention.no_work)
+variant_work = inline(attention.variant_work)
+
+
 @jit
 def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
                 chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, overlap, d_rest, d_comm,
                 d_busy, d_total, d_inv):
     """SharedPhaseOps.times' decode, per configuration j: its attention operators lowered at the last step
-    (attention.attention_terms at j's context c1[j], from the pair coefficients, batch B, new tokens n and
-    encoder flag of distinct row q = q_inv[j], where j's model, format, device and layout are: their
-    activations, launches and rows are the first step's, row q of `act`, `layers`, `rows`) and timed on row
-    q's columns (op_fields), averaged with the first step's (column q of the *0 fields: mean_total); the
-    step (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean, and their
-    collectives) and its busy fraction (timeline.share, the first step's attention included). Operator k is
-    chunked local attention where chunked[k], and no work (attention_terms' zeros) where absent[k]."""
+    (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j], from the pair
+    coefficients, batch B, new tokens n and encoder flag of distinct row q = q_inv[j], where j's model, format,
+    device and layout are: their activations, launches and rows are the first step's, row q of `act`, `layers`,
+    `rows`) and timed on row q's columns (op_fields), averaged with the first step's (column q of the *0 fields:
+    mean_total); the step (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean,
+    and their collectives) and its busy fraction (timeline.share, the first step's attention included).
+    Operator k is chunked local attention where chunked[k]."""
     K, N = span.shape[0], q_inv.shape[0]
     acc = rows_of(3, N)
     acc[:] = 0.0
@@ -179,15 +202,12 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
             c = c1[j]
             launches, r = layers[k, q], rows[k, q]
             if absent[k]:
-                zero = 0.0 * (B[q] * n[q]) * c
+                zero = no_work(B[q] * n[q], c)
                 flops = kv = 0.0
                 launches, r = launches + zero, r + zero
             else:
-                if chunked[k]:
-                    pairs = B[q] * chunked_pairs(n[q], c, span[k, q], True)
-                else:
-                    pairs = B[q] * causal_pairs(n[q], c, span[k, q], enc[q])
-                flops, kv = pair_work(pairs, heads[k, q], per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
+                flops, kv = variant_work(B[q], n[q], c, span[k, q], chunked[k], True, enc[q], heads[k, q],
+                                         per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
             c1_, m1_, f1_ = unit_roof(flops, 0.0, act[k, q], kv, launches, r, 0.0, att, hr[q], ec[q], ae[q], em[q],
                                       bw[q], ko[q], peak[q], pv[q], False)
             top = maximum(c0[k, q], m0[k, q])

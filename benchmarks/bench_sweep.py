@@ -225,18 +225,19 @@ def loads() -> None:
 
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
-    ms per chunk each; then what kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one
+    ms per chunk each; the chunk's outcome by its kernel against numpy's where chain and the copy into the result
+    columns (what the chunk did before), on the same arguments; then what kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one
     chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n))) against rows_of's."""
     import numba
 
     from costmodel.engine import fast
-    from costmodel.sweeps.grid import CHUNK, Tables, evaluate_chunk, make_axes
+    from costmodel.sweeps.grid import CHUNK, METRICS, Tables, _outcome, evaluate_chunk, make_axes
 
     k = fast._kernels()
     if k is None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
-    names = ("op_fields", "sums", "decode_step", "batch_memory", "finish_metrics")
+    names = ("op_fields", "sums", "decode_step", "batch_memory", "finish_metrics", "outcome")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
     for n in names:
@@ -262,6 +263,15 @@ def kernels(rounds: int = 30) -> None:
 
     print(f"one chunk of {CHUNK:,} configurations, ms per chunk (mean of {rounds} rounds): "
           + "; ".join(f"{n} {ms(real[n], calls[n]):.2f} ({len(calls[n])} calls)" for n in names))
+    first, link_ok, fmt_ok, run, fits, timed, into = calls["outcome"][0]
+
+    def numpy_outcome():  # np.where into new arrays, then each copied into its column
+        got = _outcome(first, link_ok, fmt_ok, run, fits, dict(zip(METRICS, timed)), {}, fast=False)
+        for column, v in zip(into, got.values()):
+            column[...] = v
+
+    print(f"the chunk's outcome (8 metrics masked into their columns, valid, fits, reason): kernel "
+          f"{ms(real['outcome'], calls['outcome']):.2f} ms, numpy {ms(numpy_outcome, [()]):.2f} ms")
     rng = np.random.default_rng(0)
     cols = [np.abs(rng.standard_normal(CHUNK)) + 1.0 for _ in range(14)]
 

@@ -5,7 +5,8 @@ temporaries or its per-call cost.
 The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
 phases.busy_fraction, and for a sweep's shared decode timeline.overlapped, timeline.share and the lowering of
 its attention at the last step (attention.py's pairs and pair_work, compiled from their own code),
-and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise),
+and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise), and a
+sweep chunk's outcome (sweeps/grid._outcome's masks and reason codes),
 written element by element in numpy's order of operations, so the results are the same bits
 (tests/engine/test_fast.py checks them against the numpy path, which stays the reference and the
 fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
@@ -217,3 +218,15 @@ def config_count(hw: dict, f: dict, *ops: Ops) -> int | None:
     shapes = [np.shape(hw[k]) for k in TIMED if k in hw] + [np.shape(f[k]) for k in ("peak_matmul", "attn_fp32")]
     shape = np.broadcast_shapes(*shapes, *(o.flops.shape[1:] for o in ops))
     return shape[0] if len(shape) == 1 else None
+
+
+def outcome(first, link_ok, fmt_ok, run, fits, metrics: tuple, into: tuple) -> tuple | None:
+    """(valid, ok, reason code) of sweeps/grid.evaluate_chunk's configurations (kernels.outcome: its np.where
+    chain), each of `metrics` written into the array of `into` at its place, NaN where not ok; None where the
+    kernels do not load."""
+    if _kernels() is None:
+        return None
+    n = len(first)
+    flags = (np.ascontiguousarray(np.broadcast_to(x, (n,)), dtype=np.bool_) for x in (link_ok, fmt_ok, run, fits))
+    return _kernels().outcome(np.ascontiguousarray(first, dtype=np.int8), *flags,
+                              tuple(_flat(x, (n,)) for x in metrics), tuple(into))

@@ -285,3 +285,24 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
         out[7, j], out[8, j] = pool_j, over
         ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
     return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], ok)
+
+
+@jit
+def outcome(first, link_ok, fmt_ok, run, fits, metrics, into):
+    """sweeps/grid.evaluate_chunk's closing columns per configuration j: valid = run & fmt_ok, ok = valid & fits,
+    reason = first, else 2 without a link, 4 without the format, 3 where it does not fit, 0 (its np.where chain,
+    as int8); and each of `metrics` written into `into` where ok, NaN elsewhere (np.where(ok, x, np.nan))."""
+    N = first.shape[0]
+    valid, ok, reason = np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.int8)
+    for j in range(N):
+        valid[j] = run[j] and fmt_ok[j]
+        ok[j] = valid[j] and fits[j]
+        r = first[j]
+        if r == 0:
+            r = 2 if not link_ok[j] else 4 if not fmt_ok[j] else 3 if not fits[j] else 0
+        reason[j] = r
+    for k in range(len(metrics)):
+        x, out = metrics[k], into[k]
+        for j in range(N):
+            out[j] = x[j] if ok[j] else np.nan
+    return valid, ok, reason

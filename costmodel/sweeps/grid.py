@@ -8,6 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
+from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.distinct import Gathered
 from costmodel.engine.fast import enabled as fast_enabled
@@ -265,11 +266,12 @@ def _layout(c: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
-                   shared: bool = True, inputs: bool = True) -> dict:
+                   shared: bool = True, inputs: bool = True, into: dict | None = None) -> dict:
     """Metric columns for the configurations with flat indices `flat` (one engine call), and with `inputs`
     their DERIVED columns. `shared`: the engine evaluates each phase once per distinct input
     (engine/distinct.py; same results). A sweep of FAST_MIN_CONFIGS or more is timed by the [fast]
-    kernels where numba is installed (same results)."""
+    kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
+    columns at its rows) that the columns of their names are written into, and returned as."""
     c = _chunk_columns(tab.ax, flat)
     m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
     tp = c["tp"]
@@ -280,28 +282,51 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     fmt_ok = tab.f_ok[c["f_i"]]
     run = (first == 0) & link_ok
     tp_eval = np.where(run, tp, 1.0)
+    fast = tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled()
     res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
                    tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
                    groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None,
                    seq_groups=_batch_free(tab.ax, flat, c) if shared else None,
-                   fast=tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled(), metrics=METRICS + ("fits",))
-    out = {k: np.asarray(res.metrics[k], dtype=float) for k in METRICS}
+                   fast=fast, metrics=METRICS + ("fits",))
     mem = res.memory
-    out.update(weights_bytes=mem.weights, kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
-               capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
     fits = np.asarray(res.metrics["fits"], dtype=bool)
-    valid = run & fmt_ok
-    reason = np.where(first != 0, first, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
-    ok = valid & fits
-    for k in METRICS[:8]:  # a configuration that cannot run or does not fit has no metrics, only its reason
-        out[k] = np.where(ok, out[k], np.nan)
-    out["fits"] = ok
-    out["valid"] = valid
-    out["reason_code"] = reason.astype(np.int8)
+    out = _outcome(first, link_ok, fmt_ok, run, fits, res.metrics, into or {}, fast)
+    out.update(batch=res.metrics["batch"], max_batch=res.metrics["max_batch"], weights_bytes=mem.weights,
+               kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
+               capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
+    for k in ("batch", "max_batch", *MEMORY):
+        out[k] = np.asarray(out[k], dtype=float)
+        if into and k in into:
+            into[k][...] = out[k]
+            out[k] = into[k]
+    out = {k: out[k] for k in (*METRICS, *MEMORY, "fits", "valid", "reason_code")}  # the columns' order
     if inputs:
         out.update(derived_columns(tab.ax, flat, c))
     if task:
         out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)
+    return out
+
+
+def _outcome(first, link_ok, fmt_ok, run, fits, metrics: dict, into: dict, fast: bool) -> dict:
+    """{the timed METRICS (NaN where a configuration cannot run or does not fit: it has only its reason), fits
+    (runs and fits), valid, reason_code}, the metrics written into `into`'s arrays where it has them; by the
+    [fast] kernel (fast.outcome) with `fast`, the same values."""
+    timed = METRICS[:8]
+    dest = tuple(into[k] if k in into else np.empty(len(first)) for k in timed)
+    got = compiled.outcome(first, link_ok, fmt_ok, run, fits, tuple(metrics[k] for k in timed), dest) if fast else None
+    if got is None:
+        valid = run & fmt_ok
+        ok = valid & fits
+        for k, d in zip(timed, dest):
+            d[...] = np.where(ok, np.asarray(metrics[k], dtype=float), np.nan)
+        reason = np.where(first != 0, first, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
+        got = valid, ok, reason.astype(np.int8)
+    valid, ok, reason = got
+    out = dict(zip(timed, dest))
+    for k, v in (("fits", ok), ("valid", valid), ("reason_code", reason)):
+        if k in into:
+            into[k][...] = v
+        out[k] = into.get(k, v)
     return out
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from costmodel.sweeps import heap
 from costmodel.sweeps.grid import (CHUNK, DERIVED, REASONS, Axes, SweepError, Tables, chunks, derived_columns,
                                    evaluate_chunk, hardware_row_index, make_axes)
 
@@ -117,6 +118,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
         raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "
                          f"--out FILE.parquet (costmodel.sweep_to_file)")
     tab = Tables(ax)
+    heap.retain()  # the chunks' temporaries in pages the chunk before freed
     if scheduler or workers:
         from costmodel.sweeps.distributed import run_chunks
 
@@ -125,11 +127,14 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     else:
         cols = {}
         for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
-            part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False)  # those read from the axes when asked
+            at = slice(int(idx[0]), int(idx[-1]) + 1)
+            into = {k: v[at] for k, v in cols.items()}  # the first chunk's columns give the result's types
+            part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False, into=into)  # inputs: read when asked
             if not cols:
                 cols = {k: _column(ax.size, v.dtype) for k, v in part.items()}
             for k, v in part.items():
-                cols[k][idx[0]:idx[-1] + 1] = v
+                if v is not into.get(k):
+                    cols[k][at] = v
             if progress:
                 progress(int(idx[-1]) + 1, ax.size)
     return SweepResult(ax, cols, tab.engine_names)
@@ -175,6 +180,7 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUN
     """
     ax = make_axes(**axes)
     tab = Tables(ax)
+    heap.retain()
     path = str(path)
     pa = pq = None
     if path.endswith(".parquet"):

@@ -277,7 +277,7 @@ def test_each_kernel_compiles_one_signature():
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
             "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics',"
-            " 'batch_memory')))")
+            " 'batch_memory', 'outcome')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
@@ -420,3 +420,34 @@ def test_rows_of_staggers_a_kernels_output_rows():
     rows = kernels.finish_metrics(*cols)
     assert rows.shape == (11, n) and rows.strides == ((n + 24) * 8, 8)
     assert all(r.flags.c_contiguous for r in rows)
+
+
+def test_a_chunks_outcome_is_numpys_where_chain():
+    """grid._outcome by the kernel (fast.outcome) gives numpy's valid, fits and reason codes and its metrics
+    with NaN where a configuration cannot run or does not fit, the same bits, written into the arrays given."""
+    from costmodel.sweeps import grid
+
+    rng = np.random.default_rng(7)
+    n = 4099
+    first = rng.choice(np.array([0, 0, 0, 1, 5], dtype=np.int8), n)
+    link_ok, fmt_ok, fits = (rng.random(n) < p for p in (0.8, 0.7, 0.6))
+    run = (first == 0) & link_ok
+    metrics = {k: rng.standard_normal(n) * 10.0 ** rng.integers(-9, 9, n) for k in grid.METRICS[:8]}
+    metrics["tpot_s"][::97] = np.nan
+    metrics["ttft_s"][::89] = -np.inf
+    metrics["usd_per_million_tokens"][::83] = -0.0
+    numpy_way = grid._outcome(first, link_ok, fmt_ok, run, fits, metrics, {}, fast=False)
+    into = {**{k: np.full(n, 3.0) for k in grid.METRICS[:8]}, "fits": np.zeros(n, dtype=bool)}
+    kernel_way = grid._outcome(first, link_ok, fmt_ok, run, fits, metrics, into, fast=True)
+    assert list(kernel_way) == list(numpy_way) == [*grid.METRICS[:8], "fits", "valid", "reason_code"]
+    for k, a in numpy_way.items():
+        b = kernel_way[k]
+        assert a.dtype == b.dtype and a.shape == b.shape == (n,), k
+        assert (np.array_equal(a.view(np.uint64), b.view(np.uint64)) if a.dtype == float else np.array_equal(a, b)), k
+        if k in into:
+            assert b is into[k]
+    reason = numpy_way["reason_code"]
+    assert set(np.unique(reason)) == {0, 1, 2, 3, 4, 5}  # every code drawn
+    ok = numpy_way["fits"]
+    assert np.isnan(numpy_way["ttft_s"][~ok]).all() and np.array_equal(numpy_way["ttft_s"][ok], metrics["ttft_s"][ok])
+    assert np.array_equal(ok, (reason == 0))  # runs and fits exactly where there is no reason

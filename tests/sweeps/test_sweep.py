@@ -347,6 +347,26 @@ def test_input_columns_read_from_the_axes_equal_the_evaluated_ones():
             np.testing.assert_array_equal(a, b, err_msg=k)
 
 
+def test_a_chunk_writes_its_columns_into_the_arrays_given():
+    """evaluate_chunk(into=...) writes each column it is given an array for there and returns that array (a
+    sweep's result columns at the chunk's rows: no second copy); the values and types of a chunk without."""
+    from costmodel.sweeps.grid import Tables, evaluate_chunk, make_axes
+
+    ax = make_axes(models=["llama-3.1-8b", "bert-base", "llama-3.1-70b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, "max"],
+                   tp=[1, 2], prompt=[128, 1024], gen=[16], context=[0, 500])
+    tab = Tables(ax)
+    idx = np.arange(3, ax.size - 2, dtype=np.int64)
+    plain = evaluate_chunk(tab, idx, inputs=False)
+    into = {k: np.full(len(idx), 7, dtype=v.dtype) for k, v in plain.items() if k not in ("tpot_s", "valid")}
+    got = evaluate_chunk(tab, idx, inputs=False, into=into)
+    assert list(got) == list(plain)
+    for k, v in plain.items():
+        assert got[k].dtype == v.dtype, k
+        np.testing.assert_array_equal(got[k], v, err_msg=k)
+        assert (got[k] is into.get(k)) == (k in into), k
+    assert {3, 0} <= set(np.unique(plain["reason_code"]).tolist())  # some do not fit, some run
+
+
 def test_the_writer_follows_the_cpus_the_process_may_use(monkeypatch):
     """A background thread given two CPUs or more; on one, each chunk written in turn, at once (a failure
     raises from submit, before another chunk is evaluated)."""

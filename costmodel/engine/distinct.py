@@ -144,13 +144,18 @@ class Gathered(Mapping):
     index is the same row (a chunk inside one block of a grid's categorical axes), each column is that
     one row, shape (1,), and broadcasts over the configurations: the same values element by element."""
 
-    __slots__ = ("_table", "_idx", "_cache", "_runs")
+    __slots__ = ("_table", "_idx", "_cache", "_runs", "records")
 
-    def __init__(self, table: dict, idx):
+    def __init__(self, table: dict, idx, records: np.ndarray | None = None):
         idx = np.asarray(idx)
         if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx):
             idx = idx[:1]
         self._table, self._idx, self._cache, self._runs = table, idx, {}, _runs_of(idx)
+        self.records = records  # the table as records (fast.records), for the [fast] kernels that read rows
+
+    def rows_of(self, n: int) -> np.ndarray:
+        """The table row of each of the n rows (an index of one row repeated)."""
+        return np.ascontiguousarray(np.broadcast_to(self._idx, (n,)), dtype=np.int64)
 
     def __getitem__(self, key):
         try:
@@ -174,7 +179,7 @@ class Gathered(Mapping):
         return len(self._table)
 
     def at(self, idx) -> Gathered:
-        return self if self._idx.shape == (1,) else Gathered(self._table, self._idx[idx])
+        return self if self._idx.shape == (1,) else Gathered(self._table, self._idx[idx], self.records)
 
 
 def _runs_of(idx: np.ndarray) -> tuple | None:

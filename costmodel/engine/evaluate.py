@@ -24,9 +24,7 @@ import numpy as np
 from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
 from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
-from costmodel.engine.memory import (GIB, Memory, SequenceMemory, batch_memory, batch_of, kv_bytes_per_sequence,
-                                     kv_pool, max_batch, pool_in_tokens, runs, sequence_memory,
-                                     state_bytes_per_sequence)
+from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_terms, batch_memory, batch_of, kv_pool, runs
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
@@ -128,14 +126,14 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     if groups is None:
         pool = kv_pool(m, f, hw, tp, pp, dp, ep)
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
-        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups)
+        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast)
     requested = as_float(batch)
     held = where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
     if groups is None or not varies(requested):
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
-                                       seq_groups)
+                                       seq_groups, fast)
     max_len = hw["max_model_len"]
     got = compiled.memory(*per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
     if got is None:
@@ -263,24 +261,31 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
     """The memory stage's terms that do not depend on the batch: the largest batch, one sequence's memory
     (memory.SequenceMemory, holding `held` of its output), the longest sequence's KV, the pool in tokens
     and one sequence's recurrent state."""
-    a_tp = tp / dp
-    max_len = hw["max_model_len"]
-    full_len = where(max_len > 0, max_len, context + prompt + gen)
-    return dict(bmax=max_batch(m, f, hw, prompt, gen, context, tp, pp, dp, ep, pool),
-                seq=sequence_memory(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool),
-                full_len=full_len, one_long=kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw),
-                kv_tokens=pool_in_tokens(m, f, hw, pool[0], a_tp, pp), state=state_bytes_per_sequence(m, hw, a_tp, pp))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, *pool)
+    return _per_sequence_dict(t)
 
 
-def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None) -> Mapping:
+def _per_sequence_dict(t: tuple) -> dict:
+    """_per_sequence's dict of memory.batch_free_terms."""
+    return dict(bmax=t[0], seq=SequenceMemory(*t[1:8]), full_len=t[8], one_long=t[9], kv_tokens=t[10], state=t[11])
+
+
+def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None,
+                         fast=False) -> Mapping:
     """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
-    (`groups` fix the layout: _shared_pool), or once per code of `codes` (evaluate's seq_groups)."""
+    (`groups` fix the layout: _shared_pool), or once per code of `codes` (evaluate's seq_groups); `fast`: by
+    the [fast] kernel where it applies (fast.batch_free), the same bits."""
     g = np.asarray(groups)
     prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                   for x in (prompt, gen, context, tp, pp, dp, ep, held))
-    u, inv = distinct(g, prompt, gen, context, held) if codes is None else distinct_codes(codes)
-    got = _per_sequence(columns_at(m, u), columns_at(f, u), columns_at(hw, u), prompt[u], gen[u], context[u], tp[u],
-                        pp[u], dp[u], ep[u], held[u], (pool[0][u], pool[1][u]))
+    found = compiled.code_groups(codes) if fast and codes is not None else None
+    u, inv = found if found is not None else distinct(g, prompt, gen, context, held) if codes is None else \
+        distinct_codes(codes)
+    at = (columns_at(m, u), columns_at(f, u), columns_at(hw, u))
+    rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held[u])
+    terms = compiled.batch_free(*at, len(u), *rows, pool[0][u], pool[1][u]) if fast else None
+    got = _per_sequence(*at, *rows, (pool[0][u], pool[1][u])) if terms is None else _per_sequence_dict(terms)
 
     def back(x):
         return np.broadcast_to(x, u.shape)[inv]
@@ -291,11 +296,14 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
     return Later({"at_rows": (got, inv)}, later)
 
 
-def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups) -> tuple:
+def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
     """(kv_pool once per distinct (group, layout, MTP drafts), the index of each row's (group, layout, drafts)).
-    The drafts are in the key because drafting loads the model's MTP weights (with_mtp_weights)."""
+    The drafts are in the key because drafting loads the model's MTP weights (with_mtp_weights). `fast`: by the
+    [fast] kernel where it applies (fast.pools), the same bits."""
     g = np.asarray(groups)
     tp, pp, dp, ep, spec = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep, spec))
     d, inv = distinct(g, tp, pp, dp, ep, spec)
-    pool, headroom = kv_pool(columns_at(m, d), columns_at(f, d), columns_at(hw, d), tp[d], pp[d], dp[d], ep[d])
+    at, rows = (columns_at(m, d), columns_at(f, d), columns_at(hw, d)), (tp[d], pp[d], dp[d], ep[d])
+    got = compiled.pools(*at, len(d), *rows) if fast else None
+    pool, headroom = kv_pool(*at, *rows) if got is None else got
     return (np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]), inv

@@ -5,8 +5,9 @@ temporaries or its per-call cost.
 The formulas are roofline.op_times, roofline.mean_times, the sums of phases.step_time and
 phases.busy_fraction, and for a sweep's shared decode timeline.overlapped, timeline.share and the lowering of
 its attention at the last step (attention.py's pairs and pair_work, compiled from their own code),
-and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise), and a
-sweep chunk's outcome (sweeps/grid._outcome's masks and reason codes),
+and evaluate.finish's timeline, rates, energy and price per token (timeline.py, compiled likewise), a
+sweep chunk's outcome (sweeps/grid._outcome's masks and reason codes), and memory.py's batch-free terms and KV
+pool on a grid's rows (memory.batch_free_terms and kv_pool compiled as they are, reading the tables' records),
 written element by element in numpy's order of operations, so the results are the same bits
 (tests/engine/test_fast.py checks them against the numpy path, which stays the reference and the
 fallback). Where numba is installed, a fit's evaluations (calibration/fit.py) and
@@ -55,7 +56,8 @@ def _kernels():
 
 
 # the modules whose functions the kernels compile (kernels.py, and what it jits or overloads)
-KERNEL_SOURCES = ("kernels", "attention", "elementwise", "memory", "operators", "scalar_times", "timeline", "truth")
+KERNEL_SOURCES = ("kernels", "attention", "backbone_ops", "elementwise", "memory", "operators", "scalar_times", "timeline",
+                  "truth")
 
 
 def sources_key() -> str:
@@ -230,3 +232,52 @@ def outcome(first, link_ok, fmt_ok, run, fits, metrics: tuple, into: tuple) -> t
     flags = (np.ascontiguousarray(np.broadcast_to(x, (n,)), dtype=np.bool_) for x in (link_ok, fmt_ok, run, fits))
     return _kernels().outcome(np.ascontiguousarray(first, dtype=np.int8), *flags,
                               tuple(_flat(x, (n,)) for x in metrics), tuple(into))
+
+
+def records(table: dict) -> np.ndarray:
+    """A table of columns (one row per catalogue entry, float64) as numpy records, one field per column: the rows
+    kernels.batch_free reads (numba reads a record's fields by name, as the numpy path reads the columns)."""
+    names = list(table)
+    out = np.empty(len(table[names[0]]), dtype=[(k, np.float64) for k in names])
+    for k in names:
+        out[k] = table[k]
+    return out
+
+
+def _have_records(*tables) -> bool:
+    """The kernels load and each table is a distinct.Gathered with its records (a grid's: sweeps/grid.Tables)."""
+    return _kernels() is not None and all(getattr(x, "records", None) is not None for x in tables)
+
+
+def pools(m, f, hw, n: int, tp, pp, dp, ep) -> tuple | None:
+    """memory.kv_pool's (pool, headroom) at n rows (kernels.pools), where m, f and hw are distinct.Gathered tables
+    with their records; else None."""
+    if not _have_records(m, f, hw):
+        return None
+    return _kernels().pools(m.records, f.records, hw.records, m.rows_of(n), f.rows_of(n), hw.rows_of(n),
+                            *(_flat(x, (n,)) for x in (tp, pp, dp, ep)))
+
+
+def batch_free(m, f, hw, n: int, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom) -> tuple | None:
+    """memory.batch_free_terms at n rows (kernels.batch_free: evaluate._per_sequence compiled), where m, f and hw
+    are distinct.Gathered tables with their records and no row is a vision backbone's (its working set reads
+    module tables, numpy's); else None."""
+    if not _have_records(m, f, hw):
+        return None
+    mi = m.rows_of(n)
+    if "bb" in m and (m.records["bb"][mi] > 0).any():
+        return None
+    out = _kernels().batch_free(m.records, f.records, hw.records, mi, f.rows_of(n), hw.rows_of(n),
+                                *(_flat(x, (n,)) for x in (prompt, gen, context, tp, pp, dp, ep, held, pool, headroom)))
+    return tuple(out)
+
+
+def code_groups(codes) -> tuple | None:
+    """distinct.distinct_codes (kernels.code_groups: its table over the codes' range, one pass each way), or None
+    where the kernels do not load, there are no rows or the codes span four times the rows or more (distinct's
+    hash then)."""
+    codes = np.ascontiguousarray(np.asarray(codes).reshape(-1), dtype=np.int64)
+    if _kernels() is None or codes.size == 0:
+        return None
+    wide, first, inverse = _kernels().code_groups(codes)
+    return None if wide else (first, inverse)

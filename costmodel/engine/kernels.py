@@ -2,11 +2,14 @@
 on disk). Each writes one of numpy's formulas element by element in numpy's order of operations:
 the same bits (fast.py's docstring, tests/engine/test_fast.py). They read no module constant (a cached
 kernel would keep an old value): an operator's unit comes as its `kind` (fast.kinds)."""
+import operator
+
 import numba
 import numpy as np
-from numba.extending import overload
+from numba.core import types
+from numba.extending import overload, overload_method, register_jitable
 
-from costmodel.engine import attention, elementwise, memory, operators, scalar_times, timeline, truth
+from costmodel.engine import attention, backbone_ops, elementwise, memory, operators, scalar_times, timeline, truth
 
 jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
 inline = numba.njit(inline="always", error_model="numpy")  # compiled into each kernel that calls it
@@ -306,3 +309,95 @@ def outcome(first, link_ok, fmt_ok, run, fits, metrics, into):
         for j in range(N):
             out[j] = x[j] if ok[j] else np.nan
     return valid, ok, reason
+
+
+
+@overload_method(types.Record, "get", prefer_literal=True)
+def _record_get(record, key, default):
+    """A model, format or hardware row (a record of fast.records' table) read as the numpy path reads its dict of
+    columns: record.get("name", default) is the field, or the default where the table has no such column."""
+    if isinstance(key, types.StringLiteral):
+        name = key.literal_value
+        if name in record.fields:
+            return lambda record, key, default: record[name]
+        return lambda record, key, default: default
+
+
+@overload(operator.contains, prefer_literal=True)
+def _record_contains(record, key):
+    """"name" in record: whether the table has the column (known when compiling)."""
+    if isinstance(record, types.Record) and isinstance(key, types.StringLiteral):
+        present = key.literal_value in record.fields
+        return lambda record, key: present
+
+
+@overload(elementwise.isfinite)
+def _isfinite(x):
+    return lambda x: np.isfinite(x)
+
+
+@overload(backbone_ops.working_set_bytes)
+def _working_set_bytes(index, n, ab):
+    """Never reached: fast.batch_free leaves rows of a vision backbone (its tables are module constants, which a
+    cached kernel would keep) to numpy."""
+    return lambda index, n, ab: np.nan
+
+
+for _plain in (memory.kv_bytes_per_token_layer, memory.kv_bytes_per_sequence, memory.state_bytes_per_sequence,
+               memory.activation_bytes_per_token, memory.encoder_working_set, memory.activation_peak,
+               memory.weight_bytes_total, memory.weight_bytes_per_device, memory.sequence_terms, memory.batch_limit,
+               memory.pool_tokens, memory.batch_free_terms, memory.kv_pool):
+    register_jitable(error_model="numpy", inline="always")(_plain)  # compiled into the kernels that call them
+
+
+@jit
+def batch_free(M, F, H, mi, fi, hi, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom):
+    """evaluate._per_sequence's terms at each row i (memory.batch_free_terms, compiled as it is) from row mi[i] of
+    the model records M, fi[i] of the format records F and hi[i] of the hardware records H: 12 rows."""
+    N = mi.shape[0]
+    out = rows_of(12, N)
+    for i in range(N):
+        t = memory.batch_free_terms(M[mi[i]], F[fi[i]], H[hi[i]], prompt[i], gen[i], context[i], tp[i], pp[i], dp[i],
+                                    ep[i], held[i], pool[i], headroom[i])
+        out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i] = t[0], t[1], t[2], t[3], t[4], t[5]
+        out[6, i], out[7, i], out[8, i], out[9, i], out[10, i], out[11, i] = t[6], t[7], t[8], t[9], t[10], t[11]
+    return out
+
+
+@jit
+def code_groups(codes):
+    """distinct.distinct_codes by its table over the codes' range (a range under four times the rows: else `wide`
+    True and empty arrays): (wide, first, inverse), each row's group the number of present codes below its own."""
+    n = codes.shape[0]
+    lo, hi = codes[0], codes[0]
+    for j in range(n):
+        lo, hi = min(lo, codes[j]), max(hi, codes[j])
+    if hi - lo >= 4 * n:
+        return True, np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    rank = np.zeros(hi - lo + 1, dtype=np.intp)
+    for j in range(n):
+        rank[codes[j] - lo] = 1
+    count = 0
+    for k in range(rank.shape[0]):
+        present = rank[k]
+        rank[k] = count
+        count += present
+    inverse = np.empty(n, dtype=np.intp)
+    first = np.empty(count, dtype=np.intp)
+    for j in range(n):
+        g = rank[codes[j] - lo]
+        inverse[j] = g
+        first[g] = j  # one row of each group (the last, as numpy's repeated targets)
+    return False, first, inverse
+
+
+
+@jit
+def pools(M, F, H, mi, fi, hi, tp, pp, dp, ep):
+    """memory.kv_pool (compiled as it is) at each row i from row mi[i] of the model records M, fi[i] of the format
+    records F and hi[i] of the hardware records H: (pool, headroom)."""
+    N = mi.shape[0]
+    out = rows_of(2, N)
+    for i in range(N):
+        out[0, i], out[1, i] = memory.kv_pool(M[mi[i]], F[fi[i]], H[hi[i]], tp[i], pp[i], dp[i], ep[i])
+    return out[0], out[1]

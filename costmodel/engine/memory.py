@@ -189,14 +189,18 @@ class SequenceMemory:
 def sequence_memory(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, gen_held=1.0, dp=1.0, ep=1.0,
                     pool=None) -> SequenceMemory:
     """footprint's terms that do not depend on the batch (`pool`: kv_pool's result where the caller has it)."""
+    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
+    return SequenceMemory(*sequence_terms(m, f, hw, prompt, gen, context, tp, pp, gen_held, dp, ep, pool, headroom))
+
+
+def sequence_terms(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, gen_held, dp, ep, pool, headroom) -> tuple:
+    """SequenceMemory's fields in its order, from the KV pool and its unused headroom (kv_pool's). Plain
+    arithmetic on arrays or numbers (kernels.py compiles it as it is)."""
     a_tp = as_float(tp) / dp
     tokens = as_float(context) + prompt + gen_held * as_float(gen)
-    pool, headroom = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
-    return SequenceMemory(weight_bytes_per_device(m, f, tp, pp, dp, ep),
-                          kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
-                          hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp),
-                          encoder_working_set(m, f, prompt, a_tp), pool, hw["runtime_overhead_bytes"] + headroom,
-                          hw["capacity"])
+    return (weight_bytes_per_device(m, f, tp, pp, dp, ep), kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
+            hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), encoder_working_set(m, f, prompt, a_tp),
+            pool, hw["runtime_overhead_bytes"] + headroom, hw["capacity"])
 
 
 def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
@@ -235,17 +239,38 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, 
     """Largest batch whose KV fits the engine's pool (0 if none), capped by the engine's limit on
     concurrent sequences (per attention group: dp groups hold dp times as many). Each sequence holds
     the KV of its context + prompt + `kv_reserved_gen_fraction` of its output (1 = reserved up front)."""
-    tokens = as_float(context) + prompt + hw["kv_reserved_gen_fraction"] * as_float(gen)
     pool, _ = kv_pool(m, f, hw, tp, pp, dp, ep) if pool is None else pool
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return batch_limit(m, f, hw, prompt, gen, context, tp, pp, dp, pool)
+
+
+def batch_limit(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp, pool):
+    """max_batch for a KV pool of `pool` bytes. Plain arithmetic on arrays or numbers (kernels.py compiles it as
+    it is; the caller holds np.errstate)."""
+    tokens = as_float(context) + prompt + hw["kv_reserved_gen_fraction"] * as_float(gen)
     a_tp = as_float(tp) / dp
     per_seq = kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
     # an encoder holds no KV: its batch's forward working set fills the pool and the activation budget
     work = encoder_working_set(m, f, prompt, a_tp)
     room = pool + where(work > 0, hw["activations_in_budget"] * activation_peak(m, f, hw, a_tp), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = floor(divide(maximum(room, 0.0), per_seq + work))
+    b = floor(divide(maximum(room, 0.0), per_seq + work))
     b = where(isfinite(b), b, 1e9)  # no KV and no working set: bounded by the engine's limit
     return clip(b, 0.0, hw["max_batch"]) * dp
+
+
+def batch_free_terms(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom) -> tuple:
+    """A configuration's memory terms that do not depend on its batch: (the largest batch (max_batch), the seven
+    fields of SequenceMemory holding `held` of the output, the engine's longest sequence and its KV bytes, the
+    pool in tokens (pool_in_tokens), one sequence's recurrent state), from the KV pool and its headroom
+    (kv_pool's). Plain arithmetic on arrays or numbers (kernels.py compiles it as it is; the caller holds
+    np.errstate)."""
+    a_tp = tp / dp
+    max_len = hw["max_model_len"]
+    full_len = where(max_len > 0, max_len, context + prompt + gen)
+    s = sequence_terms(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool, headroom)
+    return (batch_limit(m, f, hw, prompt, gen, context, tp, pp, dp, pool), s[0], s[1], s[2], s[3], s[4], s[5], s[6],
+            full_len, kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw), pool_tokens(m, f, hw, pool, a_tp, pp),
+            state_bytes_per_sequence(m, hw, a_tp, pp))
 
 
 def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
@@ -254,8 +279,14 @@ def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
     blocks = pool // page // layers; SGLang max_total_num_tokens = pool // cell size). Engines count
     sliding-window layers like full ones here, so a hybrid model's real capacity is larger; only
     attention layers count (recurrent layers hold no per-token cache)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pool_tokens(m, f, hw, pool, tp, pp)
+
+
+def pool_tokens(m: dict, f: dict, hw: dict, pool, tp, pp):
+    """pool_in_tokens. Plain arithmetic on arrays or numbers (kernels.py compiles it as it is; the caller holds
+    np.errstate)."""
     per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * m["kv_layers"]
     block = maximum(hw["kv_block_tokens"], 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = floor(divide(maximum(pool, 0.0), per_tok) / block) * block
+    t = floor(divide(maximum(pool, 0.0), per_tok) / block) * block
     return where(isfinite(t), t, 0.0)

@@ -147,6 +147,7 @@ class Tables:
         self.f = {k: np.array([r[k] for r in frows], dtype=float) for k in frows[0]}
         self.f_ok = np.array(ok)
         self.layout_reason = _layout_reasons(self.m, ax)
+        self.records = {k: compiled.records(getattr(self, k)) for k in ("m", "hw", "f")}  # the [fast] kernels' rows
 
 
 def _layout_reasons(m: dict, ax: Axes) -> np.ndarray:
@@ -273,7 +274,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
     c = _chunk_columns(tab.ax, flat)
-    m, hw, f = Gathered(tab.m, c["im"]), Gathered(tab.hw, c["hw_i"]), Gathered(tab.f, c["f_i"])
+    m, hw, f = (Gathered(getattr(tab, k), c[i], tab.records[k]) for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
     tp = c["tp"]
     dp, ep = _layout(c)
     n_t, n_l = len(tab.ax.tp), len(tab.ax.layouts)

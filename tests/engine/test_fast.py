@@ -277,7 +277,7 @@ def test_each_kernel_compiles_one_signature():
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
             "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics',"
-            " 'batch_memory', 'outcome')))")
+            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
@@ -451,3 +451,101 @@ def test_a_chunks_outcome_is_numpys_where_chain():
     ok = numpy_way["fits"]
     assert np.isnan(numpy_way["ttft_s"][~ok]).all() and np.array_equal(numpy_way["ttft_s"][ok], metrics["ttft_s"][ok])
     assert np.array_equal(ok, (reason == 0))  # runs and fits exactly where there is no reason
+
+
+def _rows_of_a_grid(models, **axes):
+    """A grid's configurations as the chunk of all of them: its Tables, Gathered columns (with their records)
+    and the inputs of evaluate._per_sequence at every row."""
+    from costmodel.engine.distinct import Gathered
+    from costmodel.engine.elementwise import where
+    from costmodel.engine.memory import kv_pool
+    from costmodel.sweeps.grid import Tables, _chunk_columns, _layout, make_axes
+
+    ax = make_axes(models=models, **axes)
+    tab = Tables(ax)
+    c = _chunk_columns(ax, np.arange(ax.size, dtype=np.int64))
+    m, hw, f = (Gathered(getattr(tab, k), c[i], tab.records[k]) for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
+    dp, ep = _layout(c)
+    tp, pp = c["tp"], np.ones(ax.size)
+    held = where(c["batch"] < 0, hw["kv_reserved_gen_fraction"], 1.0)
+    pool = kv_pool(m, f, hw, tp, pp, dp, ep)
+    return ax.size, (m, f, hw), (c["prompt"], c["gen"], c["context"], tp, pp, dp, ep, held), pool
+
+
+def test_batch_free_terms_are_numpys_bits():
+    """kernels.batch_free (memory.batch_free_terms compiled as it is, the model, format and hardware rows read as
+    records) gives evaluate._per_sequence's bits: every catalogue model but the vision backbones (encoders, MLA,
+    DSA, sliding windows, chunked local layers, recurrent layers, cross-attention), devices with and without a
+    longest sequence, engines, layouts, zero lengths and a long context."""
+    from costmodel.engine.evaluate import _per_sequence
+
+    models = [m.id for m in all_models() if not m.backbone]
+    n, tables, rows, pool = _rows_of_a_grid(models, hw=["h100", "mi300x", "l4"], fmt=["bf16", "w4a16"],
+                                            engine=["auto", "sglang", "llama.cpp"], batch=[1, "max"], tp=[1, 8],
+                                            layouts=["tp", "ep", "dp-ep"], prompt=[0, 3000], gen=[1, 500],
+                                            context=[0, 40000])
+    got = fast.batch_free(*tables, n, *rows, *pool)
+    want = _per_sequence(*tables, *rows, pool)
+    want = (want["bmax"], *(getattr(want["seq"], k) for k in ("weights", "kv", "act", "work", "pool", "reserve",
+                                                              "capacity")),
+            want["full_len"], want["one_long"], want["kv_tokens"], want["state"])
+    assert got is not None and len(got) == len(want) == 12
+    for i, (a, b) in enumerate(zip(want, got)):
+        a = np.broadcast_to(np.asarray(a, dtype=float), (n,))
+        assert np.array_equal(a.view(np.uint64), b.view(np.uint64)), i
+    assert np.isfinite(got[0]).all() and (got[0] > 0).any() and (got[4] > 0).any()  # batches fit; encoders' work
+
+
+def test_kv_pools_are_numpys_bits():
+    """kernels.pools (memory.kv_pool compiled as it is, on records) gives kv_pool's bits on every catalogue model,
+    devices, formats, engines and layouts; a table without records is numpy's (None)."""
+    from costmodel.engine.memory import kv_pool
+
+    n, tables, rows, pool = _rows_of_a_grid([m.id for m in all_models()], hw=["h100", "mi300x", "l4"],
+                                            fmt=["bf16", "fp8", "w4a16"], engine=["auto", "vllm", "sglang"],
+                                            tp=[1, 2, 8], layouts=["tp", "ep", "dp-ep"])
+    tp, pp, dp, ep = rows[3:7]
+    got = fast.pools(*tables, n, tp, pp, dp, ep)
+    for a, b in zip(kv_pool(*tables, tp, pp, dp, ep), got):
+        a = np.broadcast_to(np.asarray(a, dtype=float), (n,))
+        assert np.array_equal(a.view(np.uint64), b.view(np.uint64))
+    assert (got[0] > 0).any() and (got[0] < 0).any()  # pools that hold sequences and ones that cannot
+    assert fast.pools(dict(tables[0]), *tables[1:], n, tp, pp, dp, ep) is None
+
+
+def test_a_vision_backbone_leaves_batch_free_terms_to_numpy():
+    """A backbone's working set reads module tables (a cached kernel would keep them): numpy's, so None."""
+    backbone = next(m.id for m in all_models() if m.backbone)
+    n, tables, rows, pool = _rows_of_a_grid([backbone, "llama-3.1-8b"], hw=["h100"], fmt=["bf16"], batch=[1])
+    assert fast.batch_free(*tables, n, *rows, *pool) is None
+    n, tables, rows, pool = _rows_of_a_grid(["llama-3.1-8b"], hw=["h100"], fmt=["bf16"], batch=[1])
+    assert fast.batch_free(*tables, n, *rows, *pool) is not None
+
+
+def test_a_record_reads_as_its_dict_of_columns():
+    """record.get(name, default) and `name in record` in compiled code: the field where the table has the column,
+    the default where not, as on the dict of columns the numpy path reads."""
+    import numba
+
+    rows = fast.records({"h": np.array([3.0, 5.0]), "p_vision": np.array([0.5, 0.25])})
+
+    @numba.njit
+    def read(r):
+        return r.get("p_vision", 7.0) + r.get("absent", 100.0) + ("h" in r) * 1000.0 + ("absent" in r) * 1e6
+
+    assert [read(r) for r in rows] == [1100.5, 1100.25]
+
+
+@pytest.mark.parametrize("n, span", [(65536, 60000), (4099, 16000), (7, 3), (1, 1), (300, -50)])
+def test_code_groups_are_distinct_codes(n, span):
+    """kernels.code_groups: distinct_codes' table path, the same inverse and a row of each group's code; codes
+    spanning four times the rows or more are left to distinct's hash (None)."""
+    from costmodel.engine.distinct import distinct_codes
+
+    codes = np.random.default_rng(n).integers(-7, -7 + abs(span), n) * (1 if span > 0 else -3)
+    first, inverse = distinct_codes(codes)
+    got = fast.code_groups(codes)
+    assert got is not None
+    np.testing.assert_array_equal(got[1], inverse)
+    np.testing.assert_array_equal(codes[got[0]], codes[first])
+    assert fast.code_groups(np.array([0, 10**9, 5])) is None and fast.code_groups(np.array([], dtype=int)) is None

@@ -237,8 +237,8 @@ def kernels(rounds: int = 30) -> None:
     if k is None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
-    names = ("op_fields", "sums", "decode_step", "batch_memory", "finish_metrics", "outcome", "batch_free", "pools",
-             "code_groups")
+    names = ("chunk_frame", "op_fields", "sums", "decode_step", "batch_memory", "finish_metrics", "outcome",
+             "batch_free", "pools", "code_groups")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
     for n in names:

@@ -281,3 +281,22 @@ def code_groups(codes) -> tuple | None:
         return None
     wide, first, inverse = _kernels().code_groups(codes)
     return None if wide else (first, inverse)
+
+
+FRAME = ("im", "hw_i", "f_i", "groups", "seq", "batch", "prompt", "gen", "context", "tp", "dp", "ep", "first",
+         "link_ok", "fmt_ok", "run")  # kernels.chunk_frame's columns, in its order
+
+
+def chunk_frame(start: int, n: int, shape: tuple, axes: tuple, layout_flags: tuple, layout_reason, f_ok, encoder,
+                interconnect) -> dict | None:
+    """{FRAME name: column} of sweeps/grid.evaluate_chunk for the n configurations from flat index `start`
+    (kernels.chunk_frame), from the grid's `shape`, its numeric axes (batch, tp, prompt, gen, context), the
+    layouts' DP and EP flags, the tables' layout reasons, runnable formats, encoder flags and interconnects;
+    None where the kernels do not load."""
+    if _kernels() is None:
+        return None
+    ints, floats, first, flags = _kernels().chunk_frame(
+        int(start), int(n), np.asarray(shape, dtype=np.int64), *(_flat(x, (len(x),)) for x in (*axes, *layout_flags)),
+        np.ascontiguousarray(layout_reason, dtype=np.int8), np.ascontiguousarray(f_ok, dtype=np.bool_),
+        _flat(encoder, (len(encoder),)), _flat(interconnect, (len(interconnect),)))
+    return dict(zip(FRAME, (*ints, *floats, first, *flags)))

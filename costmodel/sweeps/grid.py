@@ -273,22 +273,15 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     (engine/distinct.py; same results). A sweep of FAST_MIN_CONFIGS or more is timed by the [fast]
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
-    c = _chunk_columns(tab.ax, flat)
-    m, hw, f = (Gathered(getattr(tab, k), c[i], tab.records[k]) for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
-    tp = c["tp"]
-    dp, ep = _layout(c)
-    n_t, n_l = len(tab.ax.tp), len(tab.ax.layouts)
-    first = tab.layout_reason[(c["im"] * n_t + c["it"]) * n_l + c["il"]]  # 5 the layout, 1 the heads, else 0
-    link_ok = (tp == 1) | (hw["interconnect"] > 0)
-    fmt_ok = tab.f_ok[c["f_i"]]
-    run = (first == 0) & link_ok
-    tp_eval = np.where(run, tp, 1.0)
     fast = tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled()
-    res = evaluate(m, f, hw, c["batch"], c["prompt"], np.where(m["encoder"] > 0, 0.0, c["gen"]), c["context"],
-                   tp_eval, 1.0, 1.0, np.where(run, dp, 1.0), np.where(run, ep, 1.0),
-                   groups=c["im"] * len(tab.f_ok) + c["f_i"] if shared else None,
-                   seq_groups=_batch_free(tab.ax, flat, c) if shared else None,
+    fr = _compiled_frame(tab, flat) if fast else None
+    c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
+    fr = _frame(tab, flat, c) if fr is None else fr
+    m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k]) for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
+    res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
+                   fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
                    fast=fast, metrics=METRICS + ("fits",))
+    first, link_ok, fmt_ok, run = fr["first"], fr["link_ok"], fr["fmt_ok"], fr["run"]
     mem = res.memory
     fits = np.asarray(res.metrics["fits"], dtype=bool)
     out = _outcome(first, link_ok, fmt_ok, run, fits, res.metrics, into or {}, fast)
@@ -306,6 +299,38 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     if task:
         out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)
     return out
+
+
+def _frame(tab: Tables, flat: np.ndarray, c: dict) -> dict:
+    """The columns evaluate_chunk evaluates from (fast.FRAME's names) for its chunk columns `c`: the model, device
+    and format rows, the engine's inputs (gen 0 for an encoder; tp, dp and ep 1 where the layout cannot run: its
+    reason in `first`, 5 the layout, 1 the heads, else 0; no link for tp > 1; `run`), the groups and the batch-free
+    codes (evaluate's groups and seq_groups), and whether the device runs the format."""
+    tp = c["tp"]
+    dp, ep = _layout(c)
+    n_t, n_l = len(tab.ax.tp), len(tab.ax.layouts)
+    first = tab.layout_reason[(c["im"] * n_t + c["it"]) * n_l + c["il"]]
+    link_ok = (tp == 1) | (tab.hw["interconnect"][c["hw_i"]] > 0)
+    run = (first == 0) & link_ok
+    encoder = tab.m["encoder"][c["im"]]
+    return dict(im=c["im"], hw_i=c["hw_i"], f_i=c["f_i"], groups=c["im"] * len(tab.f_ok) + c["f_i"],
+                seq=_batch_free(tab.ax, flat, c), batch=c["batch"], prompt=c["prompt"],
+                gen=np.where(encoder > 0, 0.0, c["gen"]), context=c["context"], tp=np.where(run, tp, 1.0),
+                dp=np.where(run, dp, 1.0), ep=np.where(run, ep, 1.0), first=first, link_ok=link_ok,
+                fmt_ok=tab.f_ok[c["f_i"]], run=run)
+
+
+def _compiled_frame(tab: Tables, flat: np.ndarray) -> dict | None:
+    """_frame by the [fast] kernel (fast.chunk_frame, an odometer over the axes) for a run of consecutive flat
+    indices (a sweep's chunk), the same values; None for others or where the kernels do not load."""
+    flat = np.asarray(flat)
+    if flat.ndim != 1 or not len(flat) or int(flat[-1]) - int(flat[0]) != len(flat) - 1 or \
+            not bool(np.all(np.diff(flat) == 1)):
+        return None
+    ax = tab.ax
+    return compiled.chunk_frame(int(flat[0]), len(flat), ax.shape, (ax.batch, ax.tp, ax.prompt, ax.gen, ax.context),
+                                _layout_flags(ax), tab.layout_reason, tab.f_ok, tab.m["encoder"],
+                                tab.hw["interconnect"])
 
 
 def _outcome(first, link_ok, fmt_ok, run, fits, metrics: dict, into: dict, fast: bool) -> dict:

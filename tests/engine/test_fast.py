@@ -277,7 +277,7 @@ def test_each_kernel_compiles_one_signature():
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
             "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics',"
-            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools')))")
+            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
@@ -549,3 +549,27 @@ def test_code_groups_are_distinct_codes(n, span):
     np.testing.assert_array_equal(got[1], inverse)
     np.testing.assert_array_equal(codes[got[0]], codes[first])
     assert fast.code_groups(np.array([0, 10**9, 5])) is None and fast.code_groups(np.array([], dtype=int)) is None
+
+
+def test_a_chunks_frame_is_numpys():
+    """kernels.chunk_frame (an odometer over the grid's axes) gives grid._frame's columns (numpy's unravelled
+    indices and masks), the same values and types, for chunks starting anywhere: every reason a layout cannot
+    run (heads, layouts on dense models, no link), encoders, formats a device cannot run, the largest batch."""
+    from costmodel.sweeps.grid import Tables, _chunk_columns, _compiled_frame, _frame, make_axes
+
+    ax = make_axes(models=["llama-3.1-8b", "bert-base", "mixtral-8x7b", "qwen2.5-7b"], hw=["h100", "l4", "m2-ultra-76c"],
+                   fmt=["bf16", "fp8", "q4_k_m"], kv_fmt=["bf16", "fp8"], engine=["auto", "vllm"], batch=[1, "max", 64],
+                   tp=[1, 2, 3], layouts=["tp", "ep", "dp-ep"], prompt=[0, 128], gen=[1, 300], context=[0, 1000])
+    tab = Tables(ax)
+    for start, n in ((0, ax.size), (3, 1000), (ax.size - 777, 777), (12345, 1)):
+        flat = np.arange(start, start + n, dtype=np.int64)
+        want, got = _frame(tab, flat, _chunk_columns(ax, flat)), _compiled_frame(tab, flat)
+        assert list(got) == list(want) == list(fast.FRAME)
+        for k, a in want.items():
+            a = np.broadcast_to(a, (n,))
+            assert got[k].dtype == a.dtype and np.array_equal(got[k], a), (start, k)
+        if n == ax.size:
+            whole = want
+    assert set(np.unique(whole["first"]).tolist()) == {0, 1, 5} and not whole["link_ok"].all()
+    assert whole["run"].any() and (whole["gen"] == 0).any() and (whole["seq"] != np.arange(ax.size)).any()
+    assert _compiled_frame(tab, np.array([5, 4, 3])) is None  # not a run of consecutive indices

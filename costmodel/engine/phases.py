@@ -184,13 +184,18 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                           for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))
     B_att, a_tp = group_batch(Bd, dp), tp / dp
-    p, p_inv = distinct(g, Bc, prompt, context)  # the group fixes the layout
+    # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too, though lower_all's are
+    # functions of the others (no more rows): the decode's keys are then functions of this one, searched below
+    # among its distinct rows rather than every row
+    p, p_inv = distinct(g, Bc, prompt, context, Bd, n_dec, c0)
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
-    d, d_inv = distinct(g, Bd, n_dec)
+    d_p, d_of_p = distinct(g[p], Bd[p], n_dec[p])
+    d, d_inv = p[d_p], d_of_p[p_inv]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
-    q, q_inv = distinct(g, B_att, n_dec, c0)  # c0 = context + prompt: the generated length plays no part
+    q_p, q_of_p = distinct(g[p], B_att[p], n_dec[p], c0[p])  # the generated length plays no part
+    q, q_inv = p[q_p], q_of_p[p_inv]
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], a_tp[q])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, attention_present(m),

@@ -328,3 +328,28 @@ def test_one_attention_operator_is_packed_without_copies():
         a, b = getattr(one, name), getattr(full, name)[:1]
         assert a.shape == (1, 5), name
         np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64), err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([1.0, 3.0]), st.sampled_from([16.0, 64.0]),
+                          st.sampled_from([1.0, 2.0, 3.0]), st.sampled_from([1.0, 2.0]), st.sampled_from([16.0, 80.0])),
+                min_size=1, max_size=80))
+def test_the_decodes_rows_are_searched_among_the_prefills(rows):
+    """lower_phases finds the decode's distinct rows among the prefill's (its key holds the decode's batch, new
+    tokens and c0): the same groups as searching every row, even where those are not functions of the prefill's
+    inputs as lower_all makes them."""
+    from costmodel.engine.operators import group_batch
+    from costmodel.engine.phases import lower_phases
+
+    g, Bc, prompt, Bd, n_dec, c0 = (np.array(c) for c in zip(*rows))
+    h100 = load_hardware("h100")
+    m, hw = model_columns([load_model("llama-3.1-8b")]), hardware_columns([h100])
+    f = format_columns([(load_format("bf16"), h100, None, False)])
+    ops = lower_phases(m, f, hw, Bc, prompt, 0.0, Bd, n_dec, c0, c0 + 5.0, 1.0, 1.0, 1.0, 1.0, groups=g)
+    def groups(first, inverse) -> set:  # the groups, each represented by one of its rows (any: equal inputs)
+        assert np.array_equal(inverse[first], np.arange(len(first)))
+        return _partition(np.array([np.flatnonzero(inverse == k)[0] for k in range(len(first))]), inverse)
+
+    assert groups(ops.p, ops.p_inv) == _partition(*distinct(g, Bc, prompt, 0.0, Bd, n_dec, c0))
+    assert groups(ops.d, ops.d_inv) == _partition(*distinct(g, Bd, n_dec))
+    assert groups(ops.q, ops.q_inv) == _partition(*distinct(g, group_batch(Bd, 1.0), n_dec, c0))

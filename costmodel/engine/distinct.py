@@ -153,7 +153,7 @@ class Gathered(Mapping):
         self._table, self._idx, self._cache, self._runs = table, idx, {}, _runs_of(idx)
         self.records = records  # the table as records (fast.records), for the [fast] kernels that read rows
 
-    def rows_of(self, n: int) -> np.ndarray:
+    def row_index(self, n: int) -> np.ndarray:
         """The table row of each of the n rows (an index of one row repeated)."""
         return np.ascontiguousarray(np.broadcast_to(self._idx, (n,)), dtype=np.int64)
 

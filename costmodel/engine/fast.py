@@ -55,9 +55,10 @@ def _kernels():
     return kernels
 
 
-# the modules whose functions the kernels compile (kernels.py, and what it jits or overloads)
-KERNEL_SOURCES = ("kernels", "attention", "backbone_ops", "elementwise", "memory", "operators", "scalar_times", "timeline",
-                  "truth")
+# the modules whose functions the kernels compile (kernels.py and the kernel modules it imports, and what they jit
+# or overload)
+KERNEL_SOURCES = ("kernels", "kernel_base", "memory_kernels", "grid_kernels", "attention", "backbone_ops", "elementwise",
+                  "memory", "operators", "scalar_times", "timeline", "truth")
 
 
 def sources_key() -> str:
@@ -254,7 +255,7 @@ def pools(m, f, hw, n: int, tp, pp, dp, ep) -> tuple | None:
     with their records; else None."""
     if not _have_records(m, f, hw):
         return None
-    return _kernels().pools(m.records, f.records, hw.records, m.rows_of(n), f.rows_of(n), hw.rows_of(n),
+    return _kernels().pools(m.records, f.records, hw.records, m.row_index(n), f.row_index(n), hw.row_index(n),
                             *(_flat(x, (n,)) for x in (tp, pp, dp, ep)))
 
 
@@ -264,10 +265,10 @@ def batch_free(m, f, hw, n: int, prompt, gen, context, tp, pp, dp, ep, held, poo
     module tables, numpy's); else None."""
     if not _have_records(m, f, hw):
         return None
-    mi = m.rows_of(n)
+    mi = m.row_index(n)
     if "bb" in m and (m.records["bb"][mi] > 0).any():
         return None
-    out = _kernels().batch_free(m.records, f.records, hw.records, mi, f.rows_of(n), hw.rows_of(n),
+    out = _kernels().batch_free(m.records, f.records, hw.records, mi, f.row_index(n), hw.row_index(n),
                                 *(_flat(x, (n,)) for x in (prompt, gen, context, tp, pp, dp, ep, held, pool, headroom)))
     return tuple(out)
 

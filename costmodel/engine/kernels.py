@@ -1,29 +1,23 @@
 """The compiled kernels of fast.py (numba, imported only through it; compiled on first use and cached
 on disk). Each writes one of numpy's formulas element by element in numpy's order of operations:
 the same bits (fast.py's docstring, tests/engine/test_fast.py). They read no module constant (a cached
-kernel would keep an old value): an operator's unit comes as its `kind` (fast.kinds)."""
-import operator
-
-import numba
+kernel would keep an old value): an operator's unit comes as its `kind` (fast.kinds). This module holds the
+phases' timing and metrics and the overloads of elementwise.py, truth.py and attention.py every kernel compiles
+with; memory_kernels.py the memory stage's, grid_kernels.py a sweep chunk's own columns (imported here: fast.py
+reaches every kernel as an attribute of this module)."""
 import numpy as np
-from numba.core import types
-from numba.extending import overload, overload_method, register_jitable
+from numba.extending import overload
 
-from costmodel.engine import attention, backbone_ops, elementwise, memory, operators, scalar_times, timeline, truth
+from costmodel.engine import attention, elementwise, grid_kernels, kernel_base, memory_kernels, scalar_times, timeline
+from costmodel.engine import truth
+from costmodel.engine.kernel_base import inline, jit
 
-jit = numba.njit(cache=True, error_model="numpy")  # x/0 is inf or NaN, as numpy's
-inline = numba.njit(inline="always", error_model="numpy")  # compiled into each kernel that calls it
-
+# the other modules' kernels, as fast.py reaches them
+rows_of = kernel_base.rows_of
+batch_memory, batch_free, pools = memory_kernels.batch_memory, memory_kernels.batch_free, memory_kernels.pools
+chunk_frame, outcome, code_groups = grid_kernels.chunk_frame, grid_kernels.outcome, grid_kernels.code_groups
 
 maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
-
-
-@jit
-def rows_of(k, n):
-    """An uninitialized (k, n) array whose rows start 192 bytes apart modulo 4 KiB (a row stride of n + 24): a
-    kernel that writes k rows at once while reading other columns then does not evict its own lines (rows a
-    multiple of 4 KiB apart share the cache's sets; measured in benchmarks/bench_sweep.py kernels)."""
-    return np.empty((k, n + 24))[:, :n]
 
 
 unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code
@@ -254,199 +248,3 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
         out[9, j] = energy_per_token(tp[j], pp[j], power, per_token)
         out[10, j] = usd_per_million_tokens(tp[j], pp[j], price[j], per_token)
     return out
-
-
-group_batch = jit(operators.group_batch)
-
-
-@overload(operators.group_batch)  # memory.batch_terms calls it
-def _group_batch(batch, dp):
-    return lambda batch, dp: group_batch(batch, dp)
-
-
-batch_of = jit(memory.batch_of)
-batch_terms = jit(memory.batch_terms)
-pool_fits = jit(memory.pool_fits)
-runs = jit(memory.runs)
-
-
-@jit
-def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, work, pool, reserve, capacity):
-    """evaluate.lower_all's memory stage per configuration j from its batch-free terms at distinct row inv[j]
-    (memory.py's functions): the batch (batch_of), memory.batch_memory's fields (each + 0.0, as batch_memory adds
-    zeros of the configurations' shape), and whether it runs (pool_fits, runs)."""
-    N = inv.shape[0]
-    out = rows_of(9, N)
-    ok = np.empty(N, dtype=np.bool_)
-    for j in range(N):
-        i = inv[j]
-        b = batch_of(requested[j], bmax[i])
-        kv_j, over = batch_terms(kv[i], work[i], act[i], b, dp[j])
-        kv_j, over, pool_j = kv_j + 0.0, over + 0.0, pool[i] + 0.0
-        out[0, j], out[1, j], out[2, j], out[3, j] = b, bmax[i], weights[i] + 0.0, kv_j
-        out[4, j], out[5, j], out[6, j] = act[i] + over + 0.0, reserve[i] + 0.0, capacity[i] + 0.0
-        out[7, j], out[8, j] = pool_j, over
-        ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
-    return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], ok)
-
-
-@jit
-def outcome(first, link_ok, fmt_ok, run, fits, metrics, into):
-    """sweeps/grid.evaluate_chunk's closing columns per configuration j: valid = run & fmt_ok, ok = valid & fits,
-    reason = first, else 2 without a link, 4 without the format, 3 where it does not fit, 0 (its np.where chain,
-    as int8); and each of `metrics` written into `into` where ok, NaN elsewhere (np.where(ok, x, np.nan))."""
-    N = first.shape[0]
-    valid, ok, reason = np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.int8)
-    for j in range(N):
-        valid[j] = run[j] and fmt_ok[j]
-        ok[j] = valid[j] and fits[j]
-        r = first[j]
-        if r == 0:
-            r = 2 if not link_ok[j] else 4 if not fmt_ok[j] else 3 if not fits[j] else 0
-        reason[j] = r
-    for k in range(len(metrics)):
-        x, out = metrics[k], into[k]
-        for j in range(N):
-            out[j] = x[j] if ok[j] else np.nan
-    return valid, ok, reason
-
-
-
-@overload_method(types.Record, "get", prefer_literal=True)
-def _record_get(record, key, default):
-    """A model, format or hardware row (a record of fast.records' table) read as the numpy path reads its dict of
-    columns: record.get("name", default) is the field, or the default where the table has no such column."""
-    if isinstance(key, types.StringLiteral):
-        name = key.literal_value
-        if name in record.fields:
-            return lambda record, key, default: record[name]
-        return lambda record, key, default: default
-
-
-@overload(operator.contains, prefer_literal=True)
-def _record_contains(record, key):
-    """"name" in record: whether the table has the column (known when compiling)."""
-    if isinstance(record, types.Record) and isinstance(key, types.StringLiteral):
-        present = key.literal_value in record.fields
-        return lambda record, key: present
-
-
-@overload(elementwise.isfinite)
-def _isfinite(x):
-    return lambda x: np.isfinite(x)
-
-
-@overload(backbone_ops.working_set_bytes)
-def _working_set_bytes(index, n, ab):
-    """Never reached: fast.batch_free leaves rows of a vision backbone (its tables are module constants, which a
-    cached kernel would keep) to numpy."""
-    return lambda index, n, ab: np.nan
-
-
-for _plain in (memory.kv_bytes_per_token_layer, memory.kv_bytes_per_sequence, memory.state_bytes_per_sequence,
-               memory.activation_bytes_per_token, memory.encoder_working_set, memory.activation_peak,
-               memory.weight_bytes_total, memory.weight_bytes_per_device, memory.sequence_terms, memory.batch_limit,
-               memory.pool_tokens, memory.batch_free_terms, memory.kv_pool):
-    register_jitable(error_model="numpy", inline="always")(_plain)  # compiled into the kernels that call them
-
-
-@jit
-def batch_free(M, F, H, mi, fi, hi, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom):
-    """evaluate._per_sequence's terms at each row i (memory.batch_free_terms, compiled as it is) from row mi[i] of
-    the model records M, fi[i] of the format records F and hi[i] of the hardware records H: 12 rows."""
-    N = mi.shape[0]
-    out = rows_of(12, N)
-    for i in range(N):
-        t = memory.batch_free_terms(M[mi[i]], F[fi[i]], H[hi[i]], prompt[i], gen[i], context[i], tp[i], pp[i], dp[i],
-                                    ep[i], held[i], pool[i], headroom[i])
-        out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i] = t[0], t[1], t[2], t[3], t[4], t[5]
-        out[6, i], out[7, i], out[8, i], out[9, i], out[10, i], out[11, i] = t[6], t[7], t[8], t[9], t[10], t[11]
-    return out
-
-
-@jit
-def code_groups(codes):
-    """distinct.distinct_codes by its table over the codes' range (a range under four times the rows: else `wide`
-    True and empty arrays): (wide, first, inverse), each row's group the number of present codes below its own."""
-    n = codes.shape[0]
-    lo, hi = codes[0], codes[0]
-    for j in range(n):
-        lo, hi = min(lo, codes[j]), max(hi, codes[j])
-    if hi - lo >= 4 * n:
-        return True, np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    rank = np.zeros(hi - lo + 1, dtype=np.intp)
-    for j in range(n):
-        rank[codes[j] - lo] = 1
-    count = 0
-    for k in range(rank.shape[0]):
-        present = rank[k]
-        rank[k] = count
-        count += present
-    inverse = np.empty(n, dtype=np.intp)
-    first = np.empty(count, dtype=np.intp)
-    for j in range(n):
-        g = rank[codes[j] - lo]
-        inverse[j] = g
-        first[g] = j  # one row of each group (the last, as numpy's repeated targets)
-    return False, first, inverse
-
-
-
-@jit
-def pools(M, F, H, mi, fi, hi, tp, pp, dp, ep):
-    """memory.kv_pool (compiled as it is) at each row i from row mi[i] of the model records M, fi[i] of the format
-    records F and hi[i] of the hardware records H: (pool, headroom)."""
-    N = mi.shape[0]
-    out = rows_of(2, N)
-    for i in range(N):
-        out[0, i], out[1, i] = memory.kv_pool(M[mi[i]], F[fi[i]], H[hi[i]], tp[i], pp[i], dp[i], ep[i])
-    return out[0], out[1]
-
-
-@jit
-def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, layout_reason, f_ok, encoder,
-                interconnect):
-    """sweeps/grid.evaluate_chunk's columns for the n configurations from flat index `start` in grid order, an
-    odometer over the axes of `shape` (models, devices, formats, KV formats, engines, batch, tp, layouts, prompt,
-    gen, context) in place of unravelling each index: the model, device and format rows, the inputs as the engine
-    takes them (gen 0 for an encoder; tp, dp and ep 1 where the layout cannot run), the groups and batch-free
-    codes, and the layout's reason, link, format and run flags (grid._frame's numpy, the same values)."""
-    K = shape.shape[0]
-    at = np.empty(K, dtype=np.int64)
-    r = start
-    for k in range(K - 1, -1, -1):
-        at[k] = r % shape[k]
-        r //= shape[k]
-    n_h, n_k, n_e, n_t, n_l = shape[1], shape[3], shape[4], shape[6], shape[7]
-    batch_stride = 1
-    for k in range(6, K):
-        batch_stride *= shape[k]
-    ints = np.empty((5, n + 24), dtype=np.int64)[:, :n]  # model, device, format rows, groups, batch-free codes
-    floats = rows_of(7, n)  # batch, prompt, gen, context, tp, dp, ep
-    first = np.empty(n, dtype=np.int8)
-    flags = np.empty((3, n + 192), dtype=np.bool_)[:, :n]  # link, format, run (rows staggered as rows_of's)
-    n_f = f_ok.shape[0]
-    for j in range(n):
-        im, ih, i_f, ik, ie, ib, it, il = at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7]
-        hw_i = (i_f * n_h + ih) * n_e + ie
-        f_i = ((i_f * n_h + ih) * n_k + ik) * n_e + ie
-        t, b = tp[it], batch[ib]
-        reason = layout_reason[(im * n_t + it) * n_l + il]
-        link = (t == 1) | (interconnect[hw_i] > 0)
-        run = (reason == 0) & link
-        ints[0, j], ints[1, j], ints[2, j], ints[3, j] = im, hw_i, f_i, im * n_f + f_i
-        ints[4, j] = start + j + ((b < 0) - ib) * batch_stride
-        floats[0, j], floats[1, j], floats[3, j] = b, prompt[at[8]], context[at[10]]
-        floats[2, j] = 0.0 if encoder[im] > 0 else gen[at[9]]
-        floats[4, j] = t if run else 1.0
-        floats[5, j] = (t if dp_of[il] > 0 else 1.0) if run else 1.0
-        floats[6, j] = (t if ep_of[il] > 0 else 1.0) if run else 1.0
-        first[j] = reason
-        flags[0, j], flags[1, j], flags[2, j] = link, f_ok[f_i], run
-        k = K - 1  # the next configuration: the innermost axis on, carried outward
-        at[k] += 1
-        while k > 0 and at[k] == shape[k]:
-            at[k] = 0
-            k -= 1
-            at[k] += 1
-    return ints, floats, first, flags

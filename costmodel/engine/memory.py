@@ -60,7 +60,7 @@ class Memory:
 
 def pool_fits(kv_cache, transient, kv_pool):
     """The batch's KV and an encoder batch's working set fit a pool that exists. Plain arithmetic on arrays or
-    numbers (kernels.py compiles it as it is)."""
+    numbers (memory_kernels.py compiles it as it is)."""
     return (kv_cache + transient <= kv_pool) & (kv_pool > 0)
 
 
@@ -195,7 +195,7 @@ def sequence_memory(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, ge
 
 def sequence_terms(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, gen_held, dp, ep, pool, headroom) -> tuple:
     """SequenceMemory's fields in its order, from the KV pool and its unused headroom (kv_pool's). Plain
-    arithmetic on arrays or numbers (kernels.py compiles it as it is)."""
+    arithmetic on arrays or numbers (memory_kernels.py compiles it as it is)."""
     a_tp = as_float(tp) / dp
     tokens = as_float(context) + prompt + gen_held * as_float(gen)
     return (weight_bytes_per_device(m, f, tp, pp, dp, ep), kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw),
@@ -216,7 +216,7 @@ def batch_memory(s: SequenceMemory, batch, dp=1.0) -> Memory:
 
 def batch_terms(kv, work, act, batch, dp) -> tuple:
     """(the batch's KV: its busiest attention group's sequences times one sequence's `kv`, the working set of an
-    encoder batch beyond the activation budget `act`). Plain arithmetic on arrays or numbers (kernels.py)."""
+    encoder batch beyond the activation budget `act`). Plain arithmetic on arrays or numbers (memory_kernels.py)."""
     return group_batch(batch, dp) * kv, maximum(as_float(batch) * work - act, 0.0)
 
 
@@ -245,8 +245,8 @@ def max_batch(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp=1.0, 
 
 
 def batch_limit(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, dp, pool):
-    """max_batch for a KV pool of `pool` bytes. Plain arithmetic on arrays or numbers (kernels.py compiles it as
-    it is; the caller holds np.errstate)."""
+    """max_batch for a KV pool of `pool` bytes. Plain arithmetic on arrays or numbers (memory_kernels.py compiles it
+    as it is; the caller holds np.errstate)."""
     tokens = as_float(context) + prompt + hw["kv_reserved_gen_fraction"] * as_float(gen)
     a_tp = as_float(tp) / dp
     per_seq = kv_bytes_per_sequence(m, f, tokens, a_tp, pp, hw)
@@ -262,7 +262,7 @@ def batch_free_terms(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, d
     """A configuration's memory terms that do not depend on its batch: (the largest batch (max_batch), the seven
     fields of SequenceMemory holding `held` of the output, the engine's longest sequence and its KV bytes, the
     pool in tokens (pool_in_tokens), one sequence's recurrent state), from the KV pool and its headroom
-    (kv_pool's). Plain arithmetic on arrays or numbers (kernels.py compiles it as it is; the caller holds
+    (kv_pool's). Plain arithmetic on arrays or numbers (memory_kernels.py compiles it as it is; the caller holds
     np.errstate)."""
     a_tp = tp / dp
     max_len = hw["max_model_len"]
@@ -284,7 +284,7 @@ def pool_in_tokens(m: dict, f: dict, hw: dict, pool, tp, pp) -> np.ndarray:
 
 
 def pool_tokens(m: dict, f: dict, hw: dict, pool, tp, pp):
-    """pool_in_tokens. Plain arithmetic on arrays or numbers (kernels.py compiles it as it is; the caller holds
+    """pool_in_tokens. Plain arithmetic on arrays or numbers (memory_kernels.py compiles it as it is; the caller holds
     np.errstate)."""
     per_tok = kv_bytes_per_token_layer(m, f, tp, pp) * m["kv_layers"]
     block = maximum(hw["kv_block_tokens"], 1.0)

@@ -389,10 +389,16 @@ def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monke
     for dispatcher in (kernels.finish_metrics, kernels.decode_step, kernels.causal_pairs, kernels.batch_memory):
         assert Path(dispatcher._cache._cache_path).is_relative_to(cache_dir() / "numba" / key)
     here = Path(fast.__file__).parent
-    tree = ast.parse((here / "kernels.py").read_text())
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "costmodel.engine"
-                for a in n.names}
-    assert imported and imported | {"kernels"} <= set(fast.KERNEL_SOURCES)  # every module whose code is compiled
+    modules = {"kernels"} | {n for n in fast.KERNEL_SOURCES if n.endswith("kernels") or n == "kernel_base"}
+    imported = set()
+    for name in modules:
+        tree = ast.parse((here / f"{name}.py").read_text())
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "costmodel.engine"
+                     for a in n.names}
+        imported |= {n.module.rsplit(".", 1)[1] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                     and (n.module or "").startswith("costmodel.engine.")}
+    assert {"memory_kernels", "grid_kernels", "kernel_base", "memory"} <= imported
+    assert imported | modules <= set(fast.KERNEL_SOURCES)  # every module whose code is compiled
     for name in fast.KERNEL_SOURCES:
         (tmp_path / f"{name}.py").write_bytes((here / f"{name}.py").read_bytes())
     monkeypatch.setattr(fast, "__file__", str(tmp_path / "fast.py"))

@@ -1,0 +1,103 @@
+"""The [fast] kernels of a sweep chunk's own columns (fast.chunk_frame, fast.outcome, fast.code_groups): its
+frame (indices, inputs, codes and masks) before the engine runs, its distinct batch-free codes, and its outcome
+after: sweeps/grid.py's numpy, element by element, the same values."""
+import numpy as np
+
+from costmodel.engine.kernel_base import jit, rows_of
+
+
+@jit
+def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, layout_reason, f_ok, encoder,
+                interconnect):
+    """sweeps/grid.evaluate_chunk's columns for the n configurations from flat index `start` in grid order, an
+    odometer over the axes of `shape` (models, devices, formats, KV formats, engines, batch, tp, layouts, prompt,
+    gen, context) in place of unravelling each index: the model, device and format rows, the inputs as the engine
+    takes them (gen 0 for an encoder; tp, dp and ep 1 where the layout cannot run), the groups and batch-free
+    codes, and the layout's reason, link, format and run flags (grid._frame's numpy, the same values)."""
+    K = shape.shape[0]
+    at = np.empty(K, dtype=np.int64)
+    r = start
+    for k in range(K - 1, -1, -1):
+        at[k] = r % shape[k]
+        r //= shape[k]
+    n_h, n_k, n_e, n_t, n_l = shape[1], shape[3], shape[4], shape[6], shape[7]
+    batch_stride = 1
+    for k in range(6, K):
+        batch_stride *= shape[k]
+    ints = np.empty((5, n + 24), dtype=np.int64)[:, :n]  # model, device, format rows, groups, batch-free codes
+    floats = rows_of(7, n)  # batch, prompt, gen, context, tp, dp, ep
+    first = np.empty(n, dtype=np.int8)
+    flags = np.empty((3, n + 192), dtype=np.bool_)[:, :n]  # link, format, run (rows staggered as rows_of's)
+    n_f = f_ok.shape[0]
+    for j in range(n):
+        im, ih, i_f, ik, ie, ib, it, il = at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7]
+        hw_i = (i_f * n_h + ih) * n_e + ie
+        f_i = ((i_f * n_h + ih) * n_k + ik) * n_e + ie
+        t, b = tp[it], batch[ib]
+        reason = layout_reason[(im * n_t + it) * n_l + il]
+        link = (t == 1) | (interconnect[hw_i] > 0)
+        run = (reason == 0) & link
+        ints[0, j], ints[1, j], ints[2, j], ints[3, j] = im, hw_i, f_i, im * n_f + f_i
+        ints[4, j] = start + j + ((b < 0) - ib) * batch_stride
+        floats[0, j], floats[1, j], floats[3, j] = b, prompt[at[8]], context[at[10]]
+        floats[2, j] = 0.0 if encoder[im] > 0 else gen[at[9]]
+        floats[4, j] = t if run else 1.0
+        floats[5, j] = (t if dp_of[il] > 0 else 1.0) if run else 1.0
+        floats[6, j] = (t if ep_of[il] > 0 else 1.0) if run else 1.0
+        first[j] = reason
+        flags[0, j], flags[1, j], flags[2, j] = link, f_ok[f_i], run
+        k = K - 1  # the next configuration: the innermost axis on, carried outward
+        at[k] += 1
+        while k > 0 and at[k] == shape[k]:
+            at[k] = 0
+            k -= 1
+            at[k] += 1
+    return ints, floats, first, flags
+
+
+@jit
+def outcome(first, link_ok, fmt_ok, run, fits, metrics, into):
+    """sweeps/grid.evaluate_chunk's closing columns per configuration j: valid = run & fmt_ok, ok = valid & fits,
+    reason = first, else 2 without a link, 4 without the format, 3 where it does not fit, 0 (its np.where chain,
+    as int8); and each of `metrics` written into `into` where ok, NaN elsewhere (np.where(ok, x, np.nan))."""
+    N = first.shape[0]
+    valid, ok, reason = np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.int8)
+    for j in range(N):
+        valid[j] = run[j] and fmt_ok[j]
+        ok[j] = valid[j] and fits[j]
+        r = first[j]
+        if r == 0:
+            r = 2 if not link_ok[j] else 4 if not fmt_ok[j] else 3 if not fits[j] else 0
+        reason[j] = r
+    for k in range(len(metrics)):
+        x, out = metrics[k], into[k]
+        for j in range(N):
+            out[j] = x[j] if ok[j] else np.nan
+    return valid, ok, reason
+
+
+@jit
+def code_groups(codes):
+    """distinct.distinct_codes by its table over the codes' range (a range under four times the rows: else `wide`
+    True and empty arrays): (wide, first, inverse), each row's group the number of present codes below its own."""
+    n = codes.shape[0]
+    lo, hi = codes[0], codes[0]
+    for j in range(n):
+        lo, hi = min(lo, codes[j]), max(hi, codes[j])
+    if hi - lo >= 4 * n:
+        return True, np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    rank = np.zeros(hi - lo + 1, dtype=np.intp)
+    for j in range(n):
+        rank[codes[j] - lo] = 1
+    count = 0
+    for k in range(rank.shape[0]):
+        present = rank[k]
+        rank[k] = count
+        count += present
+    inverse = np.empty(n, dtype=np.intp)
+    first = np.empty(count, dtype=np.intp)
+    for j in range(n):
+        g = rank[codes[j] - lo]
+        inverse[j] = g
+        first[g] = j  # one row of each group (the last, as numpy's repeated targets)
+    return False, first, inverse

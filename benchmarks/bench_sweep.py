@@ -226,12 +226,17 @@ def loads() -> None:
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
     ms per chunk each; the chunk's outcome by its kernel against numpy's where chain and the copy into the result
-    columns (what the chunk did before), on the same arguments; then what kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one
-    chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n))) against rows_of's."""
+    columns (what the chunk did before), on the same arguments; then what kernels.rows_of buys: a kernel reading
+    14 columns and writing 11 rows of one chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n)))
+    against rows_of's. The heap retained as a sweep retains it (sweeps/heap.py): numpy's temporaries in reused
+    pages, as in a sweep."""
     import numba
 
     from costmodel.engine import fast
+    from costmodel.sweeps import heap
     from costmodel.sweeps.grid import CHUNK, METRICS, Tables, _outcome, evaluate_chunk, make_axes
+
+    heap.retain()
 
     k = fast._kernels()
     if k is None:

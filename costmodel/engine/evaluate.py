@@ -279,9 +279,10 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
     g = np.asarray(groups)
     prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                   for x in (prompt, gen, context, tp, pp, dp, ep, held))
-    found = compiled.code_groups(codes) if fast and codes is not None else None
-    u, inv = found if found is not None else distinct(g, prompt, gen, context, held) if codes is None else \
-        distinct_codes(codes)
+    if codes is None:
+        u, inv = distinct(g, prompt, gen, context, held)
+    else:
+        u, inv = (compiled.code_groups(codes) if fast else None) or distinct_codes(codes)
     at = (columns_at(m, u), columns_at(f, u), columns_at(hw, u))
     rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held[u])
     terms = compiled.batch_free(*at, len(u), *rows, pool[0][u], pool[1][u]) if fast else None

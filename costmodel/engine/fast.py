@@ -96,9 +96,10 @@ def kinds(units: np.ndarray) -> np.ndarray:
     return np.select([units == MATMUL, units == ATTENTION, units == COMM], [0, 1, 3], 2).astype(np.int64)
 
 
-def _flat(x, shape) -> np.ndarray:
-    """x broadcast to `shape`, C-contiguous float64 (one compiled signature; a no-op where it already is)."""
-    x = np.asarray(x, dtype=float)
+def _flat(x, shape, dtype=float) -> np.ndarray:
+    """x broadcast to `shape`, C-contiguous, of `dtype` (float64: one compiled signature; a no-op where it already
+    is)."""
+    x = np.asarray(x, dtype=dtype)
     return x if x.shape == shape and x.flags.c_contiguous else np.ascontiguousarray(np.broadcast_to(x, shape))
 
 
@@ -205,8 +206,7 @@ def metrics(args: tuple, tp, pp, replicas, price) -> dict | None:
     shape = np.broadcast_shapes(*(np.shape(x) for x in cols))
     if len(shape) != 1 or _kernels() is None:
         return None
-    encoder = np.ascontiguousarray(np.broadcast_to(args[8], shape), dtype=np.bool_)
-    out = _kernels().finish_metrics(*(_flat(x, shape) for x in args[:8]), encoder,
+    out = _kernels().finish_metrics(*(_flat(x, shape) for x in args[:8]), _flat(args[8], shape, np.bool_),
                                     *(_flat(x, shape) for x in (*args[9:], tp, pp, replicas, price)))
     return dict(zip(METRICS, out))
 
@@ -230,14 +230,14 @@ def outcome(first, link_ok, fmt_ok, run, fits, metrics: tuple, into: tuple) -> t
     if _kernels() is None:
         return None
     n = len(first)
-    flags = (np.ascontiguousarray(np.broadcast_to(x, (n,)), dtype=np.bool_) for x in (link_ok, fmt_ok, run, fits))
-    return _kernels().outcome(np.ascontiguousarray(first, dtype=np.int8), *flags,
+    return _kernels().outcome(_flat(first, (n,), np.int8), *(_flat(x, (n,), np.bool_) for x in (link_ok, fmt_ok, run, fits)),
                               tuple(_flat(x, (n,)) for x in metrics), tuple(into))
 
 
 def records(table: dict) -> np.ndarray:
     """A table of columns (one row per catalogue entry, float64) as numpy records, one field per column: the rows
-    kernels.batch_free reads (numba reads a record's fields by name, as the numpy path reads the columns)."""
+    kernels.batch_free and kernels.pools read (numba reads a record's fields by name, as the numpy path reads the
+    columns)."""
     names = list(table)
     out = np.empty(len(table[names[0]]), dtype=[(k, np.float64) for k in names])
     for k in names:
@@ -298,6 +298,6 @@ def chunk_frame(start: int, n: int, shape: tuple, axes: tuple, layout_flags: tup
         return None
     ints, floats, first, flags = _kernels().chunk_frame(
         int(start), int(n), np.asarray(shape, dtype=np.int64), *(_flat(x, (len(x),)) for x in (*axes, *layout_flags)),
-        np.ascontiguousarray(layout_reason, dtype=np.int8), np.ascontiguousarray(f_ok, dtype=np.bool_),
+        _flat(layout_reason, (len(layout_reason),), np.int8), _flat(f_ok, (len(f_ok),), np.bool_),
         _flat(encoder, (len(encoder),)), _flat(interconnect, (len(interconnect),)))
     return dict(zip(FRAME, (*ints, *floats, first, *flags)))

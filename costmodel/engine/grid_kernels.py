@@ -24,10 +24,10 @@ def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, 
     batch_stride = 1
     for k in range(6, K):
         batch_stride *= shape[k]
-    ints = np.empty((5, n + 24), dtype=np.int64)[:, :n]  # model, device, format rows, groups, batch-free codes
+    ints = np.empty((5, n), dtype=np.int64)  # model, device and format rows, groups, batch-free codes
     floats = rows_of(7, n)  # batch, prompt, gen, context, tp, dp, ep
     first = np.empty(n, dtype=np.int8)
-    flags = np.empty((3, n + 192), dtype=np.bool_)[:, :n]  # link, format, run (rows staggered as rows_of's)
+    flags = np.empty((3, n), dtype=np.bool_)  # link, format, run
     n_f = f_ok.shape[0]
     for j in range(n):
         im, ih, i_f, ik, ie, ib, it, il = at[0], at[1], at[2], at[3], at[4], at[5], at[6], at[7]

@@ -267,8 +267,8 @@ def batch_free_terms(m: dict, f: dict, hw: dict, prompt, gen, context, tp, pp, d
     a_tp = tp / dp
     max_len = hw["max_model_len"]
     full_len = where(max_len > 0, max_len, context + prompt + gen)
-    s = sequence_terms(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool, headroom)
-    return (batch_limit(m, f, hw, prompt, gen, context, tp, pp, dp, pool), s[0], s[1], s[2], s[3], s[4], s[5], s[6],
+    return (batch_limit(m, f, hw, prompt, gen, context, tp, pp, dp, pool),
+            *sequence_terms(m, f, hw, prompt, gen, context, tp, pp, held, dp, ep, pool, headroom),
             full_len, kv_bytes_per_sequence(m, f, full_len, a_tp, pp, hw), pool_tokens(m, f, hw, pool, a_tp, pp),
             state_bytes_per_sequence(m, hw, a_tp, pp))
 

@@ -199,7 +199,7 @@ class _Unravel:
         flat = np.asarray(flat)
         self.n, self.shape = len(flat), shape
         self.start = int(flat[0]) if self.n else 0
-        self.runs = self.n == 0 or (int(flat[-1]) - self.start == self.n - 1 and bool(np.all(np.diff(flat) == 1)))
+        self.runs = self.n == 0 or _consecutive(flat)
         self.idx = None if self.runs else np.unravel_index(flat, shape)
         self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
 
@@ -289,10 +289,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
                kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
                capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
     for k in ("batch", "max_batch", *MEMORY):
-        out[k] = np.asarray(out[k], dtype=float)
-        if into and k in into:
-            into[k][...] = out[k]
-            out[k] = into[k]
+        out[k] = _put(into or {}, k, np.asarray(out[k], dtype=float))
     out = {k: out[k] for k in (*METRICS, *MEMORY, "fits", "valid", "reason_code")}  # the columns' order
     if inputs:
         out.update(derived_columns(tab.ax, flat, c))
@@ -324,8 +321,7 @@ def _compiled_frame(tab: Tables, flat: np.ndarray) -> dict | None:
     """_frame by the [fast] kernel (fast.chunk_frame, an odometer over the axes) for a run of consecutive flat
     indices (a sweep's chunk), the same values; None for others or where the kernels do not load."""
     flat = np.asarray(flat)
-    if flat.ndim != 1 or not len(flat) or int(flat[-1]) - int(flat[0]) != len(flat) - 1 or \
-            not bool(np.all(np.diff(flat) == 1)):
+    if flat.ndim != 1 or not len(flat) or not _consecutive(flat):
         return None
     ax = tab.ax
     return compiled.chunk_frame(int(flat[0]), len(flat), ax.shape, (ax.batch, ax.tp, ax.prompt, ax.gen, ax.context),
@@ -350,10 +346,21 @@ def _outcome(first, link_ok, fmt_ok, run, fits, metrics: dict, into: dict, fast:
     valid, ok, reason = got
     out = dict(zip(timed, dest))
     for k, v in (("fits", ok), ("valid", valid), ("reason_code", reason)):
-        if k in into:
-            into[k][...] = v
-        out[k] = into.get(k, v)
+        out[k] = _put(into, k, v)
     return out
+
+
+def _put(into: dict, k: str, v: np.ndarray) -> np.ndarray:
+    """v written into into[k] and that array, where `into` has one of the name; else v."""
+    if k not in into:
+        return v
+    into[k][...] = v
+    return into[k]
+
+
+def _consecutive(flat: np.ndarray) -> bool:
+    """The flat indices (1-D, at least one) run one after another (a sweep's chunk)."""
+    return int(flat[-1]) - int(flat[0]) == len(flat) - 1 and bool(np.all(np.diff(flat) == 1))
 
 
 def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> tuple[np.ndarray, np.ndarray]:

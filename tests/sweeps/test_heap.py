@@ -42,8 +42,37 @@ def test_a_retained_heap_takes_no_page_fault_per_chunk():
     assert _faults("retain") < 1000
 
 
-def test_retain_says_whether_it_set_the_thresholds():
-    assert heap.retain() is heap.retain()  # once a process
-    assert isinstance(heap.retain(), bool)
-    if platform.system() != "Linux":
-        assert heap.retain() is False
+def test_retain_sets_glibcs_thresholds_once_a_process(monkeypatch):
+    """retain() calls mallopt with glibc's parameter numbers (malloc.h: M_MMAP_THRESHOLD -3, M_TRIM_THRESHOLD -1)
+    and 32 MiB / 64 MiB, once however often a sweep calls it, and says whether both took; where mallopt refuses
+    (returns 0) or the C library has none, False; on another system it does not look."""
+    calls = []
+
+    class Libc:
+        def __init__(self, answer):
+            self.answer = answer
+
+        @property
+        def mallopt(self):
+            if self.answer is None:
+                raise AttributeError("mallopt")
+
+            def mallopt(param, value):
+                calls.append((param, value))
+                return self.answer
+            return mallopt
+
+    def fresh(answer, system="linux"):
+        heap.retain.cache_clear()
+        calls.clear()
+        monkeypatch.setattr(heap.ctypes, "CDLL", lambda name: Libc(answer))
+        monkeypatch.setattr(heap.sys, "platform", system)
+        return heap.retain(), heap.retain()
+
+    try:
+        assert fresh(1) == (True, True) and calls == [(-3, 32 << 20), (-1, 64 << 20)]  # one pair of calls
+        assert fresh(0) == (False, False) and len(calls) == 1  # refused: the second parameter not tried
+        assert fresh(None) == (False, False) and not calls
+        assert fresh(1, "darwin") == (False, False) and not calls
+    finally:
+        heap.retain.cache_clear()  # the real C library again for the process's next sweep

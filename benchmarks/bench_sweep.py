@@ -1,8 +1,9 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
-    python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk 65536]  # costmodel.sweeps.sweep, in memory
+    python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk N]  # costmodel.sweeps.sweep, in memory
                                      [--floor 1] [--floor-with mapped|numpy]  # writing its result alone first
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
+    python benchmarks/bench_sweep.py chunks    [--configs 11000000]    # chunks of 2^16, 2^17, 2^18, one process
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
@@ -65,13 +66,34 @@ def both(axes: dict, rounds: int = 3) -> None:
           f"median ratio {med['1'] / med['0']:.2f}")
 
 
+def chunk_sizes(axes: dict, rounds: int = 3, sizes=(1 << 16, 1 << 17, 1 << 18)) -> None:
+    """In-memory sweep rates in chunks of each of `sizes`, interleaved round by round in one process after a
+    warm-up (the default chunk's), each against the first size's rate in its round."""
+    from costmodel.sweeps.grid import chunk_size, make_axes
+    from costmodel.sweeps.sweep import sweep
+
+    n = make_axes(**axes).size
+    sweep(**axes)
+    rates: dict = {c: [] for c in sizes}
+    for _ in range(rounds):
+        for c in sizes:
+            t = time.perf_counter()
+            sweep(chunk=c, **axes)
+            rates[c].append(n / (time.perf_counter() - t))
+    print(f"sweep in memory, {n:,} configurations, {rounds} interleaved rounds in one process (default chunk "
+          f"{chunk_size(n):,}):")
+    for c, r in rates.items():
+        ratios = ", ".join(f"{x / y:.2f}" for x, y in zip(r, rates[sizes[0]]))
+        print(f"  chunks of {c:>9,}: {', '.join(f'{x:,.0f}' for x in r)}/s; against {sizes[0]:,}: {ratios}")
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "stream", "pareto", "loads", "write", "kernels"))
+    p.add_argument("what", choices=("rate", "chunks", "stream", "pareto", "loads", "write", "kernels"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -98,6 +120,9 @@ def main() -> None:
     if a.what == "rate" and a.fast == "both":
         both(axes_for(a.configs or 1_000_000))
         return
+    if a.what == "chunks":
+        chunk_sizes(axes_for(a.configs or 11_000_000))
+        return
     if a.what == "pareto":
         from costmodel.sweeps.pareto import non_dominated
 
@@ -116,13 +141,12 @@ def main() -> None:
     if a.what == "kernels":
         kernels()
         return
-    from costmodel.sweeps.grid import CHUNK, make_axes
+    from costmodel.sweeps.grid import chunk_size, make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file
-
-    chunk = a.chunk or CHUNK
 
     axes = axes_for(a.configs or (1_000_000 if a.what == "rate" else 100_000_000))
     n = make_axes(**axes).size
+    chunk = chunk_size(n, a.chunk)
     t = time.perf_counter()
     if a.what == "rate":
         first, nbytes = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)

@@ -24,7 +24,7 @@ def _chunk(key: str, start: int, stop: int, task, accuracy_file):
     from costmodel.sweeps import heap
     from costmodel.sweeps.grid import evaluate_chunk
 
-    heap.retain()
+    heap.retain(stop - start)
     return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file,
                           inputs=False)  # the index and input columns: read from the axes by the result
 

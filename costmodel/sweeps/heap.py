@@ -19,17 +19,38 @@ import sys
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 MMAP_FROM = 32 << 20  # glibc's own ceiling for the dynamic threshold (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
 TRIM_FROM = 2 * MMAP_FROM  # twice the threshold, as glibc's dynamic rule sets it
+# the heap a chunk's row leaves free at the chunk's end, with a margin: glibc's mallinfo2 after a 10^7 sweep
+# (benchmarks/bench_sweep.py heap) measured 0.67 KiB a row with the [fast] kernels and 1.1 KiB on numpy's path
+# (43 and 72 MiB free in chunks of 65,536; 132 and 208 MiB in chunks of 196,608)
+ROW_BYTES = 2 << 10
+TRIM_MAX = (1 << 31) - 1  # mallopt's value is a C int
+
+_trim = [0]  # the trim threshold set so far in this process
+
+
+def retain(rows: int = 0) -> bool:
+    """On glibc: requests under MMAP_FROM come from the heap, and its top goes back to the system only past
+    max(TRIM_FROM, rows · ROW_BYTES) free (up to TRIM_MAX) (so a process evaluating chunks of `rows` configurations keeps what
+    one chunk freed for the next). Set when it rises, never lowered; whether it is set."""
+    mallopt = _mallopt()
+    trim = min(max(TRIM_FROM, int(rows) * ROW_BYTES), TRIM_MAX)
+    if mallopt is None:
+        return False
+    if trim > _trim[0]:
+        if not (mallopt(M_MMAP_THRESHOLD, MMAP_FROM) and mallopt(M_TRIM_THRESHOLD, trim)):
+            return False
+        _trim[0] = trim
+    return True
 
 
 @functools.lru_cache(maxsize=None)
-def retain() -> bool:
-    """Once a process, on glibc: requests under MMAP_FROM come from the heap, and its top goes back to the
-    system only past TRIM_FROM free (so a sweep's process keeps up to 64 MiB it freed). Whether it was set."""
+def _mallopt():
+    """glibc's mallopt, or None where the system has none (not Linux, no C library symbols, no mallopt)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # no C library symbols to look up, or one without mallopt
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_FROM)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_FROM))
+    return mallopt

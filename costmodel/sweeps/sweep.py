@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from costmodel.sweeps import heap
-from costmodel.sweeps.grid import (CHUNK, DERIVED, REASONS, Axes, SweepError, Tables, chunks, derived_columns,
+from costmodel.sweeps.grid import (DERIVED, REASONS, Axes, SweepError, Tables, chunk_size, chunks, derived_columns,
                                    evaluate_chunk, hardware_row_index, make_axes)
 
 
@@ -99,14 +99,15 @@ class SweepResult:
 
 
 def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None, gen=None,
-          context=None, layouts=None, task: str | None = None, accuracy_file: str | None = None, chunk: int = CHUNK,
-          progress: Callable | None = None, max_rows: int = 20_000_000, scheduler: str | None = None,
-          workers: int | None = None) -> SweepResult:
+          context=None, layouts=None, task: str | None = None, accuracy_file: str | None = None,
+          chunk: int | None = None, progress: Callable | None = None, max_rows: int = 20_000_000,
+          scheduler: str | None = None, workers: int | None = None) -> SweepResult:
     """Evaluate the cartesian product in memory (use `sweep_to_file` for very large sweeps).
 
     With `scheduler` (a Dask scheduler address) or `workers` (a local Dask cluster of that many
     processes), chunks run on the cluster; the result is identical to the local run. `layouts`
-    ('tp', 'ep', 'dp-ep') adds EP and DP attention + EP over each tp for MoE models.
+    ('tp', 'ep', 'dp-ep') adds EP and DP attention + EP over each tp for MoE models. `chunk`: configurations
+    per engine call (default: grid.chunk_size's for the sweep's size).
 
         >>> r = costmodel.sweep(models=["llama-3.1-8b"], hw=["h100", "b200"], fmt=["bf16", "fp8"], batch=[1, 8, "max"])
         >>> r["tpot_s"], r.to_pandas()
@@ -117,8 +118,9 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     if ax.size > max_rows:
         raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "
                          f"--out FILE.parquet (costmodel.sweep_to_file)")
+    chunk = chunk_size(ax.size, chunk)
     tab = Tables(ax)
-    heap.retain()  # the chunks' temporaries in pages the chunk before freed
+    heap.retain(chunk)  # the chunks' temporaries in pages the chunk before freed
     if scheduler or workers:
         from costmodel.sweeps.distributed import run_chunks
 
@@ -172,15 +174,16 @@ def _joined(parts: list) -> np.ndarray:
 HUGE_FROM = 1 << 22
 
 
-def sweep_to_file(path: str, progress: Callable | None = None, chunk: int = CHUNK, task=None, accuracy_file=None,
+def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None = None, task=None, accuracy_file=None,
                   **axes) -> int:
     """Stream a sweep to CSV or Parquet chunk by chunk (bounded memory); returns the row count.
 
         >>> costmodel.sweep_to_file("grid.parquet", models=["llama-3.1-8b"], hw=["h100"], batch=list(range(1, 513)))
     """
     ax = make_axes(**axes)
+    chunk = chunk_size(ax.size, chunk)
     tab = Tables(ax)
-    heap.retain()
+    heap.retain(chunk)
     path = str(path)
     pa = pq = None
     if path.endswith(".parquet"):

@@ -12,7 +12,7 @@ from costmodel import estimate
 from costmodel.analyses.formula import formula
 from costmodel.engine.operators import lower
 from costmodel.sweeps.pareto import ParetoError, non_dominated, pareto_front
-from costmodel.sweeps.grid import SweepError
+from costmodel.sweeps.grid import SweepError, chunk_size
 from costmodel.sweeps.sweep import read_table, sweep, sweep_to_file
 
 AXES = dict(models=["llama-3.1-8b", "mixtral-8x7b", "llama-3.1-405b"], hw=["h100", "m2-pro", "b200"],
@@ -249,6 +249,20 @@ def test_chunk_axes_equal_unravel_index(shape, start, n, shuffled):
         np.testing.assert_array_equal(axis.index(k), want[k])
         table = np.arange(size_k) * 10.0 + 0.5
         np.testing.assert_array_equal(axis.value(k, table), table[want[k]])
+
+
+def test_the_default_chunk_and_a_bad_one():
+    """Powers of two from 65,536 to 262,144 configurations per engine call, 16 chunks or more where the sweep's size
+    allows (grid.chunk_size: 14 chunks of 65,536 for the 912k benchmark grid, 39 of 262,144 for the 10^7 one); a
+    chunk the user names is kept; one that is not a whole number of 1 or more is a SweepError naming it."""
+    assert [chunk_size(n) for n in (0, 1, 912_384, 16 * 131_071, 16 * 131_072, 2_663_424, 10_077_696, 10 ** 9)] == \
+        [65_536, 65_536, 65_536, 65_536, 131_072, 131_072, 262_144, 262_144]
+    assert chunk_size(10 ** 9, 37) == 37 and chunk_size(5, np.int64(3)) == 3
+    for bad in (0, -4, 1.5, True, "4096", 2.0):
+        with pytest.raises(SweepError, match=f"chunk={bad!r}: expected a whole number"):
+            chunk_size(100, bad)
+    with pytest.raises(SweepError, match="chunk=0"):
+        sweep(models=["llama-3.1-8b"], hw=["h100"], fmt=["bf16"], chunk=0)
 
 
 def test_chunk_size_does_not_change_a_sweep():

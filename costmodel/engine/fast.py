@@ -16,19 +16,16 @@ sweeps never import numba (loading it costs more than it saves there). COSTMODEL
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 
+from costmodel.engine import numba_setup
 from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 from costmodel.engine.timeline import TIMELINE
-from costmodel.spec.parse_cache import cache_dir
 
 
 def enabled() -> bool:
@@ -48,40 +45,12 @@ def _kernels():
     """kernels.py (it imports numba), or None where numba is installed but does not load (an older
     numba after a numpy upgrade): the numpy path then."""
     try:
-        with _numba_cache():
+        with numba_setup.numba_cache():
+            numba_setup.array_functions()
             from costmodel.engine import kernels
     except Exception:  # noqa: BLE001 - any failure to load means the numpy path
         return None
     return kernels
-
-
-# the modules whose functions the kernels compile (kernels.py and the kernel modules it imports, and what they jit
-# or overload)
-KERNEL_SOURCES = ("kernels", "kernel_base", "memory_kernels", "grid_kernels", "attention", "backbone_ops", "elementwise",
-                  "memory", "operators", "scalar_times", "timeline", "truth")
-
-
-def sources_key() -> str:
-    """A hash of KERNEL_SOURCES' text: numba checks only the file that defines a kernel, so a kernel cached
-    before another of these files changed would run its old code; each version of them gets its own cache."""
-    h = hashlib.sha256()
-    for name in KERNEL_SOURCES:
-        h.update((Path(__file__).with_name(f"{name}.py")).read_bytes())
-    return h.hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def _numba_cache():
-    """numba's compiled cache for the kernels created meanwhile: under the user cache directory (parse_cache.
-    cache_dir(), safe to delete) in numba/<sources_key()>; numba's own choice where that cannot be written."""
-    import numba
-
-    old = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = str(cache_dir() / "numba" / sources_key())
-    try:
-        yield
-    finally:
-        numba.config.CACHE_DIR = old
 
 
 def usable(*sizes: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from costmodel.engine import fast
+from costmodel.engine import fast, numba_setup
 from costmodel.engine.columns import format_columns, hardware_columns, model_columns, take
 from costmodel.engine.evaluate import finish, lower_all
 from costmodel.engine.memory import Memory
@@ -376,8 +376,8 @@ def test_compiled_pairs_are_numpys():
 
 def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monkeypatch):
     """numba checks only the file that defines a kernel; the kernels compile functions of the engine modules
-    kernels.py imports, so their cache lives in a folder named by a hash of all of them (fast.sources_key,
-    KERNEL_SOURCES), under the user cache directory: a change to any of them, say timeline.py, gives a new
+    kernels.py imports, so their cache lives in a folder named by a hash of all of them (numba_setup.sources_key,
+    KERNEL_SOURCES in numba_setup.py), under the user cache directory: a change to any of them, say timeline.py, gives a new
     folder and a fresh compile, never a kernel cached with the old code."""
     import ast
     from pathlib import Path
@@ -385,11 +385,11 @@ def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monke
     from costmodel.spec.parse_cache import cache_dir
 
     kernels = fast._kernels()
-    key = fast.sources_key()
+    key = numba_setup.sources_key()
     for dispatcher in (kernels.finish_metrics, kernels.decode_step, kernels.causal_pairs, kernels.batch_memory):
         assert Path(dispatcher._cache._cache_path).is_relative_to(cache_dir() / "numba" / key)
     here = Path(fast.__file__).parent
-    modules = {"kernels"} | {n for n in fast.KERNEL_SOURCES if n.endswith("kernels") or n == "kernel_base"}
+    modules = {"kernels"} | {n for n in numba_setup.KERNEL_SOURCES if n.endswith("kernels") or n == "kernel_base"}
     imported = set()
     for name in modules:
         tree = ast.parse((here / f"{name}.py").read_text())
@@ -398,17 +398,47 @@ def test_the_kernels_cache_is_keyed_on_every_source_they_compile(tmp_path, monke
         imported |= {n.module.rsplit(".", 1)[1] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                      and (n.module or "").startswith("costmodel.engine.")}
     assert {"memory_kernels", "grid_kernels", "kernel_base", "memory"} <= imported
-    assert imported | modules <= set(fast.KERNEL_SOURCES)  # every module whose code is compiled
-    for name in fast.KERNEL_SOURCES:
+    assert imported | modules <= set(numba_setup.KERNEL_SOURCES)  # every module whose code is compiled
+    for name in numba_setup.KERNEL_SOURCES:
         (tmp_path / f"{name}.py").write_bytes((here / f"{name}.py").read_bytes())
-    monkeypatch.setattr(fast, "__file__", str(tmp_path / "fast.py"))
-    assert fast.sources_key() == key  # the same text, the same key
-    for name in fast.KERNEL_SOURCES:
+    monkeypatch.setattr(numba_setup, "__file__", str(tmp_path / "numba_setup.py"))
+    assert numba_setup.sources_key() == key  # the same text, the same key
+    for name in numba_setup.KERNEL_SOURCES:
         path = tmp_path / f"{name}.py"
         text = path.read_bytes()
         path.write_bytes(text + b"\n# changed\n")
-        assert fast.sources_key() != key, name
+        assert numba_setup.sources_key() != key, name
         path.write_bytes(text)
+
+
+LOADING = """
+import sys
+if sys.argv[1] == "scipy first":
+    import scipy.linalg
+from costmodel.engine import fast
+kernels = fast._kernels()
+import numba.np.arraymath
+finders = [type(f).__name__ for f in sys.meta_path]
+print("scipy.linalg" in sys.modules, numba.np.arraymath._HAVE_BLAS, "_NoScipy" in finders, float(kernels.causal_pairs(3.0, 5.0, 4.0, 0.0)))
+import scipy.linalg.cython_blas
+print("scipy.linalg" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("how, lines", [("fresh", ["False False False 12.0", "True"]),
+                                        ("scipy first", ["True True False 12.0", "True"])])
+def test_loading_the_kernels_imports_no_scipy(how, lines):
+    """numba's array functions probe for a BLAS by importing scipy.linalg (0.21-0.31 s a process): loading the
+    kernels in a fresh process refuses that import (numba_setup.array_functions), leaves no finder behind, the
+    kernels run, and scipy.linalg imports afterwards as ever; where scipy.linalg is already imported the probe
+    runs and finds it."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("numba")
+    done = subprocess.run([sys.executable, "-c", LOADING, how], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == lines
 
 
 def test_rows_of_staggers_a_kernels_output_rows():

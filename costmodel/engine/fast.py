@@ -21,7 +21,6 @@ import os
 
 import numpy as np
 
-from costmodel.engine import numba_setup
 from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
@@ -45,6 +44,8 @@ def _kernels():
     """kernels.py (it imports numba), or None where numba is installed but does not load (an older
     numba after a numpy upgrade): the numpy path then."""
     try:
+        from costmodel.engine import numba_setup  # its imports (hashlib, importlib.abc) are for the kernels alone
+
         with numba_setup.numba_cache():
             numba_setup.array_functions()
             from costmodel.engine import kernels

@@ -4,6 +4,7 @@
                                      [--floor 1] [--floor-with mapped|numpy]  # writing its result alone first
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py chunks    [--configs 11000000]    # chunks of 2^16, 2^17, 2^18, one process
+    python benchmarks/bench_sweep.py heap      [--configs 11000000] [--chunk N]  # glibc's heap after a sweep
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
@@ -87,13 +88,44 @@ def chunk_sizes(axes: dict, rounds: int = 3, sizes=(1 << 16, 1 << 17, 1 << 18)) 
         print(f"  chunks of {c:>9,}: {', '.join(f'{x:,.0f}' for x in r)}/s; against {sizes[0]:,}: {ratios}")
 
 
+def heap_after(axes: dict, chunk: int | None) -> None:
+    """glibc's heap (mallinfo2) after an in-memory sweep in chunks of `chunk`: what it holds in all, in use and free
+    (the chunks' temporaries freed; the result's columns are mappings of their own), and the free bytes per row of a
+    chunk, which sweeps/heap.ROW_BYTES bounds. The thresholds are raised past any chunk first, so nothing is trimmed."""
+    import ctypes
+    import platform
+
+    from costmodel.sweeps import heap
+    from costmodel.sweeps.grid import chunk_size, make_axes
+    from costmodel.sweeps.sweep import sweep
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        print("mallinfo2 is glibc's")
+        return
+
+    class Info(ctypes.Structure):
+        _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                   "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = Info
+    heap.retain(1 << 20)  # a trim threshold of 2 GiB: the heap keeps what the largest chunk freed
+    n = make_axes(**axes).size
+    chunk = chunk_size(n, chunk)
+    sweep(chunk=chunk, **axes)
+    info, mib = libc.mallinfo2(), 1 << 20
+    print(f"after a sweep of {n:,} configurations in chunks of {chunk:,}: heap {info.arena / mib:.0f} MiB, in use "
+          f"{info.uordblks / mib:.0f} MiB, free {info.fordblks / mib:.0f} MiB ({info.fordblks / chunk:,.0f} bytes a row of a "
+          f"chunk; heap.ROW_BYTES {heap.ROW_BYTES:,})")
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "chunks", "stream", "pareto", "loads", "write", "kernels"))
+    p.add_argument("what", choices=("rate", "chunks", "heap", "stream", "pareto", "loads", "write", "kernels"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -122,6 +154,9 @@ def main() -> None:
         return
     if a.what == "chunks":
         chunk_sizes(axes_for(a.configs or 11_000_000))
+        return
+    if a.what == "heap":
+        heap_after(axes_for(a.configs or 11_000_000), a.chunk)
         return
     if a.what == "pareto":
         from costmodel.sweeps.pareto import non_dominated

@@ -13,8 +13,8 @@ from costmodel.spec.parse_cache import cache_dir
 
 # the modules whose functions the kernels compile (kernels.py and the kernel modules it imports, and what they jit
 # or overload)
-KERNEL_SOURCES = ("kernels", "kernel_base", "memory_kernels", "grid_kernels", "attention", "backbone_ops", "elementwise",
-                  "memory", "operators", "scalar_times", "timeline", "truth")
+KERNEL_SOURCES = ("kernels", "kernel_base", "memory_kernels", "grid_kernels", "attention", "backbone_ops",
+                  "elementwise", "memory", "operators", "scalar_times", "timeline", "truth")
 
 
 def sources_key() -> str:

@@ -31,7 +31,7 @@ REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device 
 # distinct input, and those calls cost about as much per call as per row, so larger chunks pay while the heap
 # holds their temporaries (heap.retain: a trim threshold scaled to the chunk; at glibc's 64 MiB chunks of 131,072
 # took 1.4-2x longer, their temporaries faulted back in each chunk). In-memory sweeps in one process, three
-# interleaved rounds on the development machine (benchmarks/bench_sweep.py rate --chunk N): the 10,077,696 grid
+# interleaved rounds on the development machine (benchmarks/bench_sweep.py chunks): the 10,077,696 grid
 # with the [fast] kernels at 4.16-4.38 x 10^6/s in chunks of 65,536, 4.48-4.94 in 131,072 and 4.65-5.25 in
 # 262,144 (4.68-5.32 in 393,216); on numpy's path 2.76-2.94, 2.93-3.23 and 3.07-3.16; the 2,663,424 grid
 # 2.51-2.75, 2.86-3.03 and 2.66-2.82; the 912,384 grid (14 chunks of 65,536) 2.48-2.57, 2.24-2.58 and 2.15-2.43.
@@ -392,7 +392,8 @@ def chunk_size(n: int, chunk=None) -> int:
     """`chunk` (configurations per engine call, a whole number of 1 or more), or by default for a sweep of n
     configurations the largest power of two from CHUNK to CHUNK_MAX that makes CHUNKS_FROM chunks or more."""
     if chunk is None:
-        return min(CHUNK_MAX, max(CHUNK, 1 << max(int(n) // CHUNKS_FROM, 1).bit_length() - 1))
+        largest = 1 << (max(int(n) // CHUNKS_FROM, 1).bit_length() - 1)  # the power of two at or under n/16
+        return min(CHUNK_MAX, max(CHUNK, largest))
     if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise SweepError(f"chunk={chunk!r}: expected a whole number of configurations per engine call, 1 or more")
     return int(chunk)

@@ -20,8 +20,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 MMAP_FROM = 32 << 20  # glibc's own ceiling for the dynamic threshold (DEFAULT_MMAP_THRESHOLD_MAX, 64-bit)
 TRIM_FROM = 2 * MMAP_FROM  # twice the threshold, as glibc's dynamic rule sets it
 # the heap a chunk's row leaves free at the chunk's end, with a margin: glibc's mallinfo2 after a 10^7 sweep
-# (benchmarks/bench_sweep.py heap) measured 0.67 KiB a row with the [fast] kernels and 1.1 KiB on numpy's path
-# (43 and 72 MiB free in chunks of 65,536; 132 and 208 MiB in chunks of 196,608)
+# (benchmarks/bench_sweep.py heap --chunk N) measured 0.67 KiB a row with the [fast] kernels and 1.1 KiB on numpy's
+# path (43 and 71 MiB free in chunks of 65,536; 173 and 274 MiB in chunks of 262,144), and 1.4 KiB in a sweep streamed
+# to Parquet (its chunks carry their input columns; 350 MiB free in chunks of 262,144)
 ROW_BYTES = 2 << 10
 TRIM_MAX = (1 << 31) - 1  # mallopt's value is a C int
 
@@ -30,8 +31,8 @@ _trim = [0]  # the trim threshold set so far in this process
 
 def retain(rows: int = 0) -> bool:
     """On glibc: requests under MMAP_FROM come from the heap, and its top goes back to the system only past
-    max(TRIM_FROM, rows · ROW_BYTES) free (up to TRIM_MAX) (so a process evaluating chunks of `rows` configurations keeps what
-    one chunk freed for the next). Set when it rises, never lowered; whether it is set."""
+    max(TRIM_FROM, rows · ROW_BYTES) free, at most TRIM_MAX: a process evaluating chunks of `rows` configurations
+    keeps what one chunk freed for the next. Set when it rises, never lowered; whether it is set."""
     mallopt = _mallopt()
     trim = min(max(TRIM_FROM, int(rows) * ROW_BYTES), TRIM_MAX)
     if mallopt is None:

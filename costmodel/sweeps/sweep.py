@@ -174,9 +174,10 @@ def _joined(parts: list) -> np.ndarray:
 HUGE_FROM = 1 << 22
 
 
-def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None = None, task=None, accuracy_file=None,
-                  **axes) -> int:
-    """Stream a sweep to CSV or Parquet chunk by chunk (bounded memory); returns the row count.
+def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None = None, task=None,
+                  accuracy_file=None, **axes) -> int:
+    """Stream a sweep to CSV or Parquet chunk by chunk (bounded memory: a chunk in flight); returns the row count.
+    `chunk`: configurations per engine call (default: grid.chunk_size's for the sweep's size).
 
         >>> costmodel.sweep_to_file("grid.parquet", models=["llama-3.1-8b"], hw=["h100"], batch=list(range(1, 513)))
     """

@@ -54,7 +54,8 @@ def array_functions() -> None:
     probes for a BLAS by importing scipy.linalg.cython_blas (numba/np/arraymath.py, _check_blas): 0.21-0.31 s of a
     fresh process on the development machine, for np.correlate and np.convolve in compiled code, which no kernel
     calls. Where scipy.linalg is not imported yet, the probe is refused (numba's own loops then serve those two in
-    this process); where it is, the probe costs nothing and runs."""
+    this process, for any code it compiles; another thread importing scipy during this one import is refused too);
+    where it is, the probe costs nothing and runs."""
     refuse = "numba.np.arraymath" not in sys.modules and "scipy.linalg" not in sys.modules
     finder = _NoScipy()
     if refuse:

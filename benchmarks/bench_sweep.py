@@ -301,7 +301,7 @@ def kernels(rounds: int = 30) -> None:
     if k is None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
-    names = ("chunk_frame", "op_fields", "sums", "decode_step", "batch_memory", "finish_metrics", "outcome",
+    names = ("chunk_frame", "op_sums", "op_fields", "decode_step", "batch_memory", "finish_metrics", "outcome",
              "batch_free", "pools", "code_groups")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
@@ -337,6 +337,17 @@ def kernels(rounds: int = 30) -> None:
 
     print(f"the chunk's outcome (8 metrics masked into their columns, valid, fits, reason): kernel "
           f"{ms(real['outcome'], calls['outcome']):.2f} ms, numpy {ms(numpy_outcome, [()]):.2f} ms")
+
+    def two_passes(*args):  # the phases' sums as before op_sums: op_fields' four arrays, then sums over them
+        skip, is_comm = args[9], args[10]
+        c, m, fx, cm = real["op_fields"](*args[:9], *args[11:])
+        for x in (c, m, fx, cm):
+            x[skip] = 0.0
+        none, empty = np.full(len(skip), -1, dtype=np.int64), np.zeros((0, 0))
+        return k.sums(c, m, fx, cm, is_comm, none, empty, empty, empty, empty)
+
+    print(f"the phases' sums at their distinct rows: op_sums {ms(real['op_sums'], calls['op_sums']):.2f} ms, "
+          f"op_fields then sums {ms(two_passes, calls['op_sums']):.2f} ms")
     rng = np.random.default_rng(0)
     cols = [np.abs(rng.standard_normal(CHUNK)) + 1.0 for _ in range(14)]
 

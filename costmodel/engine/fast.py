@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from costmodel.engine.memory import Memory
-from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, OP_NAMES, Ops
+from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 from costmodel.engine.timeline import TIMELINE
 
@@ -92,24 +92,26 @@ def fields(ops: Ops, cols: tuple) -> tuple:
                                 fused_mask(ops), *cfg, bool(ops.dequant_flops.any()), any_ae)
 
 
-_NONE = np.full(len(OP_NAMES), -1, dtype=np.int64)
-_EMPTY = np.zeros((0, 0))
-
-
 def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, skip=None) -> tuple:
     """(rest, comm, busy, total) per configuration of a phase (phases.step_time's two sums,
     busy_fraction's two) on `columns`; with `att` (the attention operators at the phase's last step,
     at positions `att_index` of `ops`), those operators' times are averaged over the step's context
     (mean_times) in rest and comm, and busy and total stay the first step's. Operators at positions
     `skip` count as no time (SharedPhaseOps times attention apart)."""
+    is_comm = np.asarray(ops.units) == COMM
+    if att is None:  # kernels.op_sums: op_fields and sums in one pass
+        cfg, any_ae = cols
+        shape = (len(ops.names), len(cfg[0]))
+        skipped = np.zeros(len(ops.names), dtype=np.bool_)
+        if skip is not None:
+            skipped[skip] = True
+        return _kernels().op_sums(*(_flat(getattr(ops, k), shape) for k in OP_FIELDS), kinds(ops.units),
+                                  fused_mask(ops), skipped, is_comm, *cfg, bool(ops.dequant_flops.any()), any_ae)
     sums = _kernels().sums
     c, m, fx, cm = fields(ops, cols)
     if skip is not None:
         for x in (c, m, fx, cm):
             x[skip] = 0.0
-    is_comm = np.asarray(ops.units) == COMM
-    if att is None:
-        return sums(c, m, fx, cm, is_comm, _NONE[:len(ops.names)], _EMPTY, _EMPTY, _EMPTY, _EMPTY)
     att_of = np.full(len(ops.names), -1, dtype=np.int64)
     att_of[np.asarray(att_index)] = np.arange(len(att_index))
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))

@@ -50,6 +50,47 @@ def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em
                                                    ko[j], peak[j], pv[j], any_dq)
     return c, m, fx, cm
 
+@jit
+def op_sums(flops, wb, ab, kb, launches, rows, dq, kind, fused, skip, is_comm, hr, ec, ae, em, bw, ko, lat, link, pm, pv,
+            pa, any_dq, any_ae):
+    """sums(*op_fields(...), is_comm) without attention averaged, in one pass and without op_fields' four
+    (operators, configurations) arrays: each operator's (compute, memory, fixed, comm) as op_fields computes them
+    (all zero where skip[k]), added to the configuration's sums in sums' order. The same bits."""
+    K, N = flops.shape
+    rest, comm, busy, total = np.zeros(N), np.zeros(N), np.zeros(N), np.zeros(N)
+    for k in range(K):
+        u = kind[k]
+        acc = comm if is_comm[k] else rest
+        if skip[k]:  # op_fields' fields set to zero
+            for j in range(N):
+                top = maximum(0.0, 0.0)
+                t = top + 0.0 + 0.0
+                busy[j] += top
+                total[j] += t
+                acc[j] += t
+            continue
+        if u == 3:  # the interconnect: no compute or memory time
+            for j in range(N):
+                fx, cm = comm_roof(ab[k, j], launches[k, j], lat[j], link[j])
+                top = maximum(0.0, 0.0)
+                t = top + fx + cm
+                busy[j] += top
+                total[j] += t
+                acc[j] += t
+            continue
+        peak = pm if u == 0 else pa if u == 1 else pv
+        att = any_ae and fused[k]
+        for j in range(N):
+            c, m, fx = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j], rows[k, j], dq[k, j], att,
+                                 hr[j], ec[j], ae[j], em[j], bw[j], ko[j], peak[j], pv[j], any_dq)
+            top = maximum(c, m)
+            t = top + fx + 0.0
+            busy[j] += top
+            total[j] += t
+            acc[j] += t
+    return rest, comm, busy, total
+
+
 mean_total = jit(scalar_times.mean_total)  # roofline.mean_times of one operator, the scalar path's own code
 
 

@@ -96,6 +96,31 @@ def test_few_configurations(n):
         assert _same(a, b)
 
 
+def test_op_sums_is_op_fields_then_sums():
+    """kernels.op_sums (a phase's sums at its distinct rows in one pass) gives the bits of op_fields' four arrays
+    with the skipped operators zeroed, then sums: every unit, collectives, skipped operators, attention efficiency
+    and dequantization on and off, NaN, inf and zero entries."""
+    k = fast._kernels()
+    rng = np.random.default_rng(5)
+    K, N = 12, 257
+    for any_dq, any_ae in ((False, False), (True, True)):
+        f = [np.abs(rng.standard_normal((K, N))) * 10.0 ** rng.integers(0, 12, (K, 1)) for _ in range(7)]
+        f[0][0, :5] = [np.nan, np.inf, 0.0, -0.0, 1e300]
+        kind = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 0, 3, 2], dtype=np.int64)
+        fused = rng.random(K) < 0.5
+        skip, is_comm = rng.random(K) < 0.3, kind == 3
+        cols = [np.abs(rng.standard_normal(N)) + 0.1 for _ in range(11)]
+        cols[1][:3] = [np.nan, np.inf, 0.0]
+        got = k.op_sums(*f, kind, fused, skip, is_comm, *cols, any_dq, any_ae)
+        c, m, fx, cm = k.op_fields(*f, kind, fused, *cols, any_dq, any_ae)
+        for x in (c, m, fx, cm):
+            x[skip] = 0.0
+        empty = np.zeros((0, 0))
+        want = k.sums(c, m, fx, cm, is_comm, np.full(K, -1, dtype=np.int64), empty, empty, empty, empty)
+        for a, b in zip(want, got):
+            assert _same(a, b)
+
+
 def test_nan_and_inf_columns_give_numpys_values():
     (m, f, hw), work, rng = _columns(n=300, seed=13)
     lw = lower_all(m, f, hw, *work)
@@ -276,7 +301,7 @@ def test_each_kernel_compiles_one_signature():
             " prompt=[128, 1024], gen=[16, 128])\n"
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
-            "print(max(len(getattr(k, n).signatures) for n in ('op_fields', 'sums', 'decode_step', 'finish_metrics',"
+            "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_step', 'finish_metrics',"
             " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr

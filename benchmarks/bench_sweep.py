@@ -91,7 +91,7 @@ def chunk_sizes(axes: dict, rounds: int = 3, sizes=(1 << 16, 1 << 17, 1 << 18)) 
 def heap_after(axes: dict, chunk: int | None) -> None:
     """glibc's heap (mallinfo2) after an in-memory sweep in chunks of `chunk`: what it holds in all, in use and free
     (the chunks' temporaries freed; the result's columns are mappings of their own), and the free bytes per row of a
-    chunk, which sweeps/heap.ROW_BYTES bounds. The thresholds are raised past any chunk first, so nothing is trimmed."""
+    chunk, which sweeps/heap.ROW_BYTES bounds. The thresholds are raised past any chunk first: nothing is trimmed."""
     import ctypes
     import platform
 
@@ -115,8 +115,8 @@ def heap_after(axes: dict, chunk: int | None) -> None:
     sweep(chunk=chunk, **axes)
     info, mib = libc.mallinfo2(), 1 << 20
     print(f"after a sweep of {n:,} configurations in chunks of {chunk:,}: heap {info.arena / mib:.0f} MiB, in use "
-          f"{info.uordblks / mib:.0f} MiB, free {info.fordblks / mib:.0f} MiB ({info.fordblks / chunk:,.0f} bytes a row of a "
-          f"chunk; heap.ROW_BYTES {heap.ROW_BYTES:,})")
+          f"{info.uordblks / mib:.0f} MiB, free {info.fordblks / mib:.0f} MiB ({info.fordblks / chunk:,.0f} bytes a "
+          f"row of a chunk; heap.ROW_BYTES {heap.ROW_BYTES:,})")
 
 
 def peak_rss_gb() -> float:
@@ -295,7 +295,7 @@ def kernels(rounds: int = 30) -> None:
     from costmodel.sweeps import heap
     from costmodel.sweeps.grid import CHUNK, METRICS, Tables, _outcome, evaluate_chunk, make_axes
 
-    heap.retain()
+    heap.retain(CHUNK)  # as a sweep in chunks of CHUNK sets it
 
     k = fast._kernels()
     if k is None:

@@ -86,10 +86,17 @@ def columns(hw: dict, f: dict, n: int) -> tuple:
 
 def fields(ops: Ops, cols: tuple) -> tuple:
     """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
+    operators, roofs = _op_arguments(ops, cols)
+    return _kernels().op_fields(*operators, *roofs)
+
+
+def _op_arguments(ops: Ops, cols: tuple) -> tuple:
+    """(the operators' fields, each (operators, n), their kinds and fused mask; the n configurations' columns and
+    the two switches of op_times): the arguments kernels.op_fields and op_sums take on either side of their own."""
     cfg, any_ae = cols
     shape = (len(ops.names), len(cfg[0]))
-    return _kernels().op_fields(*(_flat(getattr(ops, k), shape) for k in OP_FIELDS), kinds(ops.units),
-                                fused_mask(ops), *cfg, bool(ops.dequant_flops.any()), any_ae)
+    return ((*(_flat(getattr(ops, k), shape) for k in OP_FIELDS), kinds(ops.units), fused_mask(ops)),
+            (*cfg, bool(ops.dequant_flops.any()), any_ae))
 
 
 def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, skip=None) -> tuple:
@@ -100,13 +107,11 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     `skip` count as no time (SharedPhaseOps times attention apart)."""
     is_comm = np.asarray(ops.units) == COMM
     if att is None:  # kernels.op_sums: op_fields and sums in one pass
-        cfg, any_ae = cols
-        shape = (len(ops.names), len(cfg[0]))
         skipped = np.zeros(len(ops.names), dtype=np.bool_)
         if skip is not None:
             skipped[skip] = True
-        return _kernels().op_sums(*(_flat(getattr(ops, k), shape) for k in OP_FIELDS), kinds(ops.units),
-                                  fused_mask(ops), skipped, is_comm, *cfg, bool(ops.dequant_flops.any()), any_ae)
+        operators, roofs = _op_arguments(ops, cols)
+        return _kernels().op_sums(*operators, skipped, is_comm, *roofs)
     sums = _kernels().sums
     c, m, fx, cm = fields(ops, cols)
     if skip is not None:
@@ -202,8 +207,8 @@ def outcome(first, link_ok, fmt_ok, run, fits, metrics: tuple, into: tuple) -> t
     if _kernels() is None:
         return None
     n = len(first)
-    return _kernels().outcome(_flat(first, (n,), np.int8), *(_flat(x, (n,), np.bool_) for x in (link_ok, fmt_ok, run, fits)),
-                              tuple(_flat(x, (n,)) for x in metrics), tuple(into))
+    masks = (_flat(x, (n,), np.bool_) for x in (link_ok, fmt_ok, run, fits))
+    return _kernels().outcome(_flat(first, (n,), np.int8), *masks, tuple(_flat(x, (n,)) for x in metrics), tuple(into))
 
 
 def records(table: dict) -> np.ndarray:

@@ -50,31 +50,26 @@ def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em
                                                    ko[j], peak[j], pv[j], any_dq)
     return c, m, fx, cm
 
+
 @jit
-def op_sums(flops, wb, ab, kb, launches, rows, dq, kind, fused, skip, is_comm, hr, ec, ae, em, bw, ko, lat, link, pm, pv,
-            pa, any_dq, any_ae):
+def op_sums(flops, wb, ab, kb, launches, rows, dq, kind, fused, skip, is_comm, hr, ec, ae, em, bw, ko, lat, link, pm,
+            pv, pa, any_dq, any_ae):
     """sums(*op_fields(...), is_comm) without attention averaged, in one pass and without op_fields' four
     (operators, configurations) arrays: each operator's (compute, memory, fixed, comm) as op_fields computes them
-    (all zero where skip[k]), added to the configuration's sums in sums' order. The same bits."""
+    (all zero where skip[k]), added to the configuration's sums in sums' order. The same bits: a sum starts at +0.0
+    and never becomes -0.0, so the zeros sums would add (a skipped operator's, a collective's compute and memory)
+    change nothing and are left out."""
     K, N = flops.shape
     rest, comm, busy, total = np.zeros(N), np.zeros(N), np.zeros(N), np.zeros(N)
     for k in range(K):
+        if skip[k]:
+            continue
         u = kind[k]
         acc = comm if is_comm[k] else rest
-        if skip[k]:  # op_fields' fields set to zero
-            for j in range(N):
-                top = maximum(0.0, 0.0)
-                t = top + 0.0 + 0.0
-                busy[j] += top
-                total[j] += t
-                acc[j] += t
-            continue
-        if u == 3:  # the interconnect: no compute or memory time
+        if u == 3:  # the interconnect: no compute or memory time (sums' top is 0.0)
             for j in range(N):
                 fx, cm = comm_roof(ab[k, j], launches[k, j], lat[j], link[j])
-                top = maximum(0.0, 0.0)
-                t = top + fx + cm
-                busy[j] += top
+                t = 0.0 + fx + cm
                 total[j] += t
                 acc[j] += t
             continue
@@ -164,6 +159,11 @@ def _nan_to_num(x):
             return _FLOAT_MAX
         return -_FLOAT_MAX if x == -np.inf else x
     return nan_to_num
+
+
+@overload(elementwise.isfinite)
+def _isfinite(x):
+    return lambda x: np.isfinite(x)
 
 
 @overload(elementwise.ceil)

@@ -8,7 +8,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload, overload_method, register_jitable
 
-from costmodel.engine import backbone_ops, elementwise, memory, operators
+from costmodel.engine import backbone_ops, memory, operators
 from costmodel.engine.kernel_base import jit, rows_of
 
 
@@ -63,11 +63,6 @@ def _record_contains(record, key):
     if isinstance(record, types.Record) and isinstance(key, types.StringLiteral):
         present = key.literal_value in record.fields
         return lambda record, key: present
-
-
-@overload(elementwise.isfinite)
-def _isfinite(x):
-    return lambda x: np.isfinite(x)
 
 
 @overload(backbone_ops.working_set_bytes)

@@ -282,7 +282,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     fr = _compiled_frame(tab, flat) if fast else None
     c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
     fr = _frame(tab, flat, c) if fr is None else fr
-    m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k]) for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
+    m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k])
+                for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
                    fast=fast, metrics=METRICS + ("fits",))

@@ -284,8 +284,9 @@ def loads() -> None:
 
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
-    ms per chunk each; the chunk's outcome by its kernel against numpy's where chain and the copy into the result
-    columns (what the chunk did before), on the same arguments; then what kernels.rows_of buys: a kernel reading
+    ms per chunk each; the decode's step, metrics and masking in one pass (decode_metrics) against the three
+    passes before it (decode_step, finish_metrics, the masking into the result columns, with the gathers to every
+    configuration they read), on the same arguments; then what kernels.rows_of buys: a kernel reading
     14 columns and writing 11 rows of one chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n)))
     against rows_of's. The heap retained as a sweep retains it (sweeps/heap.py): numpy's temporaries in reused
     pages, as in a sweep."""
@@ -293,7 +294,7 @@ def kernels(rounds: int = 30) -> None:
 
     from costmodel.engine import fast
     from costmodel.sweeps import heap
-    from costmodel.sweeps.grid import CHUNK, METRICS, Tables, _outcome, evaluate_chunk, make_axes
+    from costmodel.sweeps.grid import CHUNK, Tables, evaluate_chunk, make_axes
 
     heap.retain(CHUNK)  # as a sweep in chunks of CHUNK sets it
 
@@ -301,7 +302,7 @@ def kernels(rounds: int = 30) -> None:
     if k is None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
-    names = ("chunk_frame", "op_sums", "op_fields", "decode_step", "batch_memory", "finish_metrics", "outcome",
+    names = ("chunk_frame", "op_sums", "op_fields", "decode_sums", "decode_metrics", "batch_memory", "outcome",
              "batch_free", "pools", "code_groups")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
@@ -313,7 +314,7 @@ def kernels(rounds: int = 30) -> None:
     finally:
         for n in names:
             setattr(k, n, real[n])
-    if not calls["finish_metrics"]:
+    if not calls["decode_metrics"]:
         print("the chunk was not timed by the kernels (COSTMODEL_FAST=0?)")
         return
 
@@ -328,15 +329,21 @@ def kernels(rounds: int = 30) -> None:
 
     print(f"one chunk of {CHUNK:,} configurations, ms per chunk (mean of {rounds} rounds): "
           + "; ".join(f"{n} {ms(real[n], calls[n]):.2f} ({len(calls[n])} calls)" for n in names))
-    first, link_ok, fmt_ok, run, fits, timed, into = calls["outcome"][0]
+    (attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv, p_inv, pre_total, u_pre, prompt, Bc, tp, pp,
+     step, encoder, idle, tdp, price, replicas, gen, keep, into) = calls["decode_metrics"][0]
 
-    def numpy_outcome():  # np.where into new arrays, then each copied into its column
-        got = _outcome(first, link_ok, fmt_ok, run, fits, dict(zip(METRICS, timed)), {}, fast=False)
-        for column, v in zip(into, got.values()):
-            column[...] = v
+    def three_passes():  # the decode's step, then the metrics from columns gathered to every row, then masked
+        dec, u_dec = k.decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv)
+        s_q = step[q_inv]
+        rows = k.finish_metrics(pre_total[p_inv], s_q, dec + s_q, u_pre[p_inv], u_dec, prompt[p_inv], gen,
+                                Bc[p_inv], encoder[q_inv], idle[q_inv], tdp[q_inv], tp[p_inv], pp[p_inv],
+                                np.full(len(gen), replicas), price[q_inv])
+        for column, i in zip(into, (0, 1, 6, 7, 8, 2, 9, 10)):  # fast.WRITTEN's rows of fast.METRICS
+            column[...] = np.where(keep, rows[i], np.nan)
 
-    print(f"the chunk's outcome (8 metrics masked into their columns, valid, fits, reason): kernel "
-          f"{ms(real['outcome'], calls['outcome']):.2f} ms, numpy {ms(numpy_outcome, [()]):.2f} ms")
+    print(f"the decode to the chunk's metrics (8 written into their columns, NaN where not kept): decode_metrics "
+          f"{ms(real['decode_metrics'], calls['decode_metrics']):.2f} ms, decode_step + finish_metrics + masking "
+          f"{ms(three_passes, [()]):.2f} ms")
 
     def two_passes(*args):  # the phases' sums as before op_sums: op_fields' four arrays, then sums over them
         skip, is_comm = args[9], args[10]

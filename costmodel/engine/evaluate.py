@@ -23,6 +23,7 @@ import numpy as np
 
 from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
+from costmodel.engine.distinct import rows as rows_at
 from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
 from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_terms, batch_memory, batch_of, kv_pool, runs
 from costmodel.engine.operators import OP_NAMES, Ops, lower
@@ -63,7 +64,7 @@ class EngineResult:
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
              ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None,
-             metrics=None) -> EngineResult:
+             metrics=None, into: dict | None = None, valid=None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
@@ -74,13 +75,15 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     layout, drafts, prompt, gen, context and sign of `batch` (a grid builds them from its coordinates); the
     memory terms that do not depend on the batch are then evaluated once per code (distinct_codes), with
     the same results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the
-    same bits. `metrics`: the names of the metrics to compute (default: all of finish's)."""
+    same bits. `metrics`: the names of the metrics to compute (default: all of finish's). `into`: arrays, one
+    per configuration, that the metrics of their names are written into (a sweep's result columns), NaN where
+    a configuration is not `valid` (default: all are) or does not fit."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
     try:
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics, into, valid)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
         m, f, hw, args = (numpy_scalars(x) for x in (m, f, hw, args))
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics, into, valid)
 
 
 def numpy_scalars(x):
@@ -157,30 +160,23 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     return Lowered(m, mem, phases, draft, work)
 
 
-def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> EngineResult:
+def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None, into: dict | None = None,
+           valid=None) -> EngineResult:
     """Stage two of `evaluate`: the lowered operators timed on `hw` and `f`, and the metrics named in
     `metrics` (default: all; `fast`: the compiled kernels of fast.py time the phases and compute the
-    timeline (timeline.py) where they apply, with the same results)."""
+    timeline (timeline.py) where they apply, with the same results); those named in `into` written into its
+    arrays, NaN where a configuration is not `valid` or does not fit (evaluate)."""
     m, mem, w = lw.m, lw.memory, lw.work
     prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
-    B, Bc, spec = w["B"], w["Bc"], w["spec"]
-    encoder = m["encoder"] > 0
-    step = hw["step_overhead_s"]
-    pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f, fast)
-    step_s = dec_step + step
-    if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step
-        draft = draft_pass(op_times(lw.draft_ops, hw, f).total, OP_NAMES, m, f, hw, tp / dp)
-        step_s = (step_s + spec * draft) / tokens_per_step(w["accept"], spec)
-    idle = hw["idle_power_fraction"]
+    B, Bc = w["B"], w["Bc"]
+    keep = None if into is None else w["fits"] if valid is None else valid & w["fits"]
+    detail = fast and _written(lw, hw, f, metrics, into, keep)  # the decode and WRITTEN's metrics in one pass
     with np.errstate(divide="ignore", invalid="ignore"):
-        args = (pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encoder, idle, hw["tdp"])
-        done = compiled.metrics(args, tp, pp, replicas, hw["price_per_hour"]) if fast else None
-        if done is None:
-            prefill_s = prefill_seconds(pre_total, prompt, step)
-            tpot, e2e, out_tokens, power, per_token_s = timeline(prefill_s, step_s, *args[3:])
-            done = {}
+        if detail:  # metrics holds only WRITTEN's and UNTIMED's
+            done, line = {k: into[k] for k in compiled.WRITTEN}, (None,) * len(TIMELINE)
         else:
-            prefill_s, tpot, e2e, out_tokens, power, per_token_s = (done.pop(k) for k in TIMELINE)
+            done, line, detail = _timed(lw, hw, f, fast)
+        prefill_s, tpot, e2e, out_tokens, power, per_token_s = line
         formulas = {  # each computed only where asked for (`metrics`)
             "ttft_s": lambda: prefill_s,
             "tpot_s": lambda: tpot,
@@ -196,7 +192,7 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             "usd_per_million_tokens": lambda: usd_per_million_tokens(tp, pp, hw["price_per_hour"], per_token_s),
             # the same dollars spread over every token processed (prompt + generated), as API prices mix them
             "usd_per_million_total_tokens": lambda: divide(tp * pp * hw["price_per_hour"] / 3600.0 * e2e,
-                                                           Bc * (prompt + where(encoder, 0.0, gen))) * 1e6,
+                                                           Bc * (prompt + where(m["encoder"] > 0, 0.0, gen))) * 1e6,
             "batch": lambda: B,
             "max_batch": lambda: w["bmax"],
             "fits": lambda: w["fits"],
@@ -213,7 +209,62 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None) -> 
             "state_bytes": lambda: B / dp * w["state"],
         }
         out = {k: done[k] if k in done else formulas[k]() for k in (formulas if metrics is None else metrics)}
+        if into is not None and line[0] is not None:
+            for k in into:  # np.where(keep, x, NaN) written into the caller's array
+                x = out[k] if k in out else done[k] if k in done else formulas[k]()
+                into[k][...] = np.where(keep, np.asarray(x, dtype=float), np.nan)
+                if k in out:
+                    out[k] = into[k]
     return EngineResult(_numpy_values(out), mem, detail)
+
+
+def _timed(lw: Lowered, hw: dict, f: dict, fast: bool) -> tuple:
+    """finish's timing: (the metrics the [fast] kernels computed beyond timeline.TIMELINE, by name; TIMELINE's
+    values; the phases' detail), by the kernels where they apply (`fast`), else numpy."""
+    m, w = lw.m, lw.work
+    pre_total, u_pre, dec_step, u_dec, detail = lw.phases.times(hw, f, fast)
+    step = hw["step_overhead_s"]
+    step_s = dec_step + step
+    if lw.draft_ops is not None:  # N sequential draft passes, E(α, N) tokens per verified step
+        draft = draft_pass(op_times(lw.draft_ops, hw, f).total, OP_NAMES, m, f, hw, w["tp"] / w["dp"])
+        step_s = (step_s + w["spec"] * draft) / tokens_per_step(w["accept"], w["spec"])
+    prompt = w["prompt"]
+    args = (pre_total, step, step_s, u_pre, u_dec, prompt, w["gen"], w["Bc"], m["encoder"] > 0,
+            hw["idle_power_fraction"], hw["tdp"])
+    done = compiled.metrics(args, w["tp"], w["pp"], w["replicas"], hw["price_per_hour"]) if fast else None
+    if done is None:
+        prefill_s = prefill_seconds(pre_total, prompt, step)
+        return {}, (prefill_s, *timeline(prefill_s, step_s, *args[3:])), detail
+    return done, tuple(done.pop(k) for k in TIMELINE), detail
+
+
+# the metrics that need no time of a phase: _written computes the others in its one pass
+UNTIMED = ("batch", "max_batch", "fits", "devices", "weights_gib", "kv_cache_gib", "kv_cache_tokens",
+           "max_concurrency", "state_bytes")
+
+
+def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -> Callable | None:
+    """The decode's step and fast.WRITTEN's metrics written into `into` (NaN where not `keep`) by one compiled
+    pass (fast.decode_metrics) where it applies: SharedPhaseOps timed by the [fast] kernels, no drafts, one
+    number of replicas, `into` holding exactly those metrics and `metrics` none other but UNTIMED. Then the
+    phases' detail (as times' fifth item), else None."""
+    if into is None or set(into) != set(compiled.WRITTEN) or lw.draft_ops is not None or metrics is None:
+        return None
+    w = lw.work
+    if not set(metrics) <= set(compiled.WRITTEN) | set(UNTIMED) or np.size(w["replicas"]) != 1:
+        return None
+    parts = lw.phases.compiled_parts(hw, f)
+    if parts is None:
+        return None
+    pre_total, u_pre, attention, step, detail = parts
+    ph = lw.phases
+    hq = columns_at(hw, ph.q)
+    at_p = (pre_total, u_pre, *(rows_at(w[k], ph.p) for k in ("prompt", "Bc", "tp", "pp")))
+    at_q = (hq["step_overhead_s"], ph.at_q[0]["encoder"] > 0, hq["idle_power_fraction"], hq["tdp"],
+            hq["price_per_hour"])
+    compiled.decode_metrics(attention, *step, ph.p_inv, at_p, at_q, w["replicas"], w["gen"], keep, into)
+    return detail
+
 
 
 class Later(Mapping):

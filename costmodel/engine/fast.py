@@ -122,15 +122,13 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
 
 
-def decode_step(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple, overlap, d_sums: tuple,
-                d_inv) -> tuple:
-    """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step). `first`:
-    the attention operators' fields at the distinct rows q, `a0` those operators (configuration j's is column
-    q_inv[j]); `coef`: their attention.pair_coefficients at the rows q, whose batch, new tokens and encoder flag
-    are B, n, enc; c1: every configuration's context at the last step, where the kernel lowers the operators
-    and times them on `cols` (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no
-    column is gathered to every configuration); `overlap`: comm_overlap at the rows q; `d_sums`: the other
-    operators' (rest, comm, busy, total) at the distinct rows d (j's is d_inv[j])."""
+def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> np.ndarray:
+    """SharedPhaseOps' decode attention per configuration (kernels.decode_sums): its (mean total, busy, total) as
+    the rows of a (3, configurations) array. `first`: the attention operators' fields at the distinct rows q, `a0`
+    those operators (configuration j's is column q_inv[j]); `coef`: their attention.pair_coefficients at the rows
+    q, whose batch, new tokens and encoder flag are B, n, enc; c1: every configuration's context at the last step,
+    where the kernel lowers the operators and times them on `cols` (`columns` at the rows q: j's model, format and
+    device are row q_inv[j]'s, so no column is gathered to every configuration)."""
     cfg, any_ae = cols
     nq = len(cfg[0])
     v = list(coef.values())
@@ -139,13 +137,46 @@ def decode_step(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: t
         return np.stack([_flat(getattr(x, field), (nq,)) for x in v])
 
     hr, ec, ae, em, bw, ko, _lat, _link, pm, pv, pa = cfg
-    return _kernels().decode_step(*first, np.asarray(q_inv, dtype=np.int64), _flat(c1, np.shape(q_inv)),
+    return _kernels().decode_sums(*first, np.asarray(q_inv, dtype=np.int64), _flat(c1, np.shape(q_inv)),
                                   *(_flat(x, (nq,)) for x in (B, n, enc)),
                                   *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")),
                                   _flat(v[0].q_tile, (nq,)), table("layers"), _flat(a0.act_bytes, (len(v), nq)),
                                   table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
-                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
-                                  _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
+                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae)
+
+
+def _step_arguments(q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
+    """kernels.decode_step's arguments after the attention: the rows q (nq of them) and `overlap` at them
+    (comm_overlap), the other operators' (rest, comm, busy, total) at the distinct rows d (j's is d_inv[j])."""
+    return (np.asarray(q_inv, dtype=np.int64), _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
+
+
+def decode_step(attention: np.ndarray, q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
+    """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step) from
+    `decode_attention` and _step_arguments'."""
+    return _kernels().decode_step(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv))
+
+
+# the metrics decode_metrics writes, in its order (a sweep's timed columns: sweeps/grid.METRICS)
+WRITTEN = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
+           "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens")
+
+
+def decode_metrics(attention: np.ndarray, q_inv, nq: int, overlap, d_sums: tuple, d_inv, p_inv, at_p: tuple,
+                   at_q: tuple, replicas, gen, keep, into: dict) -> None:
+    """decode_step, evaluate.finish's WRITTEN metrics and their masking in one pass (kernels.decode_metrics):
+    each written into the array of its name in `into`, NaN where not `keep`. `at_p`: the prefill's total and busy
+    fraction (arrays at the distinct rows p, j's is p_inv[j]), prompt, batch, tp and pp there; `at_q`: the step
+    overhead, encoder flag, idle fraction, TDP and price at the rows q; `replicas` one number, `gen` and `keep`
+    per configuration."""
+    n, n_p = len(q_inv), len(at_p[0])
+    p_cols = tuple(_flat(x, (n_p,)) for x in at_p)
+    step, encoder, idle, tdp, price = at_q
+    _kernels().decode_metrics(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv),
+                              np.asarray(p_inv, dtype=np.int64), *p_cols, _flat(step, (nq,)),
+                              _flat(encoder, (nq,), np.bool_), *(_flat(x, (nq,)) for x in (idle, tdp, price)),
+                              float(np.asarray(replicas).reshape(-1)[0]), _flat(gen, (n,)), _flat(keep, (n,), np.bool_),
+                              tuple(into[k] for k in WRITTEN))
 
 
 def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
@@ -200,15 +231,14 @@ def config_count(hw: dict, f: dict, *ops: Ops) -> int | None:
     return shape[0] if len(shape) == 1 else None
 
 
-def outcome(first, link_ok, fmt_ok, run, fits, metrics: tuple, into: tuple) -> tuple | None:
-    """(valid, ok, reason code) of sweeps/grid.evaluate_chunk's configurations (kernels.outcome: its np.where
-    chain), each of `metrics` written into the array of `into` at its place, NaN where not ok; None where the
-    kernels do not load."""
+def outcome(first, link_ok, fmt_ok, valid, fits) -> tuple | None:
+    """(ok, reason code) of sweeps/grid.evaluate_chunk's configurations (kernels.outcome: its np.where chain); None
+    where the kernels do not load."""
     if _kernels() is None:
         return None
     n = len(first)
-    masks = (_flat(x, (n,), np.bool_) for x in (link_ok, fmt_ok, run, fits))
-    return _kernels().outcome(_flat(first, (n,), np.int8), *masks, tuple(_flat(x, (n,)) for x in metrics), tuple(into))
+    masks = (_flat(x, (n,), np.bool_) for x in (link_ok, fmt_ok, valid, fits))
+    return _kernels().outcome(_flat(first, (n,), np.int8), *masks)
 
 
 def records(table: dict) -> np.ndarray:

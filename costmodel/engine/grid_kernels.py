@@ -56,24 +56,18 @@ def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, 
 
 
 @jit
-def outcome(first, link_ok, fmt_ok, run, fits, metrics, into):
-    """sweeps/grid.evaluate_chunk's closing columns per configuration j: valid = run & fmt_ok, ok = valid & fits,
-    reason = first, else 2 without a link, 4 without the format, 3 where it does not fit, 0 (its np.where chain,
-    as int8); and each of `metrics` written into `into` where ok, NaN elsewhere (np.where(ok, x, np.nan))."""
+def outcome(first, link_ok, fmt_ok, valid, fits):
+    """sweeps/grid.evaluate_chunk's closing columns per configuration j: ok = valid & fits, reason = first, else 2
+    without a link, 4 without the format, 3 where it does not fit, 0 (its np.where chain, as int8)."""
     N = first.shape[0]
-    valid, ok, reason = np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.int8)
+    ok, reason = np.empty(N, dtype=np.bool_), np.empty(N, dtype=np.int8)
     for j in range(N):
-        valid[j] = run[j] and fmt_ok[j]
         ok[j] = valid[j] and fits[j]
         r = first[j]
         if r == 0:
             r = 2 if not link_ok[j] else 4 if not fmt_ok[j] else 3 if not fits[j] else 0
         reason[j] = r
-    for k in range(len(metrics)):
-        x, out = metrics[k], into[k]
-        for j in range(N):
-            out[j] = x[j] if ok[j] else np.nan
-    return valid, ok, reason
+    return ok, reason
 
 
 @jit

@@ -216,17 +216,15 @@ variant_work = inline(attention.variant_work)
 
 
 @jit
-def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
-                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, overlap, d_rest, d_comm,
-                d_busy, d_total, d_inv):
-    """SharedPhaseOps.times' decode, per configuration j: its attention operators lowered at the last step
-    (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j], from the pair
-    coefficients, batch B, new tokens n and encoder flag of distinct row q = q_inv[j], where j's model, format,
-    device and layout are: their activations, launches and rows are the first step's, row q of `act`, `layers`,
-    `rows`) and timed on row q's columns (op_fields), averaged with the first step's (column q of the *0 fields:
-    mean_total); the step (phases.overlap of the other operators' sums at distinct row d_inv[j] plus that mean,
-    and their collectives) and its busy fraction (timeline.share, the first step's attention included).
-    Operator k is chunked local attention where chunked[k]."""
+def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
+                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae):
+    """The decode's attention per configuration j, as the rows (mean total, busy, total) of one (3, N) array: its
+    attention operators lowered at the last step (attention.attention_terms' variant_work, or no_work where
+    absent[k], at j's context c1[j], from the pair coefficients, batch B, new tokens n and encoder flag of distinct
+    row q = q_inv[j], where j's model, format, device and layout are: their activations, launches and rows are the
+    first step's, row q of `act`, `layers`, `rows`) and timed on row q's columns (op_fields), averaged with the
+    first step's (column q of the *0 fields: mean_total); and the first step's busy and total time of those
+    operators. Operator k is chunked local attention where chunked[k]."""
     K, N = span.shape[0], q_inv.shape[0]
     acc = rows_of(3, N)
     acc[:] = 0.0
@@ -252,6 +250,16 @@ def decode_step(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
             busy[j] += top
             total[j] += top + f0[k, q] + x0[k, q]
             mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
+    return acc
+
+
+@jit
+def decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv):
+    """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums' rows): the step
+    (phases.overlap of the other operators' sums at distinct row d_inv[j] plus the attention's mean, and their
+    collectives) and its busy fraction (timeline.share, the first step's attention included)."""
+    mean, busy, total = attention[0], attention[1], attention[2]
+    N = q_inv.shape[0]
     out = rows_of(2, N)
     step, u_dec = out[0], out[1]
     for j in range(N):
@@ -289,3 +297,32 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
         out[9, j] = energy_per_token(tp[j], pp[j], power, per_token)
         out[10, j] = usd_per_million_tokens(tp[j], pp[j], price[j], per_token)
     return out
+
+
+@jit
+def decode_metrics(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv, p_inv, pre_total, u_pre, prompt,
+                   Bc, tp, pp, step, encoder, idle, tdp, price, replicas, gen, keep, into):
+    """decode_step, finish_metrics and a sweep's masking in one pass per configuration j: fast.WRITTEN's metrics
+    written into the arrays of `into` (in that order) where keep[j], NaN elsewhere (np.where(keep, x, np.nan)).
+    The prefill's total and busy fraction, prompt, batch, tp and pp are read at distinct row p_inv[j], the step
+    overhead, encoder flag, idle fraction, TDP and price at q_inv[j] (rows that fix them), the generated length at
+    j; `replicas` is one number. The same formulas, so the same bits as the three passes."""
+    mean, busy, total = attention[0], attention[1], attention[2]
+    ttft, tpot_s, pre_rate, dec_rate, thr, e2e_s, energy, usd = into
+    for j in range(q_inv.shape[0]):
+        if not keep[j]:
+            ttft[j] = tpot_s[j] = pre_rate[j] = dec_rate[j] = thr[j] = e2e_s[j] = energy[j] = usd[j] = np.nan
+            continue
+        q, i, p = q_inv[j], d_inv[j], p_inv[j]
+        dec = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
+        u_dec = share(d_busy[i] + busy[j], d_total[i] + total[j])
+        s = step[q]
+        pf = prefill_seconds(pre_total[p], prompt[p], s)
+        tpot, e2e, tokens, power, per_token = line(pf, dec + s, u_pre[p], u_dec, prompt[p], gen[j], Bc[p],
+                                                   encoder[q], idle[q], tdp[q])
+        ttft[j], tpot_s[j], e2e_s[j] = pf, tpot, e2e
+        pre_rate[j] = prefill_rate(Bc[p], prompt[p], pf)
+        dec_rate[j] = decode_rate(tpot)
+        thr[j] = throughput(replicas, tokens, e2e)
+        energy[j] = energy_per_token(tp[p], pp[p], power, per_token)
+        usd[j] = usd_per_million_tokens(tp[p], pp[p], price[q], per_token)

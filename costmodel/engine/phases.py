@@ -49,6 +49,10 @@ class _Timed:
     def _scalar(self, hw: dict, f: dict) -> None:
         return None
 
+    def compiled_parts(self, hw: dict, f: dict) -> None:
+        """SharedPhaseOps' parts for a sweep's one pass from the decode to its metrics; None here."""
+        return None
+
 
 @dataclass(frozen=True)
 class PhaseOps(_Timed):
@@ -157,6 +161,19 @@ class SharedPhaseOps(_Timed):
     def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast
 
+        parts = self.compiled_parts(hw, f)
+        if parts is None:
+            return None
+        pre_total, u_pre, attention, step, detail = parts
+        dec_step, u_dec = fast.decode_step(attention, *step)
+        return pre_total[self.p_inv], u_pre[self.p_inv], dec_step, u_dec, detail
+
+    def compiled_parts(self, hw: dict, f: dict) -> tuple | None:
+        """By the [fast] kernels, (the prefill's step time and busy fraction at the distinct rows p, the decode's
+        attention per configuration (fast.decode_attention), the rest of fast.decode_step's arguments, `times`'
+        detail), or None where they do not apply."""
+        from costmodel.engine import fast
+
         if not fast.usable(len(self.p), len(self.d)):
             return None
         hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
@@ -168,10 +185,10 @@ class SharedPhaseOps(_Timed):
         a0 = self._a0()
         mq, fq, Bq, nq, tpq = self.at_q
         coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
-        dec_step, u_dec = fast.decode_step(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[4],
-                                           self.q_inv, q_cols, hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
-        return (overlap(rest, comm, hp)[self.p_inv], share(busy, total)[self.p_inv], dec_step, u_dec,
-                lambda: self._numpy(hw, f)[4]())
+        attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[4],
+                                          self.q_inv, q_cols)
+        step = (self.q_inv, len(self.q), hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
+        return overlap(rest, comm, hp), share(busy, total), attention, step, lambda: self._numpy(hw, f)[4]()
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None):

@@ -284,18 +284,27 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     fr = _frame(tab, flat, c) if fr is None else fr
     m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k])
                 for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
+    first, link_ok, fmt_ok, run = fr["first"], fr["link_ok"], fr["fmt_ok"], fr["run"]
+    valid = run & fmt_ok
+    into = into or {}
+    timed = {k: into[k] if k in into else np.empty(len(first)) for k in METRICS[:8]}  # NaN where not valid or fits
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
-                   fast=fast, metrics=METRICS + ("fits",))
-    first, link_ok, fmt_ok, run = fr["first"], fr["link_ok"], fr["fmt_ok"], fr["run"]
+                   fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid)
     mem = res.memory
     fits = np.asarray(res.metrics["fits"], dtype=bool)
-    out = _outcome(first, link_ok, fmt_ok, run, fits, res.metrics, into or {}, fast)
+    out = {k: res.metrics[k] for k in METRICS[:8]}
+    out.update(_outcome(first, link_ok, fmt_ok, valid, fits, into, fast))
     out.update(batch=res.metrics["batch"], max_batch=res.metrics["max_batch"], weights_bytes=mem.weights,
-               kv_cache_bytes=mem.kv_cache, total_bytes=mem.total,
-               capacity_bytes=np.broadcast_to(mem.capacity, mem.total.shape).astype(float))
-    for k in ("batch", "max_batch", *MEMORY):
-        out[k] = _put(into or {}, k, np.asarray(out[k], dtype=float))
+               kv_cache_bytes=mem.kv_cache)
+    for k in ("batch", "max_batch", "weights_bytes", "kv_cache_bytes"):
+        out[k] = _put(into, k, np.asarray(out[k], dtype=float))
+    total, capacity = (into[k] if k in into else np.empty(len(first)) for k in ("total_bytes", "capacity_bytes"))
+    np.add(mem.weights, mem.kv_cache, out=total)  # Memory.total's sum, left to right, where it is kept
+    total += mem.activations
+    total += mem.reserve
+    capacity[...] = mem.capacity
+    out.update(total_bytes=total, capacity_bytes=capacity)
     out = {k: out[k] for k in (*METRICS, *MEMORY, "fits", "valid", "reason_code")}  # the columns' order
     if inputs:
         out.update(derived_columns(tab.ax, flat, c))
@@ -335,25 +344,15 @@ def _compiled_frame(tab: Tables, flat: np.ndarray) -> dict | None:
                                 tab.hw["interconnect"])
 
 
-def _outcome(first, link_ok, fmt_ok, run, fits, metrics: dict, into: dict, fast: bool) -> dict:
-    """{the timed METRICS (NaN where a configuration cannot run or does not fit: it has only its reason), fits
-    (runs and fits), valid, reason_code}, the metrics written into `into`'s arrays where it has them; by the
-    [fast] kernel (fast.outcome) with `fast`, the same values."""
-    timed = METRICS[:8]
-    dest = tuple(into[k] if k in into else np.empty(len(first)) for k in timed)
-    got = compiled.outcome(first, link_ok, fmt_ok, run, fits, tuple(metrics[k] for k in timed), dest) if fast else None
+def _outcome(first, link_ok, fmt_ok, valid, fits, into: dict, fast: bool) -> dict:
+    """{fits (valid and fits), valid, reason_code} of the configurations, written into `into`'s arrays where it has
+    them; by the [fast] kernel (fast.outcome) with `fast`, the same values."""
+    got = compiled.outcome(first, link_ok, fmt_ok, valid, fits) if fast else None
     if got is None:
-        valid = run & fmt_ok
-        ok = valid & fits
-        for k, d in zip(timed, dest):
-            d[...] = np.where(ok, np.asarray(metrics[k], dtype=float), np.nan)
         reason = np.where(first != 0, first, np.where(~link_ok, 2, np.where(~fmt_ok, 4, np.where(~fits, 3, 0))))
-        got = valid, ok, reason.astype(np.int8)
-    valid, ok, reason = got
-    out = dict(zip(timed, dest))
-    for k, v in (("fits", ok), ("valid", valid), ("reason_code", reason)):
-        out[k] = _put(into, k, v)
-    return out
+        got = valid & fits, reason.astype(np.int8)
+    ok, reason = got
+    return {k: _put(into, k, v) for k, v in (("fits", ok), ("valid", valid), ("reason_code", reason))}
 
 
 def _put(into: dict, k: str, v: np.ndarray) -> np.ndarray:

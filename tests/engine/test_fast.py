@@ -238,6 +238,30 @@ def test_shared_phase_times_are_numpys_bits(layout):
         assert _same(lw.phases.times(hw, f)[4]()[3], lw.phases.times(hw, f, fast=True)[4]()[3])
         for a, b in zip(finish(lw, hw, f).metrics.values(), finish(lw, hw, f, fast=True).metrics.values()):
             assert _same(a, b)
+        _check_written(lw, hw, f, rng)
+
+
+def _check_written(lw, hw, f, rng):
+    """finish with `into` and `valid` (a sweep's): the timed metrics written into the arrays given, NaN where a
+    configuration is not valid or does not fit, by the one compiled pass (kernels.decode_metrics) and by numpy,
+    the same bits as np.where of finish's own metrics."""
+    from costmodel.engine.evaluate import _written
+
+    n = len(lw.work["fits"])
+    names = fast.WRITTEN + ("batch", "max_batch", "fits")
+    plain = finish(lw, hw, f, metrics=names).metrics
+    valid = rng.random(n) < 0.8
+    keep = valid & lw.work["fits"]
+    assert 0 < keep.sum() < n
+    for flag in (False, True):
+        into = {k: np.full(n, 7.0) for k in fast.WRITTEN}
+        got = finish(lw, hw, f, fast=flag, metrics=names, into=into, valid=valid).metrics
+        for k in fast.WRITTEN:
+            assert got[k] is into[k] and _same(into[k], np.where(keep, plain[k], np.nan)), (flag, k)
+        for k in ("batch", "max_batch", "fits"):
+            assert _same(got[k], plain[k])
+    assert _written(lw, hw, f, names, {k: np.empty(n) for k in fast.WRITTEN}, keep)  # the compiled pass applied
+    assert not _written(lw, hw, f, names + ("decode_aggregate_tokens_per_s",), into, keep)  # one it does not compute
 
 
 def test_one_distinct_prefill_takes_the_numpy_path():
@@ -301,15 +325,15 @@ def test_each_kernel_compiles_one_signature():
             " prompt=[128, 1024], gen=[16, 128])\n"
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
-            "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_step', 'finish_metrics',"
+            "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_sums', 'decode_metrics',"
             " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
 
 def test_decode_step_of_any_attention_is_numpys_bits():
-    """kernels.decode_step, which lowers the decode's attention at every configuration's last step from the pair
-    coefficients of its distinct row: causal, windowed (a window or DSA top-k shorter and longer than the
+    """kernels.decode_sums and decode_step, which lower the decode's attention at every configuration's last step
+    from the pair coefficients of its distinct row: causal, windowed (a window or DSA top-k shorter and longer than the
     context), chunked and bidirectional pairs, an absent variant, NaN and infinite contexts, attention
     efficiencies above and below 1 and a device that takes no time, against SharedPhaseOps._numpy's formulas:
     attention.attention_terms at every configuration, timed on its columns, averaged with the first step's,
@@ -370,8 +394,8 @@ def test_decode_step_of_any_attention_is_numpys_bits():
             want_u = share(d_sums[2][d_inv] + np.maximum(t0.compute, t0.memory).sum(axis=0),
                            d_sums[3][d_inv] + t0.total.sum(axis=0))
         cols = fast.columns(hq, fq, nq)
-        got_step, got_u = fast.decode_step(fast.fields(a0, cols), a0, coef, B, new, enc, c1, q_inv, cols,
-                                           hq["comm_overlap"], d_sums, d_inv)
+        attention = fast.decode_attention(fast.fields(a0, cols), a0, coef, B, new, enc, c1, q_inv, cols)
+        got_step, got_u = fast.decode_step(attention, q_inv, nq, hq["comm_overlap"], d_sums, d_inv)
         assert _same(got_step, want_step) and _same(got_u, want_u)
         assert np.isnan(got_step[0]) and not np.isnan(got_step[3:]).all()  # the NaN context, and the numbers
 
@@ -484,34 +508,28 @@ def test_rows_of_staggers_a_kernels_output_rows():
 
 
 def test_a_chunks_outcome_is_numpys_where_chain():
-    """grid._outcome by the kernel (fast.outcome) gives numpy's valid, fits and reason codes and its metrics
-    with NaN where a configuration cannot run or does not fit, the same bits, written into the arrays given."""
+    """grid._outcome by the kernel (fast.outcome) gives numpy's fits and reason codes, the same values, written
+    into the arrays given; the metrics' masking is finish's (_check_written)."""
     from costmodel.sweeps import grid
 
     rng = np.random.default_rng(7)
     n = 4099
     first = rng.choice(np.array([0, 0, 0, 1, 5], dtype=np.int8), n)
     link_ok, fmt_ok, fits = (rng.random(n) < p for p in (0.8, 0.7, 0.6))
-    run = (first == 0) & link_ok
-    metrics = {k: rng.standard_normal(n) * 10.0 ** rng.integers(-9, 9, n) for k in grid.METRICS[:8]}
-    metrics["tpot_s"][::97] = np.nan
-    metrics["ttft_s"][::89] = -np.inf
-    metrics["usd_per_million_tokens"][::83] = -0.0
-    numpy_way = grid._outcome(first, link_ok, fmt_ok, run, fits, metrics, {}, fast=False)
-    into = {**{k: np.full(n, 3.0) for k in grid.METRICS[:8]}, "fits": np.zeros(n, dtype=bool)}
-    kernel_way = grid._outcome(first, link_ok, fmt_ok, run, fits, metrics, into, fast=True)
-    assert list(kernel_way) == list(numpy_way) == [*grid.METRICS[:8], "fits", "valid", "reason_code"]
+    valid = (first == 0) & link_ok & fmt_ok
+    numpy_way = grid._outcome(first, link_ok, fmt_ok, valid, fits, {}, fast=False)
+    into = {"fits": np.zeros(n, dtype=bool), "reason_code": np.full(n, 9, dtype=np.int8)}
+    kernel_way = grid._outcome(first, link_ok, fmt_ok, valid, fits, into, fast=True)
+    assert list(kernel_way) == list(numpy_way) == ["fits", "valid", "reason_code"]
     for k, a in numpy_way.items():
         b = kernel_way[k]
-        assert a.dtype == b.dtype and a.shape == b.shape == (n,), k
-        assert (np.array_equal(a.view(np.uint64), b.view(np.uint64)) if a.dtype == float else np.array_equal(a, b)), k
+        assert a.dtype == b.dtype and a.shape == b.shape == (n,) and np.array_equal(a, b), k
         if k in into:
             assert b is into[k]
     reason = numpy_way["reason_code"]
     assert set(np.unique(reason)) == {0, 1, 2, 3, 4, 5}  # every code drawn
-    ok = numpy_way["fits"]
-    assert np.isnan(numpy_way["ttft_s"][~ok]).all() and np.array_equal(numpy_way["ttft_s"][ok], metrics["ttft_s"][ok])
-    assert np.array_equal(ok, (reason == 0))  # runs and fits exactly where there is no reason
+    assert np.array_equal(numpy_way["fits"], valid & fits)
+    assert np.array_equal(numpy_way["fits"], (reason == 0))  # runs and fits exactly where there is no reason
 
 
 def _rows_of_a_grid(models, **axes):

@@ -24,13 +24,13 @@ import numpy as np
 from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.distinct import columns_at, distinct, distinct_codes, varies
 from costmodel.engine.distinct import rows as rows_at
-from costmodel.engine.elementwise import as_float, divide, maximum, minimum, where
+from costmodel.engine.elementwise import as_float, divide, maximum, where
 from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_terms, batch_memory, batch_of, kv_pool, runs
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
-from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds,
+from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds, steps,
                                       throughput, timeline, usd_per_million_tokens)
 from costmodel.engine.truth import any_nonzero
 
@@ -146,11 +146,9 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         fits = runs(mem.fits, B, max_len, per_seq["one_long"], mem.kv_pool)
     else:
         B, bmax, mem, fits = got
-    Bc = maximum(B, 1.0)  # evaluate times even where it does not fit; flagged by `fits`
-    micro = minimum(pp, Bc)
-    Bd = Bc / micro
-    c0 = context + prompt
-    c1 = c0 + maximum(gen - 2, 0.0)
+    # evaluate times even where it does not fit (flagged by `fits`); the [fast] kernel on a sweep's rows
+    Bc, Bd, c0, c1 = (compiled.steps(B, pp, context, prompt, gen) if fast else None) or steps(B, pp, context,
+                                                                                                prompt, gen)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None

@@ -200,6 +200,20 @@ def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
     return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 
 
+def steps(B, pp, context, prompt, gen) -> tuple | None:
+    """timeline.steps (Bc, Bd, c0, c1) by kernels.steps where B, context, prompt and gen are one axis of
+    configurations and pp one number or one per configuration; else None (numpy's then)."""
+    n = np.shape(B)
+    if len(n) != 1 or any(np.shape(x) != n for x in (context, prompt, gen)) or np.size(pp) not in (1, n[0]):
+        return None
+    if _kernels() is None:
+        return None
+    pp = np.ascontiguousarray(np.asarray(pp, dtype=float).reshape(-1))
+    rows = _kernels().steps(*(_flat(x, n) for x in (B,)), pp, int(pp.size > 1), *(_flat(x, n) for x in (context,
+                                                                                                      prompt, gen)))
+    return tuple(rows)
+
+
 # kernels.finish_metrics' rows: timeline.TIMELINE, then the metrics a sweep reads of those finish computes from it
 METRICS = (*TIMELINE, "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s", "energy_j_per_token",
            "usd_per_million_tokens")

@@ -269,6 +269,20 @@ def decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_in
     return step, u_dec
 
 
+step_shapes = jit(timeline.steps)
+
+
+@jit
+def steps(B, pp, pp_step, context, prompt, gen):
+    """timeline.steps per configuration j (pp[j * pp_step]: one number or one per configuration), as the rows (Bc,
+    Bd, c0, c1) of one (4, configurations) array."""
+    N = B.shape[0]
+    out = rows_of(4, N)
+    for j in range(N):
+        out[0, j], out[1, j], out[2, j], out[3, j] = step_shapes(B[j], pp[j * pp_step], context[j], prompt[j], gen[j])
+    return out
+
+
 prefill_seconds = jit(timeline.prefill_seconds)
 line = jit(timeline.timeline)
 prefill_rate = jit(timeline.prefill_rate)

@@ -101,9 +101,10 @@ class SharedPhaseOps(_Timed):
     The attention at c1 holds only the variants the models have layers for (`present`, attention.
     attention_present); the others are zero work and take no time, so the decode's sums leave them out
     (the same sums: adding zeros changes nothing). It is lowered when first read (`a1`, from `last`:
-    the model and format columns, batch, new tokens, context and tp of lower_attention); the [fast]
-    kernels lower it themselves from its pair coefficients at the rows q (`at_q`: the model and format
-    columns, batch, new tokens and tp there)."""
+    the model and format columns, the decode's batch, DP groups, new tokens, context and tp, whose attention
+    group's batch and tp lower_attention takes); the [fast] kernels lower it themselves from its pair
+    coefficients at the rows q (`at_q`: the model and format columns, the group's batch, new tokens and tp
+    there)."""
 
     pre: Ops
     p: np.ndarray
@@ -121,8 +122,8 @@ class SharedPhaseOps(_Timed):
     @cached_property
     def a1(self) -> Ops:
         """The decode's attention at c1 for every configuration, the variants of `present`."""
-        m, f, B, n, c1, tp = self.last
-        return lower_attention(m, f, B, n, c1, tp, decode=True, names=self.present)
+        m, f, Bd, dp, n, c1, tp = self.last
+        return lower_attention(m, f, group_batch(Bd, dp), n, c1, tp / dp, decode=True, names=self.present)
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
         hp = columns_at(hw, self.p)
@@ -185,7 +186,7 @@ class SharedPhaseOps(_Timed):
         a0 = self._a0()
         mq, fq, Bq, nq, tpq = self.at_q
         coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
-        attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[4],
+        attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[5],
                                           self.q_inv, q_cols)
         step = (self.q_inv, len(self.q), hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
         return overlap(rest, comm, hp), share(busy, total), attention, step, lambda: self._numpy(hw, f)[4]()
@@ -200,7 +201,6 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     g = np.asarray(groups)
     Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                           for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))
-    B_att, a_tp = group_batch(Bd, dp), tp / dp
     # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too, though lower_all's are
     # functions of the others (no more rows): the decode's keys are then functions of this one, searched below
     # among its distinct rows rather than every row
@@ -211,12 +211,13 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     d, d_inv = p[d_p], d_of_p[p_inv]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
-    q_p, q_of_p = distinct(g[p], B_att[p], n_dec[p], c0[p])  # the generated length plays no part
+    B_att, a_tp = group_batch(Bd[p], dp[p]), tp[p] / dp[p]  # an attention group's batch and tp at the rows p
+    q_p, q_of_p = distinct(g[p], B_att, n_dec[p], c0[p])  # the generated length plays no part
     q, q_inv = p[q_p], q_of_p[p_inv]
-    at_q = (columns_at(m, q), columns_at(f, q), B_att[q], n_dec[q], a_tp[q])
+    at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, attention_present(m),
-                          (m, f, B_att, n_dec, c1, a_tp), at_q)
+                          (m, f, Bd, dp, n_dec, c1, tp), at_q)
 
 
 def times_of(hw: dict, f: dict, *sets: Ops) -> list:

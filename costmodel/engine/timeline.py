@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from costmodel.engine.elementwise import divide, maximum, nan_to_num, where
+from costmodel.engine.elementwise import divide, maximum, minimum, nan_to_num, where
 
 TIMELINE = ("prefill_s", "tpot", "e2e", "out_tokens", "power", "per_token_s")  # prefill_seconds, then timeline's
+
+
+def steps(B, pp, context, prompt, gen) -> tuple:
+    """(the batch timed, at least one sequence even where none fits; the decode's batch per micro-batch, m =
+    min(pp, batch) of them in flight; the context at the first decode step; at the last) of evaluate.lower_all."""
+    Bc = maximum(B, 1.0)
+    Bd = Bc / minimum(pp, Bc)
+    c0 = context + prompt
+    return Bc, Bd, c0, c0 + maximum(gen - 2, 0.0)
 
 
 def prefill_seconds(pre_total, prompt, step):

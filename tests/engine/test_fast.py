@@ -326,7 +326,7 @@ def test_each_kernel_compiles_one_signature():
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
             "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_sums', 'decode_metrics',"
-            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame')))")
+            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame', 'steps')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
@@ -398,6 +398,27 @@ def test_decode_step_of_any_attention_is_numpys_bits():
         got_step, got_u = fast.decode_step(attention, q_inv, nq, hq["comm_overlap"], d_sums, d_inv)
         assert _same(got_step, want_step) and _same(got_u, want_u)
         assert np.isnan(got_step[0]) and not np.isnan(got_step[3:]).all()  # the NaN context, and the numbers
+
+
+def test_a_sweeps_steps_are_numpys_bits():
+    """fast.steps (kernels.steps: timeline.steps per configuration) gives numpy's timed batch, the decode's batch
+    per micro-batch and its first and last contexts bit for bit, pp one number or one per configuration: batches
+    under one, NaN and infinite inputs, zero and negative lengths; None (numpy's then) off one axis."""
+    from costmodel.engine.timeline import steps
+
+    rng = np.random.default_rng(17)
+    n = 3001
+    pick = lambda *v: rng.choice(np.array(v, dtype=float), n)  # noqa: E731
+    B, context = pick(0, 0.5, 1, 3, 64, 1e9, np.nan, np.inf), pick(0, 7, 30000, -1, np.nan, np.inf)
+    prompt, gen = pick(0, 1, 512, 1e6, np.nan), pick(0, 1, 2, 3, 200, -5, np.nan, np.inf)
+    for pp in (1.0, 4.0, pick(1, 2, 3, 0, np.nan)):
+        with np.errstate(all="ignore"):
+            want = steps(B, pp, context, prompt, gen)
+        got = fast.steps(B, pp, context, prompt, gen)
+        assert len(got) == 4 and all(_same(a, b) for a, b in zip(got, want))
+    assert steps(3.0, 2.0, 100.0, 28.0, 10.0) == (3.0, 1.5, 128.0, 136.0)  # 2 micro-batches; 8 steps after the first
+    assert fast.steps(B[:, None], 1.0, context, prompt, gen) is None
+    assert fast.steps(B, 1.0, context, 512.0, gen) is None
 
 
 def test_compiled_pairs_are_numpys():

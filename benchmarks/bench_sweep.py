@@ -284,7 +284,7 @@ def loads() -> None:
 
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
-    ms per chunk each; the decode's step, metrics and masking in one pass (decode_metrics) against the three
+    ms per chunk each; its distinct-row searches against numpy's; the decode's step, metrics and masking in one pass (decode_metrics) against the three
     passes before it (decode_step, finish_metrics, the masking into the result columns, with the gathers to every
     configuration they read), on the same arguments; then what kernels.rows_of buys: a kernel reading
     14 columns and writing 11 rows of one chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n)))
@@ -303,7 +303,7 @@ def kernels(rounds: int = 30) -> None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
     names = ("chunk_frame", "op_sums", "op_fields", "decode_sums", "decode_metrics", "batch_memory", "outcome",
-             "batch_free", "pools", "code_groups")
+             "batch_free", "pools", "code_groups", "steps", "distinct_rows")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
     for n in names:
@@ -344,6 +344,13 @@ def kernels(rounds: int = 30) -> None:
     print(f"the decode to the chunk's metrics (8 written into their columns, NaN where not kept): decode_metrics "
           f"{ms(real['decode_metrics'], calls['decode_metrics']):.2f} ms, decode_step + finish_metrics + masking "
           f"{ms(three_passes, [()]):.2f} ms")
+
+    from costmodel.engine.distinct import distinct
+
+    searches = calls["distinct_rows"]  # the pool's, then the prefill's, the decode's and its attention's rows
+    print("the chunk's distinct-row searches (kernel against numpy's distinct, ms): " + "; ".join(
+        f"{len(i) + len(f)} keys of {len(i[0]):,} rows {ms(real['distinct_rows'], [(i, f)]):.2f} against "
+        f"{ms(distinct, [(*i, *f)]):.2f}" for i, f in searches))
 
     def two_passes(*args):  # the phases' sums as before op_sums: op_fields' four arrays, then sums over them
         skip, is_comm = args[9], args[10]

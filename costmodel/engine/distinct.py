@@ -20,12 +20,7 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
     sort sorts every column), checked against the keys themselves; a collision, or a NaN key (never
     equal to itself), takes the lexicographic sort. A number, or one broadcast to every row, is no key;
     integer columns are compared and hashed as integers (no conversion pass)."""
-    cols = [np.asarray(k) for k in keys]
-    n = max((c.size for c in cols if c.ndim), default=1)
-    # a number, or a number broadcast to every row (stride 0), is the same on every row: no key. Integer columns
-    # (a grid's codes) stay integers; the rest are compared as floats
-    cols = [(c if c.dtype.kind in "iu" else c.astype(float, copy=False)).reshape(-1) for c in cols
-            if c.ndim and not (c.size > 1 and c.ndim == 1 and c.strides[0] == 0)]
+    cols, n = key_columns(keys)
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
     if n > _RUNS_FROM:
@@ -34,6 +29,15 @@ def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
             first, inverse = _hashed([c[heads] for c in cols], len(heads))
             return heads[first], np.repeat(inverse, np.diff(np.append(heads, n)))
     return _hashed(cols, n)
+
+
+def key_columns(keys) -> tuple[list, int]:
+    """(the key columns, 1-D, and the number of rows): a number, or a number broadcast to every row (stride 0), is
+    the same on every row, so no key; integer columns (a grid's codes) stay integers, the rest are floats."""
+    cols = [np.asarray(k) for k in keys]
+    n = max((c.size for c in cols if c.ndim), default=1)
+    return [(c if c.dtype.kind in "iu" else c.astype(float, copy=False)).reshape(-1) for c in cols
+            if c.ndim and not (c.size > 1 and c.ndim == 1 and c.strides[0] == 0)], n
 
 
 def _run_starts(cols: list) -> np.ndarray:

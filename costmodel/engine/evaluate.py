@@ -150,7 +150,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     Bc, Bd, c0, c1 = (compiled.steps(B, pp, context, prompt, gen) if fast else None) or steps(B, pp, context,
                                                                                                 prompt, gen)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
-    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups)
+    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
                       fits=fits, spec=spec, accept=accept),
@@ -352,7 +352,7 @@ def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
     [fast] kernel where it applies (fast.pools), the same bits."""
     g = np.asarray(groups)
     tp, pp, dp, ep, spec = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep, spec))
-    d, inv = distinct(g, tp, pp, dp, ep, spec)
+    d, inv = (compiled.distinct_rows(g, tp, pp, dp, ep, spec) if fast else None) or distinct(g, tp, pp, dp, ep, spec)
     at, rows = (columns_at(m, d), columns_at(f, d), columns_at(hw, d)), (tp[d], pp[d], dp[d], ep[d])
     got = compiled.pools(*at, len(d), *rows) if fast else None
     pool, headroom = kv_pool(*at, *rows) if got is None else got

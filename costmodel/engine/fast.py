@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from costmodel.engine.distinct import key_columns
 from costmodel.engine.memory import Memory
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_FIELDS, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
@@ -303,6 +304,18 @@ def code_groups(codes) -> tuple | None:
         return None
     wide, first, inverse = _kernels().code_groups(codes)
     return None if wide else (first, inverse)
+
+
+def distinct_rows(*keys) -> tuple | None:
+    """distinct.distinct's groups of the key columns by kernels.distinct_rows (the same groups and first rows, each
+    the earliest of its group, numbered as they first appear), where the keys are at least one integer column and
+    one float column of one length; else None (distinct's then)."""
+    cols, n = key_columns(keys)
+    ints = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in cols if c.dtype.kind in "iu")
+    floats = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in cols if c.dtype.kind not in "iu")
+    if not ints or not floats or n == 0 or any(len(c) != n for c in cols) or _kernels() is None:
+        return None
+    return _kernels().distinct_rows(ints, floats)
 
 
 FRAME = ("im", "hw_i", "f_i", "groups", "seq", "batch", "prompt", "gen", "context", "tp", "dp", "ep", "first",

@@ -1,6 +1,7 @@
-"""The [fast] kernels of a sweep chunk's own columns (fast.chunk_frame, fast.outcome, fast.code_groups): its
-frame (indices, inputs, codes and masks) before the engine runs, its distinct batch-free codes, and its outcome
-after: sweeps/grid.py's numpy, element by element, the same values."""
+"""The [fast] kernels of a sweep chunk's own columns (fast.chunk_frame, fast.outcome, fast.code_groups,
+fast.distinct_rows): its frame (indices, inputs, codes and masks) before the engine runs, its distinct
+batch-free codes and distinct rows, and its outcome after: sweeps/grid.py's and distinct.py's numpy, element by
+element, the same values (distinct rows: the same groups)."""
 import numpy as np
 
 from costmodel.engine.kernel_base import jit, rows_of
@@ -95,3 +96,77 @@ def code_groups(codes):
         inverse[j] = g
         first[g] = j  # one row of each group (the last, as numpy's repeated targets)
     return False, first, inverse
+
+
+_MIX = 0x9E3779B97F4A7C15  # distinct.py's multiplier (2^64 / golden ratio)
+
+
+@jit
+def distinct_rows(ints, floats):
+    """distinct.distinct's (first, inverse) of key columns, integer (`ints`) and float (`floats`), of one length:
+    runs of equal consecutive rows found in one pass, the runs' first rows grouped in a hash table (a 64-bit hash
+    of each key's bits, +0.0 for -0.0; a slot taken by other keys, the next), each group's first row the earliest
+    of its rows, groups numbered as they first appear. Keys compare with ==, so a NaN key is a group of its own
+    row, as numpy's. The same groups as distinct's, in another order."""
+    n = ints[0].shape[0]
+    new = np.zeros(n, dtype=np.bool_)
+    new[:1] = True
+    for c in ints:  # column by column: each a loop the compiler vectorizes
+        for j in range(1, n):
+            new[j] |= c[j] != c[j - 1]
+    for c in floats:
+        for j in range(1, n):
+            new[j] |= c[j] != c[j - 1]
+    heads = np.empty(n, dtype=np.int64)
+    nh = 0
+    for j in range(n):
+        if new[j]:
+            heads[nh] = j
+            nh += 1
+    size = 1
+    while size < 2 * nh:
+        size *= 2
+    table = np.full(size, -1, dtype=np.int64)
+    first = np.empty(nh, dtype=np.intp)
+    group = np.empty(nh, dtype=np.intp)
+    bits = np.empty(1, dtype=np.float64)
+    word = bits.view(np.uint64)
+    mix, shift, mask = np.uint64(_MIX), np.uint64(31), np.uint64(size - 1)
+    count = 0
+    for r in range(nh):
+        j = heads[r]
+        h = np.uint64(0)
+        for c in ints:
+            h = h * mix + np.uint64(c[j])
+            h ^= h >> shift
+        for c in floats:
+            bits[0] = c[j] + 0.0
+            h = h * mix + word[0]
+            h ^= h >> shift
+        slot = h & mask
+        while True:
+            g = table[slot]
+            if g < 0:
+                table[slot] = count
+                first[count] = j
+                group[r] = count
+                count += 1
+                break
+            i = first[g]
+            same = True
+            for c in ints:
+                if c[i] != c[j]:
+                    same = False
+            for c in floats:
+                if not c[i] == c[j]:
+                    same = False
+            if same:
+                group[r] = g
+                break
+            slot = (slot + np.uint64(1)) & mask
+    inverse = np.empty(n, dtype=np.intp)
+    for r in range(nh):
+        stop = heads[r + 1] if r + 1 < nh else n
+        for j in range(heads[r], stop):
+            inverse[j] = group[r]
+    return first[:count], inverse

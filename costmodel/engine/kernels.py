@@ -16,6 +16,7 @@ from costmodel.engine.kernel_base import inline, jit
 rows_of = kernel_base.rows_of
 batch_memory, batch_free, pools = memory_kernels.batch_memory, memory_kernels.batch_free, memory_kernels.pools
 chunk_frame, outcome, code_groups = grid_kernels.chunk_frame, grid_kernels.outcome, grid_kernels.code_groups
+distinct_rows = grid_kernels.distinct_rows
 
 maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
 

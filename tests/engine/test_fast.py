@@ -327,6 +327,7 @@ def test_each_kernel_compiles_one_signature():
             "k = fast._kernels()\n"
             "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_sums', 'decode_metrics',"
             " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame', 'steps')))")
+    # (distinct_rows compiles once per count of its integer and float keys: the searches' keys differ)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
@@ -419,6 +420,38 @@ def test_a_sweeps_steps_are_numpys_bits():
     assert steps(3.0, 2.0, 100.0, 28.0, 10.0) == (3.0, 1.5, 128.0, 136.0)  # 2 micro-batches; 8 steps after the first
     assert fast.steps(B[:, None], 1.0, context, prompt, gen) is None
     assert fast.steps(B, 1.0, context, 512.0, gen) is None
+
+
+@pytest.mark.parametrize("order", ["runs", "shuffled"])
+def test_distinct_rows_are_distincts_groups(order):
+    """fast.distinct_rows (kernels.distinct_rows: runs, then a hash table) groups rows as distinct.distinct does:
+    the same groups, each first row the earliest of its group, rows in runs (a sweep's chunk) or shuffled; -0.0
+    and 0.0 one key, a NaN key a group of its own row, infinities, integer and float keys, keys the same on every
+    row (no key), and the first rows' keys give back every row's."""
+    from costmodel.engine.distinct import distinct
+
+    rng = np.random.default_rng(23)
+    n = 20000
+    g = np.repeat(rng.integers(0, 40, n // 50), 50)
+    a = np.repeat(rng.choice(np.array([0.0, -0.0, 1.0, 2.5, np.inf, 1e300]), n // 10), 10)
+    b = np.repeat(rng.choice(np.array([3.0, 7.0, -1.0]), n // 5), 5)
+    a[rng.integers(0, n, 30)] = np.nan
+    if order == "shuffled":
+        at = rng.permutation(n)
+        g, a, b = g[at], a[at], b[at]
+    keys = (g, a, np.broadcast_to(2.0, (n,)), b, 4.0)
+    want, got = distinct(*keys), fast.distinct_rows(*keys)
+    (f0, i0), (f1, i1) = want, got
+    assert len(f1) == len(f0) and i1.shape == i0.shape == (n,)
+    assert len(np.unique(np.stack([i0, i1]), axis=1)[0]) == len(f0)  # one group of one is one group of the other
+    assert np.array_equal(np.sort(f1), np.sort(f0))
+    earliest = np.full(len(f1), n)
+    np.minimum.at(earliest, i1, np.arange(n))
+    assert np.array_equal(f1, earliest) and np.array_equal(f1, np.sort(f1))  # numbered as they first appear
+    for c in (g, a, b):
+        assert np.array_equal(c[f1][i1], c, equal_nan=c.dtype.kind == "f")
+    assert np.isnan(a[f1]).sum() == np.isnan(a).sum() == 30  # each NaN row its own group
+    assert fast.distinct_rows(a, b) is None and fast.distinct_rows(g) is None  # numpy's distinct for those
 
 
 def test_compiled_pairs_are_numpys():

@@ -123,9 +123,9 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
 
 
-def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> np.ndarray:
-    """SharedPhaseOps' decode attention per configuration (kernels.decode_sums): its (mean total, busy, total) as
-    the rows of a (3, configurations) array. `first`: the attention operators' fields at the distinct rows q, `a0`
+def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> tuple:
+    """SharedPhaseOps' decode attention (kernels.decode_sums): (its mean total per configuration, the first step's
+    busy and total time at the rows q as the rows of a (2, rows q) array). `first`: the attention operators' fields at the distinct rows q, `a0`
     those operators (configuration j's is column q_inv[j]); `coef`: their attention.pair_coefficients at the rows
     q, whose batch, new tokens and encoder flag are B, n, enc; c1: every configuration's context at the last step,
     where the kernel lowers the operators and times them on `cols` (`columns` at the rows q: j's model, format and
@@ -152,7 +152,7 @@ def _step_arguments(q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
     return (np.asarray(q_inv, dtype=np.int64), _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
 
 
-def decode_step(attention: np.ndarray, q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
+def decode_step(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
     """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step) from
     `decode_attention` and _step_arguments'."""
     return _kernels().decode_step(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv))
@@ -163,7 +163,7 @@ WRITTEN = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "t
            "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens")
 
 
-def decode_metrics(attention: np.ndarray, q_inv, nq: int, overlap, d_sums: tuple, d_inv, p_inv, at_p: tuple,
+def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_inv, p_inv, at_p: tuple,
                    at_q: tuple, replicas, gen, keep, into: dict) -> None:
     """decode_step, evaluate.finish's WRITTEN metrics and their masking in one pass (kernels.decode_metrics):
     each written into the array of its name in `into`, NaN where not `keep`. `at_p`: the prefill's total and busy

@@ -21,6 +21,21 @@ distinct_rows = grid_kernels.distinct_rows
 maximum = elementwise.maximum  # np.maximum on numbers in the kernels: its overload below
 
 
+unit_rates = jit(scalar_times.unit_rates)
+unit_times = jit(scalar_times.unit_times)
+
+
+@overload(scalar_times.unit_rates, inline="always")  # unit_roof calls these two
+def _unit_rates(r, hr, ec, ae, em, bw, peak, att):
+    return lambda r, hr, ec, ae, em, bw, peak, att: unit_rates(r, hr, ec, ae, em, bw, peak, att)
+
+
+@overload(scalar_times.unit_times, inline="always")
+def _unit_times(flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec, ko, any_dq):
+    return (lambda flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec, ko, any_dq:
+            unit_times(flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec, ko, any_dq))
+
+
 unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code
 
 
@@ -219,54 +234,61 @@ variant_work = inline(attention.variant_work)
 @jit
 def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
                 chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae):
-    """The decode's attention per configuration j, as the rows (mean total, busy, total) of one (3, N) array: its
-    attention operators lowered at the last step (attention.attention_terms' variant_work, or no_work where
-    absent[k], at j's context c1[j], from the pair coefficients, batch B, new tokens n and encoder flag of distinct
-    row q = q_inv[j], where j's model, format, device and layout are: their activations, launches and rows are the
-    first step's, row q of `act`, `layers`, `rows`) and timed on row q's columns (op_fields), averaged with the
-    first step's (column q of the *0 fields: mean_total); and the first step's busy and total time of those
-    operators. Operator k is chunked local attention where chunked[k]."""
-    K, N = span.shape[0], q_inv.shape[0]
-    acc = rows_of(3, N)
-    acc[:] = 0.0
-    mean, busy, total = acc[0], acc[1], acc[2]
+    """The decode's attention: (its mean total time per configuration j; the first step's busy and total time of
+    those operators at each distinct row q, as the rows of a (2, rows q) array). Its attention operators lowered
+    at the last step (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j],
+    from the pair coefficients, batch B, new tokens n and encoder flag of distinct row q = q_inv[j], where j's
+    model, format, device and layout are: their activations, launches and rows are the first step's, row q of
+    `act`, `layers`, `rows`) and timed on row q's columns (unit_roof; a present operator's unit_rates once per
+    row q), averaged with the first step's (column q of the *0 fields: mean_total). Operator k is chunked local
+    attention where chunked[k]."""
+    K, N, Q = span.shape[0], q_inv.shape[0], span.shape[1]
+    mean = np.zeros(N)
+    at_q = rows_of(2, Q)
+    at_q[:] = 0.0
+    busy, total = at_q[0], at_q[1]
+    rates = rows_of(3, Q)
     for k in range(K):
         u = kind[k]
         peak = pm if u == 0 else pa if u == 1 else pv
         att = any_ae and fused[k]
+        for q in range(Q):
+            top = maximum(c0[k, q], m0[k, q])
+            busy[q] += top
+            total[q] += top + f0[k, q] + x0[k, q]
+            if not absent[k]:
+                rates[0, q], rates[1, q], rates[2, q] = unit_rates(rows[k, q], hr[q], ec[q], ae[q], em[q], bw[q],
+                                                                   peak[q], att)
         for j in range(N):
             q = q_inv[j]
             c = c1[j]
-            launches, r = layers[k, q], rows[k, q]
-            if absent[k]:
+            if absent[k]:  # its rows hold the context's NaN: timed row by row
                 zero = no_work(B[q] * n[q], c)
-                flops = kv = 0.0
-                launches, r = launches + zero, r + zero
+                c1_, m1_, f1_ = unit_roof(0.0, 0.0, act[k, q], 0.0, layers[k, q] + zero, rows[k, q] + zero, 0.0, att,
+                                          hr[q], ec[q], ae[q], em[q], bw[q], ko[q], peak[q], pv[q], False)
             else:
                 flops, kv = variant_work(B[q], n[q], c, span[k, q], chunked[k], True, enc[q], heads[k, q],
                                          per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
-            c1_, m1_, f1_ = unit_roof(flops, 0.0, act[k, q], kv, launches, r, 0.0, att, hr[q], ec[q], ae[q], em[q],
-                                      bw[q], ko[q], peak[q], pv[q], False)
-            top = maximum(c0[k, q], m0[k, q])
-            busy[j] += top
-            total[j] += top + f0[k, q] + x0[k, q]
+                c1_, m1_, f1_ = unit_times(flops, 0.0, act[k, q], kv, layers[k, q], 0.0, rates[0, q], rates[1, q],
+                                           rates[2, q], att, pv[q], ec[q], ko[q], False)
             mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
-    return acc
+    return mean, at_q
 
 
 @jit
 def decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv):
-    """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums' rows): the step
+    """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums'): the step
     (phases.overlap of the other operators' sums at distinct row d_inv[j] plus the attention's mean, and their
     collectives) and its busy fraction (timeline.share, the first step's attention included)."""
-    mean, busy, total = attention[0], attention[1], attention[2]
+    mean, at_q = attention
+    busy, total = at_q[0], at_q[1]
     N = q_inv.shape[0]
     out = rows_of(2, N)
     step, u_dec = out[0], out[1]
     for j in range(N):
-        i = d_inv[j]
-        step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q_inv[j]])
-        u_dec[j] = share(d_busy[i] + busy[j], d_total[i] + total[j])
+        i, q = d_inv[j], q_inv[j]
+        step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
+        u_dec[j] = share(d_busy[i] + busy[q], d_total[i] + total[q])
     return step, u_dec
 
 
@@ -322,7 +344,8 @@ def decode_metrics(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d
     The prefill's total and busy fraction, prompt, batch, tp and pp are read at distinct row p_inv[j], the step
     overhead, encoder flag, idle fraction, TDP and price at q_inv[j] (rows that fix them), the generated length at
     j; `replicas` is one number. The same formulas, so the same bits as the three passes."""
-    mean, busy, total = attention[0], attention[1], attention[2]
+    mean, at_q = attention
+    busy, total = at_q[0], at_q[1]
     ttft, tpot_s, pre_rate, dec_rate, thr, e2e_s, energy, usd = into
     for j in range(q_inv.shape[0]):
         if not keep[j]:
@@ -330,7 +353,7 @@ def decode_metrics(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d
             continue
         q, i, p = q_inv[j], d_inv[j], p_inv[j]
         dec = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
-        u_dec = share(d_busy[i] + busy[j], d_total[i] + total[j])
+        u_dec = share(d_busy[i] + busy[q], d_total[i] + total[q])
         s = step[q]
         pf = prefill_seconds(pre_total[p], prompt[p], s)
         tpot, e2e, tokens, power, per_token = line(pf, dec + s, u_pre[p], u_dec, prompt[p], gen[j], Bc[p],

@@ -53,22 +53,38 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
 
 def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):
     """roofline.op_times of one operator on a compute unit at one configuration: (compute, memory, fixed); peak
-    its unit's, `att` where its attention efficiency applies. Plain Python that numba compiles as it is
-    (kernels.py): the minima and maxima are elementwise's rules written inline (a tie gives the same value)."""
+    its unit's, `att` where its attention efficiency applies: unit_times at its unit_rates. Plain Python that
+    numba compiles as it is (kernels.py)."""
+    e, scale, per_byte = unit_rates(r, hr, ec, ae, em, bw, peak, att)
+    return unit_times(flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec, ko, any_dq)
+
+
+def unit_rates(r, hr, ec, ae, em, bw, peak, att):
+    """What of roofline.op_times reads an operator's rows and its device alone: (the unit's achieved FLOP/s at r
+    rows, the bytes' factor under the attention efficiency, the achieved bytes/s). The minima and maxima are
+    elementwise's rules written inline (a tie gives the same value)."""
     e = r / (r + hr)
     e = e * ec
     if att:
         e = e * ae
         e = e if (e < 1.0 or e != e) else 1.0
     e = (e if (e > 1e-12 or e != e) else 1e-12) * peak
+    scale = 1.0
+    if att:
+        x = em * ae
+        scale = em / (x if (x < 1.0 or x != x) else 1.0)
+    return e, scale, bw * em
+
+
+def unit_times(flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec, ko, any_dq):
+    """roofline.op_times of one operator from its unit_rates: (compute, memory, fixed)."""
     t = flops / e
     if any_dq:
         t = t + dq / (pv * ec)
     b = wb + ab + kb
     if att:
-        x = em * ae
-        b = b * (em / (x if (x < 1.0 or x != x) else 1.0))
-    return t, b / (bw * em), launches * ko
+        b = b * scale
+    return t, b / per_byte, launches * ko
 
 
 def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):

@@ -284,11 +284,11 @@ def loads() -> None:
 
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
-    ms per chunk each; its distinct-row searches against numpy's; the decode's step, metrics and masking in one pass (decode_metrics) against the three
-    passes before it (decode_step, finish_metrics, the masking into the result columns, with the gathers to every
-    configuration they read), on the same arguments; then what kernels.rows_of buys: a kernel reading
-    14 columns and writing 11 rows of one chunk's length into rows a multiple of 4 KiB apart (np.empty((11, n)))
-    against rows_of's. The heap retained as a sweep retains it (sweeps/heap.py): numpy's temporaries in reused
+    ms per chunk each; its distinct-row searches against numpy's; the decode's step, metrics and masking in one
+    pass (decode_metrics) against the three passes before it (decode_step, finish_metrics, the masking into the
+    result columns, with the gathers to every configuration they read), on the same arguments; then what
+    kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one chunk's length into rows a
+    multiple of 4 KiB apart (np.empty((11, n))) against rows_of's. The heap retained as a sweep retains it (sweeps/heap.py): numpy's temporaries in reused
     pages, as in a sweep."""
     import numba
 

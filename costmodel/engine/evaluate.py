@@ -264,7 +264,6 @@ def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -
     return detail
 
 
-
 class Later(Mapping):
     """A read-only mapping whose entries in `later` (key -> function of nothing) are computed when first read.
     A copy or a pickle is a plain dict with every entry computed."""

@@ -125,11 +125,12 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
 
 def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> tuple:
     """SharedPhaseOps' decode attention (kernels.decode_sums): (its mean total per configuration, the first step's
-    busy and total time at the rows q as the rows of a (2, rows q) array). `first`: the attention operators' fields at the distinct rows q, `a0`
-    those operators (configuration j's is column q_inv[j]); `coef`: their attention.pair_coefficients at the rows
-    q, whose batch, new tokens and encoder flag are B, n, enc; c1: every configuration's context at the last step,
-    where the kernel lowers the operators and times them on `cols` (`columns` at the rows q: j's model, format and
-    device are row q_inv[j]'s, so no column is gathered to every configuration)."""
+    busy and total time at the rows q as the rows of a (2, rows q) array). `first`: the attention operators'
+    fields at the distinct rows q, `a0` those operators (configuration j's is column q_inv[j]); `coef`: their
+    attention.pair_coefficients at the rows q, whose batch, new tokens and encoder flag are B, n, enc; c1: every
+    configuration's context at the last step, where the kernel lowers the operators and times them on `cols`
+    (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no column is gathered to every
+    configuration)."""
     cfg, any_ae = cols
     nq = len(cfg[0])
     v = list(coef.values())
@@ -176,8 +177,8 @@ def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_i
     _kernels().decode_metrics(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv),
                               np.asarray(p_inv, dtype=np.int64), *p_cols, _flat(step, (nq,)),
                               _flat(encoder, (nq,), np.bool_), *(_flat(x, (nq,)) for x in (idle, tdp, price)),
-                              float(np.asarray(replicas).reshape(-1)[0]), _flat(gen, (n,)), _flat(keep, (n,), np.bool_),
-                              tuple(into[k] for k in WRITTEN))
+                              float(np.asarray(replicas).reshape(-1)[0]), _flat(gen, (n,)),
+                              _flat(keep, (n,), np.bool_), tuple(into[k] for k in WRITTEN))
 
 
 def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
@@ -210,8 +211,7 @@ def steps(B, pp, context, prompt, gen) -> tuple | None:
     if _kernels() is None:
         return None
     pp = np.ascontiguousarray(np.asarray(pp, dtype=float).reshape(-1))
-    rows = _kernels().steps(*(_flat(x, n) for x in (B,)), pp, int(pp.size > 1), *(_flat(x, n) for x in (context,
-                                                                                                      prompt, gen)))
+    rows = _kernels().steps(_flat(B, n), pp, int(pp.size > 1), *(_flat(x, n) for x in (context, prompt, gen)))
     return tuple(rows)
 
 

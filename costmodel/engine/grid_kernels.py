@@ -104,7 +104,7 @@ _MIX = 0x9E3779B97F4A7C15  # distinct.py's multiplier (2^64 / golden ratio)
 @jit
 def distinct_rows(ints, floats):
     """distinct.distinct's (first, inverse) of key columns, integer (`ints`) and float (`floats`), of one length:
-    runs of equal consecutive rows found in one pass, the runs' first rows grouped in a hash table (a 64-bit hash
+    runs of equal consecutive rows found column by column, the runs' first rows grouped in a hash table (a 64-bit hash
     of each key's bits, +0.0 for -0.0; a slot taken by other keys, the next), each group's first row the earliest
     of its rows, groups numbered as they first appear. Keys compare with ==, so a NaN key is a group of its own
     row, as numpy's. The same groups as distinct's, in another order."""

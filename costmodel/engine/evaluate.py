@@ -129,11 +129,12 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     if groups is None:
         pool = kv_pool(m, f, hw, tp, pp, dp, ep)
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
-        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast)
+        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast)  # pool at those rows
     requested = as_float(batch)
     held = where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
     if groups is None or not varies(requested):
-        per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool)
+        per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held,
+                                pool if groups is None else tuple(x[groups] for x in pool))
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
                                        seq_groups, fast)
@@ -322,8 +323,8 @@ def _per_sequence_dict(t: tuple) -> dict:
 def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None,
                          fast=False) -> Mapping:
     """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
-    (`groups` fix the layout: _shared_pool), or once per code of `codes` (evaluate's seq_groups); `fast`: by
-    the [fast] kernel where it applies (fast.batch_free), the same bits."""
+    (`groups` fix the layout: _shared_pool's index, `pool` its pool at its rows), or once per code of `codes`
+    (evaluate's seq_groups); `fast`: by the [fast] kernel where it applies (fast.batch_free), the same bits."""
     g = np.asarray(groups)
     prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                   for x in (prompt, gen, context, tp, pp, dp, ep, held))
@@ -333,8 +334,9 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
         u, inv = (compiled.code_groups(codes) if fast else None) or distinct_codes(codes)
     at = (columns_at(m, u), columns_at(f, u), columns_at(hw, u))
     rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held[u])
-    terms = compiled.batch_free(*at, len(u), *rows, pool[0][u], pool[1][u]) if fast else None
-    got = _per_sequence(*at, *rows, (pool[0][u], pool[1][u])) if terms is None else _per_sequence_dict(terms)
+    pool_u = tuple(x[g[u]] for x in pool)  # the pool at the rows u (`pool` at _shared_pool's rows, row g's)
+    terms = compiled.batch_free(*at, len(u), *rows, *pool_u) if fast else None
+    got = _per_sequence(*at, *rows, pool_u) if terms is None else _per_sequence_dict(terms)
 
     def back(x):
         return np.broadcast_to(x, u.shape)[inv]
@@ -346,7 +348,8 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, p
 
 
 def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
-    """(kv_pool once per distinct (group, layout, MTP drafts), the index of each row's (group, layout, drafts)).
+    """(kv_pool once per distinct (group, layout, MTP drafts), as (pool, headroom) at those rows; the index of each
+    row's (group, layout, drafts): its row of them).
     The drafts are in the key because drafting loads the model's MTP weights (with_mtp_weights). `fast`: by the
     [fast] kernel where it applies (fast.pools), the same bits."""
     g = np.asarray(groups)
@@ -355,4 +358,4 @@ def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
     at, rows = (columns_at(m, d), columns_at(f, d), columns_at(hw, d)), (tp[d], pp[d], dp[d], ep[d])
     got = compiled.pools(*at, len(d), *rows) if fast else None
     pool, headroom = kv_pool(*at, *rows) if got is None else got
-    return (np.broadcast_to(pool, d.shape)[inv], np.broadcast_to(headroom, d.shape)[inv]), inv
+    return (np.broadcast_to(pool, d.shape), np.broadcast_to(headroom, d.shape)), inv

@@ -131,12 +131,11 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
         pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast)  # pool at those rows
     requested = as_float(batch)
-    held = where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
     if groups is None or not varies(requested):
-        per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held,
+        per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, _held(requested, hw),
                                 pool if groups is None else tuple(x[groups] for x in pool))
     else:  # a sweep's batches share their batch-free terms
-        per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups,
+        per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, requested, pool, groups,
                                        seq_groups, fast)
     max_len = hw["max_model_len"]
     got = compiled.memory(*per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
@@ -320,20 +319,32 @@ def _per_sequence_dict(t: tuple) -> dict:
     return dict(bmax=t[0], seq=SequenceMemory(*t[1:8]), full_len=t[8], one_long=t[9], kv_tokens=t[10], state=t[11])
 
 
-def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, groups, codes=None,
+def _held(requested, hw: dict):
+    """The share of its output a sequence's KV holds in memory.py's terms: the engine's reserve for the generation
+    where the batch is the largest that fits (requested < 0), else all of it."""
+    return where(requested < 0, hw["kv_reserved_gen_fraction"], 1.0)
+
+
+def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, requested, pool, groups, codes=None,
                          fast=False) -> Mapping:
     """_per_sequence once per distinct (group, prompt, gen, context, held): a sweep's batches share it
     (`groups` fix the layout: _shared_pool's index, `pool` its pool at its rows), or once per code of `codes`
-    (evaluate's seq_groups); `fast`: by the [fast] kernel where it applies (fast.batch_free), the same bits."""
+    (evaluate's seq_groups, which fix the sign of the `requested` batch: `held` taken at the codes' rows alone);
+    `fast`: by the [fast] kernel where it applies (fast.batch_free), the same bits."""
     g = np.asarray(groups)
-    prompt, gen, context, tp, pp, dp, ep, held = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
-                                                  for x in (prompt, gen, context, tp, pp, dp, ep, held))
+    prompt, gen, context, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
+                                            for x in (prompt, gen, context, tp, pp, dp, ep))
     if codes is None:
+        held = np.broadcast_to(np.asarray(_held(requested, hw), dtype=float), g.shape)
         u, inv = distinct(g, prompt, gen, context, held)
+        held_u = held[u]
     else:
         u, inv = (compiled.code_groups(codes) if fast else None) or distinct_codes(codes)
     at = (columns_at(m, u), columns_at(f, u), columns_at(hw, u))
-    rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held[u])
+    if codes is not None:
+        held_u = np.broadcast_to(np.asarray(_held(np.broadcast_to(requested, g.shape)[u], at[2]), dtype=float),
+                                 u.shape)
+    rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held_u)
     pool_u = tuple(x[g[u]] for x in pool)  # the pool at the rows u (`pool` at _shared_pool's rows, row g's)
     terms = compiled.batch_free(*at, len(u), *rows, *pool_u) if fast else None
     got = _per_sequence(*at, *rows, pool_u) if terms is None else _per_sequence_dict(terms)

@@ -27,7 +27,7 @@ from costmodel.engine.distinct import rows as rows_at
 from costmodel.engine.elementwise import as_float, divide, maximum, where
 from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_terms, batch_memory, batch_of, kv_pool, runs
 from costmodel.engine.operators import OP_NAMES, Ops, lower
-from costmodel.engine.phases import lower_phases
+from costmodel.engine.phases import find_distinct, lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
 from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds, steps,
@@ -168,9 +168,10 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None, int
     prompt, gen, tp, pp, replicas, dp = w["prompt"], w["gen"], w["tp"], w["pp"], w["replicas"], w["dp"]
     B, Bc = w["B"], w["Bc"]
     keep = None if into is None else w["fits"] if valid is None else valid & w["fits"]
-    detail = fast and _written(lw, hw, f, metrics, into, keep)  # the decode and WRITTEN's metrics in one pass
+    detail = _written(lw, hw, f, metrics, into, keep) if fast else None  # the decode and WRITTEN's metrics
+    written = detail is not None  # in one pass
     with np.errstate(divide="ignore", invalid="ignore"):
-        if detail:  # metrics holds only WRITTEN's and UNTIMED's
+        if written:  # metrics holds only WRITTEN's and UNTIMED's
             done, line = {k: into[k] for k in compiled.WRITTEN}, (None,) * len(TIMELINE)
         else:
             done, line, detail = _timed(lw, hw, f, fast)
@@ -207,7 +208,7 @@ def finish(lw: Lowered, hw: dict, f: dict, fast: bool = False, metrics=None, int
             "state_bytes": lambda: B / dp * w["state"],
         }
         out = {k: done[k] if k in done else formulas[k]() for k in (formulas if metrics is None else metrics)}
-        if into is not None and line[0] is not None:
+        if into is not None and not written:
             for k in into:  # np.where(keep, x, NaN) written into the caller's array
                 x = out[k] if k in out else done[k] if k in done else formulas[k]()
                 into[k][...] = np.where(keep, np.asarray(x, dtype=float), np.nan)
@@ -335,16 +336,13 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, request
     prompt, gen, context, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                             for x in (prompt, gen, context, tp, pp, dp, ep))
     if codes is None:
-        held = np.broadcast_to(np.asarray(_held(requested, hw), dtype=float), g.shape)
-        u, inv = distinct(g, prompt, gen, context, held)
-        held_u = held[u]
+        u, inv = distinct(g, prompt, gen, context, np.broadcast_to(np.asarray(_held(requested, hw), dtype=float),
+                                                                   g.shape))
     else:
         u, inv = (compiled.code_groups(codes) if fast else None) or distinct_codes(codes)
     at = (columns_at(m, u), columns_at(f, u), columns_at(hw, u))
-    if codes is not None:
-        held_u = np.broadcast_to(np.asarray(_held(np.broadcast_to(requested, g.shape)[u], at[2]), dtype=float),
-                                 u.shape)
-    rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held_u)
+    held = _held(np.broadcast_to(requested, g.shape)[u], at[2])  # at the rows u only
+    rows = (prompt[u], gen[u], context[u], tp[u], pp[u], dp[u], ep[u], held)
     pool_u = tuple(x[g[u]] for x in pool)  # the pool at the rows u (`pool` at _shared_pool's rows, row g's)
     terms = compiled.batch_free(*at, len(u), *rows, *pool_u) if fast else None
     got = _per_sequence(*at, *rows, pool_u) if terms is None else _per_sequence_dict(terms)
@@ -365,7 +363,7 @@ def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
     [fast] kernel where it applies (fast.pools), the same bits."""
     g = np.asarray(groups)
     tp, pp, dp, ep, spec = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep, spec))
-    d, inv = (compiled.distinct_rows(g, tp, pp, dp, ep, spec) if fast else None) or distinct(g, tp, pp, dp, ep, spec)
+    d, inv = find_distinct(fast, g, tp, pp, dp, ep, spec)
     at, rows = (columns_at(m, d), columns_at(f, d), columns_at(hw, d)), (tp[d], pp[d], dp[d], ep[d])
     got = compiled.pools(*at, len(d), *rows) if fast else None
     pool, headroom = kv_pool(*at, *rows) if got is None else got

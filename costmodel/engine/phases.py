@@ -205,15 +205,15 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too, though lower_all's are
     # functions of the others (no more rows): the decode's keys are then functions of this one, searched below
     # among its distinct rows rather than every row
-    p, p_inv = _distinct(fast, g, Bc, prompt, context, Bd, n_dec, c0)
+    p, p_inv = find_distinct(fast, g, Bc, prompt, context, Bd, n_dec, c0)
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
-    d_p, d_of_p = _distinct(fast, g[p], Bd[p], n_dec[p])
+    d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
     d, d_inv = p[d_p], d_of_p[p_inv]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
     B_att, a_tp = group_batch(Bd[p], dp[p]), tp[p] / dp[p]  # an attention group's batch and tp at the rows p
-    q_p, q_of_p = _distinct(fast, g[p], B_att, n_dec[p], c0[p])  # the generated length plays no part
+    q_p, q_of_p = find_distinct(fast, g[p], B_att, n_dec[p], c0[p])  # the generated length plays no part
     q, q_inv = p[q_p], q_of_p[p_inv]
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
@@ -221,8 +221,9 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
                           (m, f, Bd, dp, n_dec, c1, tp), at_q)
 
 
-def _distinct(fast: bool, *keys) -> tuple:
-    """distinct.distinct's (first, inverse), by fast.distinct_rows with `fast` where it applies."""
+def find_distinct(fast: bool, *keys) -> tuple:
+    """distinct.distinct's (first, inverse) of the key columns, by fast.distinct_rows with `fast` where it applies
+    (the same groups)."""
     if fast:
         from costmodel.engine import fast as compiled
 

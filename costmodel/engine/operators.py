@@ -31,7 +31,6 @@ element, activation 5, softmax 5.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,7 @@ import numpy as np
 from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term
 from costmodel.engine.backbone_ops import backbone_ops
 from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
-from costmodel.engine.truth import any_nonzero
+from costmodel.engine.truth import all_plus, all_positive, any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
             "attention_indexer", "o_proj",
@@ -126,8 +125,18 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     # prompts longer than the engine's tokens-per-step run as chunks, each re-reading the weights
     passes = 1.0 if decode else ceil(maximum(T, 1.0) / hw["prefill_chunk_tokens"])
+    # an operator repeated in no layer of any configuration (a dense model's experts, a model without recurrent,
+    # MLA or cross-attention layers) is zero work: +0.0, what its products with the count +0.0 give where the
+    # workload is +0.0 or more and finite (-0.0 or NaN otherwise: then they are computed)
+    plain = all_plus(T_all, B, n, c, passes) and all_positive(tp_all, dp, hw["dequant_tile_tokens"])
+
+    def absent(count) -> bool:
+        return plain and not any_nonzero(count)
 
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
+        if absent(count):
+            ops[name] = (0.0, 0.0, 0.0, kv, count * passes, tokens if rows is None else rows, 0.0)
+            return
         we = k_in * n_out if weight_elems is None else weight_elems
         wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count * passes
         flops = 2.0 * tokens * k_in * n_out * count
@@ -138,6 +147,9 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         ops[name] = (flops, wbytes, act, kv, count * passes, r, dq)
 
     def vector(name, elems, ops_per, count, bytes_per_elem):
+        if absent(count):
+            ops[name] = (0.0, 0.0, 0.0, 0.0, count, VECTOR_ROWS, 0.0)
+            return
         ops[name] = (elems * ops_per * count, 0.0, elems * bytes_per_elem * count, 0.0,
                      count, VECTOR_ROWS, 0.0)
 
@@ -191,13 +203,13 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     Tv = 0.0 * T if decode else B * V  # an attention group's vision tokens, projected at prefill
     kv_proj_layers = 0.0 * xl if decode else xl_run
     matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=Tv * kv_cross * kvb * kv_proj_layers)
-    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode, xl_run)
+    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode, xl_run, absent(xl_run))
 
     # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
     rec_l = m["rec_layers"]
     rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
     matmul("ssm_in_proj", T, h, rec_in_w / h, rec_l, weight_elems=rec_in_w)
-    ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode)
+    ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode, absent(rec_l))
     matmul("ssm_out_proj", T, m["rec_out_in"] / tp, h, rec_l)
 
     # dense MLP: all tokens of the replica over all its ranks
@@ -213,7 +225,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     E, k = m["experts"], m["top_k"]
     moe_l = m["moe_layers"]
     safe_E = maximum(E, 1.0)
-    touched = where(E > 0, E * (1 - power(1 - k / safe_E, T_all)), 0.0)
+    touched = where(E > 0, E * (1 - power(1 - k / safe_E, T_all)), 0.0) if any_nonzero(E) else 0.0
     i_e, S = m["i_expert"] / tp_all, m["shared"]
     # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
     # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
@@ -241,7 +253,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     has_head = as_float(m["head_out"] > 0)
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
-    ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head))
+    ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head, plain))
     ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
     if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
@@ -266,7 +278,7 @@ def group_batch(batch, dp):
     return where(dp > 1, ceil(b / dp - 1e-9), b)
 
 
-def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict:
+def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head, plain: bool = False) -> dict:
     """Communication of one step of T tokens (the replica's) on `tp` ranks with `dp` attention groups.
 
     Without DP attention: a ring all-reduce of T·h 16-bit activations after each mixer and each MLP
@@ -274,7 +286,8 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     attention groups' all-reduces over tp/dp ranks on T/dp tokens, and around each MLP layer either an
     all-gather + reduce-scatter of the groups' tokens or, for MoE layers under EP, the all-to-all
     dispatch (activation width) and combine (16-bit) of each rank's T/tp tokens to the distinct remote
-    ranks holding their top-k experts ((tp-1)·(1-(1-1/ep)^k) of them, uniform routing).
+    ranks holding their top-k experts ((tp-1)·(1-(1-1/ep)^k) of them, uniform routing). `plain`: T is +0.0 or
+    more and finite, tp and dp positive (lower's absent operators): without EP the all-to-all's bytes are +0.0.
     """
     h = m["h"]
     ab = f["a_bits"] / 8
@@ -307,10 +320,13 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head) -> dict
     k = m["top_k"]
     # a token's k experts sit in ep(1-(1-1/ep)^k) of the ep groups, each of tp/ep ranks; its own
     # group is among them with probability 1-(1-1/ep)^k: (tp-1)(1-(1-1/ep)^k) remote ranks
-    remote = (tp - 1) * (1 - power(1 - 1 / maximum(ep, 1.0), k))
     n_a2a = expert_par * 2 * moe_l
-    imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
-    a2a = expert_par * moe_l * T / tp * remote * h * (ab + WIRE_BYTES) * imb
+    if plain and not any_nonzero(expert_par):  # no all-to-all: +0.0 bytes, as the product below gives
+        a2a = 0.0
+    else:
+        remote = (tp - 1) * (1 - power(1 - 1 / maximum(ep, 1.0), k))
+        imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)  # the busiest rank's share
+        a2a = expert_par * moe_l * T / tp * remote * h * (ab + WIRE_BYTES) * imb
     out["ep_alltoall"] = (0.0, 0.0, cross_domain(a2a, tp, hw, ring=False), 0.0, n_a2a, T, 0.0)
     n_p2p = pp - 1
     out["pp_sendrecv"] = (0.0, 0.0, n_p2p * Ta * h * WIRE_BYTES, 0.0, n_p2p, T, 0.0)
@@ -343,24 +359,28 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     return wire * factor
 
 
-def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
+def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool, absent: bool = False) -> tuple:
     """The scan of the recurrent layers for n new tokens of B sequences (context-independent).
 
     FLOPs: T · (scan FLOPs per token + 2 · conv channels · kernel) / tp per layer. Bytes: the state
     (state_bits) and conv state (16-bit) read and written once per decode step, or once per chunk
-    when prefilling (chunked kernels write each chunk's state), plus the token activations.
+    when prefilling (chunked kernels write each chunk's state), plus the token activations. `absent`: no
+    configuration has recurrent layers, and the workload is +0.0 or more and finite (lower's absent operators):
+    zero work.
     """
+    chunk = m["rec_chunk"]
+    rows = ones_like(B * n) if decode else minimum(n, where(chunk > 0, chunk, 1.0))
+    if absent:
+        return (0.0, 0.0, 0.0, 0.0, m["rec_layers"], rows, 0.0)
     T = B * n
     ab = f["a_bits"] / 8
     rec_l = m["rec_layers"]
     per_tok = m["rec_decode_flops"] if decode else m["rec_prefill_flops"]
     flops = T * (per_tok + 2.0 * m["rec_conv"] * m["rec_kernel"]) / tp * rec_l
     state_b = (m["rec_state"] * hw["state_bits"] / 8 + m["rec_conv"] * (m["rec_kernel"] - 1) * 2.0) / tp
-    chunk = m["rec_chunk"]
     visits = n if decode else where(chunk > 0, ceil(n / maximum(chunk, 1.0)), minimum(n, 1.0))
     state_io = B * visits * 2.0 * state_b * rec_l
     act = T * (m["rec_in"] + m["rec_out_in"]) / tp * ab * rec_l
-    rows = ones_like(T) if decode else minimum(n, where(chunk > 0, chunk, 1.0))
     # chunked scans (SSD, DeltaNet) run on the tensor units; Mamba-1's scan is FP32 vector work,
     # timed on the vector peak through the same field as dequantization work
     tensor = m["rec_tensor"]
@@ -368,9 +388,9 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
 
 
 def _pack(ops: dict, names: tuple) -> Ops:
-    """Struct of arrays (field, operator, *configurations) from per-operator tuples. Entries that
-    are the Python float +0.0 (a vector operator's weights, a collective's FLOPs, ...) are not written:
-    the array starts zeroed (calloc'd pages that stay untouched)."""
+    """Struct of arrays (field, operator, *configurations) from per-operator tuples, each entry written once
+    (numpy's zeros would clear the whole array first: in a sweep's retained heap calloc clears it by hand, the
+    same bytes again)."""
     table = _numbers(ops, names)
     if table is not None:  # one configuration (an estimate): every entry a number, one conversion
         return Ops(*table.T, names=names)
@@ -378,11 +398,10 @@ def _pack(ops: dict, names: tuple) -> Ops:
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
     if len(names) == 1:  # one operator (the decode's attention, most models): each value is its field, no copy
         return Ops(*(_field(v, shape) for v in ops[names[0]]), names=names)
-    out = np.zeros((len(OP_FIELDS), len(names)) + shape)
+    out = np.empty((len(OP_FIELDS), len(names)) + shape)
     for j, name in enumerate(names):
         for i, value in enumerate(ops[name]):
-            if not _unwritten(value):
-                out[i, j] = value
+            out[i, j] = value
     return Ops(*out, names=names)
 
 
@@ -400,19 +419,11 @@ def _field(value, shape: tuple) -> np.ndarray:
     """One operator's field of `shape` configurations, shaped (1, *shape): a view of the value where it is
     a float array of that shape (nothing writes into Ops fields: a field may share a column's memory), else
     as _pack writes it. Left writable: numba compiles a kernel once per pattern of read-only arguments."""
-    if _unwritten(value):
-        return np.zeros((1,) + shape)
     if type(value) is np.ndarray and value.shape == shape and value.dtype == np.float64:
         return value.reshape((1,) + shape)
-    out = np.zeros((1,) + shape)
+    out = np.empty((1,) + shape)
     out[0] = value
     return out
-
-
-def _unwritten(value) -> bool:
-    """The Python float +0.0: _pack leaves the entry at the array's +0.0, the same bits (a -0.0 is
-    written, as the one-configuration path converts it)."""
-    return type(value) is float and value == 0.0 and math.copysign(1.0, value) > 0
 
 
 def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> Ops:

@@ -5,6 +5,8 @@ some 50 times; bool(x) answers the same (NaN counts as nonzero in both) in a ten
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -13,3 +15,15 @@ def any_nonzero(x) -> bool:
     if isinstance(x, np.ndarray) and x.ndim:
         return bool(x.any())
     return bool(x)
+
+
+def all_plus(*columns) -> bool:
+    """Whether every element of every column is +0.0 or above and finite (no -0.0, inf or NaN): products of
+    such numbers with +0.0 are +0.0."""
+    return all(x < math.inf and math.copysign(1.0, x) > 0 if type(x) is float
+               else bool(((x < np.inf) & ~np.signbit(x)).all()) for x in columns)
+
+
+def all_positive(*columns) -> bool:
+    """Whether every element of every column is finite and above zero."""
+    return all(0.0 < x < math.inf if type(x) is float else bool(((x > 0) & (x < np.inf)).all()) for x in columns)

@@ -1,0 +1,93 @@
+"""Operators that no layer of any configuration runs (a dense model's experts, recurrent, MLA or cross-attention
+layers absent) are zero work without their formulas being evaluated (operators.lower's `absent`): the same bits
+as the formulas give, and the formulas still run where the workload is not finite (0 x inf is NaN)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.engine import operators
+from costmodel.engine.columns import format_row, hardware_row, model_row
+from costmodel.engine.operators import OP_FIELDS, OP_NAMES, lower
+from costmodel.engine.truth import all_plus, all_positive
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import load_model
+
+# dense, MoE with MLA, hybrid recurrent, cross-attention (vision), encoder: each has some operators absent
+MODELS = ("llama-3.1-8b", "deepseek-v3", "qwen3-next-80b-a3b", "llama-3.2-11b-vision", "bert-base")
+
+
+def _cols(model: str, shape=None):
+    m, h, f = load_model(model), load_hardware("h100"), load_format("w4a16")
+    rows = model_row(m), format_row(f, h), hardware_row(h, "vllm")
+    if shape is None:  # one configuration on Python floats (an estimate's path)
+        return tuple({k: float(v) for k, v in r.items()} for r in rows)
+    return tuple({k: np.full(shape, float(v)) for k, v in r.items()} for r in rows)
+
+
+def _lowered(monkeypatch, formulas: bool, *args, **kw):
+    """lower(*args), with every operator's formulas evaluated (`formulas`: the shortcut's guard forced off)."""
+    with monkeypatch.context() as mp:
+        if formulas:
+            mp.setattr(operators, "all_plus", lambda *a: False)
+        return lower(*args, **kw)
+
+
+def _bits(ops) -> list:
+    return [np.asarray(getattr(ops, k), dtype=float).view(np.int64).tolist() for k in OP_FIELDS]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("decode", [False, True])
+def test_absent_operators_have_the_formulas_bits(monkeypatch, model, decode):
+    n = 4
+    batch = np.array([1.0, 3.0, 64.0, 0.0])
+    tokens = np.array([1.0, 700.0, 9000.0, 0.0]) if not decode else np.array([1.0, 2.0, 1.0, 1.0])
+    context = np.array([0.0, 10.0, 4096.0, 0.0])
+    tp, dp, ep = np.array([1.0, 2.0, 8.0, 4.0]), np.array([1.0, 1.0, 8.0, 4.0]), np.array([1.0, 2.0, 8.0, 4.0])
+    m, f, hw = _cols(model, (n,))
+    args = (m, f, hw, batch, tokens, context, tp, 1.0)
+    kw = dict(decode=decode, dp=dp, ep=ep)
+    assert _bits(_lowered(monkeypatch, False, *args, **kw)) == _bits(_lowered(monkeypatch, True, *args, **kw))
+    m, f, hw = _cols(model)  # one configuration on Python floats
+    args = (m, f, hw, 3.0, 1.0 if decode else 700.0, 100.0, 2.0, 1.0)
+    kw = dict(decode=decode, dp=1.0, ep=2.0)
+    assert _bits(_lowered(monkeypatch, False, *args, **kw)) == _bits(_lowered(monkeypatch, True, *args, **kw))
+
+
+def test_a_dense_model_skips_its_experts_and_keeps_their_rows(monkeypatch):
+    """The experts of a dense model: no FLOPs or bytes, no launches; their rows as the formulas give them."""
+    m, f, hw = _cols("llama-3.1-8b", (2,))
+    ops = lower(m, f, hw, np.array([2.0, 5.0]), np.array([100.0, 1.0]), 0.0, 1.0, 1.0, decode=False)
+    for name in ("moe_router", "moe_up", "moe_act", "moe_down", "ssm_in_proj", "ssm_scan", "cross_attention"):
+        j = OP_NAMES.index(name)
+        for k in ("flops", "weight_bytes", "act_bytes", "kv_bytes", "launches", "dequant_flops"):
+            assert getattr(ops, k)[j].tolist() == [0.0, 0.0], (name, k)
+    assert ops.rows[OP_NAMES.index("moe_router")].tolist() == [200.0, 5.0]  # T = batch x tokens
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, -0.0])
+def test_a_workload_not_plus_keeps_the_formulas(bad):
+    """0 x inf is NaN and +0.0 x -0.0 is -0.0: with such a batch the absent operators' FLOPs are what the
+    formulas give."""
+    m, f, hw = _cols("llama-3.1-8b", (2,))
+    with np.errstate(invalid="ignore"):
+        ops = lower(m, f, hw, np.array([2.0, bad]), 10.0, 0.0, 1.0, 1.0, decode=False)
+    got = ops.flops[OP_NAMES.index("moe_up")]
+    assert got[0] == 0.0 and not np.signbit(got[0])
+    assert np.isnan(got[1]) if bad != 0 else (got[1] == 0.0 and np.signbit(got[1]))
+
+
+values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3).map(float),
+                   st.sampled_from([0.0, -0.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=5))
+def test_all_plus_and_all_positive_match_numpy(xs):
+    a = np.array(xs)
+    plus = bool((np.isfinite(a) & (a >= 0) & ~np.signbit(a)).all())
+    assert all_plus(a) == plus == all_plus(*xs) == all_plus(*a)  # arrays, Python floats, numpy scalars
+    positive = bool(((a > 0) & np.isfinite(a)).all())
+    assert all_positive(a) == positive == all_positive(*xs) == all_positive(*a)

@@ -348,9 +348,10 @@ def kernels(rounds: int = 30) -> None:
     from costmodel.engine.distinct import distinct
 
     searches = calls["distinct_rows"]  # the pool's, then the prefill's, the decode's and its attention's rows
-    print("the chunk's distinct-row searches (kernel against numpy's distinct, ms): " + "; ".join(
-        f"{len(i) + len(f)} keys of {len(i[0]):,} rows {ms(real['distinct_rows'], [(i, f)]):.2f} against "
-        f"{ms(distinct, [(*i, *f)]):.2f}" for i, f in searches))
+    print("the chunk's distinct-row searches (kernel against numpy's distinct, ms; the prefill's among the rows "
+          "whose metrics are written): " + "; ".join(
+              f"{len(i) + len(f)} keys of {len(i[0]):,} rows {ms(real['distinct_rows'], [(i, f, keep)]):.2f} against "
+              f"{ms(distinct, [(*i, *f)]):.2f}" for i, f, keep in searches))
 
     def two_passes(*args):  # the phases' sums as before op_sums: op_fields' four arrays, then sums over them
         skip, is_comm = args[9], args[10]

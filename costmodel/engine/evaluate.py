@@ -77,13 +77,24 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     the same results. `fast`: the phases timed by the compiled kernels (fast.py) where they apply, the
     same bits. `metrics`: the names of the metrics to compute (default: all of finish's). `into`: arrays, one
     per configuration, that the metrics of their names are written into (a sweep's result columns), NaN where
-    a configuration is not `valid` (default: all are) or does not fit."""
+    a configuration is not `valid` (default: all are) or does not fit; where `into` holds every timed metric asked
+    for, the others' phases may be another configuration's (lower_all's `read`), so a result's phase detail
+    (EngineResult.prefill_ops, ...) holds only for the configurations written."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
+    read = _read(metrics, into, valid) if fast else None
     try:
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics, into, valid)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast, read), hw, f, fast, metrics, into, valid)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
         m, f, hw, args = (numpy_scalars(x) for x in (m, f, hw, args))
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast), hw, f, fast, metrics, into, valid)
+        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast, read), hw, f, fast, metrics, into, valid)
+
+
+def _read(metrics, into: dict | None, valid):
+    """The configurations whose phase times a result shows: where `into` holds every metric asked for that needs
+    them, those `valid` (all where None: True) that fit, since finish writes NaN at the others; else None (all)."""
+    if into is None or metrics is None or not set(metrics) <= set(into) | set(UNTIMED):
+        return None
+    return True if valid is None else valid
 
 
 def numpy_scalars(x):
@@ -117,9 +128,11 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
-              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False) -> Lowered:
+              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False, read=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators (`fast`: a sweep's memory of its
-    batches by the [fast] kernels where they apply, the same bits)."""
+    batches by the [fast] kernels where they apply, the same bits). `read` (optional, a mask or True): the
+    configurations whose phase times are read where they fit; with `groups` and `fast`, the phases of the others
+    may be another configuration's (phases.lower_phases' `keep`)."""
     prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
@@ -150,7 +163,8 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     Bc, Bd, c0, c1 = (compiled.steps(B, pp, context, prompt, gen) if fast else None) or steps(B, pp, context,
                                                                                                 prompt, gen)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
-    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast)
+    keep = None if read is None or groups is None else read & fits
+    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast, keep)
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
                       fits=fits, spec=spec, accept=accept),
@@ -252,7 +266,7 @@ def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -
     w = lw.work
     if not set(metrics) <= set(compiled.WRITTEN) | set(UNTIMED) or np.size(w["replicas"]) != 1:
         return None
-    parts = lw.phases.compiled_parts(hw, f)
+    parts = lw.phases.compiled_parts(hw, f, keep)
     if parts is None:
         return None
     pre_total, u_pre, attention, step, detail = parts

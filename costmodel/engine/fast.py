@@ -55,6 +55,9 @@ def _kernels():
     return kernels
 
 
+_NONE = np.zeros(0, dtype=np.bool_)  # the kernels' empty mask: every row or configuration kept
+
+
 def usable(*sizes: int) -> bool:
     """The kernels load and every configuration axis holds at least two: numpy sums the operators of a
     single configuration pairwise (a different order of additions), of two or more one by one."""
@@ -123,14 +126,14 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
     return sums(c, m, fx, cm, is_comm, att_of, *fields(att, cols))
 
 
-def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> tuple:
+def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple, keep=None) -> tuple:
     """SharedPhaseOps' decode attention (kernels.decode_sums): (its mean total per configuration, the first step's
     busy and total time at the rows q as the rows of a (2, rows q) array). `first`: the attention operators'
     fields at the distinct rows q, `a0` those operators (configuration j's is column q_inv[j]); `coef`: their
     attention.pair_coefficients at the rows q, whose batch, new tokens and encoder flag are B, n, enc; c1: every
     configuration's context at the last step, where the kernel lowers the operators and times them on `cols`
     (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no column is gathered to every
-    configuration)."""
+    configuration). `keep` (a mask of the configurations, optional): the mean only where kept, 0.0 elsewhere."""
     cfg, any_ae = cols
     nq = len(cfg[0])
     v = list(coef.values())
@@ -144,7 +147,8 @@ def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, co
                                   *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")),
                                   _flat(v[0].q_tile, (nq,)), table("layers"), _flat(a0.act_bytes, (len(v), nq)),
                                   table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
-                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae)
+                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
+                                  _NONE if keep is None else _flat(keep, np.shape(q_inv), np.bool_))
 
 
 def _step_arguments(q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
@@ -306,16 +310,19 @@ def code_groups(codes) -> tuple | None:
     return None if wide else (first, inverse)
 
 
-def distinct_rows(*keys) -> tuple | None:
+def distinct_rows(*keys, keep=None) -> tuple | None:
     """distinct.distinct's groups of the key columns by kernels.distinct_rows (the same groups and first rows, each
     the earliest of its group, numbered as they first appear), where the keys are at least one integer column and
-    one float column of one length; else None (distinct's then)."""
+    one float column of one length; else None (distinct's then). `keep` (a mask of the rows, optional): the rows of
+    runs of equal keys with no row kept are one group more, not searched (kernels.distinct_rows)."""
     cols, n = key_columns(keys)
     ints = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in cols if c.dtype.kind in "iu")
     floats = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in cols if c.dtype.kind not in "iu")
     if not ints or not floats or n == 0 or any(len(c) != n for c in cols) or _kernels() is None:
         return None
-    return _kernels().distinct_rows(ints, floats)
+    mask = _NONE if keep is None else np.ascontiguousarray(np.broadcast_to(keep, (n,)), dtype=np.bool_)
+    return _kernels().distinct_rows(ints, floats, mask)
+
 
 
 FRAME = ("im", "hw_i", "f_i", "groups", "seq", "batch", "prompt", "gen", "context", "tp", "dp", "ep", "first",

@@ -102,13 +102,17 @@ _MIX = 0x9E3779B97F4A7C15  # distinct.py's multiplier (2^64 / golden ratio)
 
 
 @jit
-def distinct_rows(ints, floats):
+def distinct_rows(ints, floats, keep):
     """distinct.distinct's (first, inverse) of key columns, integer (`ints`) and float (`floats`), of one length:
     runs of equal consecutive rows found column by column, the runs' first rows grouped in a hash table (a 64-bit hash
     of each key's bits, +0.0 for -0.0; a slot taken by other keys, the next), each group's first row the earliest
     of its rows, groups numbered as they first appear. Keys compare with ==, so a NaN key is a group of its own
-    row, as numpy's. The same groups as distinct's, in another order."""
+    row, as numpy's. The same groups as distinct's, in another order. With a mask `keep` (empty: every row), the
+    runs without a row kept are not searched: their rows form one group more, its first row theirs that comes
+    first (rows whose results are not read, each given the inputs of a row of that group)."""
     n = ints[0].shape[0]
+    masked = keep.shape[0] > 0
+    spare = -1  # the group of the runs without a row kept
     new = np.zeros(n, dtype=np.bool_)
     new[:1] = True
     for c in ints:  # column by column: each a loop the compiler vectorizes
@@ -135,6 +139,18 @@ def distinct_rows(ints, floats):
     count = 0
     for r in range(nh):
         j = heads[r]
+        if masked:
+            stop = heads[r + 1] if r + 1 < nh else n
+            kept = False
+            for i in range(j, stop):
+                kept |= keep[i]
+            if not kept:
+                if spare < 0:
+                    spare = count
+                    first[count] = j
+                    count += 1
+                group[r] = spare
+                continue
         h = np.uint64(0)
         for c in ints:
             h = h * mix + np.uint64(c[j])

@@ -233,7 +233,7 @@ variant_work = inline(attention.variant_work)
 
 @jit
 def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
-                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae):
+                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, keep):
     """The decode's attention: (its mean total time per configuration j; the first step's busy and total time of
     those operators at each distinct row q, as the rows of a (2, rows q) array). Its attention operators lowered
     at the last step (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j],
@@ -241,8 +241,10 @@ def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
     model, format, device and layout are: their activations, launches and rows are the first step's, row q of
     `act`, `layers`, `rows`) and timed on row q's columns (unit_roof; a present operator's unit_rates once per
     row q), averaged with the first step's (column q of the *0 fields: mean_total). Operator k is chunked local
-    attention where chunked[k]."""
+    attention where chunked[k]. With a mask `keep` (empty: every configuration), the mean only where kept, 0.0
+    elsewhere."""
     K, N, Q = span.shape[0], q_inv.shape[0], span.shape[1]
+    masked = keep.shape[0] > 0
     mean = np.zeros(N)
     at_q = rows_of(2, Q)
     at_q[:] = 0.0
@@ -260,6 +262,8 @@ def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
                 rates[0, q], rates[1, q], rates[2, q] = unit_rates(rows[k, q], hr[q], ec[q], ae[q], em[q], bw[q],
                                                                    peak[q], att)
         for j in range(N):
+            if masked and not keep[j]:
+                continue
             q = q_inv[j]
             c = c1[j]
             if absent[k]:  # its rows hold the context's NaN: timed row by row

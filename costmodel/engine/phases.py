@@ -49,7 +49,7 @@ class _Timed:
     def _scalar(self, hw: dict, f: dict) -> None:
         return None
 
-    def compiled_parts(self, hw: dict, f: dict) -> None:
+    def compiled_parts(self, hw: dict, f: dict, keep=None) -> None:
         """SharedPhaseOps' parts for a sweep's one pass from the decode to its metrics; None here."""
         return None
 
@@ -169,10 +169,10 @@ class SharedPhaseOps(_Timed):
         dec_step, u_dec = fast.decode_step(attention, *step)
         return pre_total[self.p_inv], u_pre[self.p_inv], dec_step, u_dec, detail
 
-    def compiled_parts(self, hw: dict, f: dict) -> tuple | None:
+    def compiled_parts(self, hw: dict, f: dict, keep=None) -> tuple | None:
         """By the [fast] kernels, (the prefill's step time and busy fraction at the distinct rows p, the decode's
-        attention per configuration (fast.decode_attention), the rest of fast.decode_step's arguments, `times`'
-        detail), or None where they do not apply."""
+        attention per configuration (fast.decode_attention; with a mask `keep`, only where kept), the rest of
+        fast.decode_step's arguments, `times`' detail), or None where they do not apply."""
         from costmodel.engine import fast
 
         if not fast.usable(len(self.p), len(self.d)):
@@ -187,14 +187,17 @@ class SharedPhaseOps(_Timed):
         mq, fq, Bq, nq, tpq = self.at_q
         coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
         attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[5],
-                                          self.q_inv, q_cols)
+                                          self.q_inv, q_cols, keep)
         step = (self.q_inv, len(self.q), hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
         return overlap(rest, comm, hp), share(busy, total), attention, step, lambda: self._numpy(hw, f)[4]()
 
 
-def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None, fast=False):
+def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None, fast=False,
+                 keep=None):
     """The operators of both phases (PhaseOps, or SharedPhaseOps with `groups`; `fast`: their distinct rows found
-    by the [fast] kernel where it applies, the same rows)."""
+    by the [fast] kernel where it applies, the same rows). `keep` (optional, with `groups` and `fast`): a mask of
+    the configurations whose times are read; where the kernel applies, the others' prefill is lowered only where it
+    is also a kept one's, and is otherwise another configuration's (find_distinct)."""
     if groups is None:
         return PhaseOps(lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
                         lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep),
@@ -205,7 +208,7 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too, though lower_all's are
     # functions of the others (no more rows): the decode's keys are then functions of this one, searched below
     # among its distinct rows rather than every row
-    p, p_inv = find_distinct(fast, g, Bc, prompt, context, Bd, n_dec, c0)
+    p, p_inv = find_distinct(fast, g, Bc, prompt, context, Bd, n_dec, c0, keep=keep)
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
@@ -221,13 +224,13 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
                           (m, f, Bd, dp, n_dec, c1, tp), at_q)
 
 
-def find_distinct(fast: bool, *keys) -> tuple:
+def find_distinct(fast: bool, *keys, keep=None) -> tuple:
     """distinct.distinct's (first, inverse) of the key columns, by fast.distinct_rows with `fast` where it applies
-    (the same groups)."""
+    (the same groups; with a mask `keep`, the rows of runs of equal keys with none kept one group more)."""
     if fast:
         from costmodel.engine import fast as compiled
 
-        got = compiled.distinct_rows(*keys)
+        got = compiled.distinct_rows(*keys, keep=keep)
         if got is not None:
             return got
     return distinct(*keys)

@@ -264,6 +264,32 @@ def _check_written(lw, hw, f, rng):
     assert not _written(lw, hw, f, names + ("decode_aggregate_tokens_per_s",), into, keep)  # one it does not compute
 
 
+@pytest.mark.parametrize("layout", ["tp", "dp-ep-pp"])
+def test_phases_lowered_for_the_written_configurations(layout):
+    """lower_all's `read` (evaluate's, where `into` holds every timed metric asked for): the prefill lowered only at
+    the rows of configurations that are valid and fit (fewer distinct rows), the others' a placeholder's; the
+    metrics written are those of the whole lowering, NaN elsewhere, bit for bit."""
+    (m, f, hw), work, rng = _columns(n=900, seed=13)
+    groups = _groups(m, f, hw)
+    kw = dict(dp=work[4], ep=work[4]) if layout != "tp" else {}
+    if layout != "tp":
+        work = work[:5] + (2.0,) + work[6:]
+    whole = lower_all(m, f, hw, *work, groups=groups, fast=True, **kw)
+    names = fast.WRITTEN + ("batch", "max_batch", "fits")
+    plain = finish(whole, hw, f, metrics=names).metrics
+    valid = rng.random(len(groups)) < 0.5
+    keep = valid & whole.work["fits"]
+    assert 0 < keep.sum() < len(groups)
+    lw = lower_all(m, f, hw, *work, groups=groups, fast=True, read=valid, **kw)
+    assert len(lw.phases.p) < len(whole.phases.p)
+    into = {k: np.full(len(groups), 7.0) for k in fast.WRITTEN}
+    got = finish(lw, hw, f, fast=True, metrics=names, into=into, valid=valid).metrics
+    for k in fast.WRITTEN:
+        assert _same(into[k], np.where(keep, plain[k], np.nan)), k
+    for k in ("batch", "max_batch", "fits"):
+        assert _same(got[k], plain[k])
+
+
 def test_one_distinct_prefill_takes_the_numpy_path():
     """Shared rows with one distinct prefill or decode (only the generated length varies): numpy's
     pairwise sum of one column, so the numpy path; the same results."""
@@ -399,6 +425,9 @@ def test_decode_step_of_any_attention_is_numpys_bits():
         got_step, got_u = fast.decode_step(attention, q_inv, nq, hq["comm_overlap"], d_sums, d_inv)
         assert _same(got_step, want_step) and _same(got_u, want_u)
         assert np.isnan(got_step[0]) and not np.isnan(got_step[3:]).all()  # the NaN context, and the numbers
+        keep = rng.random(n) < 0.6  # a sweep's written configurations: the mean there alone, the same bits
+        mean, at_q = fast.decode_attention(fast.fields(a0, cols), a0, coef, B, new, enc, c1, q_inv, cols, keep)
+        assert _same(mean[keep], attention[0][keep]) and (mean[~keep] == 0.0).all() and _same(at_q, attention[1])
 
 
 def test_a_sweeps_steps_are_numpys_bits():
@@ -452,6 +481,41 @@ def test_distinct_rows_are_distincts_groups(order):
         assert np.array_equal(c[f1][i1], c, equal_nan=c.dtype.kind == "f")
     assert np.isnan(a[f1]).sum() == np.isnan(a).sum() == 30  # each NaN row its own group
     assert fast.distinct_rows(a, b) is None and fast.distinct_rows(g) is None  # numpy's distinct for those
+
+
+@pytest.mark.parametrize("order", ["runs", "shuffled"])
+def test_distinct_rows_among_the_kept_rows(order):
+    """fast.distinct_rows with a mask `keep`: the runs of equal keys holding a kept row are grouped as distinct
+    groups them (every row of such a run, kept or not, in its group, whose keys are its own); the rows of the other
+    runs are one group more, whose first row is the earliest of them; groups numbered as they first appear."""
+    from costmodel.engine.distinct import distinct
+
+    rng = np.random.default_rng(29)
+    n = 20000
+    g = np.repeat(rng.integers(0, 30, n // 40), 40)
+    a = np.repeat(rng.choice(np.array([0.0, -0.0, 1.0, 2.5, np.inf]), n // 8), 8)
+    keep = rng.random(n) < 0.05
+    if order == "shuffled":
+        at = rng.permutation(n)
+        g, a = g[at], a[at]
+    first, inv = fast.distinct_rows(g, a, keep=keep)
+    run = np.cumsum(np.r_[True, (g[1:] != g[:-1]) | (a[1:] != a[:-1])]) - 1  # each row's run of equal keys
+    with_kept = np.zeros(run[-1] + 1, dtype=bool)
+    with_kept[run[keep]] = True
+    searched = with_kept[run]
+    assert 0 < searched.sum() < n
+    for c in (g, a):  # every row of a searched run has its group's keys
+        assert np.array_equal(c[first][inv][searched], c[searched])
+    (f0, i0) = distinct(g[searched], a[searched])
+    assert len(np.unique(np.stack([i0, inv[searched]]), axis=1)[0]) == len(f0) == len(np.unique(inv[searched]))
+    spare = np.unique(inv[~searched])
+    assert len(spare) == 1 and len(first) == len(f0) + 1 and spare[0] not in inv[searched]
+    assert first[spare[0]] == np.flatnonzero(~searched)[0]
+    earliest = np.full(len(first), n)
+    np.minimum.at(earliest, inv, np.arange(n))
+    assert np.array_equal(first, earliest) and np.array_equal(first, np.sort(first))
+    assert all(np.array_equal(x, y) for x, y in zip(fast.distinct_rows(g, a, keep=np.ones(n, dtype=bool)),
+                                                    fast.distinct_rows(g, a)))  # all kept: no group more
 
 
 def test_compiled_pairs_are_numpys():

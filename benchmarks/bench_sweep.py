@@ -329,11 +329,12 @@ def kernels(rounds: int = 30) -> None:
 
     print(f"one chunk of {CHUNK:,} configurations, ms per chunk (mean of {rounds} rounds): "
           + "; ".join(f"{n} {ms(real[n], calls[n]):.2f} ({len(calls[n])} calls)" for n in names))
-    (attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv, p_inv, pre_total, u_pre, prompt, Bc, tp, pp,
+    (attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt, Bc, tp, pp,
      step, encoder, idle, tdp, price, replicas, gen, keep, into) = calls["decode_metrics"][0]
+    q_inv, p_inv = q_of[at], p_of[at]
 
     def three_passes():  # the decode's step, then the metrics from columns gathered to every row, then masked
-        dec, u_dec = k.decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv)
+        dec, u_dec = k.decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of)
         s_q = step[q_inv]
         rows = k.finish_metrics(pre_total[p_inv], s_q, dec + s_q, u_pre[p_inv], u_dec, prompt[p_inv], gen,
                                 Bc[p_inv], encoder[q_inv], idle[q_inv], tdp[q_inv], tp[p_inv], pp[p_inv],

@@ -275,7 +275,8 @@ def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -
     at_p = (pre_total, u_pre, *(rows_at(w[k], ph.p) for k in ("prompt", "Bc", "tp", "pp")))
     at_q = (hq["step_overhead_s"], ph.at_q[0]["encoder"] > 0, hq["idle_power_fraction"], hq["tdp"],
             hq["price_per_hour"])
-    compiled.decode_metrics(attention, *step, ph.p_inv, at_p, at_q, w["replicas"], w["gen"], keep, into)
+    compiled.decode_metrics(attention, *step, (ph.p_inv, np.arange(len(ph.p))), at_p, at_q, w["replicas"], w["gen"],
+                            keep, into)
     return detail
 
 

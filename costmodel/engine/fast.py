@@ -137,30 +137,39 @@ def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, co
     cfg, any_ae = cols
     nq = len(cfg[0])
     v = list(coef.values())
+    at, q_of = _via(q_inv)
 
     def table(field):  # (operators, rows q)
         return np.stack([_flat(getattr(x, field), (nq,)) for x in v])
 
     hr, ec, ae, em, bw, ko, _lat, _link, pm, pv, pa = cfg
-    return _kernels().decode_sums(*first, np.asarray(q_inv, dtype=np.int64), _flat(c1, np.shape(q_inv)),
+    return _kernels().decode_sums(*first, at, q_of, _flat(c1, at.shape),
                                   *(_flat(x, (nq,)) for x in (B, n, enc)),
                                   *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")),
                                   _flat(v[0].q_tile, (nq,)), table("layers"), _flat(a0.act_bytes, (len(v), nq)),
                                   table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
                                   kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
-                                  _NONE if keep is None else _flat(keep, np.shape(q_inv), np.bool_))
+                                  _NONE if keep is None else _flat(keep, at.shape, np.bool_))
 
 
-def _step_arguments(q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
-    """kernels.decode_step's arguments after the attention: the rows q (nq of them) and `overlap` at them
-    (comm_overlap), the other operators' (rest, comm, busy, total) at the distinct rows d (j's is d_inv[j])."""
-    return (np.asarray(q_inv, dtype=np.int64), _flat(overlap, (nq,)), *d_sums, np.asarray(d_inv, dtype=np.int64))
+def _via(*indexes) -> tuple:
+    """(at, rows, ...): configuration j's row of each index is rows[at[j]]. An index is a plain array (j's row at
+    j), or a pair (at, rows): a sweep's, `at` its configurations' distinct prefill rows and `rows` a row per
+    prefill row, so no index is gathered to every configuration. Pairs of one `at` keep it; else each index is
+    made plain, `at` then 0, 1, 2, ..."""
+    pairs = [x for x in indexes if isinstance(x, tuple)]
+    if len(pairs) == len(indexes) and all(x[0] is pairs[0][0] for x in pairs):
+        return tuple(np.asarray(x, dtype=np.int64) for x in (pairs[0][0], *(x[1] for x in pairs)))
+    plain = [np.asarray(x[1])[x[0]] if isinstance(x, tuple) else np.asarray(x) for x in indexes]
+    return (np.arange(len(plain[0]), dtype=np.int64), *(np.asarray(x, dtype=np.int64) for x in plain))
 
 
 def decode_step(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_inv) -> tuple:
     """(step time, busy fraction) per configuration of SharedPhaseOps' decode (kernels.decode_step) from
-    `decode_attention` and _step_arguments'."""
-    return _kernels().decode_step(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv))
+    `decode_attention`, the rows q (nq of them, an index as _via's) and `overlap` at them (comm_overlap), the other
+    operators' (rest, comm, busy, total) at the distinct rows d (`d_inv`, an index as _via's)."""
+    at, q_of, d_of = _via(q_inv, d_inv)
+    return _kernels().decode_step(attention, at, q_of, _flat(overlap, (nq,)), *d_sums, d_of)
 
 
 # the metrics decode_metrics writes, in its order (a sweep's timed columns: sweeps/grid.METRICS)
@@ -172,14 +181,15 @@ def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_i
                    at_q: tuple, replicas, gen, keep, into: dict) -> None:
     """decode_step, evaluate.finish's WRITTEN metrics and their masking in one pass (kernels.decode_metrics):
     each written into the array of its name in `into`, NaN where not `keep`. `at_p`: the prefill's total and busy
-    fraction (arrays at the distinct rows p, j's is p_inv[j]), prompt, batch, tp and pp there; `at_q`: the step
+    fraction (arrays at the distinct rows p, j's is p_inv's), prompt, batch, tp and pp there; `at_q`: the step
     overhead, encoder flag, idle fraction, TDP and price at the rows q; `replicas` one number, `gen` and `keep`
-    per configuration."""
-    n, n_p = len(q_inv), len(at_p[0])
+    per configuration. The indices q_inv, d_inv and p_inv as _via's."""
+    at, q_of, d_of, p_of = _via(q_inv, d_inv, p_inv)
+    n, n_p = len(at), len(at_p[0])
     p_cols = tuple(_flat(x, (n_p,)) for x in at_p)
     step, encoder, idle, tdp, price = at_q
-    _kernels().decode_metrics(attention, *_step_arguments(q_inv, nq, overlap, d_sums, d_inv),
-                              np.asarray(p_inv, dtype=np.int64), *p_cols, _flat(step, (nq,)),
+    _kernels().decode_metrics(attention, at, q_of, _flat(overlap, (nq,)), *d_sums, d_of, p_of, *p_cols,
+                              _flat(step, (nq,)),
                               _flat(encoder, (nq,), np.bool_), *(_flat(x, (nq,)) for x in (idle, tdp, price)),
                               float(np.asarray(replicas).reshape(-1)[0]), _flat(gen, (n,)),
                               _flat(keep, (n,), np.bool_), tuple(into[k] for k in WRITTEN))

@@ -232,18 +232,18 @@ variant_work = inline(attention.variant_work)
 
 
 @jit
-def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
+def decode_sums(c0, m0, f0, x0, at, q_of, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
                 chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, keep):
     """The decode's attention: (its mean total time per configuration j; the first step's busy and total time of
     those operators at each distinct row q, as the rows of a (2, rows q) array). Its attention operators lowered
     at the last step (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j],
-    from the pair coefficients, batch B, new tokens n and encoder flag of distinct row q = q_inv[j], where j's
+    from the pair coefficients, batch B, new tokens n and encoder flag of distinct row q = q_of[at[j]], where j's
     model, format, device and layout are: their activations, launches and rows are the first step's, row q of
     `act`, `layers`, `rows`) and timed on row q's columns (unit_roof; a present operator's unit_rates once per
     row q), averaged with the first step's (column q of the *0 fields: mean_total). Operator k is chunked local
     attention where chunked[k]. With a mask `keep` (empty: every configuration), the mean only where kept, 0.0
     elsewhere."""
-    K, N, Q = span.shape[0], q_inv.shape[0], span.shape[1]
+    K, N, Q = span.shape[0], at.shape[0], span.shape[1]
     masked = keep.shape[0] > 0
     mean = np.zeros(N)
     at_q = rows_of(2, Q)
@@ -264,7 +264,7 @@ def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
         for j in range(N):
             if masked and not keep[j]:
                 continue
-            q = q_inv[j]
+            q = q_of[at[j]]
             c = c1[j]
             if absent[k]:  # its rows hold the context's NaN: timed row by row
                 zero = no_work(B[q] * n[q], c)
@@ -280,17 +280,19 @@ def decode_sums(c0, m0, f0, x0, q_inv, c1, B, n, enc, span, heads, per_pair, kv_
 
 
 @jit
-def decode_step(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv):
+def decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of):
     """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums'): the step
-    (phases.overlap of the other operators' sums at distinct row d_inv[j] plus the attention's mean, and their
-    collectives) and its busy fraction (timeline.share, the first step's attention included)."""
+    (phases.overlap of the other operators' sums at distinct row d_of[at[j]] plus the attention's mean, and their
+    collectives) and its busy fraction (timeline.share, the first step's attention included); its rows q are
+    q_of[at[j]]."""
     mean, at_q = attention
     busy, total = at_q[0], at_q[1]
-    N = q_inv.shape[0]
+    N = at.shape[0]
     out = rows_of(2, N)
     step, u_dec = out[0], out[1]
     for j in range(N):
-        i, q = d_inv[j], q_inv[j]
+        a = at[j]
+        i, q = d_of[a], q_of[a]
         step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
         u_dec[j] = share(d_busy[i] + busy[q], d_total[i] + total[q])
     return step, u_dec
@@ -341,21 +343,22 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
 
 
 @jit
-def decode_metrics(attention, q_inv, overlap, d_rest, d_comm, d_busy, d_total, d_inv, p_inv, pre_total, u_pre, prompt,
+def decode_metrics(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt,
                    Bc, tp, pp, step, encoder, idle, tdp, price, replicas, gen, keep, into):
     """decode_step, finish_metrics and a sweep's masking in one pass per configuration j: fast.WRITTEN's metrics
     written into the arrays of `into` (in that order) where keep[j], NaN elsewhere (np.where(keep, x, np.nan)).
-    The prefill's total and busy fraction, prompt, batch, tp and pp are read at distinct row p_inv[j], the step
-    overhead, encoder flag, idle fraction, TDP and price at q_inv[j] (rows that fix them), the generated length at
-    j; `replicas` is one number. The same formulas, so the same bits as the three passes."""
+    The prefill's total and busy fraction, prompt, batch, tp and pp are read at distinct row p_of[at[j]], the step
+    overhead, encoder flag, idle fraction, TDP and price at q_of[at[j]] (rows that fix them), the generated length
+    at j; `replicas` is one number. The same formulas, so the same bits as the three passes."""
     mean, at_q = attention
     busy, total = at_q[0], at_q[1]
     ttft, tpot_s, pre_rate, dec_rate, thr, e2e_s, energy, usd = into
-    for j in range(q_inv.shape[0]):
+    for j in range(at.shape[0]):
         if not keep[j]:
             ttft[j] = tpot_s[j] = pre_rate[j] = dec_rate[j] = thr[j] = e2e_s[j] = energy[j] = usd[j] = np.nan
             continue
-        q, i, p = q_inv[j], d_inv[j], p_inv[j]
+        a = at[j]
+        q, i, p = q_of[a], d_of[a], p_of[a]
         dec = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
         u_dec = share(d_busy[i] + busy[q], d_total[i] + total[q])
         s = step[q]

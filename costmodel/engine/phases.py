@@ -97,7 +97,8 @@ class PhaseOps(_Timed):
 @dataclass(frozen=True)
 class SharedPhaseOps(_Timed):
     """The prefill at distinct rows `p` (row i is p_inv[i]), the decode's operators other than attention
-    at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration.
+    at distinct rows `d`, its attention at c0 at distinct rows `q` and at c1 for every configuration. The rows d
+    and q are searched among the rows p: row i's are d_of_p[p_inv[i]] and q_of_p[p_inv[i]] (`d_inv`, `q_inv`).
     The attention at c1 holds only the variants the models have layers for (`present`, attention.
     attention_present); the others are zero work and take no time, so the decode's sums leave them out
     (the same sums: adding zeros changes nothing). It is lowered when first read (`a1`, from `last`:
@@ -111,13 +112,23 @@ class SharedPhaseOps(_Timed):
     p_inv: np.ndarray
     rest: Ops
     d: np.ndarray
-    d_inv: np.ndarray
+    d_of_p: np.ndarray
     a0: Ops
     q: np.ndarray
-    q_inv: np.ndarray
+    q_of_p: np.ndarray
     present: tuple
     last: tuple
     at_q: tuple
+
+    @cached_property
+    def d_inv(self) -> np.ndarray:
+        """Each configuration's distinct row of the decode's other operators (among `d`)."""
+        return self.d_of_p[self.p_inv]
+
+    @cached_property
+    def q_inv(self) -> np.ndarray:
+        """Each configuration's distinct row of the decode's attention at c0 (among `q`)."""
+        return self.q_of_p[self.p_inv]
 
     @cached_property
     def a1(self) -> Ops:
@@ -187,8 +198,9 @@ class SharedPhaseOps(_Timed):
         mq, fq, Bq, nq, tpq = self.at_q
         coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
         attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[5],
-                                          self.q_inv, q_cols, keep)
-        step = (self.q_inv, len(self.q), hq.get("comm_overlap", 0.0), d_sums, self.d_inv)
+                                          (self.p_inv, self.q_of_p), q_cols, keep)
+        at = self.p_inv  # the rows q and d by the rows p: no index gathered to every configuration (fast._via)
+        step = ((at, self.q_of_p), len(self.q), hq.get("comm_overlap", 0.0), d_sums, (at, self.d_of_p))
         return overlap(rest, comm, hp), share(busy, total), attention, step, lambda: self._numpy(hw, f)[4]()
 
 
@@ -212,15 +224,15 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
-    d, d_inv = p[d_p], d_of_p[p_inv]
+    d = p[d_p]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
     B_att, a_tp = group_batch(Bd[p], dp[p]), tp[p] / dp[p]  # an attention group's batch and tp at the rows p
     q_p, q_of_p = find_distinct(fast, g[p], B_att, n_dec[p], c0[p])  # the generated length plays no part
-    q, q_inv = p[q_p], q_of_p[p_inv]
+    q = p[q_p]
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
-    return SharedPhaseOps(pre, p, p_inv, rest, d, d_inv, a0, q, q_inv, attention_present(m),
+    return SharedPhaseOps(pre, p, p_inv, rest, d, d_of_p, a0, q, q_of_p, attention_present(m),
                           (m, f, Bd, dp, n_dec, c1, tp), at_q)
 
 

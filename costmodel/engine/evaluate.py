@@ -64,7 +64,7 @@ class EngineResult:
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
              ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None,
-             metrics=None, into: dict | None = None, valid=None) -> EngineResult:
+             metrics=None, into: dict | None = None, valid=None, memory_into: dict | None = None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
@@ -79,14 +79,33 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     per configuration, that the metrics of their names are written into (a sweep's result columns), NaN where
     a configuration is not `valid` (default: all are) or does not fit; where `into` holds every timed metric asked
     for, the others' phases may be another configuration's (lower_all's `read`), so a result's phase detail
-    (EngineResult.prefill_ops, ...) holds only for the configurations written."""
+    (EngineResult.prefill_ops, ...) holds only for the configurations written. `memory_into`: arrays, one per
+    configuration, of fast.MEMORY_OUT's names (the batch, the largest batch, memory.Memory's fields and "total")
+    that the memory stage writes those of their names into (a sweep's result columns), every configuration's."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
     read = _read(metrics, into, valid) if fast else None
+    shared = (groups, seq_groups, fast, read, memory_into)
     try:
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast, read), hw, f, fast, metrics, into, valid)
+        return finish(lower_all(m, f, hw, *args, *shared), hw, f, fast, metrics, into, valid)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
         m, f, hw, args = (numpy_scalars(x) for x in (m, f, hw, args))
-        return finish(lower_all(m, f, hw, *args, groups, seq_groups, fast, read), hw, f, fast, metrics, into, valid)
+        return finish(lower_all(m, f, hw, *args, *shared), hw, f, fast, metrics, into, valid)
+
+
+def _written_memory(B, bmax, mem: Memory, into: dict) -> tuple:
+    """(B, bmax, mem) with those of fast.MEMORY_OUT's names in `into` written into its arrays, and those arrays in
+    their place ("total": Memory.total's sum, left to right, in place)."""
+    if "total" in into:
+        total = into["total"]
+        np.add(mem.weights, mem.kv_cache, out=total)
+        total += mem.activations
+        total += mem.reserve
+    values = dict(batch=B, max_batch=bmax, **{k: getattr(mem, k) for k in Memory.__dataclass_fields__})
+    for k, v in values.items():
+        if k in into:
+            into[k][...] = v
+            values[k] = into[k]
+    return values.pop("batch"), values.pop("max_batch"), Memory(**values)
 
 
 def _read(metrics, into: dict | None, valid):
@@ -128,11 +147,12 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
-              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False, read=None) -> Lowered:
+              accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False, read=None,
+              memory_into: dict | None = None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators (`fast`: a sweep's memory of its
     batches by the [fast] kernels where they apply, the same bits). `read` (optional, a mask or True): the
     configurations whose phase times are read where they fit; with `groups` and `fast`, the phases of the others
-    may be another configuration's (phases.lower_phases' `keep`)."""
+    may be another configuration's (phases.lower_phases' `keep`). `memory_into`: evaluate's."""
     prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
@@ -151,12 +171,15 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, requested, pool, groups,
                                        seq_groups, fast)
     max_len = hw["max_model_len"]
-    got = compiled.memory(*per_seq["at_rows"], requested, dp, max_len) if fast and "at_rows" in per_seq else None
+    got = (compiled.memory(*per_seq["at_rows"], requested, dp, max_len, memory_into)
+           if fast and "at_rows" in per_seq else None)
     if got is None:
         bmax = per_seq["bmax"]
         B = batch_of(requested, bmax)
         mem = batch_memory(per_seq["seq"], B, dp)
         fits = runs(mem.fits, B, max_len, per_seq["one_long"], mem.kv_pool)
+        if memory_into:
+            B, bmax, mem = _written_memory(B, bmax, mem, memory_into)
     else:
         B, bmax, mem, fits = got
     # evaluate times even where it does not fit (flagged by `fits`); the [fast] kernel on a sweep's rows

@@ -56,6 +56,7 @@ def _kernels():
 
 
 _NONE = np.zeros(0, dtype=np.bool_)  # the kernels' empty mask: every row or configuration kept
+_EMPTY = np.zeros(0)  # kernels.batch_memory's total: not asked for
 
 
 def usable(*sizes: int) -> bool:
@@ -195,11 +196,17 @@ def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_i
                               _flat(keep, (n,), np.bool_), tuple(into[k] for k in WRITTEN))
 
 
-def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
+# the arrays kernels.batch_memory writes, in its order: the batch, the largest, memory.Memory's fields, their total
+MEMORY_OUT = ("batch", "max_batch", "weights", "kv_cache", "activations", "reserve", "capacity", "kv_pool",
+              "transient", "total")
+
+
+def memory(rows: dict, inv, requested, dp, max_len, into: dict | None = None) -> tuple | None:
     """(batch, largest batch, memory.Memory, runs) per configuration (kernels.batch_memory: evaluate.lower_all's
     memory stage, memory.py's formulas compiled as they are) from evaluate._per_sequence's terms at distinct
     rows (`rows`; configuration j's are row inv[j]) and its requested batch, DP groups and the engine's longest
-    sequence, or None where the configurations do not lie on one axis or the kernels do not load."""
+    sequence, or None where the configurations do not lie on one axis or the kernels do not load. `into`: arrays
+    of MEMORY_OUT's names that those of their names are written into (and are), "total" Memory.total."""
     shape = np.broadcast_shapes(np.shape(inv), np.shape(requested), np.shape(dp), np.shape(max_len))
     if len(shape) != 1 or _kernels() is None:
         return None
@@ -211,8 +218,11 @@ def memory(rows: dict, inv, requested, dp, max_len) -> tuple | None:
     if len(n) != 1 or n[0] < read and n[0] != 1:
         return None
     at = tuple(_flat(x, (max(n[0], read),)) for x in at)
-    B, bmax, weights, kv, act, reserve, capacity, pool, over, ok = _kernels().batch_memory(
-        inv, *(_flat(x, shape) for x in (requested, dp, max_len)), *at)
+    into = into or {}
+    made = iter(_kernels().rows_of(len(MEMORY_OUT) - 1, shape[0]))
+    out = tuple(into[k] if k in into else next(made) for k in MEMORY_OUT[:-1]) + (into.get("total", _EMPTY),)
+    ok = _kernels().batch_memory(inv, *(_flat(x, shape) for x in (requested, dp, max_len)), *at, out)
+    B, bmax, weights, kv, act, reserve, capacity, pool, over, _ = out
     return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 
 

@@ -27,23 +27,29 @@ runs = jit(memory.runs)
 
 
 @jit
-def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, work, pool, reserve, capacity):
+def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, work, pool, reserve, capacity, out):
     """evaluate.lower_all's memory stage per configuration j from its batch-free terms at distinct row inv[j]
-    (memory.py's functions): the batch (batch_of), memory.batch_memory's fields (each + 0.0, as batch_memory adds
-    zeros of the configurations' shape), and whether it runs (pool_fits, runs)."""
+    (memory.py's functions), written into the arrays of `out`: the batch (batch_of), the largest batch,
+    memory.batch_memory's fields (each + 0.0, as batch_memory adds zeros of the configurations' shape: weights, KV,
+    activations, reserve, capacity, pool, transient) and, where out's last array is not empty, their total
+    (Memory.total's sum, left to right); returns whether each runs (pool_fits, runs)."""
     N = inv.shape[0]
-    out = rows_of(9, N)
+    B, b_max, w_out, kv_out, act_out, res_out, cap_out, pool_out, over_out, total = out
+    summed = total.shape[0] > 0
     ok = np.empty(N, dtype=np.bool_)
     for j in range(N):
         i = inv[j]
         b = batch_of(requested[j], bmax[i])
         kv_j, over = batch_terms(kv[i], work[i], act[i], b, dp[j])
         kv_j, over, pool_j = kv_j + 0.0, over + 0.0, pool[i] + 0.0
-        out[0, j], out[1, j], out[2, j], out[3, j] = b, bmax[i], weights[i] + 0.0, kv_j
-        out[4, j], out[5, j], out[6, j] = act[i] + over + 0.0, reserve[i] + 0.0, capacity[i] + 0.0
-        out[7, j], out[8, j] = pool_j, over
+        w, a, r = weights[i] + 0.0, act[i] + over + 0.0, reserve[i] + 0.0
+        B[j], b_max[j], w_out[j], kv_out[j] = b, bmax[i], w, kv_j
+        act_out[j], res_out[j], cap_out[j] = a, r, capacity[i] + 0.0
+        pool_out[j], over_out[j] = pool_j, over
+        if summed:
+            total[j] = w + kv_j + a + r
         ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
-    return (out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], ok)
+    return ok
 
 
 @overload_method(types.Record, "get", prefer_literal=True)

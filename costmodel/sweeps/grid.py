@@ -23,6 +23,9 @@ from costmodel.spec.model_catalog import resolve_model
 METRICS = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "throughput_tokens_per_s",
            "e2e_latency_s", "energy_j_per_token", "usd_per_million_tokens", "batch", "max_batch")
 MEMORY = ("weights_bytes", "kv_cache_bytes", "total_bytes", "capacity_bytes")
+# the columns the engine's memory stage writes (evaluate's memory_into): the batches and MEMORY, by its names
+MEMORY_OF = {"batch": "batch", "max_batch": "max_batch", "weights_bytes": "weights", "kv_cache_bytes": "kv_cache",
+             "total_bytes": "total", "capacity_bytes": "capacity"}
 REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device without an interconnect",
            "does not fit in memory", "format not runnable on the device",
            "expert or DP-attention layout on a dense model or a single device")
@@ -288,23 +291,14 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     valid = run & fmt_ok
     into = into or {}
     timed = {k: into[k] if k in into else np.empty(len(first)) for k in METRICS[:8]}  # NaN where not valid or fits
+    memory = {e: into[k] if k in into else np.empty(len(first)) for k, e in MEMORY_OF.items()}  # every one's
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
-                   fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid)
-    mem = res.memory
+                   fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid, memory_into=memory)
     fits = np.asarray(res.metrics["fits"], dtype=bool)
     out = {k: res.metrics[k] for k in METRICS[:8]}
     out.update(_outcome(first, link_ok, fmt_ok, valid, fits, into, fast))
-    out.update(batch=res.metrics["batch"], max_batch=res.metrics["max_batch"], weights_bytes=mem.weights,
-               kv_cache_bytes=mem.kv_cache)
-    for k in ("batch", "max_batch", "weights_bytes", "kv_cache_bytes"):
-        out[k] = _put(into, k, np.asarray(out[k], dtype=float))
-    total, capacity = (into[k] if k in into else np.empty(len(first)) for k in ("total_bytes", "capacity_bytes"))
-    np.add(mem.weights, mem.kv_cache, out=total)  # Memory.total's sum, left to right, where it is kept
-    total += mem.activations
-    total += mem.reserve
-    capacity[...] = mem.capacity
-    out.update(total_bytes=total, capacity_bytes=capacity)
+    out.update((k, memory[e]) for k, e in MEMORY_OF.items())
     out = {k: out[k] for k in (*METRICS, *MEMORY, "fits", "valid", "reason_code")}  # the columns' order
     if inputs:
         out.update(derived_columns(tab.ax, flat, c))

@@ -133,7 +133,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
             into = {k: v[at] for k, v in cols.items()}  # the first chunk's columns give the result's types
             part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False, into=into)  # inputs: read when asked
             if not cols:
-                cols = {k: _column(ax.size, v.dtype) for k, v in part.items()}
+                cols = {k: _column(ax.size, v.dtype, i) for i, (k, v) in enumerate(part.items())}
             for k, v in part.items():
                 if v is not into.get(k):
                     cols[k][at] = v
@@ -142,7 +142,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     return SweepResult(ax, cols, tab.engine_names)
 
 
-def _column(n: int, dtype) -> np.ndarray:
+def _column(n: int, dtype, stagger: int = 0) -> np.ndarray:
     """An uninitialised array of n values; on Linux from HUGE_FROM bytes in its own private anonymous mapping,
     under the system's page policy, where numpy's np.empty asks for transparent huge pages, and populated when
     mapped (MAP_POPULATE: the kernel backs every page in one call, not one fault per page as the sweep first
@@ -150,15 +150,17 @@ def _column(n: int, dtype) -> np.ndarray:
     only where asked for) writing a 10^7 sweep's 1.07 GB result took 2.07-2.50 s in huge pages the first time in
     a process and 0.22-1.96 s the second, against 0.45-0.48 s both times in small pages (benchmarks/bench_sweep.py
     rate --floor 1 --floor-with numpy|mapped; README, Benchmarks); on a later one, 1.51-1.75 s the first time
-    faulted page by page and 0.41-0.79 s populated."""
+    faulted page by page and 0.41-0.79 s populated. The mapping's array starts `stagger` x 192 bytes in (modulo 4
+    KiB): the columns a kernel writes at once then do not share the cache's sets (kernel_base.rows_of)."""
     dtype = np.dtype(dtype)
     size = n * dtype.itemsize
     if size >= HUGE_FROM and sys.platform.startswith("linux"):  # numpy asks for huge pages on Linux only
         import mmap
 
+        skip = stagger * STAGGER % 4096
         try:  # private: a process forked after the sweep writes into its own copy, as with numpy's arrays
-            return np.frombuffer(mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)),
-                                 dtype=dtype)
+            return np.frombuffer(mmap.mmap(-1, size + skip, flags=mmap.MAP_PRIVATE | getattr(mmap, "MAP_POPULATE", 0)),
+                                 dtype=dtype, count=n, offset=skip)
         except (OSError, ValueError, OverflowError):  # a mapping refused: numpy's allocation, and its MemoryError
             pass
     return np.empty(n, dtype=dtype)
@@ -169,6 +171,7 @@ def _joined(parts: list) -> np.ndarray:
     return np.concatenate(parts, out=_column(sum(len(p) for p in parts), np.result_type(*parts)))
 
 
+STAGGER = 192  # bytes between the columns' starts modulo 4 KiB, as kernel_base.rows_of's rows (a multiple of 64)
 # numpy asks for huge pages for arrays of 4 MiB or more (numpy/_core/src/multiarray/alloc.c: madvise(MADV_HUGEPAGE)
 # where the size is at least 1 << 22 bytes)
 HUGE_FROM = 1 << 22

@@ -164,6 +164,15 @@ def test_a_sweeps_memory_is_numpys_bits(layout):
     assert not got.work["fits"].all() and got.work["fits"].any()
     for a, b in zip(finish(got, hw, f, fast=True).metrics.values(), finish(want, hw, f).metrics.values()):
         assert _same(a, b)
+    n = len(groups)
+    for flag in (True, False):  # evaluate's memory_into (a sweep's columns): written in place, the same bits
+        into = {k: np.full(n, 7.0) for k in ("batch", "max_batch", "weights", "kv_cache", "capacity", "total")}
+        lw = lower_all(m, f, hw, *work, groups=groups, fast=flag, memory_into=into, **kw)
+        assert lw.memory.weights is into["weights"] and lw.work["B"] is into["batch"]
+        assert _same(into["total"], want.memory.total) and _same(into["batch"], want.work["B"])
+        assert _same(into["max_batch"], want.work["bmax"])
+        for k in ("weights", "kv_cache", "capacity"):
+            assert _same(into[k], getattr(want.memory, k)), k
 
 
 def test_finish_takes_the_compiled_metrics_on_one_axis():

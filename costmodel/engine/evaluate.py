@@ -109,8 +109,9 @@ def _written_memory(B, bmax, mem: Memory, into: dict) -> tuple:
 
 
 def _read(metrics, into: dict | None, valid):
-    """The configurations whose phase times a result shows: where `into` holds every metric asked for that needs
-    them, those `valid` (all where None: True) that fit, since finish writes NaN at the others; else None (all)."""
+    """lower_all's `read`: where `into` holds every metric asked for that needs the phases' times, `valid` (True
+    where None: every configuration), of which lower_all keeps those that fit (finish writes NaN at the others);
+    else None (all)."""
     if into is None or metrics is None or not set(metrics) <= set(into) | set(UNTIMED):
         return None
     return True if valid is None else valid

@@ -217,8 +217,11 @@ def memory(rows: dict, inv, requested, dp, max_len, into: dict | None = None) ->
     n = np.broadcast_shapes(*(np.shape(x) for x in at))  # a term of one entry, shape (1,), stands for every row
     if len(n) != 1 or n[0] < read and n[0] != 1:
         return None
-    at = tuple(_flat(x, (max(n[0], read),)) for x in at)
     into = into or {}
+    if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 and x.shape == shape and x.flags.c_contiguous
+               and x.flags.writeable for x in into.values()):
+        return None  # arrays the kernel cannot write: numpy's path copies into them
+    at = tuple(_flat(x, (max(n[0], read),)) for x in at)
     made = iter(_kernels().rows_of(len(MEMORY_OUT) - 1, shape[0]))
     out = tuple(into[k] if k in into else next(made) for k in MEMORY_OUT[:-1]) + (into.get("total", _EMPTY),)
     ok = _kernels().batch_memory(inv, *(_flat(x, shape) for x in (requested, dp, max_len)), *at, out)

@@ -287,7 +287,8 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head, plain: 
     all-gather + reduce-scatter of the groups' tokens or, for MoE layers under EP, the all-to-all
     dispatch (activation width) and combine (16-bit) of each rank's T/tp tokens to the distinct remote
     ranks holding their top-k experts ((tp-1)·(1-(1-1/ep)^k) of them, uniform routing). `plain`: T is +0.0 or
-    more and finite, tp and dp positive (lower's absent operators): without EP the all-to-all's bytes are +0.0.
+    more and finite, tp and dp positive (lower's absent operators): without EP the all-to-all's bytes are then +0.0
+    where tp >= 1 (the product below).
     """
     h = m["h"]
     ab = f["a_bits"] / 8
@@ -321,7 +322,7 @@ def collectives(m: dict, f: dict, hw: dict, T, tp, pp, dp, ep, has_head, plain: 
     # a token's k experts sit in ep(1-(1-1/ep)^k) of the ep groups, each of tp/ep ranks; its own
     # group is among them with probability 1-(1-1/ep)^k: (tp-1)(1-(1-1/ep)^k) remote ranks
     n_a2a = expert_par * 2 * moe_l
-    if plain and not any_nonzero(expert_par):  # no all-to-all: +0.0 bytes, as the product below gives
+    if plain and not any_nonzero(expert_par) and not any_nonzero(tp < 1):  # +0.0 bytes, as the product gives
         a2a = 0.0
     else:
         remote = (tp - 1) * (1 - power(1 - 1 / maximum(ep, 1.0), k))

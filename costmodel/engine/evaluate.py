@@ -93,13 +93,10 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
 
 
 def _written_memory(B, bmax, mem: Memory, into: dict) -> tuple:
-    """(B, bmax, mem) with those of fast.MEMORY_OUT's names in `into` written into its arrays, and those arrays in
-    their place ("total": Memory.total's sum, left to right, in place)."""
+    """(B, bmax, mem) with those of fast.MEMORY_OUT's names in `into` written into its arrays ("total": Memory.total),
+    and those arrays in their place."""
     if "total" in into:
-        total = into["total"]
-        np.add(mem.weights, mem.kv_cache, out=total)
-        total += mem.activations
-        total += mem.reserve
+        into["total"][...] = mem.total
     values = dict(batch=B, max_batch=bmax, **{k: getattr(mem, k) for k in Memory.__dataclass_fields__})
     for k, v in values.items():
         if k in into:
@@ -109,12 +106,17 @@ def _written_memory(B, bmax, mem: Memory, into: dict) -> tuple:
 
 
 def _read(metrics, into: dict | None, valid):
-    """lower_all's `read`: where `into` holds every metric asked for that needs the phases' times, `valid` (True
-    where None: every configuration), of which lower_all keeps those that fit (finish writes NaN at the others);
-    else None (all)."""
-    if into is None or metrics is None or not set(metrics) <= set(into) | set(UNTIMED):
+    """lower_all's `read`: where `into` holds every metric asked for that needs the phases' times (_all_written),
+    `valid` (True where None: every configuration), of which lower_all keeps those that fit (finish writes NaN at
+    the others); else None (all)."""
+    if not _all_written(metrics, into):
         return None
     return True if valid is None else valid
+
+
+def _all_written(metrics, into: dict | None) -> bool:
+    """`into` holds every metric of `metrics` that needs the phases' times (the others are UNTIMED)."""
+    return into is not None and metrics is not None and set(metrics) <= set(into) | set(UNTIMED)
 
 
 def numpy_scalars(x):
@@ -285,10 +287,9 @@ def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -
     pass (fast.decode_metrics) where it applies: SharedPhaseOps timed by the [fast] kernels, no drafts, one
     number of replicas, `into` holding exactly those metrics and `metrics` none other but UNTIMED. Then the
     phases' detail (as times' fifth item), else None."""
-    if into is None or set(into) != set(compiled.WRITTEN) or lw.draft_ops is not None or metrics is None:
-        return None
     w = lw.work
-    if not set(metrics) <= set(compiled.WRITTEN) | set(UNTIMED) or np.size(w["replicas"]) != 1:
+    if not _all_written(metrics, into) or set(into) != set(compiled.WRITTEN) or lw.draft_ops is not None or \
+            np.size(w["replicas"]) != 1:
         return None
     parts = lw.phases.compiled_parts(hw, f, keep)
     if parts is None:

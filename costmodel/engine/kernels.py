@@ -279,6 +279,15 @@ def decode_sums(c0, m0, f0, x0, at, q_of, c1, B, n, enc, span, heads, per_pair, 
     return mean, at_q
 
 
+@inline
+def step_of(mean_j, i, q, overlap, d_rest, d_comm, d_busy, d_total, busy, total):
+    """One configuration's decode step and busy fraction: phases.overlap of the other operators' sums at distinct
+    row i plus its attention's mean, and their collectives; timeline.share with the first step's attention at row q
+    included."""
+    return (overlapped(d_rest[i] + mean_j, d_comm[i], overlap[q]),
+            share(d_busy[i] + busy[q], d_total[i] + total[q]))
+
+
 @jit
 def decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of):
     """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums'): the step
@@ -292,9 +301,7 @@ def decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d
     step, u_dec = out[0], out[1]
     for j in range(N):
         a = at[j]
-        i, q = d_of[a], q_of[a]
-        step[j] = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
-        u_dec[j] = share(d_busy[i] + busy[q], d_total[i] + total[q])
+        step[j], u_dec[j] = step_of(mean[j], d_of[a], q_of[a], overlap, d_rest, d_comm, d_busy, d_total, busy, total)
     return step, u_dec
 
 
@@ -358,9 +365,8 @@ def decode_metrics(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total
             ttft[j] = tpot_s[j] = pre_rate[j] = dec_rate[j] = thr[j] = e2e_s[j] = energy[j] = usd[j] = np.nan
             continue
         a = at[j]
-        q, i, p = q_of[a], d_of[a], p_of[a]
-        dec = overlapped(d_rest[i] + mean[j], d_comm[i], overlap[q])
-        u_dec = share(d_busy[i] + busy[q], d_total[i] + total[q])
+        q, p = q_of[a], p_of[a]
+        dec, u_dec = step_of(mean[j], d_of[a], q, overlap, d_rest, d_comm, d_busy, d_total, busy, total)
         s = step[q]
         pf = prefill_seconds(pre_total[p], prompt[p], s)
         tpot, e2e, tokens, power, per_token = line(pf, dec + s, u_pre[p], u_dec, prompt[p], gen[j], Bc[p],

@@ -51,11 +51,17 @@ class Memory:
 
     @property
     def total(self) -> np.ndarray:
-        return self.weights + self.kv_cache + self.activations + self.reserve
+        return total_of(self.weights, self.kv_cache, self.activations, self.reserve)
 
     @property
     def fits(self) -> np.ndarray:
         return pool_fits(self.kv_cache, self.transient, self.kv_pool)
+
+
+def total_of(weights, kv_cache, activations, reserve):
+    """A device's memory: weights + KV + activations + reserve, left to right. Plain arithmetic on arrays or numbers
+    (memory_kernels.py compiles it as it is)."""
+    return weights + kv_cache + activations + reserve
 
 
 def pool_fits(kv_cache, transient, kv_pool):

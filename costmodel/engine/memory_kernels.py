@@ -23,6 +23,7 @@ def _group_batch(batch, dp):
 batch_of = jit(memory.batch_of)
 batch_terms = jit(memory.batch_terms)
 pool_fits = jit(memory.pool_fits)
+total_of = jit(memory.total_of)
 runs = jit(memory.runs)
 
 
@@ -32,7 +33,7 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
     (memory.py's functions), written into the arrays of `out`: the batch (batch_of), the largest batch,
     memory.batch_memory's fields (each + 0.0, as batch_memory adds zeros of the configurations' shape: weights, KV,
     activations, reserve, capacity, pool, transient) and, where out's last array is not empty, their total
-    (Memory.total's sum, left to right); returns whether each runs (pool_fits, runs)."""
+    (memory.total_of); returns whether each runs (pool_fits, runs)."""
     N = inv.shape[0]
     B, b_max, w_out, kv_out, act_out, res_out, cap_out, pool_out, over_out, total = out
     summed = total.shape[0] > 0
@@ -47,7 +48,7 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
         act_out[j], res_out[j], cap_out[j] = a, r, capacity[i] + 0.0
         pool_out[j], over_out[j] = pool_j, over
         if summed:
-            total[j] = w + kv_j + a + r
+            total[j] = total_of(w, kv_j, a, r)
         ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
     return ok
 

@@ -11,6 +11,7 @@
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
     python benchmarks/bench_sweep.py kernels                           # the [fast] kernels of one chunk, and rows_of
+    python benchmarks/bench_sweep.py stages    [--configs 11000000]    # where a warm sweep's time goes, by stage
 """
 from __future__ import annotations
 
@@ -38,6 +39,58 @@ def axes_for(n: int) -> dict:
                 batch=list(np.unique(np.geomspace(1, 1024, per).astype(int))),
                 prompt=list(np.unique(np.geomspace(16, 32768, per).astype(int))),
                 gen=list(np.unique(np.geomspace(16, 8192, per).astype(int))))
+
+
+# the stages `stages` times: (label, module under costmodel, function), each timed wherever it is called from
+STAGES = (("a chunk's evaluation", "sweeps.grid", "evaluate_chunk"),
+          ("the result's pages", "sweeps.sweep", "_column"),
+          ("the chunk's frame", "sweeps.grid", "_compiled_frame"),
+          ("the phases' lowering", "engine.phases", "lower_phases"),
+          ("  operators.lower", "engine.phases", "lower"),
+          ("distinct-row searches (all)", "engine.fast", "distinct_rows"),
+          ("the decode's attention", "engine.fast", "decode_attention"),
+          ("the metrics' pass", "engine.fast", "decode_metrics"),
+          ("the batches' memory", "engine.fast", "memory"),
+          ("memory's batch-free terms", "engine.evaluate", "_shared_per_sequence"),
+          ("the pool", "engine.evaluate", "_shared_pool"),
+          ("the phases' sums", "engine.fast", "phase_sums"))
+
+
+def stages(axes: dict, rounds: int = 3) -> None:
+    """Where a warm in-memory sweep's time goes: timers around the functions of STAGES (each replaced, in every
+    module that holds it, by one that adds its wall time), the last of `rounds` sweeps in one process."""
+    import importlib
+    import sys
+
+    from costmodel.sweeps.sweep import sweep
+
+    spent: dict = {}
+    for label, module, name in STAGES:
+        mod = importlib.import_module("costmodel." + module)
+        real = getattr(mod, name)
+
+        def timed(*args, _real=real, _label=label, **kw):
+            t = time.perf_counter()
+            try:
+                return _real(*args, **kw)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - t
+
+        for held in [m for k, m in list(sys.modules.items()) if k.startswith("costmodel")]:
+            for attr, value in list(vars(held).items()):
+                if value is real:
+                    setattr(held, attr, timed)
+    for r in range(rounds):
+        spent.clear()
+        t = time.perf_counter()
+        res = sweep(**axes)
+        dt = time.perf_counter() - t
+        n = len(res)
+        del res
+    print(f"sweep in memory, round {rounds} of {rounds}: {n:,} configurations in {dt:.2f} s = {n / dt:,.0f}/s; "
+          "by stage (s; the indented one is inside the stage above it, the first holds all but the result's pages):")
+    for label, _, _ in STAGES:
+        print(f"  {label:28s} {spent.get(label, 0.0):6.3f}")
 
 
 def both(axes: dict, rounds: int = 3) -> None:
@@ -125,7 +178,7 @@ def peak_rss_gb() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "chunks", "heap", "stream", "pareto", "loads", "write", "kernels"))
+    p.add_argument("what", choices=("rate", "chunks", "heap", "stream", "pareto", "loads", "write", "kernels", "stages"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -175,6 +228,9 @@ def main() -> None:
         return
     if a.what == "kernels":
         kernels()
+        return
+    if a.what == "stages":
+        stages(axes_for(a.configs or 11_000_000))
         return
     from costmodel.sweeps.grid import chunk_size, make_axes
     from costmodel.sweeps.sweep import sweep, sweep_to_file

@@ -150,11 +150,19 @@ class Gathered(Mapping):
 
     __slots__ = ("_table", "_idx", "_cache", "_runs", "records")
 
-    def __init__(self, table: dict, idx, records: np.ndarray | None = None):
+    def __init__(self, table: dict, idx, records: np.ndarray | None = None, runs: tuple | None = None):
+        """`runs` (optional, for a 1-D idx): its runs of equal consecutive values as (value of each, length), where
+        the caller knows them (a sweep's chunk, from its grid's blocks): no pass over idx to find them."""
         idx = np.asarray(idx)
-        if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx):
-            idx = idx[:1]
-        self._table, self._idx, self._cache, self._runs = table, idx, {}, _runs_of(idx)
+        if runs is not None:
+            if len(runs[0]) == 1:
+                idx = idx[:1]
+            runs = None if len(runs[0]) == 1 or not _few(len(runs[0]), idx.size) else runs
+        else:
+            if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx):
+                idx = idx[:1]
+            runs = _runs_of(idx)
+        self._table, self._idx, self._cache, self._runs = table, idx, {}, runs
         self.records = records  # the table as records (fast.records), for the [fast] kernels that read rows
 
     def row_index(self, n: int) -> np.ndarray:
@@ -193,9 +201,26 @@ def _runs_of(idx: np.ndarray) -> tuple | None:
     if idx.ndim != 1 or idx.size < _RUNS_FROM:
         return None
     starts = _run_starts([idx])
-    if 16 * len(starts) > idx.size:  # short runs: gather row by row
+    if not _few(len(starts), idx.size):  # short runs: gather row by row
         return None
     return idx[starts], np.diff(np.append(starts, idx.size))
+
+
+def _few(runs: int, n: int) -> bool:
+    """Whether `runs` runs of n rows are few enough to repeat their values (_runs_of) rather than gather each row."""
+    return n >= _RUNS_FROM and 16 * runs <= n
+
+
+def block_runs(values: np.ndarray, starts: np.ndarray) -> tuple:
+    """_runs_of's (value of each run, its length) of a 1-D column whose values change only at `starts` (rising
+    indices, 0 first: blocks of rows of equal values, a grid's categorical axes): the blocks' values, equal
+    neighbours merged, found at the blocks' first rows alone."""
+    at = values[starts]
+    new = np.empty(len(at), dtype=bool)
+    new[:1] = True
+    np.not_equal(at[1:], at[:-1], out=new[1:])
+    heads = starts[new]
+    return at[new], np.diff(np.append(heads, len(values)))
 
 
 def columns_at(cols, idx):

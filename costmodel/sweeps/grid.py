@@ -10,7 +10,7 @@ import numpy as np
 
 from costmodel.engine import fast as compiled  # the [fast] kernels' wrappers (numba loads on first use)
 from costmodel.engine.columns import format_row, hardware_row, model_row
-from costmodel.engine.distinct import Gathered
+from costmodel.engine.distinct import Gathered, block_runs
 from costmodel.engine.fast import enabled as fast_enabled
 from costmodel.engine.evaluate import evaluate
 from costmodel.engine.layout import LAYOUTS
@@ -282,10 +282,14 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
     fast = tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled()
-    fr = _compiled_frame(tab, flat) if fast else None
+    flat = np.asarray(flat)
+    consecutive = flat.ndim == 1 and len(flat) > 0 and _consecutive(flat)  # a sweep's chunk
+    fr = _compiled_frame(tab, flat, consecutive) if fast else None
     c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
     fr = _frame(tab, flat, c) if fr is None else fr
-    m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k])
+    starts = _block_starts(tab.ax, flat) if consecutive else None
+    m, hw, f = (Gathered(getattr(tab, k), fr[i], tab.records[k],
+                         block_runs(fr[i], starts) if starts is not None and np.shape(fr[i]) == flat.shape else None)
                 for k, i in (("m", "im"), ("hw", "hw_i"), ("f", "f_i")))
     first, link_ok, fmt_ok, run = fr["first"], fr["link_ok"], fr["fmt_ok"], fr["run"]
     valid = run & fmt_ok
@@ -326,11 +330,14 @@ def _frame(tab: Tables, flat: np.ndarray, c: dict) -> dict:
                 fmt_ok=tab.f_ok[c["f_i"]], run=run)
 
 
-def _compiled_frame(tab: Tables, flat: np.ndarray) -> dict | None:
+def _compiled_frame(tab: Tables, flat: np.ndarray, consecutive: bool | None = None) -> dict | None:
     """_frame by the [fast] kernel (fast.chunk_frame, an odometer over the axes) for a run of consecutive flat
-    indices (a sweep's chunk), the same values; None for others or where the kernels do not load."""
+    indices (a sweep's chunk; `consecutive`: whether they are, where the caller knows), the same values; None for
+    others or where the kernels do not load."""
     flat = np.asarray(flat)
-    if flat.ndim != 1 or not len(flat) or not _consecutive(flat):
+    if consecutive is None:
+        consecutive = flat.ndim == 1 and len(flat) > 0 and _consecutive(flat)
+    if not consecutive:
         return None
     ax = tab.ax
     return compiled.chunk_frame(int(flat[0]), len(flat), ax.shape, (ax.batch, ax.tp, ax.prompt, ax.gen, ax.context),
@@ -355,6 +362,16 @@ def _put(into: dict, k: str, v: np.ndarray) -> np.ndarray:
         return v
     into[k][...] = v
     return into[k]
+
+
+def _block_starts(ax: Axes, flat: np.ndarray) -> np.ndarray:
+    """Where in a chunk of consecutive flat indices (1-D, at least one) a block of the grid's five categorical axes
+    (model, device, format, KV format, engine: what fixes the chunk's model, device and format rows) starts, 0
+    first."""
+    block = int(np.prod(ax.shape[5:], dtype=np.int64))
+    first = int(flat[0])
+    later = np.arange(first // block + 1, (int(flat[-1]) // block) + 1, dtype=np.int64) * block - first
+    return np.concatenate((np.zeros(1, dtype=np.int64), later))
 
 
 def _consecutive(flat: np.ndarray) -> bool:

@@ -312,6 +312,44 @@ def test_gathered_columns_equal_the_rows_they_index(runs, one_row_entry):
         np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64), err_msg=key)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 300)), min_size=1, max_size=12), st.data())
+def test_runs_from_blocks_are_the_runs_found(blocks, data):
+    """distinct.block_runs (a column's runs from the rows where its blocks start, equal neighbouring blocks
+    merged) gives a Gathered table the index and runs _runs_of finds in the whole column; blocks are cut anywhere
+    (a chunk starting inside one)."""
+    from costmodel.engine.distinct import Gathered, block_runs
+
+    idx = np.repeat([v for v, _ in blocks], [k for _, k in blocks])
+    cut = data.draw(st.integers(0, len(idx) - 1))  # the chunk starts `cut` rows into the grid's first block
+    starts = np.concatenate(([0], np.cumsum([k for _, k in blocks])[:-1])) - cut
+    idx, starts = idx[cut:], np.concatenate(([0], starts[starts > 0]))
+    table = {"x": np.arange(4) * 2.5}
+    found, known = Gathered(table, idx), Gathered(table, idx, runs=block_runs(idx, starts))
+    assert found._idx.shape == known._idx.shape and np.array_equal(found._idx, known._idx)
+    assert (found._runs is None) == (known._runs is None)
+    if found._runs is not None:
+        assert all(np.array_equal(a, b) for a, b in zip(found._runs, known._runs))
+    np.testing.assert_array_equal(np.broadcast_to(known["x"], idx.shape), table["x"][idx])
+
+
+def test_a_chunks_blocks_are_its_categorical_axes():
+    """grid._block_starts: a chunk's rows where the model, device, format, KV format and engine change are among
+    the blocks it gives, wherever the chunk starts and ends."""
+    from costmodel.sweeps.grid import _block_starts, _chunk_columns
+
+    ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["bf16", "fp8"],
+                   kv_fmt=["bf16", "fp8"], batch=[1, 8], tp=[1, 2], prompt=[16, 64, 256], gen=[1, 9])
+    for start, n in ((0, ax.size), (5, 100), (ax.size - 31, 31), (47, 1)):
+        flat = np.arange(start, start + n, dtype=np.int64)
+        c = _chunk_columns(ax, flat)
+        key = np.stack([c[k] for k in ("im", "hw_i", "f_i")])
+        changes = np.concatenate(([0], np.flatnonzero((key[:, 1:] != key[:, :-1]).any(axis=0)) + 1))
+        starts = _block_starts(ax, flat)
+        assert set(changes.tolist()) <= set(starts.tolist()) and starts[0] == 0 and (np.diff(starts) > 0).all()
+        assert starts[-1] < n
+
+
 def test_one_attention_operator_is_packed_without_copies():
     """lower_attention of one variant holds its computed values as its fields (views, no copies), the same
     bits as the packed fields of all four variants."""

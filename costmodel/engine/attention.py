@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from costmodel.engine.distinct import rows
 from costmodel.engine.elementwise import as_float, ceil, clip, floor, maximum, minimum, mod, where
 from costmodel.engine.truth import any_nonzero
 
@@ -77,15 +78,20 @@ def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
     """The fused attention operators (global, sliding-window and chunked local layers) for n new
     tokens after c: those of `names`."""
     B, n, c, tp = map(as_float, (B, n, c, tp))
+    return terms_of(pair_coefficients(m, f, n, tp, decode, names), B, n, c, decode, m["encoder"], f["a_bits"] / 8)
+
+
+def terms_of(coefficients: dict, B, n, c, decode: bool, encoder, ab) -> dict:
+    """attention_terms from the variants' PairCoefficients (pair_coefficients' dict), B sequences of n new tokens
+    after c, the encoder flag and activation bytes `ab` (a_bits / 8)."""
     T = B * n
-    ab = f["a_bits"] / 8
     out = {}
-    for name, v in pair_coefficients(m, f, n, tp, decode, names).items():
+    for name, v in coefficients.items():
         if v.absent:  # no such layers in these models: zero work (the configurations' shape kept)
             zero = no_work(T, c)
             out[name] = (0.0, 0.0, 0.0, 0.0, v.layers + zero, v.rows + zero, 0.0)
             continue
-        flops, kv_read = variant_work(B, n, c, v.span, v.chunked, decode, m["encoder"], v.heads, v.per_pair,
+        flops, kv_read = variant_work(B, n, c, v.span, v.chunked, decode, encoder, v.heads, v.per_pair,
                                       v.kv_per_pair, v.q_tile, v.layers)
         act = T * v.heads * v.width * ab * v.layers
         out[name] = (flops, 0.0, act, kv_read, v.layers, v.rows, 0.0)
@@ -134,6 +140,15 @@ class PairCoefficients(NamedTuple):
     span: object
     chunked: bool
     absent: bool
+
+
+def coefficients_at(coefficients: dict, idx) -> dict:
+    """pair_coefficients' dict at rows `idx` of the rows it was computed on (distinct.rows: a number, or one row for
+    every row, stays as it is): the values pair_coefficients gives on the columns at those rows."""
+    return {name: v._replace(**{k: rows(getattr(v, k), idx) for k in _COLUMNS}) for name, v in coefficients.items()}
+
+
+_COLUMNS = ("heads", "per_pair", "kv_per_pair", "q_tile", "width", "layers", "rows", "span")  # PairCoefficients'
 
 
 def pair_coefficients(m: dict, f: dict, n, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:

@@ -429,4 +429,9 @@ def _field(value, shape: tuple) -> np.ndarray:
 
 def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> Ops:
     """Only the attention operators (the part of a step that depends on the context), those of `names`."""
-    return _pack(attention_terms(m, f, B, n, c, tp, decode, names), names)
+    return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names), names)
+
+
+def attention_ops(terms: dict, names: tuple) -> Ops:
+    """The attention operators of `names` from their terms (attention.attention_terms' or terms_of's dict)."""
+    return _pack(terms, names)

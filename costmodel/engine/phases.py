@@ -20,11 +20,11 @@ from functools import cached_property
 import numpy as np
 
 from costmodel.engine import scalar_times
-from costmodel.engine.attention import ATTENTION_OPS, attention_present, pair_coefficients
-from costmodel.engine.distinct import columns_at, distinct
-from costmodel.engine.elementwise import maximum
-from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, concat, group_batch, lower,
-                                       lower_attention)
+from costmodel.engine.attention import ATTENTION_OPS, attention_present, coefficients_at, pair_coefficients, terms_of
+from costmodel.engine.distinct import columns_at, distinct, rows
+from costmodel.engine.elementwise import as_float, maximum
+from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_ops, concat, group_batch,
+                                       lower, lower_attention)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times
 from costmodel.engine.timeline import overlapped, share
 
@@ -132,9 +132,17 @@ class SharedPhaseOps(_Timed):
 
     @cached_property
     def a1(self) -> Ops:
-        """The decode's attention at c1 for every configuration, the variants of `present`."""
+        """The decode's attention at c1 for every configuration, the variants of `present`: lower_attention's terms
+        (attention.terms_of) from the pair coefficients, encoder flags and activation bytes at the rows q (`at_q`),
+        each configuration's those of its row (the values at its own columns: q's key fixes the group, the
+        attention group's batch and tp, and the new tokens), so no model column is gathered to every configuration."""
         m, f, Bd, dp, n, c1, tp = self.last
-        return lower_attention(m, f, group_batch(Bd, dp), n, c1, tp / dp, decode=True, names=self.present)
+        mq, fq, Bq, nq, tpq = self.at_q
+        q_inv = self.q_inv
+        coef = coefficients_at(pair_coefficients(mq, fq, nq, tpq, True, self.present), q_inv)
+        B, n = group_batch(Bd, dp), as_float(n)
+        terms = terms_of(coef, B, n, as_float(c1), True, rows(mq["encoder"], q_inv), rows(fq["a_bits"] / 8, q_inv))
+        return attention_ops(terms, self.present)
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
         hp = columns_at(hw, self.p)

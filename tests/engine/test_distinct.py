@@ -234,6 +234,37 @@ def test_columns_of_one_entry_broadcast_to_the_same_results():
             np.testing.assert_array_equal(x.view(np.uint64), y.view(np.uint64), err_msg=k)  # bit for bit
 
 
+def test_the_decodes_last_attention_from_its_rows_coefficients_is_every_configurations():
+    """SharedPhaseOps.a1 (the decode's attention at every configuration's last step, from the pair coefficients at
+    the distinct rows q) is lower_attention at each configuration's own columns, bit for bit: models with global,
+    sliding-window, chunked, MLA and DSA attention and an encoder, under tp and DP attention, NaN and infinite
+    lengths."""
+    from costmodel.engine.evaluate import lower_all
+    from costmodel.engine.operators import OP_FIELDS, group_batch, lower_attention
+
+    models = [load_model(x) for x in ("llama-3.1-8b", "gemma-2-9b", "llama-4-scout", "deepseek-v3.2-exp", "bert-base")]
+    hws = [load_hardware("h100-sxm"), load_hardware("mi300x")]
+    rng = np.random.default_rng(11)
+    n = 400
+    im, ih = rng.integers(0, len(models), n), rng.integers(0, len(hws), n)
+    mc, hc = take(model_columns(models), im), take(hardware_columns(hws), ih)
+    fc = take(format_columns([(load_format("fp8"), h, None, False) for h in hws]), ih)
+    tp, dp = rng.choice([1.0, 2.0, 8.0], n), rng.choice([1.0, 2.0], n)
+    prompt, gen = rng.choice([16.0, 700.0, 9000.0], n), rng.choice([1.0, 300.0, 5000.0], n)
+    gen[:2] = (np.nan, np.inf)
+    with np.errstate(all="ignore"):
+        lw = lower_all(mc, fc, hc, rng.choice([1.0, 7.0, -1.0], n), prompt, gen, 0.0, tp, 1.0, 1.0, dp=dp,
+                       groups=im * len(hws) + ih)
+        ph = lw.phases
+        m, f, Bd, dp_, new, c1, tp_ = ph.last
+        want = lower_attention(m, f, group_batch(Bd, dp_), new, c1, tp_ / dp_, decode=True, names=ph.present)
+        got = ph.a1
+    assert got.names == want.names and len(ph.q) < n
+    for k in OP_FIELDS:
+        x, y = np.broadcast_to(getattr(got, k), getattr(want, k).shape), getattr(want, k)
+        np.testing.assert_array_equal(np.ascontiguousarray(x).view(np.uint64), y.view(np.uint64), err_msg=k)
+
+
 def test_attention_variants_present_per_model():
     """A sweep's decode attention at every configuration holds only the variants its models have layers for."""
     from costmodel.engine.attention import attention_present

@@ -148,7 +148,7 @@ def coefficients_at(coefficients: dict, idx) -> dict:
     return {name: v._replace(**{k: rows(getattr(v, k), idx) for k in _COLUMNS}) for name, v in coefficients.items()}
 
 
-_COLUMNS = ("heads", "per_pair", "kv_per_pair", "q_tile", "width", "layers", "rows", "span")  # PairCoefficients'
+_COLUMNS = tuple(k for k in PairCoefficients._fields if k not in ("chunked", "absent"))  # a value per row each
 
 
 def pair_coefficients(m: dict, f: dict, n, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:

@@ -137,7 +137,7 @@ class SharedPhaseOps(_Timed):
         each configuration's those of its row (the values at its own columns: q's key fixes the group, the
         attention group's batch and tp, and the new tokens), so no model column is gathered to every configuration."""
         m, f, Bd, dp, n, c1, tp = self.last
-        mq, fq, Bq, nq, tpq = self.at_q
+        mq, fq, _, nq, tpq = self.at_q
         q_inv = self.q_inv
         coef = coefficients_at(pair_coefficients(mq, fq, nq, tpq, True, self.present), q_inv)
         B, n = group_batch(Bd, dp), as_float(n)

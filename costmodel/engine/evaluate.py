@@ -190,7 +190,8 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
                                                                                                 prompt, gen)
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     keep = None if read is None or groups is None else read & fits
-    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast, keep)
+    phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast, keep,
+                          follows=True)  # groups: _shared_pool's, which fix pp and the drafts
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
                       fits=fits, spec=spec, accept=accept),

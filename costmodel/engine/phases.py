@@ -213,11 +213,14 @@ class SharedPhaseOps(_Timed):
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None, fast=False,
-                 keep=None):
+                 keep=None, follows=False):
     """The operators of both phases (PhaseOps, or SharedPhaseOps with `groups`; `fast`: their distinct rows found
     by the [fast] kernel where it applies, the same rows). `keep` (optional, with `groups` and `fast`): a mask of
     the configurations whose times are read; where the kernel applies, the others' prefill is lowered only where it
-    is also a kept one's, and is otherwise another configuration's (find_distinct)."""
+    is also a kept one's, and is otherwise another configuration's (find_distinct). `follows`: the decode's batch,
+    new tokens and c0 are functions of the groups, the batch, prompt and context (lower_all's: timeline.steps of
+    them, with pp and the drafts fixed by its groups), so the prefill's rows are searched on those four alone: the
+    same groups, two full-size columns fewer to compare."""
     if groups is None:
         return PhaseOps(lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
                         lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep),
@@ -225,10 +228,10 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     g = np.asarray(groups)
     Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                           for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))
-    # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too, though lower_all's are
-    # functions of the others (no more rows): the decode's keys are then functions of this one, searched below
-    # among its distinct rows rather than every row
-    p, p_inv = find_distinct(fast, g, Bc, prompt, context, Bd, n_dec, c0, keep=keep)
+    # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too unless they follow from
+    # the others (`follows`: lower_all's; no more rows either way): the decode's keys are then functions of this
+    # one, searched below among its distinct rows rather than every row
+    p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep)
     pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
                 decode=False, dp=dp[p], ep=ep[p])
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])

@@ -154,14 +154,14 @@ class Gathered(Mapping):
         """`runs` (optional, for a 1-D idx): its runs of equal consecutive values as (value of each, length), where
         the caller knows them (a sweep's chunk, from its grid's blocks): no pass over idx to find them."""
         idx = np.asarray(idx)
-        if runs is not None:
-            if len(runs[0]) == 1:
-                idx = idx[:1]
-            runs = None if len(runs[0]) == 1 or not _few(len(runs[0]), idx.size) else runs
-        else:
-            if idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx):
-                idx = idx[:1]
+        one = (idx.ndim == 1 and idx.size > 1 and idx[0] == idx[-1] and not varies(idx)) if runs is None else \
+            len(runs[0]) == 1
+        if one:  # every index the same row: that row, broadcast
+            idx, runs = idx[:1], None
+        elif runs is None:
             runs = _runs_of(idx)
+        elif not _few(len(runs[0]), idx.size):  # short runs: gather row by row
+            runs = None
         self._table, self._idx, self._cache, self._runs = table, idx, {}, runs
         self.records = records  # the table as records (fast.records), for the [fast] kernels that read rows
 
@@ -216,11 +216,8 @@ def block_runs(values: np.ndarray, starts: np.ndarray) -> tuple:
     indices, 0 first: blocks of rows of equal values, a grid's categorical axes): the blocks' values, equal
     neighbours merged, found at the blocks' first rows alone."""
     at = values[starts]
-    new = np.empty(len(at), dtype=bool)
-    new[:1] = True
-    np.not_equal(at[1:], at[:-1], out=new[1:])
-    heads = starts[new]
-    return at[new], np.diff(np.append(heads, len(values)))
+    merged = _run_starts([at])  # the blocks where a run starts
+    return at[merged], np.diff(np.append(starts[merged], len(values)))
 
 
 def columns_at(cols, idx):

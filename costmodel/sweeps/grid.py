@@ -230,9 +230,7 @@ class _Unravel:
         at = table[np.arange(first, last + 1) % size]
         if stride == 1:
             return at
-        ends = np.minimum(np.arange(first + 1, last + 2) * stride, stop)  # where each run leaves the chunk
-        counts = np.diff(np.concatenate(([start], ends)))
-        return np.repeat(at, counts)
+        return np.repeat(at, np.diff(np.append(_axis_runs(start, self.n, stride), self.n)))
 
     def index(self, k: int) -> np.ndarray:
         return self.value(k, np.arange(self.shape[k])) if self.runs else self.idx[k]
@@ -283,7 +281,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     columns at its rows) that the columns of their names are written into, and returned as."""
     fast = tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled()
     flat = np.asarray(flat)
-    consecutive = flat.ndim == 1 and len(flat) > 0 and _consecutive(flat)  # a sweep's chunk
+    consecutive = _consecutive(flat)  # a sweep's chunk
     fr = _compiled_frame(tab, flat, consecutive) if fast else None
     c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
     fr = _frame(tab, flat, c) if fr is None else fr
@@ -335,9 +333,7 @@ def _compiled_frame(tab: Tables, flat: np.ndarray, consecutive: bool | None = No
     indices (a sweep's chunk; `consecutive`: whether they are, where the caller knows), the same values; None for
     others or where the kernels do not load."""
     flat = np.asarray(flat)
-    if consecutive is None:
-        consecutive = flat.ndim == 1 and len(flat) > 0 and _consecutive(flat)
-    if not consecutive:
+    if not (_consecutive(flat) if consecutive is None else consecutive):
         return None
     ax = tab.ax
     return compiled.chunk_frame(int(flat[0]), len(flat), ax.shape, (ax.batch, ax.tp, ax.prompt, ax.gen, ax.context),
@@ -367,16 +363,21 @@ def _put(into: dict, k: str, v: np.ndarray) -> np.ndarray:
 def _block_starts(ax: Axes, flat: np.ndarray) -> np.ndarray:
     """Where in a chunk of consecutive flat indices (1-D, at least one) a block of the grid's five categorical axes
     (model, device, format, KV format, engine: what fixes the chunk's model, device and format rows) starts, 0
-    first."""
-    block = int(np.prod(ax.shape[5:], dtype=np.int64))
-    first = int(flat[0])
-    later = np.arange(first // block + 1, (int(flat[-1]) // block) + 1, dtype=np.int64) * block - first
-    return np.concatenate((np.zeros(1, dtype=np.int64), later))
+    first: the runs of the engine axis, the innermost of them."""
+    return _axis_runs(int(flat[0]), len(flat), int(np.prod(ax.shape[5:], dtype=np.int64)))
+
+
+def _axis_runs(start: int, n: int, stride: int) -> np.ndarray:
+    """Where, in n consecutive flat indices from `start` (at least one), an axis of `stride` starts a run of equal
+    indices, 0 first (positions in the chunk)."""
+    first, last = start // stride, (start + n - 1) // stride
+    return np.concatenate(([0], np.arange(first + 1, last + 1, dtype=np.int64) * stride - start))
 
 
 def _consecutive(flat: np.ndarray) -> bool:
-    """The flat indices (1-D, at least one) run one after another (a sweep's chunk)."""
-    return int(flat[-1]) - int(flat[0]) == len(flat) - 1 and bool(np.all(np.diff(flat) == 1))
+    """The flat indices are 1-D, at least one, and run one after another (a sweep's chunk)."""
+    return (flat.ndim == 1 and len(flat) > 0 and int(flat[-1]) - int(flat[0]) == len(flat) - 1
+            and bool(np.all(np.diff(flat) == 1)))
 
 
 def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> tuple[np.ndarray, np.ndarray]:

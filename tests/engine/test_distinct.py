@@ -236,9 +236,9 @@ def test_columns_of_one_entry_broadcast_to_the_same_results():
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([0.0, 1.0, 3.0, np.nan]), st.sampled_from([0.0, -0.0, 16.0]),
-                          st.sampled_from([0.0, 64.0]), st.sampled_from([1.0, 2.0])), min_size=1, max_size=80),
-       st.booleans())
-def test_the_prefills_rows_on_four_keys_where_the_decodes_follow(rows, fast):
+                          st.sampled_from([0.0, 64.0])), min_size=1, max_size=80),
+       st.sampled_from([1.0, 2.0]), st.booleans())
+def test_the_prefills_rows_on_four_keys_where_the_decodes_follow(rows, pp, fast):
     """lower_phases(follows=True), as lower_all calls it: where the decode's batch, new tokens and c0 are timeline.steps
     of the batch, prompt and context (pp and the drafts fixed by the group), the prefill's rows searched on the group,
     batch, prompt and context alone are the rows searched with the decode's keys too: the same groups of the prefill,
@@ -248,8 +248,8 @@ def test_the_prefills_rows_on_four_keys_where_the_decodes_follow(rows, fast):
     from costmodel.engine.phases import lower_phases
     from costmodel.engine.timeline import steps
 
-    g, B, prompt, context, pp_of = (np.array(c) for c in zip(*rows))
-    pp = pp_of[0] + 0 * B  # one pp a group would fix; here one for all
+    g, B, prompt, context = (np.array(c) for c in zip(*rows))
+    pp = np.full(len(B), pp)  # one pp, as a group fixes it
     Bc, Bd, c0, c1 = steps(B, pp, context, prompt, 7.0)
     h100 = load_hardware("h100")
     m, hw = model_columns([load_model("llama-3.1-8b")]), hardware_columns([h100])
@@ -257,6 +257,7 @@ def test_the_prefills_rows_on_four_keys_where_the_decodes_follow(rows, fast):
     args = (m, f, hw, Bc, prompt, context, Bd, 1.0, c0, c1, 1.0, pp, 1.0, 1.0)
     with np.errstate(invalid="ignore"):
         both, four = (lower_phases(*args, groups=g, fast=fast, follows=x) for x in (False, True))
+
     def groups_of(ops) -> list:  # the configurations' groups of the prefill, the decode and its attention
         return [{tuple(np.flatnonzero(at == k)) for k in np.unique(at)}
                 for at in (ops.p_inv, ops.d_of_p[ops.p_inv], ops.q_of_p[ops.p_inv])]

@@ -12,19 +12,21 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def distinct(*keys) -> tuple[np.ndarray, np.ndarray]:
+def distinct(*keys, starts=None) -> tuple[np.ndarray, np.ndarray]:
     """(first, inverse) over the rows of the key columns. Runs of equal consecutive rows (a sweep's
     chunk in grid order repeats a key over its inner axes) are found first, by comparing each row with
     the one before, and only the runs' first rows are grouped, where that leaves under a quarter of the
     rows; rows are grouped by a 64-bit hash of their keys (one sort of one column, where a lexicographic
     sort sorts every column), checked against the keys themselves; a collision, or a NaN key (never
     equal to itself), takes the lexicographic sort. A number, or one broadcast to every row, is no key;
-    integer columns are compared and hashed as integers (no conversion pass)."""
+    integer columns are compared and hashed as integers (no conversion pass). `starts` (optional): rows,
+    rising from 0, among which is every row where a key differs from the row before (a grid's chunk knows
+    where its axes' runs start): the runs are not searched for, and each starts at one of them."""
     cols, n = key_columns(keys)
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
     if n > _RUNS_FROM:
-        heads = _run_starts(cols)
+        heads = _run_starts(cols) if starts is None else np.asarray(starts, dtype=np.intp)
         if 4 * (len(heads) - 1) < n:  # group the runs' first rows; every row takes its run's group
             first, inverse = _hashed([c[heads] for c in cols], len(heads))
             return heads[first], np.repeat(inverse, np.diff(np.append(heads, n)))

@@ -64,7 +64,8 @@ class EngineResult:
 
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
              ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None,
-             metrics=None, into: dict | None = None, valid=None, memory_into: dict | None = None) -> EngineResult:
+             metrics=None, into: dict | None = None, valid=None, memory_into: dict | None = None,
+             group_starts=None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
@@ -81,10 +82,13 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     for, the others' phases may be another configuration's (lower_all's `read`), so a result's phase detail
     (EngineResult.prefill_ops, ...) holds only for the configurations written. `memory_into`: arrays, one per
     configuration, of fast.MEMORY_OUT's names (the batch, the largest batch, memory.Memory's fields and "total")
-    that the memory stage writes those of their names into (a sweep's result columns), every configuration's."""
+    that the memory stage writes those of their names into (a sweep's result columns), every configuration's.
+    `group_starts` (optional, with `groups`): rows, rising from 0, among which is every row where the groups, tp, pp,
+    dp, ep or mtp differ from the row before (a grid's chunk: where its outer axes' runs start), so the pool's
+    distinct rows are searched among them alone (distinct.distinct's `starts`), with the same results."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
     read = _read(metrics, into, valid) if fast else None
-    shared = (groups, seq_groups, fast, read, memory_into)
+    shared = (groups, seq_groups, fast, read, memory_into, group_starts)
     try:
         return finish(lower_all(m, f, hw, *args, *shared), hw, f, fast, metrics, into, valid)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
@@ -151,11 +155,11 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
               accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False, read=None,
-              memory_into: dict | None = None) -> Lowered:
+              memory_into: dict | None = None, group_starts=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators (`fast`: a sweep's memory of its
     batches by the [fast] kernels where they apply, the same bits). `read` (optional, a mask or True): the
     configurations whose phase times are read where they fit; with `groups` and `fast`, the phases of the others
-    may be another configuration's (phases.lower_phases' `keep`). `memory_into`: evaluate's."""
+    may be another configuration's (phases.lower_phases' `keep`). `memory_into`, `group_starts`: evaluate's."""
     prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
@@ -165,7 +169,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     if groups is None:
         pool = kv_pool(m, f, hw, tp, pp, dp, ep)
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
-        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast)  # pool at those rows
+        pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast, group_starts)  # pool at those rows
     requested = as_float(batch)
     if groups is None or not varies(requested):
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, _held(requested, hw),
@@ -397,14 +401,14 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, request
     return Later({"at_rows": (got, inv)}, later)
 
 
-def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False) -> tuple:
+def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False, starts=None) -> tuple:
     """(kv_pool once per distinct (group, layout, MTP drafts), as (pool, headroom) at those rows; the index of each
     row's (group, layout, drafts): its row of them).
     The drafts are in the key because drafting loads the model's MTP weights (with_mtp_weights). `fast`: by the
-    [fast] kernel where it applies (fast.pools), the same bits."""
+    [fast] kernel where it applies (fast.pools), the same bits. `starts`: evaluate's group_starts."""
     g = np.asarray(groups)
     tp, pp, dp, ep, spec = (np.broadcast_to(np.asarray(x, dtype=float), g.shape) for x in (tp, pp, dp, ep, spec))
-    d, inv = find_distinct(fast, g, tp, pp, dp, ep, spec)
+    d, inv = find_distinct(fast, g, tp, pp, dp, ep, spec, starts=starts)
     at, rows = (columns_at(m, d), columns_at(f, d), columns_at(hw, d)), (tp[d], pp[d], dp[d], ep[d])
     got = compiled.pools(*at, len(d), *rows) if fast else None
     pool, headroom = kv_pool(*at, *rows) if got is None else got

@@ -57,6 +57,7 @@ def _kernels():
 
 _NONE = np.zeros(0, dtype=np.bool_)  # the kernels' empty mask: every row or configuration kept
 _EMPTY = np.zeros(0)  # kernels.batch_memory's total: not asked for
+_NO_ROWS = np.zeros(0, dtype=np.int64)  # kernels.distinct_rows' starts: none given, the runs found
 
 
 def usable(*sizes: int) -> bool:
@@ -333,18 +334,21 @@ def code_groups(codes) -> tuple | None:
     return None if wide else (first, inverse)
 
 
-def distinct_rows(*keys, keep=None) -> tuple | None:
+def distinct_rows(*keys, keep=None, starts=None) -> tuple | None:
     """distinct.distinct's groups of the key columns by kernels.distinct_rows (the same groups and first rows, each
     the earliest of its group, numbered as they first appear), where the keys are at least one integer column and
     one float column of one length; else None (distinct's then). `keep` (a mask of the rows, optional): the rows of
-    runs of equal keys with no row kept are one group more, not searched (kernels.distinct_rows)."""
+    runs of equal keys with no row kept are one group more, not searched (kernels.distinct_rows). `starts`
+    (optional, distinct.distinct's): rows where every run of equal keys starts, so none is searched for (with `keep`,
+    the runs between them are the runs it reads)."""
     cols, n = key_columns(keys)
     ints = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in cols if c.dtype.kind in "iu")
     floats = tuple(np.ascontiguousarray(c, dtype=np.float64) for c in cols if c.dtype.kind not in "iu")
     if not ints or not floats or n == 0 or any(len(c) != n for c in cols) or _kernels() is None:
         return None
     mask = _NONE if keep is None else np.ascontiguousarray(np.broadcast_to(keep, (n,)), dtype=np.bool_)
-    return _kernels().distinct_rows(ints, floats, mask)
+    return _kernels().distinct_rows(ints, floats, mask, _NO_ROWS if starts is None else _flat(starts, (len(starts),),
+                                                                                             np.int64))
 
 
 

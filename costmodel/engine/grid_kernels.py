@@ -130,17 +130,8 @@ _MIX = 0x9E3779B97F4A7C15  # distinct.py's multiplier (2^64 / golden ratio)
 
 
 @jit
-def distinct_rows(ints, floats, keep):
-    """distinct.distinct's (first, inverse) of key columns, integer (`ints`) and float (`floats`), of one length:
-    runs of equal consecutive rows found column by column, the runs' first rows grouped in a hash table (a 64-bit hash
-    of each key's bits, +0.0 for -0.0; a slot taken by other keys, the next), each group's first row the earliest
-    of its rows, groups numbered as they first appear. Keys compare with ==, so a NaN key is a group of its own
-    row, as numpy's. The same groups as distinct's, in another order. With a mask `keep` (empty: every row), the
-    runs without a row kept are not searched: their rows form one group more, its first row theirs that comes
-    first (rows whose results are not read, each given the inputs of a row of that group)."""
-    n = ints[0].shape[0]
-    masked = keep.shape[0] > 0
-    spare = -1  # the group of the runs without a row kept
+def run_heads(ints, floats, n):
+    """(the rows where a run of equal consecutive rows of the key columns starts, 0 first; how many)."""
     new = np.zeros(n, dtype=np.bool_)
     new[:1] = True
     for c in ints:  # column by column: each a loop the compiler vectorizes
@@ -155,6 +146,26 @@ def distinct_rows(ints, floats, keep):
         if new[j]:
             heads[nh] = j
             nh += 1
+    return heads, nh
+
+
+@jit
+def distinct_rows(ints, floats, keep, starts):
+    """distinct.distinct's (first, inverse) of key columns, integer (`ints`) and float (`floats`), of one length:
+    runs of equal consecutive rows found column by column (or, where `starts` is not empty, rows given where every
+    run starts: rising, 0 first, each row where a key changes among them), the runs' first rows grouped in a hash
+    table (a 64-bit hash of each key's bits, +0.0 for -0.0; a slot taken by other keys, the next), each group's first
+    row the earliest of its rows, groups numbered as they first appear. Keys compare with ==, so a NaN key is a group
+    of its own row, as numpy's. The same groups as distinct's, in another order. With a mask `keep` (empty: every
+    row), the runs without a row kept are not searched: their rows form one group more, its first row theirs that
+    comes first (rows whose results are not read, each given the inputs of a row of that group)."""
+    n = ints[0].shape[0]
+    masked = keep.shape[0] > 0
+    spare = -1  # the group of the runs without a row kept
+    if starts.shape[0] > 0:
+        heads, nh = starts, starts.shape[0]
+    else:
+        heads, nh = run_heads(ints, floats, n)
     size = 1
     while size < 2 * nh:
         size *= 2

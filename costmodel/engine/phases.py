@@ -247,16 +247,17 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
                           (m, f, Bd, dp, n_dec, c1, tp), at_q)
 
 
-def find_distinct(fast: bool, *keys, keep=None) -> tuple:
+def find_distinct(fast: bool, *keys, keep=None, starts=None) -> tuple:
     """distinct.distinct's (first, inverse) of the key columns, by fast.distinct_rows with `fast` where it applies
-    (the same groups; with a mask `keep`, the rows of runs of equal keys with none kept one group more)."""
+    (the same groups; with a mask `keep`, the rows of runs of equal keys with none kept one group more); `starts`:
+    distinct's, rows where every run of equal keys starts."""
     if fast:
         from costmodel.engine import fast as compiled
 
-        got = compiled.distinct_rows(*keys, keep=keep)
+        got = compiled.distinct_rows(*keys, keep=keep, starts=starts)
         if got is not None:
             return got
-    return distinct(*keys)
+    return distinct(*keys, starts=starts)
 
 
 def times_of(hw: dict, f: dict, *sets: Ops) -> list:

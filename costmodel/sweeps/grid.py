@@ -296,7 +296,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     memory = {e: into[k] if k in into else np.empty(len(first)) for k, e in MEMORY_OF.items()}  # every one's
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
-                   fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid, memory_into=memory)
+                   fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid, memory_into=memory,
+                   group_starts=_layout_starts(tab.ax, flat) if consecutive else None)
     fits = np.asarray(res.metrics["fits"], dtype=bool)
     out = {k: res.metrics[k] for k in METRICS[:8]}
     out.update(_outcome(first, link_ok, fmt_ok, valid, fits, into, fast))
@@ -365,6 +366,14 @@ def _block_starts(ax: Axes, flat: np.ndarray) -> np.ndarray:
     (model, device, format, KV format, engine: what fixes the chunk's model, device and format rows) starts, 0
     first: the runs of the engine axis, the innermost of them."""
     return _axis_runs(int(flat[0]), len(flat), int(np.prod(ax.shape[5:], dtype=np.int64)))
+
+
+def _layout_starts(ax: Axes, flat: np.ndarray) -> np.ndarray:
+    """Where in a chunk of consecutive flat indices (1-D, at least one) a run of the grid's eight outer axes (all but
+    prompt, gen and context) starts, 0 first: the runs of the layout axis, the innermost of them. The frame's groups,
+    tp, dp and ep are functions of those axes (_frame), so each of their changes is at one of these rows (evaluate's
+    group_starts)."""
+    return _axis_runs(int(flat[0]), len(flat), int(np.prod(ax.shape[8:], dtype=np.int64)))
 
 
 def _axis_runs(start: int, n: int, stride: int) -> np.ndarray:

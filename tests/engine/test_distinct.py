@@ -457,3 +457,49 @@ def test_the_decodes_rows_are_searched_among_the_prefills(rows):
     assert groups(ops.p, ops.p_inv) == _partition(*distinct(g, Bc, prompt, 0.0, Bd, n_dec, c0))
     assert groups(ops.d, ops.d_inv) == _partition(*distinct(g, Bd, n_dec))
     assert groups(ops.q, ops.q_inv) == _partition(*distinct(g, group_batch(Bd, 1.0), n_dec, c0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3), st.sampled_from([0.0, -0.0, 1.0, 2.5, np.nan])),
+                min_size=1, max_size=12), st.data())
+def test_runs_given_where_they_start(runs, data):
+    """distinct(starts=): the rows given where every run of equal keys starts (any more rows among them, as a grid's
+    chunk gives its axes' runs) group the rows as the runs it finds itself, the same first rows (each group's
+    earliest), NaN keys each a group of their own row; and fast.distinct_rows(starts=) the same arrays as without
+    (with a mask `keep`, given the runs alone: more rows split the runs it leaves unsearched)."""
+    from costmodel.engine import fast
+
+    g = np.repeat([r[1] for r in runs], [r[0] for r in runs]).astype(np.int64)
+    a = np.repeat([r[2] for r in runs], [r[0] for r in runs])
+    n = len(g)
+    changes = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | ~(a[1:] == a[:-1])])
+    extra = data.draw(st.lists(st.integers(0, n - 1), max_size=8))
+    starts = np.unique(np.r_[changes, extra])
+    want, got = distinct(g, a, 3.0), distinct(g, a, 3.0, starts=starts)
+    assert _partition(*got) == _partition(*want)
+    for c in (g, a):
+        assert np.array_equal(c[got[0]][got[1]], c, equal_nan=True)
+    fast_want = fast.distinct_rows(g, a)
+    if fast_want is not None:  # the kernels load
+        assert all(np.array_equal(x, y) for x, y in zip(fast.distinct_rows(g, a, starts=starts), fast_want))
+        keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))  # the runs themselves given
+        assert all(np.array_equal(x, y) for x, y in zip(fast.distinct_rows(g, a, keep=keep, starts=changes),
+                                                        fast.distinct_rows(g, a, keep=keep)))
+
+
+def test_a_chunks_layout_runs_hold_the_pools_keys():
+    """grid._layout_starts: every row of a chunk where the frame's groups, tp, dp or ep change is among the rows it
+    gives (evaluate's group_starts), wherever the chunk starts and ends, layouts and unrunnable layouts included."""
+    from costmodel.sweeps.grid import Tables, _chunk_columns, _frame, _layout_starts
+
+    ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["bf16", "fp8"],
+                   batch=[1, 8, "max"], tp=[1, 2, 3], layouts=["tp", "ep", "dp-ep"], prompt=[16, 64], gen=[1, 9])
+    tab = Tables(ax)
+    for start, n in ((0, ax.size), (5, 100), (ax.size - 31, 31), (47, 1), (11, 300)):
+        flat = np.arange(start, start + n, dtype=np.int64)
+        fr = _frame(tab, flat, _chunk_columns(ax, flat))
+        key = np.stack([np.asarray(fr[k], dtype=float) for k in ("groups", "tp", "dp", "ep")])
+        changes = np.concatenate(([0], np.flatnonzero((key[:, 1:] != key[:, :-1]).any(axis=0)) + 1))
+        starts = _layout_starts(ax, flat)
+        assert set(changes.tolist()) <= set(starts.tolist()) and starts[0] == 0 and (np.diff(starts) > 0).all()
+        assert starts[-1] < n and len(changes) > (n > 100)

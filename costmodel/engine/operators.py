@@ -101,12 +101,15 @@ def concat(*sets: Ops) -> Ops:
                names=tuple(n for s in sets for n in s.names))
 
 
-def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0) -> Ops:
+def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0,
+          busy_only: bool = False) -> Ops:
     """Operators of one forward step: `batch` sequences x `new_tokens` each, after `context`.
 
     `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
     configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
+    `busy_only`: the operators of no work left out (no_work: where the workload is +0.0 or more and finite),
+    which take +0.0 or -0.0 time wherever the roofline's rates are finite and positive (fast.rates_finite).
     """
     n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
     T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)
@@ -257,7 +260,15 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
     if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
+    if busy_only and plain:
+        return _pack(ops, tuple(name for name in OP_NAMES if not no_work(ops[name])))
     return _pack(ops, OP_NAMES)
+
+
+def no_work(entry: tuple) -> bool:
+    """An operator's fields (as lower holds them) with no work: its FLOPs, bytes, launches and dequantization work
+    zeros (what lower gives an absent operator), its rows whatever they are."""
+    return not any(any_nonzero(entry[i]) for i in (0, 1, 2, 3, 6, 4))
 
 
 def _add_backbone(ops: dict, index, batch, n, wb, ab, dequant_ops, tile_tokens) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 
@@ -105,7 +106,9 @@ class SharedPhaseOps(_Timed):
     the model and format columns, the decode's batch, DP groups, new tokens, context and tp, whose attention
     group's batch and tp lower_attention takes); the [fast] kernels lower it themselves from its pair
     coefficients at the rows q (`at_q`: the model and format columns, the group's batch, new tokens and tp
-    there)."""
+    there). With the [fast] kernels the prefill may hold only the operators with work (operators.lower's
+    `busy_only`): `full` then lowers all of them (`pre_all`), for numpy's timing, rates that are not finite and
+    positive, and the phases' detail."""
 
     pre: Ops
     p: np.ndarray
@@ -119,6 +122,12 @@ class SharedPhaseOps(_Timed):
     present: tuple
     last: tuple
     at_q: tuple
+    full: Callable | None = None
+
+    @cached_property
+    def pre_all(self) -> Ops:
+        """The prefill's operators, all of OP_NAMES (at the rows p)."""
+        return self.pre if self.full is None else self.full()
 
     @cached_property
     def d_inv(self) -> np.ndarray:
@@ -146,7 +155,7 @@ class SharedPhaseOps(_Timed):
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
         hp = columns_at(hw, self.p)
-        pre_t = op_times(self.pre, hp, columns_at(f, self.p))
+        pre_t = op_times(self.pre_all, hp, columns_at(f, self.p))
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
         for x in (rest_t.compute, rest_t.memory, rest_t.fixed, rest_t.comm):
             x[ATT] = 0.0  # attention comes from the full-size terms
@@ -166,7 +175,7 @@ class SharedPhaseOps(_Timed):
                 getattr(d0, name)[ATT] = getattr(self.a0, name)[:, self.q_inv]
             dec_per_op = rest_total[:, d_inv]
             dec_per_op[_ATT_AT[self._present()]] = att_mean
-            return _gather(self.pre, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
+            return _gather(self.pre_all, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
 
         return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
 
@@ -197,7 +206,9 @@ class SharedPhaseOps(_Timed):
         if not fast.usable(len(self.p), len(self.d)):
             return None
         hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
-        rest, comm, busy, total = fast.phase_sums(self.pre, fast.columns(hp, fp, len(self.p)))
+        p_cols = fast.columns(hp, fp, len(self.p))
+        pre = self.pre if self.full is None or fast.rates_finite(p_cols) else self.pre_all  # left out: no time
+        rest, comm, busy, total = fast.phase_sums(pre, p_cols)
         d_sums = fast.phase_sums(self.rest, fast.columns(columns_at(hw, self.d), columns_at(f, self.d), len(self.d)),
                                  skip=_ATT_AT)  # attention: below
         hq = columns_at(hw, self.q)
@@ -232,8 +243,9 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # the others (`follows`: lower_all's; no more rows either way): the decode's keys are then functions of this
     # one, searched below among its distinct rows rather than every row
     p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep)
-    pre = lower(columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p],
-                decode=False, dp=dp[p], ep=ep[p])
+    at_p = (columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p])
+    pre = lower(*at_p, decode=False, dp=dp[p], ep=ep[p], busy_only=fast)  # [fast]: the kernels time what has work
+    full = (lambda: lower(*at_p, decode=False, dp=dp[p], ep=ep[p])) if pre.names != OP_NAMES else None
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
     d = p[d_p]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
@@ -244,7 +256,7 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_of_p, a0, q, q_of_p, attention_present(m),
-                          (m, f, Bd, dp, n_dec, c1, tp), at_q)
+                          (m, f, Bd, dp, n_dec, c1, tp), at_q, full)
 
 
 def find_distinct(fast: bool, *keys, keep=None, starts=None) -> tuple:

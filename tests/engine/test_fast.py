@@ -211,6 +211,7 @@ def test_enabled_follows_the_environment(monkeypatch):
     assert fast.enabled()  # numba is installed (importorskip above)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf in numpy's timing
 @pytest.mark.parametrize("layout", ["tp", "dp-ep-pp"])
 def test_shared_phase_times_are_numpys_bits(layout):
     """SharedPhaseOps (a sweep's distinct rows, groups of equal model/format/device) timed by the kernels;
@@ -223,24 +224,8 @@ def test_shared_phase_times_are_numpys_bits(layout):
         kw = dict(dp=work[4], ep=work[4])
     lw = lower_all(m, f, hw, *work, groups=groups, **kw)
     assert type(lw.phases).__name__ == "SharedPhaseOps" and len(lw.phases.p) < len(groups)
-    g = int(groups.max()) + 1
     for trial in range(4):  # the shipped columns, then timing columns drawn per group (equal within one)
-        if trial:
-            draw = lambda x: x[groups]  # noqa: E731
-            hw = dict(hw, compute_efficiency=draw(rng.uniform(0.05, 1.0, g)),
-                      memory_efficiency=draw(rng.uniform(0.05, 1.0, g)),
-                      compute_half_rows=draw(rng.uniform(0.0, 300.0, g)), kernel_overhead_s=draw(rng.uniform(0, 2e-5, g)),
-                      attention_efficiency=draw(rng.choice([1.0, 0.6, 1.4], g)),
-                      comm_overlap=draw(rng.choice([0.0, 1.0], g)), comm_efficiency=draw(rng.uniform(0.3, 1.0, g)))
-            f = dict(f, peak_matmul=f["peak_matmul"] * draw(rng.uniform(0.5, 2.0, g)))
-            if trial == 3:  # a group with NaN efficiencies: NaN where numpy gives NaN; one that takes no time
-                hw["compute_efficiency"] = np.where(groups == 0, np.nan, hw["compute_efficiency"])
-                free = groups == 1
-                for k in ("bandwidth", "interconnect", "peak_vector", "peak_attention"):
-                    hw[k] = np.where(free, np.inf, hw[k])
-                for k in ("kernel_overhead_s", "comm_latency_s"):
-                    hw[k] = np.where(free, 0.0, hw[k])
-                f["peak_matmul"] = np.where(free, np.inf, f["peak_matmul"])
+        hw, f = _timing_columns(hw, f, groups, rng, trial)
         assert lw.phases._compiled(hw, f) is not None  # the kernels timed it, not the numpy fallback
         for a, b in zip(lw.phases.times(hw, f)[:4], lw.phases.times(hw, f, fast=True)[:4]):
             assert _same(a, b)
@@ -248,6 +233,89 @@ def test_shared_phase_times_are_numpys_bits(layout):
         for a, b in zip(finish(lw, hw, f).metrics.values(), finish(lw, hw, f, fast=True).metrics.values()):
             assert _same(a, b)
         _check_written(lw, hw, f, rng)
+
+
+def _timing_columns(hw: dict, f: dict, groups, rng, trial: int) -> tuple:
+    """(hw, f) for a trial of timing: as they are (0), timing columns drawn per group, equal within one (1, 2), and
+    (3) with a group of NaN efficiencies (NaN where numpy gives NaN), one that takes no time (inf rates, zero
+    overheads) and some of infinite launch overheads."""
+    if not trial:
+        return hw, f
+    g = int(groups.max()) + 1
+    draw = lambda x: x[groups]  # noqa: E731
+    hw = dict(hw, compute_efficiency=draw(rng.uniform(0.05, 1.0, g)), memory_efficiency=draw(rng.uniform(0.05, 1.0, g)),
+              compute_half_rows=draw(rng.uniform(0.0, 300.0, g)), kernel_overhead_s=draw(rng.uniform(0, 2e-5, g)),
+              attention_efficiency=draw(rng.choice([1.0, 0.6, 1.4], g)),
+              comm_overlap=draw(rng.choice([0.0, 1.0], g)), comm_efficiency=draw(rng.uniform(0.3, 1.0, g)))
+    f = dict(f, peak_matmul=f["peak_matmul"] * draw(rng.uniform(0.5, 2.0, g)))
+    if trial == 3:  # and groups of infinite launch overheads: an operator of no launches then takes 0 x inf, NaN
+        hw["compute_efficiency"] = np.where(groups == 0, np.nan, hw["compute_efficiency"])
+        hw["kernel_overhead_s"] = np.where(groups % 3 == 2, np.inf, hw["kernel_overhead_s"])
+        free = groups == 1
+        for k in ("bandwidth", "interconnect", "peak_vector", "peak_attention"):
+            hw[k] = np.where(free, np.inf, hw[k])
+        for k in ("kernel_overhead_s", "comm_latency_s"):
+            hw[k] = np.where(free, 0.0, hw[k])
+        f["peak_matmul"] = np.where(free, np.inf, f["peak_matmul"])
+    return hw, f
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf in numpy's timing
+@pytest.mark.parametrize("layout, models", [("tp", "all"), ("dp-ep-pp", "all"), ("tp", "dense"), ("dp-ep-pp", "dense")])
+def test_a_prefill_of_its_operators_with_work_times_as_all(layout, models):
+    """With the kernels, lower_phases lowers the prefill's operators that have work alone (operators.lower's
+    busy_only): the operators left out are those of no work in the whole lowering, the others' fields are its bits,
+    and the kernels time them to the bits of numpy's timing of all of them, for drawn timing columns too; where a
+    group's rates are not finite and positive (NaN efficiencies, inf peaks), they time all of them (pre_all, lower's
+    own). The phases' detail holds every operator."""
+    from costmodel.engine.operators import OP_FIELDS, OP_NAMES, lower, no_work
+
+    (m, f, hw), work, rng = _columns(n=900, seed=17)
+    if models == "dense":  # plain dense attention models: every other operator is left out for every row
+        plain_rows = sum(m[k] for k in ("chunk", "cross_layers", "dsa_heads", "rec_layers", "window", "experts", "mla",
+                                        "encoder", "bb")) == 0
+        at = np.flatnonzero(plain_rows & (m["attn_layers"] == m["layers"]))
+        m, f, hw = ({k: v[at] if np.ndim(v) else v for k, v in t.items()} for t in (m, f, hw))
+        work = tuple(w[at] if np.ndim(w) else w for w in work)
+    groups = _groups(m, f, hw)
+    kw = dict(dp=work[4], ep=work[4]) if layout != "tp" else {}
+    if layout != "tp":
+        work = work[:5] + (2.0,) + work[6:]
+    quick = lower_all(m, f, hw, *work, groups=groups, fast=True, **kw).phases
+    plain = lower_all(m, f, hw, *work, groups=groups, **kw).phases
+    names = quick.pre.names
+    assert plain.pre.names == quick.pre_all.names == OP_NAMES and 0 < len(names) < len(OP_NAMES)
+    for k in OP_FIELDS:  # each configuration's (the kernel's distinct rows are numpy's in another order)
+        whole, part = getattr(plain.pre, k)[:, plain.p_inv], getattr(quick.pre, k)[:, quick.p_inv]
+        assert _same(getattr(quick.pre_all, k)[:, quick.p_inv], whole)
+        assert _same(part, whole[[OP_NAMES.index(x) for x in names]])
+        if k != "rows":
+            assert not whole[[OP_NAMES.index(x) for x in OP_NAMES if x not in names]].any(), k  # no work left out
+    assert no_work((0.0, -0.0, 0.0, np.zeros(3), np.zeros(3), np.ones(3), 0.0))
+    assert not no_work((0.0, 0.0, 0.0, 0.0, np.array([0.0, 1.0]), np.ones(2), 0.0))
+    assert not no_work((0.0, 0.0, np.array([0.0, np.nan]), 0.0, 0.0, 1.0, 0.0))  # NaN bytes: work of its own
+    with pytest.raises(TypeError):
+        lower(m, f, hw, 1.0, 1.0, 0.0, 1.0, 1.0, False, 1.0, 1.0, True, 5)  # busy_only is its last parameter
+    for trial in range(4):
+        hw_t, f_t = _timing_columns(hw, f, groups, rng, trial)
+        assert quick._compiled(hw_t, f_t) is not None
+        for a, b in zip(plain.times(hw_t, f_t)[:4], quick.times(hw_t, f_t, fast=True)[:4]):
+            assert _same(a, b)
+        assert all(_same(getattr(a, k), getattr(b, k)) for a, b in
+                   zip(plain.times(hw_t, f_t)[4]()[:1], quick.times(hw_t, f_t, fast=True)[4]()[:1]) for k in OP_FIELDS)
+
+
+def test_rates_finite():
+    """fast.rates_finite: every rate finite and above zero, the overhead and latency finite (zero too)."""
+    cols = fast.columns(dict(compute_half_rows=np.array([64.0, 1.0]), compute_efficiency=0.5, memory_efficiency=0.7,
+                             bandwidth=3e12, kernel_overhead_s=0.0, comm_latency_s=np.array([0.0, 1e-6]),
+                             interconnect=0.0, comm_efficiency=1.0, peak_vector=6e13, peak_attention=1e15),
+                        dict(peak_matmul=1e15, attn_fp32=0.0), 2)
+    assert fast.rates_finite(cols)
+    for i, bad in ((0, 0.0), (1, np.nan), (4, np.inf), (8, -1.0), (5, np.inf), (6, np.nan)):
+        cfg = list(cols[0])
+        cfg[i] = np.array([cfg[i][0], bad])
+        assert not fast.rates_finite((tuple(cfg), cols[1])), (i, bad)
 
 
 def _check_written(lw, hw, f, rng):

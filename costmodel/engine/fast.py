@@ -90,15 +90,6 @@ def columns(hw: dict, f: dict, n: int) -> tuple:
     return cols, bool((ae != 1.0).any())
 
 
-def rates_finite(cols: tuple) -> bool:
-    """Whether `columns`' rates are finite and positive (half rows, efficiencies, bandwidth, peaks) and its overhead and
-    latency finite, at every configuration: an operator whose FLOPs, bytes and launches are zeros then takes +0.0 or
-    -0.0 time (roofline.op_times), which kernels.op_sums' sums leave as they are (operators.lower's busy_only)."""
-    hr, ec, ae, em, bw, ko, lat, _link, pm, pv, pa = cols[0]
-    return all(bool(((x > 0) & (x < np.inf)).all()) for x in (hr, ec, ae, em, bw, pm, pv, pa)) and \
-        all(bool(np.isfinite(x).all()) for x in (ko, lat))
-
-
 def fields(ops: Ops, cols: tuple) -> tuple:
     """roofline.op_times of `ops` on `columns`' n configurations (1-D), as four (operators, n) arrays."""
     operators, roofs = _op_arguments(ops, cols)

@@ -15,7 +15,7 @@ configuration: the same results.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Callable
 
 import numpy as np
@@ -26,7 +26,7 @@ from costmodel.engine.distinct import columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_ops, concat, group_batch,
                                        lower, lower_attention)
-from costmodel.engine.roofline import OpTimes, mean_times, op_times
+from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite
 from costmodel.engine.timeline import overlapped, share
 
 COMM_OPS = OP_UNITS == COMM
@@ -106,9 +106,9 @@ class SharedPhaseOps(_Timed):
     the model and format columns, the decode's batch, DP groups, new tokens, context and tp, whose attention
     group's batch and tp lower_attention takes); the [fast] kernels lower it themselves from its pair
     coefficients at the rows q (`at_q`: the model and format columns, the group's batch, new tokens and tp
-    there). With the [fast] kernels the prefill may hold only the operators with work (operators.lower's
-    `busy_only`): `full` then lowers all of them (`pre_all`), for numpy's timing, rates that are not finite and
-    positive, and the phases' detail."""
+    there). The prefill may hold only the operators with work (operators.lower's `busy_only`; `full` then lowers
+    all of them, `pre_all`): those are timed where the others take no time (`timed_pre`), else all, and the phases'
+    detail holds all."""
 
     pre: Ops
     p: np.ndarray
@@ -128,6 +128,14 @@ class SharedPhaseOps(_Timed):
     def pre_all(self) -> Ops:
         """The prefill's operators, all of OP_NAMES (at the rows p)."""
         return self.pre if self.full is None else self.full()
+
+    def timed_pre(self, hp: dict, fp: dict) -> Ops:
+        """The prefill's operators to time on the columns at the rows p: `pre` where the operators it leaves out take
+        +0.0 or -0.0 time (roofline.rates_finite) and its sums add operator after operator (two rows or more: numpy
+        sums one row's pairwise, and the kernels' run on two or more), else all of them."""
+        if self.full is None or (len(self.p) >= 2 and rates_finite(hp, fp)):
+            return self.pre
+        return self.pre_all
 
     @cached_property
     def d_inv(self) -> np.ndarray:
@@ -154,8 +162,9 @@ class SharedPhaseOps(_Timed):
         return attention_ops(terms, self.present)
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
-        hp = columns_at(hw, self.p)
-        pre_t = op_times(self.pre_all, hp, columns_at(f, self.p))
+        hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
+        pre = self.timed_pre(hp, fp)
+        pre_t = op_times(pre, hp, fp)
         rest_t = op_times(self.rest, columns_at(hw, self.d), columns_at(f, self.d))
         for x in (rest_t.compute, rest_t.memory, rest_t.fixed, rest_t.comm):
             x[ATT] = 0.0  # attention comes from the full-size terms
@@ -175,9 +184,11 @@ class SharedPhaseOps(_Timed):
                 getattr(d0, name)[ATT] = getattr(self.a0, name)[:, self.q_inv]
             dec_per_op = rest_total[:, d_inv]
             dec_per_op[_ATT_AT[self._present()]] = att_mean
-            return _gather(self.pre_all, self.p_inv), pre_t.at((slice(None), self.p_inv)), d0, dec_per_op
+            all_t = pre_t if pre is self.pre_all else op_times(self.pre_all, hp, fp)
+            return _gather(self.pre_all, self.p_inv), all_t.at((slice(None), self.p_inv)), d0, dec_per_op
 
-        return (step_time(pre_t.total, hp)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step, u_dec, detail)
+        return (step_time(pre_t.total, hp, pre.units == COMM)[self.p_inv], busy_fraction(pre_t)[self.p_inv], dec_step,
+                u_dec, detail)
 
     def _present(self) -> list:
         """Positions in ATTENTION_OPS of the variants a1 holds."""
@@ -206,9 +217,7 @@ class SharedPhaseOps(_Timed):
         if not fast.usable(len(self.p), len(self.d)):
             return None
         hp, fp = columns_at(hw, self.p), columns_at(f, self.p)
-        p_cols = fast.columns(hp, fp, len(self.p))
-        pre = self.pre if self.full is None or fast.rates_finite(p_cols) else self.pre_all  # left out: no time
-        rest, comm, busy, total = fast.phase_sums(pre, p_cols)
+        rest, comm, busy, total = fast.phase_sums(self.timed_pre(hp, fp), fast.columns(hp, fp, len(self.p)))
         d_sums = fast.phase_sums(self.rest, fast.columns(columns_at(hw, self.d), columns_at(f, self.d), len(self.d)),
                                  skip=_ATT_AT)  # attention: below
         hq = columns_at(hw, self.q)
@@ -244,8 +253,8 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # one, searched below among its distinct rows rather than every row
     p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep)
     at_p = (columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p])
-    pre = lower(*at_p, decode=False, dp=dp[p], ep=ep[p], busy_only=fast)  # [fast]: the kernels time what has work
-    full = (lambda: lower(*at_p, decode=False, dp=dp[p], ep=ep[p])) if pre.names != OP_NAMES else None
+    pre = lower(*at_p, decode=False, dp=dp[p], ep=ep[p], busy_only=True)  # timed_pre: what has work
+    full = partial(lower, *at_p, decode=False, dp=dp[p], ep=ep[p]) if pre.names != OP_NAMES else None  # pickles
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
     d = p[d_p]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
@@ -282,11 +291,11 @@ def times_of(hw: dict, f: dict, *sets: Ops) -> list:
     return [t.at(slice(a, b)) for a, b in zip([0] + ends[:-1], ends)]
 
 
-def step_time(per_op: np.ndarray, hw: dict) -> np.ndarray:
-    """A step's time from its operators' (axis 0): their sum, or with `comm_overlap` (SGLang's
-    two-batch overlap: one micro-batch's collectives under the other's compute) max(the rest, the
-    collectives), the communication hidden up to the compute it overlaps."""
-    return overlap(per_op[~COMM_OPS].sum(axis=0), per_op[COMM_OPS].sum(axis=0), hw)
+def step_time(per_op: np.ndarray, hw: dict, comm: np.ndarray = COMM_OPS) -> np.ndarray:
+    """A step's time from its operators' (axis 0; `comm`: which are collectives, OP_NAMES' by default): their sum, or
+    with `comm_overlap` (SGLang's two-batch overlap: one micro-batch's collectives under the other's compute)
+    max(the rest, the collectives), the communication hidden up to the compute it overlaps."""
+    return overlap(per_op[~comm].sum(axis=0), per_op[comm].sum(axis=0), hw)
 
 
 def overlap(rest, comm, hw: dict) -> np.ndarray:

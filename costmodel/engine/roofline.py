@@ -87,6 +87,17 @@ def _fused_of(names: tuple) -> np.ndarray:
     return np.isin(np.asarray(names), FUSED_ATTENTION)
 
 
+def rates_finite(hw: dict, f: dict) -> bool:
+    """Whether op_times' rates are finite and positive (half rows, efficiencies, bandwidth, peaks) and its launch
+    overhead and latency finite, at every configuration: an operator whose FLOPs, bytes, launches and dequantization
+    work are zeros then takes +0.0 or -0.0 time, which a sum over operators adding one after another leaves as it is
+    (operators.lower's busy_only)."""
+    rates = (hw["compute_half_rows"], hw["compute_efficiency"], hw.get("attention_efficiency", 1.0),
+             hw["memory_efficiency"], hw["bandwidth"], f["peak_matmul"], hw["peak_vector"], attention_peak(hw, f))
+    return all(bool(np.all((np.asarray(x) > 0) & (np.asarray(x) < np.inf))) for x in rates) and \
+        all(bool(np.all(np.isfinite(hw[k]))) for k in ("kernel_overhead_s", "comm_latency_s"))
+
+
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:
     """Roofline time of every operator; comm operators use the interconnect instead."""
     eff = ops.rows / (ops.rows + hw["compute_half_rows"])

@@ -2,6 +2,8 @@
 phases' step times and busy fractions over the whole catalogue, every layout and timing column."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -263,12 +265,12 @@ def _timing_columns(hw: dict, f: dict, groups, rng, trial: int) -> tuple:
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # 0 x inf in numpy's timing
 @pytest.mark.parametrize("layout, models", [("tp", "all"), ("dp-ep-pp", "all"), ("tp", "dense"), ("dp-ep-pp", "dense")])
 def test_a_prefill_of_its_operators_with_work_times_as_all(layout, models):
-    """With the kernels, lower_phases lowers the prefill's operators that have work alone (operators.lower's
-    busy_only): the operators left out are those of no work in the whole lowering, the others' fields are its bits,
-    and the kernels time them to the bits of numpy's timing of all of them, for drawn timing columns too; where a
-    group's rates are not finite and positive (NaN efficiencies, inf peaks), they time all of them (pre_all, lower's
-    own). The phases' detail holds every operator."""
-    from costmodel.engine.operators import OP_FIELDS, OP_NAMES, lower, no_work
+    """lower_phases lowers the prefill's operators that have work alone (operators.lower's busy_only): the operators
+    left out are those of no work in the whole lowering, the others' fields are its bits, and numpy and the kernels
+    time them to the bits of numpy's timing of all of them, for drawn timing columns too; where a group's rates are
+    not finite and positive (NaN efficiencies, inf peaks, inf launch overheads), they time all of them (pre_all).
+    The phases' detail holds every operator and its times."""
+    from costmodel.engine.operators import OP_FIELDS, OP_NAMES, no_work
 
     (m, f, hw), work, rng = _columns(n=900, seed=17)
     if models == "dense":  # plain dense attention models: every other operator is left out for every row
@@ -283,39 +285,61 @@ def test_a_prefill_of_its_operators_with_work_times_as_all(layout, models):
         work = work[:5] + (2.0,) + work[6:]
     quick = lower_all(m, f, hw, *work, groups=groups, fast=True, **kw).phases
     plain = lower_all(m, f, hw, *work, groups=groups, **kw).phases
+    whole = dataclasses.replace(plain, pre=plain.pre_all, full=None)  # every operator lowered and timed
     names = quick.pre.names
-    assert plain.pre.names == quick.pre_all.names == OP_NAMES and 0 < len(names) < len(OP_NAMES)
+    assert whole.pre.names == quick.pre_all.names == OP_NAMES and 0 < len(names) < len(OP_NAMES)
     for k in OP_FIELDS:  # each configuration's (the kernel's distinct rows are numpy's in another order)
-        whole, part = getattr(plain.pre, k)[:, plain.p_inv], getattr(quick.pre, k)[:, quick.p_inv]
-        assert _same(getattr(quick.pre_all, k)[:, quick.p_inv], whole)
-        assert _same(part, whole[[OP_NAMES.index(x) for x in names]])
+        every, part = getattr(whole.pre, k)[:, plain.p_inv], getattr(quick.pre, k)[:, quick.p_inv]
+        assert _same(getattr(quick.pre_all, k)[:, quick.p_inv], every)
+        assert _same(part, every[[OP_NAMES.index(x) for x in names]])
         if k != "rows":
-            assert not whole[[OP_NAMES.index(x) for x in OP_NAMES if x not in names]].any(), k  # no work left out
+            assert not every[[OP_NAMES.index(x) for x in OP_NAMES if x not in names]].any(), k  # no work left out
     assert no_work((0.0, -0.0, 0.0, np.zeros(3), np.zeros(3), np.ones(3), 0.0))
     assert not no_work((0.0, 0.0, 0.0, 0.0, np.array([0.0, 1.0]), np.ones(2), 0.0))
     assert not no_work((0.0, 0.0, np.array([0.0, np.nan]), 0.0, 0.0, 1.0, 0.0))  # NaN bytes: work of its own
-    with pytest.raises(TypeError):
-        lower(m, f, hw, 1.0, 1.0, 0.0, 1.0, 1.0, False, 1.0, 1.0, True, 5)  # busy_only is its last parameter
     for trial in range(4):
         hw_t, f_t = _timing_columns(hw, f, groups, rng, trial)
         assert quick._compiled(hw_t, f_t) is not None
-        for a, b in zip(plain.times(hw_t, f_t)[:4], quick.times(hw_t, f_t, fast=True)[:4]):
-            assert _same(a, b)
-        assert all(_same(getattr(a, k), getattr(b, k)) for a, b in
-                   zip(plain.times(hw_t, f_t)[4]()[:1], quick.times(hw_t, f_t, fast=True)[4]()[:1]) for k in OP_FIELDS)
+        want = whole.times(hw_t, f_t)
+        for got in (plain.times(hw_t, f_t), quick.times(hw_t, f_t, fast=True)):
+            assert all(_same(a, b) for a, b in zip(want[:4], got[:4]))
+            assert all(_same(getattr(want[4]()[i], k), getattr(got[4]()[i], k)) for i in (0, 1)
+                       for k in (OP_FIELDS if i == 0 else ("compute", "memory", "fixed", "comm")))
+
+
+def test_one_prefill_row_times_every_operator():
+    """One distinct prefill row: numpy sums its operators pairwise, where leaving the zeros out would add the others
+    in another order, so SharedPhaseOps times all of them (timed_pre): the bits of the whole lowering's timing."""
+    from costmodel.spec.model_catalog import load_model
+
+    h100 = load_hardware("h100-sxm")
+    cols = (model_columns([load_model("llama-3.1-70b")]), format_columns([(load_format("fp8"), h100, None, False)]),
+            hardware_columns([h100]))
+    m, f, hw = ({k: np.repeat(v, 3) if np.ndim(v) else v for k, v in c.items()} for c in cols)
+    for batch, prompt, tp in ((1.0, 512.0, 1.0), (16.0, 3000.0, 2.0), (3.0, 77.0, 8.0), (64.0, 8192.0, 4.0)):
+        work = (np.full(3, batch), np.full(3, prompt), np.array([2.0, 50.0, 300.0]), np.zeros(3), np.full(3, tp), 1.0,
+                1.0)
+        ph = lower_all(m, f, hw, *work, groups=np.zeros(3, dtype=int)).phases
+        assert len(ph.p) == 1 and len(ph.pre.names) < len(ph.pre_all.names)
+        whole = dataclasses.replace(ph, pre=ph.pre_all, full=None)
+        assert all(_same(a, b) for a, b in zip(whole.times(hw, f)[:4], ph.times(hw, f)[:4]))
 
 
 def test_rates_finite():
-    """fast.rates_finite: every rate finite and above zero, the overhead and latency finite (zero too)."""
-    cols = fast.columns(dict(compute_half_rows=np.array([64.0, 1.0]), compute_efficiency=0.5, memory_efficiency=0.7,
-                             bandwidth=3e12, kernel_overhead_s=0.0, comm_latency_s=np.array([0.0, 1e-6]),
-                             interconnect=0.0, comm_efficiency=1.0, peak_vector=6e13, peak_attention=1e15),
-                        dict(peak_matmul=1e15, attn_fp32=0.0), 2)
-    assert fast.rates_finite(cols)
-    for i, bad in ((0, 0.0), (1, np.nan), (4, np.inf), (8, -1.0), (5, np.inf), (6, np.nan)):
-        cfg = list(cols[0])
-        cfg[i] = np.array([cfg[i][0], bad])
-        assert not fast.rates_finite((tuple(cfg), cols[1])), (i, bad)
+    """roofline.rates_finite: every rate finite and above zero, the overhead and latency finite (zero too)."""
+    from costmodel.engine.roofline import rates_finite
+
+    hw = dict(compute_half_rows=np.array([64.0, 1.0]), compute_efficiency=0.5, memory_efficiency=0.7, bandwidth=3e12,
+              kernel_overhead_s=0.0, comm_latency_s=np.array([0.0, 1e-6]), peak_vector=6e13, peak_attention=1e15)
+    f = dict(peak_matmul=1e15, attn_fp32=0.0)
+    assert rates_finite(hw, f)
+    for k, bad in (("compute_half_rows", 0.0), ("compute_efficiency", np.nan), ("bandwidth", np.inf),
+                   ("peak_matmul", -1.0), ("kernel_overhead_s", np.inf), ("comm_latency_s", np.nan),
+                   ("attention_efficiency", 0.0), ("peak_attention", np.inf)):
+        cols = f if k == "peak_matmul" else hw
+        assert not rates_finite(*((hw, dict(f, **{k: np.array([1e15, bad])})) if cols is f else
+                                  (dict(hw, **{k: np.array([1.0, bad])}), f))), k
+    assert rates_finite(dict(hw, peak_attention=np.inf), dict(f, attn_fp32=1.0))  # attention on the vector peak
 
 
 def _check_written(lw, hw, f, rng):

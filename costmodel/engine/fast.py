@@ -347,8 +347,8 @@ def distinct_rows(*keys, keep=None, starts=None) -> tuple | None:
     if not ints or not floats or n == 0 or any(len(c) != n for c in cols) or _kernels() is None:
         return None
     mask = _NONE if keep is None else np.ascontiguousarray(np.broadcast_to(keep, (n,)), dtype=np.bool_)
-    return _kernels().distinct_rows(ints, floats, mask, _NO_ROWS if starts is None else _flat(starts, (len(starts),),
-                                                                                             np.int64))
+    heads = _NO_ROWS if starts is None else _flat(starts, (len(starts),), np.int64)
+    return _kernels().distinct_rows(ints, floats, mask, heads)
 
 
 

@@ -108,8 +108,8 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
     configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
-    `busy_only`: the operators of no work left out (no_work: where the workload is +0.0 or more and finite),
-    which take +0.0 or -0.0 time wherever the roofline's rates are finite and positive (fast.rates_finite).
+    `busy_only`: the operators of no work left out (no_work; where the workload is +0.0 or more and finite), which
+    take +0.0 or -0.0 time wherever the roofline's rates are finite and positive (roofline.rates_finite).
     """
     n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
     T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)

@@ -91,3 +91,32 @@ def test_all_plus_and_all_positive_match_numpy(xs):
     assert all_plus(a) == plus == all_plus(*xs) == all_plus(*a)  # arrays, Python floats, numpy scalars
     positive = bool(((a > 0) & np.isfinite(a)).all())
     assert all_positive(a) == positive == all_positive(*xs) == all_positive(*a)
+
+
+def test_no_work_is_zeros_but_the_rows():
+    """operators.no_work: an operator's FLOPs, bytes, launches and dequantization work all zeros (either sign, numbers
+    or arrays), whatever its rows; a NaN, or one nonzero configuration, is work."""
+    assert operators.no_work((0.0, -0.0, 0.0, np.zeros(3), np.zeros(3), np.ones(3), 0.0))
+    assert not operators.no_work((0.0, 0.0, 0.0, 0.0, np.array([0.0, 1.0]), np.ones(2), 0.0))
+    assert not operators.no_work((0.0, 0.0, np.array([0.0, np.nan]), 0.0, 0.0, 1.0, 0.0))
+    assert not operators.no_work((0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1e-30))
+
+
+@pytest.mark.parametrize("column, bad", [("compute_half_rows", 0.0), ("compute_efficiency", np.nan),
+                                         ("memory_efficiency", -0.5), ("bandwidth", np.inf), ("peak_matmul", -1.0),
+                                         ("peak_vector", 0.0), ("peak_attention", np.inf), ("attention_efficiency", 0.0),
+                                         ("kernel_overhead_s", np.inf), ("comm_latency_s", np.nan)])
+def test_rates_finite(column, bad):
+    """roofline.rates_finite, which lets a sum leave out an operator of no work: every rate op_times divides by finite
+    and above zero at every configuration, and its launch overhead and latency finite (zero too)."""
+    from costmodel.engine.roofline import rates_finite
+
+    hw = dict(compute_half_rows=np.array([64.0, 1.0]), compute_efficiency=0.5, memory_efficiency=0.7, bandwidth=3e12,
+              kernel_overhead_s=0.0, comm_latency_s=np.array([0.0, 1e-6]), peak_vector=6e13, peak_attention=1e15)
+    f = dict(peak_matmul=1e15, attn_fp32=0.0)
+    assert rates_finite(hw, f)
+    one_bad = np.array([1.0, bad])
+    assert not (rates_finite(hw, dict(f, peak_matmul=one_bad)) if column == "peak_matmul" else
+                rates_finite(dict(hw, **{column: one_bad}), f))
+    if column == "peak_attention":  # attention computed in FP32 runs at the vector peak: the attention peak unread
+        assert rates_finite(dict(hw, peak_attention=one_bad), dict(f, attn_fp32=1.0))

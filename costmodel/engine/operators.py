@@ -266,9 +266,12 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
 
 def no_work(entry: tuple) -> bool:
-    """An operator's fields (as lower holds them) with no work: its FLOPs, bytes, launches and dequantization work
-    zeros (what lower gives an absent operator), its rows whatever they are."""
-    return not any(any_nonzero(entry[i]) for i in (0, 1, 2, 3, 6, 4))
+    """An operator's fields (as lower holds them, in OP_FIELDS' order) with no work: its FLOPs, bytes, launches and
+    dequantization work zeros (what lower gives an absent operator), its rows whatever they are."""
+    return not any(any_nonzero(entry[i]) for i in _WORK)
+
+
+_WORK = tuple(i for i, k in enumerate(OP_FIELDS) if k != "rows")  # no_work's fields: all but the rows
 
 
 def _add_backbone(ops: dict, index, batch, n, wb, ab, dequant_ops, tile_tokens) -> None:

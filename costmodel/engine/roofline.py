@@ -94,8 +94,8 @@ def rates_finite(hw: dict, f: dict) -> bool:
     (operators.lower's busy_only)."""
     rates = (hw["compute_half_rows"], hw["compute_efficiency"], hw.get("attention_efficiency", 1.0),
              hw["memory_efficiency"], hw["bandwidth"], f["peak_matmul"], hw["peak_vector"], attention_peak(hw, f))
-    return all(bool(np.all((np.asarray(x) > 0) & (np.asarray(x) < np.inf))) for x in rates) and \
-        all(bool(np.all(np.isfinite(hw[k]))) for k in ("kernel_overhead_s", "comm_latency_s"))
+    positive = all(bool(np.all((x > 0) & (x < np.inf))) for x in map(np.asarray, rates))
+    return positive and all(bool(np.all(np.isfinite(hw[k]))) for k in ("kernel_overhead_s", "comm_latency_s"))
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:

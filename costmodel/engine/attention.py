@@ -54,24 +54,28 @@ def chunked_pairs(n, c, chunk, decode: bool):
     return where(chunk > 0, exact, 0.0 * exact)
 
 
-def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl, absent: bool = False) -> tuple:
+def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
     """Cross-attention of n new tokens of B sequences to each sequence's V cached vision keys in `xl`
     running cross layers (Llama 3.2 Vision, HF MllamaTextCrossAttention: no mask, every query sees all
     V keys): 2·Hq·(d + d) FLOPs per (query, key) pair plus the softmax, the keys and values read once
-    per query tile. `absent`: no configuration runs cross layers, and the workload is +0.0 or more and finite
-    (operators.lower's absent operators): zero work."""
+    per query tile."""
     B, n, tp = map(as_float, (B, n, tp))
     Hq, Hk = m["heads"] / tp, ceil(m["kv_heads"] / tp)
     q_rows = n if decode else minimum(n, FA_TILE_ROWS)
-    if absent:
-        return (0.0, 0.0, 0.0, 0.0, xl, q_rows * maximum(Hq / Hk, 1.0), 0.0)
     V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
     pairs = B * n * V
     flops = pairs * Hq * (4 * hd + SOFTMAX_OPS) * xl
     kv_read = pairs * 2 * Hk * hd * kvb / maximum(q_rows, 1.0) * xl
     act = B * n * Hq * 2 * hd * ab * xl
-    return (flops, 0.0, act, kv_read, xl, q_rows * maximum(Hq / Hk, 1.0), 0.0)
+    return (flops, 0.0, act, kv_read, xl, cross_rows(n, Hq, Hk, decode), 0.0)
+
+
+def cross_rows(n, Hq, Hk, decode: bool):
+    """The cross-attention operator's rows: its query rows per tile (n decoding, at most FA_TILE_ROWS prefilling) times
+    the query heads sharing a KV head, Hq/Hk (at least 1)."""
+    q_rows = n if decode else minimum(n, FA_TILE_ROWS)
+    return q_rows * maximum(Hq / Hk, 1.0)
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term
+from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term, cross_rows
 from costmodel.engine.backbone_ops import backbone_ops
 from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
 from costmodel.engine.truth import all_plus, all_positive, any_nonzero
@@ -136,9 +136,12 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     def absent(count) -> bool:
         return plain and not any_nonzero(count)
 
+    def idle(name, count, rows, kv=0.0):  # a matrix product of no layer: only its launches, rows and KV written
+        ops[name] = (0.0, 0.0, 0.0, kv, count * passes, rows, 0.0)
+
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
         if absent(count):
-            ops[name] = (0.0, 0.0, 0.0, kv, count * passes, tokens if rows is None else rows, 0.0)
+            idle(name, count, tokens if rows is None else rows, kv)
             return
         we = k_in * n_out if weight_elems is None else weight_elems
         wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count * passes
@@ -201,19 +204,30 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     # cross-attention layers (Llama 3.2 Vision): q and o on the text tokens; k and v projected once, at
     # prefill, from each sequence's vision tokens and cached; the attention in cross_attention_term
-    matmul("cross_proj", T, h, 2 * Hq * hd, xl_run, weight_elems=2 * h * Hq * hd)
     kv_cross = 2 * Hk * hd
     Tv = 0.0 * T if decode else B * V  # an attention group's vision tokens, projected at prefill
     kv_proj_layers = 0.0 * xl if decode else xl_run
-    matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=Tv * kv_cross * kvb * kv_proj_layers)
-    ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode, xl_run, absent(xl_run))
+    kv_proj_write = Tv * kv_cross * kvb * kv_proj_layers
+    if absent(xl_run) and absent(kv_proj_layers):  # none run: the entries matmul and cross_attention_term give
+        idle("cross_proj", xl_run, T)
+        idle("cross_kv_proj", kv_proj_layers, Tv, kv_proj_write)
+        ops["cross_attention"] = (0.0, 0.0, 0.0, 0.0, xl_run, cross_rows(n, Hq, Hk, decode), 0.0)
+    else:
+        matmul("cross_proj", T, h, 2 * Hq * hd, xl_run, weight_elems=2 * h * Hq * hd)
+        matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=kv_proj_write)
+        ops["cross_attention"] = cross_attention_term(m, f, B, n, tp, decode, xl_run)
 
     # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
     rec_l = m["rec_layers"]
-    rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
-    matmul("ssm_in_proj", T, h, rec_in_w / h, rec_l, weight_elems=rec_in_w)
-    ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode, absent(rec_l))
-    matmul("ssm_out_proj", T, m["rec_out_in"] / tp, h, rec_l)
+    if absent(rec_l):  # none: the entries matmul and recurrent_scan give
+        idle("ssm_in_proj", rec_l, T)
+        ops["ssm_scan"] = (0.0, 0.0, 0.0, 0.0, rec_l, scan_rows(m, B, n, decode), 0.0)
+        idle("ssm_out_proj", rec_l, T)
+    else:
+        rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
+        matmul("ssm_in_proj", T, h, rec_in_w / h, rec_l, weight_elems=rec_in_w)
+        ops["ssm_scan"] = recurrent_scan(m, f, hw, B, n, tp, decode)
+        matmul("ssm_out_proj", T, m["rec_out_in"] / tp, h, rec_l)
 
     # dense MLP: all tokens of the replica over all its ranks
     i_d = m["i_dense"] / tp_all
@@ -229,26 +243,32 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     moe_l = m["moe_layers"]
     safe_E = maximum(E, 1.0)
     touched = where(E > 0, E * (1 - power(1 - k / safe_E, T_all)), 0.0) if any_nonzero(E) else 0.0
-    i_e, S = m["i_expert"] / tp_all, m["shared"]
-    # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
-    # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
-    # enable deepep moe'): their FLOPs per device are those of width i/dp on the replica's tokens
-    deepep = (dp > 1) & (ep > 1)
-    i_s = where(deepep, m["i_shared"] / dp, m["i_shared"] / tp_all)  # for FLOPs and activations
-    i_s_w = where(deepep, m["i_shared"], m["i_shared"] / tp_all)  # for the weights a rank reads
     # under EP the step waits for the rank whose experts drew the most tokens: `expert_imbalance`
     # times the mean, at most all of them (ep times the mean); its FLOPs and activations grow, the
     # touched weights are every rank's
     imb = where(ep > 1, minimum(hw.get("expert_imbalance", 1.0), ep), 1.0)
     k_r = k * imb
     rows_e = T_all * k_r / maximum(touched, 1.0)
-    matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
-    up_w = h * gated * (touched * i_e + S * i_s_w)
-    up_out = gated * (k_r * i_e + S * i_s)
-    matmul("moe_up", T_all, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
-    vector("moe_act", T_all * (k_r * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
-    down_w = (touched * i_e + S * i_s_w) * h
-    matmul("moe_down", T_all, k_r * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
+    if absent(moe_l):  # a dense model: the entries matmul and vector give (the experts' rows)
+        idle("moe_router", moe_l, T)
+        idle("moe_up", moe_l, rows_e)
+        ops["moe_act"] = (0.0, 0.0, 0.0, 0.0, moe_l, VECTOR_ROWS, 0.0)
+        idle("moe_down", moe_l, rows_e)
+    else:
+        i_e, S = m["i_expert"] / tp_all, m["shared"]
+        # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
+        # each running its group's tokens (SGLang deepseek_v2.py: 'disable tp for shared experts when
+        # enable deepep moe'): their FLOPs per device are those of width i/dp on the replica's tokens
+        deepep = (dp > 1) & (ep > 1)
+        i_s = where(deepep, m["i_shared"] / dp, m["i_shared"] / tp_all)  # for FLOPs and activations
+        i_s_w = where(deepep, m["i_shared"], m["i_shared"] / tp_all)  # for the weights a rank reads
+        matmul("moe_router", T, h, E, moe_l, w_bytes_per=2.0, rows=T)
+        up_w = h * gated * (touched * i_e + S * i_s_w)
+        up_out = gated * (k_r * i_e + S * i_s)
+        matmul("moe_up", T_all, h, up_out, moe_l, weight_elems=up_w, rows=rows_e)
+        vector("moe_act", T_all * (k_r * i_e + S * i_s), ACT_OPS, moe_l, (gated + 1) * ab)
+        down_w = (touched * i_e + S * i_s_w) * h
+        matmul("moe_down", T_all, k_r * i_e + S * i_s, h, moe_l, weight_elems=down_w, rows=rows_e)
 
     # LM head on the last position of each sequence (classifier for ViT, none for BERT)
     head_b = where(m["tied"] > 0, f["emb_bits"], f["head_bits"]) / 8
@@ -374,19 +394,15 @@ def cross_domain(wire, group, hw: dict, ring: bool):
     return wire * factor
 
 
-def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool, absent: bool = False) -> tuple:
+def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool) -> tuple:
     """The scan of the recurrent layers for n new tokens of B sequences (context-independent).
 
     FLOPs: T · (scan FLOPs per token + 2 · conv channels · kernel) / tp per layer. Bytes: the state
     (state_bits) and conv state (16-bit) read and written once per decode step, or once per chunk
-    when prefilling (chunked kernels write each chunk's state), plus the token activations. `absent`: no
-    configuration has recurrent layers, and the workload is +0.0 or more and finite (lower's absent operators):
-    zero work.
+    when prefilling (chunked kernels write each chunk's state), plus the token activations.
     """
     chunk = m["rec_chunk"]
-    rows = ones_like(B * n) if decode else minimum(n, where(chunk > 0, chunk, 1.0))
-    if absent:
-        return (0.0, 0.0, 0.0, 0.0, m["rec_layers"], rows, 0.0)
+    rows = scan_rows(m, B, n, decode)
     T = B * n
     ab = f["a_bits"] / 8
     rec_l = m["rec_layers"]
@@ -400,6 +416,13 @@ def recurrent_scan(m: dict, f: dict, hw: dict, B, n, tp, decode: bool, absent: b
     # timed on the vector peak through the same field as dequantization work
     tensor = m["rec_tensor"]
     return (flops * tensor, 0.0, act, state_io, rec_l, rows, flops * (1 - tensor))
+
+
+def scan_rows(m: dict, B, n, decode: bool):
+    """The recurrent scan's rows: one per step decoding (B·n's shape), its chunk's tokens prefilling (n, at most the
+    chunk; 1 without chunks)."""
+    chunk = m["rec_chunk"]
+    return ones_like(B * n) if decode else minimum(n, where(chunk > 0, chunk, 1.0))
 
 
 def _pack(ops: dict, names: tuple) -> Ops:

@@ -9,6 +9,8 @@ kernels.py, which sums over configurations one by one, needs two or more of them
 """
 from __future__ import annotations
 
+from math import inf
+
 from costmodel.engine.elementwise import divide
 from costmodel.engine.operators import COMM, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
@@ -35,6 +37,7 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
     any_dq = any(dq)  # op_times adds the dequantization term to every operator where any has one
     pv = hw["peak_vector"]
     link = lat = None
+    idle = rates_positive(hr, ec, ae, em, bw, pv, peak)  # idle operators' times without their rates (below)
     out = []  # per operator: (compute, memory, fixed, comm, roof, total)
     for j, u in enumerate(ops.units.tolist()):
         if u == COMM:  # op_times: no compute or memory time, the launches at the link's latency
@@ -44,11 +47,24 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
             fx, x = launches[j] * lat, divide(w, link) if w > 0 else 0.0
             out.append((0.0, 0.0, fx, x, 0.0, 0.0 + fx + x))
             continue
-        t, b, fx = unit_roof(flops[j], wb[j], ab[j], kb[j], launches[j], rows[j], dq[j], fused is not None and fused[j],
-                             hr, ec, ae, em, bw, ko, peak[u], pv, any_dq)
+        if idle and not (flops[j] or wb[j] or ab[j] or kb[j] or dq[j]) and 0.0 <= rows[j] < inf:
+            # zero work (±0.0) over finite positive rates: unit_times' quotients are the zeros themselves
+            t, b, fx = (flops[j] + dq[j] if any_dq else flops[j]), wb[j] + ab[j] + kb[j], launches[j] * ko
+        else:
+            t, b, fx = unit_roof(flops[j], wb[j], ab[j], kb[j], launches[j], rows[j], dq[j],
+                                 fused is not None and fused[j], hr, ec, ae, em, bw, ko, peak[u], pv, any_dq)
         roof = t if (t > b or t != t) else b
         out.append((t, b, fx, 0.0, roof, roof + fx + 0.0))
     return tuple(zip(*out))
+
+
+def rates_positive(hr, ec, ae, em, bw, pv, peaks) -> bool:
+    """Whether unit_rates and unit_times divide by finite numbers above zero (or by inf) for any rows from 0 to inf
+    (excluded): the half rows, efficiencies, bandwidth and peaks finite and above zero, and the products they divide
+    by (at least 1e-12 of a peak, bandwidth × memory efficiency, the vector peak × compute efficiency, the memory
+    and attention efficiencies) not rounded to zero. An operator's zeros of work (±0.0) then divide to themselves."""
+    return (all(0.0 < x < inf for x in (hr, ec, ae, em, bw, pv, *peaks))
+            and all(x > 0.0 for x in (bw * em, pv * ec, em * ae, *(1e-12 * p for p in peaks))))
 
 
 def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):

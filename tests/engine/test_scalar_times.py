@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from costmodel.engine import evaluate as evaluate_module
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate, lower_all
+from costmodel.engine.operators import OP_NAMES
 from costmodel.engine.scalar_times import array_sum
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
@@ -158,3 +159,45 @@ def test_an_estimates_steps_after_the_engine_divide_as_numpy():
                   costmodel.estimate("llama-3.1-8b", "h100-sxm", kv_predict="llama-3.2-1b", prompt=0, gen=1)):
             assert math.isfinite(e.metric("ttft_s")) and e.metric("ttft_s") > 0
             assert not any(type(v) in (float, bool) for v in e.result.metrics.values())  # numpy's, as before
+
+
+RATES = st.one_of(st.sampled_from([1.0, 0.5, 3e-7, 1e15, 5e-324, 1e-310, 1e300, 0.0, -1.0, math.inf, math.nan]),
+                  st.floats(1e-3, 1e16))
+ZERO = st.sampled_from([0.0, -0.0])
+ROWS = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 512.0, 1e12, -3.0, math.inf, math.nan]), st.floats(0.0, 1e6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(ZERO, ZERO, ZERO, ZERO, st.sampled_from([0.0, -0.0, 1.0, 80.0]), ROWS, ZERO),
+                min_size=len(OP_NAMES), max_size=len(OP_NAMES)),
+       st.lists(st.integers(0, len(OP_NAMES) - 1), max_size=4), st.floats(1.0, 1e12),
+       st.fixed_dictionaries({k: RATES for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
+                                                 "bandwidth", "peak_vector", "peak_attention", "attention_efficiency",
+                                                 "peak_matmul")}),
+       st.sampled_from([0.0, 5e-6, -1e-6, math.inf]), st.sampled_from([0.0, 1.0]))
+def test_idle_operators_time_as_numpy(entries, busy, work, rates, overhead, fp32):
+    """scalar_times.op_times leaves out the roofline of an operator of zero work (±0.0 FLOPs, bytes and dequantization)
+    where every rate it would divide by is finite and above zero: its times are then the zeros themselves, with
+    their signs, and the launches' overhead. Each field equals roofline.op_times' (numpy's) bit for bit, over rates
+    that are zero, subnormal, huge, negative, inf or NaN, and rows that are negative, inf or NaN; where a Python float
+    divides by zero the estimate repeats on numpy's scalars (evaluate), so there is nothing to compare."""
+    from costmodel.engine import roofline, scalar_times
+    from costmodel.engine.operators import Ops
+
+    table = [list(e) for e in entries]
+    for j in busy:  # a few operators with work, one field each
+        table[j][j % 4] = work
+    fields = np.array(table, dtype=float).T.copy()
+    ops = Ops(*fields)
+    f = {"peak_matmul": rates.pop("peak_matmul"), "attn_fp32": fp32}
+    hw = {**rates, "kernel_overhead_s": overhead, "comm_latency_s": 2e-6, "interconnect": 9e11, "comm_efficiency": 0.8}
+    try:
+        got = scalar_times.op_times(ops, hw, f)
+    except ArithmeticError:
+        return
+    with np.errstate(all="ignore"):
+        want = roofline.op_times(ops, hw, f)
+        total = want.total
+    for name, a, b in zip(("compute", "memory", "fixed", "comm", "total"), (*got[:4], got[5]),
+                          (want.compute, want.memory, want.fixed, want.comm, total)):
+        _same(np.array(a), b, name)

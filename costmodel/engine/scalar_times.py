@@ -59,12 +59,20 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
 
 
 def rates_positive(hr, ec, ae, em, bw, pv, peaks) -> bool:
-    """Whether unit_rates and unit_times divide by finite numbers above zero (or by inf) for any rows from 0 to inf
-    (excluded): the half rows, efficiencies, bandwidth and peaks finite and above zero, and the products they divide
-    by (at least 1e-12 of a peak, bandwidth × memory efficiency, the vector peak × compute efficiency, the memory
-    and attention efficiencies) not rounded to zero. An operator's zeros of work (±0.0) then divide to themselves."""
-    return (all(0.0 < x < inf for x in (hr, ec, ae, em, bw, pv, *peaks))
-            and all(x > 0.0 for x in (bw * em, pv * ec, em * ae, *(1e-12 * p for p in peaks))))
+    """Whether unit_rates and unit_times divide by finite numbers above zero (or by inf) and multiply by finite ones, for
+    any rows from 0 to inf (excluded): the half rows, efficiencies, bandwidth and peaks finite and above zero, the
+    products they divide by (at least 1e-12 of a peak, bandwidth × memory efficiency, the vector peak × compute
+    efficiency, the memory and attention efficiencies) not rounded to zero, and the attention's bytes factor (the
+    memory efficiency over that last product, at most 1) finite. An operator's zeros of work (±0.0) then divide to
+    themselves."""
+    for x in (hr, ec, ae, em, bw, pv, *peaks):  # loops, not all() over generators: an estimate asks three times
+        if not 0.0 < x < inf:
+            return False
+    for p in peaks:
+        if not 1e-12 * p > 0.0:
+            return False
+    x = em * ae
+    return bw * em > 0.0 and pv * ec > 0.0 and x > 0.0 and em / (x if x < 1.0 else 1.0) < inf  # unit_rates' scale
 
 
 def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from costmodel.engine import evaluate as evaluate_module
@@ -164,16 +164,18 @@ def test_an_estimates_steps_after_the_engine_divide_as_numpy():
 RATES = st.one_of(st.sampled_from([1.0, 0.5, 3e-7, 1e15, 5e-324, 1e-310, 1e300, 0.0, -1.0, math.inf, math.nan]),
                   st.floats(1e-3, 1e16))
 ZERO = st.sampled_from([0.0, -0.0])
+_RATE_KEYS = ("compute_half_rows", "compute_efficiency", "memory_efficiency", "bandwidth", "peak_vector", "peak_attention",
+              "attention_efficiency", "peak_matmul")
 ROWS = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 512.0, 1e12, -3.0, math.inf, math.nan]), st.floats(0.0, 1e6))
 
 
 @settings(max_examples=300, deadline=None)
+@example(entries=[(0.0,) * 7] * len(OP_NAMES), busy=[], work=1.0, overhead=0.0, fp32=0.0,  # scale = 1/5e-324: inf
+         rates=dict.fromkeys(_RATE_KEYS, 1.0) | {"attention_efficiency": 5e-324})
 @given(st.lists(st.tuples(ZERO, ZERO, ZERO, ZERO, st.sampled_from([0.0, -0.0, 1.0, 80.0]), ROWS, ZERO),
                 min_size=len(OP_NAMES), max_size=len(OP_NAMES)),
        st.lists(st.integers(0, len(OP_NAMES) - 1), max_size=4), st.floats(1.0, 1e12),
-       st.fixed_dictionaries({k: RATES for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
-                                                 "bandwidth", "peak_vector", "peak_attention", "attention_efficiency",
-                                                 "peak_matmul")}),
+       st.fixed_dictionaries(dict.fromkeys(_RATE_KEYS, RATES)),
        st.sampled_from([0.0, 5e-6, -1e-6, math.inf]), st.sampled_from([0.0, 1.0]))
 def test_idle_operators_time_as_numpy(entries, busy, work, rates, overhead, fp32):
     """scalar_times.op_times leaves out the roofline of an operator of zero work (±0.0 FLOPs, bytes and dequantization)

@@ -14,7 +14,7 @@ from costmodel.engine.distinct import rows
 from costmodel.engine.elementwise import as_float, ceil, clip, floor, maximum, minimum, mod, where
 from costmodel.engine.truth import any_nonzero
 
-FA_TILE_ROWS = 128  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
+FA_TILE_ROWS = 128.0  # FlashAttention query-tile rows (Dao 2023, FlashAttention-2 block size)
 SOFTMAX_OPS = 5.0  # per score element (LLM-Viewer, arXiv 2402.16363)
 ATTENTION_OPS = ("attention", "attention_local", "attention_chunked", "attention_indexer")
 FUSED_ATTENTION = ATTENTION_OPS[:3] + ("cross_attention",)  # the engine's attention kernels: attention_efficiency

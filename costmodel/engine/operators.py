@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -77,6 +78,8 @@ class Ops:
         idx = list(idx)
         return Ops(*(getattr(self, k)[idx] for k in OP_FIELDS), names=tuple(self.names[j] for j in idx))
 
+    columns = None  # NumberOps': each field's values as lower wrote them (not a dataclass field: no annotation)
+
     @property
     def units(self) -> np.ndarray:
         return OP_UNITS if len(self.names) == len(OP_NAMES) else units_of(self.names)
@@ -87,6 +90,23 @@ class Ops:
 
 
 OP_FIELDS = tuple(k for k in Ops.__dataclass_fields__ if k != "names")  # the per-operator arrays
+
+
+class NumberOps(Ops):
+    """The Ops of one configuration whose entries are all Python floats (an estimate's lowering): `columns`, each
+    field's values in OP_FIELDS' order as lower wrote them, which scalar_times times as they are, and the fields'
+    arrays (what _pack gives: numpy's float64 of each entry) packed when one is first read."""
+
+    def __init__(self, columns: tuple, names: tuple):  # the fields come when read (__getattr__)
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "names", names)
+
+    def __getattr__(self, name: str):  # only where the instance holds no such attribute yet
+        if name not in OP_FIELDS or "columns" not in self.__dict__:
+            raise AttributeError(name)
+        for k, row in zip(OP_FIELDS, np.array(self.columns, dtype=float)):
+            object.__setattr__(self, k, row)
+        return self.__dict__[name]
 
 
 @functools.lru_cache(maxsize=64)
@@ -429,8 +449,11 @@ def _pack(ops: dict, names: tuple) -> Ops:
     """Struct of arrays (field, operator, *configurations) from per-operator tuples, each entry written once
     (numpy's zeros would clear the whole array first: in a sweep's retained heap calloc clears it by hand, the
     same bytes again)."""
-    table = _numbers(ops, names)
-    if table is not None:  # one configuration (an estimate): every entry a number, one conversion
+    rows = [ops[name] for name in names]
+    if set(map(type, chain.from_iterable(rows))) == _FLOAT:  # an estimate's: packed only where read (NumberOps)
+        return NumberOps(tuple(zip(*rows)), names)
+    table = _numbers(rows)
+    if table is not None:  # one configuration: every entry a number, one conversion
         return Ops(*table.T, names=names)
     # the arrays' shapes (scalars broadcast): one per distinct shape, not one np.shape call per entry
     shape = np.broadcast_shapes(*{x.shape for v in ops.values() for x in v if type(x) is np.ndarray})
@@ -443,14 +466,18 @@ def _pack(ops: dict, names: tuple) -> Ops:
     return Ops(*out, names=names)
 
 
-def _numbers(ops: dict, names: tuple) -> np.ndarray | None:
-    """The entries as an (operator, field) float array where each is a number or a 0-d array, else None:
-    numpy refuses a mix of numbers and arrays of configurations before it copies anything."""
+def _numbers(rows: list) -> np.ndarray | None:
+    """The operators' entries (a tuple of OP_FIELDS' values each) as an (operator, field) float array where each is a
+    number or a 0-d array, else None: numpy refuses a mix of numbers and arrays of configurations before it copies
+    anything."""
     try:
-        table = np.array([ops[name] for name in names], dtype=float)
+        table = np.array(rows, dtype=float)
     except ValueError:
         return None
     return table if table.ndim == 2 else None
+
+
+_FLOAT = {float}
 
 
 def _field(value, shape: tuple) -> np.ndarray:

@@ -17,8 +17,10 @@ from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
 
 
 def applies(ops: Ops, hw: dict, f: dict) -> bool:
-    """One configuration: every operator field 1-D and the device and format columns numbers."""
-    return ops.flops.ndim == 1 and all(type(v) is float or getattr(v, "ndim", 1) == 0 for v in (
+    """One configuration: every operator field 1-D (or its numbers, NumberOps) and the device and format columns
+    numbers."""
+    one = ops.columns is not None or ops.flops.ndim == 1
+    return one and all(type(v) is float or getattr(v, "ndim", 1) == 0 for v in (
         hw["compute_efficiency"], hw["bandwidth"], hw["kernel_overhead_s"], hw["compute_half_rows"], f["peak_matmul"]))
 
 
@@ -31,9 +33,8 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
     ae = hw.get("attention_efficiency", 1.0)
     fused = fused_mask(ops).tolist() if ae != 1.0 else None
     peak = (f["peak_matmul"], attention_peak(hw, f), hw["peak_vector"], hw["peak_vector"])  # by unit (operators.py)
-    flops, wb, ab, kb, launches, rows, dq = (x.tolist() for x in (ops.flops, ops.weight_bytes, ops.act_bytes,
-                                                                  ops.kv_bytes, ops.launches, ops.rows,
-                                                                  ops.dequant_flops))
+    flops, wb, ab, kb, launches, rows, dq = ops.columns or (x.tolist() for x in (
+        ops.flops, ops.weight_bytes, ops.act_bytes, ops.kv_bytes, ops.launches, ops.rows, ops.dequant_flops))
     any_dq = any(dq)  # op_times adds the dequantization term to every operator where any has one
     pv = hw["peak_vector"]
     link = lat = None

@@ -86,3 +86,35 @@ def test_unit_peaks_of_one_unit_equal_the_gathered_peaks():
         ops = Ops(*np.ones((len(OP_FIELDS), len(names), 3)), names=names)
         want = np.stack([np.broadcast_to(per_unit[int(OP_UNITS[OP_NAMES.index(n)])], (3,)) for n in names])
         _same_bits(unit_peaks(ops, hw, f), want, ",".join(names))
+
+
+def test_an_estimates_operators_are_packed_where_read():
+    """An estimate's lowering (every entry a Python float) is a NumberOps: scalar_times times its entries as they
+    are, and its fields, packed when one is first read, are those of the same entries packed at once (operators.
+    _numbers), bit for bit, after a pickle and in `take` too. A numpy scalar among the columns gives plain Ops of
+    the same bits; a column of one row, arrays."""
+    import pickle
+
+    from costmodel.engine.operators import NumberOps, Ops, _numbers, lower
+
+    m, hw = load_model("deepseek-v3"), load_hardware("h100-sxm")
+    rows = model_row(m), format_row(load_format("fp8"), hw), hardware_row(hw, "sglang")
+    cols = [{k: float(v) for k, v in r.items()} for r in rows]
+    for decode in (False, True):
+        ops = lower(*cols, 8.0, 1.0 if decode else 700.0, 300.0, 8.0, 1.0, decode=decode, dp=8.0, ep=8.0)
+        assert type(ops) is NumberOps and "flops" not in vars(ops)  # nothing packed yet
+        assert all(type(x) is float for c in ops.columns for x in c) and len(ops.columns) == len(OP_FIELDS)
+        packed = Ops(*_numbers(list(zip(*ops.columns))).T, names=ops.names)
+        for got in (ops, pickle.loads(pickle.dumps(ops))):
+            for field in OP_FIELDS:
+                _same_bits(getattr(got, field), getattr(packed, field), field)
+        _same_bits(ops.take([2, 0]).flops, packed.flops[[2, 0]], "take")
+        numpy_scalar = {**cols[0], "h": np.float64(cols[0]["h"])}
+        plain = lower(numpy_scalar, *cols[1:], 8.0, 1.0 if decode else 700.0, 300.0, 8.0, 1.0, decode=decode, dp=8.0,
+                      ep=8.0)
+        assert type(plain) is Ops and plain.columns is None
+        for field in OP_FIELDS:
+            _same_bits(getattr(plain, field), getattr(packed, field), field)
+        column = lower(*({k: np.array([v]) for k, v in c.items()} for c in cols), 8.0, 700.0, 300.0, 8.0, 1.0,
+                       decode=decode, dp=8.0, ep=8.0)
+        assert type(column) is Ops and column.flops.shape == (len(column.names), 1)

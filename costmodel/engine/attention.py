@@ -78,11 +78,15 @@ def cross_rows(n, Hq, Hk, decode: bool):
     return q_rows * maximum(Hq / Hk, 1.0)
 
 
-def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> dict:
+def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
+                    coefficients: dict | None = None) -> dict:
     """The fused attention operators (global, sliding-window and chunked local layers) for n new
-    tokens after c: those of `names`."""
+    tokens after c: those of `names`. `coefficients`: pair_coefficients' dict for these n, tp and names where the
+    caller holds it (an estimate's decode, at both ends of its context)."""
     B, n, c, tp = map(as_float, (B, n, c, tp))
-    return terms_of(pair_coefficients(m, f, n, tp, decode, names), B, n, c, decode, m["encoder"], f["a_bits"] / 8)
+    if coefficients is None:
+        coefficients = pair_coefficients(m, f, n, tp, decode, names)
+    return terms_of(coefficients, B, n, c, decode, m["encoder"], f["a_bits"] / 8)
 
 
 def terms_of(coefficients: dict, B, n, c, decode: bool, encoder, ab) -> dict:

@@ -97,21 +97,23 @@ def ones_like(x):
 
 
 def ceil(x):
-    """np.ceil(x)."""
-    return _whole(math.ceil, x) if type(x) is float else np.ceil(x)
+    """np.ceil(x): for a Python float math.ceil's integer as numpy's float, inf and NaN as they are, a zero with x's
+    sign (np.ceil(-0.5) is -0.0). Written out, not through a helper: an estimate rounds some 40 numbers."""
+    if type(x) is not float:
+        return np.ceil(x)
+    if x - x != 0:
+        return x
+    r = math.ceil(x)
+    return float(r) if r else math.copysign(0.0, x)
 
 
 def floor(x):
-    """np.floor(x)."""
-    return _whole(math.floor, x) if type(x) is float else np.floor(x)
-
-
-def _whole(rounding, x: float) -> float:
-    """math.ceil's or math.floor's integer as numpy's float: inf and NaN as they are, a zero with x's sign
-    (np.ceil(-0.5) is -0.0)."""
+    """np.floor(x), as ceil."""
+    if type(x) is not float:
+        return np.floor(x)
     if x - x != 0:
         return x
-    r = rounding(x)
+    r = math.floor(x)
     return float(r) if r else math.copysign(0.0, x)
 
 

@@ -122,7 +122,7 @@ def concat(*sets: Ops) -> Ops:
 
 
 def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0,
-          busy_only: bool = False) -> Ops:
+          busy_only: bool = False, coefficients: dict | None = None) -> Ops:
     """Operators of one forward step: `batch` sequences x `new_tokens` each, after `context`.
 
     `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
@@ -130,6 +130,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
     `busy_only`: the operators of no work left out (no_work; where the workload is +0.0 or more and finite), which
     take +0.0 or -0.0 time wherever the roofline's rates are finite and positive (roofline.rates_finite).
+    `coefficients`: the attention's pair coefficients (attention.attention_terms') where the caller holds them.
     """
     n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
     T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)
@@ -218,7 +219,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
         matmul("mla_kv_up", ctx_tokens, m["kv_lora"], Hq * (m["nope_dim"] + d_v), mla_layers,
                weight_elems=up_w)
 
-    ops.update(attention_terms(m, f, B, n, c, tp, decode))  # B, tp: one attention group's
+    ops.update(attention_terms(m, f, B, n, c, tp, decode, coefficients=coefficients))  # B, tp: an attention group's
 
     matmul("o_proj", T, Hq * d_v, h, attn_l)
 
@@ -329,6 +330,8 @@ def group_batch(batch, dp):
     itself, fractional under pipeline micro-batches, without DP attention)."""
     b = as_float(batch)
     dp = as_float(dp)
+    if type(b) is float and type(dp) is float:  # where's choice, the ceiling only where it is chosen
+        return ceil(b / dp - 1e-9) if dp > 1 else b
     return where(dp > 1, ceil(b / dp - 1e-9), b)
 
 
@@ -491,9 +494,11 @@ def _field(value, shape: tuple) -> np.ndarray:
     return out
 
 
-def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS) -> Ops:
-    """Only the attention operators (the part of a step that depends on the context), those of `names`."""
-    return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names), names)
+def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
+                    coefficients: dict | None = None) -> Ops:
+    """Only the attention operators (the part of a step that depends on the context), those of `names`
+    (`coefficients`: attention_terms')."""
+    return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
 
 
 def attention_ops(terms: dict, names: tuple) -> Ops:

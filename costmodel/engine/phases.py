@@ -241,10 +241,11 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     new tokens and c0 are functions of the groups, the batch, prompt and context (lower_all's: timeline.steps of
     them, with pp and the drafts fixed by its groups), so the prefill's rows are searched on those four alone: the
     same groups, two full-size columns fewer to compare."""
-    if groups is None:
+    if groups is None:  # the decode's attention at c0 and c1: one attention group's pair coefficients
+        coef = pair_coefficients(m, f, as_float(n_dec), as_float(tp) / as_float(dp), True)
         return PhaseOps(lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
-                        lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep),
-                        lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True))
+                        lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep, coefficients=coef),
+                        lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True, coefficients=coef))
     g = np.asarray(groups)
     Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep = (np.broadcast_to(np.asarray(x, dtype=float), g.shape)
                                                           for x in (Bc, prompt, context, Bd, n_dec, c0, tp, pp, dp, ep))

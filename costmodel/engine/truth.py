@@ -12,6 +12,8 @@ import numpy as np
 
 def any_nonzero(x) -> bool:
     """np.any(x): bool(x) for a scalar or 0-d array, x.any() for an array."""
+    if type(x) is float:  # an estimate's (NaN is nonzero, -0.0 is not: as bool)
+        return x != 0.0
     if isinstance(x, np.ndarray) and x.ndim:
         return bool(x.any())
     return bool(x)

@@ -96,25 +96,25 @@ def ones_like(x):
     return np.ones_like(x)
 
 
-def ceil(x):
-    """np.ceil(x): for a Python float math.ceil's integer as numpy's float, inf and NaN as they are, a zero with x's
-    sign (np.ceil(-0.5) is -0.0). Written out, not through a helper: an estimate rounds some 40 numbers."""
-    if type(x) is not float:
-        return np.ceil(x)
-    if x - x != 0:
-        return x
-    r = math.ceil(x)
-    return float(r) if r else math.copysign(0.0, x)
+def _rounding(numpy_fn, rounding, name: str):
+    """np.ceil or np.floor (`numpy_fn`): for a Python float `rounding`'s integer (math.ceil's or math.floor's) as
+    numpy's float, inf and NaN as they are, a zero with x's sign (np.ceil(-0.5) is -0.0); written out in the one
+    function, not through a helper call: an estimate rounds some 40 numbers."""
+    def rounded(x):
+        if type(x) is not float:
+            return numpy_fn(x)
+        if x - x != 0:
+            return x
+        r = rounding(x)
+        return float(r) if r else math.copysign(0.0, x)
+
+    rounded.__name__ = rounded.__qualname__ = name
+    rounded.__doc__ = f"np.{name}(x)."
+    return rounded
 
 
-def floor(x):
-    """np.floor(x), as ceil."""
-    if type(x) is not float:
-        return np.floor(x)
-    if x - x != 0:
-        return x
-    r = math.floor(x)
-    return float(r) if r else math.copysign(0.0, x)
+ceil = _rounding(np.ceil, math.ceil, "ceil")
+floor = _rounding(np.floor, math.floor, "floor")
 
 
 def isfinite(x):

@@ -97,8 +97,11 @@ class NumberOps(Ops):
     field's values in OP_FIELDS' order as lower wrote them, which scalar_times times as they are, and the fields'
     arrays (what _pack gives: numpy's float64 of each entry) packed when one is first read."""
 
-    def __init__(self, columns: tuple, names: tuple):  # the fields come when read (__getattr__)
-        object.__setattr__(self, "columns", columns)
+    def __init__(self, columns: tuple | None = None, names: tuple = OP_NAMES, **fields):
+        if fields:  # dataclasses.replace's call: every field given, as Ops takes them (no columns: they may differ)
+            Ops.__init__(self, **fields, names=names)
+            return
+        object.__setattr__(self, "columns", columns)  # the fields come when read (__getattr__)
         object.__setattr__(self, "names", names)
 
     def __getattr__(self, name: str):  # only where the instance holds no such attribute yet

@@ -91,8 +91,9 @@ def test_unit_peaks_of_one_unit_equal_the_gathered_peaks():
 def test_an_estimates_operators_are_packed_where_read():
     """An estimate's lowering (every entry a Python float) is a NumberOps: scalar_times times its entries as they
     are, and its fields, packed when one is first read, are those of the same entries packed at once (operators.
-    _numbers), bit for bit, after a pickle and in `take` too. A numpy scalar among the columns gives plain Ops of
+    _numbers), bit for bit, after a pickle and in `take` too; dataclasses.replace gives one of its own fields. A numpy scalar among the columns gives plain Ops of
     the same bits; a column of one row, arrays."""
+    import dataclasses
     import pickle
 
     from costmodel.engine.operators import NumberOps, Ops, _numbers, lower
@@ -109,6 +110,10 @@ def test_an_estimates_operators_are_packed_where_read():
             for field in OP_FIELDS:
                 _same_bits(getattr(got, field), getattr(packed, field), field)
         _same_bits(ops.take([2, 0]).flops, packed.flops[[2, 0]], "take")
+        doubled = dataclasses.replace(ops, flops=ops.flops * 2)
+        assert doubled.columns is None and doubled.names == ops.names  # its own fields, timed as arrays
+        _same_bits(doubled.flops, packed.flops * 2, "replace")
+        _same_bits(doubled.rows, packed.rows, "replace")
         numpy_scalar = {**cols[0], "h": np.float64(cols[0]["h"])}
         plain = lower(numpy_scalar, *cols[1:], 8.0, 1.0 if decode else 700.0, 300.0, 8.0, 1.0, decode=decode, dp=8.0,
                       ep=8.0)

@@ -52,6 +52,8 @@ class Workload:
 
 
 def _as_int(name: str, value, minimum: int) -> int:
+    if type(value) is int and value >= minimum:  # most calls (not a bool: its type is bool)
+        return value
     if isinstance(value, bool):
         raise WorkloadError(f"--{name} {value}: expected an integer >= {minimum}")
     try:

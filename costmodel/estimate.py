@@ -479,7 +479,7 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
                       overlap_comm: bool | None = None, allreduce: str | None = None) -> Efficiency:
     """The engine's parameters with a user's memory flags (and --expert-imbalance) applied, each
     checked and named on error."""
-    changes, sources = {}, dict(eff.sources)
+    changes = {}
     if expert_imbalance is not None:
         if not (isinstance(expert_imbalance, (int, float)) and not isinstance(expert_imbalance, bool)
                 and math.isfinite(expert_imbalance) and expert_imbalance >= 1):
@@ -502,7 +502,7 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
         changes["kv_block_tokens"] = float(_as_int("kv-block-size", kv_block_size, 1))
     if not changes:
         return eff
-    sources.update({k: "given by the user" for k in changes})
+    sources = {**eff.sources, **{k: "given by the user" for k in changes}}
     return dataclasses.replace(eff, **changes, sources=MappingProxyType(sources))
 
 

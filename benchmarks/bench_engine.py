@@ -145,10 +145,9 @@ def estimate_ms(calls: int = 200, repeats: int = 5) -> dict:
     """{variant: ms}: the median over `repeats` of the mean wall time of one in-process costmodel.estimate()
     (after a warm-up; `now, best`: the least of its rounds), interleaved with three baselines in the same run: the
     engine's columns as numpy float64 scalars timed by numpy on arrays of operators (`float64`: as before the
-    estimate's Python floats), with
-    numpy's own element-wise functions as well (`numpy`: as before their scalar paths), and with 0-d array
-    columns as well (`arrays`: as before columns.scalars); and `varied`, a different workload each call (only
-    the spec-derived columns are memoized, never a result)."""
+    estimate's Python floats), with numpy's own element-wise functions as well (`numpy`: as before their scalar
+    paths), and with 0-d array columns as well (`arrays`: as before columns.scalars); and `varied`, a different
+    workload each call (only the spec-derived columns are memoized, never a result)."""
     import costmodel
 
     costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16")
@@ -253,7 +252,8 @@ def main() -> None:
         ms = estimate_ms()
         now = ms["now"]
         print(f"one in-process costmodel.estimate('llama-3.1-70b', 'h100-sxm', 'w4a16'): {now:.2f} ms "
-              f"(the least round {ms['now, best']:.2f} ms; issue 16's target: 0.5 ms); {ms['float64']:.2f} ms on numpy float64 scalars timed by numpy "
+              f"(the least round {ms['now, best']:.2f} ms; issue 16's target: 0.5 ms); {ms['float64']:.2f} ms on numpy "
+              f"float64 scalars timed by numpy "
               f"({ms['float64'] / now:.2f}x), {ms['numpy']:.2f} ms with numpy's element-wise functions as well "
               f"({ms['numpy'] / now:.2f}x), {ms['arrays']:.2f} ms with 0-d array columns as well "
               f"({ms['arrays'] / now:.2f}x); {ms['varied']:.2f} ms cycling through 18 workloads (batch, prompt, gen)")

@@ -61,7 +61,7 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
     per query tile."""
     B, n, tp = map(as_float, (B, n, tp))
     Hq, Hk = m["heads"] / tp, ceil(m["kv_heads"] / tp)
-    q_rows = n if decode else minimum(n, FA_TILE_ROWS)
+    q_rows = query_rows(n, decode)
     V = m["cross_tokens"]
     hd, ab, kvb = m["head_dim"], f["a_bits"] / 8, f["kv_bits"] / 8
     pairs = B * n * V
@@ -72,10 +72,15 @@ def cross_attention_term(m: dict, f: dict, B, n, tp, decode: bool, xl) -> tuple:
 
 
 def cross_rows(n, Hq, Hk, decode: bool):
-    """The cross-attention operator's rows: its query rows per tile (n decoding, at most FA_TILE_ROWS prefilling) times
-    the query heads sharing a KV head, Hq/Hk (at least 1)."""
-    q_rows = n if decode else minimum(n, FA_TILE_ROWS)
-    return q_rows * maximum(Hq / Hk, 1.0)
+    """The cross-attention operator's rows: its query rows per tile (query_rows) times the query heads sharing a KV
+    head, Hq/Hk (at least 1)."""
+    return query_rows(n, decode) * maximum(Hq / Hk, 1.0)
+
+
+def query_rows(n, decode: bool):
+    """An attention kernel's query rows per tile for n new tokens a sequence: all n decoding, at most FA_TILE_ROWS
+    prefilling."""
+    return n if decode else minimum(n, FA_TILE_ROWS)
 
 
 def attention_terms(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
@@ -171,11 +176,10 @@ def pair_coefficients(m: dict, f: dict, n, tp, decode: bool, names: tuple = ATTE
         qk = where(mla, m["kv_lora"] + m["rope_dim"], d_qk)
         vd = where(mla, m["kv_lora"], d_v)
         kv_tok = where(mla, (m["kv_lora"] + m["rope_dim"]) * kvb, 2 * Hk * hd * kvb)
-        q_rows = n
     else:
         qk, vd = d_qk, d_v
         kv_tok = where(mla, Hq * (d_qk + d_v) * ab, 2 * Hk * hd * kvb)
-        q_rows = minimum(n, FA_TILE_ROWS)
+    q_rows = query_rows(n, decode)
     group = maximum(Hq / where(mla, 1.0, Hk), 1.0)
     q_tile = maximum(q_rows, 1.0)
     layers = variant_layers(m)

@@ -72,13 +72,12 @@ class Ops:
     rows: np.ndarray  # rows of the matrix product (tokens per weight), drives efficiency
     dequant_flops: np.ndarray  # FP32 vector work beside the unit's: dequantization, Mamba-1's scan
     names: tuple = OP_NAMES
+    columns = None  # NumberOps': each field's values as lower wrote them (not a dataclass field: no annotation)
 
     def take(self, idx) -> Ops:
         """The operators at positions `idx` (axis 0)."""
         idx = list(idx)
         return Ops(*(getattr(self, k)[idx] for k in OP_FIELDS), names=tuple(self.names[j] for j in idx))
-
-    columns = None  # NumberOps': each field's values as lower wrote them (not a dataclass field: no annotation)
 
     @property
     def units(self) -> np.ndarray:
@@ -160,12 +159,9 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     def absent(count) -> bool:
         return plain and not any_nonzero(count)
 
-    def idle(name, count, rows, kv=0.0):  # a matrix product of no layer: only its launches, rows and KV written
-        ops[name] = (0.0, 0.0, 0.0, kv, count * passes, rows, 0.0)
-
     def matmul(name, tokens, k_in, n_out, count, weight_elems=None, kv=0.0, rows=None, w_bytes_per=None):
         if absent(count):
-            idle(name, count, tokens if rows is None else rows, kv)
+            ops[name] = _idle(count * passes, tokens if rows is None else rows, kv)
             return
         we = k_in * n_out if weight_elems is None else weight_elems
         wbytes = we * (wb if w_bytes_per is None else w_bytes_per) * count * passes
@@ -178,7 +174,7 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
 
     def vector(name, elems, ops_per, count, bytes_per_elem):
         if absent(count):
-            ops[name] = (0.0, 0.0, 0.0, 0.0, count, VECTOR_ROWS, 0.0)
+            ops[name] = _idle(count, VECTOR_ROWS)
             return
         ops[name] = (elems * ops_per * count, 0.0, elems * bytes_per_elem * count, 0.0,
                      count, VECTOR_ROWS, 0.0)
@@ -233,9 +229,9 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     kv_proj_layers = 0.0 * xl if decode else xl_run
     kv_proj_write = Tv * kv_cross * kvb * kv_proj_layers
     if absent(xl_run) and absent(kv_proj_layers):  # none run: the entries matmul and cross_attention_term give
-        idle("cross_proj", xl_run, T)
-        idle("cross_kv_proj", kv_proj_layers, Tv, kv_proj_write)
-        ops["cross_attention"] = (0.0, 0.0, 0.0, 0.0, xl_run, cross_rows(n, Hq, Hk, decode), 0.0)
+        ops["cross_proj"] = _idle(xl_run * passes, T)
+        ops["cross_kv_proj"] = _idle(kv_proj_layers * passes, Tv, kv_proj_write)
+        ops["cross_attention"] = _idle(xl_run, cross_rows(n, Hq, Hk, decode))
     else:
         matmul("cross_proj", T, h, 2 * Hq * hd, xl_run, weight_elems=2 * h * Hq * hd)
         matmul("cross_kv_proj", Tv, h, kv_cross, kv_proj_layers, kv=kv_proj_write)
@@ -244,9 +240,8 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     # recurrent mixers (Gated DeltaNet, Mamba): heads split over tp like attention heads
     rec_l = m["rec_layers"]
     if absent(rec_l):  # none: the entries matmul and recurrent_scan give
-        idle("ssm_in_proj", rec_l, T)
-        ops["ssm_scan"] = (0.0, 0.0, 0.0, 0.0, rec_l, scan_rows(m, B, n, decode), 0.0)
-        idle("ssm_out_proj", rec_l, T)
+        ops["ssm_in_proj"] = ops["ssm_out_proj"] = _idle(rec_l * passes, T)
+        ops["ssm_scan"] = _idle(rec_l, scan_rows(m, B, n, decode))
     else:
         rec_in_w = (h * m["rec_in"] + m["rec_inner"]) / tp
         matmul("ssm_in_proj", T, h, rec_in_w / h, rec_l, weight_elems=rec_in_w)
@@ -274,10 +269,9 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     k_r = k * imb
     rows_e = T_all * k_r / maximum(touched, 1.0)
     if absent(moe_l):  # a dense model: the entries matmul and vector give (the experts' rows)
-        idle("moe_router", moe_l, T)
-        idle("moe_up", moe_l, rows_e)
-        ops["moe_act"] = (0.0, 0.0, 0.0, 0.0, moe_l, VECTOR_ROWS, 0.0)
-        idle("moe_down", moe_l, rows_e)
+        ops["moe_router"] = _idle(moe_l * passes, T)
+        ops["moe_up"] = ops["moe_down"] = _idle(moe_l * passes, rows_e)
+        ops["moe_act"] = _idle(moe_l, VECTOR_ROWS)
     else:
         i_e, S = m["i_expert"] / tp_all, m["shared"]
         # shared experts: split over tp, or under the all-to-all (DP attention + EP) whole on every rank,
@@ -301,12 +295,18 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     matmul("lm_head", B, h, head_out, has_head, w_bytes_per=head_b)
 
     ops.update(collectives(m, f, hw, T_all, tp_all, pp, dp, ep, has_head, plain))
-    ops["dwconv"] = (0.0, 0.0, 0.0, 0.0, 0.0, VECTOR_ROWS, 0.0)  # depthwise convolutions: vision backbones only
+    ops["dwconv"] = _idle(0.0, VECTOR_ROWS)  # depthwise convolutions: vision backbones only
     if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
     if busy_only and plain:
         return _pack(ops, tuple(name for name in OP_NAMES if not no_work(ops[name])))
     return _pack(ops, OP_NAMES)
+
+
+def _idle(launches, rows, kv=0.0) -> tuple:
+    """The entry (OP_FIELDS' order) of an operator no layer runs (lower's absent operators): zeros but its launches,
+    its rows and the KV bytes it writes."""
+    return (0.0, 0.0, 0.0, kv, launches, rows, 0.0)
 
 
 def no_work(entry: tuple) -> bool:

@@ -26,7 +26,7 @@ from costmodel.engine.distinct import columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_ops, concat, group_batch,
                                        lower, lower_attention)
-from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite
+from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
 from costmodel.engine.timeline import overlapped, share
 
 COMM_OPS = OP_UNITS == COMM
@@ -74,7 +74,8 @@ class PhaseOps(_Timed):
         """_numpy's four figures for one configuration, operator by operator on its values (scalar_times.py)."""
         if self.a1.names != ATTENTION_OPS or not scalar_times.applies(self.pre, hw, f):
             return None
-        pre, d0, a1 = (scalar_times.op_times(ops, hw, f) for ops in (self.pre, self.d0, self.a1))
+        idle = zeros_divide_to_zeros(hw, f)
+        pre, d0, a1 = (scalar_times.op_times(ops, hw, f, idle) for ops in (self.pre, self.d0, self.a1))
         dec = list(d0[5])
         for i, j in enumerate(_ATT_LIST):  # the decode's attention averaged over its context
             dec[j] = scalar_times.mean_total(*(x[j] for x in d0[:4]), *(x[i] for x in a1[:4]))

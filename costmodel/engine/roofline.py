@@ -17,7 +17,7 @@ import numpy as np
 from costmodel.engine.attention import FUSED_ATTENTION
 from costmodel.engine.elementwise import as_float, maximum, minimum, where
 from costmodel.engine.operators import ATTENTION, COMM, MATMUL, OP_NAMES, VECTOR, Ops
-from costmodel.engine.truth import any_nonzero
+from costmodel.engine.truth import all_above_zero, all_positive, any_nonzero
 
 _FUSED = np.isin(np.asarray(OP_NAMES), FUSED_ATTENTION)  # operators that take the attention efficiency
 
@@ -88,14 +88,31 @@ def _fused_of(names: tuple) -> np.ndarray:
 
 
 def rates_finite(hw: dict, f: dict) -> bool:
-    """Whether op_times' rates are finite and positive (half rows, efficiencies, bandwidth, peaks) and its launch
-    overhead and latency finite, at every configuration: an operator whose FLOPs, bytes, launches and dequantization
-    work are zeros then takes +0.0 or -0.0 time, which a sum over operators adding one after another leaves as it is
+    """Whether an operator whose FLOPs, bytes, launches and dequantization work are zeros takes +0.0 or -0.0 time at
+    every configuration: op_times divides its zeros to themselves (zeros_divide_to_zeros) and its launch overhead and
+    latency are finite. A sum over operators adding one after another then leaves such an operator out unchanged
     (operators.lower's busy_only)."""
-    rates = (hw["compute_half_rows"], hw["compute_efficiency"], hw.get("attention_efficiency", 1.0),
-             hw["memory_efficiency"], hw["bandwidth"], f["peak_matmul"], hw["peak_vector"], attention_peak(hw, f))
-    positive = all(bool(np.all((x > 0) & (x < np.inf))) for x in map(np.asarray, rates))
-    return positive and all(bool(np.all(np.isfinite(hw[k]))) for k in ("kernel_overhead_s", "comm_latency_s"))
+    with np.errstate(over="ignore"):  # a column's bytes factor may overflow: then refused
+        zeros = zeros_divide_to_zeros(hw, f)
+    return zeros and all(bool(np.all(np.isfinite(hw[k]))) for k in ("kernel_overhead_s", "comm_latency_s"))
+
+
+def zeros_divide_to_zeros(hw: dict, f: dict) -> bool:
+    """Whether op_times divides an operator's zeros of work (±0.0 FLOPs, bytes, dequantization) by finite numbers above
+    zero (or by inf) and multiplies them by finite ones for any rows from 0 to inf (excluded), at every configuration
+    (numbers or columns): the half rows, efficiencies (compute, attention, memory), bandwidth and the units' peaks
+    finite and above zero, the products it divides by (1e-12 of a peak, the bandwidth and the vector peak at their
+    efficiencies, the memory and attention efficiencies) not rounded to zero, and the attention's bytes factor (the
+    memory efficiency over that last product, at most 1) finite. The zeros are then the times, their signs kept
+    (scalar_times.op_times times idle operators so; rates_finite)."""
+    hr, ec, em, bw, pv = (hw[k] for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency", "bandwidth",
+                                         "peak_vector"))
+    ae = hw.get("attention_efficiency", 1.0)
+    peaks = (f["peak_matmul"], attention_peak(hw, f), pv)
+    if not all_positive(hr, ec, ae, em, bw, *peaks):
+        return False
+    x = em * ae
+    return all_above_zero(bw * em, pv * ec, x, *[1e-12 * p for p in peaks]) and all_positive(em / minimum(x, 1.0))
 
 
 def op_times(ops: Ops, hw: dict, f: dict) -> OpTimes:

@@ -13,7 +13,7 @@ from math import inf
 
 from costmodel.engine.elementwise import divide
 from costmodel.engine.operators import COMM, Ops
-from costmodel.engine.roofline import attention_peak, comm_link, fused_mask
+from costmodel.engine.roofline import attention_peak, comm_link, fused_mask, zeros_divide_to_zeros
 
 
 def applies(ops: Ops, hw: dict, f: dict) -> bool:
@@ -24,10 +24,11 @@ def applies(ops: Ops, hw: dict, f: dict) -> bool:
         hw["compute_efficiency"], hw["bandwidth"], hw["kernel_overhead_s"], hw["compute_half_rows"], f["peak_matmul"]))
 
 
-def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
+def op_times(ops: Ops, hw: dict, f: dict, idle: bool | None = None) -> tuple:
     """roofline.op_times of one configuration's operators: (compute, memory, fixed, comm) tuples, and each
     operator's time at its roof, max(compute, memory), and its total (OpTimes.total). The maxima are
-    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept)."""
+    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept). `idle`:
+    roofline.zeros_divide_to_zeros(hw, f) where the caller holds it."""
     hr, ec, em, bw, ko = (hw[k] for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
                                          "bandwidth", "kernel_overhead_s"))
     ae = hw.get("attention_efficiency", 1.0)
@@ -38,7 +39,8 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
     any_dq = any(dq)  # op_times adds the dequantization term to every operator where any has one
     pv = hw["peak_vector"]
     link = lat = None
-    idle = rates_positive(hr, ec, ae, em, bw, pv, peak)  # idle operators' times without their rates (below)
+    if idle is None:  # whether idle operators are timed as their zeros (below); the caller's where it holds it
+        idle = zeros_divide_to_zeros(hw, f)
     out = []  # per operator: (compute, memory, fixed, comm, roof, total)
     for j, u in enumerate(ops.units.tolist()):
         if u == COMM:  # op_times: no compute or memory time, the launches at the link's latency
@@ -57,23 +59,6 @@ def op_times(ops: Ops, hw: dict, f: dict) -> tuple:
         roof = t if (t > b or t != t) else b
         out.append((t, b, fx, 0.0, roof, roof + fx + 0.0))
     return tuple(zip(*out))
-
-
-def rates_positive(hr, ec, ae, em, bw, pv, peaks) -> bool:
-    """Whether unit_rates and unit_times divide by finite numbers above zero (or by inf) and multiply by finite ones, for
-    any rows from 0 to inf (excluded): the half rows, efficiencies, bandwidth and peaks finite and above zero, the
-    products they divide by (at least 1e-12 of a peak, bandwidth × memory efficiency, the vector peak × compute
-    efficiency, the memory and attention efficiencies) not rounded to zero, and the attention's bytes factor (the
-    memory efficiency over that last product, at most 1) finite. An operator's zeros of work (±0.0) then divide to
-    themselves."""
-    for x in (hr, ec, ae, em, bw, pv, *peaks):  # loops, not all() over generators: an estimate asks three times
-        if not 0.0 < x < inf:
-            return False
-    for p in peaks:
-        if not 1e-12 * p > 0.0:
-            return False
-    x = em * ae
-    return bw * em > 0.0 and pv * ec > 0.0 and x > 0.0 and em / (x if x < 1.0 else 1.0) < inf  # unit_rates' scale
 
 
 def unit_roof(flops, wb, ab, kb, launches, r, dq, att, hr, ec, ae, em, bw, ko, peak, pv, any_dq):

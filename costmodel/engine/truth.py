@@ -26,7 +26,7 @@ def all_plus(*columns) -> bool:
         if type(x) is float:
             if not (x < math.inf and math.copysign(1.0, x) > 0):
                 return False
-        elif not bool(((x < np.inf) & ~np.signbit(x)).all()):
+        elif not bool(np.all((x < np.inf) & ~np.signbit(x))):
             return False
     return True
 
@@ -37,6 +37,18 @@ def all_positive(*columns) -> bool:
         if type(x) is float:
             if not 0.0 < x < math.inf:
                 return False
-        elif not bool(((x > 0) & (x < np.inf)).all()):
+        elif not bool(np.all((x > 0) & (x < np.inf))):
+            return False
+    return True
+
+
+def all_above_zero(*columns) -> bool:
+    """Whether every element of every column is above zero (inf too; not NaN): a product of positive finite numbers
+    that did not round to zero."""
+    for x in columns:
+        if type(x) is float:
+            if not x > 0.0:
+                return False
+        elif not bool(np.all(x > 0)):
             return False
     return True

@@ -105,10 +105,13 @@ def test_no_work_is_zeros_but_the_rows():
 @pytest.mark.parametrize("column, bad", [("compute_half_rows", 0.0), ("compute_efficiency", np.nan),
                                          ("memory_efficiency", -0.5), ("bandwidth", np.inf), ("peak_matmul", -1.0),
                                          ("peak_vector", 0.0), ("peak_attention", np.inf), ("attention_efficiency", 0.0),
-                                         ("kernel_overhead_s", np.inf), ("comm_latency_s", np.nan)])
+                                         ("kernel_overhead_s", np.inf), ("comm_latency_s", np.nan),
+                                         ("peak_vector", 5e-324), ("attention_efficiency", 5e-324)])
 def test_rates_finite(column, bad):
     """roofline.rates_finite, which lets a sum leave out an operator of no work: every rate op_times divides by finite
-    and above zero at every configuration, and its launch overhead and latency finite (zero too)."""
+    and above zero at every configuration, and its launch overhead and latency finite (zero too). A subnormal peak
+    (1e-12 of it rounds to zero: 0 / 0) or attention efficiency (the bytes factor is inf: 0 x inf) is refused too,
+    as scalar_times' idle operators refuse it (the same zeros_divide_to_zeros)."""
     from costmodel.engine.roofline import rates_finite
 
     hw = dict(compute_half_rows=np.array([64.0, 1.0]), compute_efficiency=0.5, memory_efficiency=0.7, bandwidth=3e12,

@@ -130,8 +130,8 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     `m`, `f`, `hw` are model, format and hardware columns (see columns.py) already gathered to the
     configurations' shape; `decode` switches MLA to its weight-absorbed form. `dp` and `ep` are the
     attention data-parallel groups and expert-parallel degree within the `tp` ranks of a replica.
-    `busy_only`: the operators of no work left out (no_work; where the workload is +0.0 or more and finite), which
-    take +0.0 or -0.0 time wherever the roofline's rates are finite and positive (roofline.rates_finite).
+    `busy_only`: the operators of no work and rows +0.0 or more and finite left out (no_work; where the workload is
+    +0.0 or more and finite), which take +0.0 or -0.0 time wherever roofline.rates_finite holds.
     `coefficients`: the attention's pair coefficients (attention.attention_terms') where the caller holds them.
     """
     n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
@@ -298,8 +298,8 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops["dwconv"] = _idle(0.0, VECTOR_ROWS)  # depthwise convolutions: vision backbones only
     if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
-    if busy_only and plain:
-        return _pack(ops, tuple(name for name in OP_NAMES if not no_work(ops[name])))
+    if busy_only and plain:  # rows +0.0 or more and finite: the idle operators scalar_times times as their zeros too
+        return _pack(ops, tuple(name for name in OP_NAMES if not (no_work(ops[name]) and all_plus(ops[name][5]))))
     return _pack(ops, OP_NAMES)
 
 

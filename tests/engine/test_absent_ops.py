@@ -123,3 +123,17 @@ def test_rates_finite(column, bad):
                 rates_finite(dict(hw, **{column: one_bad}), f))
     if column == "peak_attention":  # attention computed in FP32 runs at the vector peak: the attention peak unread
         assert rates_finite(dict(hw, peak_attention=one_bad), dict(f, attn_fp32=1.0))
+
+
+def test_an_idle_operator_of_nan_rows_is_kept():
+    """lower(busy_only=True) leaves out an operator of no work only where its rows are +0.0 or more and finite: rows
+    of NaN (a model of no attention heads: cross-attention's Hq / Hk is 0 / 0) give NaN time, which leaving it out
+    would lose."""
+    m, f, hw = _cols("llama-3.1-8b", (2,))
+    m = dict(m, heads=np.zeros(2), kv_heads=np.zeros(2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ops = lower(m, f, hw, np.array([2.0, 5.0]), np.array([100.0, 1.0]), 0.0, 1.0, 1.0, decode=False, busy_only=True)
+        whole = lower(m, f, hw, np.array([2.0, 5.0]), np.array([100.0, 1.0]), 0.0, 1.0, 1.0, decode=False)
+    j = OP_NAMES.index("cross_attention")
+    assert operators.no_work(tuple(getattr(whole, k)[j] for k in OP_FIELDS)) and np.isnan(whole.rows[j]).all()
+    assert "cross_attention" in ops.names and "moe_up" not in ops.names

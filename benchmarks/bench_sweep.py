@@ -407,8 +407,8 @@ def kernels(rounds: int = 30) -> None:
     searches = calls["distinct_rows"]  # the pool's, then the prefill's, the decode's and its attention's rows
     print("the chunk's distinct-row searches (kernel against numpy's distinct, ms; the prefill's among the rows "
           "whose metrics are written): " + "; ".join(
-              f"{len(i) + len(f)} keys of {len(i[0]):,} rows {ms(real['distinct_rows'], [(i, f, keep)]):.2f} against "
-              f"{ms(distinct, [(*i, *f)]):.2f}" for i, f, keep in searches))
+              f"{len(a[0]) + len(a[1])} keys of {len(a[0][0]):,} rows {ms(real['distinct_rows'], [a]):.2f} against "
+              f"{ms(distinct, [(*a[0], *a[1])]):.2f}" for a in searches))  # a: (ints, floats, keep, starts)
 
     def two_passes(*args):  # the phases' sums as before op_sums: op_fields' four arrays, then sums over them
         skip, is_comm = args[9], args[10]

@@ -325,19 +325,31 @@ def _append_csv(path: str, cols: dict, header: bool) -> None:
         # numbers as numpy prints them; text cells quoted and escaped against spreadsheet formulas,
         # once per distinct value (a sweep's text columns hold a few names over many rows)
         text = [_number_cells(a) if a.dtype.kind in "fiub" else _text_cells(a, csv_cell) for a in arrays]
-        fh.write("".join(",".join(row) + "\n" for row in zip(*text)))
+        if text and text[0]:
+            fh.write("\n".join(map(",".join, zip(*text))) + "\n")
 
 
 def _number_cells(a: np.ndarray) -> list:
     """Numbers as numpy prints them (the shortest repr that reads back exactly): float64's str is
     Python's float repr, which costs half of numpy's astype(str). NaN, a metric that a configuration which
     cannot run or fit has not, is an empty cell, never the text nan (`--json` writes null): read_table,
-    pandas and DuckDB read it back as missing."""
+    pandas and DuckDB read it back as missing. Each distinct value is spelled once and its cell gathered to
+    its rows, unless nine in ten are distinct (a sweep's inputs, memory and prefill columns repeat theirs over
+    its inner axes, and a decode's a third of them; floats told apart by their bits, so -0.0 stays -0.0): a
+    repr costs some twenty times a cell's gathering (benchmarks/bench_sweep.py write)."""
     if a.dtype == np.float64:
-        cells = list(map(float.__repr__, a.tolist()))
-        for i in np.flatnonzero(np.isnan(a)).tolist():
+        bits = np.ascontiguousarray(a).view(np.int64)
+        values, inverse = np.unique(bits, return_inverse=True)
+        if 10 * len(values) > 9 * len(a):  # nearly all distinct: each value spelled where it stands
+            values, inverse = bits, None
+        values = values.view(np.float64)
+        cells = list(map(float.__repr__, values.tolist()))
+        for i in np.flatnonzero(np.isnan(values)).tolist():
             cells[i] = ""
-        return cells
+        return cells if inverse is None else np.array(cells, dtype=object)[inverse].tolist()
+    if a.dtype.kind in "iub":  # integers and flags: str of each distinct value
+        values, inverse = np.unique(a, return_inverse=True)
+        return np.array(values.astype(str).tolist(), dtype=object)[inverse].tolist()
     return a.astype(str).tolist()
 
 

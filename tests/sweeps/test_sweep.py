@@ -218,6 +218,42 @@ def test_csv_numbers_are_spelled_as_numpy_prints_them():
         assert _number_cells(a) == a.astype(str).tolist()
 
 
+_CELL_VALUES = [0.0, -0.0, float("nan"), -float("nan"), float("inf"), -float("inf"), 5e-324, -5e-324, 0.1, 1 / 3,
+                1e16, 1e-7, 2.0 ** 53 + 2, 1.7976931348623157e308]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_CELL_VALUES) | st.floats(allow_nan=False, width=64), max_size=60),
+       st.integers(1, 8))
+def test_csv_numbers_spelled_once_per_distinct_value_are_each_values_cell(values, repeat):
+    """_number_cells spells each distinct value once and gathers its cell (where under nine in ten are distinct):
+    every cell is that value's repr (-0.0 apart from 0.0, by its bits), NaN of either sign empty; integers and
+    flags as numpy's str of each; the same whether the values repeat or not."""
+    from costmodel.sweeps.sweep import _number_cells
+
+    a = np.repeat(np.array(values, dtype=np.float64), repeat)
+    assert _number_cells(a) == ["" if v != v else repr(v) for v in a.tolist()]
+    assert _number_cells(a[::-1]) == ["" if v != v else repr(v) for v in a[::-1].tolist()]  # a strided view
+    ints = np.array([int(v) % 7 - 3 for v in range(len(a))], dtype=np.int64)
+    for x in (ints, ints.astype(np.uint8), ints > 0):
+        assert _number_cells(x) == x.astype(str).tolist()
+
+
+def test_a_csv_chunk_of_no_rows_writes_its_header_alone(tmp_path):
+    """_append_csv of a chunk without rows: the header (or nothing, appended); a chunk after it reads back."""
+    from costmodel.sweeps.sweep import _append_csv
+
+    path = str(tmp_path / "s.csv")
+    empty = {"model": np.array([], dtype=object), "tpot_s": np.array([]), "fits": np.array([], dtype=bool)}
+    _append_csv(path, empty, header=True)
+    _append_csv(path, empty, header=False)
+    assert open(path).read() == "model,tpot_s,fits\n"
+    rows = {"model": np.array(["=a", "b"], dtype=object), "tpot_s": np.array([-0.0, np.nan]),
+            "fits": np.array([True, False])}
+    _append_csv(path, rows, header=False)
+    assert open(path).read().splitlines()[1:] == ["'=a,-0.0,True", "b,,False"]  # a formula escaped
+
+
 def test_chunk_axes_of_a_large_grid_cost_the_chunk_not_the_grid():
     """An outer axis of a 10^12-configuration grid (runs of 10^9) is built from the chunk's rows alone."""
     from costmodel.sweeps.grid import _Unravel

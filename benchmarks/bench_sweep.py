@@ -451,7 +451,7 @@ def writers(n: int) -> None:
     import pyarrow.parquet as pq
 
     from costmodel.sweeps.grid import Tables, chunks, evaluate_chunk, make_axes
-    from costmodel.sweeps.sweep import SweepResult, _append_csv, _arrow_table, parquet_writer
+    from costmodel.sweeps.sweep import SweepResult, _append_csv, _arrow_table, csv_columns, parquet_writer
 
     ax = make_axes(**axes_for(n))
     tab = Tables(ax)
@@ -475,7 +475,7 @@ def writers(n: int) -> None:
         for name, fn in (("codes", lambda: parquet(_arrow_table, f"{d}/a.parquet")),
                          ("every_dictionary", lambda: parquet(_arrow_table, f"{d}/d.parquet", True)),
                          ("spelled", lambda: parquet(spelled, f"{d}/b.parquet", True)),
-                         ("csv", lambda: [_append_csv(f"{d}/c.csv", r.to_dict(), header=i == 0)
+                         ("csv", lambda: [_append_csv(f"{d}/c.csv", csv_columns(r), header=i == 0)
                                           for i, r in enumerate(parts)]),
                          ("csv_every", lambda: _csv_with(parts, f"{d}/f.csv", _every_value)),
                          ("csv_astype", lambda: _csv_with(parts, f"{d}/e.csv", lambda a: a.astype(str).tolist()))):
@@ -497,7 +497,8 @@ def writers(n: int) -> None:
 
 
 def _csv_with(parts, path, cells) -> None:
-    """The CSV writer with every number spelled by `cells` (in place of sweep._number_cells)."""
+    """The CSV writer before: text columns spelled out first (to_dict), every number spelled by `cells` (in place
+    of sweep._number_cells)."""
     from costmodel.sweeps import sweep as S
 
     fast = S._number_cells

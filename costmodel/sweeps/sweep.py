@@ -286,7 +286,7 @@ class _CsvSink:
 
     def write(self, result: SweepResult) -> int:
         """Append the chunk; the rows written so far."""
-        _append_csv(self.path, result.to_dict(), header=self.rows == 0)
+        _append_csv(self.path, csv_columns(result), header=self.rows == 0)
         self.rows += len(result)
         return self.rows
 
@@ -314,7 +314,14 @@ def _arrow_table(pa, result: SweepResult):
     return pa.table(out)
 
 
+def csv_columns(result: SweepResult) -> dict:
+    """The chunk's columns as _append_csv takes them: text columns as their (codes, names), never spelled out."""
+    return {k: result.categorical(k) if k in TEXT_COLUMNS else result[k] for k in result.columns}
+
+
 def _append_csv(path: str, cols: dict, header: bool) -> None:
+    """The columns (arrays, or a text column as its (codes, names): SweepResult.categorical's) appended to a CSV
+    file as rows, after the header line where `header`."""
     from costmodel.spec.files import csv_cell
 
     keys = list(cols)
@@ -324,7 +331,8 @@ def _append_csv(path: str, cols: dict, header: bool) -> None:
         arrays = [cols[k] for k in keys]
         # numbers as numpy prints them; text cells quoted and escaped against spreadsheet formulas,
         # once per distinct value (a sweep's text columns hold a few names over many rows)
-        text = [_number_cells(a) if a.dtype.kind in "fiub" else _text_cells(a, csv_cell) for a in arrays]
+        text = [_text_cells(a, csv_cell) if type(a) is tuple or a.dtype.kind not in "fiub" else _number_cells(a)
+                for a in arrays]
         if text and text[0]:
             fh.write("\n".join(map(",".join, zip(*text))) + "\n")
 
@@ -355,7 +363,10 @@ def _number_cells(a: np.ndarray) -> list:
 
 def _text_cells(a, csv_cell) -> list:
     """csv_cell of each value, computed once per distinct value (on the value itself: numbers in an
-    object column stay numbers)."""
+    object column stay numbers); of a (codes, names) pair, once per name."""
+    if type(a) is tuple:
+        codes, names = a
+        return np.array([csv_cell(x) for x in names], dtype=object)[np.asarray(codes)].tolist()
     _, first, inv = np.unique(np.asarray(a, dtype=str), return_index=True, return_inverse=True)
     cells = [csv_cell(a[i]) for i in first.tolist()]
     return [cells[i] for i in inv.tolist()]

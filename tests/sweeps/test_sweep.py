@@ -106,6 +106,20 @@ def test_stream_to_csv_and_parquet(tmp_path):
     assert np.allclose(pq["tpot_s"], mem["tpot_s"], rtol=1e-12) and list(pq["model"][:1]) == ["llama-3.1-8b"]
 
 
+@pytest.mark.parametrize("kw", [
+    dict(models=["llama-3.1-8b"], hw=["h100"], fmt=["bf16"], batch=[1, 8]),  # every text column one name
+    dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], kv_fmt=["fp8"],
+         engine=["auto", "vllm"], batch=[1, "max"], tp=[1, 3], prompt=[16, 100000])])  # reasons, dropped KV
+def test_a_streamed_csv_is_its_columns_spelled_out(tmp_path, kw):
+    """sweep_to_file's CSV, whose text columns are written from their codes (one cell a name), has the bytes of
+    the in-memory sweep's columns spelled out row by row and written in one go."""
+    from costmodel.sweeps.sweep import _append_csv
+
+    sweep_to_file(str(tmp_path / "s.csv"), chunk=5, **kw)
+    _append_csv(str(tmp_path / "m.csv"), sweep(**kw).to_dict(), header=True)
+    assert (tmp_path / "s.csv").read_bytes() == (tmp_path / "m.csv").read_bytes()
+
+
 def test_distributed_equals_local():
     pytest.importorskip("distributed")
     kw = dict(models=["llama-3.1-8b", "qwen2.5-7b"], hw=["h100", "l40s"], fmt=["bf16", "fp8"], batch=[1, "max"])

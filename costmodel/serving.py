@@ -97,13 +97,16 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
                 devices: int | None = None, engine: str = "auto", kv_fmt: str | None = None,
                 percentiles: tuple = QUANTILES, stream_interval: int | None = None, num_prompts: int | None = None,
                 simulate: bool = False, seed: int = 0, prefix_tokens: float | None = None,
-                kv_offload: str | None = None, turns: int | None = None, **memory_flags) -> list[dict]:
+                kv_offload: str | None = None, turns: int | None = None, details: bool = True,
+                **memory_flags) -> list[dict]:
     """`serve_load` at each of a list of concurrencies (closed loop) or request rates (Poisson, at
     most `max_concurrency` in flight), from one evaluation of the replica (its prefill and decode
     steps): the loads cost only the queueing model's arithmetic. `turns`: multi-turn conversations of
     `prompt` new and `gen` answer tokens a turn (engine.serving.conversation). With `simulate`, the latencies
     and rates come from the event-driven scheduler simulation (engine/simulate.py) on the same
-    step costs instead (about 10 ms a load)."""
+    step costs instead (about 10 ms a load). `details` False: each load's metrics without its layout at the
+    steady state and its 80 % bands (`layout`, `interval`), which a load sweep and a serving curve do not
+    report: the layout's evaluation and the bands' lookups were two thirds of a load sweep's time."""
     if (concurrency is None) == (request_rate is None):
         raise WorkloadError("give --concurrency C (closed loop) or --request-rate R (open loop)")
     loads = list(concurrency if concurrency is not None else request_rate)
@@ -145,11 +148,12 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         if request_rate is None:
             sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, clients=x / replicas,
                              prompts=num_prompts / replicas if num_prompts else None) if simulate and stats.ok else None
-            d = _result(stats, "closed", one, perf_x, p, g, replicas, cap, x, None, percentiles, k, sim)
+            d = _result(stats, "closed", one, perf_x, p, g, replicas, cap, x, None, percentiles, k, sim, details)
         else:
             sim = _simulated(perf_x, p, g, one, replicas, percentiles, k, seed, rate=x / replicas,
                              cap=cap) if simulate and stats.ok else None
-            d = _result(stats, "poisson", one, perf_x, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim)
+            d = _result(stats, "poisson", one, perf_x, p, g, replicas, cap, max_concurrency, x, percentiles, k, sim,
+                        details)
         if cache is not None:
             d["prefix_cache"] = cache.report(held_x, prefix_tokens)
         d["num_prompts"] = num_prompts
@@ -172,7 +176,7 @@ def prefix_cache(one, p: Dist, g: Dist, hit: float, prefix_tokens, kv_offload, p
 
 
 def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap: int, concurrency, rate, qs,
-            stream_interval: float = 1.0, simulated: dict | None = None) -> dict:
+            stream_interval: float = 1.0, simulated: dict | None = None, details: bool = True) -> dict:
     out = {"load": mode, "model": one.model.id, "hardware": one.hardware.id, "format": one.format.id,
            "engine": one.efficiency.engine, "calibration": list(one.efficiency.levels),
            "calibration_case": one.calibration_case, "layout_calibration": one.layout_calibration,
@@ -191,11 +195,12 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
     out["usd_per_million_tokens"] = (replicas * one.workload.tp * one.workload.pp * price / tokens_per_h * 1e6
                                      if price and tokens_per_h > 0 else None)
-    if s.ok:
+    if s.ok and details:
         out["layout"] = layout_at(one, s.running, p.mean + g.mean / 2)
     stable_open = mode == "poisson" and s.ok
-    out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open,
-                                 layout=one.workload.dp > 1 or one.workload.ep > 1)
+    if details:
+        out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open,
+                                     layout=one.workload.dp > 1 or one.workload.ep > 1)
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"
     return out

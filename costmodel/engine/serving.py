@@ -324,12 +324,21 @@ def _unbounded(mode: str, reason: str, lam: float, n: float, util: float, qs: tu
 
 
 def _poisson_ppf(q, mu: float):
-    """q-quantile (q a number or an array) of Poisson(μ) (scipy, imported here only)."""
+    """q-quantile (q a number or an array) of Poisson(μ): scipy.stats.poisson.ppf's values from the functions it
+    calls (scipy/stats/_discrete_distns.py, poisson_gen._ppf: k = ⌈pdtrik(q, μ)⌉, or k − 1 where pdtr(k − 1, μ) ≥ q;
+    rv_discrete.ppf: −1 at q = 0, inf at q = 1, NaN outside [0, 1] or for μ NaN), from scipy.special alone:
+    scipy.stats costs a cold serving estimate 0.6 s more to import (0.86 against 0.22 s here)."""
     if mu <= 0:
         return 0.0 if np.ndim(q) == 0 else np.zeros(np.shape(q))
-    from scipy.stats import poisson
+    from scipy.special import pdtr, pdtrik
 
-    out = poisson.ppf(q, mu)
+    q = np.asarray(q, dtype=float)
+    with np.errstate(invalid="ignore"):
+        k = np.ceil(pdtrik(q, mu))
+        below = np.maximum(k - 1, 0)
+        out = np.where(pdtr(below, mu) >= q, below, k)
+    inside = (q > 0) & (q < 1) & (mu >= 0)
+    out = np.where(inside, out, np.where((q == 0) & (mu >= 0), -1.0, np.where((q == 1) & (mu >= 0), np.inf, np.nan)))
     return float(out) if np.ndim(out) == 0 else out
 
 

@@ -64,7 +64,7 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
         for f in fmt:
             try:
                 got = serve_loads(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
-                                  tp=tp, engine=engine, **{key: points})
+                                  tp=tp, engine=engine, details=False, **{key: points})
                 rows = [(x, d) for x, d in zip(points, got) if d["stable"]]
             except CostModelError as exc:
                 out.dropped.append({"hardware": h, "format": f, "reason": str(exc)})

@@ -4,8 +4,10 @@ degrees and lengths, each served at a list of concurrencies (closed loop) or req
 
 The replica of each configuration is evaluated once by the array engine (its prefill and its
 decode step over a grid of batches); each load then costs only the queueing model's scalar
-arithmetic. That replica evaluation (about 80 ms) bounds the rate: about a dozen configurations a
-second on one core (`benchmarks/bench_sweep.py`), against millions for the static sweep.
+arithmetic (serve_loads without the layout and bands, which a sweep's rows do not hold). That replica
+evaluation bounds the rate: 34-36 configurations a second of 8 loads each in a fresh process, scipy.special's
+import included, 130-180 once loaded (`benchmarks/bench_sweep.py loads`), against millions for the static
+sweep.
 
     >>> rows = costmodel.sweeps.loads.load_sweep(["llama-3.1-8b"], ["h100", "l40s"], ["fp8"],
     ...                                          concurrency=[1, 16, 64, 256])
@@ -58,7 +60,7 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
         try:
             got = serve_loads(m, h, f, **{key: loads}, max_concurrency=max_concurrency, prompt=int(p), gen=int(g),
                               prompt_dist=prompt_dist, gen_dist=gen_dist, tp=int(t), engine=e,
-                              num_prompts=num_prompts)
+                              num_prompts=num_prompts, details=False)
         except CostModelError as exc:
             out.dropped.append({"model": m, "hardware": h, "format": f, "engine": e, "tp": t, "reason": str(exc)})
             continue

@@ -18,6 +18,7 @@ from costmodel.engine.serving import (QUANTILES, Dist, LoadStats, check_prefix_h
                                       parse_dist,
                                       perf_from_columns, poisson)
 from costmodel.errors import CostModelError, WorkloadError
+from costmodel.spec.catalog import one_catalogue_state
 
 LOADS = ("static", "offline", "closed", "poisson")
 
@@ -91,6 +92,7 @@ def check_load(concurrency, request_rate, stream_interval, num_prompts) -> None:
                                 f"--request-rate)")
 
 
+@one_catalogue_state  # one state of the catalogue for the replica's and every load's lookups
 def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, request_rate=None,
                 max_concurrency: float | None = None, prompt: int = 512, gen: int = 128,
                 prompt_dist: str | None = None, gen_dist: str | None = None, tp: int | None = None, pp: int = 1,

@@ -8,6 +8,7 @@ import numpy as np
 from costmodel.calibration.intervals import load_band, lookup
 from costmodel.calibration.measurements import METRIC_KIND, METRICS, load_kind, read_measurements
 from costmodel.calibration.predict import predict, prepare, with_rows
+from costmodel.spec.catalog import one_catalogue_state
 from costmodel.spec.engine_params import base_engine
 
 
@@ -62,6 +63,7 @@ def _coverage_by(detail: list, keys: list) -> dict:
     return {k: {"covered": float(np.mean(v)), "n": len(v)} for k, v in sorted(out.items())}
 
 
+@one_catalogue_state  # one state of the catalogue for every row's lookups: one stat of it, not one per lookup
 def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> dict:
     """Predict every row of the files; statistics overall and by device, metric, engine and source.
 

@@ -169,9 +169,10 @@ class ReplicaPerf:
 
     def prefill_of(self, k: np.ndarray) -> np.ndarray:
         """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table;
-        past the table's last batch b, its time per prompt times k); a Python float for a Python float k (the
-        same value: float64 arithmetic either way, np.interp's own interpolation)."""
-        if type(k) is float:  # one count (a split deployment's bisections: 185,000 calls in `validate`)
+        past the table's last batch b, its time per prompt times k); a number for a number k (the same value:
+        float64 arithmetic either way, np.interp's own interpolation)."""
+        if isinstance(k, float):  # one count, a float or float64 (a split deployment's bisections: 185,000 calls in
+            # `validate`)
             if self.t_prefill_batch is None:
                 return k * self.t_prefill
             last_b, last_t = float(self.batches[-1]), float(self.t_prefill_batch[-1])

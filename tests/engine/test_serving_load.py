@@ -253,9 +253,9 @@ def test_loads_without_details_are_the_same_metrics():
 @given(st.lists(st.floats(1e-6, 10.0), min_size=2, max_size=9), st.booleans(),
        st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=8))
 def test_one_counts_prefill_is_the_arrays(times, tabled, ks):
-    """ReplicaPerf.prefill_of of a Python float (a split deployment's bisections) is the value of the same count
-    as an array element, bit for bit, past the table's last batch, below its first, without a table, and at
-    inf, NaN and signed zeros; a Python float."""
+    """ReplicaPerf.prefill_of of a number (a Python float or float64: a split deployment's bisections) is the value
+    of the same count as an array element, bit for bit, past the table's last batch, below its first, without a
+    table, and at inf, NaN and signed zeros; a number."""
     grid = np.array([1, 3, 7, 24, 100, 250, 600, 1000, 3000], dtype=float)[:len(times)]  # not powers of two
     table = np.cumsum(times) if tabled else None
     p = ReplicaPerf(0.05, 0.06, 0.0, grid, 0.01 + 0.001 * grid, 100.0, 0.0, 256, t_prefill_batch=table)
@@ -263,6 +263,6 @@ def test_one_counts_prefill_is_the_arrays(times, tabled, ks):
     with np.errstate(all="ignore"):
         arrays = p.prefill_of(np.array(ks))
     for k, want in zip(ks, arrays.tolist()):
-        got = p.prefill_of(k)
-        assert type(got) is float and np.array(got).view(np.int64) == np.array(want).view(np.int64) or \
-            (math.isnan(got) and math.isnan(want))
+        for got in (p.prefill_of(k), p.prefill_of(np.float64(k))):
+            assert isinstance(got, float) and np.array(got).view(np.int64) == np.array(want).view(np.int64) or \
+                (math.isnan(got) and math.isnan(want))

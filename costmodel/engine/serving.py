@@ -171,8 +171,7 @@ class ReplicaPerf:
         """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table;
         past the table's last batch b, its time per prompt times k); a number for a number k (the same value:
         float64 arithmetic either way, np.interp's own interpolation)."""
-        if isinstance(k, float):  # one count, a float or float64 (a split deployment's bisections: 185,000 calls in
-            # `validate`)
+        if isinstance(k, float):  # one count, float or float64: a split deployment's bisections (validate)
             if self.t_prefill_batch is None:
                 return k * self.t_prefill
             last_b, last_t = float(self.batches[-1]), float(self.t_prefill_batch[-1])
@@ -331,10 +330,10 @@ def _unbounded(mode: str, reason: str, lam: float, n: float, util: float, qs: tu
 
 
 def _poisson_ppf(q, mu: float):
-    """q-quantile (q a number or an array) of Poisson(μ): scipy.stats.poisson.ppf's values from the functions it
-    calls (scipy/stats/_discrete_distns.py, poisson_gen._ppf: k = ⌈pdtrik(q, μ)⌉, or k − 1 where pdtr(k − 1, μ) ≥ q;
-    rv_discrete.ppf: −1 at q = 0, inf at q = 1, NaN outside [0, 1] or for μ NaN), from scipy.special alone:
-    scipy.stats costs a cold serving estimate 0.6 s more to import (0.86 against 0.22 s here)."""
+    """q-quantile (q a number or an array) of Poisson(μ): scipy.stats.poisson.ppf's values from the functions
+    it calls (scipy/stats/_discrete_distns.py, poisson_gen._ppf: k = ⌈pdtrik(q, μ)⌉, or k − 1 where
+    pdtr(k − 1, μ) ≥ q; rv_discrete.ppf: −1 at q = 0, inf at q = 1, NaN outside [0, 1] or for μ NaN), from
+    scipy.special alone: scipy.stats costs a cold serving estimate 0.6 s more to import (0.86 against 0.22 s)."""
     if mu <= 0:
         return 0.0 if np.ndim(q) == 0 else np.zeros(np.shape(q))
     from scipy.special import pdtr, pdtrik

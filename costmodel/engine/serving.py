@@ -22,11 +22,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 
+from costmodel.engine.elementwise import increasing_grid, interp_one
 from costmodel.errors import WorkloadError
 
 BATCH_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
@@ -165,7 +167,20 @@ class ReplicaPerf:
         return np.where(q <= 0.5, self.t_prefill, np.interp(q, qs, ts))
 
     def step(self, n: float) -> float:
-        return float(np.interp(max(n, 1.0), self.batches, self.t_step))
+        """The decode step at n running sequences (at least 1), interpolated on the batch grid."""
+        x = max(n, 1.0)
+        grid = self._steps
+        return float(np.interp(x, self.batches, self.t_step)) if grid is None else interp_one(float(x), *grid)
+
+    @cached_property
+    def _steps(self) -> tuple | None:
+        """The decode steps' grid as interp_one takes it (None: np.interp's)."""
+        return increasing_grid(self.batches, self.t_step)
+
+    @cached_property
+    def _prefills(self) -> tuple | None:
+        """The batched prefills' grid as interp_one takes it (None: np.interp's)."""
+        return None if self.t_prefill_batch is None else increasing_grid(self.batches, self.t_prefill_batch)
 
     def prefill_of(self, k: np.ndarray) -> np.ndarray:
         """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table;
@@ -175,7 +190,11 @@ class ReplicaPerf:
             if self.t_prefill_batch is None:
                 return k * self.t_prefill
             last_b, last_t = float(self.batches[-1]), float(self.t_prefill_batch[-1])
-            return last_t * k / last_b if k > last_b else float(np.interp(k, self.batches, self.t_prefill_batch))
+            if k > last_b:
+                return last_t * k / last_b
+            grid = self._prefills
+            return float(np.interp(k, self.batches, self.t_prefill_batch)) if grid is None else \
+                interp_one(float(k), *grid)
         k = np.asarray(k, dtype=float)
         if self.t_prefill_batch is None:
             return k * self.t_prefill

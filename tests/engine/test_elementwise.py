@@ -175,3 +175,39 @@ def test_python_float_arithmetic_is_numpys(a, b):
             assert same(float(got), want, 1.0)
         if b != 0:
             assert same(a / b, x / y, a, b)
+
+
+_ANY = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@given(st.lists(st.floats(-1e300, 1e300) | st.integers(-8, 8).map(float), min_size=2, max_size=10, unique=True),
+       st.data())
+def test_interp_of_one_number_is_numpys(points, data):
+    """elementwise.interp_one is np.interp of one number over a strictly increasing grid, bit for bit: below, above,
+    on and between its points, at the floats next to them, at inf, NaN and signed zeros, with values of any kind
+    (inf and NaN values make numpy's fallbacks: the line from the point above, then the equal values)."""
+    from costmodel.engine.elementwise import increasing_grid, interp_one
+
+    xp = np.sort(np.array(points))
+    fp = np.array(data.draw(st.lists(_ANY | st.sampled_from([0.0, -0.0, math.inf, -math.inf]), min_size=len(xp),
+                                     max_size=len(xp))))
+    xs = data.draw(st.lists(_ANY, max_size=4)) + xp.tolist() + np.nextafter(xp, np.inf).tolist() + \
+        np.nextafter(xp, -np.inf).tolist() + [0.0, -0.0]
+    xs_grid, fs_grid = increasing_grid(xp, fp)
+    assert xs_grid == xp.tolist() and np.array_equal(np.array(fs_grid), fp, equal_nan=True)
+    for x in xs:
+        want, got = np.interp(x, xp, fp), interp_one(x, xp.tolist(), fp.tolist())
+        assert type(got) is float
+        assert np.array(got).view(np.int64) == np.array(want).view(np.int64) or (math.isnan(got) and math.isnan(want))
+
+
+def test_a_grid_interp_one_cannot_take_is_none():
+    """increasing_grid: None for fewer than two points, a point repeated or out of order, a NaN point, or values
+    of another length (np.interp serves those)."""
+    from costmodel.engine.elementwise import increasing_grid
+
+    got = increasing_grid(np.array([1.0, 2.0, 4.0]), np.array([3.0, math.nan, -0.0]))
+    assert got[0] == [1.0, 2.0, 4.0] and got[1][0] == 3.0 and math.isnan(got[1][1]) and math.copysign(1, got[1][2]) < 0
+    for xp, fp in (([1.0], [2.0]), ([1.0, 1.0], [2.0, 3.0]), ([2.0, 1.0], [2.0, 3.0]), ([1.0, math.nan], [1.0, 2.0]),
+                   ([1.0, 2.0], [1.0])):
+        assert increasing_grid(xp, fp) is None

@@ -2,10 +2,11 @@
 deployment-level serve_load, and validate scoring benchmark rows with them."""
 import json
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from costmodel.engine.serving import ReplicaPerf, closed, parse_dist, poisson, serve
@@ -263,6 +264,33 @@ def test_one_counts_prefill_is_the_arrays(times, tabled, ks):
     with np.errstate(all="ignore"):
         arrays = p.prefill_of(np.array(ks))
     for k, want in zip(ks, arrays.tolist()):
-        for got in (p.prefill_of(k), p.prefill_of(np.float64(k))):
+        with np.errstate(all="ignore"):  # a float64 overflows as the array does (1e300 prompts)
+            both = (p.prefill_of(k), p.prefill_of(np.float64(k)))
+        for got in both:
             assert isinstance(got, float) and np.array(got).view(np.int64) == np.array(want).view(np.int64) or \
                 (math.isnan(got) and math.isnan(want))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.fractions(min_value=0, max_value=1, max_denominator=1000))
+@example(40, Fraction(1, 1000)).via("the recursion stops early")
+@example(512, Fraction(999, 1000)).via("a heavy load over many slots")
+def test_erlang_c_is_its_closed_form(c, share):
+    """engine.serving.erlang_c (the Erlang B recursion) against the Erlang C formula in exact rationals,
+    P(wait) = (a^c/c! · c/(c − a)) / (Σ_{k<c} a^k/k! + a^c/c! · c/(c − a)) at a = share · c < c, to 1e-12; where
+    it is under 1e-30, the recursion may stop early (its docstring): then under 1e-28. M/M/1's is ρ."""
+    from costmodel.engine.serving import erlang_c
+
+    a = Fraction(share) * c
+    if a >= c:
+        return
+    term = [Fraction(1)]
+    for k in range(1, c + 1):
+        term.append(term[-1] * a / k)
+    tail = term[c] * c / (c - a)
+    want = tail / (sum(term[:c]) + tail)
+    if want < Fraction(1, 10 ** 30):
+        assert 0 <= erlang_c(c, float(a)) < 1e-28
+    else:
+        assert erlang_c(c, float(a)) == pytest.approx(float(want), rel=1e-12)
+    assert erlang_c(1, 0.25) == pytest.approx(0.25, rel=1e-15)

@@ -197,11 +197,11 @@ def _result(s: LoadStats, mode, one, perf, p: Dist, g: Dist, replicas: int, cap:
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0
     out["usd_per_million_tokens"] = (replicas * one.workload.tp * one.workload.pp * price / tokens_per_h * 1e6
                                      if price and tokens_per_h > 0 else None)
-    if s.ok and details:
-        out["layout"] = layout_at(one, s.running, p.mean + g.mean / 2)
-    stable_open = mode == "poisson" and s.ok
-    if details:
-        out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family, rates=not stable_open,
+    if details:  # the steady state's layout and the 80 % bands (a stable open loop's rates carry none)
+        if s.ok:
+            out["layout"] = layout_at(one, s.running, p.mean + g.mean / 2)
+        out["interval"] = _intervals(out, one.efficiency.engine, one.hardware.family,
+                                     rates=not (mode == "poisson" and s.ok),
                                      layout=one.workload.dp > 1 or one.workload.ep > 1)
     if not s.ok:
         out["note"] = "the offered load exceeds the deployment's capacity: queues grow without bound"

@@ -254,15 +254,15 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # the others (`follows`: lower_all's; no more rows either way): the decode's keys are then functions of this
     # one, searched below among its distinct rows rather than every row
     p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep)
-    at_p = (columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp[p], pp[p])
-    dp_p, ep_p = dp[p], ep[p]
+    tp_p, dp_p, ep_p = tp[p], dp[p], ep[p]
+    at_p = (columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp_p, pp[p])
     pre = lower(*at_p, decode=False, dp=dp_p, ep=ep_p, busy_only=True)  # timed_pre: what has work
     full = partial(lower, *at_p, decode=False, dp=dp_p, ep=ep_p) if pre.names != OP_NAMES else None  # pickles
     d_p, d_of_p = find_distinct(fast, g[p], Bd[p], n_dec[p])
     d = p[d_p]
     rest = lower(columns_at(m, d), columns_at(f, d), columns_at(hw, d), Bd[d], n_dec[d], 0.0, tp[d], pp[d],
                  decode=True, dp=dp[d], ep=ep[d])
-    B_att, a_tp = group_batch(Bd[p], dp_p), at_p[6] / dp_p  # an attention group's batch and tp at the rows p
+    B_att, a_tp = group_batch(Bd[p], dp_p), tp_p / dp_p  # an attention group's batch and tp at the rows p
     q_p, q_of_p = find_distinct(fast, g[p], B_att, n_dec[p], c0[p])  # the generated length plays no part
     q = p[q_p]
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])

@@ -169,19 +169,17 @@ class ReplicaPerf:
 
     def step(self, n: float) -> float:
         """The decode step at n running sequences (at least 1), interpolated on the batch grid."""
-        x = max(n, 1.0)
-        grid = self._steps
-        return float(np.interp(x, self.batches, self.t_step)) if grid is None else interp_one(float(x), *grid)
+        return self._at(max(n, 1.0), self._grids[0], self.t_step)
+
+    def _at(self, x, grid, values) -> float:
+        """np.interp(x, batches, values) of one number: interp_one on its grid (`_grids`), else numpy's."""
+        return float(np.interp(x, self.batches, values)) if grid is None else interp_one(float(x), *grid)
 
     @cached_property
-    def _steps(self) -> tuple | None:
-        """The decode steps' grid as interp_one takes it (None: np.interp's)."""
-        return increasing_grid(self.batches, self.t_step)
-
-    @cached_property
-    def _prefills(self) -> tuple | None:
-        """The batched prefills' grid as interp_one takes it (None: np.interp's)."""
-        return None if self.t_prefill_batch is None else increasing_grid(self.batches, self.t_prefill_batch)
+    def _grids(self) -> tuple:
+        """The decode steps' and the batched prefills' grids as interp_one takes them (None: np.interp's)."""
+        return (increasing_grid(self.batches, self.t_step),
+                None if self.t_prefill_batch is None else increasing_grid(self.batches, self.t_prefill_batch))
 
     def prefill_of(self, k: np.ndarray) -> np.ndarray:
         """Time to prefill k mean prompts sent at once (batch-1 prefill times k without the table;
@@ -191,11 +189,7 @@ class ReplicaPerf:
             if self.t_prefill_batch is None:
                 return k * self.t_prefill
             last_b, last_t = float(self.batches[-1]), float(self.t_prefill_batch[-1])
-            if k > last_b:
-                return last_t * k / last_b
-            grid = self._prefills
-            return float(np.interp(k, self.batches, self.t_prefill_batch)) if grid is None else \
-                interp_one(float(k), *grid)
+            return last_t * k / last_b if k > last_b else self._at(k, self._grids[1], self.t_prefill_batch)
         k = np.asarray(k, dtype=float)
         if self.t_prefill_batch is None:
             return k * self.t_prefill
@@ -363,8 +357,8 @@ def _poisson_ppf(q, mu: float):
         k = np.ceil(pdtrik(q, mu))
         below = np.maximum(k - 1, 0)
         out = np.where(pdtr(below, mu) >= q, below, k)
-    inside = (q > 0) & (q < 1) & (mu >= 0)
-    out = np.where(inside, out, np.where((q == 0) & (mu >= 0), -1.0, np.where((q == 1) & (mu >= 0), np.inf, np.nan)))
+    ok = mu >= 0  # False for a NaN mean: NaN everywhere
+    out = np.select([ok & (q > 0) & (q < 1), ok & (q == 0), ok & (q == 1)], [out, -1.0, np.inf], np.nan)
     return float(out) if np.ndim(out) == 0 else out
 
 

@@ -342,9 +342,11 @@ def _number_cells(a: np.ndarray) -> list:
     Python's float repr, which costs half of numpy's astype(str). NaN, a metric that a configuration which
     cannot run or fit has not, is an empty cell, never the text nan (`--json` writes null): read_table,
     pandas and DuckDB read it back as missing. Each distinct value is spelled once and its cell gathered to
-    its rows, unless nine in ten are distinct (a sweep's inputs, memory and prefill columns repeat theirs over
-    its inner axes, and a decode's a third of them; floats told apart by their bits, so -0.0 stays -0.0): a
-    repr costs some twenty times a cell's gathering (benchmarks/bench_sweep.py write)."""
+    its rows (a sweep's inputs, memory and prefill columns repeat theirs over its inner axes, and a decode's a third
+    of them; floats told apart by their bits, so -0.0 stays -0.0), unless nine in ten are distinct: a design
+    choice, not fitted (the text is the same either way), since a repr costs far more than a cell's gathering
+    (0.6-1.5 µs against tens of ns on the development machine; benchmarks/bench_sweep.py write times both
+    writers)."""
     if a.dtype == np.float64:
         bits = np.ascontiguousarray(a).view(np.int64)
         values, inverse = np.unique(bits, return_inverse=True)
@@ -354,10 +356,10 @@ def _number_cells(a: np.ndarray) -> list:
         cells = list(map(float.__repr__, values.tolist()))
         for i in np.flatnonzero(np.isnan(values)).tolist():
             cells[i] = ""
-        return cells if inverse is None else np.array(cells, dtype=object)[inverse].tolist()
+        return cells if inverse is None else _gathered(cells, inverse)
     if a.dtype.kind in "iub":  # integers and flags: str of each distinct value
         values, inverse = np.unique(a, return_inverse=True)
-        return np.array(values.astype(str).tolist(), dtype=object)[inverse].tolist()
+        return _gathered(values.astype(str).tolist(), inverse)
     return a.astype(str).tolist()
 
 
@@ -366,10 +368,14 @@ def _text_cells(a, csv_cell) -> list:
     object column stay numbers); of a (codes, names) pair, once per name."""
     if type(a) is tuple:
         codes, names = a
-        return np.array([csv_cell(x) for x in names], dtype=object)[np.asarray(codes)].tolist()
+        return _gathered([csv_cell(x) for x in names], codes)
     _, first, inv = np.unique(np.asarray(a, dtype=str), return_index=True, return_inverse=True)
-    cells = [csv_cell(a[i]) for i in first.tolist()]
-    return [cells[i] for i in inv.tolist()]
+    return _gathered([csv_cell(a[i]) for i in first.tolist()], inv)
+
+
+def _gathered(cells: list, index) -> list:
+    """cells[i] for each i of `index` (an integer array), gathered by numpy."""
+    return np.array(cells, dtype=object)[np.asarray(index)].tolist()
 
 
 def read_table(path: str) -> dict:

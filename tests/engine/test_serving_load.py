@@ -205,11 +205,10 @@ def test_the_poisson_quantile_is_scipy_stats(mu, qs):
     mean; a number for a number."""
     import warnings
 
+    from scipy.special import pdtr
     from scipy.stats import poisson as scipy_poisson
 
     from costmodel.engine.serving import _poisson_ppf
-
-    from scipy.special import pdtr
 
     qs = qs + [float(pdtr(j, mu)) for j in range(4)]  # the CDF at integers: where ⌈pdtrik⌉ is one too many
     with warnings.catch_warnings():
@@ -267,8 +266,9 @@ def test_one_counts_prefill_is_the_arrays(times, tabled, ks):
         with np.errstate(all="ignore"):  # a float64 overflows as the array does (1e300 prompts)
             both = (p.prefill_of(k), p.prefill_of(np.float64(k)))
         for got in both:
-            assert isinstance(got, float) and np.array(got).view(np.int64) == np.array(want).view(np.int64) or \
-                (math.isnan(got) and math.isnan(want))
+            assert isinstance(got, float)
+            same_bits = np.array(got).view(np.int64) == np.array(want).view(np.int64)
+            assert same_bits or (math.isnan(got) and math.isnan(want))
 
 
 @settings(max_examples=60, deadline=None)

@@ -7,7 +7,7 @@
     python benchmarks/bench_sweep.py heap      [--configs 11000000] [--chunk N]  # glibc's heap after a sweep
     python benchmarks/bench_sweep.py stream    [--configs 100000000] [--out /tmp/sweep.parquet] [--fast on|off]
     python benchmarks/bench_sweep.py stream --writer both            # written in turn against a background thread
-    python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]
+    python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]  # with and without pivots
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
     python benchmarks/bench_sweep.py kernels                           # the [fast] kernels of one chunk, and rows_of
@@ -91,6 +91,38 @@ def stages(axes: dict, rounds: int = 3) -> None:
           "by stage (s; the indented one is inside the stage above it, the first holds all but the result's pages):")
     for label, _, _ in STAGES:
         print(f"  {label:28s} {spent.get(label, 0.0):6.3f}")
+
+
+# a sweep's objectives, as `costmodel pareto --objectives` takes them
+SWEEP_OBJECTIVES = ("min:usd_per_million_tokens,min:tpot_s",
+                    "min:usd_per_million_tokens,min:tpot_s,max:throughput_tokens_per_s",
+                    "min:ttft_s,min:tpot_s,min:energy_j_per_token",
+                    "min:usd_per_million_tokens,min:e2e_latency_s,min:total_bytes,max:decode_tokens_per_s")
+
+
+def pareto(rows: int, objectives: int, rounds: int = 3) -> None:
+    """Pareto filters with the pivots' pass (pareto._pivot_filter) and without it (the sorted blocks alone), the
+    best of `rounds` each, interleaved: uniform random rows, then the 912k sweep's result under SWEEP_OBJECTIVES."""
+    from costmodel.sweeps.pareto import non_dominated, pareto_front
+    from costmodel.sweeps.sweep import sweep
+
+    def best(fn, *args, **kw) -> tuple:
+        times, mask = [], None
+        for _ in range(rounds):
+            t = time.perf_counter()
+            mask = fn(*args, **kw)
+            times.append(time.perf_counter() - t)
+        return min(times), mask
+
+    v = np.random.default_rng(0).random((rows, objectives))
+    (on, m1), (off, m0) = best(non_dominated, v), best(non_dominated, v, pivots=False)
+    print(f"Pareto filter, {rows:,} uniform rows x {objectives} objectives: {on:.3f} s with the pivots, {off:.3f} s "
+          f"without ({off / on:.1f}x); {int(m1.sum())} on the frontier, the same rows: {bool(np.array_equal(m0, m1))}")
+    r = sweep(**axes_for(1_000_000))
+    for objs in SWEEP_OBJECTIVES:
+        (on, m1), (off, m0) = best(pareto_front, r, objs), best(pareto_front, r, objs, pivots=False)
+        print(f"  the {len(r):,}-row sweep, {objs}: {on:.3f} s against {off:.3f} s ({off / on:.1f}x); "
+              f"{int(m1.sum())} on the frontier, the same rows: {bool(np.array_equal(m0, m1))}")
 
 
 def both(axes: dict, rounds: int = 3) -> None:
@@ -212,13 +244,7 @@ def main() -> None:
         heap_after(axes_for(a.configs or 11_000_000), a.chunk)
         return
     if a.what == "pareto":
-        from costmodel.sweeps.pareto import non_dominated
-
-        v = np.random.default_rng(0).random((a.rows, a.objectives))
-        t = time.perf_counter()
-        mask = non_dominated(v)
-        print(f"Pareto filter: {a.rows:,} rows x {a.objectives} objectives in {time.perf_counter() - t:.2f} s "
-              f"({int(mask.sum())} on the frontier)")
+        pareto(a.rows, a.objectives)
         return
     if a.what == "loads":
         loads()

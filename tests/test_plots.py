@@ -4,7 +4,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import costmodel
 from costmodel import plots
@@ -254,3 +257,23 @@ def test_sweep_cli_plot(run_cli, tmp_path):
     assert code == 0 and csv.exists() and "<text" in svg.read_text(encoding="utf-8"), err
     code, _, err = run_cli("sweep", "--plot", str(tmp_path / "s.jpg"))
     assert code == 2 and "s.jpg" in err and ".png, .svg, .pdf" in err and len(err.strip().splitlines()) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["text", "float", "int", "bool"]), st.integers(1, 200), st.integers(0, 2**31 - 1))
+def test_distinct_strings_and_numbers_as_each_row_spelled(kind, n, seed):
+    """_distinct_strings (np.unique first) gives dict.fromkeys of each row's str, in order of first appearance, and
+    _finite_values sorted({float(v)}) of the finite rows: -0.0 beside 0.0, NaN, inf, repeated values."""
+    rng = np.random.default_rng(seed)
+    if kind == "text":
+        values = np.array(["h100", "b200", "fp8", "bf16", ""])[rng.integers(0, 5, n)]
+    elif kind == "float":
+        values = np.array([0.0, -0.0, 1.5, np.nan, np.inf, -np.inf, 1e-300, 3.0])[rng.integers(0, 8, n)]
+    elif kind == "int":
+        values = rng.integers(-3, 4, n)
+    else:
+        values = rng.integers(0, 2, n).astype(bool)
+    assert plots._distinct_strings(values) == list(dict.fromkeys(str(v) for v in values))
+    if kind != "text":
+        want = sorted({float(v) for v in values if np.isfinite(float(v))})
+        assert plots._finite_values(values) == want  # a zero of either sign, as the set keeps whichever came first

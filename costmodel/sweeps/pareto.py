@@ -201,12 +201,14 @@ def excluded(table, objectives) -> list[dict]:
     accuracy for a format on the task): grouped by what is missing, so none vanishes silently."""
     columns, objs = _objectives(table, objectives)
     fits = np.asarray(table["fits"]).astype(bool) if "fits" in columns else np.ones(len(table[objs[0][1]]), bool)
+    names = [np.asarray(table[k]) if k in columns else np.full(len(fits), "") for k in ("model", "format")]  # once
     groups: dict = {}
     for _, col in objs:
-        values = np.asarray(table[col], dtype=float)
-        for i in np.where(fits & ~np.isfinite(values))[0]:
-            key = (col, str(table["model"][i]) if "model" in columns else "", str(table["format"][i]) if "format" in columns else "")
-            groups[key] = groups.get(key, 0) + 1
+        at = np.flatnonzero(fits & ~np.isfinite(np.asarray(table[col], dtype=float)))
+        (ms, im), (fs, jf) = (np.unique(x[at], return_inverse=True) for x in names)
+        pair, count = np.unique(im * len(fs) + jf, return_counts=True)  # a count per (model, format) present
+        for p, n in zip(pair.tolist(), count.tolist()):
+            groups[(col, str(ms[p // len(fs)]), str(fs[p % len(fs)]))] = n
     return [{"column": c, "model": m, "format": f, "configurations": n,
              "reason": f"no {c} for {m} in {f}" + (" in the accuracy table (add rows with --accuracy FILE)"
                                                     if c.startswith("accuracy") else "")}

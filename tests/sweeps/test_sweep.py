@@ -109,6 +109,21 @@ def test_pareto_front_senses_and_unfit_rows():
     assert mask.tolist() == [True, True, False, False]
 
 
+def test_excluded_counts_missing_objectives_by_model_and_format():
+    """Rows that fit but lack an objective, counted per (column, model, format), sorted; a sweep's result and its
+    columns as a dict give the same (the result's name columns read once, not once a row)."""
+    from costmodel.sweeps.pareto import excluded
+
+    table = {"model": np.array(["a", "b", "a", "a", "b"]), "format": np.array(["x", "x", "y", "x", "x"]),
+             "acc": np.array([np.nan, np.nan, 1.0, np.nan, np.inf]), "fits": np.array([True, True, True, True, False])}
+    got = [(x["column"], x["model"], x["format"], x["configurations"]) for x in excluded(table, "max:acc")]
+    assert got == [("acc", "a", "x", 2), ("acc", "b", "x", 1)]
+    assert excluded(table, "min:fits") == []
+    r = sweep(models=["llama-3.1-8b"], hw=["h100", "b200"], fmt=["bf16", "fp8", "nvfp4"], batch=[1, 8], task="mmlu")
+    objs = "min:usd_per_million_tokens,max:accuracy"
+    assert excluded(r, objs) == excluded(r.to_dict(), objs) != []
+
+
 def test_bad_objectives():
     with pytest.raises(ParetoError, match="did you mean 'tpot_s'"):
         pareto_front({"tpot_s": np.ones(3)}, "min:tpot")

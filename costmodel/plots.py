@@ -1006,8 +1006,9 @@ def sweep_plot(table, path: str, x: str | None = None, y: str | None = None, max
         joined = False
         if batch is not None and not thinned:
             groups: dict = {}
-            for i in idx:
-                groups.setdefault(tuple(str(table[c][i]) for c in keys), []).append(i)
+            key_cols = [np.asarray(table[c])[idx].astype(str) for c in keys]  # each read once: a sweep's result
+            for i, key in zip(idx.tolist(), zip(*key_cols)):  # spells a text column whole at every read
+                groups.setdefault(key, []).append(i)
             lines = [g for g in groups.values() if len(g) > 1]
             if 0 < len(lines) <= 60:
                 joined = True

@@ -118,8 +118,9 @@ def _pivot_filter(v: np.ndarray, ok: np.ndarray, enough: int) -> np.ndarray:
     k = len(cols)
     for j in range(-1, k if k > 1 else 0):  # all weights equal (j = -1), then objective j's k times the others'
         total = np.zeros(len(ok))
-        for i, c in enumerate(cols):
-            total += (c - lo[i]) * (scale[i] * (k if i == j else 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):  # values near float's limits: any pivot is a row
+            for i, c in enumerate(cols):
+                total += (c - lo[i]) * (scale[i] * (k if i == j else 1.0))
         at = int(np.argmin(total))
         le, lt = np.ones(len(ok), dtype=bool), np.zeros(len(ok), dtype=bool)
         for c in cols:
@@ -141,7 +142,7 @@ def _unit(c: np.ndarray, lo: float, sample: int = 65_536) -> float:
     x = c[::max(1, len(c) // sample)]
     mid = float(np.partition(x, len(x) // 2)[len(x) // 2])
     top = mid if mid > lo else float(c.max())
-    return 1.0 / (top - lo) if top > lo else 1.0
+    return 1.0 / (top - lo) if top > lo else 1.0  # Python floats: inf past float's range, a scale of 0
 
 
 def _staircase_filter(front: np.ndarray, idx: np.ndarray, cand: np.ndarray):
@@ -205,10 +206,11 @@ def excluded(table, objectives) -> list[dict]:
     groups: dict = {}
     for _, col in objs:
         at = np.flatnonzero(fits & ~np.isfinite(np.asarray(table[col], dtype=float)))
-        (ms, im), (fs, jf) = (np.unique(x[at], return_inverse=True) for x in names)
+        (ms, im), (fs, jf) = (np.unique(x[at].astype(str), return_inverse=True) for x in names)  # as str() spells
         pair, count = np.unique(im * len(fs) + jf, return_counts=True)  # a count per (model, format) present
         for p, n in zip(pair.tolist(), count.tolist()):
-            groups[(col, str(ms[p // len(fs)]), str(fs[p % len(fs)]))] = n
+            key = (col, str(ms[p // len(fs)]), str(fs[p % len(fs)]))
+            groups[key] = groups.get(key, 0) + n
     return [{"column": c, "model": m, "format": f, "configurations": n,
              "reason": f"no {c} for {m} in {f}" + (" in the accuracy table (add rows with --accuracy FILE)"
                                                     if c.startswith("accuracy") else "")}

@@ -2,6 +2,7 @@
 import json
 import mmap
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -83,7 +84,11 @@ def test_frontier_matches_brute_force(n, k, seed, pivots):
     v = rng.integers(0, 8, (n, k)).astype(float)  # integers: many ties and duplicates
     v[rng.random((n, k)) < 0.02] = np.nan  # never on the frontier, as a row with inf
     v[rng.random((n, k)) < 0.02] = rng.choice([np.inf, -np.inf])
-    got = non_dominated(v, block=int(rng.integers(1, 64)), pivots=pivots)  # blocks under n: the pivots run
+    v[rng.random((n, k)) < 0.02] = rng.choice([1e308, -1e308])
+    v[-2:, 0] = [1e308, -1e308][-n:]  # a difference past float's range (the pivots' sums), and no warning of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = non_dominated(v, block=int(rng.integers(1, 64)), pivots=pivots)  # blocks under n: the pivots run
     assert np.array_equal(got, _brute_force_frontier(v))
 
 

@@ -113,7 +113,7 @@ def _pivot_filter(v: np.ndarray, ok: np.ndarray, enough: int) -> np.ndarray:
     that stays (a pivot, or one dominating it). Stops once `enough` rows or fewer remain. Column by column: numpy's
     reductions along a row of a few objectives cost several times a pass over each column."""
     cols = [v[ok, j] for j in range(v.shape[1])]
-    lo = [c.min() for c in cols]
+    lo = [float(c.min()) for c in cols]
     scale = [_unit(c, a) for c, a in zip(cols, lo)]
     k = len(cols)
     for j in range(-1, k if k > 1 else 0):  # all weights equal (j = -1), then objective j's k times the others'

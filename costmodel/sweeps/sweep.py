@@ -11,7 +11,6 @@ dropped silently.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -391,24 +390,6 @@ def read_table(path: str) -> dict:
             raise SweepError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:120]}); expected a "
                              f"file written by 'costmodel sweep --out FILE.parquet'") from None
         return {k: t.column(k).to_numpy() for k in t.column_names}
-    import csv
-    import io
+    from costmodel.sweeps.csv_table import read_csv_columns
 
-    from costmodel.spec.files import read_text
-
-    text = read_text(path, "a sweep file (.csv written by 'costmodel sweep --out' or .parquet)", SweepError)
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise SweepError(f"{path}: malformed CSV ({exc})") from None
-    if len(rows) < 2:
-        raise SweepError(f"{path}: no rows")
-    header, body = rows[0], rows[1:]
-    cols = {}
-    for j, k in enumerate(header):
-        vals = [r[j] for r in body]
-        try:
-            cols[k] = np.array([float(v) if v not in ("", "nan") else math.nan for v in vals])
-        except ValueError:
-            cols[k] = np.array(vals)
-    return cols
+    return read_csv_columns(path, SweepError)

@@ -10,6 +10,7 @@
     python benchmarks/bench_sweep.py pareto    [--rows 1000000] [--objectives 3]  # with and without pivots
     python benchmarks/bench_sweep.py loads                             # served at 8 concurrencies
     python benchmarks/bench_sweep.py write     [--configs 300000]      # the writers alone, rows/s
+    python benchmarks/bench_sweep.py read      [--configs 100000]      # a CSV read back, against every row at once
     python benchmarks/bench_sweep.py kernels                           # the [fast] kernels of one chunk, and rows_of
     python benchmarks/bench_sweep.py stages    [--configs 11000000]    # where a warm sweep's time goes, by stage
 """
@@ -102,7 +103,7 @@ SWEEP_OBJECTIVES = ("min:usd_per_million_tokens,min:tpot_s",
 
 def pareto(rows: int, objectives: int, rounds: int = 3) -> None:
     """Pareto filters with the pivots' pass (pareto._pivot_filter) and without it (the sorted blocks alone), the
-    best of `rounds` each, interleaved: uniform random rows, then the 912k sweep's result under SWEEP_OBJECTIVES."""
+    best of `rounds` each: uniform random rows, then the 912k sweep's result under SWEEP_OBJECTIVES."""
     from costmodel.sweeps.pareto import non_dominated, pareto_front
     from costmodel.sweeps.sweep import sweep
 
@@ -123,6 +124,56 @@ def pareto(rows: int, objectives: int, rounds: int = 3) -> None:
         (on, m1), (off, m0) = best(pareto_front, r, objs), best(pareto_front, r, objs, pivots=False)
         print(f"  the {len(r):,}-row sweep, {objs}: {on:.3f} s against {off:.3f} s ({off / on:.1f}x); "
               f"{int(m1.sum())} on the frontier, the same rows: {bool(np.array_equal(m0, m1))}")
+
+
+def _every_row_at_once(path: str) -> dict:
+    """A sweep's CSV as read before sweeps/csv_table.py (kept as the baseline): every row at once as Python strings,
+    then each column as floats where every cell is one or empty, else text."""
+    import csv
+    import io
+    import math
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(io.StringIO(f.read(), newline="")))
+    header, body = rows[0], rows[1:]
+    cols = {}
+    for j, k in enumerate(header):
+        vals = [r[j] for r in body]
+        try:
+            cols[k] = np.array([float(v) if v not in ("", "nan") else math.nan for v in vals])
+        except ValueError:
+            cols[k] = np.array(vals)
+    return cols
+
+
+def read_back(configs: int) -> None:
+    """A streamed sweep's CSV read back by read_table (a chunk of rows at a time) and by _every_row_at_once: each
+    one's time, its peak of traced memory (numpy's arrays and Python's objects, in a second read), and whether the
+    columns agree."""
+    import tempfile
+    import tracemalloc
+
+    from costmodel.sweeps.sweep import read_table, sweep_to_file
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "sweep.csv")
+        n = sweep_to_file(path, **axes_for(configs))
+        size = os.path.getsize(path)
+        got = {}
+        for label, fn in (("read_table", read_table), ("every row at once", _every_row_at_once)):
+            t = time.perf_counter()
+            got[label] = fn(path)
+            dt = time.perf_counter() - t
+            tracemalloc.start()  # a second read for the memory: tracing slows Python's allocations several-fold
+            fn(path)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(f"{label}: {n:,} rows, {size / 1e6:.0f} MB of CSV, in {dt:.2f} s ({n / dt:,.0f} rows/s), peak "
+                  f"{peak / 1e6:,.0f} MB traced")
+        a, b = got.values()
+        same = a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and
+                                            np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
+        print(f"the same columns: {same}")
 
 
 def both(axes: dict, rounds: int = 3) -> None:
@@ -210,7 +261,8 @@ def peak_rss_gb() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("rate", "chunks", "heap", "stream", "pareto", "loads", "write", "kernels", "stages"))
+    p.add_argument("what", choices=("rate", "chunks", "heap", "stream", "pareto", "loads", "write", "kernels", "stages",
+                                    "read"))
     p.add_argument("--configs", type=int, default=None)
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--objectives", type=int, default=3)
@@ -245,6 +297,9 @@ def main() -> None:
         return
     if a.what == "pareto":
         pareto(a.rows, a.objectives)
+        return
+    if a.what == "read":
+        read_back(a.configs or 100_000)
         return
     if a.what == "loads":
         loads()

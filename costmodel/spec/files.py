@@ -13,22 +13,37 @@ MAX_BYTES = 64 << 20  # 64 MiB: far above any catalogue, measurement or accuracy
 def read_text(path: str | Path, what: str, error: type = CostModelError, max_bytes: int = MAX_BYTES) -> str:
     """The file's text (UTF-8, a byte-order mark allowed), or `error` saying why not."""
     p = Path(path).expanduser()
-    try:
-        if p.is_dir():
-            raise error(f"{p}: is a folder; expected {what}")
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise error(f"{p}: {size / 2**20:,.0f} MiB is too large for {what} (limit {max_bytes >> 20} MiB)")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise error(f"{p}: cannot read ({exc.strerror or exc}); expected {what}") from None
-    if b"\x00" in data[:65536]:
-        raise error(f"{p}: binary data (NUL bytes), not text; expected {what} saved as UTF-8")
+    with open_checked(p, what, error, max_bytes) as f:
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise error(f"{p}: cannot read ({exc.strerror or exc}); expected {what}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise error(f"{p}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected {what} "
                     f"saved as UTF-8") from None
+
+
+def open_checked(p: Path, what: str, error: type = CostModelError, max_bytes: int = MAX_BYTES,
+                 limit_for: str | None = None, advice: str = ""):
+    """The file open for reading in binary (its first 64 KiB buffered), or `error` saying why not: a folder, over
+    `max_bytes` (the message names `limit_for`, else `what`, and ends with `advice`), unreadable, or NUL bytes in
+    its first 64 KiB (binary data). read_text's checks, for a reader that takes the file a part at a time."""
+    try:
+        if p.is_dir():
+            raise error(f"{p}: is a folder; expected {what}")
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise error(f"{p}: {size / 2**20:,.0f} MiB is too large for {limit_for or what} (limit "
+                        f"{max_bytes >> 20} MiB){advice}")
+        f = open(p, "rb", buffering=1 << 16)  # peek's bytes: up to the buffer's size
+    except OSError as exc:
+        raise error(f"{p}: cannot read ({exc.strerror or exc}); expected {what}") from None
+    if b"\x00" in f.peek(1 << 16)[:1 << 16]:
+        f.close()
+        raise error(f"{p}: binary data (NUL bytes), not text; expected {what} saved as UTF-8")
+    return f
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

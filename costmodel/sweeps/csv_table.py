@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from costmodel.spec.files import open_checked
+
 CHUNK_ROWS = 16_384  # rows parsed at a time (a design choice: memory per chunk against numpy's calls per chunk)
 MAX_CSV_BYTES = 512 << 20  # 512 MiB: about 2 x 10^6 rows of a sweep; Parquet beyond (no limit there)
 WHAT = "a sweep file (.csv written by 'costmodel sweep --out' or .parquet)"
@@ -42,7 +44,8 @@ def read_csv_columns(path, error: type) -> dict:
 
 
 def _columns(p: Path, text_columns: set, error: type) -> dict:
-    with _open(p, error) as f:
+    with open_checked(p, WHAT, error, MAX_CSV_BYTES, "a CSV sweep file",
+                      "; write the sweep as .parquet (costmodel sweep --out FILE.parquet)") as f:
         reader = csv.reader(io.TextIOWrapper(f, encoding="utf-8-sig", newline=""))
         try:
             header = next(reader, None)
@@ -89,22 +92,3 @@ def _chunk(cells: tuple, j: int, text_columns: set, done: list, blank: list) -> 
             return np.array(cells)
     blank[j] = blank[j] and all(v == "" for v in cells)
     return numbers
-
-
-def _open(p: Path, error: type):
-    """The file open for reading in binary, checked as spec.files.read_text checks (a folder, too large, unreadable,
-    NUL bytes in its first 64 KiB)."""
-    try:
-        if p.is_dir():
-            raise error(f"{p}: is a folder; expected {WHAT}")
-        size = p.stat().st_size
-        if size > MAX_CSV_BYTES:
-            raise error(f"{p}: {size / 2**20:,.0f} MiB is too large for a CSV sweep file (limit "
-                        f"{MAX_CSV_BYTES >> 20} MiB); write the sweep as .parquet (costmodel sweep --out FILE.parquet)")
-        f = open(p, "rb", buffering=1 << 16)  # peek's bytes: up to the buffer's size
-    except OSError as exc:
-        raise error(f"{p}: cannot read ({exc.strerror or exc}); expected {WHAT}") from None
-    if b"\x00" in f.peek(65536)[:65536]:
-        f.close()
-        raise error(f"{p}: binary data (NUL bytes), not text; expected {WHAT} saved as UTF-8")
-    return f

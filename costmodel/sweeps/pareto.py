@@ -20,14 +20,21 @@ class ParetoError(CostModelError):
 
 def parse_objectives(text: str, columns) -> list[tuple[str, str]]:
     """'min:usd_per_million_tokens,max:accuracy' -> [('min', 'usd_...'), ('max', 'accuracy')]."""
-    out = []
-    columns = list(columns)
+    pairs = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         if ":" not in part:
             raise ParetoError(f"objective '{part}': expected min:COLUMN or max:COLUMN")
-        sense, col = (x.strip() for x in part.split(":", 1))
+        pairs.append(tuple(x.strip() for x in part.split(":", 1)))
+    return checked_objectives(pairs, columns)
+
+
+def checked_objectives(pairs, columns) -> list[tuple[str, str]]:
+    """(sense, column) pairs, each sense min or max and each column one of `columns`, at least one."""
+    out = []
+    columns = list(columns)
+    for sense, col in pairs:
         if sense not in ("min", "max"):
-            raise ParetoError(f"objective '{part}': expected min or max before the colon")
+            raise ParetoError(f"objective '{sense}:{col}': expected min or max before the colon")
         if col not in columns:
             hint = suggest(col, columns)
             tip = f"; did you mean '{hint[0]}'?" if hint else ""
@@ -163,9 +170,9 @@ def _staircase_filter(front: np.ndarray, idx: np.ndarray, cand: np.ndarray):
 def _objectives(table, objectives) -> tuple[list, list]:
     """(the table's columns, [(sense, column)]) from 'min:a,max:b' or a list of pairs."""
     columns = table.columns if hasattr(table, "columns") else list(table)
-    if not isinstance(objectives, str):  # (sense, column) pairs: checked as the text form is
-        objectives = ",".join(f"{sense}:{col}" for sense, col in objectives)
-    return columns, parse_objectives(objectives, columns)
+    if isinstance(objectives, str):
+        return columns, parse_objectives(objectives, columns)
+    return columns, checked_objectives(objectives, columns)  # (sense, column) pairs: checked as the text's
 
 
 def pareto_front(table, objectives, pivots: bool = True) -> np.ndarray:

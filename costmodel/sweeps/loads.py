@@ -5,9 +5,8 @@ degrees and lengths, each served at a list of concurrencies (closed loop) or req
 The replica of each configuration is evaluated once by the array engine (its prefill and its
 decode step over a grid of batches); each load then costs only the queueing model's scalar
 arithmetic (serve_loads without the layout and bands, which a sweep's rows do not hold). That replica
-evaluation bounds the rate: 34-36 configurations a second of 8 loads each in a fresh process, scipy.special's
-import included, 130-180 once loaded (`benchmarks/bench_sweep.py loads`), against millions for the static
-sweep.
+evaluation bounds the rate: 159-168 configurations a second of 8 loads each in a fresh process (no scipy import:
+engine/poisson.py), against millions for the static sweep (`benchmarks/bench_sweep.py loads`).
 
     >>> rows = costmodel.sweeps.loads.load_sweep(["llama-3.1-8b"], ["h100", "l40s"], ["fp8"],
     ...                                          concurrency=[1, 16, 64, 256])

@@ -21,7 +21,7 @@ def _numbers(text, name):
         if not (v > 0 and v < 1e7):
             from costmodel.errors import CostModelError
 
-            raise CostModelError(f"--{name} {t}: expected positive numbers")
+            raise CostModelError(f"--{name} {t}: expected positive numbers below 1e7")
         vals.append(v)
     return vals or None
 
@@ -192,6 +192,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                task: Optional[str] = SWEEP_OPTS["task"],
                accuracy: Optional[str] = typer.Option(None, "--accuracy", help="Your own accuracy CSV for --task."),
                plot: Optional[str] = typer.Option(None, "--plot", help="Draw the frontier to FILE.png/.svg."),
+               rows: int = typer.Option(100, "--rows", help="Frontier rows shown in the table, by the first objective "
+                                                            "(--json prints every row)."),
                as_json: bool = typer.Option(False, "--json", help="Print the frontier rows as JSON.")) -> None:
         """Non-dominated configurations under any objectives; table, JSON or plot."""
         import numpy as np
@@ -230,8 +232,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             return
         keys = [k for k in ("model", "hardware", "format", "batch", "tp", "prompt", "gen") if k in cols]
         keys += [c for _, c in objs if c not in keys]
-        console().print(table_of(cols, idx, f"Pareto frontier: {len(idx)} of {len(mask):,} configurations "
-                                            f"({objectives})", keys))
+        shown = idx[:rows]  # a table of every row of a large frontier takes minutes to draw
+        more = (f"; the first {len(shown):,} by {objs[0][1]} (--rows N for more, --json for every row)"
+                if len(shown) < len(idx) else "")
+        console().print(table_of(cols, shown, f"Pareto frontier: {len(idx):,} of {len(mask):,} configurations "
+                                              f"({objectives}){more}", keys))
         if plot:
             console(stderr=True).print(f"plot written to {plot}")
 

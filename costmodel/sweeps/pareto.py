@@ -48,8 +48,8 @@ def checked_objectives(pairs, columns) -> list[tuple[str, str]]:
 def non_dominated(values: np.ndarray, block: int = 2048, pivots: bool = True) -> np.ndarray:
     """Boolean mask of the non-dominated rows of `values` (n x k, every column minimized).
 
-    Rows with NaN or inf are never on the frontier. Duplicates of a frontier point are all kept.
-    `pivots`: drop the rows the pivots dominate first (_pivot_filter; the same mask either way).
+    Rows with NaN or inf are never on the frontier. Duplicates of a frontier point are all kept (each run of equal
+    rows checked once, _equal_runs). `pivots`: drop the rows the pivots dominate first (_pivot_filter; the same mask either way).
     """
     v = np.asarray(values, dtype=float)
     if v.ndim == 1:
@@ -65,11 +65,12 @@ def non_dominated(values: np.ndarray, block: int = 2048, pivots: bool = True) ->
     if len(ok) == 0:
         return mask
     order = ok[np.lexsort(v[ok].T[::-1])]  # by first objective, ties by the next ones
+    heads, run = _equal_runs(v, order)
     front = np.empty((0, v.shape[1]))
     front_idx: list = []
     k = v.shape[1]
-    for start in range(0, len(order), block):
-        idx = order[start:start + block]
+    for start in range(0, len(heads), block):  # one row of each run of equal rows: they share the answer
+        idx = heads[start:start + block]
         cand = v[idx]
         if len(front) and k in (2, 3):
             # staircase pre-filter: a candidate is strictly dominated when an earlier frontier point
@@ -84,7 +85,20 @@ def non_dominated(values: np.ndarray, block: int = 2048, pivots: bool = True) ->
             front = np.vstack([front, cand])
             front_idx.extend(idx.tolist())
     mask[np.array(front_idx, dtype=int)] = True
+    mask[order] = mask[heads][run]  # each row as the first of its run
     return mask
+
+
+def _equal_runs(v: np.ndarray, order: np.ndarray) -> tuple:
+    """(the first row of each run of rows equal in every objective along `order`, each row's run): rows of v sorted
+    lexicographically, so equal rows (==, -0.0 as 0.0) are consecutive. Duplicates are either all on the frontier or
+    none, so non_dominated checks one of each: a frontier of many copies is not compared with itself copy by copy."""
+    new = np.zeros(len(order), dtype=bool)
+    new[0] = True
+    for j in range(v.shape[1]):
+        col = v[order, j]
+        new[1:] |= col[1:] != col[:-1]
+    return order[new], np.cumsum(new) - 1
 
 
 def _dominated(by: np.ndarray, cand: np.ndarray, part: int = 128) -> np.ndarray:

@@ -92,6 +92,27 @@ def test_frontier_matches_brute_force(n, k, seed, pivots):
     assert np.array_equal(got, _brute_force_frontier(v))
 
 
+def test_many_copies_of_frontier_rows_are_all_on_it():
+    """A frontier of many copies (30 distinct rows, each 400 times, -0.0 beside 0.0, shuffled) is the frontier of the
+    distinct rows, every copy of a frontier row kept: non_dominated checks one row of each run of equal rows
+    (_equal_runs), which the brute force on the distinct rows confirms."""
+    from costmodel.sweeps.pareto import _equal_runs
+
+    rng = np.random.default_rng(3)
+    distinct = rng.integers(0, 6, (30, 3)).astype(float)
+    distinct[0] = [0.0, 5.0, 5.0]
+    copies = np.repeat(np.arange(30), 400)
+    rng.shuffle(copies)
+    v = distinct[copies]
+    v[np.flatnonzero(copies == 0)[::2], 0] = -0.0  # equal to 0.0: the same run
+    want = _brute_force_frontier(distinct)[copies]
+    for pivots in (True, False):
+        assert np.array_equal(non_dominated(v, block=64, pivots=pivots), want)
+    order = np.lexsort(v.T[::-1])
+    heads, run = _equal_runs(v, order)
+    assert len(heads) == len(np.unique(distinct, axis=0)) and np.array_equal(v[heads][run], v[order])
+
+
 def test_pivots_drop_only_dominated_rows_and_most_of_a_cloud():
     """_pivot_filter keeps every frontier row, and each row it drops is dominated by one it keeps. On 10^4 uniform
     points in the unit cube the pivot of least sum p dominates a share Π(1 − p_i) ≥ 1 − s of them, where s, the least
@@ -222,6 +243,13 @@ def test_cli_sweep_pareto_curve_formula_plots(run_cli, tmp_path):
     assert code == 0, err
     front = json.loads(out)
     assert front and png.stat().st_size > 10_000
+    code, out, err = run_cli("pareto", str(csv_path), "--objectives", "min:ttft_s,max:throughput_tokens_per_s",
+                             "--rows", "2")  # the table shows the first rows of a frontier of more
+    n = len(json.loads(run_cli("pareto", str(csv_path), "--objectives", "min:ttft_s,max:throughput_tokens_per_s",
+                                "--json")[1]))
+    title = " ".join(out.split())  # the title as words (rich wraps it)
+    assert code == 0 and n > 2 and f"Pareto frontier: {n} of 48" in title and "the first 2 by ttft_s" in title, err
+    assert out.count("llama-3.1-") == 2
     code, _, err = run_cli("pareto", str(csv_path), "--objectives", "min:usd_per_mtok")
     assert code == 2 and "did you mean 'usd_per_million_tokens'" in err
     curve_png = tmp_path / "c.png"

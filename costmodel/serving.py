@@ -220,14 +220,27 @@ def _simulated(perf, p: Dist, g: Dist, one, replicas: int, qs: tuple, k: float, 
     if rate is None:
         c = max(1, int(round(clients)))
         n = max(int(round(prompts)), c) if prompts else 20 * c
+        _simulable(n, f"--concurrency {clients:g}" + (f" --num-prompts {prompts:g}" if prompts else " (20 x the clients)"))
         sim = simulate(perf, p, g, clients=c, requests=n, budget=budget, seed=seed)
         if not prompts:  # the steady state: drop the first wave
             for key in ("ttft", "e2e"):
                 sim[key] = sim[key][c:] if len(sim[key]) > c else sim[key]
     else:
-        n = max(1000, int(60 * rate))
+        n = max(1000, int(min(60 * rate, 1e18)))
+        _simulable(n, f"--request-rate {rate:g} (60 s of arrivals per replica)")
         sim = simulate(perf, p, g, rate=rate, requests=n, cap=cap, budget=budget, seed=seed)
     return simulated_metrics(sim, replicas, p, g, k, qs)
+
+
+SIM_REQUESTS = 1_000_000  # the most requests --simulate runs: 5.7 s in a cold CLI call (10^7 took 40 s and 0.95 GB)
+
+
+def _simulable(n: int, why: str) -> None:
+    """A clear error where a simulation would run more than SIM_REQUESTS requests (it would take minutes or run out of
+    memory)."""
+    if n > SIM_REQUESTS:
+        raise WorkloadError(f"--simulate: {why} makes {n:,} requests to simulate; at most {SIM_REQUESTS:,} (5-6 s "
+                            f"on one core): fewer prompts or clients, or drop --simulate for the analytical model")
 
 
 def simulated_metrics(sim: dict, replicas: int, p: Dist, g: Dist, stream_interval: float = 1.0,

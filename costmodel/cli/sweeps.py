@@ -26,6 +26,16 @@ def _numbers(text, name):
     return vals or None
 
 
+def _some_curve(curves) -> None:
+    """A clear error (exit code 2) where every device and format was dropped: each one's reason, not an empty
+    result with exit code 0."""
+    if not len(curves) and curves.dropped:
+        from costmodel.errors import CostModelError
+
+        raise CostModelError("no curve: " + "; ".join(f"{d['hardware']} {d['format']}: {d['reason']}"
+                                                      for d in curves.dropped))
+
+
 def _whole(text, name):
     """Whole numbers >= 1 of a comma-separated option."""
     vals = _numbers(text, name) or []
@@ -254,6 +264,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.sweeps.curves import latency_throughput
 
         curves = latency_throughput(model, _split(hw), _split(fmt), prompt, gen, engine=engine, tp=tp)
+        _some_curve(curves)
         if plot:
             from costmodel.plots import latency_throughput_plot
 
@@ -290,6 +301,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
         curves = run(model, _split(hw), _split(fmt), _numbers(concurrency, "concurrency"),
                      _numbers(request_rate, "request-rate"), prompt, gen, prompt_dist, gen_dist, tp, engine)
+        _some_curve(curves)
         varied = "concurrency" if concurrency else "request rate"
         if plot:
             from costmodel.plots import latency_throughput_plot

@@ -100,9 +100,15 @@ def parse_dist(text: str | None, nominal: float, name: str, error: type = Worklo
         r = float(m.group(1))
         return Dist((1 + r) * nominal / 2, lo=r * nominal, hi=float(nominal))
     m = re.fullmatch(r"lognormal:([0-9.eE+]+),([0-9.eE+]+)", t)
-    if m and float(m.group(1)) > 0 and math.isfinite(float(m.group(2))):
+    if m and 0 < float(m.group(1)) <= MAX_TOKENS and float(m.group(2)) <= MAX_SIGMA:
         return Dist(float(m.group(1)), float(m.group(2)))
-    raise error(f"--{name}-dist {text}: expected fixed, mean, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA")
+    raise error(f"--{name}-dist {text}: expected fixed, mean, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA "
+                f"(0 < MEAN <= {MAX_TOKENS:,} tokens, as --{name}; 0 <= SIGMA <= {MAX_SIGMA:g})")
+
+
+MAX_TOKENS = 10_000_000  # a lognormal's largest mean: cli/checks.py's bound on --prompt and --gen
+MAX_SIGMA = 4.0  # a lognormal's largest sigma: its squared coefficient of variation e^σ² − 1 is 8.9e6 there (exp(σ²)
+# overflows past σ = 26.6)
 
 
 

@@ -1,10 +1,14 @@
 """The scheduler simulation (engine/simulate.py): closed forms where the schedule is deterministic,
 agreement with the analytical model where its assumptions hold, and what benchmarks measure."""
+import json
+import math
+
 import numpy as np
 import pytest
 
 from costmodel.engine.serving import Dist, ReplicaPerf, poisson
 from costmodel.engine.simulate import simulate, summarize, weighted_quantile
+from costmodel.errors import WorkloadError
 from costmodel.serving import serve_load
 
 
@@ -60,3 +64,34 @@ def test_serve_load_simulate(run_cli):
     assert code == 0 and "scheduler simulation" in out
     code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--simulate")
     assert code == 2 and "--simulate: applies under load" in err
+
+
+@pytest.mark.parametrize("load, many", [(("--concurrency", "16", "--num-prompts", "1000000000"), "1,000,000,000"),
+                                        (("--concurrency", "1e6"), "20,000,000")])
+def test_a_simulation_too_large_to_run_is_a_clear_error(run_cli, load, many):
+    """More than SIM_REQUESTS requests to simulate (10^9 took 23 GB before it was killed; 10^7 ran 40 s): exit code 2
+    naming the options and the count, before anything runs."""
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", *load, "--simulate")
+    assert code == 2 and f"makes {many} requests to simulate; at most 1,000,000" in err and load[0] in err, err
+    from costmodel.serving import SIM_REQUESTS, _simulable
+
+    _simulable(SIM_REQUESTS, "--request-rate 16667")  # the most it runs
+    with pytest.raises(WorkloadError, match="1,000,001 requests"):
+        _simulable(SIM_REQUESTS + 1, "--request-rate 16667")
+
+
+def test_lengths_lognormal_up_to_sigma_4_simulate_and_past_it_are_refused(run_cli):
+    """A lognormal's sigma is at most 4 (e^sigma^2 overflowed past 26.6, a simulation found no request to summarize
+    past 7) and its mean at most --prompt's limit; sigma 4 runs, NaN-free."""
+    from costmodel.engine.serving import MAX_SIGMA, parse_dist
+
+    assert parse_dist(f"lognormal:512,{MAX_SIGMA}", 512, "prompt").cv2 == pytest.approx(math.expm1(16.0))
+    for bad in ("lognormal:512,4.01", "lognormal:512,100", "lognormal:1e30,1", "lognormal:0,1"):
+        with pytest.raises(WorkloadError, match="0 <= SIGMA <= 4"):
+            parse_dist(bad, 512, "prompt")
+    code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "16", "--simulate",
+                             "--gen-dist", "lognormal:128,4", "--json")
+    assert code == 0 and "NaN" not in out and json.loads(out)["simulated"], err
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "16", "--prompt-dist",
+                           "lognormal:512,30")
+    assert code == 2 and "--prompt-dist lognormal:512,30" in err

@@ -273,6 +273,19 @@ def test_unfit_configurations_carry_no_metrics_only_their_reason():
     assert r["weights_bytes"][l4] > 0  # the memory that explains why stays
 
 
+@pytest.mark.parametrize("args, reason", [(("serve-curve", "llama-3.1-8b", "--hw", "h10", "--concurrency", "1,16"),
+                                           "did you mean 'h100'"),
+                                          (("curve", "llama-3.1-8b", "--hw", "h100", "--tp", "3"),
+                                           "tp does not divide the attention heads"),
+                                          (("serve-curve", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4",
+                                            "--prompt-dist", "lognormal:512,30"), "0 <= SIGMA <= 4")])
+def test_curves_with_every_device_dropped_are_an_error(run_cli, args, reason):
+    """curve and serve-curve exit with code 2 and each device's reason where none is left (they exited 0 with
+    nothing but the dropped lines)."""
+    code, out, err = run_cli(*args)
+    assert code == 2 and "no curve:" in err and reason in err and not out.strip(), (out, err)
+
+
 def test_curve_says_which_devices_it_dropped_and_why():
     from costmodel import latency_throughput
 

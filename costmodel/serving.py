@@ -36,6 +36,8 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
                        dp=dp, ep=ep, **memory_flags)
     except CostModelError as exc:
         return None, str(exc)
+    if one.model.is_encoder:  # a load's latencies and rates all divide by the generated tokens: none
+        return None, f"{one.model.id} is an encoder: it generates no tokens, so no load of requests to decode is served"
     if not one.fits:
         return None, (f"memory: does not fit {one.workload.tp * pp} x {one.hardware.id} "
                       f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.speculative import tokens_per_step  # noqa: F401  (E(α, γ), re-exported)
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, WorkloadError
 
 
 class SpecDecError(CostModelError):
@@ -68,8 +68,12 @@ def analyze(target: str, draft: str, hw: str, fmt: str, alpha: float, gamma: int
 
     check(alpha, gamma)
     kw = dict(batch=1, prompt=context, gen=2, engine=engine, tp=tp)
-    t_target = require_fit(estimate(target, hw, fmt, **kw)).metric("tpot_s")
-    t_draft = require_fit(estimate(draft, hw, fmt, **kw)).metric("tpot_s")
+    target_est, draft_est = (require_fit(estimate(x, hw, fmt, **kw)) for x in (target, draft))
+    for flag, e in (("--target", target_est), ("--draft", draft_est)):
+        if e.model.is_encoder:  # no decode step to draft or verify: its TPOT is NaN
+            raise WorkloadError(f"{flag} {e.model.id} is an encoder: speculative decoding drafts and verifies "
+                                f"generated tokens, which it has none of")
+    t_target, t_draft = target_est.metric("tpot_s"), draft_est.metric("tpot_s")
     # verification: one target forward over γ+1 new tokens after `context` cached ones
     t_verify = estimate(target, hw, fmt, batch=1, prompt=gamma + 1, gen=1, context=context, engine=engine,
                         tp=tp).metric("ttft_s")

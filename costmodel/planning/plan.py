@@ -129,7 +129,9 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
 
-    resolve_model(model)  # unknown ids fail here, before any deployment is priced
+    if resolve_model(model)[0].is_encoder:  # unknown ids fail here, before any deployment is priced
+        raise PlanError(f"{model} is an encoder: plan sizes deployments that serve generated tokens (TTFT, TPOT), "
+                        f"which it has none of")
     if not _split(candidates):
         raise PlanError("--candidates is empty: give at least one device")
     for hw in _split(candidates):

@@ -23,15 +23,23 @@ def latency_throughput(model: str, hw: list[str], fmt: list[str], prompt: int = 
 
         >>> costmodel.latency_throughput("llama-3.1-8b", hw=["h100", "b200"], fmt=["fp8"])
     """
+    from costmodel.errors import WorkloadError
+    from costmodel.spec.model_catalog import resolve_model
+
+    if not (isinstance(gen, (int, float)) and gen >= 1):
+        raise WorkloadError(f"--gen {gen}: a latency-throughput curve needs at least one generated token")
     batches = batches or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
     r = sweep(models=[model], hw=hw, fmt=fmt, batch=batches, prompt=[prompt], gen=[gen], tp=[tp], engine=[engine])
     curves = Curves()
     reasons = r["reason"]
+    encoder = resolve_model(model)[0].is_encoder  # no decode step: TPOT and throughput are NaN
+    if encoder:
+        reasons = np.full(len(r), f"{model} is an encoder: it generates no tokens, so there is no decode to curve")
     for h in dict.fromkeys(map(str, r["hardware"])):
         for f in dict.fromkeys(map(str, r["format"])):
             pair = (r["hardware"] == h) & (r["format"] == f)
             sel = pair & r["fits"]
-            if not sel.any():
+            if not sel.any() or encoder:
                 why = sorted({str(x) for x in reasons[pair] if x}) or ["no batch fits"]
                 curves.dropped.append({"hardware": h, "format": f, "reason": "; ".join(why)})
                 continue

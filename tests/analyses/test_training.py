@@ -18,6 +18,20 @@ from costmodel.spec.model_catalog import load_model
 from costmodel.spec.parameters import param_count
 
 
+@pytest.mark.parametrize("hw", ["m1-8c", "jetson-orin-nano-8gb"])
+def test_one_device_without_links_trains_with_no_collective_time(hw):
+    """A device that states no interconnect or NIC (Apple, Jetson) trains alone (train.py refuses more): every
+    collective is over a group of one and takes 0 s; its comm times were 0/0 = NaN, an internal error."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by a zero rate, even where np.where drops it
+        r = train("llama-3.2-1b", hw, devices=1, tokens=1e9)
+    p = r["phases_s"]
+    assert all(p[k] == 0.0 for k in ("tp_comm_s", "cp_comm_s", "ep_comm_s", "pp_comm_s", "dp_comm_s"))
+    assert np.isfinite(r["step_s"]) and r["step_s"] > p["compute_s"] > 0
+
+
 def test_model_flops_are_6n_plus_12lsw_for_llama_3_1_70b():
     m = load_model("llama-3.1-70b")
     s = shape_of_model(m)

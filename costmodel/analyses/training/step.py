@@ -33,10 +33,14 @@ GRAD_BYTES = 4.0  # gradients reduced in fp32
 
 
 def _rates(hw):
-    """(per-direction scale-up rate, NIC rate, domain size) of a device."""
+    """(per-direction scale-up rate, NIC rate, domain size) of a device. One that states neither link (an Apple or
+    Jetson device: train runs it alone, train.py refuses more) has no collective to time: infinite rates, so its
+    groups of one take 0 s (they were 0/0 = NaN, an internal error)."""
     up = (hw.interconnect_bandwidth or 0.0) / 2.0
     out = hw.scale_out_bandwidth or up
     up = up or out
+    if not up:
+        up = out = np.inf
     return up, out, float(hw.scale_up_domain or np.inf)
 
 

@@ -412,6 +412,11 @@ def binding_constraint(rejected: list, best: dict, req: Request) -> str:
                      f"{'it was' if len(priced_out) == 1 else 'they were'} not costed; pass {flag}")
     if priced_out and len(priced_out) == len({device(r["candidate"]) for r in rejected}) == len(req.candidates):
         return parts[0]
+    if not math.isfinite(best["ttft"]):  # no candidate ran at all: why each could not (not an infinite TTFT)
+        why = list(dict.fromkeys(r["reason"] for r in rejected if not r["reason"].startswith("price")))
+        more = f" (and {len(why) - 4} more; --json lists every candidate's)" if len(why) > 4 else ""
+        parts.append("no candidate can run: " + "; ".join(why[:4]) + more)
+        return "; ".join(parts)
     if best["ttft"] > req.slo_ttft:
         parts.append(f"TTFT binds: the fastest prefill at the P{int(req.percentile * 100)} prompt is "
                      f"{best['ttft']:.3g} s; relax --slo-ttft to >= {best['ttft'] * 1.05:.3g} s, shorten prompts, "

@@ -72,6 +72,16 @@ def test_unreachable_ttft_names_the_binding_constraint():
     assert not r["deployments"] and "TTFT binds" in r["binding"] and "relax --slo-ttft" in r["binding"]
 
 
+def test_no_candidate_that_can_run_names_why_not_an_infinite_ttft():
+    """Where no candidate ran (memory and no interconnect on an M1; tp not dividing the heads), the binding says why
+    each could not, not 'the fastest prefill is inf s; relax --slo-ttft to >= inf s' (a fuzzing review)."""
+    r = plan(request(candidates=["m1-7c"], formats=["bf16"]))
+    assert not r["deployments"] and r["binding"].startswith("no candidate can run: memory: does not fit")
+    assert "inf" not in r["binding"] and "no device interconnect" in r["binding"]
+    r = plan(request(candidates=["h100"], tp_options=(3,)))
+    assert r["binding"].startswith("no candidate can run: --tp 3 must divide the 32 attention heads"), r["binding"]
+
+
 def test_own_prices_show_each_term():
     r = plan(request(price="own", candidates=["h100"], formats=["fp8"], electricity=0.1, pue=1.2, years=4))
     d = r["deployments"][0]

@@ -138,6 +138,13 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
         resolve_hardware(hw)
     for f in _split(fmt):
         resolve_format(f)
+    if not _split(fmt):
+        raise PlanError(f"--fmt {fmt!r}: empty; give at least one format")
+    if engine not in (None, "", "auto"):  # an unknown engine fails here, not once per candidate
+        from costmodel.spec.engine_params import resolve_engine
+
+        resolve_engine(engine, "")
+
     def items(x):
         return list(x) if isinstance(x, (list, tuple)) else ([x] if x else None)
 

@@ -82,6 +82,19 @@ def test_no_candidate_that_can_run_names_why_not_an_infinite_ttft():
     assert r["binding"].startswith("no candidate can run: --tp 3 must divide the 32 attention heads"), r["binding"]
 
 
+def test_an_unknown_engine_or_no_format_fails_before_any_candidate():
+    """plan and whatif checked --engine per candidate (rejecting each, exit 1) and took --fmt '' as no format."""
+    from costmodel.errors import UnknownIdError
+    from costmodel.planning.plan import request as plan_request
+
+    args = ("llama-3.1-8b", 10.0, 512.0, 128.0, 1.0, "h100")
+    with pytest.raises(UnknownIdError, match="unknown engine 'vlm'; did you mean 'vllm'"):
+        plan_request(*args, engine="vlm")
+    with pytest.raises(PlanError, match="--fmt '': empty"):
+        plan_request(*args, fmt="")
+    assert plan_request(*args, engine="sglang").engine == "sglang"
+
+
 def test_own_prices_show_each_term():
     r = plan(request(price="own", candidates=["h100"], formats=["fp8"], electricity=0.1, pue=1.2, years=4))
     d = r["deployments"][0]

@@ -639,6 +639,12 @@ def require_fit(e: Estimate) -> Estimate:
     what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
     batch = e.workload.batch
     b = " at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"
+    if mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1:  # memory holds it, the pool not
+        raise DoesNotFitError(  # the engine refuses a max model length its KV pool cannot hold (vLLM, SGLang)
+            f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: the engine's KV cache pool "
+            f"({mem['kv_pool_bytes'] / 2**30:.1f} GiB, {mem['kv_cache_tokens']:,.0f} tokens) holds "
+            f"{mem['max_concurrency']:.3g} of one sequence at its longest (--max-model-len, or prompt + gen); lower "
+            f"those, raise --mem-fraction, or shard the KV over more devices (--tp)")
     raise DoesNotFitError(
         f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: {what} need "
         f"{mem['total_bytes'] / 2**30:.1f} GiB of {mem['capacity_bytes'] / 2**30:.0f} GiB per device; "

@@ -91,6 +91,10 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--tp", "3"), "must divide the 32 attention heads"),
     (("estimate", "llama-3.1-8b", "--hw", "m2-pro", "--tp", "2"), "no device interconnect"),
     (("estimate", "llama-3.1-405b", "--hw", "h100", "--fmt", "bf16"), "needs about 11 x h100-sxm"),
+    # memory holds it, the engine's KV pool not one sequence of the max model length (it said 'need 22.7 GiB of 80
+    # GiB ... try --tp 1')
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--max-model-len", "100000000"),
+     "of one sequence at its longest (--max-model-len, or prompt + gen)"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "nvfp4", "--native-only"), "nvfp4 needs fp4"),
     (("show", "nosuchthing"), "unknown id"),
 ])

@@ -212,6 +212,13 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.sweeps.sweep import read_table
 
         if sweep_file:
+            given = {"--models": models, "--hw": hw, "--fmt": fmt, "--kv-fmt": kv_fmt, "--batch": batch, "--tp": tp,
+                     "--prompt": prompt, "--gen": gen, "--engine": engine, "--task": task}
+            ignored = [k for k, v in given.items() if v != SWEEP_OPTS[k[2:].replace("-", "_")].default]
+            ignored += ["--accuracy"] if accuracy is not None else []
+            if ignored:  # they would be ignored silently: the file holds its columns
+                raise ParetoError(f"{', '.join(ignored)}: apply where pareto sweeps itself; {sweep_file} already holds "
+                                  f"its configurations (sweep with them, --task for accuracy, and --out a file)")
             cols = read_table(sweep_file)
         else:
             cols = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy).to_dict()

@@ -392,8 +392,9 @@ def _consecutive(flat: np.ndarray) -> bool:
 def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(accuracy, recovery vs bf16 of the same source) per configuration; NaN where the table has none
     (a sweep never borrows another format's accuracy)."""
-    from costmodel.spec.quality import QualityError, accuracy
+    from costmodel.spec.quality import QualityError, accuracy, load
 
+    load(accuracy_file)  # a file that cannot be read, lacks a column or holds a bad value: its error, not NaN rows
     table = np.full((len(tab.ax.models), len(tab.ax.formats)), np.nan)
     recovery = np.full_like(table, np.nan)
     for i, m in enumerate(tab.ax.models):

@@ -250,6 +250,13 @@ def test_cli_sweep_pareto_curve_formula_plots(run_cli, tmp_path):
     title = " ".join(out.split())  # the title as words (rich wraps it)
     assert code == 0 and n > 2 and f"Pareto frontier: {n} of 48" in title and "the first 2 by ttft_s" in title, err
     assert out.count("llama-3.1-") == 2
+    code, _, err = run_cli("pareto", str(csv_path), "--task", "mmlu", "--hw", "b200")  # ignored silently before
+    assert code == 2 and "--hw, --task: apply where pareto sweeps itself" in err, err
+    bad = tmp_path / "acc.csv"
+    bad.write_text("model,format,task,value\nllama-3.1-8b,fp8,mmlu,5\n")  # read as NaN rows before
+    code, _, err = run_cli("pareto", "--models", "llama-3.1-8b", "--task", "mmlu", "--accuracy", str(bad),
+                           "--objectives", "min:usd_per_million_tokens,max:accuracy")
+    assert code == 2 and "acc.csv:2: value 5.0 is outside [0, 1]" in err, err
     code, _, err = run_cli("pareto", str(csv_path), "--objectives", "min:usd_per_mtok")
     assert code == 2 and "did you mean 'usd_per_million_tokens'" in err
     curve_png = tmp_path / "c.png"

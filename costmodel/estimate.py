@@ -65,6 +65,9 @@ def _as_int(name: str, value, minimum: int) -> int:
     return int(as_float)
 
 
+MAX_BATCH = 10_000_000  # sequences of a static batch, as cli/checks.py bounds --prompt (1e30 gave 'needs 7.8e28 GiB')
+
+
 def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload, list[str]]:
     """Check ranges and parallelism against the model and device; returns notes for the user."""
     notes = []
@@ -72,10 +75,13 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     if isinstance(batch, str) and batch.strip().lower() == "max":
         batch = "max"
     else:
+        given = batch
         try:
             batch = _as_int("batch", batch, 1)
+            if batch > MAX_BATCH:
+                raise WorkloadError(str(batch))
         except WorkloadError:
-            raise WorkloadError(f"--batch {batch}: expected an integer >= 1 or 'max'") from None
+            raise WorkloadError(f"--batch {given}: expected an integer from 1 to {MAX_BATCH:,} or 'max'") from None
     prompt = _as_int("prompt", w.prompt, 0)
     gen = _as_int("gen", w.gen, 0)
     context = _as_int("context", w.context, 0)

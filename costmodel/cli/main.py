@@ -140,6 +140,14 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                             f"--request-rate R too")
     if simulate and concurrency is None and request_rate is None:
         raise WorkloadError("--simulate: applies under load; give --concurrency C or --request-rate R too")
+    if as_json and as_csv:
+        raise WorkloadError("--json and --csv: give one output format")
+    if plot and (concurrency is not None or request_rate is not None):  # it drew nothing there, silently
+        raise WorkloadError(f"--plot {plot}: draws a static batch's memory; under a load draw the curve with "
+                            f"costmodel serve-curve --plot")
+    for flag, value in (("--prompt-dist", prompt_dist), ("--gen-dist", gen_dist)):
+        if value is not None and concurrency is None and request_rate is None:  # a static batch has one length
+            raise WorkloadError(f"{flag} {value}: applies under load; give --concurrency C or --request-rate R too")
     if num_prompts is not None and (concurrency is None or request_rate is not None):
         raise WorkloadError(f"--num-prompts {num_prompts}: applies to a closed loop; give --concurrency C "
                             f"(without --request-rate)")

@@ -129,7 +129,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
     @app.command()
     def whatif(model: str = typer.Argument(..., help="Model."),
-               vary: str = typer.Option(..., "--vary", help="qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1 | prefix-hit=0,0.5,0.9 | disagg=off,auto | kv-offload=none|cpu:512 | prefix-tokens=1e6,1e7"),
+               vary: list[str] = typer.Option(..., "--vary", help="One input to vary: qps=10,20,40 | candidates=h100|h200 | fmt=bf16|fp8 | slo-ttft=0.5,1 | prefix-hit=0,0.5,0.9 | disagg=off,auto | kv-offload=none|cpu:512 | prefix-tokens=1e6,1e7"),
                qps: float = OPTS["qps"], prompt: float = OPTS["prompt"], gen: float = OPTS["gen"],
                prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"], slo_ttft: float = OPTS["slo_ttft"],
                slo_tpot: Optional[float] = OPTS["slo_tpot"], percentile: int = OPTS["percentile"],
@@ -149,6 +149,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from rich.table import Table
 
         from costmodel.planning.whatif import whatif as run
+
+        if len(vary) != 1:  # click kept the last one silently
+            from costmodel.planning.plan import PlanError
+
+            raise PlanError(f"--vary given {len(vary)} times ({' '.join(vary)}): whatif varies one input at a time")
+        vary = vary[0]
 
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,

@@ -90,6 +90,12 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "lots"),
      "--batch lots: expected an integer from 1 to 10,000,000 or 'max'"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "1e30"), "--batch 1e30: expected an integer from 1 to"),
+    # options that were silently dropped (a fuzzing review)
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--json", "--csv"), "--json and --csv: give one output format"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--plot", "m.png"), "--plot m.png: draws a"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--gen-dist", "uniform:0.5"), "--gen-dist uniform:0.5: applies under"),
+    (("whatif", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100", "--vary", "qps=10,20", "--vary", "fmt=bf16|fp8"), "--vary given 2 times"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--tp", "3"), "must divide the 32 attention heads"),
     (("estimate", "llama-3.1-8b", "--hw", "m2-pro", "--tp", "2"), "no device interconnect"),
     (("estimate", "llama-3.1-405b", "--hw", "h100", "--fmt", "bf16"), "needs about 11 x h100-sxm"),

@@ -44,7 +44,9 @@ def _print_json(obj) -> None:
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of errors.")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of errors."),
+          force: bool = typer.Option(False, "--force", help="Replace a file that --out or --plot would overwrite "
+                                                             "(anywhere on the line).")) -> None:  # main() reads it
     """Estimate latency, throughput, memory, energy and dollars of model M on hardware H in format F."""
 
 

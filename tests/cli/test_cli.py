@@ -250,3 +250,9 @@ def test_loaded_and_idealized_estimates_of_attention_free_models(run_cli):
         assert "NaN" not in out and json.loads(out)
     code, out, _ = run_cli("estimate", "mamba2-2.7b", "--hw", "h100", "--concurrency", "8", "--json")
     assert json.loads(out)["tpot_s"] > 0
+
+
+def test_force_is_in_the_help(run_cli):
+    """--force, which errors about existing files ask for, is listed in the help (it was a hidden flag)."""
+    code, out, _ = run_cli("--help")
+    assert code == 0 and "--force" in out and "--debug" in out

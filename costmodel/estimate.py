@@ -75,13 +75,13 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
     if isinstance(batch, str) and batch.strip().lower() == "max":
         batch = "max"
     else:
-        given = batch
         try:
-            batch = _as_int("batch", batch, 1)
-            if batch > MAX_BATCH:
-                raise WorkloadError(str(batch))
+            whole = _as_int("batch", batch, 1)
         except WorkloadError:
-            raise WorkloadError(f"--batch {given}: expected an integer from 1 to {MAX_BATCH:,} or 'max'") from None
+            whole = None
+        if whole is None or whole > MAX_BATCH:
+            raise WorkloadError(f"--batch {batch}: expected an integer from 1 to {MAX_BATCH:,} or 'max'")
+        batch = whole
     prompt = _as_int("prompt", w.prompt, 0)
     gen = _as_int("gen", w.gen, 0)
     context = _as_int("context", w.context, 0)

@@ -212,9 +212,9 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.sweeps.sweep import read_table
 
         if sweep_file:
-            given = {"--models": models, "--hw": hw, "--fmt": fmt, "--kv-fmt": kv_fmt, "--batch": batch, "--tp": tp,
-                     "--prompt": prompt, "--gen": gen, "--engine": engine, "--task": task}
-            ignored = [k for k, v in given.items() if v != SWEEP_OPTS[k[2:].replace("-", "_")].default]
+            given = dict(models=models, hw=hw, fmt=fmt, kv_fmt=kv_fmt, batch=batch, tp=tp, prompt=prompt, gen=gen,
+                         engine=engine, task=task)
+            ignored = [SWEEP_OPTS[k].param_decls[0] for k, v in given.items() if v != SWEEP_OPTS[k].default]
             ignored += ["--accuracy"] if accuracy is not None else []
             if ignored:  # they would be ignored silently: the file holds its columns
                 raise ParetoError(f"{', '.join(ignored)}: apply where pareto sweeps itself; {sweep_file} already holds "

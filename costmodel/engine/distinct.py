@@ -26,7 +26,7 @@ def distinct(*keys, starts=None) -> tuple[np.ndarray, np.ndarray]:
     if not cols or n == 0:
         return np.zeros(min(n, 1), dtype=np.intp), np.zeros(n, dtype=np.intp)
     if n > _RUNS_FROM:
-        heads = _run_starts(cols) if starts is None else np.asarray(starts, dtype=np.intp)
+        heads = run_starts(cols) if starts is None else np.asarray(starts, dtype=np.intp)
         if 4 * (len(heads) - 1) < n:  # group the runs' first rows; every row takes its run's group
             first, inverse = _hashed([c[heads] for c in cols], len(heads))
             return heads[first], np.repeat(inverse, np.diff(np.append(heads, n)))
@@ -42,7 +42,7 @@ def key_columns(keys) -> tuple[list, int]:
             if c.ndim and not (c.size > 1 and c.ndim == 1 and c.strides[0] == 0)], n
 
 
-def _run_starts(cols: list) -> np.ndarray:
+def run_starts(cols: list) -> np.ndarray:
     """The rows where a run of equal consecutive rows (over every key column) starts: 0 first."""
     new = cols[0][1:] != cols[0][:-1]
     for c in cols[1:]:
@@ -202,7 +202,7 @@ def _runs_of(idx: np.ndarray) -> tuple | None:
     than gathering each row (benchmarks/bench_sweep.py rate)."""
     if idx.ndim != 1 or idx.size < _RUNS_FROM:
         return None
-    starts = _run_starts([idx])
+    starts = run_starts([idx])
     if not _few(len(starts), idx.size):  # short runs: gather row by row
         return None
     return idx[starts], np.diff(np.append(starts, idx.size))
@@ -218,7 +218,7 @@ def block_runs(values: np.ndarray, starts: np.ndarray) -> tuple:
     indices, 0 first: blocks of rows of equal values, a grid's categorical axes): the blocks' values, equal
     neighbours merged, found at the blocks' first rows alone."""
     at = values[starts]
-    merged = _run_starts([at])  # the blocks where a run starts
+    merged = run_starts([at])  # the blocks where a run starts
     return at[merged], np.diff(np.append(starts[merged], len(values)))
 
 

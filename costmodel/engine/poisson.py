@@ -32,13 +32,12 @@ def ppf(q, mu: float):
         return 0.0 if np.ndim(q) == 0 else np.zeros(np.shape(q))
     q = np.asarray(q, dtype=float)
     inside = (q > 0) & (q < 1)
-    k = _summed(q[inside], mu) if mu >= 0 else None  # mu >= 0: False for a NaN mean
-    if k is None:
-        return _scipy(q, mu)
+    k = _summed(q[inside], mu)  # None for a NaN mean too
     out = np.full(q.shape, np.nan)
-    out[inside] = k
-    out[q == 0] = -1.0
-    out[q == 1] = np.inf
+    if mu >= 0:  # False for a NaN mean: NaN everywhere
+        out[inside] = _scipy(q[inside], mu) if k is None else k
+        out[q == 0] = -1.0
+        out[q == 1] = np.inf
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -68,14 +67,12 @@ def _summed(q: np.ndarray, mu: float) -> np.ndarray | None:
     return (i + low).astype(float)
 
 
-def _scipy(q: np.ndarray, mu: float):
-    """scipy.stats.poisson.ppf's values from the scipy.special functions it calls (the module's first lines)."""
+def _scipy(q: np.ndarray, mu: float) -> np.ndarray:
+    """scipy.stats.poisson.ppf's values for q in (0, 1) from the scipy.special functions it calls (the module's first
+    lines)."""
     from scipy.special import pdtr, pdtrik
 
     with np.errstate(invalid="ignore"):
         k = np.ceil(pdtrik(q, mu))
         below = np.maximum(k - 1, 0)
-        out = np.where(pdtr(below, mu) >= q, below, k)
-    ok = mu >= 0  # False for a NaN mean: NaN everywhere
-    out = np.select([ok & (q > 0) & (q < 1), ok & (q == 0), ok & (q == 1)], [out, -1.0, np.inf], np.nan)
-    return float(out) if np.ndim(out) == 0 else out
+        return np.where(pdtr(below, mu) >= q, below, k)

@@ -87,6 +87,11 @@ def conversation(prompt: float, gen: float, turns, prompt_dist: str | None = Non
     return Dist((float(prompt) + last) / 2, lo=float(prompt), hi=last), cached / total
 
 
+MAX_TOKENS = 10_000_000  # a lognormal's largest mean: cli/checks.py's bound on --prompt and --gen
+MAX_SIGMA = 4.0  # a lognormal's largest sigma: its squared coefficient of variation e^σ² − 1 is 8.9e6 there (exp(σ²)
+# overflows past σ = 26.6)
+
+
 def parse_dist(text: str | None, nominal: float, name: str, error: type = WorkloadError) -> Dist:
     """fixed | mean (lengths vary, L is their mean: modelled at the mean) | uniform:R (on [R·L, L]) |
     lognormal:MEAN,SIGMA, for a nominal length L."""
@@ -105,10 +110,6 @@ def parse_dist(text: str | None, nominal: float, name: str, error: type = Worklo
     raise error(f"--{name}-dist {text}: expected fixed, mean, uniform:R (0 <= R <= 1) or lognormal:MEAN,SIGMA "
                 f"(0 < MEAN <= {MAX_TOKENS:,} tokens, as --{name}; 0 <= SIGMA <= {MAX_SIGMA:g})")
 
-
-MAX_TOKENS = 10_000_000  # a lognormal's largest mean: cli/checks.py's bound on --prompt and --gen
-MAX_SIGMA = 4.0  # a lognormal's largest sigma: its squared coefficient of variation e^σ² − 1 is 8.9e6 there (exp(σ²)
-# overflows past σ = 26.6)
 
 
 

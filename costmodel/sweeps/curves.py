@@ -33,14 +33,13 @@ def latency_throughput(model: str, hw: list[str], fmt: list[str], prompt: int = 
     curves = Curves()
     reasons = r["reason"]
     encoder = resolve_model(model)[0].is_encoder  # no decode step: TPOT and throughput are NaN
-    if encoder:
-        reasons = np.full(len(r), f"{model} is an encoder: it generates no tokens, so there is no decode to curve")
     for h in dict.fromkeys(map(str, r["hardware"])):
         for f in dict.fromkeys(map(str, r["format"])):
             pair = (r["hardware"] == h) & (r["format"] == f)
             sel = pair & r["fits"]
-            if not sel.any() or encoder:
-                why = sorted({str(x) for x in reasons[pair] if x}) or ["no batch fits"]
+            if encoder or not sel.any():
+                why = ([f"{model} is an encoder: it generates no tokens, so there is no decode to curve"] if encoder
+                       else sorted({str(x) for x in reasons[pair] if x}) or ["no batch fits"])
                 curves.dropped.append({"hardware": h, "format": f, "reason": "; ".join(why)})
                 continue
             order = np.argsort(r["batch"][sel])

@@ -91,14 +91,13 @@ def non_dominated(values: np.ndarray, block: int = 2048, pivots: bool = True) ->
 
 def _equal_runs(v: np.ndarray, order: np.ndarray) -> tuple:
     """(the first row of each run of rows equal in every objective along `order`, each row's run): rows of v sorted
-    lexicographically, so equal rows (==, -0.0 as 0.0) are consecutive. Duplicates are either all on the frontier or
-    none, so non_dominated checks one of each: a frontier of many copies is not compared with itself copy by copy."""
-    new = np.zeros(len(order), dtype=bool)
-    new[0] = True
-    for j in range(v.shape[1]):
-        col = v[order, j]
-        new[1:] |= col[1:] != col[:-1]
-    return order[new], np.cumsum(new) - 1
+    lexicographically, so equal rows (==, -0.0 as 0.0) are consecutive (distinct.run_starts). Duplicates are either
+    all on the frontier or none, so non_dominated checks one of each: a frontier of many copies is not compared with
+    itself copy by copy."""
+    from costmodel.engine.distinct import run_starts
+
+    starts = run_starts([v[order, j] for j in range(v.shape[1])])
+    return order[starts], np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
 
 
 def _dominated(by: np.ndarray, cand: np.ndarray, part: int = 128) -> np.ndarray:

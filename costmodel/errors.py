@@ -95,3 +95,19 @@ def unknown(kind: str, name: str, known: Iterable[str]) -> UnknownIdError:
 
 def kind_plural(kind: str) -> str:
     return {"hardware": "hardware", "model": "models", "format": "formats", "engine": "engines"}.get(kind, kind)
+
+
+def not_a_file(path) -> str:
+    """Why `path` is not a readable regular file, in words: 'a folder', 'not a regular file (a device, pipe or
+    socket)', 'not readable' or 'no such file' ('' where it is one)."""
+    import os
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return "a folder"
+    if p.exists() and not p.is_file():
+        return "not a regular file (a device, pipe or socket)"
+    if not p.exists():
+        return "no such file"
+    return "" if os.access(p, os.R_OK) else "not readable"

@@ -637,21 +637,47 @@ def devices_needed(e: Estimate) -> tuple[int, str]:
 
 
 def require_fit(e: Estimate) -> Estimate:
-    """Raise DoesNotFitError (saying how many devices would do) when the estimate does not fit."""
+    """Raise DoesNotFitError when the estimate does not fit, naming what binds: the device's memory (with how many
+    devices would do), the share of it the engine's memory fraction leaves, its KV pool, or the KV block size."""
     if e.fits:
         return e
     mem = e.memory_dict()
-    n, hint = devices_needed(e)
-    what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
+    gib = 2.0 ** 30
     batch = e.workload.batch
-    b = " at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"
+    head = (f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}"
+            + (" at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"))
     if mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1:  # memory holds it, the pool not
         raise DoesNotFitError(  # the engine refuses a max model length its KV pool cannot hold (vLLM, SGLang)
-            f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: the engine's KV cache pool "
-            f"({mem['kv_pool_bytes'] / 2**30:.1f} GiB, {mem['kv_cache_tokens']:,.0f} tokens) holds "
-            f"{mem['max_concurrency']:.3g} of one sequence at its longest (--max-model-len, or prompt + gen); lower "
-            f"those, raise --mem-fraction, or shard the KV over more devices (--tp)")
+            f"{head}: the engine's KV cache pool ({mem['kv_pool_bytes'] / gib:.1f} GiB, "
+            f"{mem['kv_cache_tokens']:,.0f} tokens) holds {mem['max_concurrency']:.3g} of one sequence at its longest "
+            f"(--max-model-len, or prompt + gen); lower those, raise --mem-fraction, or shard the KV over more "
+            f"devices (--tp)")
+    n, hint = devices_needed(e)
+    room = mem["capacity_bytes"] - mem["reserve_bytes"]  # what the engine's memory policy leaves it
+    fraction = e.efficiency.usable_memory_fraction
+    if mem["weights_bytes"] <= mem["capacity_bytes"] and mem["weights_bytes"] > room and fraction < 1:
+        raise DoesNotFitError(
+            f"{head}: the weights alone need {mem['weights_bytes'] / gib:.1f} GiB per device, more than the "
+            f"{max(room, 0.0) / gib:.1f} GiB of {mem['capacity_bytes'] / gib:.0f} GiB the engine's memory fraction "
+            f"{fraction:g} leaves it (--mem-fraction); raise --mem-fraction or shard the weights ({hint})")
+    what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
+    blocks = _block_note(e)
+    if n > e.workload.tp * e.workload.pp:
+        advice = f"it needs about {n} x {e.hardware.id} (try {hint})"
+    else:  # more devices of the same kind hold the model's weights: the batch is what does not fit
+        most = e.metric("max_batch")
+        advice = (f"at most {most:,.0f} sequences fit: lower --batch" if most >= 1 else
+                  "not one sequence fits: lower --prompt/--gen or shard the KV over more devices (--tp)")
     raise DoesNotFitError(
-        f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}{b}: {what} need "
-        f"{mem['total_bytes'] / 2**30:.1f} GiB of {mem['capacity_bytes'] / 2**30:.0f} GiB per device; "
-        f"it needs about {n} x {e.hardware.id} (try {hint})")
+        f"{head}: {what} need {mem['total_bytes'] / gib:.1f} GiB of {mem['capacity_bytes'] / gib:.0f} GiB per "
+        f"device{blocks}; {advice}")
+
+
+def _block_note(e: Estimate) -> str:
+    """Where the engine's KV block holds more tokens than a sequence has (--kv-block-size), the note that each
+    sequence's KV rounds up to a whole block (engine/memory.py's kv_bytes_per_sequence), else ''."""
+    w, block = e.workload, e.efficiency.kv_block_tokens
+    tokens = w.context + w.prompt + w.gen
+    if block <= max(tokens, 1):
+        return ""
+    return f" (each sequence's {tokens:,} tokens of KV round up to a whole {block:,.0f}-token block: --kv-block-size)"

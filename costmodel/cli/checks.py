@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, not_a_file
 
 
 class OptionError(CostModelError):
@@ -127,8 +127,8 @@ def check_output_dir(flag: str, value, force: bool = False):
 
 
 def check_input_file(flag: str, value):
-    if value and not Path(value).expanduser().is_file():
-        what = "a folder" if Path(value).expanduser().is_dir() else "no such file"
+    what = not_a_file(value) if value else ""
+    if what:
         raise OptionError(f"{value}: {what}; expected a readable file" + (f" for {flag}" if flag else ""))
     return value
 

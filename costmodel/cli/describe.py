@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from costmodel.errors import SpecError, unknown
+from costmodel.errors import SpecError, not_a_file, unknown
 from costmodel.spec.catalog import entries_in_file, index, looks_like_path, read_yaml
 from costmodel.spec.formats import all_formats, load_format
 from costmodel.spec.hardware import DTYPES, Hardware, all_hardware, load_hardware
@@ -99,8 +99,9 @@ def find_any(name: str) -> tuple[str, object]:
 
 def _from_path(name: str) -> tuple[str, object]:
     p = Path(name).expanduser()
-    if not p.is_file():
-        raise SpecError(f"{p}: no such file; give a catalogue id (costmodel list hardware|models|formats) "
+    problem = not_a_file(p)
+    if problem:
+        raise SpecError(f"{p}: {problem}; give a catalogue id (costmodel list hardware|models|formats) "
                         f"or the path of a spec file")
     if p.suffix.lower() == ".json":
         return "models", load_model(str(p))

@@ -533,7 +533,7 @@ def main(argv: list[str] | None = None) -> None:
     except CostModelError as exc:
         if debug:
             raise
-        _fail(str(exc))
+        _fail(_message(exc))
     except KeyboardInterrupt:
         sys.stderr.write("costmodel: interrupted\n")
         sys.exit(130)
@@ -554,6 +554,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message + where, getattr(exc, "exit_code", 2) or 2)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _message(exc: CostModelError) -> str:
+    """The error's line for the command line: a plot's names the --plot option that asked for it, not the library
+    function that draws it ('sweep_plot: no configuration fits' -> '--plot: no configuration fits')."""
+    import re
+
+    text = str(exc)
+    return re.sub(r"^[a-z_]+_plot: ", "--plot: ", text) if type(exc).__name__ == "PlotError" else text
 
 
 def _fail(message: str, code: int = 2) -> None:

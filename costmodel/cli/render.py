@@ -212,9 +212,13 @@ def serving_table(d: dict):
                f"{num(d['queued_per_replica'])} queued, batch cap {d['batch_cap']}, load "
                f"{num(100 * d['utilization'])}% of capacity")
     if split:
-        caption += (f"\nprefill workers {num(100 * split['prefill']['utilization'])}% busy, mean wait "
-                    f"{format_time(split['prefill']['wait_s'])}; decode workers {num(100 * split['decode']['utilization'])}%"
-                    f"; KV {split['kv_bytes_per_request'] / 1e6:,.0f} MB a request, "
+        def busy(u):  # a worker is busy at most all the time: past its capacity the offered load is what grows
+            return f"{num(100 * u)}% busy" if u < 1 else f"saturated (offered {num(100 * u)}% of capacity)"
+
+        wait = split["prefill"]["wait_s"]
+        caption += (f"\nprefill workers {busy(split['prefill']['utilization'])}, mean wait "
+                    f"{format_time(wait) if math.isfinite(wait) else 'unbounded'}; decode workers "
+                    f"{busy(split['decode']['utilization'])}; KV {split['kv_bytes_per_request'] / 1e6:,.0f} MB a request, "
                     f"{format_time(split['kv_transfer_s'])} over {split['kv_link']}"
                     + (" (overlapped with the prefill)" if split["kv_overlap"] else ""))
         caption += f"\n{d['calibration_case']}"

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from costmodel.errors import SpecError, unknown
+from costmodel.errors import SpecError, not_a_file, unknown
 from costmodel.spec import parse_cache
 from costmodel.spec.files import read_text
 from costmodel.spec.units import parse_quantity
@@ -322,8 +322,9 @@ def looks_like_path(name: str) -> bool:
 def entry_from_file(path: str, kind: str) -> Entry:
     """A single entry from a user-given file (one device or model)."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise SpecError(f"{p}: no such file")
+    problem = not_a_file(p)
+    if problem:
+        raise SpecError(f"{p}: {problem}; expected a spec file (YAML or JSON)")
     found = entries_in_file(p, kind)
     if len(found) != 1:
         ids = ", ".join(e.id for e in found)

@@ -97,24 +97,37 @@ def _ints(name: str, values, allow_max=False, minimum=0) -> np.ndarray:
         if not f.is_integer() or f < minimum:
             raise SweepError(f"--{name} {v!r}: expected integers >= {minimum}")
         out.append(int(f))
-    return np.array(out, dtype=float)
+    return np.array(list(dict.fromkeys(out)), dtype=float)  # each value once, in the list's order
 
 
 def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, tp=None, prompt=None,
               gen=None, context=None, layouts=None) -> Axes:
-    models = [resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])]
-    hws = [resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])]
-    fmts = [resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])]
-    kvs = [None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])]
-    engines = [str(e) for e in _as_list(engine, ["auto"])]
+    """The sweep's axes from its lists, each entry resolved (aliases, nearest-name errors) and counted once: a
+    repeated entry, or two names of one spec ('h100' and 'h100-sxm'), would repeat configurations."""
+    models = _distinct([resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])])
+    hws = _distinct([resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])])
+    fmts = _distinct([resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])])
+    kvs = _distinct([None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])])
+    engines = list(dict.fromkeys(str(e) for e in _as_list(engine, ["auto"])))
     for e in engines:
         resolve_engine(e, "nvidia-datacenter")  # validates the name
+    prompt, gen = _ints("prompt", _as_list(prompt, [512])), _ints("gen", _as_list(gen, [128]))
+    if 0 in prompt and 0 in gen:
+        raise SweepError("--prompt and --gen both list 0: a configuration with neither prompt nor generated tokens "
+                         "has nothing to run; drop 0 from one of them")
     ax = Axes(models, hws, fmts, kvs, engines,
               _ints("batch", _as_list(batch, [1]), allow_max=True, minimum=1),
-              _ints("tp", _as_list(tp, [1]), minimum=1), _ints("prompt", _as_list(prompt, [512])),
-              _ints("gen", _as_list(gen, [128])), _ints("context", _as_list(context, [0])),
+              _ints("tp", _as_list(tp, [1]), minimum=1), prompt, gen, _ints("context", _as_list(context, [0])),
               _layouts(layouts))
     return ax
+
+
+def _distinct(specs: list) -> list:
+    """`specs` in their order, each id once (None, the format's own KV format, once)."""
+    first: dict = {}
+    for s in specs:
+        first.setdefault(getattr(s, "id", None), s)
+    return list(first.values())
 
 
 def _layouts(values) -> tuple:

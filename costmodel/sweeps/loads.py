@@ -45,7 +45,7 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
     if (concurrency is None) == (request_rate is None):
         raise WorkloadError("a load sweep needs --concurrency C1,C2,... or --request-rate R1,R2,... (not both)")
     key = "concurrency" if concurrency is not None else "request_rate"
-    loads = [float(x) for x in (concurrency if concurrency is not None else request_rate)]
+    loads = list(dict.fromkeys(float(x) for x in (concurrency if concurrency is not None else request_rate)))
     # bad options fail here, once; inside the loop an error is a configuration that cannot serve
     for x in loads:
         check_load(x if key == "concurrency" else max_concurrency, x if key == "request_rate" else None, None,
@@ -55,7 +55,9 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
     for g in gen:
         parse_dist(gen_dist, g, "gen")
     out = LoadSweep()
-    for m, h, f, e, t, p, g in itertools.product(models, hw, fmt, engine, tp, prompt, gen):
+    models, hw, fmt = _once(models, "model"), _once(hw, "hardware"), _once(fmt, "format")
+    lists = (models, hw, fmt) + tuple(list(dict.fromkeys(x)) for x in (engine, tp, prompt, gen))
+    for m, h, f, e, t, p, g in itertools.product(*lists):
         try:
             got = serve_loads(m, h, f, **{key: loads}, max_concurrency=max_concurrency, prompt=int(p), gen=int(g),
                               prompt_dist=prompt_dist, gen_dist=gen_dist, tp=int(t), engine=e,
@@ -68,6 +70,25 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
             row.update(tp=int(t), prompt=int(p), gen=int(g), reason=d.get("note", ""))
             out.append(row)
     return out
+
+
+def _once(names, kind: str) -> list:
+    """`names` in their order, each spec once: a repeated name or two names of one spec ('h100' and 'h100-sxm')
+    would repeat rows. A name that does not resolve stays (its row is dropped with the reason)."""
+    from costmodel.errors import CostModelError
+    from costmodel.spec.formats import resolve_format
+    from costmodel.spec.hardware import resolve_hardware
+    from costmodel.spec.model_catalog import resolve_model
+
+    resolve = {"model": resolve_model, "hardware": resolve_hardware, "format": resolve_format}[kind]
+    first: dict = {}
+    for name in names:
+        try:
+            key = resolve(name)[0].id
+        except CostModelError:
+            key = name
+        first.setdefault(key, name)
+    return list(first.values())
 
 
 def write_csv(path: str, rows: LoadSweep) -> None:

@@ -104,6 +104,22 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--max-model-len", "100000000"),
      "of one sequence at its longest (--max-model-len, or prompt + gen)"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "nvfp4", "--native-only"), "nvfp4 needs fp4"),
+    # what binds is named (it said 'need 88.0 GiB of 80 GiB', '... try --tp 1' with one device in use)
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--engine", "vllm", "--mem-fraction", "0.1"),
+     "the weights alone need 15.0 GiB per device, more than the 7.2 GiB of 80 GiB the engine's memory fraction 0.1 "
+     "leaves it (--mem-fraction)"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--kv-block-size", "1000000"),
+     "(each sequence's 640 tokens of KV round up to a whole 1,000,000-token block: --kv-block-size)"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "100000"), "sequences fit: lower --batch"),
+    # a path that is not a regular file says what it is (it said 'no such file')
+    (("estimate", "llama-3.1-8b", "--hw", "/dev/null"), "/dev/null: not a regular file (a device, pipe or socket)"),
+    (("estimate", "llama-3.1-8b", "--hw", "/"), "/: a folder; expected a spec file"),
+    (("pareto", "/dev/null"), "/dev/null: not a regular file"),
+    # one 0 in both length lists is a configuration with nothing to run (the sweep printed it with 'fits yes')
+    (("sweep", "--prompt", "0,512", "--gen", "0,128"), "--prompt and --gen both list 0"),
+    # a plot's error names the option, not the library function that draws it
+    (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
+     "--plot: no configuration fits"),
     (("show", "nosuchthing"), "unknown id"),
 ])
 def test_bad_input_one_line_exit_2(run_cli, args, needle):
@@ -256,3 +272,22 @@ def test_force_is_in_the_help(run_cli):
     """--force, which errors about existing files ask for, is listed in the help (it was a hidden flag)."""
     code, out, _ = run_cli("--help")
     assert code == 0 and "--force" in out and "--debug" in out
+
+
+def test_a_batch_over_memory_names_the_largest_that_fits(run_cli):
+    import costmodel
+
+    most = costmodel.estimate("llama-3.1-8b", hw="h100", batch="max").batch
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "100000")
+    assert code == 2 and f"at most {most:,} sequences fit: lower --batch" in err and "try --tp" not in err
+
+
+def test_a_saturated_split_deployment_is_not_over_100_percent_busy(run_cli):
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1e6", "--disagg",
+                           "1p:tp1,1d:tp1")
+    text = " ".join(out.split())
+    assert code == 0 and "prefill workers saturated (offered" in text and "mean wait unbounded" in text
+    assert "% busy" not in text
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--disagg",
+                           "1p:tp1,1d:tp1")
+    assert code == 0 and "% busy" in out and "saturated" not in out

@@ -58,3 +58,10 @@ def test_a_load_sweep_csv_cell_leaves_missing_values_empty():
     assert [_cell(v, csv_cell) for v in (None, float("nan"), 0.1, 3, True, "=SUM(A1)")] == [
         "", "", "0.1", "3", "True", csv_cell("=SUM(A1)")]
     assert csv_cell("=SUM(A1)").lstrip('"').startswith("'")
+
+
+def test_repeated_entries_count_once():
+    r = load_sweep(["llama-3.1-8b", "llama-3.1-8b"], ["h100", "h100-sxm", "nosuch"], ["fp8", "fp8"],
+                   concurrency=[4, 4, 8], tp=[1, 1], prompt=[512, 512])
+    assert [(x["hardware"], x["concurrency"]) for x in r] == [("h100-sxm", 4.0), ("h100-sxm", 8.0)]
+    assert [d["hardware"] for d in r.dropped] == ["nosuch"]  # an unknown name stays, with its reason

@@ -676,3 +676,20 @@ def test_joined_parts_equal_numpys_concatenation(monkeypatch):
                    [np.array([True]), np.array([False, True])]):
             got, want = S._joined(ps), np.concatenate(ps)
             assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_repeated_entries_count_once():
+    # a repeated entry, or two names of one spec, repeated configurations (8 equal rows for 2 x 2 x 2 entries)
+    r = sweep(models=["llama-3.1-8b", "llama-3.1-8b"], hw=["h100", "h100-sxm", "l40s"], fmt=["bf16", "bf16"],
+              kv_fmt=["default", None, "fp8"], batch=[1, "max", 1], tp=[1, 1], prompt=[512, 512], gen=[128, 64, 128])
+    cols = r.to_dict()
+    assert len(r) == 1 * 2 * 1 * 2 * 2 * 1 * 1 * 2
+    assert list(dict.fromkeys(cols["hardware"])) == ["h100-sxm", "l40s"]  # the list's order, each device once
+    keys = list(zip(*(cols[k] for k in ("hardware", "kv_format", "batch_requested", "gen"))))
+    assert len(set(keys)) == len(keys)
+
+
+def test_both_lengths_zero_is_refused():
+    with pytest.raises(SweepError, match="--prompt and --gen both list 0"):
+        sweep(prompt=[0, 512], gen=[128, 0])
+    assert len(sweep(prompt=[0, 512], gen=[128])) == 2  # a 0 in one list is a configuration with work

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from costmodel.errors import CostModelError
+from costmodel.errors import CostModelError, not_a_file
 
 METRICS = ("train_tokens_per_s_per_device", "step_time_s", "model_tflops_per_device")
 REQUIRED = ("id", "source", "hardware", "devices", "model", "params", "layers", "hidden", "vocab", "seq_len",
@@ -54,8 +54,9 @@ def read_training(path) -> list[TrainRow]:
     from costmodel.analyses.training.flops import RECOMPUTE
 
     path = Path(path)
-    if not path.is_file():
-        raise CostModelError(f"{path}: no such file (a training measurement CSV, data/SCHEMA.md 'Training rows')")
+    problem = not_a_file(path)
+    if problem:
+        raise CostModelError(f"{path}: {problem} (a training measurement CSV, data/SCHEMA.md 'Training rows')")
     out = []
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -26,6 +26,22 @@ def _numbers(text, name):
     return vals or None
 
 
+def _some_work(prompt: str, gen: str) -> None:
+    """A clear error where both length lists hold 0: that configuration has nothing to run (as `estimate` says).
+    The library's sweep keeps it, a row of zero work (the engine's edge cases are tested on such rows)."""
+    def zero(text):
+        try:
+            return any(float(t) == 0 for t in _split(text) or [])
+        except ValueError:
+            return False  # the sweep names the bad value
+
+    if zero(prompt) and zero(gen):
+        from costmodel.errors import CostModelError
+
+        raise CostModelError(f"--prompt {prompt} --gen {gen}: both list 0, and a configuration with neither prompt "
+                             f"nor generated tokens has nothing to run; drop 0 from one of them")
+
+
 def _some_curve(curves) -> None:
     """A clear error (exit code 2) where every device and format was dropped: each one's reason, not an empty
     result with exit code 0."""
@@ -155,6 +171,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             _render_loads(rows_, out, rows)
             return
 
+        _some_work(prompt, gen)
         if plot:
             from costmodel.plots import check_path
 
@@ -221,6 +238,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                                   f"its configurations (sweep with them, --task for accuracy, and --out a file)")
             cols = read_table(sweep_file)
         else:
+            _some_work(prompt, gen)
             cols = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy).to_dict()
         if not len(next(iter(cols.values()))):
             raise ParetoError("the sweep is empty")

@@ -111,14 +111,10 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
     engines = list(dict.fromkeys(str(e) for e in _as_list(engine, ["auto"])))
     for e in engines:
         resolve_engine(e, "nvidia-datacenter")  # validates the name
-    prompt, gen = _ints("prompt", _as_list(prompt, [512])), _ints("gen", _as_list(gen, [128]))
-    if 0 in prompt and 0 in gen:
-        raise SweepError("--prompt and --gen both list 0: a configuration with neither prompt nor generated tokens "
-                         "has nothing to run; drop 0 from one of them")
     ax = Axes(models, hws, fmts, kvs, engines,
               _ints("batch", _as_list(batch, [1]), allow_max=True, minimum=1),
-              _ints("tp", _as_list(tp, [1]), minimum=1), prompt, gen, _ints("context", _as_list(context, [0])),
-              _layouts(layouts))
+              _ints("tp", _as_list(tp, [1]), minimum=1), _ints("prompt", _as_list(prompt, [512])),
+              _ints("gen", _as_list(gen, [128])), _ints("context", _as_list(context, [0])), _layouts(layouts))
     return ax
 
 

@@ -116,7 +116,7 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("estimate", "llama-3.1-8b", "--hw", "/"), "/: a folder; expected a spec file"),
     (("pareto", "/dev/null"), "/dev/null: not a regular file"),
     # one 0 in both length lists is a configuration with nothing to run (the sweep printed it with 'fits yes')
-    (("sweep", "--prompt", "0,512", "--gen", "0,128"), "--prompt and --gen both list 0"),
+    (("sweep", "--prompt", "0,512", "--gen", "0,128"), "--prompt 0,512 --gen 0,128: both list 0"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),

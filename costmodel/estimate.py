@@ -118,6 +118,9 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
             gen = 0
     elif prompt + gen < 1:
         raise WorkloadError("--prompt and --gen are both 0: nothing to run")
+    elif context + prompt < 1:  # the first generated token is predicted from the tokens before it
+        raise WorkloadError(f"--prompt 0 with --gen {gen}: a generated token needs at least one token before it "
+                            f"(a prompt of 1 is the start-of-sequence token alone)")
     limit = model.max_position_embeddings
     if limit and context + prompt + gen > limit:
         notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
@@ -427,6 +430,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
                                            if mtp_params else
                                            f"{m.id} has no MTP module in its spec: a draft head's or draft model's "
                                            f"weights are not counted"))
+    if max_model_len is not None and w.context + w.prompt + w.gen > _as_int("max-model-len", max_model_len, 1):
+        raise WorkloadError(f"--max-model-len {max_model_len}: shorter than a request's {w.context + w.prompt + w.gen:,} "
+                            f"tokens (context + prompt + gen), which the engine would refuse; raise it or shorten "
+                            f"the request")
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
     plan = plan_compute(f, h, native_only, eff.engine)
@@ -451,8 +458,14 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         cached = min(int(round(w.prompt * check_prefix_hit(prefix_hit))), max(w.prompt - 1, 0))
         notes.append(f"--prefix-hit {prefix_hit:g}: {cached} of the {w.prompt} prompt tokens come from the prefix "
                      f"cache (read as context, not prefilled)")
-    result = evaluate(mc, fc, hc, *map(float, (batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp, w.pp,
-                                               w.replicas, w.dp, w.ep, w.mtp, w.accept)))
+    if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp or vision or prefix_hit):
+        raise WorkloadError("--kv-predict with --dp, --ep, --mtp, --images or --prefix-hit: not modelled together; "
+                            "drop one")
+    aux = _kv_predictor(kv_predict, m, fc, w, resolved) if kv_predict else None
+    # the auxiliary model's weights are loaded before the engine sizes its KV pool: the device holds that much less
+    hc_pool = hc if aux is None else {**hc, "capacity": hc["capacity"] - aux[1]}
+    result = evaluate(mc, fc, hc_pool, *map(float, (batch_value, w.prompt - cached, w.gen, w.context + cached, w.tp,
+                                                    w.pp, w.replicas, w.dp, w.ep, w.mtp, w.accept)))
     if cached:  # rates and prices per prompt token count the whole prompt, cached tokens included
         met = result.metrics
         met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * w.prompt / (w.prompt - cached)
@@ -460,11 +473,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
                                                / (w.prompt + w.gen))
     if vision:
         result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
-    if kv_predict and (w.dp > 1 or w.ep > 1 or w.mtp or vision or prefix_hit):
-        raise WorkloadError("--kv-predict with --dp, --ep, --mtp, --images or --prefix-hit: not modelled together; "
-                            "drop one")
-    if kv_predict:
-        result = _apply_kv_prediction(result, kv_predict, m, hc, fc, w, notes, resolved)
+    if aux is not None:
+        result = _apply_kv_prediction(result, aux, m, hc, fc, w, notes)
     if grid_gco2_per_kwh is not None:
         met = result.metrics
         met["gco2_per_million_tokens"] = met["energy_j_per_token"] * 1e6 / 3.6e6 * grid_gco2_per_kwh
@@ -580,24 +590,36 @@ def _apply_vision(result, m: Model, h, eff, hc, w, vision: dict, notes: list):
     return result
 
 
-def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
-    """The result with the base prefill replaced by aux prefill + KV projection + one base decode step."""
-    import dataclasses
-
-    from costmodel.engine.kvpredict import projection_time
+def _kv_predictor(aux_name, m, fc, w, resolved) -> tuple:
+    """(the auxiliary model of --kv-predict, the bytes per device its weights and the KV projection take)."""
+    from costmodel.engine.kvpredict import projection_weights
+    from costmodel.engine.memory import weight_bytes_per_device
 
     aux, alias_of = resolve_model(aux_name)
     if alias_of:
         resolved[aux_name] = alias_of
     if m.is_encoder or aux.is_encoder:
         raise WorkloadError("--kv-predict needs decoder models")
+    aux_w = float(weight_bytes_per_device(scalars(model_row(aux)), fc, float(w.tp), float(w.pp)))
+    return aux, aux_w + projection_weights(aux, m) / (w.tp * w.pp)
+
+
+def _apply_kv_prediction(result, aux_of, m, hc, fc, w, notes):
+    """The result with the base prefill replaced by aux prefill + KV projection + one base decode step, and the
+    auxiliary weights (`aux_of`: _kv_predictor's) counted in the memory (the result was evaluated on a capacity
+    less them: its KV pool, fit and largest batch hold them already)."""
+    import dataclasses
+
+    from costmodel.engine.kvpredict import projection_time
+
+    aux, aux_w = aux_of
     batch_value = float(np.asarray(result.metrics["batch"]).reshape(-1)[0])
     ac = scalars(model_row(aux))
     aux_res = evaluate(ac, fc, hc, batch_value, w.prompt, 1, w.context, w.tp, w.pp, 1)
     aux_prefill = float(np.asarray(aux_res.metrics["ttft_s"]).reshape(-1)[0])
     base_step = evaluate(scalars(model_row(m)), fc, hc, batch_value, 0, 2,
                          w.context + w.prompt, w.tp, w.pp, 1).metrics["tpot_s"]
-    proj_s, proj_w = projection_time(aux, m, fc, hc, int(batch_value), w.prompt)
+    proj_s, _ = projection_time(aux, m, fc, hc, int(batch_value), w.prompt)
     met = result.metrics
     old_ttft, old_e2e = met["ttft_s"], met["e2e_latency_s"]
     ttft = aux_prefill + proj_s + float(np.asarray(base_step).reshape(-1)[0])
@@ -610,11 +632,12 @@ def _apply_kv_prediction(result, aux_name, m, hc, fc, w, notes, resolved):
         met[k] = met[k] / scale
     for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens"):
         met[k] = met[k] * scale
-    aux_w = float(np.asarray(aux_res.memory.weights).reshape(-1)[0]) + proj_w / (w.tp * w.pp)
-    mem = dataclasses.replace(result.memory, weights=result.memory.weights + aux_w)
-    met["fits"] = mem.fits & (np.asarray(met["batch"]) >= 1)
+    mem = dataclasses.replace(result.memory, weights=result.memory.weights + aux_w,
+                              capacity=result.memory.capacity + aux_w)
+    met["weights_gib"] = mem.weights / 2**30
     notes.append(f"--kv-predict {aux.id}: TTFT = {aux.id} prefill {aux_prefill * 1e3:.3g} ms + KV projection "
-                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 2**30:.2f} GiB")
+                 f"{proj_s * 1e3:.3g} ms + one {m.id} step; {aux.id} weights add {aux_w / 2**30:.2f} GiB, loaded "
+                 f"before the engine sizes its KV pool")
     return dataclasses.replace(result, memory=mem)
 
 
@@ -659,10 +682,14 @@ def require_fit(e: Estimate) -> Estimate:
         raise DoesNotFitError(
             f"{head}: the weights alone need {mem['weights_bytes'] / gib:.1f} GiB per device, more than the "
             f"{max(room, 0.0) / gib:.1f} GiB of {mem['capacity_bytes'] / gib:.0f} GiB the engine's memory fraction "
-            f"{fraction:g} leaves it (--mem-fraction); raise --mem-fraction or shard the weights ({hint})")
+            f"{fraction:g} leaves it (--mem-fraction); raise --mem-fraction"
+            + (f" or shard the weights ({hint})" if e.hardware.interconnect_bandwidth else ""))
     what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
     blocks = _block_note(e)
-    if n > e.workload.tp * e.workload.pp:
+    if n > e.workload.tp * e.workload.pp and not e.hardware.interconnect_bandwidth:  # it cannot shard: no --tp/--pp
+        advice = (f"{e.hardware.id} has no device interconnect to shard it over {n} devices: use a device with more "
+                  f"memory or a smaller format (--fmt)")
+    elif n > e.workload.tp * e.workload.pp:
         advice = f"it needs about {n} x {e.hardware.id} (try {hint})"
     else:  # more devices of the same kind hold the model's weights: the batch is what does not fit
         most = e.metric("max_batch")

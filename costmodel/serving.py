@@ -120,6 +120,10 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
     p, g = parse_dist(prompt_dist, prompt, "prompt"), parse_dist(gen_dist, gen, "gen")
     if turns is not None:  # multi-turn conversations: the history is the cached prefix
         p, memory_flags["prefix_hit"] = conversation(prompt, g.mean, turns, prompt_dist, memory_flags.get("prefix_hit"))
+    longest = memory_flags.get("max_model_len")
+    if longest is not None and isinstance(longest, (int, float)) and p.mean + g.mean > longest:
+        raise WorkloadError(f"--max-model-len {longest}: shorter than a mean request's {p.mean + g.mean:,.0f} tokens "
+                            f"(prompt + gen), which the engine would refuse; raise it or shorten the requests")
     # tp None: estimate() takes the layout's devices from --dp and --ep
     got, why = replica_perf(model, hw, fmt, tp, p, g, engine, max(percentiles), pp, kv_fmt, **memory_flags)
     if got is None:

@@ -72,13 +72,17 @@ def human_expert_costs() -> tuple[dict, str]:
     return {k: float(v) for k, v in doc["tasks"].items()}, doc["source"]
 
 
+MAX_SAMPLES = 10_000  # samples per question: beyond, a vote's accuracy has long stopped moving (and is refused)
+
+
 def parse_method(text: str) -> tuple[str, int]:
     t = text.strip().lower()
     if t == "single":
         return "single", 1
     m = re.fullmatch(r"(majority|best-of)@(\d+)", t)
-    if not m or int(m.group(2)) < 1:
-        raise CostOfPassError(f"--method {text}: expected single, majority@K or best-of@K with K >= 1")
+    if not m or not 1 <= int(m.group(2)) <= MAX_SAMPLES:
+        raise CostOfPassError(f"--method {text}: expected single, majority@K or best-of@K with K from 1 to "
+                              f"{MAX_SAMPLES:,}")
     return m.group(1), int(m.group(2))
 
 

@@ -144,11 +144,19 @@ def idealized(model: str, hw: str = "a100-sxm-80gb", fmt: str = "fp16", tp: int 
         watts = estimate(arch, hw, fmt, batch=1, prompt=prompt or 1, gen=max(gen, 1), tp=t, pp=p,
                          engine=engine).metric("average_power_w") if arch else None
         return IdealizedResult(coef, prompt, gen, n, device.price_per_hour, watts)
+    from costmodel.estimate import require_fit
+    from costmodel.spec.model_catalog import resolve_model
+
+    spec = resolve_model(model)[0] if isinstance(model, str) else model
+    if spec.is_encoder:  # runtime(p, o) = prefill + per output token x (o - 1): an encoder outputs none
+        raise CostModelError(f"{spec.id} is an encoder: an idealized runtime prices generated tokens; use "
+                             f"costmodel estimate {spec.id} for its forward pass")
     if tp is None:
         t, p = fewest_devices(model, hw, fmt, engine)
     else:
         t, p = tp, 1
+    one = estimate(model, hw, fmt, batch=1, prompt=max(prompt, 1), gen=max(gen, 1), tp=t, pp=p, engine=engine)
+    require_fit(one)  # a --tp that cannot hold the model (fewest_devices' choice always can)
     coef = engine_coefficients(model, hw, fmt, t, p, engine)
-    watts = estimate(model, hw, fmt, batch=1, prompt=max(prompt, 1), gen=max(gen, 1), tp=t, pp=p,
-                     engine=engine).metric("average_power_w")
+    watts = one.metric("average_power_w")
     return IdealizedResult(coef, prompt, gen, t * p, device.price_per_hour, watts)

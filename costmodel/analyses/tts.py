@@ -116,14 +116,32 @@ def compute_matched_multiplier(m: float, ratio: float) -> float:
 
 
 def majority_accuracy(k, p: float):
-    """Majority vote over K samples when wrong answers agree (conservative): P(X > K/2) + ½P(X = K/2)."""
+    """Majority vote over K samples when wrong answers agree (conservative): P(X > K/2) + ½P(X = K/2),
+    X ~ Bin(K, p). Up to EXACT_K samples the binomial terms as they are; above, each term from its logarithm
+    (lgamma), where comb(K, i) overflows a float."""
     from math import comb
 
     out = []
     for kk in np.atleast_1d(k):
         kk = int(kk)
+        if kk > EXACT_K and 0 < p < 1:
+            i = np.arange(kk // 2, kk + 1)  # the tie (K even) or the last minority count (K odd), then the majority
+            terms = np.exp(_log_comb(kk, i) + i * np.log(p) + (kk - i) * np.log1p(-p))
+            acc = float(terms[1:].sum()) + (0.5 * float(terms[0]) if kk % 2 == 0 else 0.0)
+            out.append(min(acc, 1.0))
+            continue
         acc = sum(comb(kk, i) * p**i * (1 - p) ** (kk - i) for i in range(kk // 2 + 1, kk + 1))
         if kk % 2 == 0:
             acc += 0.5 * comb(kk, kk // 2) * p ** (kk // 2) * (1 - p) ** (kk // 2)
         out.append(acc)
     return np.array(out) if np.ndim(k) else out[0]
+
+
+EXACT_K = 1000  # comb(K, K/2) fits a float below K = 1030
+
+
+def _log_comb(k: int, i: np.ndarray) -> np.ndarray:
+    """log C(k, i) by lgamma (math.lgamma, element by element: numpy has no log-gamma without scipy)."""
+    from math import lgamma
+
+    return lgamma(k + 1) - np.array([lgamma(x + 1) + lgamma(k - x + 1) for x in i.tolist()])

@@ -172,6 +172,9 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
 
 def _chain(previous, rule):
     def callback(ctx, param, value):
+        if value == "" or (isinstance(value, (list, tuple)) and "" in value):  # it was read as not given
+            flag = next((o for o in getattr(param, "opts", []) if o.startswith("--")), param.name)
+            raise OptionError(f"{flag} '': empty; give a value or leave the option out")
         if previous is not None:
             value = previous(ctx, param, value)
         return rule(value)

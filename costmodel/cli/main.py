@@ -178,6 +178,15 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
         from costmodel.cli.render import serving_table
         from costmodel.serving import serve_load
 
+        _static_only(batch, context, output_reduction, grid_gco2_per_kwh, kv_predict, image_size, visual_tokens)
+        if native_only:  # the load model runs the format as the static estimate would: refuse it the same way
+            from costmodel.spec.engine_params import resolve_engine
+            from costmodel.spec.formats import plan_compute, resolve_format
+            from costmodel.spec.hardware import resolve_hardware
+
+            f_, h_ = resolve_format(fmt)[0], resolve_hardware(hw)[0]
+            plan_compute(f_, h_, True, resolve_engine(engine, h_.family, h_.id, f_.engine))
+
         flags = {k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
                                    ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
                                    ("mtp", mtp or None), ("accept_rate", accept_rate),
@@ -348,7 +357,8 @@ def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or c
         raise checks.OptionError(f"--out {out}: it already holds a profile (measurements.csv); pass --force to "
                                  f"replace it or another folder")
     cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    with Progress(*cols, console=_console(stderr=True), transient=True) as bar:
+    err = _console(stderr=True)
+    with Progress(*cols, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("profiling", total=None)
         result = run_profile(device, quick, out, model,
                              progress=lambda i, n, what: bar.update(task, total=n, completed=i, description=what))
@@ -377,7 +387,8 @@ def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (dat
     from costmodel.cli.render import stats_table
 
     _with_profile_dirs(files)
-    with Progress(transient=True, console=_console(stderr=True)) as bar:
+    err = _console(stderr=True)
+    with Progress(transient=True, console=err, disable=not err.is_terminal) as bar:
         task = bar.add_task("leave-one-device-out", total=None)
 
         def progress(i, n, dev):
@@ -529,7 +540,9 @@ def main(argv: list[str] | None = None) -> None:
     force = "--force" in args
     args = [a for a in args if a not in ("--debug", "--force")]
     try:
-        code = _command(force, args)(args=args, prog_name="costmodel", standalone_mode=False)
+        cmd = _command(force, args)
+        _once_each(cmd, args)
+        code = cmd(args=args, prog_name="costmodel", standalone_mode=False)
     except CostModelError as exc:
         if debug:
             raise
@@ -554,6 +567,33 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message + where, getattr(exc, "exit_code", 2) or 2)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _once_each(cmd, args: list) -> None:
+    """Refuse an option given twice where the command takes one value (click keeps the last one silently:
+    `--batch 4 --batch 8` ran batch 8); options that take a list (`--price-per-hour`) may repeat."""
+    from collections import Counter
+
+    sub = getattr(cmd, "commands", {}).get(next((a for a in args if not a.startswith("-")), ""), cmd)
+    repeatable = {o for p in sub.params if getattr(p, "multiple", False) for o in p.opts}
+    given = Counter(a.split("=", 1)[0] for a in args[:args.index("--") if "--" in args else len(args)]
+                    if a.startswith("--"))
+    for name, n in given.items():
+        if n > 1 and name not in repeatable and name != "--help":
+            raise WorkloadError(f"{name} given {n} times: give it once (only the last would count)")
+
+
+def _static_only(batch, context, output_reduction, grid, kv_predict, image_size, visual_tokens) -> None:
+    """Refuse, under a load, the estimate options only a static batch applies (the load model ignored them)."""
+    for name, value in (("--batch", batch if batch != "1" else None), ("--context", context or None),
+                        ("--output-reduction", output_reduction or None), ("--grid-gco2-per-kwh", grid),
+                        ("--kv-predict", kv_predict), ("--image-size", image_size), ("--visual-tokens", visual_tokens)):
+        if value is not None:
+            instead = {"--batch": ": the load sets the batch", "--context": ": give a shared prefix with --prefix-hit or "
+                       "--prefix-tokens"}.get(name, "")
+            shown = f"{value:g}" if isinstance(value, float) else value
+            raise WorkloadError(f"{name} {shown}: applies to a static batch, not under --concurrency/--request-rate"
+                                f"{instead}")
 
 
 def _message(exc: CostModelError) -> str:

@@ -85,7 +85,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
         from costmodel.sweeps.sweep import sweep
 
-        with Progress(console=console(stderr=True), transient=True) as bar:
+        err = console(stderr=True)
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:  # off a terminal: no stray line
             t = bar.add_task("sweep", total=None)
             return sweep(models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
                          batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
@@ -96,7 +97,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
     def _load_sweep(models, hw, fmt, engine, tp, prompt, gen, conc, rate, num_prompts, prompt_dist, gen_dist):
         from costmodel.sweeps.loads import load_sweep
 
-        with console(stderr=True).status("serving each configuration at each load"):
+        import contextlib
+
+        err = console(stderr=True)
+        with err.status("serving each configuration at each load") if err.is_terminal else contextlib.nullcontext():
             return load_sweep(_split(models), _split(hw), _split(fmt), engine=_split(engine), tp=_whole(tp, "tp"),
                               prompt=_whole(prompt, "prompt"), gen=_whole(gen, "gen"), concurrency=conc,
                               request_rate=rate, num_prompts=num_prompts, prompt_dist=prompt_dist, gen_dist=gen_dist)
@@ -178,7 +182,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             check_path(plot)  # a bad extension fails before the sweep runs
 
         if out:
-            with Progress(console=console(stderr=True), transient=True) as bar:
+            err = console(stderr=True)
+            with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
                 t = bar.add_task(f"sweep -> {out}", total=None)
                 n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task,
                                   models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),

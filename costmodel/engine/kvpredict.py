@@ -19,9 +19,14 @@ def projection_time(aux, base, f, hc, batch: int, prompt: int) -> tuple[float, f
     T = batch * prompt
     kv_a, kv_b = aux.kv_elements_per_token_per_layer, base.kv_elements_per_token_per_layer
     flops = T * base.layers * kv_a * kv_b / 2
-    weights = base.layers * kv_a * kv_b / 2 * 2.0  # 16-bit projection matrices
+    weights = projection_weights(aux, base)
     kv_bytes = f["kv_bits"] / 8
     moved = weights + T * (aux.layers * kv_a + base.layers * kv_b) * kv_bytes
     compute = flops / (float(np.asarray(hc["peak_attention"])) * float(np.asarray(hc["compute_efficiency"])))
     memory = moved / (float(np.asarray(hc["bandwidth"])) * float(np.asarray(hc["memory_efficiency"])))
     return max(compute, memory) + base.layers * float(np.asarray(hc["kernel_overhead_s"])), weights
+
+
+def projection_weights(aux, base) -> float:
+    """Bytes of the 16-bit projection matrices: base layers · kv_aux · kv_base / 2 elements, 2 bytes each."""
+    return base.layers * aux.kv_elements_per_token_per_layer * base.kv_elements_per_token_per_layer / 2 * 2.0

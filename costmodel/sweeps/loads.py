@@ -96,7 +96,7 @@ def write_csv(path: str, rows: LoadSweep) -> None:
     from costmodel.errors import CostModelError
     from costmodel.spec.files import atomic_output, csv_cell
 
-    if not str(path).endswith(".csv"):
+    if not str(path).lower().endswith(".csv"):
         raise CostModelError(f"--out {path}: a load sweep writes .csv")
     with atomic_output(str(path)) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -189,18 +189,18 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None
     heap.retain(chunk)
     path = str(path)
     pa = pq = None
-    if path.endswith(".parquet"):
+    if path.lower().endswith(".parquet"):
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
             raise SweepError("writing .parquet needs pyarrow: pip install 'costmodel[parquet]'") from None
-    elif not path.endswith(".csv"):
+    elif not path.lower().endswith(".csv"):
         raise SweepError(f"--out {path}: expected a .csv or .parquet file")
     from costmodel.spec.files import atomic_output
 
     with atomic_output(path) as tmp:  # a failed or interrupted sweep leaves no half-written file
-        sink = _ParquetSink(pa, pq, str(tmp)) if path.endswith(".parquet") else _CsvSink(str(tmp))
+        sink = _ParquetSink(pa, pq, str(tmp)) if path.lower().endswith(".parquet") else _CsvSink(str(tmp))
         try:
             with _writer() as background:  # chunk k written while k + 1 is evaluated, given two CPUs
                 writing = None
@@ -379,7 +379,7 @@ def _gathered(cells: list, index) -> list:
 
 def read_table(path: str) -> dict:
     """A sweep file (CSV or Parquet) as columns of numpy arrays."""
-    if str(path).endswith(".parquet"):
+    if str(path).lower().endswith(".parquet"):
         try:
             import pyarrow.parquet as pq
         except ImportError:

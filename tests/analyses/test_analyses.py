@@ -254,3 +254,23 @@ def test_formats_without_accuracy_are_reported_not_dropped():
     out = excluded(r, "min:usd_per_million_tokens,max:accuracy")
     assert [(x["format"], x["configurations"]) for x in out] == [("nvfp4", 1)]
     assert "no accuracy" in out[0]["reason"]
+
+
+def test_majority_vote_of_many_samples(monkeypatch, run_cli):
+    # comb(K, K/2) overflows a float past K = 1030: the terms come from their logarithms there (it raised
+    # OverflowError at majority@1100 and took 15 s at majority@10^6, which is now refused)
+    import costmodel.analyses.tts as T
+
+    exact = [T.majority_accuracy(1000, p) for p in (0.3, 0.5, 0.51, 0.9)]
+    monkeypatch.setattr(T, "EXACT_K", 0)
+    assert [T.majority_accuracy(1000, p) for p in (0.3, 0.5, 0.51, 0.9)] == pytest.approx(exact, rel=1e-11)
+    monkeypatch.undo()
+    assert T.majority_accuracy(2000, 0.5) == pytest.approx(0.5, abs=1e-9)  # symmetry: half the votes, half the ties
+    assert T.majority_accuracy(2001, 0.5) == pytest.approx(0.5, abs=1e-9)
+    assert T.majority_accuracy(10_000, 0.51) > T.majority_accuracy(2000, 0.51) > 0.8  # more votes, nearer 1
+    code, out, _ = run_cli("cost-of-pass", "--task", "mmlu", "--candidates", "llama-3.1-8b@h100:fp8", "--method",
+                           "majority@2000")
+    assert code == 0 and "nan" not in out.lower()
+    code, _, err = run_cli("cost-of-pass", "--task", "mmlu", "--candidates", "llama-3.1-8b@h100:fp8", "--method",
+                           "majority@20000")
+    assert code == 2 and "K from 1 to 10,000" in err

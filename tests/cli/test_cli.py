@@ -117,6 +117,31 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("pareto", "/dev/null"), "/dev/null: not a regular file"),
     # one 0 in both length lists is a configuration with nothing to run (the sweep printed it with 'fits yes')
     (("sweep", "--prompt", "0,512", "--gen", "0,128"), "--prompt 0,512 --gen 0,128: both list 0"),
+    # options the load model ignored are refused under a load (a second fuzzing review)
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--batch", "4"),
+     "--batch 4: applies to a static batch, not under --concurrency/--request-rate: the load sets the batch"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--context", "100"), "--context 100: applies"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--grid-gco2-per-kwh", "400"),
+     "--grid-gco2-per-kwh 400: applies to a static batch"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--kv-predict", "llama-3.2-1b"),
+     "--kv-predict llama-3.2-1b: applies to a static batch"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--output-reduction", "0.5"),
+     "--output-reduction 0.5: applies"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--fmt", "nvfp4", "--native-only"),
+     "nvfp4 needs fp4"),
+    # a maximum model length below the request (it sized the batch at 730 sequences of 640 tokens)
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "max", "--max-model-len", "1"),
+     "--max-model-len 1: shorter than a request's 640 tokens"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--max-model-len", "100"),
+     "--max-model-len 100: shorter than a mean request's 640 tokens"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--prompt", "0", "--gen", "1"),
+     "--prompt 0 with --gen 1: a generated token needs at least one token before it"),
+    # an option given twice (click kept the last one), an empty value (read as not given)
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "4", "--batch=8"), "--batch given 2 times"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--engine", ""), "--engine '': empty"),
+    (("sweep", "--out", ""), "--out '': empty"),
+    # a device without an interconnect is not told to shard (it said 'try --tp 8', which it then refused)
+    (("estimate", "llama-3.1-70b", "--hw", "m2-pro"), "m2-pro-19c has no device interconnect to shard it over"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),
@@ -291,3 +316,38 @@ def test_a_saturated_split_deployment_is_not_over_100_percent_busy(run_cli):
     code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--disagg",
                            "1p:tp1,1d:tp1")
     assert code == 0 and "% busy" in out and "saturated" not in out
+
+
+def test_kv_predict_weights_come_before_the_pool(run_cli):
+    # the auxiliary weights were added after the pool and the fit: '154 GiB of 79.6 GiB ... Fits: yes'
+    import costmodel
+
+    base = costmodel.estimate("llama-3.1-8b", hw="h100", batch="max")
+    e = costmodel.estimate("llama-3.1-8b", hw="h100", batch="max", kv_predict="llama-3.2-1b")
+    mem, old = e.memory_dict(), base.memory_dict()
+    aux = mem["weights_bytes"] - old["weights_bytes"]
+    assert aux > 2 * 2**30 and e.fits and mem["total_bytes"] <= mem["capacity_bytes"] == old["capacity_bytes"]
+    assert e.batch < base.batch and mem["kv_pool_bytes"] == pytest.approx(old["kv_pool_bytes"] - 0.9 * aux)
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--kv-predict", "llama-3.1-70b")
+    assert code == 2 and "the weights alone need 147.9 GiB" in err
+
+
+def test_repeatable_options_may_repeat(run_cli):
+    code, out, _ = run_cli("plan", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1",
+                           "--candidates", "h100,b200", "--price-per-hour", "h100=1", "--price-per-hour", "b200=2")
+    assert code == 0 and "$16.00" in out  # b200 at $2 an hour on 8 devices
+
+
+def test_no_stray_line_on_stderr_off_a_terminal(run_cli):
+    code, _, err = run_cli("sweep", "--hw", "h100")
+    assert code == 0 and err == ""
+    code, _, err = run_cli("sweep", "--hw", "h100", "--batch", "1.5")
+    assert code == 2 and err.startswith("costmodel: error:") and err.count("\n") == 1
+
+
+def test_upper_case_extensions(run_cli, tmp_path):
+    for name in ("o.CSV", "o.Parquet"):
+        code, _, err = run_cli("sweep", "--out", str(tmp_path / name))
+        assert code == 0, err
+        code, out, err = run_cli("pareto", str(tmp_path / name))
+        assert code == 0 and "llama-3.1-8b" in out, err

@@ -49,7 +49,8 @@ def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
     In order: names holding every token of the query (`thor` -> `jetson-agx-thor`,
     `orin-nano-super` -> `jetson-orin-nano-super-8gb`, fewest tokens first); the same name without
     separators (`rtx4090` -> `rtx-4090`); difflib's closest (`h1000` -> `h100`) unless the candidate's
-    tokens are a strict subset of the query's (`orin-nano-super` is not `orin-nano`)."""
+    tokens are a strict subset of the query's (`orin-nano-super` is not `orin-nano`), among the names sharing the
+    query's first token where some do (`h100-sxm-80gb` -> an h100, not `a100-sxm-80gb`)."""
     known = list(known)
     query = name.strip().lower()
     qt = _tokens(query)
@@ -70,7 +71,10 @@ def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
     qset = set(qt)
     import difflib  # only when a name is unknown: a cold call does not pay its import
 
-    close = [k for k in difflib.get_close_matches(query, known, n=max(5, n), cutoff=0.5)
+    # the query's first token names the family (h100 in h100-sxm-80gb): its members first, so that a different
+    # device one letter away (a100-sxm-80gb) is not offered while an h100 exists
+    family = [k for k in known if _tokens(k)[:1] == qt[:1]]
+    close = [k for k in difflib.get_close_matches(query, family or known, n=max(5, n), cutoff=0.6 if family else 0.55)
              if not set(_tokens(k)) < qset]
     if close:
         return close[:n]

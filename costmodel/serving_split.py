@@ -59,6 +59,9 @@ def parse_disagg(text: str) -> tuple[Workers, Workers]:
     return sides["p"], sides["d"]
 
 
+MIN_LINK_GBS, MAX_LINK_GBS = 0.1, 1e5  # below a 1 Gb/s NIC, above any fabric: not a link
+
+
 def check_link(kv_link) -> str | float:
     """--kv-link as `auto` (the default), `scale-out`, `scale-up` or a positive number of GB/s per device."""
     link = "auto" if kv_link is None else kv_link
@@ -69,8 +72,9 @@ def check_link(kv_link) -> str | float:
             link = float(link)
         except ValueError:
             raise WorkloadError(f"--kv-link {kv_link}: expected auto, scale-out, scale-up or GB/s per device") from None
-    if not isinstance(link, str) and not (math.isfinite(link) and link > 0):
-        raise WorkloadError(f"--kv-link {kv_link}: expected a positive number of GB/s per device")
+    if not isinstance(link, str) and not (math.isfinite(link) and MIN_LINK_GBS <= link <= MAX_LINK_GBS):
+        raise WorkloadError(f"--kv-link {kv_link}: expected GB/s per device from {MIN_LINK_GBS:g} (1 Gb/s Ethernet "
+                            f"is 0.125) to {MAX_LINK_GBS:g}")
     return link
 
 

@@ -32,8 +32,8 @@ def _check_p(p: float, name: str = "p", closed: bool = False) -> None:
 
 
 def accuracy(n, p: float, fmax: float = 1.0):
-    """F(N) = F_max · (1 − (1 − p)^N)."""
-    return fmax * (1 - (1 - p) ** np.asarray(n, dtype=float))
+    """F(N) = F_max · (1 − (1 − p)^N), as −expm1(N · log1p(−p)): N·p where p is tiny (1 − p rounds to 1)."""
+    return fmax * -np.expm1(np.asarray(n, dtype=float) * np.log1p(-p))
 
 
 def marginal_gain(n, p: float, fmax: float = 1.0):

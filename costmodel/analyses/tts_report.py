@@ -17,6 +17,7 @@ def _mix(text: str | None, p: float) -> list[tuple[float, float]]:
         except ValueError:
             raise T.TTSError(f"--mix {text!r}: expected 'share:accuracy,...' like 0.58:0.87,0.42:0.13") from None
         T._check_p(acc, "mix accuracy", closed=True)
+        T._check_p(share, "mix share", closed=True)  # a share of the task types: a negative one weighs nothing
         out.append((share, acc))
     total = sum(s for s, _ in out)
     if abs(total - 1) > 1e-6:
@@ -54,6 +55,8 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
     out = {"p": p, "eps": eps, "fmax": fmax, "saturation_n": n_star, "accuracy_at_saturation": acc_star,
            "curve_formula": curve_name,
            "ceiling": T.verifier_ceiling(p, false_positive) if false_positive is not None else None}
+    if mix is not None and penalty is None:  # the mix weighs the verifier-aware utility only: it was not read
+        raise T.TTSError(f"--mix {mix}: weighs the utility of --penalty; give --false-positive and --penalty too")
     if penalty is not None:
         if false_positive is None:
             raise T.TTSError("--penalty needs --false-positive")
@@ -66,6 +69,11 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
         if not hw:
             raise T.TTSError("--model needs --hw (and --fmt) to price the budgets")
         from costmodel.analyses.cost_of_pass import PRICING_BASIS, attempt_basis, parse_candidate
+        from costmodel.spec.model_catalog import resolve_model
+
+        if resolve_model(model)[0].is_encoder or gen < 1:  # an attempt is a sample of generated tokens
+            raise T.TTSError(f"--model {model} with --gen {gen}: an attempt samples generated tokens; give a decoder "
+                             f"and --gen of 1 or more")
 
         # the same pricing as cost-of-pass: one shared prefill + N samples' decode shares at a serving batch
         b = attempt_basis(parse_candidate(f"{model}@{hw}:{fmt}"), prompt, gen, batch, engine, None)

@@ -117,7 +117,8 @@ def frontier(law: TokenLaw, budgets, text_tokens: float, baseline_tokens: float 
     for c in budgets:
         n_star = c / (2e9 * (text_tokens + v_star))
         n_base = c / (2e9 * (text_tokens + baseline_tokens))
-        e_star, e_base = float(law.error(n_star, v_star)), float(law.error(n_base, baseline_tokens))
+        # an error rate is at most 1 (every answer wrong): the law extrapolated to tiny LLMs passes it
+        e_star, e_base = (min(float(law.error(n, v)), 1.0) for n, v in ((n_star, v_star), (n_base, baseline_tokens)))
         out.append({"budget_flops": float(c), "llm_params_b": n_star, "visual_tokens": v_star, "error": e_star,
                     "baseline_llm_params_b": n_base, "baseline_error": e_base,
                     "accuracy_gain_points": 100 * (e_base - e_star),
@@ -153,8 +154,8 @@ def report(task: str = "visual_reasoning", text_tokens: float = 50.0, budgets=DE
         >>> d = costmodel.vlm_tokens("visual_reasoning", text_tokens=0, budgets=[1e12])
         >>> d["optimal_visual_tokens"], d["frontier"][0]["llm_params_b"]
     """
-    if not np.isfinite(text_tokens) or text_tokens < 0:
-        raise CostModelError(f"--text-tokens {text_tokens:g}: expected a number of tokens >= 0")
+    if not np.isfinite(text_tokens) or not 0 <= text_tokens <= 1e7:
+        raise CostModelError(f"--text-tokens {text_tokens:g}: expected a number of tokens from 0 to 1e7")
     budgets = [float(b) for b in budgets]
     bad = [b for b in budgets if not np.isfinite(b) or b <= 0]
     if bad or not budgets:

@@ -209,6 +209,33 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def _check_room(arch: Model, be, bytes_per_param: int) -> None:
+    """Refuse a --model whose random weights would not fit the device's free memory (half of it, leaving room for
+    activations and the KV cache): the end-to-end run builds them whole, and the kernel killed the process."""
+    from costmodel.spec.parameters import param_breakdown
+
+    need = sum(v for k, v in param_breakdown(arch).items() if k != "experts_active") * bytes_per_param  # a subset
+    free = _free_bytes(be)
+    if free is not None and need > 0.5 * free:
+        raise ProfileError(f"--model {arch.id}: its weights take {need / 2**30:.1f} GiB at {8 * bytes_per_param} bits, "
+                           f"more than half of the {free / 2**30:.1f} GiB free here; profile a smaller model "
+                           f"(the default qwen2.5-0.5b)")
+
+
+def _free_bytes(be) -> float | None:
+    """Free memory of the profiled device: CUDA's mem_get_info, else Linux's MemAvailable (None elsewhere)."""
+    if be.torch is not None:
+        return float(be.torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", model: str | None = None,
             progress=None, prompts: tuple | None = None, gen: int | None = None, batches: tuple | None = None) -> dict:
     """Run the benchmarks; write OUT/measurements.csv, OUT/microbench.csv, OUT/hardware/<id>.yaml.
@@ -228,11 +255,12 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     if batches:
         plan = Plan(**{**plan.__dict__, "batches": tuple(batches)})
     arch = load_model(plan.model)
+    e2e_dtype = "fp32" if device == "cpu" else "bf16"
+    _check_room(arch, be, 4 if e2e_dtype == "fp32" else 2)
     date = datetime.date.today().isoformat()
     host = host_id()
     dev_id = f"{host}-{device}"
     source = f"profile:{host}:{date}"
-    e2e_dtype = "fp32" if device == "cpu" else "bf16"
     steps = len(plan.gemm_shapes) * len(plan.gemm_dtypes) + 1 + len(plan.attention_kv) + 1 + \
         len(plan.prompts) * len(plan.batches)
     done = [0]

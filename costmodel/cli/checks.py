@@ -120,10 +120,22 @@ def check_output_dir(flag: str, value, force: bool = False):
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not os.access(probe, os.W_OK) or not _can_create_in(probe):
         raise OptionError(f"{flag} {value}: {probe} is not writable")
     check_not_in_package(flag, path, force)
     return value
+
+
+def _can_create_in(folder: Path) -> bool:
+    """A folder can be made in `folder` (a trial one, removed): os.access passes /proc for root, where mkdir fails
+    after the command has done its work."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".costmodel-probe-"))
+    except OSError:
+        return False
+    return True
 
 
 def check_input_file(flag: str, value):
@@ -170,9 +182,15 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
     return lambda v: check_number(flag, v)
 
 
+def _given(ctx, param) -> bool:
+    """The option's value came from the command line, not its default (an option may default to '')."""
+    source = ctx.get_parameter_source(param.name) if hasattr(ctx, "get_parameter_source") else None
+    return source is None or source.name == "COMMANDLINE"
+
+
 def _chain(previous, rule):
     def callback(ctx, param, value):
-        if value == "" or (isinstance(value, (list, tuple)) and "" in value):  # it was read as not given
+        if (value == "" or (isinstance(value, (list, tuple)) and "" in value)) and _given(ctx, param):  # read as absent
             flag = next((o for o in getattr(param, "opts", []) if o.startswith("--")), param.name)
             raise OptionError(f"{flag} '': empty; give a value or leave the option out")
         if previous is not None:

@@ -210,7 +210,7 @@ def serving_table(d: dict):
     caption = (f"prompt {d['prompt_mean']:,.0f} / output {d['gen_mean']:,.0f} tokens (means); per "
                f"{'decode worker' if split else 'replica'}: {num(d['running_per_replica'])} decoding, "
                f"{num(d['queued_per_replica'])} queued, batch cap {d['batch_cap']}, load "
-               f"{num(100 * d['utilization'])}% of capacity")
+               f"{num(100 * (split['decode']['utilization'] if split else d['utilization']))}% of capacity")
     if split:
         def busy(u):  # a worker is busy at most all the time: past its capacity the offered load is what grows
             return f"{num(100 * u)}% busy" if u < 1 else f"saturated (offered {num(100 * u)}% of capacity)"

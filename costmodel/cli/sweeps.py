@@ -176,6 +176,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             return
 
         _some_work(prompt, gen)
+        for flag, value in (("--num-prompts", num_prompts), ("--prompt-dist", prompt_dist), ("--gen-dist", gen_dist)):
+            if value is not None:  # a static sweep has one length and no benchmark: it was ignored
+                from costmodel.errors import WorkloadError
+
+                raise WorkloadError(f"{flag} {value}: applies to a sweep under load; give --concurrency or "
+                                    f"--request-rate too")
         if plot:
             from costmodel.plots import check_path
 
@@ -243,6 +249,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                                   f"its configurations (sweep with them, --task for accuracy, and --out a file)")
             cols = read_table(sweep_file)
         else:
+            if accuracy is not None and task is None:  # the file was never read
+                raise ParetoError(f"--accuracy {accuracy}: gives the accuracies of --task; give --task too")
             _some_work(prompt, gen)
             cols = run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy).to_dict()
         if not len(next(iter(cols.values()))):

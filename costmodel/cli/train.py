@@ -149,7 +149,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.analyses.training.calibrate import run
         from costmodel.cli import checks
 
-        s = run(file, out, force=checks.FORCE)
+        import contextlib
+
+        err = console(stderr=True)  # it refits once per held-out source and device: minutes, shown on a terminal
+        with err.status("fitting, then refitting without each source and each device") if err.is_terminal \
+                else contextlib.nullcontext():
+            s = run(file, out, force=checks.FORCE)
         if as_json:
             print_json(s)
             return

@@ -62,13 +62,16 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
     from costmodel.errors import CostModelError
     from costmodel.serving import serve_loads
 
+    from costmodel.sweeps.loads import _once
+
     if (concurrency is None) == (request_rate is None):
-        raise CostModelError("serve-curve needs --concurrency C1,C2,... or --request-rate R1,R2,...")
-    points = [float(x) for x in (concurrency if concurrency is not None else request_rate)]
+        raise CostModelError("serve-curve needs --concurrency C1,C2,... or --request-rate R1,R2,... (one of them, "
+                             "not both)")
+    points = list(dict.fromkeys(float(x) for x in (concurrency if concurrency is not None else request_rate)))  # each once
     key = "concurrency" if concurrency is not None else "request_rate"
     out = Curves()
-    for h in hw:
-        for f in fmt:
+    for h in _once(hw, "hardware"):  # each device and format once ('h100' and 'h100-sxm' are one)
+        for f in _once(fmt, "format"):
             try:
                 got = serve_loads(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                                   tp=tp, engine=engine, details=False, **{key: points})

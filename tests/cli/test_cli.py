@@ -142,6 +142,21 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("sweep", "--out", ""), "--out '': empty"),
     # a device without an interconnect is not told to shard (it said 'try --tp 8', which it then refused)
     (("estimate", "llama-3.1-70b", "--hw", "m2-pro"), "m2-pro-19c has no device interconnect to shard it over"),
+    # more of the second fuzzing review: NaN for an encoder, no fit check, bounds, options that were never read
+    (("idealized", "bert-base"), "bert-base is an encoder: an idealized runtime prices generated tokens"),
+    (("idealized", "llama-3.1-405b", "--tp", "1"), "does not fit on a100-sxm-80gb"),
+    (("tts", "--p", "0.3", "--model", "bert-base", "--hw", "h100"), "an attempt samples generated tokens"),
+    (("tts", "--p", "0.3", "--model", "llama-3.1-8b", "--hw", "h100", "--gen", "0"), "--gen 0: an attempt samples"),
+    (("tts", "--p", "0.3", "--mix", "-1:0.5,2:0.5", "--false-positive", "0.1", "--penalty", "1"), "--mix share -1.0"),
+    (("tts", "--p", "0.3", "--mix", ":"), "--mix :: weighs the utility of --penalty"),
+    (("vlm-tokens", "--text-tokens", "1e300"), "--text-tokens 1e+300: expected a number of tokens from 0 to 1e7"),
+    (("sweep", "--num-prompts", "10"), "--num-prompts 10: applies to a sweep under load"),
+    (("sweep", "--prompt-dist", "uniform:0.5"), "--prompt-dist uniform:0.5: applies to a sweep under load"),
+    (("pareto", "--accuracy", "README.md"), "--accuracy README.md: gives the accuracies of --task; give --task too"),
+    (("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--disagg", "1p,1d", "--kv-link", "1e-300"),
+     "--kv-link 1e-300: expected GB/s per device from 0.1"),
+    (("profile", "--quick", "--out", "/proc/costmodel-profile"), "--out /proc/costmodel-profile: /proc is not writable"),
+    (("serve-curve", "llama-3.1-8b", "--hw", "h100", "--concurrency", "1", "--request-rate", "1"), "not both"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),
@@ -351,3 +366,55 @@ def test_upper_case_extensions(run_cli, tmp_path):
         assert code == 0, err
         code, out, err = run_cli("pareto", str(tmp_path / name))
         assert code == 0 and "llama-3.1-8b" in out, err
+
+
+def test_profile_refuses_weights_beyond_free_memory(run_cli):
+    # the end-to-end run built llama-3.1-405b's weights whole and the kernel killed the process
+    code, _, err = run_cli("profile", "--quick", "--model", "llama-3.1-405b", "--out", "unused-profile-out")
+    assert code == 2 and "--model llama-3.1-405b: its weights take 1511.9 GiB at 32 bits, more than half" in err
+
+
+def test_vlm_tokens_error_rates_stay_at_most_1():
+    import costmodel
+
+    d = costmodel.vlm_tokens("visual_reasoning", text_tokens=50, budgets=[1.0, 1e12])
+    assert all(0 <= r["error"] <= 1 and 0 <= r["baseline_error"] <= 1 for r in d["frontier"])
+    assert d["frontier"][0]["error"] == 1.0 and d["frontier"][0]["extrapolated"]
+
+
+def test_tts_accuracy_of_a_tiny_p_is_n_p():
+    from costmodel.analyses import tts
+
+    assert tts.accuracy(4, 1e-300) == pytest.approx(4e-300, rel=1e-12)  # 1 - (1 - p)^N rounded to 0: $inf a pass
+    assert tts.accuracy(5, 0.3) == pytest.approx(1 - 0.7 ** 5, rel=1e-14)
+
+
+def test_serve_curve_counts_each_device_format_and_load_once(run_cli):
+    import costmodel
+
+    c = costmodel.serve_curve("llama-3.1-8b", ["h100", "h100-sxm"], ["bf16", "bf16"], request_rate=[1, 1, 2])
+    assert len(c) == 1 and list(c[0]["batch"]) == [1.0, 2.0]
+
+
+def test_split_caption_loads_are_the_decode_workers(run_cli):
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--disagg", "1p,1d")
+    text = " ".join(out.split())
+    assert code == 0 and "load 1.396% of capacity" in text and "decode workers 1.396% busy" in text
+
+
+def test_train_says_why_mfu_passes_100_percent(run_cli):
+    code, out, _ = run_cli("train", "llama-3.1-8b", "--hw", "h100", "--devices", "8", "--tokens", "1e12", "--seq-len",
+                           "9999999")
+    text = " ".join(out.split())
+    assert code == 0 and "MFU 111.9% exceeds 100%: the published convention" in text
+    assert "--seq-len 9,999,999 exceeds llama-3.1-8b's 131,072 positions" in text
+
+
+def test_suggestions_stay_in_the_family():
+    from costmodel.errors import suggest
+
+    known = ["a100-sxm-80gb", "a100-40gb", "h100-sxm", "h100-pcie", "h200", "llama-8b"]
+    assert suggest("h100-sxm-80gb", known) != ["a100-sxm-80gb"]  # another device, one letter away
+    assert suggest("h100-80gb", known) != ["a100-40gb"]
+    assert suggest("h1000", ["h100", "a1000"]) == ["h100"]
+    assert suggest("vllm", known) == []  # 'llama-8b' shares three letters

@@ -190,6 +190,14 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     lo, hi = interval(eff.level, r["tokens_per_s_per_device"])
     if eff.level != "device":
         notes.append(f"{h.id}: training {'calibrated on its family only' if eff.level == 'family' else 'uncalibrated (no training measurement of its family)'}: a wider interval")
+    if r["mfu"] > 1:  # 12·L·s·w counts every (query, key) pair; a causal kernel computes half of them
+        notes.append(f"MFU {100 * r['mfu']:.1f}% exceeds 100%: the published convention (6N + 12·L·s·w per token) counts "
+                     f"attention over the whole sequence, twice what a causal kernel executes (HFU "
+                     f"{100 * r['hfu']:.1f}%); at --seq-len {seq_len:,} attention dominates")
+    limit = getattr(m, "max_position_embeddings", None)
+    if limit and seq_len > limit:
+        notes.append(f"--seq-len {seq_len:,} exceeds {m.id}'s {limit:,} positions (max_position_embeddings): "
+                     f"it was not trained for that length")
     if not r["fits"]:
         notes.append(f"does not fit: {r['memory_bytes'] / GIB:.1f} GiB per device of {h.memory_bytes / GIB:.0f} GiB; "
                      f"try --zero 3, --recompute full, a larger --tp/--pp or more devices")

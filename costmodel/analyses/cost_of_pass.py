@@ -157,6 +157,8 @@ def cost_of_pass(task: str, candidates: list[str], tokens_in: int = 500, tokens_
     if not candidates:
         raise CostOfPassError("--candidates is empty: give at least one MODEL@HW:FMT")
     how, k = parse_method(method)
+    if usd_per_kwh is not None and price != "energy":  # it was read only under --price energy
+        raise CostOfPassError(f"--usd-per-kwh {usd_per_kwh:g}: applies to --price energy; give it too")
     from costmodel.engine.serving import check_prefix_hit
 
     hit = check_prefix_hit(prefix_hit)

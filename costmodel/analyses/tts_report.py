@@ -65,6 +65,8 @@ def report(p: float, eps: float = 0.01, fmax: float = 1.0, false_positive: float
         k, u = T.optimal_attempts(_mix(mix, p), false_positive, penalty)
         out["optimal_attempts"], out["optimal_utility"] = k, u
     curve = [{"n": int(n), "accuracy": float(a), "marginal_gain": float(g)} for n, a, g in zip(ns, acc, gain)]
+    if not model and (hw or fmt != "bf16"):  # they price a model's attempts: without one they were ignored
+        raise T.TTSError(f"--hw/--fmt ({hw or fmt}): price the budgets of --model; give --model too")
     if model:
         if not hw:
             raise T.TTSError("--model needs --hw (and --fmt) to price the budgets")

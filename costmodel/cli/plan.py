@@ -101,15 +101,17 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
-        from costmodel.planning.plan import request
+        from costmodel.planning.plan import request, stray_prices
 
-        result = run(request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
-                             slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
-                             engine=engine, price=price, years=years, electricity=electricity, pue=pue,
-                             hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
-                             layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate,
-                             api_price=api_price, disagg=disagg, kv_link=kv_link, kv_overlap=kv_overlap,
-                             prefix_tokens=prefix_tokens, kv_offload=kv_offload, turns=turns))
+        req = request(model, qps=qps, prompt=prompt, gen=gen, slo_ttft=slo_ttft, candidates=candidates, fmt=fmt,
+                      slo_tpot=slo_tpot, percentile=percentile, prompt_dist=prompt_dist, gen_dist=gen_dist,
+                      engine=engine, price=price, years=years, electricity=electricity, pue=pue,
+                      hosting=hosting, price_per_hour=price_per_hour, tp=tp, price_per_device=price_per_device,
+                      layouts=layouts, prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate,
+                      api_price=api_price, disagg=disagg, kv_link=kv_link, kv_overlap=kv_overlap,
+                      prefix_tokens=prefix_tokens, kv_offload=kv_offload, turns=turns)
+        stray_prices(req)
+        result = run(req)
         if as_json:
             print_json(result)
         else:

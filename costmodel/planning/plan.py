@@ -172,6 +172,7 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
                         f"deployments; with --disagg {disagg} give --prefix-hit alone")
     prices = parse_prices(items(price_per_hour))
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
+    _prices_apply(price, prices, purchase, dict(years=years, electricity=electricity, pue=pue, hosting=hosting))
     return Request(model, qps, prompts, parse_dist(gen_dist, gen, "gen"), slo_ttft,
                    slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
                    hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
@@ -435,6 +436,29 @@ def binding_constraint(rejected: list, best: dict, req: Request) -> str:
         parts.append("throughput binds: no candidate reaches the SLOs under this load; raise the replica limit or "
                      "lower --qps")
     return "; ".join(parts)
+
+
+def _prices_apply(price: str, hourly: dict, purchase: dict, own: dict) -> None:
+    """Refuse the price options the chosen --price does not read (each was ignored silently)."""
+    given = [f"--{k}" for k, v in own.items() if v is not None] + (["--price-per-device"] if purchase else [])
+    if price == "cloud" and given:
+        raise PlanError(f"{', '.join(given)}: apply to --price own (ownership cost); --price cloud reads "
+                        f"--price-per-hour")
+    if price == "own" and hourly:
+        raise PlanError("--price-per-hour: applies to --price cloud; --price own reads --price-per-device, --years, "
+                        "--electricity, --pue and --hosting")
+
+
+def stray_prices(req: Request) -> None:
+    """Refuse a price given for a device that is not among the request's candidates (`plan`; `whatif` may vary the
+    candidates into it)."""
+    from costmodel.spec.hardware import resolve_hardware
+
+    candidates = {resolve_hardware(h)[0].id for h in req.candidates}
+    for flag, table in (("--price-per-hour", req.price_per_hour), ("--price-per-device", req.price_per_device)):
+        stray = sorted(set(table) - candidates)
+        if stray:
+            raise PlanError(f"{flag} {', '.join(stray)}: not among --candidates ({', '.join(sorted(candidates))})")
 
 
 def parse_prices(items: list[str] | None, flag: str = "--price-per-hour", example: str = "h100=2.5") -> dict:

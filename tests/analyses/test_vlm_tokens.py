@@ -71,7 +71,7 @@ def test_points_are_the_authors(reasoning):
     (["--task", "reasonin"], "--task 'reasonin': unknown task; did you mean 'visual_reasoning'?"),
     (["--budget", "1e12,x"], "--budget '1e12,x': expected FLOPs per query"),
     (["--budget", "0"], "--budget 0: expected FLOPs per query > 0"),
-    (["--text-tokens", "-1"], "--text-tokens -1: expected a number of tokens >= 0"),
+    (["--text-tokens", "-1"], "--text-tokens -1: expected a number of tokens from 0 to 1e7"),
     (["--data", "/nonexistent.csv"], "/nonexistent.csv: cannot read"),
 ])
 def test_bad_input_is_a_one_line_error(run_cli, args, needle):

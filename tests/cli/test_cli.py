@@ -157,6 +157,15 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
      "--kv-link 1e-300: expected GB/s per device from 0.1"),
     (("profile", "--quick", "--out", "/proc/costmodel-profile"), "--out /proc/costmodel-profile: /proc is not writable"),
     (("serve-curve", "llama-3.1-8b", "--hw", "h100", "--concurrency", "1", "--request-rate", "1"), "not both"),
+    (("plan", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100", "--years", "5"), "--years: apply to --price own"),
+    (("plan", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100", "--price", "own", "--price-per-hour", "h100=1"), "--price-per-hour: applies to --price cloud"),
+    (("plan", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100", "--price-per-hour", "b200=1"), "--price-per-hour b200: not among --candidates (h100-sxm)"),
+    (("cost-of-pass", "--task", "mmlu", "--candidates", "llama-3.1-8b@h100:fp8", "--usd-per-kwh", "0.1"),
+     "--usd-per-kwh 0.1: applies to --price energy"),
+    (("tts", "--p", "0.3", "--hw", "h100"), "--hw/--fmt (h100): price the budgets of --model"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),
@@ -418,3 +427,9 @@ def test_suggestions_stay_in_the_family():
     assert suggest("h100-80gb", known) != ["a100-40gb"]
     assert suggest("h1000", ["h100", "a1000"]) == ["h100"]
     assert suggest("vllm", known) == []  # 'llama-8b' shares three letters
+
+
+def test_whatif_may_price_a_device_it_varies_into(run_cli):
+    code, out, err = run_cli("whatif", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft",
+                             "1", "--candidates", "h100", "--vary", "candidates=h100|b200", "--price-per-hour", "b200=1")
+    assert code == 0 and "b200" in out, err

@@ -118,9 +118,6 @@ def validate_workload(w: Workload, model: Model, hw: Hardware) -> tuple[Workload
             gen = 0
     elif prompt + gen < 1:
         raise WorkloadError("--prompt and --gen are both 0: nothing to run")
-    elif context + prompt < 1:  # the first generated token is predicted from the tokens before it
-        raise WorkloadError(f"--prompt 0 with --gen {gen}: a generated token needs at least one token before it "
-                            f"(a prompt of 1 is the start-of-sequence token alone)")
     limit = model.max_position_embeddings
     if limit and context + prompt + gen > limit:
         notes.append(f"context {context + prompt + gen} tokens exceeds {model.id}'s "
@@ -421,6 +418,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if (accept_rate is not None or accept_length is not None) and not mtp:
         raise WorkloadError("--accept-rate / --accept-length apply to draft tokens: give --mtp N too")
     w, notes = validate_workload(Workload(batch, prompt, gen, context, tp, pp, devices, dp, ep, mtp, accept), m, h)
+    if w.context + w.prompt < 1 and w.gen > 0 and not vision:  # the first token is predicted from what precedes it
+        raise WorkloadError(f"--prompt 0 with --gen {w.gen}: a generated token needs at least one token or image "
+                            f"before it (a prompt of 1 is the start-of-sequence token alone)")
     if reduction_note:
         notes.append(reduction_note)
     if w.mtp:

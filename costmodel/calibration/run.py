@@ -78,7 +78,9 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     if not layout.engines:
         from costmodel.errors import CostModelError
 
-        raise CostModelError("no rows of a calibratable engine (" + ", ".join(sorted({r.framework for r in rows})) + ")")
+        engines = ", ".join(sorted({r.framework for r in rows} - {""}))
+        raise CostModelError("no rows of a calibratable engine" + (f" (the rows' engines: {engines})" if engines else
+                                                                   " (no row names its engine)"))
     uncal = _uncalibrated_errors(rs_fit)
     theta = C.fit(rs_fit, layout)
     in_err = C.log_errors(theta, layout, rs_fit)

@@ -172,7 +172,8 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
                             ("--simulate", simulate or None), ("--dp", dp if dp != 1 else None),
                             ("--ep", ep if ep != 1 else None), ("--pp", pp if pp != 1 else None)):
             if value is not None:
-                raise WorkloadError(f"{name} {value}: with --disagg each side's layout is in --disagg "
+                shown = name if value is True else f"{name} {value}"  # a flag has no value to print
+                raise WorkloadError(f"{shown}: with --disagg each side's layout is in --disagg "
                                     f"(e.g. 2p:tp4,1d:tp8:dp8:ep8); the pipeline and the simulation are not modelled")
     if concurrency is not None or request_rate is not None:
         from costmodel.cli.render import serving_table

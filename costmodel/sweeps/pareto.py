@@ -206,8 +206,9 @@ def pareto_front(table, objectives, pivots: bool = True) -> np.ndarray:
         except (TypeError, ValueError):
             numeric = [k for k in columns if np.asarray(table[k]).dtype.kind in "fiub"
                        and np.isfinite(np.asarray(table[k], dtype=float)).any()]
-            raise ParetoError(f"objective column '{c}' is not numeric; objectives need numbers (numeric columns: "
-                              f"{', '.join(numeric)})") from None
+            raise ParetoError(f"objective column '{c}' is not numeric; objectives need numbers "
+                              + (f"(numeric columns: {', '.join(numeric)})" if numeric else
+                                 "(the table has no numeric column)")) from None
     mat = np.empty((len(cols[0][0]), len(cols)), order="F")  # each objective's values one column, contiguous
     unfit = ~np.asarray(table["fits"]).astype(bool) if "fits" in columns else None
     for j, (x, sign) in enumerate(cols):

@@ -135,7 +135,7 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--max-model-len", "100"),
      "--max-model-len 100: shorter than a mean request's 640 tokens"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--prompt", "0", "--gen", "1"),
-     "--prompt 0 with --gen 1: a generated token needs at least one token before it"),
+     "--prompt 0 with --gen 1: a generated token needs at least one token or image before it"),
     # an option given twice (click kept the last one), an empty value (read as not given)
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "4", "--batch=8"), "--batch given 2 times"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--engine", ""), "--engine '': empty"),

@@ -3,6 +3,7 @@ engine for each side's replica, price the KV transfer over the link between them
 (engine/disagg.py holds the queueing)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -115,11 +116,24 @@ def kv_transfer(kv_link, one_p, one_d, kv_p: float, kv_d: float, devices: int, t
     """(seconds, link) of one request's KV (kv_p / kv_d bytes per prefill / decode device) in a split
     deployment of `devices` devices: each side's link (link_bandwidth; two kinds of device share no
     scale-up fabric, so `auto` takes their NICs), engine.disagg.kv_transfer_time."""
-    if one_p.hardware.id != one_d.hardware.id and kv_link in (None, "auto"):
-        kv_link = "scale-out"
-    (bw_p, link_p), (bw_d, link_d) = (link_bandwidth(kv_link, o.hardware, devices) for o in (one_p, one_d))
+    (bw_p, link_p), (bw_d, link_d) = _links(kv_link, one_p, one_d, devices)
     t = kv_transfer_time(kv_p, bw_p, kv_d, bw_d, t_prefill, one_p.model.layers, overlap)
     return t, link_p if link_p == link_d else f"{link_p}; {link_d}"
+
+
+def link_seconds(kv_link, one_p, one_d, kv_p: float, kv_d: float, devices: int) -> tuple[float, float]:
+    """(prefill, decode) seconds one request's KV holds a worker's links: its shard per device over that device's
+    link, kv_p / bw_p and kv_d / bw_d, overlapped with the prefill or not (engine.disagg.Side.link_s)."""
+    (bw_p, _), (bw_d, _) = _links(kv_link, one_p, one_d, devices)
+    return kv_p / bw_p, kv_d / bw_d
+
+
+def _links(kv_link, one_p, one_d, devices: int) -> tuple:
+    """Each side's (bytes/s, link) (link_bandwidth; two kinds of device share no scale-up fabric: `auto` is the
+    NIC)."""
+    if one_p.hardware.id != one_d.hardware.id and kv_link in (None, "auto"):
+        kv_link = "scale-out"
+    return tuple(link_bandwidth(kv_link, o.hardware, devices) for o in (one_p, one_d))
 
 
 def split_sides(model: str, hw: str, fmt: str, prefill: Workers, decode: Workers, prompt: Dist, gen: Dist,
@@ -138,8 +152,11 @@ def split_sides(model: str, hw: str, fmt: str, prefill: Workers, decode: Workers
         ones.append(got[1])
     tokens = max(1.0, float(round(prompt.mean)))
     # the whole deployment: within one scale-up domain when it fits
-    t_kv, link = kv_transfer(kv_link, *ones, kv_bytes_per_device(ones[0], tokens), kv_bytes_per_device(ones[1], tokens),
-                             prefill.devices + decode.devices, sides[0].perf.t_prefill, kv_overlap)
+    kv = kv_bytes_per_device(ones[0], tokens), kv_bytes_per_device(ones[1], tokens)
+    devices = prefill.devices + decode.devices
+    t_kv, link = kv_transfer(kv_link, *ones, *kv, devices, sides[0].perf.t_prefill, kv_overlap)
+    held = link_seconds(kv_link, *ones, *kv, devices)
+    sides = [dataclasses.replace(side, link_s=s) for side, s in zip(sides, held)]
     details = {"kv_bytes_per_request": kv_bytes_per_device(ones[0], tokens, whole=True), "kv_transfer_s": t_kv,
                "kv_link": link, "kv_overlap": bool(kv_overlap)}
     return sides[0], sides[1], t_kv, details, ones
@@ -200,7 +217,7 @@ def split_result(got: SplitLoad, ones, pre: Workers, dec: Workers, p: Dist, g: D
                      "decode": {"workers": dec.count, "hardware": od.hardware.id, "tp": dec.tp, "dp": dec.dp,
                                 "ep": dec.ep, "devices": dec.devices, "utilization": got.decode_utilization,
                                 "batch_cap": cap},
-                     "devices": devices, **details}
+                     "devices": devices, "kv_link_utilization": got.link_utilization, **details}
     price = (pre.devices * op.hardware.price_per_hour + dec.devices * od.hardware.price_per_hour
              if op.hardware.price_per_hour and od.hardware.price_per_hour else None)
     tokens_per_h = out["throughput_tokens_per_s"] * 3600.0

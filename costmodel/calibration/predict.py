@@ -352,7 +352,7 @@ def _split_metrics(rs: RowSet, hw: dict, f: dict, i: int) -> dict | None:
     kv = [float(np.asarray(kv_bytes_per_sequence(m, fc, tokens, tp / dp, 1.0, hc)).reshape(-1)[0])
           for _, tp, dp, _ in sides]
     t_kv = kv_transfer_time(kv[0], bw, kv[1], bw)
-    pre, dec = Side(perfs[0], r.prefill_workers), Side(perfs[1], r.decode_workers)
+    pre, dec = Side(perfs[0], r.prefill_workers, kv[0] / bw), Side(perfs[1], r.decode_workers, kv[1] / bw)
     if r.load_mode == "closed":
         stats = split_closed(pre, dec, float(r.batch), perfs[1].max_batch, t_kv, prompts=r.num_prompts).stats
     else:

@@ -220,7 +220,8 @@ def serving_table(d: dict):
                     f"{format_time(wait) if math.isfinite(wait) else 'unbounded'}; decode workers "
                     f"{busy(split['decode']['utilization'])}; KV {split['kv_bytes_per_request'] / 1e6:,.0f} MB a request, "
                     f"{format_time(split['kv_transfer_s'])} over {split['kv_link']}"
-                    + (" (overlapped with the prefill)" if split["kv_overlap"] else ""))
+                    + (" (overlapped with the prefill)" if split["kv_overlap"] else "")
+                    + f", links {busy(split.get('kv_link_utilization', 0.0))}")
         caption += f"\n{d['calibration_case']}"
     if d.get("layout") and (d["dp"] > 1 or d["ep"] > 1):
         caption += "\n" + layout_line(d["layout"], d.get("layout_calibration", ""))

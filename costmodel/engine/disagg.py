@@ -13,11 +13,13 @@ al. 2024; Splitwise, Patel et al. 2024: the two phases no longer share a step):
                    device receives its shard:  t_kv = max(KV_p / bw_p, KV_d / bw_d), KV_x one sequence's
                    KV per device at that side's attention parallelism. Sent after the prefill (vLLM's
                    NixlConnector, SGLang's Mooncake transfer) or, overlapped layer by layer, only the
-                   part the prefill does not hide: max(t_kv − t_p·(L − 1)/L, t_kv/L).
+                   part the prefill does not hide: max(t_kv − t_p·(L − 1)/L, t_kv/L). A worker's links move
+                   one request's KV at a time: busy ρ = λ/workers · KV/bw a side, an M/D/1 wait ρ·t/(2(1 − ρ)) of
+                   the busier side first, unbounded from ρ = 1 (link_load).
   decode worker    the aggregated model with no prefills in its steps (engine.serving.poisson on a
                    replica whose prefill takes no time): TPOT = t_d(n), n = λ_d·G·t_d(n) capped at b,
                    and an M/G/b wait for a slot.
-  TTFT = prefill wait + t_p + t_kv + decode slot wait + the step in progress + one decode step (the
+  TTFT = prefill wait + t_p + link wait + t_kv + decode slot wait + the step in progress + one decode step (the
   decode worker's first step emits the first token) + the engine's request overhead; quantiles add
   the parts' quantiles (slightly conservative, as E2E does in the aggregated model).
 """
@@ -39,6 +41,7 @@ class Side:
 
     perf: ReplicaPerf
     workers: int
+    link_s: float = 0.0  # seconds one request's KV holds a worker's link (each device sends its shard on its own)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SplitLoad:
     decode_utilization: float
     kv_transfer_s: float
     decode_running: float  # sequences decoding per decode worker
+    link_utilization: float = 0.0  # the busier side's KV links: arrivals per worker x link_s
 
 
 def decode_only(perf: ReplicaPerf) -> ReplicaPerf:
@@ -127,8 +131,18 @@ def link_rate(link, scale_out: float, interconnect: float, domain: float, device
 
 
 def split_capacity(prefill: Side, decode: Side, cap: int) -> float:
-    """Highest stable request rate: the lesser of the prefill workers' and the decode workers'."""
-    return min(prefill.workers * prefill_capacity(prefill.perf), decode.workers * capacity(decode_only(decode.perf), cap))
+    """Highest stable request rate: the least of the prefill workers', the decode workers' and their KV links'
+    (workers / link_s: a link moves one request's KV at a time)."""
+    links = [s.workers / s.link_s for s in (prefill, decode) if s.link_s > 0]
+    return min(prefill.workers * prefill_capacity(prefill.perf), decode.workers * capacity(decode_only(decode.perf), cap),
+               *links)
+
+
+def link_load(prefill: Side, decode: Side, lam: float) -> tuple[float, float]:
+    """(utilization, mean wait) of the busier side's KV links at λ: ρ = λ/workers · link_s, and the M/D/1 wait
+    ρ·t/(2(1 − ρ)) (Pollaczek–Khinchine with a fixed transfer time t; inf from ρ = 1)."""
+    rho, t = max((lam / s.workers * s.link_s, s.link_s) for s in (prefill, decode))
+    return rho, (rho * t / (2 * (1 - rho)) if rho < 1 else math.inf)
 
 
 def split_poisson(prefill: Side, decode: Side, lam: float, cap: int, t_kv: float,
@@ -141,22 +155,24 @@ def split_poisson(prefill: Side, decode: Side, lam: float, cap: int, t_kv: float
     ds = poisson(dec, ld, cap, qs)
     util_p = lp / prefill_capacity(prefill.perf)
     util_d = ld / capacity(dec, cap)
-    util = max(util_p, util_d)
-    if not math.isfinite(w) or not ds.ok:
-        reason = "throughput" if not math.isfinite(w) else ds.reason
+    util_l, w_link = link_load(prefill, decode, lam)
+    util = max(util_p, util_d, util_l)
+    if not math.isfinite(w) or not ds.ok or not math.isfinite(w_link):
+        reason = "throughput" if not math.isfinite(w) else ds.reason if not ds.ok else "the KV link's throughput"
         return SplitLoad(_unbounded("poisson", reason, min(lam, split_capacity(prefill, decode, cap)), ds.running, util,
-                                    qs), w, util_p, util_d, t_kv, ds.running)
+                                    qs), w, util_p, util_d, t_kv, ds.running, util_l)
     t_d = dec.step(max(ds.running, 1.0))
     perf = prefill.perf
-    ttft = {"mean": w + perf.t_prefill + t_kv + ds.ttft["mean"] + t_d}
+    t_kv_waited = t_kv + w_link  # each quantile adds the link's mean wait (the other parts add their quantiles)
+    ttft = {"mean": w + perf.t_prefill + t_kv_waited + ds.ttft["mean"] + t_d}
     qa = np.array(qs, dtype=float)
     for q, wq, tp_q in zip(qs, np.atleast_1d(wait_quantile(w, pw, qa)), np.atleast_1d(perf.prefill_at(qa))):
-        ttft[q] = float(wq + tp_q + t_kv + ds.ttft[q] + t_d)
+        ttft[q] = float(wq + tp_q + t_kv_waited + ds.ttft[q] + t_d)
     steps = max(perf.gen_mean - 1, 0.0)
     e2e = {k: ttft[k] + steps * ds.tpot[k] for k in ttft}
     stats = LoadStats("poisson", True, "", lam, ds.running * decode.workers, ds.queued * decode.workers, util, ttft,
                       dict(ds.tpot), dict(ds.itl), e2e)
-    return SplitLoad(stats, w, util_p, util_d, t_kv, ds.running)
+    return SplitLoad(stats, w, util_p, util_d, t_kv, ds.running, util_l)
 
 
 def split_closed(prefill: Side, decode: Side, clients: float, cap: int, t_kv: float,

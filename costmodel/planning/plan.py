@@ -399,6 +399,14 @@ def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, s
                        req.kv_overlap)
 
 
+def link_held(req: Request, p: dict, d: dict, devices: int) -> tuple[float, float]:
+    """(prefill, decode) seconds one request's KV holds a worker's links (serving_split.link_seconds; after
+    _kv_transfer, which stores each side's KV bytes)."""
+    from costmodel.serving_split import link_seconds
+
+    return link_seconds(req.kv_link, p["est"], d["est"], p["kv_bytes"], d["kv_bytes"], devices)
+
+
 def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     """Which constraint binds when nothing meets the SLOs, and what would relax it."""
     reasons = [r["reason"] for r in rejected]

@@ -142,7 +142,11 @@ def _best_pair(req, p: dict, d: dict, kv, price, pmemo: dict, dmemo: dict, max_w
 def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, link: str, price) -> dict | None:
     """A priced split deployment of x prefill and y decode workers (its latencies from split_poisson)."""
     q = req.percentile
-    got = split_poisson(Side(p["perf"], x), Side(d["perf"], y), req.qps, cap, t_kv, (q,))
+    from costmodel.planning.plan import link_held
+
+    held = link_held(req, p, d, x * p["tp"] + y * d["tp"])
+    sides = Side(p["perf"], x, held[0]), Side(d["perf"], y, held[1])
+    got = split_poisson(*sides, req.qps, cap, t_kv, (q,))
     s = got.stats
     if not s.ok:
         return None
@@ -159,7 +163,7 @@ def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, li
     hw = p["hw"] if p["hw"] == d["hw"] else f"{p['hw']}+{d['hw']}"
     kwh = (watts(p["est"], x * p["tp"], got.prefill_utilization) + watts(d["est"], y * d["tp"], got.decode_utilization)
            ) * HOURS_PER_MONTH / 1000
-    cap_qps = split_capacity(Side(p["perf"], x), Side(d["perf"], y), cap)
+    cap_qps = split_capacity(*sides, cap)
     return {"mode": "split", "hardware": hw, "format": p["fmt"], "tp": d["tp"], "dp": d["dp"], "ep": d["ep"],
             "layout": f"{x}p:{p['layout']} {y}d:{d['layout']}", "replicas": x + y, "devices": devices,
             "batch_cap": cap, "utilization": s.utilization, "ttft_s": s.ttft[q], "ttft_mean_s": s.ttft["mean"],

@@ -196,3 +196,35 @@ def test_dp_ep_sides_span_their_devices_and_links_cover_the_deployment():
     d = serve_disagg("llama-3.1-70b", "h100", "fp8", "7p:tp1,2d:tp2", request_rate=40, prompt=1000, gen=300)
     assert "scale-out" in d["disagg"]["kv_link"]
     assert d["disagg"]["kv_transfer_s"] == pytest.approx(d["disagg"]["kv_bytes_per_request"] / 50e9, rel=1e-9)
+
+
+def test_kv_links_queue_and_saturate():
+    """A worker's link moves one request's KV at a time: utilization λ/workers · link_s, an M/D/1 wait added to
+    TTFT, unbounded from ρ = 1, and the capacity workers / link_s (it took the transfer as a constant: 2 req/s
+    'served' over a link that moves 0.15 of them a second)."""
+    from costmodel.engine.disagg import link_load, split_capacity
+
+    p, d = perf(t_p=0.01), perf()
+    plain = split_poisson(Side(p, 2), Side(d, 1), 4.0, 256, 0.1)
+    linked = split_poisson(Side(p, 2, 0.1), Side(d, 1, 0.05), 4.0, 256, 0.1)
+    # prefill side 4/2 x 0.1 = 0.2, decode side 4/1 x 0.05 = 0.2: the first of the tied sides, t = 0.1
+    rho, wait = link_load(Side(p, 2, 0.1), Side(d, 1, 0.05), 4.0)
+    assert rho == pytest.approx(0.2) and wait == pytest.approx(md1_wait(2.0, 0.1))
+    assert linked.link_utilization == pytest.approx(0.2) and plain.link_utilization == 0.0
+    assert linked.stats.ttft["mean"] == pytest.approx(plain.stats.ttft["mean"] + wait, rel=1e-12)
+    assert linked.stats.tpot == plain.stats.tpot  # the decode does not see the link
+    over = split_poisson(Side(p, 2, 0.1), Side(d, 1), 25.0, 256, 0.1)  # 12.5/s x 0.1 s: ρ = 1.25
+    assert not over.stats.ok and math.isinf(over.stats.ttft["mean"]) and "KV link" in over.stats.reason
+    assert split_capacity(Side(p, 2, 0.1), Side(d, 1), 256) == pytest.approx(20.0)  # 2 workers / 0.1 s
+    closed = split_closed(Side(p, 2, 0.1), Side(d, 1), 1000.0, 256, 0.1)
+    assert closed.stats.ok and closed.stats.arrival_rps < 20.0  # the links bound the closed loop too
+
+
+def test_cli_link_saturation(run_cli):
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "2", "--disagg", "1p,1d",
+                           "--kv-link", "0.1")
+    text = " ".join(out.split())
+    assert code == 0 and "links saturated (offered 134.2% of capacity)" in text and "unbounded" in text
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--request-rate", "1", "--disagg", "1p,1d",
+                           "--kv-link", "0.1")
+    assert code == 0 and "links 67.11% busy" in " ".join(out.split())

@@ -166,6 +166,8 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
     (("cost-of-pass", "--task", "mmlu", "--candidates", "llama-3.1-8b@h100:fp8", "--usd-per-kwh", "0.1"),
      "--usd-per-kwh 0.1: applies to --price energy"),
     (("tts", "--p", "0.3", "--hw", "h100"), "--hw/--fmt (h100): price the budgets of --model"),
+    (("train-precision", "llama-3.1-8b", "--hw", "h100", "--devices", "8", "--budget-gpu-hours", "1e300"),
+     "budget 1e+300 GPU-hours: expected a positive number up to 1e+12"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),

@@ -8,9 +8,11 @@ the output to trust, and README says so.
 """
 from __future__ import annotations
 
-import math
 
 from costmodel.errors import CostModelError, WorkloadError
+
+
+MAX_GPU_HOURS = 1e12  # past any run: tokens bought would print as 40-digit numbers
 
 
 def law() -> dict:
@@ -61,8 +63,9 @@ def precision_economics(model: str, hw: str, devices: int, budget_gpu_hours: flo
             raise WorkloadError(f"--budget-usd: {h.id} states no cloud price; give --budget-gpu-hours")
         budget_gpu_hours = float(budget_usd) / h.price_per_hour
     budget_gpu_hours = float(budget_gpu_hours)
-    if not budget_gpu_hours > 0 or not math.isfinite(budget_gpu_hours):
-        raise WorkloadError(f"budget {budget_gpu_hours:g} GPU-hours: expected a positive number")
+    if not 0 < budget_gpu_hours <= MAX_GPU_HOURS:
+        raise WorkloadError(f"budget {budget_gpu_hours:g} GPU-hours: expected a positive number up to {MAX_GPU_HOURS:g} "
+                            f"(a million devices for a century is 8.8e11)")
     doc = law()
     n = shape.matmul_active - shape.vocab * shape.hidden  # non-embedding (the LM head too), as the law counts
     options, skipped = [], []

@@ -8,7 +8,6 @@ the output to trust, and README says so.
 """
 from __future__ import annotations
 
-
 from costmodel.errors import CostModelError, WorkloadError
 
 

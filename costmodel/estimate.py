@@ -294,7 +294,9 @@ class Estimate:
         return out
 
     def explain(self) -> list[dict]:
-        """Per-operator rows for prefill and decode: FLOPs, bytes, intensity, bound, time share."""
+        """Per-operator rows for prefill and decode: FLOPs on the operator's unit, FP32 vector FLOPs beside them
+        (dequantization, Mamba-1's scan: `vector_flops`), bytes, intensity (of the unit's FLOPs, or of the vector
+        work where that is all the operator does), bound, time share."""
         rows = []
         r = self.result
         phases = [("prefill", r.prefill_ops, r.prefill_times.total, bound_of(r.prefill_times))]
@@ -309,16 +311,18 @@ class Estimate:
             total = times.sum()
             for i, name in enumerate(OP_NAMES):
                 fl = float(np.asarray(ops.flops[i]).reshape(-1)[0])
+                vec = float(np.asarray(ops.dequant_flops[i]).reshape(-1)[0])
                 by = float(np.asarray(ops.bytes[i]).reshape(-1)[0])
                 launches = float(np.asarray(ops.launches[i]).reshape(-1)[0])
-                if launches == 0 and fl == 0 and by == 0:
+                if launches == 0 and fl == 0 and by == 0 and vec == 0:
                     continue
+                work = fl if fl else vec  # an operator whose work is all FP32 vector work (Mamba-1's scan) shows it
                 rows.append({
                     "phase": phase, "op": name, "unit": UNIT_NAMES[int(ops.units[i])],
-                    "flops": fl, "bytes": by,
+                    "flops": fl, "vector_flops": vec, "bytes": by,
                     "weight_bytes": float(np.asarray(ops.weight_bytes[i]).reshape(-1)[0]),
                     "kv_bytes": float(np.asarray(ops.kv_bytes[i]).reshape(-1)[0]),
-                    "intensity": fl / by if by else None,
+                    "intensity": work / by if by else None,
                     "bound": BOUND_NAMES[int(np.asarray(bounds[i]).reshape(-1)[0])],
                     "time_s": float(times[i]), "share": float(times[i] / total) if total else 0.0,
                 })
@@ -525,11 +529,14 @@ def with_memory_flags(eff: Efficiency, mem_fraction: float | None = None, max_mo
 def _vision_workload(m: Model, images, image_size, visual_tokens) -> dict | None:
     """Images per request of a VLM, checked: their size, patches and visual tokens (spec/vision.py)."""
     images = _as_int("images", images or 0, 0)
+    tower = m.vision_tower
+    if tower is None and (images or image_size is not None or visual_tokens is not None):  # before 'give --images'
+        given = f"--images {images}" if images else "--image-size / --visual-tokens"
+        raise WorkloadError(f"{given}: {m.id} has no vision tower in its spec (a VLM's vision_tower block)")
     if not images:
         if image_size is not None or visual_tokens is not None:
             raise WorkloadError("--image-size / --visual-tokens describe images: give --images N too")
         return None
-    tower = m.vision_tower
     if tower is None:
         raise WorkloadError(f"--images {images}: {m.id} has no vision tower in its spec (a VLM's vision_tower block)")
     if image_size is None:

@@ -33,8 +33,10 @@ class ClosedForms:
     decode_time: object
     prefill_time: object
     crossovers: dict
-    exact: bool
+    exact: bool  # the decode forms reproduce the engine at a held-out point
     symbols: tuple
+    prefill_fit_error: float = 0.0  # relative error of the prefill forms at a held-out B = 3, P = min(768, chunk/4)
+    prefill_domain: str = ""  # where the prefill forms were fitted
 
 
 def _totals(m, f, hw, B, n, C, tp, decode):
@@ -102,6 +104,13 @@ def closed_forms(m: dict, f: dict, hw: dict, tp: int = 1, context_probe: int = 1
     ptot = [_totals(m, f, hw, b, p, 0.0, tp, False) for b, p in pp]
     pfl = _fit(pp, [t[0] for t in ptot], [lambda b, p: b * p, lambda b, p: b * p * p])
     pby = _fit(pp, [t[1] for t in ptot], [lambda b, p: 1.0, lambda b, p: b * p, lambda b, p: b * p * p])
+    # held out: B = 3 at a prompt the fit did not see (the LM head is per sequence, a chunked scan's state per chunk:
+    # neither is a polynomial B·(aP + bP²), so the prefill forms are fits, not identities)
+    p_probe = min(768.0, chunk / 4)
+    probe = _totals(m, f, hw, 3.0, p_probe, 0.0, tp, False)
+    fit_error = max(abs(3 * (pfl[0] * p_probe + pfl[1] * p_probe ** 2) / probe[0] - 1),
+                    abs((pby[0] + 3 * (pby[1] * p_probe + pby[2] * p_probe ** 2)) / probe[1] - 1))
+    domain = f"fitted on B = 1-2, P = 128-{pp[-1][1]:g}; for B·P within one chunk ({chunk:g} tokens)"
     pflops = num(pfl[0]) * B * P + num(pfl[1]) * B * P**2
     pbytes = num(pby[0]) + num(pby[1]) * B * P + num(pby[2]) * B * P**2
     dtime = sp.Max(dflops / num(peak), dbytes / num(bw))
@@ -121,7 +130,7 @@ def closed_forms(m: dict, f: dict, hw: dict, tp: int = 1, context_probe: int = 1
     cross["kv_exceeds_weights_batch"] = float(weights / kv_per_seq) if kv_per_seq > 0 else float("inf")
     cross["context"] = c_val
     return ClosedForms(dflops, dbytes, weights, dkv, pflops, pbytes, peak, bw, dtime, ptime, cross, bool(exact),
-                       (B, P, C))
+                       (B, P, C), float(fit_error), domain)
 
 
 def formula(model: str, hw: str = "h100-sxm", fmt: str = "bf16", tp: int = 1, context: int = 1000,

@@ -133,6 +133,8 @@ def idealized(model: str, hw: str = "a100-sxm-80gb", fmt: str = "fp16", tp: int 
 
     if prompt < 0 or gen < 0:
         raise CostModelError("--prompt and --gen must be >= 0")
+    if prompt < 1 and not helm:  # as estimate: the first generated token is predicted from what precedes it
+        raise CostModelError(f"--prompt {prompt}: a generated token needs at least one token before it (give 1 or more)")
     device = load_hardware(hw)
     if helm:
         coef = helm_coefficients(model)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from costmodel.engine.speculative import tokens_per_step  # noqa: F401  (E(α, γ), re-exported)
-from costmodel.errors import CostModelError, WorkloadError
+from costmodel.errors import CostModelError, DoesNotFitError, WorkloadError
 
 
 class SpecDecError(CostModelError):
@@ -67,8 +67,16 @@ def analyze(target: str, draft: str, hw: str, fmt: str, alpha: float, gamma: int
     from costmodel.estimate import estimate, require_fit
 
     check(alpha, gamma)
+    if not isinstance(context, int) or isinstance(context, bool) or context < 1:  # tokens the drafts continue from
+        raise WorkloadError(f"--context {context}: expected the tokens before the drafted ones, 1 or more")
     kw = dict(batch=1, prompt=context, gen=2, engine=engine, tp=tp)
-    target_est, draft_est = (require_fit(estimate(x, hw, fmt, **kw)) for x in (target, draft))
+    try:
+        target_est, draft_est = (require_fit(estimate(x, hw, fmt, **kw)) for x in (target, draft))
+    except DoesNotFitError as exc:  # specdec shards over --tp alone: its advice in those terms
+        import re
+
+        raise DoesNotFitError(re.sub(r"try --tp (\d+) --pp (\d+)", lambda g: f"try --tp {int(g[1]) * int(g[2])}",
+                                     str(exc))) from None
     for flag, e in (("--target", target_est), ("--draft", draft_est)):
         if e.model.is_encoder:  # no decode step to draft or verify: its TPOT is NaN
             raise WorkloadError(f"{flag} {e.model.id} is an encoder: speculative decoding drafts and verifies "

@@ -145,6 +145,10 @@ def results_in(path: str | Path) -> list[tuple[str, dict]]:
             docs = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as exc:
             raise BenchFileError(f"{path}: not JSON or JSON lines ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise BenchFileError(f"{path}: JSON nested too deeply to be a benchmark result") from None
+    except RecursionError:  # [[[[...]]]] a hundred thousand deep: Python's decoder recurses
+        raise BenchFileError(f"{path}: JSON nested too deeply to be a benchmark result") from None
     out = []
     for d in docs:
         if not isinstance(d, dict):

@@ -38,7 +38,8 @@ RANGES = {
     "--cp": (1, 4096, True, True), "--vpp": (1, 1024, True, True), "--ep": (1, 4096, True, True), "--zero": (0, 3, True, True),
     "--budget-gpu-hours": (0, None, False, True), "--budget-usd": (0, None, False, True),
 }
-LISTS = ("--models", "--hw", "--fmt", "--kv-fmt", "--candidates", "--engine", "--tp", "--batch", "--prompt", "--gen")
+LISTS = ("--models", "--hw", "--fmt", "--kv-fmt", "--candidates", "--engine", "--tp", "--batch", "--prompt", "--gen",
+         "--budget", "--concurrency", "--request-rate", "--layouts")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
@@ -138,6 +139,18 @@ def _can_create_in(folder: Path) -> bool:
     return True
 
 
+def check_input_files(flag: str, values) -> list:
+    """Each a readable file, none given twice (its rows would count twice: validate scored 52 of a 26-row file)."""
+    seen: dict = {}
+    for v in values:
+        check_input_file(flag, v)
+        key = os.path.realpath(os.path.expanduser(v))
+        if key in seen:
+            raise OptionError(f"{v}: given twice (as {seen[key]} too); give each file once")
+        seen[key] = v
+    return values
+
+
 def check_input_file(flag: str, value):
     what = not_a_file(value) if value else ""
     if what:
@@ -173,8 +186,7 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
     if name == "out" and command in ("profile", "calibrate", "calibrate-train"):
         return lambda v: check_output_dir(flag, v, force)
     if name in ("files", "sweep_file", "accuracy") or (name == "file" and command == "calibrate-train"):
-        return lambda v: [check_input_file(flag, x) for x in v] if isinstance(v, (list, tuple)) else \
-            check_input_file(flag, v)
+        return lambda v: check_input_files(flag, v) if isinstance(v, (list, tuple)) else check_input_file(flag, v)
     if flag is None:
         return None
     if flag in LISTS:

@@ -572,16 +572,21 @@ def main(argv: list[str] | None = None) -> None:
 
 def _once_each(cmd, args: list) -> None:
     """Refuse an option given twice where the command takes one value (click keeps the last one silently:
-    `--batch 4 --batch 8` ran batch 8); options that take a list (`--price-per-hour`) may repeat."""
+    `--batch 4 --batch 8` ran batch 8), counting a flag's two spellings as one (`--overlap-comm
+    --no-overlap-comm`); options that take a list (`--price-per-hour`) may repeat."""
     from collections import Counter
 
     sub = getattr(cmd, "commands", {}).get(next((a for a in args if not a.startswith("-")), ""), cmd)
-    repeatable = {o for p in sub.params if getattr(p, "multiple", False) for o in p.opts}
-    given = Counter(a.split("=", 1)[0] for a in args[:args.index("--") if "--" in args else len(args)]
-                    if a.startswith("--"))
-    for name, n in given.items():
-        if n > 1 and name not in repeatable and name != "--help":
-            raise WorkloadError(f"{name} given {n} times: give it once (only the last would count)")
+    owner = {o: p for p in sub.params for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
+    given = [a.split("=", 1)[0] for a in args[:args.index("--") if "--" in args else len(args)] if a.startswith("--")]
+    counts = Counter(owner[a].name if a in owner else a for a in given)
+    for a in given:
+        p = owner.get(a)
+        key = p.name if p is not None else a
+        if counts[key] > 1 and a != "--help" and not getattr(p, "multiple", False):
+            spelled = sorted({g for g in given if (owner[g].name if g in owner else g) == key})
+            raise WorkloadError(f"{' / '.join(spelled)} given {counts[key]} times: give it once (only the last would "
+                                f"count)")
 
 
 def _static_only(batch, context, output_reduction, grid, kv_predict, image_size, visual_tokens) -> None:

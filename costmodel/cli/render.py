@@ -140,7 +140,8 @@ def explain_table(rows: list[dict], title: str):
         if last and r["phase"] != last:
             t.add_section()
         last = r["phase"]
-        t.add_row(r["phase"], r["op"], r["unit"], format_si(r["flops"], "FLOP") if r["flops"] else "0",
+        t.add_row(r["phase"], r["op"], r["unit"], format_si(r["flops"], "FLOP") if r["flops"] else
+                  format_si(r["vector_flops"], "FLOP") + " (FP32 vector)" if r.get("vector_flops") else "0",
                   format_si(r["bytes"], "B"), f"{r['intensity']:.3g}" if r["intensity"] else "-",
                   r["bound"], format_time(r["time_s"]), f"{100 * r['share']:.1f}%")
     return t

@@ -352,6 +352,12 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
         for d in curves.dropped:
             console(stderr=True).print(f"[yellow]dropped[/yellow] {d['hardware']} {d['format']}: {d['reason']}")
+        asked = _numbers(concurrency, "concurrency") or _numbers(request_rate, "request-rate")
+        for c in curves:  # points over capacity have unbounded latencies: say which were left out
+            over = [x for x in dict.fromkeys(asked) if x not in set(c["batch"])]
+            if over:
+                console(stderr=True).print(f"[yellow]over capacity[/yellow] {c['label']}: {varied} "
+                                           f"{', '.join(f'{x:g}' for x in over)} left out (unbounded latency)")
         for c in curves:
             t = Table(title=f"{c['label']}: prompt {prompt:,}, gen {gen:,}, TP {tp}", title_justify="left")
             for col in (varied, "req/s", "output tok/s", "TTFT P50", "TTFT P99", "TPOT", "TPOT P99", "E2E"):
@@ -384,7 +390,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                  ("decode time(B, C) [s]", cf.decode_time), ("prefill FLOPs(B, P)", cf.prefill_flops),
                  ("prefill bytes(B, P)", cf.prefill_bytes), ("prefill time(B, P) [s]", cf.prefill_time)]
         if as_json:
-            print_json({"expressions": {k: str(v) for k, v in items}, "crossovers": cf.crossovers, "exact": cf.exact})
+            print_json({"expressions": {k: str(v) for k, v in items}, "crossovers": cf.crossovers, "exact": cf.exact,
+                        "prefill_fit_error": cf.prefill_fit_error, "prefill_domain": cf.prefill_domain})
             return
         con = console()
         for k, v in items:
@@ -397,3 +404,6 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if not cf.exact:
             con.print("[yellow]note:[/yellow] this model's traffic is not polynomial (MoE expert coverage or sliding "
                       "windows): the expressions are a least-squares approximation of the engine")
+        con.print(f"[yellow]note:[/yellow] the prefill forms are {cf.prefill_domain}: off by "
+                  f"{100 * cf.prefill_fit_error:.2g}% at B = 3 inside it; not for extrapolation (a long prompt runs in "
+                  f"chunks that re-read the weights)")

@@ -34,6 +34,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         """Time, MFU, memory per device, GPU-hours, dollars and energy of a training run."""
         from rich.table import Table
 
+        if limit != 10 and not do_search:  # it shows --search's layouts: without it, it was ignored
+            from costmodel.errors import WorkloadError
+
+            raise WorkloadError(f"--limit {limit}: the layouts --search shows; give --search too")
         if do_search:
             from costmodel.analyses.training.search import search
             from costmodel.errors import WorkloadError

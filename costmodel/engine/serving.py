@@ -476,17 +476,23 @@ def closed(perf: ReplicaPerf, clients: float, cap: int, qs: tuple = QUANTILES, p
     queued = max(clients - n, 0.0)
     lam = n / (perf.t_prefill + perf.gen_mean * perf.step(n))
     share = 1 - 1 / max(n, 1.0)  # with n decoding, a prefill belongs to another request with probability 1 − 1/n
+    stable, converged = None, False  # the last rate the steady state holds at, and its means
     for _ in range(200):  # the fixed point on the means alone; the quantiles once, at its rate
-        at = lam
         s = _steady(perf, "closed", lam, n, cap, share)
-        if s is None:
-            lam *= 0.5
+        if s is None:  # past the throughput bound: back towards the last stable rate (halved before the first)
+            lam = 0.5 * (lam + stable[0]) if stable else 0.5 * lam
             continue
+        stable = lam, s
         new = clients / _e2e_mean(perf, s, queued / lam if queued else 0.0)
         if abs(new - lam) < 1e-10 * lam:
+            converged = True
             break
         lam = 0.5 * lam + 0.5 * new
+    at, s = stable if stable else (lam, None)
     slot = queued / at if queued else 0.0
+    if s is not None and not converged:  # the fixed point lies past the bound: the loop runs at the bound, and the
+        # C clients' requests wait for it (Little: E2E = C/λ; C clients never queue without bound)
+        slot += max(clients / at - _e2e_mean(perf, s, slot), 0.0)
     wave = None
     if prompts and s is not None:
         m = max(1, int(round(n)))

@@ -129,9 +129,18 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
 
-    if resolve_model(model)[0].is_encoder:  # unknown ids fail here, before any deployment is priced
+    spec = resolve_model(model)[0]
+    if spec.is_encoder:  # unknown ids fail here, before any deployment is priced
         raise PlanError(f"{model} is an encoder: plan sizes deployments that serve generated tokens (TTFT, TPOT), "
                         f"which it has none of")
+    if layouts is not None and spec.moe is None and set(lays) - {"tp"}:  # a dense model has no experts to spread
+        raise PlanError(f"--layouts {layouts}: ep and dp-ep spread an MoE model's experts; {spec.id} is dense "
+                        f"(give --layouts tp or leave it out)")
+    if tp:  # a --tp that divides no attention heads plans nothing: the value is wrong, not the SLOs
+        bad = [t for t in tps if spec.heads and spec.heads % t and not spec.moe]
+        if bad:
+            raise PlanError(f"--tp {tp}: {', '.join(map(str, bad))} does not divide the {spec.heads} attention heads of "
+                            f"{spec.id}")
     if not _split(candidates):
         raise PlanError("--candidates is empty: give at least one device")
     for hw in _split(candidates):
@@ -398,13 +407,6 @@ def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, s
     return kv_transfer(req.kv_link, p["est"], d["est"], p["kv_bytes"], d["kv_bytes"], devices, p["perf"].t_prefill,
                        req.kv_overlap)
 
-
-def link_held(req: Request, p: dict, d: dict, devices: int) -> tuple[float, float]:
-    """(prefill, decode) seconds one request's KV holds a worker's links (serving_split.link_seconds; after
-    _kv_transfer, which stores each side's KV bytes)."""
-    from costmodel.serving_split import link_seconds
-
-    return link_seconds(req.kv_link, p["est"], d["est"], p["kv_bytes"], d["kv_bytes"], devices)
 
 
 def binding_constraint(rejected: list, best: dict, req: Request) -> str:

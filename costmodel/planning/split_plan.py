@@ -139,12 +139,18 @@ def _best_pair(req, p: dict, d: dict, kv, price, pmemo: dict, dmemo: dict, max_w
     return best
 
 
+def _link_held(req, p: dict, d: dict, devices: int) -> tuple[float, float]:
+    """(prefill, decode) seconds one request's KV holds a worker's links (serving_split.link_seconds; after the
+    plan's KV transfer, which stores each side's KV bytes in `kv_bytes`)."""
+    from costmodel.serving_split import link_seconds
+
+    return link_seconds(req.kv_link, p["est"], d["est"], p["kv_bytes"], d["kv_bytes"], devices)
+
+
 def _deployment(req, p: dict, d: dict, x: int, y: int, cap: int, t_kv: float, link: str, price) -> dict | None:
     """A priced split deployment of x prefill and y decode workers (its latencies from split_poisson)."""
     q = req.percentile
-    from costmodel.planning.plan import link_held
-
-    held = link_held(req, p, d, x * p["tp"] + y * d["tp"])
+    held = _link_held(req, p, d, x * p["tp"] + y * d["tp"])
     sides = Side(p["perf"], x, held[0]), Side(d["perf"], y, held[1])
     got = split_poisson(*sides, req.qps, cap, t_kv, (q,))
     s = got.stats

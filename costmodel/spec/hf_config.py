@@ -111,6 +111,8 @@ def entry_from_hf_config(path: str) -> Entry:
         cfg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"{p}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    except RecursionError:
+        raise SpecError(f"{p}: JSON nested too deeply to be a config.json") from None
     if not isinstance(cfg, dict):
         raise SpecError(f"{p}: expected a JSON object (a HuggingFace config.json)")
     outer_type = str(cfg.get("model_type", ""))

@@ -343,3 +343,15 @@ def test_erlang_c_is_its_closed_form(c, share):
     else:
         assert erlang_c(c, float(a)) == pytest.approx(float(want), rel=1e-12)
     assert erlang_c(1, 0.25) == pytest.approx(0.25, rel=1e-15)
+
+
+def test_a_closed_loop_is_never_unbounded_and_keeps_littles_law():
+    """C clients cannot queue without bound. With 150k-token prompts the means' fixed point lies past the prefill's
+    throughput bound: the loop runs at the bound and E2E = C/λ (it printed 'unbounded' beside 0.08 requests/s, and 3
+    clients served more than 4)."""
+    from costmodel.serving import serve_load
+
+    for c in (1, 2, 4, 8):
+        d = serve_load("llama-3.1-8b", "h100", concurrency=c, prompt=150000, gen=100)
+        assert d["stable"] and math.isfinite(d["ttft_s"]) and d["ttft_s"] < d["e2e_latency_s"]
+        assert d["request_throughput_per_s"] * d["e2e_latency_s"] == pytest.approx(c, rel=1e-6)

@@ -58,7 +58,7 @@ def test_prefix_hit_edges_and_what_counts_the_whole_prompt():
     (["estimate", "llama-3.1-8b", "--hw", "h100", "--prefix-hit", "0.5", "--kv-predict", "llama-3.2-1b"],
      "not modelled together"),
     (["plan", "llama-3.1-8b", "--qps", "5", "--prompt", "100", "--gen", "50", "--slo-ttft", "1", "--candidates",
-      "h100", "--layouts", ","], "--layouts ',': empty"),
+      "h100", "--layouts", ","], "--layouts ',': an element of the comma-separated list is empty"),
 ])
 def test_refused_combinations(run_cli, args, needle):
     code, _, err = run_cli(*args)

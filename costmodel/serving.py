@@ -137,6 +137,10 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
     held = None
     if cache is not None:  # the reused tokens the pool's free part holds with nothing running (refined per load)
         perf, held = cache.perf(cache.pool, prefix_tokens)
+    limit = one.model.max_position_embeddings  # as the static estimate notes it (estimate.validate_workload)
+    length_note = (f"a mean request of {p.mean + g.mean:,.0f} tokens exceeds {one.model.id}'s {limit:,} positions "
+                   f"(max_position_embeddings): it was not trained for that length"
+                   if limit and p.mean + g.mean > limit else "")
     out = []
     for x in loads:
         if request_rate is None:
@@ -165,6 +169,8 @@ def serve_loads(model: str, hw: str, fmt: str = "bf16", *, concurrency=None, req
         if cache is not None:
             d["prefix_cache"] = cache.report(held_x, prefix_tokens)
         d["num_prompts"] = num_prompts
+        if length_note:
+            d["length_note"] = length_note
         out.append(d)
     return out
 

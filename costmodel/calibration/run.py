@@ -75,6 +75,14 @@ def run(paths: list[str], out_dir: str | None = None, engine: str | None = None,
     # every measured row ran, so every row is fitted (also those the memory model would not fit)
     rs_fit = with_rows(rs, np.ones(len(rs), dtype=bool))
     layout = C.build_layout(rs_fit)
+    if not layout.engines and not len(rs) and rs.skipped:  # every row was skipped: say why, not 'no engine'
+        from collections import Counter
+
+        from costmodel.errors import CostModelError
+
+        why = Counter(reason for _, reason in rs.skipped).most_common(2)
+        raise CostModelError(f"no row can be calibrated: {len(rs.skipped)} skipped, "
+                             + "; ".join(f"{n} for: {reason}" for reason, n in why))
     if not layout.engines:
         from costmodel.errors import CostModelError
 

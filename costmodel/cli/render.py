@@ -236,6 +236,8 @@ def serving_table(d: dict):
         caption += "\nlatencies and rates from the scheduler simulation (--simulate)"
     if d.get("note"):
         caption += f"\nnote: {d['note']}"
+    if d.get("length_note"):
+        caption += f"\nnote: {d['length_note']}"
     t = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     pcts = sorted({k.rsplit("_p", 1)[1][:-2] for k in d if "_p" in k and k.endswith("_s") and k[:-2].rsplit("_p", 1)[1].isdigit()},
                   key=int)

@@ -496,3 +496,20 @@ def test_an_e2e_band_never_ends_below_ttfts():
         t, e = d["interval"].get("ttft_" + q), d["interval"].get("e2e_latency_" + q)
         if t and e:
             assert e["low"] >= t["low"] and e["high"] >= t["high"], q
+
+
+def test_calibrate_names_why_every_row_was_skipped(run_cli, tmp_path):
+    # an unknown device id skipped every row, and it said 'no rows of a calibratable engine (trt-llm)'
+    lines = open("data/measurements.csv", encoding="utf-8").read().splitlines()
+    rows = [line.replace(",h100-sxm,", ",h100-sxmm,") for line in lines[1:] if ",h100-sxm," in line][:5]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], *rows]) + "\n")
+    code, _, err = run_cli("calibrate", str(bad), "--out", str(tmp_path / "cal"))
+    assert code == 2 and "no row can be calibrated: 5 skipped, 5 for: unknown hardware 'h100-sxmm'" in err
+    assert "did you mean 'h100-sxm'" in err
+
+
+def test_a_load_notes_requests_past_the_models_positions(run_cli):
+    code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--prompt", "200000")
+    text = " ".join(out.split())
+    assert code == 0 and "a mean request of 200,128 tokens exceeds llama-3.1-8b's 131,072 positions" in text

@@ -173,14 +173,33 @@ def import_bench(paths: list[str], model: str, hardware: str, fmt: str, framewor
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
 
-    model_id, hw_id, fmt_id = resolve_model(model)[0].id, resolve_hardware(hardware)[0].id, resolve_format(fmt)[0].id
+    from costmodel.engine.layout import check_layout
+
+    spec, hw = resolve_model(model)[0], resolve_hardware(hardware)[0]
+    model_id, hw_id, fmt_id = spec.id, hw.id, resolve_format(fmt)[0].id
+    kv_format = resolve_format(kv_format)[0].id if kv_format else ""  # validate skipped every row of a bad one
     engine = resolve_engine(framework, "")
     devices = devices or tp
+    # the deployment as validate will read it: rows it would skip whole are refused here, with the reason
+    if devices % tp:
+        raise BenchFileError(f"--devices {devices}: not a multiple of --tp {tp} (replicas of tp devices each)")
+    check_layout(tp, 1, 1, spec)
+    if tp > 1 and not hw.interconnect_bandwidth:
+        raise BenchFileError(f"--tp {tp}: {hw_id} has no device interconnect in its spec; use --tp 1")
+    if spec.is_encoder:
+        raise BenchFileError(f"--model {model_id} is an encoder: serving benchmarks time generated tokens")
+    if len({Path(p).resolve() for p in paths}) < len(paths):
+        raise BenchFileError("a result file is given twice: its rows would repeat (give each file once)")
     rows = []
     for path in paths:
         for n, (kind, r) in enumerate(results_in(path)):
-            if not r["prompt"] or not r["gen"]:
-                raise BenchFileError(f"{path}: result {n + 1} states no input/output token counts")
+            if not r["prompt"] or not r["gen"] or r["prompt"] < 0 or r["gen"] < 0:
+                raise BenchFileError(f"{path}: result {n + 1} states no positive input/output token counts")
+            if r["rate"] is not None and not (math.isfinite(r["rate"]) and r["rate"] > 0):
+                raise BenchFileError(f"{path}: result {n + 1} has request rate {r['rate']:g}; expected a positive rate")
+            if r["concurrency"] is not None and r["concurrency"] and not r["concurrency"] >= 1:
+                raise BenchFileError(f"{path}: result {n + 1} has max concurrency {r['concurrency']:g}; expected 1 or "
+                                     f"more")
             if r["rate"] is not None:
                 load, rate, batch = "poisson", r["rate"], int(r["concurrency"]) if r["concurrency"] else -1
             elif r["concurrency"]:

@@ -57,3 +57,28 @@ def test_unrecognized_files_fail_clearly(tmp_path, run_cli):
     code, _, err = run_cli("import-bench", str(f), "--model", "llama-3.1-8b", "--hw", "h100", "--engine", "vllm",
                            "--out", str(tmp_path / "o.csv"))
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_rows_validate_would_skip_are_refused_at_import(run_cli, tmp_path):
+    """import-bench wrote rows validate then refused or skipped whole: a negative rate, an unknown KV format, tp that
+    does not divide the devices, tp on a device without an interconnect, a file given twice (duplicate ids)."""
+    import json
+
+    from costmodel.errors import CostModelError
+
+    src = BENCH / "vllm_serve.json"
+    doc = json.loads(src.read_text())
+    doc["request_rate"] = -3
+    bad = tmp_path / "negative.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(BenchFileError, match="request rate -3"):
+        import_bench([str(bad)], "llama-3.1-8b", "h100", "fp8", "vllm")
+    for kw, needle in ((dict(kv_format="fp8e"), "unknown format 'fp8e'"), (dict(tp=2, devices=3), "--devices 3"),
+                       (dict(tp=3), "must divide the 32 attention heads")):
+        with pytest.raises(CostModelError, match=needle):
+            import_bench([str(src)], "llama-3.1-8b", "h100", "fp8", "vllm", **kw)
+    with pytest.raises(BenchFileError, match="no device interconnect"):
+        import_bench([str(src)], "llama-3.1-8b", "jetson-agx-orin-64gb", "bf16", "vllm", tp=2)
+    code, _, err = run_cli("import-bench", str(src), str(src), "--model", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8",
+                           "--engine", "vllm", "--out", str(tmp_path / "rows.csv"))
+    assert code == 2 and "given twice" in err

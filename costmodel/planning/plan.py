@@ -99,6 +99,9 @@ def _positive_int(name: str, text, maximum: int) -> int:
     return int(value)
 
 
+MIN_QPS = 1e-6
+
+
 def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, candidates, fmt="bf16",
             slo_tpot: float | None = None, percentile: int = 90, prompt_dist: str | None = None,
             gen_dist: str | None = None, engine: str = "auto", price: str = "cloud", years: float | None = None,
@@ -123,6 +126,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     for name, value in (("qps", qps), ("prompt", prompt), ("gen", gen), ("slo-ttft", slo_ttft)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
             raise PlanError(f"--{name} {value}: expected a positive finite number")
+    if qps < MIN_QPS:  # one request in 11.6 days: below, $ per million tokens runs to hundreds of digits
+        raise PlanError(f"--qps {qps:g}: expected at least {MIN_QPS:g} requests per second")
     if slo_tpot is not None and not (math.isfinite(slo_tpot) and slo_tpot > 0):
         raise PlanError(f"--slo-tpot {slo_tpot}: expected a positive finite number of seconds")
     from costmodel.spec.formats import resolve_format

@@ -185,6 +185,8 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
       "0"), "--context 0: expected the tokens before the drafted ones"),
     (("specdec", "--target", "llama-3.1-405b", "--draft", "llama-3.2-1b", "--hw", "h100", "--alpha", "0.9"),
      "(try --tp 16)"),
+    (("plan", "llama-3.1-8b", "--qps", "1e-300", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100"), "--qps 1e-300: expected at least 1e-06 requests per second"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),

@@ -12,6 +12,7 @@ import typer
 from costmodel.errors import CostModelError, WorkloadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},  # -h as well: it was "No such option"
                   help="Analytical cost and roofline model for transformer inference.")
 
 

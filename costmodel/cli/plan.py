@@ -157,6 +157,14 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
             raise PlanError(f"--vary given {len(vary)} times ({' '.join(vary)}): whatif varies one input at a time")
         vary = vary[0]
+        varied = vary.split("=", 1)[0].strip()
+        optional = {"fmt": (fmt, "bf16"), "slo-tpot": (slo_tpot, None), "prefix-hit": (prefix_hit, None),
+                    "turns": (turns, None), "prefix-tokens": (prefix_tokens, None), "kv-offload": (kv_offload, None),
+                    "disagg": (disagg, "off")}
+        if varied in optional and optional[varied][0] != optional[varied][1]:  # the varied values replace it
+            from costmodel.planning.plan import PlanError
+
+            raise PlanError(f"--{varied} {optional[varied][0]}: whatif varies {varied} (--vary {vary}); drop --{varied}")
 
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,

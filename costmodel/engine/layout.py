@@ -53,6 +53,9 @@ def check_layout(tp: int, dp: int, ep: int, model: Model) -> tuple[int, int]:
         raise WorkloadError(f"--ep {ep} must divide --tp {tp}: experts are sharded over ep of the replica's "
                             f"tp devices (e.g. --tp {ep} --ep {ep})")
     a_tp = tp // dp
+    if model.heads % a_tp and not model.attention_layers:  # a recurrent-only model: no attention heads to split
+        raise WorkloadError(f"--tp {tp}: {model.id} has no attention layers, and tensor parallelism of its recurrent "
+                            f"heads is not modelled; use --tp 1 (replicas via --devices)")
     if model.heads % a_tp:
         what = f"tp/dp = {a_tp}" if dp > 1 else f"--tp {tp}"
         raise WorkloadError(f"{what} must divide the {model.heads} attention heads of {model.id}"

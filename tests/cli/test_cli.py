@@ -187,6 +187,10 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
      "(try --tp 16)"),
     (("plan", "llama-3.1-8b", "--qps", "1e-300", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
       "h100"), "--qps 1e-300: expected at least 1e-06 requests per second"),
+    (("estimate", "mamba2-2.7b", "--hw", "h100", "--tp", "2"),
+     "--tp 2: mamba2-2.7b has no attention layers, and tensor parallelism of its recurrent heads is not modelled"),
+    (("whatif", "llama-3.1-8b", "--qps", "10", "--prompt", "512", "--gen", "128", "--slo-ttft", "1", "--candidates",
+      "h100", "--vary", "fmt=bf16|fp8", "--fmt", "fp8"), "--fmt fp8: whatif varies fmt (--vary fmt=bf16|fp8)"),
     # a plot's error names the option, not the library function that draws it
     (("sweep", "--models", "llama-3.1-405b", "--hw", "l40s", "--fmt", "bf16", "--plot", "nothing.png"),
      "--plot: no configuration fits"),
@@ -515,3 +519,9 @@ def test_a_load_notes_requests_past_the_models_positions(run_cli):
     code, out, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--concurrency", "4", "--prompt", "200000")
     text = " ".join(out.split())
     assert code == 0 and "a mean request of 200,128 tokens exceeds llama-3.1-8b's 131,072 positions" in text
+
+
+def test_dash_h_is_help(run_cli):
+    for args in (("-h",), ("estimate", "-h")):
+        code, out, _ = run_cli(*args)
+        assert code == 0 and "Usage: costmodel" in out

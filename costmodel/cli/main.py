@@ -181,15 +181,9 @@ def estimate(model: str = Model, hw: str = Hw, fmt: str = Fmt, kv_fmt: Optional[
         from costmodel.serving import serve_load
 
         _static_only(batch, context, output_reduction, grid_gco2_per_kwh, kv_predict, image_size, visual_tokens)
-        if native_only:  # the load model runs the format as the static estimate would: refuse it the same way
-            from costmodel.spec.engine_params import resolve_engine
-            from costmodel.spec.formats import plan_compute, resolve_format
-            from costmodel.spec.hardware import resolve_hardware
-
-            f_, h_ = resolve_format(fmt)[0], resolve_hardware(hw)[0]
-            plan_compute(f_, h_, True, resolve_engine(engine, h_.family, h_.id, f_.engine))
-
-        flags = {k: v for k, v in (("mem_fraction", mem_fraction), ("max_model_len", max_model_len),
+        # the replica's estimate takes these as the static one does (--native-only refuses an emulated format there)
+        flags = {k: v for k, v in (("native_only", native_only or None), ("mem_fraction", mem_fraction),
+                                   ("max_model_len", max_model_len),
                                    ("kv_block_size", kv_block_size), ("expert_imbalance", expert_imbalance),
                                    ("mtp", mtp or None), ("accept_rate", accept_rate),
                                    ("accept_length", accept_length), ("overlap_comm", overlap_comm),
@@ -348,19 +342,19 @@ def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or c
             model: Optional[str] = typer.Option(None, "--model", help="Catalogue model whose architecture the end-to-end run builds."),
             as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
     """Measure this machine: micro-benchmarks + end-to-end prefill/decode of a real transformer."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from pathlib import Path
+
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     from costmodel.calibration.profile import profile as run_profile
     from costmodel.cli import checks
+    from costmodel.cli.render import progress_bar
 
     if (Path(out) / "measurements.csv").exists() and not checks.FORCE:
         raise checks.OptionError(f"--out {out}: it already holds a profile (measurements.csv); pass --force to "
                                  f"replace it or another folder")
     cols = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    err = _console(stderr=True)
-    with Progress(*cols, console=err, transient=True, disable=not err.is_terminal) as bar:
+    with progress_bar(_console(stderr=True), *cols) as bar:
         task = bar.add_task("profiling", total=None)
         result = run_profile(device, quick, out, model,
                              progress=lambda i, n, what: bar.update(task, total=n, completed=i, description=what))
@@ -383,14 +377,11 @@ def calibrate(files: list[str] = typer.Argument(..., help="Measurement CSVs (dat
                                                   help="Leave-one-device-out refits: honest error and the interval residuals."),
               as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
     """Fit efficiencies and overheads (engine -> family -> device) to measurements."""
-    from rich.progress import Progress
-
     from costmodel.calibration.run import run
-    from costmodel.cli.render import stats_table
+    from costmodel.cli.render import progress_bar, stats_table
 
     _with_profile_dirs(files)
-    err = _console(stderr=True)
-    with Progress(transient=True, console=err, disable=not err.is_terminal) as bar:
+    with progress_bar(_console(stderr=True)) as bar:
         task = bar.add_task("leave-one-device-out", total=None)
 
         def progress(i, n, dev):
@@ -575,19 +566,16 @@ def _once_each(cmd, args: list) -> None:
     """Refuse an option given twice where the command takes one value (click keeps the last one silently:
     `--batch 4 --batch 8` ran batch 8), counting a flag's two spellings as one (`--overlap-comm
     --no-overlap-comm`); options that take a list (`--price-per-hour`) may repeat."""
-    from collections import Counter
-
     sub = getattr(cmd, "commands", {}).get(next((a for a in args if not a.startswith("-")), ""), cmd)
     owner = {o: p for p in sub.params for o in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))}
     given = [a.split("=", 1)[0] for a in args[:args.index("--") if "--" in args else len(args)] if a.startswith("--")]
-    counts = Counter(owner[a].name if a in owner else a for a in given)
+    spellings: dict = {}  # each parameter's spellings on the line, in order
     for a in given:
-        p = owner.get(a)
-        key = p.name if p is not None else a
-        if counts[key] > 1 and a != "--help" and not getattr(p, "multiple", False):
-            spelled = sorted({g for g in given if (owner[g].name if g in owner else g) == key})
-            raise WorkloadError(f"{' / '.join(spelled)} given {counts[key]} times: give it once (only the last would "
-                                f"count)")
+        spellings.setdefault(owner[a].name if a in owner else a, []).append(a)
+    for key, seen in spellings.items():
+        if len(seen) > 1 and seen[0] != "--help" and not getattr(owner.get(seen[0]), "multiple", False):
+            raise WorkloadError(f"{' / '.join(sorted(set(seen)))} given {len(seen)} times: give it once (only the "
+                                f"last would count)")
 
 
 def _static_only(batch, context, output_reduction, grid, kv_predict, image_size, visual_tokens) -> None:

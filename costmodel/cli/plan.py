@@ -150,6 +150,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         """Re-run a plan while varying one input; compare the cheapest deployment per device."""
         from rich.table import Table
 
+        from costmodel.planning.whatif import VARIABLES
         from costmodel.planning.whatif import whatif as run
 
         if len(vary) != 1:  # click kept the last one silently
@@ -157,15 +158,6 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
             raise PlanError(f"--vary given {len(vary)} times ({' '.join(vary)}): whatif varies one input at a time")
         vary = vary[0]
-        varied = vary.split("=", 1)[0].strip()
-        optional = {"fmt": (fmt, "bf16"), "slo-tpot": (slo_tpot, None), "prefix-hit": (prefix_hit, None),
-                    "turns": (turns, None), "prefix-tokens": (prefix_tokens, None), "kv-offload": (kv_offload, None),
-                    "disagg": (disagg, "off")}
-        if varied in optional and optional[varied][0] != optional[varied][1]:  # the varied values replace it
-            from costmodel.planning.plan import PlanError
-
-            raise PlanError(f"--{varied} {optional[varied][0]}: whatif varies {varied} (--vary {vary}); drop --{varied}")
-
         base = dict(model=model, qps=qps, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                     slo_ttft=slo_ttft, slo_tpot=slo_tpot, percentile=percentile, candidates=candidates, fmt=fmt,
                     engine=engine, price=price, years=years, electricity=electricity, pue=pue, hosting=hosting,
@@ -173,6 +165,13 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                     prefix_hit=prefix_hit, mtp=mtp, accept_rate=accept_rate, api_price=api_price, disagg=disagg,
                     kv_link=kv_link, kv_overlap=kv_overlap, prefix_tokens=prefix_tokens, kv_offload=kv_offload,
                     turns=turns)
+        varied = vary.split("=", 1)[0].strip()
+        key = VARIABLES.get(varied)
+        default = OPTS[key].default if key else ...
+        if default is not ... and base[key] != default:  # an optional input given as well: the varied values replace it
+            from costmodel.planning.plan import PlanError
+
+            raise PlanError(f"--{varied} {base[key]}: whatif varies {varied} (--vary {vary}); drop --{varied}")
         rows = run(base, vary)
         if plot:
             from costmodel.plots import whatif_plot

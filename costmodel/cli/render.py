@@ -8,6 +8,21 @@ import math
 from costmodel.spec.units import format_gib, format_si, format_time
 
 
+def progress_bar(err, *columns):
+    """A transient rich progress bar on the stderr console `err`, drawn only on a terminal (off one, rich left a blank
+    line on stderr before the next output)."""
+    from rich.progress import Progress
+
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+
+
+def status(err, text: str):
+    """err.status(text) on a terminal, nothing off one (as progress_bar)."""
+    import contextlib
+
+    return err.status(text) if err.is_terminal else contextlib.nullcontext()
+
+
 def human(name: str, value) -> str:
     """Human-readable value for a metric or field name."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):

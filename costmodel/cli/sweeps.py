@@ -81,12 +81,10 @@ SWEEP_OPTS = {
 def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
     def run_sweep(models, hw, fmt, kv_fmt, batch, tp, prompt, gen, engine, task, accuracy=None, scheduler=None,
                   workers=None, layouts="tp"):
-        from rich.progress import Progress
-
+        from costmodel.cli.render import progress_bar
         from costmodel.sweeps.sweep import sweep
 
-        err = console(stderr=True)
-        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:  # off a terminal: no stray line
+        with progress_bar(console(stderr=True)) as bar:
             t = bar.add_task("sweep", total=None)
             return sweep(models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
                          batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
@@ -95,12 +93,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                          workers=workers, progress=lambda d, n: bar.update(t, total=n, completed=d))
 
     def _load_sweep(models, hw, fmt, engine, tp, prompt, gen, conc, rate, num_prompts, prompt_dist, gen_dist):
+        from costmodel.cli.render import status
         from costmodel.sweeps.loads import load_sweep
 
-        import contextlib
-
-        err = console(stderr=True)
-        with err.status("serving each configuration at each load") if err.is_terminal else contextlib.nullcontext():
+        with status(console(stderr=True), "serving each configuration at each load"):
             return load_sweep(_split(models), _split(hw), _split(fmt), engine=_split(engine), tp=_whole(tp, "tp"),
                               prompt=_whole(prompt, "prompt"), gen=_whole(gen, "gen"), concurrency=conc,
                               request_rate=rate, num_prompts=num_prompts, prompt_dist=prompt_dist, gen_dist=gen_dist)
@@ -160,8 +156,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
               gen_dist: Optional[str] = typer.Option(None, "--gen-dist", help="Under load: fixed, uniform:R or lognormal:MEAN,SIGMA.")) -> None:
         """Evaluate the cartesian product of the lists (vectorized, chunked); table, file or plot.
         With --concurrency or --request-rate, every configuration is served at each load instead."""
-        from rich.progress import Progress
-
+        from costmodel.cli.render import progress_bar
         from costmodel.sweeps.sweep import sweep_to_file
 
         if concurrency is not None or request_rate is not None:
@@ -188,8 +183,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             check_path(plot)  # a bad extension fails before the sweep runs
 
         if out:
-            err = console(stderr=True)
-            with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+            with progress_bar(console(stderr=True)) as bar:
                 t = bar.add_task(f"sweep -> {out}", total=None)
                 n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task,
                                   models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
@@ -337,8 +331,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.spec.units import format_time
         from costmodel.sweeps.curves import serve_curve as run
 
-        curves = run(model, _split(hw), _split(fmt), _numbers(concurrency, "concurrency"),
-                     _numbers(request_rate, "request-rate"), prompt, gen, prompt_dist, gen_dist, tp, engine)
+        conc, rate = _numbers(concurrency, "concurrency"), _numbers(request_rate, "request-rate")
+        curves = run(model, _split(hw), _split(fmt), conc, rate, prompt, gen, prompt_dist, gen_dist, tp, engine)
         _some_curve(curves)
         varied = "concurrency" if concurrency else "request rate"
         if plot:
@@ -352,13 +346,11 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
 
         for d in curves.dropped:
             console(stderr=True).print(f"[yellow]dropped[/yellow] {d['hardware']} {d['format']}: {d['reason']}")
-        asked = _numbers(concurrency, "concurrency") or _numbers(request_rate, "request-rate")
-        for c in curves:  # points over capacity have unbounded latencies: say which were left out
-            over = [x for x in dict.fromkeys(asked) if x not in set(c["batch"])]
-            if over:
+        for c in curves:
+            over = [x for x in dict.fromkeys(conc or rate) if x not in set(c["batch"])]
+            if over:  # points over capacity have unbounded latencies: say which were left out
                 console(stderr=True).print(f"[yellow]over capacity[/yellow] {c['label']}: {varied} "
                                            f"{', '.join(f'{x:g}' for x in over)} left out (unbounded latency)")
-        for c in curves:
             t = Table(title=f"{c['label']}: prompt {prompt:,}, gen {gen:,}, TP {tp}", title_justify="left")
             for col in (varied, "req/s", "output tok/s", "TTFT P50", "TTFT P99", "TPOT", "TPOT P99", "E2E"):
                 t.add_column(col, justify="right")

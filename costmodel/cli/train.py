@@ -153,11 +153,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.analyses.training.calibrate import run
         from costmodel.cli import checks
 
-        import contextlib
+        from costmodel.cli.render import status
 
-        err = console(stderr=True)  # it refits once per held-out source and device: minutes, shown on a terminal
-        with err.status("fitting, then refitting without each source and each device") if err.is_terminal \
-                else contextlib.nullcontext():
+        # it refits once per held-out source and device: minutes, shown on a terminal
+        with status(console(stderr=True), "fitting, then refitting without each source and each device"):
             s = run(file, out, force=checks.FORCE)
         if as_json:
             print_json(s)

@@ -413,7 +413,6 @@ def _kv_transfer(req: Request, p: dict, d: dict, devices: int) -> tuple[float, s
                        req.kv_overlap)
 
 
-
 def binding_constraint(rejected: list, best: dict, req: Request) -> str:
     """Which constraint binds when nothing meets the SLOs, and what would relax it."""
     reasons = [r["reason"] for r in rejected]

@@ -61,8 +61,7 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
     """
     from costmodel.errors import CostModelError
     from costmodel.serving import serve_loads
-
-    from costmodel.sweeps.loads import _once
+    from costmodel.sweeps.loads import distinct_names
 
     if (concurrency is None) == (request_rate is None):
         raise CostModelError("serve-curve needs --concurrency C1,C2,... or --request-rate R1,R2,... (one of them, "
@@ -70,8 +69,8 @@ def serve_curve(model: str, hw: list[str], fmt: list[str], concurrency=None, req
     points = list(dict.fromkeys(float(x) for x in (concurrency if concurrency is not None else request_rate)))  # each once
     key = "concurrency" if concurrency is not None else "request_rate"
     out = Curves()
-    for h in _once(hw, "hardware"):  # each device and format once ('h100' and 'h100-sxm' are one)
-        for f in _once(fmt, "format"):
+    for h in distinct_names(hw, "hardware"):  # each device and format once ('h100' and 'h100-sxm' are one)
+        for f in distinct_names(fmt, "format"):
             try:
                 got = serve_loads(model, h, f, prompt=prompt, gen=gen, prompt_dist=prompt_dist, gen_dist=gen_dist,
                                   tp=tp, engine=engine, details=False, **{key: points})

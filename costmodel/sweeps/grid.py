@@ -104,10 +104,10 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
               gen=None, context=None, layouts=None) -> Axes:
     """The sweep's axes from its lists, each entry resolved (aliases, nearest-name errors) and counted once: a
     repeated entry, or two names of one spec ('h100' and 'h100-sxm'), would repeat configurations."""
-    models = _distinct([resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])])
-    hws = _distinct([resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])])
-    fmts = _distinct([resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])])
-    kvs = _distinct([None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])])
+    models = first_each([resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])])
+    hws = first_each([resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])])
+    fmts = first_each([resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])])
+    kvs = first_each([None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])])
     engines = list(dict.fromkeys(str(e) for e in _as_list(engine, ["auto"])))
     for e in engines:
         resolve_engine(e, "nvidia-datacenter")  # validates the name
@@ -118,11 +118,11 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
     return ax
 
 
-def _distinct(specs: list) -> list:
-    """`specs` in their order, each id once (None, the format's own KV format, once)."""
+def first_each(items, key=lambda spec: getattr(spec, "id", None)) -> list:
+    """`items` in their order, the first of each key (default: a spec's id; None, the format's own KV format, once)."""
     first: dict = {}
-    for s in specs:
-        first.setdefault(getattr(s, "id", None), s)
+    for item in items:
+        first.setdefault(key(item), item)
     return list(first.values())
 
 

@@ -55,7 +55,7 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
     for g in gen:
         parse_dist(gen_dist, g, "gen")
     out = LoadSweep()
-    models, hw, fmt = _once(models, "model"), _once(hw, "hardware"), _once(fmt, "format")
+    models, hw, fmt = (distinct_names(x, k) for x, k in ((models, "model"), (hw, "hardware"), (fmt, "format")))
     lists = (models, hw, fmt) + tuple(list(dict.fromkeys(x)) for x in (engine, tp, prompt, gen))
     for m, h, f, e, t, p, g in itertools.product(*lists):
         try:
@@ -72,23 +72,24 @@ def load_sweep(models, hw, fmt, engine=("auto",), tp=(1,), prompt=(512,), gen=(1
     return out
 
 
-def _once(names, kind: str) -> list:
+def distinct_names(names, kind: str) -> list:
     """`names` in their order, each spec once: a repeated name or two names of one spec ('h100' and 'h100-sxm')
     would repeat rows. A name that does not resolve stays (its row is dropped with the reason)."""
     from costmodel.errors import CostModelError
     from costmodel.spec.formats import resolve_format
     from costmodel.spec.hardware import resolve_hardware
     from costmodel.spec.model_catalog import resolve_model
+    from costmodel.sweeps.grid import first_each
 
     resolve = {"model": resolve_model, "hardware": resolve_hardware, "format": resolve_format}[kind]
-    first: dict = {}
-    for name in names:
+
+    def spec_id(name):
         try:
-            key = resolve(name)[0].id
+            return resolve(name)[0].id
         except CostModelError:
-            key = name
-        first.setdefault(key, name)
-    return list(first.values())
+            return name
+
+    return first_each(names, spec_id)
 
 
 def write_csv(path: str, rows: LoadSweep) -> None:

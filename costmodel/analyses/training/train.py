@@ -194,7 +194,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
         notes.append(f"MFU {100 * r['mfu']:.1f}% exceeds 100%: the published convention (6N + 12·L·s·w per token) counts "
                      f"attention over the whole sequence, twice what a causal kernel executes (HFU "
                      f"{100 * r['hfu']:.1f}%); at --seq-len {seq_len:,} attention dominates")
-    limit = getattr(m, "max_position_embeddings", None)
+    limit = m.max_position_embeddings
     if limit and seq_len > limit:
         notes.append(f"--seq-len {seq_len:,} exceeds {m.id}'s {limit:,} positions (max_position_embeddings): "
                      f"it was not trained for that length")

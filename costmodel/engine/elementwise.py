@@ -24,6 +24,8 @@ from bisect import bisect_right
 
 import numpy as np
 
+from costmodel.engine.traced import Traced, call, choice
+
 _FLOAT = (float, np.float64)
 _BOUND = (float, np.float64, int)
 _BOOL = (bool, np.bool_)
@@ -46,6 +48,8 @@ def where(condition, a, b):
         return a if condition else b
     if type(condition) in _BOOL and ta in _FLOAT and tb in _FLOAT:
         return _f64(a if condition else b)
+    if Traced in (type(condition), ta, tb):
+        return choice(where, condition, a, b)
     return np.where(condition, a, b)
 
 
@@ -56,6 +60,8 @@ def maximum(a, b):
         return a if (a > b or a != a) else b
     if ta in _FLOAT and tb in _FLOAT:
         return _f64(a if (a > b or a != a) else b)
+    if Traced in (ta, tb):
+        return call(maximum, a, b)
     return np.maximum(a, b)
 
 
@@ -66,6 +72,8 @@ def minimum(a, b):
         return a if (a < b or a != a) else b
     if ta in _FLOAT and tb in _FLOAT:
         return _f64(a if (a < b or a != a) else b)
+    if Traced in (ta, tb):
+        return call(minimum, a, b)
     return np.minimum(a, b)
 
 
@@ -76,6 +84,8 @@ def clip(x, lo, hi):
         y = lo_f if x == x and (lo_f > x or lo_f != lo_f) else x
         y = hi_f if y == y and (hi_f < y or hi_f != hi_f) else y
         return y if type(x) is float and type(lo) in (float, int) and type(hi) in (float, int) else _f64(y)
+    if Traced in (type(x), type(lo), type(hi)):
+        return call(clip, x, lo, hi)
     return np.clip(x, lo, hi)
 
 
@@ -88,6 +98,8 @@ def nan_to_num(x):
         if x != x:
             return _kind(0.0, x)
         return _kind(x if abs(x) != math.inf else (_LARGEST if x > 0 else -_LARGEST), x)
+    if type(x) is Traced:
+        return call(nan_to_num, x)
     return np.nan_to_num(x)
 
 
@@ -95,6 +107,8 @@ def ones_like(x):
     """np.ones_like(x) for a float column: 1.0 as a scalar of x's kind for a number (numpy returns a 0-d array)."""
     if type(x) in _FLOAT:
         return _kind(1.0, x)
+    if type(x) is Traced:
+        return call(ones_like, x)
     return np.ones_like(x)
 
 
@@ -104,7 +118,7 @@ def _rounding(numpy_fn, rounding, name: str):
     function, not through a helper call: an estimate rounds some 40 numbers."""
     def rounded(x):
         if type(x) is not float:
-            return numpy_fn(x)
+            return call(rounded, x) if type(x) is Traced else numpy_fn(x)
         if x - x != 0:
             return x
         r = rounding(x)
@@ -123,6 +137,8 @@ def isfinite(x):
     """np.isfinite(x)."""
     if type(x) is float:
         return x - x == 0  # False for ±inf and NaN
+    if type(x) is Traced:
+        return call(isfinite, x)
     return np.isfinite(x)
 
 
@@ -130,6 +146,8 @@ def mod(a, b):
     """np.mod(a, b) (the remainder with b's sign; Python's float % is the same computation)."""
     if type(a) is float and type(b) is float and b != 0:
         return a % b
+    if Traced in (type(a), type(b)):
+        return call(mod, a, b)
     return np.mod(a, b)
 
 
@@ -144,6 +162,8 @@ def power(a, b):
     if ta in _FLOAT and tb in _FLOAT:
         r = np.power(np.array([a]), np.array([b]))[0]
         return float(r) if ta is float and tb is float else r
+    if Traced in (ta, tb):
+        return call(power, a, b)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     shape = np.broadcast_shapes(a.shape, b.shape)
     if not shape:  # 0-d arrays: one-element columns, numpy's scalar as the result
@@ -158,6 +178,8 @@ def divide(a, b):
     (its NaN's bits too: x86's 0/0 sets the sign bit) where Python raises."""
     if type(a) is float and type(b) is float:
         return a / b if b else float(np.divide(_f64(a), b))
+    if Traced in (type(a), type(b)):
+        return call(divide, a, b)
     return np.divide(a, b)
 
 
@@ -177,6 +199,8 @@ def as_float(x):
         return 1.0 if x else 0.0
     if t is np.bool_:
         return _f64(x)
+    if t is Traced:  # a recorded Python float stays itself, as a float does
+        return x if type(x.value) is float else call(as_float, x)
     return np.asarray(x, dtype=float)
 
 

@@ -39,6 +39,8 @@ import numpy as np
 from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term, cross_rows
 from costmodel.engine.backbone_ops import backbone_ops
 from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
+from costmodel.engine.specialize import Specialized
+from costmodel.engine.traced import value_of
 from costmodel.engine.truth import all_plus, all_positive, any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
@@ -133,7 +135,25 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     `busy_only`: the operators of no work and rows +0.0 or more and finite left out (no_work; where the workload is
     +0.0 or more and finite), which take +0.0 or -0.0 time wherever roofline.rates_finite holds.
     `coefficients`: the attention's pair coefficients (attention.attention_terms') where the caller holds them.
+    On Python floats (an estimate's) the entries come from code compiled per spec (engine/specialize.py): the same.
     """
+    spec = spec_of(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
+    if spec is None:
+        ops, plain = entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep, coefficients)
+    else:
+        columns, plain, floats = _SPECIALIZED(spec, batch, new_tokens, context)
+        if floats and not busy_only:
+            return NumberOps(columns, OP_NAMES)  # what _pack gives for Python floats
+        ops = dict(zip(OP_NAMES, zip(*columns)))
+    if busy_only and plain:  # rows +0.0 or more and finite: the idle operators scalar_times times as their zeros too
+        return _pack(ops, tuple(name for name in OP_NAMES if not (no_work(ops[name]) and all_plus(ops[name][5]))))
+    return _pack(ops, OP_NAMES)
+
+
+def entries(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0,
+            coefficients: dict | None = None) -> tuple[dict, bool]:
+    """lower's operators before packing, {name: its OP_FIELDS' values}, and whether the workload is +0.0 or more and
+    finite and the layout positive (`plain`: then absent operators are exact zeros)."""
     n, c, tp, pp, dp, ep = map(as_float, (new_tokens, context, tp, pp, dp, ep))
     T = as_float(batch) * n  # tokens of the whole replica (MLPs and experts see them all)
     B = group_batch(batch, dp)  # sequences of the busiest attention group
@@ -298,9 +318,73 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     ops["dwconv"] = _idle(0.0, VECTOR_ROWS)  # depthwise convolutions: vision backbones only
     if "bb" in m and any_nonzero(m["bb"] > 0):
         _add_backbone(ops, m["bb"], batch, n, wb, ab, f["dequant_ops"], hw["dequant_tile_tokens"])
-    if busy_only and plain:  # rows +0.0 or more and finite: the idle operators scalar_times times as their zeros too
-        return _pack(ops, tuple(name for name in OP_NAMES if not (no_work(ops[name]) and all_plus(ops[name][5]))))
-    return _pack(ops, OP_NAMES)
+    return ops, plain
+
+
+class Key:
+    """A hashable key whose hash is computed once (a columns dict's: a Spec holds three)."""
+
+    __slots__ = ("key", "hash")
+
+    def __init__(self, key: tuple):
+        self.key, self.hash = key, hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other) -> bool:
+        return self is other or self.key == other.key
+
+
+class Spec(Key):
+    """What lower reads besides the batch, new tokens and context, of an estimate (Python floats): its columns'
+    names and values and the layout (specialize's key), and those arguments (`args`)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, key: tuple, args: tuple):
+        super().__init__(key)
+        self.args = args
+
+
+_recent: tuple = ()  # ((columns dict, its values, its Key or None), ...): the last few seen, newest first
+
+
+def columns_key(d: dict) -> Key | None:
+    """A Key of a columns dict of Python floats (its names and values), else None. The last few dicts seen are
+    remembered with their values: a dict that is the same object holding the same values has the same Key (an
+    estimate lowers its columns three times), one changed since is keyed anew."""
+    global _recent
+    values = tuple(d.values())
+    for seen, held, key in _recent:
+        if seen is d and held == values:
+            return key
+    key = Key((tuple(d), values)) if set(map(type, values)) == _FLOAT else None
+    _recent = ((d, values, key),) + _recent[:5]  # one tuple, replaced whole: safe between threads
+    return key
+
+
+def spec_of(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode, dp, ep) -> Spec | None:
+    """lower's Spec where every input and column is a Python float (else None: lowered as it is)."""
+    if not (type(batch) is float and type(new_tokens) is float and type(context) is float and type(tp) is float
+            and type(pp) is float and type(dp) is float and type(ep) is float and type(decode) is bool):
+        return None
+    km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
+    if km is None or kf is None or kh is None:
+        return None
+    return Spec((km, kf, kh, tp, pp, decode, dp, ep), (m, f, hw, tp, pp, decode, dp, ep))
+
+
+def _specialized_entries(spec: Spec, batch, new_tokens, context) -> tuple[tuple, bool, bool]:
+    """entries' columns (each field's values in OP_NAMES' order: NumberOps'), `plain`, and whether every value is a
+    Python float (a constant of the compiled code: the types follow from the inputs'), at a Spec."""
+    m, f, hw, tp, pp, decode, dp, ep = spec.args
+    ops, plain = entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
+    columns = tuple(zip(*(ops[name] for name in OP_NAMES)))
+    return columns, plain, set(map(type, map(value_of, chain.from_iterable(columns)))) == _FLOAT
+
+
+_SPECIALIZED = Specialized(_specialized_entries)
 
 
 def _idle(launches, rows, kv=0.0) -> tuple:
@@ -500,8 +584,25 @@ def _field(value, shape: tuple) -> np.ndarray:
 def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
                     coefficients: dict | None = None) -> Ops:
     """Only the attention operators (the part of a step that depends on the context), those of `names`
-    (`coefficients`: attention_terms')."""
+    (`coefficients`: attention_terms'). On Python floats from code compiled per spec, as lower."""
+    if type(B) is float and type(n) is float and type(c) is float and type(tp) is float and type(decode) is bool:
+        km, kf = columns_key(m), columns_key(f)
+        if km is not None and kf is not None:
+            spec = Spec((km, kf, tp, decode, names), (m, f, tp, decode, names))
+            columns, floats = _SPECIALIZED_ATTENTION(spec, B, n, c)
+            return NumberOps(columns, names) if floats else attention_ops(dict(zip(names, zip(*columns))), names)
     return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
+
+
+def _specialized_attention(spec: Spec, B, n, c) -> tuple[tuple, bool]:
+    """attention_terms' columns (NumberOps') at a Spec of lower_attention, and whether all are Python floats."""
+    m, f, tp, decode, names = spec.args
+    terms = attention_terms(m, f, B, n, c, tp, decode, names)
+    columns = tuple(zip(*(terms[name] for name in names)))
+    return columns, set(map(type, map(value_of, chain.from_iterable(columns)))) == _FLOAT
+
+
+_SPECIALIZED_ATTENTION = Specialized(_specialized_attention)
 
 
 def attention_ops(terms: dict, names: tuple) -> Ops:

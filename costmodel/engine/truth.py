@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from costmodel.engine.traced import Traced, holds
+
 
 def any_nonzero(x) -> bool:
     """np.any(x): bool(x) for a scalar or 0-d array, x.any() for an array."""
@@ -26,6 +28,9 @@ def all_plus(*columns) -> bool:
         if type(x) is float:
             if not (x < math.inf and math.copysign(1.0, x) > 0):
                 return False
+        elif type(x) is Traced:
+            if not holds(all_plus, x):
+                return False
         elif not bool(np.all((x < np.inf) & ~np.signbit(x))):
             return False
     return True
@@ -36,6 +41,9 @@ def all_positive(*columns) -> bool:
     for x in columns:
         if type(x) is float:
             if not 0.0 < x < math.inf:
+                return False
+        elif type(x) is Traced:
+            if not holds(all_positive, x):
                 return False
         elif not bool(np.all((x > 0) & (x < np.inf))):
             return False
@@ -48,6 +56,9 @@ def all_above_zero(*columns) -> bool:
     for x in columns:
         if type(x) is float:
             if not x > 0.0:
+                return False
+        elif type(x) is Traced:
+            if not holds(all_above_zero, x):
                 return False
         elif not bool(np.all(x > 0)):
             return False

@@ -1,0 +1,219 @@
+"""operators.lower on Python floats runs code compiled per spec (engine/specialize.py, engine/traced.py): the same
+bits and types as the formulas evaluated as they are (operators.entries, then _pack), for every catalogue model."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.engine import operators
+from costmodel.engine.attention import ATTENTION_OPS, attention_terms
+from costmodel.engine.columns import format_row, hardware_row, model_row, numbers
+from costmodel.engine.operators import (OP_FIELDS, OP_NAMES, Specialized, _pack, attention_ops, entries, lower,
+                                       lower_attention, no_work)
+from costmodel.engine.specialize import compile_recording
+from costmodel.engine.traced import Recording, Traced, Untraceable
+from costmodel.engine.truth import all_plus
+from costmodel.spec.formats import load_format
+from costmodel.spec.hardware import load_hardware
+from costmodel.spec.model_catalog import all_models, load_model
+
+# workloads (batch, new tokens, context): plain ones first (a spec compiles on them), then edges its guards catch
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the edges' numpy retries (inf, NaN)
+
+PLAIN = [(1.0, 1.0, 0.0), (7.0, 300.0, 0.0), (64.0, 1.0, 5000.0), (0.5, 2048.0, 100.0), (3.0, 1.0, 131072.0)]
+EDGES = [(0.0, 0.0, 0.0), (1.0, 0.0, 7.0), (-0.0, 5.0, 0.0), (2.0, math.inf, 0.0), (1.0, 1.0, math.nan),
+         (-3.0, 1.0, 0.0), (1e300, 1e300, 0.0)]
+
+
+@pytest.fixture(autouse=True)
+def _compile_on_the_second_sighting():
+    """The engine's specs compiled on their second sighting here (SIGHTINGS in use), so three calls test all paths."""
+    saved = operators._SPECIALIZED.after, operators._SPECIALIZED_ATTENTION.after
+    operators._SPECIALIZED.after = operators._SPECIALIZED_ATTENTION.after = 2
+    yield
+    operators._SPECIALIZED.after, operators._SPECIALIZED_ATTENTION.after = saved
+
+
+def _expected(args: tuple, busy_only: bool):
+    """lower's result with its entries evaluated as they are (not compiled)."""
+    ops, plain = entries(*args)
+    if busy_only and plain:
+        return _pack(ops, tuple(n for n in OP_NAMES if not (no_work(ops[n]) and all_plus(ops[n][5]))))
+    return _pack(ops, OP_NAMES)
+
+
+def _same(got, want, where: str) -> None:
+    assert got.names == want.names, where
+    for field in OP_FIELDS:
+        a, b = getattr(got, field), getattr(want, field)
+        assert a.dtype == b.dtype and a.shape == b.shape, (where, field)
+        assert np.array_equal(a.view(np.int64), b.view(np.int64)), (where, field, a, b)
+    if want.columns is not None:  # an estimate's: the values as lower wrote them, Python floats
+        assert got.columns is not None, where
+        for col_a, col_b in zip(got.columns, want.columns):
+            assert [type(x) for x in col_a] == [type(x) for x in col_b], where
+
+
+def _lower_each(spec_cols, layout, work, decode, busy_only=False):
+    m, f, hw = spec_cols
+    tp, pp, dp, ep = layout
+    args = (m, f, hw, *work, tp, pp, decode, dp, ep)
+    want = _expected(args, busy_only)
+    for _ in range(3):  # the formula, then compiled, then the compiled code's
+        _same(lower(*args[:8], decode, dp, ep, busy_only), want, f"{work} {layout} decode={decode}")
+    a_tp = tp / dp  # the attention alone at an attention group's batch and tp (lower_attention)
+    att = (m, f, work[0], work[1], work[2], a_tp, decode)
+    want = attention_ops(attention_terms(*att), ATTENTION_OPS)
+    for _ in range(3):
+        _same(lower_attention(*att), want, f"attention {work} {layout} decode={decode}")
+
+
+def _columns(model, device, fmt, engine):
+    hw = load_hardware(device)
+    return tuple(numbers(r) for r in (model_row(load_model(model)), format_row(load_format(fmt), hw),
+                                      hardware_row(hw, engine)))
+
+
+@pytest.mark.parametrize("model", [m.id for m in all_models()])
+def test_every_catalogue_model_lowers_the_same_compiled(model):
+    """Every model of the catalogue at two devices, formats and tensor-parallel degrees, prefilling and decoding:
+    compiled, the bits and types the formulas give; the edge workloads (zeros, -0.0, inf, NaN, negative batches)
+    too, through the guards."""
+    for device, fmt, tp in (("h100-sxm", "bf16", 1.0), ("mi300x", "fp8", 8.0), ("h100-sxm", "w4a16", 3.0)):
+        cols = _columns(model, device, fmt, "vllm")
+        for decode in (False, True):
+            for work in PLAIN + EDGES:
+                _lower_each(cols, (tp, 1.0, 1.0, 1.0), work, decode)
+            _compiled(cols, (tp, 1.0, 1.0, 1.0), decode)
+
+
+def _compiled(cols, layout, decode) -> None:
+    """The spec's code was compiled (not left to the formula), but for a hierarchical vision backbone's, whose
+    stages (backbone_ops) are numpy's tables: the formula's."""
+    tp, pp, dp, ep = layout
+    spec = operators.spec_of(*cols, 1.0, 1.0, 0.0, tp, pp, decode, dp, ep)
+    assert spec is not None
+    if cols[0].get("bb", 0.0) > 0:
+        assert operators._SPECIALIZED.codes.get(spec) == []
+    else:
+        assert operators._SPECIALIZED.codes.get(spec), (layout, decode)
+
+
+def test_layouts_engines_and_kv_formats_lower_the_same_compiled():
+    """DP attention, expert parallelism, pipeline stages, engines' flags (SGLang's overlap, NVLS) and KV formats:
+    the same bits compiled, busy_only's operators too."""
+    for model, engine, layout in itertools.product(
+            ("deepseek-v3", "qwen3-30b-a3b", "llama-3.1-70b", "gemma-3-27b"), ("sglang", "trtllm", "vllm"),
+            ((8.0, 1.0, 1.0, 1.0), (8.0, 2.0, 8.0, 8.0), (16.0, 1.0, 4.0, 4.0), (4.0, 4.0, 1.0, 2.0))):
+        for fmt in ("fp8", "w4a16-kv8"):
+            try:
+                cols = _columns(model, "h200-sxm", fmt, engine)
+            except Exception:  # a format name this catalogue lacks: the plain one
+                cols = _columns(model, "h200-sxm", "fp8", engine)
+            for decode, busy_only in ((False, True), (False, False), (True, False)):
+                for work in PLAIN[:3] + EDGES[:3]:
+                    _lower_each(cols, layout, work, decode, busy_only)
+                _compiled(cols, layout, decode)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "deepseek-v3.2", "gemma-3-27b", "qwen3-next-80b-a3b", "bert-base",
+                        "llama-3.2-11b-vision", "mixtral-8x7b", "llama-4-scout"]),
+       st.floats(0.0, 1e4), st.floats(0.0, 1e5), st.floats(0.0, 1e6), st.booleans())
+def test_any_workload_lowers_the_same_compiled(model, batch, n, c, decode):
+    """Any batch, new tokens and context after a spec compiled on another: the formulas' bits."""
+    cols = _columns(model, "h100-sxm", "bf16", "vllm")
+    _lower_each(cols, (2.0, 1.0, 1.0, 1.0), PLAIN[1], decode)
+    _lower_each(cols, (2.0, 1.0, 1.0, 1.0), (batch, n, c), decode)
+
+
+def test_the_estimate_path_runs_compiled_code():
+    """An estimate's lowerings are compiled on their second sighting and served from the code after."""
+    import costmodel
+
+    for s in (operators._SPECIALIZED, operators._SPECIALIZED_ATTENTION):
+        for held in (s.codes, s.tries, s.seen):
+            held.clear()
+    first = costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", batch=4)
+    assert not any(operators._SPECIALIZED.codes.values())
+    for _ in range(2):
+        again = costmodel.estimate("llama-3.1-70b", "h100-sxm", "w4a16", batch=4)
+        assert again.to_dict() == first.to_dict()
+    codes = [c for c in operators._SPECIALIZED.codes.values() if c]
+    assert len(codes) >= 2  # the prefill's and the decode's
+    assert [c for c in operators._SPECIALIZED_ATTENTION.codes.values() if c]  # the decode's attention at c1
+    assert all("residual" in c[0].source for c in codes)
+
+
+def test_a_recording_refuses_what_it_cannot_hold():
+    """numpy's functions, float(), hashing and arrays raise Untraceable: the formula then runs as it is."""
+    rec = Recording()
+    x = Traced(2.0, "a0", rec)
+    for bad in (lambda: float(x), lambda: np.sqrt(x), lambda: hash(x), lambda: x * np.ones(2), lambda: x ** 2.0,
+                lambda: np.asarray(x), lambda: np.where(True, x, 1.0)):
+        with pytest.raises((Untraceable, TypeError)):
+            bad()
+
+    def formula(spec, a):
+        return np.sqrt(a) if spec == "numpy" else (a * 3.0 + 1.0) / spec
+
+    s = Specialized(formula, after=2)
+    for _ in range(3):
+        assert s("numpy", 4.0) == 2.0 and s(2.0, 1.0) == 2.0
+    assert s.codes["numpy"] == [] and len(s.codes[2.0]) == 1
+
+
+def test_guards_and_division_by_zero_fall_back_to_the_formula():
+    """A branch taken on an input is a guard: other inputs get another compiled variant (at most VARIANTS) or the
+    formula; a division by zero the formula raises is raised."""
+    def formula(spec, a, b):
+        return a / b if a > 0 else -a
+
+    s = Specialized(formula, after=2)
+    for a in (1.0, 1.0, 2.0, -1.0, -1.0, -2.0):
+        assert s(None, a, 4.0) == formula(None, a, 4.0)
+    assert len(s.codes[None]) == 2
+    with pytest.raises(ZeroDivisionError):
+        s(None, 1.0, 0.0)
+
+
+def test_a_spec_is_recorded_on_its_sightings_th_call():
+    """The formula alone until a spec's SIGHTINGS-th call (a CLI call lowers each spec once: no compile cost)."""
+    from costmodel.engine.specialize import SIGHTINGS
+
+    s = Specialized(lambda spec, a: a * 2.0)
+    for i in range(1, SIGHTINGS + 2):
+        assert s("x", float(i)) == 2.0 * i
+        assert ("x" in s.codes) == (i >= SIGHTINGS)
+    assert len(s.codes["x"]) == 1 and SIGHTINGS > 1
+
+
+def test_a_spec_is_recorded_at_most_variants_times():
+    """Inputs that take a branch of their own each: VARIANTS codes, then the formula alone (no more recordings)."""
+    from costmodel.engine.specialize import VARIANTS
+
+    def formula(spec, a):
+        for k in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0):
+            if a == k:
+                return a * k
+        return -a
+
+    s = Specialized(formula, after=2)
+    for a in (1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 2.0, 6.0):
+        assert s("x", a) == formula("x", a)
+    assert len(s.codes["x"]) == VARIANTS == s.tries["x"]
+
+
+def test_dead_arithmetic_is_left_out_and_repeats_recorded_once():
+    rec = Recording()
+    a = Traced(2.0, "a0", rec)
+    unused = a * 5.0  # noqa: F841 (nothing reads it)
+    y = (a + 1.0) * (a + 1.0)
+    code = compile_recording(rec, 1, (y, 0.0))
+    assert code(3.0) == (16.0, 0.0)
+    assert code.source.count("a0 + ") == 1 and "* k" not in code.source

@@ -40,7 +40,7 @@ from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_att
 from costmodel.engine.backbone_ops import backbone_ops
 from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
 from costmodel.engine.specialize import Specialized
-from costmodel.engine.traced import value_of
+from costmodel.engine.traced import Traced, value_of
 from costmodel.engine.truth import all_plus, all_positive, any_nonzero
 
 OP_NAMES = ("embedding", "norms", "qkv_proj", "mla_kv_up", "attention", "attention_local", "attention_chunked",
@@ -139,12 +139,23 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     """
     spec = spec_of(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
     if spec is None:
-        ops, plain = entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep, coefficients)
+        return lower_formula(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep, busy_only, coefficients)
     else:
         columns, plain, floats = _SPECIALIZED(spec, batch, new_tokens, context)
         if floats and not busy_only:
             return NumberOps(columns, OP_NAMES)  # what _pack gives for Python floats
-        ops = dict(zip(OP_NAMES, zip(*columns)))
+        return _packed(dict(zip(OP_NAMES, zip(*columns))), plain, busy_only)
+
+
+def lower_formula(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0,
+                  busy_only: bool = False, coefficients: dict | None = None) -> Ops:
+    """lower with its formulas evaluated as they are (never compiled code)."""
+    ops, plain = entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep, coefficients)
+    return _packed(ops, plain, busy_only)
+
+
+def _packed(ops: dict, plain: bool, busy_only: bool) -> Ops:
+    """lower's Ops from its entries: with `busy_only` where `plain`, the operators with work alone."""
     if busy_only and plain:  # rows +0.0 or more and finite: the idle operators scalar_times times as their zeros too
         return _pack(ops, tuple(name for name in OP_NAMES if not (no_work(ops[name]) and all_plus(ops[name][5]))))
     return _pack(ops, OP_NAMES)
@@ -540,8 +551,9 @@ def _pack(ops: dict, names: tuple) -> Ops:
     (numpy's zeros would clear the whole array first: in a sweep's retained heap calloc clears it by hand, the
     same bytes again)."""
     rows = [ops[name] for name in names]
-    if set(map(type, chain.from_iterable(rows))) == _FLOAT:  # an estimate's: packed only where read (NumberOps)
-        return NumberOps(tuple(zip(*rows)), names)
+    kinds = set(map(type, chain.from_iterable(rows)))
+    if kinds == _FLOAT or (Traced in kinds and set(map(type, map(value_of, chain.from_iterable(rows)))) == _FLOAT):
+        return NumberOps(tuple(zip(*rows)), names)  # an estimate's (or its recording's): packed only where read
     table = _numbers(rows)
     if table is not None:  # one configuration: every entry a number, one conversion
         return Ops(*table.T, names=names)
@@ -591,6 +603,12 @@ def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = 
             spec = Spec((km, kf, tp, decode, names), (m, f, tp, decode, names))
             columns, floats = _SPECIALIZED_ATTENTION(spec, B, n, c)
             return NumberOps(columns, names) if floats else attention_ops(dict(zip(names, zip(*columns))), names)
+    return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
+
+
+def lower_attention_formula(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
+                            coefficients: dict | None = None) -> Ops:
+    """lower_attention with its formulas evaluated as they are (never compiled code)."""
     return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
 
 

@@ -24,9 +24,11 @@ from costmodel.engine import scalar_times
 from costmodel.engine.attention import ATTENTION_OPS, attention_present, coefficients_at, pair_coefficients, terms_of
 from costmodel.engine.distinct import columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
-from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Ops, attention_ops, concat, group_batch,
-                                       lower, lower_attention)
+from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, NumberOps, Ops, Spec, attention_ops,
+                                       columns_key, concat, group_batch, lower, lower_attention,
+                                       lower_attention_formula, lower_formula, spec_of)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
+from costmodel.engine.specialize import SIGHTINGS, Specialized
 from costmodel.engine.timeline import overlapped, share
 
 COMM_OPS = OP_UNITS == COMM
@@ -62,6 +64,7 @@ class PhaseOps(_Timed):
     pre: Ops
     d0: Ops
     a1: Ops
+    timed: tuple | None = None  # (Keys of hw and f, _scalar's four figures on them): compiled code's (lower_phases)
 
     def _numpy(self, hw: dict, f: dict) -> tuple:
         pre_t, d0_t, a1_t = times_of(hw, f, self.pre, self.d0, self.a1)
@@ -72,6 +75,13 @@ class PhaseOps(_Timed):
 
     def _scalar(self, hw: dict, f: dict) -> tuple | None:
         """_numpy's four figures for one configuration, operator by operator on its values (scalar_times.py)."""
+        if self.timed is not None and self.timed[0] == columns_key(hw) and self.timed[1] == columns_key(f):
+            return (*self.timed[2], lambda: self._numpy(hw, f)[4]())  # timed on these columns as they are now
+        figures = self.figures(hw, f)
+        return None if figures is None else (*figures, lambda: self._numpy(hw, f)[4]())
+
+    def figures(self, hw: dict, f: dict) -> tuple | None:
+        """_scalar's four figures, None where they do not apply."""
         if self.a1.names != ATTENTION_OPS or not scalar_times.applies(self.pre, hw, f):
             return None
         idle = zeros_divide_to_zeros(hw, f)
@@ -80,8 +90,7 @@ class PhaseOps(_Timed):
         for i, j in enumerate(_ATT_LIST):  # the decode's attention averaged over its context
             dec[j] = scalar_times.mean_total(*(x[j] for x in d0[:4]), *(x[i] for x in a1[:4]))
         return (overlap(*scalar_times.step_sums(pre[5], _REST, _COMM), hw), share(*scalar_times.busy_sums(pre)),
-                overlap(*scalar_times.step_sums(dec, _REST, _COMM), hw), share(*scalar_times.busy_sums(d0)),
-                lambda: self._numpy(hw, f)[4]())
+                overlap(*scalar_times.step_sums(dec, _REST, _COMM), hw), share(*scalar_times.busy_sums(d0)))
 
     def _compiled(self, hw: dict, f: dict) -> tuple | None:
         from costmodel.engine import fast
@@ -243,6 +252,13 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     them, with pp and the drafts fixed by its groups), so the prefill's rows are searched on those four alone: the
     same groups, two full-size columns fewer to compare."""
     if groups is None:  # the decode's attention at c0 and c1: one attention group's pair coefficients
+        spec = _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep)
+        got = None if spec is None else _SPECIALIZED(spec, Bc, prompt, context, Bd, n_dec, c0, c1)
+        if got is not None:  # an estimate's (Python floats): lowered and timed by code compiled per spec
+            pre, d0, a1, figures = got
+            _, kf, kh = spec.key[:3]
+            return PhaseOps(NumberOps(pre, OP_NAMES), NumberOps(d0, OP_NAMES), NumberOps(a1, ATTENTION_OPS),
+                            None if figures is None else (kh, kf, figures))
         coef = pair_coefficients(m, f, as_float(n_dec), as_float(tp) / as_float(dp), True)
         return PhaseOps(lower(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
                         lower(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep, coefficients=coef),
@@ -269,6 +285,32 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
     return SharedPhaseOps(pre, p, p_inv, rest, d, d_of_p, a0, q, q_of_p, attention_present(m),
                           (m, f, Bd, dp, n_dec, c1, tp), at_q, full)
+
+
+def _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep) -> Spec | None:
+    """lower_phases' Spec of one configuration on Python floats (operators.spec_of's, with c1), else None."""
+    spec = spec_of(m, f, hw, Bc, prompt, context, tp, pp, False, dp, ep)
+    if spec is None or not (type(Bd) is float and type(n_dec) is float and type(c0) is float and type(c1) is float):
+        return None
+    return spec
+
+
+def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
+    """One configuration's PhaseOps as its three Ops' columns (NumberOps') and their four figures on the Spec's hw
+    and f (PhaseOps.figures, None where they do not apply); None where an Ops is not of Python floats. The
+    formulas lower_phases evaluates, as they are: what engine/specialize.py compiles per spec."""
+    m, f, hw, tp, pp, _, dp, ep = spec.args
+    coef = pair_coefficients(m, f, as_float(n_dec), tp / dp, True)
+    ops = PhaseOps(lower_formula(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
+                   lower_formula(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep, coefficients=coef),
+                   lower_attention_formula(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True,
+                                           coefficients=coef))
+    if ops.pre.columns is None or ops.d0.columns is None or ops.a1.columns is None:
+        return None
+    return ops.pre.columns, ops.d0.columns, ops.a1.columns, ops.figures(hw, f)
+
+
+_SPECIALIZED = Specialized(_phases, after=SIGHTINGS)
 
 
 def find_distinct(fast: bool, *keys, keep=None, starts=None) -> tuple:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from math import inf
 
-from costmodel.engine.elementwise import divide
+from costmodel.engine.elementwise import divide, maximum
 from costmodel.engine.operators import COMM, Ops
 from costmodel.engine.roofline import attention_peak, comm_link, fused_mask, zeros_divide_to_zeros
 
@@ -26,8 +26,7 @@ def applies(ops: Ops, hw: dict, f: dict) -> bool:
 
 def op_times(ops: Ops, hw: dict, f: dict, idle: bool | None = None) -> tuple:
     """roofline.op_times of one configuration's operators: (compute, memory, fixed, comm) tuples, and each
-    operator's time at its roof, max(compute, memory), and its total (OpTimes.total). The maxima are
-    elementwise.maximum's rule written inline (the second on a tie, a NaN first operand kept). `idle`:
+    operator's time at its roof, max(compute, memory) (elementwise.maximum), and its total (OpTimes.total). `idle`:
     roofline.zeros_divide_to_zeros(hw, f) where the caller holds it."""
     hr, ec, em, bw, ko = (hw[k] for k in ("compute_half_rows", "compute_efficiency", "memory_efficiency",
                                          "bandwidth", "kernel_overhead_s"))
@@ -56,7 +55,7 @@ def op_times(ops: Ops, hw: dict, f: dict, idle: bool | None = None) -> tuple:
         else:
             t, b, fx = unit_roof(flops[j], wb[j], ab[j], kb[j], launches[j], rows[j], dq[j],
                                  fused is not None and fused[j], hr, ec, ae, em, bw, ko, peak[u], pv, any_dq)
-        roof = t if (t > b or t != t) else b
+        roof = maximum(t, b)  # a call, not a branch: a recording (engine/traced.py) keeps it without a guard
         out.append((t, b, fx, 0.0, roof, roof + fx + 0.0))
     return tuple(zip(*out))
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 from costmodel.engine.traced import SCALARS, Recording, Traced, Untraceable
 
 VARIANTS = 4  # compiled codes kept per spec
-# A recording and its compile cost about 3.7 ms, some 35 evaluations of lower's formulas (0.1 ms each; the code
-# then takes 0.02 ms): a spec is recorded on its 32nd sighting, once the formulas have cost about what compiling
-# does (the ski-rental rule: never more than twice the time of the better choice made in hindsight)
+# A recording and its compile cost about 35 evaluations of the formulas (3.7 ms for lower's, whose formulas take 0.1 ms
+# and code 0.02 ms; 17 ms for both phases of an estimate lowered and timed, 0.4 ms and 0.06 ms): a spec is recorded on
+# its 32nd sighting, once the formulas have cost about what compiling does (the ski-rental rule: never more than
+# twice the time of the better choice made in hindsight)
 SIGHTINGS = 32
-SPECS = 512  # specs remembered (the oldest forgotten first)
+SPECS = 64  # specs whose codes are kept, the oldest forgotten first (a spec's code for both phases of an estimate
+# takes about 0.4 MB: at most some 100 MB with every variant)
+SEEN = 512  # specs whose sightings are counted (forgotten all at once past it)
 
 
 class Specialized:
@@ -33,14 +36,14 @@ class Specialized:
         self.after = after  # the sightings of a spec before it is recorded
         self.codes: dict = {}  # spec -> its compiled codes ([] where none could be made)
         self.tries: dict = {}  # spec -> the recordings made of it, compiled or not (none after VARIANTS)
-        self.seen: dict = {}  # spec -> its sightings, not yet recorded (at most SPECS specs)
+        self.seen: dict = {}  # spec -> its sightings, not yet recorded (at most SEEN specs)
 
     def __call__(self, spec, *inputs):
         codes = self.codes.get(spec)
         if codes is None:
             seen = self.seen.get(spec, 0) + 1
             if seen < self.after:  # the formula, the sighting counted
-                if len(self.seen) >= SPECS:
+                if len(self.seen) >= SEEN:
                     self.seen.clear()
                 self.seen[spec] = seen
                 return self.formula(spec, *inputs)

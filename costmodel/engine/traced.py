@@ -32,6 +32,7 @@ class Recording:
         self.constants: dict[str, object] = {}  # name -> the constant's object (bound in the compiled code)
         self._ids: dict[tuple, str] = {}
         self._exprs: dict[str, Traced] = {}
+        self._guards: set[str] = set()
 
     def constant(self, value) -> str:
         """The name that holds `value` in the recorded code (one per distinct type and value)."""
@@ -61,8 +62,10 @@ class Recording:
         return out
 
     def guard(self, test: str, reads: tuple) -> None:
-        """A line that returns None where `test` (Python on recorded names) holds."""
-        self.lines.append(("guard", None, test, reads))
+        """A line that returns None where `test` (Python on recorded names) holds (once: a repeat cannot fail)."""
+        if test not in self._guards:
+            self._guards.add(test)
+            self.lines.append(("guard", None, test, reads))
 
     def function(self, fn) -> str:
         """The name that holds function `fn` in the recorded code."""

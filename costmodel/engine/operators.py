@@ -596,31 +596,8 @@ def _field(value, shape: tuple) -> np.ndarray:
 def lower_attention(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
                     coefficients: dict | None = None) -> Ops:
     """Only the attention operators (the part of a step that depends on the context), those of `names`
-    (`coefficients`: attention_terms'). On Python floats from code compiled per spec, as lower."""
-    if type(B) is float and type(n) is float and type(c) is float and type(tp) is float and type(decode) is bool:
-        km, kf = columns_key(m), columns_key(f)
-        if km is not None and kf is not None:
-            spec = Spec((km, kf, tp, decode, names), (m, f, tp, decode, names))
-            columns, floats = _SPECIALIZED_ATTENTION(spec, B, n, c)
-            return NumberOps(columns, names) if floats else attention_ops(dict(zip(names, zip(*columns))), names)
+    (`coefficients`: attention_terms')."""
     return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
-
-
-def lower_attention_formula(m: dict, f: dict, B, n, c, tp, decode: bool, names: tuple = ATTENTION_OPS,
-                            coefficients: dict | None = None) -> Ops:
-    """lower_attention with its formulas evaluated as they are (never compiled code)."""
-    return attention_ops(attention_terms(m, f, B, n, c, tp, decode, names, coefficients), names)
-
-
-def _specialized_attention(spec: Spec, B, n, c) -> tuple[tuple, bool]:
-    """attention_terms' columns (NumberOps') at a Spec of lower_attention, and whether all are Python floats."""
-    m, f, tp, decode, names = spec.args
-    terms = attention_terms(m, f, B, n, c, tp, decode, names)
-    columns = tuple(zip(*(terms[name] for name in names)))
-    return columns, set(map(type, map(value_of, chain.from_iterable(columns)))) == _FLOAT
-
-
-_SPECIALIZED_ATTENTION = Specialized(_specialized_attention)
 
 
 def attention_ops(terms: dict, names: tuple) -> Ops:

@@ -25,8 +25,8 @@ from costmodel.engine.attention import ATTENTION_OPS, attention_present, coeffic
 from costmodel.engine.distinct import columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, NumberOps, Ops, Spec, attention_ops,
-                                       columns_key, concat, group_batch, lower, lower_attention,
-                                       lower_attention_formula, lower_formula, spec_of)
+                                       columns_key, concat, group_batch, lower, lower_attention, lower_formula,
+                                       spec_of)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
 from costmodel.engine.specialize import SIGHTINGS, Specialized
 from costmodel.engine.timeline import overlapped, share
@@ -303,8 +303,7 @@ def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
     coef = pair_coefficients(m, f, as_float(n_dec), tp / dp, True)
     ops = PhaseOps(lower_formula(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
                    lower_formula(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep, coefficients=coef),
-                   lower_attention_formula(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True,
-                                           coefficients=coef))
+                   lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True, coefficients=coef))
     if ops.pre.columns is None or ops.d0.columns is None or ops.a1.columns is None:
         return None
     return ops.pre.columns, ops.d0.columns, ops.a1.columns, ops.figures(hw, f)

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel.engine import operators, phases
-from costmodel.engine.attention import ATTENTION_OPS, attention_terms, pair_coefficients
+from costmodel.engine.attention import pair_coefficients
 from costmodel.engine.columns import format_row, hardware_row, model_row, numbers
-from costmodel.engine.operators import (OP_FIELDS, OP_NAMES, Specialized, _pack, attention_ops, entries, group_batch,
-                                       lower, lower_attention, lower_attention_formula, lower_formula, no_work)
+from costmodel.engine.operators import (OP_FIELDS, OP_NAMES, Specialized, _pack, entries, group_batch, lower,
+                                       lower_attention, lower_formula, no_work)
 from costmodel.engine.phases import PhaseOps, lower_phases
 from costmodel.engine.specialize import compile_recording
 from costmodel.engine.traced import Recording, Traced, Untraceable
@@ -31,7 +31,7 @@ EDGES = [(0.0, 0.0, 0.0), (1.0, 0.0, 7.0), (-0.0, 5.0, 0.0), (2.0, math.inf, 0.0
          (-3.0, 1.0, 0.0), (1e300, 1e300, 0.0)]
 
 
-SPECIALIZED = (operators._SPECIALIZED, operators._SPECIALIZED_ATTENTION, phases._SPECIALIZED)
+SPECIALIZED = (operators._SPECIALIZED, phases._SPECIALIZED)
 
 
 @pytest.fixture(autouse=True)
@@ -72,11 +72,6 @@ def _lower_each(spec_cols, layout, work, decode, busy_only=False):
     want = _expected(args, busy_only)
     for _ in range(3):  # the formula, then compiled, then the compiled code's
         _same(lower(*args[:8], decode, dp, ep, busy_only), want, f"{work} {layout} decode={decode}")
-    a_tp = tp / dp  # the attention alone at an attention group's batch and tp (lower_attention)
-    att = (m, f, work[0], work[1], work[2], a_tp, decode)
-    want = attention_ops(attention_terms(*att), ATTENTION_OPS)
-    for _ in range(3):
-        _same(lower_attention(*att), want, f"attention {work} {layout} decode={decode}")
 
 
 def _columns(model, device, fmt, engine, kv=None):
@@ -197,8 +192,7 @@ def test_phases_lower_and_time_the_same_compiled(model):
             coef = pair_coefficients(m, f, n_dec, tp / dp, True)
             want = PhaseOps(lower_formula(m, f, hw, Bc, prompt, context, tp, pp, False, dp, ep),
                             lower_formula(m, f, hw, Bd, n_dec, c0, tp, pp, True, dp, ep, coefficients=coef),
-                            lower_attention_formula(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, True,
-                                                    coefficients=coef))
+                            lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, True, coefficients=coef))
             try:
                 want_t = want.times(hw, f)[:4]
             except ArithmeticError as err:

@@ -93,9 +93,9 @@ def _binary(symbol: str, fn, reflected: bool = False, pure: bool = True):
     return method
 
 
-def _unary(symbol: str, fn):
+def _unary(form: str, fn):
     def method(self):
-        return self.rec.new(fn(self.value), f"{symbol}{self.name}", (self.name,), True)
+        return self.rec.new(fn(self.value), form.format(self.name), (self.name,), True)
 
     return method
 
@@ -141,8 +141,8 @@ class Traced:
     __eq__, __ne__ = _binary("==", operator.eq), _binary("!=", operator.ne)
     __and__, __rand__ = _binary("&", operator.and_), _binary("&", operator.and_, True)
     __or__, __ror__ = _binary("|", operator.or_), _binary("|", operator.or_, True)
-    __neg__, __pos__ = _unary("-", operator.neg), _unary("+", operator.pos)
-    __invert__ = _unary("~", operator.invert)
+    __neg__, __pos__ = _unary("-{}", operator.neg), _unary("+{}", operator.pos)
+    __invert__, __abs__ = _unary("~{}", operator.invert), _unary("abs({})", abs)
     __hash__ = None
 
     def __bool__(self) -> bool:
@@ -152,8 +152,8 @@ class Traced:
         return result
 
     __float__ = __int__ = __index__ = __complex__ = __round__ = __array__ = __array_function__ = _refuse
-    # ** can turn floats complex, // and abs are not the engine's: refused rather than recorded
-    __pow__ = __rpow__ = __floordiv__ = __rfloordiv__ = __abs__ = __len__ = __iter__ = _refuse
+    # ** can turn floats complex, // is not the engine's: refused rather than recorded
+    __pow__ = __rpow__ = __floordiv__ = __rfloordiv__ = __len__ = __iter__ = _refuse
 
 
 def call(fn, *args):

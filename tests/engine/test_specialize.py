@@ -222,6 +222,7 @@ def test_a_recording_refuses_what_it_cannot_hold():
     """numpy's functions, float(), hashing and arrays raise Untraceable: the formula then runs as it is."""
     rec = Recording()
     x = Traced(2.0, "a0", rec)
+    assert abs(-x).value == 2.0  # abs() is recorded, as the unary operators are
     for bad in (lambda: float(x), lambda: np.sqrt(x), lambda: hash(x), lambda: x * np.ones(2), lambda: x ** 2.0,
                 lambda: np.asarray(x), lambda: np.where(True, x, 1.0)):
         with pytest.raises((Untraceable, TypeError)):
@@ -275,6 +276,23 @@ def test_a_spec_is_recorded_at_most_variants_times():
     for a in (1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 2.0, 6.0):
         assert s("x", a) == formula("x", a)
     assert len(s.codes["x"]) == VARIANTS == s.tries["x"]
+
+
+def test_a_decode_attention_crossing_its_roof_compiles_the_same():
+    """mean_total's branch where compute minus memory changes sign over the context takes abs(): recorded, the same
+    bits as the formulas. DeepSeek V3's weight-absorbed MLA decode on one device: memory-bound on its first keys
+    (the activations' bytes), compute-bound over a long context."""
+    m, f, hw = _columns("deepseek-v3", "h200-sxm", "fp8", "sglang")
+    for work in ((1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 60000.0), (4.0, 100.0, 0.0, 4.0, 1.0, 100.0, 100000.0)):
+        coef = pair_coefficients(m, f, work[4], 1.0, True)
+        want = PhaseOps(lower_formula(m, f, hw, *work[:3], 1.0, 1.0, False),
+                        lower_formula(m, f, hw, *work[3:6], 1.0, 1.0, True, coefficients=coef),
+                        lower_attention(m, f, work[3], work[4], work[6], 1.0, True, coefficients=coef)).times(hw, f)
+        for _ in range(3):
+            got = lower_phases(m, f, hw, *work, 1.0, 1.0, 1.0, 1.0).times(hw, f)
+            assert np.array_equal(np.array(got[:4]).view(np.int64), np.array(want[:4]).view(np.int64))
+    spec = phases._phases_spec(m, f, hw, *work, 1.0, 1.0, 1.0, 1.0)
+    assert any("abs(" in code.source for code in phases._SPECIALIZED.codes[spec])  # the branch was recorded
 
 
 def test_dead_arithmetic_is_left_out_and_repeats_recorded_once():

@@ -33,6 +33,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from itertools import chain
+from struct import error as StructError
+from struct import pack
 
 import numpy as np
 
@@ -344,7 +346,7 @@ class Key:
         return self.hash
 
     def __eq__(self, other) -> bool:
-        return self is other or self.key == other.key
+        return self is other or (isinstance(other, Key) and self.key == other.key)
 
 
 class Spec(Key):
@@ -358,21 +360,34 @@ class Spec(Key):
         self.args = args
 
 
-_recent: tuple = ()  # ((columns dict, its values, its Key or None), ...): the last few seen, newest first
+_recent: tuple = ()  # ((columns dict, its values' bits, its Key or None), ...): the last few seen, newest first
 
 
 def columns_key(d: dict) -> Key | None:
-    """A Key of a columns dict of Python floats (its names and values), else None. The last few dicts seen are
-    remembered with their values: a dict that is the same object holding the same values has the same Key (an
-    estimate lowers its columns three times), one changed since is keyed anew."""
+    """A Key of a columns dict of Python floats, else None: its names and its values' bits (struct's doubles, so -0.0
+    and 0.0 differ, as the formulas' results on them may). The last few dicts seen are remembered with those bits:
+    the same object holding the same bits has the same Key (an estimate lowers and times its columns five times);
+    one whose values changed since is keyed anew. (Not a value replaced in place by one of the same bits and another
+    type, a numpy float64 for a float, whose compiled code gives the same values as Python floats; nor a name renamed
+    in place with its value kept.)"""
     global _recent
-    values = tuple(d.values())
+    try:
+        bits = pack(f"{len(d)}d", *d.values())
+    except (StructError, TypeError):  # not all numbers (an array): no Key
+        return None
     for seen, held, key in _recent:
-        if seen is d and held == values:
-            return key
-    key = Key((tuple(d), values)) if set(map(type, values)) == _FLOAT else None
-    _recent = ((d, values, key),) + _recent[:5]  # one tuple, replaced whole: safe between threads
+        if seen is d:
+            if held == bits:
+                return key
+            break
+    key = Key((tuple(d), bits)) if set(map(type, d.values())) == _FLOAT else None
+    _recent = ((d, bits, key),) + _recent[:5]  # one tuple, replaced whole: safe between threads
     return key
+
+
+def _layout(tp: float, pp: float, dp: float, ep: float) -> bytes:
+    """A layout's numbers as their bits (a Spec's key: -0.0 is not 0.0 there either)."""
+    return pack("4d", tp, pp, dp, ep)
 
 
 def spec_of(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode, dp, ep) -> Spec | None:
@@ -383,7 +398,7 @@ def spec_of(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, deco
     km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
     if km is None or kf is None or kh is None:
         return None
-    return Spec((km, kf, kh, tp, pp, decode, dp, ep), (m, f, hw, tp, pp, decode, dp, ep))
+    return Spec((km, kf, kh, _layout(tp, pp, dp, ep), decode), (m, f, hw, tp, pp, decode, dp, ep))
 
 
 def _specialized_entries(spec: Spec, batch, new_tokens, context) -> tuple[tuple, bool, bool]:

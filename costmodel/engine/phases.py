@@ -30,6 +30,7 @@ from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Num
 from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
 from costmodel.engine.specialize import SIGHTINGS, Specialized
 from costmodel.engine.timeline import overlapped, share
+from costmodel.engine.traced import Traced
 
 COMM_OPS = OP_UNITS == COMM
 ATT = np.isin(np.asarray(OP_NAMES), ATTENTION_OPS)  # the decode's context-dependent operators
@@ -297,8 +298,9 @@ def _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
 
 def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
     """One configuration's PhaseOps as its three Ops' columns (NumberOps') and their four figures on the Spec's hw
-    and f (PhaseOps.figures, None where they do not apply); None where an Ops is not of Python floats. The
-    formulas lower_phases evaluates, as they are: what engine/specialize.py compiles per spec."""
+    and f (PhaseOps.figures; None where they do not apply or raise: lowering never raises the timing's errors);
+    None where an Ops is not of Python floats. The formulas lower_phases evaluates, as they are: what
+    engine/specialize.py compiles per spec."""
     m, f, hw, tp, pp, _, dp, ep = spec.args
     coef = pair_coefficients(m, f, as_float(n_dec), tp / dp, True)
     ops = PhaseOps(lower_formula(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
@@ -306,7 +308,13 @@ def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
                    lower_attention(m, f, group_batch(Bd, dp), n_dec, c1, tp / dp, decode=True, coefficients=coef))
     if ops.pre.columns is None or ops.d0.columns is None or ops.a1.columns is None:
         return None
-    return ops.pre.columns, ops.d0.columns, ops.a1.columns, ops.figures(hw, f)
+    try:
+        figures = ops.figures(hw, f)
+    except ArithmeticError:  # the timing's (a zero efficiency): raised where the phases are timed, as before
+        if type(Bc) is Traced:  # a recording: these inputs' numbers stop it (specialize records other inputs)
+            raise
+        figures = None
+    return ops.pre.columns, ops.d0.columns, ops.a1.columns, figures
 
 
 _SPECIALIZED = Specialized(_phases, after=SIGHTINGS)

@@ -14,6 +14,8 @@ prompt). Where the formulas do what a recording cannot hold, or a guard fails on
 """
 from __future__ import annotations
 
+import threading
+
 from costmodel.engine.traced import SCALARS, Recording, Traced, Untraceable
 
 VARIANTS = 4  # compiled codes kept per spec
@@ -29,7 +31,8 @@ SEEN = 512  # specs whose sightings are counted (forgotten all at once past it)
 
 class Specialized:
     """`formula(spec, *inputs)` evaluated through code compiled per spec (a hashable key holding everything the
-    formula reads besides `inputs`, which must be Python floats)."""
+    formula reads besides `inputs`, which must be Python floats). Safe between threads: specs are added and forgotten
+    under a lock, a compiled code is read without one, and a spec another thread forgot runs the formula."""
 
     def __init__(self, formula, after: int = SIGHTINGS):
         self.formula = formula
@@ -37,22 +40,15 @@ class Specialized:
         self.codes: dict = {}  # spec -> its compiled codes ([] where none could be made)
         self.tries: dict = {}  # spec -> the recordings made of it, compiled or not (none after VARIANTS)
         self.seen: dict = {}  # spec -> its sightings, not yet recorded (at most SEEN specs)
+        self._lock = threading.Lock()  # held while the sightings are counted and `codes` gains or loses a spec
 
     def __call__(self, spec, *inputs):
         codes = self.codes.get(spec)
         if codes is None:
-            seen = self.seen.get(spec, 0) + 1
-            if seen < self.after:  # the formula, the sighting counted
-                if len(self.seen) >= SEEN:
-                    self.seen.clear()
-                self.seen[spec] = seen
+            with self._lock:
+                codes = self._sighted(spec)
+            if codes is None:
                 return self.formula(spec, *inputs)
-            self.seen.pop(spec, None)
-            if len(self.codes) >= SPECS:  # the oldest spec forgotten
-                oldest = next(iter(self.codes))
-                del self.codes[oldest], self.tries[oldest]
-            codes = self.codes[spec] = []
-            self.tries[spec] = 0
         for code in codes:
             try:
                 out = code(*inputs)
@@ -60,13 +56,34 @@ class Specialized:
                 return self.formula(spec, *inputs)
             if out is not None:
                 return out
-        if self.tries[spec] >= VARIANTS:  # no more recordings: the formula
+        if self.tries.get(spec, VARIANTS) >= VARIANTS:  # no more recordings (or forgotten since): the formula
             return self.formula(spec, *inputs)
         return self._compile(spec, inputs, codes)
 
+    def _sighted(self, spec) -> list | None:
+        """A sighting of `spec` counted (the lock held): None while it has been seen fewer than `after` times, else
+        its list of codes (a new, empty one on the `after`-th, the oldest spec's forgotten past SPECS)."""
+        codes = self.codes.get(spec)
+        if codes is not None:  # another thread got there first
+            return codes
+        seen = self.seen.get(spec, 0) + 1
+        if seen < self.after:
+            if len(self.seen) >= SEEN:
+                self.seen.clear()
+            self.seen[spec] = seen
+            return None
+        self.seen.pop(spec, None)
+        if len(self.codes) >= SPECS:
+            oldest = next(iter(self.codes))
+            del self.codes[oldest]
+            self.tries.pop(oldest, None)
+        self.tries[spec] = 0
+        codes = self.codes[spec] = []
+        return codes
+
     def _compile(self, spec, inputs: tuple, codes: list):
         """The formula's result for `inputs`, recording it; its code added to the spec's `codes` where it can be."""
-        self.tries[spec] += 1
+        self.tries[spec] = self.tries.get(spec, 0) + 1
         rec = Recording()
         traced = tuple(Traced(x, f"a{i}", rec) for i, x in enumerate(inputs))
         try:

@@ -317,3 +317,77 @@ def test_phase_figures_follow_columns_changed_after_lowering():
     hw["compute_efficiency"] /= 2.0
     after = ops.times(hw, f)[:4]
     assert after == PhaseOps(ops.pre, ops.d0, ops.a1).times(hw, f)[:4] and after[0] > before[0]
+
+
+def test_a_lowering_timed_on_other_columns_is_timed_on_them():
+    """PhaseOps lowered by compiled code and timed on columns holding numpy values (a caller's other efficiencies):
+    timed on those, as the formulas' PhaseOps is; no error."""
+    m, f, hw = _columns("llama-3.1-8b", "h100-sxm", "bf16", "vllm")
+    ops = lower_phases(m, f, hw, *PHASE_WORK[0], 1.0, 1.0, 1.0, 1.0)
+    hw2 = dict(hw, compute_efficiency=np.float64(0.5))
+    assert ops.times(hw2, f)[:4] == PhaseOps(ops.pre, ops.d0, ops.a1).times(hw2, f)[:4]
+
+
+def test_lowering_never_raises_the_timings_errors(monkeypatch):
+    """A zero memory efficiency divides by zero when timing, not when lowering (evaluate's stage one), compiled or
+    not; evaluate then gives what it gives with the formulas (numpy's scalars)."""
+    from costmodel.engine.evaluate import evaluate, lower_all
+
+    m, f, hw = _columns("llama-3.1-8b", "h100-sxm", "bf16", "vllm")
+    hw0 = dict(hw, memory_efficiency=0.0)
+    args = (4.0, 512.0, 200.0, 0.0, 1.0, 1.0, 1.0)
+    with np.errstate(all="ignore"):
+        for _ in range(3):
+            assert lower_all(m, f, hw0, *args).phases.timed is None
+            got = evaluate(m, f, hw0, *args).metrics
+        monkeypatch.setattr(operators, "columns_key", lambda d: None)
+        want = evaluate(m, f, hw0, *args).metrics
+    assert {k: repr(v) for k, v in got.items()} == {k: repr(v) for k, v in want.items()}
+
+
+def test_columns_changed_in_place_are_keyed_anew():
+    """A columns dict changed in place after a lowering: a new value (-0.0 for 0.0 too: their results differ), or an
+    array, gives what the formulas give."""
+    m, f, hw = _columns("llama-3.1-8b", "h100-sxm", "bf16", "vllm")
+    args = (1.0, 512.0, 0.0, 1.0, 1.0, False, 1.0, 1.0)
+    for _ in range(3):
+        lower(m, f, hw, *args)
+    m["cross_tokens"] = -0.0  # a text model's: 0.0 in the catalogue
+    want = _expected((m, f, hw, *args), False)
+    for _ in range(3):
+        _same(lower(m, f, hw, *args), want, "-0.0 column")
+    hw["bandwidth"] = np.array([hw["bandwidth"]] * 2)
+    got = lower(m, f, hw, *args)
+    assert got.flops.shape == want.flops.shape  # the formulas' (no truth of an array asked)
+
+
+def test_specialized_is_safe_between_threads():
+    """Four threads calling one Specialized over more specs than it keeps: no errors, the formula's values."""
+    import sys
+    import threading
+
+    from costmodel.engine import specialize
+
+    s = Specialized(lambda spec, a: a * spec + 1.0, after=2)
+    errors = []
+
+    def run(seed):
+        try:
+            for i in range(6000):
+                spec = float((i * 7 + seed) % (specialize.SPECS + 16))
+                assert s(spec, 2.0) == 2.0 * spec + 1.0
+        except Exception as err:  # noqa: BLE001 (any error fails the test below)
+            errors.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:3]
+    assert len(s.codes) <= specialize.SPECS

@@ -121,13 +121,13 @@ def numpy_scalar_path() -> Callable[[], None]:
 def formulas_as_they_are() -> Callable[[], None]:
     """Lower without code compiled per spec (engine/specialize.py): the formulas evaluated on every call, as before
     the two-stage evaluation; returns the function that puts it back."""
-    from costmodel.engine import operators
+    from costmodel.engine import spec_keys
 
-    key = operators.columns_key
-    operators.columns_key = lambda d: None  # no spec: lower and lower_attention evaluate entries as they are
+    key = spec_keys.columns_key
+    spec_keys.columns_key = lambda d: None  # no spec: lower and the phases evaluate their formulas as they are
 
     def restore():
-        operators.columns_key = key
+        spec_keys.columns_key = key
     return restore
 
 

@@ -24,10 +24,10 @@ from costmodel.engine import scalar_times
 from costmodel.engine.attention import ATTENTION_OPS, attention_present, coefficients_at, pair_coefficients, terms_of
 from costmodel.engine.distinct import columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
-from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, NumberOps, Ops, Spec, attention_ops,
-                                       columns_key, concat, group_batch, lower, lower_attention, lower_formula,
-                                       spec_of)
+from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, NumberOps, Ops, attention_ops, concat,
+                                       group_batch, lower, lower_attention, lower_formula)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
+from costmodel.engine.spec_keys import Spec, columns_key, spec_of
 from costmodel.engine.specialize import SIGHTINGS, Specialized
 from costmodel.engine.timeline import overlapped, share
 from costmodel.engine.traced import Traced
@@ -289,7 +289,7 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
 
 
 def _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep) -> Spec | None:
-    """lower_phases' Spec of one configuration on Python floats (operators.spec_of's, with c1), else None."""
+    """lower_phases' Spec of one configuration on Python floats (spec_keys.spec_of's, with c1), else None."""
     spec = spec_of(m, f, hw, Bc, prompt, context, tp, pp, False, dp, ep)
     if spec is None or not (type(Bd) is float and type(n_dec) is float and type(c0) is float and type(c1) is float):
         return None

@@ -1,5 +1,6 @@
-"""operators.lower on Python floats runs code compiled per spec (engine/specialize.py, engine/traced.py): the same
-bits and types as the formulas evaluated as they are (operators.entries, then _pack), for every catalogue model."""
+"""An estimate's lowering and timing on Python floats run code compiled per spec (engine/specialize.py,
+engine/traced.py; phases.lower_phases, operators.lower): the same bits and types as the formulas evaluated as they
+are, for every catalogue model."""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.engine import operators, phases
+from costmodel.engine import operators, phases, spec_keys
 from costmodel.engine.attention import pair_coefficients
 from costmodel.engine.columns import format_row, hardware_row, model_row, numbers
 from costmodel.engine.operators import (OP_FIELDS, OP_NAMES, Specialized, _pack, entries, group_batch, lower,
@@ -98,7 +99,7 @@ def _compiled(cols, layout, decode) -> None:
     """The spec's code was compiled (not left to the formula), but for a hierarchical vision backbone's, whose
     stages (backbone_ops) are numpy's tables: the formula's."""
     tp, pp, dp, ep = layout
-    spec = operators.spec_of(*cols, 1.0, 1.0, 0.0, tp, pp, decode, dp, ep)
+    spec = spec_keys.spec_of(*cols, 1.0, 1.0, 0.0, tp, pp, decode, dp, ep)
     assert spec is not None
     if cols[0].get("bb", 0.0) > 0:
         assert operators._SPECIALIZED.codes.get(spec) == []
@@ -164,7 +165,7 @@ def test_estimates_are_the_same_with_compiled_code(model, monkeypatch):
         except Exception as err:  # a case the model refuses (an encoder's gen, tp over its heads): refused alike
             e = type(err)
         got.append(e if isinstance(e, type) else (e.to_dict(), e.explain()))
-    monkeypatch.setattr(operators, "columns_key", lambda d: None)  # no spec: the formulas on every call
+    monkeypatch.setattr(spec_keys, "columns_key", lambda d: None)  # no spec: the formulas on every call
     for kw, have in zip(cases, got):
         try:
             e = costmodel.estimate(model, "h200-sxm", "fp8", **kw)
@@ -340,7 +341,7 @@ def test_lowering_never_raises_the_timings_errors(monkeypatch):
         for _ in range(3):
             assert lower_all(m, f, hw0, *args).phases.timed is None
             got = evaluate(m, f, hw0, *args).metrics
-        monkeypatch.setattr(operators, "columns_key", lambda d: None)
+        monkeypatch.setattr(spec_keys, "columns_key", lambda d: None)
         want = evaluate(m, f, hw0, *args).metrics
     assert {k: repr(v) for k, v in got.items()} == {k: repr(v) for k, v in want.items()}
 

@@ -29,6 +29,8 @@ from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_term
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import find_distinct, lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
+from costmodel.engine.spec_keys import Spec, memory_spec
+from costmodel.engine.specialize import Specialized
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
 from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds, steps,
                                       throughput, timeline, usd_per_million_tokens)
@@ -357,9 +359,22 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
     """The memory stage's terms that do not depend on the batch: the largest batch, one sequence's memory
     (memory.SequenceMemory, holding `held` of its output), the longest sequence's KV, the pool in tokens
     and one sequence's recurrent state."""
+    spec = memory_spec(m, f, hw, tp, pp, dp, ep, prompt, gen, context, held, *pool)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, *pool)
+        if spec is None:
+            t = batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, *pool)
+        else:  # an estimate's (Python floats): code compiled per spec (engine/specialize.py), the same bits
+            t = _SPECIALIZED(spec, prompt, gen, context, held, *pool)
     return _per_sequence_dict(t)
+
+
+def _batch_free_terms(spec: Spec, prompt, gen, context, held, pool, headroom) -> tuple:
+    """memory.batch_free_terms at a memory_spec: what engine/specialize.py compiles per spec."""
+    m, f, hw, tp, pp, dp, ep = spec.args
+    return batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom)
+
+
+_SPECIALIZED = Specialized(_batch_free_terms)
 
 
 def _per_sequence_dict(t: tuple) -> dict:

@@ -74,3 +74,15 @@ def spec_of(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, deco
     if km is None or kf is None or kh is None:
         return None
     return Spec((km, kf, kh, _layout(tp, pp, dp, ep), decode), (m, f, hw, tp, pp, decode, dp, ep))
+
+
+def memory_spec(m: dict, f: dict, hw: dict, tp, pp, dp, ep, *inputs) -> Spec | None:
+    """memory.batch_free_terms' Spec (the columns and layout) where they and its `inputs` are Python floats, else
+    None."""
+    if not (type(tp) is float and type(pp) is float and type(dp) is float and type(ep) is float
+            and all(type(x) is float for x in inputs)):
+        return None
+    km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
+    if km is None or kf is None or kh is None:
+        return None
+    return Spec((km, kf, kh, _layout(tp, pp, dp, ep), "memory"), (m, f, hw, tp, pp, dp, ep))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.engine import operators, phases, spec_keys
+from costmodel.engine import evaluate, operators, phases, spec_keys
 from costmodel.engine.attention import pair_coefficients
 from costmodel.engine.columns import format_row, hardware_row, model_row, numbers
 from costmodel.engine.operators import (OP_FIELDS, OP_NAMES, Specialized, _pack, entries, group_batch, lower,
@@ -32,7 +32,7 @@ EDGES = [(0.0, 0.0, 0.0), (1.0, 0.0, 7.0), (-0.0, 5.0, 0.0), (2.0, math.inf, 0.0
          (-3.0, 1.0, 0.0), (1e300, 1e300, 0.0)]
 
 
-SPECIALIZED = (operators._SPECIALIZED, phases._SPECIALIZED)
+SPECIALIZED = (operators._SPECIALIZED, phases._SPECIALIZED, evaluate._SPECIALIZED)
 
 
 @pytest.fixture(autouse=True)
@@ -392,3 +392,35 @@ def test_specialized_is_safe_between_threads():
         sys.setswitchinterval(interval)
     assert not errors, errors[:3]
     assert len(s.codes) <= specialize.SPECS
+
+
+MEMORY_WORK = [(512.0, 128.0, 0.0, 1.0), (100.0, 8000.0, 0.0, 0.5), (0.0, 1.0, 0.0, 1.0), (4096.0, 0.0, 10000.0, 1.0),
+               (1.0, 1.0, 1e300, 1.0), (-0.0, 2.0, 0.0, 1.0)]
+
+
+@pytest.mark.parametrize("model", [m.id for m in all_models()])
+def test_memory_terms_are_the_same_compiled(model):
+    """memory.batch_free_terms (the largest batch, one sequence's memory, the pool in tokens, ...) by code compiled
+    per spec (evaluate._per_sequence on Python floats): the formulas' bits and types, every catalogue model."""
+    from costmodel.engine.memory import batch_free_terms, kv_pool
+
+    for device, fmt, layout in (("h100-sxm", "bf16", (1.0, 1.0, 1.0, 1.0)), ("mi300x", "fp8", (8.0, 1.0, 2.0, 2.0))):
+        m, f, hw = _columns(model, device, fmt, "vllm")
+        pool = kv_pool(m, f, hw, *layout)
+        for prompt, gen, context, held in MEMORY_WORK:
+            with np.errstate(all="ignore"):
+                want = batch_free_terms(m, f, hw, prompt, gen, context, *layout, held, *pool)
+                for _ in range(3):
+                    got = evaluate._per_sequence(m, f, hw, prompt, gen, context, *layout, held, pool)
+            seq = tuple(getattr(got["seq"], k) for k in ("weights", "kv", "act", "work", "pool", "reserve",
+                                                         "capacity"))
+            flat = (got["bmax"], *seq, got["full_len"], got["one_long"], got["kv_tokens"], got["state"])
+            assert [type(x) for x in flat] == [type(x) for x in want]
+            assert np.array_equal(np.array(flat, dtype=float).view(np.int64),
+                                  np.array(want, dtype=float).view(np.int64)), (prompt, gen, context, held)
+        spec = spec_keys.memory_spec(m, f, hw, *layout, *MEMORY_WORK[0], *pool)
+        assert spec is not None
+        if m.get("bb", 0.0) > 0:  # a vision backbone's working set is numpy's tables: the formulas'
+            assert evaluate._SPECIALIZED.codes.get(spec) == []
+        else:
+            assert evaluate._SPECIALIZED.codes.get(spec)  # compiled

@@ -337,8 +337,10 @@ def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
 def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple[dict, dict, dict]:
     """(model, format, hardware) columns as Python floats (engine/elementwise.py: the engine's arithmetic
     on them costs a quarter of numpy's scalars'; evaluate repeats on numpy's where a Python float division
-    by zero raises): copies (a caller may set an entry) of _spec_columns."""
-    return tuple(dict(c) for c in _spec_columns(m, h, f, kv, native_only, eff))
+    by zero raises): _spec_columns' own dicts, shared by every estimate of the spec, so nothing writes into them
+    (a caller changes a copy). The same objects each call: their keys for code compiled per spec (engine/spec_keys.py)
+    are remembered, not recomputed."""
+    return _spec_columns(m, h, f, kv, native_only, eff)
 
 
 @by_identity()
@@ -449,8 +451,8 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
                             f"in its spec); use --allreduce ring")
     mc, fc, hc = _columns(m, h, f, kv, native_only, eff)
-    if vision and m.cross_layers:
-        mc["cross_tokens"] = float(vision["images"] * vision["visual_tokens_per_image"])
+    if vision and m.cross_layers:  # a copy: the columns are shared
+        mc = {**mc, "cross_tokens": float(vision["images"] * vision["visual_tokens_per_image"])}
     batch_value = -1 if w.batch == "max" else w.batch
     cached = 0
     if prefix_hit:

@@ -424,3 +424,37 @@ def test_memory_terms_are_the_same_compiled(model):
             assert evaluate._SPECIALIZED.codes.get(spec) == []
         else:
             assert evaluate._SPECIALIZED.codes.get(spec)  # compiled
+
+
+def test_estimates_never_write_into_their_shared_columns(monkeypatch):
+    """An estimate's columns are one set of dicts per spec (estimate._spec_columns), shared by every estimate of it
+    (their Keys remembered): estimates with every feature that sets a column leave them as they were."""
+    import copy
+    import importlib
+
+    import costmodel
+
+    est = importlib.import_module("costmodel.estimate")  # the module (costmodel.estimate is the function)
+    given = []
+    spec_columns = est._spec_columns
+
+    def recorded(*args):
+        out = spec_columns(*args)
+        given.append(out)
+        return out
+
+    monkeypatch.setattr(est, "_spec_columns", recorded)
+    calls = [("llama-3.2-11b-vision", "h100-sxm", "bf16", dict(images=2)),
+             ("llama-3.1-8b", "h100-sxm", "bf16", dict(kv_predict="llama-3.2-1b", prompt=4000)),
+             ("deepseek-v3", "h200-sxm", "fp8", dict(tp=8, dp=8, ep=8, mtp=2, batch=64, engine="sglang")),
+             ("llama-3.1-8b", "h100-sxm", "bf16", dict(prefix_hit=0.5, batch="max", prompt=2000)),
+             ("llama-3.1-70b", "h100-sxm", "w4a16", dict(batch=4, context=3000))]
+    for model, device, fmt, kw in calls:
+        given.clear()
+        costmodel.estimate(model, device, fmt, **kw)
+        shared = list(given)
+        before = copy.deepcopy(shared)
+        for _ in range(3):
+            costmodel.estimate(model, device, fmt, **kw)
+        assert given[-1] is shared[-1] or given[-1] == shared[-1]
+        assert shared == before, (model, kw)

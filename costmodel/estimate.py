@@ -585,7 +585,8 @@ def _apply_vision(result, m: Model, h, eff, hc, w, vision: dict, notes: list):
     met["ttft_s"] = met["ttft_s"] + extra
     met["e2e_latency_s"] = old_e2e + extra
     scale = met["e2e_latency_s"] / old_e2e
-    met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] / (met["ttft_s"] / (met["ttft_s"] - extra))
+    # the prompt's tokens over the whole TTFT: rate · (text prefill) / TTFT (0 without a text prompt, not 0/0)
+    met["prefill_tokens_per_s"] = met["prefill_tokens_per_s"] * (met["ttft_s"] - extra) / met["ttft_s"]
     met["throughput_tokens_per_s"] = met["throughput_tokens_per_s"] / scale
     for k in ("energy_j_per_token", "energy_j_per_query", "usd_per_million_tokens", "usd_per_million_total_tokens"):
         met[k] = met[k] * scale

@@ -110,3 +110,20 @@ def test_qwen25_vl_config_import_matches_the_spec():
     assert imported.vision_tower == spec.vision_tower
     assert param_breakdown(imported) == param_breakdown(spec)
     assert "vision_config" not in (imported.notes or "")
+
+
+def test_images_without_a_text_prompt_warn_of_nothing(run_cli):
+    """Cross-attention images with no text prompt: the text prefill takes 0 s, and the prompt's rate over the TTFT is
+    no division by zero (numpy printed a RuntimeWarning before); the TTFT is the tower's and the projector's."""
+    import json
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's division warning raises here
+        code, out, err = run_cli("estimate", "llama-3.2-11b-vision", "--hw", "h100", "--images", "2", "--prompt", "0",
+                                 "--context", "50", "--json")
+    assert code == 0 and "Warning" not in err
+
+    d = json.loads(out)
+    v = d["vision"]
+    assert d["ttft_s"] == pytest.approx(v["encoder_s"] + v["projector_s"]) and d["prefill_tokens_per_s"] in (0, None)

@@ -334,19 +334,14 @@ def columns_for(e: Estimate) -> tuple[dict, dict, dict]:
     return tuple(scalars(c) for c in _spec_columns(e.model, e.hardware, e.format, e.kv_format, False, e.efficiency))
 
 
-def _columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple[dict, dict, dict]:
-    """(model, format, hardware) columns as Python floats (engine/elementwise.py: the engine's arithmetic
-    on them costs a quarter of numpy's scalars'; evaluate repeats on numpy's where a Python float division
-    by zero raises): _spec_columns' own dicts, shared by every estimate of the spec, so nothing writes into them
-    (a caller changes a copy). The same objects each call: their keys for code compiled per spec (engine/spec_keys.py)
-    are remembered, not recomputed."""
-    return _spec_columns(m, h, f, kv, native_only, eff)
-
-
 @by_identity()
 def _spec_columns(m: Model, h: Hardware, f: Format, kv: Format | None, native_only: bool, eff) -> tuple:
-    """The columns once per spec objects and engine parameters: `eff` is efficiency_for's object for the
-    calibration tables' state (a new one when they change), or a new one with a user's flags applied."""
+    """(model, format, hardware) columns as Python floats, once per spec objects and engine parameters: `eff` is
+    efficiency_for's object for the calibration tables' state (a new one when they change), or a new one with a
+    user's flags applied. Python floats: the engine's arithmetic on them costs a quarter of numpy's scalars'
+    (engine/elementwise.py), and evaluate repeats on numpy's where a Python float division by zero raises. The dicts
+    are shared by every estimate of the spec, so nothing writes into them (a caller changes a copy); being the same
+    objects each call, their keys for code compiled per spec (engine/spec_keys.py) are remembered."""
     return (numbers(model_row(m)), numbers(format_row(f, h, kv, native_only, eff.engine)),
             numbers(hardware_row(h, eff.engine, eff)))
 
@@ -450,7 +445,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     if eff.allreduce_nvls and not h.in_switch_allreduce:
         raise WorkloadError(f"--allreduce nvls: {h.id} states no in-switch reduction (interconnect.in_switch_allreduce "
                             f"in its spec); use --allreduce ring")
-    mc, fc, hc = _columns(m, h, f, kv, native_only, eff)
+    mc, fc, hc = _spec_columns(m, h, f, kv, native_only, eff)
     if vision and m.cross_layers:  # a copy: the columns are shared
         mc = {**mc, "cross_tokens": float(vision["images"] * vision["visual_tokens_per_image"])}
     batch_value = -1 if w.batch == "max" else w.batch

@@ -29,7 +29,7 @@ from costmodel.engine.memory import GIB, Memory, SequenceMemory, batch_free_term
 from costmodel.engine.operators import OP_NAMES, Ops, lower
 from costmodel.engine.phases import find_distinct, lower_phases
 from costmodel.engine.roofline import OpTimes, op_times
-from costmodel.engine.spec_keys import Spec, memory_spec
+from costmodel.engine.spec_keys import Spec, spec_of
 from costmodel.engine.specialize import Specialized
 from costmodel.engine.speculative import DEFAULT_ACCEPT, draft_pass, tokens_per_step, with_mtp_weights
 from costmodel.engine.timeline import (TIMELINE, decode_rate, energy_per_token, prefill_rate, prefill_seconds, steps,
@@ -359,7 +359,7 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
     """The memory stage's terms that do not depend on the batch: the largest batch, one sequence's memory
     (memory.SequenceMemory, holding `held` of its output), the longest sequence's KV, the pool in tokens
     and one sequence's recurrent state."""
-    spec = memory_spec(m, f, hw, tp, pp, dp, ep, prompt, gen, context, held, *pool)
+    spec = spec_of(m, f, hw, tp, pp, dp, ep, "memory", prompt, gen, context, held, *pool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec is None:
             t = batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, *pool)
@@ -369,8 +369,8 @@ def _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool) ->
 
 
 def _batch_free_terms(spec: Spec, prompt, gen, context, held, pool, headroom) -> tuple:
-    """memory.batch_free_terms at a memory_spec: what engine/specialize.py compiles per spec."""
-    m, f, hw, tp, pp, dp, ep = spec.args
+    """memory.batch_free_terms at a Spec (spec_of's): what engine/specialize.py compiles per spec."""
+    m, f, hw, tp, pp, dp, ep, _ = spec.args
     return batch_free_terms(m, f, hw, prompt, gen, context, tp, pp, dp, ep, held, pool, headroom)
 
 

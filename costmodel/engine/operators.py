@@ -138,14 +138,10 @@ def lower(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode
     `coefficients`: the attention's pair coefficients (attention.attention_terms') where the caller holds them.
     On Python floats (an estimate's) the entries come from code compiled per spec (engine/specialize.py): the same.
     """
-    spec = spec_of(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
+    spec = spec_of(m, f, hw, tp, pp, dp, ep, decode, batch, new_tokens, context) if type(decode) is bool else None
     if spec is None:
         return lower_formula(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep, busy_only, coefficients)
-    else:
-        columns, plain, floats = _SPECIALIZED(spec, batch, new_tokens, context)
-        if floats and not busy_only:
-            return NumberOps(columns, OP_NAMES)  # what _pack gives for Python floats
-        return _packed(dict(zip(OP_NAMES, zip(*columns))), plain, busy_only)
+    return _packed(*_SPECIALIZED(spec, batch, new_tokens, context), busy_only)
 
 
 def lower_formula(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode: bool, dp=1.0, ep=1.0,
@@ -333,13 +329,10 @@ def entries(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, deco
     return ops, plain
 
 
-def _specialized_entries(spec: Spec, batch, new_tokens, context) -> tuple[tuple, bool, bool]:
-    """entries' columns (each field's values in OP_NAMES' order: NumberOps'), `plain`, and whether every value is a
-    Python float (a constant of the compiled code: the types follow from the inputs'), at a Spec."""
-    m, f, hw, tp, pp, decode, dp, ep = spec.args
-    ops, plain = entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
-    columns = tuple(zip(*(ops[name] for name in OP_NAMES)))
-    return columns, plain, set(map(type, map(value_of, chain.from_iterable(columns)))) == _FLOAT
+def _specialized_entries(spec: Spec, batch, new_tokens, context) -> tuple[dict, bool]:
+    """entries at a Spec (spec_of's, tagged with `decode`): what engine/specialize.py compiles per spec."""
+    m, f, hw, tp, pp, dp, ep, decode = spec.args
+    return entries(m, f, hw, batch, new_tokens, context, tp, pp, decode, dp, ep)
 
 
 _SPECIALIZED = Specialized(_specialized_entries)

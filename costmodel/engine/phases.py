@@ -28,7 +28,7 @@ from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, Num
                                        group_batch, lower, lower_attention, lower_formula)
 from costmodel.engine.roofline import OpTimes, mean_times, op_times, rates_finite, zeros_divide_to_zeros
 from costmodel.engine.spec_keys import Spec, columns_key, spec_of
-from costmodel.engine.specialize import SIGHTINGS, Specialized
+from costmodel.engine.specialize import Specialized
 from costmodel.engine.timeline import overlapped, share
 from costmodel.engine.traced import Traced
 
@@ -253,7 +253,7 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     them, with pp and the drafts fixed by its groups), so the prefill's rows are searched on those four alone: the
     same groups, two full-size columns fewer to compare."""
     if groups is None:  # the decode's attention at c0 and c1: one attention group's pair coefficients
-        spec = _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep)
+        spec = spec_of(m, f, hw, tp, pp, dp, ep, "phases", Bc, prompt, context, Bd, n_dec, c0, c1)
         got = None if spec is None else _SPECIALIZED(spec, Bc, prompt, context, Bd, n_dec, c0, c1)
         if got is not None:  # an estimate's (Python floats): lowered and timed by code compiled per spec
             pre, d0, a1, figures = got
@@ -288,20 +288,12 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
                           (m, f, Bd, dp, n_dec, c1, tp), at_q, full)
 
 
-def _phases_spec(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep) -> Spec | None:
-    """lower_phases' Spec of one configuration on Python floats (spec_keys.spec_of's, with c1), else None."""
-    spec = spec_of(m, f, hw, Bc, prompt, context, tp, pp, False, dp, ep)
-    if spec is None or not (type(Bd) is float and type(n_dec) is float and type(c0) is float and type(c1) is float):
-        return None
-    return spec
-
-
 def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
     """One configuration's PhaseOps as its three Ops' columns (NumberOps') and their four figures on the Spec's hw
     and f (PhaseOps.figures; None where they do not apply or raise: lowering never raises the timing's errors);
     None where an Ops is not of Python floats. The formulas lower_phases evaluates, as they are: what
     engine/specialize.py compiles per spec."""
-    m, f, hw, tp, pp, _, dp, ep = spec.args
+    m, f, hw, tp, pp, dp, ep, _ = spec.args
     coef = pair_coefficients(m, f, as_float(n_dec), tp / dp, True)
     ops = PhaseOps(lower_formula(m, f, hw, Bc, prompt, context, tp, pp, decode=False, dp=dp, ep=ep),
                    lower_formula(m, f, hw, Bd, n_dec, c0, tp, pp, decode=True, dp=dp, ep=ep, coefficients=coef),
@@ -317,7 +309,7 @@ def _phases(spec: Spec, Bc, prompt, context, Bd, n_dec, c0, c1) -> tuple | None:
     return ops.pre.columns, ops.d0.columns, ops.a1.columns, figures
 
 
-_SPECIALIZED = Specialized(_phases, after=SIGHTINGS)
+_SPECIALIZED = Specialized(_phases)
 
 
 def find_distinct(fast: bool, *keys, keep=None, starts=None) -> tuple:

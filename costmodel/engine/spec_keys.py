@@ -25,8 +25,8 @@ class Key:
 
 
 class Spec(Key):
-    """What lower reads besides the batch, new tokens and context, of an estimate (Python floats): its columns'
-    names and values and the layout (specialize's key), and those arguments (`args`)."""
+    """What a formula of an estimate reads besides its recorded inputs: the Keys of its columns (Python floats), the
+    layout and a tag (specialize's key), and those arguments (`args`: spec_of's)."""
 
     __slots__ = ("args",)
 
@@ -65,24 +65,13 @@ def _layout(tp: float, pp: float, dp: float, ep: float) -> bytes:
     return pack("4d", tp, pp, dp, ep)
 
 
-def spec_of(m: dict, f: dict, hw: dict, batch, new_tokens, context, tp, pp, decode, dp, ep) -> Spec | None:
-    """lower's Spec where every input and column is a Python float (else None: lowered as it is)."""
-    if not (type(batch) is float and type(new_tokens) is float and type(context) is float and type(tp) is float
-            and type(pp) is float and type(dp) is float and type(ep) is float and type(decode) is bool):
+def spec_of(m: dict, f: dict, hw: dict, tp, pp, dp, ep, tag, *inputs) -> Spec | None:
+    """The Spec of a formula of the columns (m, f, hw), the layout and `inputs` (its recorded ones), where all of those
+    are Python floats, else None (the formula evaluated as it is). `tag` tells formulas of the same spec apart (lower's
+    `decode`, the phases', memory's); `args`: (m, f, hw, tp, pp, dp, ep, tag)."""
+    if set(map(type, (tp, pp, dp, ep, *inputs))) != _FLOAT:
         return None
     km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
     if km is None or kf is None or kh is None:
         return None
-    return Spec((km, kf, kh, _layout(tp, pp, dp, ep), decode), (m, f, hw, tp, pp, decode, dp, ep))
-
-
-def memory_spec(m: dict, f: dict, hw: dict, tp, pp, dp, ep, *inputs) -> Spec | None:
-    """memory.batch_free_terms' Spec (the columns and layout) where they and its `inputs` are Python floats, else
-    None."""
-    if not (type(tp) is float and type(pp) is float and type(dp) is float and type(ep) is float
-            and all(type(x) is float for x in inputs)):
-        return None
-    km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
-    if km is None or kf is None or kh is None:
-        return None
-    return Spec((km, kf, kh, _layout(tp, pp, dp, ep), "memory"), (m, f, hw, tp, pp, dp, ep))
+    return Spec((km, kf, kh, _layout(tp, pp, dp, ep), tag), (m, f, hw, tp, pp, dp, ep, tag))

@@ -38,12 +38,7 @@ class Recording:
         """The name that holds `value` in the recorded code (one per distinct type and value)."""
         if type(value) not in SCALARS:
             raise Untraceable(f"a constant of type {type(value).__name__}")
-        key = (type(value), value, repr(value))  # repr: -0.0 and 0.0, NaN, are different constants
-        name = self._ids.get(key)
-        if name is None:
-            name = self._ids[key] = f"k{len(self.constants)}"
-            self.constants[name] = value
-        return name
+        return self._bound((type(value), value, repr(value)), "k", value)  # repr: -0.0 and 0.0, NaN, differ
 
     def ref(self, x) -> str:
         return x.name if type(x) is Traced else self.constant(x)
@@ -69,11 +64,14 @@ class Recording:
 
     def function(self, fn) -> str:
         """The name that holds function `fn` in the recorded code."""
-        key = ("fn", id(fn))
+        return self._bound(("fn", id(fn)), "f", fn)
+
+    def _bound(self, key: tuple, prefix: str, obj) -> str:
+        """The name (`prefix` and a number) bound to `obj` in the recorded code, one per `key`."""
         name = self._ids.get(key)
         if name is None:
-            name = self._ids[key] = f"f{len(self.constants)}"
-            self.constants[name] = fn
+            name = self._ids[key] = f"{prefix}{len(self.constants)}"
+            self.constants[name] = obj
         return name
 
 
@@ -85,7 +83,7 @@ def _binary(symbol: str, fn, reflected: bool = False, pure: bool = True):
         elif type(other) not in SCALARS:
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
-        value = fn(_value(a), _value(b))  # raises as the operation would (ZeroDivisionError): the caller's to catch
+        value = fn(value_of(a), value_of(b))  # raises as the operation would (ZeroDivisionError): the caller's to catch
         rec = self.rec
         names = (rec.ref(a), rec.ref(b))
         return rec.new(value, f"{names[0]} {symbol} {names[1]}", _reads(a, b), pure)
@@ -98,10 +96,6 @@ def _unary(form: str, fn):
         return self.rec.new(fn(self.value), form.format(self.name), (self.name,), True)
 
     return method
-
-
-def _value(x):
-    return x.value if type(x) is Traced else x
 
 
 def value_of(x):
@@ -160,7 +154,7 @@ def call(fn, *args):
     """fn(*args) recorded, where some argument is Traced: the function's own result on the values (an element-wise
     function's scalar path then, as the recorded code will call it)."""
     rec = next(x.rec for x in args if type(x) is Traced)
-    value = fn(*map(_value, args))
+    value = fn(*map(value_of, args))
     text = f"{rec.function(fn)}({', '.join(rec.ref(x) for x in args)})"
     return rec.new(value, text, _reads(*args), False)
 
@@ -168,7 +162,7 @@ def call(fn, *args):
 def choice(where, condition, a, b):
     """where(condition, a, b) (elementwise.where) recorded: with a Python bool condition and operands whose values
     are Python floats the chosen operand itself, as where's first path returns it; else the call."""
-    if type(condition) is bool and type(_value(a)) is float and type(_value(b)) is float:
+    if type(condition) is bool and type(value_of(a)) is float and type(value_of(b)) is float:
         return a if condition else b
     return call(where, condition, a, b)
 

@@ -99,7 +99,7 @@ def _compiled(cols, layout, decode) -> None:
     """The spec's code was compiled (not left to the formula), but for a hierarchical vision backbone's, whose
     stages (backbone_ops) are numpy's tables: the formula's."""
     tp, pp, dp, ep = layout
-    spec = spec_keys.spec_of(*cols, 1.0, 1.0, 0.0, tp, pp, decode, dp, ep)
+    spec = spec_keys.spec_of(*cols, tp, pp, dp, ep, decode, 1.0, 1.0, 0.0)
     assert spec is not None
     if cols[0].get("bb", 0.0) > 0:
         assert operators._SPECIALIZED.codes.get(spec) == []
@@ -212,7 +212,7 @@ def test_phases_lower_and_time_the_same_compiled(model):
                 assert [type(x) for x in got_t] == [type(x) for x in want_t], work
                 assert np.array_equal(np.array(got_t).view(np.int64), np.array(want_t).view(np.int64)), (work, got_t,
                                                                                                           want_t)
-        spec = phases._phases_spec(m, f, hw, *PHASE_WORK[0], tp, pp, dp, ep)
+        spec = spec_keys.spec_of(m, f, hw, tp, pp, dp, ep, "phases", *PHASE_WORK[0])
         if m.get("bb", 0.0) > 0:  # a vision backbone's stages are numpy's tables: the formulas'
             assert phases._SPECIALIZED.codes.get(spec) == []
         else:
@@ -292,7 +292,7 @@ def test_a_decode_attention_crossing_its_roof_compiles_the_same():
         for _ in range(3):
             got = lower_phases(m, f, hw, *work, 1.0, 1.0, 1.0, 1.0).times(hw, f)
             assert np.array_equal(np.array(got[:4]).view(np.int64), np.array(want[:4]).view(np.int64))
-    spec = phases._phases_spec(m, f, hw, *work, 1.0, 1.0, 1.0, 1.0)
+    spec = spec_keys.spec_of(m, f, hw, 1.0, 1.0, 1.0, 1.0, "phases", *work)
     assert any("abs(" in code.source for code in phases._SPECIALIZED.codes[spec])  # the branch was recorded
 
 
@@ -418,7 +418,7 @@ def test_memory_terms_are_the_same_compiled(model):
             assert [type(x) for x in flat] == [type(x) for x in want]
             assert np.array_equal(np.array(flat, dtype=float).view(np.int64),
                                   np.array(want, dtype=float).view(np.int64)), (prompt, gen, context, held)
-        spec = spec_keys.memory_spec(m, f, hw, *layout, *MEMORY_WORK[0], *pool)
+        spec = spec_keys.spec_of(m, f, hw, *layout, "memory", *MEMORY_WORK[0], *pool)
         assert spec is not None
         if m.get("bb", 0.0) > 0:  # a vision backbone's working set is numpy's tables: the formulas'
             assert evaluate._SPECIALIZED.codes.get(spec) == []

@@ -1,6 +1,7 @@
 """Benchmark sweeps and Pareto filtering. Prints rates, peak memory and times; asserts nothing.
 
     python benchmarks/bench_sweep.py rate      [--configs 1000000] [--chunk N]  # costmodel.sweeps.sweep, in memory
+                                     [--rounds 1] [--packed on|off]    # sweeps in turn; batch-free columns packed
                                      [--floor 1] [--floor-with mapped|numpy]  # writing its result alone first
     python benchmarks/bench_sweep.py rate --fast both                # numpy against [fast], one process
     python benchmarks/bench_sweep.py chunks    [--configs 11000000]    # chunks of 2^16, 2^17, 2^18, one process
@@ -24,9 +25,10 @@ import time
 import numpy as np
 
 
-# the types of an in-memory sweep's result columns: grid.METRICS and grid.MEMORY as float64; fits, valid and
-# reason_code one byte each (115 bytes a configuration)
-RESULT_TYPES = (np.float64,) * 14 + (np.bool_, np.bool_, np.int8)
+# the types of an in-memory sweep's result columns held per configuration: grid.METRICS and grid.MEMORY as float64
+# but the batch and the three that sweeps/batch_free.py packs (held once per batch-free code: 0.6 MB a 10^7 grid);
+# fits, valid and reason_code one byte each (83 bytes a configuration; 115 with every column, `--packed off`)
+RESULT_TYPES = (np.float64,) * 10 + (np.bool_, np.bool_, np.int8)
 
 
 def axes_for(n: int) -> dict:
@@ -276,6 +278,9 @@ def main() -> None:
     p.add_argument("--fast", choices=("auto", "on", "off", "both"), default="auto",
                    help="the [fast] kernels: as a sweep decides (auto), at any size (on), never (off); "
                         "rate --fast both: numpy and the kernels in interleaved rounds in one process")
+    p.add_argument("--packed", choices=("on", "off"), default="on",
+                   help="rate: the batch-free columns held once per code as sweeps do (on), or per configuration (off)")
+    p.add_argument("--rounds", type=int, default=1, help="rate: sweeps in turn in one process")
     p.add_argument("--writer", choices=("auto", "thread", "turn", "both"), default="auto",
                    help="stream: the chunks written on a background thread, in turn on the evaluating thread, as "
                         "the sweep decides from the CPUs it may use (auto), or thread and turn in interleaved rounds")
@@ -323,11 +328,25 @@ def main() -> None:
     if a.what == "rate":
         first, nbytes = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
         floor, _ = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
+        if a.packed == "off":
+            from costmodel.sweeps import batch_free
+
+            batch_free.packing = lambda *args: None  # every column held per configuration
+        for k in range(a.rounds):  # each result freed before the next sweep
+            r = None
+            t = time.perf_counter()
+            r = sweep(chunk=chunk, **axes)
+            dt = time.perf_counter() - t
+            print(f"sweep in memory, chunks of {chunk:,}{', round ' + str(k + 1) if a.rounds > 1 else ''}: {n:,} "
+                  f"configurations in {dt:.2f} s = {n / dt:,.0f} configurations/s on one core; "
+                  f"{int(r['fits'].sum()):,} fit; peak RSS {peak_rss_gb():.2f} GB; packed {r.packed is not None}")
         t = time.perf_counter()
-        r = sweep(chunk=chunk, **axes)
-        dt = time.perf_counter() - t
-        print(f"sweep in memory, chunks of {chunk:,}: {n:,} configurations in {dt:.2f} s = {n / dt:,.0f} configurations/s on one core; "
-              f"{int(r['fits'].sum()):,} fit; peak RSS {peak_rss_gb():.2f} GB")
+        r["batch_requested"]
+        t_in = time.perf_counter()
+        for k in ("batch", "max_batch", "weights_bytes", "capacity_bytes"):
+            r[k]
+        print(f"  then read: the input columns (grid.DERIVED, computed from the axes) {t_in - t:.2f} s; the batch and "
+              f"the packed columns {time.perf_counter() - t_in:.2f} s ({'unpacked' if r.packed else 'held'})")
         if a.floor:
             print(f"  baseline in the same run: writing a result of the sweep's column types ({nbytes / 1e9:.2f} GB) "
                   f"chunk by chunk into memory newly allocated ({a.floor_with}), nothing evaluated: {first:.2f} s the first time, {floor:.2f} s "

@@ -212,11 +212,13 @@ class _Unravel:
     them in order) holds each axis as runs of `stride` equal indices, so an axis and the values along it
     are repeats of its few indices, cheaper than dividing every flat index."""
 
-    def __init__(self, flat: np.ndarray, shape: tuple):
-        flat = np.asarray(flat)
+    def __init__(self, flat, shape: tuple):
+        """`flat`: the flat indices, or a range of them (step 1: consecutive, no array made to find it)."""
+        consecutive = isinstance(flat, range) and flat.step == 1
+        flat = flat if consecutive else np.asarray(flat)
         self.n, self.shape = len(flat), shape
         self.start = int(flat[0]) if self.n else 0
-        self.runs = self.n == 0 or _consecutive(flat)
+        self.runs = self.n == 0 or consecutive or _consecutive(flat)
         self.idx = None if self.runs else np.unravel_index(flat, shape)
         self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
 
@@ -267,6 +269,19 @@ def derived_columns(ax: Axes, flat: np.ndarray, c: dict | None = None) -> dict:
     out.update(tp=c["tp"], prompt=c["prompt"], gen=c["gen"], context=c["context"], dp=dp, ep=ep,
                batch_requested=c["batch"])
     return out
+
+
+def derived_column(ax: Axes, flat, key: str) -> np.ndarray:
+    """One of the DERIVED columns at flat indices `flat` (an array or a range), from the axes it reads alone: derived_columns' values and
+    type (a 10^7 sweep's prompt in 0.1 s where all twelve took 2.3-2.8 s: benchmarks/bench_sweep.py rate)."""
+    axis = _Unravel(flat, ax.shape)
+    if key in DERIVED[:5]:
+        return axis.index(DERIVED.index(key)).astype(np.int32)
+    if key in ("dp", "ep"):
+        flags = dict(zip(("dp", "ep"), _layout_flags(ax)))[key]
+        return np.where(axis.value(7, flags) > 0, axis.value(6, ax.tp), 1.0)
+    k = {"batch_requested": 5, "tp": 6, "prompt": 8, "gen": 9, "context": 10}[key]
+    return axis.value(k, (ax.batch, ax.tp, None, ax.prompt, ax.gen, ax.context)[k - 5])
 
 
 def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:

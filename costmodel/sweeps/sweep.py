@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from costmodel.sweeps import heap
-from costmodel.sweeps.grid import (DERIVED, REASONS, Axes, SweepError, Tables, chunk_size, chunks, derived_columns,
+from costmodel.sweeps import batch_free, heap
+from costmodel.sweeps.grid import (DERIVED, REASONS, Axes, SweepError, Tables, chunk_size, chunks, derived_column,
                                    evaluate_chunk, hardware_row_index, make_axes)
 
 
@@ -31,24 +31,33 @@ class SweepResult:
     and input columns (grid.DERIVED) that `cols` lacks are computed from the axes when first read, for
     the configurations from flat index `start` on."""
 
-    def __init__(self, ax: Axes, cols: dict, engine_names: list, start: int = 0):
+    def __init__(self, ax: Axes, cols: dict, engine_names: list, start: int = 0, packed: tuple | None = None,
+                 order: list | None = None):
+        """`packed` (an in-memory sweep's): (batch_free.Packing, its tables), the batch-free columns and the batch
+        held once per batch-free code, unpacked when first read; `order`: an evaluated chunk's keys, packed ones
+        included (default: cols')."""
         self.ax = ax
         self.cols = cols
         self.engine_names = engine_names
         self.start = start
+        self.packed = packed
+        self.order = list(cols) if order is None else order
 
     def __len__(self) -> int:
         return len(self.cols["tpot_s"])
 
     def _col(self, key: str) -> np.ndarray:
-        if key not in self.cols and key in DERIVED:  # all of them at once: they share the unravelled index
-            flat = np.arange(self.start, self.start + len(self), dtype=np.int64)
-            self.cols.update((k, v) for k, v in derived_columns(self.ax, flat).items() if k not in self.cols)
+        if key not in self.cols and key in DERIVED:  # each from the axes it reads
+            self.cols[key] = derived_column(self.ax, range(self.start, self.start + len(self)), key)
+        if key not in self.cols and self.packed and key in batch_free.PACKED:
+            self.cols[key] = batch_free.unpacked(*self.packed, self.start, len(self), key)
+        if key not in self.cols and self.packed and key == "batch":
+            self.cols[key] = batch_free.batch(self._col("batch_requested"), self._col("max_batch"))
         return self.cols[key]
 
     def _order(self) -> list:
         """The columns' keys in the order of an evaluated chunk (the derived ones after reason_code)."""
-        keys = [k for k in self.cols if k not in DERIVED]
+        keys = [k for k in self.order if k not in DERIVED]
         at = keys.index("reason_code") + 1 if "reason_code" in keys else len(keys)
         return keys[:at] + list(DERIVED) + keys[at:]
 
@@ -76,7 +85,7 @@ class SweepResult:
     def __getitem__(self, key: str) -> np.ndarray:
         if key in TEXT_COLUMNS:
             return self._names(key)
-        if key in self.cols or key in DERIVED:
+        if key in self.order or key in DERIVED:
             return self._col(key)
         raise KeyError(f"no column {key!r}; columns: {', '.join(self.columns)}")
 
@@ -126,18 +135,24 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
         parts = run_chunks(kwargs, ax.size, chunk, task, accuracy_file, scheduler, workers, progress)
         cols = {k: _joined([p[k] for p in parts]) for k in parts[0]}
     else:
-        cols = {}
+        cols, packed, order = {}, (batch_free.packing(ax.batch, ax.shape), {}), None
+        skip = set(batch_free.PACKED + batch_free.DERIVED_FROM_PACKED) if packed[0] else set()
         for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
             at = slice(int(idx[0]), int(idx[-1]) + 1)
             into = {k: v[at] for k, v in cols.items()}  # the first chunk's columns give the result's types
             part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False, into=into)  # inputs: read when asked
-            if not cols:
-                cols = {k: _column(ax.size, v.dtype, i) for i, (k, v) in enumerate(part.items())}
+            if order is None:
+                order = list(part)
+                cols = {k: _column(ax.size, v.dtype, i) for i, (k, v) in enumerate(part.items()) if k not in skip}
+                packed[1].update((k, packed[0].table(part[k].dtype)) for k in batch_free.PACKED if skip)
             for k, v in part.items():
-                if v is not into.get(k):
+                if k in cols and v is not into.get(k):
                     cols[k][at] = v
+            if packed[1]:  # the batch-free columns: their entries alone
+                packed[0].fill(packed[1], {k: part[k] for k in packed[1]}, at.start)
             if progress:
                 progress(int(idx[-1]) + 1, ax.size)
+        return SweepResult(ax, cols, tab.engine_names, packed=packed if packed[1] else None, order=order)
     return SweepResult(ax, cols, tab.engine_names)
 
 

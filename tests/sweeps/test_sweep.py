@@ -510,6 +510,24 @@ def test_input_columns_read_from_the_axes_equal_the_evaluated_ones():
             np.testing.assert_array_equal(a, b, err_msg=k)
 
 
+def test_each_input_column_is_computed_alone_from_the_axes_it_reads():
+    """grid.derived_column: derived_columns' values and types, one column at a time, from a range of flat indices,
+    their array, or indices out of order; a sweep's result computes the column read alone."""
+    from costmodel.sweeps.grid import DERIVED, derived_column, derived_columns, make_axes
+
+    ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["fp8", "bf16"], batch=[1, "max"],
+                   tp=[1, 2], prompt=[128, 1024], gen=[16], context=[0, 500], layouts=["tp", "ep"])
+    for flat in (np.arange(ax.size), np.arange(7, ax.size - 5), np.random.default_rng(1).permutation(ax.size)[:50]):
+        every = derived_columns(ax, flat)
+        for k in DERIVED:
+            for given in (flat, range(int(flat[0]), int(flat[0]) + len(flat))) if np.all(np.diff(flat) == 1) else (flat,):
+                got = derived_column(ax, given, k)
+                assert got.dtype == every[k].dtype and got.tobytes() == every[k].tobytes(), k
+    r = sweep(models=["llama-3.1-8b"], hw=["h100", "l4"], batch=[1, 8], prompt=[128, 1024])
+    r["prompt"]
+    assert set(DERIVED) & set(r.cols) == {"prompt"}
+
+
 def test_a_chunk_writes_its_columns_into_the_arrays_given():
     """evaluate_chunk(into=...) writes each column it is given an array for there and returns that array (a
     sweep's result columns at the chunk's rows: no second copy); the values and types of a chunk without."""

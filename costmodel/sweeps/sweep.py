@@ -28,8 +28,9 @@ TEXT_COLUMNS = ("model", "hardware", "format", "kv_format", "engine", "reason")
 
 class SweepResult:
     """Columnar result: `len(r)`, `r["tpot_s"]` (numpy), `r["model"]` (names), `.to_pandas()`. The index
-    and input columns (grid.DERIVED) that `cols` lacks are computed from the axes when first read, for
-    the configurations from flat index `start` on."""
+    and input columns (grid.DERIVED) that `cols` lacks are computed from the axes when first read, each alone,
+    and the batch-free columns `packed` holds are unpacked then, for the configurations from flat index `start`
+    on."""
 
     def __init__(self, ax: Axes, cols: dict, engine_names: list, start: int = 0, packed: tuple | None = None,
                  order: list | None = None):
@@ -135,24 +136,25 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
         parts = run_chunks(kwargs, ax.size, chunk, task, accuracy_file, scheduler, workers, progress)
         cols = {k: _joined([p[k] for p in parts]) for k in parts[0]}
     else:
-        cols, packed, order = {}, (batch_free.packing(ax.batch, ax.shape), {}), None
-        skip = set(batch_free.PACKED + batch_free.DERIVED_FROM_PACKED) if packed[0] else set()
+        packing = batch_free.packing(ax.batch, ax.shape)  # None where packing saves nothing
+        held = set(batch_free.PACKED + batch_free.DERIVED_FROM_PACKED) if packing else set()  # not per configuration
+        cols, tables, order = {}, {}, None
         for idx in chunks(ax.size, chunk):  # each chunk written into the columns in place: no second copy
             at = slice(int(idx[0]), int(idx[-1]) + 1)
             into = {k: v[at] for k, v in cols.items()}  # the first chunk's columns give the result's types
             part = evaluate_chunk(tab, idx, task, accuracy_file, inputs=False, into=into)  # inputs: read when asked
             if order is None:
                 order = list(part)
-                cols = {k: _column(ax.size, v.dtype, i) for i, (k, v) in enumerate(part.items()) if k not in skip}
-                packed[1].update((k, packed[0].table(part[k].dtype)) for k in batch_free.PACKED if skip)
+                cols = {k: _column(ax.size, v.dtype, i) for i, (k, v) in enumerate(part.items()) if k not in held}
+                tables = {k: packing.table(part[k].dtype) for k in batch_free.PACKED} if packing else {}
             for k, v in part.items():
                 if k in cols and v is not into.get(k):
                     cols[k][at] = v
-            if packed[1]:  # the batch-free columns: their entries alone
-                packed[0].fill(packed[1], {k: part[k] for k in packed[1]}, at.start)
+            if tables:  # the batch-free columns: the entries this chunk holds
+                packing.fill(tables, {k: part[k] for k in tables}, at.start)
             if progress:
                 progress(int(idx[-1]) + 1, ax.size)
-        return SweepResult(ax, cols, tab.engine_names, packed=packed if packed[1] else None, order=order)
+        return SweepResult(ax, cols, tab.engine_names, packed=(packing, tables) if tables else None, order=order)
     return SweepResult(ax, cols, tab.engine_names)
 
 

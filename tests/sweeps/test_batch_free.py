@@ -54,11 +54,13 @@ def test_packed_columns_have_the_bits_of_the_columns_evaluated_per_configuration
 
 
 def test_packed_and_per_configuration_results_read_alike(monkeypatch):
-    """Columns, their order, to_dict and the text columns: the same with the columns packed and without."""
-    kw = GRIDS["layouts and lengths"]
+    """Columns, their order, to_dict and the text columns: the same with the columns packed and without (a task's
+    accuracy columns included)."""
+    kw = dict(GRIDS["layouts and lengths"], task="mmlu")  # the accuracy columns after the reason's code
     packed = sweep(chunk=11, **kw)
     monkeypatch.setattr(batch_free, "packing", lambda *a: None)
     plain = sweep(chunk=11, **kw)
+    assert packed.columns[-3:] == ["accuracy", "accuracy_recovery", "reason"]
     assert packed.packed is not None and plain.packed is None
     assert set(PACKED_AND_BATCH) <= set(plain.cols)
     assert packed.columns == plain.columns

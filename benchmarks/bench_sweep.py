@@ -332,6 +332,8 @@ def main() -> None:
             from costmodel.sweeps import batch_free
 
             batch_free.packing = lambda *args: None  # every column held per configuration
+        if a.rounds < 1:
+            p.error(f"--rounds {a.rounds}: expected 1 or more")
         for k in range(a.rounds):  # each result freed before the next sweep
             r = None
             t = time.perf_counter()
@@ -345,8 +347,8 @@ def main() -> None:
         t_in = time.perf_counter()
         for k in ("batch", "max_batch", "weights_bytes", "capacity_bytes"):
             r[k]
-        print(f"  then read: the input columns (grid.DERIVED, computed from the axes) {t_in - t:.2f} s; the batch and "
-              f"the packed columns {time.perf_counter() - t_in:.2f} s ({'unpacked' if r.packed else 'held'})")
+        print(f"  then read: the input column batch_requested (computed from the axes) {t_in - t:.2f} s; the batch "
+              f"and the packed columns {time.perf_counter() - t_in:.2f} s ({'unpacked' if r.packed else 'held'})")
         if a.floor:
             print(f"  baseline in the same run: writing a result of the sweep's column types ({nbytes / 1e9:.2f} GB) "
                   f"chunk by chunk into memory newly allocated ({a.floor_with}), nothing evaluated: {first:.2f} s the first time, {floor:.2f} s "

@@ -19,6 +19,8 @@ from costmodel.engine.memory import batch_of
 # the columns packed, by their values' name in the result; "batch" is derived from max_batch and the request
 PACKED = ("max_batch", "weights_bytes", "capacity_bytes")
 DERIVED_FROM_PACKED = ("batch",)
+# periods of the outer axes in a chunk up to which Packing.fill copies slices (one per period and class)
+_SLICES = 64
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Packing:
 
     def fill(self, tables: dict, part: dict, start: int) -> None:
         """Write into each of `tables` the entries held by the configurations from flat index `start` on (part[k]:
-        their values of table k, one each): those of each class's first batch index, which every entry has one of."""
+        their values of table k, one each). Each entry is written from one configuration: the one at its class's
+        first batch index."""
         n = len(next(iter(part.values())))
         src, dst = self._rows(start, start + n)
         for k, t in tables.items():
@@ -54,8 +57,9 @@ class Packing:
                 t[d] = part[k][s]
 
     def _rows(self, start: int, stop: int) -> tuple[list, list]:
-        """(the chunk's rows, from `start`, that fill entries; those entries) as pairs of slices, one per period of
-        the outer axes in the chunk and class, or as one pair of index arrays where the periods are many."""
+        """(the chunk's rows that fill entries, counted from `start`; those entries): two lists of slices, one
+        slice per period of the outer axes in the chunk and class, or two lists of one index array each where the
+        periods are more than _SLICES."""
         period = self.n_b * self.inner
         outers = range(start // period, (stop - 1) // period + 1)
         pairs = []
@@ -90,10 +94,6 @@ class Packing:
         return at[skip:skip + n]
 
 
-# periods of the outer axes in a chunk up to which Packing.fill copies slices (one per period and class)
-_SLICES = 64
-
-
 def packing(batch: np.ndarray, shape: tuple) -> Packing | None:
     """The Packing of a grid of axes `shape` (grid.Axes.shape; the batch the sixth, `batch` its values, negative for
     the largest that fits), or None where it would hold as many entries as configurations (one batch per class)."""
@@ -114,6 +114,6 @@ def unpacked(p: Packing, tables: dict, start: int, n: int, key: str) -> np.ndarr
 
 
 def batch(requested: np.ndarray, max_batch: np.ndarray) -> np.ndarray:
-    """The batch evaluated, as the engine computes it: memory.batch_of of the request (the sweep's batch axis, as the
-    engine takes it) and the largest batch."""
-    return batch_of(np.asarray(requested, dtype=float), max_batch)
+    """The batch evaluated, as the engine computes it: memory.batch_of of the request (the sweep's batch axis, float,
+    as the engine takes it) and the largest batch."""
+    return batch_of(requested, max_batch)

@@ -272,8 +272,9 @@ def derived_columns(ax: Axes, flat: np.ndarray, c: dict | None = None) -> dict:
 
 
 def derived_column(ax: Axes, flat, key: str) -> np.ndarray:
-    """One of the DERIVED columns at flat indices `flat` (an array or a range), from the axes it reads alone: derived_columns' values and
-    type (a 10^7 sweep's prompt in 0.1 s where all twelve took 2.3-2.8 s: benchmarks/bench_sweep.py rate)."""
+    """One of the DERIVED columns at flat indices `flat` (an array or a range), from the axes it reads alone:
+    derived_columns' values and type (a 10^7 sweep's batch_requested in 0.04 s, where reading one computed all
+    twelve in 2.3-2.8 s: benchmarks/bench_sweep.py rate)."""
     axis = _Unravel(flat, ax.shape)
     if key in DERIVED[:5]:
         return axis.index(DERIVED.index(key)).astype(np.int32)

@@ -58,7 +58,7 @@ class SweepResult:
 
     def _order(self) -> list:
         """The columns' keys in the order of an evaluated chunk (the derived ones after reason_code)."""
-        keys = [k for k in self.order if k not in DERIVED]
+        keys = [k for k in (*self.order, *(k for k in self.cols if k not in self.order)) if k not in DERIVED]
         at = keys.index("reason_code") + 1 if "reason_code" in keys else len(keys)
         return keys[:at] + list(DERIVED) + keys[at:]
 
@@ -86,7 +86,7 @@ class SweepResult:
     def __getitem__(self, key: str) -> np.ndarray:
         if key in TEXT_COLUMNS:
             return self._names(key)
-        if key in self.order or key in DERIVED:
+        if key in self.cols or key in self.order or key in DERIVED:
             return self._col(key)
         raise KeyError(f"no column {key!r}; columns: {', '.join(self.columns)}")
 

@@ -398,6 +398,7 @@ def test_a_sweep_is_the_same_with_and_without_the_kernels(monkeypatch):
     for flag in ("0", "1"):
         monkeypatch.setenv("COSTMODEL_FAST", flag)
         got[flag] = sweep(**axes)
+    assert got["0"].packed is not None and got["1"].packed is not None  # the batch-free columns packed on both paths
     for k in got["0"].columns:
         a, b = np.asarray(got["0"][k]), np.asarray(got["1"][k])
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), k

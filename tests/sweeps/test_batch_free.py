@@ -164,10 +164,19 @@ def test_a_sweep_result_of_a_chunk_is_read_from_its_start():
         _same(tail[k], full[k][5:], k)
 
 
-def test_the_local_path_is_the_only_one_packed(tmp_path):
-    """sweep_to_file and Dask's parts hold every column per configuration (S.sweep packs its own columns alone)."""
+def test_a_streamed_sweep_writes_every_column(tmp_path):
+    """sweep_to_file writes every column per configuration (sweep() packs its own result's columns alone)."""
     kw = GRIDS["numbers alone"]
     S.sweep_to_file(str(tmp_path / "s.csv"), chunk=3, **kw)
     got, mem = read_table(str(tmp_path / "s.csv")), sweep(**kw)
     for k in PACKED_AND_BATCH:
         np.testing.assert_array_equal(np.asarray(got[k], dtype=float), mem[k], err_msg=k)
+
+
+def test_columns_added_to_a_result_are_read_and_listed():
+    """A column a caller adds to r.cols is read by r[...] and listed after the evaluated ones, as before packing."""
+    r = sweep(models=["llama-3.1-8b"], hw=["h100"], batch=[1, 8, "max"])
+    assert r.packed is not None
+    r.cols["foo"] = np.zeros(len(r))
+    assert r["foo"].tobytes() == np.zeros(len(r)).tobytes()
+    assert r.columns[-2:] == ["foo", "reason"] and "foo" in r.to_dict()

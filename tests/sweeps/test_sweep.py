@@ -520,8 +520,8 @@ def test_each_input_column_is_computed_alone_from_the_axes_it_reads():
     for flat in (np.arange(ax.size), np.arange(7, ax.size - 5), np.random.default_rng(1).permutation(ax.size)[:50]):
         every = derived_columns(ax, flat)
         for k in DERIVED:
-            for given in (flat, range(int(flat[0]), int(flat[0]) + len(flat))) if np.all(np.diff(flat) == 1) else (flat,):
-                got = derived_column(ax, given, k)
+            for indices in (flat, range(int(flat[0]), int(flat[0]) + len(flat))) if np.all(np.diff(flat) == 1) else (flat,):
+                got = derived_column(ax, indices, k)
                 assert got.dtype == every[k].dtype and got.tobytes() == every[k].tobytes(), k
     r = sweep(models=["llama-3.1-8b"], hw=["h100", "l4"], batch=[1, 8], prompt=[128, 1024])
     r["prompt"]
@@ -556,9 +556,9 @@ def test_a_chunks_own_timed_and_memory_columns_start_192_bytes_apart():
 
     ax = make_axes(models=["llama-3.1-8b"], hw=["h100", "l4"], batch=[1, 4, "max"], prompt=[128, 1024], gen=[16, 64])
     idx = np.arange(ax.size, dtype=np.int64)
-    given = np.zeros(ax.size)
-    got = evaluate_chunk(Tables(ax), idx, inputs=False, into={"tpot_s": given})
-    assert got["tpot_s"] is given
+    tpot = np.zeros(ax.size)
+    got = evaluate_chunk(Tables(ax), idx, inputs=False, into={"tpot_s": tpot})
+    assert got["tpot_s"] is tpot
     made = [got[k] for k in (*METRICS[:8], *MEMORY_OF) if k != "tpot_s"]
     assert all(x.flags.c_contiguous and x.flags.writeable and x.dtype == np.float64 for x in made)
     starts = [x.__array_interface__["data"][0] for x in made]

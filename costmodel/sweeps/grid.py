@@ -317,9 +317,8 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     first, link_ok, fmt_ok, run = fr["first"], fr["link_ok"], fr["fmt_ok"], fr["run"]
     valid = run & fmt_ok
     into = into or {}
-    given = _given_or_rows((*METRICS[:8], *MEMORY_OF), into, len(first))
-    timed = {k: given[k] for k in METRICS[:8]}  # NaN where not valid or fits
-    memory = {e: given[k] for k, e in MEMORY_OF.items()}  # every one's
+    timed = {k: into[k] if k in into else np.empty(len(first)) for k in METRICS[:8]}  # NaN where not valid or fits
+    memory = {e: into[k] if k in into else np.empty(len(first)) for k, e in MEMORY_OF.items()}  # every one's
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
                    fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid, memory_into=memory,
@@ -334,15 +333,6 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     if task:
         out["accuracy"], out["accuracy_recovery"] = _accuracy_column(tab, c, task, accuracy_file)
     return out
-
-
-def _given_or_rows(keys: tuple, into: dict, n: int) -> dict:
-    """into[k] for each of `keys` it has, the others rows of one uninitialized array whose rows start 192 bytes apart
-    modulo 4 KiB (kernel_base.rows_of's layout): the kernels that write them at once then do not evict their own
-    lines, as arrays allocated one after another from the heap, 16 bytes apart modulo 4 KiB, would."""
-    missing = [k for k in keys if k not in into]
-    rows = dict(zip(missing, np.empty((len(missing), n + 24))[:, :n])) if missing else {}
-    return {k: into[k] if k in into else rows[k] for k in keys}
 
 
 def _frame(tab: Tables, flat: np.ndarray, c: dict) -> dict:

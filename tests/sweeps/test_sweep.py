@@ -548,23 +548,6 @@ def test_a_chunk_writes_its_columns_into_the_arrays_given():
     assert {3, 0} <= set(np.unique(plain["reason_code"]).tolist())  # some do not fit, some run
 
 
-def test_a_chunks_own_timed_and_memory_columns_start_192_bytes_apart():
-    """The metric and memory columns evaluate_chunk makes itself (those `into` lacks) are rows of one array, each
-    contiguous and 192 bytes further along modulo 4 KiB than the one before (kernel_base.rows_of's layout), so the
-    kernels that write them at once do not evict their own lines; the arrays given are used as they are."""
-    from costmodel.sweeps.grid import METRICS, MEMORY_OF, Tables, evaluate_chunk, make_axes
-
-    ax = make_axes(models=["llama-3.1-8b"], hw=["h100", "l4"], batch=[1, 4, "max"], prompt=[128, 1024], gen=[16, 64])
-    idx = np.arange(ax.size, dtype=np.int64)
-    tpot = np.zeros(ax.size)
-    got = evaluate_chunk(Tables(ax), idx, inputs=False, into={"tpot_s": tpot})
-    assert got["tpot_s"] is tpot
-    made = [got[k] for k in (*METRICS[:8], *MEMORY_OF) if k != "tpot_s"]
-    assert all(x.flags.c_contiguous and x.flags.writeable and x.dtype == np.float64 for x in made)
-    starts = [x.__array_interface__["data"][0] for x in made]
-    assert [b - a for a, b in zip(starts, starts[1:])] == [(ax.size + 24) * 8] * (len(made) - 1)
-
-
 def test_the_writer_follows_the_cpus_the_process_may_use(monkeypatch):
     """A background thread given two CPUs or more; on one, each chunk written in turn, at once (a failure
     raises from submit, before another chunk is evaluated)."""

@@ -39,7 +39,7 @@ import numpy as np
 from costmodel.engine.attention import ATTENTION_OPS, attention_terms, cross_attention_term, cross_rows
 from costmodel.engine.backbone_ops import backbone_ops
 from costmodel.engine.elementwise import as_float, ceil, clip, isfinite, maximum, minimum, ones_like, power, where
-from costmodel.engine.spec_keys import Spec, spec_of
+from costmodel.engine.spec_keys import FLOATS, Spec, spec_of
 from costmodel.engine.specialize import Specialized
 from costmodel.engine.traced import Traced, value_of
 from costmodel.engine.truth import all_plus, all_positive, any_nonzero
@@ -492,7 +492,7 @@ def _pack(ops: dict, names: tuple) -> Ops:
     same bytes again)."""
     rows = [ops[name] for name in names]
     kinds = set(map(type, chain.from_iterable(rows)))
-    if kinds == _FLOAT or (Traced in kinds and set(map(type, map(value_of, chain.from_iterable(rows)))) == _FLOAT):
+    if kinds == FLOATS or (Traced in kinds and set(map(type, map(value_of, chain.from_iterable(rows)))) == FLOATS):
         return NumberOps(tuple(zip(*rows)), names)  # an estimate's (or its recording's): packed only where read
     table = _numbers(rows)
     if table is not None:  # one configuration: every entry a number, one conversion
@@ -518,8 +518,6 @@ def _numbers(rows: list) -> np.ndarray | None:
         return None
     return table if table.ndim == 2 else None
 
-
-_FLOAT = {float}
 
 
 def _field(value, shape: tuple) -> np.ndarray:

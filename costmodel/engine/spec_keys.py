@@ -6,7 +6,7 @@ from __future__ import annotations
 from struct import error as StructError
 from struct import pack
 
-_FLOAT = {float}
+FLOATS = {float}  # the types of an estimate's numbers (Python floats): what a spec is made of
 
 
 class Key:
@@ -55,7 +55,7 @@ def columns_key(d: dict) -> Key | None:
             if held == bits:
                 return key
             break
-    key = Key((tuple(d), bits)) if set(map(type, d.values())) == _FLOAT else None
+    key = Key((tuple(d), bits)) if set(map(type, d.values())) == FLOATS else None
     _recent = ((d, bits, key),) + _recent[:5]  # one tuple, replaced whole: safe between threads
     return key
 
@@ -69,7 +69,7 @@ def spec_of(m: dict, f: dict, hw: dict, tp, pp, dp, ep, tag, *inputs) -> Spec | 
     """The Spec of a formula of the columns (m, f, hw), the layout and `inputs` (its recorded ones), where all of those
     are Python floats, else None (the formula evaluated as it is). `tag` tells formulas of the same spec apart (lower's
     `decode`, the phases', memory's); `args`: (m, f, hw, tp, pp, dp, ep, tag)."""
-    if set(map(type, (tp, pp, dp, ep, *inputs))) != _FLOAT:
+    if set(map(type, (tp, pp, dp, ep, *inputs))) != FLOATS:
         return None
     km, kf, kh = columns_key(m), columns_key(f), columns_key(hw)
     if km is None or kf is None or kh is None:

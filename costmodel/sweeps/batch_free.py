@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from costmodel.engine.memory import batch_of
-
 # the columns packed, by their values' name in the result; "batch" is derived from max_batch and the request
 PACKED = ("max_batch", "weights_bytes", "capacity_bytes")
 DERIVED_FROM_PACKED = ("batch",)
@@ -106,14 +104,3 @@ def packing(batch: np.ndarray, shape: tuple) -> Packing | None:
     classes = np.zeros(n_b, dtype=np.intp) if len(firsts) == 1 else largest.astype(np.intp)
     return Packing(n_b, int(np.prod(shape[6:], dtype=np.int64)), int(np.prod(shape, dtype=np.int64)), classes,
                    firsts)
-
-
-def unpacked(p: Packing, tables: dict, start: int, n: int, key: str) -> np.ndarray:
-    """Packed column `key` of the n configurations from flat index `start` on: each one's entry."""
-    return tables[key][p.index(start, n)]
-
-
-def batch(requested: np.ndarray, max_batch: np.ndarray) -> np.ndarray:
-    """The batch evaluated, as the engine computes it: memory.batch_of of the request (the sweep's batch axis, float,
-    as the engine takes it) and the largest batch."""
-    return batch_of(requested, max_batch)

@@ -192,9 +192,12 @@ def _chunk_columns(ax: Axes, flat: np.ndarray) -> dict:
     f_i = ((iff * n_h + ih) * n_k + ik) * n_e + ie
     return {"im": im, "ih": ih, "if": iff, "ik": ik, "ie": ie, "ib": ib, "hw_i": hw_i, "f_i": f_i,
             "it": axis.index(6), "il": axis.index(7),
-            "batch": axis.value(5, ax.batch), "tp": axis.value(6, ax.tp), "prompt": axis.value(8, ax.prompt),
-            "gen": axis.value(9, ax.gen), "context": axis.value(10, ax.context),
+            **{k: axis.value(i, getattr(ax, k)) for k, i in NUMERIC_AXES.items()},
             **dict(zip(("dp_of_tp", "ep_of_tp"), (axis.value(7, x) for x in _layout_flags(ax))))}
+
+
+# the numeric axes: Axes' attribute of each and its place in Axes.shape
+NUMERIC_AXES = {"batch": 5, "tp": 6, "prompt": 8, "gen": 9, "context": 10}
 
 
 def _layout_flags(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
@@ -279,10 +282,10 @@ def derived_column(ax: Axes, flat, key: str) -> np.ndarray:
     if key in DERIVED[:5]:
         return axis.index(DERIVED.index(key)).astype(np.int32)
     if key in ("dp", "ep"):
-        flags = dict(zip(("dp", "ep"), _layout_flags(ax)))[key]
-        return np.where(axis.value(7, flags) > 0, axis.value(6, ax.tp), 1.0)
-    k = {"batch_requested": 5, "tp": 6, "prompt": 8, "gen": 9, "context": 10}[key]
-    return axis.value(k, (ax.batch, ax.tp, None, ax.prompt, ax.gen, ax.context)[k - 5])
+        flags = _layout_flags(ax)[("dp", "ep").index(key)]
+        return _over_tp(axis.value(7, flags), axis.value(NUMERIC_AXES["tp"], ax.tp))
+    name = "batch" if key == "batch_requested" else key
+    return axis.value(NUMERIC_AXES[name], getattr(ax, name))
 
 
 def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:
@@ -294,7 +297,12 @@ def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:
 
 def _layout(c: dict) -> tuple[np.ndarray, np.ndarray]:
     """(dp, ep) of each configuration: 1 or its tp (DP attention over single-device groups, experts over all tp)."""
-    return np.where(c["dp_of_tp"] > 0, c["tp"], 1.0), np.where(c["ep_of_tp"] > 0, c["tp"], 1.0)
+    return _over_tp(c["dp_of_tp"], c["tp"]), _over_tp(c["ep_of_tp"], c["tp"])
+
+
+def _over_tp(flag, tp):
+    """A layout's dp or ep: its tp where the layout's flag (_layout_flags') is set, else 1."""
+    return np.where(flag > 0, tp, 1.0)
 
 
 def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,

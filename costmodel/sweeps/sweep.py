@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from costmodel.engine.memory import batch_of
 from costmodel.sweeps import batch_free, heap
 from costmodel.sweeps.grid import (DERIVED, REASONS, Axes, SweepError, Tables, chunk_size, chunks, derived_column,
                                    evaluate_chunk, hardware_row_index, make_axes)
@@ -51,9 +52,10 @@ class SweepResult:
         if key not in self.cols and key in DERIVED:  # each from the axes it reads
             self.cols[key] = derived_column(self.ax, range(self.start, self.start + len(self)), key)
         if key not in self.cols and self.packed and key in batch_free.PACKED:
-            self.cols[key] = batch_free.unpacked(*self.packed, self.start, len(self), key)
-        if key not in self.cols and self.packed and key == "batch":
-            self.cols[key] = batch_free.batch(self._col("batch_requested"), self._col("max_batch"))
+            packing, tables = self.packed
+            self.cols[key] = tables[key][packing.index(self.start, len(self))]
+        if key not in self.cols and self.packed and key == "batch":  # the engine's batch, from its two sources
+            self.cols[key] = batch_of(self._col("batch_requested"), self._col("max_batch"))
         return self.cols[key]
 
     def _order(self) -> list:

@@ -3,6 +3,7 @@ and the evaluation of one chunk of flat configuration indices by the array engin
 Shared by the local sweep and the Dask workers."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -38,8 +39,14 @@ REASONS = ("", "tp does not divide the attention heads", "tp/pp > 1 on a device 
 # with the [fast] kernels at 4.16-4.38 x 10^6/s in chunks of 65,536, 4.48-4.94 in 131,072 and 4.65-5.25 in
 # 262,144 (4.68-5.32 in 393,216); on numpy's path 2.76-2.94, 2.93-3.23 and 3.07-3.16; the 2,663,424 grid
 # 2.51-2.75, 2.86-3.03 and 2.66-2.82; the 912,384 grid (14 chunks of 65,536) 2.48-2.57, 2.24-2.58 and 2.15-2.43.
-# Hence CHUNK to CHUNK_MAX, at least CHUNKS_FROM chunks a sweep (chunk_size)
-CHUNK, CHUNK_MAX, CHUNKS_FROM = 1 << 16, 1 << 18, 16
+# Hence CHUNK to CHUNK_MAX, at least CHUNKS_FROM chunks a sweep (chunk_size). In memory with the [fast] kernels,
+# where numpy's lowering at the distinct rows is most of what a chunk spends per call, up to CHUNK_MAX_FAST: the
+# 10,077,696 grid's warm sweeps (benchmarks/bench_sweep.py rate --fast on --rounds 3 --chunk N, alternating
+# processes) ran at 6.11-6.38 x 10^6/s in chunks of 524,288 against 5.56-5.89 in 262,144 (1.08-1.10x), a process's
+# first sweep 2.36 s against 2.42 s, peak RSS 1.22 GB against 1.11; in 1,048,576 6.16-6.34, the first 3.24 s, 1.51
+# GB. On numpy's path 524,288 ran slower (1.87-2.00 against 1.99-2.10 x 10^6/s, 1.38 against 1.12 GB), and a
+# streamed sweep no faster (1.32-1.47 against 1.34-1.37 x 10^6 rows/s, 0.70 against 0.49 GB)
+CHUNK, CHUNK_MAX, CHUNK_MAX_FAST, CHUNKS_FROM = 1 << 16, 1 << 18, 1 << 19, 16
 
 
 class SweepError(CostModelError):
@@ -223,7 +230,7 @@ class _Unravel:
         self.start = int(flat[0]) if self.n else 0
         self.runs = self.n == 0 or consecutive or _consecutive(flat)
         self.idx = None if self.runs else np.unravel_index(flat, shape)
-        self.strides = [int(np.prod(shape[k + 1:])) for k in range(len(shape))]
+        self.strides = [math.prod(shape[k + 1:]) for k in range(len(shape))]  # Python's ints: no numpy call each
 
     def value(self, k: int, table: np.ndarray) -> np.ndarray:
         """table[index along axis k] for every flat index: an axis that cycles within the chunk as one cycle
@@ -258,6 +265,11 @@ class _Unravel:
 # 2.56-2.65 s at 4.8 × 10^6, 3.62-3.68 s against 4.75-4.99 s at 9.3 × 10^6, and 0.79-0.80 s against 0.61 s
 # at 912k. The size is the whole sweep's: a Dask worker pays the load for its share.
 FAST_MIN_CONFIGS = 3_000_000
+
+
+def timed_fast(ax: Axes) -> bool:
+    """The grid's chunks are timed by the [fast] kernels: FAST_MIN_CONFIGS or more, and numba installed and on."""
+    return ax.size >= FAST_MIN_CONFIGS and fast_enabled()
 
 
 # the index and input columns of a sweep: functions of the flat index and the axes alone, computed when read
@@ -312,7 +324,7 @@ def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accur
     (engine/distinct.py; same results). A sweep of FAST_MIN_CONFIGS or more is timed by the [fast]
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
-    fast = tab.ax.size >= FAST_MIN_CONFIGS and fast_enabled()
+    fast = timed_fast(tab.ax)
     flat = np.asarray(flat)
     consecutive = _consecutive(flat)  # a sweep's chunk
     fr = _compiled_frame(tab, flat, consecutive) if fast else None
@@ -443,12 +455,13 @@ def _accuracy_column(tab: Tables, c: dict, task: str, accuracy_file: str | None)
     return table[c["im"], c["if"]], recovery[c["im"], c["if"]]
 
 
-def chunk_size(n: int, chunk=None) -> int:
+def chunk_size(n: int, chunk=None, fast: bool = False) -> int:
     """`chunk` (configurations per engine call, a whole number of 1 or more), or by default for a sweep of n
-    configurations the largest power of two from CHUNK to CHUNK_MAX that makes CHUNKS_FROM chunks or more."""
+    configurations the largest power of two from CHUNK to CHUNK_MAX (CHUNK_MAX_FAST for an in-memory sweep timed by
+    the [fast] kernels: `fast`, timed_fast's) that makes CHUNKS_FROM chunks or more."""
     if chunk is None:
         largest = 1 << (max(int(n) // CHUNKS_FROM, 1).bit_length() - 1)  # the power of two at or under n/16
-        return min(CHUNK_MAX, max(CHUNK, largest))
+        return min(CHUNK_MAX_FAST if fast else CHUNK_MAX, max(CHUNK, largest))
     if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise SweepError(f"chunk={chunk!r}: expected a whole number of configurations per engine call, 1 or more")
     return int(chunk)

@@ -21,7 +21,7 @@ import numpy as np
 from costmodel.engine.memory import batch_of
 from costmodel.sweeps import batch_free, heap
 from costmodel.sweeps.grid import (DERIVED, REASONS, Axes, SweepError, Tables, chunk_size, chunks, derived_column,
-                                   evaluate_chunk, hardware_row_index, make_axes)
+                                   evaluate_chunk, hardware_row_index, make_axes, timed_fast)
 
 
 TEXT_COLUMNS = ("model", "hardware", "format", "kv_format", "engine", "reason")
@@ -129,7 +129,7 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     if ax.size > max_rows:
         raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "
                          f"--out FILE.parquet (costmodel.sweep_to_file)")
-    chunk = chunk_size(ax.size, chunk)
+    chunk = chunk_size(ax.size, chunk, fast=not (scheduler or workers) and timed_fast(ax))  # in this process
     tab = Tables(ax)
     heap.retain(chunk)  # the chunks' temporaries in pages the chunk before freed
     if scheduler or workers:

@@ -400,13 +400,39 @@ def test_chunk_axes_equal_unravel_index(shape, start, n, shuffled):
         np.testing.assert_array_equal(axis.value(k, table), table[want[k]])
 
 
+def test_an_in_memory_sweep_takes_the_fast_kernels_chunk_where_they_time_it(monkeypatch):
+    """sweep asks chunk_size for the [fast] kernels' ceiling exactly where grid.timed_fast holds (COSTMODEL_FAST and
+    the sweep's size), and a streamed sweep never does."""
+    from costmodel.sweeps import grid
+    from costmodel.sweeps import sweep as S
+
+    asked = []
+    monkeypatch.setattr(S, "chunk_size", lambda n, chunk=None, fast=False: asked.append(fast) or chunk_size(n, chunk))
+    monkeypatch.setattr(grid, "FAST_MIN_CONFIGS", 0)
+    kw = dict(models=["llama-3.1-8b"], hw=["h100"], batch=[1, 2], prompt=[64, 128])
+    expected = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("COSTMODEL_FAST", flag)
+        expected.append(grid.fast_enabled())  # numba installed: True, then off
+        sweep(**kw)
+    assert asked == expected and expected[1] is False
+    monkeypatch.setenv("COSTMODEL_FAST", "1")
+    monkeypatch.setattr(grid, "FAST_MIN_CONFIGS", 10 ** 9)
+    sweep(**kw)
+    assert asked[-1] is False
+
+
 def test_the_default_chunk_and_a_bad_one():
-    """Powers of two from 65,536 to 262,144 configurations per engine call, 16 chunks or more where the sweep's size
-    allows (grid.chunk_size: 14 chunks of 65,536 for the 912k benchmark grid, 39 of 262,144 for the 10^7 one); a
-    chunk the user names is kept; one that is not a whole number of 1 or more is a SweepError naming it."""
-    assert [chunk_size(n) for n in (0, 1, 912_384, 16 * 131_071, 16 * 131_072, 2_663_424, 10_077_696, 10 ** 9)] == \
-        [65_536, 65_536, 65_536, 65_536, 131_072, 131_072, 262_144, 262_144]
-    assert chunk_size(10 ** 9, 37) == 37 and chunk_size(5, np.int64(3)) == 3
+    """Powers of two from 65,536 to 262,144 configurations per engine call (524,288 in memory with the [fast]
+    kernels), 16 chunks or more where the sweep's size allows (grid.chunk_size: 14 chunks of 65,536 for the 912k
+    benchmark grid, 39 of 262,144 for the 10^7 one, 20 of 524,288 with the kernels); a chunk the user names is kept;
+    one that is not a whole number of 1 or more is a SweepError naming it."""
+    sizes = (0, 1, 912_384, 16 * 131_071, 16 * 131_072, 2_663_424, 16 * 524_287, 10_077_696, 10 ** 9)
+    assert [chunk_size(n) for n in sizes] == \
+        [65_536, 65_536, 65_536, 65_536, 131_072, 131_072, 262_144, 262_144, 262_144]
+    assert [chunk_size(n, fast=True) for n in sizes] == \
+        [65_536, 65_536, 65_536, 65_536, 131_072, 131_072, 262_144, 524_288, 524_288]
+    assert chunk_size(10 ** 9, 37) == 37 and chunk_size(5, np.int64(3)) == 3 and chunk_size(10 ** 9, 37, True) == 37
     for bad in (0, -4, 1.5, True, "4096", 2.0):
         with pytest.raises(SweepError, match=f"chunk={bad!r}: expected a whole number"):
             chunk_size(100, bad)

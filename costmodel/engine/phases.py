@@ -183,11 +183,11 @@ class SharedPhaseOps(_Timed):
         att_mean = mean_times(a0, op_times(self.a1, hw, f))  # the variants of a1.names
         rest_total = rest_t.total
         d_inv = self.d_inv
-        dec_step = overlap(rest_total[~COMM_OPS].sum(axis=0)[d_inv] + att_mean.sum(axis=0),
-                           rest_total[COMM_OPS].sum(axis=0)[d_inv], hw)
-        u_dec = share(maximum(rest_t.compute, rest_t.memory).sum(axis=0)[d_inv]
-                      + maximum(a0.compute, a0.memory).sum(axis=0),
-                      rest_total.sum(axis=0)[d_inv] + a0.total.sum(axis=0))
+        dec_step = overlap(over_ops(rest_total[~COMM_OPS])[d_inv] + over_ops(att_mean),
+                           over_ops(rest_total[COMM_OPS])[d_inv], hw)
+        u_dec = share(over_ops(maximum(rest_t.compute, rest_t.memory))[d_inv]
+                      + over_ops(maximum(a0.compute, a0.memory)),
+                      over_ops(rest_total)[d_inv] + over_ops(a0.total))
 
         def detail():
             d0 = _gather(self.rest, d_inv)
@@ -339,7 +339,7 @@ def step_time(per_op: np.ndarray, hw: dict, comm: np.ndarray = COMM_OPS) -> np.n
     """A step's time from its operators' (axis 0; `comm`: which are collectives, OP_NAMES' by default): their sum, or
     with `comm_overlap` (SGLang's two-batch overlap: one micro-batch's collectives under the other's compute)
     max(the rest, the collectives), the communication hidden up to the compute it overlaps."""
-    return overlap(per_op[~comm].sum(axis=0), per_op[comm].sum(axis=0), hw)
+    return overlap(over_ops(per_op[~comm]), over_ops(per_op[comm]), hw)
 
 
 def overlap(rest, comm, hw: dict) -> np.ndarray:
@@ -349,7 +349,20 @@ def overlap(rest, comm, hw: dict) -> np.ndarray:
 
 def busy_fraction(t: OpTimes) -> np.ndarray:
     """Share of a phase's time that operators spend at a roof (not in overheads or latencies)."""
-    return share(maximum(t.compute, t.memory).sum(axis=0), t.total.sum(axis=0))
+    return share(over_ops(maximum(t.compute, t.memory)), over_ops(t.total))
+
+
+def over_ops(x: np.ndarray) -> np.ndarray:
+    """x (operators, configurations...) summed over its operators one after another, as numpy sums two or more
+    configurations' (down a column: each row added in turn). A lone configuration's operators lie side by side, which
+    numpy would sum pairwise, another order of additions and other last bits: the same configuration would time
+    differently alone than among others (a sweep's chunk of one distinct row, an estimate: scalar_times.array_sum)."""
+    x = np.asarray(x)
+    if x.ndim >= 1 and x.shape[0] >= 1 and x[0].size == 1:
+        y = np.array(x, dtype=float)
+        y[0] += 0.0  # numpy's sum starts from its identity, +0.0 (-0.0 + 0.0 is +0.0), then adds each row
+        return np.add.accumulate(y, axis=0)[-1]
+    return x.sum(axis=0)
 
 
 def _gather(ops: Ops, idx) -> Ops:

@@ -4,8 +4,8 @@ test_scalar_times.py checks them against the numpy path, which stays the referen
 
 An estimate times some 60 operators of one configuration: numpy spends ~1.5 µs a call on arrays of a few
 elements and the timing makes ~150 calls; the same arithmetic on the operators' values as Python floats costs
-a fraction of that (benchmarks/bench_engine.py). numpy sums a 1-D array pairwise (`pairwise_sum`, below);
-kernels.py, which sums over configurations one by one, needs two or more of them for the same reason.
+a fraction of that (benchmarks/bench_engine.py). Its sums over the operators add them in order (array_sum), as
+phases.over_ops does for one configuration or many and kernels.py for a sweep's.
 """
 from __future__ import annotations
 
@@ -112,40 +112,13 @@ def mean_total(c0, m0, f0, x0, c1, m1, f1, x1):
     return (m0 + m1) / 2 + extra + (f0 + f1) / 2 + (x0 + x1) / 2
 
 
-def pairwise_sum(a: list, lo: int = 0, n: int | None = None) -> float:
-    """numpy's sum of a float64 array (numpy/_core/src/umath/loops_utils.h.src, pairwise_sum): under 8
-    elements in order; up to 128 in eight interleaved partial sums combined as a tree, the rest in order;
-    beyond, the two halves (cut at a multiple of 8) summed apart. `arr.sum()` adds this to its identity 0.0."""
-    n = len(a) - lo if n is None else n
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += a[i]
-        return res
-    if n <= 128:
-        r0, r1, r2, r3, r4, r5, r6, r7 = a[lo:lo + 8]
-        end = lo + n - n % 8
-        for i in range(lo + 8, end, 8):
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for k in range(end, lo + n):
-            res += a[k]
-        return res
-    half = n // 2
-    half -= half % 8
-    return pairwise_sum(a, lo, half) + pairwise_sum(a, lo + half, n - half)
-
-
 def array_sum(values: list) -> float:
-    """np.sum of a 1-D float64 array of `values`, bit for bit."""
-    return 0.0 + pairwise_sum(values)
+    """phases.over_ops of one configuration's values, bit for bit: from +0.0, each added in order, as numpy sums two
+    or more configurations' operators and kernels.py adds them."""
+    res = 0.0
+    for v in values:
+        res += v
+    return res
 
 
 def step_sums(per_op: list, rest: list, comm: list) -> tuple:

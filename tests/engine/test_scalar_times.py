@@ -15,6 +15,7 @@ from costmodel.engine import evaluate as evaluate_module
 from costmodel.engine.columns import format_row, hardware_row, model_row
 from costmodel.engine.evaluate import evaluate, lower_all
 from costmodel.engine.operators import OP_NAMES
+from costmodel.engine.phases import over_ops
 from costmodel.engine.scalar_times import array_sum
 from costmodel.spec.formats import load_format
 from costmodel.spec.hardware import load_hardware
@@ -40,11 +41,15 @@ def _same(a, b, what: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(VALUES, max_size=300))
-def test_array_sum_is_numpys_pairwise_sum(values):
-    """numpy sums a 1-D float64 array pairwise (8 partial sums up to 128 elements, halves beyond)."""
+def test_array_sum_is_the_sum_of_a_configuration_among_others(values):
+    """One configuration's sum over its operators has the bits of its column in numpy's sum of two or more
+    configurations' (each operator added in turn), and of phases.over_ops of it alone (which numpy's own sum of a
+    1-D array, pairwise, need not have)."""
     with np.errstate(all="ignore"):
-        want = np.array(values, dtype=float).sum()
-    _same(array_sum(values), want, f"{len(values)} values")
+        x = np.array(values, dtype=float)
+        want = np.stack([x, np.zeros_like(x)], axis=1).sum(axis=0)[0] if values else 0.0
+        _same(array_sum(values), want, f"{len(values)} values")
+        _same(array_sum(values), over_ops(x) if values else 0.0, f"{len(values)} values, over_ops")
 
 
 def _columns(model: str, device: str, fmt: str, engine: str, kind) -> tuple[dict, dict, dict]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from costmodel.errors import CostModelError
 from costmodel.calibration.measurements import Measurement, write_measurements
+from costmodel.calibration.timing import best_time
 from costmodel.spec.model import Model
 from costmodel.spec.model_catalog import load_model
 
@@ -47,9 +48,11 @@ def plan_for(device: str, quick: bool, model: str | None) -> Plan:
         return Plan(((1, 1024, 1024), (16, 1024, 1024), (128, 1024, 1024), (512, 1024, 1024)),
                     ("fp32",) if device == "cpu" else ("bf16", "fp32"), 64 << 20, (256, 2048),
                     model or "qwen2.5-0.5b", (32, 128), 6, (1, 4), 3)
+    big = () if device == "cpu" else ((1, 14336, 4096), (16, 14336, 4096), (128, 14336, 4096), (512, 14336, 4096),
+                                      (4096, 14336, 4096), (8192, 8192, 8192))  # weights past a GPU's L2
     return Plan(((1, 2048, 2048), (8, 2048, 2048), (64, 2048, 2048), (256, 2048, 2048), (1024, 2048, 2048),
-                 (2048, 4096, 4096)),
-                ("fp32", "fp64") if device == "cpu" else ("bf16", "fp16", "fp32"), 512 << 20,
+                 (2048, 4096, 4096)) + big,
+                ("fp32", "fp64") if device == "cpu" else ("bf16", "fp16", "fp32", "fp8"), 512 << 20,
                 (256, 1024, 4096, 16384), model or ("qwen2.5-0.5b" if device == "cpu" else "llama-3.1-8b"),
                 (128, 512, 2048), 32, (1, 8, 32), 5)
 
@@ -70,12 +73,35 @@ class Backend:
             if not torch.cuda.is_available():
                 raise ProfileError("PyTorch is installed but torch.cuda.is_available() is False: no CUDA device here")
             self.torch = torch
+        self.out_of_memory = (MemoryError,) if self.torch is None else (MemoryError, self.torch.cuda.OutOfMemoryError)
 
     def dtype(self, name: str):
         if self.torch is None:
             return {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16}[name]
         t = self.torch
         return {"fp32": t.float32, "fp64": t.float64, "fp16": t.float16, "bf16": t.bfloat16}[name]
+
+    def info(self) -> dict:
+        """Name and memory of the profiled device: torch.cuda.get_device_properties on CUDA; the CPU's model name and
+        os.sysconf's physical memory on the CPU."""
+        if self.torch is None:
+            return {"name": _cpu_name(), "memory_bytes": _memory_bytes(), "memory_source": "os",
+                    "vendor": platform.machine()}
+        p = self.torch.cuda.get_device_properties(0)
+        return {"name": p.name, "memory_bytes": float(p.total_memory), "memory_source": "cuda",
+                "vendor": "AMD" if getattr(self.torch.version, "hip", None) else "NVIDIA"}
+
+    def matmul(self, M: int, N: int, K: int, dtype: str):
+        """A timed (M, K) x (K, N) product. fp8 (CUDA only) is torch._scaled_mm on e4m3 inputs with unit scales and
+        bf16 output, the second operand column-major as cuBLASLt requires."""
+        if dtype != "fp8":
+            a, b = self.random((M, K), dtype, 1.0), self.random((K, N), dtype, 1.0)
+            return lambda: a @ b
+        t = self.torch
+        a = t.randn((M, K), device="cuda").to(t.float8_e4m3fn)
+        b = t.randn((N, K), device="cuda").to(t.float8_e4m3fn).t()
+        one = t.ones((), device="cuda")
+        return lambda: t._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=t.bfloat16)
 
     def random(self, shape, dtype: str, scale: float = 0.02):
         """Random-valued tensor, filled by tiling one random block (fast for GB-sized weights)."""
@@ -112,17 +138,35 @@ class Backend:
     def swap(self, x, a, b):
         return np.swapaxes(x, a, b) if self.torch is None else x.transpose(a, b)
 
+    def attention(self, q, k, v):
+        """softmax(q k^T / sqrt(d) + causal mask) v for q (B, H, T, d) against the last T of k, v (B, Hk, L, d).
+        CUDA: PyTorch's fused scaled_dot_product_attention (flash kernels, GQA without copying the heads); the CPU:
+        the explicit product, the heads repeated."""
+        T, L, H, Hk = q.shape[2], k.shape[2], q.shape[1], k.shape[1]
+        if self.torch is not None and (T == 1 or T == L):
+            from torch.nn.attention import SDPBackend, sdpa_kernel
 
-def best_time(fn, repeats: int, sync) -> float:
-    fn()  # warm-up
-    sync()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - t)
-    return best
+            # not cuDNN's kernel: it builds a plan per new sequence length, i.e. at every decode step
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+                return self.torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=T > 1,
+                                                                             enable_gqa=H != Hk)
+        kk, vv = self.repeat_heads(k, H // Hk, 1), self.repeat_heads(v, H // Hk, 1)
+        s = (q @ self.swap(kk, 2, 3)) * (1.0 / q.shape[-1] ** 0.5)  # (B, H, T, L)
+        if T > 1:  # causal mask over the new tokens
+            mask = np.triu(np.full((T, L), -1e9, dtype=np.float32), k=L - T + 1)
+            s = s + (mask if self.torch is None else self.torch.as_tensor(mask, device="cuda", dtype=s.dtype))
+        p = self.exp(s - self.max_last(s))
+        return (p / self.sum_last(p)) @ vv
+
+
+def kernel_time(fn, repeats: int, be, budget_s: float = 2e-3) -> float:
+    """Seconds per call of a micro-benchmark: best_time on the CPU; on CUDA, calls replayed from a CUDA graph
+    (profile_cuda.graph_time), so Python's launch does not count into a kernel of a few microseconds."""
+    if be.torch is None:
+        return best_time(fn, repeats, be.sync)
+    from costmodel.calibration.profile_cuda import graph_time
+
+    return graph_time(fn, repeats, be, budget_s)
 
 
 class Transformer:
@@ -164,27 +208,48 @@ class Transformer:
             if kv is not None:
                 k, v = be.cat([kv[0], k], 2), be.cat([kv[1], v], 2)
             new_cache.append((k, v))
-            kk, vv = be.repeat_heads(k, H // Hk, 1), be.repeat_heads(v, H // Hk, 1)
-            s = (q @ be.swap(kk, 2, 3)) * (1.0 / d ** 0.5)  # (B, H, T, L)
-            if T > 1:  # causal mask over the new tokens
-                L = kk.shape[2]
-                mask = np.triu(np.full((T, L), -1e9, dtype=np.float32), k=L - T + 1)
-                s = s + (mask if be.torch is None else be.torch.as_tensor(mask, device="cuda", dtype=s.dtype))
-            p = be.exp(s - be.max_last(s))
-            p = p / be.sum_last(p)
-            o = be.swap(p @ vv, 1, 2).reshape(B, T, H * d)
-            x = x + self.lin(o, layer["o"])
-            y = x * be.rsqrt_mean_sq(x)
-            u = self.lin(y, layer["up"])
-            if m.gated_mlp:
-                g, u = u[..., :m.intermediate_size], u[..., m.intermediate_size:]
-                u = g / (1 + be.exp(-g)) * u
-            else:
-                u = u * (u > 0)
-            x = x + self.lin(u, layer["down"])
-        x = x * be.rsqrt_mean_sq(x)
-        logits = x[:, -1] @ be.swap(self.head, 0, 1)
-        return logits, new_cache
+            o = be.swap(be.attention(q, k, v), 1, 2).reshape(B, T, H * d)
+            x = self.mlp(x + self.lin(o, layer["o"]), layer)
+        return self.logits(x), new_cache
+
+    def mlp(self, x, layer):
+        """x + the layer's (gated) MLP of its normed input."""
+        m, be = self.m, self.be
+        u = self.lin(x * be.rsqrt_mean_sq(x), layer["up"])
+        if m.gated_mlp:
+            g, u = u[..., :m.intermediate_size], u[..., m.intermediate_size:]
+            u = g / (1 + be.exp(-g)) * u
+        else:
+            u = u * (u > 0)
+        return x + self.lin(u, layer["down"])
+
+    def logits(self, x):
+        """The last position's logits after the final norm."""
+        x = x * self.be.rsqrt_mean_sq(x)
+        return x[:, -1] @ self.be.swap(self.head, 0, 1)
+
+
+def eager_times(net: Transformer, ids, gen: int, repeats: int) -> tuple:
+    """(prefill seconds, seconds per decode step, how): the forward pass called op by op, the KV cache grown by
+    concatenation at every step."""
+    empty = [None] * net.m.layers
+    t_pre = best_time(lambda: net.forward(ids, empty), repeats, net.be.sync)
+    _, cache = net.forward(ids, empty)
+    nxt = ids[:, -1:]
+    net.be.sync()
+    t0 = time.perf_counter()
+    for _ in range(gen):
+        _, cache = net.forward(nxt, cache)
+    net.be.sync()
+    return t_pre, (time.perf_counter() - t0) / gen, "eager"
+
+
+def device_id(host: str, device: str, name: str) -> str:
+    """The profiled device's catalogue id: `<host>-cpu`, or `<host>-<the GPU's name>` (`vm-nvidia-h200`), so one
+    host's different GPUs get different specs."""
+    if device == "cpu":
+        return f"{host}-cpu"
+    return f"{host}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or device)
 
 
 def host_id() -> str:
@@ -259,7 +324,8 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     _check_room(arch, be, 4 if e2e_dtype == "fp32" else 2)
     date = datetime.date.today().isoformat()
     host = host_id()
-    dev_id = f"{host}-{device}"
+    info = be.info()
+    dev_id = device_id(host, device, info["name"])
     source = f"profile:{host}:{date}"
     steps = len(plan.gemm_shapes) * len(plan.gemm_dtypes) + 1 + len(plan.attention_kv) + 1 + \
         len(plan.prompts) * len(plan.batches)
@@ -270,12 +336,16 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
         if progress:
             progress(done[0], steps, what)
 
-    micro = []
+    micro, skipped = [], []
     # matrix products
     for dt in plan.gemm_dtypes:
         for M, N, K in plan.gemm_shapes:
-            a, b = be.random((M, K), dt, 1.0), be.random((K, N), dt, 1.0)
-            t = best_time(lambda: a @ b, plan.repeats, be.sync)
+            try:
+                t = kernel_time(be.matmul(M, N, K, dt), plan.repeats, be)
+            except RuntimeError as exc:  # e.g. fp8 where cuBLASLt has no fp8 kernel (before Ada and Hopper)
+                skipped.append(f"gemm {dt} {M}x{N}x{K}: {str(exc).splitlines()[0][:160]}")
+                tick(f"gemm {dt} {M}x{N}x{K} skipped")
+                continue
             micro.append({"kind": "gemm", "shape": f"{M}x{N}x{K}", "dtype": dt, "seconds": t,
                           "rate": 2.0 * M * N * K / t, "unit": "FLOP/s"})
             tick(f"gemm {dt} {M}x{N}x{K}")
@@ -283,11 +353,12 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     n = plan.stream_bytes // 4
     src, dst = be.random((n,), "fp32", 1.0), be.random((n,), "fp32", 1.0)
     copy = (lambda: np.copyto(dst, src)) if be.torch is None else (lambda: dst.copy_(src))
-    t = best_time(copy, plan.repeats, be.sync)
+    # eager calls: a device-to-device copy captured in a CUDA graph becomes a copy-engine node (2.7 against 4.2 TB/s)
+    t = best_time(copy, plan.repeats, be.sync, calls=1 if be.torch is None else 8)
     micro.append({"kind": "stream_copy", "shape": f"{plan.stream_bytes}", "dtype": "fp32", "seconds": t,
                   "rate": 2.0 * plan.stream_bytes / t, "unit": "B/s"})
     # read-only streaming (a reduction): what reading the weights once per decode step does
-    t = best_time(lambda: src.sum(), plan.repeats, be.sync)
+    t = kernel_time(lambda: src.sum(), plan.repeats, be)
     micro.append({"kind": "stream_read", "shape": f"{plan.stream_bytes}", "dtype": "fp32", "seconds": t,
                   "rate": plan.stream_bytes / t, "unit": "B/s"})
     tick("stream copy and read")
@@ -298,12 +369,7 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
         k = be.random((1, H, L, d), e2e_dtype, 1.0)
         v = be.random((1, H, L, d), e2e_dtype, 1.0)
 
-        def attn():
-            s = q @ be.swap(k, 2, 3)
-            p = be.exp(s - be.max_last(s))
-            return (p / be.sum_last(p)) @ v
-
-        t = best_time(attn, plan.repeats, be.sync)
+        t = kernel_time(lambda: be.attention(q, k, v), plan.repeats, be)
         bytes_kv = 2 * H * L * d * (4 if e2e_dtype == "fp32" else 2)
         micro.append({"kind": "attention_decode", "shape": f"H{H}xL{L}xd{d}", "dtype": e2e_dtype, "seconds": t,
                       "rate": bytes_kv / t, "unit": "B/s"})
@@ -318,20 +384,23 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
             ids = rng.integers(0, arch.vocab_size, (B, P))
             if be.torch is not None:
                 ids = be.torch.as_tensor(ids, device="cuda")
-            empty = [None] * arch.layers
-            t_pre = best_time(lambda: net.forward(ids, empty), max(1, plan.repeats - 2), be.sync)
-            _, cache = net.forward(ids, empty)
-            nxt = ids[:, -1:]
-            be.sync()
-            t0 = time.perf_counter()
-            for _ in range(plan.gen):
-                _, cache = net.forward(nxt, cache)
-            be.sync()
-            t_dec = (time.perf_counter() - t0) / plan.gen
+            try:
+                if be.torch is None:
+                    t_pre, t_dec, mode = eager_times(net, ids, plan.gen, max(1, plan.repeats - 2))
+                else:
+                    from costmodel.calibration.profile_cuda import e2e_times
+
+                    t_pre, t_dec, mode = e2e_times(net, ids, plan.gen, max(1, plan.repeats - 2), eager_times)
+            except be.out_of_memory as exc:  # this (batch, prompt) only: the others still measure
+                if be.torch is not None:
+                    be.torch.cuda.empty_cache()
+                skipped.append(f"{arch.id} batch {B} prompt {P}: out of memory ({str(exc).splitlines()[0][:120]})")
+                tick(f"{arch.id} batch {B} prompt {P} skipped")
+                continue
             base = dict(source=source, hardware=dev_id, devices=1, tp=1, model=arch.id, format=e2e_dtype,
                         kv_format="", framework="numpy" if be.torch is None else "torch", batch=B,
                         context_tokens=0, notes=f"costmodel profile{' --quick' if quick else ''}; random weights; "
-                                                f"{_cpu_name() if device == 'cpu' else 'cuda'}")
+                                                f"{info['name']}; {mode}")
             tag = f"{dev_id}-{arch.id}-b{B}-p{P}"
             rows.append(Measurement(id=f"{tag}-prefill", prompt_tokens=P, output_tokens=0,
                                     metric="prefill_tokens_per_s", value=B * P / t_pre, **base))
@@ -344,9 +413,9 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
     (outdir / "hardware").mkdir(parents=True, exist_ok=True)
     write_measurements(outdir / "measurements.csv", rows)
     _write_micro(outdir / "microbench.csv", micro, source)
-    hw_path = _write_hardware(outdir / "hardware" / f"{dev_id}.yaml", dev_id, device, micro, source)
-    return {"device": dev_id, "rows": len(rows), "micro": micro, "measurements": str(outdir / "measurements.csv"),
-            "hardware": str(hw_path), "source": source}
+    hw_path = _write_hardware(outdir / "hardware" / f"{dev_id}.yaml", dev_id, device, micro, source, info)
+    return {"device": dev_id, "device_name": info["name"], "rows": len(rows), "micro": micro, "skipped": skipped,
+            "measurements": str(outdir / "measurements.csv"), "hardware": str(hw_path), "source": source}
 
 
 def _write_micro(path: Path, micro: list[dict], source: str) -> None:
@@ -362,7 +431,7 @@ def _write_micro(path: Path, micro: list[dict], source: str) -> None:
             w.writerow({"source": source, **r})
 
 
-def _write_hardware(path: Path, dev_id: str, device: str, micro: list[dict], source: str) -> Path:
+def _write_hardware(path: Path, dev_id: str, device: str, micro: list[dict], source: str, info: dict) -> Path:
     import yaml
 
     best = {}
@@ -378,18 +447,19 @@ def _write_hardware(path: Path, dev_id: str, device: str, micro: list[dict], sou
         peak["fp32"] = {"value": f"{max(best.values()) / 1e12:.4g} TFLOPS", "source": src_key}
     entry = {
         "id": dev_id,
-        "name": f"{_cpu_name() if device == 'cpu' else 'CUDA device'} on {socket.gethostname()} (profiled)",
-        "vendor": platform.machine(),
+        "name": f"{info['name']} on {socket.gethostname()} (profiled)",
+        "vendor": info["vendor"],
         "family": "cpu" if device == "cpu" else "nvidia-datacenter",
         "kind": "cpu" if device == "cpu" else "gpu",
-        "memory_capacity": {"value": f"{_memory_bytes() / 1e9:.4g} GB", "source": "os"},
+        "memory_capacity": {"value": f"{info['memory_bytes'] / 1e9:.4g} GB", "source": info["memory_source"]},
         "memory_bandwidth": {"value": f"{bw / 1e9:.4g} GB/s", "source": src_key,
                              "note": "best of streaming read and copy (copy counts 2 bytes moved per byte)"},
         "peak": peak,
         "notes": f"Measured by costmodel profile; raw numbers in ../microbench.csv ({source}).",
     }
     doc = {"sources": {src_key: f"{source}: costmodel profile micro-benchmarks (microbench.csv beside this folder)",
-                       "os": f"{source}: os.sysconf physical memory"},
+                       info["memory_source"]: f"{source}: " + ("os.sysconf physical memory" if device == "cpu" else
+                                                               "torch.cuda.get_device_properties(0).total_memory")},
            "devices": [entry]}
     from costmodel.spec.files import atomic_output
 

@@ -365,6 +365,8 @@ def profile(device: str = typer.Option("cpu", "--device", help="cpu (numpy) or c
     for r in result["micro"]:
         unit = "GB/s" if r["unit"] == "B/s" else "GFLOP/s"
         con.print(f"{r['kind']:17s} {r['dtype']:5s} {r['shape']:>18s}  {r['rate'] / 1e9:10.1f} {unit}")
+    for what in result["skipped"]:
+        con.print(f"skipped {what}")
     con.print(f"wrote {result['rows']} rows to {result['measurements']} and the device spec {result['hardware']}")
     con.print(f"next: costmodel calibrate {result['measurements']} && costmodel validate {result['measurements']}")
 

@@ -326,6 +326,7 @@ def main() -> None:
     chunk = chunk_size(n, a.chunk)
     t = time.perf_counter()
     if a.what == "rate":
+        chunk = chunk_size(n, a.chunk, fast=grid.timed_fast(make_axes(**axes)))  # what sweep() itself picks
         first, nbytes = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
         floor, _ = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
         if a.packed == "off":
@@ -337,7 +338,7 @@ def main() -> None:
         for k in range(a.rounds):  # each result freed before the next sweep
             r = None
             t = time.perf_counter()
-            r = sweep(chunk=chunk, **axes)
+            r = sweep(chunk=a.chunk, **axes)
             dt = time.perf_counter() - t
             print(f"sweep in memory, chunks of {chunk:,}{', round ' + str(k + 1) if a.rounds > 1 else ''}: {n:,} "
                   f"configurations in {dt:.2f} s = {n / dt:,.0f} configurations/s on one core; "

@@ -9,25 +9,18 @@ repeats (the least disturbed run), and every row carries `source = profile:<host
 from __future__ import annotations
 
 import datetime
-import os
-import platform
-import re
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from costmodel.errors import CostModelError
 from costmodel.calibration.measurements import Measurement, write_measurements
+from costmodel.calibration.profile_backend import Backend, ProfileError, device_id, host_id
+from costmodel.calibration.profile_model import Transformer, eager_times
 from costmodel.calibration.timing import best_time
 from costmodel.spec.model import Model
 from costmodel.spec.model_catalog import load_model
-
-
-class ProfileError(CostModelError):
-    """The requested device cannot be profiled here (no CUDA, no PyTorch, ...)."""
 
 
 @dataclass(frozen=True)
@@ -57,108 +50,6 @@ def plan_for(device: str, quick: bool, model: str | None) -> Plan:
                 (128, 512, 2048), 32, (1, 8, 32), 5)
 
 
-class Backend:
-    """The few array operations the profiler needs, on numpy or torch."""
-
-    def __init__(self, device: str):
-        self.device = device
-        if device == "cpu":
-            self.torch = None
-        else:
-            try:
-                import torch
-            except ImportError:
-                raise ProfileError("profiling --device cuda needs PyTorch, which is not importable here "
-                                   "(pip install torch); --device cpu profiles with numpy") from None
-            if not torch.cuda.is_available():
-                raise ProfileError("PyTorch is installed but torch.cuda.is_available() is False: no CUDA device here")
-            self.torch = torch
-        self.out_of_memory = (MemoryError,) if self.torch is None else (MemoryError, self.torch.cuda.OutOfMemoryError)
-
-    def dtype(self, name: str):
-        if self.torch is None:
-            return {"fp32": np.float32, "fp64": np.float64, "fp16": np.float16}[name]
-        t = self.torch
-        return {"fp32": t.float32, "fp64": t.float64, "fp16": t.float16, "bf16": t.bfloat16}[name]
-
-    def info(self) -> dict:
-        """Name and memory of the profiled device: torch.cuda.get_device_properties on CUDA; the CPU's model name and
-        os.sysconf's physical memory on the CPU."""
-        if self.torch is None:
-            return {"name": _cpu_name(), "memory_bytes": _memory_bytes(), "memory_source": "os",
-                    "vendor": platform.machine()}
-        p = self.torch.cuda.get_device_properties(0)
-        return {"name": p.name, "memory_bytes": float(p.total_memory), "memory_source": "cuda",
-                "vendor": "AMD" if getattr(self.torch.version, "hip", None) else "NVIDIA"}
-
-    def matmul(self, M: int, N: int, K: int, dtype: str):
-        """A timed (M, K) x (K, N) product. fp8 (CUDA only) is torch._scaled_mm on e4m3 inputs with unit scales and
-        bf16 output, the second operand column-major as cuBLASLt requires."""
-        if dtype != "fp8":
-            a, b = self.random((M, K), dtype, 1.0), self.random((K, N), dtype, 1.0)
-            return lambda: a @ b
-        t = self.torch
-        a = t.randn((M, K), device="cuda").to(t.float8_e4m3fn)
-        b = t.randn((N, K), device="cuda").to(t.float8_e4m3fn).t()
-        one = t.ones((), device="cuda")
-        return lambda: t._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=t.bfloat16)
-
-    def random(self, shape, dtype: str, scale: float = 0.02):
-        """Random-valued tensor, filled by tiling one random block (fast for GB-sized weights)."""
-        n = int(np.prod(shape))
-        if self.torch is not None:
-            return (self.torch.randn(shape, device="cuda", dtype=self.dtype(dtype)) * scale)
-        block = (np.random.default_rng(0).standard_normal(min(n, 1 << 20)) * scale).astype(self.dtype(dtype))
-        return np.resize(block, n).reshape(shape)
-
-    def sync(self) -> None:
-        if self.torch is not None:
-            self.torch.cuda.synchronize()
-
-    def exp(self, x):
-        return np.exp(x) if self.torch is None else self.torch.exp(x)
-
-    def rsqrt_mean_sq(self, x):
-        if self.torch is None:
-            return 1.0 / np.sqrt((x * x).mean(axis=-1, keepdims=True) + 1e-6)
-        return self.torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + 1e-6)
-
-    def max_last(self, x):
-        return x.max(axis=-1, keepdims=True) if self.torch is None else x.amax(dim=-1, keepdim=True)
-
-    def sum_last(self, x):
-        return x.sum(axis=-1, keepdims=True) if self.torch is None else x.sum(dim=-1, keepdim=True)
-
-    def cat(self, xs, axis):
-        return np.concatenate(xs, axis=axis) if self.torch is None else self.torch.cat(xs, dim=axis)
-
-    def repeat_heads(self, x, reps, axis):
-        return np.repeat(x, reps, axis=axis) if self.torch is None else x.repeat_interleave(reps, dim=axis)
-
-    def swap(self, x, a, b):
-        return np.swapaxes(x, a, b) if self.torch is None else x.transpose(a, b)
-
-    def attention(self, q, k, v):
-        """softmax(q k^T / sqrt(d) + causal mask) v for q (B, H, T, d) against the last T of k, v (B, Hk, L, d).
-        CUDA: PyTorch's fused scaled_dot_product_attention (flash kernels, GQA without copying the heads); the CPU:
-        the explicit product, the heads repeated."""
-        T, L, H, Hk = q.shape[2], k.shape[2], q.shape[1], k.shape[1]
-        if self.torch is not None and (T == 1 or T == L):
-            from torch.nn.attention import SDPBackend, sdpa_kernel
-
-            # not cuDNN's kernel: it builds a plan per new sequence length, i.e. at every decode step
-            with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
-                return self.torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=T > 1,
-                                                                             enable_gqa=H != Hk)
-        kk, vv = self.repeat_heads(k, H // Hk, 1), self.repeat_heads(v, H // Hk, 1)
-        s = (q @ self.swap(kk, 2, 3)) * (1.0 / q.shape[-1] ** 0.5)  # (B, H, T, L)
-        if T > 1:  # causal mask over the new tokens
-            mask = np.triu(np.full((T, L), -1e9, dtype=np.float32), k=L - T + 1)
-            s = s + (mask if self.torch is None else self.torch.as_tensor(mask, device="cuda", dtype=s.dtype))
-        p = self.exp(s - self.max_last(s))
-        return (p / self.sum_last(p)) @ vv
-
-
 def kernel_time(fn, repeats: int, be, budget_s: float = 2e-3) -> float:
     """Seconds per call of a micro-benchmark: best_time on the CPU; on CUDA, calls replayed from a CUDA graph
     (profile_cuda.graph_time), so Python's launch does not count into a kernel of a few microseconds."""
@@ -167,111 +58,6 @@ def kernel_time(fn, repeats: int, be, budget_s: float = 2e-3) -> float:
     from costmodel.calibration.profile_cuda import graph_time
 
     return graph_time(fn, repeats, be, budget_s)
-
-
-class Transformer:
-    """A decoder with random weights and the catalogue architecture (dense, GQA, gated MLP)."""
-
-    def __init__(self, m: Model, be: Backend, dtype: str):
-        if m.moe is not None or m.mla is not None or m.is_encoder:
-            raise ProfileError(f"{m.id}: the end-to-end profiler builds dense decoders (no MoE, MLA or encoders)")
-        self.m, self.be = m, be
-        h, d = m.hidden_size, m.head_dim
-        self.layers = [{
-            "qkv": be.random((h, (m.heads + 2 * m.kv_heads) * d), dtype),
-            "o": be.random((m.heads * d, h), dtype),
-            "up": be.random((h, 2 * m.intermediate_size if m.gated_mlp else m.intermediate_size), dtype),
-            "down": be.random((m.intermediate_size, h), dtype),
-        } for _ in range(m.layers)]
-        self.embed = be.random((m.vocab_size, h), dtype)
-        self.head = self.embed if m.tied_embeddings else be.random((m.vocab_size, h), dtype)
-        self.dtype = dtype
-
-    @staticmethod
-    def lin(x, w):
-        """x @ w as one 2-D matrix product (a 3-D @ would re-read w once per sequence)."""
-        return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1])
-
-    def forward(self, tokens, cache):
-        """tokens: (B, T) ids; cache: list of (K, V) per layer, each (B, Hk, L, d) or None."""
-        m, be = self.m, self.be
-        B, T = tokens.shape
-        H, Hk, d = m.heads, m.kv_heads, m.head_dim
-        x = self.embed[tokens]  # (B, T, h)
-        new_cache = []
-        for layer, kv in zip(self.layers, cache):
-            y = x * be.rsqrt_mean_sq(x)
-            qkv = self.lin(y, layer["qkv"])
-            q = be.swap(qkv[..., :H * d].reshape(B, T, H, d), 1, 2)
-            k = be.swap(qkv[..., H * d:(H + Hk) * d].reshape(B, T, Hk, d), 1, 2)
-            v = be.swap(qkv[..., (H + Hk) * d:].reshape(B, T, Hk, d), 1, 2)
-            if kv is not None:
-                k, v = be.cat([kv[0], k], 2), be.cat([kv[1], v], 2)
-            new_cache.append((k, v))
-            o = be.swap(be.attention(q, k, v), 1, 2).reshape(B, T, H * d)
-            x = self.mlp(x + self.lin(o, layer["o"]), layer)
-        return self.logits(x), new_cache
-
-    def mlp(self, x, layer):
-        """x + the layer's (gated) MLP of its normed input."""
-        m, be = self.m, self.be
-        u = self.lin(x * be.rsqrt_mean_sq(x), layer["up"])
-        if m.gated_mlp:
-            g, u = u[..., :m.intermediate_size], u[..., m.intermediate_size:]
-            u = g / (1 + be.exp(-g)) * u
-        else:
-            u = u * (u > 0)
-        return x + self.lin(u, layer["down"])
-
-    def logits(self, x):
-        """The last position's logits after the final norm."""
-        x = x * self.be.rsqrt_mean_sq(x)
-        return x[:, -1] @ self.be.swap(self.head, 0, 1)
-
-
-def eager_times(net: Transformer, ids, gen: int, repeats: int) -> tuple:
-    """(prefill seconds, seconds per decode step, how): the forward pass called op by op, the KV cache grown by
-    concatenation at every step."""
-    empty = [None] * net.m.layers
-    t_pre = best_time(lambda: net.forward(ids, empty), repeats, net.be.sync)
-    _, cache = net.forward(ids, empty)
-    nxt = ids[:, -1:]
-    net.be.sync()
-    t0 = time.perf_counter()
-    for _ in range(gen):
-        _, cache = net.forward(nxt, cache)
-    net.be.sync()
-    return t_pre, (time.perf_counter() - t0) / gen, "eager"
-
-
-def device_id(host: str, device: str, name: str) -> str:
-    """The profiled device's catalogue id: `<host>-cpu`, or `<host>-<the GPU's name>` (`vm-nvidia-h200`), so one
-    host's different GPUs get different specs."""
-    if device == "cpu":
-        return f"{host}-cpu"
-    return f"{host}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or device)
-
-
-def host_id() -> str:
-    name = re.sub(r"[^a-z0-9]+", "-", socket.gethostname().lower()).strip("-") or "host"
-    return name[:40]
-
-
-def _memory_bytes() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 16e9
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _check_room(arch: Model, be, bytes_per_param: int) -> None:

@@ -67,7 +67,7 @@ def test_best_time_runs_calls_back_to_back_and_divides():
 
 
 def test_device_ids_name_the_gpu():
-    from costmodel.calibration.profile import device_id
+    from costmodel.calibration.profile_backend import device_id
 
     assert device_id("vm", "cuda", "NVIDIA H200") == "vm-nvidia-h200"
     assert device_id("box", "cuda", "NVIDIA GeForce RTX 4090") == "box-nvidia-geforce-rtx-4090"

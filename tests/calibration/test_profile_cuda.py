@@ -9,7 +9,8 @@ if not torch.cuda.is_available():
 
 
 def test_static_decode_step_matches_the_eager_forward():
-    from costmodel.calibration.profile import Backend, Transformer
+    from costmodel.calibration.profile_backend import Backend
+    from costmodel.calibration.profile_model import Transformer
     from costmodel.calibration.profile_cuda import decode_static
     from costmodel.spec.model_catalog import load_model
 

@@ -323,10 +323,10 @@ def main() -> None:
 
     axes = axes_for(a.configs or (1_000_000 if a.what == "rate" else 100_000_000))
     n = make_axes(**axes).size
-    chunk = chunk_size(n, a.chunk)
+    # what sweep() and sweep_to_file() pick by themselves: an in-memory sweep timed by [fast] takes larger chunks
+    chunk = chunk_size(n, a.chunk, fast=a.what == "rate" and grid.timed_fast(make_axes(**axes)))
     t = time.perf_counter()
     if a.what == "rate":
-        chunk = chunk_size(n, a.chunk, fast=grid.timed_fast(make_axes(**axes)))  # what sweep() itself picks
         first, nbytes = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
         floor, _ = result_floor(n, chunk, a.floor_with) if a.floor else (0.0, 0)
         if a.packed == "off":

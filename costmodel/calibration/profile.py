@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from costmodel.calibration.measurements import Measurement, write_measurements
-from costmodel.calibration.profile_backend import Backend, ProfileError, device_id, host_id
+from costmodel.calibration.profile_backend import Backend, ProfileError, device_id, first_line, host_id
 from costmodel.calibration.profile_model import Transformer, eager_times
 from costmodel.calibration.timing import best_time
 from costmodel.spec.model import Model
@@ -129,7 +129,7 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
             try:
                 t = kernel_time(be.matmul(M, N, K, dt), plan.repeats, be)
             except RuntimeError as exc:  # e.g. fp8 where cuBLASLt has no fp8 kernel (before Ada and Hopper)
-                skipped.append(f"gemm {dt} {M}x{N}x{K}: {str(exc).splitlines()[0][:160]}")
+                skipped.append(f"gemm {dt} {M}x{N}x{K}: {first_line(exc, 160)}")
                 tick(f"gemm {dt} {M}x{N}x{K} skipped")
                 continue
             micro.append({"kind": "gemm", "shape": f"{M}x{N}x{K}", "dtype": dt, "seconds": t,
@@ -177,10 +177,8 @@ def profile(device: str = "cpu", quick: bool = False, out: str = "profile-out", 
                     from costmodel.calibration.profile_cuda import e2e_times
 
                     t_pre, t_dec, mode = e2e_times(net, ids, plan.gen, max(1, plan.repeats - 2), eager_times)
-            except be.out_of_memory as exc:  # this (batch, prompt) only: the others still measure
-                if be.torch is not None:
-                    be.torch.cuda.empty_cache()
-                skipped.append(f"{arch.id} batch {B} prompt {P}: out of memory ({str(exc).splitlines()[0][:120]})")
+            except be.out_of_memory as exc:  # this (batch, prompt) only: the others still measure (e2e_times has
+                skipped.append(f"{arch.id} batch {B} prompt {P}: out of memory ({first_line(exc, 120)})")  # freed it)
                 tick(f"{arch.id} batch {B} prompt {P} skipped")
                 continue
             base = dict(source=source, hardware=dev_id, devices=1, tp=1, model=arch.id, format=e2e_dtype,

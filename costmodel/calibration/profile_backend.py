@@ -121,14 +121,21 @@ class Backend:
 def device_id(host: str, device: str, name: str) -> str:
     """The profiled device's catalogue id: `<host>-cpu`, or `<host>-<the GPU's name>` (`vm-nvidia-h200`), so one
     host's different GPUs get different specs."""
-    if device == "cpu":
-        return f"{host}-cpu"
-    return f"{host}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or device)
+    return f"{host}-" + ("cpu" if device == "cpu" else (_slug(name) or device))
 
 
 def host_id() -> str:
-    name = re.sub(r"[^a-z0-9]+", "-", socket.gethostname().lower()).strip("-") or "host"
-    return name[:40]
+    return (_slug(socket.gethostname()) or "host")[:40]
+
+
+def _slug(text: str) -> str:
+    """Lower case, each run of other characters than letters and digits one '-', none at either end."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def first_line(exc: BaseException, chars: int) -> str:
+    """An exception's first line, cut to `chars` characters: what a skipped measurement's note quotes."""
+    return (str(exc).splitlines() or [""])[0][:chars]
 
 
 def _memory_bytes() -> float:

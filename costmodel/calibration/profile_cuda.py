@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from costmodel.calibration.profile_backend import first_line
 from costmodel.calibration.timing import best_time
 
 
@@ -56,7 +57,7 @@ def e2e_times(net, ids, gen: int, repeats: int, eager) -> tuple:
         if isinstance(exc, t.cuda.OutOfMemoryError):
             raise
         t_pre, t_dec, _ = eager(net, ids, gen, repeats)
-        return t_pre, t_dec, f"eager (CUDA graph capture failed: {str(exc).splitlines()[0][:80]})"
+        return t_pre, t_dec, f"eager (CUDA graph capture failed: {first_line(exc, 80)})"
 
 
 def _graphed_decode(net, ids, gen: int) -> float:

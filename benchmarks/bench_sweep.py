@@ -51,8 +51,8 @@ STAGES = (("a chunk's evaluation", "sweeps.grid", "evaluate_chunk"),
           ("the phases' lowering", "engine.phases", "lower_phases"),
           ("  operators.lower", "engine.phases", "lower"),
           ("distinct-row searches (all)", "engine.fast", "distinct_rows"),
-          ("the decode's attention", "engine.fast", "decode_attention"),
-          ("the metrics' pass", "engine.fast", "decode_metrics"),
+          ("the decode attention's arguments", "engine.fast", "attention_arguments"),
+          ("the decode attention's and metrics' pass", "engine.fast", "decode_metrics"),
           ("the batches' memory", "engine.fast", "memory"),
           ("memory's batch-free terms", "engine.evaluate", "_shared_per_sequence"),
           ("the pool", "engine.evaluate", "_shared_pool"),
@@ -444,8 +444,9 @@ def loads() -> None:
 def kernels(rounds: int = 30) -> None:
     """The [fast] kernels of one chunk of a 10^7 sweep (their arguments captured from the chunk's evaluation),
     ms per chunk each; its distinct-row searches against numpy's; the decode's step, metrics and masking in one
-    pass (decode_metrics) against the three passes before it (decode_step, finish_metrics, the masking into the
-    result columns, with the gathers to every configuration they read), on the same arguments; then what
+    pass (decode_pass with its metrics) against the four passes before it (decode_pass for the attention alone,
+    decode_step, finish_metrics, the masking into the result columns, with the gathers to every configuration they
+    read), on the same arguments; then what
     kernels.rows_of buys: a kernel reading 14 columns and writing 11 rows of one chunk's length into rows a
     multiple of 4 KiB apart (np.empty((11, n))) against rows_of's. The heap retained as a sweep retains it (sweeps/heap.py): numpy's temporaries in reused
     pages, as in a sweep."""
@@ -461,7 +462,7 @@ def kernels(rounds: int = 30) -> None:
     if k is None:
         print("[fast] not installed (pip install 'costmodel[fast]')")
         return
-    names = ("chunk_frame", "op_sums", "op_fields", "decode_sums", "decode_metrics", "batch_memory", "outcome",
+    names = ("chunk_frame", "op_sums", "op_fields", "decode_pass", "batch_memory", "outcome",
              "batch_free", "pools", "code_groups", "steps", "distinct_rows")
     calls: dict = {n: [] for n in names}
     real = {n: getattr(k, n) for n in names}
@@ -473,7 +474,7 @@ def kernels(rounds: int = 30) -> None:
     finally:
         for n in names:
             setattr(k, n, real[n])
-    if not calls["decode_metrics"]:
+    if not calls["decode_pass"]:
         print("the chunk was not timed by the kernels (COSTMODEL_FAST=0?)")
         return
 
@@ -488,12 +489,16 @@ def kernels(rounds: int = 30) -> None:
 
     print(f"one chunk of {CHUNK:,} configurations, ms per chunk (mean of {rounds} rounds): "
           + "; ".join(f"{n} {ms(real[n], calls[n]):.2f} ({len(calls[n])} calls)" for n in names))
-    (attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt, Bc, tp, pp,
-     step, encoder, idle, tdp, price, replicas, gen, keep, into) = calls["decode_metrics"][0]
+    args = calls["decode_pass"][0]
+    attention, keep, metrics = args[:-2], args[-2], args[-1]
+    (overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt, Bc, tp, pp, step, encoder, idle,
+     tdp, price, replicas, gen, into) = metrics
+    at, q_of = attention[4], attention[5]
     q_inv, p_inv = q_of[at], p_of[at]
 
-    def three_passes():  # the decode's step, then the metrics from columns gathered to every row, then masked
-        dec, u_dec = k.decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of)
+    def passes_apart():  # the attention, the decode's step, the metrics from columns gathered to every row, masked
+        means = real["decode_pass"](*attention, keep, None)
+        dec, u_dec = k.decode_step(means, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of)
         s_q = step[q_inv]
         rows = k.finish_metrics(pre_total[p_inv], s_q, dec + s_q, u_pre[p_inv], u_dec, prompt[p_inv], gen,
                                 Bc[p_inv], encoder[q_inv], idle[q_inv], tdp[q_inv], tp[p_inv], pp[p_inv],
@@ -501,9 +506,9 @@ def kernels(rounds: int = 30) -> None:
         for column, i in zip(into, (0, 1, 6, 7, 8, 2, 9, 10)):  # fast.WRITTEN's rows of fast.METRICS
             column[...] = np.where(keep, rows[i], np.nan)
 
-    print(f"the decode to the chunk's metrics (8 written into their columns, NaN where not kept): decode_metrics "
-          f"{ms(real['decode_metrics'], calls['decode_metrics']):.2f} ms, decode_step + finish_metrics + masking "
-          f"{ms(three_passes, [()]):.2f} ms")
+    print(f"the decode's attention to the chunk's metrics (8 written into their columns, NaN where not kept): "
+          f"decode_pass {ms(real['decode_pass'], calls['decode_pass']):.2f} ms, decode_pass for the attention + "
+          f"decode_step + finish_metrics + masking {ms(passes_apart, [()]):.2f} ms")
 
     from costmodel.engine.distinct import distinct
 

@@ -192,6 +192,14 @@ class Gathered(Mapping):
     def __len__(self) -> int:
         return len(self._table)
 
+    def table_rows(self) -> Gathered:
+        """The table at the rows the indices hold, each once, where their runs (or a single row) tell them without a
+        pass over the indices: columns holding the same set of values (for what asks whether any row has one);
+        else this one."""
+        if self._runs is None:
+            return self
+        return Gathered(self._table, np.unique(self._runs[0]), self.records)
+
     def at(self, idx) -> Gathered:
         return self if self._idx.shape == (1,) else Gathered(self._table, self._idx[idx], self.records)
 

@@ -173,16 +173,15 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
         pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast, group_starts)  # pool at those rows
     requested = as_float(batch)
-    if groups is None or not varies(requested):
+    if groups is None or seq_groups is None and not varies(requested):  # codes: shared, however many batches
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, _held(requested, hw),
                                 pool if groups is None else tuple(x[groups] for x in pool))
     else:  # a sweep's batches share their batch-free terms
         per_seq = _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, requested, pool, groups,
                                        seq_groups, fast)
-    max_len = hw["max_model_len"]
-    got = (compiled.memory(*per_seq["at_rows"], requested, dp, max_len, memory_into)
-           if fast and "at_rows" in per_seq else None)
+    got = compiled.memory(*per_seq["at_rows"], requested, memory_into) if fast and "at_rows" in per_seq else None
     if got is None:
+        max_len = hw["max_model_len"]
         bmax = per_seq["bmax"]
         B = batch_of(requested, bmax)
         mem = batch_memory(per_seq["seq"], B, dp)
@@ -298,7 +297,7 @@ def _written(lw: Lowered, hw: dict, f: dict, metrics, into: dict | None, keep) -
     if not _all_written(metrics, into) or set(into) != set(compiled.WRITTEN) or lw.draft_ops is not None or \
             np.size(w["replicas"]) != 1:
         return None
-    parts = lw.phases.compiled_parts(hw, f, keep)
+    parts = lw.phases.compiled_parts(hw, f)
     if parts is None:
         return None
     pre_total, u_pre, attention, step, detail = parts
@@ -415,7 +414,8 @@ def _shared_per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, request
     seq = got["seq"]
     later = {k: (lambda v=v: back(v)) for k, v in got.items() if k != "seq"}  # gathered where read
     later["seq"] = lambda: SequenceMemory(*(back(getattr(seq, k)) for k in SequenceMemory.__dataclass_fields__))
-    return Later({"at_rows": (got, inv)}, later)
+    at_rows = dict(got, dp=rows[5], max_len=at[2]["max_model_len"], read=len(u))  # what fast.memory reads there
+    return Later({"at_rows": (at_rows, inv)}, later)
 
 
 def _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast=False, starts=None) -> tuple:

@@ -129,13 +129,25 @@ def phase_sums(ops: Ops, cols: tuple, att: Ops | None = None, att_index=None, sk
 
 
 def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple, keep=None) -> tuple:
-    """SharedPhaseOps' decode attention (kernels.decode_sums): (its mean total per configuration, the first step's
-    busy and total time at the rows q as the rows of a (2, rows q) array). `first`: the attention operators'
-    fields at the distinct rows q, `a0` those operators (configuration j's is column q_inv[j]); `coef`: their
-    attention.pair_coefficients at the rows q, whose batch, new tokens and encoder flag are B, n, enc; c1: every
-    configuration's context at the last step, where the kernel lowers the operators and times them on `cols`
-    (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no column is gathered to every
-    configuration). `keep` (a mask of the configurations, optional): the mean only where kept, 0.0 elsewhere."""
+    """SharedPhaseOps' decode attention (kernels.decode_pass): (its mean total per configuration, the first step's
+    busy and total time at the rows q as the rows of a (2, rows q) array), of attention_arguments' arguments.
+    `keep` (a mask of the configurations, optional): the mean only where kept, 0.0 elsewhere."""
+    return attention_means(attention_arguments(first, a0, coef, B, n, enc, c1, q_inv, cols), keep)
+
+
+def attention_means(arguments: tuple, keep=None) -> tuple:
+    """decode_attention from its kernel's `arguments` (attention_arguments')."""
+    return _kernels().decode_pass(*arguments, _NONE if keep is None else _flat(keep, arguments[4].shape, np.bool_),
+                                  None)
+
+
+def attention_arguments(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, cols: tuple) -> tuple:
+    """kernels.decode_pass' arguments before its mask (the attention's; decode_metrics' pass takes them too).
+    `first`: the attention operators' fields at the distinct rows q, `a0` those operators (configuration j's is
+    column q_inv[j]); `coef`: their attention.pair_coefficients at the rows q, whose batch, new tokens and encoder
+    flag are B, n, enc; c1: every configuration's context at the last step, where the kernel lowers the operators
+    and times them on `cols` (`columns` at the rows q: j's model, format and device are row q_inv[j]'s, so no column
+    is gathered to every configuration)."""
     cfg, any_ae = cols
     nq = len(cfg[0])
     v = list(coef.values())
@@ -145,13 +157,11 @@ def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, co
         return np.stack([_flat(getattr(x, field), (nq,)) for x in v])
 
     hr, ec, ae, em, bw, ko, _lat, _link, pm, pv, pa = cfg
-    return _kernels().decode_sums(*first, at, q_of, _flat(c1, at.shape),
-                                  *(_flat(x, (nq,)) for x in (B, n, enc)),
-                                  *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")),
-                                  _flat(v[0].q_tile, (nq,)), table("layers"), _flat(a0.act_bytes, (len(v), nq)),
-                                  table("rows"), np.array([x.chunked for x in v]), np.array([x.absent for x in v]),
-                                  kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae,
-                                  _NONE if keep is None else _flat(keep, at.shape, np.bool_))
+    return (*first, at, q_of, _flat(c1, at.shape), *(_flat(x, (nq,)) for x in (B, n, enc)),
+            *(table(k) for k in ("span", "heads", "per_pair", "kv_per_pair")), _flat(v[0].q_tile, (nq,)),
+            table("layers"), _flat(a0.act_bytes, (len(v), nq)), table("rows"), np.array([x.chunked for x in v]),
+            np.array([x.absent for x in v]), kinds(a0.units), fused_mask(a0), hr, ec, ae, em, bw, ko, pm, pv, pa,
+            any_ae)
 
 
 def _via(*indexes) -> tuple:
@@ -181,8 +191,9 @@ WRITTEN = ("ttft_s", "tpot_s", "prefill_tokens_per_s", "decode_tokens_per_s", "t
 
 def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_inv, p_inv, at_p: tuple,
                    at_q: tuple, replicas, gen, keep, into: dict) -> None:
-    """decode_step, evaluate.finish's WRITTEN metrics and their masking in one pass (kernels.decode_metrics):
-    each written into the array of its name in `into`, NaN where not `keep`. `at_p`: the prefill's total and busy
+    """decode_attention, decode_step, evaluate.finish's WRITTEN metrics and their masking in one kernel call
+    (kernels.decode_pass) from the attention's `attention_arguments` (of the same q_inv): each metric written into
+    the array of its name in `into`, NaN where not `keep`. `at_p`: the prefill's total and busy
     fraction (arrays at the distinct rows p, j's is p_inv's), prompt, batch, tp and pp there; `at_q`: the step
     overhead, encoder flag, idle fraction, TDP and price at the rows q; `replicas` one number, `gen` and `keep`
     per configuration. The indices q_inv, d_inv and p_inv as _via's."""
@@ -190,11 +201,10 @@ def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_i
     n, n_p = len(at), len(at_p[0])
     p_cols = tuple(_flat(x, (n_p,)) for x in at_p)
     step, encoder, idle, tdp, price = at_q
-    _kernels().decode_metrics(attention, at, q_of, _flat(overlap, (nq,)), *d_sums, d_of, p_of, *p_cols,
-                              _flat(step, (nq,)),
-                              _flat(encoder, (nq,), np.bool_), *(_flat(x, (nq,)) for x in (idle, tdp, price)),
-                              float(np.asarray(replicas).reshape(-1)[0]), _flat(gen, (n,)),
-                              _flat(keep, (n,), np.bool_), tuple(into[k] for k in WRITTEN))
+    metrics = (_flat(overlap, (nq,)), *d_sums, d_of, p_of, *p_cols, _flat(step, (nq,)), _flat(encoder, (nq,), np.bool_),
+               *(_flat(x, (nq,)) for x in (idle, tdp, price)), float(np.asarray(replicas).reshape(-1)[0]),
+               _flat(gen, (n,)), tuple(into[k] for k in WRITTEN))
+    _kernels().decode_pass(*attention[:4], at, q_of, *attention[6:], _flat(keep, (n,), np.bool_), metrics)
 
 
 # the arrays kernels.batch_memory writes, in its order: the batch, the largest, memory.Memory's fields, their total
@@ -202,19 +212,21 @@ MEMORY_OUT = ("batch", "max_batch", "weights", "kv_cache", "activations", "reser
               "transient", "total")
 
 
-def memory(rows: dict, inv, requested, dp, max_len, into: dict | None = None) -> tuple | None:
+def memory(rows: dict, inv, requested, into: dict | None = None) -> tuple | None:
     """(batch, largest batch, memory.Memory, runs) per configuration (kernels.batch_memory: evaluate.lower_all's
     memory stage, memory.py's formulas compiled as they are) from evaluate._per_sequence's terms at distinct
-    rows (`rows`; configuration j's are row inv[j]) and its requested batch, DP groups and the engine's longest
-    sequence, or None where the configurations do not lie on one axis or the kernels do not load. `into`: arrays
-    of MEMORY_OUT's names that those of their names are written into (and are), "total" Memory.total."""
-    shape = np.broadcast_shapes(np.shape(inv), np.shape(requested), np.shape(dp), np.shape(max_len))
+    rows (`rows`, with the DP groups "dp" and the engine's longest sequence "max_len" there, and optionally "read",
+    how many rows the index reads; configuration j's are row inv[j]) and its requested batch, or None where the
+    configurations do not lie on one axis or the kernels do not load. `into`: arrays of MEMORY_OUT's names that
+    those of their names are written into (and are), "total" Memory.total."""
+    shape = np.broadcast_shapes(np.shape(inv), np.shape(requested))
     if len(shape) != 1 or _kernels() is None:
         return None
     s = rows["seq"]
-    at = (rows["bmax"], rows["one_long"], s.weights, s.kv, s.act, s.work, s.pool, s.reserve, s.capacity)
+    at = (rows["dp"], rows["max_len"], rows["bmax"], rows["one_long"], s.weights, s.kv, s.act, s.work, s.pool,
+          s.reserve, s.capacity)
     inv = np.asarray(inv, dtype=np.int64)
-    read = int(inv.max()) + 1 if inv.size else 0  # the distinct rows the configurations read
+    read = rows["read"] if "read" in rows else int(inv.max()) + 1 if inv.size else 0  # the distinct rows read
     n = np.broadcast_shapes(*(np.shape(x) for x in at))  # a term of one entry, shape (1,), stands for every row
     if len(n) != 1 or n[0] < read and n[0] != 1:
         return None
@@ -225,7 +237,7 @@ def memory(rows: dict, inv, requested, dp, max_len, into: dict | None = None) ->
     at = tuple(_flat(x, (max(n[0], read),)) for x in at)
     made = iter(_kernels().rows_of(len(MEMORY_OUT) - 1, shape[0]))
     out = tuple(into[k] if k in into else next(made) for k in MEMORY_OUT[:-1]) + (into.get("total", _EMPTY),)
-    ok = _kernels().batch_memory(inv, *(_flat(x, shape) for x in (requested, dp, max_len)), *at, out)
+    ok = _kernels().batch_memory(inv, _flat(requested, shape), *at, out)
     B, bmax, weights, kv, act, reserve, capacity, pool, over, _ = out
     return B, bmax, Memory(weights, kv, act, reserve, capacity, pool, over), ok
 

@@ -231,54 +231,6 @@ no_work = inline(attention.no_work)
 variant_work = inline(attention.variant_work)
 
 
-@jit
-def decode_sums(c0, m0, f0, x0, at, q_of, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
-                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, keep):
-    """The decode's attention: (its mean total time per configuration j; the first step's busy and total time of
-    those operators at each distinct row q, as the rows of a (2, rows q) array). Its attention operators lowered
-    at the last step (attention.attention_terms' variant_work, or no_work where absent[k], at j's context c1[j],
-    from the pair coefficients, batch B, new tokens n and encoder flag of distinct row q = q_of[at[j]], where j's
-    model, format, device and layout are: their activations, launches and rows are the first step's, row q of
-    `act`, `layers`, `rows`) and timed on row q's columns (unit_roof; a present operator's unit_rates once per
-    row q), averaged with the first step's (column q of the *0 fields: mean_total). Operator k is chunked local
-    attention where chunked[k]. With a mask `keep` (empty: every configuration), the mean only where kept, 0.0
-    elsewhere."""
-    K, N, Q = span.shape[0], at.shape[0], span.shape[1]
-    masked = keep.shape[0] > 0
-    mean = np.zeros(N)
-    at_q = rows_of(2, Q)
-    at_q[:] = 0.0
-    busy, total = at_q[0], at_q[1]
-    rates = rows_of(3, Q)
-    for k in range(K):
-        u = kind[k]
-        peak = pm if u == 0 else pa if u == 1 else pv
-        att = any_ae and fused[k]
-        for q in range(Q):
-            top = maximum(c0[k, q], m0[k, q])
-            busy[q] += top
-            total[q] += top + f0[k, q] + x0[k, q]
-            if not absent[k]:
-                rates[0, q], rates[1, q], rates[2, q] = unit_rates(rows[k, q], hr[q], ec[q], ae[q], em[q], bw[q],
-                                                                   peak[q], att)
-        for j in range(N):
-            if masked and not keep[j]:
-                continue
-            q = q_of[at[j]]
-            c = c1[j]
-            if absent[k]:  # its rows hold the context's NaN: timed row by row
-                zero = no_work(B[q] * n[q], c)
-                c1_, m1_, f1_ = unit_roof(0.0, 0.0, act[k, q], 0.0, layers[k, q] + zero, rows[k, q] + zero, 0.0, att,
-                                          hr[q], ec[q], ae[q], em[q], bw[q], ko[q], peak[q], pv[q], False)
-            else:
-                flops, kv = variant_work(B[q], n[q], c, span[k, q], chunked[k], True, enc[q], heads[k, q],
-                                         per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
-                c1_, m1_, f1_ = unit_times(flops, 0.0, act[k, q], kv, layers[k, q], 0.0, rates[0, q], rates[1, q],
-                                           rates[2, q], att, pv[q], ec[q], ko[q], False)
-            mean[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
-    return mean, at_q
-
-
 @inline
 def step_of(mean_j, i, q, overlap, d_rest, d_comm, d_busy, d_total, busy, total):
     """One configuration's decode step and busy fraction: phases.overlap of the other operators' sums at distinct
@@ -290,7 +242,7 @@ def step_of(mean_j, i, q, overlap, d_rest, d_comm, d_busy, d_total, busy, total)
 
 @jit
 def decode_step(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of):
-    """SharedPhaseOps.times' decode per configuration j from its attention (decode_sums'): the step
+    """SharedPhaseOps.times' decode per configuration j from its attention (decode_pass'): the step
     (phases.overlap of the other operators' sums at distinct row d_of[at[j]] plus the attention's mean, and their
     collectives) and its busy fraction (timeline.share, the first step's attention included); its rows q are
     q_of[at[j]]."""
@@ -326,6 +278,18 @@ decode_rate = jit(timeline.decode_rate)
 throughput = jit(timeline.throughput)
 energy_per_token = jit(timeline.energy_per_token)
 usd_per_million_tokens = jit(timeline.usd_per_million_tokens)
+usd_per_second = jit(timeline.usd_per_second)
+usd_per_million_at = jit(timeline.usd_per_million_at)
+
+
+@overload(timeline.usd_per_second, inline="always")  # timeline.usd_per_million_tokens calls these two
+def _usd_per_second(tp, pp, price_per_hour):
+    return lambda tp, pp, price_per_hour: usd_per_second(tp, pp, price_per_hour)
+
+
+@overload(timeline.usd_per_million_at, inline="always")
+def _usd_per_million_at(usd_s, per_token_s):
+    return lambda usd_s, per_token_s: usd_per_million_at(usd_s, per_token_s)
 
 
 @jit
@@ -350,30 +314,97 @@ def finish_metrics(pre_total, step, step_s, u_pre, u_dec, prompt, gen, Bc, encod
 
 
 @jit
-def decode_metrics(attention, at, q_of, overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt,
-                   Bc, tp, pp, step, encoder, idle, tdp, price, replicas, gen, keep, into):
-    """decode_step, finish_metrics and a sweep's masking in one pass per configuration j: fast.WRITTEN's metrics
-    written into the arrays of `into` (in that order) where keep[j], NaN elsewhere (np.where(keep, x, np.nan)).
-    The prefill's total and busy fraction, prompt, batch, tp and pp are read at distinct row p_of[at[j]], the step
-    overhead, encoder flag, idle fraction, TDP and price at q_of[at[j]] (rows that fix them), the generated length
-    at j; `replicas` is one number. The same formulas, so the same bits as the three passes."""
-    mean, at_q = attention
+def attention_rows(c0, m0, f0, x0, rows, absent, kind, fused, hr, ec, ae, em, bw, pm, pv, pa, any_ae):
+    """decode_pass' work at the distinct rows q: (the first step's busy and total time of the attention operators at
+    each row q, as the rows of a (2, rows q) array; each present operator k's unit_rates there, rates[k, :, q])."""
+    K, Q = c0.shape
+    at_q = rows_of(2, Q)
+    at_q[:] = 0.0
     busy, total = at_q[0], at_q[1]
+    rates = np.empty((K, 3, Q))
+    for k in range(K):
+        u = kind[k]
+        peak = pm if u == 0 else pa if u == 1 else pv
+        att = any_ae and fused[k]
+        for q in range(Q):
+            top = maximum(c0[k, q], m0[k, q])
+            busy[q] += top
+            total[q] += top + f0[k, q] + x0[k, q]
+            if not absent[k]:
+                rates[k, 0, q], rates[k, 1, q], rates[k, 2, q] = unit_rates(rows[k, q], hr[q], ec[q], ae[q], em[q],
+                                                                            bw[q], peak[q], att)
+    return at_q, rates
+
+
+@jit
+def decode_pass(c0, m0, f0, x0, at, q_of, c1, B, n, enc, span, heads, per_pair, kv_per_pair, q_tile, layers, act, rows,
+                chunked, absent, kind, fused, hr, ec, ae, em, bw, ko, pm, pv, pa, any_ae, keep, metrics):
+    """The decode's attention: (its mean total time per configuration j; the first step's busy and total time of
+    those operators at each distinct row q, as the rows of a (2, rows q) array). Its attention operators lowered at
+    the last step at j's context c1[j], from the pair coefficients, batch B, new tokens n and encoder flag of
+    distinct row q = q_of[at[j]], where j's model, format, device and layout are (their activations, launches and
+    rows are the first step's, row q of `act`, `layers`, `rows`), timed on row q's columns (a present operator's
+    unit_rates once per row q: attention_rows) and averaged with the first step's (column q of the *0 fields),
+    added over the operators in order. Operator k is chunked local attention where chunked[k]. With a mask `keep`
+    (empty: every configuration), the mean only where kept, 0.0 elsewhere. `metrics` (None, or fast.decode_metrics'
+    columns: the rest of the decode step's, the prefill's and the timeline's): the pass goes on to them (_metrics)."""
+    K, N = span.shape[0], at.shape[0]
+    masked = keep.shape[0] > 0
+    at_q, rates = attention_rows(c0, m0, f0, x0, rows, absent, kind, fused, hr, ec, ae, em, bw, pm, pv, pa, any_ae)
+    busy, total = at_q[0], at_q[1]
+    means = np.zeros(N)
+    for k in range(K):
+        u = kind[k]
+        peak = pm if u == 0 else pa if u == 1 else pv
+        att = any_ae and fused[k]
+        for j in range(N):
+            if masked and not keep[j]:
+                continue
+            q, c = q_of[at[j]], c1[j]
+            if absent[k]:  # its rows hold the context's NaN: timed row by row
+                zero = no_work(B[q] * n[q], c)
+                c1_, m1_, f1_ = unit_roof(0.0, 0.0, act[k, q], 0.0, layers[k, q] + zero, rows[k, q] + zero, 0.0, att,
+                                          hr[q], ec[q], ae[q], em[q], bw[q], ko[q], peak[q], pv[q], False)
+            else:
+                flops, kv = variant_work(B[q], n[q], c, span[k, q], chunked[k], True, enc[q], heads[k, q],
+                                         per_pair[k, q], kv_per_pair[k, q], q_tile[q], layers[k, q])
+                c1_, m1_, f1_ = unit_times(flops, 0.0, act[k, q], kv, layers[k, q], 0.0, rates[k, 0, q],
+                                           rates[k, 1, q], rates[k, 2, q], att, pv[q], ec[q], ko[q], False)
+            means[j] += mean_total(c0[k, q], m0[k, q], f0[k, q], x0[k, q], c1_, m1_, f1_, 0.0)
+    if metrics is not None:
+        _metrics(means, busy, total, at, q_of, keep, metrics)
+    return means, at_q
+
+
+@jit
+def _metrics(means, busy, total, at, q_of, keep, metrics):
+    """decode_pass' second loop: from the attention's mean per configuration j (`means`; busy and total: its first
+    step's at the rows q), decode_step, finish_metrics and a sweep's masking, fast.WRITTEN's metrics written into the
+    arrays of metrics' `into` (in that order) where keep[j], NaN elsewhere (np.where(keep, x, np.nan)). What a row
+    a = at[j] fixes (the prefill's seconds and rate, the dollars per second) is computed once per row a."""
+    (overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt, Bc, tp, pp, step, encoder, idle,
+     tdp, price, replicas, gen, into) = metrics
     ttft, tpot_s, pre_rate, dec_rate, thr, e2e_s, energy, usd = into
+    A = q_of.shape[0]
+    by_a = rows_of(3, A)  # the prefill's seconds and rate, and dollars per second, at each row a
+    for a in range(A):
+        q, p = q_of[a], p_of[a]
+        pf = prefill_seconds(pre_total[p], prompt[p], step[q])
+        by_a[0, a], by_a[1, a] = pf, prefill_rate(Bc[p], prompt[p], pf)
+        by_a[2, a] = usd_per_second(tp[p], pp[p], price[q])
     for j in range(at.shape[0]):
         if not keep[j]:
             ttft[j] = tpot_s[j] = pre_rate[j] = dec_rate[j] = thr[j] = e2e_s[j] = energy[j] = usd[j] = np.nan
             continue
         a = at[j]
         q, p = q_of[a], p_of[a]
-        dec, u_dec = step_of(mean[j], d_of[a], q, overlap, d_rest, d_comm, d_busy, d_total, busy, total)
-        s = step[q]
-        pf = prefill_seconds(pre_total[p], prompt[p], s)
-        tpot, e2e, tokens, power, per_token = line(pf, dec + s, u_pre[p], u_dec, prompt[p], gen[j], Bc[p],
+        dec, u_dec = step_of(means[j], d_of[a], q, overlap, d_rest, d_comm, d_busy, d_total, busy, total)
+        pf = by_a[0, a]
+        tpot, e2e, tokens, power, per_token = line(pf, dec + step[q], u_pre[p], u_dec, prompt[p], gen[j], Bc[p],
                                                    encoder[q], idle[q], tdp[q])
         ttft[j], tpot_s[j], e2e_s[j] = pf, tpot, e2e
-        pre_rate[j] = prefill_rate(Bc[p], prompt[p], pf)
+        pre_rate[j] = by_a[1, a]
         dec_rate[j] = decode_rate(tpot)
         thr[j] = throughput(replicas, tokens, e2e)
         energy[j] = energy_per_token(tp[p], pp[p], power, per_token)
-        usd[j] = usd_per_million_tokens(tp[p], pp[p], price[q], per_token)
+        usd[j] = usd_per_million_at(by_a[2, a], per_token)

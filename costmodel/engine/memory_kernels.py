@@ -29,11 +29,11 @@ runs = jit(memory.runs)
 
 @jit
 def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, work, pool, reserve, capacity, out):
-    """evaluate.lower_all's memory stage per configuration j from its batch-free terms at distinct row inv[j]
-    (memory.py's functions), written into the arrays of `out`: the batch (batch_of), the largest batch,
-    memory.batch_memory's fields (each + 0.0, as batch_memory adds zeros of the configurations' shape: weights, KV,
-    activations, reserve, capacity, pool, transient) and, where out's last array is not empty, their total
-    (memory.total_of); returns whether each runs (pool_fits, runs)."""
+    """evaluate.lower_all's memory stage per configuration j from its requested batch and its batch-free terms, DP
+    groups and the engine's longest sequence at distinct row inv[j] (memory.py's functions), written into the arrays
+    of `out`: the batch (batch_of), the largest batch, memory.batch_memory's fields (each + 0.0, as batch_memory
+    adds zeros of the configurations' shape: weights, KV, activations, reserve, capacity, pool, transient) and, where
+    out's last array is not empty, their total (memory.total_of); returns whether each runs (pool_fits, runs)."""
     N = inv.shape[0]
     B, b_max, w_out, kv_out, act_out, res_out, cap_out, pool_out, over_out, total = out
     summed = total.shape[0] > 0
@@ -41,7 +41,7 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
     for j in range(N):
         i = inv[j]
         b = batch_of(requested[j], bmax[i])
-        kv_j, over = batch_terms(kv[i], work[i], act[i], b, dp[j])
+        kv_j, over = batch_terms(kv[i], work[i], act[i], b, dp[i])
         kv_j, over, pool_j = kv_j + 0.0, over + 0.0, pool[i] + 0.0
         w, a, r = weights[i] + 0.0, act[i] + over + 0.0, reserve[i] + 0.0
         B[j], b_max[j], w_out[j], kv_out[j] = b, bmax[i], w, kv_j
@@ -49,7 +49,7 @@ def batch_memory(inv, requested, dp, max_len, bmax, one_long, weights, kv, act, 
         pool_out[j], over_out[j] = pool_j, over
         if summed:
             total[j] = total_of(w, kv_j, a, r)
-        ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[j], one_long[i], pool_j)
+        ok[j] = runs(pool_fits(kv_j, over, pool_j), b, max_len[i], one_long[i], pool_j)
     return ok
 
 

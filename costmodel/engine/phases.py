@@ -22,7 +22,7 @@ import numpy as np
 
 from costmodel.engine import scalar_times
 from costmodel.engine.attention import ATTENTION_OPS, attention_present, coefficients_at, pair_coefficients, terms_of
-from costmodel.engine.distinct import columns_at, distinct, rows
+from costmodel.engine.distinct import Gathered, columns_at, distinct, rows
 from costmodel.engine.elementwise import as_float, maximum
 from costmodel.engine.operators import (COMM, OP_FIELDS, OP_NAMES, OP_UNITS, NumberOps, Ops, attention_ops, concat,
                                        group_batch, lower, lower_attention, lower_formula)
@@ -53,7 +53,7 @@ class _Timed:
     def _scalar(self, hw: dict, f: dict) -> None:
         return None
 
-    def compiled_parts(self, hw: dict, f: dict, keep=None) -> None:
+    def compiled_parts(self, hw: dict, f: dict) -> None:
         """SharedPhaseOps' parts for a sweep's one pass from the decode to its metrics; None here."""
         return None
 
@@ -216,13 +216,14 @@ class SharedPhaseOps(_Timed):
         if parts is None:
             return None
         pre_total, u_pre, attention, step, detail = parts
-        dec_step, u_dec = fast.decode_step(attention, *step)
+        dec_step, u_dec = fast.decode_step(fast.attention_means(attention), *step)
         return pre_total[self.p_inv], u_pre[self.p_inv], dec_step, u_dec, detail
 
-    def compiled_parts(self, hw: dict, f: dict, keep=None) -> tuple | None:
+    def compiled_parts(self, hw: dict, f: dict) -> tuple | None:
         """By the [fast] kernels, (the prefill's step time and busy fraction at the distinct rows p, the decode's
-        attention per configuration (fast.decode_attention; with a mask `keep`, only where kept), the rest of
-        fast.decode_step's arguments, `times`' detail), or None where they do not apply."""
+        attention per configuration as its kernel's arguments (fast.attention_arguments: fast.attention_means
+        computes it, fast.decode_metrics in its own pass), the rest of fast.decode_step's arguments, `times`'
+        detail), or None where they do not apply."""
         from costmodel.engine import fast
 
         if not fast.usable(len(self.p), len(self.d)):
@@ -236,8 +237,8 @@ class SharedPhaseOps(_Timed):
         a0 = self._a0()
         mq, fq, Bq, nq, tpq = self.at_q
         coef = pair_coefficients(mq, fq, nq, tpq, True, self.present)
-        attention = fast.decode_attention(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[5],
-                                          (self.p_inv, self.q_of_p), q_cols, keep)
+        attention = fast.attention_arguments(fast.fields(a0, q_cols), a0, coef, Bq, nq, mq["encoder"], self.last[5],
+                                             (self.p_inv, self.q_of_p), q_cols)
         at = self.p_inv  # the rows q and d by the rows p: no index gathered to every configuration (fast._via)
         step = ((at, self.q_of_p), len(self.q), hq.get("comm_overlap", 0.0), d_sums, (at, self.d_of_p))
         return overlap(rest, comm, hp), share(busy, total), attention, step, lambda: self._numpy(hw, f)[4]()
@@ -284,7 +285,8 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     q = p[q_p]
     at_q = (columns_at(m, q), columns_at(f, q), B_att[q_p], n_dec[q], a_tp[q_p])
     a0 = lower_attention(*at_q[:4], c0[q], at_q[4], decode=True)
-    return SharedPhaseOps(pre, p, p_inv, rest, d, d_of_p, a0, q, q_of_p, attention_present(m),
+    present = attention_present(m.table_rows() if isinstance(m, Gathered) else m)  # a chunk's blocks' models
+    return SharedPhaseOps(pre, p, p_inv, rest, d, d_of_p, a0, q, q_of_p, present,
                           (m, f, Bd, dp, n_dec, c1, tp), at_q, full)
 
 

@@ -53,7 +53,17 @@ def energy_per_token(tp, pp, power, per_token_s):
 
 def usd_per_million_tokens(tp, pp, price_per_hour, per_token_s):
     """Dollars per million output tokens: every device of the replica at its hourly price."""
-    return tp * pp * price_per_hour / 3600.0 * per_token_s * 1e6
+    return usd_per_million_at(usd_per_second(tp, pp, price_per_hour), per_token_s)
+
+
+def usd_per_second(tp, pp, price_per_hour):
+    """Dollars per second of every device of the replica: tp · pp · $/h / 3600."""
+    return tp * pp * price_per_hour / 3600.0
+
+
+def usd_per_million_at(usd_s, per_token_s):
+    """Dollars per million output tokens at `usd_s` dollars a second and `per_token_s` seconds a token."""
+    return usd_s * per_token_s * 1e6
 
 
 def prefill_rate(Bc, prompt, prefill_s):

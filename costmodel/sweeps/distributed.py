@@ -19,13 +19,11 @@ def _tables(key: str):
 
 
 def _chunk(key: str, start: int, stop: int, task, accuracy_file):
-    import numpy as np
-
     from costmodel.sweeps import heap
     from costmodel.sweeps.grid import evaluate_chunk
 
     heap.retain(stop - start)
-    return evaluate_chunk(_tables(key), np.arange(start, stop, dtype=np.int64), task, accuracy_file,
+    return evaluate_chunk(_tables(key), range(start, stop), task, accuracy_file,
                           inputs=False)  # the index and input columns: read from the axes by the result
 
 

@@ -257,13 +257,13 @@ class _Unravel:
         return self.value(k, np.arange(self.shape[k])) if self.runs else self.idx[k]
 
 
-# the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about 0.4 s
-# to import numba and load the cached kernels (0.39-0.40 s on the development machine, one core; compiling
-# them into an empty cache the first time: 3.9 s). They save about 0.13-0.15 µs a configuration: fresh
-# in-memory sweeps pinned to one core (benchmarks/bench_sweep.py rate --fast on / off --floor 0, two
-# interleaved pairs each) took 1.48-1.53 s both ways at 2.66 × 10^6 configurations, 2.12-2.16 s against
-# 2.56-2.65 s at 4.8 × 10^6, 3.62-3.68 s against 4.75-4.99 s at 9.3 × 10^6, and 0.79-0.80 s against 0.61 s
-# at 912k. The size is the whole sweep's: a Dask worker pays the load for its share.
+# the sweep size from which the [fast] kernels time the phases (engine/fast.py). A process pays about 0.4 s to import
+# numba and load the cached kernels (0.39-0.40 s on the development machine, one core; compiling them into an empty
+# cache the first time: 3.9 s when they were fewer, a first sweep's 95 s on 2026-12-04). They save about 0.13-0.15 µs
+# a configuration: fresh in-memory sweeps pinned to one core (benchmarks/bench_sweep.py rate --fast on / off --floor
+# 0, two interleaved pairs each) took 1.48-1.53 s both ways at 2.66 × 10^6 configurations, 2.12-2.16 s against
+# 2.56-2.65 s at 4.8 × 10^6, 3.62-3.68 s against 4.75-4.99 s at 9.3 × 10^6, and 0.79-0.80 s against 0.61 s at 912k.
+# The size is the whole sweep's: a Dask worker pays the load for its share.
 FAST_MIN_CONFIGS = 3_000_000
 
 
@@ -317,16 +317,18 @@ def _over_tp(flag, tp):
     return np.where(flag > 0, tp, 1.0)
 
 
-def evaluate_chunk(tab: Tables, flat: np.ndarray, task: str | None = None, accuracy_file: str | None = None,
+def evaluate_chunk(tab: Tables, flat, task: str | None = None, accuracy_file: str | None = None,
                    shared: bool = True, inputs: bool = True, into: dict | None = None) -> dict:
-    """Metric columns for the configurations with flat indices `flat` (one engine call), and with `inputs`
+    """Metric columns for the configurations with flat indices `flat` (an array, or a range: `chunks`'), one engine
+    call, and with `inputs`
     their DERIVED columns. `shared`: the engine evaluates each phase once per distinct input
     (engine/distinct.py; same results). A sweep of FAST_MIN_CONFIGS or more is timed by the [fast]
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
     fast = timed_fast(tab.ax)
-    flat = np.asarray(flat)
-    consecutive = _consecutive(flat)  # a sweep's chunk
+    consecutive = isinstance(flat, range) and flat.step == 1 and len(flat) > 0  # a sweep's chunk: no pass to know
+    flat = np.arange(flat.start, flat.stop, flat.step, dtype=np.int64) if isinstance(flat, range) else np.asarray(flat)
+    consecutive = consecutive or _consecutive(flat)
     fr = _compiled_frame(tab, flat, consecutive) if fast else None
     c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
     fr = _frame(tab, flat, c) if fr is None else fr
@@ -467,6 +469,8 @@ def chunk_size(n: int, chunk=None, fast: bool = False) -> int:
     return int(chunk)
 
 
-def chunks(n: int, size: int = CHUNK) -> Iterator[np.ndarray]:
+def chunks(n: int, size: int = CHUNK) -> Iterator[range]:
+    """The flat indices of n configurations in runs of `size`, each a range (evaluate_chunk then knows them consecutive
+    without a pass over them: 2 % of a warm 10^7 [fast] sweep, benchmarks/bench_sweep.py stages)."""
     for start in range(0, n, size):
-        yield np.arange(start, min(n, start + size), dtype=np.int64)
+        yield range(start, min(n, start + size))

@@ -5,6 +5,7 @@ recurrent layers, MoE under EP and DP attention, tp=3, zero lengths, context, KV
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -378,6 +379,28 @@ def test_gathered_columns_equal_the_rows_they_index(runs, one_row_entry):
         np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64), err_msg=key)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 400)), min_size=1, max_size=12))
+def test_a_gathered_tables_rows_hold_the_same_values(runs):
+    """Gathered.table_rows (what attention_present reads for a sweep's chunk): the table at the entries the index
+    holds, each once, where its runs tell them; so any question of whether some row has a value gets the full
+    gather's answer."""
+    from costmodel.engine.attention import attention_present
+    from costmodel.engine.distinct import Gathered
+
+    idx = np.repeat([v for v, _ in runs], [k for _, k in runs])
+    models = [load_model(x) for x in ("llama-3.1-8b", "gemma-2-9b", "llama-4-scout", "deepseek-v3.2", "mamba2-2.7b",
+                                      "qwen2.5-7b", "mixtral-8x7b")]
+    table = model_columns(models)
+    g = Gathered(table, idx)
+    rows = g.table_rows()
+    for key in ("global_layers", "local_layers", "chunked_layers", "dsa_heads", "heads", "experts"):
+        assert set(np.broadcast_to(rows[key], (len(rows._idx),)).tolist()) == set(table[key][idx].tolist()), key
+    assert attention_present(rows) == attention_present({k: v[idx] for k, v in table.items()})
+    if rows is not g:  # found from the runs: each entry once
+        assert sorted(rows._idx.tolist()) == sorted(set(idx.tolist()))
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 300)), min_size=1, max_size=12), st.data())
 def test_runs_from_blocks_are_the_runs_found(blocks, data):
@@ -507,3 +530,28 @@ def test_a_chunks_layout_runs_hold_the_pools_keys():
         changes = _assert_starts_cover([fr[k] for k in ("groups", "tp", "dp", "ep")], _layout_starts(ax, flat))
         if n > 100:  # a chunk that long holds changes of the keys: the covering is tested
             assert len(changes) > 1
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_chunk_given_as_a_range_is_the_chunk_given_as_indices(fast, monkeypatch):
+    """evaluate_chunk of a range (grid.chunks', a sweep's) and of the same flat indices as an array: the same columns,
+    bit for bit, on numpy's path and the [fast] kernels'; with the batch-free codes shared on one batch (no batch
+    varies) as where several do, the values of every configuration evaluated alone."""
+    from costmodel.sweeps import grid
+
+    if fast:
+        pytest.importorskip("numba")
+        monkeypatch.setattr(grid, "FAST_MIN_CONFIGS", 0)
+    for batch in ([1, 8, "max"], [4]):
+        ax = make_axes(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["bf16"], batch=batch,
+                       tp=[1, 2], prompt=[128, 1024], gen=[16, 64], layouts=["tp", "ep"])
+        tab = Tables(ax)
+        for idx in chunks(ax.size, 37):
+            assert isinstance(idx, range)
+            as_range, as_array = evaluate_chunk(tab, idx), evaluate_chunk(tab, np.arange(idx.start, idx.stop))
+            plain = evaluate_chunk(tab, np.arange(idx.start, idx.stop), shared=False)
+            assert list(as_range) == list(as_array)
+            for k in as_range:
+                x, y = np.asarray(as_range[k]), np.asarray(as_array[k])
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), k
+            _agree(plain, as_range)

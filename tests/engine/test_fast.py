@@ -324,7 +324,7 @@ def test_one_prefill_row_times_every_operator():
 
 def _check_written(lw, hw, f, rng):
     """finish with `into` and `valid` (a sweep's): the timed metrics written into the arrays given, NaN where a
-    configuration is not valid or does not fit, by the one compiled pass (kernels.decode_metrics) and by numpy,
+    configuration is not valid or does not fit, by the one compiled pass (kernels.decode_pass) and by numpy,
     the same bits as np.where of finish's own metrics."""
     from costmodel.engine.evaluate import _written
 
@@ -433,15 +433,15 @@ def test_each_kernel_compiles_one_signature():
             " prompt=[128, 1024], gen=[16, 128])\n"
             "from costmodel.engine import fast\n"
             "k = fast._kernels()\n"
-            "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_sums', 'decode_metrics',"
-            " 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame', 'steps')))")
+            "print(max(len(getattr(k, n).signatures) for n in ('op_sums', 'op_fields', 'decode_pass', '_metrics',"
+            " 'attention_rows', 'batch_memory', 'outcome', 'batch_free', 'code_groups', 'pools', 'chunk_frame', 'steps')))")
     # (distinct_rows compiles once per count of its integer and float keys: the searches' keys differ)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "1", done.stdout + done.stderr
 
 
 def test_decode_step_of_any_attention_is_numpys_bits():
-    """kernels.decode_sums and decode_step, which lower the decode's attention at every configuration's last step
+    """kernels.decode_pass and decode_step, which lower the decode's attention at every configuration's last step
     from the pair coefficients of its distinct row: causal, windowed (a window or DSA top-k shorter and longer than the
     context), chunked and bidirectional pairs, an absent variant, NaN and infinite contexts, attention
     efficiencies above and below 1 and a device that takes no time, against SharedPhaseOps._numpy's formulas:

@@ -173,7 +173,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     else:  # one row per distinct (group, layout, MTP drafts: their weights): the pool's, and the phases' key
         pool, groups = _shared_pool(m, f, hw, tp, pp, dp, ep, spec, groups, fast, group_starts)  # pool at those rows
     requested = as_float(batch)
-    if groups is None or seq_groups is None and not varies(requested):  # codes: shared, however many batches
+    if groups is None or not varies(requested):  # one batch: the terms' rows are every configuration's
         per_seq = _per_sequence(m, f, hw, prompt, gen, context, tp, pp, dp, ep, _held(requested, hw),
                                 pool if groups is None else tuple(x[groups] for x in pool))
     else:  # a sweep's batches share their batch-free terms

@@ -25,7 +25,6 @@ class Transformer:
         } for _ in range(m.layers)]
         self.embed = be.random((m.vocab_size, h), dtype)
         self.head = self.embed if m.tied_embeddings else be.random((m.vocab_size, h), dtype)
-        self.dtype = dtype
 
     @staticmethod
     def lin(x, w):

@@ -135,9 +135,13 @@ def decode_attention(first: tuple, a0: Ops, coef: dict, B, n, enc, c1, q_inv, co
     return attention_means(attention_arguments(first, a0, coef, B, n, enc, c1, q_inv, cols), keep)
 
 
+# where attention_arguments' tuple holds the configurations' prefill rows `at` and their rows q (kernels.decode_pass)
+_AT, _Q_OF = 4, 5
+
+
 def attention_means(arguments: tuple, keep=None) -> tuple:
     """decode_attention from its kernel's `arguments` (attention_arguments')."""
-    return _kernels().decode_pass(*arguments, _NONE if keep is None else _flat(keep, arguments[4].shape, np.bool_),
+    return _kernels().decode_pass(*arguments, _NONE if keep is None else _flat(keep, arguments[_AT].shape, np.bool_),
                                   None)
 
 
@@ -204,7 +208,7 @@ def decode_metrics(attention: tuple, q_inv, nq: int, overlap, d_sums: tuple, d_i
     metrics = (_flat(overlap, (nq,)), *d_sums, d_of, p_of, *p_cols, _flat(step, (nq,)), _flat(encoder, (nq,), np.bool_),
                *(_flat(x, (nq,)) for x in (idle, tdp, price)), float(np.asarray(replicas).reshape(-1)[0]),
                _flat(gen, (n,)), tuple(into[k] for k in WRITTEN))
-    _kernels().decode_pass(*attention[:4], at, q_of, *attention[6:], _flat(keep, (n,), np.bool_), metrics)
+    _kernels().decode_pass(*attention[:_AT], at, q_of, *attention[_Q_OF + 1:], _flat(keep, (n,), np.bool_), metrics)
 
 
 # the arrays kernels.batch_memory writes, in its order: the batch, the largest, memory.Memory's fields, their total
@@ -215,8 +219,8 @@ MEMORY_OUT = ("batch", "max_batch", "weights", "kv_cache", "activations", "reser
 def memory(rows: dict, inv, requested, into: dict | None = None) -> tuple | None:
     """(batch, largest batch, memory.Memory, runs) per configuration (kernels.batch_memory: evaluate.lower_all's
     memory stage, memory.py's formulas compiled as they are) from evaluate._per_sequence's terms at distinct
-    rows (`rows`, with the DP groups "dp" and the engine's longest sequence "max_len" there, and optionally "read",
-    how many rows the index reads; configuration j's are row inv[j]) and its requested batch, or None where the
+    rows (`rows`, with the DP groups "dp" and the engine's longest sequence "max_len" there, and "read", how many
+    rows the index reads; configuration j's are row inv[j]) and its requested batch, or None where the
     configurations do not lie on one axis or the kernels do not load. `into`: arrays of MEMORY_OUT's names that
     those of their names are written into (and are), "total" Memory.total."""
     shape = np.broadcast_shapes(np.shape(inv), np.shape(requested))
@@ -226,7 +230,7 @@ def memory(rows: dict, inv, requested, into: dict | None = None) -> tuple | None
     at = (rows["dp"], rows["max_len"], rows["bmax"], rows["one_long"], s.weights, s.kv, s.act, s.work, s.pool,
           s.reserve, s.capacity)
     inv = np.asarray(inv, dtype=np.int64)
-    read = rows["read"] if "read" in rows else int(inv.max()) + 1 if inv.size else 0  # the distinct rows read
+    read = rows["read"]  # the distinct rows the configurations read
     n = np.broadcast_shapes(*(np.shape(x) for x in at))  # a term of one entry, shape (1,), stands for every row
     if len(n) != 1 or n[0] < read and n[0] != 1:
         return None

@@ -224,7 +224,7 @@ class _Unravel:
 
     def __init__(self, flat, shape: tuple):
         """`flat`: the flat indices, or a range of them (step 1: consecutive, no array made to find it)."""
-        consecutive = isinstance(flat, range) and flat.step == 1
+        consecutive = isinstance(flat, range) and _consecutive(flat)
         flat = flat if consecutive else np.asarray(flat)
         self.n, self.shape = len(flat), shape
         self.start = int(flat[0]) if self.n else 0
@@ -326,9 +326,8 @@ def evaluate_chunk(tab: Tables, flat, task: str | None = None, accuracy_file: st
     kernels where numba is installed (same results). `into`: arrays of the chunk's length (a sweep's result
     columns at its rows) that the columns of their names are written into, and returned as."""
     fast = timed_fast(tab.ax)
-    consecutive = isinstance(flat, range) and flat.step == 1 and len(flat) > 0  # a sweep's chunk: no pass to know
+    consecutive = _consecutive(flat)  # a sweep's chunk (a range: no pass to know)
     flat = np.arange(flat.start, flat.stop, flat.step, dtype=np.int64) if isinstance(flat, range) else np.asarray(flat)
-    consecutive = consecutive or _consecutive(flat)
     fr = _compiled_frame(tab, flat, consecutive) if fast else None
     c = _chunk_columns(tab.ax, flat) if fr is None or inputs or task else None
     fr = _frame(tab, flat, c) if fr is None else fr
@@ -430,8 +429,11 @@ def _axis_runs(start: int, n: int, stride: int) -> np.ndarray:
     return np.concatenate(([0], np.arange(first + 1, last + 1, dtype=np.int64) * stride - start))
 
 
-def _consecutive(flat: np.ndarray) -> bool:
-    """The flat indices are 1-D, at least one, and run one after another (a sweep's chunk)."""
+def _consecutive(flat) -> bool:
+    """The flat indices (an array, or a range: known without a pass) are 1-D, at least one, and run one after another
+    (a sweep's chunk)."""
+    if isinstance(flat, range):
+        return flat.step == 1 and len(flat) > 0
     return (flat.ndim == 1 and len(flat) > 0 and int(flat[-1]) - int(flat[0]) == len(flat) - 1
             and bool(np.all(np.diff(flat) == 1)))
 

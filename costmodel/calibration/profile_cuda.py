@@ -1,10 +1,8 @@
-"""CUDA timings for `costmodel profile`: kernels replayed from CUDA graphs, and an end-to-end decode with a static
-KV cache, one CUDA graph per step, as serving engines run it (vLLM captures decode steps in CUDA graphs:
+"""CUDA timings for `costmodel profile`: kernels replayed from CUDA graphs, and an end-to-end decode over a static
+KV cache replayed from a CUDA graph, as serving engines run decode steps (vLLM captures them in CUDA graphs:
 docs.vllm.ai, "CUDA Graphs"). Launched op by op from Python, the lent H200 spent ~15 us per launch, and an 8B
 model's decode step took 31 ms of CPU time for 5 ms of GPU work (torch.profiler, README)."""
 from __future__ import annotations
-
-import time
 
 from costmodel.calibration.profile_backend import first_line
 from costmodel.calibration.timing import best_time
@@ -40,18 +38,18 @@ def graph_time(fn, repeats: int, be, budget_s: float = 2e-3) -> float:
 
 
 def e2e_times(net, ids, gen: int, repeats: int, eager) -> tuple:
-    """(prefill seconds, seconds per decode step, how): the prefill replayed from one CUDA graph; decode steps
-    each replayed from one graph over a static KV cache of P + gen + 1 positions; `eager(net, ids, gen, repeats)`
-    where capture fails."""
+    """(prefill seconds, seconds per decode step, how): the prefill replayed from one CUDA graph; gen decode steps
+    replayed from one graph over a static KV cache of P + gen positions (_graphed_decode); `eager(net, ids, gen,
+    repeats)` where capture fails."""
     t, be = net.be.torch, net.be
     try:
         empty = [None] * net.m.layers
         pre = capture(t, lambda: net.forward(ids, empty), 1)
         t_pre = best_time(pre.replay, repeats, be.sync)
         del pre
-        t_dec = _graphed_decode(net, ids, gen)
+        t_dec = _graphed_decode(net, ids, gen, repeats)
         t.cuda.empty_cache()
-        return t_pre, t_dec, "CUDA graphs, static KV cache"
+        return t_pre, t_dec, "CUDA graphs, static KV cache, fused decode attention"
     except RuntimeError as exc:
         t.cuda.empty_cache()
         if isinstance(exc, t.cuda.OutOfMemoryError):
@@ -60,48 +58,37 @@ def e2e_times(net, ids, gen: int, repeats: int, eager) -> tuple:
         return t_pre, t_dec, f"eager (CUDA graph capture failed: {first_line(exc, 80)})"
 
 
-def _graphed_decode(net, ids, gen: int) -> float:
-    """Seconds per decode step: the step's graph replayed gen times at positions P .. P + gen - 1 (a step also sets
-    the position and unmasks it: two small eager kernels, as an engine's per-step bookkeeping)."""
+def _graphed_decode(net, ids, gen: int, repeats: int) -> float:
+    """Seconds per decode step: gen steps at cache lengths P + 1 .. P + gen captured in one CUDA graph (each step's
+    attention over exactly its filled positions, so a graph holds no mask and no length it does not read), the best
+    of `repeats` replays divided by gen."""
     t, m = net.be.torch, net.m
     B, P = ids.shape
-    L = P + gen + 1
     _, cache = net.forward(ids, [None] * m.layers)
-    kc = [t.zeros((B, m.kv_heads, L, m.head_dim), device="cuda", dtype=k.dtype) for k, _ in cache]
+    kc = [t.zeros((B, m.kv_heads, P + gen, m.head_dim), device="cuda", dtype=k.dtype) for k, _ in cache]
     vc = [t.zeros_like(k) for k in kc]
     for (k, v), K, V in zip(cache, kc, vc):
         K[:, :, :P] = k
         V[:, :, :P] = v
     del cache
-    bias = t.full((L,), float("-inf"), device="cuda")
-    bias[:P] = 0.0
-    pos = t.full((1,), P, device="cuda", dtype=t.long)
     tok = ids[:, -1:].clone()
-    step = capture(t, lambda: decode_static(net, tok, kc, vc, pos, bias), 1)
-    net.be.sync()
-    t0 = time.perf_counter()
-    for i in range(gen):
-        pos.fill_(P + i)
-        bias[P + i] = 0.0
-        step.replay()
-    net.be.sync()
-    return (time.perf_counter() - t0) / gen
+    steps = capture(t, lambda: [decode_static(net, tok, kc, vc, P + i) for i in range(gen)], 1)
+    return best_time(steps.replay, repeats, net.be.sync) / gen
 
 
-def decode_static(net, tok, kc, vc, pos, bias):
-    """One decode step of net's decoder over static caches kc, vc (B, Hk, L, d) per layer: the new key and value
-    written at `pos`, attention over all L positions with `bias` (0 where filled, -inf beyond), query heads grouped
-    per KV head (query head h reads KV head h // G, as repeat_interleave pairs them) so the cache is read once."""
-    t, m, be = net.be.torch, net.m, net.be
+def decode_static(net, tok, kc, vc, n: int):
+    """One decode step of net's decoder over static caches kc, vc (B, Hk, L, d) per layer, L > n: the new key and
+    value written at position n, then attention of the new query over positions 0 .. n with the profile's fused
+    attention (Backend.attention: PyTorch's flash kernel, GQA without copying heads), the cache read once."""
+    m, be = net.m, net.be
     B = tok.shape[0]
     H, Hk, d = m.heads, m.kv_heads, m.head_dim
     x = net.embed[tok]  # (B, 1, h)
     for layer, K, V in zip(net.layers, kc, vc):
         qkv = net.lin(x * be.rsqrt_mean_sq(x), layer["qkv"])
-        q = qkv[..., :H * d].reshape(B, Hk, H // Hk, d)
-        K.index_copy_(2, pos, qkv[..., H * d:(H + Hk) * d].reshape(B, Hk, 1, d))
-        V.index_copy_(2, pos, qkv[..., (H + Hk) * d:].reshape(B, Hk, 1, d))
-        s = (q @ K.transpose(2, 3)) * (1.0 / d ** 0.5) + bias  # (B, Hk, G, L), float32
-        o = (t.softmax(s, dim=-1).to(V.dtype) @ V).reshape(B, 1, H * d)
+        q = qkv[..., :H * d].reshape(B, H, 1, d)
+        K[:, :, n] = qkv[..., H * d:(H + Hk) * d].reshape(B, Hk, d)
+        V[:, :, n] = qkv[..., (H + Hk) * d:].reshape(B, Hk, d)
+        o = be.attention(q, K[:, :, :n + 1], V[:, :, :n + 1]).reshape(B, 1, H * d)
         x = net.mlp(x + net.lin(o, layer["o"]), layer)
     return net.logits(x)

@@ -9,8 +9,9 @@ machine. The revision's package is copied out of git (`git archive`) into a temp
 its own imports renamed, beside the catalogue folders of that revision, and imported next to this tree's.
 
 The two packages' numba kernels share numba's registry of overloads, so both compile into one cache of their own
-(`--cache`, default a temporary folder removed at exit): a first run compiles both, 3-7 min; a kept `--cache`
-makes the next run start in seconds. Pin it to one core (`taskset -c 0`) on a quiet machine.
+(`--cache`, default a temporary folder removed at exit): a first run compiles both, 3-7 min. With `--cache`,
+the revision's copy is kept there too (rev-<hash>/: numba keys its cache on the kernels' paths), so the next run
+against the same revision starts in seconds. Pin it to one core (`taskset -c 0`) on a quiet machine.
 """
 from __future__ import annotations
 
@@ -38,13 +39,18 @@ def _refuse(message: str) -> None:
     raise SystemExit(2)
 
 
-def export(rev: str, into: Path) -> Path:
-    """The package at `rev` as into/costmodel_ab (its `costmodel` imports and names renamed), with the catalogue
-    folders of that revision beside it; exits with status 2 for a revision git does not know."""
+def commit_of(rev: str) -> str:
+    """The full hash of `rev`; exits with status 2 for a revision git does not know."""
     known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
                            capture_output=True, text=True)
     if known.returncode != 0:
         _refuse(f"revision {rev!r} is not a commit of {ROOT} (try HEAD~1 or a hash from git log)")
+    return known.stdout.strip()
+
+
+def export(rev: str, into: Path) -> Path:
+    """The package at `rev` as into/costmodel_ab (its `costmodel` imports and names renamed), with the catalogue
+    folders of that revision beside it."""
     present = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", rev], capture_output=True,
                              text=True, check=True).stdout.split()
     paths = ["costmodel", *(p for p in CATALOGUE if p in present)]
@@ -72,14 +78,21 @@ def main() -> None:
     a = p.parse_args()
     if a.configs < 1 or a.rounds < 1:
         _refuse(f"--configs {a.configs} and --rounds {a.rounds}: expected 1 or more")
+    commit = commit_of(a.rev)
     tmp = Path(tempfile.mkdtemp(prefix="costmodel-ab-"))
     try:
         os.environ["COSTMODEL_CACHE"] = a.cache or str(tmp / "cache")  # before either package loads numba
         os.environ["COSTMODEL_HOME"] = str(tmp / "home")  # an empty user catalogue for both: the same entries
         if a.fast == "off":
             os.environ["COSTMODEL_FAST"] = "0"
-        export(a.rev, tmp)
-        sys.path.insert(0, str(tmp))
+        # numba keys its cache on the kernels' file paths: with --cache the revision's copy stays at one path
+        base = Path(a.cache) / f"rev-{commit}" if a.cache else tmp / "rev"
+        if not base.is_dir():  # exported beside it, then renamed: never a half-made copy at that path
+            base.parent.mkdir(parents=True, exist_ok=True)
+            part = Path(tempfile.mkdtemp(prefix="rev-part-", dir=base.parent))
+            export(commit, part)
+            part.rename(base)
+        sys.path.insert(0, str(base))
         sys.path.insert(0, str(ROOT))
         sys.path.insert(0, str(ROOT / "benchmarks"))
         import importlib

@@ -30,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "costmodel_ab"
-# the folders beside the package that the catalogue reads (costmodel/spec/catalog.py: the package's parent)
+# the folders beside the package that the catalogue reads (spec/catalog.builtin_root: the package's parent in a
+# checkout), as pyproject.toml's wheel force-include lists them
 CATALOGUE = ("hardware", "models", "formats", "calibration", "data")
 
 

@@ -493,7 +493,7 @@ def kernels(rounds: int = 30) -> None:
     attention, keep, metrics = args[:-2], args[-2], args[-1]
     (overlap, d_rest, d_comm, d_busy, d_total, d_of, p_of, pre_total, u_pre, prompt, Bc, tp, pp, step, encoder, idle,
      tdp, price, replicas, gen, into) = metrics
-    at, q_of = attention[4], attention[5]
+    at, q_of = attention[fast._AT], attention[fast._Q_OF]
     q_inv, p_inv = q_of[at], p_of[at]
 
     def passes_apart():  # the attention, the decode's step, the metrics from columns gathered to every row, masked

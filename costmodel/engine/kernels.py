@@ -39,6 +39,13 @@ def _unit_times(flops, wb, ab, kb, launches, dq, e, scale, per_byte, att, pv, ec
 unit_roof = jit(scalar_times.unit_roof)  # roofline.op_times of one operator, the scalar path's own code
 
 
+@inline
+def unit_peak(kind, pm, pa, pv):
+    """The peak column an operator of unit `kind` runs at: 0 the matrix peak pm, 1 the attention peak pa, 2 the
+    vector peak pv (3, the interconnect, has none: the callers time it apart)."""
+    return pm if kind == 0 else pa if kind == 1 else pv
+
+
 @jit
 def comm_roof(ab, launches, lat, link):
     """roofline.op_times of a collective at one configuration: (fixed, comm); no compute or memory time."""
@@ -58,7 +65,7 @@ def op_fields(flops, wb, ab, kb, launches, rows, dq, kind, fused, hr, ec, ae, em
             for j in range(N):
                 fx[k, j], cm[k, j] = comm_roof(ab[k, j], launches[k, j], lat[j], link[j])
             continue
-        peak = pm if u == 0 else pa if u == 1 else pv
+        peak = unit_peak(u, pm, pa, pv)
         att = any_ae and fused[k]
         for j in range(N):  # branch-free but for `att` and `any_dq`, fixed per operator: vectorized
             c[k, j], m[k, j], fx[k, j] = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j],
@@ -89,7 +96,7 @@ def op_sums(flops, wb, ab, kb, launches, rows, dq, kind, fused, skip, is_comm, h
                 total[j] += t
                 acc[j] += t
             continue
-        peak = pm if u == 0 else pa if u == 1 else pv
+        peak = unit_peak(u, pm, pa, pv)
         att = any_ae and fused[k]
         for j in range(N):
             c, m, fx = unit_roof(flops[k, j], wb[k, j], ab[k, j], kb[k, j], launches[k, j], rows[k, j], dq[k, j], att,
@@ -324,7 +331,7 @@ def attention_rows(c0, m0, f0, x0, rows, absent, kind, fused, hr, ec, ae, em, bw
     rates = np.empty((K, 3, Q))
     for k in range(K):
         u = kind[k]
-        peak = pm if u == 0 else pa if u == 1 else pv
+        peak = unit_peak(u, pm, pa, pv)
         att = any_ae and fused[k]
         for q in range(Q):
             top = maximum(c0[k, q], m0[k, q])
@@ -355,7 +362,7 @@ def decode_pass(c0, m0, f0, x0, at, q_of, c1, B, n, enc, span, heads, per_pair, 
     means = np.zeros(N)
     for k in range(K):
         u = kind[k]
-        peak = pm if u == 0 else pa if u == 1 else pv
+        peak = unit_peak(u, pm, pa, pv)
         att = any_ae and fused[k]
         for j in range(N):
             if masked and not keep[j]:

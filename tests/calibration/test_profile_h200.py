@@ -25,12 +25,16 @@ def test_measured_roofs_sit_below_the_datasheet():
     assert 0.99 < measured.memory_bytes / sheet.memory_reported_bytes <= 1.0
 
 
-def test_the_three_runs_agree_within_five_percent():
-    rows = list(csv.DictReader(open(PROFILE / "microbench.csv", encoding="utf-8")))
+def _rates_by_run(folder) -> list:
+    """Each micro-benchmark's {run: rate} in folder/microbench.csv."""
     by = {}
-    for r in rows:
+    for r in csv.DictReader(open(folder / "microbench.csv", encoding="utf-8")):
         by.setdefault((r["kind"], r["shape"], r["dtype"]), {})[r["run"]] = float(r["rate"])
-    repeated = [v for v in by.values() if len(v) == 3]
+    return list(by.values())
+
+
+def test_the_three_runs_agree_within_five_percent():
+    repeated = [v for v in _rates_by_run(PROFILE) if len(v) == 3]
     assert len(repeated) == 50  # the attention shapes differ with each run's model
     assert all(max(v.values()) / min(v.values()) < 1.05 for v in repeated)
 
@@ -59,10 +63,7 @@ def test_the_fused_profile_roofs_and_its_five_runs():
     sheet = load_hardware("h200")
     assert 0.75 < measured.peaks["bf16"] / sheet.peaks["bf16"] < 0.85  # 790.2 of 989.5 TFLOPS (run 1)
     assert 0.84 < measured.memory_bandwidth / sheet.memory_bandwidth < 0.9  # 4,159 of 4,800 GB/s
-    by = {}
-    for r in csv.DictReader(open(FUSED / "microbench.csv", encoding="utf-8")):
-        by.setdefault((r["kind"], r["shape"], r["dtype"]), {})[r["run"]] = float(r["rate"])
-    repeated = [v for v in by.values() if len(v) == 5]
+    repeated = [v for v in _rates_by_run(FUSED) if len(v) == 5]
     assert len(repeated) == 50
     assert all(max(v.values()) / min(v.values()) < 1.1 for v in repeated)  # 0.92-1.00 measured
 

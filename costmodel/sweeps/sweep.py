@@ -321,15 +321,17 @@ def parquet_writer(pq, path: str, schema):
 
 def _arrow_table(pa, result: SweepResult):
     """The chunk as an Arrow table: text columns (a few names over many rows) dictionary-encoded straight
-    from their codes, never spelled out row by row."""
+    from their codes, never spelled out row by row. Every column is required (not nullable): a sweep's columns
+    hold a value in every row (NaN is a value), and Parquet then writes no definition levels, which took a third
+    of the writer's time (benchmarks/bench_sweep.py write)."""
     out = {}
     for k in result.columns:
         if k in TEXT_COLUMNS:
             codes, names = result.categorical(k)
             out[k] = pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(names))
         else:
-            out[k] = result[k]
-    return pa.table(out)
+            out[k] = pa.array(result[k])
+    return pa.table(out, schema=pa.schema([pa.field(k, a.type, nullable=False) for k, a in out.items()]))
 
 
 def csv_columns(result: SweepResult) -> dict:

@@ -465,6 +465,26 @@ def test_parquet_dictionary_pages_for_text_columns_only(tmp_path):
     assert col["tpot_s"].statistics is not None and col["tpot_s"].statistics.has_min_max
 
 
+def test_parquet_columns_are_required_with_their_statistics_and_nan_kept(tmp_path):
+    """Every column is written REQUIRED (no definition levels: sweep._arrow_table), the row groups keep min/max
+    statistics for text and number columns alike, and a configuration that does not fit reads back NaN, not null."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = str(tmp_path / "s.parquet")
+    kw = dict(models=["llama-3.1-70b"], hw=["h100", "l4"], fmt=["bf16"], batch=[1, 64])
+    sweep_to_file(path, chunk=3, **kw)
+    f = pq.ParquetFile(path)
+    assert all(f.schema.column(j).max_definition_level == 0 for j in range(f.metadata.num_columns))
+    assert not any(field.nullable for field in f.schema_arrow)
+    meta = f.metadata.row_group(0)
+    stats = {meta.column(j).path_in_schema: meta.column(j).statistics for j in range(meta.num_columns)}
+    assert stats["model"].has_min_max and stats["model"].min == "llama-3.1-70b"
+    assert stats["batch"].has_min_max and stats["batch"].min == 1.0
+    got, mem = f.read(), sweep(**kw)
+    tpot = got.column("tpot_s").to_numpy()
+    assert got.column("tpot_s").null_count == 0 and np.isnan(tpot).sum() == (~np.asarray(mem["fits"])).sum() > 0
+    np.testing.assert_array_equal(tpot, mem["tpot_s"])
+
+
 @pytest.mark.parametrize("cpus", [1, 2])
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_a_failed_write_leaves_no_file_and_raises(tmp_path, monkeypatch, suffix, cpus):

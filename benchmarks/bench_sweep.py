@@ -550,7 +550,8 @@ def kernels(rounds: int = 30) -> None:
 
 def writers(n: int) -> None:
     """Rows/s of the streamed writers on chunks evaluated beforehand: Parquet with text columns encoded
-    from their codes (sweep.parquet_writer), the same with pyarrow's dictionary for every column, the
+    from their codes (sweep.parquet_writer) and every column required, the same with the columns nullable, the
+    same with pyarrow's dictionary for every column, the
     names spelled out per row and then dictionary-encoded (the writer before), and CSV against its writer before
     (every number spelled where it stands) and numpy's astype(str)."""
     import tempfile
@@ -570,6 +571,10 @@ def writers(n: int) -> None:
         return pa.table({k: pa.array(v).dictionary_encode() if v.dtype.kind in "OU" else v
                          for k, v in r.to_dict().items()})
 
+    def optional(r):  # the columns nullable (OPTIONAL in Parquet, with definition levels): the writer before
+        t = _arrow_table(pa, r)
+        return t.cast(pa.schema([fld.with_nullable(True) for fld in t.schema]))
+
     def parquet(make, path, every_dictionary=False):
         writer = None
         for r in parts:
@@ -581,6 +586,7 @@ def writers(n: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         timings = {}
         for name, fn in (("codes", lambda: parquet(_arrow_table, f"{d}/a.parquet")),
+                         ("optional", lambda: parquet(optional, f"{d}/o.parquet")),
                          ("every_dictionary", lambda: parquet(_arrow_table, f"{d}/d.parquet", True)),
                          ("spelled", lambda: parquet(spelled, f"{d}/b.parquet", True)),
                          ("csv", lambda: [_append_csv(f"{d}/c.csv", csv_columns(r), header=i == 0)
@@ -595,7 +601,9 @@ def writers(n: int) -> None:
                 best.append(time.perf_counter() - t)
             timings[name] = min(best)
     print(f"writers on {rows:,} evaluated rows: Parquet {rows / timings['codes']:,.0f} rows/s with text columns "
-          f"encoded from their codes and dictionary pages for them alone, {rows / timings['every_dictionary']:,.0f} "
+          f"encoded from their codes and dictionary pages for them alone, every column required, "
+          f"{rows / timings['optional']:,.0f} rows/s with the columns nullable (the writer before: "
+          f"{timings['optional'] / timings['codes']:.2f}x slower), {rows / timings['every_dictionary']:,.0f} "
           f"rows/s with pyarrow's default of a dictionary for every column "
           f"({timings['every_dictionary'] / timings['codes']:.1f}x slower), {rows / timings['spelled']:,.0f} rows/s "
           f"spelling the names out first as well ({timings['spelled'] / timings['codes']:.1f}x slower); CSV {rows / timings['csv']:,.0f} rows/s, "

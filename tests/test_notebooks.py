@@ -53,7 +53,7 @@ def test_number_matching():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_its_conclusion_quotes_what_it_prints(path, tmp_path):
+def test_notebook_runs_and_its_conclusion_quotes_what_it_prints(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(path, as_version=4)
@@ -69,6 +69,7 @@ def test_notebook_runs_and_its_conclusion_quotes_what_it_prints(path, tmp_path):
     assert NUMBER.search(conclusion), "the conclusion quotes numbers"
     assert not unprinted_numbers(conclusion, printed_text(nb)), "the stored outputs do not print what the conclusion says"
 
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary folders (the figures') in the test's
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

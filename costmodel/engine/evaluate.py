@@ -67,7 +67,7 @@ class EngineResult:
 def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0,
              ep=1.0, mtp=0.0, accept=DEFAULT_ACCEPT, groups=None, fast=False, seq_groups=None,
              metrics=None, into: dict | None = None, valid=None, memory_into: dict | None = None,
-             group_starts=None) -> EngineResult:
+             group_starts=None, prefill_starts=None) -> EngineResult:
     """Evaluate every configuration at once. `batch` < 0 means the largest batch that fits.
     `dp` attention data-parallel groups and `ep`-way expert parallelism split the `tp` ranks of a
     replica (operators.py); `batch` is the replica's. `mtp` draft tokens per decode step accepted
@@ -87,10 +87,14 @@ def evaluate(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, re
     that the memory stage writes those of their names into (a sweep's result columns), every configuration's.
     `group_starts` (optional, with `groups`): rows, rising from 0, among which is every row where the groups, tp, pp,
     dp, ep or mtp differ from the row before (a grid's chunk: where its outer axes' runs start), so the pool's
-    distinct rows are searched among them alone (distinct.distinct's `starts`), with the same results."""
+    distinct rows are searched among them alone (distinct.distinct's `starts`), with the same results.
+    `prefill_starts` (optional, with `groups`): rows, rising from 0, among which is every row where the groups,
+    layout, drafts, batch, prompt or context differ from the row before (a grid's chunk with no largest batch asked
+    for and one context: where its prompt axis' runs start), so the prefill's distinct rows are searched among them
+    alone, with the same results."""
     args = (batch, prompt, gen, context, tp, pp, replicas, dp, ep, mtp, accept)
     read = _read(metrics, into, valid) if fast else None
-    shared = (groups, seq_groups, fast, read, memory_into, group_starts)
+    shared = (groups, seq_groups, fast, read, memory_into, group_starts, prefill_starts)
     try:
         return finish(lower_all(m, f, hw, *args, *shared), hw, f, fast, metrics, into, valid)
     except ArithmeticError:  # Python floats over zero (elementwise.py): numpy's scalars give its inf or NaN
@@ -157,11 +161,12 @@ TIMING = ("compute_efficiency", "memory_efficiency", "kernel_overhead_s", "compu
 
 def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, replicas, dp=1.0, ep=1.0, mtp=0.0,
               accept=DEFAULT_ACCEPT, groups=None, seq_groups=None, fast=False, read=None,
-              memory_into: dict | None = None, group_starts=None) -> Lowered:
+              memory_into: dict | None = None, group_starts=None, prefill_starts=None) -> Lowered:
     """Stage one of `evaluate`: memory, the batch and both phases' operators (`fast`: a sweep's memory of its
     batches by the [fast] kernels where they apply, the same bits). `read` (optional, a mask or True): the
     configurations whose phase times are read where they fit; with `groups` and `fast`, the phases of the others
-    may be another configuration's (phases.lower_phases' `keep`). `memory_into`, `group_starts`: evaluate's."""
+    may be another configuration's (phases.lower_phases' `keep`). `memory_into`, `group_starts`, `prefill_starts`:
+    evaluate's."""
     prompt, gen, context, tp, pp, replicas, dp, ep = map(as_float, (prompt, gen, context, tp, pp, replicas, dp, ep))
     m = with_mtp_weights(m, mtp)  # drafting with the model's own MTP modules loads their weights
     spec = as_float(mtp)
@@ -196,7 +201,7 @@ def lower_all(m: dict, f: dict, hw: dict, batch, prompt, gen, context, tp, pp, r
     n_dec = 1.0 + spec  # new tokens per sequence in a decode step (the drafts and the next one)
     keep = None if read is None or groups is None else read & fits
     phases = lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups, fast, keep,
-                          follows=True)  # groups: _shared_pool's, which fix pp and the drafts
+                          follows=True, starts=prefill_starts)  # groups: _shared_pool's, which fix pp and the drafts
     draft = lower(m, f, hw, Bd, 1.0, c0, tp, pp, decode=True, dp=dp, ep=ep) if any_nonzero(spec > 0) else None
     work = Later(dict(prompt=prompt, gen=gen, tp=tp, pp=pp, replicas=replicas, dp=dp, B=B, Bc=Bc, bmax=bmax,
                       fits=fits, spec=spec, accept=accept),

@@ -28,6 +28,9 @@ def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, 
     batch_stride = 1
     for k in range(6, K):
         batch_stride *= shape[k]
+    # batch-free codes (grid._batch_free): the flat index with the batch's coordinate out, less (n_b - 2) batch
+    # strides per block of the five axes before it (two classes, a number and "max", where it held n_b batches)
+    spare = (2 - shape[5]) * batch_stride
     ints = np.empty((5, n), dtype=np.int64)  # model, device and format rows, groups, batch-free codes
     floats = rows_of(7, n)  # batch, prompt, gen, context, tp, dp, ep
     first = np.empty(n, dtype=np.int8)
@@ -43,7 +46,8 @@ def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, 
         link = (t == 1) | (interconnect[hw_i] > 0)
         run = (reason == 0) & link
         j = lengths(j, n, at, shape, ints, floats, first, flags, im, hw_i, f_i, im * n_f + f_i,
-                    start + ((b < 0) - ib) * batch_stride, b, prompt, gen, context, encoder[im] > 0,
+                    start + ((b < 0) - ib) * batch_stride + (((im * n_h + ih) * shape[2] + i_f) * n_k + ik) * n_e * spare
+                    + ie * spare, b, prompt, gen, context, encoder[im] > 0,
                     t if run else 1.0, (t if dp_of[il] > 0 else 1.0) if run else 1.0,
                     (t if ep_of[il] > 0 else 1.0) if run else 1.0, reason, link, f_ok[f_i], run)
         k = 7  # the next outer configuration: the layout axis on, carried outward

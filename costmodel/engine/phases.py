@@ -245,14 +245,15 @@ class SharedPhaseOps(_Timed):
 
 
 def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, ep, groups=None, fast=False,
-                 keep=None, follows=False):
+                 keep=None, follows=False, starts=None):
     """The operators of both phases (PhaseOps, or SharedPhaseOps with `groups`; `fast`: their distinct rows found
     by the [fast] kernel where it applies, the same rows). `keep` (optional, with `groups` and `fast`): a mask of
     the configurations whose times are read; where the kernel applies, the others' prefill is lowered only where it
     is also a kept one's, and is otherwise another configuration's (find_distinct). `follows`: the decode's batch,
     new tokens and c0 are functions of the groups, the batch, prompt and context (lower_all's: timeline.steps of
     them, with pp and the drafts fixed by its groups), so the prefill's rows are searched on those four alone: the
-    same groups, two full-size columns fewer to compare."""
+    same groups, two full-size columns fewer to compare. `starts` (optional, with `groups`): rows among which is
+    every row where the prefill's key differs from the row before (distinct.distinct's), so none is searched for."""
     if groups is None:  # the decode's attention at c0 and c1: one attention group's pair coefficients
         spec = spec_of(m, f, hw, tp, pp, dp, ep, "phases", Bc, prompt, context, Bd, n_dec, c0, c1)
         got = None if spec is None else _SPECIALIZED(spec, Bc, prompt, context, Bd, n_dec, c0, c1)
@@ -271,7 +272,8 @@ def lower_phases(m, f, hw, Bc, prompt, context, Bd, n_dec, c0, c1, tp, pp, dp, e
     # the group fixes the layout; the decode's batch, new tokens and c0 are in the key too unless they follow from
     # the others (`follows`: lower_all's; no more rows either way): the decode's keys are then functions of this
     # one, searched below among its distinct rows rather than every row
-    p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep)
+    p, p_inv = find_distinct(fast, g, Bc, prompt, context, *(() if follows else (Bd, n_dec, c0)), keep=keep,
+                             starts=starts)
     tp_p, dp_p, ep_p = tp[p], dp[p], ep[p]
     at_p = (columns_at(m, p), columns_at(f, p), columns_at(hw, p), Bc[p], prompt[p], context[p], tp_p, pp[p])
     pre = lower(*at_p, decode=False, dp=dp_p, ep=ep_p, busy_only=True)  # timed_pre: what has work

@@ -301,10 +301,15 @@ def derived_column(ax: Axes, flat, key: str) -> np.ndarray:
 
 
 def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:
-    """Each configuration's flat index with its batch coordinate replaced by 1 for the largest batch, else 0:
-    equal codes, equal inputs but for the batch's value (evaluate's seq_groups)."""
+    """Each configuration's batch-free code: equal codes, equal inputs but for the batch's value (evaluate's
+    seq_groups). Its flat index o·(n_b·S) + i_b·S + r (o on the five axes before the batch, i_b the batch's index, r
+    on the axes after it, S their product) as (2·o + 1 for the largest batch, else 0)·S + r (batch_free.Packing's
+    entry with two classes): the codes of a chunk span about 2/n_b of its flat indices, in the same order, so
+    fast.code_groups' table over their range is that much smaller (the same groups)."""
     stride = int(np.prod(ax.shape[6:]))  # of the batch axis (Axes.shape: the sixth)
-    return np.asarray(flat, dtype=np.int64) + ((c["batch"] < 0) - c["ib"]).astype(np.int64) * stride
+    flat = np.asarray(flat, dtype=np.int64)
+    spare = (2 - len(ax.batch)) * stride
+    return flat + ((c["batch"] < 0) - c["ib"]).astype(np.int64) * stride + flat // (len(ax.batch) * stride) * spare
 
 
 def _layout(c: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +348,8 @@ def evaluate_chunk(tab: Tables, flat, task: str | None = None, accuracy_file: st
     res = evaluate(m, f, hw, fr["batch"], fr["prompt"], fr["gen"], fr["context"], fr["tp"], 1.0, 1.0, fr["dp"],
                    fr["ep"], groups=fr["groups"] if shared else None, seq_groups=fr["seq"] if shared else None,
                    fast=fast, metrics=METRICS + ("fits",), into=timed, valid=valid, memory_into=memory,
-                   group_starts=_layout_starts(tab.ax, flat) if consecutive else None)
+                   group_starts=_layout_starts(tab.ax, flat) if consecutive else None,
+                   prefill_starts=_prefill_starts(tab.ax, flat) if consecutive else None)
     fits = np.asarray(res.metrics["fits"], dtype=bool)
     out = {k: res.metrics[k] for k in METRICS[:8]}
     out.update(_outcome(first, link_ok, fmt_ok, valid, fits, into, fast))
@@ -420,6 +426,16 @@ def _layout_starts(ax: Axes, flat: np.ndarray) -> np.ndarray:
     tp, dp and ep are functions of those axes (_frame), so each of their changes is at one of these rows (evaluate's
     group_starts)."""
     return _axis_runs(int(flat[0]), len(flat), int(np.prod(ax.shape[8:], dtype=np.int64)))
+
+
+def _prefill_starts(ax: Axes, flat: np.ndarray) -> np.ndarray | None:
+    """Where in a chunk of consecutive flat indices (1-D, at least one) a run of the prompt axis starts, 0 first, where
+    the grid has one context and no largest batch ("max", whose batch depends on the generated length); else None.
+    The prefill's key (evaluate.lower_all's: the groups, the batch, prompt and context) is then a function of the
+    axes outside the generated length's, so each of its changes is at one of these rows (evaluate's prefill_starts)."""
+    if len(ax.context) != 1 or bool((ax.batch < 0).any()):
+        return None
+    return _axis_runs(int(flat[0]), len(flat), int(np.prod(ax.shape[9:], dtype=np.int64)))
 
 
 def _axis_runs(start: int, n: int, stride: int) -> np.ndarray:

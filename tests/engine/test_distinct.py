@@ -532,6 +532,44 @@ def test_a_chunks_layout_runs_hold_the_pools_keys():
             assert len(changes) > 1
 
 
+def test_a_chunks_prompt_runs_hold_the_prefills_keys_where_no_batch_is_the_largest():
+    """grid._prefill_starts: every row of a chunk where the prefill's key changes (the frame's groups, layout, batch,
+    prompt and context) is among the rows it gives, wherever the chunk starts and ends; None where a batch is "max"
+    (its batch follows the generated length) or the grid has several contexts. A sweep gives the same bits with
+    the starts as without, on numpy's path and the [fast] kernels', with configurations that do not fit."""
+    from costmodel.sweeps import grid
+    from costmodel.sweeps.grid import Tables, _chunk_columns, _frame, _prefill_starts
+    from costmodel.sweeps.sweep import sweep
+
+    kw = dict(models=["llama-3.1-8b", "mixtral-8x7b"], hw=["h100", "l4"], fmt=["bf16", "fp8"], tp=[1, 2, 3],
+              layouts=["tp", "ep", "dp-ep"], prompt=[16, 64, 8192], gen=[1, 9, 700])
+    ax = make_axes(batch=[1, 8, 256], **kw)
+    tab = Tables(ax)
+    for start, n in ((0, ax.size), (5, 100), (ax.size - 31, 31), (47, 1), (11, 300)):
+        flat = np.arange(start, start + n, dtype=np.int64)
+        fr = _frame(tab, flat, _chunk_columns(ax, flat))
+        starts = _prefill_starts(ax, flat)
+        changes = _assert_starts_cover([fr[k] for k in ("groups", "tp", "dp", "ep", "batch", "prompt", "context")],
+                                       starts)
+        if n > 100:
+            assert len(changes) > 1 and len(starts) < n  # fewer rows than the chunk: the gen axis' runs are one
+    flat = np.arange(ax.size, dtype=np.int64)
+    assert _prefill_starts(make_axes(batch=[1, "max"], **kw), flat) is None
+    assert _prefill_starts(make_axes(batch=[1], context=[0, 100], **kw), flat) is None
+    small = dict(kw, models=["llama-3.1-70b", "mixtral-8x7b"], batch=[1, 64], tp=[1, 2], layouts=["tp", "ep"])
+    for fast in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(grid, "FAST_MIN_CONFIGS", 0 if fast else grid.FAST_MIN_CONFIGS)
+            with_starts = sweep(chunk=97, **small)
+            assert 0 < int(np.sum(with_starts["fits"])) < len(with_starts)  # some do not fit: the keep mask acts
+            mp.setattr(grid, "_prefill_starts", lambda ax, flat: None)
+            without = sweep(chunk=97, **small)
+        for k in with_starts.columns:
+            x, y = np.asarray(with_starts[k]), np.asarray(without[k])
+            assert x.dtype == y.dtype and (x.tobytes() == y.tobytes() if x.dtype.kind in "fiub"
+                                           else x.tolist() == y.tolist()), (fast, k)
+
+
 @pytest.mark.parametrize("fast", [False, True])
 def test_a_chunk_given_as_a_range_is_the_chunk_given_as_indices(fast, monkeypatch):
     """evaluate_chunk of a range (grid.chunks', a sweep's) and of the same flat indices as an array: the same columns,

@@ -74,13 +74,16 @@ def _eff(theta, names, device):
 
 
 def predict(kept, theta, names) -> np.ndarray:
-    from costmodel.analyses.training.train import evaluate
+    """Each row's metric at the parameters `theta` (train.rates: evaluate's phases and rates, not its memory)."""
+    from costmodel.analyses.training.train import rates
 
-    out = []
+    out, effs = [], {}
     for r, shape, hw, unit in kept:
-        eff = _eff(theta, names, r.hardware)
-        x = evaluate(shape, hw, eff, unit, r.seq_len, r.global_batch, r.devices, r.tp, r.pp, r.cp, r.ep, r.zero,
-                     r.recompute == "full", r.micro_batch, 1.0, r.vpp)
+        eff = effs.get(r.hardware)
+        if eff is None:  # one set of efficiencies per device, shared by its rows
+            eff = effs[r.hardware] = _eff(theta, names, r.hardware)
+        x = rates(shape, hw, eff, unit, r.seq_len, r.global_batch, r.devices, r.tp, r.pp, r.cp, r.ep, r.zero,
+                  r.recompute == "full", r.micro_batch, 1.0, r.vpp)
         out.append({"train_tokens_per_s_per_device": x["tokens_per_s_per_device"], "step_time_s": x["step_s"],
                     "model_tflops_per_device": x["model_tflops_per_device"]}[r.metric])
     return np.array(out, dtype=float)

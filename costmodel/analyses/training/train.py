@@ -107,29 +107,40 @@ def evaluate(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, z
     """Phases, memory and rates of layouts (arrays broadcast); `unit` is one matrix unit or (forward, backward)."""
     from costmodel.analyses.training.memory import activation_bytes, expert_dp, param_split, state_bytes
     from costmodel.analyses.training.precision import as_pair
-    from costmodel.analyses.training.step import step_phases
 
+    r = rates(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full, micro_batch,
+              mlp_speedup, vpp)
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
     dp = np.asarray(devices) // (tp * pp * cp)
-    ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, ep, dp, zero, recompute_full,
-                     mlp_speedup, vpp)
     p_dense, p_expert = param_split(shape, tp, pp, ep)
     w, g, o = (a + e for a, e in zip(state_bytes(p_dense, zero, dp * cp), state_bytes(p_expert, zero, expert_dp(tp, cp, dp, ep))))
-    acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, ph["microbatches"], recompute_full)
+    acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, r["microbatches"], recompute_full)
     total = w + g + o + acts
-    step = ph["step_s"]
-    tok_dev = ph["tokens_per_step"] / step / ph["devices"]
+    tok_dev = r["tokens_per_s_per_device"]
     bf16 = hw.peaks.get("bf16") or hw.peaks.get("fp16")
     unit_f, unit_b = as_pair(unit)
     # the peak the GEMMs see: forward a third of the FLOPs, backward two thirds
     unit_peak = 1.0 / (1.0 / 3.0 / hw.peaks[unit_f] + 2.0 / 3.0 / hw.peaks[unit_b])
-    return {**ph, "weights_bytes": w, "grads_bytes": g, "optimizer_bytes": o, "activations_bytes": acts,
+    return {**r, "weights_bytes": w, "grads_bytes": g, "optimizer_bytes": o, "activations_bytes": acts,
             "memory_bytes": total, "fits": total <= hw.memory_bytes,
-            "tokens_per_s": ph["tokens_per_step"] / step, "tokens_per_s_per_device": tok_dev,
-            "model_tflops_per_device": tok_dev * ph["model_flops_per_token"] / 1e12,
-            "mfu": tok_dev * ph["model_flops_per_token"] / bf16,
-            "mfu_unit": tok_dev * ph["model_flops_per_token"] / unit_peak,
-            "hfu": tok_dev * ph["executed_flops_per_token"] / unit_peak}
+            "mfu": tok_dev * r["model_flops_per_token"] / bf16,
+            "mfu_unit": tok_dev * r["model_flops_per_token"] / unit_peak,
+            "hfu": tok_dev * r["executed_flops_per_token"] / unit_peak}
+
+
+def rates(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full, micro_batch,
+          mlp_speedup=1.0, vpp=1) -> dict:
+    """evaluate's phases and rates without its memory (what calibrate-train fits on): tokens/s = tokens per step /
+    step time, per device / devices, and the model's TFLOP/s per device = that · model FLOPs per token / 1e12."""
+    from costmodel.analyses.training.step import step_phases
+
+    tp, pp, cp = (np.asarray(x) for x in (tp, pp, cp))
+    dp = np.asarray(devices) // (tp * pp * cp)
+    ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, np.asarray(ep), dp,
+                     np.asarray(zero), recompute_full, mlp_speedup, vpp)
+    tok_dev = ph["tokens_per_step"] / ph["step_s"] / ph["devices"]
+    return {**ph, "tokens_per_s": ph["tokens_per_step"] / ph["step_s"], "tokens_per_s_per_device": tok_dev,
+            "model_tflops_per_device": tok_dev * ph["model_flops_per_token"] / 1e12}
 
 
 def _binding(r: dict) -> str:

@@ -45,9 +45,10 @@ def chunk_frame(start, n, shape, batch, tp, prompt, gen, context, dp_of, ep_of, 
         reason = layout_reason[(im * n_t + it) * n_l + il]
         link = (t == 1) | (interconnect[hw_i] > 0)
         run = (reason == 0) & link
+        block = (((im * n_h + ih) * shape[2] + i_f) * n_k + ik) * n_e + ie  # on the five axes before the batch
+        code = start + ((b < 0) - ib) * batch_stride + block * spare
         j = lengths(j, n, at, shape, ints, floats, first, flags, im, hw_i, f_i, im * n_f + f_i,
-                    start + ((b < 0) - ib) * batch_stride + (((im * n_h + ih) * shape[2] + i_f) * n_k + ik) * n_e * spare
-                    + ie * spare, b, prompt, gen, context, encoder[im] > 0,
+                    code, b, prompt, gen, context, encoder[im] > 0,
                     t if run else 1.0, (t if dp_of[il] > 0 else 1.0) if run else 1.0,
                     (t if ep_of[il] > 0 else 1.0) if run else 1.0, reason, link, f_ok[f_i], run)
         k = 7  # the next outer configuration: the layout axis on, carried outward

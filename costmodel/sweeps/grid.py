@@ -303,9 +303,10 @@ def derived_column(ax: Axes, flat, key: str) -> np.ndarray:
 def _batch_free(ax: Axes, flat: np.ndarray, c: dict) -> np.ndarray:
     """Each configuration's batch-free code: equal codes, equal inputs but for the batch's value (evaluate's
     seq_groups). Its flat index o·(n_b·S) + i_b·S + r (o on the five axes before the batch, i_b the batch's index, r
-    on the axes after it, S their product) as (2·o + 1 for the largest batch, else 0)·S + r (batch_free.Packing's
-    entry with two classes): the codes of a chunk span about 2/n_b of its flat indices, in the same order, so
-    fast.code_groups' table over their range is that much smaller (the same groups)."""
+    on the axes after it, S their product) as (2·o + c)·S + r, c = 1 for the largest batch, else 0
+    (batch_free.Packing's entry with two classes): in the same order, so the same groups, and with n_b ≥ 2 batches
+    the codes of a chunk span about 2/n_b of its flat indices, so fast.code_groups' table over their range is that
+    much smaller (one batch: no codes are grouped, evaluate shares nothing by them)."""
     stride = int(np.prod(ax.shape[6:]))  # of the batch axis (Axes.shape: the sixth)
     flat = np.asarray(flat, dtype=np.int64)
     spare = (2 - len(ax.batch)) * stride

@@ -538,6 +538,8 @@ def test_a_chunks_prompt_runs_hold_the_prefills_keys_where_no_batch_is_the_large
     (its batch follows the generated length) or the grid has several contexts. A sweep gives the same bits with
     the starts as without, on numpy's path and the [fast] kernels', with configurations that do not fit."""
     from costmodel.sweeps import grid
+    from costmodel.engine import phases
+    from costmodel.engine.distinct import _RUNS_FROM as RUNS_FROM
     from costmodel.sweeps.grid import Tables, _chunk_columns, _frame, _prefill_starts
     from costmodel.sweeps.sweep import sweep
 
@@ -556,11 +558,24 @@ def test_a_chunks_prompt_runs_hold_the_prefills_keys_where_no_batch_is_the_large
     flat = np.arange(ax.size, dtype=np.int64)
     assert _prefill_starts(make_axes(batch=[1, "max"], **kw), flat) is None
     assert _prefill_starts(make_axes(batch=[1], context=[0, 100], **kw), flat) is None
-    small = dict(kw, models=["llama-3.1-70b", "mixtral-8x7b"], batch=[1, 64], tp=[1, 2], layouts=["tp", "ep"])
+    # six generated lengths: a chunk of 97 gives 17 starts, few enough that numpy's distinct groups at them alone
+    small = dict(kw, models=["llama-3.1-70b", "mixtral-8x7b"], batch=[1, 64], tp=[1, 2], layouts=["tp", "ep"],
+                 gen=[1, 9, 33, 120, 700, 2000])
     for fast in (False, True):
+        if fast:
+            pytest.importorskip("numba")
+        used = []
+
+        def spy(*keys, starts=None, _real=phases.distinct):
+            n = max(np.size(k) for k in keys)
+            used.append(len(keys) == 4 and starts is not None and n > RUNS_FROM and 4 * (len(starts) - 1) < n)
+            return _real(*keys, starts=starts)
+
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(grid, "FAST_MIN_CONFIGS", 0 if fast else grid.FAST_MIN_CONFIGS)
+            mp.setattr(phases, "distinct", spy)  # numpy's search (the [fast] one: fast.distinct_rows)
             with_starts = sweep(chunk=97, **small)
+            assert fast or any(used)  # numpy's prefill search (its four keys) grouped at the starts alone
             assert 0 < int(np.sum(with_starts["fits"])) < len(with_starts)  # some do not fit: the keep mask acts
             mp.setattr(grid, "_prefill_starts", lambda ax, flat: None)
             without = sweep(chunk=97, **small)

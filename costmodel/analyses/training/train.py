@@ -111,7 +111,7 @@ def evaluate(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, z
     r = rates(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, zero, recompute_full, micro_batch,
               mlp_speedup, vpp)
     tp, pp, cp, ep, zero = (np.asarray(x) for x in (tp, pp, cp, ep, zero))
-    dp = np.asarray(devices) // (tp * pp * cp)
+    dp = _data_parallel(devices, tp, pp, cp)
     p_dense, p_expert = param_split(shape, tp, pp, ep)
     w, g, o = (a + e for a, e in zip(state_bytes(p_dense, zero, dp * cp), state_bytes(p_expert, zero, expert_dp(tp, cp, dp, ep))))
     acts = activation_bytes(shape, seq, micro_batch, tp, pp, cp, r["microbatches"], recompute_full)
@@ -135,12 +135,17 @@ def rates(shape, hw, eff, unit, seq, global_batch, devices, tp, pp, cp, ep, zero
     from costmodel.analyses.training.step import step_phases
 
     tp, pp, cp = (np.asarray(x) for x in (tp, pp, cp))
-    dp = np.asarray(devices) // (tp * pp * cp)
+    dp = _data_parallel(devices, tp, pp, cp)
     ph = step_phases(shape, hw, eff, unit, seq, global_batch, micro_batch, tp, pp, cp, np.asarray(ep), dp,
                      np.asarray(zero), recompute_full, mlp_speedup, vpp)
     tok_dev = ph["tokens_per_step"] / ph["step_s"] / ph["devices"]
     return {**ph, "tokens_per_s": ph["tokens_per_step"] / ph["step_s"], "tokens_per_s_per_device": tok_dev,
             "model_tflops_per_device": tok_dev * ph["model_flops_per_token"] / 1e12}
+
+
+def _data_parallel(devices, tp, pp, cp):
+    """The data-parallel degree: devices // (tp · pp · cp) (arrays)."""
+    return np.asarray(devices) // (tp * pp * cp)
 
 
 def _binding(r: dict) -> str:

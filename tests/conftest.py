@@ -8,14 +8,17 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
-# the session's parse and index caches (collection included: some parameters list the catalogue), never the
-# user's ~/.cache/costmodel; removed when the session ends
-_CACHE = tempfile.mkdtemp(prefix="costmodel-test-cache-")
-os.environ["COSTMODEL_CACHE"] = _CACHE
+# the session's parse, index and compiled-kernel caches (collection included: some parameters list the catalogue),
+# never the user's ~/.cache/costmodel; removed when the session ends. Under pytest-xdist the controller makes the
+# folder and its workers, which inherit its environment, share it: a kernel one worker compiled the other loads.
+_WORKER = "PYTEST_XDIST_WORKER" in os.environ and "COSTMODEL_TEST_CACHE" in os.environ
+_CACHE = os.environ["COSTMODEL_TEST_CACHE"] if _WORKER else tempfile.mkdtemp(prefix="costmodel-test-cache-")
+os.environ["COSTMODEL_TEST_CACHE"] = os.environ["COSTMODEL_CACHE"] = _CACHE
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_CACHE, ignore_errors=True)
+    if not _WORKER:
+        shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ times, their medians, the ratio and each pair's; asserts nothing.
 
     python benchmarks/bench_ab.py REV [--configs 11000000] [--rounds 10] [--fast auto|on|off] [--cache DIR]
 
-Separate processes on a shared virtual machine drift by 5-10 % between runs (README, Benchmarks): a change worth
+Separate processes on a shared virtual machine drift by 5-10 % between runs (docs/benchmarks-history.md): a change worth
 3 % is only seen when both versions run in turn in one process, on the same pages and the same phase of the
 machine. The revision's package is copied out of git (`git archive`) into a temporary folder as `costmodel_ab`,
 its own imports renamed, beside the catalogue folders of that revision, and imported next to this tree's.

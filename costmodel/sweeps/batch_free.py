@@ -6,7 +6,7 @@ every coordinate but the batch's and whether the batch is the largest that fits)
 therefore holds the same values, and a grid with n_b batches (the sweep's sixth axis) holds each one n_b times
 over. Packed, they are a table of (outer axes, batch class, inner axes); the batch column is then
 memory.batch_of(requested, max_batch), the engine's own formula. A 10^7 benchmark sweep's result drops from 115 to
-83 bytes a configuration (benchmarks/bench_sweep.py rate; README, Benchmarks).
+83 bytes a configuration (benchmarks/bench_sweep.py rate; docs/benchmarks-history.md).
 """
 from __future__ import annotations
 

@@ -167,7 +167,7 @@ def _column(n: int, dtype, stagger: int = 0) -> np.ndarray:
     writes it). On the development machine (a virtual machine whose host backs memory on first use; huge pages
     only where asked for) writing a 10^7 sweep's 1.07 GB result took 2.07-2.50 s in huge pages the first time in
     a process and 0.22-1.96 s the second, against 0.45-0.48 s both times in small pages (benchmarks/bench_sweep.py
-    rate --floor 1 --floor-with numpy|mapped; README, Benchmarks); on a later one, 1.51-1.75 s the first time
+    rate --floor 1 --floor-with numpy|mapped; docs/benchmarks-history.md); on a later one, 1.51-1.75 s the first time
     faulted page by page and 0.41-0.79 s populated. The mapping's array starts `stagger` x 192 bytes in (modulo 4
     KiB): the columns a kernel writes at once then do not share the cache's sets (kernel_base.rows_of)."""
     dtype = np.dtype(dtype)
@@ -239,7 +239,7 @@ def _writer():
     """Where the chunks are written: a background thread while the next chunk is evaluated where this process
     may run on two CPUs or more, else in turn on this thread. On one CPU the two threads only take turns and
     evict each other's cache: a streamed 10^7 sweep pinned to one core ran 1.00-1.21x faster writing in turn
-    (five runs of benchmarks/bench_sweep.py stream --writer both; README, Benchmarks)."""
+    (five runs of benchmarks/bench_sweep.py stream --writer both; docs/benchmarks-history.md)."""
     if _cpus() >= 2:
         return ThreadPoolExecutor(max_workers=1)
     return _InTurn()

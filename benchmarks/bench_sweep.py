@@ -159,7 +159,7 @@ def read_back(configs: int) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "sweep.csv")
-        n = sweep_to_file(path, **axes_for(configs))
+        n = sweep_to_file(path, force=True, **axes_for(configs))
         size = os.path.getsize(path)
         got = {}
         for label, fn in (("read_table", read_table), ("every row at once", _every_row_at_once)):
@@ -358,7 +358,7 @@ def main() -> None:
         writers_compared(a.out, chunk, axes)
     else:
         _use_writer(a.writer)
-        rows = sweep_to_file(a.out, chunk=chunk, **axes)
+        rows = sweep_to_file(a.out, chunk=chunk, force=True, **axes)
         dt = time.perf_counter() - t
         print(f"sweep streamed to {a.out}, chunks of {chunk:,}: {rows:,} configurations in {dt:.0f} s = {rows / dt:,.0f}/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
@@ -412,7 +412,7 @@ def writers_compared(out: str, chunk: int, axes: dict, rounds: int = 2) -> None:
         for kind in rates:
             _use_writer(kind)
             t = time.perf_counter()
-            rows = S.sweep_to_file(out, chunk=chunk, **axes)
+            rows = S.sweep_to_file(out, chunk=chunk, force=True, **axes)
             rates[kind].append(rows / (time.perf_counter() - t))
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"sweep streamed to {out}, {rows:,} configurations, {rounds} interleaved rounds on {cpus} CPU(s): "

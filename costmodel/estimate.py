@@ -283,14 +283,17 @@ class Estimate:
         """Low/high of each headline metric from the calibration residuals that apply."""
         from costmodel.calibration.intervals import HEADLINE, interval
 
-        out = {}
+        out, bases = {}, {}
         for name in HEADLINE:
             iv = interval(name, self.metric(name), self.efficiency.engine, self.hardware.family,
                           self.calibration_level, layout=self.workload.dp > 1 or self.workload.ep > 1)
             if iv:
                 out[name] = {"low": iv["low"], "high": iv["high"]}
-                out["basis"] = iv["basis"].split(": engine")[0]
-                out.setdefault("groups", {})[name] = "engine" + iv["basis"].split(": engine", 1)[1]
+                bases[name] = iv["basis"].partition(": engine")
+        files = dict.fromkeys(b[0] for b in bases.values())  # one calibration file's residuals, or several
+        if bases:
+            out["basis"] = "; ".join(files)
+            out["groups"] = {name: (b[0] + ": " if len(files) > 1 else "") + "engine" + b[2] for name, b in bases.items()}
         return out
 
     def explain(self) -> list[dict]:
@@ -384,18 +387,20 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
     """
     resolved = {}
 
-    def res(value, resolver, given):
+    def res(value, resolver, given, name, kind):
         if isinstance(value, str):
             obj, alias_of = resolver(value)
             if alias_of:
                 resolved[given] = alias_of
             return obj
+        if not isinstance(value, kind):  # None, a number: a clear error, not an AttributeError deep inside
+            raise WorkloadError(f"{name} {value!r}: expected a catalogue id (a str) or a {kind.__name__}")
         return value
 
-    m = res(model, resolve_model, model if isinstance(model, str) else "")
-    h = res(hw, resolve_hardware, hw if isinstance(hw, str) else "")
-    f = res(fmt, resolve_format, fmt if isinstance(fmt, str) else "")
-    kv = res(kv_fmt, resolve_format, kv_fmt) if kv_fmt else None
+    m = res(model, resolve_model, model if isinstance(model, str) else "", "model", Model)
+    h = res(hw, resolve_hardware, hw if isinstance(hw, str) else "", "--hw", Hardware)
+    f = res(fmt, resolve_format, fmt if isinstance(fmt, str) else "", "--fmt", Format)
+    kv = res(kv_fmt, resolve_format, kv_fmt, "--kv-fmt", Format) if kv_fmt else None
     if prompt is None:
         prompt = m.vision_tokens or DEFAULT_PROMPT
     vision = _vision_workload(m, images, image_size, visual_tokens)

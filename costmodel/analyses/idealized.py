@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 
 from costmodel.spec.catalog import builtin_root
-from costmodel.errors import CostModelError, unknown
+from costmodel.errors import CostModelError, FormatNotSupportedError, SpecError, UnknownIdError, unknown
 
 BUCKETS = (1, 16, 32, 64, 128, 192, 256, 320, 384, 428, 472, 512, 576, 640, 704, 768, 832, 896, 960, 1024,
            1152, 1280, 1408, 1536, 1664, 1792, 1920)
@@ -78,6 +78,8 @@ def fewest_devices(model: str, hw: str, fmt: str, engine: str | None) -> tuple[i
         pp = n // tp
         try:
             e = estimate(model, hw, fmt, batch=1, prompt=1, gen=1, tp=tp, pp=pp, engine=engine)
+        except (UnknownIdError, SpecError, FormatNotSupportedError):
+            raise  # a name or format that no layout changes: its own error, not "does not fit"
         except CostModelError:
             continue
         if e.fits:

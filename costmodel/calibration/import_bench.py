@@ -209,7 +209,10 @@ def import_bench(paths: list[str], model: str, hardware: str, fmt: str, framewor
                                      f"rate; an unbounded burst is not a load costmodel can score")
             src = source or f"bench:{Path(path).name}"
             for metric, value in sorted(r["metrics"].items()):
-                if value <= 0:
+                if value < 0:  # a corrupt result: rows were dropped without a word
+                    raise BenchFileError(f"{path}: result {n + 1} has {metric} {value:g}; a measured time or rate "
+                                         f"is never negative")
+                if value == 0:  # a figure the benchmark states as 0 (no gap between tokens of a 1-token answer)
                     continue
                 rid = hashlib.sha1(f"{path}|{n}|{metric}".encode()).hexdigest()[:10]
                 rows.append(Measurement(

@@ -146,27 +146,52 @@ def widen(lo: float, hi: float, w: float) -> tuple[float, float]:
     return lo - (w - 1) * half, hi + (w - 1) * half
 
 
+POOLED_ENGINES = ("*", "uncalibrated")  # band_keys' groups pooled over engines, not one engine's
+
+
+def _merge(table: dict, origin: dict, bands: dict, own: set, basis: str) -> None:
+    """One file's {engine: {family: {kind: band}}} into `table`, group by group: an engine the file fitted (`own`,
+    its `engines` block) takes the file's groups; a band pooled over engines takes the one of more residuals (a
+    user calibration of one device does not replace the shipped pools, a refit of more rows does); any other
+    engine's groups fill only what no earlier file holds. `origin` records each group's basis."""
+    for e, fams in bands.items():
+        for f, kinds in (fams or {}).items():
+            have = table.setdefault(e, {}).setdefault(f, {})
+            for k, q in (kinds or {}).items():
+                old = have.get(k)
+                if old is None or e in own or (e in POOLED_ENGINES and q.get("n", 0) >= old.get("n", 0)):
+                    have[k] = q
+                    origin[(e, f, k)] = basis
+
+
 @functools.lru_cache(maxsize=None)
-def _table(path_env: str) -> tuple[dict, str, dict, dict]:
+def _table(path_env: str) -> tuple[dict, dict, dict, dict]:
+    """(bands, each group's basis, leave-one-device-out bands, widening factors) of every calibration file, the
+    shipped one first and a user's over it (`_merge`)."""
     table: dict = {}
+    origin: dict = {}
     new_device: dict = {}
     widen: dict = {}
     _layout.clear()
-    basis = ""
     for root in reversed(search_roots()):
         folder = root / "calibration"
         if folder.is_dir():
             for path in sorted(folder.glob("*.yaml")):
                 doc = read_yaml(path) or {}
                 if doc.get("intervals"):
-                    table.update(doc["intervals"])  # per engine: user calibrations add to the shipped one
-                    new_device.update(doc.get("intervals_new_device") or {})
-                    widen.update(doc.get("interval_widening") or {})
-                    _layout.update(doc.get("intervals_layout") or {})
+                    own = set(doc.get("engines") or ())
                     prov = doc.get("provenance") or {}
                     basis = (f"P10-P90 of {prov.get('interval_residuals', 'calibration')} residuals, "
                              f"calibration/{path.name} ({prov.get('date', '?')})")
-    return table, basis, new_device, widen
+                    _merge(table, origin, doc["intervals"], own, basis)
+                    _merge(new_device, {}, doc.get("intervals_new_device") or {}, own, basis)
+                    for key, w in (doc.get("interval_widening") or {}).items():  # 'level' or 'level:engine'
+                        if key not in widen or key.partition(":")[2] in own:
+                            widen[key] = w
+                    for kind, q in (doc.get("intervals_layout") or {}).items():
+                        if kind not in _layout or q.get("n", 0) >= _layout[kind].get("n", 0):
+                            _layout[kind] = q
+    return table, origin, new_device, widen
 
 
 _layout: dict = {}  # kind -> band of the EP / DP-attention rows, read with the table
@@ -210,13 +235,14 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
     `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
     leave-one-device-out residuals; `widened` applies the level's widening factor; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
-    table, basis, new_device, factors = _table(catalog_key())
+    table, origin, new_device, factors = _table(catalog_key())
     if not table:
         return None
     found = _find(table, engine, family, kinds)
     if found is None:
         return None
     q, e, f, kind = found
+    basis = origin[(e, f, kind)]
     what = "every metric" if kind == "*" else kind
     kind = kinds[0] if kind == "*" else kind  # the layout band of the metric's own kind
     lo, hi, where = q["low"], q["high"], f"{basis}: engine {e}, family {f}, {what}, n={q['n']}"
@@ -258,16 +284,18 @@ def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tupl
     engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
     calibration at all by its uncalibrated band of the matching static kind; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
-    table, basis, _, factors = _table(catalog_key())
+    table, origin, _, factors = _table(catalog_key())
     # the engine's (or its build's) own, else all engines'
     found = _find(table, engine, family, (kind,), catch_all=False)
     if found is not None:
         q, e = found[0], found[1]
+        basis = origin[found[1:]]
         where = f"engine {e}" if e != "*" else f"pooled over engines (no loaded rows of {engine})"
     else:  # no calibration of this engine at all: the pooled band, widened by its uncalibrated static band
         q = ((table.get("*") or {}).get("*") or {}).get(kind)
         if q is None:
             return None
+        basis = origin[("*", "*", kind)]
         where = f"pooled over engines (no loaded rows of {engine})"
         q = dict(q)
         # the raw band: the load widening below is the only one applied

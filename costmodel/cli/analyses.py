@@ -220,4 +220,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901 (one 
                   f"(draft step {d['draft_step_s'] * 1e3:.3g} ms / target step {d['target_step_s'] * 1e3:.3g} ms)")
         con.print(f"speedup S(α={alpha:g}, γ={gamma}, c) = [bold]{d['speedup']:.3f}x[/bold]; with the engine's cost "
                   f"of verifying γ+1 tokens ({d['verify_step_s'] * 1e3:.3g} ms): {d['speedup_engine']:.3f}x")
-        con.print(f"best γ for α={alpha:g}: {d['best_gamma']} ({d['best_speedup']:.3f}x)")
+        best = f"best γ for α={alpha:g}: {d['best_gamma']} ({d['best_speedup']:.3f}x)"
+        if d["best_speedup"] < 1.0:  # every γ is slower than decoding without a draft
+            best += "; below 1x at every γ: at this acceptance the draft does not pay, decode without it"
+        con.print(best)

@@ -277,5 +277,6 @@ def serving_table(d: dict):
                             ("total_throughput_tokens_per_s", "Total tokens per second", "{:,.0f}")):
         t.add_row(label, fmt.format(d[key]), *blanks, *band(key, fmt.format))
     if bands:
-        t.caption += "\n80% interval: " + next(iter(bands.values()))["basis"].split(": engine")[0].split(": pooled")[0]
+        files = dict.fromkeys(b["basis"].split(": engine")[0].split(": pooled")[0] for b in bands.values() if b)
+        t.caption += "\n80% interval: " + "; ".join(files)  # the calibration files whose residuals apply
     return t

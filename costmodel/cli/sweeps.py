@@ -27,8 +27,9 @@ def _numbers(text, name):
 
 
 def _some_work(prompt: str, gen: str) -> None:
-    """A clear error where both length lists hold 0: that configuration has nothing to run (as `estimate` says).
-    The library's sweep keeps it, a row of zero work (the engine's edge cases are tested on such rows)."""
+    """A clear error where --prompt holds 0, as `estimate` gives: with --gen 0 too the configuration has nothing to
+    run, and otherwise its first generated token has nothing before it. The library's sweep keeps such rows, of zero
+    work (the engine's edge cases are tested on them)."""
     def zero(text):
         try:
             return any(float(t) == 0 for t in _split(text) or [])
@@ -40,6 +41,11 @@ def _some_work(prompt: str, gen: str) -> None:
 
         raise CostModelError(f"--prompt {prompt} --gen {gen}: both list 0, and a configuration with neither prompt "
                              f"nor generated tokens has nothing to run; drop 0 from one of them")
+    if zero(prompt):  # estimate's rule: the first generated token is predicted from what precedes it
+        from costmodel.errors import CostModelError
+
+        raise CostModelError(f"--prompt {prompt}: a generated token needs at least one token before it (a prompt of "
+                             f"1 is the start-of-sequence token alone); drop 0 from --prompt")
 
 
 def _some_curve(curves) -> None:
@@ -185,7 +191,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         if out:
             with progress_bar(console(stderr=True)) as bar:
                 t = bar.add_task(f"sweep -> {out}", total=None)
-                n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task,
+                n = sweep_to_file(out, progress=lambda d, n: bar.update(t, total=n, completed=d), task=task, force=True,
                                   models=_split(models), hw=_split(hw), fmt=_split(fmt), kv_fmt=_split(kv_fmt),
                                   batch=_split(batch), tp=_split(tp), prompt=_split(prompt), gen=_split(gen),
                                   engine=_split(engine), layouts=_split(layouts))
@@ -215,7 +221,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             console(stderr=True).print(f"plot written to {plot}")
 
     @app.command()
-    def pareto(sweep_file: Optional[str] = typer.Argument(None, help="A sweep file (CSV/Parquet); without it, sweep the options below."),
+    def pareto(ctx: typer.Context, sweep_file: Optional[str] = typer.Argument(None, help="A sweep file (CSV/Parquet); without it, sweep the options below."),
                objectives: str = typer.Option("min:usd_per_million_tokens,min:tpot_s", "--objectives",
                                               help="Comma-separated min:COLUMN / max:COLUMN."),
                models: str = SWEEP_OPTS["models"], hw: str = SWEEP_OPTS["hw"], fmt: str = SWEEP_OPTS["fmt"],
@@ -233,10 +239,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.sweeps.pareto import ParetoError, parse_objectives, pareto_front
         from costmodel.sweeps.sweep import read_table
 
-        if sweep_file:
-            given = dict(models=models, hw=hw, fmt=fmt, kv_fmt=kv_fmt, batch=batch, tp=tp, prompt=prompt, gen=gen,
-                         engine=engine, task=task)
-            ignored = [SWEEP_OPTS[k].param_decls[0] for k, v in given.items() if v != SWEEP_OPTS[k].default]
+        if sweep_file:  # an option given on the line, even at its default value, would be ignored
+            given = ("models", "hw", "fmt", "kv_fmt", "batch", "tp", "prompt", "gen", "engine", "task")
+            ignored = [SWEEP_OPTS[k].param_decls[0] for k in given
+                       if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"]
             ignored += ["--accuracy"] if accuracy is not None else []
             if ignored:  # they would be ignored silently: the file holds its columns
                 raise ParetoError(f"{', '.join(ignored)}: apply where pareto sweeps itself; {sweep_file} already holds "

@@ -71,6 +71,12 @@ class atomic_output:
         self.tmp = self.path.with_name(f".{self.path.name}.part-{os.getpid()}")
 
     def __enter__(self) -> Path:
+        """The temporary file, created empty: a folder that cannot take a file (missing, read-only, /proc) is a
+        CostModelError naming the path before any work is done, not an OSError after it."""
+        try:
+            open(self.tmp, "wb").close()
+        except OSError as exc:
+            raise CostModelError(f"{self.path}: cannot write a file there ({exc.strerror or exc})") from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -91,6 +91,16 @@ def _as_list(x, default):
     return out
 
 
+def _ids(flag: str, values, default, allow_none: bool = False) -> list:
+    """_as_list's entries, each a catalogue id (a str; None too where `allow_none`): a number or None is named,
+    not an AttributeError of the resolver."""
+    out = _as_list(values, default)
+    for v in out:
+        if not (isinstance(v, str) or (allow_none and v is None)):
+            raise SweepError(f"{flag} {v!r}: expected a catalogue id (a str)")
+    return out
+
+
 def _ints(name: str, values, allow_max=False, minimum=0) -> np.ndarray:
     out = []
     for v in values:
@@ -111,10 +121,11 @@ def make_axes(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=No
               gen=None, context=None, layouts=None) -> Axes:
     """The sweep's axes from its lists, each entry resolved (aliases, nearest-name errors) and counted once: a
     repeated entry, or two names of one spec ('h100' and 'h100-sxm'), would repeat configurations."""
-    models = first_each([resolve_model(m)[0] for m in _as_list(models, ["llama-3.1-8b"])])
-    hws = first_each([resolve_hardware(h)[0] for h in _as_list(hw, ["h100-sxm"])])
-    fmts = first_each([resolve_format(f)[0] for f in _as_list(fmt, ["bf16"])])
-    kvs = first_each([None if k in (None, "", "default") else resolve_format(k)[0] for k in _as_list(kv_fmt, [None])])
+    models = first_each([resolve_model(m)[0] for m in _ids("--models", models, ["llama-3.1-8b"])])
+    hws = first_each([resolve_hardware(h)[0] for h in _ids("--hw", hw, ["h100-sxm"])])
+    fmts = first_each([resolve_format(f)[0] for f in _ids("--fmt", fmt, ["bf16"])])
+    kvs = first_each([None if k in (None, "", "default") else resolve_format(k)[0]
+                      for k in _ids("--kv-fmt", kv_fmt, [None], allow_none=True)])
     engines = list(dict.fromkeys(str(e) for e in _as_list(engine, ["auto"])))
     for e in engines:
         resolve_engine(e, "nvidia-datacenter")  # validates the name

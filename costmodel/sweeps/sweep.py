@@ -125,6 +125,9 @@ def sweep(models=None, hw=None, fmt=None, kv_fmt=None, engine=None, batch=None, 
     """
     kwargs = dict(models=models, hw=hw, fmt=fmt, kv_fmt=kv_fmt, engine=engine, batch=batch, tp=tp, prompt=prompt,
                   gen=gen, context=context, layouts=layouts)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or not 1 <= workers <= 1024):  # the CLI's --workers range
+        raise SweepError(f"--workers {workers!r}: expected a whole number of processes from 1 to 1024")
     ax = make_axes(**kwargs)
     if ax.size > max_rows:
         raise SweepError(f"{ax.size:,} configurations do not belong in memory: stream them with "
@@ -196,9 +199,10 @@ HUGE_FROM = 1 << 22
 
 
 def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None = None, task=None,
-                  accuracy_file=None, **axes) -> int:
+                  accuracy_file=None, force: bool = False, **axes) -> int:
     """Stream a sweep to CSV or Parquet chunk by chunk (bounded memory: a chunk in flight); returns the row count.
-    `chunk`: configurations per engine call (default: grid.chunk_size's for the sweep's size).
+    `chunk`: configurations per engine call (default: grid.chunk_size's for the sweep's size). An existing file is
+    replaced only with `force` (the CLI's --force).
 
         >>> costmodel.sweep_to_file("grid.parquet", models=["llama-3.1-8b"], hw=["h100"], batch=list(range(1, 513)))
     """
@@ -216,6 +220,10 @@ def sweep_to_file(path: str, progress: Callable | None = None, chunk: int | None
             raise SweepError("writing .parquet needs pyarrow: pip install 'costmodel[parquet]'") from None
     elif not path.lower().endswith(".csv"):
         raise SweepError(f"--out {path}: expected a .csv or .parquet file")
+    if os.path.isdir(path):
+        raise SweepError(f"--out {path}: is a folder; expected a .csv or .parquet file")
+    if os.path.lexists(path) and not force:
+        raise SweepError(f"--out {path}: the file exists; pass force=True (--force) to replace it")
     from costmodel.spec.files import atomic_output
 
     with atomic_output(path) as tmp:  # a failed or interrupted sweep leaves no half-written file
@@ -361,7 +369,8 @@ def _number_cells(a: np.ndarray) -> list:
     """Numbers as numpy prints them (the shortest repr that reads back exactly): float64's str is
     Python's float repr, which costs half of numpy's astype(str). NaN, a metric that a configuration which
     cannot run or fit has not, is an empty cell, never the text nan (`--json` writes null): read_table,
-    pandas and DuckDB read it back as missing. Each distinct value is spelled once and its cell gathered to
+    pandas and DuckDB read it back as missing; so is ±inf, a per-output-token figure of a configuration that
+    generates no token (`estimate --gen 0` prints n/a, `--json` null). Each distinct value is spelled once and its cell gathered to
     its rows (a sweep's inputs, memory and prefill columns repeat theirs over its inner axes, and a decode's a third
     of them; floats told apart by their bits, so -0.0 stays -0.0), unless nine in ten are distinct: a design
     choice, not fitted (the text is the same either way), since a repr costs far more than a cell's gathering
@@ -374,7 +383,7 @@ def _number_cells(a: np.ndarray) -> list:
             values, inverse = bits, None
         values = values.view(np.float64)
         cells = list(map(float.__repr__, values.tolist()))
-        for i in np.flatnonzero(np.isnan(values)).tolist():
+        for i in np.flatnonzero(~np.isfinite(values)).tolist():
             cells[i] = ""
         return cells if inverse is None else _gathered(cells, inverse)
     if a.dtype.kind in "iub":  # integers and flags: str of each distinct value

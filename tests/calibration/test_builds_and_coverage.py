@@ -273,3 +273,71 @@ def test_a_build_is_refused_on_a_family_it_does_not_run_on(run_cli):
     assert efficiency_for("h100-sxm", "nvidia-datacenter", "llama.cpp/vulkan")  # Vulkan runs on any GPU
     code, out, err = run_cli("estimate", "llama-3.1-8b", "--hw", "m4-max-40c", "--engine", "llama.cpp/rocm")
     assert code == 2 and "rocm build runs on amd-instinct, amd-radeon" in err and "Traceback" not in err
+
+
+def test_a_user_calibration_adds_bands_group_by_group():
+    """intervals._merge: an engine the file fitted takes its groups, the others' groups are kept; a pooled band
+    ('*', 'uncalibrated') takes the one of more residuals; each group cites the file it came from."""
+    from costmodel.calibration.intervals import _merge
+
+    band = lambda lo, n: {"low": lo, "high": -lo, "n": n}  # noqa: E731
+    shipped = {"trt-llm": {"nvidia": {"prefill": band(-0.1, 50)}},
+               "llama.cpp": {"cpu": {"prefill": band(-0.2, 40), "decode": band(-0.3, 40)}},
+               "*": {"*": {"decode": band(-0.4, 356), "prefill": band(-0.5, 300)}},
+               "uncalibrated": {"*": {"decode": band(-0.6, 356)}}}
+    user = {"llama.cpp": {"cpu": {"prefill": band(-0.7, 8)}, "apple": {"decode": band(-0.8, 6)}},
+            "trt-llm": {"nvidia": {"prefill": band(-0.9, 3)}, "amd": {"prefill": band(-1.0, 3)}},
+            "*": {"*": {"prefill": band(-1.1, 8)}, "cpu": {"prefill": band(-1.2, 8)}},
+            "uncalibrated": {"*": {"decode": band(-1.3, 400)}}}
+    table, origin = {}, {}
+    _merge(table, origin, shipped, {"trt-llm", "llama.cpp"}, "shipped")
+    _merge(table, origin, user, {"llama.cpp"}, "user")
+    assert table["llama.cpp"] == {"cpu": {"prefill": band(-0.7, 8), "decode": band(-0.3, 40)},
+                                  "apple": {"decode": band(-0.8, 6)}}
+    assert table["trt-llm"] == {"nvidia": {"prefill": band(-0.1, 50)}, "amd": {"prefill": band(-1.0, 3)}}
+    assert table["*"] == {"*": {"decode": band(-0.4, 356), "prefill": band(-0.5, 300)}, "cpu": {"prefill": band(-1.2, 8)}}
+    assert table["uncalibrated"] == {"*": {"decode": band(-1.3, 400)}}
+    assert origin == {("trt-llm", "nvidia", "prefill"): "shipped", ("llama.cpp", "cpu", "prefill"): "user",
+                      ("llama.cpp", "cpu", "decode"): "shipped", ("*", "*", "decode"): "shipped",
+                      ("*", "*", "prefill"): "shipped", ("uncalibrated", "*", "decode"): "user",
+                      ("llama.cpp", "apple", "decode"): "user", ("trt-llm", "amd", "prefill"): "user",
+                      ("*", "cpu", "prefill"): "user"}
+
+
+USER_CPU_CALIBRATION = """\
+engines:
+  numpy:
+    global:
+      compute_efficiency: {value: 0.73101, source: fit}
+provenance: {date: '2026-12-04', interval_residuals: in-sample}
+intervals:
+  numpy:
+    cpu: {prefill: {low: -0.071522, high: 0.053896, n: 8}}
+    '*': {prefill: {low: -0.071522, high: 0.053896, n: 8}}
+  '*':
+    '*': {prefill: {low: -0.071522, high: 0.053896, n: 8}, '*': {low: -0.40841, high: 0.41001, n: 12}}
+  uncalibrated:
+    '*': {prefill: {low: -0.092678, high: 0.22874, n: 8}, '*': {low: -0.092678, high: 0.76992, n: 12}}
+"""
+
+
+def test_a_user_calibration_of_one_cpu_keeps_every_other_engines_intervals(run_cli):
+    """The bands `costmodel calibrate` installed for a profiled CPU (12 rows, in-sample, pools of 8-12) replaced the
+    shipped pools: an H100 estimate lost its decode, energy and dollar intervals and cited the CPU's file. It keeps
+    them now, cited from the shipped file; the CPU's own prefill band comes from its file."""
+    from costmodel.spec.catalog import user_root
+
+    h100 = ("estimate", "llama-3.1-70b", "--hw", "h100", "--fmt", "fp8", "--batch", "max", "--json")
+    shipped = json.loads(run_cli(*h100)[1])["interval"]
+    assert len(shipped) == 11 and "calibration/fitted.yaml" in shipped["basis"]
+    (user_root() / "calibration").mkdir(parents=True)
+    (user_root() / "calibration" / "user-cpu.yaml").write_text(USER_CPU_CALIBRATION)
+    assert json.loads(run_cli(*h100)[1])["interval"] == shipped
+    code, text, err = run_cli("estimate", "llama-3.2-1b", "--hw", "m2-pro-cpu", "--fmt", "bf16", "--engine", "numpy",
+                              "--json")
+    assert code == 0, err
+    iv = json.loads(text)["interval"]
+    assert iv["groups"]["ttft_s"].startswith("P10-P90 of in-sample residuals, calibration/user-cpu.yaml (2026-12-04): "
+                                             "engine numpy, family cpu, prefill, n=8")
+    assert "calibration/fitted.yaml" in iv["groups"]["tpot_s"]  # the shipped pool: the file's has no decode band
+    assert iv["basis"].count("P10-P90") == 2

@@ -73,6 +73,12 @@ def test_rows_validate_would_skip_are_refused_at_import(run_cli, tmp_path):
     bad.write_text(json.dumps(doc))
     with pytest.raises(BenchFileError, match="request rate -3"):
         import_bench([str(bad)], "llama-3.1-8b", "h100", "fp8", "vllm")
+    doc = json.loads(src.read_text())
+    ttft = next(k for k in doc if k == "mean_ttft_ms")
+    doc[ttft] = -5.0  # was dropped with the row count the only trace
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(BenchFileError, match=r"result 1 has ttft_ms -5; a measured time or rate is never negative"):
+        import_bench([str(bad)], "llama-3.1-8b", "h100", "fp8", "vllm")
     for kw, needle in ((dict(kv_format="fp8e"), "unknown format 'fp8e'"), (dict(tp=2, devices=3), "--devices 3"),
                        (dict(tp=3), "must divide the 32 attention heads")):
         with pytest.raises(CostModelError, match=needle):

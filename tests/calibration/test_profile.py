@@ -28,6 +28,8 @@ def test_cpu_profile_calibrate_validate_end_to_end(tmp_path, run_cli, monkeypatc
     # without --out the calibration installs into the user catalogue and applies to the profiled device by default,
     # with no COSTMODEL_PATH: a later estimate on it uses the numpy calibration, not the family's llama.cpp default
     monkeypatch.delenv("COSTMODEL_PATH", raising=False)
+    h100 = ("estimate", "llama-3.1-70b", "--hw", "h100", "--fmt", "fp8", "--batch", "max", "--json")
+    shipped = json.loads(run_cli(*h100)[1])["interval"]
     code, text, err = run_cli("calibrate", str(out / "measurements.csv"), "--no-cross-validate", "--json")
     assert code == 0, err
     installed = json.loads(text)["installed"]
@@ -41,6 +43,10 @@ def test_cpu_profile_calibrate_validate_end_to_end(tmp_path, run_cli, monkeypatc
     assert d["engine"] == "numpy" and any(level.endswith(r["device"]) for level in d["calibration"])
     code, text, _ = run_cli("estimate", "qwen2.5-0.5b", "--hw", "m2-pro", "--json")
     assert json.loads(text)["engine"] == "llama.cpp"  # other devices keep their family's engine
+    # other engines keep every band of the shipped calibration (the user file's pools of 6 CPU rows replaced the
+    # shipped pools, and the H100's decode, energy and dollar intervals were gone), cited from the shipped file
+    assert json.loads(run_cli(*h100)[1])["interval"] == shipped
+    assert len(shipped) == 11 and "calibration/fitted.yaml" in shipped["basis"]
 
 
 def test_cuda_without_torch_says_so():

@@ -1,9 +1,11 @@
 """Hostile and careless input (hypothesis over the CLI's options and small crafted files): a bad value
 exits non-zero with one line on stderr and no traceback; nothing prints NaN or infinity; every call
 finishes within a bound."""
+import os
 import re
 import time
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,6 +124,41 @@ def test_writes_refuse_overwrite_and_the_package(run_cli, tmp_path):
     assert not list(tmp_path.glob(".*part*"))  # no temporary file left behind
 
 
+def test_the_python_sweep_to_file_refuses_to_overwrite(tmp_path):
+    """costmodel.sweep_to_file replaced an existing file without a word; it now asks for force=True, as the CLI
+    asks for --force, and leaves the file as it was."""
+    import costmodel
+    from costmodel.errors import CostModelError
+
+    out = tmp_path / "keep.csv"
+    out.write_text("precious\n")
+    with pytest.raises(CostModelError, match=r"keep.csv: the file exists; pass force=True \(--force\)"):
+        costmodel.sweep_to_file(str(out), models=["llama-3.1-8b"], hw=["h100"])
+    assert out.read_text() == "precious\n"
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(CostModelError, match="d.csv: is a folder"):
+        costmodel.sweep_to_file(str(tmp_path / "d.csv"), models=["llama-3.1-8b"], hw=["h100"])
+    assert costmodel.sweep_to_file(str(out), force=True, models=["llama-3.1-8b"], hw=["h100"]) == 1
+    assert out.read_text().startswith("model,")
+
+
+def test_a_folder_that_takes_no_file_is_a_clear_error(run_cli, tmp_path):
+    """A write where the folder cannot take a file (missing; /proc, which the permission check passes for root)
+    was an internal error (exit 70, FileNotFoundError of the temporary file); it is exit 2 naming the path."""
+    from costmodel.errors import CostModelError
+    from costmodel.spec.files import atomic_output
+
+    with pytest.raises(CostModelError, match=r"x.csv: cannot write a file there \(No such file or directory\)"):
+        with atomic_output(tmp_path / "missing" / "x.csv"):
+            pass
+    if not os.path.isdir("/proc/self"):
+        return
+    for args in (("sweep", "--models", "llama-3.1-8b", "--hw", "h100", "--out", "/proc/x.csv"),
+                 ("estimate", "llama-3.1-8b", "--hw", "h100", "--plot", "/proc/x.png")):
+        code, _, err = run_cli(*args)
+        assert code == 2 and "/proc/x." in err and "cannot write a file there" in err, err
+
+
 def test_csv_cells_cannot_become_formulas(run_cli, tmp_path, user_catalog):
     from tests.conftest import DATA
 
@@ -145,3 +182,43 @@ def test_yaml_bombs_and_bad_encodings_are_refused(run_cli, user_catalog):
         assert code == 2
     (user_catalog / "hardware" / "bomb.yaml").write_bytes("devices: []\n".encode("utf-16"))
     assert _check(run_cli, ("list", "hardware")) == 2
+
+
+def test_a_second_readers_findings_are_refused_or_named(run_cli, tmp_path):
+    """A hostile pass found these answered without a word, with inf, or as an internal error."""
+    import costmodel
+    from costmodel.errors import CostModelError
+
+    # sweep --gen 0 wrote inf into the CSV: a per-output-token figure of no output is an empty cell
+    out = tmp_path / "g0.csv"
+    assert run_cli("sweep", "--gen", "0", "--out", str(out))[0] == 0
+    header, row = out.read_text().splitlines()
+    cells = dict(zip(header.split(","), row.split(",")))
+    assert cells["energy_j_per_token"] == cells["usd_per_million_tokens"] == "" and "inf" not in row
+    assert np.isinf(costmodel.sweep(gen=[0])["usd_per_million_tokens"]).all()  # in memory: the value itself
+    # sweep --prompt 0 printed a TTFT of 0 where estimate refuses the same input
+    for cmd in ("sweep", "pareto"):
+        code, _, err = run_cli(cmd, "--prompt", "0,128")
+        assert code == 2 and "--prompt 0,128: a generated token needs at least one token before it" in err
+    # pareto FILE ignored a sweep option given at its default value
+    code, _, err = run_cli("pareto", str(out), "--models", "llama-3.1-8b", "--batch", "1")
+    assert code == 2 and err.startswith("costmodel: error: --models, --batch: apply where pareto sweeps itself")
+    # cost-of-pass called an unknown device or format "does not fit on 64 x h10"
+    for cand, needle in (("deepseek-r1-distill-llama-8b@h10:bf16", "unknown hardware 'h10'; did you mean 'h100'?"),
+                         ("deepseek-r1-distill-llama-8b@h100:fp7", "unknown format 'fp7'; did you mean 'fp8'?")):
+        code, _, err = run_cli("cost-of-pass", "--task", "math500", "--candidates", cand)
+        assert code == 2 and needle in err, err
+    # the Python API raised AttributeError deep inside for None or a number
+    for args, needle in (((None, "h100"), "model None: expected a catalogue id"),
+                         (("llama-3.1-8b", 123), "--hw 123: expected a catalogue id"),
+                         (("llama-3.1-8b", "h100", None), "--fmt None: expected a catalogue id")):
+        with pytest.raises(CostModelError, match=needle):
+            costmodel.estimate(*args)
+    for kw, needle in ((dict(hw=[None]), "--hw None"), (dict(models=5), "--models 5"), (dict(workers=0), "--workers 0"),
+                       (dict(workers=True), "--workers True")):
+        with pytest.raises(CostModelError, match=needle):
+            costmodel.sweep(**kw)
+    # specdec at an acceptance where no γ pays said only "best γ: 1 (0.894x)"
+    code, text, _ = run_cli("specdec", "--target", "llama-3.1-8b", "--draft", "llama-3.2-1b", "--hw", "h100",
+                            "--alpha", "0")
+    assert code == 0 and "below 1x at every γ: at this acceptance the draft does not pay" in text

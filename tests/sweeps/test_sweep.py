@@ -326,7 +326,8 @@ def test_csv_numbers_are_spelled_as_numpy_prints_them():
                float("nan"), float("inf"), -float("inf"), 8.0, 65536.0]
     rng = np.random.default_rng(2)
     values = np.concatenate([np.array(special), rng.lognormal(0, 12, 2000), -rng.random(200)])
-    assert _number_cells(values) == ["" if v == "nan" else v for v in values.astype(str).tolist()]  # NaN: empty
+    # NaN and ±inf (no output to count per token): empty
+    assert _number_cells(values) == ["" if v in ("nan", "inf", "-inf") else v for v in values.astype(str).tolist()]
     for a in (np.arange(5, dtype=np.int32), np.array([True, False]), np.arange(3, dtype=np.int8)):
         assert _number_cells(a) == a.astype(str).tolist()
 
@@ -340,13 +341,13 @@ _CELL_VALUES = [0.0, -0.0, float("nan"), -float("nan"), float("inf"), -float("in
        st.integers(1, 8))
 def test_csv_numbers_spelled_once_per_distinct_value_are_each_values_cell(values, repeat):
     """_number_cells spells each distinct value once and gathers its cell (where under nine in ten are distinct):
-    every cell is that value's repr (-0.0 apart from 0.0, by its bits), NaN of either sign empty; integers and
+    every cell is that value's repr (-0.0 apart from 0.0, by its bits), NaN of either sign and ±inf empty; integers and
     flags as numpy's str of each; the same whether the values repeat or not."""
     from costmodel.sweeps.sweep import _number_cells
 
     a = np.repeat(np.array(values, dtype=np.float64), repeat)
-    assert _number_cells(a) == ["" if v != v else repr(v) for v in a.tolist()]
-    assert _number_cells(a[::-1]) == ["" if v != v else repr(v) for v in a[::-1].tolist()]  # a strided view
+    assert _number_cells(a) == ["" if not np.isfinite(v) else repr(v) for v in a.tolist()]
+    assert _number_cells(a[::-1]) == ["" if not np.isfinite(v) else repr(v) for v in a[::-1].tolist()]  # a strided view
     ints = np.array([int(v) % 7 - 3 for v in range(len(a))], dtype=np.int64)
     for x in (ints, ints.astype(np.uint8), ints > 0):
         assert _number_cells(x) == x.astype(str).tolist()
@@ -760,5 +761,6 @@ def test_both_lengths_zero_is_refused_by_the_cli(run_cli):
     for cmd in ("sweep", "pareto"):
         code, _, err = run_cli(cmd, "--prompt", "0,512", "--gen", "128,0")
         assert code == 2 and "--prompt 0,512 --gen 128,0: both list 0" in err
-    code, _, _ = run_cli("sweep", "--prompt", "0,512", "--gen", "128")  # a 0 in one list has work
-    assert code == 0
+    code, _, err = run_cli("sweep", "--prompt", "0,512", "--gen", "128")  # as estimate: nothing before the first token
+    assert code == 2 and "--prompt 0,512: a generated token needs at least one token before it" in err
+    assert run_cli("sweep", "--prompt", "512", "--gen", "128,0")[0] == 0  # a 0 in --gen alone has work

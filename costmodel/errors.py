@@ -43,6 +43,11 @@ def _tokens(text: str) -> list[str]:
     return [t for t in re.split(r"[-_.\s/]+", text.lower()) if t]
 
 
+# the letter o typed for zeros after a digit (h1OO): tried only where the query as typed finds nothing
+_DIGIT_LOOKALIKES = re.compile(r"(?<=\d)o+")
+_AS_DIGITS = str.maketrans("o", "0")
+
+
 def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
     """Closest known names to `name`, never a different entry the query merely extends.
 
@@ -50,12 +55,22 @@ def suggest(name: str, known: Iterable[str], n: int = 1) -> list[str]:
     `orin-nano-super` -> `jetson-orin-nano-super-8gb`, fewest tokens first); the same name without
     separators (`rtx4090` -> `rtx-4090`); difflib's closest (`h1000` -> `h100`) unless the candidate's
     tokens are a strict subset of the query's (`orin-nano-super` is not `orin-nano`), among the names sharing the
-    query's first token where some do (`h100-sxm-80gb` -> an h100, not `a100-sxm-80gb`)."""
+    query's first token where some do (`h100-sxm-80gb` -> an h100, not `a100-sxm-80gb`). Where none is found, the
+    same with the letter o after a digit read as a zero (`h1OO` -> an h100)."""
     known = list(known)
     query = name.strip().lower()
     qt = _tokens(query)
     if not qt:
         return []
+    found = _suggest(query, qt, known, n)
+    digits = _DIGIT_LOOKALIKES.sub(lambda m: m.group(0).translate(_AS_DIGITS), query)
+    if found or digits == query:
+        return found
+    return _suggest(digits, _tokens(digits), known, n)  # h1OO: the letter typed for the zeros
+
+
+def _suggest(query: str, qt: list, known: list, n: int) -> list[str]:
+    """suggest's search for one spelling of the query."""
 
     def covers(k: str) -> bool:
         kt = _tokens(k)

@@ -83,6 +83,8 @@ def test_explain_and_roofline_plot(run_cli, tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (("estimate", "llama-70b", "--hw", "h1000"), "did you mean 'h100'"),
+    (("estimate", "llama-70b", "--hw", "h1OO"), "did you mean 'h100'"),  # letters for digits: no hint before
+    (("estimate", "llama-70b", "--hw", "b2OO"), "did you mean 'b200'"),
     (("estimate", "llama-3.1-7b", "--hw", "h100"), "did you mean"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "nvfp5"), "did you mean 'nvfp4'"),
     (("estimate", "llama-3.1-8b", "--hw", "h100", "--batch", "0"), "--batch 0"),

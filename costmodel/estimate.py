@@ -440,6 +440,10 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         raise WorkloadError(f"--max-model-len {max_model_len}: shorter than a request's {w.context + w.prompt + w.gen:,} "
                             f"tokens (context + prompt + gen), which the engine would refuse; raise it or shorten "
                             f"the request")
+    if max_model_len is not None and m.max_position_embeddings and int(max_model_len) > m.max_position_embeddings:
+        notes.append(f"--max-model-len {int(max_model_len):,} exceeds {m.id}'s max_position_embeddings "
+                     f"({m.max_position_embeddings:,}), from which engines derive their own limit: the KV pool is "
+                     f"sized for it as given")
     eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
     plan = plan_compute(f, h, native_only, eff.engine)

@@ -39,8 +39,13 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
     if one.model.is_encoder:  # a load's latencies and rates all divide by the generated tokens: none
         return None, f"{one.model.id} is an encoder: it generates no tokens, so no load of requests to decode is served"
     if not one.fits:
+        mem = one.memory_dict()
+        if mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1:  # the pool binds, not memory
+            return None, (f"memory: the KV cache pool of {one.workload.tp * pp} x {one.hardware.id} "
+                          f"({mem['kv_cache_tokens']:,.0f} tokens) holds {mem['max_concurrency']:.3g} of one sequence "
+                          f"at its longest (--max-model-len, or prompt + gen); lower those or raise --mem-fraction")
         return None, (f"memory: does not fit {one.workload.tp * pp} x {one.hardware.id} "
-                      f"(needs {one.memory_dict()['total_bytes'] / 2**30:.0f} GiB per device)")
+                      f"(needs {mem['total_bytes'] / 2**30:.0f} GiB per device)")
     w = one.workload
     if prefix_hit and one.model.is_encoder:
         raise WorkloadError(f"--prefix-hit {prefix_hit}: {one.model.id} is an encoder (no prefix cache)")

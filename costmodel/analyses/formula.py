@@ -139,7 +139,12 @@ def formula(model: str, hw: str = "h100-sxm", fmt: str = "bf16", tp: int = 1, co
 
         >>> costmodel.formula("llama-3.1-8b", hw="h100", fmt="fp8").decode_time   # a sympy expression
     """
+    from costmodel.errors import WorkloadError
     from costmodel.estimate import columns_for, estimate
 
-    m, f, h = columns_for(estimate(model, hw, fmt, tp=tp, engine=engine))
+    e = estimate(model, hw, fmt, tp=tp, engine=engine)
+    if e.model.is_encoder:  # its one forward pass is a prefill; the decode forms and their crossover have no meaning
+        raise WorkloadError(f"{e.model.id} is an encoder: it generates no tokens, so it has no decode forms (its forward "
+                            f"pass is `estimate {e.model.id} --prompt N`)")
+    m, f, h = columns_for(e)
     return closed_forms(m, f, h, tp, context)

@@ -84,7 +84,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
                 f"{best['api_to_self_host']:.2f}x the cheapest deployment's cost; {verdict}{warn}.\nSource: {a['source']}")
 
     @app.command()
-    def plan(model: str = typer.Argument(..., help="Model."), qps: float = OPTS["qps"], prompt: float = OPTS["prompt"],
+    def plan(ctx: typer.Context, model: str = typer.Argument(..., help="Model."), qps: float = OPTS["qps"], prompt: float = OPTS["prompt"],
              gen: float = OPTS["gen"], prompt_dist: str = OPTS["prompt_dist"], gen_dist: str = OPTS["gen_dist"],
              slo_ttft: float = OPTS["slo_ttft"], slo_tpot: Optional[float] = OPTS["slo_tpot"],
              percentile: int = OPTS["percentile"], candidates: str = OPTS["candidates"], fmt: str = OPTS["fmt"],
@@ -97,7 +97,7 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
              accept_rate: Optional[float] = OPTS["accept_rate"], api_price: Optional[str] = OPTS["api_price"],
              disagg: str = OPTS["disagg"], kv_link: Optional[str] = OPTS["kv_link"],
              kv_overlap: bool = OPTS["kv_overlap"], prefix_tokens: Optional[float] = OPTS["prefix_tokens"],
-             kv_offload: Optional[str] = OPTS["kv_offload"], turns: Optional[int] = OPTS["turns"], limit: int = typer.Option(15, "--limit", help="Deployments shown."),
+             kv_offload: Optional[str] = OPTS["kv_offload"], turns: Optional[int] = OPTS["turns"], limit: int = typer.Option(15, "--limit", help="Deployments shown (15; with --json every one, unless --limit is given)."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Cheapest deployments (device, count, tp, replicas, format, batch cap) that meet the SLOs."""
         from costmodel.planning.plan import plan as run
@@ -113,6 +113,8 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         stray_prices(req)
         result = run(req)
         if as_json:
+            if getattr(ctx.get_parameter_source("limit"), "name", "") == "COMMANDLINE":
+                result = {**result, "deployments": result["deployments"][:limit]}
             print_json(result)
         else:
             con = console()

@@ -134,6 +134,8 @@ def to_csv(rows: list[dict]) -> str:
     from costmodel.spec.files import FORMULA_STARTS
 
     def safe(v):  # spreadsheet formula injection through a name (OWASP): prefix an apostrophe
+        if isinstance(v, float) and not math.isfinite(v):  # unbounded or undefined: empty, as --json writes null
+            return ""
         return "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
 
     flat_rows = [{k: safe(v) for k, v in flat(r).items()} for r in rows]

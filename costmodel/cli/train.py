@@ -177,4 +177,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
             cells = [cell(s[k][g]) for k in keys]
             t.add_row(f"{g} ({s['in_sample'][g]['n']})", *cells)
         con.print(t)
-        con.print("held-out interval coverage: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in s["interval_coverage_held_out"].items()))
+        con.print("held-out interval coverage: " + ", ".join(
+            f"{k} {100 * v:.0f}%" if v is not None else f"{k}: n/a (nothing held out)"
+            for k, v in s["interval_coverage_held_out"].items()))
+        for r in s["rows_skipped"][:5]:  # why, not only how many
+            con.print(f"skipped {r['id']}: {r['reason']}")
+        if len(s["rows_skipped"]) > 5:
+            con.print(f"... and {len(s['rows_skipped']) - 5} more (--json lists every one)")

@@ -89,6 +89,15 @@ def _split(values) -> list:
     return [str(v).strip() for v in values if str(v).strip()]
 
 
+def _distinct(names: list, resolve) -> list:
+    """The names in their order, the first of each spec (h100 and h100-sxm are one device): a repeated candidate
+    listed every deployment twice."""
+    first: dict = {}
+    for name in names:
+        first.setdefault(resolve(name)[0].id, name)
+    return list(first.values())
+
+
 def _positive_int(name: str, text, maximum: int) -> int:
     try:
         value = float(text)
@@ -188,7 +197,8 @@ def request(model: str, qps: float, prompt: float, gen: float, slo_ttft: float, 
     purchase = parse_prices(items(price_per_device), "--price-per-device", "h100=30000")
     _prices_apply(price, prices, purchase, dict(years=years, electricity=electricity, pue=pue, hosting=hosting))
     return Request(model, qps, prompts, parse_dist(gen_dist, gen, "gen"), slo_ttft,
-                   slo_tpot, percentile / 100, _split(candidates), _split(fmt), engine, price, years, electricity, pue,
+                   slo_tpot, percentile / 100, _distinct(_split(candidates), resolve_hardware),
+                   _distinct(_split(fmt), resolve_format), engine, price, years, electricity, pue,
                    hosting, prices, tps, lays, check_prefix_hit(prefix_hit), _mtp(mtp), _accept(accept_rate, mtp), purchase,
                    _api_price(api_price), disagg, kv_link, bool(kv_overlap),
                    float(prefix_tokens) if prefix_tokens is not None else None, kv_offload or None)

@@ -14,6 +14,7 @@ engine/poisson.py), against millions for the static sweep (`benchmarks/bench_swe
 from __future__ import annotations
 
 import itertools
+import math
 
 COLUMNS = ("model", "hardware", "format", "engine", "tp", "prompt", "gen", "load", "concurrency", "request_rate",
            "stable", "ttft_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_s", "tpot_p50_s", "tpot_p90_s",
@@ -107,8 +108,9 @@ def write_csv(path: str, rows: LoadSweep) -> None:
 
 
 def _cell(value, csv_cell) -> str:
-    """One CSV cell: a missing value (None, NaN) empty, a float as its repr, text escaped (csv_cell)."""
-    if value is None or value != value:
+    """One CSV cell: a missing value (None, NaN) or an unbounded one (inf: a load past capacity; `--json` null,
+    the table "unbounded") empty, a float as its repr, text escaped (csv_cell)."""
+    if value is None or value != value or (isinstance(value, float) and math.isinf(value)):
         return ""
     if isinstance(value, float):
         return repr(float(value))

@@ -1,6 +1,7 @@
 """costmodel train: FLOPs, memory and collectives against closed forms; layouts, intervals and the
 calibration against the shipped data."""
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,6 +146,47 @@ def test_calibrate_train_refuses_bad_files_in_one_line(tmp_path):
     p.write_text(header + good.format(v=1000).replace(",none,", ",sometimes,"))
     with pytest.raises(CostModelError, match="recompute 'sometimes'"):
         read_training(p)
+
+
+def test_calibrate_train_keeps_an_existing_fit_and_says_what_it_could_not_hold_out(tmp_path, run_cli):
+    """A second pass found: `calibrate-train --out DIR` replaced DIR's fit without --force (after minutes of
+    fitting), printed 'nan%' with numpy's empty-slice warnings where one device left nothing to hold out, and
+    counted skipped rows without their reasons."""
+    import warnings
+
+    rows = [r for r in (Path(__file__).resolve().parents[2] / "data" / "training_measurements.csv").read_text()
+            .splitlines()]
+    header, body = rows[0], [r for r in rows[1:] if ",h100-sxm," in r]
+    sources = {r.split(",")[1] for r in body}
+    assert len(sources) >= 2 and len(body) >= 4
+    bad = body[0].split(",")
+    bad[0], bad[2] = "typo-device-row", "h100-sxn"
+    f = tmp_path / "h100.csv"
+    f.write_text("\n".join([header, *body, ",".join(bad)]) + "\n")
+    out = tmp_path / "fit"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        code, text, err = run_cli("calibrate-train", str(f), "--out", str(out))
+    assert code == 0, err
+    assert "device held out, family band: n/a (nothing held out)" in text and "nan" not in text
+    assert "skipped typo-device-row: unknown hardware 'h100-sxn'" in text
+    before = (out / "calibration" / "training" / "fitted.yaml").read_text()
+    code, _, err = run_cli("calibrate-train", str(f), "--out", str(out))
+    assert code == 2 and "fitted.yaml exists; pass --force to replace it" in err
+    assert (out / "calibration" / "training" / "fitted.yaml").read_text() == before
+    assert run_cli("calibrate-train", str(f), "--out", str(out), "--force")[0] == 0
+
+
+def test_mfu_notes_name_what_puts_them_over_100_percent():
+    """MFU above 100% of the BF16 peak on FP4 units is the units' higher peak, not attention's counting convention
+    (the note said the latter for an nvfp4 run on a B200); executed FLOPs above the unit's peak name the
+    efficiencies."""
+    r = train("llama-3-8b", "b200", devices=8, tokens=1e11, fmt="nvfp4")
+    assert r["mfu"] > 1 >= r["mfu_unit"]
+    assert any("quoted against: the GEMMs run on the fp4 units" in n for n in r["notes"])
+    assert not any("counts attention over the whole sequence" in n for n in r["notes"])
+    assert train("llama-3-8b", "h100", devices=8, tokens=1e11, sparsity="0.0")["notes"] == \
+        train("llama-3-8b", "h100", devices=8, tokens=1e11, sparsity="0")["notes"]  # 0.0 was refused, 0 dense
 
 
 def test_train_totals_are_consistent():

@@ -222,3 +222,34 @@ def test_a_second_readers_findings_are_refused_or_named(run_cli, tmp_path):
     code, text, _ = run_cli("specdec", "--target", "llama-3.1-8b", "--draft", "llama-3.2-1b", "--hw", "h100",
                             "--alpha", "0")
     assert code == 0 and "below 1x at every γ: at this acceptance the draft does not pay" in text
+
+
+def test_a_second_readers_findings_under_load_and_in_plans(run_cli, tmp_path):
+    """A second hostile pass found these: a repeated plan candidate listed twice, --limit ignored by --json, inf
+    written into CSV for unbounded latencies, a misleading 'needs 17 GiB' where the KV pool (--max-model-len)
+    binds under a load, and decode formulas for an encoder."""
+    import csv
+    import io
+    import json
+
+    base = ("plan", "llama-3.1-8b", "--qps", "5", "--prompt", "1000", "--gen", "200", "--slo-ttft", "1",
+            "--slo-tpot", "0.05", "--fmt", "fp8,fp8", "--json")
+    code, text, err = run_cli(*base, "--candidates", "h100,h100-sxm,l40s")
+    assert code == 0, err
+    rows = json.loads(text)["deployments"]
+    keys = [(r["hardware"], r["tp"], r["layout"], r["format"]) for r in rows]
+    assert len(keys) == len(set(keys)) and {k[0] for k in keys} <= {"h100-sxm", "l40s"}
+    assert len(json.loads(run_cli(*base, "--candidates", "h100,l40s", "--limit", "2")[1])["deployments"]) == 2
+    code, text, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--request-rate", "640", "--csv")
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert code == 0 and row["ttft_s"] == "" and "inf" not in text  # --json null, the table "unbounded"
+    out = tmp_path / "loads.csv"
+    assert run_cli("sweep", "--hw", "h100", "--fmt", "fp8", "--request-rate", "1,640", "--out", str(out))[0] == 0
+    assert "inf" not in out.read_text() and len(out.read_text().splitlines()) == 3
+    code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--max-model-len", "10000000",
+                           "--concurrency", "8")
+    assert code == 2 and "the KV cache pool of 1 x h100-sxm (1,030,816 tokens) holds 0.103 of one sequence" in err
+    code, text, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--max-model-len", "600000")
+    assert code == 0 and "--max-model-len 600,000 exceeds llama-3.1-8b's max_position_embeddings (131,072)" in err + text
+    code, _, err = run_cli("formula", "bert-base", "--hw", "h100")
+    assert code == 2 and "bert-base is an encoder: it generates no tokens, so it has no decode forms" in err

@@ -162,8 +162,12 @@ def _band(err) -> dict:
     return {"low": round(float(np.percentile(e, 10)), 4), "high": round(float(np.percentile(e, 90)), 4), "n": int(e.size)}
 
 
-def _coverage(err, band) -> float:
+def _coverage(err, band) -> float | None:
+    """The share of held-out errors inside the band; None where nothing was held out (one device: no fit
+    without it)."""
     e = err[np.isfinite(err)]
+    if not e.size:
+        return None
     lo, hi = min(band["low"], 0.0), max(band["high"], 0.0)
     return float(np.mean((e >= lo) & (e <= hi)))
 
@@ -181,11 +185,24 @@ def run(path, out_dir=None, force: bool = False) -> dict:
     from costmodel.calibration.fit import file_digest
     from costmodel.spec.catalog import user_root
 
+    from pathlib import Path
+
+    from costmodel.spec.catalog import builtin_root
+
+    root = Path(out_dir) if out_dir else user_root()
+    target = root / "calibration" / "training" / "fitted.yaml"
+    shipped = builtin_root() / "calibration" / "training" / "fitted.yaml"
+    if target.resolve() == shipped.resolve() and target.exists() and not force:
+        raise CostModelError(f"{target}: the shipped training fit; add --force to replace it")
+    if out_dir is not None and target.exists() and not force:  # checked before minutes of fitting
+        raise CostModelError(f"--out {out_dir}: {target} exists; pass --force to replace it")
     rows = read_training(path)
     kept, skipped = prepare(rows)
     if len(kept) < 4 or len({r.source for r, *_ in kept}) < 2:
+        why = "; ".join(f"{r.id}: {reason}" for r, reason in skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
         raise CostModelError(f"{path}: {len(kept)} usable rows from {len({r.source for r, *_ in kept})} source(s); "
-                             f"calibrate-train needs at least 4 rows from 2 sources (one held out at a time)")
+                             f"calibrate-train needs at least 4 rows from 2 sources (one held out at a time)"
+                             + (f"; skipped {len(skipped)}: {why}" if skipped else ""))
     names, mean, sd = layout(kept)
     theta = fit(kept, names, mean, sd)
     ins = log_errors(kept, theta, names)
@@ -225,18 +242,12 @@ def run(path, out_dir=None, force: bool = False) -> dict:
                              "errors": {k: summary[k]["all"] for k in ("uncalibrated", "in_sample",
                                                                        "leave_one_source_out", "leave_one_device_out")},
                              "interval_coverage_held_out": summary["interval_coverage_held_out"]}}
-    from pathlib import Path
+    from costmodel.spec.files import atomic_output
 
-    from costmodel.spec.catalog import builtin_root
-
-    root = Path(out_dir) if out_dir else user_root()
-    target = root / "calibration" / "training" / "fitted.yaml"
-    shipped = builtin_root() / "calibration" / "training" / "fitted.yaml"
-    if target.resolve() == shipped.resolve() and target.exists() and not force:
-        raise CostModelError(f"{target}: the shipped training fit; add --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text("# Written by costmodel calibrate-train: fitted training efficiencies and their provenance.\n"
-                      + yaml.safe_dump(fitted, sort_keys=False, width=120))
+    with atomic_output(target) as tmp:
+        tmp.write_text("# Written by costmodel calibrate-train: fitted training efficiencies and their provenance.\n"
+                       + yaml.safe_dump(fitted, sort_keys=False, width=120))
     summary["path"] = str(target)
     summary["parameters"] = {k: v["value"] for k, v in fitted["global"].items()}
     summary["devices"] = {d: v["compute_efficiency"]["value"] for d, v in fitted["devices"].items()}

@@ -18,9 +18,9 @@ def _table() -> dict:
 
 def mlp_speedup(sparsity, hw) -> tuple[float, str | None]:
     """(speed factor of the MLP GEMMs, note) for a --sparsity value on a device."""
-    if sparsity in (None, "", "none", "0"):
+    text = str(sparsity).strip().lower() if sparsity is not None else ""
+    if text in ("", "none") or (text.replace(".", "", 1).isdigit() and float(text) == 0):  # 0, 0.0: dense
         return 1.0, None
-    text = str(sparsity).strip().lower()
     table = _table()
     if text == "2:4":
         row = table["2:4"]

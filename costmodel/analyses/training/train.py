@@ -206,7 +206,15 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     lo, hi = interval(eff.level, r["tokens_per_s_per_device"])
     if eff.level != "device":
         notes.append(f"{h.id}: training {'calibrated on its family only' if eff.level == 'family' else 'uncalibrated (no training measurement of its family)'}: a wider interval")
-    if r["mfu"] > 1:  # 12·L·s·w counts every (query, key) pair; a causal kernel computes half of them
+    units = "/".join(dict.fromkeys(unit)) if isinstance(unit, tuple) else unit  # forward and backward units
+    if r["hfu"] > 1:  # executed FLOPs above the unit's peak: no convention explains that, the efficiencies do
+        notes.append(f"HFU {100 * r['hfu']:.1f}%: the executed FLOPs exceed the {units} units' peak, so the training "
+                     f"efficiencies in use (compute_efficiency x the format's scale) exceed 1; check the calibration "
+                     f"file that set them ({eff.sources.get('compute_efficiency', '?')})")
+    elif r["mfu_unit"] <= 1 < r["mfu"]:  # within the FP8/FP4 units' peak, above the BF16 peak MFU is quoted against
+        notes.append(f"MFU {100 * r['mfu']:.1f}% exceeds 100% of the BF16 peak it is quoted against: the GEMMs run on "
+                     f"the {units} units, whose peak is higher ({100 * r['mfu_unit']:.1f}% of it)")
+    elif r["mfu"] > 1:  # 12·L·s·w counts every (query, key) pair; a causal kernel computes half of them
         notes.append(f"MFU {100 * r['mfu']:.1f}% exceeds 100%: the published convention (6N + 12·L·s·w per token) counts "
                      f"attention over the whole sequence, twice what a causal kernel executes (HFU "
                      f"{100 * r['hfu']:.1f}%); at --seq-len {seq_len:,} attention dominates")

@@ -209,7 +209,8 @@ def _number(v: float) -> str:
 
 
 def _format_axes(ax, categorical_x: bool = False, categorical_y: bool = False) -> None:
-    """Thousands separators on every numeric axis; log axes get 1-2-5 ticks when they span few decades."""
+    """Thousands separators on every numeric axis; log axes get 1-2-5 ticks when they span few decades, and become
+    linear where the data span under half a decade."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     fmt = FuncFormatter(lambda v, pos: _number(v))
@@ -219,6 +220,9 @@ def _format_axes(ax, categorical_x: bool = False, categorical_y: bool = False) -
     if not categorical_y:
         axes.append((ax.yaxis, ax.get_yscale(), ax.get_ylim()))
     for axis, scale, lim in axes:
+        if scale == "log" and min(lim) > 0 and max(lim) / min(lim) < 3:  # under half a decade: a log axis labels
+            (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("linear")  # one tick or none (806-1,156 tok/s)
+            scale = "linear"
         if scale == "log":
             lo, hi = sorted(lim)
             decades = math.log10(hi / lo) if lo > 0 else 10
@@ -794,11 +798,11 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
             ax.plot(xs, ys, color=colors[c["hardware"]], marker=marks[c["format"]], ms=4, ls=styles[c["format"]], zorder=3)
             xs_all += xs.tolist()
             ys_all += ys.tolist()
-            batches = [int(b) for b in c["batch"]]
+            batches = [float(b) for b in c["batch"]]  # a request rate may be fractional (int() printed 0.5 as 0)
             for k, (b, xv, yv) in enumerate(zip(batches, xs, ys)):
-                if b in (1, 16) or k == len(batches) - 1:
+                if b in (1, 16) or k in (0, len(batches) - 1):  # the first and last of each curve, and 1 and 16
                     label_xy.append((xv, yv))
-                    label_text.append(f"{ {'batch': 'B=', 'concurrency': 'C='}.get(varied, 'λ=')}{b:,}")
+                    label_text.append({"batch": f"B={b:,.0f}", "concurrency": f"C={b:,.0f}"}.get(varied, f"λ={b:,.4g}/s"))
                     label_color.append(colors[c["hardware"]])
         ax.set_xscale("log")
         _log_if_wide(ax, [1.0], ys_all)
@@ -813,7 +817,8 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
         _title(ax, f"Latency against throughput as the {varied} grows: {model}",
                f"on {_listing(devices, 6)} in {_listing(formats, 6)}"
                + ("; " + ", ".join(w for w in work if w) if any(work) else "")
-               + f"; {varied} {min(min(c['batch']) for c in curves):,.0f} to {max(max(c['batch']) for c in curves):,.0f}")
+               + f"; {varied} {min(min(c['batch']) for c in curves):,.4g} to {max(max(c['batch']) for c in curves):,.4g}"
+               + (" req/s" if varied == "request rate" else ""))
         lines = [(c["throughput_tokens_per_s"], np.asarray(c["tpot_s"], dtype=float) * 1e3) for c in curves]
         _place_labels(fig, ax, label_xy, label_text, avoid=list(zip(xs_all, ys_all)), colors=label_color, lines=lines)
         return _save(fig, path)
@@ -851,8 +856,10 @@ def whatif_plot(rows: list[dict], variable: str, path: str, base: dict | None = 
                 continue
             px = [p[0] for p in pts]
             py = [p[1]["usd_per_month"] for p in pts]
-            ax.plot(px, py, marker=_MARKERS[k % len(_MARKERS)], color=colors[dev], ms=5, zorder=3)
-            lines.append((px, py))
+            # categories (formats, device lists) are not a scale: markers alone, no line implying values between them
+            ax.plot(px, py, marker=_MARKERS[k % len(_MARKERS)], color=colors[dev], ms=5 if numeric else 7, zorder=3,
+                    ls="-" if numeric else "none")
+            lines.append((px, py) if numeric else ([], []))
             for xv, d in pts:
                 all_xy.append((xv, d["usd_per_month"]))
                 label_xy.append((xv, d["usd_per_month"]))
@@ -880,7 +887,8 @@ def whatif_plot(rows: list[dict], variable: str, path: str, base: dict | None = 
         else:
             ax.set_ylim(0, max(costs + [1.0]) * 1.15)
         _format_axes(ax, categorical_x=not numeric)
-        handles = [Line2D([], [], color=colors[d], marker=_MARKERS[k % len(_MARKERS)], label=d) for k, d in enumerate(devices)]
+        handles = [Line2D([], [], color=colors[d], marker=_MARKERS[k % len(_MARKERS)], ls="-" if numeric else "none",
+                          label=d) for k, d in enumerate(devices)]
         handles.append(Line2D([], [], marker="o", ls="", markersize=11, markerfacecolor="none", markeredgecolor="black",
                               label="cheapest overall"))
         if missing:
@@ -891,7 +899,7 @@ def whatif_plot(rows: list[dict], variable: str, path: str, base: dict | None = 
 
             ax.xaxis.set_major_locator(FixedLocator(sorted(set(xs))))
             ax.xaxis.set_minor_locator(NullLocator())
-        _title(ax, f"Monthly cost of the cheapest deployment per device as {words.lower()} varies", _plan_text(base, variable))
+        _title(ax, f"Monthly cost of the cheapest deployment per device, by {words.lower()}", _plan_text(base, variable))
         rings = [(b[0], b[1]["usd_per_month"]) for b in best]
         first = sorted(range(len(label_xy)), key=lambda i: label_xy[i] not in rings)  # the cheapest get their labels first
         label_xy, label_text, label_color = ([v[i] for i in first] for v in (label_xy, label_text, label_color))

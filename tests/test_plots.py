@@ -277,3 +277,21 @@ def test_distinct_strings_and_numbers_as_each_row_spelled(kind, n, seed):
     if kind != "text":
         want = sorted({float(v) for v in values if np.isfinite(float(v))})
         assert plots._finite_values(values) == want  # a zero of either sign, as the set keeps whichever came first
+
+
+def test_narrow_axes_fractional_rates_and_categories_read_as_they_should(captured, tmp_path):
+    """A second reader's pass over the figures: a log axis over 806-1,156 tokens/s labelled one tick ('1,000'), a
+    request rate of 0.5 was written 'λ=0' (int()), and a what-if over formats joined the categories with lines."""
+    curve = {"hardware": "h100-sxm", "format": "fp8", "batch": [0.5, 2.0, 8.0],
+             "throughput_tokens_per_s": [806.0, 950.0, 1156.0], "tpot_s": [0.01, 0.012, 0.02]}
+    plots.latency_throughput_plot([curve], str(tmp_path / "c.png"), model="m", varied="request rate")
+    ax = captured[-1].axes[0]
+    assert ax.get_xscale() == "linear"  # under half a decade
+    texts = {t.get_text() for t in ax.texts}
+    assert {"λ=0.5/s", "λ=8/s"} <= texts
+    assert "request rate 0.5 to 8 req/s" in ax.get_title(loc="left").replace("\n", " ")
+    rows = [{"value": v, "per_device": {"h100-sxm": {"usd_per_month": c, "devices": 2, "format": v, "tp": 1}},
+             "best": {"usd_per_month": c}} for v, c in (("bf16", 3.0e4), ("fp8", 2.0e4))]
+    plots.whatif_plot(rows, "fmt", str(tmp_path / "w.png"))
+    ax = captured[-1].axes[0]
+    assert [line.get_linestyle() for line in ax.get_lines() if len(line.get_xdata()) > 1] == ["None"]

@@ -290,6 +290,11 @@ def test_narrow_axes_fractional_rates_and_categories_read_as_they_should(capture
     texts = {t.get_text() for t in ax.texts}
     assert {"λ=0.5/s", "λ=8/s"} <= texts
     assert "request rate 0.5 to 8 req/s" in ax.get_title(loc="left").replace("\n", " ")
+    plots.latency_throughput_plot([{**curve, "batch": [1.0, 64.0, 16384.0]}], str(tmp_path / "b.png"), model="m",
+                                  varied="concurrency")
+    ax = captured[-1].axes[0]  # ',.4g' wrote 16,384 as 1.638e+04
+    assert "C=16,384" in {t.get_text() for t in ax.texts}
+    assert "concurrency 1 to 16,384" in ax.get_title(loc="left").replace("\n", " ")
     rows = [{"value": v, "per_device": {"h100-sxm": {"usd_per_month": c, "devices": 2, "format": v, "tp": 1}},
              "best": {"usd_per_month": c}} for v, c in (("bf16", 3.0e4), ("fp8", 2.0e4))]
     plots.whatif_plot(rows, "fmt", str(tmp_path / "w.png"))

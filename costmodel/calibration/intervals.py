@@ -154,24 +154,32 @@ def _merge(table: dict, origin: dict, bands: dict, own: set, basis: str) -> None
     its `engines` block) takes the file's groups; a band pooled over engines takes the one of more residuals (a
     user calibration of one device does not replace the shipped pools, a refit of more rows does); any other
     engine's groups fill only what no earlier file holds. `origin` records each group's basis."""
-    for e, fams in bands.items():
-        for f, kinds in (fams or {}).items():
+    for e, fams in _groups(bands):
+        for f, kinds in _groups(fams):
             have = table.setdefault(e, {}).setdefault(f, {})
-            for k, q in (kinds or {}).items():
+            for k, q in _groups(kinds):  # a band left empty (null) is no band, as lookup read it before
                 old = have.get(k)
                 if old is None or e in own or (e in POOLED_ENGINES and q.get("n", 0) >= old.get("n", 0)):
                     have[k] = q
                     origin[(e, f, k)] = basis
 
 
+def _groups(block) -> list:
+    """A calibration file's {key: dict} block as (key, dict) pairs, entries that are not mappings left out."""
+    return [(k, v) for k, v in block.items() if isinstance(v, dict)] if isinstance(block, dict) else []
+
+
 @functools.lru_cache(maxsize=None)
 def _table(path_env: str) -> tuple[dict, dict, dict, dict]:
-    """(bands, each group's basis, leave-one-device-out bands, widening factors) of every calibration file, the
-    shipped one first and a user's over it (`_merge`)."""
+    """(bands, each group's basis, leave-one-device-out bands, {basis: widening factors}) of every calibration file,
+    the shipped one first and a user's over it (`_merge`). A band is widened by the factors of the file it came
+    from, and for a level that file does not state, by the first file's that does (a one-device calibration
+    carries none)."""
     table: dict = {}
     origin: dict = {}
     new_device: dict = {}
-    widen: dict = {}
+    stated: dict = {}  # basis -> that file's own factors
+    fallback: dict = {}  # each level's factor from the first file stating it
     _layout.clear()
     for root in reversed(search_roots()):
         folder = root / "calibration"
@@ -185,13 +193,14 @@ def _table(path_env: str) -> tuple[dict, dict, dict, dict]:
                              f"calibration/{path.name} ({prov.get('date', '?')})")
                     _merge(table, origin, doc["intervals"], own, basis)
                     _merge(new_device, {}, doc.get("intervals_new_device") or {}, own, basis)
-                    for key, w in (doc.get("interval_widening") or {}).items():  # 'level' or 'level:engine'
-                        if key not in widen or key.partition(":")[2] in own:
-                            widen[key] = w
-                    for kind, q in (doc.get("intervals_layout") or {}).items():
+                    factors = doc.get("interval_widening")  # 'level' or 'level:engine' -> factor
+                    stated[basis] = dict(factors) if isinstance(factors, dict) else {}
+                    for key, w in stated[basis].items():
+                        fallback.setdefault(key, w)
+                    for kind, q in _groups(doc.get("intervals_layout")):
                         if kind not in _layout or q.get("n", 0) >= _layout[kind].get("n", 0):
                             _layout[kind] = q
-    return table, origin, new_device, widen
+    return table, origin, new_device, {basis: {**fallback, **own} for basis, own in stated.items()}
 
 
 _layout: dict = {}  # kind -> band of the EP / DP-attention rows, read with the table
@@ -235,7 +244,7 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
     `level` (Efficiency.calibration_level) 'family' or 'engine' widens the band by the
     leave-one-device-out residuals; `widened` applies the level's widening factor; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
-    table, origin, new_device, factors = _table(catalog_key())
+    table, origin, new_device, widening = _table(catalog_key())
     if not table:
         return None
     found = _find(table, engine, family, kinds)
@@ -243,6 +252,7 @@ def lookup(engine: str, family: str, kinds: tuple, level: str = "device",
         return None
     q, e, f, kind = found
     basis = origin[(e, f, kind)]
+    factors = widening[basis]
     what = "every metric" if kind == "*" else kind
     kind = kinds[0] if kind == "*" else kind  # the layout band of the metric's own kind
     lo, hi, where = q["low"], q["high"], f"{basis}: engine {e}, family {f}, {what}, n={q['n']}"
@@ -284,7 +294,7 @@ def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tupl
     engine's own loaded residuals, else the band pooled over engines, widened for an engine with no
     calibration at all by its uncalibrated band of the matching static kind; `layout` (EP or DP
     attention) unites it with the layout rows' band."""
-    table, origin, _, factors = _table(catalog_key())
+    table, origin, _, widening = _table(catalog_key())
     # the engine's (or its build's) own, else all engines'
     found = _find(table, engine, family, (kind,), catch_all=False)
     if found is not None:
@@ -303,7 +313,7 @@ def load_band(kind: str, engine: str, family: str, layout: bool = False) -> tupl
         if static:
             q["low"], q["high"] = min(q["low"], static[0]), max(q["high"], static[1])
             where += ", widened by its uncalibrated band"
-    lo, hi, note = _widened(q["low"], q["high"], "load", factors, engine)
+    lo, hi, note = _widened(q["low"], q["high"], "load", widening[basis], engine)
     where = f"{basis}: {where}, {kind}, n={q['n']}{note}"
     return _with_layout(lo, hi, kind, where) if layout else (lo, hi, where)
 

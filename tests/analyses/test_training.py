@@ -187,6 +187,13 @@ def test_mfu_notes_name_what_puts_them_over_100_percent():
     assert not any("counts attention over the whole sequence" in n for n in r["notes"])
     assert train("llama-3-8b", "h100", devices=8, tokens=1e11, sparsity="0.0")["notes"] == \
         train("llama-3-8b", "h100", devices=8, tokens=1e11, sparsity="0")["notes"]  # 0.0 was refused, 0 dense
+    from costmodel.analyses.training.sparsity import mlp_speedup
+
+    hw = load_hardware("h100")
+    assert all(mlp_speedup(v, hw) == (1.0, None) for v in ("0", "0.0", "-0", "0e0", None, "none"))
+    for bad in ("²", "1²", "nan"):  # '²'.isdigit() is True: float() outside the check was an internal error
+        with pytest.raises(WorkloadError, match=f"--sparsity '{bad}'"):
+            mlp_speedup(bad, hw)
 
 
 def test_train_totals_are_consistent():

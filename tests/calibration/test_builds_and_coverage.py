@@ -341,3 +341,26 @@ def test_a_user_calibration_of_one_cpu_keeps_every_other_engines_intervals(run_c
                                              "engine numpy, family cpu, prefill, n=8")
     assert "calibration/fitted.yaml" in iv["groups"]["tpot_s"]  # the shipped pool: the file's has no decode band
     assert iv["basis"].count("P10-P90") == 2
+
+
+def test_a_band_is_widened_by_its_own_files_factors_and_a_null_band_is_none(run_cli):
+    """A refit of the whole shipped set with its own widening factors: its bands (the engines it fitted, the pools
+    of more residuals) are widened by its factors, not the shipped file's (the merged table kept the shipped ones
+    for every plain level). A band left null in a user file is no band (it was an internal error)."""
+    from costmodel.calibration.intervals import lookup
+    from costmodel.spec.catalog import builtin_root, user_root
+
+    est = ("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--engine", "vllm", "--json")
+    shipped = json.loads(run_cli(*est)[1])["interval"]
+    (user_root() / "calibration").mkdir(parents=True)
+    doc = yaml.safe_load((builtin_root() / "calibration" / "fitted.yaml").read_text())
+    doc["interval_widening"] = {k: 3.0 for k in doc["interval_widening"]}
+    (user_root() / "calibration" / "user-refit.yaml").write_text(yaml.safe_dump(doc))
+    refit = json.loads(run_cli(*est)[1])["interval"]
+    assert "calibration/user-refit.yaml" in refit["basis"] and "widened x3 " in refit["groups"]["tpot_s"]
+    assert refit["tpot_s"]["low"] < shipped["tpot_s"]["low"] and refit["tpot_s"]["high"] > shipped["tpot_s"]["high"]
+    (user_root() / "calibration" / "user-refit.yaml").unlink()
+    (user_root() / "calibration" / "user-null.yaml").write_text("intervals:\n  '*':\n    '*':\n      decode: null\n")
+    code, text, err = run_cli(*est)
+    assert code == 0, err
+    assert json.loads(text)["interval"] == shipped and lookup("vllm", "nvidia-datacenter", ("decode",)) is not None

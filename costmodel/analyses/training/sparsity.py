@@ -19,7 +19,7 @@ def _table() -> dict:
 def mlp_speedup(sparsity, hw) -> tuple[float, str | None]:
     """(speed factor of the MLP GEMMs, note) for a --sparsity value on a device."""
     text = str(sparsity).strip().lower() if sparsity is not None else ""
-    if text in ("", "none") or (text.replace(".", "", 1).isdigit() and float(text) == 0):  # 0, 0.0: dense
+    if text in ("", "none"):
         return 1.0, None
     table = _table()
     if text == "2:4":
@@ -35,6 +35,8 @@ def mlp_speedup(sparsity, hw) -> tuple[float, str | None]:
     except ValueError:
         raise WorkloadError(f"--sparsity {sparsity!r}: expected 2:4 (semi-structured) or a fraction 0-1 of "
                             f"weights zeroed (unstructured)") from None
+    if s == 0:  # 0, 0.0, -0, 0e0: no weight zeroed, the dense model
+        return 1.0, None
     if not 0 < s < 1:
         raise WorkloadError(f"--sparsity {sparsity!r}: a fraction of zeroed weights must lie in (0, 1)")
     row = table["unstructured"]

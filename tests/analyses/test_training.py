@@ -177,6 +177,22 @@ def test_calibrate_train_keeps_an_existing_fit_and_says_what_it_could_not_hold_o
     assert run_cli("calibrate-train", str(f), "--out", str(out), "--force")[0] == 0
 
 
+def test_a_row_beyond_the_units_peak_is_skipped_with_the_figures():
+    """Rows tripled (1,398 model TFLOP/s on an H100 in BF16) were fitted with an efficiency times the FP8 scale
+    above 1, and `train` then printed an MFU of 268 %. A row implying more executed FLOP/s than its units' peak is
+    skipped, naming both; the shipped rows reach at most 70 % of it and are all kept."""
+    from costmodel.analyses.training.calibrate import prepare
+    from costmodel.analyses.training.measurements import read_training, shipped_training_measurements
+
+    rows = read_training(shipped_training_measurements())
+    assert len(prepare(rows)[0]) == 84
+    row = next(r for r in rows if r.id == "mlmh100-7.1b-tf")  # 465.9 model TFLOP/s per H100 in BF16
+    kept, skipped = prepare([replace(row, value=row.value * 3)])
+    assert not kept and skipped[0][1].startswith("model_tflops_per_device 1397.7 implies 1,311 TFLOP/s executed per "
+                                                 "device, above the h100-sxm's bf16 peak of 990: not possible")
+    assert prepare([row])[0]
+
+
 def test_mfu_notes_name_what_puts_them_over_100_percent():
     """MFU above 100% of the BF16 peak on FP4 units is the units' higher peak, not attention's counting convention
     (the note said the latter for an nvfp4 run on a B200); executed FLOPs above the unit's peak name the

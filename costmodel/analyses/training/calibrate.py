@@ -57,10 +57,34 @@ def prepare(rows):
             check_devices(hw, r.devices)
             check_layout(shape, r.devices, Layout(r.tp, r.pp, r.cp, r.ep, r.zero, r.recompute, r.micro_batch, r.vpp),
                          r.seq_len, r.global_batch)
+            _check_possible(r, shape, hw, unit)
             kept.append((replace(r, hardware=hw.id), shape, hw, unit))  # device offsets keyed by catalogue id
         except CostModelError as exc:
             skipped.append((r, str(exc)))
     return kept, skipped
+
+
+def _check_possible(r, shape, hw, unit) -> None:
+    """Refuse a row whose measurement implies more executed FLOP/s per device than the peak of the units its GEMMs
+    run on (HFU > 1): a fit would take it with an efficiency times the format's scale above 1, and every `train`
+    afterwards would print more than the device can do. The shipped rows reach at most 0.70."""
+    from costmodel.analyses.training.flops import executed_flops_per_token, model_flops_per_token
+    from costmodel.analyses.training.precision import as_pair
+
+    if r.metric == "train_tokens_per_s_per_device":
+        tokens = r.value
+    elif r.metric == "step_time_s":
+        tokens = r.seq_len * r.global_batch / r.value / r.devices
+    else:  # model_tflops_per_device
+        tokens = r.value * 1e12 / float(model_flops_per_token(shape, r.seq_len))
+    linear, attention = executed_flops_per_token(shape, r.seq_len, r.recompute == "full")
+    executed = tokens * float(linear + attention)
+    units = dict.fromkeys(as_pair(unit))
+    peak = max(hw.peaks[u] for u in units)
+    if executed > peak:
+        raise CostModelError(f"{r.metric} {r.value:g} implies {executed / 1e12:,.0f} TFLOP/s executed per device, above "
+                             f"the {hw.id}'s {'/'.join(units)} peak of {peak / 1e12:,.0f}: not possible (check the "
+                             f"metric, the device count and the precision)")
 
 
 def _eff(theta, names, device):

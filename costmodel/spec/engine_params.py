@@ -309,9 +309,22 @@ def engine_names() -> list[str]:
 
 def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
                    fmt_engine: str | None = None) -> Efficiency:
-    """Parameters for a device under an engine (most specific level wins); computed once per state of the
-    calibration tables."""
-    return _efficiency(tables(), hardware_id, family, engine, fmt_engine)
+    """Parameters for a device under an engine (most specific level wins), its compute and memory efficiencies kept
+    in the order of the roofs (spec/roof_order.py); computed once per state of the calibration tables."""
+    return _ordered(tables(), hardware_id, family, engine, fmt_engine)
+
+
+@by_identity()
+def _ordered(t: _Tables, hardware_id: str, family: str, engine: str | None, fmt_engine: str | None) -> Efficiency:
+    from costmodel.spec.roof_order import envelope
+
+    def of(other):  # another device's own efficiency under the same engine, None where the engine does not run it
+        try:
+            return _efficiency(t, other.id, other.family, engine, fmt_engine)
+        except SpecError:
+            return None
+
+    return envelope(_efficiency(t, hardware_id, family, engine, fmt_engine), hardware_id, of)
 
 
 @by_identity()

@@ -54,7 +54,7 @@ def envelope(eff, hardware_id: str, efficiency_of):
         e = efficiency_of(o)
         if e is None or e.engine != eff.engine:
             continue
-        ratio = {"compute_efficiency": max(p / d.peaks[u] for u, p in o.peaks.items() if d.peaks[u] > 0),
+        ratio = {"compute_efficiency": max((p / d.peaks[u] for u, p in o.peaks.items() if d.peaks[u] > 0), default=0.0),
                  "memory_efficiency": o.memory_bandwidth / d.memory_bandwidth}
         for name, r in ratio.items():
             if e.sources.get(name) != eff.sources.get(name):  # a value of another fit (a user's measurements of

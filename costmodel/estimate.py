@@ -444,7 +444,7 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         notes.append(f"--max-model-len {int(max_model_len):,} exceeds {m.id}'s max_position_embeddings "
                      f"({m.max_position_embeddings:,}), from which engines derive their own limit: the KV pool is "
                      f"sized for it as given")
-    eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine), mem_fraction, max_model_len,
+    eff = with_memory_flags(efficiency_for(h.id, h.family, engine, f.engine, h), mem_fraction, max_model_len,
                             kv_block_size, expert_imbalance, overlap_comm, allreduce)
     plan = plan_compute(f, h, native_only, eff.engine)
     if plan.emulated or plan.engine_path:

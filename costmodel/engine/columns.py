@@ -117,7 +117,7 @@ def model_columns(models: Sequence[Model]) -> Columns:
 def hardware_row(hw: Hardware, engine: str | None = "ideal", eff: Efficiency | None = None) -> dict:
     """Numbers for one device under one engine: datasheet figures + efficiency parameters
     (`eff` replaces the engine's looked-up parameters, e.g. with a user's --mem-fraction)."""
-    eff = eff or efficiency_for(hw.id, hw.family, engine)
+    eff = eff or efficiency_for(hw.id, hw.family, engine, hardware=hw)
     peak16 = hw.peaks.get("bf16") or hw.peaks.get("fp16") or hw.peaks["fp32"]
     ic = hw.interconnect_bandwidth or 0.0
     return {
@@ -148,7 +148,7 @@ def format_row(fmt: Format, hw: Hardware, kv: Format | None = None, native_only:
     # a kernel path measured against another path of the engine (compute_paths `rates`) runs at that
     # path's achieved speed times the measured ratio
     dtype, ratio = plan.rate_of or (plan.dtype, 1.0)
-    scale = efficiency_for(hw.id, hw.family, engine).matmul_scale(dtype)
+    scale = efficiency_for(hw.id, hw.family, engine, hardware=hw).matmul_scale(dtype)
     return {
         "w_bits": fmt.weight_bits,
         "a_bits": plan.activation_bits,

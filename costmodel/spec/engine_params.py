@@ -308,14 +308,16 @@ def engine_names() -> list[str]:
 
 
 def efficiency_for(hardware_id: str, family: str, engine: str | None = "ideal",
-                   fmt_engine: str | None = None) -> Efficiency:
+                   fmt_engine: str | None = None, hardware=None) -> Efficiency:
     """Parameters for a device under an engine (most specific level wins), its compute and memory efficiencies kept
-    in the order of the roofs (spec/roof_order.py); computed once per state of the calibration tables."""
-    return _ordered(tables(), hardware_id, family, engine, fmt_engine)
+    in the order of the roofs (spec/roof_order.py; `hardware`, the device's spec, where it is not a catalogue id);
+    computed once per state of the calibration tables."""
+    return _ordered(tables(), hardware_id, family, engine, fmt_engine, hardware)
 
 
 @by_identity()
-def _ordered(t: _Tables, hardware_id: str, family: str, engine: str | None, fmt_engine: str | None) -> Efficiency:
+def _ordered(t: _Tables, hardware_id: str, family: str, engine: str | None, fmt_engine: str | None,
+             hardware) -> Efficiency:
     from costmodel.spec.roof_order import envelope
 
     def of(other):  # another device's own efficiency under the same engine, None where the engine does not run it
@@ -324,7 +326,19 @@ def _ordered(t: _Tables, hardware_id: str, family: str, engine: str | None, fmt_
         except SpecError:
             return None
 
-    return envelope(_efficiency(t, hardware_id, family, engine, fmt_engine), hardware_id, of)
+    eff = _efficiency(t, hardware_id, family, engine, fmt_engine)
+    own: dict = {}  # the sources of what this device's own blocks state, least specific first
+    for e in (None, split_engine(eff.engine)[0], eff.engine):
+        own.update({k: src for k, (_, src) in (t.levels.get((e, "devices", hardware_id)) or {}).items()})
+    if hardware is None and hardware_id not in ("", "-"):
+        from costmodel.errors import CostModelError
+        from costmodel.spec.hardware import load_hardware
+
+        try:
+            hardware = load_hardware(hardware_id)
+        except CostModelError:  # not a catalogue id: no device to compare
+            hardware = None
+    return envelope(eff, hardware, of, own)
 
 
 @by_identity()

@@ -19,17 +19,26 @@ import functools
 from types import MappingProxyType
 
 
-@functools.lru_cache(maxsize=None)
-def _dominated(key, hardware_id: str) -> tuple:
-    """The catalogue devices of hardware_id's family that it dominates (`key`: the catalogue's state)."""
-    from costmodel.errors import CostModelError
-    from costmodel.spec.hardware import all_hardware, load_hardware
+def _dominated(d) -> tuple:
+    """The catalogue devices of d's family that d dominates, computed once per catalogue state and device."""
+    from costmodel.spec.catalog import catalog_key
 
-    try:
-        d = load_hardware(hardware_id)
-    except CostModelError:  # not a catalogue id ('-', a spec file): nothing to compare with
-        return ()
-    return tuple(o for o in all_hardware() if o.id != d.id and o.family == d.family and dominates(d, o))
+    return _dominated_in(catalog_key(), d.id, d.family, d.memory_bandwidth, tuple(sorted(d.peaks.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _dominated_in(key, device_id: str, family: str, bandwidth: float, peaks: tuple) -> tuple:
+    from costmodel.spec.hardware import all_hardware
+
+    d = _Roofs(bandwidth, dict(peaks))
+    return tuple(o for o in all_hardware() if o.id != device_id and o.family == family and dominates(d, o))
+
+
+class _Roofs:
+    """A device's roofs alone (what `dominates` reads)."""
+
+    def __init__(self, memory_bandwidth: float, peaks: dict):
+        self.memory_bandwidth, self.peaks = memory_bandwidth, peaks
 
 
 def dominates(d, o) -> bool:
@@ -38,27 +47,28 @@ def dominates(d, o) -> bool:
             and all(d.peaks.get(u, 0.0) >= p for u, p in o.peaks.items()))
 
 
-def envelope(eff, hardware_id: str, efficiency_of):
-    """`eff` (hardware_id's Efficiency) with its compute and memory efficiencies raised to the dominated devices'
-    achieved roofs where those are higher; `efficiency_of(device)` gives another device's Efficiency (None where
-    the engine does not run on it). The source names the device that set a raised value."""
-    from costmodel.spec.catalog import catalog_key
-    from costmodel.spec.hardware import load_hardware
-
-    others = _dominated(catalog_key(), hardware_id)
+def envelope(eff, d, efficiency_of, own: dict):
+    """`eff` (device d's Efficiency; d its Hardware, None where unknown) with its compute and memory efficiencies
+    raised to the dominated devices' achieved roofs where those are higher; `efficiency_of(device)` gives another
+    device's Efficiency (None where the engine does not run on it); `own` the sources of the values d's own
+    device-level blocks state. A value of d's own device block from another fit than the other device's (a user's
+    calibration of d, from their measurements) stands. The source keeps its own text and names the device that
+    raised it."""
+    others = _dominated(d) if d is not None else ()
     if not others:
         return eff
-    d = load_hardware(hardware_id)
     best = {"compute_efficiency": (eff.compute_efficiency, None), "memory_efficiency": (eff.memory_efficiency, None)}
     for o in others:
         e = efficiency_of(o)
         if e is None or e.engine != eff.engine:
             continue
-        ratio = {"compute_efficiency": max((p / d.peaks[u] for u, p in o.peaks.items() if d.peaks[u] > 0), default=0.0),
+        ratio = {"compute_efficiency": max((p / d.peaks[u] for u, p in o.peaks.items() if d.peaks.get(u, 0) > 0),
+                                           default=0.0),
                  "memory_efficiency": o.memory_bandwidth / d.memory_bandwidth}
         for name, r in ratio.items():
-            if e.sources.get(name) != eff.sources.get(name):  # a value of another fit (a user's measurements of
-                continue                                       # this device) is not overruled by the shipped one
+            mine = eff.sources.get(name)
+            if own.get(name) == mine and e.sources.get(name) != mine:
+                continue
             floor = getattr(e, name) * r
             if floor > best[name][0]:
                 best[name] = (floor, o.id)
@@ -68,6 +78,6 @@ def envelope(eff, hardware_id: str, efficiency_of):
     sources = dict(eff.sources)
     for k, (v, by) in best.items():
         if by is not None:
-            sources[k] = (f"{getattr(eff, k):.3g} ({eff.sources.get(k, '?')}) raised to {by}'s achieved roof, whose "
+            sources[k] = (f"{eff.sources.get(k, '?')}; {getattr(eff, k):.3g} raised to {by}'s achieved roof, whose "
                           f"roofs this device's all reach (spec/roof_order.py)")
     return dataclasses.replace(eff, sources=MappingProxyType(sources), **raised)

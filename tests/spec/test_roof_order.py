@@ -1,5 +1,6 @@
 """spec/roof_order.py: a device whose roofs all reach another's of its family is never predicted slower."""
 import collections
+import dataclasses
 
 import numpy as np
 
@@ -56,3 +57,24 @@ def test_a_users_own_calibration_of_a_device_stands(user_catalog):
     below = [o for o in all_hardware() if o.family == h100.family and o.id != h100.id and dominates(h100, o)]
     assert any(efficiency_for(o.id, o.family, "vllm").memory_efficiency * o.memory_bandwidth
                > 0.5 * h100.memory_bandwidth for o in below)  # the floor would have raised it
+
+
+def test_a_raised_value_keeps_its_calibration_level_and_a_spec_file_is_ordered_too(tmp_path, user_catalog):
+    """A second reader found: the GH200, its efficiency raised to the H100's achieved roof, was labelled
+    'uncalibrated' (the level read the rewritten source) with that band; a device given as a spec file, every roof
+    1 % above the H100's, was 1.5-2.4 % slower (no catalogue id to compare); and a user's refit of vLLM's family
+    level (not of the H200 itself) left the H200 slower than the H100 (the sources differed)."""
+    gh = costmodel.estimate("llama-3.1-8b", "gh200")
+    assert gh.calibration_level == "family" and "raised to" in gh.efficiency.sources["compute_efficiency"]
+    h = load_hardware("h100-sxm")
+    e = costmodel.estimate("llama-3.1-8b", "h100", "bf16", batch=16)
+    plus = dataclasses.replace(h, id="h100plus", memory_bandwidth=h.memory_bandwidth * 1.01,
+                               peaks={k: v * 1.01 for k, v in h.peaks.items()})
+    p = costmodel.estimate("llama-3.1-8b", plus, "bf16", batch=16)
+    assert p.metric("ttft_s") <= e.metric("ttft_s") and p.metric("tpot_s") <= e.metric("tpot_s")
+    (user_catalog / "calibration" / "refit.yaml").write_text(
+        "engines:\n  vllm:\n    families:\n      nvidia-datacenter:\n"
+        "        compute_efficiency: {value: 0.3, source: my refit}\n        memory_efficiency: {value: 0.5, source: my refit}\n")
+    kw = dict(fmt="fp8", batch=16, engine="vllm")
+    h200, h100 = costmodel.estimate("llama-3.1-8b", "h200", **kw), costmodel.estimate("llama-3.1-8b", "h100", **kw)
+    assert h200.metric("ttft_s") <= h100.metric("ttft_s") and h200.metric("tpot_s") <= h100.metric("tpot_s")

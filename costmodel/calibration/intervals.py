@@ -146,20 +146,17 @@ def widen(lo: float, hi: float, w: float) -> tuple[float, float]:
     return lo - (w - 1) * half, hi + (w - 1) * half
 
 
-POOLED_ENGINES = ("*", "uncalibrated")  # band_keys' groups pooled over engines, not one engine's
-
-
-def _merge(table: dict, origin: dict, bands: dict, own: set, basis: str) -> None:
-    """One file's {engine: {family: {kind: band}}} into `table`, group by group: an engine the file fitted (`own`,
-    its `engines` block) takes the file's groups; a band pooled over engines takes the one of more residuals (a
-    user calibration of one device does not replace the shipped pools, a refit of more rows does); any other
-    engine's groups fill only what no earlier file holds. `origin` records each group's basis."""
+def _merge(table: dict, origin: dict, bands: dict, basis: str) -> None:
+    """One file's {engine: {family: {kind: band}}} into `table`, group by group: a group no earlier file holds takes
+    the file's band, one that an earlier file holds takes the band of more residuals (a user calibration of one
+    device, 8-12 rows, leaves the shipped bands of hundreds; a refit of the shipped set and more replaces them).
+    `origin` records each group's basis."""
     for e, fams in _groups(bands):
         for f, kinds in _groups(fams):
             have = table.setdefault(e, {}).setdefault(f, {})
             for k, q in _groups(kinds):  # a band left empty (null) is no band, as lookup read it before
                 old = have.get(k)
-                if old is None or e in own or (e in POOLED_ENGINES and q.get("n", 0) >= old.get("n", 0)):
+                if old is None or q.get("n", 0) >= old.get("n", 0):
                     have[k] = q
                     origin[(e, f, k)] = basis
 
@@ -187,12 +184,11 @@ def _table(path_env: str) -> tuple[dict, dict, dict, dict]:
             for path in sorted(folder.glob("*.yaml")):
                 doc = read_yaml(path) or {}
                 if doc.get("intervals"):
-                    own = set(doc.get("engines") or ())
                     prov = doc.get("provenance") or {}
                     basis = (f"P10-P90 of {prov.get('interval_residuals', 'calibration')} residuals, "
                              f"calibration/{path.name} ({prov.get('date', '?')})")
-                    _merge(table, origin, doc["intervals"], own, basis)
-                    _merge(new_device, {}, doc.get("intervals_new_device") or {}, own, basis)
+                    _merge(table, origin, doc["intervals"], basis)
+                    _merge(new_device, {}, doc.get("intervals_new_device") or {}, basis)
                     factors = doc.get("interval_widening")  # 'level' or 'level:engine' -> factor
                     stated[basis] = dict(factors) if isinstance(factors, dict) else {}
                     for key, w in stated[basis].items():

@@ -276,8 +276,9 @@ def test_a_build_is_refused_on_a_family_it_does_not_run_on(run_cli):
 
 
 def test_a_user_calibration_adds_bands_group_by_group():
-    """intervals._merge: an engine the file fitted takes its groups, the others' groups are kept; a pooled band
-    ('*', 'uncalibrated') takes the one of more residuals; each group cites the file it came from."""
+    """intervals._merge: a group no earlier file holds takes the file's band; one an earlier file holds takes the
+    band of more residuals (any engine: a user's 8 rows of one device leave the shipped bands of 40-356); each
+    group cites the file it came from."""
     from costmodel.calibration.intervals import _merge
 
     band = lambda lo, n: {"low": lo, "high": -lo, "n": n}  # noqa: E731
@@ -286,18 +287,18 @@ def test_a_user_calibration_adds_bands_group_by_group():
                "*": {"*": {"decode": band(-0.4, 356), "prefill": band(-0.5, 300)}},
                "uncalibrated": {"*": {"decode": band(-0.6, 356)}}}
     user = {"llama.cpp": {"cpu": {"prefill": band(-0.7, 8)}, "apple": {"decode": band(-0.8, 6)}},
-            "trt-llm": {"nvidia": {"prefill": band(-0.9, 3)}, "amd": {"prefill": band(-1.0, 3)}},
+            "trt-llm": {"nvidia": {"prefill": band(-0.9, 60)}, "amd": {"prefill": band(-1.0, 3)}},
             "*": {"*": {"prefill": band(-1.1, 8)}, "cpu": {"prefill": band(-1.2, 8)}},
             "uncalibrated": {"*": {"decode": band(-1.3, 400)}}}
     table, origin = {}, {}
-    _merge(table, origin, shipped, {"trt-llm", "llama.cpp"}, "shipped")
-    _merge(table, origin, user, {"llama.cpp"}, "user")
-    assert table["llama.cpp"] == {"cpu": {"prefill": band(-0.7, 8), "decode": band(-0.3, 40)},
+    _merge(table, origin, shipped, "shipped")
+    _merge(table, origin, user, "user")
+    assert table["llama.cpp"] == {"cpu": {"prefill": band(-0.2, 40), "decode": band(-0.3, 40)},
                                   "apple": {"decode": band(-0.8, 6)}}
-    assert table["trt-llm"] == {"nvidia": {"prefill": band(-0.1, 50)}, "amd": {"prefill": band(-1.0, 3)}}
+    assert table["trt-llm"] == {"nvidia": {"prefill": band(-0.9, 60)}, "amd": {"prefill": band(-1.0, 3)}}
     assert table["*"] == {"*": {"decode": band(-0.4, 356), "prefill": band(-0.5, 300)}, "cpu": {"prefill": band(-1.2, 8)}}
     assert table["uncalibrated"] == {"*": {"decode": band(-1.3, 400)}}
-    assert origin == {("trt-llm", "nvidia", "prefill"): "shipped", ("llama.cpp", "cpu", "prefill"): "user",
+    assert origin == {("trt-llm", "nvidia", "prefill"): "user", ("llama.cpp", "cpu", "prefill"): "shipped",
                       ("llama.cpp", "cpu", "decode"): "shipped", ("*", "*", "decode"): "shipped",
                       ("*", "*", "prefill"): "shipped", ("uncalibrated", "*", "decode"): "user",
                       ("llama.cpp", "apple", "decode"): "user", ("trt-llm", "amd", "prefill"): "user",
@@ -364,3 +365,33 @@ def test_a_band_is_widened_by_its_own_files_factors_and_a_null_band_is_none(run_
     code, text, err = run_cli(*est)
     assert code == 0, err
     assert json.loads(text)["interval"] == shipped and lookup("vllm", "nvidia-datacenter", ("decode",)) is not None
+
+
+def test_a_user_calibration_of_one_device_leaves_the_engines_other_devices(run_cli, tmp_path):
+    """8 vLLM rows of one device, installed into the user catalogue, refitted vLLM's global and family values for
+    every device (a third reader: the H100's TPOT went from 8.22 to 5.13 ms, still labelled 'calibrated on this
+    device'). For an engine the shipped calibration fits, the install now holds the measured device alone, with
+    every value the fit resolves for it; other devices keep their predictions and their bands."""
+    header = ("id,source,hardware,devices,tp,model,format,kv_format,framework,batch,prompt_tokens,output_tokens,"
+              "context_tokens,metric,value,notes\n")
+    rows = [f"u{i},mybench,l4,1,1,llama-3.1-8b,fp8,fp8,vllm,{b},{p},{g},0,{m},{v},mine\n"
+            for i, (b, p, g, m, v) in enumerate([(1, 512, 0, "prefill_tokens_per_s", 4100), (1, 0, 128, "decode_tokens_per_s", 31),
+                                                 (8, 0, 128, "decode_tokens_per_s", 220), (1, 2048, 0, "prefill_tokens_per_s", 3500),
+                                                 (1, 512, 0, "ttft_ms", 130), (4, 0, 128, "decode_tokens_per_s", 115),
+                                                 (16, 0, 128, "decode_tokens_per_s", 380), (1, 1024, 0, "ttft_ms", 270)])]
+    f = tmp_path / "l4.csv"
+    f.write_text(header + "".join(rows))
+    est = ("estimate", "llama-3.1-8b", "--hw", "h100", "--fmt", "fp8", "--batch", "16", "--engine", "vllm", "--json")
+    before = json.loads(run_cli(*est)[1])
+    code, text, err = run_cli("calibrate", str(f), "--no-cross-validate", "--json")
+    assert code == 0, err
+    from costmodel.spec.catalog import user_root
+
+    doc = yaml.safe_load(next((user_root() / "calibration").glob("user-*.yaml")).read_text())
+    assert list(doc["engines"]) == ["vllm"] and list(doc["engines"]["vllm"]) == ["devices"]
+    assert list(doc["engines"]["vllm"]["devices"]) == ["l4"]
+    after = json.loads(run_cli(*est)[1])
+    assert after["ttft_s"] == before["ttft_s"] and after["tpot_s"] == before["tpot_s"]
+    assert after["interval"] == before["interval"]
+    l4 = json.loads(run_cli("estimate", "llama-3.1-8b", "--hw", "l4", "--fmt", "fp8", "--json")[1])
+    assert l4["engine"] == "vllm" and l4["calibration_level"] == "device"

@@ -174,7 +174,15 @@ class Estimate:
                 f"{self.memory_dict()['total_bytes'] / 2**30:.3g} GiB/device>")
 
     def metric(self, name: str) -> float:
-        return float(np.asarray(self.result.metrics[name]).reshape(-1)[0])
+        """One metric's value by its name (`ttft_s`, `tpot_s`, ...); an unknown name suggests the nearest."""
+        metrics = self.result.metrics
+        if name not in metrics:
+            from costmodel.errors import UnknownIdError, suggest
+
+            hint = suggest(str(name), list(metrics))
+            raise UnknownIdError(f"unknown metric {name!r}" + (f"; did you mean '{hint[0]}'?" if hint else "")
+                                 + f" (known: {', '.join(sorted(metrics))})")
+        return float(np.asarray(metrics[name]).reshape(-1)[0])
 
     @property
     def fits(self) -> bool:
@@ -485,6 +493,9 @@ def estimate(model: str | Model, hw: str | Hardware, fmt: str | Format = "bf16",
         result = _apply_vision(result, m, h, eff, hc, w, vision, notes)
     if aux is not None:
         result = _apply_kv_prediction(result, aux, m, hc, fc, w, notes)
+    if w.gen == 0 and not m.is_encoder:  # nothing decoded: no time per output token, no decode rate (n/a; --json
+        # null), as energy and $ per output token; the decode step the engine would take is in `explain`
+        result.metrics["tpot_s"] = result.metrics["decode_tokens_per_s"] = np.asarray(math.nan)
     if grid_gco2_per_kwh is not None:
         met = result.metrics
         met["gco2_per_million_tokens"] = met["energy_j_per_token"] * 1e6 / 3.6e6 * grid_gco2_per_kwh

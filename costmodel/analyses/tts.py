@@ -26,6 +26,8 @@ class TTSError(CostModelError):
 
 
 def _check_p(p: float, name: str = "p", closed: bool = False) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):  # '0.3': not compared
+        raise TTSError(f"--{name} {p!r}: expected a probability (a number) in {'[0, 1]' if closed else '(0, 1)'}")
     ok = (0 <= p <= 1) if closed else (0 < p < 1)
     if not ok or isinstance(p, bool):
         raise TTSError(f"--{name} {p}: expected a probability in {'[0, 1]' if closed else '(0, 1)'}")

@@ -70,6 +70,8 @@ def validate(paths: list[str], engine: str | None = None, worst: int = 10) -> di
         >>> report = costmodel.validate(["data/measurements.csv"], engine="trt-llm")
         >>> report["overall"]["median_ape"], report["interval_coverage"]["covered"]
     """
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):  # one file, not its characters
+        paths = [paths]
     rows = []
     for p in paths:
         rows.extend(read_measurements(p))

@@ -57,9 +57,33 @@ def _user_root(costmodel_home, xdg_config_home, home) -> str:
 
 
 def search_roots() -> list[Path]:
-    roots = [Path(p).expanduser() for p in os.environ.get("COSTMODEL_PATH", "").split(os.pathsep) if p]
+    roots = list(_path_roots(os.environ.get("COSTMODEL_PATH", "")))
     user = user_root()
     return roots + ([user] if user.is_dir() else []) + [builtin_root()]
+
+
+CATALOGUE_FOLDERS = ("hardware", "models", "formats", "calibration")
+
+
+@functools.lru_cache(maxsize=16)
+def _path_roots(value: str) -> tuple:
+    """COSTMODEL_PATH's folders, each checked once per value: an entry that is not a folder, or holds none of the
+    catalogue's sub-folders, is named (it was ignored, and a user device in it reported as unknown)."""
+    from costmodel.errors import SpecError
+
+    roots = []
+    for entry in value.split(os.pathsep):
+        if not entry:
+            continue
+        root = Path(entry).expanduser()
+        if not root.is_dir():
+            raise SpecError(f"COSTMODEL_PATH entry {entry}: {'a file' if root.exists() else 'no such folder'}; "
+                            f"expected a folder holding {', '.join(f + '/' for f in CATALOGUE_FOLDERS)}")
+        if not any((root / sub).is_dir() for sub in CATALOGUE_FOLDERS):
+            raise SpecError(f"COSTMODEL_PATH entry {entry}: holds none of "
+                            f"{', '.join(f + '/' for f in CATALOGUE_FOLDERS)}; put spec files in those sub-folders")
+        roots.append(root)
+    return tuple(roots)
 
 
 _SNAPSHOT: contextvars.ContextVar = contextvars.ContextVar("catalog_key", default=None)
@@ -339,6 +363,10 @@ def resolve(kind: str, name: str, from_entry, from_path=None) -> tuple[Any, str 
     `from_entry` converts a catalogue Entry to a spec; `from_path` (default: a one-entry
     YAML file) loads a user-given path.
     """
+    if not isinstance(name, str):  # None, a number: named, not an AttributeError (or a list's TypeError) inside
+        from costmodel.errors import SpecError
+
+        raise SpecError(f"{kind} {name!r}: expected a catalogue id, an alias or a spec file path (a str)")
     return _resolve_cached(kind, name, from_entry, from_path, catalog_key())
 
 

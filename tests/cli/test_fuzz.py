@@ -253,3 +253,38 @@ def test_a_second_readers_findings_under_load_and_in_plans(run_cli, tmp_path):
     assert code == 0 and "--max-model-len 600,000 exceeds llama-3.1-8b's max_position_embeddings (131,072)" in err + text
     code, _, err = run_cli("formula", "bert-base", "--hw", "h100")
     assert code == 2 and "bert-base is an encoder: it generates no tokens, so it has no decode forms" in err
+
+
+def test_a_third_readers_findings_on_specs_paths_and_the_api(run_cli, tmp_path, monkeypatch):
+    """A third hostile pass found: COSTMODEL_PATH entries that are a file, missing, or hold no catalogue sub-folder
+    ignored in silence (a user device in them then 'unknown'); load_model(None) and load_hardware(5) raised
+    AttributeError, Estimate.metric('ttft') a bare KeyError, test_time_scaling('0.3') a TypeError, and
+    validate('file.csv') read the path's characters as files; --gen 0 printed a TPOT and a decode rate."""
+    import json
+
+    import costmodel
+    from costmodel.errors import CostModelError
+
+    f = tmp_path / "env.sh"
+    f.write_text("x\n")
+    (tmp_path / "flat").mkdir()
+    for entry, needle in ((f, "a file"), (tmp_path / "none", "no such folder"), (tmp_path / "flat", "holds none of")):
+        monkeypatch.setenv("COSTMODEL_PATH", str(entry))
+        code, _, err = run_cli("estimate", "llama-3.1-8b", "--hw", "h100")
+        assert code == 2 and f"COSTMODEL_PATH entry {entry}: {needle}" in err, err
+    monkeypatch.delenv("COSTMODEL_PATH")
+    for call, needle in ((lambda: costmodel.load_model(None), "models None: expected a catalogue id"),
+                         (lambda: costmodel.load_hardware(5), "hardware 5: expected a catalogue id"),
+                         (lambda: costmodel.estimate("llama-3.1-8b", "h100").metric("ttft"),
+                          "unknown metric 'ttft'; did you mean 'ttft_s'"),
+                         (lambda: costmodel.test_time_scaling("0.3"), "--p '0.3': expected a probability")):
+        with pytest.raises(CostModelError, match=needle):
+            call()
+    import pathlib
+
+    shipped = pathlib.Path(costmodel.__file__).resolve().parents[1] / "data" / "measurements.csv"
+    if shipped.is_file():  # a checkout: one path as a str is one file
+        assert costmodel.validate(str(shipped))["scored"] == costmodel.validate([str(shipped)])["scored"] > 0
+    code, text, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--gen", "0", "--json")
+    d = json.loads(text)
+    assert code == 0 and d["tpot_s"] is None and d["decode_tokens_per_s"] is None and "tpot_s" not in d["interval"]

@@ -708,9 +708,14 @@ def require_fit(e: Estimate) -> Estimate:
             f"{head}: the weights alone need {mem['weights_bytes'] / gib:.1f} GiB per device, more than the "
             f"{max(room, 0.0) / gib:.1f} GiB of {mem['capacity_bytes'] / gib:.0f} GiB the engine's memory fraction "
             f"{fraction:g} leaves it (--mem-fraction); raise --mem-fraction"
-            + (f" or shard the weights ({hint})" if e.hardware.interconnect_bandwidth else ""))
+            + (f" or shard the weights ({hint})" if e.hardware.interconnect_bandwidth and n <= 1024 else ""))
     what = "the weights alone" if mem["weights_bytes"] > mem["capacity_bytes"] else "weights + KV cache + activations"
     blocks = _block_note(e)
+    if (not blocks and fraction < 1 and mem["max_concurrency"] < 1  # the model fits; the fraction leaves its pool
+            and mem["weights_bytes"] + mem["activation_bytes"] <= mem["capacity_bytes"]):  # no sequence (TRT-LLM's
+        raise DoesNotFitError(  # pool is a fraction of the memory free after the weights; the rest counts as unused)
+            f"{head}: the engine's memory fraction {fraction:g} (--mem-fraction) leaves a KV cache pool of "
+            f"{mem['kv_cache_tokens']:,.0f} tokens, {mem['max_concurrency']:.3g} of one sequence; raise --mem-fraction")
     if n > e.workload.tp * e.workload.pp and not e.hardware.interconnect_bandwidth:  # it cannot shard: no --tp/--pp
         advice = (f"{e.hardware.id} has no device interconnect to shard it over {n} devices: use a device with more "
                   f"memory or a smaller format (--fmt)")

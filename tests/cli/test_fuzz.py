@@ -288,3 +288,18 @@ def test_a_third_readers_findings_on_specs_paths_and_the_api(run_cli, tmp_path, 
     code, text, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--gen", "0", "--json")
     d = json.loads(text)
     assert code == 0 and d["tpot_s"] is None and d["decode_tokens_per_s"] is None and "tpot_s" not in d["interval"]
+
+
+def test_a_tiny_memory_fraction_is_named_not_sharded():
+    """--mem-fraction 0.000001 said "it needs about 191868 x h100-sxm (try --tp 8 --pp 23984)" (TRT-LLM) and
+    advised 23,984 pipeline stages under vLLM: the option is named, no absurd layout offered."""
+    import costmodel
+    from costmodel.errors import DoesNotFitError
+    from costmodel.estimate import require_fit
+
+    for engine, needle in (("trt-llm", "memory fraction 1e-06 (--mem-fraction) leaves a KV cache pool of 0 tokens"),
+                           ("vllm", "the engine's memory fraction 1e-06 leaves it (--mem-fraction); raise --mem-fraction")):
+        e = costmodel.estimate("llama-3.1-8b", "h100", mem_fraction=1e-6, engine=engine)
+        with pytest.raises(DoesNotFitError) as info:
+            require_fit(e)
+        assert needle in str(info.value) and "--pp" not in str(info.value), str(info.value)

@@ -293,13 +293,22 @@ def _folders(kind: str) -> Iterator[tuple[Path, list[Path]]]:
 def _index_cached(kind: str, path_env: tuple) -> Index:
     entries: dict = {}
     aliases: dict = {}
+    shadowed: list = []  # (id, entry) of later roots an earlier root's entry of the same id replaces
     for folder, files in _folders(kind):
+        here: dict = {}
         for entry in _folder_entries(kind, folder, files):
             eid = entry.id.lower()
+            if eid in here:  # two entries of one id in one folder: one would vanish in silence
+                from costmodel.errors import SpecError
+
+                raise SpecError(f"{entry.file}: id '{entry.id}' is defined twice in {folder} (also in "
+                                f"{here[eid].file}); give each entry its own id")
+            here[eid] = entry
             if eid in entries:  # an earlier root (COSTMODEL_PATH) wins
+                shadowed.append((eid, entry))
                 continue
             entries[eid] = entry
-    for eid, entry in entries.items():
+    for eid, entry in [*entries.items(), *shadowed]:  # a replaced entry's aliases still name the id (h100)
         for alias in entry.get("aliases") or []:
             aliases.setdefault(str(alias).lower(), eid)
     return Index(kind, entries, aliases)

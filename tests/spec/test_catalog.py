@@ -191,3 +191,22 @@ def test_purchase_prices_for_devices_plan_may_buy():
         h = load_hardware(hw)
         assert h.list_price_usd and h.sources["price.list"].strip(), hw
     assert load_hardware("dgx-spark").list_price_usd == 4699
+
+
+def test_one_id_twice_in_a_folder_is_refused_and_an_override_keeps_the_shipped_aliases(user_catalog):
+    """A third reader: a user file defining one id twice dropped the second in silence, and a user entry replacing
+    a shipped id lost the shipped aliases ('llama-8b' then unknown)."""
+    import pytest
+
+    from costmodel.errors import SpecError
+    from costmodel.spec.model_catalog import load_model
+    from tests.conftest import DATA
+
+    tiny = (DATA / "tiny.yaml").read_text()
+    body = tiny[tiny.index("  - id: tiny"):]
+    (user_catalog / "models" / "twice.yaml").write_text(tiny + body.replace("Tiny test model", "Tiny again"))
+    with pytest.raises(SpecError, match=r"twice.yaml: id 'tiny' is defined twice in .*models"):
+        load_model("tiny")
+    (user_catalog / "models" / "twice.yaml").unlink()
+    (user_catalog / "models" / "mine.yaml").write_text(tiny.replace("id: tiny", "id: llama-3.1-8b"))
+    assert load_model("llama-8b").layers == 2  # the shipped alias names the user's entry that replaces the id

@@ -684,6 +684,12 @@ def devices_needed(e: Estimate) -> tuple[int, str]:
     return n, hint
 
 
+def kv_pool_binds(mem: dict) -> bool:
+    """Memory holds the model and its batch, but the engine's KV pool does not hold one sequence at its longest
+    (`Estimate.memory_dict()`'s terms): the engine refuses such a max model length (vLLM, SGLang)."""
+    return mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1
+
+
 def require_fit(e: Estimate) -> Estimate:
     """Raise DoesNotFitError when the estimate does not fit, naming what binds: the device's memory (with how many
     devices would do), the share of it the engine's memory fraction leaves, its KV pool, or the KV block size."""
@@ -694,8 +700,8 @@ def require_fit(e: Estimate) -> Estimate:
     batch = e.workload.batch
     head = (f"{e.model.id} in {e.format.id} does not fit on {e.hardware.id}"
             + (" at batch max (no batch of 1 fits)" if batch == "max" else f" at batch {batch}"))
-    if mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1:  # memory holds it, the pool not
-        raise DoesNotFitError(  # the engine refuses a max model length its KV pool cannot hold (vLLM, SGLang)
+    if kv_pool_binds(mem):
+        raise DoesNotFitError(
             f"{head}: the engine's KV cache pool ({mem['kv_pool_bytes'] / gib:.1f} GiB, "
             f"{mem['kv_cache_tokens']:,.0f} tokens) holds {mem['max_concurrency']:.3g} of one sequence at its longest "
             f"(--max-model-len, or prompt + gen); lower those, raise --mem-fraction, or shard the KV over more "

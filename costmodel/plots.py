@@ -208,12 +208,6 @@ def _number(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _rate(v: float) -> str:
-    """A count or rate as a label writes it: four significant digits below 1,000 (0.5, 12.5), whole with
-    thousands separators from there (16,384; ',.4g' printed 1.638e+04)."""
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-
-
 def _format_axes(ax, categorical_x: bool = False, categorical_y: bool = False) -> None:
     """Thousands separators on every numeric axis; log axes get 1-2-5 ticks when they span few decades, and become
     linear where the data span under half a decade."""
@@ -808,7 +802,7 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
             for k, (b, xv, yv) in enumerate(zip(batches, xs, ys)):
                 if b in (1, 16) or k in (0, len(batches) - 1):  # the first and last of each curve, and 1 and 16
                     label_xy.append((xv, yv))
-                    label_text.append({"batch": f"B={b:,.0f}", "concurrency": f"C={b:,.0f}"}.get(varied, f"λ={_rate(b)}/s"))
+                    label_text.append({"batch": f"B={b:,.0f}", "concurrency": f"C={b:,.0f}"}.get(varied, f"λ={_number(b)}/s"))
                     label_color.append(colors[c["hardware"]])
         ax.set_xscale("log")
         _log_if_wide(ax, [1.0], ys_all)
@@ -823,7 +817,7 @@ def latency_throughput_plot(curves: list[dict], path: str, model: str | None = N
         _title(ax, f"Latency against throughput as the {varied} grows: {model}",
                f"on {_listing(devices, 6)} in {_listing(formats, 6)}"
                + ("; " + ", ".join(w for w in work if w) if any(work) else "")
-               + f"; {varied} {_rate(min(min(c['batch']) for c in curves))} to {_rate(max(max(c['batch']) for c in curves))}"
+               + f"; {varied} {_number(min(min(c['batch']) for c in curves))} to {_number(max(max(c['batch']) for c in curves))}"
                + (" req/s" if varied == "request rate" else ""))
         lines = [(c["throughput_tokens_per_s"], np.asarray(c["tpot_s"], dtype=float) * 1e3) for c in curves]
         _place_labels(fig, ax, label_xy, label_text, avoid=list(zip(xs_all, ys_all)), colors=label_color, lines=lines)

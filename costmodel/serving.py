@@ -28,7 +28,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
                  prefix_hit: float = 0.0, **memory_flags):
     """(ReplicaPerf, batch-1 Estimate) of one replica, or (None, reason) when it cannot run (see
     engine.serving.perf_from_columns)."""
-    from costmodel.estimate import columns_for, estimate
+    from costmodel.estimate import columns_for, estimate, kv_pool_binds
 
     p_mean = max(1, int(round(prompt.mean)))
     try:
@@ -40,7 +40,7 @@ def replica_perf(model: str, hw: str, fmt: str, tp: int, prompt: Dist, gen: Dist
         return None, f"{one.model.id} is an encoder: it generates no tokens, so no load of requests to decode is served"
     if not one.fits:
         mem = one.memory_dict()
-        if mem["total_bytes"] <= mem["capacity_bytes"] and mem["max_concurrency"] < 1:  # the pool binds, not memory
+        if kv_pool_binds(mem):
             return None, (f"memory: the KV cache pool of {one.workload.tp * pp} x {one.hardware.id} "
                           f"({mem['kv_cache_tokens']:,.0f} tokens) holds {mem['max_concurrency']:.3g} of one sequence "
                           f"at its longest (--max-model-len, or prompt + gen); lower those or raise --mem-fraction")

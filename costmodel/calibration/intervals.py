@@ -155,10 +155,14 @@ def _merge(table: dict, origin: dict, bands: dict, basis: str) -> None:
         for f, kinds in _groups(fams):
             have = table.setdefault(e, {}).setdefault(f, {})
             for k, q in _groups(kinds):  # a band left empty (null) is no band, as lookup read it before
-                old = have.get(k)
-                if old is None or q.get("n", 0) >= old.get("n", 0):
+                if _more_residuals(q, have.get(k)):
                     have[k] = q
                     origin[(e, f, k)] = basis
+
+
+def _more_residuals(band: dict, old: dict | None) -> bool:
+    """A file's band takes a group no earlier file holds, or one whose band has no more residuals (n)."""
+    return old is None or band.get("n", 0) >= old.get("n", 0)
 
 
 def _groups(block) -> list:
@@ -194,7 +198,7 @@ def _table(path_env: str) -> tuple[dict, dict, dict, dict]:
                     for key, w in stated[basis].items():
                         fallback.setdefault(key, w)
                     for kind, q in _groups(doc.get("intervals_layout")):
-                        if kind not in _layout or q.get("n", 0) >= _layout[kind].get("n", 0):
+                        if _more_residuals(q, _layout.get(kind)):
                             _layout[kind] = q
     return table, origin, new_device, {basis: {**fallback, **own} for basis, own in stated.items()}
 

@@ -194,10 +194,17 @@ def _rule_for(command: str, name: str, flag: str | None, force: bool):
     return lambda v: check_number(flag, v)
 
 
+def on_command_line(ctx, name: str) -> bool | None:
+    """Whether option `name` was given on the command line (True) or took its default (False); None where click
+    cannot tell."""
+    source = ctx.get_parameter_source(name) if hasattr(ctx, "get_parameter_source") else None
+    return None if source is None else source.name == "COMMANDLINE"
+
+
 def _given(ctx, param) -> bool:
-    """The option's value came from the command line, not its default (an option may default to '')."""
-    source = ctx.get_parameter_source(param.name) if hasattr(ctx, "get_parameter_source") else None
-    return source is None or source.name == "COMMANDLINE"
+    """The option's value came from the command line, not its default (an option may default to ''); so where
+    click cannot tell."""
+    return on_command_line(ctx, param.name) is not False
 
 
 def _chain(previous, rule):

@@ -113,7 +113,9 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         stray_prices(req)
         result = run(req)
         if as_json:
-            if getattr(ctx.get_parameter_source("limit"), "name", "") == "COMMANDLINE":
+            from costmodel.cli.checks import on_command_line
+
+            if on_command_line(ctx, "limit"):
                 result = {**result, "deployments": result["deployments"][:limit]}
             print_json(result)
         else:

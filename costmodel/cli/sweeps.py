@@ -36,14 +36,12 @@ def _some_work(prompt: str, gen: str) -> None:
         except ValueError:
             return False  # the sweep names the bad value
 
-    if zero(prompt) and zero(gen):
+    if zero(prompt):
         from costmodel.errors import CostModelError
 
-        raise CostModelError(f"--prompt {prompt} --gen {gen}: both list 0, and a configuration with neither prompt "
-                             f"nor generated tokens has nothing to run; drop 0 from one of them")
-    if zero(prompt):  # estimate's rule: the first generated token is predicted from what precedes it
-        from costmodel.errors import CostModelError
-
+        if zero(gen):
+            raise CostModelError(f"--prompt {prompt} --gen {gen}: both list 0, and a configuration with neither prompt "
+                                 f"nor generated tokens has nothing to run; drop 0 from one of them")
         raise CostModelError(f"--prompt {prompt}: a generated token needs at least one token before it (a prompt of "
                              f"1 is the start-of-sequence token alone); drop 0 from --prompt")
 
@@ -240,9 +238,10 @@ def register(app: typer.Typer, console, print_json) -> None:  # noqa: C901
         from costmodel.sweeps.sweep import read_table
 
         if sweep_file:  # an option given on the line, even at its default value, would be ignored
+            from costmodel.cli.checks import on_command_line
+
             given = ("models", "hw", "fmt", "kv_fmt", "batch", "tp", "prompt", "gen", "engine", "task")
-            ignored = [SWEEP_OPTS[k].param_decls[0] for k in given
-                       if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"]
+            ignored = [SWEEP_OPTS[k].param_decls[0] for k in given if on_command_line(ctx, k)]
             ignored += ["--accuracy"] if accuracy is not None else []
             if ignored:  # they would be ignored silently: the file holds its columns
                 raise ParetoError(f"{', '.join(ignored)}: apply where pareto sweeps itself; {sweep_file} already holds "

@@ -5,11 +5,10 @@ For every catalogue device D' of D's family that D dominates (every peak D' stat
 D's memory bandwidth is at least D''s), under the same engine:
     compute_efficiency(D) >= compute_efficiency(D') · max_u peak_u(D') / peak_u(D)
     memory_efficiency(D)  >= memory_efficiency(D')  · bandwidth(D') / bandwidth(D)
-so that D's achieved roofs (peak × efficiency, bandwidth × efficiency) are at least D''s, where both values come
-from the same fit (the same source): a user's calibration of D, from their own measurements, stands. Device fits
-apart had
-inverted them: llama.cpp's A100 SXM compute efficiency 0.339 against the A100 PCIe's 0.388 (same peaks) predicted
-the SXM's q4_0 TTFT 13 % slower, where the measurements of both on a common workload have it 1.10x faster
+so that D's achieved roofs (peak × efficiency, bandwidth × efficiency) are at least D''s; a value D's own device
+block states from another fit than D''s (a user's calibration of D, from their measurements) stands. Device fits
+apart had inverted them: llama.cpp's A100 SXM compute efficiency 0.339 against the A100 PCIe's 0.388 (same peaks)
+predicted the SXM's q4_0 TTFT 13 % slower, where the measurements of both on a common workload have it 1.10x faster
 (README, Defaults: a device with higher roofs is not predicted slower).
 """
 from __future__ import annotations
@@ -30,21 +29,17 @@ def _dominated(d) -> tuple:
 def _dominated_in(key, device_id: str, family: str, bandwidth: float, peaks: tuple) -> tuple:
     from costmodel.spec.hardware import all_hardware
 
-    d = _Roofs(bandwidth, dict(peaks))
-    return tuple(o for o in all_hardware() if o.id != device_id and o.family == family and dominates(d, o))
-
-
-class _Roofs:
-    """A device's roofs alone (what `dominates` reads)."""
-
-    def __init__(self, memory_bandwidth: float, peaks: dict):
-        self.memory_bandwidth, self.peaks = memory_bandwidth, peaks
+    return tuple(o for o in all_hardware() if o.id != device_id and o.family == family
+                 and _reaches(bandwidth, dict(peaks), o))
 
 
 def dominates(d, o) -> bool:
     """d's peaks (every format o states) and memory bandwidth are all at least o's."""
-    return (d.memory_bandwidth >= o.memory_bandwidth > 0
-            and all(d.peaks.get(u, 0.0) >= p for u, p in o.peaks.items()))
+    return _reaches(d.memory_bandwidth, d.peaks, o)
+
+
+def _reaches(bandwidth: float, peaks: dict, o) -> bool:
+    return bandwidth >= o.memory_bandwidth > 0 and all(peaks.get(u, 0.0) >= p for u, p in o.peaks.items())
 
 
 def envelope(eff, d, efficiency_of, own: dict):

@@ -1,7 +1,6 @@
 """costmodel train: FLOPs, memory and collectives against closed forms; layouts, intervals and the
 calibration against the shipped data."""
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,8 +153,9 @@ def test_calibrate_train_keeps_an_existing_fit_and_says_what_it_could_not_hold_o
     counted skipped rows without their reasons."""
     import warnings
 
-    rows = [r for r in (Path(__file__).resolve().parents[2] / "data" / "training_measurements.csv").read_text()
-            .splitlines()]
+    from costmodel.analyses.training.measurements import shipped_training_measurements
+
+    rows = shipped_training_measurements().read_text().splitlines()
     header, body = rows[0], [r for r in rows[1:] if ",h100-sxm," in r]
     sources = {r.split(",")[1] for r in body}
     assert len(sources) >= 2 and len(body) >= 4

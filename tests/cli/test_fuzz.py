@@ -280,11 +280,10 @@ def test_a_third_readers_findings_on_specs_paths_and_the_api(run_cli, tmp_path, 
                          (lambda: costmodel.test_time_scaling("0.3"), "--p '0.3': expected a probability")):
         with pytest.raises(CostModelError, match=needle):
             call()
-    import pathlib
+    from costmodel.calibration.measurements import shipped_measurements
 
-    shipped = pathlib.Path(costmodel.__file__).resolve().parents[1] / "data" / "measurements.csv"
-    if shipped.is_file():  # a checkout: one path as a str is one file
-        assert costmodel.validate(str(shipped))["scored"] == costmodel.validate([str(shipped)])["scored"] > 0
+    shipped = str(shipped_measurements())  # one path as a str is one file (installed or in a checkout)
+    assert costmodel.validate(shipped)["scored"] == costmodel.validate([shipped])["scored"] > 0
     code, text, _ = run_cli("estimate", "llama-3.1-8b", "--hw", "h100", "--gen", "0", "--json")
     d = json.loads(text)
     assert code == 0 and d["tpot_s"] is None and d["decode_tokens_per_s"] is None and "tpot_s" not in d["interval"]

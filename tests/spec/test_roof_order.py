@@ -59,7 +59,7 @@ def test_a_users_own_calibration_of_a_device_stands(user_catalog):
                > 0.5 * h100.memory_bandwidth for o in below)  # the floor would have raised it
 
 
-def test_a_raised_value_keeps_its_calibration_level_and_a_spec_file_is_ordered_too(tmp_path, user_catalog):
+def test_a_raised_value_keeps_its_calibration_level_and_a_spec_file_is_ordered_too(user_catalog):
     """A second reader found: the GH200, its efficiency raised to the H100's achieved roof, was labelled
     'uncalibrated' (the level read the rewritten source) with that band; a device given as a spec file, every roof
     1 % above the H100's, was 1.5-2.4 % slower (no catalogue id to compare); and a user's refit of vLLM's family

@@ -207,11 +207,9 @@ def run(path, out_dir=None, force: bool = False) -> dict:
 
     from costmodel.analyses.training.measurements import read_training
     from costmodel.calibration.fit import file_digest
-    from costmodel.spec.catalog import user_root
-
     from pathlib import Path
 
-    from costmodel.spec.catalog import builtin_root
+    from costmodel.spec.catalog import builtin_root, user_root
 
     root = Path(out_dir) if out_dir else user_root()
     target = root / "calibration" / "training" / "fitted.yaml"

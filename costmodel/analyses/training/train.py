@@ -166,7 +166,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     """
     from costmodel.analyses.training.efficiency import train_efficiency
     from costmodel.analyses.training.intervals import interval
-    from costmodel.analyses.training.precision import units_for
+    from costmodel.analyses.training.precision import as_pair, units_for
     from costmodel.analyses.training.sparsity import mlp_speedup
 
     m, shape, h = resolve(model, hw)
@@ -206,7 +206,7 @@ def train(model: str, hw: str, devices: int, tokens: float, fmt: str = "bf16", s
     lo, hi = interval(eff.level, r["tokens_per_s_per_device"])
     if eff.level != "device":
         notes.append(f"{h.id}: training {'calibrated on its family only' if eff.level == 'family' else 'uncalibrated (no training measurement of its family)'}: a wider interval")
-    units = "/".join(dict.fromkeys(unit)) if isinstance(unit, tuple) else unit  # forward and backward units
+    units = "/".join(dict.fromkeys(as_pair(unit)))  # the forward and backward units, once where they agree
     if r["hfu"] > 1:  # executed FLOPs above the unit's peak: no convention explains that, the efficiencies do
         notes.append(f"HFU {100 * r['hfu']:.1f}%: the executed FLOPs exceed the {units} units' peak, so the training "
                      f"efficiencies in use (compute_efficiency x the format's scale) exceed 1; check the calibration "
